@@ -1,0 +1,170 @@
+"""Typed settings of Notifier, read from ``NOTIFIER_*`` environment variables and ``.env``.
+
+Build one with :func:`load_settings` in a process entry point: it turns every bad or missing
+value into a :class:`ConfigError` whose message is one line naming the variable. Tests build
+``Settings(...)`` directly and pass it to ``create_app``.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+ENV_PREFIX = "NOTIFIER_"
+Scope = Literal["mail", "sms", "upload"]
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TESTING = "testing"
+    PRODUCTION = "production"
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line that names the variable."""
+
+
+class ApiClient(BaseModel):
+    """One caller of the API, as listed in ``NOTIFIER_API_KEYS``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: frozenset[Scope] = frozenset()
+    qiniu_buckets: frozenset[str] = frozenset()
+
+
+class Settings(BaseSettings):
+    """Every setting of the contract; see README "Settings" for what each one means."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    # Where development keeps its embedded Redis, its API key and beat's schedule.
+    state_dir: Path = Path(".notifier")
+
+    redis_url: str | None = None
+    broker_url: str | None = None
+    broker_visibility_timeout: int = Field(3600, ge=60)
+    # A status record (never the message itself) is kept this long after its last change.
+    status_ttl: int = Field(7 * 24 * 3600, ge=60)
+    max_body_size: int = Field(1024 * 1024, ge=1024)
+
+    api_keys: list[ApiClient] | None = None
+
+    mail_provider: str | None = None
+    mail_server: str = "localhost"
+    mail_port: int = Field(25, ge=1, le=65535)
+    mail_username: str | None = None
+    mail_password: SecretStr | None = None
+    mail_use_tls: bool = False
+    mail_use_ssl: bool = False
+    mail_default_sender: str | None = None
+    mail_timeout: float = Field(10.0, gt=0)
+    outbox_dir: Path = Path("outbox")
+
+    retry_max: int = Field(8, ge=1, le=100)
+    retry_base: float = Field(2.0, gt=0)
+    retry_cap: float = Field(600.0, gt=0)
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        schemes = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
+        if value is not None and not value.startswith(schemes):
+            raise ValueError("must start with redis://, rediss:// or amqp://")
+        return value
+
+    @model_validator(mode="after")
+    def _per_environment(self) -> Settings:
+        production = self.env is Environment.PRODUCTION
+        if self.mail_provider is None:
+            self.mail_provider = "smtp" if production else "outbox"
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
+            raise ValueError("NOTIFIER_REDIS_URL: must be a redis:// or rediss:// URL")
+        if production:
+            for name in ("redis_url", "api_keys"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"{ENV_PREFIX}{name.upper()}: required in production")
+            if self.mail_provider == "smtp" and not self.mail_default_sender:
+                raise ValueError(
+                    "NOTIFIER_MAIL_DEFAULT_SENDER: required in production with the smtp provider"
+                )
+        if self.mail_use_tls and self.mail_use_ssl:
+            raise ValueError("NOTIFIER_MAIL_USE_TLS: cannot be combined with NOTIFIER_MAIL_USE_SSL")
+        if self.retry_base > self.retry_cap:
+            raise ValueError("NOTIFIER_RETRY_BASE: must not exceed NOTIFIER_RETRY_CAP")
+        if self.retry_cap >= self.broker_visibility_timeout:
+            # A retry parked longer than the visibility timeout would be handed out twice.
+            raise ValueError("NOTIFIER_RETRY_CAP: must be below NOTIFIER_BROKER_VISIBILITY_TIMEOUT")
+        return self
+
+    @property
+    def effective_broker_url(self) -> str:
+        """The broker: ``NOTIFIER_BROKER_URL``, else the Redis URL."""
+        url = self.broker_url or self.redis_url
+        if url is None:
+            raise ConfigError("NOTIFIER_REDIS_URL: not resolved yet (call resolve_redis first)")
+        return url
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] in ("list_type", "dict_type") and isinstance(first.get("input"), str):
+        message = "must be JSON: " + message
+    if first["loc"]:
+        field = str(first["loc"][0])
+        variable = f"{ENV_PREFIX}{field.upper()}"
+        detail = ".".join(str(part) for part in first["loc"][1:])
+        where = f" (at {detail})" if detail else ""
+        return f"{variable}: {message}{where}; got {_shown(first.get('input'), field)}"
+    return message
+
+
+def _shown(value: Any, field: str) -> str:
+    if "password" in field or "secret" in field or "token" in field:
+        return "(hidden)"
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings from the environment, raising :class:`ConfigError` with one line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise ConfigError(_one_line(e)) from None
+    except SettingsError as e:
+        # pydantic-settings says 'error parsing value for field "api_keys" from source ...'.
+        field = str(e).split('"')[1] if '"' in str(e) else "?"
+        raise ConfigError(f"{ENV_PREFIX}{field.upper()}: not valid JSON") from None
+
+
+__all__ = [
+    "ApiClient",
+    "ConfigError",
+    "Environment",
+    "Scope",
+    "Settings",
+    "load_settings",
+]

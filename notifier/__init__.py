@@ -1,0 +1,65 @@
+"""Notifier: mail, SMS captchas and upload tokens for other services, over HTTP and Celery."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from flask import Flask
+
+from config import ConfigError, Environment, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app, its Celery app and its runtime.
+
+    Without ``settings`` they are read from the environment, and a bad one ends the process
+    with one line naming the variable.
+    """
+    if settings is not None:
+        return _build(settings)
+    try:
+        return _build(load_settings())
+    except ConfigError as e:
+        print(f"notifier: configuration error: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+def _build(settings: Settings) -> Flask:
+    # Imported here so that `config` errors are reported before anything else is loaded.
+    from notifier import api, tasks
+    from notifier.celery_ext import celery_config, celery_init_app
+    from notifier.embedded import development_key, ensure_redis
+    from notifier.providers.registry import mail_factory
+    from notifier.runtime import Runtime
+
+    development = settings.env is Environment.DEVELOPMENT
+    redis_url = settings.redis_url
+    if redis_url is None:
+        if not development:
+            raise ConfigError(f"NOTIFIER_REDIS_URL: required in {settings.env.value}")
+        redis_url = ensure_redis(settings.state_dir)
+    clients = settings.api_keys
+    if clients is None:
+        if not development:
+            raise ConfigError(f"NOTIFIER_API_KEYS: required in {settings.env.value}")
+        key, client = development_key(settings.state_dir)
+        log.warning("development API key (all scopes): %s", key)
+        clients = [client]
+    assert settings.mail_provider is not None  # the settings' validator sets a default
+
+    app = Flask("notifier")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_size
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["notifier"] = Runtime(
+        settings=settings,
+        redis_url=redis_url,
+        clients={c.key_sha256: c for c in clients},
+        mail_factory=mail_factory(settings.mail_provider),
+    )
+    celery_init_app(app, celery_config(settings, redis_url))
+    assert tasks  # registered on import
+    api.register(app)
+    return app

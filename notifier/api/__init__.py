@@ -1,0 +1,15 @@
+"""The HTTP API: blueprints and the one error handler."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from notifier.api import health, mail, notifications, problems
+
+
+def register(app: Flask) -> None:
+    """Attach every route and the problem+json error handler to ``app``."""
+    problems.register(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(mail.bp, url_prefix="/v1")
+    app.register_blueprint(notifications.bp, url_prefix="/v1")

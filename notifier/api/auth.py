@@ -1,0 +1,49 @@
+"""Bearer API keys: only their SHA-256 is known; each client has scopes."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from flask import g, request
+
+from config import ApiClient, Scope
+from notifier.errors import Forbidden, Unauthorized
+from notifier.runtime import runtime
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="notifier"'}
+
+
+def authenticate() -> ApiClient:
+    """The client whose key the request carries; 401 alike for a missing and an unknown key."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    client = None
+    if scheme.lower() == "bearer" and key.strip():
+        digest = hashlib.sha256(key.strip().encode()).hexdigest()
+        client = runtime().clients.get(digest)
+    if client is None:
+        raise Unauthorized(
+            "a valid API key is required: Authorization: Bearer <key>", headers=_CHALLENGE
+        )
+    return client
+
+
+def requires(scope: Scope | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Let a view run only for a known key whose client has ``scope``; the client is ``g.client``."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            client = authenticate()
+            if scope is not None and scope not in client.scopes:
+                raise Forbidden(f"client {client.client!r} lacks the {scope!r} scope")
+            g.client = client
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate

@@ -1,0 +1,34 @@
+"""Liveness and readiness, without a key."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from notifier.api.problems import problem
+from notifier.runtime import runtime
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process is up."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Redis and the broker answer."""
+    failed = []
+    try:
+        runtime().redis.ping()
+    except Exception:
+        failed.append("redis")
+    try:
+        with current_app.extensions["celery"].connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+    except Exception:
+        failed.append("broker")
+    if failed:
+        return problem(503, "Service Unavailable", f"not reachable: {', '.join(failed)}")
+    return jsonify(status="ready")

@@ -1,0 +1,41 @@
+"""``POST /v1/mail``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify
+
+from notifier.api.auth import requires
+from notifier.api.body import parse
+from notifier.runtime import runtime
+from notifier.schemas import Accepted, Links, MailRequest
+from notifier.services.mail import accept_mail
+from notifier.store import Notification
+from notifier.tasks.mail import enqueue_mail
+
+bp = Blueprint("mail", __name__)
+
+
+def accepted(record: Notification) -> Response:
+    """The 202 answer to a send, with the status route in ``links`` and ``Location``."""
+    link = f"/v1/notifications/{record.id}"
+    body = Accepted(id=record.id, status=record.status, links=Links(self=link))  # type: ignore[arg-type]
+    response = jsonify(body.model_dump())
+    response.status_code = 202
+    response.headers["Location"] = link
+    return response
+
+
+@bp.post("/mail")
+@requires("mail")
+def send_mail() -> Response:
+    """Accept a mail for delivery."""
+    rt = runtime()
+    record = accept_mail(
+        parse(MailRequest),
+        client=g.client.client,
+        sender=rt.settings.mail_default_sender or "notifier@localhost",
+        store=rt.store,
+        templates=rt.templates,
+        enqueue=enqueue_mail,
+    )
+    return accepted(record)

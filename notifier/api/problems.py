@@ -1,0 +1,70 @@
+"""Every error as ``application/problem+json`` (RFC 9457), in the contract's shape."""
+
+from __future__ import annotations
+
+import logging
+
+import kombu.exceptions
+import redis
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from notifier.errors import ApiError, FieldError
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    errors: tuple[FieldError, ...] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A problem+json response."""
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "errors": [e.as_json() for e in errors],
+    }
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM)
+    response.headers.update(headers or {})
+    return response
+
+
+def _api_error(e: ApiError) -> Response:
+    return problem(e.status, e.title, e.detail, e.errors, e.headers)
+
+
+def _http_error(e: HTTPException) -> Response:
+    status = e.code or 500
+    allowed = getattr(e, "valid_methods", None)
+    headers = {"Allow": ", ".join(allowed)} if allowed else None
+    return problem(status, e.name, e.description or e.name, headers=headers)
+
+
+def _unavailable(e: Exception) -> Response:
+    log.warning("backend unreachable: %s: %s", type(e).__name__, e)
+    return problem(
+        503,
+        "Service Unavailable",
+        "Redis or the broker cannot be reached; nothing was accepted, retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _unexpected(e: Exception) -> Response:
+    log.exception("unhandled error")
+    return problem(500, "Internal Server Error", "an unexpected error occurred; it has been logged")
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on ``app``."""
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    for unavailable in (redis.RedisError, kombu.exceptions.OperationalError):
+        app.register_error_handler(unavailable, _unavailable)
+    app.register_error_handler(Exception, _unexpected)

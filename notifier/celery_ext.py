@@ -1,0 +1,75 @@
+"""Celery joined to Flask the current way (Flask's ``examples/celery``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+from config import Settings
+
+# Beat puts one of these on the queue each second; an old one is useless, so it expires.
+DISPATCH_EVERY = 1.0
+
+
+def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
+    """Celery's settings, derived from ours."""
+    visibility = {"visibility_timeout": settings.broker_visibility_timeout}
+    return {
+        "broker_url": settings.broker_url or redis_url,
+        # Only tasks that return something (qiniu_uptoken) store results; the status of a
+        # notification lives in our own record, and an ignored result costs the web nothing.
+        "result_backend": redis_url,
+        "task_ignore_result": True,
+        "result_expires": 3600,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # A message is acknowledged after its task ran, so a worker that dies loses nothing.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_time_limit": 300,
+        "task_soft_time_limit": 240,
+        "broker_transport_options": {
+            **visibility,
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+        },
+        "result_backend_transport_options": visibility,
+        "broker_connection_timeout": 2,
+        "broker_connection_retry_on_startup": True,
+        # Publishing gives up within about a second: the caller gets a 503, not a hang.
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        "beat_schedule": {
+            "dispatch-due": {
+                "task": "dispatch_due",
+                "schedule": DISPATCH_EVERY,
+                "options": {"expires": 10 * DISPATCH_EVERY},
+            },
+        },
+        "beat_schedule_filename": str(settings.state_dir / "celerybeat-schedule"),
+        "worker_hijack_root_logger": False,
+    }
+
+
+def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
+    """Make the Celery app whose tasks run inside ``app``'s context."""
+
+    class FlaskTask(Task):  # type: ignore[type-arg]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery: Celery = Celery(app.name, task_cls=FlaskTask)
+    celery.config_from_object(config)
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery

@@ -1,0 +1,93 @@
+"""The ``notifier`` command: run the whole service for development, mint API keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from config import ConfigError, Environment, load_settings
+from notifier.embedded import development_key, ensure_redis, new_key, stop_redis
+
+
+@click.group()
+def main() -> None:
+    """Notifier: mail, SMS captchas and upload tokens as a service."""
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("new")
+@click.option("--client", required=True, help="The calling service's name, e.g. billing.")
+@click.option(
+    "--scopes", default="mail", show_default=True, help="Comma list of mail, sms, upload."
+)
+@click.option("--buckets", default="", help="Comma list of Qiniu buckets the client may use.")
+def keys_new(client: str, scopes: str, buckets: str) -> None:
+    """Mint a key: print it once, and the entry for NOTIFIER_API_KEYS (which holds no key)."""
+    wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - {"mail", "sms", "upload"})
+    if unknown:
+        raise click.BadParameter(f"unknown scope(s): {', '.join(unknown)}", param_hint="--scopes")
+    key, digest = new_key()
+    entry = {
+        "client": client,
+        "key_sha256": digest,
+        "scopes": wanted,
+        "qiniu_buckets": [b.strip() for b in buckets.split(",") if b.strip()],
+    }
+    click.echo(f"key (shown once; give it to {client}): {key}")
+    click.echo(f"entry for NOTIFIER_API_KEYS: {json.dumps(entry)}")
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, help="The web process's port.")
+@click.option("--procfile", default="Procfile", show_default=True, type=click.Path(dir_okay=False))
+def run(port: int, procfile: str) -> None:
+    """Run web, worker and beat from the Procfile, with an embedded Redis in development."""
+    from honcho.environ import parse_procfile
+    from honcho.manager import Manager
+
+    try:
+        settings = load_settings()
+        env = dict(os.environ, PORT=str(port), PYTHONUNBUFFERED="1")
+        started_redis = False
+        if settings.redis_url is None and settings.env is Environment.DEVELOPMENT:
+            env["NOTIFIER_REDIS_URL"] = ensure_redis(settings.state_dir)
+            started_redis = True
+        key = None
+        if settings.api_keys is None and settings.env is Environment.DEVELOPMENT:
+            key, client = development_key(settings.state_dir)
+            env["NOTIFIER_API_KEYS"] = json.dumps([client.model_dump(mode="json")])
+    except ConfigError as e:
+        raise click.ClickException(f"configuration error: {e}") from None
+    processes = parse_procfile(Path(procfile).read_text()).processes
+    _banner(port, env.get("NOTIFIER_REDIS_URL"), key, settings.mail_provider, settings.outbox_dir)
+    manager = Manager()
+    for name, command in processes.items():
+        manager.add_process(name, command, env=env)
+    try:
+        manager.loop()
+    finally:
+        if started_redis:
+            stop_redis(settings.state_dir)
+    sys.exit(manager.returncode)
+
+
+def _banner(
+    port: int, redis_url: str | None, key: str | None, mail: str | None, outbox: Path
+) -> None:
+    lines = [f"Notifier on http://127.0.0.1:{port}", f"redis: {redis_url or '(from settings)'}"]
+    if key:
+        lines.append(f"development API key: {key}")
+    lines.append(
+        f"mail provider: {mail}" + (f" (files in {outbox.resolve()})" if mail == "outbox" else "")
+    )
+    lines.append("stop with Ctrl-C")
+    click.echo("\n".join(f"  {line}" for line in lines), err=True)

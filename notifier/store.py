@@ -1,0 +1,222 @@
+"""Notifications kept in Redis: a status record, the payload to send, and the schedule.
+
+Keys (``{id}`` is the notification id):
+
+* ``notifier:n:{id}``  hash, the status record the API shows;
+* ``notifier:p:{id}``  JSON payload (recipients, rendered bodies), deleted once final;
+* ``notifier:scheduled`` sorted set of scheduled ids, scored by due time.
+
+Every status change is one Lua script, so two workers cannot both move a record.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from redis import Redis
+from redis.typing import EncodableT, FieldT
+
+SCHEDULED = "notifier:scheduled"
+FINAL = ("sent", "failed", "cancelled")
+
+
+def _record_key(notification_id: str) -> str:
+    return f"notifier:n:{notification_id}"
+
+
+def _payload_key(notification_id: str) -> str:
+    return f"notifier:p:{notification_id}"
+
+
+def rfc3339(timestamp: float) -> str:
+    """Format a Unix time as RFC 3339 in UTC with milliseconds."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """The status record of one notification (never its recipients or content)."""
+
+    id: str
+    client: str
+    kind: str
+    status: str
+    attempts: int
+    provider: str | None
+    error: str | None
+    created_at: str
+    updated_at: str
+    send_at: str | None
+
+    def public(self) -> dict[str, Any]:
+        """The record as ``GET /v1/notifications/<id>`` shows it."""
+        shown = asdict(self)
+        del shown["client"]
+        return shown
+
+    @classmethod
+    def from_hash(cls, fields: dict[str, str]) -> Notification:
+        return cls(
+            id=fields["id"],
+            client=fields["client"],
+            kind=fields["kind"],
+            status=fields["status"],
+            attempts=int(fields.get("attempts", 0)),
+            provider=fields.get("provider") or None,
+            error=fields.get("error") or None,
+            created_at=fields["created_at"],
+            updated_at=fields["updated_at"],
+            send_at=fields.get("send_at") or None,
+        )
+
+
+# KEYS: record. ARGV: now. Moves a live record to 'sending' and counts the attempt.
+_CLAIM = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing', 0} end
+if status == 'sent' or status == 'failed' or status == 'cancelled' then return {status, 0} end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1])
+return {'sending', attempts}
+"""
+
+# KEYS: record, payload. ARGV: status, provider, error, now, ttl, final (1/0).
+_SETTLE = """
+if not redis.call('EXISTS', KEYS[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'provider', ARGV[2], 'error', ARGV[3],
+           'updated_at', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+if ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# KEYS: record, payload, schedule. ARGV: id, now. Cancels a record still 'scheduled'.
+_CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'scheduled' then return status or false end
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 'scheduled'
+"""
+
+# KEYS: schedule. ARGV: now, lease until, limit. Leases due ids: they come due again at
+# 'lease until' unless dispatched first, so a dispatcher that dies loses nothing.
+_LEASE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
+return due
+"""
+
+# KEYS: record, schedule. ARGV: id, now. The message is on the queue: off the schedule.
+_DISPATCHED = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[1], 'status') == 'scheduled' then
+  redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[2])
+end
+return 1
+"""
+
+
+class NotificationStore:
+    """Create, read and move notifications in Redis."""
+
+    def __init__(self, redis: Redis, ttl: int) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        self._claim = redis.register_script(_CLAIM)
+        self._settle = redis.register_script(_SETTLE)
+        self._cancel = redis.register_script(_CANCEL)
+        self._lease_due = redis.register_script(_LEASE_DUE)
+        self._dispatched = redis.register_script(_DISPATCHED)
+
+    def create(
+        self,
+        *,
+        notification_id: str,
+        client: str,
+        kind: str,
+        payload: dict[str, Any],
+        send_at: float | None = None,
+    ) -> Notification:
+        """Store a new record and its payload in one transaction: queued, or scheduled."""
+        now = time.time()
+        record = Notification(
+            id=notification_id,
+            client=client,
+            kind=kind,
+            status="queued" if send_at is None else "scheduled",
+            attempts=0,
+            provider=None,
+            error=None,
+            created_at=rfc3339(now),
+            updated_at=rfc3339(now),
+            send_at=None if send_at is None else rfc3339(send_at),
+        )
+        fields: dict[FieldT, EncodableT] = {
+            k: "" if v is None else str(v) for k, v in asdict(record).items()
+        }
+        # A scheduled record must outlive its wait as well as the usual retention.
+        ttl = self.ttl + max(0, int((send_at or now) - now))
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(_record_key(notification_id), mapping=fields)
+            pipe.expire(_record_key(notification_id), ttl)
+            pipe.set(_payload_key(notification_id), json.dumps(payload), ex=ttl)
+            if send_at is not None:
+                pipe.zadd(SCHEDULED, {notification_id: send_at})
+            pipe.execute()
+        return record
+
+    def discard(self, notification_id: str) -> None:
+        """Forget a notification that was never accepted (its message could not be queued)."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(_record_key(notification_id), _payload_key(notification_id))
+            pipe.zrem(SCHEDULED, notification_id)
+            pipe.execute()
+
+    def get(self, notification_id: str) -> Notification | None:
+        """The record, or None when unknown or expired."""
+        fields = cast(dict[str, str], self.redis.hgetall(_record_key(notification_id)))
+        return Notification.from_hash(fields) if fields else None
+
+    def payload(self, notification_id: str) -> dict[str, Any] | None:
+        """The payload to send, or None once the notification is final or expired."""
+        raw = cast(str | None, self.redis.get(_payload_key(notification_id)))
+        return None if raw is None else cast(dict[str, Any], json.loads(raw))
+
+    def claim(self, notification_id: str) -> int | None:
+        """Move the record to ``sending``; the attempt number, or None when there is nothing to do."""
+        now = rfc3339(time.time())
+        status, attempts = self._claim(keys=[_record_key(notification_id)], args=[now])
+        return int(attempts) if status == "sending" else None
+
+    def settle(
+        self, notification_id: str, status: str, *, provider: str | None, error: str | None = None
+    ) -> None:
+        """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``."""
+        final = "1" if status in FINAL else "0"
+        self._settle(
+            keys=[_record_key(notification_id), _payload_key(notification_id)],
+            args=[status, provider or "", error or "", rfc3339(time.time()), self.ttl, final],
+        )
+
+    def cancel(self, notification_id: str) -> str | None:
+        """Cancel a scheduled notification; the status it had (``scheduled`` when it worked)."""
+        keys = [_record_key(notification_id), _payload_key(notification_id), SCHEDULED]
+        before = self._cancel(keys=keys, args=[notification_id, rfc3339(time.time())])
+        return cast(str | None, before)
+
+    def lease_due(self, *, now: float, lease: float, limit: int = 500) -> list[str]:
+        """Ids due by ``now``, leased for ``lease`` seconds so no other dispatcher takes them."""
+        due = self._lease_due(keys=[SCHEDULED], args=[now, now + lease, limit])
+        return [str(i) for i in due]
+
+    def dispatched(self, notification_id: str) -> None:
+        """A due notification is on the queue: drop it from the schedule, mark it queued."""
+        keys = [_record_key(notification_id), SCHEDULED]
+        self._dispatched(keys=keys, args=[notification_id, rfc3339(time.time())])

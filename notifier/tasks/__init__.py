@@ -1,0 +1,5 @@
+"""Celery tasks. Importing this package registers them under their stable names."""
+
+from notifier.tasks import mail, schedule
+
+__all__ = ["mail", "schedule"]

@@ -1,0 +1,29 @@
+"""``send_mail``: deliver one stored mail; the message carries only its id."""
+
+from __future__ import annotations
+
+from celery import Task, shared_task
+
+from notifier.retry import backoff
+from notifier.runtime import runtime
+from notifier.services.mail import deliver_mail
+
+
+@shared_task(name="send_mail", bind=True, max_retries=None)
+def send_mail(self: Task[[str], None], notification_id: str) -> None:
+    """Try to deliver; on a transient failure ask Celery to run this again after a backoff."""
+    rt = runtime()
+    outcome = deliver_mail(
+        notification_id,
+        store=rt.store,
+        provider=rt.mail_provider,
+        max_attempts=rt.settings.retry_max,
+    )
+    if outcome.status == "retry":
+        delay = backoff(outcome.attempt, base=rt.settings.retry_base, cap=rt.settings.retry_cap)
+        raise self.retry(countdown=delay)
+
+
+def enqueue_mail(notification_id: str) -> None:
+    """Put a stored mail on the queue (raises when the broker cannot be reached)."""
+    send_mail.apply_async(args=(notification_id,))

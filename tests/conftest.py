@@ -1,0 +1,86 @@
+"""Fixtures shared by unit and integration tests."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config import ApiClient, Settings
+from notifier import create_app
+from tests.support.redis_server import RedisServer
+
+KEYS = {
+    "tester": "ntf_test-key-with-every-scope",
+    "mailer": "ntf_test-key-mail-only",
+    "smser": "ntf_test-key-sms-only",
+}
+SCOPES = {"tester": ["mail", "sms", "upload"], "mailer": ["mail"], "smser": ["sms"]}
+
+
+def api_clients() -> list[ApiClient]:
+    """The API clients of the tests, one per entry of KEYS."""
+    return [
+        ApiClient.model_validate(
+            {
+                "client": name,
+                "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+                "scopes": SCOPES[name],
+                "qiniu_buckets": ["avatars"],
+            }
+        )
+        for name, key in KEYS.items()
+    ]
+
+
+def auth(client: str = "tester") -> dict[str, str]:
+    """The Authorization header of one test client."""
+    return {"Authorization": f"Bearer {KEYS[client]}"}
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server of this test run's own, for the whole session."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_settings(redis_server: RedisServer, tmp_path: Any) -> Callable[..., Settings]:
+    """Build testing Settings on database 1 of the session's Redis (emptied first)."""
+    import redis
+
+    redis.Redis.from_url(redis_server.url(1)).flushdb()
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "env": "testing",
+            "redis_url": redis_server.url(1),
+            "api_keys": api_clients(),
+            "mail_provider": "memory",
+            "mail_default_sender": "Notifier <noreply@example.com>",
+            "outbox_dir": tmp_path / "outbox",
+            "state_dir": tmp_path / "state",
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def app(make_settings: Callable[..., Settings]) -> Flask:
+    """The app on the test Redis with the in-memory mail provider."""
+    return create_app(make_settings())
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A Flask test client of ``app``."""
+    return app.test_client()

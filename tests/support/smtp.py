@@ -1,0 +1,92 @@
+"""A real SMTP server (aiosmtpd) that records what arrives and answers as a test tells it."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+from collections import defaultdict, deque
+from email.message import EmailMessage
+from typing import Any, cast
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from notifier.embedded import free_port
+
+
+class RecordingHandler:
+    """Keep every accepted message; answer RCPT with planned codes first."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages: list[tuple[Envelope, EmailMessage]] = []
+        self.connections = 0
+        self.plans: dict[str, deque[str]] = defaultdict(deque)
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        with self.lock:
+            plan = self.plans.get(address.lower())
+            if plan:
+                return plan.popleft()
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = cast(bytes, envelope.original_content or envelope.content)
+        parsed = cast(EmailMessage, email.message_from_bytes(content, policy=email.policy.default))
+        with self.lock:
+            self.messages.append((envelope, parsed))
+        return "250 Message accepted"
+
+
+class SmtpSink:
+    """An aiosmtpd server on a free port that can be stopped and started again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.handler = RecordingHandler()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def plan(self, address: str, *answers: str) -> None:
+        """Answer RCPT TO ``address`` with these replies, one an attempt, then accept."""
+        with self.handler.lock:
+            self.handler.plans[address.lower()].extend(answers)
+
+    @property
+    def connections(self) -> int:
+        return self.handler.connections
+
+    def received(self, notification_id: str) -> list[tuple[Envelope, EmailMessage]]:
+        """The messages that arrived for one notification."""
+        with self.handler.lock:
+            return [
+                m for m in self.handler.messages if m[1]["X-Notification-Id"] == notification_id
+            ]
+
+    def settings(self) -> dict[str, Any]:
+        return {"mail_server": "127.0.0.1", "mail_port": self.port, "mail_timeout": 5.0}

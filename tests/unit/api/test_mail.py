@@ -1,0 +1,225 @@
+"""POST /v1/mail through the Flask app, a real Redis, and the broker queue (no worker)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config import Settings
+from notifier import create_app
+from notifier.embedded import free_port
+from notifier.runtime import Runtime
+from tests.conftest import auth
+
+MAIL = {"to": ["ada@example.com"], "subject": "Your receipt", "text": "Thanks."}
+
+
+def post(client: FlaskClient, body: Any, who: str = "tester", **kw: Any) -> Any:
+    return client.post("/v1/mail", json=body, headers=auth(who), **kw)
+
+
+def queued_messages(app: Flask) -> list[dict[str, Any]]:
+    """The Celery messages waiting on the default queue."""
+    rt: Runtime = app.extensions["notifier"]
+    return [json.loads(m) for m in rt.redis.lrange("celery", 0, -1)]
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body: dict[str, Any] = response.get_json(force=True)
+    assert body["status"] == status
+    assert set(body) == {"type", "title", "status", "detail", "errors"}
+    return body
+
+
+def error_locs(body: dict[str, Any]) -> list[list[Any]]:
+    return [e["loc"] for e in body["errors"]]
+
+
+def test_accepted_mail_is_stored_and_queued_by_id_only(app: Flask, client: FlaskClient) -> None:
+    response = post(client, MAIL)
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "queued"
+    assert body["links"] == {"self": f"/v1/notifications/{body['id']}"}
+    assert response.headers["Location"] == body["links"]["self"]
+    (message,) = queued_messages(app)
+    assert message["headers"]["task"] == "send_mail"
+    assert message["headers"]["argsrepr"] == repr((body["id"],))
+    assert "ada@example.com" not in json.dumps(message)
+
+
+def test_status_is_private_and_shows_no_recipients(client: FlaskClient) -> None:
+    notification_id = post(client, MAIL).get_json()["id"]
+    shown = client.get(f"/v1/notifications/{notification_id}", headers=auth())
+    assert shown.status_code == 200
+    view = shown.get_json()
+    assert view["status"] == "queued"
+    assert view["kind"] == "mail"
+    assert view["attempts"] == 0
+    assert set(view) == {
+        "id", "kind", "status", "attempts", "provider", "error", "created_at", "updated_at", "send_at",
+    }  # fmt: skip
+    assert "ada@example.com" not in shown.get_data(as_text=True)
+    other = client.get(f"/v1/notifications/{notification_id}", headers=auth("smser"))
+    assert_problem(other, 404)
+    assert_problem(client.get("/v1/notifications/unknown", headers=auth()), 404)
+
+
+@pytest.mark.parametrize("header", [None, "Bearer ntf_wrong", "Basic dXNlcjpwYXNz", "Bearer "])
+def test_missing_or_unknown_key_is_401_alike(client: FlaskClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    body = assert_problem(client.post("/v1/mail", json=MAIL, headers=headers), 401)
+    assert body["detail"] == "a valid API key is required: Authorization: Bearer <key>"
+
+
+def test_key_without_the_scope_is_403(client: FlaskClient) -> None:
+    body = assert_problem(post(client, MAIL, who="smser"), 403)
+    assert "mail" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b"[1, 2]", b'"text"', b"", b'{"to": [], "to": []}', b'{"subject": "\xff"}'],
+)
+def test_body_that_is_not_a_json_object_is_400(client: FlaskClient, raw: bytes) -> None:
+    response = client.post(
+        "/v1/mail", data=raw, headers={**auth(), "Content-Type": "application/json"}
+    )
+    assert_problem(response, 400)
+
+
+def test_body_over_the_limit_is_413(client: FlaskClient) -> None:
+    big = {**MAIL, "text": "x" * (1024 * 1024)}
+    assert_problem(post(client, big), 413)
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"to": ["not-an-address"]}, ["body", "to", 0]),
+        ({"cc": ["a@b"]}, ["body", "cc", 0]),
+        ({"reply_to": "nobody"}, ["body", "reply_to"]),
+        ({"to": []}, ["body", "to"]),
+        (
+            {
+                "to": [f"u{i}@example.com" for i in range(30)],
+                "bcc": [f"b{i}@example.com" for i in range(21)],
+            },
+            ["body", "to"],
+        ),
+        ({"subject": ""}, ["body", "subject"]),
+        ({"subject": "a" * 999}, ["body", "subject"]),
+        ({"subject": "Hi\r\nBcc: victim@example.com"}, ["body", "subject"]),
+        ({"subject": None}, ["body", "subject"]),
+        ({"text": None}, ["body", "text"]),
+        ({"text": 5}, ["body", "text"]),
+        ({"template": "../etc/passwd"}, ["body", "template"]),
+        ({"template": "nope"}, ["body", "template"]),
+        ({"template": "welcome", "data": {"name": "Ada"}}, ["body", "data"]),
+        ({"send_at": "2030-01-01T10:00:00"}, ["body", "send_at"]),
+        ({"send_at": "tomorrow"}, ["body", "send_at"]),
+        ({"send_at": 1893456000}, ["body", "send_at"]),
+        ({"send_at": (datetime.now(UTC) + timedelta(days=31)).isoformat()}, ["body", "send_at"]),
+        ({"priority": "high"}, ["body", "priority"]),
+    ],
+)
+def test_invalid_field_is_422_naming_it(
+    app: Flask, client: FlaskClient, change: dict[str, Any], loc: list[Any]
+) -> None:
+    body = assert_problem(post(client, {**MAIL, **change}), 422)
+    assert loc in error_locs(body)
+    assert all(e["msg"] for e in body["errors"])
+    assert queued_messages(app) == []
+
+
+def test_template_fills_subject_and_escaped_html(app: Flask, client: FlaskClient) -> None:
+    data = {"name": "<Ada>", "product": "Acme", "login_url": "https://a.example"}
+    response = post(client, {"to": ["ada@example.com"], "template": "welcome", "data": data})
+    assert response.status_code == 202
+    payload = app.extensions["notifier"].store.payload(response.get_json()["id"])
+    assert payload["subject"] == "Welcome to Acme, <Ada>"
+    assert "&lt;Ada&gt;" in payload["html"]
+    assert "<Ada>" in payload["text"]
+
+
+def test_template_data_cannot_inject_headers(client: FlaskClient) -> None:
+    data = {"name": "x\r\nBcc: victim@example.com", "product": "Acme", "login_url": "u"}
+    body = assert_problem(
+        post(client, {"to": ["a@example.com"], "template": "welcome", "data": data}), 422
+    )
+    assert ["body", "subject"] in error_locs(body)
+
+
+def test_scheduled_mail_waits_and_can_be_cancelled(app: Flask, client: FlaskClient) -> None:
+    send_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    response = post(client, {**MAIL, "send_at": send_at})
+    assert response.status_code == 202
+    accepted = response.get_json()
+    assert accepted["status"] == "scheduled"
+    assert queued_messages(app) == []
+    link = accepted["links"]["self"]
+    assert client.get(link, headers=auth()).get_json()["send_at"] is not None
+    cancelled = client.delete(link, headers=auth())
+    assert cancelled.status_code == 200
+    assert cancelled.get_json()["status"] == "cancelled"
+    assert_problem(client.delete(link, headers=auth()), 409)
+    assert app.extensions["notifier"].store.lease_due(now=time.time() + 7200, lease=1) == []
+
+
+def test_cancel_of_a_queued_mail_is_409(client: FlaskClient) -> None:
+    link = post(client, MAIL).get_json()["links"]["self"]
+    body = assert_problem(client.delete(link, headers=auth()), 409)
+    assert "queued" in body["detail"]
+
+
+def test_send_at_in_the_past_sends_now(app: Flask, client: FlaskClient) -> None:
+    response = post(client, {**MAIL, "send_at": "2020-01-01T00:00:00Z"})
+    assert response.get_json()["status"] == "queued"
+    assert len(queued_messages(app)) == 1
+
+
+def test_unknown_route_and_method_are_problems(client: FlaskClient) -> None:
+    assert_problem(client.get("/v2/nothing"), 404)
+    response = client.get("/v1/mail", headers=auth())
+    assert_problem(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+def test_redis_down_is_503_quickly(make_settings: Callable[..., Settings]) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    client = create_app(make_settings(redis_url=dead)).test_client()
+    started = time.monotonic()
+    body = assert_problem(post(client, MAIL), 503)
+    assert time.monotonic() - started < 5
+    assert "nothing was accepted" in body["detail"]
+
+
+def test_broker_down_is_503_and_nothing_is_kept(
+    make_settings: Callable[..., Settings], redis_server: Any
+) -> None:
+    app = create_app(make_settings(broker_url=f"redis://127.0.0.1:{free_port()}/0"))
+    started = time.monotonic()
+    assert_problem(post(app.test_client(), MAIL), 503)
+    assert time.monotonic() - started < 5
+    keys = redis.Redis.from_url(redis_server.url(1)).keys("notifier:*")
+    assert keys == []
+
+
+def test_health_and_readiness(
+    app: Flask, client: FlaskClient, make_settings: Callable[..., Settings]
+) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    dead = create_app(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    body = assert_problem(dead.test_client().get("/readyz"), 503)
+    assert "redis" in body["detail"] and "broker" in body["detail"]

@@ -1,0 +1,106 @@
+"""Settings: defaults per environment and one clear line for every bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, Environment, load_settings
+from notifier import create_app
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No NOTIFIER_* of the machine, and no .env file, leak into these tests."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("NOTIFIER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_development_defaults() -> None:
+    settings = load_settings()
+    assert settings.env is Environment.DEVELOPMENT
+    assert settings.mail_provider == "outbox"
+    assert settings.redis_url is None
+    assert (settings.retry_max, settings.retry_base, settings.retry_cap) == (8, 2.0, 600.0)
+    assert settings.broker_visibility_timeout == 3600
+    assert settings.max_body_size == 1024 * 1024
+
+
+def test_broker_defaults_to_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFIER_REDIS_URL", "redis://db.internal:6379/2")
+    assert load_settings().effective_broker_url == "redis://db.internal:6379/2"
+    monkeypatch.setenv("NOTIFIER_BROKER_URL", "amqp://guest@mq.internal//")
+    assert load_settings().effective_broker_url == "amqp://guest@mq.internal//"
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("NOTIFIER_MAIL_PROVIDER=console\n")
+    assert load_settings().mail_provider == "console"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"NOTIFIER_ENV": "production"}, "NOTIFIER_REDIS_URL"),
+        ({"NOTIFIER_ENV": "production", "NOTIFIER_REDIS_URL": "redis://r"}, "NOTIFIER_API_KEYS"),
+        (
+            {
+                "NOTIFIER_ENV": "production",
+                "NOTIFIER_REDIS_URL": "redis://r",
+                "NOTIFIER_API_KEYS": "[]",
+            },
+            "NOTIFIER_MAIL_DEFAULT_SENDER",
+        ),
+        ({"NOTIFIER_ENV": "staging"}, "NOTIFIER_ENV"),
+        ({"NOTIFIER_MAIL_PORT": "smtp"}, "NOTIFIER_MAIL_PORT"),
+        ({"NOTIFIER_API_KEYS": '[{"client": "x"'}, "NOTIFIER_API_KEYS"),
+        ({"NOTIFIER_API_KEYS": '[{"client": "x", "key_sha256": "abc"}]'}, "NOTIFIER_API_KEYS"),
+        ({"NOTIFIER_REDIS_URL": "localhost:6379"}, "NOTIFIER_REDIS_URL"),
+        ({"NOTIFIER_REDIS_URL": "amqp://mq"}, "NOTIFIER_REDIS_URL"),
+        ({"NOTIFIER_RETRY_CAP": "4000"}, "NOTIFIER_RETRY_CAP"),
+        (
+            {"NOTIFIER_MAIL_USE_TLS": "true", "NOTIFIER_MAIL_USE_SSL": "true"},
+            "NOTIFIER_MAIL_USE_TLS",
+        ),
+    ],
+)
+def test_bad_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(variable + ":"), message
+    assert "\n" not in message
+
+
+def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFIER_MAIL_PASSWORD", "")
+    monkeypatch.setenv("NOTIFIER_MAIL_TIMEOUT", "-1")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith("NOTIFIER_MAIL_TIMEOUT:")
+
+
+def test_unknown_mail_provider_stops_start_up(make_settings: object) -> None:
+    with pytest.raises(ConfigError, match=r"^NOTIFIER_MAIL_PROVIDER: unknown provider 'pigeon'"):
+        create_app(make_settings(mail_provider="pigeon"))  # type: ignore[operator]
+
+
+def test_create_app_from_environment_exits_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NOTIFIER_ENV", "production")
+    with pytest.raises(SystemExit) as caught:
+        create_app()
+    assert caught.value.code == 2
+    assert capsys.readouterr().err == (
+        "notifier: configuration error: NOTIFIER_REDIS_URL: required in production\n"
+    )
