@@ -50,6 +50,10 @@ class _TimedConnection(Connection):
         return host
 
 
+class _StaleConnection(Exception):
+    """The kept connection was closed by the server while idle."""
+
+
 class SmtpMailProvider:
     """Deliver over SMTP, keeping one connection open and re-opening it when it breaks."""
 
@@ -76,31 +80,32 @@ class SmtpMailProvider:
         """Send one mail; a kept connection that went stale is re-opened once."""
         mime = build_mime(message)
         with self._lock:
-            reused = self._host is not None
             try:
-                refused = self._send(mime, message)
-            except smtplib.SMTPServerDisconnected:
-                if not reused:
-                    raise TransientProviderError(
-                        "SMTP server closed the connection", provider=self.name
-                    ) from None
-                # The server dropped the idle connection we kept; one fresh try is safe
-                # because a dropped connection accepted nothing.
+                refused = self._send(mime, message, stale_ok=self._host is not None)
+            except _StaleConnection:
                 log.info("smtp connection went stale; reconnecting")
-                refused = self._send(mime, message)
+                refused = self._send(mime, message, stale_ok=False)
         if refused:
             log.warning("smtp refused %d of %d recipients", len(refused), len(message.recipients))
         return str(mime["Message-ID"])
 
-    def _send(self, mime: EmailMessage, message: OutgoingMail) -> dict[str, tuple[int, bytes]]:
+    def _send(
+        self, mime: EmailMessage, message: OutgoingMail, *, stale_ok: bool
+    ) -> dict[str, tuple[int, bytes]]:
         try:
             host = self._connection()
             return host.send_message(
                 mime, from_addr=message.sender, to_addrs=list(message.recipients)
             )
-        except smtplib.SMTPServerDisconnected:
+        except smtplib.SMTPServerDisconnected as e:
             self._drop()
-            raise
+            # A kept connection the server closed while idle fails on its first command, before
+            # the message went out, so one fresh try cannot send it twice. A timeout can come
+            # after the message went out (a slow answer to the final dot): that one waits for
+            # the task's backoff like any other transient failure.
+            if stale_ok and not isinstance(e.__context__, TimeoutError):
+                raise _StaleConnection from e
+            raise TransientProviderError(f"SMTP connection lost: {e}", provider=self.name) from e
         except smtplib.SMTPRecipientsRefused as e:
             codes = [code for code, _ in e.recipients.values()]
             raise _classified(

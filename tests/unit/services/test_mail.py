@@ -1,0 +1,113 @@
+"""deliver_mail with the in-memory provider and a real Redis store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from config import Settings
+from notifier import create_app
+from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.providers.memory import MemoryMailProvider
+from notifier.services.mail import deliver_mail
+from notifier.store import NotificationStore
+
+PAYLOAD = {
+    "sender": "noreply@example.com",
+    "to": ["ada@example.com"],
+    "cc": [],
+    "bcc": ["audit@example.com"],
+    "reply_to": None,
+    "subject": "Hi",
+    "text": "Hello",
+    "html": None,
+}
+
+
+@pytest.fixture
+def store(make_settings: Callable[..., Settings]) -> NotificationStore:
+    """The store of a fresh app on the test Redis."""
+    found: NotificationStore = create_app(make_settings()).extensions["notifier"].store
+    return found
+
+
+def new(store: NotificationStore, send_at: float | None = None) -> str:
+    record = store.create(
+        notification_id="n1", client="tester", kind="mail", payload=PAYLOAD, send_at=send_at
+    )
+    return record.id
+
+
+def test_sent_records_provider_and_forgets_the_content(store: NotificationStore) -> None:
+    provider = MemoryMailProvider()
+    outcome = deliver_mail(new(store), store=store, provider=provider, max_attempts=3)
+    assert (outcome.status, outcome.attempt) == ("sent", 1)
+    (message,) = provider.sent
+    assert message.recipients == ("ada@example.com", "audit@example.com")
+    record = store.get("n1")
+    assert record is not None
+    assert (record.status, record.attempts, record.provider, record.error) == (
+        "sent",
+        1,
+        "memory",
+        None,
+    )
+    assert store.payload("n1") is None
+
+
+def test_transient_failure_asks_for_a_retry_then_fails_at_the_limit(
+    store: NotificationStore,
+) -> None:
+    failure = TransientProviderError("SMTP 451: try later", provider="memory")
+    provider = MemoryMailProvider(failures=[failure, failure])
+    first = deliver_mail(new(store), store=store, provider=provider, max_attempts=2)
+    assert (first.status, first.attempt) == ("retry", 1)
+    record = store.get("n1")
+    assert record is not None and (record.status, record.error) == (
+        "retrying",
+        "SMTP 451: try later",
+    )
+    second = deliver_mail("n1", store=store, provider=provider, max_attempts=2)
+    assert (second.status, second.attempt) == ("failed", 2)
+    record = store.get("n1")
+    assert record is not None and (record.status, record.attempts) == ("failed", 2)
+    assert provider.sent == []
+
+
+def test_permanent_failure_fails_at_once(store: NotificationStore) -> None:
+    provider = MemoryMailProvider(
+        failures=[PermanentProviderError("SMTP 550: no such user", provider="memory")]
+    )
+    outcome = deliver_mail(new(store), store=store, provider=provider, max_attempts=8)
+    assert (outcome.status, outcome.attempt) == ("failed", 1)
+    record = store.get("n1")
+    assert record is not None
+    assert (record.status, record.attempts, record.error) == ("failed", 1, "SMTP 550: no such user")
+
+
+def test_a_redelivered_message_of_a_sent_mail_sends_nothing(store: NotificationStore) -> None:
+    provider = MemoryMailProvider()
+    deliver_mail(new(store), store=store, provider=provider, max_attempts=3)
+    again = deliver_mail("n1", store=store, provider=provider, max_attempts=3)
+    assert again.status == "skipped"
+    assert len(provider.sent) == 1
+
+
+def test_a_cancelled_mail_is_never_sent(store: NotificationStore) -> None:
+    provider = MemoryMailProvider()
+    new(store, send_at=4102444800.0)
+    assert store.cancel("n1") == "scheduled"
+    assert deliver_mail("n1", store=store, provider=provider, max_attempts=3).status == "skipped"
+    assert provider.sent == []
+
+
+def test_due_scheduled_ids_are_leased_once_until_dispatched(store: NotificationStore) -> None:
+    new(store, send_at=1000.0)
+    assert store.lease_due(now=1001.0, lease=60) == ["n1"]
+    assert store.lease_due(now=1002.0, lease=60) == []  # another dispatcher: already leased
+    assert store.lease_due(now=1062.0, lease=60) == ["n1"]  # the first one died: due again
+    store.dispatched("n1")
+    record = store.get("n1")
+    assert record is not None and record.status == "queued"
+    assert store.lease_due(now=99999.0, lease=60) == []
