@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     mail_timeout: float = Field(10.0, gt=0)
     outbox_dir: Path = Path("outbox")
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     retry_max: int = Field(8, ge=1, le=100)
     retry_base: float = Field(2.0, gt=0)
     retry_cap: float = Field(600.0, gt=0)

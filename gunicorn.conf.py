@@ -1,16 +1,3 @@
-"""Gunicorn's settings for the Procfile's ``web`` (read from the working directory)."""
+"""Read by gunicorn from the working directory: the settings live in the package."""
 
-import os
-
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# gthread: a slow client or a slow Redis holds one thread, not a whole process.
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-timeout = 30
-graceful_timeout = 20
-keepalive = 5
-accesslog = "-"
-# Load the app once in the master: a bad setting stops start-up with its one line, instead
-# of every worker failing to boot in turn.
-preload_app = True
+from notifier.gunicorn_conf import *  # noqa: F403

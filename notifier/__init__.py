@@ -35,6 +35,7 @@ def _build(settings: Settings) -> Flask:
     from notifier.providers.registry import mail_factory
     from notifier.runtime import Runtime
 
+    _configure_logging(settings.log_level)
     development = settings.env is Environment.DEVELOPMENT
     redis_url = settings.redis_url
     if redis_url is None:
@@ -63,3 +64,17 @@ def _build(settings: Settings) -> Flask:
     assert tasks  # registered on import
     api.register(app)
     return app
+
+
+def _configure_logging(level: str) -> None:
+    # Celery leaves logging to us (see celery_ext), so web, worker and beat log alike.
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)
+    # Celery logs every task received and finished; beat's once-a-second dispatch would drown
+    # everything else. Our services log what happened to each notification instead.
+    for chatty in ("celery.app.trace", "celery.worker.strategy"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from flask import Flask
 
 from config import Settings
@@ -56,8 +56,12 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
             },
         },
         "beat_schedule_filename": str(settings.state_dir / "celerybeat-schedule"),
-        "worker_hijack_root_logger": False,
     }
+
+
+@signals.setup_logging.connect
+def _keep_our_logging(**kwargs: Any) -> None:
+    """Celery leaves logging alone when someone handles this signal: create_app set it up."""
 
 
 def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:

@@ -56,7 +56,10 @@ def run(port: int, procfile: str) -> None:
 
     try:
         settings = load_settings()
-        env = dict(os.environ, PORT=str(port), PYTHONUNBUFFERED="1")
+        # The Procfile's commands come from this interpreter's environment, activated or not.
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        env = dict(os.environ, PORT=str(port), PYTHONUNBUFFERED="1", PATH=path)
+        env.setdefault("GUNICORN_CMD_ARGS", "--config python:notifier.gunicorn_conf")
         started_redis = False
         if settings.redis_url is None and settings.env is Environment.DEVELOPMENT:
             env["NOTIFIER_REDIS_URL"] = ensure_redis(settings.state_dir)

@@ -145,4 +145,5 @@ def deliver_mail(
         )
         return Outcome("failed" if final else "retry", attempt)
     store.settle(notification_id, "sent", provider=provider.name)
+    log.info("mail %s sent by %s on attempt %d", notification_id, provider.name, attempt)
     return Outcome("sent", attempt)

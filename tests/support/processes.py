@@ -30,13 +30,13 @@ def notifier_env(settings: Mapping[str, object]) -> dict[str, str]:
 class Process:
     """A child process in its own process group, its output in a log file."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
         self.name = name
         self.log = Path(tempfile.mkstemp(prefix=f"notifier-{name}-", suffix=".log")[1])
         with open(self.log, "wb") as out:
             self.popen = subprocess.Popen(
                 argv,
-                cwd=ROOT,
+                cwd=cwd,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

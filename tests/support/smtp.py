@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import threading
+import time
 from collections import defaultdict, deque
 from email.message import EmailMessage
 from typing import Any, cast
@@ -22,6 +23,7 @@ class RecordingHandler:
         self.lock = threading.Lock()
         self.messages: list[tuple[Envelope, EmailMessage]] = []
         self.connections = 0
+        self.arrivals: dict[str, float] = {}  # notification id -> when its DATA arrived
         self.plans: dict[str, deque[str]] = defaultdict(deque)
 
     async def handle_EHLO(
@@ -52,6 +54,7 @@ class RecordingHandler:
         parsed = cast(EmailMessage, email.message_from_bytes(content, policy=email.policy.default))
         with self.lock:
             self.messages.append((envelope, parsed))
+            self.arrivals[str(parsed["X-Notification-Id"])] = time.time()
         return "250 Message accepted"
 
 

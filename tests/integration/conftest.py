@@ -1,0 +1,98 @@
+"""The real stack: our Redis, an aiosmtpd server, gunicorn, a celery worker and beat."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import api_clients, auth
+from tests.support.processes import BIN, Process, notifier_env, start_web, start_worker
+from tests.support.redis_server import RedisServer
+from tests.support.smtp import SmtpSink
+from tests.support.wait import wait_for
+
+
+@dataclass
+class Stack:
+    """A running Notifier and the peers it talks to."""
+
+    base: str
+    smtp: SmtpSink
+    web: Process
+    worker: Process
+    beat: Process
+    env: dict[str, str]
+
+    def post(self, path: str, body: Any, who: str = "tester", **kw: Any) -> requests.Response:
+        return requests.post(f"{self.base}{path}", json=body, headers=auth(who), timeout=10, **kw)
+
+    def delete(self, path: str, who: str = "tester") -> requests.Response:
+        return requests.delete(f"{self.base}{path}", headers=auth(who), timeout=10)
+
+    def status(self, notification_id: str) -> dict[str, Any]:
+        response = requests.get(
+            f"{self.base}/v1/notifications/{notification_id}", headers=auth(), timeout=10
+        )
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    def wait_status(
+        self, notification_id: str, *wanted: str, timeout: float = 30
+    ) -> dict[str, Any]:
+        """Poll the status route until the status is one of ``wanted``."""
+        return wait_for(
+            lambda: (s := self.status(notification_id))["status"] in wanted and s,
+            timeout=timeout,
+            what=f"{notification_id} to be {' or '.join(wanted)}",
+        )
+
+
+def stack_settings(redis: RedisServer, smtp: SmtpSink, state: Path) -> dict[str, Any]:
+    """NOTIFIER_* settings of the integration stack (fast retries, so tests are quick)."""
+    return {
+        "env": "testing",
+        "redis_url": redis.url(0),
+        "api_keys": json.dumps([c.model_dump(mode="json") for c in api_clients()]),
+        "mail_provider": "smtp",
+        "mail_server": "127.0.0.1",
+        "mail_port": smtp.port,
+        "mail_timeout": 5,
+        "mail_default_sender": "Notifier <noreply@example.com>",
+        "retry_base": 0.2,
+        "retry_cap": 1,
+        "retry_max": 8,
+        "state_dir": state,
+    }
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpSink]:
+    """A recording SMTP server for the whole session."""
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    redis_server: RedisServer, smtp: SmtpSink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """Web, worker and beat as the Procfile starts them, on the session's Redis and SMTP."""
+    env = notifier_env(stack_settings(redis_server, smtp, tmp_path_factory.mktemp("state")))
+    worker = start_worker(env)
+    beat = Process(
+        "beat", [str(BIN / "celery"), "-A", "celery_app", "beat", "--loglevel", "INFO"], env
+    )
+    beat.expect("beat: Starting")
+    web, base = start_web(env)
+    yield Stack(base=base, smtp=smtp, web=web, worker=worker, beat=beat, env=env)
+    for process in (web, beat, worker):
+        process.stop()

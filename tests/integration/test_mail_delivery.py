@@ -1,0 +1,131 @@
+"""Mail from HTTP through Redis and a real celery worker to a real SMTP server."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.integration.conftest import Stack
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def address(tag: str) -> str:
+    """A recipient no other test uses."""
+    return f"{tag}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def send(stack: Stack, **body: object) -> str:
+    response = stack.post("/v1/mail", {"subject": "Hello", "text": "Plain", **body})
+    assert response.status_code == 202, response.text
+    notification_id: str = response.json()["id"]
+    return notification_id
+
+
+def test_plain_mail_arrives_and_is_sent(stack: Stack) -> None:
+    to, bcc = address("plain"), address("audit")
+    notification_id = send(stack, to=[to], bcc=[bcc])
+    status = stack.wait_status(notification_id, "sent")
+    assert (status["attempts"], status["provider"], status["error"]) == (1, "smtp", None)
+    ((envelope, message),) = stack.smtp.received(notification_id)
+    assert envelope.rcpt_tos == [to, bcc]
+    assert envelope.mail_from == "noreply@example.com"
+    assert message["To"] == to
+    assert message["Bcc"] is None
+    assert message.get_content().strip() == "Plain"
+
+
+def test_html_and_text_arrive_as_alternatives(stack: Stack) -> None:
+    notification_id = send(stack, to=[address("html")], html="<p>Rich <b>body</b></p>")
+    stack.wait_status(notification_id, "sent")
+    ((_, message),) = stack.smtp.received(notification_id)
+    assert message.get_content_type() == "multipart/alternative"
+    html = message.get_body(("html",))
+    assert html is not None and html.get_content().strip() == "<p>Rich <b>body</b></p>"
+
+
+def test_non_ascii_subject_and_body_arrive_intact(stack: Stack) -> None:
+    subject, text = "登录提醒 — Grüße ✓", "你好，世界。naïve café — 👋"
+    notification_id = send(stack, to=[address("utf8")], subject=subject, text=text)
+    stack.wait_status(notification_id, "sent")
+    ((_, message),) = stack.smtp.received(notification_id)
+    assert message["Subject"] == subject
+    assert message.get_content().strip() == text
+
+
+def test_template_is_rendered(stack: Stack) -> None:
+    data = {"name": "Ada", "product": "Acme", "login_url": "https://acme.example/login"}
+    response = stack.post("/v1/mail", {"to": [address("tpl")], "template": "welcome", "data": data})
+    notification_id = response.json()["id"]
+    stack.wait_status(notification_id, "sent")
+    ((_, message),) = stack.smtp.received(notification_id)
+    assert message["Subject"] == "Welcome to Acme, Ada"
+    text = message.get_body(("plain",))
+    assert text is not None and "https://acme.example/login" in text.get_content()
+
+
+def test_451_retries_then_sends(stack: Stack) -> None:
+    to = address("busy")
+    stack.smtp.plan(to, "451 4.3.0 Mailbox busy", "451 4.3.0 Mailbox busy")
+    notification_id = send(stack, to=[to])
+    retrying = stack.wait_status(notification_id, "retrying", "sent")
+    assert retrying["status"] == "retrying"
+    assert "451" in retrying["error"]
+    sent = stack.wait_status(notification_id, "sent")
+    assert sent["attempts"] == 3
+    assert len(stack.smtp.received(notification_id)) == 1
+
+
+def test_550_fails_after_one_attempt(stack: Stack) -> None:
+    to = address("gone")
+    stack.smtp.plan(to, *["550 5.1.1 No such user"] * 5)
+    notification_id = send(stack, to=[to])
+    failed = stack.wait_status(notification_id, "failed")
+    assert failed["attempts"] == 1
+    assert "550" in failed["error"]
+    assert stack.smtp.received(notification_id) == []
+
+
+def test_smtp_down_for_a_while_then_delivered(stack: Stack) -> None:
+    stack.smtp.stop()
+    try:
+        notification_id = send(stack, to=[address("outage")])
+        wait_for(
+            lambda: (
+                (s := stack.status(notification_id))["status"] == "retrying" and s["attempts"] >= 2
+            ),
+            what="two failed attempts while SMTP is down",
+        )
+    finally:
+        stack.smtp.start()
+    sent = stack.wait_status(notification_id, "sent")
+    assert sent["attempts"] >= 3
+    assert len(stack.smtp.received(notification_id)) == 1
+
+
+def test_many_mails_share_few_smtp_connections(stack: Stack) -> None:
+    before = stack.smtp.connections
+    ids = [send(stack, to=[address(f"bulk{i}")]) for i in range(40)]
+    for notification_id in ids:
+        stack.wait_status(notification_id, "sent")
+    assert all(len(stack.smtp.received(i)) == 1 for i in ids)
+    opened = stack.smtp.connections - before
+    # Two worker processes, each with its kept connection (and one more if a test before this
+    # one left the server restarted): never one per mail.
+    assert opened <= 4, f"{opened} SMTP connections for 40 mails"
+
+
+def test_scheduled_mail_goes_out_on_time_and_a_cancelled_one_never(stack: Stack) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=2)
+    keep = send(stack, to=[address("later")], send_at=due.isoformat())
+    drop = send(stack, to=[address("never")], send_at=due.isoformat())
+    assert stack.status(keep)["status"] == "scheduled"
+    assert stack.delete(f"/v1/notifications/{drop}").status_code == 200
+    stack.wait_status(keep, "sent", timeout=20)
+    late = stack.smtp.handler.arrivals[keep] - due.timestamp()
+    assert 0 <= late < 2.5, f"sent {late:.2f}s after its time"
+    assert stack.status(drop)["status"] == "cancelled"
+    assert stack.smtp.received(drop) == []

@@ -1,0 +1,73 @@
+"""The README's run command on a machine with nothing but Python: `notifier run`."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import signal
+from pathlib import Path
+
+import pytest
+import requests
+
+from notifier.embedded import free_port
+from tests.support.processes import BIN, ROOT, Process, notifier_env
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_run_serves_mail_into_the_outbox_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    # From an empty folder with no settings at all: the embedded Redis, the API key and the
+    # outbox all land in that folder.
+    run = Process(
+        "run",
+        [str(BIN / "notifier"), "run", "--port", str(port), "--procfile", str(ROOT / "Procfile")],
+        notifier_env({}),
+        cwd=tmp_path,
+    )
+    try:
+        found = wait_for(
+            lambda: re.search(r"development API key: (ntf_\S+)", run.output()), what="the API key"
+        )
+        headers = {"Authorization": f"Bearer {found[1]}"}
+        base = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            assert run.alive(), run.output()[-3000:]
+            try:
+                return requests.get(f"{base}/readyz", timeout=1).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_for(ready, timeout=60, what="the web process to be ready")
+        run.expect("ready.", timeout=60)  # the worker
+        body = {
+            "to": ["ada@example.com"],
+            "subject": "Hi from the quick start",
+            "text": "It works.",
+        }
+        response = requests.post(f"{base}/v1/mail", json=body, headers=headers, timeout=10)
+        assert response.status_code == 202, response.text
+        notification_id = response.json()["id"]
+        eml = tmp_path / "outbox" / f"{notification_id}.eml"
+        wait_for(eml.exists, timeout=30, what="the mail in the outbox")
+        message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        assert message["Subject"] == "Hi from the quick start"
+        status = requests.get(
+            f"{base}/v1/notifications/{notification_id}", headers=headers, timeout=10
+        )
+        assert status.json()["status"] == "sent"
+        assert status.json()["provider"] == "outbox"
+        redis_url = (tmp_path / ".notifier" / "redis.url").read_text()
+    finally:
+        code = run.stop(signal.SIGINT, timeout=30)
+    assert code in (0, 130), run.output()[-2000:]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    import redis
+
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(redis_url, socket_connect_timeout=0.5).ping()

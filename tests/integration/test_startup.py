@@ -1,0 +1,55 @@
+"""The Procfile's processes: a bad setting stops each with one line, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.support.processes import BIN, ROOT, notifier_env
+
+pytestmark = pytest.mark.integration
+
+COMMANDS = {
+    "web": [str(BIN / "gunicorn"), "notifier:create_app()", "--bind", "127.0.0.1:0"],
+    "worker": [str(BIN / "celery"), "-A", "celery_app", "worker"],
+    "beat": [str(BIN / "celery"), "-A", "celery_app", "beat"],
+}
+
+
+@pytest.mark.parametrize("process", sorted(COMMANDS))
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        ({"env": "production"}, "NOTIFIER_REDIS_URL: required in production"),
+        (
+            {"env": "testing", "redis_url": "redis://127.0.0.1:1/0", "api_keys": "{oops"},
+            "NOTIFIER_API_KEYS: ",
+        ),
+        (
+            {
+                "env": "testing",
+                "redis_url": "redis://127.0.0.1:1/0",
+                "api_keys": "[]",
+                "mail_provider": "pigeon",
+            },
+            "NOTIFIER_MAIL_PROVIDER: unknown provider 'pigeon'",
+        ),
+    ],
+)
+def test_bad_setting_stops_the_process_with_one_line(
+    process: str, settings: dict[str, str], line: str
+) -> None:
+    done = subprocess.run(
+        COMMANDS[process],
+        cwd=ROOT,
+        env=notifier_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr + done.stdout
+    errors = [text for text in done.stderr.splitlines() if "notifier: configuration error" in text]
+    assert len(errors) == 1, done.stderr
+    assert f"notifier: configuration error: {line}" in errors[0]
