@@ -72,6 +72,11 @@ def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    def close_providers(**kwargs: Any) -> None:
+        # A pool process that ends says QUIT to the SMTP server instead of dropping the line.
+        app.extensions["notifier"].close()
+
+    signals.worker_process_shutdown.connect(close_providers, weak=False)
     celery: Celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(config)
     celery.set_default()
