@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from click.testing import CliRunner
+
+from config import ApiClient
+from notifier.cli import main
+
+
+def test_keys_new_prints_the_key_once_and_an_entry_with_only_its_hash() -> None:
+    result = CliRunner().invoke(
+        main, ["keys", "new", "--client", "billing", "--scopes", "mail,sms", "--buckets", "avatars"]
+    )
+    assert result.exit_code == 0, result.output
+    key = re.search(r"key \(shown once; give it to billing\): (ntf_\S+)", result.output)
+    entry = re.search(r"entry for NOTIFIER_API_KEYS: (\{.*\})", result.output)
+    assert key and entry
+    client = ApiClient.model_validate(json.loads(entry[1]))
+    assert client.client == "billing"
+    assert client.scopes == {"mail", "sms"}
+    assert client.qiniu_buckets == {"avatars"}
+    assert client.key_sha256 == hashlib.sha256(key[1].encode()).hexdigest()
+    assert key[1] not in entry[1]
+
+
+def test_keys_new_rejects_an_unknown_scope() -> None:
+    result = CliRunner().invoke(main, ["keys", "new", "--client", "x", "--scopes", "mail,admin"])
+    assert result.exit_code == 2
+    assert "unknown scope(s): admin" in result.output
