@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 ENV_PREFIX = "NOTIFIER_"
 Scope = Literal["mail", "sms", "upload"]
@@ -84,6 +84,27 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # A comma list in the environment; the failover order.
+    sms_providers: Annotated[list[str], NoDecode] | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_base_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
+    twilio_timeout: float = Field(10.0, gt=0)
+
+    # The product named in captcha texts ("Your Acme code is ...").
+    product_name: str = Field("Notifier", min_length=1, max_length=40)
+    captcha_length: int = Field(6, ge=4, le=10)
+    captcha_ttl: int = Field(300, ge=30, le=3600)
+    captcha_resend_interval: int = Field(60, ge=0, le=3600)
+    captcha_max_attempts: int = Field(5, ge=1, le=100)
+    captcha_daily_limit: int = Field(10, ge=1)
+    captcha_ip_hourly_limit: int = Field(30, ge=1)
+    # The key of the keyed hash of captcha codes. Development and testing keep one in the
+    # state folder; production must set it (the same on every process).
+    captcha_secret: SecretStr | None = Field(None, min_length=16)
+
     retry_max: int = Field(8, ge=1, le=100)
     retry_base: float = Field(2.0, gt=0)
     retry_cap: float = Field(600.0, gt=0)
@@ -96,15 +117,29 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or amqp://")
         return value
 
+    @field_validator("sms_providers", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = [name.strip() for name in value.split(",") if name.strip()]
+            if not names:
+                raise ValueError("must name at least one provider")
+            return names
+        return value
+
     @model_validator(mode="after")
     def _per_environment(self) -> Settings:
         production = self.env is Environment.PRODUCTION
         if self.mail_provider is None:
             self.mail_provider = "smtp" if production else "outbox"
+        if self.sms_providers is None and not production:
+            self.sms_providers = ["console"]
+        if self.sms_providers and "twilio" in self.sms_providers:
+            self._check_twilio()
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
             raise ValueError("NOTIFIER_REDIS_URL: must be a redis:// or rediss:// URL")
         if production:
-            for name in ("redis_url", "api_keys"):
+            for name in ("redis_url", "api_keys", "sms_providers", "captcha_secret"):
                 if getattr(self, name) is None:
                     raise ValueError(f"{ENV_PREFIX}{name.upper()}: required in production")
             if self.mail_provider == "smtp" and not self.mail_default_sender:
@@ -119,6 +154,17 @@ class Settings(BaseSettings):
             # A retry parked longer than the visibility timeout would be handed out twice.
             raise ValueError("NOTIFIER_RETRY_CAP: must be below NOTIFIER_BROKER_VISIBILITY_TIMEOUT")
         return self
+
+    def _check_twilio(self) -> None:
+        why = "required when NOTIFIER_SMS_PROVIDERS lists twilio"
+        if not self.twilio_account_sid:
+            raise ValueError(f"NOTIFIER_TWILIO_ACCOUNT_SID: {why}")
+        if not (self.twilio_auth_token and self.twilio_auth_token.get_secret_value()):
+            raise ValueError(f"NOTIFIER_TWILIO_AUTH_TOKEN: {why}")
+        if not (self.twilio_from or self.twilio_messaging_service_sid):
+            raise ValueError(
+                f"NOTIFIER_TWILIO_FROM: {why} (or NOTIFIER_TWILIO_MESSAGING_SERVICE_SID)"
+            )
 
     @property
     def effective_broker_url(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 
 from flask import Flask
@@ -31,8 +32,8 @@ def _build(settings: Settings) -> Flask:
     # Imported here so that `config` errors are reported before anything else is loaded.
     from notifier import api, tasks
     from notifier.celery_ext import celery_config, celery_init_app
-    from notifier.embedded import development_key, ensure_redis
-    from notifier.providers.registry import mail_factory
+    from notifier.embedded import development_key, ensure_redis, kept_secret
+    from notifier.providers.registry import mail_factory, sms_factories
     from notifier.runtime import Runtime
 
     _configure_logging(settings.log_level)
@@ -49,7 +50,15 @@ def _build(settings: Settings) -> Flask:
         key, client = development_key(settings.state_dir)
         log.warning("development API key (all scopes): %s", key)
         clients = [client]
-    assert settings.mail_provider is not None  # the settings' validator sets a default
+    # Production must set the captcha secret (the settings' validator says so); elsewhere one
+    # is made once and kept in the state folder, the same for every process.
+    secret = (
+        settings.captcha_secret.get_secret_value()
+        if settings.captcha_secret
+        else kept_secret(settings.state_dir, "captcha-secret", lambda: secrets.token_hex(32))
+    )
+    # The settings' validator gives both a default outside production and requires them in it.
+    assert settings.mail_provider is not None and settings.sms_providers is not None
 
     app = Flask("notifier")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_size
@@ -59,6 +68,8 @@ def _build(settings: Settings) -> Flask:
         redis_url=redis_url,
         clients={c.key_sha256: c for c in clients},
         mail_factory=mail_factory(settings.mail_provider),
+        sms_factories=sms_factories(settings.sms_providers),
+        captcha_secret=secret.encode(),
     )
     celery_init_app(app, celery_config(settings, redis_url))
     assert tasks  # registered on import

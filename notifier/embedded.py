@@ -16,7 +16,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
@@ -111,14 +111,19 @@ def new_key() -> tuple[str, str]:
     return key, hashlib.sha256(key.encode()).hexdigest()
 
 
-def development_key(state_dir: Path) -> tuple[str, ApiClient]:
-    """The development API key (made once and kept in the state folder) and its client."""
+def kept_secret(state_dir: Path, name: str, make: Callable[[], str]) -> str:
+    """A secret made once for development and kept (readable by its owner only) in the state folder."""
     with _locked(state_dir):
-        path = state_dir / "dev-api-key"
+        path = state_dir / name
         if not path.exists():
             path.touch(mode=0o600)
-            path.write_text(new_key()[0])
-        key = path.read_text().strip()
+            path.write_text(make())
+        return path.read_text().strip()
+
+
+def development_key(state_dir: Path) -> tuple[str, ApiClient]:
+    """The development API key and its client, which has every scope."""
+    key = kept_secret(state_dir, "dev-api-key", lambda: new_key()[0])
     client = ApiClient(
         client="development",
         key_sha256=hashlib.sha256(key.encode()).hexdigest(),

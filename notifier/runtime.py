@@ -1,9 +1,11 @@
-"""The objects one process shares: settings, the Redis client, the store, the providers."""
+"""The objects one process shares: settings, the Redis client, the stores, the providers."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import redis
 from flask import current_app
@@ -11,10 +13,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config import ApiClient, Settings
-from notifier.providers.base import MailProvider
-from notifier.providers.registry import MailFactory
+from notifier.captcha_store import CaptchaStore
+from notifier.providers.base import MailProvider, SmsProvider
+from notifier.providers.registry import MailFactory, SmsFactory
+from notifier.services.captcha import CaptchaPolicy
 from notifier.store import NotificationStore
-from notifier.templating import MailTemplates
+from notifier.templating import MailTemplates, SmsTemplates
+
+T = TypeVar("T")
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -29,6 +35,23 @@ def redis_client(url: str) -> redis.Redis:
     )
 
 
+class PerProcess(Generic[T]):
+    """Made on first use in each process, so a forked worker never shares a parent's sockets."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._made: tuple[int, T] | None = None
+
+    def get(self) -> T:
+        if self._made is None or self._made[0] != os.getpid():
+            self._made = (os.getpid(), self._make())
+        return self._made[1]
+
+    def made_here(self) -> T | None:
+        """The object if this process made it, else None."""
+        return self._made[1] if self._made and self._made[0] == os.getpid() else None
+
+
 @dataclass
 class Runtime:
     """Built once by ``create_app``; found with :func:`runtime`."""
@@ -37,26 +60,45 @@ class Runtime:
     redis_url: str
     clients: dict[str, ApiClient]  # by the SHA-256 of their key
     mail_factory: MailFactory
-    redis: redis.Redis = field(init=False)
-    store: NotificationStore = field(init=False)
+    sms_factories: list[SmsFactory]
+    captcha_secret: bytes
     templates: MailTemplates = field(default_factory=MailTemplates)
-    _mail: tuple[int, MailProvider] | None = field(default=None, init=False)
+    sms_templates: SmsTemplates = field(default_factory=SmsTemplates)
 
     def __post_init__(self) -> None:
+        s = self.settings
         self.redis = redis_client(self.redis_url)
-        self.store = NotificationStore(self.redis, ttl=self.settings.status_ttl)
+        self.store = NotificationStore(self.redis, ttl=s.status_ttl)
+        self.captchas = CaptchaStore(self.redis, self.captcha_secret)
+        self.captcha_policy = CaptchaPolicy(
+            length=s.captcha_length,
+            ttl=s.captcha_ttl,
+            resend_interval=s.captcha_resend_interval,
+            max_attempts=s.captcha_max_attempts,
+            daily_limit=s.captcha_daily_limit,
+            ip_hourly_limit=s.captcha_ip_hourly_limit,
+            product=s.product_name,
+        )
+        self._mail = PerProcess(lambda: self.mail_factory(s))
+        self._sms = PerProcess(lambda: [make(s) for make in self.sms_factories])
 
     @property
     def mail_provider(self) -> MailProvider:
-        """This process's mail provider, made on first use after any fork (sockets are not shared)."""
-        if self._mail is None or self._mail[0] != os.getpid():
-            self._mail = (os.getpid(), self.mail_factory(self.settings))
-        return self._mail[1]
+        """This process's mail provider."""
+        return self._mail.get()
+
+    @property
+    def sms_providers(self) -> list[SmsProvider]:
+        """This process's SMS providers, in failover order."""
+        return self._sms.get()
 
     def close(self) -> None:
-        """Release the provider's connections (a worker process is shutting down)."""
-        if self._mail is not None and self._mail[0] == os.getpid():
-            self._mail[1].close()
+        """Release the providers' connections (a worker process is shutting down)."""
+        mail = self._mail.made_here()
+        if mail is not None:
+            mail.close()
+        for provider in self._sms.made_here() or []:
+            provider.close()
 
 
 def runtime() -> Runtime:

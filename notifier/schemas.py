@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+)
 
 MAX_RECIPIENTS = 50
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
@@ -45,6 +55,44 @@ class MailRequest(Strict):
         return value
 
 
+def _e164(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number in E.164 form: + and the country code") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("not an IPv4 or IPv6 address") from None
+
+
+Phone = Annotated[str, Field(max_length=32), AfterValidator(_e164)]
+Purpose = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
+
+
+class CaptchaRequest(Strict):
+    """``POST /v1/sms/captcha``."""
+
+    phone: Phone
+    purpose: Purpose
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    client_ip: Annotated[str, AfterValidator(_ip)] | None = None
+
+
+class VerifyRequest(Strict):
+    """``POST /v1/sms/captcha/verify``."""
+
+    phone: Phone
+    purpose: Purpose
+    code: str = Field(min_length=1, max_length=32)
+
+
 class Links(BaseModel):
     self: str
 
@@ -55,6 +103,21 @@ class Accepted(BaseModel):
     id: str
     status: Literal["queued", "scheduled"]
     links: Links
+
+
+class CaptchaAccepted(Accepted):
+    """The answer to a captcha send: ``202 Accepted``."""
+
+    expires_in: int
+    resend_after: int
+
+
+class VerifyResult(BaseModel):
+    """The answer to a verify: ``{"valid": true}`` or why not."""
+
+    valid: bool
+    reason: Literal["mismatch", "expired", "too_many_attempts"] | None = None
+    attempts_left: int | None = None
 
 
 class NotificationView(BaseModel):

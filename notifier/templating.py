@@ -12,6 +12,7 @@ import jinja2
 from notifier.errors import FieldError, Unprocessable
 
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "mail"
+SMS_TEMPLATE_DIR = Path(__file__).parent / "templates" / "sms"
 PARTS = {"subject": ".subject.txt", "text": ".txt", "html": ".html"}
 
 
@@ -69,3 +70,19 @@ class MailTemplates:
             )
         subject = parts["subject"].strip() if parts["subject"] is not None else None
         return RenderedMail(subject=subject, text=parts["text"], html=parts["html"])
+
+
+class SmsTemplates:
+    """Render SMS texts, ``templates/sms/<name>.<locale>.txt``; plain text, strict variables."""
+
+    def __init__(self, directory: Path = SMS_TEMPLATE_DIR) -> None:
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(directory),
+            autoescape=False,
+            undefined=jinja2.StrictUndefined,
+        )
+
+    def render(self, name: str, locale: str, **data: Any) -> str:
+        """The text of template ``name`` in ``locale``, on one line."""
+        text = self._env.get_template(f"{name}.{locale}.txt").render(**data)
+        return " ".join(text.split())

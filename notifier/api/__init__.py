@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from notifier.api import health, mail, notifications, problems
+from notifier.api import health, mail, notifications, problems, sms
 
 
 def register(app: Flask) -> None:
@@ -13,3 +13,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(mail.bp, url_prefix="/v1")
     app.register_blueprint(notifications.bp, url_prefix="/v1")
+    app.register_blueprint(sms.bp, url_prefix="/v1")

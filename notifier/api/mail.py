@@ -15,11 +15,11 @@ from notifier.tasks.mail import enqueue_mail
 bp = Blueprint("mail", __name__)
 
 
-def accepted(record: Notification) -> Response:
+def accepted(record: Notification, **extra: int) -> Response:
     """The 202 answer to a send, with the status route in ``links`` and ``Location``."""
     link = f"/v1/notifications/{record.id}"
     body = Accepted(id=record.id, status=record.status, links=Links(self=link))  # type: ignore[arg-type]
-    response = jsonify(body.model_dump())
+    response = jsonify({**body.model_dump(), **extra})
     response.status_code = 202
     response.headers["Location"] = link
     return response

@@ -45,3 +45,22 @@ class MailProvider(Protocol):
     def close(self) -> None:
         """Release connections; the provider may be used again afterwards."""
         ...
+
+
+@runtime_checkable
+class SmsProvider(Protocol):
+    """Delivers one text message.
+
+    ``send_sms`` takes an E.164 number and the text and returns the provider's message id.
+    It raises :class:`~notifier.errors.TransientProviderError` when retrying (or handing the
+    message to the next provider) may help, and :class:`~notifier.errors.PermanentProviderError`
+    when no provider can deliver it (an invalid number). Every call has a timeout.
+    """
+
+    name: str
+
+    def send_sms(self, *, to: str, body: str) -> str: ...
+
+    def close(self) -> None:
+        """Release connections; the provider may be used again afterwards."""
+        ...

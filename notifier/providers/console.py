@@ -28,3 +28,24 @@ class ConsoleMailProvider:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+class ConsoleSmsProvider:
+    """Print each text message (development: this is where captcha codes show)."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._count = 0
+
+    def send_sms(self, *, to: str, body: str) -> str:
+        """Print the number and the text."""
+        stream = self._stream or sys.stdout
+        stream.write(f"SMS to {to}: {body}\n")
+        stream.flush()
+        self._count += 1
+        return f"console-{self._count}"
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,38 +1,61 @@
 """Provider names mapped to factories; third parties add theirs through entry points.
 
 A factory takes the :class:`config.Settings` and returns a provider. An adapter outside this
-package registers under the entry-point group ``notifier.mail_providers``::
+package registers under the entry-point group ``notifier.mail_providers`` or
+``notifier.sms_providers``::
 
-    [project.entry-points."notifier.mail_providers"]
-    sendgrid = "notifier_sendgrid:factory"
+    [project.entry-points."notifier.sms_providers"]
+    aliyun = "notifier_aliyun:factory"
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from typing import TypeVar
 
 from config import ConfigError, Settings
-from notifier.providers.base import MailProvider
-from notifier.providers.console import ConsoleMailProvider
-from notifier.providers.memory import MemoryMailProvider
+from notifier.providers.base import MailProvider, SmsProvider
+from notifier.providers.console import ConsoleMailProvider, ConsoleSmsProvider
+from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.providers.outbox import OutboxMailProvider
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
+from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
 
+P = TypeVar("P")
 MailFactory = Callable[[Settings], MailProvider]
+SmsFactory = Callable[[Settings], SmsProvider]
+
+
+def _secret(value: object) -> str | None:
+    get = getattr(value, "get_secret_value", None)
+    return None if get is None else str(get())
 
 
 def _smtp(settings: Settings) -> MailProvider:
-    password = settings.mail_password.get_secret_value() if settings.mail_password else None
     return SmtpMailProvider(
         SmtpSettings(
             server=settings.mail_server,
             port=settings.mail_port,
             username=settings.mail_username,
-            password=password,
+            password=_secret(settings.mail_password),
             use_tls=settings.mail_use_tls,
             use_ssl=settings.mail_use_ssl,
             timeout=settings.mail_timeout,
+        )
+    )
+
+
+def _twilio(settings: Settings) -> SmsProvider:
+    # The settings' validator has checked these are set when twilio is listed.
+    return TwilioSmsProvider(
+        TwilioSettings(
+            account_sid=settings.twilio_account_sid or "",
+            auth_token=_secret(settings.twilio_auth_token) or "",
+            from_=settings.twilio_from,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            base_url=settings.twilio_base_url,
+            timeout=settings.twilio_timeout,
         )
     )
 
@@ -44,13 +67,31 @@ MAIL_PROVIDERS: dict[str, MailFactory] = {
     "memory": lambda settings: MemoryMailProvider(),
 }
 
+SMS_PROVIDERS: dict[str, SmsFactory] = {
+    "twilio": _twilio,
+    "console": lambda settings: ConsoleSmsProvider(),
+    "memory": lambda settings: MemorySmsProvider(),
+}
+
+
+def _find(name: str, built_in: dict[str, P], group: str, variable: str) -> P:
+    if name in built_in:
+        return built_in[name]
+    for entry in entry_points(group=group, name=name):
+        factory: P = entry.load()
+        return factory
+    known = ", ".join(sorted(built_in))
+    raise ConfigError(f"{variable}: unknown provider {name!r} (known: {known})")
+
 
 def mail_factory(name: str) -> MailFactory:
     """Find the mail provider called ``name``, built in or registered; else a ConfigError."""
-    if name in MAIL_PROVIDERS:
-        return MAIL_PROVIDERS[name]
-    for entry in entry_points(group="notifier.mail_providers", name=name):
-        factory: MailFactory = entry.load()
-        return factory
-    known = ", ".join(sorted(MAIL_PROVIDERS))
-    raise ConfigError(f"NOTIFIER_MAIL_PROVIDER: unknown provider {name!r} (known: {known})")
+    return _find(name, MAIL_PROVIDERS, "notifier.mail_providers", "NOTIFIER_MAIL_PROVIDER")
+
+
+def sms_factories(names: list[str]) -> list[SmsFactory]:
+    """The SMS providers of ``names``, in failover order; a ConfigError for an unknown one."""
+    return [
+        _find(name, SMS_PROVIDERS, "notifier.sms_providers", "NOTIFIER_SMS_PROVIDERS")
+        for name in names
+    ]

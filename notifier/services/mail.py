@@ -104,6 +104,8 @@ class Outcome:
 
     status: Literal["sent", "failed", "retry", "skipped"]
     attempt: int = 0
+    # A retry must run before this Unix time or not at all (a captcha's code expires).
+    deadline: float | None = None
 
 
 def deliver_mail(

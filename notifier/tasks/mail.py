@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from notifier.retry import backoff
 from notifier.runtime import runtime
 from notifier.services.mail import deliver_mail
+from notifier.tasks.retrying import retry_if_asked
 
 
 @shared_task(name="send_mail", bind=True, max_retries=None)
@@ -19,9 +19,7 @@ def send_mail(self: Task[[str], None], notification_id: str) -> None:
         provider=rt.mail_provider,
         max_attempts=rt.settings.retry_max,
     )
-    if outcome.status == "retry":
-        delay = backoff(outcome.attempt, base=rt.settings.retry_base, cap=rt.settings.retry_cap)
-        raise self.retry(countdown=delay)
+    retry_if_asked(self, outcome, rt.settings)
 
 
 def enqueue_mail(notification_id: str) -> None:

@@ -21,6 +21,38 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+PROD = {"NOTIFIER_ENV": "production", "NOTIFIER_REDIS_URL": "redis://r"}
+PROD_READY = {
+    **PROD,
+    "NOTIFIER_API_KEYS": "[]",
+    "NOTIFIER_SMS_PROVIDERS": "console",
+    "NOTIFIER_CAPTCHA_SECRET": "0123456789abcdef0123",
+}
+TWILIO = {
+    "NOTIFIER_SMS_PROVIDERS": "twilio,console",
+    "NOTIFIER_TWILIO_ACCOUNT_SID": "AC123",
+    "NOTIFIER_TWILIO_AUTH_TOKEN": "token",
+    "NOTIFIER_TWILIO_FROM": "+15005550006",
+}
+
+
+def setenv(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_production_with_what_it_requires_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    setenv(monkeypatch, {**PROD_READY, "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com"})
+    settings = load_settings()
+    assert settings.mail_provider == "smtp"
+    assert settings.sms_providers == ["console"]
+
+
+def test_sms_providers_is_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    setenv(monkeypatch, {**TWILIO, "NOTIFIER_SMS_PROVIDERS": " twilio , console "})
+    assert load_settings().sms_providers == ["twilio", "console"]
+
+
 def test_development_defaults() -> None:
     settings = load_settings()
     assert settings.env is Environment.DEVELOPMENT
@@ -29,6 +61,13 @@ def test_development_defaults() -> None:
     assert (settings.retry_max, settings.retry_base, settings.retry_cap) == (8, 2.0, 600.0)
     assert settings.broker_visibility_timeout == 3600
     assert settings.max_body_size == 1024 * 1024
+    assert settings.sms_providers == ["console"]
+    assert (settings.captcha_length, settings.captcha_ttl, settings.captcha_resend_interval) == (
+        6,
+        300,
+        60,
+    )
+    assert (settings.captcha_max_attempts, settings.captcha_daily_limit) == (5, 10)
 
 
 def test_broker_defaults_to_redis(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,14 +87,19 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     [
         ({"NOTIFIER_ENV": "production"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_ENV": "production", "NOTIFIER_REDIS_URL": "redis://r"}, "NOTIFIER_API_KEYS"),
+        ({**PROD, "NOTIFIER_API_KEYS": "[]"}, "NOTIFIER_SMS_PROVIDERS"),
         (
-            {
-                "NOTIFIER_ENV": "production",
-                "NOTIFIER_REDIS_URL": "redis://r",
-                "NOTIFIER_API_KEYS": "[]",
-            },
-            "NOTIFIER_MAIL_DEFAULT_SENDER",
+            {**PROD, "NOTIFIER_API_KEYS": "[]", "NOTIFIER_SMS_PROVIDERS": "console"},
+            "NOTIFIER_CAPTCHA_SECRET",
         ),
+        (PROD_READY, "NOTIFIER_MAIL_DEFAULT_SENDER"),
+        ({"NOTIFIER_SMS_PROVIDERS": " , "}, "NOTIFIER_SMS_PROVIDERS"),
+        ({"NOTIFIER_SMS_PROVIDERS": "twilio,console"}, "NOTIFIER_TWILIO_ACCOUNT_SID"),
+        ({**TWILIO, "NOTIFIER_TWILIO_AUTH_TOKEN": ""}, "NOTIFIER_TWILIO_AUTH_TOKEN"),
+        ({**TWILIO, "NOTIFIER_TWILIO_FROM": ""}, "NOTIFIER_TWILIO_FROM"),
+        ({**TWILIO, "NOTIFIER_TWILIO_BASE_URL": "ftp://x"}, "NOTIFIER_TWILIO_BASE_URL"),
+        ({"NOTIFIER_CAPTCHA_LENGTH": "3"}, "NOTIFIER_CAPTCHA_LENGTH"),
+        ({"NOTIFIER_CAPTCHA_SECRET": "short"}, "NOTIFIER_CAPTCHA_SECRET"),
         ({"NOTIFIER_ENV": "staging"}, "NOTIFIER_ENV"),
         ({"NOTIFIER_MAIL_PORT": "smtp"}, "NOTIFIER_MAIL_PORT"),
         ({"NOTIFIER_API_KEYS": '[{"client": "x"'}, "NOTIFIER_API_KEYS"),
@@ -72,8 +116,7 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
 def test_bad_setting_is_one_line_naming_it(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
 ) -> None:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    setenv(monkeypatch, env)
     with pytest.raises(ConfigError) as caught:
         load_settings()
     message = str(caught.value)

@@ -1,0 +1,46 @@
+"""``POST /v1/sms/captcha`` and ``POST /v1/sms/captcha/verify``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify
+
+from notifier.api.auth import requires
+from notifier.api.body import parse
+from notifier.api.mail import accepted
+from notifier.runtime import runtime
+from notifier.schemas import CaptchaRequest, VerifyRequest, VerifyResult
+from notifier.services.captcha import accept_captcha, verify_captcha
+from notifier.tasks.sms import enqueue_captcha
+
+bp = Blueprint("sms", __name__)
+
+
+@bp.post("/sms/captcha")
+@requires("sms")
+def send_captcha() -> Response:
+    """Accept a captcha send; 429 with Retry-After when a limit refuses it."""
+    rt = runtime()
+    policy = rt.captcha_policy
+    record = accept_captcha(
+        parse(CaptchaRequest),
+        client=g.client.client,
+        policy=policy,
+        store=rt.store,
+        captchas=rt.captchas,
+        enqueue=enqueue_captcha,
+    )
+    return accepted(record, expires_in=policy.ttl, resend_after=policy.resend_interval)
+
+
+@bp.post("/sms/captcha/verify")
+@requires("sms")
+def verify() -> Response:
+    """Check a code the user typed; a code is good once."""
+    rt = runtime()
+    verdict = verify_captcha(
+        parse(VerifyRequest), client=g.client.client, policy=rt.captcha_policy, captchas=rt.captchas
+    )
+    result = VerifyResult(
+        valid=verdict.valid, reason=verdict.reason, attempts_left=verdict.attempts_left
+    )
+    return jsonify(result.model_dump(exclude_none=True))

@@ -1,0 +1,149 @@
+"""SMS captchas: accept a send (limits, record, queue), deliver it (code, text, failover), verify."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from notifier.captcha_store import CaptchaStore, Sender, Verdict
+from notifier.errors import PermanentProviderError, TooManyRequests, TransientProviderError
+from notifier.providers.base import SmsProvider
+from notifier.schemas import CaptchaRequest, VerifyRequest
+from notifier.services.mail import Outcome
+from notifier.store import Notification, NotificationStore
+from notifier.templating import SmsTemplates
+
+log = logging.getLogger(__name__)
+KIND = "sms_captcha"
+
+
+@dataclass(frozen=True)
+class CaptchaPolicy:
+    """The captcha settings, in one place."""
+
+    length: int = 6
+    ttl: int = 300
+    resend_interval: int = 60
+    max_attempts: int = 5
+    daily_limit: int = 10
+    ip_hourly_limit: int = 30
+    product: str = "Notifier"
+
+
+def scope(client: str, purpose: str, phone: str) -> str:
+    """What a code is bound to: the calling client, the purpose and the phone."""
+    return f"{client}:{purpose}:{phone}"
+
+
+def accept_captcha(
+    request: CaptchaRequest,
+    *,
+    client: str,
+    policy: CaptchaPolicy,
+    store: NotificationStore,
+    captchas: CaptchaStore,
+    enqueue: Callable[[str], None],
+) -> Notification:
+    """Take the send limits, store the notification and queue it; 429 when a limit refuses."""
+    notification_id = str(uuid.uuid4())
+    sender = Sender(scope(client, request.purpose, request.phone), request.phone, request.client_ip)
+    limited = captchas.take_send(
+        sender,
+        member=notification_id,
+        resend_interval=policy.resend_interval,
+        daily_limit=policy.daily_limit,
+        ip_limit=policy.ip_hourly_limit,
+    )
+    if limited is not None:
+        raise TooManyRequests(
+            f"captcha {limited.limit.replace('_', ' ')} reached; retry after {limited.retry_after} s",
+            headers={"Retry-After": str(limited.retry_after)},
+        )
+    payload = {
+        "phone": request.phone,
+        "purpose": request.purpose,
+        "locale": request.locale,
+        "client": client,
+        # The code must not outlive what the answer promised, however late it is sent.
+        "deadline": time.time() + policy.ttl,
+    }
+    try:
+        record = store.create(
+            notification_id=notification_id, client=client, kind=KIND, payload=payload
+        )
+        enqueue(record.id)
+    except Exception:
+        # Not accepted after all: forget it and give the limits back.
+        store.discard(notification_id)
+        captchas.give_back(sender, member=notification_id)
+        raise
+    return record
+
+
+def deliver_captcha(
+    notification_id: str,
+    *,
+    store: NotificationStore,
+    captchas: CaptchaStore,
+    providers: Sequence[SmsProvider],
+    templates: SmsTemplates,
+    policy: CaptchaPolicy,
+    max_attempts: int,
+) -> Outcome:
+    """Make a code, keep its digest, and send it through the first provider that takes it."""
+    attempt = store.claim(notification_id)
+    if attempt is None:
+        return Outcome("skipped")
+    payload = store.payload(notification_id)
+    left = payload["deadline"] - time.time() if payload else 0.0
+    if payload is None or left < 1:
+        store.settle(
+            notification_id,
+            "failed",
+            provider=None,
+            error="the code expired before it could be sent",
+        )
+        return Outcome("failed", attempt)
+    where = scope(payload["client"], payload["purpose"], payload["phone"])
+    # A new code on each attempt: the code of an attempt that failed was never kept anywhere.
+    code = captchas.new_code(where, length=policy.length, ttl=left)
+    text = templates.render(
+        "captcha",
+        payload["locale"],
+        product=policy.product,
+        code=code,
+        minutes=math.ceil(left / 60),
+    )
+    failures = []
+    for provider in providers:
+        try:
+            provider.send_sms(to=payload["phone"], body=text)
+        except PermanentProviderError as e:
+            log.warning("captcha %s failed for good: %s", notification_id, e)
+            store.settle(notification_id, "failed", provider=e.provider, error=str(e))
+            return Outcome("failed", attempt)
+        except TransientProviderError as e:
+            log.warning("captcha %s: %s failed, handing over: %s", notification_id, e.provider, e)
+            failures.append(f"{e.provider}: {e}")
+            continue
+        store.settle(notification_id, "sent", provider=provider.name)
+        log.info("captcha %s sent by %s on attempt %d", notification_id, provider.name, attempt)
+        return Outcome("sent", attempt)
+    final = attempt >= max_attempts
+    last = providers[-1].name if providers else None
+    store.settle(
+        notification_id, "failed" if final else "retrying", provider=last, error="; ".join(failures)
+    )
+    return Outcome("failed" if final else "retry", attempt, deadline=payload["deadline"])
+
+
+def verify_captcha(
+    request: VerifyRequest, *, client: str, policy: CaptchaPolicy, captchas: CaptchaStore
+) -> Verdict:
+    """Check a code the user typed."""
+    where = scope(client, request.purpose, request.phone)
+    return captchas.verify(where, request.code, max_attempts=policy.max_attempts)

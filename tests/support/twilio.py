@@ -1,0 +1,124 @@
+"""A local HTTP server that speaks Twilio's Messages REST format, for the real twilio SDK."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+ACCOUNT_SID = "AC" + "0" * 32
+AUTH_TOKEN = "test-auth-token"
+FROM = "+15005550006"
+_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json$")
+
+
+@dataclass
+class FakeTwilio:
+    """Accepts ``POST /2010-04-01/Accounts/<sid>/Messages.json``; answers planned errors first."""
+
+    received: list[dict[str, str]] = field(default_factory=list)
+    plans: deque[tuple[int, int]] = field(default_factory=deque)  # (HTTP status, Twilio code)
+    requests: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeTwilio:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def plan(self, *answers: tuple[int, int]) -> None:
+        """Answer the next requests with these (status, Twilio error code), then succeed."""
+        with self.lock:
+            self.plans.extend(answers)
+
+    def texts_to(self, phone: str) -> list[str]:
+        with self.lock:
+            return [m["Body"] for m in self.received if m["To"] == phone]
+
+    def _answer(self, sid: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.requests += 1
+            planned = self.plans.popleft() if self.plans else None
+            if planned is None:
+                self.received.append(form)
+        if planned is not None:
+            status, code = planned
+            return status, {
+                "code": code,
+                "message": f"planned failure {code}",
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            }
+        message_sid = "SM" + uuid.uuid4().hex
+        return 201, {
+            "sid": message_sid,
+            "account_sid": sid,
+            "to": form["To"],
+            "from": form.get("From"),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": form["Body"],
+            "status": "queued",
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "date_created": "Sun, 22 Nov 2026 02:00:00 +0000",
+            "date_updated": "Sun, 22 Nov 2026 02:00:00 +0000",
+            "date_sent": None,
+            "error_code": None,
+            "error_message": None,
+            "price": None,
+            "price_unit": "USD",
+            "uri": f"/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json",
+            "subresource_uris": {},
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length).decode()
+                match = _PATH.match(self.path)
+                expected = (
+                    "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+                )
+                if match is None:
+                    status, body = 404, {"code": 20404, "message": "not found", "status": 404}
+                elif self.headers.get("Authorization") != expected:
+                    status, body = 401, {"code": 20003, "message": "Authenticate", "status": 401}
+                else:
+                    form = {k: v[0] for k, v in parse_qs(raw).items()}
+                    status, body = fake._answer(match["sid"], form)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler

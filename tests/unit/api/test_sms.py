@@ -1,0 +1,87 @@
+"""The captcha routes through the Flask app and a real Redis (no worker)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import auth
+from tests.unit.api.test_mail import assert_problem, error_locs, queued_messages
+
+SEND = {
+    "phone": "+86 138 0013 8000",
+    "purpose": "login",
+    "locale": "en",
+    "client_ip": "203.0.113.7",
+}
+
+
+def post(client: FlaskClient, path: str, body: Any, who: str = "tester") -> Any:
+    return client.post(path, json=body, headers=auth(who))
+
+
+def test_send_is_accepted_with_its_timing(app: Flask, client: FlaskClient) -> None:
+    response = post(client, "/v1/sms/captcha", SEND)
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "queued"
+    assert (body["expires_in"], body["resend_after"]) == (300, 60)
+    assert body["links"]["self"] == f"/v1/notifications/{body['id']}"
+    (message,) = queued_messages(app)
+    assert message["headers"]["task"] == "send_sms_captcha"
+    assert "13800138000" not in json.dumps(message)
+    shown = client.get(body["links"]["self"], headers=auth()).get_json()
+    assert shown["kind"] == "sms_captcha"
+    assert "13800138000" not in json.dumps(shown)
+
+
+def test_second_send_inside_the_interval_is_429(client: FlaskClient) -> None:
+    assert post(client, "/v1/sms/captcha", SEND).status_code == 202
+    # The same phone written another way is the same phone.
+    again = post(client, "/v1/sms/captcha", {**SEND, "phone": "+8613800138000"})
+    assert_problem(again, 429)
+    assert 1 <= int(again.headers["Retry-After"]) <= 60
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"phone": "13800138000"}, ["body", "phone"]),
+        ({"phone": "+86 123"}, ["body", "phone"]),
+        ({"phone": "+1 555 0100 9999 9999 9999"}, ["body", "phone"]),
+        ({"purpose": "Log In"}, ["body", "purpose"]),
+        ({"purpose": "x" * 33}, ["body", "purpose"]),
+        ({"locale": "fr"}, ["body", "locale"]),
+        ({"client_ip": "300.1.1.1"}, ["body", "client_ip"]),
+        ({"code": "123456"}, ["body", "code"]),
+    ],
+)
+def test_invalid_send_is_422_naming_the_field(
+    client: FlaskClient, change: dict[str, Any], loc: list[Any]
+) -> None:
+    body = assert_problem(post(client, "/v1/sms/captcha", {**SEND, **change}), 422)
+    assert loc in error_locs(body)
+
+
+def test_scope_is_required(client: FlaskClient) -> None:
+    assert_problem(post(client, "/v1/sms/captcha", SEND, who="mailer"), 403)
+    assert_problem(post(client, "/v1/sms/captcha/verify", {**SEND, "code": "1"}, who="mailer"), 403)
+
+
+def test_verify_without_a_code_sent(client: FlaskClient) -> None:
+    body = {"phone": "+8613800138000", "purpose": "login", "code": "123456"}
+    response = post(client, "/v1/sms/captcha/verify", body)
+    assert response.status_code == 200
+    assert response.get_json() == {"valid": False, "reason": "expired", "attempts_left": 0}
+
+
+def test_verify_validates_its_body(client: FlaskClient) -> None:
+    body = assert_problem(
+        post(client, "/v1/sms/captcha/verify", {"phone": "x", "purpose": "login"}), 422
+    )
+    assert ["body", "phone"] in error_locs(body)
+    assert ["body", "code"] in error_locs(body)

@@ -1,0 +1,76 @@
+"""The Twilio provider, through the real SDK, against a local server in Twilio's REST format."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from notifier.embedded import free_port
+from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
+from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilio]:
+    """A fake Twilio for one test."""
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+def provider(base_url: str, **kw: object) -> TwilioSmsProvider:
+    values: dict[str, object] = {
+        "account_sid": ACCOUNT_SID,
+        "auth_token": AUTH_TOKEN,
+        "from_": FROM,
+        "base_url": base_url,
+        "timeout": 2,
+    }
+    values.update(kw)
+    return TwilioSmsProvider(TwilioSettings(**values))  # type: ignore[arg-type]
+
+
+def test_sends_through_the_sdk(twilio: FakeTwilio) -> None:
+    sms = provider(twilio.base_url)
+    sid = sms.send_sms(to="+8613800138000", body="code 123456")
+    assert sid.startswith("SM")
+    assert twilio.received == [{"To": "+8613800138000", "From": FROM, "Body": "code 123456"}]
+    sms.close()
+
+
+def test_messaging_service_instead_of_a_number(twilio: FakeTwilio) -> None:
+    sms = provider(twilio.base_url, from_=None, messaging_service_sid="MG123")
+    sms.send_sms(to="+8613800138000", body="hi")
+    assert twilio.received[0]["MessagingServiceSid"] == "MG123"
+    assert "From" not in twilio.received[0]
+    sms.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(500, 20500), (503, 20503), (429, 20429), (401, 20003)]
+)
+def test_server_errors_throttling_and_auth_are_transient(
+    twilio: FakeTwilio, status: int, code: int
+) -> None:
+    twilio.plan((status, code))
+    sms = provider(twilio.base_url)
+    with pytest.raises(TransientProviderError, match=f"Twilio {status} \\(code {code}\\)"):
+        sms.send_sms(to="+8613800138000", body="x")
+    sms.close()
+
+
+def test_invalid_number_is_permanent(twilio: FakeTwilio) -> None:
+    twilio.plan((400, 21211))
+    sms = provider(twilio.base_url)
+    with pytest.raises(PermanentProviderError, match="21211"):
+        sms.send_sms(to="+8613800138000", body="x")
+    sms.close()
+
+
+def test_unreachable_is_transient() -> None:
+    sms = provider(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(TransientProviderError, match="unreachable"):
+        sms.send_sms(to="+8613800138000", body="x")
+    sms.close()

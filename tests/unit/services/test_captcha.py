@@ -1,0 +1,229 @@
+"""Captcha services with in-memory SMS providers and a real Redis."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from config import Settings
+from notifier import create_app
+from notifier.errors import PermanentProviderError, TooManyRequests, TransientProviderError
+from notifier.providers.memory import MemorySmsProvider
+from notifier.runtime import Runtime
+from notifier.schemas import CaptchaRequest, VerifyRequest
+from notifier.services.captcha import CaptchaPolicy, accept_captcha, deliver_captcha, verify_captcha
+
+PHONE = "+8613800138000"
+
+
+@pytest.fixture
+def rt(make_settings: Callable[..., Settings]) -> Runtime:
+    """A runtime on the test Redis."""
+    app: Flask = create_app(make_settings())
+    found: Runtime = app.extensions["notifier"]
+    return found
+
+
+def accept(rt: Runtime, policy: CaptchaPolicy | None = None, **request: Any) -> str:
+    body = CaptchaRequest.model_validate({"phone": PHONE, "purpose": "login", **request})
+    record = accept_captcha(
+        body,
+        client="tester",
+        policy=policy or rt.captcha_policy,
+        store=rt.store,
+        captchas=rt.captchas,
+        enqueue=lambda notification_id: None,
+    )
+    return record.id
+
+
+def deliver(
+    rt: Runtime,
+    notification_id: str,
+    *providers: MemorySmsProvider,
+    policy: CaptchaPolicy | None = None,
+) -> Any:
+    return deliver_captcha(
+        notification_id,
+        store=rt.store,
+        captchas=rt.captchas,
+        providers=providers,
+        templates=rt.sms_templates,
+        policy=policy or rt.captcha_policy,
+        max_attempts=3,
+    )
+
+
+def verify(rt: Runtime, code: str, purpose: str = "login") -> Any:
+    body = VerifyRequest.model_validate({"phone": PHONE, "purpose": purpose, "code": code})
+    return verify_captcha(body, client="tester", policy=rt.captcha_policy, captchas=rt.captchas)
+
+
+def sent_code(provider: MemorySmsProvider) -> str:
+    found = re.search(r"\b(\d{6})\b", provider.sent[-1][1])
+    assert found, provider.sent
+    return found[1]
+
+
+def test_round_trip_code_is_good_once(rt: Runtime) -> None:
+    sms = MemorySmsProvider()
+    outcome = deliver(rt, accept(rt), sms)
+    assert outcome.status == "sent"
+    ((to, text),) = sms.sent
+    assert to == PHONE
+    assert "Notifier" in text and "5 分钟" in text
+    code = sent_code(sms)
+    assert verify(rt, code).valid is True
+    again = verify(rt, code)
+    assert (again.valid, again.reason) == (False, "expired")
+
+
+def test_only_a_digest_of_the_code_is_stored(rt: Runtime) -> None:
+    sms = MemorySmsProvider()
+    notification_id = accept(rt)
+    deliver(rt, notification_id, sms)
+    code = sent_code(sms)
+    for key in rt.redis.keys("*"):
+        kind = rt.redis.type(key)
+        dumped = str(rt.redis.hgetall(key) if kind == "hash" else rt.redis.dump(key))
+        assert code not in dumped, key
+
+
+def test_english_text(rt: Runtime) -> None:
+    sms = MemorySmsProvider()
+    deliver(rt, accept(rt, locale="en"), sms)
+    assert re.fullmatch(
+        r"Notifier: your verification code is \d{6}\. It expires in 5 minutes\. Do not share it\.",
+        sms.sent[0][1],
+    )
+
+
+def test_wrong_codes_lock_the_code(rt: Runtime) -> None:
+    sms = MemorySmsProvider()
+    deliver(rt, accept(rt), sms)
+    code = sent_code(sms)
+    wrong = "000000" if code != "000000" else "111111"
+    lefts = [verify(rt, wrong).attempts_left for _ in range(5)]
+    assert lefts == [4, 3, 2, 1, 0]
+    locked = verify(rt, code)
+    assert (locked.valid, locked.reason, locked.attempts_left) == (False, "too_many_attempts", 0)
+
+
+def test_code_is_bound_to_its_purpose(rt: Runtime) -> None:
+    sms = MemorySmsProvider()
+    deliver(rt, accept(rt), sms)
+    assert verify(rt, sent_code(sms), purpose="reset").reason == "expired"
+
+
+def test_a_new_send_replaces_the_code(rt: Runtime) -> None:
+    policy = CaptchaPolicy(resend_interval=0)
+    sms = MemorySmsProvider()
+    deliver(rt, accept(rt, policy), sms, policy=policy)
+    first = sent_code(sms)
+    deliver(rt, accept(rt, policy), sms, policy=policy)
+    second = sent_code(sms)
+    if first != second:
+        assert verify(rt, first).reason == "mismatch"
+    assert verify(rt, second).valid
+
+
+def test_resend_interval_then_daily_limit(rt: Runtime) -> None:
+    accept(rt)
+    with pytest.raises(TooManyRequests) as caught:
+        accept(rt)
+    assert 55 <= int(caught.value.headers["Retry-After"]) <= 60
+    policy = CaptchaPolicy(resend_interval=0, daily_limit=3)
+    accept(rt, policy, purpose="reset")
+    accept(rt, policy, purpose="reset")
+    with pytest.raises(TooManyRequests) as caught:
+        accept(rt, policy, purpose="reset")
+    assert "daily limit" in caught.value.detail
+    assert 86000 < int(caught.value.headers["Retry-After"]) <= 86400
+
+
+def test_per_address_limit(rt: Runtime) -> None:
+    policy = CaptchaPolicy(resend_interval=0, ip_hourly_limit=2)
+    for phone in ("+8613800138001", "+8613800138002"):
+        accept(rt, policy, phone=phone, client_ip="203.0.113.7")
+    with pytest.raises(TooManyRequests, match="ip limit"):
+        accept(rt, policy, phone="+8613800138003", client_ip="203.0.113.7")
+    accept(rt, policy, phone="+8613800138003", client_ip="203.0.113.8")
+
+
+def test_limits_hold_under_a_race(rt: Runtime) -> None:
+    results: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def one() -> None:
+        barrier.wait()
+        try:
+            accept(rt)
+            results.append("accepted")
+        except TooManyRequests:
+            results.append("limited")
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["accepted"] + ["limited"] * 7
+
+
+def test_a_failing_provider_hands_over_to_the_next(rt: Runtime) -> None:
+    first = MemorySmsProvider([TransientProviderError("HTTP 503", provider="first")], name="first")
+    second = MemorySmsProvider(name="second")
+    notification_id = accept(rt)
+    assert deliver(rt, notification_id, first, second).status == "sent"
+    record = rt.store.get(notification_id)
+    assert record is not None and (record.status, record.provider, record.attempts) == (
+        "sent",
+        "second",
+        1,
+    )
+    assert verify(rt, sent_code(second)).valid
+
+
+def test_all_failing_retries_before_the_code_expires(rt: Runtime) -> None:
+    down = TransientProviderError("HTTP 500", provider="only")
+    sms = MemorySmsProvider([down], name="only")
+    notification_id = accept(rt)
+    outcome = deliver(rt, notification_id, sms)
+    assert outcome.status == "retry"
+    assert outcome.deadline is not None and 290 < outcome.deadline - time.time() <= 300
+    record = rt.store.get(notification_id)
+    assert record is not None and (record.status, record.error) == ("retrying", "only: HTTP 500")
+    assert deliver(rt, notification_id, sms).status == "sent"
+
+
+def test_permanent_error_fails_without_trying_the_next(rt: Runtime) -> None:
+    first = MemorySmsProvider(
+        [PermanentProviderError("21211 invalid number", provider="first")], name="first"
+    )
+    second = MemorySmsProvider(name="second")
+    notification_id = accept(rt)
+    assert deliver(rt, notification_id, first, second).status == "failed"
+    assert second.sent == []
+    record = rt.store.get(notification_id)
+    assert record is not None and (record.status, record.attempts) == ("failed", 1)
+
+
+def test_never_sent_after_the_code_expired(rt: Runtime) -> None:
+    policy = CaptchaPolicy(ttl=30)
+    notification_id = accept(rt, policy)
+    payload = rt.store.payload(notification_id)
+    assert payload is not None
+    payload["deadline"] = time.time() - 1
+    rt.redis.set(f"notifier:p:{notification_id}", json.dumps(payload))
+    sms = MemorySmsProvider()
+    assert deliver(rt, notification_id, sms).status == "failed"
+    assert sms.sent == []
+    record = rt.store.get(notification_id)
+    assert record is not None and "expired" in (record.error or "")
