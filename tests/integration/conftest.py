@@ -15,6 +15,7 @@ from tests.conftest import api_clients, auth
 from tests.support.processes import BIN, Process, notifier_env, start_web, start_worker
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
+from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 from tests.support.wait import wait_for
 
 
@@ -24,10 +25,15 @@ class Stack:
 
     base: str
     smtp: SmtpSink
+    twilio: FakeTwilio
     web: Process
     worker: Process
     beat: Process
     env: dict[str, str]
+
+    def stop(self) -> None:
+        for process in (self.web, self.beat, self.worker):
+            process.stop()
 
     def post(self, path: str, body: Any, who: str = "tester", **kw: Any) -> requests.Response:
         return requests.post(f"{self.base}{path}", json=body, headers=auth(who), timeout=10, **kw)
@@ -54,11 +60,13 @@ class Stack:
         )
 
 
-def stack_settings(redis: RedisServer, smtp: SmtpSink, state: Path) -> dict[str, Any]:
+def stack_settings(
+    redis: RedisServer, smtp: SmtpSink, twilio: FakeTwilio, state: Path, db: int = 0
+) -> dict[str, Any]:
     """NOTIFIER_* settings of the integration stack (fast retries, so tests are quick)."""
     return {
         "env": "testing",
-        "redis_url": redis.url(0),
+        "redis_url": redis.url(db),
         "api_keys": json.dumps([c.model_dump(mode="json") for c in api_clients()]),
         "mail_provider": "smtp",
         "mail_server": "127.0.0.1",
@@ -69,6 +77,12 @@ def stack_settings(redis: RedisServer, smtp: SmtpSink, state: Path) -> dict[str,
         "retry_cap": 1,
         "retry_max": 8,
         "state_dir": state,
+        "sms_providers": "twilio",
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+        "twilio_from": FROM,
+        "twilio_base_url": twilio.base_url,
+        "twilio_timeout": 5,
     }
 
 
@@ -82,17 +96,34 @@ def smtp() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
-def stack(
-    redis_server: RedisServer, smtp: SmtpSink, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """Web, worker and beat as the Procfile starts them, on the session's Redis and SMTP."""
-    env = notifier_env(stack_settings(redis_server, smtp, tmp_path_factory.mktemp("state")))
+def twilio() -> Iterator[FakeTwilio]:
+    """A local server in Twilio's REST format for the whole session."""
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+def start_stack(settings: dict[str, Any], smtp: SmtpSink, twilio: FakeTwilio) -> Stack:
+    """Start web, worker and beat with ``settings``."""
+    env = notifier_env(settings)
     worker = start_worker(env)
     beat = Process(
         "beat", [str(BIN / "celery"), "-A", "celery_app", "beat", "--loglevel", "INFO"], env
     )
     beat.expect("beat: Starting")
     web, base = start_web(env)
-    yield Stack(base=base, smtp=smtp, web=web, worker=worker, beat=beat, env=env)
-    for process in (web, beat, worker):
-        process.stop()
+    return Stack(base=base, smtp=smtp, twilio=twilio, web=web, worker=worker, beat=beat, env=env)
+
+
+@pytest.fixture(scope="session")
+def stack(
+    redis_server: RedisServer,
+    smtp: SmtpSink,
+    twilio: FakeTwilio,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """Web, worker and beat as the Procfile starts them, on the session's Redis and peers."""
+    state = tmp_path_factory.mktemp("state")
+    running = start_stack(stack_settings(redis_server, smtp, twilio, state), smtp, twilio)
+    yield running
+    running.stop()

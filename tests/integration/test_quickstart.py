@@ -61,6 +61,12 @@ def test_run_serves_mail_into_the_outbox_and_stops_cleanly(tmp_path: Path) -> No
         )
         assert status.json()["status"] == "sent"
         assert status.json()["provider"] == "outbox"
+        captcha = {"phone": "+8613800138000", "purpose": "login"}
+        response = requests.post(
+            f"{base}/v1/sms/captcha", json=captcha, headers=headers, timeout=10
+        )
+        assert response.status_code == 202, response.text
+        run.expect("SMS to +8613800138000: 【Notifier】您的验证码是")
         redis_url = (tmp_path / ".notifier" / "redis.url").read_text()
     finally:
         code = run.stop(signal.SIGINT, timeout=30)

@@ -24,7 +24,8 @@ class FakeTwilio:
     """Accepts ``POST /2010-04-01/Accounts/<sid>/Messages.json``; answers planned errors first."""
 
     received: list[dict[str, str]] = field(default_factory=list)
-    plans: deque[tuple[int, int]] = field(default_factory=deque)  # (HTTP status, Twilio code)
+    # By the number sent to: (HTTP status, Twilio code) to answer first.
+    plans: dict[str, deque[tuple[int, int]]] = field(default_factory=dict)
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -47,10 +48,10 @@ class FakeTwilio:
         self.server.shutdown()
         self.server.server_close()
 
-    def plan(self, *answers: tuple[int, int]) -> None:
-        """Answer the next requests with these (status, Twilio error code), then succeed."""
+    def plan(self, phone: str, *answers: tuple[int, int]) -> None:
+        """Answer the next sends to ``phone`` with these (status, Twilio code), then succeed."""
         with self.lock:
-            self.plans.extend(answers)
+            self.plans.setdefault(phone, deque()).extend(answers)
 
     def texts_to(self, phone: str) -> list[str]:
         with self.lock:
@@ -59,7 +60,8 @@ class FakeTwilio:
     def _answer(self, sid: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.requests += 1
-            planned = self.plans.popleft() if self.plans else None
+            plan = self.plans.get(form.get("To", ""))
+            planned = plan.popleft() if plan else None
             if planned is None:
                 self.received.append(form)
         if planned is not None:

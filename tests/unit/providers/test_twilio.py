@@ -54,7 +54,7 @@ def test_messaging_service_instead_of_a_number(twilio: FakeTwilio) -> None:
 def test_server_errors_throttling_and_auth_are_transient(
     twilio: FakeTwilio, status: int, code: int
 ) -> None:
-    twilio.plan((status, code))
+    twilio.plan("+8613800138000", (status, code))
     sms = provider(twilio.base_url)
     with pytest.raises(TransientProviderError, match=f"Twilio {status} \\(code {code}\\)"):
         sms.send_sms(to="+8613800138000", body="x")
@@ -62,7 +62,7 @@ def test_server_errors_throttling_and_auth_are_transient(
 
 
 def test_invalid_number_is_permanent(twilio: FakeTwilio) -> None:
-    twilio.plan((400, 21211))
+    twilio.plan("+8613800138000", (400, 21211))
     sms = provider(twilio.base_url)
     with pytest.raises(PermanentProviderError, match="21211"):
         sms.send_sms(to="+8613800138000", body="x")

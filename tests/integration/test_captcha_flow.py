@@ -1,0 +1,157 @@
+"""SMS captchas from HTTP through Redis and a real worker to Twilio's REST format (real SDK)."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.conftest import Stack, stack_settings, start_stack
+from tests.support.redis_server import RedisServer
+from tests.support.smtp import SmtpSink
+from tests.support.twilio import FakeTwilio
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def new_phone() -> str:
+    """A valid Chinese mobile number no other test uses."""
+    return f"+86138{random.randrange(10**8):08d}"
+
+
+def send(stack: Stack, phone: str, purpose: str = "login", **extra: Any) -> requests.Response:
+    return stack.post("/v1/sms/captcha", {"phone": phone, "purpose": purpose, **extra})
+
+
+def verify(stack: Stack, phone: str, code: str, purpose: str = "login") -> dict[str, Any]:
+    response = stack.post(
+        "/v1/sms/captcha/verify", {"phone": phone, "purpose": purpose, "code": code}
+    )
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def code_sent_to(twilio: FakeTwilio, phone: str) -> str:
+    texts = wait_for(lambda: twilio.texts_to(phone), what=f"a text to {phone}")
+    found = re.search(r"\b(\d{6})\b", texts[-1])
+    assert found, texts
+    return found[1]
+
+
+def test_round_trip_send_read_verify(stack: Stack) -> None:
+    phone = new_phone()
+    response = send(stack, phone, locale="en")
+    assert response.status_code == 202
+    accepted = response.json()
+    code = code_sent_to(stack.twilio, phone)
+    assert stack.twilio.texts_to(phone)[0].startswith("Notifier: your verification code is")
+    status = stack.wait_status(accepted["id"], "sent")
+    assert (status["provider"], status["attempts"]) == ("twilio", 1)
+    assert verify(stack, phone, code) == {"valid": True}
+    assert verify(stack, phone, code)["valid"] is False
+
+
+def test_wrong_codes_lock_the_code(stack: Stack) -> None:
+    phone = new_phone()
+    send(stack, phone)
+    code = code_sent_to(stack.twilio, phone)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    answers = [verify(stack, phone, wrong) for _ in range(5)]
+    assert [a["attempts_left"] for a in answers] == [4, 3, 2, 1, 0]
+    assert all(a["reason"] == "mismatch" for a in answers)
+    assert verify(stack, phone, code) == {
+        "valid": False,
+        "reason": "too_many_attempts",
+        "attempts_left": 0,
+    }
+
+
+def test_resend_inside_the_interval_is_429(stack: Stack) -> None:
+    phone = new_phone()
+    assert send(stack, phone).status_code == 202
+    again = send(stack, phone)
+    assert again.status_code == 429
+    assert again.headers["Content-Type"] == "application/problem+json"
+    assert 1 <= int(again.headers["Retry-After"]) <= 60
+
+
+def test_daily_cap_per_phone(stack: Stack) -> None:
+    phone = new_phone()
+    for n in range(10):  # the default cap; each purpose has its own resend interval
+        assert send(stack, phone, purpose=f"p{n}").status_code == 202
+    capped = send(stack, phone, purpose="p10")
+    assert capped.status_code == 429
+    assert "daily limit" in capped.json()["detail"]
+    assert int(capped.headers["Retry-After"]) > 86000
+
+
+def test_500_then_503_then_success_is_sent_on_the_third_attempt(stack: Stack) -> None:
+    phone = new_phone()
+    stack.twilio.plan(phone, (500, 20500), (503, 20503))
+    notification_id = send(stack, phone).json()["id"]
+    status = stack.wait_status(notification_id, "sent")
+    assert (status["attempts"], status["provider"]) == (3, "twilio")
+    code = code_sent_to(stack.twilio, phone)
+    assert verify(stack, phone, code) == {"valid": True}
+
+
+def test_invalid_number_fails_after_one_attempt(stack: Stack) -> None:
+    phone = new_phone()
+    stack.twilio.plan(phone, (400, 21211))
+    notification_id = send(stack, phone).json()["id"]
+    status = stack.wait_status(notification_id, "failed")
+    assert status["attempts"] == 1
+    assert "21211" in status["error"]
+
+
+def test_two_concurrent_sends_one_202_one_429(stack: Stack) -> None:
+    phone = new_phone()
+    barrier = threading.Barrier(2)
+    codes: list[int] = []
+
+    def one() -> None:
+        barrier.wait()
+        codes.append(send(stack, phone).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [202, 429]
+
+
+@pytest.fixture(scope="module")
+def failover_stack(
+    redis_server: RedisServer, smtp: SmtpSink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """A second stack whose SMS providers are ``twilio,console``, Twilio always failing."""
+    down = FakeTwilio().start()
+    settings = stack_settings(redis_server, smtp, down, tmp_path_factory.mktemp("failover"), db=2)
+    settings["sms_providers"] = "twilio,console"
+    running = start_stack(settings, smtp, down)
+    yield running
+    running.stop()
+    down.stop()
+
+
+def test_failover_to_the_next_provider(failover_stack: Stack) -> None:
+    stack = failover_stack
+    phone = new_phone()
+    stack.twilio.plan(phone, (503, 20503))
+    notification_id = send(stack, phone).json()["id"]
+    status = stack.wait_status(notification_id, "sent")
+    assert (status["provider"], status["attempts"]) == ("console", 1)
+    assert stack.twilio.requests == 1 and stack.twilio.texts_to(phone) == []
+    printed = wait_for(
+        lambda: re.search(rf"SMS to {re.escape(phone)}: .*?(\d{{6}})", stack.worker.output()),
+        what="the console provider's text",
+    )
+    assert verify(stack, phone, printed[1]) == {"valid": True}
