@@ -46,6 +46,8 @@ class ApiClient(BaseModel):
     key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     scopes: frozenset[Scope] = frozenset()
     qiniu_buckets: frozenset[str] = frozenset()
+    # When set, this client's upload tokens only allow keys under this prefix.
+    qiniu_key_prefix: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class Settings(BaseSettings):
@@ -104,6 +106,10 @@ class Settings(BaseSettings):
     # The key of the keyed hash of captcha codes. Development and testing keep one in the
     # state folder; production must set it (the same on every process).
     captcha_secret: SecretStr | None = Field(None, min_length=16)
+
+    qiniu_access_key: str | None = None
+    qiniu_secret_key: SecretStr | None = None
+    qiniu_upload_url: str = Field("https://upload.qiniup.com", pattern=r"^https?://\S+$")
 
     retry_max: int = Field(8, ge=1, le=100)
     retry_base: float = Field(2.0, gt=0)

@@ -15,6 +15,7 @@ from redis.retry import Retry
 from config import ApiClient, Settings
 from notifier.captcha_store import CaptchaStore
 from notifier.providers.base import MailProvider, SmsProvider
+from notifier.providers.qiniu import QiniuSettings, QiniuTokens
 from notifier.providers.registry import MailFactory, SmsFactory
 from notifier.services.captcha import CaptchaPolicy
 from notifier.store import NotificationStore
@@ -79,8 +80,16 @@ class Runtime:
             ip_hourly_limit=s.captcha_ip_hourly_limit,
             product=s.product_name,
         )
+        self.qiniu: QiniuTokens | None = None
+        if s.qiniu_access_key and s.qiniu_secret_key:
+            secret = s.qiniu_secret_key.get_secret_value()
+            self.qiniu = QiniuTokens(QiniuSettings(s.qiniu_access_key, secret))
         self._mail = PerProcess(lambda: self.mail_factory(s))
         self._sms = PerProcess(lambda: [make(s) for make in self.sms_factories])
+
+    def client_named(self, name: str) -> ApiClient | None:
+        """The API client called ``name``."""
+        return next((c for c in self.clients.values() if c.client == name), None)
 
     @property
     def mail_provider(self) -> MailProvider:

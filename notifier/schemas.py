@@ -93,6 +93,43 @@ class VerifyRequest(Strict):
     code: str = Field(min_length=1, max_length=32)
 
 
+QINIU_KEY_BYTES = 750  # Qiniu's limit on a key, in UTF-8 bytes
+
+
+def _qiniu_key(value: str) -> str:
+    if len(value.encode()) > QINIU_KEY_BYTES:
+        raise ValueError(f"at most {QINIU_KEY_BYTES} bytes in UTF-8")
+    return value
+
+
+QiniuKey = Annotated[str, Field(min_length=1), AfterValidator(_qiniu_key)]
+
+
+class UploadTokenRequest(Strict):
+    """``POST /v1/uploads/qiniu/token`` (and the ``qiniu_uptoken`` task's keyword arguments)."""
+
+    bucket: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+    key: QiniuKey | None = None
+    key_prefix: QiniuKey | None = None
+    expires_in: int = Field(3600, ge=60, le=86400)
+    insert_only: bool = False
+    fsize_limit: int | None = Field(None, ge=1)
+    mime_limit: str | None = Field(None, min_length=1, max_length=512)
+    callback_url: str | None = Field(None, pattern=r"^https?://[^\s]+$", max_length=2048)
+    callback_body: str | None = Field(None, min_length=1, max_length=4096)
+    return_body: str | None = Field(None, min_length=1, max_length=4096)
+
+
+class UploadToken(BaseModel):
+    """The answer with a token: ``200 OK``."""
+
+    token: str
+    bucket: str
+    key: str | None
+    expires_at: str
+    upload_url: str
+
+
 class Links(BaseModel):
     self: str
 

@@ -18,8 +18,16 @@ KEYS = {
     "tester": "ntf_test-key-with-every-scope",
     "mailer": "ntf_test-key-mail-only",
     "smser": "ntf_test-key-sms-only",
+    "uploader": "ntf_test-key-confined-uploads",
 }
-SCOPES = {"tester": ["mail", "sms", "upload"], "mailer": ["mail"], "smser": ["sms"]}
+SCOPES = {
+    "tester": ["mail", "sms", "upload"],
+    "mailer": ["mail"],
+    "smser": ["sms"],
+    "uploader": ["upload"],
+}
+PREFIXES = {"uploader": "u/uploader/"}
+QINIU = {"qiniu_access_key": "test-access-key", "qiniu_secret_key": "test-secret-key"}
 
 
 def api_clients() -> list[ApiClient]:
@@ -31,6 +39,7 @@ def api_clients() -> list[ApiClient]:
                 "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
                 "scopes": SCOPES[name],
                 "qiniu_buckets": ["avatars"],
+                "qiniu_key_prefix": PREFIXES.get(name),
             }
         )
         for name, key in KEYS.items()
@@ -67,6 +76,7 @@ def make_settings(redis_server: RedisServer, tmp_path: Any) -> Callable[..., Set
             "mail_default_sender": "Notifier <noreply@example.com>",
             "outbox_dir": tmp_path / "outbox",
             "state_dir": tmp_path / "state",
+            **QINIU,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

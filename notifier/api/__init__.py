@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from notifier.api import health, mail, notifications, problems, sms
+from notifier.api import health, mail, notifications, problems, sms, uploads
 
 
 def register(app: Flask) -> None:
@@ -14,3 +14,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(mail.bp, url_prefix="/v1")
     app.register_blueprint(notifications.bp, url_prefix="/v1")
     app.register_blueprint(sms.bp, url_prefix="/v1")
+    app.register_blueprint(uploads.bp, url_prefix="/v1")

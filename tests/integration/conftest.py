@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import api_clients, auth
+from tests.conftest import QINIU, api_clients, auth
 from tests.support.processes import BIN, Process, notifier_env, start_web, start_worker
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
@@ -83,6 +83,7 @@ def stack_settings(
         "twilio_from": FROM,
         "twilio_base_url": twilio.base_url,
         "twilio_timeout": 5,
+        **QINIU,
     }
 
 

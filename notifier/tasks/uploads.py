@@ -1,0 +1,40 @@
+"""``qiniu_uptoken``: the upload-token route as a task, for services that call tasks directly.
+
+``send_task("qiniu_uptoken", kwargs={"client": "billing", "bucket": "avatars", ...})`` returns
+the route's answer; ``client`` names the API client whose buckets and prefix apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from pydantic import ValidationError
+
+from config import Environment
+from notifier.errors import FieldError, Forbidden, Unprocessable
+from notifier.runtime import runtime
+from notifier.schemas import UploadTokenRequest
+from notifier.services.uploads import mint_upload_token
+
+
+@shared_task(name="qiniu_uptoken", ignore_result=False)
+def qiniu_uptoken(*, client: str, **request: Any) -> dict[str, Any]:
+    """Mint a token as ``POST /v1/uploads/qiniu/token`` does for ``client``."""
+    rt = runtime()
+    caller = rt.client_named(client)
+    if caller is None or "upload" not in caller.scopes:
+        raise Forbidden(f"no client {client!r} with the upload scope")
+    try:
+        body = UploadTokenRequest.model_validate(request, strict=True)
+    except ValidationError as e:
+        errors = [FieldError(tuple(err["loc"]), err["msg"]) for err in e.errors(include_url=False)]
+        raise Unprocessable("the keyword arguments are not valid", errors=errors) from None
+    answer = mint_upload_token(
+        body,
+        client=caller,
+        tokens=rt.qiniu,
+        upload_url=rt.settings.qiniu_upload_url,
+        require_https=rt.settings.env is Environment.PRODUCTION,
+    )
+    return answer.model_dump()

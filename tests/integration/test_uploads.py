@@ -1,0 +1,51 @@
+"""``qiniu_uptoken`` through a real worker gives what the route gives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from celery import Celery
+
+from tests.conftest import QINIU
+from tests.integration.conftest import Stack
+from tests.support.qiniu import check_token
+from tests.unit.api.test_uploads import FULL
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def caller(stack: Stack) -> Iterator[Celery]:
+    """A service that calls tasks directly, on the stack's broker and result backend."""
+    url = stack.env["NOTIFIER_REDIS_URL"]
+    app = Celery("caller", broker=url, backend=url)
+    yield app
+    app.close()
+
+
+def policy_of(token: str) -> dict[str, object]:
+    return check_token(
+        token, access_key=QINIU["qiniu_access_key"], secret_key=QINIU["qiniu_secret_key"]
+    )
+
+
+def test_task_answers_like_the_route(stack: Stack, caller: Celery) -> None:
+    by_task = caller.send_task("qiniu_uptoken", kwargs={"client": "tester", **FULL}).get(timeout=30)
+    by_route = stack.post("/v1/uploads/qiniu/token", FULL).json()
+    assert set(by_task) == set(by_route)
+    for field in ("bucket", "key", "upload_url"):
+        assert by_task[field] == by_route[field]
+    task_policy, route_policy = policy_of(by_task["token"]), policy_of(by_route["token"])
+    assert abs(int(task_policy.pop("deadline")) - int(route_policy.pop("deadline"))) <= 5  # type: ignore[call-overload]
+    assert task_policy == route_policy
+
+
+def test_task_refuses_a_bucket_the_client_lacks(caller: Celery) -> None:
+    result = caller.send_task(
+        "qiniu_uptoken", kwargs={"client": "tester", **FULL, "bucket": "invoices"}
+    )
+    with pytest.raises(Exception) as caught:
+        result.get(timeout=30)
+    assert type(caught.value).__name__ == "Forbidden"
+    assert "invoices" in str(caught.value)

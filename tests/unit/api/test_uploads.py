@@ -1,0 +1,156 @@
+"""POST /v1/uploads/qiniu/token: tokens checked by recomputing their HMAC and decoding them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from config import Settings
+from notifier import create_app
+from notifier.providers.qiniu import QiniuSettings, QiniuTokens
+from tests.conftest import QINIU, auth
+from tests.support.qiniu import check_token
+from tests.unit.api.test_mail import assert_problem, error_locs
+
+FULL = {
+    "bucket": "avatars",
+    "key": "u/42.png",
+    "expires_in": 3600,
+    "insert_only": True,
+    "fsize_limit": 5242880,
+    "mime_limit": "image/*",
+    "callback_url": "https://app.example/qiniu/callback",
+    "callback_body": "key=$(key)&hash=$(etag)",
+    "return_body": '{"key": "$(key)"}',
+}
+
+
+def mint(client: FlaskClient, body: dict[str, Any], who: str = "tester") -> Any:
+    return client.post("/v1/uploads/qiniu/token", json=body, headers=auth(who))
+
+
+def policy_of(answer: dict[str, Any]) -> dict[str, Any]:
+    return check_token(
+        answer["token"], access_key=QINIU["qiniu_access_key"], secret_key=QINIU["qiniu_secret_key"]
+    )
+
+
+def test_every_policy_field_is_in_the_signed_token(client: FlaskClient) -> None:
+    before = int(time.time())
+    response = mint(client, FULL)
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert set(answer) == {"token", "bucket", "key", "expires_at", "upload_url"}
+    assert (answer["bucket"], answer["key"]) == ("avatars", "u/42.png")
+    assert answer["upload_url"] == "https://upload.qiniup.com"
+    policy = policy_of(answer)
+    deadline = policy.pop("deadline")
+    assert isinstance(deadline, int) and before + 3600 <= deadline <= int(time.time()) + 3600
+    assert datetime.fromisoformat(answer["expires_at"]).timestamp() == deadline
+    assert policy == {
+        "scope": "avatars:u/42.png",
+        "insertOnly": 1,
+        "fsizeLimit": 5242880,
+        "mimeLimit": "image/*",
+        "callbackUrl": "https://app.example/qiniu/callback",
+        "callbackBody": "key=$(key)&hash=$(etag)",
+        "returnBody": '{"key": "$(key)"}',
+    }
+
+
+def test_a_bucket_wide_token_has_only_scope_and_deadline(client: FlaskClient) -> None:
+    answer = mint(client, {"bucket": "avatars", "expires_in": 60}).get_json()
+    policy = policy_of(answer)
+    assert set(policy) == {"scope", "deadline"}
+    assert policy["scope"] == "avatars"
+    assert answer["key"] is None
+
+
+def test_prefix_scope(client: FlaskClient) -> None:
+    answer = mint(client, {"bucket": "avatars", "key_prefix": "u/42/"}).get_json()
+    policy = policy_of(answer)
+    assert (policy["scope"], policy["isPrefixalScope"]) == ("avatars:u/42/", 1)
+    assert answer["key"] is None
+
+
+def test_bucket_not_allowed_is_403(client: FlaskClient) -> None:
+    body = assert_problem(mint(client, {**FULL, "bucket": "invoices"}), 403)
+    assert "invoices" in body["detail"]
+
+
+def test_scope_upload_is_required(client: FlaskClient) -> None:
+    assert_problem(mint(client, FULL, who="mailer"), 403)
+
+
+def test_a_confined_client_stays_under_its_prefix(client: FlaskClient) -> None:
+    assert_problem(mint(client, {"bucket": "avatars", "key": "u/42.png"}, who="uploader"), 403)
+    assert_problem(mint(client, {"bucket": "avatars", "key_prefix": "u/"}, who="uploader"), 403)
+    inside = mint(client, {"bucket": "avatars", "key": "u/uploader/1.png"}, who="uploader")
+    assert policy_of(inside.get_json())["scope"] == "avatars:u/uploader/1.png"
+    default = policy_of(mint(client, {"bucket": "avatars"}, who="uploader").get_json())
+    assert (default["scope"], default["isPrefixalScope"]) == ("avatars:u/uploader/", 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"key_prefix": "u/"}, ["body", "key_prefix"]),
+        ({"key": "é" * 376}, ["body", "key"]),
+        ({"key": ""}, ["body", "key"]),
+        ({"expires_in": 59}, ["body", "expires_in"]),
+        ({"expires_in": 86401}, ["body", "expires_in"]),
+        ({"expires_in": "3600"}, ["body", "expires_in"]),
+        ({"insert_only": "true"}, ["body", "insert_only"]),
+        ({"fsize_limit": 0}, ["body", "fsize_limit"]),
+        ({"callback_url": "ftp://x"}, ["body", "callback_url"]),
+        ({"callback_url": None}, ["body", "callback_url"]),
+        ({"callback_body": None}, ["body", "callback_body"]),
+        ({"bucket": "bad bucket"}, ["body", "bucket"]),
+        ({"policy": {"persistentOps": "x"}}, ["body", "policy"]),
+    ],
+)
+def test_invalid_field_is_422_naming_it(
+    client: FlaskClient, change: dict[str, Any], loc: list[Any]
+) -> None:
+    body = assert_problem(mint(client, {**FULL, **change}), 422)
+    assert loc in error_locs(body)
+
+
+def production(make_settings: Callable[..., Settings], **overrides: Any) -> FlaskClient:
+    settings = make_settings(
+        env="production", sms_providers=["console"], captcha_secret="0" * 32, **overrides
+    )
+    return create_app(settings).test_client()
+
+
+def test_plain_http_callback_is_422_in_production(make_settings: Callable[..., Settings]) -> None:
+    client = production(make_settings)
+    body = assert_problem(mint(client, {**FULL, "callback_url": "http://app.example/cb"}), 422)
+    assert error_locs(body) == [["body", "callback_url"]]
+    assert mint(client, FULL).status_code == 200
+
+
+def test_upload_url_comes_from_the_setting(make_settings: Callable[..., Settings]) -> None:
+    client = create_app(make_settings(qiniu_upload_url="https://up-z2.qiniup.com")).test_client()
+    assert mint(client, FULL).get_json()["upload_url"] == "https://up-z2.qiniup.com"
+
+
+def test_without_credentials_the_route_is_503_and_the_rest_runs(
+    make_settings: Callable[..., Settings],
+) -> None:
+    client = create_app(make_settings(qiniu_access_key=None, qiniu_secret_key=None)).test_client()
+    body = assert_problem(mint(client, FULL), 503)
+    assert "NOTIFIER_QINIU_ACCESS_KEY" in body["detail"]
+    mail = {"to": ["a@example.com"], "subject": "s", "text": "t"}
+    assert client.post("/v1/mail", json=mail, headers=auth()).status_code == 202
+
+
+def test_a_policy_field_the_sdk_would_drop_is_an_error() -> None:
+    tokens = QiniuTokens(QiniuSettings("ak", "sk"))
+    with pytest.raises(RuntimeError, match="dropped policy fields: notAQiniuField"):
+        tokens.upload_token(bucket="b", key=None, expires_in=60, policy={"notAQiniuField": 1})
