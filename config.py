@@ -66,7 +66,7 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
     broker_url: str | None = None
-    broker_visibility_timeout: int = Field(3600, ge=60)
+    broker_visibility_timeout: int = Field(3600, ge=5)
     # A status record (never the message itself) is kept this long after its last change.
     status_ttl: int = Field(7 * 24 * 3600, ge=60)
     max_body_size: int = Field(1024 * 1024, ge=1024)
@@ -171,6 +171,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"NOTIFIER_TWILIO_FROM: {why} (or NOTIFIER_TWILIO_MESSAGING_SERVICE_SID)"
             )
+
+    @property
+    def task_time_limit(self) -> int:
+        """Seconds a task may run: five minutes, but always well inside the visibility timeout."""
+        return max(2, min(300, self.broker_visibility_timeout // 2))
 
     @property
     def effective_broker_url(self) -> str:

@@ -31,13 +31,24 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "task_time_limit": 300,
-        "task_soft_time_limit": 240,
+        # A send that hangs past this is killed; its message comes back to be tried again.
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": max(1, settings.task_time_limit * 4 // 5),
         "broker_transport_options": {
             **visibility,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
+            # A dead worker's unacknowledged messages are looked for every few seconds, so they
+            # come back soon after their visibility timeout rather than minutes later.
+            "unacked_restore_interval": max(1, min(10, settings.broker_visibility_timeout // 10)),
+            "unacked_restore_throttle": 1,
         },
+        # Deploys: on SIGTERM, finish what runs for up to this long, then hand the rest back
+        # (prefetched and ETA messages included) instead of dropping it.
+        "worker_soft_shutdown_timeout": 10.0,
+        "worker_enable_soft_shutdown_on_idle": True,
+        # Reconnect to the broker forever: a long outage must not end the worker.
+        "broker_connection_max_retries": None,
         "result_backend_transport_options": visibility,
         "broker_connection_timeout": 2,
         "broker_connection_retry_on_startup": True,

@@ -75,19 +75,39 @@ class Notification:
         )
 
 
-# KEYS: record. ARGV: now. Moves a live record to 'sending' and counts the attempt.
+# KEYS: record, payload. ARGV: now (RFC 3339), now (s), lease (s), max attempts.
+# Moves a live record to 'sending' and counts the attempt. A record already 'sending' under an
+# unexpired lease belongs to a task still running: 'busy', with the seconds the lease has left.
+# One past max attempts (its workers died on it) fails instead of looping forever.
 _CLAIM = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'missing', 0} end
-if status == 'sent' or status == 'failed' or status == 'cancelled' then return {status, 0} end
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1])
-return {'sending', attempts}
+if not status then return {'missing', 0, '0'} end
+if status == 'sent' or status == 'failed' or status == 'cancelled' then return {status, 0, '0'} end
+local now = tonumber(ARGV[2])
+if status == 'sending' then
+  local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
+  if lease > now then return {'busy', 0, tostring(lease - now)} end
+end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if attempts >= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'updated_at', ARGV[1],
+             'error', 'gave up after ' .. attempts .. ' attempts that did not finish')
+  redis.call('DEL', KEYS[2])
+  return {'failed', attempts, '0'}
+end
+attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1],
+           'lease_until', tostring(now + tonumber(ARGV[3])))
+return {'sending', attempts, '0'}
 """
 
-# KEYS: record, payload. ARGV: status, provider, error, now, ttl, final (1/0).
+# KEYS: record, payload. ARGV: status, provider, error, now, ttl, final (1/0), only if open (1/0).
 _SETTLE = """
-if not redis.call('EXISTS', KEYS[1]) then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 0 end
+if ARGV[7] == '1' and (status == 'sent' or status == 'failed' or status == 'cancelled') then
+  return 0
+end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'provider', ARGV[2], 'error', ARGV[3],
            'updated_at', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
@@ -121,6 +141,16 @@ if redis.call('HGET', KEYS[1], 'status') == 'scheduled' then
 end
 return 1
 """
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim came to: ``sending`` (attempt number ``attempt``), ``busy`` (another
+    task holds it for ``wait`` more seconds), or the status that leaves nothing to do."""
+
+    status: str
+    attempt: int = 0
+    wait: float = 0.0
 
 
 class NotificationStore:
@@ -189,21 +219,33 @@ class NotificationStore:
         raw = cast(str | None, self.redis.get(_payload_key(notification_id)))
         return None if raw is None else cast(dict[str, Any], json.loads(raw))
 
-    def claim(self, notification_id: str) -> int | None:
-        """Move the record to ``sending``; the attempt number, or None when there is nothing to do."""
-        now = rfc3339(time.time())
-        status, attempts = self._claim(keys=[_record_key(notification_id)], args=[now])
-        return int(attempts) if status == "sending" else None
+    def claim(self, notification_id: str, *, lease: float, max_attempts: int) -> Claim:
+        """Move the record to ``sending`` for ``lease`` seconds, if no one else holds it."""
+        now = time.time()
+        status, attempt, wait = self._claim(
+            keys=[_record_key(notification_id), _payload_key(notification_id)],
+            args=[rfc3339(now), now, lease, max_attempts],
+        )
+        return Claim(status=str(status), attempt=int(attempt), wait=float(wait))
 
     def settle(
-        self, notification_id: str, status: str, *, provider: str | None, error: str | None = None
+        self,
+        notification_id: str,
+        status: str,
+        *,
+        provider: str | None,
+        error: str | None = None,
+        only_if_open: bool = False,
     ) -> None:
         """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``."""
         final = "1" if status in FINAL else "0"
         self._settle(
             keys=[_record_key(notification_id), _payload_key(notification_id)],
-            args=[status, provider or "", error or "", rfc3339(time.time()), self.ttl, final],
-        )
+            args=[
+                status, provider or "", error or "", rfc3339(time.time()), self.ttl, final,
+                "1" if only_if_open else "0",
+            ],
+        )  # fmt: skip
 
     def cancel(self, notification_id: str) -> str | None:
         """Cancel a scheduled notification; the status it had (``scheduled`` when it worked)."""

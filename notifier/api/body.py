@@ -23,7 +23,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse(model: type[M]) -> M:
     """The body as ``model``: 400 unless a JSON object, 413 if too large, 422 naming each field."""
-    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    raw = request.get_data()  # raises 413 past MAX_CONTENT_LENGTH
     try:
         document = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except UnicodeDecodeError:

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, g, jsonify
 
 from notifier.api.auth import requires
 from notifier.api.body import parse
+from notifier.api.idempotency import idempotent
 from notifier.runtime import runtime
 from notifier.schemas import Accepted, Links, MailRequest
 from notifier.services.mail import accept_mail
@@ -27,6 +28,7 @@ def accepted(record: Notification, **extra: int) -> Response:
 
 @bp.post("/mail")
 @requires("mail")
+@idempotent
 def send_mail() -> Response:
     """Accept a mail for delivery."""
     rt = runtime()

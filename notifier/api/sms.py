@@ -6,6 +6,7 @@ from flask import Blueprint, Response, g, jsonify
 
 from notifier.api.auth import requires
 from notifier.api.body import parse
+from notifier.api.idempotency import idempotent
 from notifier.api.mail import accepted
 from notifier.runtime import runtime
 from notifier.schemas import CaptchaRequest, VerifyRequest, VerifyResult
@@ -17,6 +18,7 @@ bp = Blueprint("sms", __name__)
 
 @bp.post("/sms/captcha")
 @requires("sms")
+@idempotent
 def send_captcha() -> Response:
     """Accept a captcha send; 429 with Retry-After when a limit refuses it."""
     rt = runtime()

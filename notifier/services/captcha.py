@@ -13,12 +13,13 @@ from notifier.captcha_store import CaptchaStore, Sender, Verdict
 from notifier.errors import PermanentProviderError, TooManyRequests, TransientProviderError
 from notifier.providers.base import SmsProvider
 from notifier.schemas import CaptchaRequest, VerifyRequest
-from notifier.services.mail import Outcome
+from notifier.services.delivery import Outcome, begin, failed_attempt, failed_for_good, sent
 from notifier.store import Notification, NotificationStore
 from notifier.templating import SmsTemplates
 
 log = logging.getLogger(__name__)
 KIND = "sms_captcha"
+EXPIRED = "the code expired before it could be sent"
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def accept_captcha(
     policy: CaptchaPolicy,
     store: NotificationStore,
     captchas: CaptchaStore,
-    enqueue: Callable[[str], None],
+    enqueue: Callable[[str, float], None],
 ) -> Notification:
     """Take the send limits, store the notification and queue it; 429 when a limit refuses."""
     notification_id = str(uuid.uuid4())
@@ -63,19 +64,20 @@ def accept_captcha(
             f"captcha {limited.limit.replace('_', ' ')} reached; retry after {limited.retry_after} s",
             headers={"Retry-After": str(limited.retry_after)},
         )
+    # The code must not outlive what the answer promised, however late it is sent.
+    deadline = time.time() + policy.ttl
     payload = {
         "phone": request.phone,
         "purpose": request.purpose,
         "locale": request.locale,
         "client": client,
-        # The code must not outlive what the answer promised, however late it is sent.
-        "deadline": time.time() + policy.ttl,
+        "deadline": deadline,
     }
     try:
         record = store.create(
             notification_id=notification_id, client=client, kind=KIND, payload=payload
         )
-        enqueue(record.id)
+        enqueue(record.id, deadline)
     except Exception:
         # Not accepted after all: forget it and give the limits back.
         store.discard(notification_id)
@@ -93,20 +95,16 @@ def deliver_captcha(
     templates: SmsTemplates,
     policy: CaptchaPolicy,
     max_attempts: int,
+    lease: float = 300.0,
 ) -> Outcome:
     """Make a code, keep its digest, and send it through the first provider that takes it."""
-    attempt = store.claim(notification_id)
-    if attempt is None:
-        return Outcome("skipped")
-    payload = store.payload(notification_id)
-    left = payload["deadline"] - time.time() if payload else 0.0
-    if payload is None or left < 1:
-        store.settle(
-            notification_id,
-            "failed",
-            provider=None,
-            error="the code expired before it could be sent",
-        )
+    claimed = begin(store, notification_id, lease=lease, max_attempts=max_attempts)
+    if isinstance(claimed, Outcome):
+        return claimed
+    attempt, payload = claimed.attempt, claimed.payload
+    left = payload["deadline"] - time.time()
+    if left < 1:
+        store.settle(notification_id, "failed", provider=None, error=EXPIRED)
         return Outcome("failed", attempt)
     where = scope(payload["client"], payload["purpose"], payload["phone"])
     # A new code on each attempt: the code of an attempt that failed was never kept anywhere.
@@ -123,22 +121,21 @@ def deliver_captcha(
         try:
             provider.send_sms(to=payload["phone"], body=text)
         except PermanentProviderError as e:
-            log.warning("captcha %s failed for good: %s", notification_id, e)
-            store.settle(notification_id, "failed", provider=e.provider, error=str(e))
-            return Outcome("failed", attempt)
+            return failed_for_good(store, notification_id, attempt, e)
         except TransientProviderError as e:
-            log.warning("captcha %s: %s failed, handing over: %s", notification_id, e.provider, e)
+            log.warning("%s: %s failed, handing over: %s", notification_id, e.provider, e)
             failures.append(f"{e.provider}: {e}")
             continue
-        store.settle(notification_id, "sent", provider=provider.name)
-        log.info("captcha %s sent by %s on attempt %d", notification_id, provider.name, attempt)
-        return Outcome("sent", attempt)
-    final = attempt >= max_attempts
-    last = providers[-1].name if providers else None
-    store.settle(
-        notification_id, "failed" if final else "retrying", provider=last, error="; ".join(failures)
+        return sent(store, notification_id, attempt, provider.name)
+    return failed_attempt(
+        store,
+        notification_id,
+        attempt,
+        max_attempts=max_attempts,
+        error="; ".join(failures),
+        provider=providers[-1].name if providers else None,
+        deadline=payload["deadline"],
     )
-    return Outcome("failed" if final else "retry", attempt, deadline=payload["deadline"])
 
 
 def verify_captcha(

@@ -6,8 +6,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 from notifier.errors import (
     FieldError,
@@ -17,6 +15,7 @@ from notifier.errors import (
 )
 from notifier.providers.base import MailProvider, OutgoingMail
 from notifier.schemas import MAX_RECIPIENTS, MailRequest
+from notifier.services.delivery import Outcome, begin, failed_attempt, failed_for_good, sent
 from notifier.store import Notification, NotificationStore
 from notifier.templating import MailTemplates
 
@@ -98,28 +97,19 @@ def _check_subject(subject: str | None) -> None:
         )
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one delivery attempt came to; ``retry`` asks the caller to try again later."""
-
-    status: Literal["sent", "failed", "retry", "skipped"]
-    attempt: int = 0
-    # A retry must run before this Unix time or not at all (a captcha's code expires).
-    deadline: float | None = None
-
-
 def deliver_mail(
-    notification_id: str, *, store: NotificationStore, provider: MailProvider, max_attempts: int
+    notification_id: str,
+    *,
+    store: NotificationStore,
+    provider: MailProvider,
+    max_attempts: int,
+    lease: float = 300.0,
 ) -> Outcome:
     """Make one delivery attempt and record its outcome in the status record."""
-    attempt = store.claim(notification_id)
-    if attempt is None:
-        # Already final (a redelivered message), cancelled, or expired: nothing to send.
-        return Outcome("skipped")
-    payload = store.payload(notification_id)
-    if payload is None:
-        store.settle(notification_id, "failed", provider=None, error="message content expired")
-        return Outcome("failed", attempt)
+    claimed = begin(store, notification_id, lease=lease, max_attempts=max_attempts)
+    if isinstance(claimed, Outcome):
+        return claimed
+    attempt, payload = claimed.attempt, claimed.payload
     message = OutgoingMail(
         notification_id=notification_id,
         sender=payload["sender"],
@@ -134,18 +124,14 @@ def deliver_mail(
     try:
         provider.send_mail(message=message)
     except PermanentProviderError as e:
-        log.warning("mail %s failed for good: %s", notification_id, e)
-        store.settle(notification_id, "failed", provider=e.provider, error=str(e))
-        return Outcome("failed", attempt)
+        return failed_for_good(store, notification_id, attempt, e)
     except TransientProviderError as e:
-        final = attempt >= max_attempts
-        log.warning(
-            "mail %s attempt %d of %d failed: %s", notification_id, attempt, max_attempts, e
+        return failed_attempt(
+            store,
+            notification_id,
+            attempt,
+            max_attempts=max_attempts,
+            error=str(e),
+            provider=e.provider,
         )
-        store.settle(
-            notification_id, "failed" if final else "retrying", provider=e.provider, error=str(e)
-        )
-        return Outcome("failed" if final else "retry", attempt)
-    store.settle(notification_id, "sent", provider=provider.name)
-    log.info("mail %s sent by %s on attempt %d", notification_id, provider.name, attempt)
-    return Outcome("sent", attempt)
+    return sent(store, notification_id, attempt, provider.name)

@@ -18,6 +18,7 @@ def send_mail(self: Task[[str], None], notification_id: str) -> None:
         store=rt.store,
         provider=rt.mail_provider,
         max_attempts=rt.settings.retry_max,
+        lease=rt.settings.task_time_limit,
     )
     retry_if_asked(self, outcome, rt.settings)
 

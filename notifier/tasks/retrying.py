@@ -9,11 +9,14 @@ from celery import Task
 
 from config import Settings
 from notifier.retry import backoff
-from notifier.services.mail import Outcome
+from notifier.services.delivery import Outcome
 
 
 def retry_if_asked(task: Task[Any, Any], outcome: Outcome, settings: Settings) -> None:
     """Raise Celery's Retry after a backoff when the outcome asks for it."""
+    if outcome.status == "busy":
+        # Look again when the other claim runs out; this is no attempt of ours.
+        raise task.retry(countdown=outcome.wait + 0.1)
     if outcome.status != "retry":
         return
     delay = backoff(outcome.attempt, base=settings.retry_base, cap=settings.retry_cap)

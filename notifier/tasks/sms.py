@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from celery import Task, shared_task
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Task, shared_task, signals
 
 from notifier.runtime import runtime
-from notifier.services.captcha import deliver_captcha
+from notifier.services.captcha import EXPIRED, deliver_captcha
 from notifier.tasks.retrying import retry_if_asked
 
 
@@ -21,10 +24,21 @@ def send_sms_captcha(self: Task[[str], None], notification_id: str) -> None:
         templates=rt.sms_templates,
         policy=rt.captcha_policy,
         max_attempts=rt.settings.retry_max,
+        lease=rt.settings.task_time_limit,
     )
     retry_if_asked(self, outcome, rt.settings)
 
 
-def enqueue_captcha(notification_id: str) -> None:
-    """Put a stored captcha on the queue (raises when the broker cannot be reached)."""
-    send_sms_captcha.apply_async(args=(notification_id,))
+def enqueue_captcha(notification_id: str, deadline: float) -> None:
+    """Put a stored captcha on the queue, to expire with its code."""
+    expires = datetime.fromtimestamp(deadline, UTC)
+    send_sms_captcha.apply_async(args=(notification_id,), expires=expires)
+
+
+@signals.task_revoked.connect
+def _expired(request: Any = None, expired: bool = False, **kwargs: Any) -> None:
+    """A captcha message that expired unrun still gets its final status."""
+    if expired and request is not None and request.task == "send_sms_captcha":
+        runtime().store.settle(
+            request.args[0], "failed", provider=None, error=EXPIRED, only_if_open=True
+        )

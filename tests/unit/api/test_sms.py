@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -33,6 +35,9 @@ def test_send_is_accepted_with_its_timing(app: Flask, client: FlaskClient) -> No
     assert body["links"]["self"] == f"/v1/notifications/{body['id']}"
     (message,) = queued_messages(app)
     assert message["headers"]["task"] == "send_sms_captcha"
+    # The message expires with its code: a worker never sends a code that is already dead.
+    expires = datetime.fromisoformat(message["headers"]["expires"])
+    assert 295 < expires.timestamp() - time.time() <= 300
     assert "13800138000" not in json.dumps(message)
     shown = client.get(body["links"]["self"], headers=auth()).get_json()
     assert shown["kind"] == "sms_captcha"

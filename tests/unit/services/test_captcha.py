@@ -39,7 +39,7 @@ def accept(rt: Runtime, policy: CaptchaPolicy | None = None, **request: Any) -> 
         policy=policy or rt.captcha_policy,
         store=rt.store,
         captchas=rt.captchas,
-        enqueue=lambda notification_id: None,
+        enqueue=lambda notification_id, deadline: None,
     )
     return record.id
 

@@ -1,0 +1,85 @@
+"""The steps every delivery shares: claim the notification, and record a failed attempt."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from notifier.errors import ProviderError
+from notifier.store import NotificationStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt came to.
+
+    ``retry`` asks for another attempt after a backoff, before ``deadline`` if one is set;
+    ``busy`` asks to look again in ``wait`` seconds, when another task's claim runs out.
+    """
+
+    status: Literal["sent", "failed", "retry", "skipped", "busy"]
+    attempt: int = 0
+    deadline: float | None = None
+    wait: float = 0.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A claimed notification: the attempt number and what to send."""
+
+    attempt: int
+    payload: dict[str, Any]
+
+
+def begin(
+    store: NotificationStore, notification_id: str, *, lease: float, max_attempts: int
+) -> Attempt | Outcome:
+    """Claim the notification and load its payload; an Outcome when there is nothing to send."""
+    claim = store.claim(notification_id, lease=lease, max_attempts=max_attempts)
+    if claim.status == "busy":
+        # A copy of this message is being handled (or its worker died holding the claim).
+        return Outcome("busy", wait=claim.wait)
+    if claim.status != "sending":
+        # Already final (a redelivered message), cancelled, expired, or out of attempts.
+        return Outcome("skipped", claim.attempt)
+    payload = store.payload(notification_id)
+    if payload is None:
+        store.settle(notification_id, "failed", provider=None, error="message content expired")
+        return Outcome("failed", claim.attempt)
+    return Attempt(claim.attempt, payload)
+
+
+def failed_attempt(
+    store: NotificationStore,
+    notification_id: str,
+    attempt: int,
+    *,
+    max_attempts: int,
+    error: str,
+    provider: str | None,
+    deadline: float | None = None,
+) -> Outcome:
+    """Record a transient failure: ``retrying``, or ``failed`` once out of attempts."""
+    final = attempt >= max_attempts
+    log.warning("%s attempt %d of %d failed: %s", notification_id, attempt, max_attempts, error)
+    store.settle(notification_id, "failed" if final else "retrying", provider=provider, error=error)
+    return Outcome("failed" if final else "retry", attempt, deadline=deadline)
+
+
+def failed_for_good(
+    store: NotificationStore, notification_id: str, attempt: int, e: ProviderError
+) -> Outcome:
+    """Record a permanent failure."""
+    log.warning("%s failed for good: %s", notification_id, e)
+    store.settle(notification_id, "failed", provider=e.provider, error=str(e))
+    return Outcome("failed", attempt)
+
+
+def sent(store: NotificationStore, notification_id: str, attempt: int, provider: str) -> Outcome:
+    """Record a delivery."""
+    store.settle(notification_id, "sent", provider=provider)
+    log.info("%s sent by %s on attempt %d", notification_id, provider, attempt)
+    return Outcome("sent", attempt)

@@ -1,0 +1,214 @@
+"""A private RabbitMQ node for the test run (the Debian package's), never the machine's own."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import kombu
+import kombu.exceptions
+
+from notifier.embedded import free_port
+from tests.support.wait import wait_for
+
+# The real start script. /usr/sbin/rabbitmq-server is a wrapper that, run as root, does
+# ``su rabbitmq`` and ``cd /var/lib/rabbitmq``: the node would then run as another user that
+# cannot write our temp dir. This one runs as whoever calls it, with the environment we give.
+SERVER_SCRIPT = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+NOT_INSTALLED = (
+    f"RabbitMQ is not installed ({SERVER_SCRIPT} is missing): install it with "
+    '`apt-get install rabbitmq-server`, or deselect these tests with `-m "not rabbitmq"`'
+)
+
+
+def _two_free_ports() -> tuple[int, int]:
+    """Two distinct free ports: ``free_port`` may hand out the same one twice in a row."""
+    first = free_port()
+    second = free_port()
+    while second == first:
+        second = free_port()
+    return first, second
+
+
+class RabbitServer:
+    """A ``rabbitmq-server`` child process with its own node name, ports and directories.
+
+    Everything the node reads or writes lives in a fresh temp dir: the config files, the
+    Mnesia/quorum/stream data, logs, the pid file and even ``$HOME`` (so the Erlang cookie is
+    a new one there, not root's). Only epmd, the machine-wide Erlang port mapper, is shared;
+    our node registers a name no other node uses.
+    """
+
+    def __init__(self) -> None:
+        self.port, self.dist_port = _two_free_ports()
+        self.nodename = f"notifier-test-{secrets.token_hex(4)}@localhost"
+        self.dir: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The broker URL; RabbitMQ lets ``guest`` in from localhost only, which is us."""
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    @property
+    def log_file(self) -> Path:
+        assert self.dir is not None, "RabbitServer not started"
+        return self.dir / "log" / "rabbit.log"
+
+    @property
+    def output_file(self) -> Path:
+        """What the start script and the VM print (boot failures often only show here)."""
+        assert self.dir is not None, "RabbitServer not started"
+        return self.dir / "output.log"
+
+    def start(self) -> None:
+        """Start the node and wait until it takes AMQP connections (about 60 s at most)."""
+        if not SERVER_SCRIPT.exists():
+            raise AssertionError(NOT_INSTALLED)
+        if self.process is not None:
+            raise AssertionError("RabbitServer already started")
+        self.dir = Path(tempfile.mkdtemp(prefix="notifier-rabbitmq-"))
+        env = self._environment(self._write_config(self.dir))
+        with open(self.output_file, "wb") as out:
+            self.process = subprocess.Popen(
+                [str(SERVER_SCRIPT)],
+                cwd=self.dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_for(self._accepts, timeout=START_TIMEOUT, what=f"RabbitMQ on port {self.port}")
+        except AssertionError as e:
+            message = f"{e}\n{self.tail()}"
+            self.stop()
+            raise AssertionError(message) from None
+
+    def _write_config(self, base: Path) -> dict[str, str]:
+        """Write the node's config files under ``base``; the variables that point at them."""
+        for sub in ("mnesia", "log", "conf.d", "home"):
+            (base / sub).mkdir()
+        conf = base / "rabbitmq.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    f"listeners.tcp.1 = 127.0.0.1:{self.port}",
+                    # A busy or nearly full machine must not raise alarms that block publishing:
+                    # tests publish a few small messages.
+                    "disk_free_limit.absolute = 1MB",
+                    "vm_memory_high_watermark.relative = 0.8",
+                    "log.console = false",
+                    "log.file.level = info",
+                    "",
+                ]
+            )
+        )
+        advanced = base / "advanced.config"
+        advanced.write_text("[].\n")
+        plugins = base / "enabled_plugins"
+        plugins.write_text("[].\n")
+        # Read by the start script and by the node; the default one in /etc/rabbitmq would set
+        # NODENAME and friends of the machine's own node.
+        env_conf = base / "rabbitmq-env.conf"
+        env_conf.write_text("")
+        return {
+            "RABBITMQ_CONF_ENV_FILE": str(env_conf),
+            "RABBITMQ_CONFIG_FILE": str(conf),
+            "RABBITMQ_CONFIG_FILES": str(base / "conf.d"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(advanced),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_LOGS": str(base / "log" / "rabbit.log"),
+            "RABBITMQ_PID_FILE": str(base / "rabbit.pid"),
+            "RABBITMQ_MOTD_FILE": str(base / "motd"),
+        }
+
+    def _environment(self, paths: dict[str, str]) -> dict[str, str]:
+        """Ours without any RABBITMQ_*/ERL_* of the caller (they could aim at another node)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
+        assert self.dir is not None
+        env.update(paths)
+        env.update(
+            {
+                "HOME": str(self.dir / "home"),
+                "RABBITMQ_NODENAME": self.nodename,
+                "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+                "RABBITMQ_NODE_PORT": str(self.port),
+                "RABBITMQ_DIST_PORT": str(self.dist_port),
+                # Should the VM have to start epmd itself, it listens on loopback only.
+                "ERL_EPMD_ADDRESS": "127.0.0.1",
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": (
+                    "-kernel inet_dist_use_interface {127,0,0,1}"
+                ),
+            }
+        )
+        return env
+
+    def _accepts(self) -> bool:
+        """Whether an AMQP connection succeeds now; fails the wait if the node died."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"rabbitmq-server exited with {self.process.returncode}")
+        # A plain connect first: it fails fast, while the node boots, without kombu's machinery.
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+        except OSError:
+            return False
+        # max_retries=0 is a single attempt: with 1, kombu sleeps 2 s and tries again.
+        try:
+            with kombu.Connection(self.url, connect_timeout=2) as connection:
+                connection.ensure_connection(max_retries=0)
+        except (OSError, kombu.exceptions.OperationalError):
+            return False
+        return True
+
+    def tail(self, chars: int = 4000) -> str:
+        """The end of the node's log and of its console output, for failure messages."""
+        parts = []
+        for path in (self.log_file, self.output_file):
+            try:
+                text = path.read_text(errors="replace")
+            except OSError as e:
+                text = f"({e})"
+            parts.append(f"--- {path} ---\n{text[-chars:]}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        """Stop the node cleanly (SIGKILL if it hangs) and remove its directory.
+
+        SIGTERM goes to the whole process group: the start script traps it and stops the VM,
+        and the VM shuts RabbitMQ down in order on it too. The final SIGKILL of the group takes
+        anything still left in it (``erl_child_setup``, ``inet_gethost``) once the script is
+        gone; the group's id stays reserved while any member lives, so it cannot hit others.
+        """
+        process, self.process = self.process, None
+        if process is not None:
+            if process.poll() is None:
+                _signal_group(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    _signal_group(process.pid, signal.SIGKILL)
+                    process.wait()
+            _signal_group(process.pid, signal.SIGKILL)
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)

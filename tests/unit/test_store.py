@@ -1,0 +1,55 @@
+"""Claims on notifications: one holder at a time, a lease that runs out, a cap on attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from config import Settings
+from notifier import create_app
+from notifier.store import NotificationStore
+
+
+@pytest.fixture
+def store(make_settings: Callable[..., Settings]) -> NotificationStore:
+    """The store of a fresh app on the test Redis, with one queued notification n1."""
+    found: NotificationStore = create_app(make_settings()).extensions["notifier"].store
+    found.create(notification_id="n1", client="c", kind="mail", payload={"x": 1})
+    return found
+
+
+def test_a_held_claim_makes_others_wait(store: NotificationStore) -> None:
+    first = store.claim("n1", lease=30, max_attempts=5)
+    assert (first.status, first.attempt) == ("sending", 1)
+    second = store.claim("n1", lease=30, max_attempts=5)
+    assert second.status == "busy"
+    assert 29 < second.wait <= 30
+    record = store.get("n1")
+    assert record is not None and record.attempts == 1
+
+
+def test_a_claim_whose_holder_died_runs_out(store: NotificationStore) -> None:
+    store.claim("n1", lease=0, max_attempts=5)  # a lease that has run out already
+    again = store.claim("n1", lease=30, max_attempts=5)
+    assert (again.status, again.attempt) == ("sending", 2)
+
+
+def test_attempts_that_never_finish_are_capped(store: NotificationStore) -> None:
+    for attempt in (1, 2):
+        assert store.claim("n1", lease=0, max_attempts=2).attempt == attempt
+    gave_up = store.claim("n1", lease=0, max_attempts=2)
+    assert gave_up.status == "failed"
+    record = store.get("n1")
+    assert record is not None and record.status == "failed"
+    assert record.error == "gave up after 2 attempts that did not finish"
+    assert store.payload("n1") is None
+
+
+def test_final_records_are_not_claimed_or_reopened(store: NotificationStore) -> None:
+    store.claim("n1", lease=30, max_attempts=5)
+    store.settle("n1", "sent", provider="smtp")
+    assert store.claim("n1", lease=30, max_attempts=5).status == "sent"
+    store.settle("n1", "failed", provider=None, error="expired", only_if_open=True)
+    record = store.get("n1")
+    assert record is not None and (record.status, record.error) == ("sent", None)
