@@ -38,6 +38,9 @@ class Stack:
     def post(self, path: str, body: Any, who: str = "tester", **kw: Any) -> requests.Response:
         return requests.post(f"{self.base}{path}", json=body, headers=auth(who), timeout=10, **kw)
 
+    def get(self, path: str) -> requests.Response:
+        return requests.get(f"{self.base}{path}", timeout=10)
+
     def delete(self, path: str, who: str = "tester") -> requests.Response:
         return requests.delete(f"{self.base}{path}", headers=auth(who), timeout=10)
 

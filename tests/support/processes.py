@@ -60,6 +60,14 @@ class Process:
                 self.popen.wait()
         return self.popen.returncode
 
+    def children(self) -> list[int]:
+        """The pids of this process's children (a celery worker's pool processes)."""
+        pid = self.popen.pid
+        found: list[int] = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+        return found
+
     def expect(self, text: str, timeout: float = 30) -> None:
         """Wait until ``text`` shows in the output (the process must stay up)."""
 

@@ -105,6 +105,8 @@ class RabbitServer:
             "\n".join(
                 [
                     f"listeners.tcp.1 = 127.0.0.1:{self.port}",
+                    # Sent to every client: how start() knows that the broker answering is ours.
+                    f"cluster_name = {self.nodename}",
                     # A busy or nearly full machine must not raise alarms that block publishing:
                     # tests publish a few small messages.
                     "disk_free_limit.absolute = 1MB",
@@ -150,8 +152,11 @@ class RabbitServer:
                 "RABBITMQ_DIST_PORT": str(self.dist_port),
                 # Should the VM have to start epmd itself, it listens on loopback only.
                 "ERL_EPMD_ADDRESS": "127.0.0.1",
+                # The node name reaches the VM through the environment only; the inert
+                # user flag puts it on the command line too, for ``pgrep -f <nodename>``.
                 "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": (
-                    "-kernel inet_dist_use_interface {127,0,0,1}"
+                    "-kernel inet_dist_use_interface {127,0,0,1} "
+                    f"-notifier_test_node {self.nodename}"
                 ),
             }
         )
@@ -171,8 +176,15 @@ class RabbitServer:
         try:
             with kombu.Connection(self.url, connect_timeout=2) as connection:
                 connection.ensure_connection(max_retries=0)
+                properties = connection.connection.server_properties
         except (OSError, kombu.exceptions.OperationalError):
             return False
+        # Should another broker have taken the port meanwhile, it must not pass for ours.
+        if properties.get("cluster_name") != self.nodename:
+            raise AssertionError(
+                f"port {self.port} answers for {properties.get('cluster_name')!r}, "
+                f"not {self.nodename!r}"
+            )
         return True
 
     def tail(self, chars: int = 4000) -> str:

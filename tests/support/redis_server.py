@@ -15,7 +15,8 @@ from tests.support.wait import wait_for
 class RedisServer:
     """A ``redis-server`` process on a free port of 127.0.0.1, kept in memory only."""
 
-    def __init__(self) -> None:
+    def __init__(self, persistent: bool = False) -> None:
+        self.persistent = persistent  # an append-only file, as production should have
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="notifier-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -29,7 +30,7 @@ class RedisServer:
             [
                 redis_server_binary(),
                 "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                "--appendonly", "no", "--dir", str(self.dir),
+                "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.dir),
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -24,6 +25,9 @@ class RecordingHandler:
         self.messages: list[tuple[Envelope, EmailMessage]] = []
         self.connections = 0
         self.arrivals: dict[str, float] = {}  # notification id -> when its DATA arrived
+        self.data_delay = 0.0  # seconds before answering DATA: a slow server
+        self.rcpt_delays: dict[str, deque[float]] = defaultdict(deque)
+        self.rcpt_seen: set[str] = set()
         self.plans: dict[str, deque[str]] = defaultdict(deque)
 
     async def handle_EHLO(
@@ -43,6 +47,12 @@ class RecordingHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         with self.lock:
+            self.rcpt_seen.add(address.lower())
+            delays = self.rcpt_delays.get(address.lower())
+            delay = delays.popleft() if delays else 0.0
+        if delay:
+            await asyncio.sleep(delay)
+        with self.lock:
             plan = self.plans.get(address.lower())
             if plan:
                 return plan.popleft()
@@ -50,6 +60,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         content = cast(bytes, envelope.original_content or envelope.content)
         parsed = cast(EmailMessage, email.message_from_bytes(content, policy=email.policy.default))
         with self.lock:
