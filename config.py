@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 
 ENV_PREFIX = "NOTIFIER_"
 Scope = Literal["mail", "sms", "upload"]
+RATE_PATTERN = r"^[1-9][0-9]*/(s|m|h)$"
 
 
 class Environment(StrEnum):
@@ -48,6 +49,8 @@ class ApiClient(BaseModel):
     qiniu_buckets: frozenset[str] = frozenset()
     # When set, this client's upload tokens only allow keys under this prefix.
     qiniu_key_prefix: str | None = Field(default=None, min_length=1, max_length=200)
+    # Requests a client may make to the sending routes, e.g. "100/s", "600/m"; else the default.
+    rate: str | None = Field(default=None, pattern=RATE_PATTERN)
 
 
 class Settings(BaseSettings):
@@ -85,6 +88,13 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("outbox")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Per-client rate limit of the sending routes, unless the client's entry sets "rate".
+    rate_limit: str = Field("100/s", pattern=RATE_PATTERN)
+    # When Redis is too slow to answer a rate-limit check in time: let the request through
+    # (true) or refuse it with 503 (false).
+    rate_limit_fail_open: bool = True
+    rate_limit_timeout: float = Field(0.25, gt=0, le=5)
 
     # A comma list in the environment; the failover order.
     sms_providers: Annotated[list[str], NoDecode] | None = None

@@ -17,6 +17,7 @@ from notifier.captcha_store import CaptchaStore
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
 from notifier.providers.registry import MailFactory, SmsFactory
+from notifier.rate_limit import RateLimiter
 from notifier.services.captcha import CaptchaPolicy
 from notifier.store import NotificationStore
 from notifier.templating import MailTemplates, SmsTemplates
@@ -24,13 +25,13 @@ from notifier.templating import MailTemplates, SmsTemplates
 T = TypeVar("T")
 
 
-def redis_client(url: str) -> redis.Redis:
+def redis_client(url: str, timeout: float = 5.0) -> redis.Redis:
     """A Redis client that gives up in seconds, so the web answers 503 instead of hanging."""
     return redis.Redis.from_url(
         url,
         decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=5,
+        socket_connect_timeout=min(2.0, timeout),
+        socket_timeout=timeout,
         health_check_interval=30,
         retry=Retry(NoBackoff(), 1),
     )
@@ -71,6 +72,8 @@ class Runtime:
         self.redis = redis_client(self.redis_url)
         self.store = NotificationStore(self.redis, ttl=s.status_ttl)
         self.captchas = CaptchaStore(self.redis, self.captcha_secret)
+        # Its own client, with a short timeout: a slow Redis must not make every request slow.
+        self.limiter = RateLimiter(redis_client(self.redis_url, timeout=s.rate_limit_timeout))
         self.captcha_policy = CaptchaPolicy(
             length=s.captcha_length,
             ttl=s.captcha_ttl,

@@ -19,14 +19,17 @@ KEYS = {
     "mailer": "ntf_test-key-mail-only",
     "smser": "ntf_test-key-sms-only",
     "uploader": "ntf_test-key-confined-uploads",
+    "throttled": "ntf_test-key-three-a-minute",
 }
 SCOPES = {
     "tester": ["mail", "sms", "upload"],
     "mailer": ["mail"],
     "smser": ["sms"],
     "uploader": ["upload"],
+    "throttled": ["mail"],
 }
 PREFIXES = {"uploader": "u/uploader/"}
+RATES = {"throttled": "3/m"}
 QINIU = {"qiniu_access_key": "test-access-key", "qiniu_secret_key": "test-secret-key"}
 
 
@@ -40,6 +43,7 @@ def api_clients() -> list[ApiClient]:
                 "scopes": SCOPES[name],
                 "qiniu_buckets": ["avatars"],
                 "qiniu_key_prefix": PREFIXES.get(name),
+                "rate": RATES.get(name),
             }
         )
         for name, key in KEYS.items()

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
+import math
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+import redis
 from flask import g, request
 
 from config import ApiClient, Scope
-from notifier.errors import Forbidden, Unauthorized
+from notifier.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
+from notifier.rate_limit import Rate
 from notifier.runtime import runtime
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="notifier"'}
@@ -47,3 +52,29 @@ def requires(scope: Scope | None = None) -> Callable[[Callable[P, R]], Callable[
         return guarded
 
     return decorate
+
+
+def rate_limited(view: Callable[P, R]) -> Callable[P, R]:
+    """Let a client's request through its token bucket (after :func:`requires`), else 429."""
+
+    @functools.wraps(view)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        rt = runtime()
+        client: ApiClient = g.client
+        rate = Rate.parse(client.rate or rt.settings.rate_limit)
+        try:
+            wait = rt.limiter.take(client.client, rate)
+        except redis.RedisError as e:
+            if not rt.settings.rate_limit_fail_open:
+                raise ServiceUnavailable("the rate limit cannot be checked; retry later") from e
+            log.warning("rate limit not checked, letting the request through: %s", e)
+            wait = 0.0
+        if wait > 0:
+            retry_after = str(max(1, math.ceil(wait)))
+            raise TooManyRequests(
+                f"client {client.client!r} is over its rate of {client.rate or rt.settings.rate_limit}",
+                headers={"Retry-After": retry_after},
+            )
+        return view(*args, **kwargs)
+
+    return guarded

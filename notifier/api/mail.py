@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify
 
-from notifier.api.auth import requires
+from notifier.api.auth import rate_limited, requires
 from notifier.api.body import parse
 from notifier.api.idempotency import idempotent
 from notifier.runtime import runtime
@@ -28,6 +28,7 @@ def accepted(record: Notification, **extra: int) -> Response:
 
 @bp.post("/mail")
 @requires("mail")
+@rate_limited
 @idempotent
 def send_mail() -> Response:
     """Accept a mail for delivery."""

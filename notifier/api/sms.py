@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify
 
-from notifier.api.auth import requires
+from notifier.api.auth import rate_limited, requires
 from notifier.api.body import parse
 from notifier.api.idempotency import idempotent
 from notifier.api.mail import accepted
@@ -18,6 +18,7 @@ bp = Blueprint("sms", __name__)
 
 @bp.post("/sms/captcha")
 @requires("sms")
+@rate_limited
 @idempotent
 def send_captcha() -> Response:
     """Accept a captcha send; 429 with Retry-After when a limit refuses it."""
