@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("outbox")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One JSON object a line; development defaults to plain text.
+    log_format: Literal["json", "text"] | None = None
 
     # Per-client rate limit of the sending routes, unless the client's entry sets "rate".
     rate_limit: str = Field("100/s", pattern=RATE_PATTERN)
@@ -148,6 +150,8 @@ class Settings(BaseSettings):
         production = self.env is Environment.PRODUCTION
         if self.mail_provider is None:
             self.mail_provider = "smtp" if production else "outbox"
+        if self.log_format is None:
+            self.log_format = "text" if self.env is Environment.DEVELOPMENT else "json"
         if self.sms_providers is None and not production:
             self.sms_providers = ["console"]
         if self.sms_providers and "twilio" in self.sms_providers:

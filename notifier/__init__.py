@@ -30,13 +30,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _build(settings: Settings) -> Flask:
     # Imported here so that `config` errors are reported before anything else is loaded.
-    from notifier import api, tasks
+    from notifier import api, logs, tasks
     from notifier.celery_ext import celery_config, celery_init_app
     from notifier.embedded import development_key, ensure_redis, kept_secret
     from notifier.providers.registry import mail_factory, sms_factories
     from notifier.runtime import Runtime
 
-    _configure_logging(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format or "json")
     development = settings.env is Environment.DEVELOPMENT
     redis_url = settings.redis_url
     if redis_url is None:
@@ -47,8 +47,9 @@ def _build(settings: Settings) -> Flask:
     if clients is None:
         if not development:
             raise ConfigError(f"NOTIFIER_API_KEYS: required in {settings.env.value}")
-        key, client = development_key(settings.state_dir)
-        log.warning("development API key (all scopes): %s", key)
+        _, client = development_key(settings.state_dir)
+        # The key itself is printed by `notifier run`, never logged.
+        log.info("development API key (all scopes) in %s", settings.state_dir / "dev-api-key")
         clients = [client]
     # Production must set the captcha secret (the settings' validator says so); elsewhere one
     # is made once and kept in the state folder, the same for every process.
@@ -75,17 +76,3 @@ def _build(settings: Settings) -> Flask:
     assert tasks  # registered on import
     api.register(app)
     return app
-
-
-def _configure_logging(level: str) -> None:
-    # Celery leaves logging to us (see celery_ext), so web, worker and beat log alike.
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(level)
-    # Celery logs every task received and finished; beat's once-a-second dispatch would drown
-    # everything else. Our services log what happened to each notification instead.
-    for chatty in ("celery.app.trace", "celery.worker.strategy"):
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -8,6 +8,7 @@ from celery import Celery, Task, signals
 from flask import Flask
 
 from config import Settings
+from notifier.logs import request_id
 
 # Beat puts one of these on the queue each second; an old one is useless, so it expires.
 DISPATCH_EVERY = 1.0
@@ -73,6 +74,25 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
 @signals.setup_logging.connect
 def _keep_our_logging(**kwargs: Any) -> None:
     """Celery leaves logging alone when someone handles this signal: create_app set it up."""
+
+
+@signals.before_task_publish.connect
+def _pass_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """The request id goes along with every message published while handling a request."""
+    current = request_id.get()
+    if headers is not None and current and "request_id" not in headers:
+        headers["request_id"] = current
+
+
+@signals.task_prerun.connect
+def _take_request_id(task: Task | None = None, **kwargs: Any) -> None:  # type: ignore[type-arg]
+    """A task logs under the request id of the request that queued it."""
+    request_id.set(task.request.get("request_id") if task is not None else None)
+
+
+@signals.task_postrun.connect
+def _drop_request_id(**kwargs: Any) -> None:
+    request_id.set(None)
 
 
 def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:

@@ -14,6 +14,7 @@ from redis.retry import Retry
 
 from config import ApiClient, Settings
 from notifier.captcha_store import CaptchaStore
+from notifier.metrics import StateCollector
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
 from notifier.providers.registry import MailFactory, SmsFactory
@@ -87,6 +88,8 @@ class Runtime:
         if s.qiniu_access_key and s.qiniu_secret_key:
             secret = s.qiniu_secret_key.get_secret_value()
             self.qiniu = QiniuTokens(QiniuSettings(s.qiniu_access_key, secret))
+        broker_is_state = s.broker_url is None or s.broker_url == self.redis_url
+        self.metrics = StateCollector(self.redis, "celery" if broker_is_state else None)
         self._mail = PerProcess(lambda: self.mail_factory(s))
         self._sms = PerProcess(lambda: [make(s) for make in self.sms_factories])
 

@@ -169,3 +169,26 @@ class NotificationView(BaseModel):
     created_at: str
     updated_at: str
     send_at: str | None
+
+
+class ProblemError(BaseModel):
+    """One field at fault."""
+
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """Every error: ``application/problem+json`` (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError]
+
+
+class Health(BaseModel):
+    """``/healthz`` and ``/readyz`` when all is well."""
+
+    status: Literal["ok", "ready"]

@@ -4,7 +4,8 @@ Keys (``{id}`` is the notification id):
 
 * ``notifier:n:{id}``  hash, the status record the API shows;
 * ``notifier:p:{id}``  JSON payload (recipients, rendered bodies), deleted once final;
-* ``notifier:scheduled`` sorted set of scheduled ids, scored by due time.
+* ``notifier:scheduled`` sorted set of scheduled ids, scored by due time;
+* ``notifier:metrics`` hash of counters: attempts, final statuses, provider errors.
 
 Every status change is one Lua script, so two workers cannot both move a record.
 """
@@ -20,7 +21,11 @@ from typing import Any, cast
 from redis import Redis
 from redis.typing import EncodableT, FieldT
 
+from notifier.redact import redact
+
 SCHEDULED = "notifier:scheduled"
+# Counters kept in Redis, so every worker on every machine adds to one total (see metrics.py).
+METRICS = "notifier:metrics"
 FINAL = ("sent", "failed", "cancelled")
 
 
@@ -75,7 +80,7 @@ class Notification:
         )
 
 
-# KEYS: record, payload. ARGV: now (RFC 3339), now (s), lease (s), max attempts.
+# KEYS: record, payload, metrics. ARGV: now (RFC 3339), now (s), lease (s), max attempts.
 # Moves a live record to 'sending' and counts the attempt. A record already 'sending' under an
 # unexpired lease belongs to a task still running: 'busy', with the seconds the lease has left.
 # One past max attempts (its workers died on it) fails instead of looping forever.
@@ -93,15 +98,18 @@ if attempts >= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'updated_at', ARGV[1],
              'error', 'gave up after ' .. attempts .. ' attempts that did not finish')
   redis.call('DEL', KEYS[2])
+  redis.call('HINCRBY', KEYS[3], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':failed', 1)
   return {'failed', attempts, '0'}
 end
 attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1],
            'lease_until', tostring(now + tonumber(ARGV[3])))
+redis.call('HINCRBY', KEYS[3], 'attempts:' .. redis.call('HGET', KEYS[1], 'kind'), 1)
 return {'sending', attempts, '0'}
 """
 
-# KEYS: record, payload. ARGV: status, provider, error, now, ttl, final (1/0), only if open (1/0).
+# KEYS: record, payload, metrics. ARGV: status, provider, error, now, ttl, final (1/0),
+# only if open (1/0). Counts final statuses and provider errors for /metrics.
 _SETTLE = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
@@ -111,17 +119,24 @@ end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'provider', ARGV[2], 'error', ARGV[3],
            'updated_at', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-if ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
+if ARGV[6] == '1' then
+  redis.call('DEL', KEYS[2])
+  redis.call('HINCRBY', KEYS[3], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':' .. ARGV[1], 1)
+end
+if ARGV[3] ~= '' and ARGV[2] ~= '' then
+  redis.call('HINCRBY', KEYS[3], 'provider_errors:' .. ARGV[2], 1)
+end
 return 1
 """
 
-# KEYS: record, payload, schedule. ARGV: id, now. Cancels a record still 'scheduled'.
+# KEYS: record, payload, schedule, metrics. ARGV: id, now. Cancels a record still 'scheduled'.
 _CANCEL = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'scheduled' then return status or false end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[2])
+redis.call('HINCRBY', KEYS[4], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':cancelled', 1)
 return 'scheduled'
 """
 
@@ -223,7 +238,7 @@ class NotificationStore:
         """Move the record to ``sending`` for ``lease`` seconds, if no one else holds it."""
         now = time.time()
         status, attempt, wait = self._claim(
-            keys=[_record_key(notification_id), _payload_key(notification_id)],
+            keys=[_record_key(notification_id), _payload_key(notification_id), METRICS],
             args=[rfc3339(now), now, lease, max_attempts],
         )
         return Claim(status=str(status), attempt=int(attempt), wait=float(wait))
@@ -240,16 +255,17 @@ class NotificationStore:
         """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``."""
         final = "1" if status in FINAL else "0"
         self._settle(
-            keys=[_record_key(notification_id), _payload_key(notification_id)],
+            keys=[_record_key(notification_id), _payload_key(notification_id), METRICS],
             args=[
-                status, provider or "", error or "", rfc3339(time.time()), self.ttl, final,
+                # Provider errors can quote an address or a number back: never keep them.
+                status, provider or "", redact(error or ""), rfc3339(time.time()), self.ttl, final,
                 "1" if only_if_open else "0",
             ],
         )  # fmt: skip
 
     def cancel(self, notification_id: str) -> str | None:
         """Cancel a scheduled notification; the status it had (``scheduled`` when it worked)."""
-        keys = [_record_key(notification_id), _payload_key(notification_id), SCHEDULED]
+        keys = [_record_key(notification_id), _payload_key(notification_id), SCHEDULED, METRICS]
         before = self._cancel(keys=keys, args=[notification_id, rfc3339(time.time())])
         return cast(str | None, before)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from flask import Flask
 
-from notifier.api import health, mail, notifications, problems, sms, uploads
+from notifier.api import health, mail, meta, notifications, observe, problems, sms, uploads
 
 
 def register(app: Flask) -> None:
     """Attach every route and the problem+json error handler to ``app``."""
     problems.register(app)
+    observe.register(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(meta.bp)
     app.register_blueprint(mail.bp, url_prefix="/v1")
     app.register_blueprint(notifications.bp, url_prefix="/v1")
     app.register_blueprint(sms.bp, url_prefix="/v1")

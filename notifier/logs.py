@@ -1,0 +1,78 @@
+"""Logging: one JSON object a line (or plain text in development), a request id that follows
+a notification from the web request into the worker, personal data masked.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from notifier.redact import redact
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Attributes every LogRecord has; anything else came in through ``extra={}``.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def new_request_id(offered: str | None) -> str:
+    """The caller's ``X-Request-Id`` when it is sane, else a new one."""
+    return offered if offered and _VALID_ID.match(offered) else uuid.uuid4().hex
+
+
+class RequestIdFilter(logging.Filter):
+    """Put the current request id on every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, request id, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        entry.update(
+            {k: v for k, v in vars(record).items() if k not in _STANDARD and v is not None}
+        )
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """Plain lines for a person at a terminal; personal data masked all the same."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure(level: str, fmt: str) -> None:
+    """Send every log record to stderr in ``fmt`` ("json" or "text")."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if getattr(h, "notifier", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler()
+        handler.notifier = True  # type: ignore[attr-defined]
+        handler.addFilter(RequestIdFilter())
+        root.addHandler(handler)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root.setLevel(level)
+    # Celery logs every task received and finished; beat's once-a-second dispatch would drown
+    # everything else. Our services log what happened to each notification instead.
+    for chatty in ("celery.app.trace", "celery.worker.strategy"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,106 @@
+"""Prometheus metrics.
+
+Two sources, merged at scrape time:
+
+* per-request metrics of the web processes, kept by ``prometheus_client`` (in its
+  multiprocess mode under gunicorn, so every worker process is counted; see gunicorn_conf.py);
+* what happened to notifications, counted in Redis by the store's Lua scripts, so every
+  worker on every machine adds to one total, plus the queue depth read from the broker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import redis
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import REGISTRY, Collector
+
+from notifier.store import METRICS, SCHEDULED
+
+REQUESTS = Counter(
+    "notifier_http_requests", "HTTP requests answered", ["route", "method", "status"]
+)
+LATENCY = Histogram(
+    "notifier_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class StateCollector(Collector):
+    """Notification counters and queue depth, read from Redis at each scrape."""
+
+    def __init__(self, client: redis.Redis, queue_key: str | None) -> None:
+        self._redis = client
+        self._queue_key = queue_key  # the broker's list, when the broker is this Redis
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("notifier_redis_up", "1 when Redis answered this scrape")
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(METRICS)
+                pipe.zcard(SCHEDULED)
+                if self._queue_key:
+                    pipe.llen(self._queue_key)
+                counters, scheduled, *queued = pipe.execute()
+        except redis.RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from _counters(counters)
+        waiting = GaugeMetricFamily("notifier_scheduled", "Notifications scheduled for later")
+        waiting.add_metric([], scheduled)
+        yield waiting
+        if queued:
+            depth = GaugeMetricFamily(
+                "notifier_queue_depth", "Messages waiting in the broker queue", labels=["queue"]
+            )
+            depth.add_metric([self._queue_key or ""], queued[0])
+            yield depth
+
+
+def _counters(counters: dict[str, str]) -> Iterator[Metric]:
+    final = CounterMetricFamily(
+        "notifier_notifications",
+        "Notifications that reached a final status",
+        labels=["kind", "status"],
+    )
+    attempts = CounterMetricFamily(
+        "notifier_delivery_attempts", "Delivery attempts started", labels=["kind"]
+    )
+    errors = CounterMetricFamily(
+        "notifier_provider_errors", "Failed provider calls", labels=["provider"]
+    )
+    for field, value in sorted(counters.items()):
+        what, _, rest = field.partition(":")
+        if what == "final":
+            final.add_metric(rest.split(":", 1), float(value))
+        elif what == "attempts":
+            attempts.add_metric([rest], float(value))
+        elif what == "provider_errors":
+            errors.add_metric([rest], float(value))
+    yield from (final, attempts, errors)
+
+
+def exposition(state: Collector) -> bytes:
+    """The text of /metrics: request metrics (of every gunicorn worker) and the state."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        requests_registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(requests_registry)  # type: ignore[no-untyped-call]
+    else:
+        requests_registry = REGISTRY
+    state_registry = CollectorRegistry()
+    state_registry.register(state)
+    return generate_latest(requests_registry) + generate_latest(state_registry)
