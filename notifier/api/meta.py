@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
-from flask import Blueprint, Response, jsonify, send_file
+from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from notifier.api.openapi import document
@@ -30,10 +31,21 @@ def metrics() -> Response:
 @bp.get("/docs")
 def docs() -> Response:
     """A page that renders the OpenAPI document, with no asset from elsewhere."""
-    return send_file(STATIC / "docs.html", mimetype="text/html", max_age=300)
+    return _static("docs.html", "text/html")
 
 
 @bp.get("/docs/docs.js")
 def docs_script() -> Response:
     """The page's script."""
-    return send_file(STATIC / "docs.js", mimetype="text/javascript", max_age=300)
+    return _static("docs.js", "text/javascript")
+
+
+@cache
+def _asset(name: str) -> bytes:
+    return (STATIC / name).read_bytes()
+
+
+def _static(name: str, mimetype: str) -> Response:
+    response = Response(_asset(name), mimetype=mimetype)
+    response.cache_control.max_age = 300
+    return response
