@@ -72,7 +72,7 @@ def configure(level: str, fmt: str) -> None:
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.setLevel(level)
-    # Celery logs every task received and finished; beat's once-a-second dispatch would drown
-    # everything else. Our services log what happened to each notification instead.
-    for chatty in ("celery.app.trace", "celery.worker.strategy"):
+    # Celery logs every task sent, received and finished; beat's once-a-second dispatch would
+    # drown everything else. Our services log what happened to each notification instead.
+    for chatty in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

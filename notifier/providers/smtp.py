@@ -107,9 +107,10 @@ class SmtpMailProvider:
                 raise _StaleConnection from e
             raise TransientProviderError(f"SMTP connection lost: {e}", provider=self.name) from e
         except smtplib.SMTPRecipientsRefused as e:
-            codes = [code for code, _ in e.recipients.values()]
+            code, reply = min(e.recipients.values())
+            text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
             raise _classified(
-                min(codes), f"SMTP {min(codes)}: all recipients refused", self.name
+                code, f"SMTP {code}: {text} (all recipients refused)", self.name
             ) from e
         except smtplib.SMTPResponseException as e:
             if e.smtp_code == 421 or isinstance(e, smtplib.SMTPAuthenticationError):

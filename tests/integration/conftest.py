@@ -108,14 +108,20 @@ def twilio() -> Iterator[FakeTwilio]:
 
 
 def start_stack(settings: dict[str, Any], smtp: SmtpSink, twilio: FakeTwilio) -> Stack:
-    """Start web, worker and beat with ``settings``."""
+    """Start web, worker and beat with ``settings`` (stopping what started if one fails)."""
     env = notifier_env(settings)
-    worker = start_worker(env)
-    beat = Process(
-        "beat", [str(BIN / "celery"), "-A", "celery_app", "beat", "--loglevel", "INFO"], env
-    )
-    beat.expect("beat: Starting")
-    web, base = start_web(env)
+    started: list[Process] = []
+    try:
+        started.append(start_worker(env))
+        beat = Process("beat", [str(BIN / "celery"), "-A", "celery_app", "beat"], env)
+        started.append(beat)
+        beat.expect("is starting.")  # beat's banner; its INFO lines are kept quiet
+        web, base = start_web(env)
+    except BaseException:
+        for process in started:
+            process.stop()
+        raise
+    worker = started[0]
     return Stack(base=base, smtp=smtp, twilio=twilio, web=web, worker=worker, beat=beat, env=env)
 
 
