@@ -223,3 +223,21 @@ def test_health_and_readiness(
     dead = create_app(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     body = assert_problem(dead.test_client().get("/readyz"), 503)
     assert "redis" in body["detail"] and "broker" in body["detail"]
+
+
+def test_an_unexpected_error_is_a_plain_500_that_leaks_nothing(
+    app: Flask,
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("password=hunter2 in /srv/notifier/secret.py")
+
+    monkeypatch.setattr(app.extensions["notifier"].store, "create", broken)
+    response = client.post("/v1/mail", json=MAIL, headers=auth())
+    body = assert_problem(response, 500)
+    assert body["detail"] == "an unexpected error occurred; it has been logged"
+    text = response.get_data(as_text=True)
+    assert "hunter2" not in text and "Traceback" not in text and ".py" not in text
+    assert "hunter2" in caplog.text  # the operator still sees what happened
