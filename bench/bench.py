@@ -1,0 +1,320 @@
+"""Notifier's benchmark: ingress, drain, end to end, captchas and upload tokens, beside the
+tutorial recipe (naive_app.py) and the machine's limits, in one run on one machine.
+
+    bench/run            # about two minutes; prints a table, writes bench/results/latest.json
+
+It starts its own Redis, an SMTP sink (sink.py) and each service the way its Procfile does;
+the load comes from loadgen.py in a process of its own. It prints figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from notifier.embedded import free_port, new_key, redis_server_binary  # noqa: E402
+from notifier.providers.base import OutgoingMail  # noqa: E402
+from notifier.providers.mime import build_mime  # noqa: E402
+
+DRAIN = 2000
+LOGS = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: timed out waiting for {what} (logs in {LOGS})")
+        time.sleep(0.05)
+    return value
+
+
+class Proc:
+    """A child process group with its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
+        self.log = LOGS / f"{name}.log"
+        with open(self.log, "ab") as out:
+            self.p = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+
+
+def http_up(url: str) -> bool:
+    """True once anything answers HTTP at ``url`` (a 404 is an answer)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+def load(mode: str, url: str, **options: Any) -> dict[str, Any]:
+    argv = [sys.executable, str(BENCH / "loadgen.py"), mode, "--url", url]
+    for name, value in options.items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            argv += [f"--{name.replace('_', '-')}", str(v)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.redis_port, self.smtp_port = free_port(), free_port()
+        self.redis_proc = Proc(
+            "redis",
+            [redis_server_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(LOGS)],
+            dict(os.environ),
+        )  # fmt: skip
+        self.state = redis.Redis(port=self.redis_port, db=0)
+        self.sink_db = redis.Redis(port=self.redis_port, db=15)
+        wait_until(lambda: self._ping(), 10, "redis")
+        self.sink = Proc(
+            "sink",
+            [sys.executable, str(BENCH / "sink.py"), str(self.smtp_port),
+             f"redis://127.0.0.1:{self.redis_port}/15"],
+            dict(os.environ),
+        )  # fmt: skip
+        wait_until(lambda: "sink ready" in self.sink.log.read_text(), 10, "the SMTP sink")
+        self.key, digest = new_key()
+        self.headers = [f"Authorization: Bearer {self.key}", "Content-Type: application/json"]
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")},
+            "NOTIFIER_ENV": "production",
+            "NOTIFIER_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "NOTIFIER_API_KEYS": json.dumps([{
+                "client": "bench", "key_sha256": digest, "scopes": ["mail", "sms", "upload"],
+                "qiniu_buckets": ["bench"], "rate": "1000000/s",
+            }]),
+            "NOTIFIER_MAIL_SERVER": "127.0.0.1",
+            "NOTIFIER_MAIL_PORT": str(self.smtp_port),
+            "NOTIFIER_MAIL_DEFAULT_SENDER": "bench@example.com",
+            "NOTIFIER_SMS_PROVIDERS": "memory",
+            "NOTIFIER_CAPTCHA_SECRET": hashlib.sha256(b"bench").hexdigest(),
+            "NOTIFIER_CAPTCHA_RESEND_INTERVAL": "0",
+            "NOTIFIER_CAPTCHA_DAILY_LIMIT": "1000000",
+            "NOTIFIER_CAPTCHA_IP_HOURLY_LIMIT": "1000000",
+            "NOTIFIER_QINIU_ACCESS_KEY": "bench-ak",
+            "NOTIFIER_QINIU_SECRET_KEY": "bench-sk",
+            "NOTIFIER_STATE_DIR": str(LOGS / "state"),
+            "BENCH_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "BENCH_SMTP_PORT": str(self.smtp_port),
+            "WEB_CONCURRENCY": "2",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }  # fmt: skip
+        self.results: dict[str, Any] = {}
+
+    def _ping(self) -> bool:
+        try:
+            return bool(self.state.ping())
+        except redis.RedisError:
+            return False
+
+    def reset(self) -> None:
+        self.state.flushdb()
+        self.sink_db.flushdb()
+
+    # -- the pieces ---------------------------------------------------------------------
+
+    def web(self, name: str, argv: list[str], cwd: Path = ROOT) -> tuple[Proc, str]:
+        port = free_port()
+        proc = Proc(name, [*argv, "--bind", f"127.0.0.1:{port}"], self.env, cwd)
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_up(f"{base}/healthz"), 30, name)
+        return proc, base
+
+    def worker(self, name: str, app: str, cwd: Path = ROOT) -> Proc:
+        proc = Proc(name, [str(BIN / "celery"), "-A", app, "worker", "--concurrency", "2",
+                           "--loglevel", "INFO"], self.env, cwd)  # fmt: skip
+        return proc
+
+    def ingress(self, base: str, body: str, auth: bool = True) -> dict[str, Any]:
+        headers = self.headers if auth else self.headers[1:]
+        return load("closed", f"{base}/v1/mail", body=body, header=headers, conns=16, seconds=10)
+
+    def queue(self, base: str, body: str, auth: bool = True) -> None:
+        headers = self.headers if auth else self.headers[1:]
+        result = load("closed", f"{base}/v1/mail", body=body, header=headers, conns=16,
+                      seconds=120, count=DRAIN)  # fmt: skip
+        assert result["requests"] == DRAIN, result
+
+    def drain(self, worker: Proc) -> dict[str, Any]:
+        """Mails a second from the first to the last arrival, and SMTP connections opened."""
+        wait_until(lambda: int(self.sink_db.get("bench:messages") or 0) >= DRAIN, 600, "the drain")
+        worker.stop()
+        arrivals = [float(t) for t in self.sink_db.hvals("bench:arrivals")]
+        took = max(arrivals) - min(arrivals)
+        return {
+            "mails": len(arrivals),
+            "mails_per_s": (len(arrivals) - 1) / took,
+            "smtp_connections": int(self.sink_db.get("bench:connections") or 0),
+        }
+
+    # -- the runs -----------------------------------------------------------------------
+
+    def notifier(self) -> None:
+        mail = '{"to": ["u{u}@example.com"], "subject": "Bench {n}", "text": "Hello from the bench."}'
+        web, base = self.web("notifier-web", [str(BIN / "gunicorn"), "notifier:create_app()"])
+        try:
+            self.reset()
+            r: dict[str, Any] = {"ingress": self.ingress(base, mail)}
+            r["captcha_pairs"] = load(
+                "closed", f"{base}/v1/sms/captcha", header=self.headers, conns=16, seconds=5,
+                body='{"phone": "+86138{p}", "purpose": "bench"}',
+                then_url=f"{base}/v1/sms/captcha/verify",
+                then_body='{"phone": "+86138{p}", "purpose": "bench", "code": "000000"}',
+            )  # fmt: skip
+            r["upload_tokens"] = load(
+                "closed", f"{base}/v1/uploads/qiniu/token", header=self.headers, conns=16,
+                seconds=5, body='{"bucket": "bench", "key": "u/{n}.png", "fsize_limit": 1048576}',
+            )  # fmt: skip
+            self.reset()
+            self.queue(base, mail)
+            r["drain"] = self.drain(self.worker("notifier-worker", "celery_app"))
+            self.reset()
+            worker = self.worker("notifier-worker-e2e", "celery_app")
+            wait_until(lambda: "ready." in worker.log.read_text(), 60, "the worker")
+            sent = load("open", f"{base}/v1/mail", body=mail, header=self.headers, rate=100, seconds=10)
+            wait_until(lambda: self.sink_db.hlen("bench:arrivals") >= len(sent["sent"]), 120, "e2e")
+            arrivals = {k.decode(): float(v) for k, v in self.sink_db.hgetall("bench:arrivals").items()}
+            e2e = [arrivals[i] - at for i, at in sent["sent"].items()]
+            r["end_to_end"] = {
+                "requests": len(e2e), "errors": sent["errors"],
+                "p50_ms": percentile(e2e, 0.5) * 1000, "p99_ms": percentile(e2e, 0.99) * 1000,
+            }  # fmt: skip
+            worker.stop()
+            self.results["notifier"] = r
+        finally:
+            web.stop()
+
+    def naive(self) -> None:
+        mail = '{"to": ["u{u}@example.com"], "subject": "Bench {u}", "text": "Hello from the bench."}'
+        web, base = self.web("naive-web", [str(BIN / "gunicorn"), "-w", "2", "naive_app:app"], BENCH)
+        try:
+            self.reset()
+            r = {"ingress": self.ingress(base, mail, auth=False)}
+            self.reset()
+            self.queue(base, mail, auth=False)
+            r["drain"] = self.drain(self.worker("naive-worker", "naive_app.celery", BENCH))
+            self.results["naive"] = r
+        finally:
+            web.stop()
+
+    def limits(self) -> None:
+        argv = [str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "4", "limit_app:app"]
+        web, base = self.web("limit-web", argv, BENCH)
+        try:
+            self.reset()
+            r = {"ingress_lpush": self.ingress(base, '{"n": {n}}', auth=False)}
+        finally:
+            web.stop()
+        self.reset()
+        message = build_mime(OutgoingMail(
+            notification_id="limit", sender="bench@example.com", to=("u@example.com",),
+            subject="Bench", text="Hello from the bench.",
+        ))  # fmt: skip
+        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=10) as smtp:
+            started = time.perf_counter()
+            for _ in range(DRAIN):
+                smtp.send_message(message)
+            took = time.perf_counter() - started
+        r["smtplib_one_connection"] = {"mails": DRAIN, "mails_per_s": DRAIN / took}
+        self.results["limits"] = r
+
+    def close(self) -> None:
+        self.sink.stop()
+        self.redis_proc.stop()
+
+
+def table(results: dict[str, Any]) -> str:
+    n, b, lim = results["notifier"], results["naive"], results["limits"]
+
+    def ing(r: dict[str, Any]) -> str:
+        errors = sum(r["errors"].values())
+        return f"{r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  errors {errors}"
+
+    rows = [
+        ("ingress POST /v1/mail, 16 conns, 10 s", ""),
+        ("  notifier", ing(n["ingress"])),
+        ("  naive recipe", ing(b["ingress"])),
+        ("  bare Flask + LPUSH (limit)", ing(lim["ingress_lpush"])),
+        (f"drain {DRAIN} queued mails, 1 worker x 2", ""),
+        ("  notifier", f"{n['drain']['mails_per_s']:8.0f} mails/s  SMTP connections {n['drain']['smtp_connections']}"),
+        ("  naive recipe", f"{b['drain']['mails_per_s']:8.0f} mails/s  SMTP connections {b['drain']['smtp_connections']}"),
+        ("  one smtplib connection (limit)", f"{lim['smtplib_one_connection']['mails_per_s']:8.0f} mails/s  SMTP connections 1"),
+        ("end to end at 100 req/s, 10 s", f"p50 {n['end_to_end']['p50_ms']:6.1f} ms  p99 {n['end_to_end']['p99_ms']:6.1f} ms  ({n['end_to_end']['requests']} mails)"),
+        ("captcha send + verify pairs", f"{n['captcha_pairs']['rps']:8.0f} pairs/s  p99 {n['captcha_pairs']['p99_ms']:6.1f} ms"),
+        ("upload tokens", f"{n['upload_tokens']['rps']:8.0f} tokens/s  p99 {n['upload_tokens']['p99_ms']:6.1f} ms"),
+    ]  # fmt: skip
+    ratios = [
+        ("ingress vs naive", n["ingress"]["rps"] / b["ingress"]["rps"]),
+        ("drain vs naive", n["drain"]["mails_per_s"] / b["drain"]["mails_per_s"]),
+        ("drain vs one smtplib connection", n["drain"]["mails_per_s"] / lim["smtplib_one_connection"]["mails_per_s"]),
+    ]  # fmt: skip
+    lines = [f"{label:42} {value}" for label, value in rows]
+    lines += [f"{label:42} {value:8.2f}x" for label, value in ratios]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    bench = Bench()
+    try:
+        bench.notifier()
+        bench.naive()
+        bench.limits()
+    finally:
+        bench.close()
+    results = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **bench.results,
+    }  # fmt: skip
+    out = BENCH / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\nfigures: {out / 'latest.json'}   logs: {LOGS}")
+
+
+if __name__ == "__main__":
+    main()
