@@ -193,7 +193,9 @@ class Bench:
     # -- the runs -----------------------------------------------------------------------
 
     def notifier(self) -> None:
-        mail = '{"to": ["u{u}@example.com"], "subject": "Bench {n}", "text": "Hello from the bench."}'
+        mail = (
+            '{"to": ["u{u}@example.com"], "subject": "Bench {n}", "text": "Hello from the bench."}'
+        )
         web, base = self.web("notifier-web", [str(BIN / "gunicorn"), "notifier:create_app()"])
         try:
             self.reset()
@@ -214,9 +216,13 @@ class Bench:
             self.reset()
             worker = self.worker("notifier-worker-e2e", "celery_app")
             wait_until(lambda: "ready." in worker.log.read_text(), 60, "the worker")
-            sent = load("open", f"{base}/v1/mail", body=mail, header=self.headers, rate=100, seconds=10)
+            sent = load(
+                "open", f"{base}/v1/mail", body=mail, header=self.headers, rate=100, seconds=10
+            )
             wait_until(lambda: self.sink_db.hlen("bench:arrivals") >= len(sent["sent"]), 120, "e2e")
-            arrivals = {k.decode(): float(v) for k, v in self.sink_db.hgetall("bench:arrivals").items()}
+            arrivals = {
+                k.decode(): float(v) for k, v in self.sink_db.hgetall("bench:arrivals").items()
+            }
             e2e = [arrivals[i] - at for i, at in sent["sent"].items()]
             r["end_to_end"] = {
                 "requests": len(e2e), "errors": sent["errors"],
@@ -228,8 +234,12 @@ class Bench:
             web.stop()
 
     def naive(self) -> None:
-        mail = '{"to": ["u{u}@example.com"], "subject": "Bench {u}", "text": "Hello from the bench."}'
-        web, base = self.web("naive-web", [str(BIN / "gunicorn"), "-w", "2", "naive_app:app"], BENCH)
+        mail = (
+            '{"to": ["u{u}@example.com"], "subject": "Bench {u}", "text": "Hello from the bench."}'
+        )
+        web, base = self.web(
+            "naive-web", [str(BIN / "gunicorn"), "-w", "2", "naive_app:app"], BENCH
+        )
         try:
             self.reset()
             r = {"ingress": self.ingress(base, mail, auth=False)}
@@ -241,7 +251,16 @@ class Bench:
             web.stop()
 
     def limits(self) -> None:
-        argv = [str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "4", "limit_app:app"]
+        argv = [
+            str(BIN / "gunicorn"),
+            "-w",
+            "2",
+            "-k",
+            "gthread",
+            "--threads",
+            "4",
+            "limit_app:app",
+        ]
         web, base = self.web("limit-web", argv, BENCH)
         try:
             self.reset()

@@ -17,7 +17,9 @@ class Handler:
     def __init__(self, db: redis.Redis) -> None:
         self.db = db
 
-    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
         self.db.incr("bench:connections")
         session.host_name = hostname
         return responses
@@ -32,7 +34,9 @@ class Handler:
 
 def main() -> None:
     port, redis_url = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Handler(redis.Redis.from_url(redis_url)), hostname="127.0.0.1", port=port)
+    controller = Controller(
+        Handler(redis.Redis.from_url(redis_url)), hostname="127.0.0.1", port=port
+    )
     controller.start()
     print("sink ready", flush=True)
     try:

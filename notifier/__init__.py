@@ -71,8 +71,8 @@ def _build(settings: Settings) -> Flask:
         mail_factory=mail_factory(settings.mail_provider),
         sms_factories=sms_factories(settings.sms_providers),
         captcha_secret=secret.encode(),
+        celery=celery_init_app(app, celery_config(settings, redis_url)),
     )
-    celery_init_app(app, celery_config(settings, redis_url))
     assert tasks  # registered on import
     api.register(app)
     return app

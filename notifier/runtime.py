@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import redis
+from celery import Celery
 from flask import current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -18,6 +19,7 @@ from notifier.metrics import StateCollector
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
 from notifier.providers.registry import MailFactory, SmsFactory
+from notifier.queueing import QUEUE, TaskQueue
 from notifier.rate_limit import RateLimiter
 from notifier.services.captcha import CaptchaPolicy
 from notifier.store import NotificationStore
@@ -65,6 +67,7 @@ class Runtime:
     mail_factory: MailFactory
     sms_factories: list[SmsFactory]
     captcha_secret: bytes
+    celery: Celery
     templates: MailTemplates = field(default_factory=MailTemplates)
     sms_templates: SmsTemplates = field(default_factory=SmsTemplates)
 
@@ -89,7 +92,9 @@ class Runtime:
             secret = s.qiniu_secret_key.get_secret_value()
             self.qiniu = QiniuTokens(QiniuSettings(s.qiniu_access_key, secret))
         broker_is_state = s.broker_url is None or s.broker_url == self.redis_url
-        self.metrics = StateCollector(self.redis, "celery" if broker_is_state else None)
+        self.metrics = StateCollector(self.redis, QUEUE if broker_is_state else None)
+        self.mail_queue = TaskQueue(self.celery, "send_mail", direct_ok=broker_is_state)
+        self.captcha_queue = TaskQueue(self.celery, "send_sms_captcha", direct_ok=broker_is_state)
         self._mail = PerProcess(lambda: self.mail_factory(s))
         self._sms = PerProcess(lambda: [make(s) for make in self.sms_factories])
 

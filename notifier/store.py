@@ -188,8 +188,13 @@ class NotificationStore:
         kind: str,
         payload: dict[str, Any],
         send_at: float | None = None,
+        push: tuple[str, str] | None = None,
     ) -> Notification:
-        """Store a new record and its payload in one transaction: queued, or scheduled."""
+        """Store a new record and its payload in one transaction: queued, or scheduled.
+
+        ``push`` is a (list, message) to LPUSH in the same transaction: the task's message,
+        when the broker is this Redis.
+        """
         now = time.time()
         record = Notification(
             id=notification_id,
@@ -214,6 +219,8 @@ class NotificationStore:
             pipe.set(_payload_key(notification_id), json.dumps(payload), ex=ttl)
             if send_at is not None:
                 pipe.zadd(SCHEDULED, {notification_id: send_at})
+            if push is not None:
+                pipe.lpush(*push)
             pipe.execute()
         return record
 

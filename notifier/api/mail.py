@@ -11,7 +11,6 @@ from notifier.runtime import runtime
 from notifier.schemas import Accepted, Links, MailRequest
 from notifier.services.mail import accept_mail
 from notifier.store import Notification
-from notifier.tasks.mail import enqueue_mail
 
 bp = Blueprint("mail", __name__)
 
@@ -39,6 +38,6 @@ def send_mail() -> Response:
         sender=rt.settings.mail_default_sender or "notifier@localhost",
         store=rt.store,
         templates=rt.templates,
-        enqueue=enqueue_mail,
+        queue=rt.mail_queue,
     )
     return accepted(record)

@@ -11,7 +11,6 @@ from notifier.api.mail import accepted
 from notifier.runtime import runtime
 from notifier.schemas import CaptchaRequest, VerifyRequest, VerifyResult
 from notifier.services.captcha import accept_captcha, verify_captcha
-from notifier.tasks.sms import enqueue_captcha
 
 bp = Blueprint("sms", __name__)
 
@@ -30,7 +29,7 @@ def send_captcha() -> Response:
         policy=policy,
         store=rt.store,
         captchas=rt.captchas,
-        enqueue=enqueue_captcha,
+        queue=rt.captcha_queue,
     )
     return accepted(record, expires_in=policy.ttl, resend_after=policy.resend_interval)
 

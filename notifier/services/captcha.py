@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from notifier.captcha_store import CaptchaStore, Sender, Verdict
 from notifier.errors import PermanentProviderError, TooManyRequests, TransientProviderError
 from notifier.providers.base import SmsProvider
 from notifier.schemas import CaptchaRequest, VerifyRequest
-from notifier.services.delivery import Outcome, begin, failed_attempt, failed_for_good, sent
+from notifier.services.delivery import (
+    Enqueuer,
+    Outcome,
+    begin,
+    failed_attempt,
+    failed_for_good,
+    sent,
+    store_and_queue,
+)
 from notifier.store import Notification, NotificationStore
 from notifier.templating import SmsTemplates
 
@@ -47,14 +56,14 @@ def accept_captcha(
     policy: CaptchaPolicy,
     store: NotificationStore,
     captchas: CaptchaStore,
-    enqueue: Callable[[str, float], None],
+    queue: Enqueuer,
 ) -> Notification:
     """Take the send limits, store the notification and queue it; 429 when a limit refuses."""
-    notification_id = str(uuid.uuid4())
+    member = str(uuid.uuid4())  # this send's entry in the limits
     sender = Sender(scope(client, request.purpose, request.phone), request.phone, request.client_ip)
     limited = captchas.take_send(
         sender,
-        member=notification_id,
+        member=member,
         resend_interval=policy.resend_interval,
         daily_limit=policy.daily_limit,
         ip_limit=policy.ip_hourly_limit,
@@ -74,16 +83,14 @@ def accept_captcha(
         "deadline": deadline,
     }
     try:
-        record = store.create(
-            notification_id=notification_id, client=client, kind=KIND, payload=payload
+        return store_and_queue(
+            store, queue, client=client, kind=KIND, payload=payload, expires=deadline
         )
-        enqueue(record.id, deadline)
     except Exception:
-        # Not accepted after all: forget it and give the limits back.
-        store.discard(notification_id)
-        captchas.give_back(sender, member=notification_id)
+        # Not accepted after all: give the limits back (if Redis lets us).
+        with contextlib.suppress(Exception):
+            captchas.give_back(sender, member=member)
         raise
-    return record
 
 
 def deliver_captcha(

@@ -3,13 +3,56 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from notifier.errors import ProviderError
-from notifier.store import NotificationStore
+from notifier.store import Notification, NotificationStore
 
 log = logging.getLogger(__name__)
+
+
+class Enqueuer(Protocol):
+    """Puts a notification's task on the queue (see ``notifier.queueing``)."""
+
+    def direct(self, notification_id: str, expires: float | None = None) -> tuple[str, str] | None:
+        """A (Redis list, message) to push with the record, or None."""
+        ...
+
+    def publish(self, notification_id: str, expires: float | None = None) -> None:
+        """Publish after the record is stored."""
+        ...
+
+
+def store_and_queue(
+    store: NotificationStore,
+    queue: Enqueuer,
+    *,
+    client: str,
+    kind: str,
+    payload: dict[str, Any],
+    send_at: float | None = None,
+    expires: float | None = None,
+) -> Notification:
+    """Store a new notification and queue its task (unless it waits for ``send_at``).
+
+    Either both happen or neither: a message that cannot be queued takes its record with it,
+    and the caller's 503 is true.
+    """
+    notification_id = str(uuid.uuid4())
+    push = queue.direct(notification_id, expires) if send_at is None else None
+    record = store.create(
+        notification_id=notification_id, client=client, kind=kind, payload=payload,
+        send_at=send_at, push=push,
+    )  # fmt: skip
+    if send_at is None and push is None:
+        try:
+            queue.publish(notification_id, expires)
+        except Exception:
+            store.discard(notification_id)
+            raise
+    return record
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
-from collections.abc import Callable
 
 from notifier.errors import (
     FieldError,
@@ -15,7 +13,15 @@ from notifier.errors import (
 )
 from notifier.providers.base import MailProvider, OutgoingMail
 from notifier.schemas import MAX_RECIPIENTS, MailRequest
-from notifier.services.delivery import Outcome, begin, failed_attempt, failed_for_good, sent
+from notifier.services.delivery import (
+    Enqueuer,
+    Outcome,
+    begin,
+    failed_attempt,
+    failed_for_good,
+    sent,
+    store_and_queue,
+)
 from notifier.store import Notification, NotificationStore
 from notifier.templating import MailTemplates
 
@@ -30,7 +36,7 @@ def accept_mail(
     sender: str,
     store: NotificationStore,
     templates: MailTemplates,
-    enqueue: Callable[[str], None],
+    queue: Enqueuer,
 ) -> Notification:
     """Check and render a mail request, store it, and queue it unless it is scheduled for later."""
     recipients = len(request.to) + len(request.cc) + len(request.bcc)
@@ -69,21 +75,7 @@ def accept_mail(
     send_at = request.send_at.timestamp() if request.send_at else None
     if send_at is not None and send_at <= time.time():
         send_at = None  # due already: send now
-    record = store.create(
-        notification_id=str(uuid.uuid4()),
-        client=client,
-        kind=KIND,
-        payload=payload,
-        send_at=send_at,
-    )
-    if send_at is None:
-        try:
-            enqueue(record.id)
-        except Exception:
-            # Not on the queue means not accepted: forget it, and the caller gets a 503.
-            store.discard(record.id)
-            raise
-    return record
+    return store_and_queue(store, queue, client=client, kind=KIND, payload=payload, send_at=send_at)
 
 
 def _check_subject(subject: str | None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, shared_task, signals
@@ -27,12 +26,6 @@ def send_sms_captcha(self: Task[[str], None], notification_id: str) -> None:
         lease=rt.settings.task_time_limit,
     )
     retry_if_asked(self, outcome, rt.settings)
-
-
-def enqueue_captcha(notification_id: str, deadline: float) -> None:
-    """Put a stored captcha on the queue, to expire with its code."""
-    expires = datetime.fromtimestamp(deadline, UTC)
-    send_sms_captcha.apply_async(args=(notification_id,), expires=expires)
 
 
 @signals.task_revoked.connect

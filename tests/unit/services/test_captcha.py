@@ -23,6 +23,16 @@ from notifier.services.captcha import CaptchaPolicy, accept_captcha, deliver_cap
 PHONE = "+8613800138000"
 
 
+class NoQueue:
+    """These tests call the delivery themselves: nothing goes on a queue."""
+
+    def direct(self, notification_id: str, expires: float | None = None) -> None:
+        return None
+
+    def publish(self, notification_id: str, expires: float | None = None) -> None:
+        pass
+
+
 @pytest.fixture
 def rt(make_settings: Callable[..., Settings]) -> Runtime:
     """A runtime on the test Redis."""
@@ -39,7 +49,7 @@ def accept(rt: Runtime, policy: CaptchaPolicy | None = None, **request: Any) -> 
         policy=policy or rt.captcha_policy,
         store=rt.store,
         captchas=rt.captchas,
-        enqueue=lambda notification_id, deadline: None,
+        queue=NoQueue(),
     )
     return record.id
 
