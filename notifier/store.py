@@ -81,7 +81,7 @@ class Notification:
 
 
 # KEYS: record, payload, metrics. ARGV: now (RFC 3339), now (s), lease (s), max attempts.
-# Moves a live record to 'sending' and counts the attempt. A record already 'sending' under an
+# Moves a live record to 'sending', counts the attempt, and returns the payload with it. A record already 'sending' under an
 # unexpired lease belongs to a task still running: 'busy', with the seconds the lease has left.
 # One past max attempts (its workers died on it) fails instead of looping forever.
 _CLAIM = """
@@ -105,7 +105,7 @@ attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1],
            'lease_until', tostring(now + tonumber(ARGV[3])))
 redis.call('HINCRBY', KEYS[3], 'attempts:' .. redis.call('HGET', KEYS[1], 'kind'), 1)
-return {'sending', attempts, '0'}
+return {'sending', attempts, '0', redis.call('GET', KEYS[2])}
 """
 
 # KEYS: record, payload, metrics. ARGV: status, provider, error, now, ttl, final (1/0),
@@ -166,6 +166,7 @@ class Claim:
     status: str
     attempt: int = 0
     wait: float = 0.0
+    payload: dict[str, Any] | None = None  # what to send, with a ``sending`` claim
 
 
 class NotificationStore:
@@ -244,11 +245,17 @@ class NotificationStore:
     def claim(self, notification_id: str, *, lease: float, max_attempts: int) -> Claim:
         """Move the record to ``sending`` for ``lease`` seconds, if no one else holds it."""
         now = time.time()
-        status, attempt, wait = self._claim(
+        status, attempt, wait, *payload = self._claim(
             keys=[_record_key(notification_id), _payload_key(notification_id), METRICS],
             args=[rfc3339(now), now, lease, max_attempts],
         )
-        return Claim(status=str(status), attempt=int(attempt), wait=float(wait))
+        raw = payload[0] if payload else None
+        return Claim(
+            status=str(status),
+            attempt=int(attempt),
+            wait=float(wait),
+            payload=None if raw is None else cast(dict[str, Any], json.loads(raw)),
+        )
 
     def settle(
         self,

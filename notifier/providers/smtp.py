@@ -7,7 +7,7 @@ import logging
 import smtplib
 import threading
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from typing import Any
 
 from flask_mail import Connection, Mail
@@ -90,13 +90,15 @@ class SmtpMailProvider:
         return str(mime["Message-ID"])
 
     def _send(
-        self, mime: EmailMessage, message: OutgoingMail, *, stale_ok: bool
+        self, mime: Message, message: OutgoingMail, *, stale_ok: bool
     ) -> dict[str, tuple[int, bytes]]:
         try:
             host = self._connection()
-            return host.send_message(
-                mime, from_addr=message.sender, to_addrs=list(message.recipients)
-            )
+            if isinstance(mime, EmailMessage):  # internationalised: smtplib adds SMTPUTF8
+                return host.send_message(
+                    mime, from_addr=message.sender, to_addrs=list(message.recipients)
+                )
+            return host.sendmail(message.sender, list(message.recipients), mime.as_bytes())
         except smtplib.SMTPServerDisconnected as e:
             self._drop()
             # A kept connection the server closed while idle fails on its first command, before

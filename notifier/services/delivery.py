@@ -88,11 +88,10 @@ def begin(
     if claim.status != "sending":
         # Already final (a redelivered message), cancelled, expired, or out of attempts.
         return Outcome("skipped", claim.attempt)
-    payload = store.payload(notification_id)
-    if payload is None:
+    if claim.payload is None:
         store.settle(notification_id, "failed", provider=None, error="message content expired")
         return Outcome("failed", claim.attempt)
-    return Attempt(claim.attempt, payload)
+    return Attempt(claim.attempt, claim.payload)
 
 
 def failed_attempt(
