@@ -15,9 +15,11 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="notif
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# gthread: a slow client or a slow Redis holds one thread, not a whole process.
+# gthread: a slow client or a slow Redis holds one thread, not a whole process. Two threads:
+# the work is CPU-bound Python, and more threads only fight over the GIL (measured: 8 threads
+# answered half as many requests a second as 2; see bench/README.md).
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

@@ -209,8 +209,9 @@ class NotificationStore:
             updated_at=rfc3339(now),
             send_at=None if send_at is None else rfc3339(send_at),
         )
+        # Not dataclasses.asdict: it deep-copies, and this is the hot path of every send.
         fields: dict[FieldT, EncodableT] = {
-            k: "" if v is None else str(v) for k, v in asdict(record).items()
+            k: "" if v is None else str(v) for k, v in vars(record).items()
         }
         # A scheduled record must outlive its wait as well as the usual retention.
         ttl = self.ttl + max(0, int((send_at or now) - now))
