@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     # The product named in captcha texts ("Your Acme code is ...").
     product_name: str = Field("Notifier", min_length=1, max_length=40)
     captcha_length: int = Field(6, ge=4, le=10)
-    captcha_ttl: int = Field(300, ge=30, le=3600)
+    captcha_ttl: int = Field(300, ge=10, le=3600)
     captcha_resend_interval: int = Field(60, ge=0, le=3600)
     captcha_max_attempts: int = Field(5, ge=1, le=100)
     captcha_daily_limit: int = Field(10, ge=1)

@@ -99,6 +99,9 @@ def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
     """Make the Celery app whose tasks run inside ``app``'s context."""
 
     class FlaskTask(Task):  # type: ignore[type-arg]
+        # For signal handlers, which run outside any task: they enter the app themselves.
+        flask_app = app
+
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)

@@ -29,9 +29,12 @@ def send_sms_captcha(self: Task[[str], None], notification_id: str) -> None:
 
 
 @signals.task_revoked.connect
-def _expired(request: Any = None, expired: bool = False, **kwargs: Any) -> None:
+def _expired(sender: Any = None, request: Any = None, expired: bool = False, **kwargs: Any) -> None:
     """A captcha message that expired unrun still gets its final status."""
-    if expired and request is not None and request.task == "send_sms_captcha":
+    if not (expired and request is not None and request.task == "send_sms_captcha"):
+        return
+    # The worker revokes an expired message outside any task: enter the app to reach Redis.
+    with sender.flask_app.app_context():
         runtime().store.settle(
             request.args[0], "failed", provider=None, error=EXPIRED, only_if_open=True
         )

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ class Faulty:
 
     redis: RedisServer
     smtp: SmtpSink
+    twilio: FakeTwilio
     env: dict[str, str]
     web: Process
     base: str
@@ -78,6 +80,9 @@ class Faulty:
             what=f"{len(ids)} notifications to be sent",
         )
 
+    def created(self, notification_id: str) -> float:
+        return datetime.fromisoformat(self.status(notification_id)["created_at"]).timestamp()
+
     def arrivals(self, notification_id: str) -> int:
         return len(self.smtp.received(notification_id))
 
@@ -89,10 +94,12 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faulty]:
     redis.start()
     smtp.start()
     settings = stack_settings(redis, smtp, twilio, Path(tmp_path_factory.mktemp("faults")))
-    settings.update(broker_visibility_timeout=10, retry_max=40, retry_base=0.2, retry_cap=1)
+    settings.update(
+        broker_visibility_timeout=10, retry_max=40, retry_base=0.2, retry_cap=1, captcha_ttl=10
+    )
     env = notifier_env(settings)
     web, base = start_web(env)
-    stack = Faulty(redis=redis, smtp=smtp, env=env, web=web, base=base)
+    stack = Faulty(redis=redis, smtp=smtp, twilio=twilio, env=env, web=web, base=base)
     yield stack
     for process in [web, *stack.retired, *([stack.worker] if stack.worker else [])]:
         process.stop()
@@ -203,3 +210,26 @@ def test_ten_concurrent_requests_with_one_key_make_one_notification(faulty: Faul
     assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 9
     faulty.wait_sent(list(ids))
     assert faulty.arrivals(ids.pop()) == 1
+
+
+def test_a_captcha_whose_code_expired_unsent_is_failed_not_sent(faulty: Faulty) -> None:
+    """With no worker for longer than the code lives, the message expires: status failed."""
+    worker = faulty.ensure_worker()
+    worker.stop()
+    faulty.worker = None
+    phone = f"+86139{uuid.uuid4().int % 10**8:08d}"
+    body = {"phone": phone, "purpose": "expiry"}
+    url = f"{faulty.base}/v1/sms/captcha"
+    notification_id = requests.post(url, json=body, headers=auth(), timeout=10).json()["id"]
+    # The stack's codes live 10 s: wait that out with no worker, then start one.
+    wait_for(
+        lambda: time.time() > faulty.created(notification_id) + 10.5, timeout=15, what="expiry"
+    )
+    faulty.ensure_worker()
+    status = wait_for(
+        lambda: (s := faulty.status(notification_id))["status"] == "failed" and s,
+        what="the expired captcha to fail",
+    )
+    assert status["error"] == "the code expired before it could be sent"
+    assert status["attempts"] == 0
+    assert faulty.twilio.texts_to(phone) == []
