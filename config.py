@@ -191,14 +191,6 @@ class Settings(BaseSettings):
         """Seconds a task may run: five minutes, but always well inside the visibility timeout."""
         return max(2, min(300, self.broker_visibility_timeout // 2))
 
-    @property
-    def effective_broker_url(self) -> str:
-        """The broker: ``NOTIFIER_BROKER_URL``, else the Redis URL."""
-        url = self.broker_url or self.redis_url
-        if url is None:
-            raise ConfigError("NOTIFIER_REDIS_URL: not resolved yet (call resolve_redis first)")
-        return url
-
 
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]

@@ -71,10 +71,13 @@ def test_development_defaults() -> None:
 
 
 def test_broker_defaults_to_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    from notifier.celery_ext import celery_config
+
     monkeypatch.setenv("NOTIFIER_REDIS_URL", "redis://db.internal:6379/2")
-    assert load_settings().effective_broker_url == "redis://db.internal:6379/2"
+    redis_url = "redis://db.internal:6379/2"
+    assert celery_config(load_settings(), redis_url)["broker_url"] == redis_url
     monkeypatch.setenv("NOTIFIER_BROKER_URL", "amqp://guest@mq.internal//")
-    assert load_settings().effective_broker_url == "amqp://guest@mq.internal//"
+    assert celery_config(load_settings(), redis_url)["broker_url"] == "amqp://guest@mq.internal//"
 
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:
