@@ -15,6 +15,7 @@ from redis.retry import Retry
 
 from config import ApiClient, Settings
 from notifier.captcha_store import CaptchaStore
+from notifier.idempotency_store import IdempotencyKeys
 from notifier.metrics import StateCollector
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
@@ -76,6 +77,7 @@ class Runtime:
         self.redis = redis_client(self.redis_url)
         self.store = NotificationStore(self.redis, ttl=s.status_ttl)
         self.captchas = CaptchaStore(self.redis, self.captcha_secret)
+        self.idempotency = IdempotencyKeys(self.redis)
         # Its own client, with a short timeout: a slow Redis must not make every request slow.
         self.limiter = RateLimiter(redis_client(self.redis_url, timeout=s.rate_limit_timeout))
         self.captcha_policy = CaptchaPolicy(

@@ -1,9 +1,8 @@
 """``Idempotency-Key`` on the sending routes: the same key and body within 24 h answer the
 first answer again, and send nothing more.
 
-Per client, a key's slot ``notifier:idem:{client}:{sha256(key)}`` holds the fingerprint of the
-first request (method, path and canonical JSON body) and, once it succeeded, its answer. A
-request that finds the slot taken by one still running waits for it, so concurrent retries with
+The first request's fingerprint (method, path and canonical JSON body) and answer are kept by
+``notifier.idempotency_store``. A request that finds the slot taken by one still running waits for it, so concurrent retries with
 one key make one notification. A request that failed (4xx, 5xx) frees the slot: the caller may
 try again with the same key.
 """
@@ -18,37 +17,15 @@ from collections.abc import Callable
 from typing import ParamSpec
 
 from flask import Response, g, request
-from redis import Redis
-from redis.commands.core import Script
 
 from notifier.errors import Conflict, FieldError, Unprocessable
+from notifier.idempotency_store import Answer
 from notifier.runtime import runtime
 
 P = ParamSpec("P")
 HEADER = "Idempotency-Key"
-KEEP = 24 * 3600
-# A slot whose first request died mid-way frees itself after this many seconds.
-PENDING = 30
+# How long a request waits for another one with the same key to answer.
 WAIT = 10.0
-
-# KEYS: slot. ARGV: fingerprint, pending seconds.
-_RESERVE = """
-local fingerprint = redis.call('HGET', KEYS[1], 'fingerprint')
-if not fingerprint then
-  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'state', 'pending')
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  return {'new'}
-end
-if fingerprint ~= ARGV[1] then return {'conflict'} end
-if redis.call('HGET', KEYS[1], 'state') ~= 'done' then return {'pending'} end
-return {'done', redis.call('HGET', KEYS[1], 'status'), redis.call('HGET', KEYS[1], 'body'),
-        redis.call('HGET', KEYS[1], 'location')}
-"""
-
-
-@functools.cache
-def _reserve_script(redis: Redis) -> Script:
-    return redis.register_script(_RESERVE)
 
 
 def _valid_key(key: str) -> str:
@@ -72,10 +49,10 @@ def _fingerprint() -> str:
     ).hexdigest()
 
 
-def _replay(status: str, body: str, location: str) -> Response:
-    response = Response(body, status=int(status), mimetype="application/json")
-    if location:
-        response.headers["Location"] = location
+def _replay(answer: Answer) -> Response:
+    response = Response(answer.body, status=answer.status, mimetype="application/json")
+    if answer.location:
+        response.headers["Location"] = answer.location
     response.headers["Idempotent-Replayed"] = "true"
     return response
 
@@ -88,40 +65,28 @@ def idempotent(view: Callable[P, Response]) -> Callable[P, Response]:
         key = request.headers.get(HEADER)
         if key is None:
             return view(*args, **kwargs)
-        redis = runtime().redis
-        slot = f"notifier:idem:{g.client.client}:{hashlib.sha256(_valid_key(key).encode()).hexdigest()}"
-        reserve = _reserve_script(redis)
+        keys = runtime().idempotency
+        slot = keys.slot(g.client.client, _valid_key(key))
         fingerprint = _fingerprint()
         deadline = time.monotonic() + WAIT
-        while True:
-            state, *stored = reserve(keys=[slot], args=[fingerprint, PENDING])
-            if state == "new":
-                break
+        while (state := keys.reserve(slot, fingerprint)) != "new":
+            if isinstance(state, Answer):
+                return _replay(state)
             if state == "conflict":
                 raise Conflict(f"{HEADER} was used before with a different request")
-            if state == "done":
-                return _replay(*stored)
             if time.monotonic() > deadline:
                 raise Conflict(f"a request with this {HEADER} is still being handled; retry later")
             time.sleep(0.02)  # the first request with this key is running: wait for its answer
         try:
             response = view(*args, **kwargs)
         except BaseException:
-            redis.delete(slot)
+            keys.free(slot)
             raise
         if 200 <= response.status_code < 300:
-            redis.hset(
-                slot,
-                mapping={
-                    "state": "done",
-                    "status": response.status_code,
-                    "body": response.get_data(as_text=True),
-                    "location": response.headers.get("Location", ""),
-                },
-            )
-            redis.expire(slot, KEEP)
+            location = response.headers.get("Location", "")
+            keys.keep(slot, Answer(response.status_code, response.get_data(as_text=True), location))
         else:
-            redis.delete(slot)
+            keys.free(slot)
         return response
 
     return guarded
