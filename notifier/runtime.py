@@ -93,10 +93,13 @@ class Runtime:
         if s.qiniu_access_key and s.qiniu_secret_key:
             secret = s.qiniu_secret_key.get_secret_value()
             self.qiniu = QiniuTokens(QiniuSettings(s.qiniu_access_key, secret))
-        broker_is_state = s.broker_url is None or s.broker_url == self.redis_url
-        self.metrics = StateCollector(self.redis, QUEUE if broker_is_state else None)
-        self.mail_queue = TaskQueue(self.celery, "send_mail", direct_ok=broker_is_state)
-        self.captcha_queue = TaskQueue(self.celery, "send_sms_captcha", direct_ok=broker_is_state)
+        # The usual set-up: the broker is the state Redis (messages go in its transactions).
+        self.broker_is_state = s.broker_url is None or s.broker_url == self.redis_url
+        self.metrics = StateCollector(self.redis, QUEUE if self.broker_is_state else None)
+        self.mail_queue = TaskQueue(self.celery, "send_mail", direct_ok=self.broker_is_state)
+        self.captcha_queue = TaskQueue(
+            self.celery, "send_sms_captcha", direct_ok=self.broker_is_state
+        )
         self._mail = PerProcess(lambda: self.mail_factory(s))
         self._sms = PerProcess(lambda: [make(s) for make in self.sms_factories])
 

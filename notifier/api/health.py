@@ -19,16 +19,21 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     """Redis and the broker answer."""
+    rt = runtime()
     failed = []
     try:
-        runtime().redis.ping()
+        rt.redis.ping()
     except Exception:
         failed.append("redis")
-    try:
-        with current_app.extensions["celery"].connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
-    except Exception:
-        failed.append("broker")
+        if rt.broker_is_state:
+            failed.append("broker")
+    if not rt.broker_is_state:
+        # Another broker: a connection of its own proves it answers (one a probe).
+        try:
+            with current_app.extensions["celery"].connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+        except Exception:
+            failed.append("broker")
     if failed:
         return problem(503, "Service Unavailable", f"not reachable: {', '.join(failed)}")
     return jsonify(status="ready")

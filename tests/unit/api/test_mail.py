@@ -241,3 +241,11 @@ def test_an_unexpected_error_is_a_plain_500_that_leaks_nothing(
     text = response.get_data(as_text=True)
     assert "hunter2" not in text and "Traceback" not in text and ".py" not in text
     assert "hunter2" in caplog.text  # the operator still sees what happened
+
+
+def test_readiness_names_a_separate_broker_that_is_down(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(broker_url=f"redis://127.0.0.1:{free_port()}/0"))
+    body = assert_problem(app.test_client().get("/readyz"), 503)
+    assert body["detail"] == "not reachable: broker"
