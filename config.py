@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     )
 
     env: Environment = Environment.DEVELOPMENT
-    # Where development keeps its embedded Redis, its API key and beat's schedule.
+    # Where development and testing keep the embedded Redis, the API key and the captcha secret;
+    # production never writes there.
     state_dir: Path = Path(".notifier")
 
     redis_url: str | None = None

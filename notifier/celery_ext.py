@@ -67,7 +67,9 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
                 "options": {"expires": 10 * DISPATCH_EVERY},
             },
         },
-        "beat_schedule_filename": str(settings.state_dir / "celerybeat-schedule"),
+        # The schedule is fixed in code, so beat keeps it in memory: nothing on disk, which a
+        # fresh container or a read-only file system could not give it anyway.
+        "beat_scheduler": "celery.beat:Scheduler",
     }
 
 

@@ -11,6 +11,7 @@ Two sources, merged at scrape time:
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import redis
@@ -24,7 +25,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
-from notifier.store import METRICS, SCHEDULED
+from notifier.store import DISPATCHED_AT, METRICS, SCHEDULED
 
 REQUESTS = Counter(
     "notifier_http_requests", "HTTP requests answered", ["route", "method", "status"]
@@ -50,9 +51,11 @@ class StateCollector(Collector):
             with self._redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(METRICS)
                 pipe.zcard(SCHEDULED)
+                pipe.zrange(SCHEDULED, 0, 0, withscores=True)
+                pipe.get(DISPATCHED_AT)
                 if self._queue_key:
                     pipe.llen(self._queue_key)
-                counters, scheduled, *queued = pipe.execute()
+                counters, scheduled, oldest, dispatched_at, *queued = pipe.execute()
         except redis.RedisError:
             up.add_metric([], 0)
             yield up
@@ -63,12 +66,31 @@ class StateCollector(Collector):
         waiting = GaugeMetricFamily("notifier_scheduled", "Notifications scheduled for later")
         waiting.add_metric([], scheduled)
         yield waiting
+        yield from _dispatch_health(oldest, dispatched_at)
         if queued:
             depth = GaugeMetricFamily(
                 "notifier_queue_depth", "Messages waiting in the broker queue", labels=["queue"]
             )
             depth.add_metric([self._queue_key or ""], queued[0])
             yield depth
+
+
+def _dispatch_health(
+    oldest: list[tuple[str, float]], dispatched_at: str | None
+) -> Iterator[Metric]:
+    """What shows a dead beat (or no worker on the scheduled lane) before users notice."""
+    last = GaugeMetricFamily(
+        "notifier_scheduled_dispatch_last_run_timestamp_seconds",
+        "When scheduled dispatch last ran (Unix time; 0 if never); beat asks for it every second",
+    )
+    last.add_metric([], float(dispatched_at or 0))
+    yield last
+    overdue = GaugeMetricFamily(
+        "notifier_scheduled_overdue_seconds",
+        "How long the oldest scheduled notification has been due but not queued (0 if none)",
+    )
+    overdue.add_metric([], max(0.0, time.time() - oldest[0][1]) if oldest else 0.0)
+    yield overdue
 
 
 def _counters(counters: dict[str, str]) -> Iterator[Metric]:

@@ -5,6 +5,7 @@ Keys (``{id}`` is the notification id):
 * ``notifier:n:{id}``  hash, the status record the API shows;
 * ``notifier:p:{id}``  JSON payload (recipients, rendered bodies), deleted once final;
 * ``notifier:scheduled`` sorted set of scheduled ids, scored by due time;
+* ``notifier:dispatched_at`` when scheduled dispatch last ran (a dead beat shows as its age);
 * ``notifier:metrics`` hash of counters: attempts, final statuses, provider errors.
 
 Every status change is one Lua script, so two workers cannot both move a record.
@@ -24,6 +25,7 @@ from redis.typing import EncodableT, FieldT
 from notifier.redact import redact
 
 SCHEDULED = "notifier:scheduled"
+DISPATCHED_AT = "notifier:dispatched_at"
 # Counters kept in Redis, so every worker on every machine adds to one total (see metrics.py).
 METRICS = "notifier:metrics"
 FINAL = ("sent", "failed", "cancelled")
@@ -140,9 +142,11 @@ redis.call('HINCRBY', KEYS[4], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .
 return 'scheduled'
 """
 
-# KEYS: schedule. ARGV: now, lease until, limit. Leases due ids: they come due again at
-# 'lease until' unless dispatched first, so a dispatcher that dies loses nothing.
+# KEYS: schedule, dispatched-at. ARGV: now, lease until, limit. Leases due ids: they come due
+# again at 'lease until' unless dispatched first, so a dispatcher that dies loses nothing. Stamps
+# the run, so /metrics shows when dispatch stopped even while nothing is due.
 _LEASE_DUE = """
+redis.call('SET', KEYS[2], ARGV[1])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
 return due
@@ -286,7 +290,7 @@ class NotificationStore:
 
     def lease_due(self, *, now: float, lease: float, limit: int = 500) -> list[str]:
         """Ids due by ``now``, leased for ``lease`` seconds so no other dispatcher takes them."""
-        due = self._lease_due(keys=[SCHEDULED], args=[now, now + lease, limit])
+        due = self._lease_due(keys=[SCHEDULED, DISPATCHED_AT], args=[now, now + lease, limit])
         return [str(i) for i in due]
 
     def dispatched(self, notification_id: str) -> None:

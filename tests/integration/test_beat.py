@@ -1,0 +1,193 @@
+"""Scheduled mail on a fresh production machine: the Procfile's web, worker and beat.
+
+The processes run from a fresh copy of the repository (no ``.notifier/``, nothing a developer's
+runs left behind) with ``NOTIFIER_ENV=production``, as a new container or slug starts them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from notifier.embedded import free_port
+from tests.conftest import api_clients, auth
+from tests.support import procfile
+from tests.support.processes import Process, notifier_env
+from tests.support.redis_server import RedisServer
+from tests.support.smtp import SmtpSink
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Deploy:
+    """The Procfile's processes running from ``folder``."""
+
+    folder: Path
+    env: dict[str, str]
+    base: str
+    smtp: SmtpSink
+    before: set[str]
+    processes: dict[str, Process] = field(default_factory=dict)
+    beats: list[Process] = field(default_factory=list)
+
+    def start_beat(self) -> Process:
+        beat = procfile.start("beat", self.folder, self.env)
+        beat.expect("is starting.")
+        self.beats.append(beat)
+        return beat
+
+    def stop_beats(self) -> None:
+        for beat in self.beats:
+            beat.stop()
+            assert "Traceback" not in beat.output(), beat.output()[-3000:]
+        self.beats.clear()
+
+    def schedule(self, to: str, due: datetime) -> str:
+        body = {"to": [to], "subject": "Later", "text": "Hello", "send_at": due.isoformat()}
+        answer = requests.post(f"{self.base}/v1/mail", json=body, headers=auth(), timeout=10)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["status"] == "scheduled"
+        found: str = answer.json()["id"]
+        return found
+
+    def status(self, notification_id: str) -> str:
+        url = f"{self.base}/v1/notifications/{notification_id}"
+        found: str = requests.get(url, headers=auth(), timeout=10).json()["status"]
+        return found
+
+    def gauge(self, name: str) -> float:
+        text = requests.get(f"{self.base}/metrics", timeout=10).text
+        line = next(line for line in text.splitlines() if line.startswith(name + " "))
+        return float(line.split()[1])
+
+    def dispatch_age(self) -> float:
+        """Seconds since scheduled dispatch last ran."""
+        return time.time() - self.gauge("notifier_scheduled_dispatch_last_run_timestamp_seconds")
+
+
+@pytest.fixture(scope="module")
+def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deploy]:
+    """Web, worker and beat from a fresh copy, in production mode, against our Redis and SMTP."""
+    redis, smtp = RedisServer(), SmtpSink()
+    redis.start()
+    smtp.start()
+    folder = procfile.fresh_copy(tmp_path_factory.mktemp("fresh-clone"))
+    assert not (folder / ".notifier").exists()
+    port = free_port()
+    settings: dict[str, Any] = {
+        "env": "production",
+        "redis_url": redis.url(0),
+        "api_keys": json.dumps([c.model_dump(mode="json") for c in api_clients()]),
+        "mail_server": "127.0.0.1",
+        "mail_port": smtp.port,
+        "mail_default_sender": "Notifier <noreply@example.com>",
+        "sms_providers": "console",
+        "captcha_secret": "a-production-secret-of-enough-length",
+    }
+    env = {**notifier_env(settings), "PORT": str(port)}
+    running = Deploy(
+        folder=folder,
+        env=env,
+        base=f"http://127.0.0.1:{port}",
+        smtp=smtp,
+        before=procfile.tree(folder),
+    )
+    try:
+        running.processes["worker"] = worker = procfile.start("worker", folder, env)
+        worker.expect("ready.")
+        running.start_beat()
+        running.processes["web"] = web = procfile.start("web", folder, env)
+        wait_for(lambda: _answers(running.base, web), what="web to answer /healthz")
+        yield running
+    finally:
+        running.stop_beats()
+        for process in running.processes.values():
+            process.stop()
+        smtp.stop()
+        redis.stop()
+
+
+def _answers(base: str, web: Process) -> bool:
+    assert web.alive(), web.output()[-3000:]
+    try:
+        return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def address(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def test_scheduled_mail_arrives_on_time_and_a_cancelled_one_never(deploy: Deploy) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    keep = deploy.schedule(address("later"), due)
+    drop = deploy.schedule(address("never"), due)
+    cancelled = requests.delete(
+        f"{deploy.base}/v1/notifications/{drop}", headers=auth(), timeout=10
+    )
+    assert cancelled.status_code == 200
+    wait_for(lambda: deploy.status(keep) == "sent", timeout=30, what="the scheduled mail")
+    late = deploy.smtp.handler.arrivals[keep] - due.timestamp()
+    assert 0 <= late < 2.5, f"arrived {late:.2f} s after its time"
+    # Dispatch has run since the cancelled mail's time came: it would have gone by now.
+    wait_for(
+        lambda: deploy.dispatch_age() < time.time() - due.timestamp() - 1,
+        what="a dispatch after the due time",
+    )
+    assert deploy.status(drop) == "cancelled"
+    assert deploy.smtp.received(drop) == []
+
+
+def test_nothing_was_written_into_the_working_directory(deploy: Deploy) -> None:
+    wait_for(lambda: deploy.dispatch_age() < 2, what="beat to be dispatching")
+    assert procfile.tree(deploy.folder) == deploy.before
+
+
+def test_two_beats_send_each_scheduled_mail_exactly_once(deploy: Deploy) -> None:
+    second = deploy.start_beat()
+    try:
+        due = datetime.now(UTC) + timedelta(seconds=2)
+        ids = [deploy.schedule(address(f"twice{i}"), due) for i in range(20)]
+        wait_for(
+            lambda: all(deploy.status(i) == "sent" for i in ids),
+            timeout=60,
+            what="20 scheduled mails to be sent",
+        )
+        # Both beats stay up and keep asking; give them a few more rounds to send a copy.
+        seen = time.time()
+        wait_for(lambda: deploy.dispatch_age() < time.time() - seen - 2, what="more dispatches")
+        assert [len(deploy.smtp.received(i)) for i in ids] == [1] * 20
+        assert second.alive()
+    finally:
+        deploy.beats.remove(second)
+        second.stop()
+
+
+def test_the_staleness_signal_shows_a_stopped_beat_and_its_return(deploy: Deploy) -> None:
+    wait_for(lambda: deploy.dispatch_age() < 2, what="dispatch to be fresh")
+    assert deploy.gauge("notifier_scheduled_overdue_seconds") == 0
+    deploy.stop_beats()
+    due = datetime.now(UTC)
+    waiting = deploy.schedule(address("stalled"), due + timedelta(seconds=1))
+    wait_for(lambda: deploy.dispatch_age() > 5, what="the dispatch age to grow")
+    wait_for(
+        lambda: deploy.gauge("notifier_scheduled_overdue_seconds") > 2,
+        what="the due mail to show as overdue",
+    )
+    assert deploy.status(waiting) == "scheduled"
+    deploy.start_beat()
+    wait_for(lambda: deploy.dispatch_age() < 2, what="dispatch to be fresh again")
+    wait_for(lambda: deploy.status(waiting) == "sent", what="the waiting mail to go out")
+    assert deploy.gauge("notifier_scheduled_overdue_seconds") == 0
