@@ -53,3 +53,18 @@ def test_final_records_are_not_claimed_or_reopened(store: NotificationStore) -> 
     store.settle("n1", "failed", provider=None, error="expired", only_if_open=True)
     record = store.get("n1")
     assert record is not None and (record.status, record.error) == ("sent", None)
+
+
+def test_leased_due_ids_go_to_one_dispatcher_and_come_back_if_it_dies(
+    store: NotificationStore,
+) -> None:
+    store.create(notification_id="due", client="c", kind="mail", payload={}, send_at=1000.0)
+    assert store.lease_due(now=1001.0, lease=60) == ["due"]
+    # A second dispatcher (another beat's task) finds nothing while the lease holds.
+    assert store.lease_due(now=1002.0, lease=60) == []
+    # The first one died before queueing it: the id comes due again when the lease runs out.
+    assert store.lease_due(now=1062.0, lease=60) == ["due"]
+    store.dispatched("due")
+    assert store.lease_due(now=2000.0, lease=60) == []
+    record = store.get("due")
+    assert record is not None and record.status == "queued"
