@@ -86,7 +86,15 @@ class Settings(BaseSettings):
     mail_use_ssl: bool = False
     mail_default_sender: str | None = None
     mail_timeout: float = Field(10.0, gt=0)
+    # SMTP connections one worker process keeps (unset: one per worker thread), and how long an
+    # unused one stays open before it is closed (servers drop idle clients after a while).
+    mail_max_connections: int | None = Field(None, ge=1, le=1000)
+    mail_idle_timeout: float = Field(30.0, gt=0)
     outbox_dir: Path = Path("outbox")
+
+    # Sends one worker process keeps in flight (threads of its pool): far more than cores,
+    # since a send mostly waits for a provider 20-300 ms away. See README "Sizing".
+    worker_concurrency: int = Field(32, ge=1, le=1000)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # One JSON object a line; development defaults to plain text.

@@ -6,9 +6,12 @@ from typing import Any
 
 from celery import Celery, Task, signals
 from flask import Flask
+from kombu import Queue
 
 from config import Settings
+from notifier.lanes import LANES, ROUTES, QueueNames, TaskNames
 from notifier.logs import request_id
+from notifier.watchdog import Watchdog
 
 # Beat puts one of these on the queue each second; an old one is useless, so it expires.
 DISPATCH_EVERY = 1.0
@@ -27,12 +30,24 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
+        # Lanes: a queue per kind of work; a worker without -Q serves them all, captchas first.
+        "task_queues": [Queue(lane, routing_key=lane) for lane in LANES],
+        "task_default_queue": QueueNames.MAIL,
+        "task_routes": {task: {"queue": lane} for task, lane in ROUTES.items()},
+        # Sends wait on providers far away, so a worker keeps many in flight: threads, not
+        # processes (see README "Sizing"). The threads pool has no time limits of its own;
+        # the watchdog below and every socket's timeout cut off a send that hangs.
+        "worker_pool": "threads",
+        "worker_concurrency": settings.worker_concurrency,
         # A message is acknowledged after its task ran, so a worker that dies loses nothing.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # One reserved message per thread: a captcha queued behind a mail backlog is fetched at
+        # the next free thread instead of waiting behind mails this worker already took.
         "worker_prefetch_multiplier": 1,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
-        # A send that hangs past this is killed; its message comes back to be tried again.
+        # The threads pool cannot cancel a running task; it finishes (its sockets time out).
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # The attempt's claim lasts this long; the watchdog ends the attempt before that.
         "task_time_limit": settings.task_time_limit,
         "task_soft_time_limit": max(1, settings.task_time_limit * 4 // 5),
         "broker_transport_options": {
@@ -44,10 +59,9 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
             "unacked_restore_interval": max(1, min(10, settings.broker_visibility_timeout // 10)),
             "unacked_restore_throttle": 1,
         },
-        # Deploys: on SIGTERM, finish what runs for up to this long, then hand the rest back
-        # (prefetched and ETA messages included) instead of dropping it.
-        "worker_soft_shutdown_timeout": 10.0,
-        "worker_enable_soft_shutdown_on_idle": True,
+        # Deploys: SIGTERM is Celery's warm shutdown: the sends in flight finish (each bounded by
+        # the watchdog and its timeouts), and reserved and ETA messages go back to the broker.
+        # (Celery's soft shutdown is for the prefork pool: the threads pool cannot cut a task.)
         # Reconnect to the broker forever: a long outage must not end the worker.
         "broker_connection_max_retries": None,
         "result_backend_transport_options": visibility,
@@ -62,7 +76,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         },
         "beat_schedule": {
             "dispatch-due": {
-                "task": "dispatch_due",
+                "task": TaskNames.DISPATCH_DUE,
                 "schedule": DISPATCH_EVERY,
                 "options": {"expires": 10 * DISPATCH_EVERY},
             },
@@ -100,18 +114,22 @@ def _drop_request_id(**kwargs: Any) -> None:
 def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
     """Make the Celery app whose tasks run inside ``app``'s context."""
 
+    watchdog = Watchdog()
+    limit = float(config["task_soft_time_limit"])
+
     class FlaskTask(Task):  # type: ignore[type-arg]
         # For signal handlers, which run outside any task: they enter the app themselves.
         flask_app = app
 
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            with app.app_context():
+            with app.app_context(), watchdog.limit(limit):
                 return self.run(*args, **kwargs)
 
     def close_providers(**kwargs: Any) -> None:
-        # A pool process that ends says QUIT to the SMTP server instead of dropping the line.
+        # A worker that ends says QUIT to the SMTP server instead of dropping the line.
         app.extensions["notifier"].close()
 
+    signals.worker_shutdown.connect(close_providers, weak=False)
     signals.worker_process_shutdown.connect(close_providers, weak=False)
     celery: Celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(config)

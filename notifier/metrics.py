@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import redis
 from prometheus_client import (
@@ -41,9 +41,9 @@ LATENCY = Histogram(
 class StateCollector(Collector):
     """Notification counters and queue depth, read from Redis at each scrape."""
 
-    def __init__(self, client: redis.Redis, queue_key: str | None) -> None:
+    def __init__(self, client: redis.Redis, queues: Sequence[str]) -> None:
         self._redis = client
-        self._queue_key = queue_key  # the broker's list, when the broker is this Redis
+        self._queues = queues  # the broker's lists (the lanes), when the broker is this Redis
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("notifier_redis_up", "1 when Redis answered this scrape")
@@ -53,8 +53,8 @@ class StateCollector(Collector):
                 pipe.zcard(SCHEDULED)
                 pipe.zrange(SCHEDULED, 0, 0, withscores=True)
                 pipe.get(DISPATCHED_AT)
-                if self._queue_key:
-                    pipe.llen(self._queue_key)
+                for queue in self._queues:
+                    pipe.llen(queue)
                 counters, scheduled, oldest, dispatched_at, *queued = pipe.execute()
         except redis.RedisError:
             up.add_metric([], 0)
@@ -69,9 +69,10 @@ class StateCollector(Collector):
         yield from _dispatch_health(oldest, dispatched_at)
         if queued:
             depth = GaugeMetricFamily(
-                "notifier_queue_depth", "Messages waiting in the broker queue", labels=["queue"]
+                "notifier_queue_depth", "Messages waiting in each lane's queue", labels=["queue"]
             )
-            depth.add_metric([self._queue_key or ""], queued[0])
+            for queue, length in zip(self._queues, queued, strict=True):
+                depth.add_metric([queue], length)
             yield depth
 
 

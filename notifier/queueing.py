@@ -23,18 +23,22 @@ from celery import Celery
 
 from notifier.logs import request_id
 
-QUEUE = "celery"
-
 
 @dataclass
 class TaskQueue:
-    """Queue one task, named ``task``, for a notification id."""
+    """Queue one task, named ``task``, for a notification id, in the lane Celery routes it to."""
 
     celery: Celery
     task: str
     # The broker is the state Redis, so messages can go in the state transaction.
     direct_ok: bool
     origin: str = field(default_factory=lambda: f"notifier@{socket.gethostname()}")
+
+    def __post_init__(self) -> None:
+        # Where Celery itself would publish it: the lane its routes name, through the anonymous
+        # exchange (as Celery publishes to a direct queue), which is how kombu puts a message
+        # back in its list after a worker dies.
+        self.queue: str = self.celery.amqp.router.route({}, self.task)["queue"].name
 
     def direct(self, notification_id: str, expires: float | None = None) -> tuple[str, str] | None:
         """The Redis list and message to push with the record, or None to publish after."""
@@ -65,7 +69,7 @@ class TaskQueue:
             "properties": {
                 **properties,
                 "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": QUEUE},
+                "delivery_info": {"exchange": "", "routing_key": self.queue},
                 "priority": 0,
                 "body_encoding": "base64",
                 "delivery_tag": str(uuid.uuid4()),
@@ -74,7 +78,7 @@ class TaskQueue:
         if expires is not None:
             # As kombu sets it: the time to live in milliseconds, as a string.
             message["properties"]["expiration"] = str(int(max(0.0, expires - time.time()) * 1000))
-        return QUEUE, json.dumps(message)
+        return self.queue, json.dumps(message)
 
     def publish(self, notification_id: str, expires: float | None = None) -> None:
         """Publish through Celery (raises when the broker cannot be reached)."""

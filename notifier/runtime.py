@@ -16,11 +16,12 @@ from redis.retry import Retry
 from config import ApiClient, Settings
 from notifier.captcha_store import CaptchaStore
 from notifier.idempotency_store import IdempotencyKeys
+from notifier.lanes import LANES, TaskNames
 from notifier.metrics import StateCollector
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
 from notifier.providers.registry import MailFactory, SmsFactory
-from notifier.queueing import QUEUE, TaskQueue
+from notifier.queueing import TaskQueue
 from notifier.rate_limit import RateLimiter
 from notifier.services.captcha import CaptchaPolicy
 from notifier.store import NotificationStore
@@ -95,10 +96,12 @@ class Runtime:
             self.qiniu = QiniuTokens(QiniuSettings(s.qiniu_access_key, secret))
         # The usual set-up: the broker is the state Redis (messages go in its transactions).
         self.broker_is_state = s.broker_url is None or s.broker_url == self.redis_url
-        self.metrics = StateCollector(self.redis, QUEUE if self.broker_is_state else None)
-        self.mail_queue = TaskQueue(self.celery, "send_mail", direct_ok=self.broker_is_state)
+        self.metrics = StateCollector(self.redis, LANES if self.broker_is_state else ())
+        self.mail_queue = TaskQueue(
+            self.celery, TaskNames.SEND_MAIL, direct_ok=self.broker_is_state
+        )
         self.captcha_queue = TaskQueue(
-            self.celery, "send_sms_captcha", direct_ok=self.broker_is_state
+            self.celery, TaskNames.SEND_SMS_CAPTCHA, direct_ok=self.broker_is_state
         )
         self._mail = PerProcess(lambda: self.mail_factory(s))
         self._sms = PerProcess(lambda: [make(s) for make in self.sms_factories])

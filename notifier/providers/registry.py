@@ -42,6 +42,8 @@ def _smtp(settings: Settings) -> MailProvider:
             use_tls=settings.mail_use_tls,
             use_ssl=settings.mail_use_ssl,
             timeout=settings.mail_timeout,
+            max_connections=settings.mail_max_connections or settings.worker_concurrency,
+            idle_timeout=settings.mail_idle_timeout,
         )
     )
 
@@ -56,6 +58,7 @@ def _twilio(settings: Settings) -> SmsProvider:
             messaging_service_sid=settings.twilio_messaging_service_sid,
             base_url=settings.twilio_base_url,
             timeout=settings.twilio_timeout,
+            max_connections=settings.worker_concurrency,
         )
     )
 

@@ -1,4 +1,4 @@
-"""SMTP through Flask-Mail's settings and connection, one kept connection per process."""
+"""SMTP through Flask-Mail's settings and connection, with a pool of kept connections."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import contextlib
 import logging
 import smtplib
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from typing import Any
@@ -30,6 +32,8 @@ class SmtpSettings:
     use_tls: bool = False
     use_ssl: bool = False
     timeout: float = 10.0
+    max_connections: int = 32
+    idle_timeout: float = 30.0
 
 
 class _TimedConnection(Connection):
@@ -50,17 +54,86 @@ class _TimedConnection(Connection):
         return host
 
 
-class _StaleConnection(Exception):
-    """The kept connection was closed by the server while idle."""
+class _Pool:
+    """A bounded set of open SMTP connections, shared by a worker's threads.
+
+    A thread checks a connection out for one mail and gives it back; the most recently used
+    goes out first, so a quiet period lets the rest go idle, and one idle past ``idle_timeout``
+    is closed (servers drop idle clients; a reaper thread says QUIT before they do). At most
+    ``size`` are open at once: a thread that finds none free waits for one, up to ``wait``.
+    """
+
+    def __init__(self, opener: Callable[[], smtplib.SMTP], size: int, idle_timeout: float) -> None:
+        self._open = opener
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[tuple[smtplib.SMTP, float]] = []  # (connection, when it was last used)
+        self._idle_timeout = idle_timeout
+        self._lock = threading.Lock()
+        self._reaper: threading.Thread | None = None
+        self._closing = threading.Event()
+        self.opened = 0
+
+    def acquire(self, wait: float) -> bool:
+        """Take a slot (a connection may be open for it); False if none came free in time."""
+        return self._slots.acquire(timeout=wait)
+
+    def release(self) -> None:
+        self._slots.release()
+
+    def take(self) -> tuple[smtplib.SMTP, bool]:
+        """A connection for a slot just acquired, and whether it was open already."""
+        with self._lock:
+            while self._idle:
+                host, used = self._idle.pop()
+                if time.monotonic() - used < self._idle_timeout:
+                    return host, True
+                _quit(host)
+        host = self._open()
+        with self._lock:
+            self.opened += 1
+        return host, False
+
+    def open_new(self) -> smtplib.SMTP:
+        """A fresh connection, in place of one that went stale."""
+        host = self._open()
+        with self._lock:
+            self.opened += 1
+        return host
+
+    def give_back(self, host: smtplib.SMTP) -> None:
+        """Keep a healthy connection for the next mail."""
+        with self._lock:
+            self._idle.append((host, time.monotonic()))
+            if self._reaper is None or not self._reaper.is_alive():
+                self._closing.clear()
+                self._reaper = threading.Thread(target=self._reap, name="smtp-reaper", daemon=True)
+                self._reaper.start()
+
+    def _reap(self) -> None:
+        while not self._closing.wait(self._idle_timeout / 2):
+            self._close_idle(older_than=self._idle_timeout)
+
+    def _close_idle(self, older_than: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            stale = [host for host, used in self._idle if now - used >= older_than]
+            self._idle = [(host, used) for host, used in self._idle if now - used < older_than]
+        for host in stale:
+            _quit(host)
+
+    def close(self) -> None:
+        """Say QUIT on every idle connection and stop the reaper."""
+        self._closing.set()
+        self._close_idle(older_than=-1)
 
 
 class SmtpMailProvider:
-    """Deliver over SMTP, keeping one connection open and re-opening it when it breaks."""
+    """Deliver over SMTP through a pool of kept connections, one mail per connection at a time."""
 
     name = "smtp"
 
     def __init__(self, settings: SmtpSettings) -> None:
-        self._mail = Mail().init_mail(
+        mail = Mail().init_mail(
             {
                 "MAIL_SERVER": settings.server,
                 "MAIL_PORT": settings.port,
@@ -72,82 +145,118 @@ class SmtpMailProvider:
             }
         )
         self._timeout = settings.timeout
-        self._host: smtplib.SMTP | None = None
-        self._lock = threading.Lock()
-        self.connections_opened = 0
+        self._pool = _Pool(
+            lambda: _TimedConnection(mail, settings.timeout).configure_host(),
+            size=settings.max_connections,
+            idle_timeout=settings.idle_timeout,
+        )
+
+    @property
+    def connections_opened(self) -> int:
+        """How many SMTP connections this provider has opened."""
+        return self._pool.opened
 
     def send_mail(self, *, message: OutgoingMail) -> str:
-        """Send one mail; a kept connection that went stale is re-opened once."""
+        """Send one mail on a pooled connection; one that went stale while idle is replaced once."""
         mime = build_mime(message)
-        with self._lock:
+        if not self._pool.acquire(wait=self._timeout):
+            raise TransientProviderError(
+                f"no SMTP connection came free within {self._timeout:g} s", provider=self.name
+            )
+        host: smtplib.SMTP | None = None
+        try:
+            host, reused = self._pool.take()
             try:
-                refused = self._send(mime, message, stale_ok=self._host is not None)
-            except _StaleConnection:
+                refused = _transmit(host, mime, message)
+            except smtplib.SMTPServerDisconnected as e:
+                # A kept connection the server closed while idle fails on its first command,
+                # before the message went out, so one fresh try cannot send it twice. A timeout
+                # can come after the message went out (a slow answer to the final dot): that
+                # one waits for the task's backoff like any other transient failure.
+                if not reused or isinstance(e.__context__, TimeoutError):
+                    raise
                 log.info("smtp connection went stale; reconnecting")
-                refused = self._send(mime, message, stale_ok=False)
+                _drop(host)
+                host = None
+                host = self._pool.open_new()
+                refused = _transmit(host, mime, message)
+        except Exception as e:
+            if host is not None and not _still_fit(e):
+                _drop(host)
+                host = None
+            error = self._translated(e)
+            if error is e:
+                raise
+            raise error from e
+        except BaseException:
+            # Cut off mid-conversation (the watchdog): the connection's state is unknown.
+            if host is not None:
+                _drop(host)
+                host = None
+            raise
+        finally:
+            if host is not None:
+                self._pool.give_back(host)
+            self._pool.release()
         if refused:
             log.warning("smtp refused %d of %d recipients", len(refused), len(message.recipients))
         return str(mime["Message-ID"])
 
-    def _send(
-        self, mime: Message, message: OutgoingMail, *, stale_ok: bool
-    ) -> dict[str, tuple[int, bytes]]:
-        try:
-            host = self._connection()
-            if isinstance(mime, EmailMessage):  # internationalised: smtplib adds SMTPUTF8
-                return host.send_message(
-                    mime, from_addr=message.sender, to_addrs=list(message.recipients)
-                )
-            return host.sendmail(message.sender, list(message.recipients), mime.as_bytes())
-        except smtplib.SMTPServerDisconnected as e:
-            self._drop()
-            # A kept connection the server closed while idle fails on its first command, before
-            # the message went out, so one fresh try cannot send it twice. A timeout can come
-            # after the message went out (a slow answer to the final dot): that one waits for
-            # the task's backoff like any other transient failure.
-            if stale_ok and not isinstance(e.__context__, TimeoutError):
-                raise _StaleConnection from e
-            raise TransientProviderError(f"SMTP connection lost: {e}", provider=self.name) from e
-        except smtplib.SMTPRecipientsRefused as e:
+    def _translated(self, e: Exception) -> Exception:
+        """Our provider error for an SMTP or network error; anything else as it is."""
+        if isinstance(e, smtplib.SMTPServerDisconnected):
+            return TransientProviderError(f"SMTP connection lost: {e}", provider=self.name)
+        if isinstance(e, smtplib.SMTPRecipientsRefused):
             code, reply = min(e.recipients.values())
             text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-            raise _classified(
-                code, f"SMTP {code}: {text} (all recipients refused)", self.name
-            ) from e
-        except smtplib.SMTPResponseException as e:
-            if e.smtp_code == 421 or isinstance(e, smtplib.SMTPAuthenticationError):
+            return _classified(code, f"SMTP {code}: {text} (all recipients refused)", self.name)
+        if isinstance(e, smtplib.SMTPResponseException):
+            if not _still_fit(e):
                 # The server is closing, or refuses our login: the operator's to fix, and
                 # the mail waits for it rather than failing.
-                self._drop()
-                raise TransientProviderError(_describe(e), provider=self.name) from e
-            raise _classified(e.smtp_code, _describe(e), self.name) from e
-        except (smtplib.SMTPException, OSError) as e:
-            self._drop()
-            raise TransientProviderError(
+                return TransientProviderError(_describe(e), provider=self.name)
+            return _classified(e.smtp_code, _describe(e), self.name)
+        if isinstance(e, (smtplib.SMTPException, OSError)):
+            return TransientProviderError(
                 f"SMTP connection failed: {type(e).__name__}: {e}", provider=self.name
-            ) from e
-
-    def _connection(self) -> smtplib.SMTP:
-        if self._host is None:
-            self._host = _TimedConnection(self._mail, self._timeout).configure_host()
-            self.connections_opened += 1
-        return self._host
-
-    def _drop(self) -> None:
-        host, self._host = self._host, None
-        if host is not None:
-            with contextlib.suppress(OSError):
-                host.close()
+            )
+        return e
 
     def close(self) -> None:
-        """Say QUIT and close the kept connection."""
-        with self._lock:
-            host, self._host = self._host, None
-            if host is not None:
-                try:
-                    host.quit()
-                except (smtplib.SMTPException, OSError):
-                    host.close()
+        """Say QUIT and close the kept connections."""
+        self._pool.close()
+
+
+def _transmit(
+    host: smtplib.SMTP, mime: Message, message: OutgoingMail
+) -> dict[str, tuple[int, bytes]]:
+    """One mail transaction on ``host``; the recipients the server refused."""
+    if isinstance(mime, EmailMessage):  # internationalised: smtplib adds SMTPUTF8
+        return host.send_message(mime, from_addr=message.sender, to_addrs=list(message.recipients))
+    return host.sendmail(message.sender, list(message.recipients), mime.as_bytes())
+
+
+def _still_fit(e: Exception) -> bool:
+    """After ``e``, may the connection carry the next mail? (smtplib reset the transaction.)"""
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        return True
+    return (
+        isinstance(e, smtplib.SMTPResponseException)
+        and e.smtp_code != 421
+        and not isinstance(e, smtplib.SMTPAuthenticationError)
+    )
+
+
+def _drop(host: smtplib.SMTP) -> None:
+    with contextlib.suppress(OSError):
+        host.close()
+
+
+def _quit(host: smtplib.SMTP) -> None:
+    try:
+        host.quit()
+    except (smtplib.SMTPException, OSError):
+        _drop(host)
 
 
 def _classified(

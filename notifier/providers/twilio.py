@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -26,20 +27,26 @@ class TwilioSettings:
     # Another base URL than https://api.twilio.com: a regional edge, or a local test server.
     base_url: str | None = None
     timeout: float = 10.0
+    # Kept-alive HTTPS connections: one per worker thread, so none is opened per message.
+    max_connections: int = 32
 
 
 class TwilioSmsProvider:
-    """Send with ``client.messages.create``; the SDK's HTTP session keeps its connections."""
+    """Send with ``client.messages.create`` on one client shared by the worker's threads."""
 
     name = "twilio"
 
     def __init__(self, settings: TwilioSettings) -> None:
         self._settings = settings
-        self._client = Client(
-            settings.account_sid,
-            settings.auth_token,
-            http_client=TwilioHttpClient(timeout=settings.timeout),
+        http = TwilioHttpClient(timeout=settings.timeout)
+        # The SDK's own pool keeps min(32, cores + 4) connections: with more threads than that
+        # it opens and discards a connection (a TLS handshake to Twilio) per message.
+        adapter = HTTPAdapter(
+            pool_connections=1, pool_maxsize=settings.max_connections, max_retries=0
         )
+        for scheme in ("https://", "http://"):
+            http.session.mount(scheme, adapter)
+        self._client = Client(settings.account_sid, settings.auth_token, http_client=http)
         if settings.base_url:
             self._client.api.base_url = settings.base_url.rstrip("/")
 

@@ -6,7 +6,6 @@ visibility timeout (10 s), so a dead worker's messages come back within the test
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -74,10 +73,13 @@ class Faulty:
         return found
 
     def wait_sent(self, ids: list[str], timeout: float = 90) -> None:
+        def unsent() -> list[dict[str, Any]]:
+            return [s for i in ids if (s := self.status(i))["status"] != "sent"]
+
         wait_for(
-            lambda: all(self.status(i)["status"] == "sent" for i in ids),
+            lambda: not unsent() or None,
             timeout=timeout,
-            what=f"{len(ids)} notifications to be sent",
+            what=f"{len(ids)} notifications to be sent (unsent: {unsent()[:3]})",
         )
 
     def created(self, notification_id: str) -> float:
@@ -95,7 +97,12 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faulty]:
     smtp.start()
     settings = stack_settings(redis, smtp, twilio, Path(tmp_path_factory.mktemp("faults")))
     settings.update(
-        broker_visibility_timeout=10, retry_max=40, retry_base=0.2, retry_cap=1, captcha_ttl=10
+        broker_visibility_timeout=10,
+        retry_max=40,
+        retry_base=0.2,
+        retry_cap=1,
+        captcha_ttl=10,
+        rate_limit="1000/s",
     )
     env = notifier_env(settings)
     web, base = start_web(env)
@@ -112,39 +119,57 @@ def new_address(tag: str) -> str:
     return f"{tag}-{uuid.uuid4().hex[:8]}@example.com"
 
 
-def test_worker_group_killed_mid_flight_loses_nothing(faulty: Faulty) -> None:
-    faulty.ensure_worker(concurrency=2)
-    faulty.smtp.handler.data_delay = 0.1  # a slow server: 40 mails take about two seconds
+def test_worker_group_killed_with_tens_of_sends_in_flight_loses_nothing(faulty: Faulty) -> None:
+    faulty.ensure_worker(concurrency=16)
+    faulty.smtp.handler.rcpt_delay = 0.2  # a server far away: 16 sends in flight at a time
     try:
-        ids = [faulty.post_mail(new_address("kill")).json()["id"] for _ in range(40)]
-        wait_for(lambda: sum(faulty.arrivals(i) for i in ids) >= 6, what="the first deliveries")
+        ids = [faulty.post_mail(new_address("kill")).json()["id"] for _ in range(160)]
+        wait_for(lambda: faulty.smtp.handler.in_flight >= 8, what="many sends in flight")
+        wait_for(lambda: sum(faulty.arrivals(i) for i in ids) >= 20, what="the first deliveries")
         faulty.kill_worker()
         at_kill = sum(faulty.arrivals(i) > 0 for i in ids)
-        assert at_kill < 40, "the worker finished before it was killed: the test proves nothing"
-        faulty.ensure_worker(concurrency=2)
+        assert at_kill < 160, "the worker finished before it was killed: the test proves nothing"
+        faulty.ensure_worker(concurrency=16)
         faulty.wait_sent(ids)
     finally:
-        faulty.smtp.handler.data_delay = 0.0
+        faulty.smtp.handler.rcpt_delay = 0.0
     counts = [faulty.arrivals(i) for i in ids]
     assert all(c >= 1 for c in counts)
     twice = sum(c - 1 for c in counts)
-    print(f"\n40 mails, worker group SIGKILLed after {at_kill} arrived: {twice} delivered twice")
-    # At most the mails in the pool's hands when it died (2 processes) can go out twice.
+    print(f"\n160 mails, worker SIGKILLed with 16 in flight after {at_kill} arrived: {twice} twice")
+    # Only a mail the server took in the instant before the kill, whose success the worker
+    # could not record, can go out again (SMTP has no way to ask); none otherwise.
     assert twice <= 2
 
 
-def test_pool_child_killed_mid_task_runs_again_and_delivers_once(faulty: Faulty) -> None:
-    worker = faulty.ensure_worker(concurrency=1)
-    to = new_address("child")
+def test_sigterm_mid_drain_finishes_what_runs_and_hands_back_the_rest(faulty: Faulty) -> None:
+    worker = faulty.ensure_worker(concurrency=8)
+    faulty.smtp.handler.rcpt_delay = 0.2
+    try:
+        ids = [faulty.post_mail(new_address("term")).json()["id"] for _ in range(80)]
+        wait_for(lambda: sum(faulty.arrivals(i) for i in ids) >= 10, what="the first deliveries")
+        assert worker.stop(signal.SIGTERM, timeout=30) == 0
+        faulty.worker = None
+        at_stop = sum(faulty.arrivals(i) > 0 for i in ids)
+        assert at_stop < 80, "the drain finished before SIGTERM: the test proves nothing"
+        # What was in flight finished and was recorded; nothing is left half-done.
+        assert not any(faulty.status(i)["status"] == "sending" for i in ids)
+        faulty.ensure_worker(concurrency=8)
+        faulty.wait_sent(ids)
+    finally:
+        faulty.smtp.handler.rcpt_delay = 0.0
+    assert [faulty.arrivals(i) for i in ids] == [1] * 80
+
+
+def test_a_hanging_smtp_server_is_cut_off_and_the_mail_retried(faulty: Faulty) -> None:
+    faulty.ensure_worker()
+    to = new_address("hang")
     faulty.smtp.handler.rcpt_delays[to].append(30.0)  # the first try hangs at RCPT TO
     notification_id = faulty.post_mail(to).json()["id"]
     wait_for(lambda: to in faulty.smtp.handler.rcpt_seen, what="the first try to reach RCPT")
-    (child,) = worker.children()
-    os.kill(child, signal.SIGKILL)
     faulty.wait_sent([notification_id], timeout=60)
     assert faulty.arrivals(notification_id) == 1
     assert faulty.status(notification_id)["attempts"] == 2
-    assert worker.alive()
 
 
 def test_smtp_refusing_connections_for_10_s_then_back(faulty: Faulty) -> None:

@@ -26,6 +26,9 @@ class RecordingHandler:
         self.connections = 0
         self.arrivals: dict[str, float] = {}  # notification id -> when its DATA arrived
         self.data_delay = 0.0  # seconds before answering DATA: a slow server
+        self.rcpt_delay = 0.0  # seconds before answering each RCPT: a server far away
+        self.in_flight = 0  # mail transactions under way right now (MAIL to DATA's answer)
+        self.peak_in_flight = 0  # the most there were at one moment
         self.rcpt_delays: dict[str, deque[float]] = defaultdict(deque)
         self.rcpt_seen: set[str] = set()
         self.plans: dict[str, deque[str]] = defaultdict(deque)
@@ -43,13 +46,32 @@ class RecordingHandler:
         session.host_name = hostname
         return responses
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        with self.lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    def _transaction_over(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if envelope.mail_from is not None:
+            self._transaction_over()
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         with self.lock:
             self.rcpt_seen.add(address.lower())
             delays = self.rcpt_delays.get(address.lower())
-            delay = delays.popleft() if delays else 0.0
+            delay = delays.popleft() if delays else self.rcpt_delay
         if delay:
             await asyncio.sleep(delay)
         with self.lock:
@@ -62,6 +84,7 @@ class RecordingHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
+        self._transaction_over()
         content = cast(bytes, envelope.original_content or envelope.content)
         parsed = cast(EmailMessage, email.message_from_bytes(content, policy=email.policy.default))
         with self.lock:

@@ -17,8 +17,8 @@ VARYING_PROPERTIES = {"correlation_id", "reply_to", "delivery_tag", "expiration"
 
 
 def queued(rt: Runtime) -> list[dict[str, Any]]:
-    raw = rt.redis.lrange("celery", 0, -1)
-    rt.redis.delete("celery")
+    raw = rt.redis.lrange("captcha", 0, -1)
+    rt.redis.delete("captcha")
     return [json.loads(m) for m in raw]
 
 
@@ -43,6 +43,14 @@ def test_direct_message_matches_celerys(app: Flask) -> None:
     assert (
         abs(int(ours["properties"]["expiration"]) - int(celerys["properties"]["expiration"])) < 1000
     )
+
+
+def test_each_task_goes_to_its_lane_as_celery_routes_it(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    for task, lane in [("send_mail", "mail"), ("send_sms_captcha", "captcha")]:
+        pushed = TaskQueue(rt.celery, task, direct_ok=True).direct("n-1")
+        assert pushed is not None and pushed[0] == lane
+        assert json.loads(pushed[1])["properties"]["delivery_info"]["routing_key"] == lane
 
 
 def test_other_brokers_publish_after(app: Flask) -> None:

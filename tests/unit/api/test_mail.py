@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from config import Settings
 from notifier import create_app
 from notifier.embedded import free_port
+from notifier.lanes import LANES
 from notifier.runtime import Runtime
 from tests.conftest import auth
 
@@ -26,10 +27,10 @@ def post(client: FlaskClient, body: Any, who: str = "tester", **kw: Any) -> Any:
     return client.post("/v1/mail", json=body, headers=auth(who), **kw)
 
 
-def queued_messages(app: Flask) -> list[dict[str, Any]]:
-    """The Celery messages waiting on the default queue."""
+def queued_messages(app: Flask, *lanes: str) -> list[dict[str, Any]]:
+    """The Celery messages waiting in ``lanes`` (every lane when none is named)."""
     rt: Runtime = app.extensions["notifier"]
-    return [json.loads(m) for m in rt.redis.lrange("celery", 0, -1)]
+    return [json.loads(m) for lane in lanes or LANES for m in rt.redis.lrange(lane, 0, -1)]
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def test_accepted_mail_is_stored_and_queued_by_id_only(app: Flask, client: Flask
     assert body["status"] == "queued"
     assert body["links"] == {"self": f"/v1/notifications/{body['id']}"}
     assert response.headers["Location"] == body["links"]["self"]
-    (message,) = queued_messages(app)
+    (message,) = queued_messages(app, "mail")
     assert message["headers"]["task"] == "send_mail"
     assert message["headers"]["argsrepr"] == repr((body["id"],))
     assert "ada@example.com" not in json.dumps(message)

@@ -76,7 +76,8 @@ def test_metrics_count_requests_and_notifications(client: FlaskClient) -> None:
         in text
     )
     assert "notifier_redis_up 1.0" in text
-    assert 'notifier_queue_depth{queue="celery"} 1.0' in text
+    assert 'notifier_queue_depth{queue="mail"} 1.0' in text
+    assert 'notifier_queue_depth{queue="captcha"} 0.0' in text
     assert "notifier_scheduled 0.0" in text
 
 

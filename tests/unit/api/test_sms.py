@@ -33,7 +33,7 @@ def test_send_is_accepted_with_its_timing(app: Flask, client: FlaskClient) -> No
     assert body["status"] == "queued"
     assert (body["expires_in"], body["resend_after"]) == (300, 60)
     assert body["links"]["self"] == f"/v1/notifications/{body['id']}"
-    (message,) = queued_messages(app)
+    (message,) = queued_messages(app, "captcha")
     assert message["headers"]["task"] == "send_sms_captcha"
     # The message expires with its code: a worker never sends a code that is already dead.
     expires = datetime.fromisoformat(message["headers"]["expires"])

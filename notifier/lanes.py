@@ -1,0 +1,45 @@
+"""Task names and the lanes (Celery queues) they run in.
+
+Each kind of work has a queue of its own, so a login code never waits behind a mail backlog
+and an operator can run a worker for chosen lanes (``celery -A celery_app worker -Q captcha``).
+A worker started without ``-Q`` serves every lane, in :data:`LANES` order, captchas first.
+"""
+
+from __future__ import annotations
+
+
+class TaskNames:
+    """The registered names of the tasks: other services may call them by these."""
+
+    SEND_MAIL = "send_mail"
+    SEND_SMS_CAPTCHA = "send_sms_captcha"
+    QINIU_UPTOKEN = "qiniu_uptoken"
+    DISPATCH_DUE = "dispatch_due"
+
+
+class QueueNames:
+    """The lanes."""
+
+    CAPTCHA = "captcha"  # login codes: someone is waiting for each one
+    UPLOADS = "uploads"  # upload tokens minted by task: a caller waits for the result
+    MAIL = "mail"
+    CALLBACKS = "callbacks"  # status callbacks to callers' services
+    BATCH = "batch"  # fanning a batch out into its mails
+    SCHEDULED = "scheduled"  # beat's dispatch of scheduled mail, housekeeping
+
+
+LANES = (
+    QueueNames.CAPTCHA,
+    QueueNames.UPLOADS,
+    QueueNames.MAIL,
+    QueueNames.CALLBACKS,
+    QueueNames.BATCH,
+    QueueNames.SCHEDULED,
+)
+
+ROUTES = {
+    TaskNames.SEND_SMS_CAPTCHA: QueueNames.CAPTCHA,
+    TaskNames.QINIU_UPTOKEN: QueueNames.UPLOADS,
+    TaskNames.SEND_MAIL: QueueNames.MAIL,
+    TaskNames.DISPATCH_DUE: QueueNames.SCHEDULED,
+}
