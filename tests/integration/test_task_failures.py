@@ -70,3 +70,32 @@ def test_a_mail_that_crashed_goes_out_once_its_content_can_be_sent(stack: Stack)
     status = stack.wait_status(notification_id, "sent", "failed")
     assert status["status"] == "sent" and status["attempts"] >= 2
     assert len(stack.smtp.received(notification_id)) == 1
+
+
+def test_an_smtp_refusal_that_quotes_non_ascii_addresses_is_masked_everywhere(
+    stack: Stack,
+) -> None:
+    to = address("idn")
+    tag = to.split("@")[0].split("-")[1]
+    quoted = [
+        f"用户{tag}@例子.中国",
+        f"jürgen{tag}@bücher.example",
+        f"josé{tag}@xn--bcher-kva.example",
+    ]
+    reply = f"550 5.1.1 <{to}> forwards to {quoted[0]}, {quoted[1]} and <{quoted[2]}>: unknown"
+    stack.smtp.plan(to, reply.encode())
+    notification_id = send(stack, to=[to])
+
+    status = stack.wait_status(notification_id, "failed")
+    assert status["error"] == (
+        "SMTP 550: 5.1.1 <i***@example.com> forwards to 用***@例子.中国, j***@bücher.example "
+        "and <j***@xn--bcher-kva.example>: unknown (all recipients refused)"
+    )
+    logged = wait_for(
+        lambda: [line for line in stack.worker.output().splitlines() if notification_id in line],
+        what="the worker's log line of the refusal",
+    )
+    assert "用***@例子.中国" in logged[-1]
+    output = "\n".join(log_lines(stack))
+    leaked = [a for a in (to, *quoted) if a in output]
+    assert leaked == [], f"in the logs: {leaked}"
