@@ -43,12 +43,27 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
+        # Extras are masked as well: Celery's failure lines carry the exception text and the
+        # task's arguments in a ``data`` dict.
         entry.update(
-            {k: v for k, v in vars(record).items() if k not in _STANDARD and v is not None}
+            {k: _masked(v) for k, v in vars(record).items() if k not in _STANDARD and v is not None}
         )
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with every string in it redacted; what JSON cannot hold becomes a string."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {_masked(str(k)): _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_masked(v) for v in value]
+    return redact(str(value))
 
 
 class TextFormatter(logging.Formatter):

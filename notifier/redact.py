@@ -1,14 +1,43 @@
-"""Mask personal data in free text (log lines, provider error messages)."""
+"""Mask personal data in free text (log lines, provider error messages, Celery's log extras).
+
+Addresses are found by their shape, ``local@domain``, whatever the characters: a server that
+refuses ``用户@例子.中国`` quotes it back as it is, or as the escapes of a ``bytes`` repr.
+"""
 
 from __future__ import annotations
 
 import re
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-_PHONE = re.compile(r"\+\d{7,15}\b")
+# What cannot be part of an unquoted local part as it shows in text: space, the delimiters
+# around an address in a header, a reply or a repr (<>, (), [], quotes), and the separators.
+_OUTSIDE = r"""\s<>()\[\],;:@"'`"""
+# A domain label: letters and digits of any script, hyphens, or a repr's escapes of them.
+_LABEL = r"(?:[^\W_]|-|\\x[0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\U[0-9a-fA-F]{8})+"
+_DOTS = "[.\u3002\uff0e\uff61]"  # the full stops IDNA reads as dots
+_EMAIL = re.compile(
+    rf"""(?: "(?P<quoted>(?:[^"\\\r\n]|\\.)*)"       # a quoted local part
+           | (?<![^{_OUTSIDE}])(?P<atom>[^{_OUTSIDE}]++) # or a run of anything else, whole
+         )
+         @(?P<domain>{_LABEL}(?:{_DOTS}{_LABEL})*|\[[^\]\s]*\])""",
+    re.VERBOSE,
+)
+# A number in international form, written with or without separators: +8613800138000,
+# +86 138 0013 8000, +1 (415) 555-0100.
+_PHONE = re.compile(r"[+\uff0b](?:\d[ \t.\-()/\u00a0]{0,2}){6,14}\d(?!\d)")
+_DIGIT = re.compile(r"\d")
 
 
 def redact(text: str) -> str:
-    """``ada@example.com`` → ``a***@example.com``; ``+8613800138000`` → ``+86*******00``."""
-    text = _EMAIL.sub(r"\1***@\2", text)
-    return _PHONE.sub(lambda m: m[0][:3] + "*" * (len(m[0]) - 5) + m[0][-2:], text)
+    """``ada@example.com`` → ``a***@example.com``; ``+8613800138000`` → ``+86*********00``."""
+    return _PHONE.sub(_mask_phone, _EMAIL.sub(_mask_email, text))
+
+
+def _mask_email(match: re.Match[str]) -> str:
+    local = match["atom"] if match["quoted"] is None else match["quoted"]
+    return f"{local[:1]}***@{match['domain']}"
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    digits = [m.start() for m in _DIGIT.finditer(match[0])]
+    hidden = set(digits[2:-2])  # the country code's first digits and the last two stay
+    return "".join("*" if i in hidden else c for i, c in enumerate(match[0]))

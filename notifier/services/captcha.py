@@ -15,9 +15,10 @@ from notifier.errors import PermanentProviderError, TooManyRequests, TransientPr
 from notifier.providers.base import SmsProvider
 from notifier.schemas import CaptchaRequest, VerifyRequest
 from notifier.services.delivery import (
+    Attempt,
     Enqueuer,
     Outcome,
-    begin,
+    attempt_delivery,
     failed_attempt,
     failed_for_good,
     sent,
@@ -105,43 +106,46 @@ def deliver_captcha(
     lease: float = 300.0,
 ) -> Outcome:
     """Make a code, keep its digest, and send it through the first provider that takes it."""
-    claimed = begin(store, notification_id, lease=lease, max_attempts=max_attempts)
-    if isinstance(claimed, Outcome):
-        return claimed
-    attempt, payload = claimed.attempt, claimed.payload
-    left = payload["deadline"] - time.time()
-    if left < 1:
-        store.settle(notification_id, "failed", provider=None, error=EXPIRED)
-        return Outcome("failed", attempt)
-    where = scope(payload["client"], payload["purpose"], payload["phone"])
-    # A new code on each attempt: the code of an attempt that failed was never kept anywhere.
-    code = captchas.new_code(where, length=policy.length, ttl=left)
-    text = templates.render(
-        "captcha",
-        payload["locale"],
-        product=policy.product,
-        code=code,
-        minutes=math.ceil(left / 60),
-    )
-    failures = []
-    for provider in providers:
-        try:
-            provider.send_sms(to=payload["phone"], body=text)
-        except PermanentProviderError as e:
-            return failed_for_good(store, notification_id, attempt, e)
-        except TransientProviderError as e:
-            log.warning("%s: %s failed, handing over: %s", notification_id, e.provider, e)
-            failures.append(f"{e.provider}: {e}")
-            continue
-        return sent(store, notification_id, attempt, provider.name)
-    return failed_attempt(
-        store,
-        notification_id,
-        attempt,
-        max_attempts=max_attempts,
-        error="; ".join(failures),
-        provider=providers[-1].name if providers else None,
-        deadline=payload["deadline"],
+
+    def send(claimed: Attempt) -> Outcome:
+        attempt, payload = claimed.attempt, claimed.payload
+        left = payload["deadline"] - time.time()
+        if left < 1:
+            store.settle(notification_id, "failed", provider=None, error=EXPIRED)
+            return Outcome("failed", attempt)
+        where = scope(payload["client"], payload["purpose"], payload["phone"])
+        # A new code on each attempt: the code of an attempt that failed was never kept anywhere.
+        code = captchas.new_code(where, length=policy.length, ttl=left)
+        text = templates.render(
+            "captcha",
+            payload["locale"],
+            product=policy.product,
+            code=code,
+            minutes=math.ceil(left / 60),
+        )
+        failures = []
+        for provider in providers:
+            try:
+                provider.send_sms(to=payload["phone"], body=text)
+            except PermanentProviderError as e:
+                return failed_for_good(store, notification_id, attempt, e)
+            except TransientProviderError as e:
+                log.warning("%s: %s failed, handing over: %s", notification_id, e.provider, e)
+                failures.append(f"{e.provider}: {e}")
+                continue
+            return sent(store, notification_id, attempt, provider.name)
+        return failed_attempt(
+            store,
+            notification_id,
+            attempt,
+            max_attempts=max_attempts,
+            error="; ".join(failures),
+            provider=providers[-1].name if providers else None,
+            deadline=claimed.deadline,
+        )
+
+    return attempt_delivery(
+        store, notification_id, lease=lease, max_attempts=max_attempts, send=send
     )
 
 

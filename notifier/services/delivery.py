@@ -1,9 +1,10 @@
-"""The steps every delivery shares: claim the notification, and record a failed attempt."""
+"""The steps every delivery shares: claim the notification, make one attempt, record it."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -71,10 +72,43 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Attempt:
-    """A claimed notification: the attempt number and what to send."""
+    """A claimed notification: the attempt number, what to send, and when it is too late to."""
 
     attempt: int
     payload: dict[str, Any]
+    deadline: float | None = None
+
+
+def attempt_delivery(
+    store: NotificationStore,
+    notification_id: str,
+    *,
+    lease: float,
+    max_attempts: int,
+    send: Callable[[Attempt], Outcome],
+) -> Outcome:
+    """Claim the notification and make one attempt with ``send``.
+
+    An exception ``send`` does not handle is a bug (ours or a provider's), not the message's:
+    the attempt counts as failed with a generic error, since the exception's text can quote the
+    message, and is retried with backoff, so a fix that is deployed meanwhile still delivers.
+    """
+    claimed = begin(store, notification_id, lease=lease, max_attempts=max_attempts)
+    if isinstance(claimed, Outcome):
+        return claimed
+    try:
+        return send(claimed)
+    except Exception as e:
+        return failed_attempt(
+            store,
+            notification_id,
+            claimed.attempt,
+            max_attempts=max_attempts,
+            error=f"internal error ({type(e).__name__})",
+            provider=None,
+            deadline=claimed.deadline,
+            exc=e,
+        )
 
 
 def begin(
@@ -91,7 +125,7 @@ def begin(
     if claim.payload is None:
         store.settle(notification_id, "failed", provider=None, error="message content expired")
         return Outcome("failed", claim.attempt)
-    return Attempt(claim.attempt, claim.payload)
+    return Attempt(claim.attempt, claim.payload, claim.payload.get("deadline"))
 
 
 def failed_attempt(
@@ -103,10 +137,19 @@ def failed_attempt(
     error: str,
     provider: str | None,
     deadline: float | None = None,
+    exc: Exception | None = None,
 ) -> Outcome:
-    """Record a transient failure: ``retrying``, or ``failed`` once out of attempts."""
+    """Record a transient failure: ``retrying``, or ``failed`` once out of attempts.
+
+    ``exc`` is an unexpected exception: logged as an error with its traceback.
+    """
     final = attempt >= max_attempts
-    log.warning("%s attempt %d of %d failed: %s", notification_id, attempt, max_attempts, error)
+    log.log(
+        logging.WARNING if exc is None else logging.ERROR,
+        "%s attempt %d of %d failed: %s",
+        notification_id, attempt, max_attempts, error,
+        exc_info=exc,
+    )  # fmt: skip
     store.settle(notification_id, "failed" if final else "retrying", provider=provider, error=error)
     return Outcome("failed" if final else "retry", attempt, deadline=deadline)
 

@@ -14,9 +14,10 @@ from notifier.errors import (
 from notifier.providers.base import MailProvider, OutgoingMail
 from notifier.schemas import MAX_RECIPIENTS, MailRequest
 from notifier.services.delivery import (
+    Attempt,
     Enqueuer,
     Outcome,
-    begin,
+    attempt_delivery,
     failed_attempt,
     failed_for_good,
     sent,
@@ -98,32 +99,35 @@ def deliver_mail(
     lease: float = 300.0,
 ) -> Outcome:
     """Make one delivery attempt and record its outcome in the status record."""
-    claimed = begin(store, notification_id, lease=lease, max_attempts=max_attempts)
-    if isinstance(claimed, Outcome):
-        return claimed
-    attempt, payload = claimed.attempt, claimed.payload
-    message = OutgoingMail(
-        notification_id=notification_id,
-        sender=payload["sender"],
-        to=tuple(payload["to"]),
-        cc=tuple(payload["cc"]),
-        bcc=tuple(payload["bcc"]),
-        reply_to=payload["reply_to"],
-        subject=payload["subject"],
-        text=payload["text"],
-        html=payload["html"],
-    )
-    try:
-        provider.send_mail(message=message)
-    except PermanentProviderError as e:
-        return failed_for_good(store, notification_id, attempt, e)
-    except TransientProviderError as e:
-        return failed_attempt(
-            store,
-            notification_id,
-            attempt,
-            max_attempts=max_attempts,
-            error=str(e),
-            provider=e.provider,
+
+    def send(claimed: Attempt) -> Outcome:
+        payload = claimed.payload
+        message = OutgoingMail(
+            notification_id=notification_id,
+            sender=payload["sender"],
+            to=tuple(payload["to"]),
+            cc=tuple(payload["cc"]),
+            bcc=tuple(payload["bcc"]),
+            reply_to=payload["reply_to"],
+            subject=payload["subject"],
+            text=payload["text"],
+            html=payload["html"],
         )
-    return sent(store, notification_id, attempt, provider.name)
+        try:
+            provider.send_mail(message=message)
+        except PermanentProviderError as e:
+            return failed_for_good(store, notification_id, claimed.attempt, e)
+        except TransientProviderError as e:
+            return failed_attempt(
+                store,
+                notification_id,
+                claimed.attempt,
+                max_attempts=max_attempts,
+                error=str(e),
+                provider=e.provider,
+            )
+        return sent(store, notification_id, claimed.attempt, provider.name)
+
+    return attempt_delivery(
+        store, notification_id, lease=lease, max_attempts=max_attempts, send=send
+    )

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from celery import Task, shared_task
 
 from notifier.runtime import runtime
 from notifier.services.mail import deliver_mail
-from notifier.tasks.retrying import retry_if_asked
+from notifier.tasks.retrying import run_attempt
 
 
 @shared_task(name="send_mail", bind=True, max_retries=None)
 def send_mail(self: Task[[str], None], notification_id: str) -> None:
     """Try to deliver; on a transient failure ask Celery to run this again after a backoff."""
     rt = runtime()
-    outcome = deliver_mail(
+    attempt = partial(
+        deliver_mail,
         notification_id,
         store=rt.store,
         provider=rt.mail_provider,
         max_attempts=rt.settings.retry_max,
         lease=rt.settings.task_time_limit,
     )
-    retry_if_asked(self, outcome, rt.settings)
+    run_attempt(self, attempt, rt.settings)
 
 
 def enqueue_mail(notification_id: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
@@ -10,6 +12,26 @@ from celery import Task
 from config import Settings
 from notifier.retry import backoff
 from notifier.services.delivery import Outcome
+
+log = logging.getLogger(__name__)
+
+
+def run_attempt(task: Task[Any, Any], attempt: Callable[[], Outcome], settings: Settings) -> None:
+    """Make one delivery attempt, then retry as its outcome asks.
+
+    The attempt records its own failures, unexpected ones included. When even that fails
+    (Redis went away mid-attempt), the message comes back after a backoff all the same: its
+    next run waits out the claim this one left, so the record never stays ``sending``.
+    """
+    try:
+        outcome = attempt()
+    except Exception:
+        log.exception("%s: the attempt could not be recorded; retrying", task.request.id)
+        retries = task.request.retries + 1
+        raise task.retry(
+            countdown=backoff(retries, base=settings.retry_base, cap=settings.retry_cap)
+        ) from None
+    retry_if_asked(task, outcome, settings)
 
 
 def retry_if_asked(task: Task[Any, Any], outcome: Outcome, settings: Settings) -> None:

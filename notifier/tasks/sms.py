@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from celery import Task, shared_task, signals
 
 from notifier.runtime import runtime
 from notifier.services.captcha import EXPIRED, deliver_captcha
-from notifier.tasks.retrying import retry_if_asked
+from notifier.tasks.retrying import run_attempt
 
 
 @shared_task(name="send_sms_captcha", bind=True, max_retries=None)
 def send_sms_captcha(self: Task[[str], None], notification_id: str) -> None:
     """Try every SMS provider in order; when all fail, retry after a backoff (before expiry)."""
     rt = runtime()
-    outcome = deliver_captcha(
+    attempt = partial(
+        deliver_captcha,
         notification_id,
         store=rt.store,
         captchas=rt.captchas,
@@ -25,7 +27,7 @@ def send_sms_captcha(self: Task[[str], None], notification_id: str) -> None:
         max_attempts=rt.settings.retry_max,
         lease=rt.settings.task_time_limit,
     )
-    retry_if_asked(self, outcome, rt.settings)
+    run_attempt(self, attempt, rt.settings)
 
 
 @signals.task_revoked.connect

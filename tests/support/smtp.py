@@ -31,7 +31,7 @@ class RecordingHandler:
         self.peak_in_flight = 0  # the most there were at one moment
         self.rcpt_delays: dict[str, deque[float]] = defaultdict(deque)
         self.rcpt_seen: set[str] = set()
-        self.plans: dict[str, deque[str]] = defaultdict(deque)
+        self.plans: dict[str, deque[str | bytes]] = defaultdict(deque)
 
     async def handle_EHLO(
         self,
@@ -67,7 +67,7 @@ class RecordingHandler:
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
+    ) -> str | bytes:
         with self.lock:
             self.rcpt_seen.add(address.lower())
             delays = self.rcpt_delays.get(address.lower())
@@ -110,8 +110,11 @@ class SmtpSink:
             self.controller.stop()
             self.controller = None
 
-    def plan(self, address: str, *answers: str) -> None:
-        """Answer RCPT TO ``address`` with these replies, one an attempt, then accept."""
+    def plan(self, address: str, *answers: str | bytes) -> None:
+        """Answer RCPT TO ``address`` with these replies, one an attempt, then accept.
+
+        A reply in bytes goes out as it is (a str must be ASCII: the server has no SMTPUTF8).
+        """
         with self.handler.lock:
             self.handler.plans[address.lower()].extend(answers)
 

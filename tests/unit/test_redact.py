@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from notifier.logs import JsonFormatter, request_id
 from notifier.redact import redact
 
@@ -10,6 +12,37 @@ from notifier.redact import redact
 def test_addresses_and_numbers_are_masked() -> None:
     text = "SMTP 550: <ada.lovelace@example.com> unknown; SMS to +8613800138000 failed"
     assert redact(text) == "SMTP 550: <a***@example.com> unknown; SMS to +86*********00 failed"
+
+
+def full_width(text: str) -> str:
+    return text.translate({ord(c): ord(c) + 0xFEE0 for c in "+0123456789"})
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("用户@例子.中国", "用***@例子.中国"),
+        ("x@bücher.example", "x***@bücher.example"),
+        ("<jürgen@xn--bcher-kva.example> unknown", "<j***@xn--bcher-kva.example> unknown"),
+        ("ユーザー@例え。テスト", "ユ***@例え。テスト"),
+        ('"ada lovelace"@example.com', "a***@example.com"),
+        ('"a\\"b"@example.com', "a***@example.com"),
+        ("RCPT TO:<ada@[192.0.2.1]>", "RCPT TO:<a***@[192.0.2.1]>"),
+        ("('ada@example.com',)", "('a***@example.com',)"),
+        ("mailto:ada@example.com.", "mailto:a***@example.com."),
+        ("o.brien+tag@mail.example.org", "o***@mail.example.org"),
+        ("b'\\xe7\\x94\\xa8@\\xe4\\xbe\\x8b.cn'", "b'\\***@\\xe4\\xbe\\x8b.cn'"),
+        ("+86 138 0013 8000", "+86 *** **** **00"),
+        ("+1 (415) 555-0100", "+1 (4**) ***-**00"),
+        (full_width("+8613800138000"), full_width("+86") + "*********" + full_width("00")),
+        (
+            "    @shared_task(name='x') took 12345678901 ms",
+            "    @shared_task(name='x') took 12345678901 ms",
+        ),
+    ],
+)
+def test_addresses_and_numbers_are_masked_by_their_shape(text: str, masked: str) -> None:
+    assert redact(text) == masked
 
 
 def test_json_lines_carry_level_message_request_id_and_extras() -> None:
