@@ -36,6 +36,10 @@ from notifier.providers.mime import build_mime  # noqa: E402
 
 DRAIN = 2000
 REPEATS = 3
+RELAY_MS = 20  # an SMTP relay this far away (each command)
+TWILIO_MS = 200  # Twilio's answer time from most places
+CAPTCHAS = 1000
+BACKLOG = 3000
 LOGS = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
 
 
@@ -110,13 +114,28 @@ class Bench:
         self.state = redis.Redis(port=self.redis_port, db=0)
         self.sink_db = redis.Redis(port=self.redis_port, db=15)
         wait_until(lambda: self._ping(), 10, "redis")
+        sink_db = f"redis://127.0.0.1:{self.redis_port}/15"
         self.sink = Proc(
-            "sink",
-            [sys.executable, str(BENCH / "sink.py"), str(self.smtp_port),
-             f"redis://127.0.0.1:{self.redis_port}/15"],
+            "sink", [sys.executable, str(BENCH / "sink.py"), str(self.smtp_port), sink_db],
             dict(os.environ),
         )  # fmt: skip
-        wait_until(lambda: "sink ready" in self.sink.log.read_text(), 10, "the SMTP sink")
+        # The same sink with a relay's latency, and Twilio as far away as it is from most places.
+        self.far_smtp_port, self.twilio_port = free_port(), free_port()
+        self.far_sink = Proc(
+            "sink-far",
+            [sys.executable, str(BENCH / "sink.py"), str(self.far_smtp_port), sink_db,
+             str(RELAY_MS)],
+            dict(os.environ),
+        )  # fmt: skip
+        self.twilio = Proc(
+            "twilio",
+            [sys.executable, str(BENCH / "twilio_sink.py"), str(self.twilio_port), sink_db,
+             str(TWILIO_MS)],
+            dict(os.environ),
+        )  # fmt: skip
+        for proc, ready in [(self.sink, "sink ready"), (self.far_sink, "sink ready"),
+                            (self.twilio, "twilio ready")]:  # fmt: skip
+            wait_until(lambda p=proc, r=ready: r in p.log.read_text(), 10, proc.log.name)
         self.key, digest = new_key()
         self.headers = [f"Authorization: Bearer {self.key}", "Content-Type: application/json"]
         self.env = {
@@ -130,7 +149,11 @@ class Bench:
             "NOTIFIER_MAIL_SERVER": "127.0.0.1",
             "NOTIFIER_MAIL_PORT": str(self.smtp_port),
             "NOTIFIER_MAIL_DEFAULT_SENDER": "bench@example.com",
-            "NOTIFIER_SMS_PROVIDERS": "memory",
+            "NOTIFIER_SMS_PROVIDERS": "twilio",
+            "NOTIFIER_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "NOTIFIER_TWILIO_AUTH_TOKEN": "bench-token",
+            "NOTIFIER_TWILIO_FROM": "+15005550006",
+            "NOTIFIER_TWILIO_BASE_URL": f"http://127.0.0.1:{self.twilio_port}",
             "NOTIFIER_CAPTCHA_SECRET": hashlib.sha256(b"bench").hexdigest(),
             "NOTIFIER_CAPTCHA_RESEND_INTERVAL": "0",
             "NOTIFIER_CAPTCHA_DAILY_LIMIT": "1000000",
@@ -164,10 +187,13 @@ class Bench:
         wait_until(lambda: http_up(f"{base}/healthz"), 30, name)
         return proc, base
 
-    def worker(self, name: str, app: str, cwd: Path = ROOT) -> Proc:
-        proc = Proc(name, [str(BIN / "celery"), "-A", app, "worker", "--concurrency", "2",
-                           "--loglevel", "INFO"], self.env, cwd)  # fmt: skip
-        return proc
+    def worker(
+        self, name: str, app: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+    ) -> Proc:
+        """Our worker as the Procfile starts it; the recipe's with concurrency 2 (its cores)."""
+        sized = [] if app == "celery_app" else ["--concurrency", "2"]
+        argv = [str(BIN / "celery"), "-A", app, "worker", *sized, "--loglevel", "INFO"]
+        return Proc(name, argv, env or self.env, cwd)
 
     def ingress(self, base: str, body: str, auth: bool = True) -> dict[str, Any]:
         """The median of three 10-second runs after a warm-up (this machine is noisy)."""
@@ -182,15 +208,17 @@ class Bench:
         runs.sort(key=lambda r: r["rps"])
         return {**runs[len(runs) // 2], "runs_rps": [round(r["rps"]) for r in runs]}
 
-    def queue(self, base: str, body: str, auth: bool = True) -> None:
+    def queue(
+        self, base: str, body: str, auth: bool = True, path: str = "/v1/mail", count: int = DRAIN
+    ) -> None:
         headers = self.headers if auth else self.headers[1:]
-        result = load("closed", f"{base}/v1/mail", body=body, header=headers, conns=16,
-                      seconds=120, count=DRAIN)  # fmt: skip
-        assert result["requests"] == DRAIN, result
+        result = load("closed", f"{base}{path}", body=body, header=headers, conns=16,
+                      seconds=120, count=count)  # fmt: skip
+        assert result["requests"] == count and not result["errors"], result
 
-    def drain(self, worker: Proc) -> dict[str, Any]:
+    def drain(self, worker: Proc, mails: int = DRAIN) -> dict[str, Any]:
         """Mails a second from the first to the last arrival, and SMTP connections opened."""
-        wait_until(lambda: int(self.sink_db.get("bench:messages") or 0) >= DRAIN, 600, "the drain")
+        wait_until(lambda: int(self.sink_db.get("bench:messages") or 0) >= mails, 600, "the drain")
         worker.stop()
         arrivals = [float(t) for t in self.sink_db.hvals("bench:arrivals")]
         took = max(arrivals) - min(arrivals)
@@ -242,6 +270,65 @@ class Bench:
         finally:
             web.stop()
 
+    def lanes(self) -> None:
+        """Drain near and far, captchas through a far Twilio, a captcha behind a mail backlog."""
+        mail = (
+            '{"to": ["u{u}@example.com"], "subject": "Bench {n}", "text": "Hello from the bench."}'
+        )
+        far = {**self.env, "NOTIFIER_MAIL_PORT": str(self.far_smtp_port)}
+        web, base = self.web("lanes-web", [str(BIN / "gunicorn"), "notifier:create_app()"])
+        r: dict[str, Any] = {}
+        try:
+            for label, env in [("drain_loopback", self.env), (f"drain_{RELAY_MS}ms", far)]:
+                self.reset()
+                self.queue(base, mail)
+                r[label] = self.drain(self.worker(f"lanes-{label}", "celery_app", env=env))
+            self.reset()
+            captcha = '{"phone": "+86138{p}", "purpose": "bench"}'
+            self.queue(base, captcha, path="/v1/sms/captcha", count=CAPTCHAS)
+            worker = self.worker("lanes-captchas", "celery_app", env=far)
+            wait_until(lambda: self.sink_db.hlen("bench:sms") >= CAPTCHAS, 600, "the captchas")
+            worker.stop()
+            texts = [float(t) for t in self.sink_db.hvals("bench:sms")]
+            r["captchas"] = {
+                "texts": len(texts),
+                "per_s": (len(texts) - 1) / (max(texts) - min(texts)),
+                "connections": int(self.sink_db.get("bench:sms_connections") or 0),
+            }
+            r["captcha_behind_backlog"] = self.captcha_behind_backlog(base, mail, far)
+        finally:
+            web.stop()
+        self.results["lanes"] = r
+
+    def captcha_behind_backlog(self, base: str, mail: str, env: dict[str, str]) -> dict[str, Any]:
+        """From POST /v1/sms/captcha to Twilio while a mail backlog drains through a far relay."""
+        import urllib.request
+
+        self.reset()
+        self.queue(base, mail, count=BACKLOG)
+        worker = self.worker("lanes-backlog", "celery_app", env=env)
+        waits, behind = [], []
+        try:
+            wait_until(lambda: self.sink_db.hlen("bench:arrivals") >= 100, 120, "the drain")
+            for n in range(5):
+                phone = f"+8613900{n:06d}"
+                body = json.dumps({"phone": phone, "purpose": "backlog"}).encode()
+                headers = dict(h.split(": ", 1) for h in self.headers)
+                posted = time.time()
+                request = urllib.request.Request(f"{base}/v1/sms/captcha", body, headers)
+                urllib.request.urlopen(request, timeout=10).close()
+                at = wait_until(lambda p=phone: self.sink_db.hget("bench:sms", p), 120, "captcha")
+                waits.append(float(at) - posted)
+                behind.append(BACKLOG - self.sink_db.hlen("bench:arrivals"))
+        finally:
+            worker.stop()
+        return {
+            "p50_s": percentile(waits, 0.5),
+            "max_s": max(waits),
+            "mails_still_queued": min(behind),
+            "waits_s": [round(w, 3) for w in waits],
+        }
+
     def naive(self) -> None:
         mail = (
             '{"to": ["u{u}@example.com"], "subject": "Bench {u}", "text": "Hello from the bench."}'
@@ -288,8 +375,8 @@ class Bench:
         self.results["limits"] = r
 
     def close(self) -> None:
-        self.sink.stop()
-        self.redis_proc.stop()
+        for proc in (self.sink, self.far_sink, self.twilio, self.redis_proc):
+            proc.stop()
 
 
 def table(results: dict[str, Any]) -> str:
@@ -326,14 +413,34 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def lanes_table(r: dict[str, Any], before: dict[str, Any]) -> str:
+    """The lanes figures beside those of the baseline run."""
+    near, far = r["drain_loopback"], r[f"drain_{RELAY_MS}ms"]
+    behind = r["captcha_behind_backlog"]
+    rows = [
+        ("drain, relay on loopback", f"{near['mails_per_s']:.0f} mails/s ({near['smtp_connections']} SMTP conns)", "drain_loopback"),
+        (f"drain, relay {RELAY_MS} ms away", f"{far['mails_per_s']:.0f} mails/s ({far['smtp_connections']} SMTP conns)", "drain_far"),
+        ("  far / loopback (target >= 0.70)", f"{far['mails_per_s'] / near['mails_per_s']:.2f}", "drain_ratio"),
+        (f"captchas through a {TWILIO_MS} ms Twilio (target >= 50/s)", f"{r['captchas']['per_s']:.0f}/s ({r['captchas']['connections']} HTTP conns)", "captchas_per_s"),
+        (f"captcha behind {BACKLOG} mails, relay {RELAY_MS} ms (target < 2 s)", f"p50 {behind['p50_s']:.2f} s  max {behind['max_s']:.2f} s  ({behind['mails_still_queued']} mails still queued)", "captcha_behind_backlog_s"),
+    ]  # fmt: skip
+    lines = [f"{'':58} {'now':44} before"]
+    lines += [f"{label:58} {now:44} {before.get(key, '-')}" for label, now, key in rows]
+    return "\n".join(lines)
+
+
 def main() -> None:
+    only_lanes = sys.argv[1:] == ["lanes"]
     bench = Bench()
     try:
-        bench.notifier()
-        bench.naive()
-        bench.limits()
+        if not only_lanes:
+            bench.notifier()
+            bench.naive()
+            bench.limits()
+        bench.lanes()
     finally:
         bench.close()
+    baseline = json.loads((BENCH / "baseline.json").read_text())
     results = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -342,7 +449,10 @@ def main() -> None:
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
-    print(table(results))
+    if not only_lanes:
+        print(table(results))
+    print(f"\nlanes (before: {baseline['at']}, {baseline['what']})")
+    print(lanes_table(results["lanes"], baseline["lanes"]))
     print(f"\nfigures: {out / 'latest.json'}   logs: {LOGS}")
 
 

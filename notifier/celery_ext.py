@@ -58,6 +58,9 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
             # come back soon after their visibility timeout rather than minutes later.
             "unacked_restore_interval": max(1, min(10, settings.broker_visibility_timeout // 10)),
             "unacked_restore_throttle": 1,
+            # Each sweep holds a lock in Redis; a worker killed while holding it would stop every
+            # sweep for kombu's default five minutes. Our claims make a doubled restore harmless.
+            "unacked_mutex_expire": min(30, max(2, settings.broker_visibility_timeout // 5)),
         },
         # Deploys: SIGTERM is Celery's warm shutdown: the sends in flight finish (each bounded by
         # the watchdog and its timeouts), and reserved and ETA messages go back to the broker.
