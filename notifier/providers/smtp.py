@@ -7,14 +7,13 @@ import logging
 import smtplib
 import threading
 from dataclasses import dataclass
-from email.message import EmailMessage, Message
 from typing import Any
 
 from flask_mail import Connection, Mail
 
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.providers.base import OutgoingMail
-from notifier.providers.mime import build_mime
+from notifier.providers.mime import Wire, build_wire
 
 log = logging.getLogger(__name__)
 
@@ -78,27 +77,32 @@ class SmtpMailProvider:
 
     def send_mail(self, *, message: OutgoingMail) -> str:
         """Send one mail; a kept connection that went stale is re-opened once."""
-        mime = build_mime(message)
+        wire = build_wire(message)
         with self._lock:
             try:
-                refused = self._send(mime, message, stale_ok=self._host is not None)
+                refused = self._send(wire, message, stale_ok=self._host is not None)
             except _StaleConnection:
                 log.info("smtp connection went stale; reconnecting")
-                refused = self._send(mime, message, stale_ok=False)
+                refused = self._send(wire, message, stale_ok=False)
         if refused:
             log.warning("smtp refused %d of %d recipients", len(refused), len(message.recipients))
-        return str(mime["Message-ID"])
+        return wire.message_id
 
     def _send(
-        self, mime: Message, message: OutgoingMail, *, stale_ok: bool
+        self, wire: Wire, message: OutgoingMail, *, stale_ok: bool
     ) -> dict[str, tuple[int, bytes]]:
         try:
             host = self._connection()
-            if isinstance(mime, EmailMessage):  # internationalised: smtplib adds SMTPUTF8
-                return host.send_message(
-                    mime, from_addr=message.sender, to_addrs=list(message.recipients)
-                )
-            return host.sendmail(message.sender, list(message.recipients), mime.as_bytes())
+            return host.sendmail(
+                message.sender, list(message.recipients), wire.data, wire.mail_options
+            )
+        except smtplib.SMTPNotSupportedError as e:
+            # An address that is not ASCII, and a server without SMTPUTF8: smtplib refuses
+            # before MAIL FROM is sent, the connection stays good, and no retry can help.
+            raise PermanentProviderError(
+                f"the SMTP server does not take SMTPUTF8, which a recipient needs: {e}",
+                provider=self.name,
+            ) from e
         except smtplib.SMTPServerDisconnected as e:
             self._drop()
             # A kept connection the server closed while idle fails on its first command, before
