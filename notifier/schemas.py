@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import email_validator
 import phonenumbers
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -22,6 +25,37 @@ MAX_SCHEDULE_AHEAD = timedelta(days=30)
 Status = Literal["scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled"]
 
 
+# What some reader takes for the end of a header line: CR and LF, but also VT, FF, FS, GS, RS,
+# NEL, U+2028 and U+2029 (Python's str.splitlines() among them), the other C0 and C1 controls
+# but TAB, DEL; and lone surrogates, which are not text and cannot be encoded.
+HEADER_BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+ONE_LINE = "one line: no control characters, line or paragraph separators"
+
+
+def _one_line(value: object) -> object:
+    if isinstance(value, str) and HEADER_BREAKS.search(value):
+        raise ValueError(f"must be {ONE_LINE}")
+    return value
+
+
+def _ascii_when_it_can_be(address: str) -> str:
+    """The ASCII form of an address whose local part is ASCII, as the caller gave it.
+
+    EmailStr turns an IDNA domain into Unicode (``ada@xn--bcher-kva.example`` becomes
+    ``ada@bücher.example``), which only a server with SMTPUTF8 takes: an address keeps its ASCII
+    form, and needs SMTPUTF8 only when its local part is not ASCII.
+    """
+    if address.isascii():
+        return address
+    found = email_validator.validate_email(address, check_deliverability=False)
+    return found.ascii_email or found.normalized
+
+
+# A display name ("Ada <ada@example.com>") is accepted and dropped, as EmailStr does; a control
+# character anywhere is refused first, so that none can hide in a name.
+Address = Annotated[EmailStr, BeforeValidator(_one_line), AfterValidator(_ascii_when_it_can_be)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -29,23 +63,18 @@ class Strict(BaseModel):
 class MailRequest(Strict):
     """``POST /v1/mail``."""
 
-    to: list[EmailStr] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
-    cc: list[EmailStr] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
-    bcc: list[EmailStr] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
-    reply_to: EmailStr | None = None
-    subject: str | None = Field(None, min_length=1, max_length=998)
+    to: list[Address] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    cc: list[Address] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    bcc: list[Address] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    reply_to: Address | None = None
+    subject: Annotated[str, BeforeValidator(_one_line)] | None = Field(
+        None, min_length=1, max_length=998
+    )
     text: str | None = Field(None, max_length=512 * 1024)
     html: str | None = Field(None, max_length=512 * 1024)
     template: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     data: dict[str, Any] = Field(default_factory=dict)
     send_at: AwareDatetime | None = None
-
-    @field_validator("subject")
-    @classmethod
-    def _one_line(cls, value: str | None) -> str | None:
-        if value is not None and ("\r" in value or "\n" in value):
-            raise ValueError("must not contain CR or LF")
-        return value
 
     @field_validator("send_at")
     @classmethod

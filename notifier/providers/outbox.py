@@ -7,7 +7,7 @@ from pathlib import Path
 
 from notifier.errors import TransientProviderError
 from notifier.providers.base import OutgoingMail
-from notifier.providers.mime import build_mime
+from notifier.providers.mime import build_wire
 
 
 class OutboxMailProvider:
@@ -20,16 +20,16 @@ class OutboxMailProvider:
 
     def send_mail(self, *, message: OutgoingMail) -> str:
         """Write the message atomically, so a reader never sees half a file."""
-        mime = build_mime(message)
+        wire = build_wire(message)  # the bytes SMTP would send
         path = self.directory / f"{message.notification_id}.eml"
         partial = path.with_suffix(".eml.part")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            partial.write_bytes(mime.as_bytes())
+            partial.write_bytes(wire.data)
             os.replace(partial, path)
         except OSError as e:
             raise TransientProviderError(f"cannot write {path}: {e}", provider=self.name) from e
-        return str(mime["Message-ID"])
+        return wire.message_id
 
     def close(self) -> None:
         """Nothing to release."""

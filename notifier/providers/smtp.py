@@ -9,14 +9,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage, Message
 from typing import Any
 
 from flask_mail import Connection, Mail
 
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.providers.base import OutgoingMail
-from notifier.providers.mime import build_mime
+from notifier.providers.mime import Wire, build_wire
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +157,7 @@ class SmtpMailProvider:
 
     def send_mail(self, *, message: OutgoingMail) -> str:
         """Send one mail on a pooled connection; one that went stale while idle is replaced once."""
-        mime = build_mime(message)
+        wire = build_wire(message)
         if not self._pool.acquire(wait=self._timeout):
             raise TransientProviderError(
                 f"no SMTP connection came free within {self._timeout:g} s", provider=self.name
@@ -167,7 +166,7 @@ class SmtpMailProvider:
         try:
             host, reused = self._pool.take()
             try:
-                refused = _transmit(host, mime, message)
+                refused = _transmit(host, wire, message)
             except smtplib.SMTPServerDisconnected as e:
                 # A kept connection the server closed while idle fails on its first command,
                 # before the message went out, so one fresh try cannot send it twice. A timeout
@@ -179,7 +178,7 @@ class SmtpMailProvider:
                 _drop(host)
                 host = None
                 host = self._pool.open_new()
-                refused = _transmit(host, mime, message)
+                refused = _transmit(host, wire, message)
         except Exception as e:
             if host is not None and not _still_fit(e):
                 _drop(host)
@@ -200,10 +199,17 @@ class SmtpMailProvider:
             self._pool.release()
         if refused:
             log.warning("smtp refused %d of %d recipients", len(refused), len(message.recipients))
-        return str(mime["Message-ID"])
+        return wire.message_id
 
     def _translated(self, e: Exception) -> Exception:
         """Our provider error for an SMTP or network error; anything else as it is."""
+        if isinstance(e, smtplib.SMTPNotSupportedError):
+            # An address that is not ASCII, and a server without SMTPUTF8: smtplib refuses
+            # before MAIL FROM is sent, the connection stays good, and no retry can help.
+            return PermanentProviderError(
+                f"the SMTP server does not take SMTPUTF8, which a recipient needs: {e}",
+                provider=self.name,
+            )
         if isinstance(e, smtplib.SMTPServerDisconnected):
             return TransientProviderError(f"SMTP connection lost: {e}", provider=self.name)
         if isinstance(e, smtplib.SMTPRecipientsRefused):
@@ -228,17 +234,15 @@ class SmtpMailProvider:
 
 
 def _transmit(
-    host: smtplib.SMTP, mime: Message, message: OutgoingMail
+    host: smtplib.SMTP, wire: Wire, message: OutgoingMail
 ) -> dict[str, tuple[int, bytes]]:
     """One mail transaction on ``host``; the recipients the server refused."""
-    if isinstance(mime, EmailMessage):  # internationalised: smtplib adds SMTPUTF8
-        return host.send_message(mime, from_addr=message.sender, to_addrs=list(message.recipients))
-    return host.sendmail(message.sender, list(message.recipients), mime.as_bytes())
+    return host.sendmail(message.sender, list(message.recipients), wire.data, wire.mail_options)
 
 
 def _still_fit(e: Exception) -> bool:
     """After ``e``, may the connection carry the next mail? (smtplib reset the transaction.)"""
-    if isinstance(e, smtplib.SMTPRecipientsRefused):
+    if isinstance(e, (smtplib.SMTPRecipientsRefused, smtplib.SMTPNotSupportedError)):
         return True
     return (
         isinstance(e, smtplib.SMTPResponseException)

@@ -12,7 +12,7 @@ from notifier.errors import (
     Unprocessable,
 )
 from notifier.providers.base import MailProvider, OutgoingMail
-from notifier.schemas import MAX_RECIPIENTS, MailRequest
+from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest
 from notifier.services.delivery import (
     Attempt,
     Enqueuer,
@@ -83,10 +83,11 @@ def _check_subject(subject: str | None) -> None:
     loc = ("body", "subject")
     if not subject:
         raise Unprocessable("a mail needs a subject", errors=[FieldError(loc, "field required")])
-    if "\r" in subject or "\n" in subject or len(subject) > 998:
+    # Checked again here: a template's subject is rendered from data the schema never saw.
+    if HEADER_BREAKS.search(subject) or len(subject) > 998:
         raise Unprocessable(
             "the subject is not one header line",
-            errors=[FieldError(loc, "1 to 998 characters with no CR or LF")],
+            errors=[FieldError(loc, f"1 to 998 characters on {ONE_LINE}")],
         )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import requests
@@ -113,3 +114,69 @@ def start_web(env: dict[str, str]) -> tuple[Process, str]:
 
     wait_for(up, timeout=30, what="web to answer /healthz")
     return web, base
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM a server's whole process group, SIGKILL it if it hangs, then SIGKILL what is left.
+
+    The last SIGKILL takes helpers still left in the group once the leader is gone; the group's
+    id stays reserved while any member lives, so it cannot hit others.
+    """
+    if process.poll() is None:
+        _signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+    _signal_group(process.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def start_server(
+    argv: list[str],
+    *,
+    output: Path,
+    ready: Callable[[subprocess.Popen[bytes]], bool],
+    what: str,
+    timeout: float,
+    logs: Sequence[Path],
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a server in its own process group and wait until ``ready(process)``; stop it if not.
+
+    Its output goes to ``output``; a failure says why with the ends of ``logs``.
+    """
+    with open(output, "wb") as out:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: ready(process), timeout=timeout, what=what)
+    except AssertionError as e:
+        stop_group(process, timeout=10)
+        raise AssertionError(f"{e}\n{tails(logs)}") from None
+    return process
+
+
+def tails(paths: Sequence[Path], chars: int = 4000) -> str:
+    """The ends of some log files, for failure messages."""
+    parts = []
+    for path in paths:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError as e:
+            text = f"({e})"
+        parts.append(f"--- {path} ---\n{text[-chars:]}")
+    return "\n".join(parts)

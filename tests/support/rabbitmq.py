@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -16,7 +14,7 @@ import kombu
 import kombu.exceptions
 
 from notifier.embedded import free_port
-from tests.support.wait import wait_for
+from tests.support.processes import start_server, stop_group
 
 # The real start script. /usr/sbin/rabbitmq-server is a wrapper that, run as root, does
 # ``su rabbitmq`` and ``cd /var/lib/rabbitmq``: the node would then run as another user that
@@ -79,22 +77,20 @@ class RabbitServer:
             raise AssertionError("RabbitServer already started")
         self.dir = Path(tempfile.mkdtemp(prefix="notifier-rabbitmq-"))
         env = self._environment(self._write_config(self.dir))
-        with open(self.output_file, "wb") as out:
-            self.process = subprocess.Popen(
+        try:
+            self.process = start_server(
                 [str(SERVER_SCRIPT)],
+                output=self.output_file,
+                ready=self._accepts,
+                what=f"RabbitMQ on port {self.port}",
+                timeout=START_TIMEOUT,
+                logs=[self.log_file, self.output_file],
                 cwd=self.dir,
                 env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
-        try:
-            wait_for(self._accepts, timeout=START_TIMEOUT, what=f"RabbitMQ on port {self.port}")
-        except AssertionError as e:
-            message = f"{e}\n{self.tail()}"
+        except AssertionError:
             self.stop()
-            raise AssertionError(message) from None
+            raise
 
     def _write_config(self, base: Path) -> dict[str, str]:
         """Write the node's config files under ``base``; the variables that point at them."""
@@ -162,11 +158,10 @@ class RabbitServer:
         )
         return env
 
-    def _accepts(self) -> bool:
+    def _accepts(self, node: subprocess.Popen[bytes]) -> bool:
         """Whether an AMQP connection succeeds now; fails the wait if the node died."""
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"rabbitmq-server exited with {self.process.returncode}")
+        if node.poll() is not None:
+            raise AssertionError(f"rabbitmq-server exited with {node.returncode}")
         # A plain connect first: it fails fast, while the node boots, without kombu's machinery.
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
@@ -187,17 +182,6 @@ class RabbitServer:
             )
         return True
 
-    def tail(self, chars: int = 4000) -> str:
-        """The end of the node's log and of its console output, for failure messages."""
-        parts = []
-        for path in (self.log_file, self.output_file):
-            try:
-                text = path.read_text(errors="replace")
-            except OSError as e:
-                text = f"({e})"
-            parts.append(f"--- {path} ---\n{text[-chars:]}")
-        return "\n".join(parts)
-
     def stop(self) -> None:
         """Stop the node cleanly (SIGKILL if it hangs) and remove its directory.
 
@@ -208,19 +192,7 @@ class RabbitServer:
         """
         process, self.process = self.process, None
         if process is not None:
-            if process.poll() is None:
-                _signal_group(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    _signal_group(process.pid, signal.SIGKILL)
-                    process.wait()
-            _signal_group(process.pid, signal.SIGKILL)
+            stop_group(process, STOP_TIMEOUT)
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)

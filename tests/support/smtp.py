@@ -1,4 +1,9 @@
-"""A real SMTP server (aiosmtpd) that records what arrives and answers as a test tells it."""
+"""A real SMTP server (aiosmtpd) that records what arrives and answers as a test tells it.
+
+It is as strict about the wire as a hardened relay: DATA whose lines do not all end in CRLF, or
+that holds a line over 998 octets, is refused with a 550 (aiosmtpd itself refuses a line over
+about 1,000 octets with ``500 Line too long``), and what it accepts is kept byte for byte.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,20 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from notifier.embedded import free_port
 
+MAX_LINE = 998  # octets a line may hold, CRLF not counted (RFC 5322 2.1.1)
+
+
+def wire_faults(data: bytes) -> list[str]:
+    """What is wrong with ``data`` as the content of DATA: bare CR or LF, over-long lines."""
+    lines = data.split(b"\r\n")
+    faults = [] if lines[-1] == b"" else ["the last line does not end in CRLF"]
+    for number, line in enumerate(lines[:-1], start=1):
+        if b"\r" in line or b"\n" in line:
+            faults.append(f"line {number} holds a bare CR or LF: {line[:60]!r}")
+        if len(line) > MAX_LINE:
+            faults.append(f"line {number} has {len(line)} octets (at most {MAX_LINE})")
+    return faults
+
 
 class RecordingHandler:
     """Keep every accepted message; answer RCPT with planned codes first."""
@@ -23,6 +42,8 @@ class RecordingHandler:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.messages: list[tuple[Envelope, EmailMessage]] = []
+        self.raw: dict[str, list[bytes]] = defaultdict(list)  # notification id -> DATA as sent
+        self.refused: list[tuple[bytes, list[str]]] = []  # DATA refused for its wire format
         self.connections = 0
         self.arrivals: dict[str, float] = {}  # notification id -> when its DATA arrived
         self.data_delay = 0.0  # seconds before answering DATA: a slow server
@@ -85,10 +106,17 @@ class RecordingHandler:
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
         self._transaction_over()
+        # original_content: the octets of DATA as they came, less the dot-stuffing.
         content = cast(bytes, envelope.original_content or envelope.content)
+        faults = wire_faults(content)
+        if faults:
+            with self.lock:
+                self.refused.append((content, faults))
+            return f"550 5.6.0 Not RFC 5322 lines: {faults[0]}"
         parsed = cast(EmailMessage, email.message_from_bytes(content, policy=email.policy.default))
         with self.lock:
             self.messages.append((envelope, parsed))
+            self.raw[str(parsed["X-Notification-Id"])].append(content)
             self.arrivals[str(parsed["X-Notification-Id"])] = time.time()
         return "250 Message accepted"
 
@@ -96,13 +124,16 @@ class RecordingHandler:
 class SmtpSink:
     """An aiosmtpd server on a free port that can be stopped and started again."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, smtputf8: bool = True) -> None:
         self.port = free_port()
         self.handler = RecordingHandler()
         self.controller: Controller | None = None
+        self.smtputf8 = smtputf8  # whether EHLO offers SMTPUTF8 (RFC 6531)
 
     def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self.controller.start()
 
     def stop(self) -> None:
@@ -128,6 +159,11 @@ class SmtpSink:
             return [
                 m for m in self.handler.messages if m[1]["X-Notification-Id"] == notification_id
             ]
+
+    def raw(self, notification_id: str) -> list[bytes]:
+        """The DATA of each message that arrived for one notification, octet for octet."""
+        with self.handler.lock:
+            return list(self.handler.raw.get(notification_id, []))
 
     def settings(self) -> dict[str, Any]:
         return {"mail_server": "127.0.0.1", "mail_port": self.port, "mail_timeout": 5.0}

@@ -35,22 +35,3 @@ def test_console_prints_the_message() -> None:
     ConsoleMailProvider(stream).send_mail(message=MAIL)
     assert "To: ada@example.com" in stream.getvalue()
     assert "X-Notification-Id: n1" in stream.getvalue()
-
-
-def test_internationalised_addresses_take_the_smtputf8_path(tmp_path: Path) -> None:
-    from email.message import EmailMessage
-
-    from notifier.providers.mime import build_mime
-
-    mail = OutgoingMail(
-        notification_id="n2",
-        sender="noreply@example.com",
-        to=("用户@例子.广告",),
-        subject="你好",
-        text="正文",
-    )
-    mime = build_mime(mail)
-    assert isinstance(mime, EmailMessage)
-    parsed = email.message_from_bytes(mime.as_bytes(), policy=email.policy.default)
-    assert parsed["To"] == "用户@例子.广告"
-    assert parsed.get_content().strip() == "正文"

@@ -1,0 +1,117 @@
+"""Mail through Postfix, the MTA users relay through, with bare-LF rejection on.
+
+web + worker send to a private Postfix (``tests/support/postfix.py``), which relays what it
+accepts to an aiosmtpd server of this module's: a mail that arrives there was taken by Postfix.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import uuid
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Stack, stack_settings, start_stack
+from tests.support.postfix import PostfixServer
+from tests.support.redis_server import RedisServer
+from tests.support.smtp import SmtpSink
+from tests.support.twilio import FakeTwilio
+from tests.support.wait import wait_for
+from tests.unit.providers.test_mime import NEWSLETTER_HTML, NEWSLETTER_TEXT
+
+pytestmark = [pytest.mark.integration, pytest.mark.postfix]
+
+
+@pytest.fixture(scope="module")
+def postfix() -> Iterator[tuple[PostfixServer, SmtpSink]]:
+    """A private Postfix relaying to a recording SMTP server of its own."""
+    behind = SmtpSink()
+    behind.start()
+    server = PostfixServer(relay_port=behind.port)
+    try:
+        server.start()
+        yield server, behind
+    finally:
+        server.stop()
+        behind.stop()
+
+
+@pytest.fixture(scope="module")
+def postfix_stack(
+    postfix: tuple[PostfixServer, SmtpSink],
+    redis_server: RedisServer,
+    twilio: FakeTwilio,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """Web, worker and beat whose mail server is the private Postfix."""
+    server, behind = postfix
+    settings = stack_settings(
+        redis_server, behind, twilio, Path(tmp_path_factory.mktemp("postfix")), db=4
+    )
+    settings["mail_port"] = server.port
+    stack = start_stack(settings, behind, twilio)
+    yield stack
+    stack.stop()
+
+
+def arrived(stack: Stack, notification_id: str) -> EmailMessage:
+    """The one copy the server behind Postfix received (Postfix relays after it queued)."""
+    stack.wait_status(notification_id, "sent")
+    ((_, message),) = wait_for(
+        lambda: stack.smtp.received(notification_id), what=f"{notification_id} behind Postfix"
+    )
+    return message
+
+
+def lines(content: EmailMessage | str | None) -> list[str]:
+    """The lines of a text or a text part: SMTP may end the last line, and CRLF is a line end."""
+    if isinstance(content, EmailMessage):
+        content = content.get_content()
+    assert isinstance(content, str)
+    return content.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "html", "crowd"),
+    [
+        ("Newsletter — Grüße ✓", NEWSLETTER_TEXT, NEWSLETTER_HTML, 50),
+        ("登录提醒", "你好，世界。" * 400 + "\n" + "naïve café " * 300, None, 1),
+        ("Plain", "a" * 700, None, 1),
+    ],
+    ids=["newsletter-50-recipients", "non-ascii", "700-characters"],
+)
+def test_realistic_mail_is_accepted_by_postfix_and_arrives_intact(
+    postfix_stack: Stack, subject: str, text: str, html: str | None, crowd: int
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    to = [f"reader{i:02d}-{tag}@example.com" for i in range(crowd)]
+    body = {"to": to, "subject": subject, "text": text, **({"html": html} if html else {})}
+    response = postfix_stack.post("/v1/mail", body)
+    assert response.status_code == 202, response.text
+    notification_id = response.json()["id"]
+    message = arrived(postfix_stack, notification_id)
+    assert message["Subject"] == subject
+    assert [a.addr_spec for a in message["To"].addresses] == to
+    assert lines(message.get_body(("plain",))) == lines(text)
+    if html is not None:
+        assert lines(message.get_body(("html",))) == lines(html)
+    ((envelope, _),) = postfix_stack.smtp.received(notification_id)
+    assert sorted(envelope.rcpt_tos) == sorted(to)
+
+
+def test_postfix_really_refuses_bare_lf(postfix: tuple[PostfixServer, SmtpSink]) -> None:
+    server, _ = postfix
+    bare = b"From: a@example.com\nTo: b@example.com\nSubject: bare\n\nbare LF lines\n"
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("a@example.com", ["b@example.com"], bare)
+        assert refused.value.smtp_code == 550
+        assert b"bare <LF>" in refused.value.smtp_error
+        client.rset()
+        # The same message in CRLF lines is taken: it was the line ends, nothing else.
+        assert (
+            client.sendmail("a@example.com", ["b@example.com"], bare.replace(b"\n", b"\r\n")) == {}
+        )
