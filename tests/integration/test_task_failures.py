@@ -29,18 +29,18 @@ def test_a_mail_that_crashes_the_worker_is_retried_then_failed_with_a_generic_er
     hidden = address("hidden")
     later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     notification_id = send(stack, to=[address("crash")], send_at=later)
-    # A payload stored before the API refused such subjects (issue #11): building the MIME
-    # message raises an exception no provider classifies, and its text quotes the subject.
+    # A payload no release of ours stores (a lone surrogate cannot be encoded): building the
+    # message raises an exception no provider classifies, which carries the subject with it.
     r = state(stack)
     key = f"notifier:p:{notification_id}"
     payload = json.loads(r.get(key) or "{}")
-    r.set(key, json.dumps({**payload, "subject": f"Hi\x0cBcc: {hidden}"}), keepttl=True)
+    r.set(key, json.dumps({**payload, "subject": f"Hi {hidden} \udcff"}), keepttl=True)
     r.zadd(SCHEDULED, {notification_id: time.time()})  # due now: beat dispatches it
 
     status = stack.wait_status(notification_id, "failed", timeout=60)
     assert (status["attempts"], status["error"], status["provider"]) == (
         8,
-        "internal error (HeaderParseError)",
+        "internal error (UnicodeEncodeError)",
         None,
     )
     assert stack.smtp.received(notification_id) == []
@@ -51,8 +51,7 @@ def test_a_mail_that_crashes_the_worker_is_retried_then_failed_with_a_generic_er
         return [e for e in lines if notification_id in e["msg"] and "internal error" in e["msg"]]
 
     entries = wait_for(lambda: len(logged()) == 8 and logged(), what="8 logged attempts")
-    assert all(e["level"] == "ERROR" and "HeaderParseError" in e["exc"] for e in entries)
-    assert "Bcc: h***@example.com" in entries[0]["exc"]  # the traceback, masked
+    assert all(e["level"] == "ERROR" and "UnicodeEncodeError" in e["exc"] for e in entries)
     assert hidden not in "\n".join(log_lines(stack))
 
 
@@ -63,7 +62,7 @@ def test_a_mail_that_crashed_goes_out_once_its_content_can_be_sent(stack: Stack)
     r = state(stack)
     key = f"notifier:p:{notification_id}"
     good = r.get(key) or "{}"
-    r.set(key, json.dumps({**json.loads(good), "subject": "Hi\x0cX-Spam: no"}), keepttl=True)
+    r.set(key, json.dumps({**json.loads(good), "subject": "Hi \udcff"}), keepttl=True)
     r.zadd(SCHEDULED, {notification_id: time.time()})
     stack.wait_status(notification_id, "retrying")
     r.set(key, good, keepttl=True)  # as a deploy that fixes the bug would
