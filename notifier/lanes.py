@@ -26,6 +26,9 @@ class QueueNames:
     CALLBACKS = "callbacks"  # status callbacks to callers' services
     BATCH = "batch"  # fanning a batch out into its mails
     SCHEDULED = "scheduled"  # beat's dispatch of scheduled mail, housekeeping
+    # Where another service's Celery puts a task it sends with its defaults
+    # (``send_task("qiniu_uptoken", ...)`` without a queue): served too, so such callers work.
+    DEFAULT = "celery"
 
 
 LANES = (
@@ -35,6 +38,7 @@ LANES = (
     QueueNames.CALLBACKS,
     QueueNames.BATCH,
     QueueNames.SCHEDULED,
+    QueueNames.DEFAULT,
 )
 
 ROUTES = {
