@@ -1,0 +1,162 @@
+"""The web process against hostile or unlucky callers: slow clients, a frozen Redis, odd bodies.
+
+A stack of its own (Redis, web and a worker as the Procfile starts them), since one test
+freezes its Redis and another counts captcha sends per address.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import auth
+from tests.integration.conftest import stack_settings
+from tests.support.processes import (
+    Process,
+    notifier_env,
+    start_web,
+    start_worker,
+)
+from tests.support.redis_server import RedisServer
+from tests.support.smtp import SmtpSink
+from tests.support.twilio import FakeTwilio
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.integration
+IP_LIMIT = 2
+PROMPT = 2.0  # seconds: what "answers promptly" means here
+
+
+@dataclass
+class Hardened:
+    redis: RedisServer
+    twilio: FakeTwilio
+    web: Process
+    base: str
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.base.removeprefix("http://").split(":")
+        return host, int(port)
+
+    def post(self, path: str, body: Any, timeout: float = 10) -> requests.Response:
+        url = f"{self.base}{path}"
+        return requests.post(url, json=body, headers=auth(), timeout=timeout)
+
+    def post_raw(self, path: str, data: bytes | str, **extra: str) -> requests.Response:
+        headers = {**auth(), "Content-Type": "application/json", **extra}
+        return requests.post(f"{self.base}{path}", data=data, headers=headers, timeout=10)
+
+    def mail(self, timeout: float = 10) -> requests.Response:
+        body = {"to": ["ada@example.com"], "subject": "Hardening", "text": "Hello"}
+        return self.post("/v1/mail", body, timeout=timeout)
+
+    def captcha(self, client_ip: str, phone: str | None = None) -> requests.Response:
+        phone = phone or f"+86139{uuid.uuid4().int % 10**8:08d}"
+        return self.post(
+            "/v1/sms/captcha",
+            {"phone": phone, "purpose": "login", "locale": "en", "client_ip": client_ip},
+        )
+
+
+@pytest.fixture(scope="module")
+def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
+    """Redis, web and a worker of this module's own."""
+    redis, smtp, twilio = RedisServer(), SmtpSink(), FakeTwilio().start()
+    redis.start()
+    smtp.start()
+    settings = stack_settings(redis, smtp, twilio, Path(tmp_path_factory.mktemp("hardening")))
+    settings.update(captcha_ip_hourly_limit=IP_LIMIT, captcha_ttl=60)
+    env = notifier_env(settings)
+    worker = start_worker(env)
+    web, base = start_web(env)
+    yield Hardened(redis=redis, twilio=twilio, web=web, base=base)
+    for process in (web, worker):
+        process.stop()
+    twilio.stop()
+    smtp.stop()
+    redis.stop()
+
+
+def assert_problem(response: requests.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
+    found: dict[str, Any] = response.json()
+    assert found["status"] == status
+    return found
+
+
+def test_fifty_slow_clients_leave_healthz_and_mail_answering(hardened: Hardened) -> None:
+    held: list[socket.socket] = []
+    try:
+        for _ in range(50):
+            slow = socket.create_connection(hardened.address, timeout=5)
+            slow.sendall(b"POST /v1/mail HTTP/1.1\r\nHost: notifier\r\nContent-Type: appl")
+            held.append(slow)
+        for _ in range(5):
+            assert requests.get(f"{hardened.base}/healthz", timeout=PROMPT).status_code == 200
+        assert hardened.mail(timeout=PROMPT).status_code == 202
+    finally:
+        for slow in held:
+            slow.close()
+
+
+def test_a_client_that_never_finishes_its_header_is_cut_off(hardened: Hardened) -> None:
+    with socket.create_connection(hardened.address, timeout=30) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: notifier\r\n")
+        started = time.monotonic()
+        # The server closes the connection (an empty read) well before the test gives up.
+        assert slow.recv(1024) == b""
+        assert time.monotonic() - started < 15
+
+
+def test_a_frozen_redis_is_503_in_about_two_seconds_and_healthz_never_waits(
+    hardened: Hardened,
+) -> None:
+    assert hardened.redis.process is not None
+    pid = hardened.redis.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            timed = list(pool.map(lambda _: timed_mail(hardened), range(8)))
+            # Every POST is now waiting on Redis, yet liveness answers at once.
+            for _ in range(3):
+                started = time.monotonic()
+                healthz = requests.get(f"{hardened.base}/healthz", timeout=PROMPT)
+                assert healthz.status_code == 200
+                assert time.monotonic() - started < 1
+        for response, took in timed:
+            assert_problem(response, 503)
+            assert response.headers["Retry-After"] == "5"
+            assert took < 3.5, f"503 took {took:.1f} s"
+        started = time.monotonic()
+        assert_problem(requests.get(f"{hardened.base}/readyz", timeout=10), 503)
+        assert time.monotonic() - started < 3.5
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_for(lambda: hardened.mail().status_code == 202, what="the web to accept again")
+
+
+def timed_mail(hardened: Hardened) -> tuple[requests.Response, float]:
+    started = time.monotonic()
+    response = hardened.mail(timeout=15)
+    return response, time.monotonic() - started
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def mail_with(data: str) -> str:
+    return '{"to": ["a@example.com"], "text": "x", "data": {"a": ' + data + "}}"
