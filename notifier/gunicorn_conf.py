@@ -43,6 +43,20 @@ def on_starting(server: Any) -> None:
             os.unlink(stale.path)
 
 
+def post_fork(server: Any, worker: Any) -> None:
+    from gunicorn import util  # type: ignore[import-untyped]
+
+    from notifier.api.problems import server_refusal
+
+    def write_problem(sock: Any, status: int, reason: str, detail: str) -> None:
+        util.write_nonblock(sock, server_refusal(status, reason, detail))
+
+    # Gunicorn answers what it refuses itself (a request line past 4094 bytes: 414, a header
+    # too large: 431, a malformed request: 400) through this one function, as an HTML page;
+    # callers get the API's problem+json instead, like every other error.
+    util.write_error = write_problem
+
+
 def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 

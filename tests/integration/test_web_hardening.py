@@ -160,3 +160,10 @@ def nested(depth: int) -> str:
 
 def mail_with(data: str) -> str:
     return '{"to": ["a@example.com"], "text": "x", "data": {"a": ' + data + "}}"
+
+
+def test_gunicorn_s_own_refusals_are_problem_json(hardened: Hardened) -> None:
+    long_uri = requests.get(f"{hardened.base}/healthz?{'q' * 5000}", timeout=10)
+    assert_problem(long_uri, 414)
+    big_header = requests.get(f"{hardened.base}/healthz", headers={"X-Big": "b" * 9000}, timeout=10)
+    assert_problem(big_header, 431)
