@@ -26,6 +26,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _no_reserved_names(value: dict[str, Any]) -> dict[str, Any]:
+    if "self" in value:
+        raise ValueError("'self' is the template engine's own name; call the value otherwise")
+    return value
+
+
+# Template variables: any JSON object, less the names a template cannot be given.
+TemplateData = Annotated[
+    dict[str, Any],
+    AfterValidator(_no_reserved_names),
+    Field(json_schema_extra={"propertyNames": {"not": {"const": "self"}}}),
+]
+
+
 class MailRequest(Strict):
     """``POST /v1/mail``."""
 
@@ -37,7 +51,7 @@ class MailRequest(Strict):
     text: str | None = Field(None, max_length=512 * 1024)
     html: str | None = Field(None, max_length=512 * 1024)
     template: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: TemplateData = Field(default_factory=dict)
     send_at: AwareDatetime | None = None
 
     @field_validator("subject")

@@ -162,6 +162,51 @@ def mail_with(data: str) -> str:
     return '{"to": ["a@example.com"], "text": "x", "data": {"a": ' + data + "}}"
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/mail", mail_with(nested(1000))),
+        ("/v1/sms/captcha/verify", '{"phone": ' + nested(1000) + "}"),
+        ("/v1/uploads/qiniu/token", '{"bucket": "avatars", "key": ' + nested(1000) + "}"),
+        ("/v1/mail", mail_with("9" * 5000)),
+        ("/v1/mail", mail_with("NaN")),
+        ("/v1/mail", mail_with("-Infinity")),
+        ("/v1/mail", mail_with("1e999999")),
+    ],
+    ids=["deep-mail", "deep-verify", "deep-upload", "huge-int", "nan", "infinity", "1e999999"],
+)
+def test_bodies_that_are_not_plain_json_are_400(hardened: Hardened, path: str, body: str) -> None:
+    assert_problem(hardened.post_raw(path, body), 400)
+
+
+def test_a_body_nested_too_deeply_with_an_idempotency_key_is_400(hardened: Hardened) -> None:
+    body = mail_with(nested(1000))
+    key = {"Idempotency-Key": f"deep-{uuid.uuid4()}"}
+    assert_problem(hardened.post_raw("/v1/mail", body, **key), 400)
+
+
+def test_a_data_key_named_self_with_a_template_is_422(hardened: Hardened) -> None:
+    body = {
+        "to": ["ada@example.com"],
+        "template": "welcome",
+        "data": {"self": "x", "name": "Ada", "product": "Acme", "login_url": "https://a.example"},
+    }
+    problem = assert_problem(hardened.post("/v1/mail", body), 422)
+    assert problem["errors"][0]["loc"][:2] == ["body", "data"]
+
+
+def test_a_chunked_body_over_the_limit_is_413(hardened: Hardened) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"to": ["ada@example.com"], "text": "'
+        for _ in range(40):
+            yield b"x" * 32768
+        yield b'"}'
+
+    headers = {**auth(), "Content-Type": "application/json"}
+    response = requests.post(f"{hardened.base}/v1/mail", data=chunks(), headers=headers, timeout=10)
+    assert_problem(response, 413)
+
+
 def test_gunicorn_s_own_refusals_are_problem_json(hardened: Hardened) -> None:
     long_uri = requests.get(f"{hardened.base}/healthz?{'q' * 5000}", timeout=10)
     assert_problem(long_uri, 414)
