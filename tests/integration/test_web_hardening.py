@@ -212,3 +212,16 @@ def test_gunicorn_s_own_refusals_are_problem_json(hardened: Hardened) -> None:
     assert_problem(long_uri, 414)
     big_header = requests.get(f"{hardened.base}/healthz", headers={"X-Big": "b" * 9000}, timeout=10)
     assert_problem(big_header, 431)
+
+
+def test_captcha_address_limit_counts_mapped_ipv4_and_ipv6_by_64(hardened: Hardened) -> None:
+    for _ in range(IP_LIMIT):
+        assert hardened.captcha("198.51.100.7").status_code == 202
+    refused = hardened.captcha("::ffff:198.51.100.7")
+    assert_problem(refused, 429)
+    assert int(refused.headers["Retry-After"]) > 0
+
+    assert hardened.captcha("2001:db8:1:2::1").status_code == 202
+    assert hardened.captcha("2001:db8:1:2:abcd::9").status_code == 202
+    assert_problem(hardened.captcha("2001:db8:1:2:ffff:ffff:ffff:fffe"), 429)
+    assert hardened.captcha("2001:db8:1:3::1").status_code == 202  # another /64
