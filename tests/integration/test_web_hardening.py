@@ -225,3 +225,10 @@ def test_captcha_address_limit_counts_mapped_ipv4_and_ipv6_by_64(hardened: Harde
     assert hardened.captcha("2001:db8:1:2:abcd::9").status_code == 202
     assert_problem(hardened.captcha("2001:db8:1:2:ffff:ffff:ffff:fffe"), 429)
     assert hardened.captcha("2001:db8:1:3::1").status_code == 202  # another /64
+
+
+def test_the_english_captcha_text_says_1_minute(hardened: Hardened) -> None:
+    phone = f"+86139{uuid.uuid4().int % 10**8:08d}"
+    assert hardened.captcha("203.0.113.9", phone=phone).status_code == 202
+    (text,) = wait_for(lambda: hardened.twilio.texts_to(phone), what="the captcha text")
+    assert "expires in 1 minute." in text, text
