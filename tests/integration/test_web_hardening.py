@@ -6,6 +6,7 @@ freezes its Redis and another counts captcha sends per address.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import requests
 
@@ -232,3 +234,28 @@ def test_the_english_captcha_text_says_1_minute(hardened: Hardened) -> None:
     assert hardened.captcha("203.0.113.9", phone=phone).status_code == 202
     (text,) = wait_for(lambda: hardened.twilio.texts_to(phone), what="the captcha text")
     assert "expires in 1 minute." in text, text
+
+
+def test_the_openapi_document_refuses_what_the_server_refuses(hardened: Hardened) -> None:
+    document = requests.get(f"{hardened.base}/openapi.json", timeout=10).json()
+
+    def allows(model: str, body: dict[str, Any]) -> bool:
+        schema = {"$ref": f"#/components/schemas/{model}", "components": document["components"]}
+        return bool(jsonschema_rs.validator_for(schema).is_valid(body))
+
+    phone = {"phone": "", "purpose": "login"}
+    assert_problem(hardened.post("/v1/sms/captcha", phone), 422)
+    assert not allows("CaptchaRequest", phone)
+    ip = {"phone": "+8613800138000", "purpose": "login", "client_ip": "not-an-address"}
+    assert_problem(hardened.post("/v1/sms/captcha", ip), 422)
+    assert not allows("CaptchaRequest", ip)
+    verify = {"phone": "13800138000", "purpose": "login", "code": "1"}
+    assert_problem(hardened.post("/v1/sms/captcha/verify", verify), 422)
+    assert not allows("VerifyRequest", verify)
+    # JSON has one kind of number: what the document calls an integer, the server takes as one.
+    upload = {"bucket": "avatars", "key": "u/1.png", "expires_in": 1410.0, "fsize_limit": 1e3}
+    assert allows("UploadTokenRequest", upload)
+    response = hardened.post_raw("/v1/uploads/qiniu/token", json.dumps(upload))
+    assert response.status_code == 200, response.text
+    assert_problem(hardened.post("/v1/uploads/qiniu/token", {**upload, "expires_in": 60.5}), 422)
+    assert not allows("UploadTokenRequest", {**upload, "expires_in": 60.5})
