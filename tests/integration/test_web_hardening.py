@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ import requests
 from tests.conftest import auth
 from tests.integration.conftest import stack_settings
 from tests.support.processes import (
+    BIN,
+    ROOT,
     Process,
     notifier_env,
     start_web,
@@ -259,3 +262,20 @@ def test_the_openapi_document_refuses_what_the_server_refuses(hardened: Hardened
     assert response.status_code == 200, response.text
     assert_problem(hardened.post("/v1/uploads/qiniu/token", {**upload, "expires_in": 60.5}), 422)
     assert not allows("UploadTokenRequest", {**upload, "expires_in": 60.5})
+
+
+def test_a_configuration_error_hides_credentials_in_urls() -> None:
+    env = notifier_env(
+        {"env": "testing", "redis_url": "redis://:hunter2@127.0.0.1:1/0",
+         "broker_url": "http://rabbit:s3cr3t-pw@127.0.0.1:1//", "api_keys": "[]"}
+    )  # fmt: skip
+    done = subprocess.run(
+        [str(BIN / "gunicorn"), "notifier:create_app()", "--bind", "127.0.0.1:0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    (line,) = [t for t in done.stderr.splitlines() if "notifier: configuration error" in t]
+    assert "NOTIFIER_BROKER_URL" in line
+    assert "s3cr3t-pw" not in done.stderr + done.stdout
+    assert "hunter2" not in done.stderr + done.stdout
+    assert "http://rabbit:***@127.0.0.1:1//" in line
