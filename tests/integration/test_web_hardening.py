@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ import jsonschema_rs
 import pytest
 import requests
 
+from notifier.embedded import free_port
 from tests.conftest import auth
 from tests.integration.conftest import stack_settings
 from tests.support.processes import (
@@ -30,6 +32,7 @@ from tests.support.processes import (
     ROOT,
     Process,
     notifier_env,
+    start_run,
     start_web,
     start_worker,
 )
@@ -279,3 +282,23 @@ def test_a_configuration_error_hides_credentials_in_urls() -> None:
     assert "s3cr3t-pw" not in done.stderr + done.stdout
     assert "hunter2" not in done.stderr + done.stdout
     assert "http://rabbit:***@127.0.0.1:1//" in line
+
+
+def test_notifier_run_binds_loopback_unless_asked(tmp_path: Path) -> None:
+    port = free_port()
+    run = start_run(tmp_path, port)
+    try:
+
+        def answers(host: str) -> bool:
+            assert run.alive(), run.output()[-3000:]
+            try:
+                return requests.get(f"http://{host}:{port}/healthz", timeout=1).ok
+            except requests.ConnectionError:
+                return False
+
+        wait_for(lambda: answers("127.0.0.1"), timeout=60, what="the web process")
+        # 127.0.0.2 is loopback too, but not the address bound: an all-interfaces bind takes it.
+        assert not answers("127.0.0.2")
+        assert re.search(rf"Notifier on http://127\.0\.0\.1:{port}", run.output())
+    finally:
+        run.stop(signal.SIGINT, timeout=30)

@@ -113,3 +113,9 @@ def start_web(env: dict[str, str]) -> tuple[Process, str]:
 
     wait_for(up, timeout=30, what="web to answer /healthz")
     return web, base
+
+
+def start_run(cwd: Path, port: int, *extra: str) -> Process:
+    """``notifier run`` with the repository's Procfile, from ``cwd`` and no settings at all."""
+    argv = [str(BIN / "notifier"), "run", "--port", str(port), "--procfile", str(ROOT / "Procfile")]
+    return Process("run", [*argv, *extra], notifier_env({}), cwd=cwd)
