@@ -83,8 +83,12 @@ def parse(model: type[M]) -> M:
         # Strict JSON validation: "5" is not 5, and a date must be an RFC 3339 string.
         return model.model_validate_json(raw, strict=True)
     except ValidationError as e:
+        found = e.errors(include_url=False)
+        # pydantic's own parser goes less deep than json's (about 200 levels): not JSON we read.
+        if found[0]["type"] == "json_invalid":
+            raise BadRequest(f"the body is not JSON we read: {found[0]['msg']}") from None
         errors = [
             FieldError(("body", *e_["loc"]), e_["msg"].removeprefix("Value error, "))
-            for e_ in e.errors(include_url=False)
+            for e_ in found
         ]
         raise Unprocessable("the body is not valid", errors=errors) from None

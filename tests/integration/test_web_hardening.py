@@ -174,6 +174,7 @@ def mail_with(data: str) -> str:
     ("path", "body"),
     [
         ("/v1/mail", mail_with(nested(1000))),
+        ("/v1/mail", mail_with(nested(300))),
         ("/v1/sms/captcha/verify", '{"phone": ' + nested(1000) + "}"),
         ("/v1/uploads/qiniu/token", '{"bucket": "avatars", "key": ' + nested(1000) + "}"),
         ("/v1/mail", mail_with("9" * 5000)),
@@ -181,7 +182,16 @@ def mail_with(data: str) -> str:
         ("/v1/mail", mail_with("-Infinity")),
         ("/v1/mail", mail_with("1e999999")),
     ],
-    ids=["deep-mail", "deep-verify", "deep-upload", "huge-int", "nan", "infinity", "1e999999"],
+    ids=[
+        "deep-mail",
+        "300-deep-mail",
+        "deep-verify",
+        "deep-upload",
+        "huge-int",
+        "nan",
+        "infinity",
+        "1e999999",
+    ],
 )
 def test_bodies_that_are_not_plain_json_are_400(hardened: Hardened, path: str, body: str) -> None:
     assert_problem(hardened.post_raw(path, body), 400)
