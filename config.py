@@ -8,6 +8,7 @@ value into a :class:`ConfigError` whose message is one line naming the variable.
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -215,10 +216,14 @@ def _one_line(error: ValidationError) -> str:
     return message
 
 
+# The password in a URL such as redis://:password@host or amqp://user:password@host.
+_URL_PASSWORD = re.compile(r"(?P<start>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s\"]*:)[^/?#\s\"]*@")
+
+
 def _shown(value: Any, field: str) -> str:
     if "password" in field or "secret" in field or "token" in field:
         return "(hidden)"
-    text = json.dumps(value, default=str)
+    text = _URL_PASSWORD.sub(r"\g<start>***@", json.dumps(value, default=str))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -5,7 +5,8 @@ Keys (``{scope}`` is ``client:purpose:phone``):
 * ``notifier:captcha:code:{scope}``  hash {digest, attempts}, expiring with the code;
 * ``notifier:captcha:resend:{scope}`` present during the resend interval;
 * ``notifier:captcha:phone:{phone}``  sorted set of sends in the last 24 h (all clients);
-* ``notifier:captcha:ip:{address}``   sorted set of sends in the last hour.
+* ``notifier:captcha:ip:{address}``   sorted set of sends in the last hour, by
+  :func:`address_bucket` (an IPv4 address, or an IPv6 /64).
 
 Only an HMAC of a code is ever stored. The limits are checked and taken in one Lua script,
 so two concurrent requests cannot both pass a limit that has room for one.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from dataclasses import dataclass
@@ -54,6 +56,21 @@ return {'ok', 0}
 """
 
 
+def address_bucket(address: str) -> str:
+    """What an end user's address counts as: itself, or for IPv6 its /64.
+
+    An IPv4 address written as IPv6 (``::ffff:198.51.100.7``) is that IPv4 address. One IPv6
+    subscriber usually has a /64 or more to pick addresses from, so counting each address
+    alone would let one caller change address for every send.
+    """
+    ip = ipaddress.ip_address(address.partition("%")[0])  # without an IPv6 zone
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
 @dataclass(frozen=True)
 class Sender:
     """Who a send counts against: the code's scope, the phone, the end user's address."""
@@ -61,6 +78,11 @@ class Sender:
     scope: str
     phone: str
     client_ip: str | None = None
+
+    @property
+    def ip_key(self) -> str:
+        bucket = address_bucket(self.client_ip) if self.client_ip else "-"
+        return f"notifier:captcha:ip:{bucket}"
 
 
 @dataclass(frozen=True)
@@ -99,7 +121,7 @@ class CaptchaStore:
         keys = [
             f"notifier:captcha:resend:{sender.scope}",
             f"notifier:captcha:phone:{sender.phone}",
-            f"notifier:captcha:ip:{sender.client_ip or '-'}",
+            sender.ip_key,
         ]
         args: list[EncodableT] = [
             int(time.time() * 1000), member, resend_interval * 1000, daily_limit, ip_limit,
@@ -116,7 +138,7 @@ class CaptchaStore:
             pipe.delete(f"notifier:captcha:resend:{sender.scope}")
             pipe.zrem(f"notifier:captcha:phone:{sender.phone}", member)
             if sender.client_ip:
-                pipe.zrem(f"notifier:captcha:ip:{sender.client_ip}", member)
+                pipe.zrem(sender.ip_key, member)
             pipe.execute()
 
     def digest(self, scope: str, code: str) -> str:

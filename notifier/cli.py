@@ -48,8 +48,14 @@ def keys_new(client: str, scopes: str, buckets: str) -> None:
 
 @main.command()
 @click.option("--port", default=8000, show_default=True, help="The web process's port.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address the web process binds; 0.0.0.0 for every interface.",
+)
 @click.option("--procfile", default="Procfile", show_default=True, type=click.Path(dir_okay=False))
-def run(port: int, procfile: str) -> None:
+def run(port: int, host: str, procfile: str) -> None:
     """Run web, worker and beat from the Procfile, with an embedded Redis in development."""
     from honcho.environ import parse_procfile
     from honcho.manager import Manager
@@ -59,7 +65,11 @@ def run(port: int, procfile: str) -> None:
         # The Procfile's commands come from this interpreter's environment, activated or not.
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         env = dict(os.environ, PORT=str(port), PYTHONUNBUFFERED="1", PATH=path)
-        env.setdefault("GUNICORN_CMD_ARGS", "--config python:notifier.gunicorn_conf")
+        # Loopback unless asked: development hands out a key with every scope. (The config's
+        # own bind, every interface on $PORT, is production's.)
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        args = env.get("GUNICORN_CMD_ARGS", "--config python:notifier.gunicorn_conf")
+        env["GUNICORN_CMD_ARGS"] = f"{args} --bind {where}"
         started_redis = False
         if settings.redis_url is None and settings.env is Environment.DEVELOPMENT:
             env["NOTIFIER_REDIS_URL"] = ensure_redis(settings.state_dir)
@@ -71,7 +81,13 @@ def run(port: int, procfile: str) -> None:
     except ConfigError as e:
         raise click.ClickException(f"configuration error: {e}") from None
     processes = parse_procfile(Path(procfile).read_text()).processes
-    _banner(port, env.get("NOTIFIER_REDIS_URL"), key, settings.mail_provider, settings.outbox_dir)
+    _banner(
+        where,
+        env.get("NOTIFIER_REDIS_URL"),
+        key,
+        settings.mail_provider,
+        settings.outbox_dir,
+    )
     manager = Manager()
     for name, command in processes.items():
         manager.add_process(name, command, env=env)
@@ -84,9 +100,9 @@ def run(port: int, procfile: str) -> None:
 
 
 def _banner(
-    port: int, redis_url: str | None, key: str | None, mail: str | None, outbox: Path
+    where: str, redis_url: str | None, key: str | None, mail: str | None, outbox: Path
 ) -> None:
-    lines = [f"Notifier on http://127.0.0.1:{port}", f"redis: {redis_url or '(from settings)'}"]
+    lines = [f"Notifier on http://{where}", f"redis: {redis_url or '(from settings)'}"]
     if key:
         lines.append(f"development API key: {key}")
     lines.append(

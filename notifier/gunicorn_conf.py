@@ -7,6 +7,7 @@ it starts.
 
 import os
 import tempfile
+import warnings
 from typing import Any
 
 # prometheus_client's multiprocess mode, so /metrics counts every worker process: the folder
@@ -15,13 +16,19 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="notif
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# gthread: a slow client or a slow Redis holds one thread, not a whole process. Two threads:
-# the work is CPU-bound Python, and more threads only fight over the GIL (measured: 8 threads
-# answered half as many requests a second as 2; see bench/README.md).
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+# gevent: each connection is a greenlet, so a client that sends its request slowly (or not at
+# all) and a Redis that hangs hold a few kilobytes each, never the threads every other request
+# needs; with gthread, four half-sent headers took the whole web down. The work itself is
+# CPU-bound Python, so one process a core still sets the throughput (see bench/README.md).
+worker_class = "gevent"
+# The worker patches the standard library when it starts, after gunicorn itself imported ssl;
+# the web's TLS clients (redis, amqp) look ssl up when they connect, so they get the patched one.
+warnings.filterwarnings("ignore", message="Monkey-patching ssl after ssl has already been imported")
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 timeout = 30
 graceful_timeout = 20
+# Also the deadline for a whole request header (gunicorn's gevent worker reads each request
+# line and header under it): a slow client is cut off after this, however it trickles.
 keepalive = 5
 # The app logs each request itself, as JSON with its request id.
 accesslog = None
@@ -34,6 +41,20 @@ def on_starting(server: Any) -> None:
     for stale in os.scandir(os.environ["PROMETHEUS_MULTIPROC_DIR"]):
         if stale.name.endswith(".db"):
             os.unlink(stale.path)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    from gunicorn import util  # type: ignore[import-untyped]
+
+    from notifier.api.problems import server_refusal
+
+    def write_problem(sock: Any, status: int, reason: str, detail: str) -> None:
+        util.write_nonblock(sock, server_refusal(status, reason, detail))
+
+    # Gunicorn answers what it refuses itself (a request line past 4094 bytes: 414, a header
+    # too large: 431, a malformed request: 400) through this one function, as an HTML page;
+    # callers get the API's problem+json instead, like every other error.
+    util.write_error = write_problem
 
 
 def child_exit(server: Any, worker: Any) -> None:

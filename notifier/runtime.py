@@ -30,15 +30,17 @@ from notifier.templating import MailTemplates, SmsTemplates
 T = TypeVar("T")
 
 
-def redis_client(url: str, timeout: float = 5.0) -> redis.Redis:
+def redis_client(url: str, timeout: float = 1.5) -> redis.Redis:
     """A Redis client that gives up in seconds, so the web answers 503 instead of hanging."""
     return redis.Redis.from_url(
         url,
         decode_responses=True,
-        socket_connect_timeout=min(2.0, timeout),
+        socket_connect_timeout=min(1.0, timeout),
         socket_timeout=timeout,
         health_check_interval=30,
-        retry=Retry(NoBackoff(), 1),
+        # Once, on a new connection, for one that broke (Redis restarted). Never after a timeout:
+        # a Redis that hangs would make every request wait twice.
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
     )
 
 

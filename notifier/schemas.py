@@ -60,6 +60,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _no_reserved_names(value: dict[str, Any]) -> dict[str, Any]:
+    if "self" in value:
+        raise ValueError("'self' is the template engine's own name; call the value otherwise")
+    return value
+
+
+# Template variables: any JSON object, less the names a template cannot be given.
+TemplateData = Annotated[
+    dict[str, Any],
+    AfterValidator(_no_reserved_names),
+    Field(json_schema_extra={"propertyNames": {"not": {"const": "self"}}}),
+]
+
+
 class MailRequest(Strict):
     """``POST /v1/mail``."""
 
@@ -73,7 +87,7 @@ class MailRequest(Strict):
     text: str | None = Field(None, max_length=512 * 1024)
     html: str | None = Field(None, max_length=512 * 1024)
     template: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: TemplateData = Field(default_factory=dict)
     send_at: AwareDatetime | None = None
 
     @field_validator("send_at")
@@ -101,7 +115,18 @@ def _ip(value: str) -> str:
         raise ValueError("not an IPv4 or IPv6 address") from None
 
 
-Phone = Annotated[str, Field(max_length=32), AfterValidator(_e164)]
+PHONE_PATTERN = "[+\uff0b][^0-9\uff10-\uff19]*[0-9\uff10-\uff19]"  # ASCII or full-width
+# The document states what it can of the checks: a plus sign, then digits (spaces, dashes,
+# dots and brackets may come between); the phone-number library decides the rest.
+Phone = Annotated[
+    str,
+    Field(max_length=32, json_schema_extra={"pattern": PHONE_PATTERN}),
+    AfterValidator(_e164),
+]
+IP_PATTERN = r"^([0-9]{1,3}\.){3}[0-9]{1,3}$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%\S+)?$"
+ClientIp = Annotated[
+    str, Field(max_length=64, json_schema_extra={"pattern": IP_PATTERN}), AfterValidator(_ip)
+]
 Purpose = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
 
 
@@ -111,7 +136,7 @@ class CaptchaRequest(Strict):
     phone: Phone
     purpose: Purpose
     locale: Literal["zh-CN", "en"] = "zh-CN"
-    client_ip: Annotated[str, AfterValidator(_ip)] | None = None
+    client_ip: ClientIp | None = None
 
 
 class VerifyRequest(Strict):
@@ -134,15 +159,24 @@ def _qiniu_key(value: str) -> str:
 QiniuKey = Annotated[str, Field(min_length=1), AfterValidator(_qiniu_key)]
 
 
+def _integral(value: object) -> object:
+    # JSON has one kind of number, and JSON Schema's "integer" is any number without a
+    # fraction: 1410.0 is the integer 1410. Anything else still meets the strict int check.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
+
+
 class UploadTokenRequest(Strict):
     """``POST /v1/uploads/qiniu/token`` (and the ``qiniu_uptoken`` task's keyword arguments)."""
 
     bucket: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
     key: QiniuKey | None = None
     key_prefix: QiniuKey | None = None
-    expires_in: int = Field(3600, ge=60, le=86400)
+    expires_in: Integer = Field(3600, ge=60, le=86400)
     insert_only: bool = False
-    fsize_limit: int | None = Field(None, ge=1)
+    fsize_limit: Integer | None = Field(None, ge=1)
     mime_limit: str | None = Field(None, min_length=1, max_length=512)
     callback_url: str | None = Field(None, pattern=r"^https?://[^\s]+$", max_length=2048)
     callback_body: str | None = Field(None, min_length=1, max_length=4096)

@@ -42,7 +42,7 @@ def _fingerprint() -> str:
     try:
         # The same JSON however it is spaced or ordered is the same body.
         canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # parse() says why it is not JSON
         canonical = raw
     return hashlib.sha256(
         b"%s %s\n%s" % (request.method.encode(), request.path.encode(), canonical)

@@ -23,6 +23,13 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """A problem+json response."""
+    response = Response(document(status, title, detail, errors), status=status, mimetype=PROBLEM)
+    response.headers.update(headers or {})
+    return response
+
+
+def document(status: int, title: str, detail: str, errors: tuple[FieldError, ...] = ()) -> str:
+    """The problem+json body."""
     body = {
         "type": "about:blank",
         "title": title,
@@ -30,9 +37,17 @@ def problem(
         "detail": detail,
         "errors": [e.as_json() for e in errors],
     }
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM)
-    response.headers.update(headers or {})
-    return response
+    return json.dumps(body)
+
+
+def server_refusal(status: int, reason: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 answer for a request the server refused before the app saw it."""
+    body = document(status, reason, detail or reason).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: {PROBLEM}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
 
 
 def _api_error(e: ApiError) -> Response:

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from notifier.embedded import free_port
-from tests.support.processes import BIN, ROOT, Process, notifier_env
+from tests.support.processes import start_run
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
@@ -22,12 +22,7 @@ def test_run_serves_mail_into_the_outbox_and_stops_cleanly(tmp_path: Path) -> No
     port = free_port()
     # From an empty folder with no settings at all: the embedded Redis, the API key and the
     # outbox all land in that folder.
-    run = Process(
-        "run",
-        [str(BIN / "notifier"), "run", "--port", str(port), "--procfile", str(ROOT / "Procfile")],
-        notifier_env({}),
-        cwd=tmp_path,
-    )
+    run = start_run(tmp_path, port)
     try:
         found = wait_for(
             lambda: re.search(r"development API key: (ntf_\S+)", run.output()), what="the API key"

@@ -180,3 +180,9 @@ def tails(paths: Sequence[Path], chars: int = 4000) -> str:
             text = f"({e})"
         parts.append(f"--- {path} ---\n{text[-chars:]}")
     return "\n".join(parts)
+
+
+def start_run(cwd: Path, port: int, *extra: str) -> Process:
+    """``notifier run`` with the repository's Procfile, from ``cwd`` and no settings at all."""
+    argv = [str(BIN / "notifier"), "run", "--port", str(port), "--procfile", str(ROOT / "Procfile")]
+    return Process("run", [*argv, *extra], notifier_env({}), cwd=cwd)
