@@ -80,13 +80,15 @@ class Process:
         wait_for(seen, timeout=timeout, what=f"{self.name} to print {text!r}")
 
 
-def start_worker(env: dict[str, str], concurrency: int = 2) -> Process:
-    """``celery -A celery_app worker``, ready to take tasks."""
+def start_worker(env: dict[str, str], concurrency: int | None = None) -> Process:
+    """``celery -A celery_app worker``, ready to take tasks: as many threads as the settings
+    give a worker (the Procfile's default) unless ``concurrency`` says otherwise."""
+    sized = [] if concurrency is None else ["--concurrency", str(concurrency)]
     worker = Process(
         "worker",
         [
             str(BIN / "celery"), "-A", "celery_app", "worker", "--loglevel", "INFO",
-            "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
+            *sized, "--without-gossip", "--without-mingle",
         ],
         env,
     )  # fmt: skip

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ class FakeTwilio:
     plans: dict[str, deque[tuple[int, int]]] = field(default_factory=dict)
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0  # seconds before answering: Twilio is 200 ms away from most places
+    connections: int = 0  # TCP connections accepted (the SDK keeps them alive)
+    in_flight: int = 0  # requests being answered right now
+    peak_in_flight: int = 0
+    arrivals: dict[str, float] = field(default_factory=dict)  # number -> when its text came
 
     def __post_init__(self) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -64,6 +70,7 @@ class FakeTwilio:
             planned = plan.popleft() if plan else None
             if planned is None:
                 self.received.append(form)
+                self.arrivals[form.get("To", "")] = time.time()
         if planned is not None:
             status, code = planned
             return status, {
@@ -99,10 +106,27 @@ class FakeTwilio:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Twilio's API
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with fake.lock:
+                    fake.connections += 1
+
             def do_POST(self) -> None:
+                with fake.lock:
+                    fake.in_flight += 1
+                    fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
+                try:
+                    self._answer_post()
+                finally:
+                    with fake.lock:
+                        fake.in_flight -= 1
+
+            def _answer_post(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length).decode()
                 match = _PATH.match(self.path)
@@ -116,6 +140,8 @@ class FakeTwilio:
                 else:
                     form = {k: v[0] for k, v in parse_qs(raw).items()}
                     status, body = fake._answer(match["sid"], form)
+                if fake.delay:
+                    time.sleep(fake.delay)
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
