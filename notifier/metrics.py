@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import redis
+from celery import Celery
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -41,9 +43,15 @@ LATENCY = Histogram(
 class StateCollector(Collector):
     """Notification counters and queue depth, read from Redis at each scrape."""
 
-    def __init__(self, client: redis.Redis, queues: Sequence[str]) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        queues: Sequence[str],
+        broker_depths: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
         self._redis = client
         self._queues = queues  # the broker's lists (the lanes), when the broker is this Redis
+        self._broker_depths = broker_depths  # another broker's queue lengths, asked of it
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("notifier_redis_up", "1 when Redis answered this scrape")
@@ -67,13 +75,35 @@ class StateCollector(Collector):
         waiting.add_metric([], scheduled)
         yield waiting
         yield from _dispatch_health(oldest, dispatched_at)
-        if queued:
+        lengths = dict(zip(self._queues, queued, strict=True))
+        if self._broker_depths is not None:
+            lengths = self._broker_depths()
+        if lengths:
             depth = GaugeMetricFamily(
                 "notifier_queue_depth", "Messages waiting in each lane's queue", labels=["queue"]
             )
-            for queue, length in zip(self._queues, queued, strict=True):
+            for queue, length in lengths.items():
                 depth.add_metric([queue], length)
             yield depth
+
+
+def amqp_depths(celery: Celery, queues: Sequence[str]) -> Callable[[], dict[str, int]]:
+    """Read the lanes' lengths from a RabbitMQ broker (a passive declare each); {} if it fails."""
+
+    def read() -> dict[str, int]:
+        try:
+            with celery.connection_for_read() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+                channel: Any = conn.default_channel  # an AMQP channel (kombu types it vaguely)
+                return {
+                    queue: int(channel.queue_declare(queue=queue, passive=True).message_count)
+                    for queue in queues
+                }
+        except Exception:
+            # Unreachable, or a lane no worker has declared yet: no figure rather than a 500.
+            return {}
+
+    return read
 
 
 def _dispatch_health(

@@ -17,7 +17,7 @@ from config import ApiClient, Settings
 from notifier.captcha_store import CaptchaStore
 from notifier.idempotency_store import IdempotencyKeys
 from notifier.lanes import LANES, TaskNames
-from notifier.metrics import StateCollector
+from notifier.metrics import StateCollector, amqp_depths
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
 from notifier.providers.registry import MailFactory, SmsFactory
@@ -98,7 +98,11 @@ class Runtime:
             self.qiniu = QiniuTokens(QiniuSettings(s.qiniu_access_key, secret))
         # The usual set-up: the broker is the state Redis (messages go in its transactions).
         self.broker_is_state = s.broker_url is None or s.broker_url == self.redis_url
-        self.metrics = StateCollector(self.redis, LANES if self.broker_is_state else ())
+        self.metrics = (
+            StateCollector(self.redis, LANES)
+            if self.broker_is_state
+            else StateCollector(self.redis, (), amqp_depths(self.celery, LANES))
+        )
         self.mail_queue = TaskQueue(
             self.celery, TaskNames.SEND_MAIL, direct_ok=self.broker_is_state
         )

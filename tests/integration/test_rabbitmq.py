@@ -51,3 +51,6 @@ def test_mail_and_captcha_go_through_rabbitmq(rabbit_stack: tuple[Stack, RabbitS
     assert captcha.status_code == 202
     assert stack.wait_status(captcha.json()["id"], "sent")["provider"] == "twilio"
     assert stack.get("/readyz").status_code == 200
+    metrics = stack.get("/metrics").text
+    for lane in ("captcha", "mail", "scheduled"):
+        assert f'notifier_queue_depth{{queue="{lane}"}} ' in metrics
