@@ -39,6 +39,9 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         # the watchdog below and every socket's timeout cut off a send that hangs.
         "worker_pool": "threads",
         "worker_concurrency": settings.worker_concurrency,
+        # Every thread may publish at once (a retry, a dispatch): a broker connection each,
+        # rather than threads queueing for Celery's default ten.
+        "broker_pool_limit": max(10, settings.worker_concurrency),
         # A message is acknowledged after its task ran, so a worker that dies loses nothing.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
