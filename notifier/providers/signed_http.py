@@ -25,10 +25,15 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
+from notifier.redact import redact
 
 log = logging.getLogger(__name__)
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Aliyun's SignatureDoesNotMatch quotes its whole string to sign, our parameters included.
+_STRING_TO_SIGN = re.compile(r"\s*server string to sign is:.*", re.IGNORECASE | re.DOTALL)
+# A number as a vendor may quote it back: without "+" (13800138000, 8613800138000).
+_DIGITS = re.compile(r"\d{7,}")
 # What a captcha template may ask for; the product is the approved sign name, never a variable.
 TEMPLATE_VARIABLES = ("code", "minutes")
 
@@ -126,8 +131,15 @@ class TemplateSmsProvider:
             ) from e
 
 
+def vendor_message(message: str) -> str:
+    """A vendor's error message fit for logs and status records: no phone numbers, short."""
+    message = redact(_STRING_TO_SIGN.sub("", message))
+    return _DIGITS.sub(lambda m: m[0][:3] + "*" * (len(m[0]) - 5) + m[0][-2:], message)[:300]
+
+
 def operator_error(provider: str, code: str, message: str) -> OperatorError:
     """Log the refusal at ERROR (metrics and alerts count these) and return the error."""
+    message = vendor_message(message)
     log.error(
         "%s refused our configuration: %s: %s",
         provider,
@@ -148,7 +160,7 @@ def refusal(
     transient: bool,
 ) -> ProviderError:
     """The error for a vendor's refusal ``code``: a code not known to pass is the operator's."""
-    error = f"{provider} {code}: {message}"
+    error = f"{provider} {code}: {vendor_message(message)}"
     if code in permanent:
         return PermanentProviderError(error, provider=provider)
     if code in throttled:

@@ -3,10 +3,11 @@
 Why not the SDK: ``tencentcloud-sdk-python-sms`` (with ``-common``) is light (only ``requests``)
 and takes an endpoint and a timeout, but its connection pool is not ours to size: the session
 hides at ``client.request.conn._session`` with requests' default of 10 connections (a worker has
-32 threads), and the one public knob, ``pre_conn_pool_size``, starts a thread per pool that
-opens connections in an endless loop. It also calls ``datetime.utcfromtimestamp`` on every send
-(deprecated from Python 3.12), folds every network fault into one string code, ships no type
-hints, and needs two packages pinned to the same version. Signing one POST is ~20 lines, and the
+32 threads), and the one public knob, ``pre_conn_pool_size``, runs a thread per pool that
+keeps pre-opening connections (with the deprecated ``Thread.setDaemon``). It also calls
+``datetime.utcfromtimestamp`` on every send (deprecated from Python 3.12), folds every network
+fault into one string code, ships no type hints, and needs two packages pinned to the same
+version. Signing one POST is ~20 lines, and the
 signer below is checked against a vector the official SDK computed (see the unit tests).
 
 The call is ``POST /`` with a JSON body and the headers ``X-TC-Action: SendSms``,
@@ -186,10 +187,10 @@ class TencentSmsProvider(TemplateSmsProvider):
             # A whole-request error, or the outcome for our one number.
             outcome = answer.get("Error") or answer["SendStatusSet"][0]
             code = str(outcome["Code"])
+            if code == "Ok" and "Error" not in answer:
+                return str(outcome["SerialNo"])
         except (ValueError, KeyError, IndexError, TypeError) as e:
             raise operator_error(self.name, "HTTP 200", "unreadable answer") from e
-        if code == "Ok" and "Error" not in answer:
-            return str(outcome["SerialNo"])
         raise refusal(
             self.name,
             code,
