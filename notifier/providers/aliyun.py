@@ -1,9 +1,9 @@
 """SMS captchas through Aliyun's ``dysmsapi`` 2017-05-25 ``SendSms``, signed here.
 
 Why not the SDK: the maintained ``alibabacloud-dysmsapi20170525`` (4.6.0) does take an endpoint,
-a timeout and a pool size, but installs 29 packages (24 beyond requests and its own; about 40 MB),
-aiohttp, cryptography, APScheduler and aiofiles among them, to make one RPC call; the legacy ``aliyun-python-sdk-core``
-is frozen, pins an old jmespath and defaults to plain HTTP. So the adapter signs the call itself
+a timeout and a pool size, but installs 29 packages (24 beyond requests and its own; about
+40 MB), aiohttp, cryptography, APScheduler and aiofiles among them, to make one RPC call; the
+legacy ``aliyun-python-sdk-core`` is frozen, pins an old jmespath and defaults to plain HTTP. So the adapter signs the call itself
 (RPC signature V2, HMAC-SHA1, which Aliyun documents with a known answer) over ``requests``, the
 client the Twilio SDK already brings, on one keep-alive pool shared by the worker's threads.
 
