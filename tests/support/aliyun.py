@@ -7,8 +7,9 @@ recomputed from the secret (400 ``SignatureDoesNotMatch``), unknown key (404
 sign name, template and its variables as the SMS product does (200 with an ``isv.*`` code), and
 answers planned failures for a number before succeeding with a ``BizId``.
 
-Checked by hand against the official SDK (alibabacloud-dysmsapi20170525 4.6.0 with ``signature_algorithm="v2"``, outside this project): its
-requests are accepted, a wrong secret gets the same refusal, and it reads the answers.
+Checked by hand against the official SDK (alibabacloud-dysmsapi20170525 4.6.0 with
+``signature_algorithm="v2"``, outside this project): its requests are accepted, a wrong secret
+gets the same refusal, and it reads the answers. The SDK's default V3 signature is not checked.
 """
 
 from __future__ import annotations
