@@ -1,0 +1,202 @@
+"""What the adapters that sign their own HTTP calls (Aliyun, Tencent) share.
+
+A keep-alive session sized for the worker's threads, one timed POST whose network faults are
+transient, the errors a vendor's answer is sorted into, and the number check. Both vendors'
+SMS products send approved templates only, so they share one seam, :class:`CaptchaSender`.
+
+::
+
+    TransientProviderError
+    ├── OperatorError       credentials, signature, template, quota: the operator must fix it;
+    │                       transient for the message (another provider may deliver it), and
+    │                       logged at ERROR when raised
+    └── RecipientThrottled  the vendor's per-number limit (its anti-abuse rule): retrying now or
+                            on another provider only helps an abuser
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
+from notifier.redact import redact
+
+log = logging.getLogger(__name__)
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Aliyun's SignatureDoesNotMatch quotes its whole string to sign, our parameters included.
+_STRING_TO_SIGN = re.compile(r"\s*server string to sign is:.*", re.IGNORECASE | re.DOTALL)
+# A number as a vendor may quote it back: without "+" (13800138000, 8613800138000).
+_DIGITS = re.compile(r"\d{7,}")
+# What a captcha template may ask for; the product is the approved sign name, never a variable.
+TEMPLATE_VARIABLES = ("code", "minutes")
+
+
+class OperatorError(TransientProviderError):
+    """The vendor refused our account, signature, template or quota; ``code`` is its code."""
+
+    operator_error = True
+
+    def __init__(self, message: str, *, provider: str, code: str) -> None:
+        super().__init__(message, provider=provider)
+        self.code = code
+
+
+class RecipientThrottled(TransientProviderError):
+    """The vendor's per-number limit refused the message; ``code`` is its code."""
+
+    operator_error = False
+
+    def __init__(self, message: str, *, provider: str, code: str) -> None:
+        super().__init__(message, provider=provider)
+        self.code = code
+
+
+@runtime_checkable
+class CaptchaSender(Protocol):
+    """Sends a captcha through the vendor's approved template; returns the vendor's message id.
+
+    Raises :class:`PermanentProviderError` for a number no provider can reach,
+    :class:`OperatorError` (logged at ERROR) for what the operator must fix, and
+    :class:`TransientProviderError` for the rest. ``product``, ``locale`` and ``purpose`` are
+    there for the adapter to choose a template; the text itself is the vendor's.
+    """
+
+    name: str
+
+    def send_captcha(
+        self, *, to: str, code: str, minutes: int, product: str, locale: str, purpose: str
+    ) -> str: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class TemplateSmsSettings:
+    """What every template-only vendor's settings have besides its credentials and template."""
+
+    # ``host[:port]`` (https), or a full base URL: ``http://127.0.0.1:8081`` for a test peer.
+    endpoint: str
+    timeout: float = 10.0
+    # Kept-alive connections: one per worker thread, so none is opened per message.
+    max_connections: int = 32
+    # The approved template's variables, in order, out of "code" and "minutes".
+    template_params: tuple[str, ...] = ("code",)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.template_params) - set(TEMPLATE_VARIABLES))
+        if unknown:
+            raise ValueError(f"template_params: unknown variables {unknown}")
+
+
+class TemplateSmsProvider:
+    """The part of a template-only vendor's adapter that is not the vendor's wire format.
+
+    One keep-alive session shared by the worker's threads and no other state, so a subclass
+    that signs each call on its own (fresh nonce or timestamp) is thread-safe.
+    """
+
+    name: str
+
+    def __init__(self, settings: TemplateSmsSettings) -> None:
+        self._url = base_url(settings.endpoint) + "/"
+        self._timeout = settings.timeout
+        self._session = keepalive_session(settings.max_connections)
+
+    def send_sms(self, *, to: str, body: str) -> str:
+        """Refuse: mainland carriers deliver approved templates only (see ``send_captcha``)."""
+        raise PermanentProviderError(
+            f"{self.name} sends templates only (mainland carriers refuse free text): "
+            "call send_captcha",
+            provider=self.name,
+        )
+
+    def close(self) -> None:
+        """Close the kept-alive connections; the provider may be used again afterwards."""
+        self._session.close()
+
+    def _post(self, data: bytes, headers: dict[str, str]) -> requests.Response:
+        """POST ``data`` to the endpoint; a connection fault or timeout is transient."""
+        try:
+            return self._session.post(self._url, data=data, headers=headers, timeout=self._timeout)
+        except requests.RequestException as e:
+            raise TransientProviderError(
+                f"{self.name} unreachable: {type(e).__name__}: {e}", provider=self.name
+            ) from e
+
+
+def vendor_message(message: str) -> str:
+    """A vendor's error message fit for logs and status records: no phone numbers, short."""
+    message = redact(_STRING_TO_SIGN.sub("", message))
+    return _DIGITS.sub(lambda m: m[0][:3] + "*" * (len(m[0]) - 5) + m[0][-2:], message)[:300]
+
+
+def operator_error(provider: str, code: str, message: str) -> OperatorError:
+    """Log the refusal at ERROR (metrics and alerts count these) and return the error."""
+    message = vendor_message(message)
+    log.error(
+        "%s refused our configuration: %s: %s",
+        provider,
+        code,
+        message,
+        extra={"provider": provider, "provider_code": code, "operator_error": True},
+    )
+    return OperatorError(f"{provider} {code}: {message}", provider=provider, code=code)
+
+
+def refusal(
+    provider: str,
+    code: str,
+    message: str,
+    *,
+    permanent: frozenset[str],
+    throttled: frozenset[str],
+    transient: bool,
+) -> ProviderError:
+    """The error for a vendor's refusal ``code``: a code not known to pass is the operator's."""
+    error = f"{provider} {code}: {vendor_message(message)}"
+    if code in permanent:
+        return PermanentProviderError(error, provider=provider)
+    if code in throttled:
+        return RecipientThrottled(error, provider=provider, code=code)
+    if transient:
+        return TransientProviderError(error, provider=provider)
+    return operator_error(provider, code, message)
+
+
+def template_values(names: tuple[str, ...], *, code: str, minutes: int) -> list[str]:
+    """The values of the template's variables ``names``, in order, as strings."""
+    values = {"code": code, "minutes": str(minutes)}
+    return [values[name] for name in names]
+
+
+def check_e164(provider: str, to: str) -> str:
+    """Return ``to`` when it is an E.164 number; a permanent error otherwise."""
+    if not _E164.match(to):
+        raise PermanentProviderError("not an E.164 phone number", provider=provider)
+    return to
+
+
+def base_url(endpoint: str) -> str:
+    """``host[:port]`` means https; a full ``http(s)://`` base URL is taken as it is."""
+    endpoint = endpoint.rstrip("/")
+    return endpoint if "://" in endpoint else f"https://{endpoint}"
+
+
+def keepalive_session(max_connections: int) -> requests.Session:
+    """A session keeping up to ``max_connections`` connections to the vendor open.
+
+    One per worker thread, so none is opened per message. No automatic retries: SendSms is not
+    idempotent, so a retry is the task's decision.
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_connections, max_retries=0)
+    for scheme in ("https://", "http://"):
+        session.mount(scheme, adapter)
+    return session

@@ -1,0 +1,129 @@
+"""What the vendor test peers share: an HTTP/1.1 keep-alive server that counts connections,
+planned answers by phone number, and a server that never answers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections import deque
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Generic, TypeVar
+
+A = TypeVar("A")
+
+
+class Reply:
+    """What a peer answers: a status, a JSON body and the exact ``Content-Type``."""
+
+    def __init__(
+        self, status: int, body: dict[str, Any], content_type: str = "application/json"
+    ) -> None:
+        self.status, self.body, self.content_type = status, body, content_type
+
+
+class Request:
+    """One request as the peer read it off the wire."""
+
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        # Header names lower-cased: HTTP's are case-insensitive, signatures use lower case.
+        self.method, self.path, self.headers, self.body = method, path, headers, body
+
+
+class JsonPeer(Generic[A]):
+    """A ThreadingHTTPServer on 127.0.0.1 speaking HTTP/1.1 with keep-alive.
+
+    Subclasses implement :meth:`answer`. ``connections`` counts the TCP connections accepted,
+    ``requests`` the requests read; ``plan`` queues answers of type ``A`` for a number.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.requests = 0
+        self._plans: dict[str, deque[A]] = {}
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> JsonPeer[A]:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def plan(self, phone: str, *answers: A) -> None:
+        """Answer the next sends to ``phone`` (E.164) with these, in order, then succeed."""
+        with self.lock:
+            self._plans.setdefault(phone, deque()).extend(answers)
+
+    def planned(self, phone: str) -> A | None:
+        """The next planned answer for ``phone``, taken off the plan; None to succeed."""
+        with self.lock:
+            plan = self._plans.get(phone)
+            return plan.popleft() if plan else None
+
+    def answer(self, request: Request) -> Reply:
+        raise NotImplementedError
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def setup(self) -> None:
+                super().setup()
+                with peer.lock:
+                    peer.connections += 1
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                with peer.lock:
+                    peer.requests += 1
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                reply = peer.answer(Request(self.command, self.path, headers, body))
+                data = json.dumps(reply.body, ensure_ascii=False).encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _serve
+
+        return Handler
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A base URL whose server takes connections (in the kernel's backlog) and never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+def send_captcha(sms: Any, to: str = "+8613800138000") -> str:
+    """Send code 123456, valid 5 minutes, through a template vendor's adapter."""
+    message_id: str = sms.send_captcha(
+        to=to, code="123456", minutes=5, product="Acme", locale="zh-CN", purpose="login"
+    )
+    return message_id
