@@ -1,0 +1,136 @@
+"""Status callbacks: signed the Standard Webhooks way, sent only where they may go.
+
+Signing (https://www.standardwebhooks.com): the secret is ``whsec_`` and base64; the signature
+is ``v1,`` and the base64 HMAC-SHA256 of ``"<webhook-id>.<webhook-timestamp>.<body>"``, sent in
+``webhook-signature`` beside ``webhook-id`` and ``webhook-timestamp``. The same webhook id goes
+with every retry of one event, so a receiver can drop a repeat. The ``standardwebhooks`` package
+verifies what this module signs (a test checks it byte for byte); the package itself is not
+needed here, and brings an HTTP client of its own.
+
+Where callbacks may go: in production only to https URLs whose host resolves to public
+addresses, never to a private, loopback, link-local or otherwise reserved one (an internal
+admin page, a cloud metadata service). The address is checked twice: when the URL is resolved
+before sending, and again on the socket actually connected, so a name that resolves to a
+public address once and a private one the next time (DNS rebinding) is still refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import socket
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+SECRET_PREFIX = "whsec_"
+
+
+class DestinationRefused(Exception):
+    """A callback URL points where callbacks must not go; retrying does not help."""
+
+
+def new_webhook_id() -> str:
+    """An id for one event, kept for all of its retries."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_…`` secret; ValueError if it is not one."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(f"must start with {SECRET_PREFIX}")
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except ValueError:
+        raise ValueError(f"must be {SECRET_PREFIX} and base64") from None
+    if len(key) < 16:
+        raise ValueError("must hold at least 16 bytes of key")
+    return key
+
+
+def signature(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256>`` of one delivery."""
+    signed = b"%s.%d.%s" % (webhook_id.encode(), timestamp, body)
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The headers of one delivery of ``body``."""
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature(key, webhook_id, timestamp, body),
+    }
+
+
+def public(address: str) -> bool:
+    """Whether ``address`` is one a callback may reach (an IPv4-mapped IPv6 as its IPv4)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str, *, production: bool) -> None:
+    """Refuse a callback URL that may not be called: DestinationRefused saying why."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise DestinationRefused("not an http(s) URL with a host")
+    if not production:
+        return
+    if parts.scheme != "https":
+        raise DestinationRefused("must be https in production")
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise DestinationRefused(f"{parts.hostname} does not resolve: {e}") from None
+    for *_, address in found:
+        if not public(str(address[0])):
+            raise DestinationRefused(f"{parts.hostname} resolves to a non-public address")
+
+
+class _Guarded:
+    """A urllib3 connection that refuses a socket connected to a non-public address."""
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        peer = str(sock.getpeername()[0])
+        if not public(peer):
+            sock.close()
+            raise DestinationRefused(f"connected to a non-public address ({peer})")
+        return sock
+
+
+class _GuardedHTTPConnection(_Guarded, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_Guarded, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class PublicOnlyAdapter(HTTPAdapter):
+    """A ``requests`` adapter whose connections reach public addresses only (production)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPPool,
+            "https": _GuardedHTTPSPool,
+        }

@@ -1,0 +1,135 @@
+"""Callback signing matches Standard Webhooks; callbacks never reach a non-public address."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+from standardwebhooks.webhooks import Webhook
+
+from notifier.webhooks import (
+    DestinationRefused,
+    PublicOnlyAdapter,
+    check_url,
+    new_webhook_id,
+    public,
+    secret_key,
+    signed_headers,
+)
+
+SECRET = "whsec_" + base64.b64encode(b"a callback secret of 32 bytes...").decode()
+
+
+def test_signed_headers_verify_with_the_standardwebhooks_package() -> None:
+    body = json.dumps({"id": "n-1", "status": "sent", "reference": "order-42"}).encode()
+    webhook_id, timestamp = new_webhook_id(), int(datetime.now(UTC).timestamp())
+    headers = signed_headers(secret_key(SECRET), webhook_id, timestamp, body)
+    assert Webhook(SECRET).verify(body, headers) == json.loads(body)
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    expected = Webhook(SECRET).sign(webhook_id, moment, body.decode())
+    assert headers["webhook-signature"] == expected
+
+
+def test_a_tampered_body_does_not_verify() -> None:
+    body = b'{"status": "sent"}'
+    now = int(datetime.now(UTC).timestamp())
+    headers = signed_headers(secret_key(SECRET), new_webhook_id(), now, body)
+    with pytest.raises(Exception, match="signature"):
+        Webhook(SECRET).verify(b'{"status": "failed"}', headers)
+
+
+@pytest.mark.parametrize("bad", ["not-a-secret", "whsec_***", "whsec_" + "QUJD"])
+def test_a_secret_must_be_whsec_and_base64_of_enough_key(bad: str) -> None:
+    with pytest.raises(ValueError, match="must"):
+        secret_key(bad)
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("93.184.216.34", True),
+        ("2606:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # a cloud's metadata service
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:93.184.216.34", True),
+    ],
+)
+def test_public_addresses(address: str, allowed: bool) -> None:
+    assert public(address) is allowed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://93.184.216.34/hook",  # not https
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]:8443/hook",
+        "ftp://example.com/hook",
+    ],
+)
+def test_production_refuses_urls_that_may_not_be_called(url: str) -> None:
+    with pytest.raises(DestinationRefused):
+        check_url(url, production=True)
+
+
+def test_production_takes_an_https_url_of_a_public_address() -> None:
+    check_url("https://93.184.216.34/hook", production=True)
+
+
+def test_outside_production_local_receivers_are_allowed() -> None:
+    check_url("http://127.0.0.1:8080/hook", production=False)
+
+
+@pytest.fixture
+def local_receiver() -> Iterator[tuple[str, list[bytes]]]:
+    """An HTTP server on 127.0.0.1 that records what it is sent."""
+    got: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_guarded_adapter_refuses_the_connected_address(
+    local_receiver: tuple[str, list[bytes]],
+) -> None:
+    """Even past the URL check (a name that re-resolved to a private address), no byte is sent."""
+    url, got = local_receiver
+    with requests.Session() as session:
+        session.mount("http://", PublicOnlyAdapter())
+        with pytest.raises(DestinationRefused, match="non-public"):
+            session.post(url, data=b"{}", timeout=5)
+    assert got == []
+    with requests.Session() as plain:  # the same receiver, without the guard: it answers
+        assert plain.post(url, data=b"{}", timeout=5).status_code == 204
+    assert got == [b"{}"]
