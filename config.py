@@ -117,6 +117,29 @@ class Settings(BaseSettings):
     twilio_base_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
     twilio_timeout: float = Field(10.0, gt=0)
 
+    # Mainland China's providers send approved templates only: a signature and a template id.
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: SecretStr | None = None
+    aliyun_sign_name: str | None = None
+    aliyun_template_code: str | None = None
+    aliyun_endpoint: str = Field("dysmsapi.aliyuncs.com", pattern=r"^(https?://)?[^\s/]+(:\d+)?/?$")
+    tencent_secret_id: str | None = None
+    tencent_secret_key: SecretStr | None = None
+    tencent_sdk_app_id: str | None = None
+    tencent_sign_name: str | None = None
+    tencent_template_id: str | None = None
+    tencent_region: str = "ap-guangzhou"
+    tencent_endpoint: str = Field(
+        "sms.tencentcloudapi.com", pattern=r"^(https?://)?[^\s/]+(:\d+)?/?$"
+    )
+    # Each call to Aliyun or Tencent gives up after this many seconds.
+    sms_timeout: float = Field(10.0, gt=0)
+    # Failover order by country calling code, e.g. {"86": ["aliyun", "tencent"]}; numbers of
+    # other countries use NOTIFIER_SMS_PROVIDERS.
+    sms_country_providers: dict[Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}$")], list[str]] = (
+        Field(default_factory=dict)
+    )
+
     # The product named in captcha texts ("Your Acme code is ...").
     product_name: str = Field("Notifier", min_length=1, max_length=40)
     captcha_length: int = Field(6, ge=4, le=10)
@@ -164,8 +187,7 @@ class Settings(BaseSettings):
             self.log_format = "text" if self.env is Environment.DEVELOPMENT else "json"
         if self.sms_providers is None and not production:
             self.sms_providers = ["console"]
-        if self.sms_providers and "twilio" in self.sms_providers:
-            self._check_twilio()
+        self._check_sms_providers()
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
             raise ValueError("NOTIFIER_REDIS_URL: must be a redis:// or rediss:// URL")
         if production:
@@ -185,6 +207,23 @@ class Settings(BaseSettings):
             raise ValueError("NOTIFIER_RETRY_CAP: must be below NOTIFIER_BROKER_VISIBILITY_TIMEOUT")
         return self
 
+    def _check_sms_providers(self) -> None:
+        listed = {
+            *(self.sms_providers or []),
+            *(n for v in self.sms_country_providers.values() for n in v),
+        }
+        if any(not names for names in self.sms_country_providers.values()):
+            raise ValueError("NOTIFIER_SMS_COUNTRY_PROVIDERS: each country needs a provider")
+        if "twilio" in listed:
+            self._check_twilio()
+        for vendor, needed in _TEMPLATE_VENDORS.items():
+            if vendor in listed:
+                for name in needed:
+                    value = getattr(self, f"{vendor}_{name}")
+                    if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
+                        variable = f"{ENV_PREFIX}{vendor.upper()}_{name.upper()}"
+                        raise ValueError(f"{variable}: required when {vendor} is listed")
+
     def _check_twilio(self) -> None:
         why = "required when NOTIFIER_SMS_PROVIDERS lists twilio"
         if not self.twilio_account_sid:
@@ -200,6 +239,12 @@ class Settings(BaseSettings):
     def task_time_limit(self) -> int:
         """Seconds a task may run: five minutes, but always well inside the visibility timeout."""
         return max(2, min(300, self.broker_visibility_timeout // 2))
+
+
+_TEMPLATE_VENDORS = {
+    "aliyun": ("access_key_id", "access_key_secret", "sign_name", "template_code"),
+    "tencent": ("secret_id", "secret_key", "sdk_app_id", "sign_name", "template_id"),
+}
 
 
 def _one_line(error: ValidationError) -> str:

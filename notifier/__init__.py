@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
+from itertools import chain
 
 from flask import Flask
 
@@ -69,7 +70,11 @@ def _build(settings: Settings) -> Flask:
         redis_url=redis_url,
         clients={c.key_sha256: c for c in clients},
         mail_factory=mail_factory(settings.mail_provider),
-        sms_factories=sms_factories(settings.sms_providers),
+        sms_factories=sms_factories(
+            dict.fromkeys(
+                [*settings.sms_providers, *chain(*settings.sms_country_providers.values())]
+            )
+        ),
         captcha_secret=secret.encode(),
         celery=celery_init_app(app, celery_config(settings, redis_url)),
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import phonenumbers
 import redis
 from celery import Celery
 from flask import current_app
@@ -69,7 +70,7 @@ class Runtime:
     redis_url: str
     clients: dict[str, ApiClient]  # by the SHA-256 of their key
     mail_factory: MailFactory
-    sms_factories: list[SmsFactory]
+    sms_factories: dict[str, SmsFactory]  # every provider any route names, by name
     captcha_secret: bytes
     celery: Celery
     templates: MailTemplates = field(default_factory=MailTemplates)
@@ -110,7 +111,7 @@ class Runtime:
             self.celery, TaskNames.SEND_SMS_CAPTCHA, direct_ok=self.broker_is_state
         )
         self._mail = PerProcess(lambda: self.mail_factory(s))
-        self._sms = PerProcess(lambda: [make(s) for make in self.sms_factories])
+        self._sms = PerProcess(lambda: {n: make(s) for n, make in self.sms_factories.items()})
 
     def client_named(self, name: str) -> ApiClient | None:
         """The API client called ``name``."""
@@ -121,17 +122,20 @@ class Runtime:
         """This process's mail provider."""
         return self._mail.get()
 
-    @property
-    def sms_providers(self) -> list[SmsProvider]:
-        """This process's SMS providers, in failover order."""
-        return self._sms.get()
+    def sms_providers_for(self, phone: str) -> list[SmsProvider]:
+        """This process's SMS providers for an E.164 number, in failover order: its country's
+        (``NOTIFIER_SMS_COUNTRY_PROVIDERS``), else ``NOTIFIER_SMS_PROVIDERS``."""
+        built = self._sms.get()
+        country = str(phonenumbers.parse(phone).country_code)
+        names = self.settings.sms_country_providers.get(country) or self.settings.sms_providers
+        return [built[name] for name in names or ()]
 
     def close(self) -> None:
         """Release the providers' connections (a worker process is shutting down)."""
         mail = self._mail.made_here()
         if mail is not None:
             mail.close()
-        for provider in self._sms.made_here() or []:
+        for provider in (self._sms.made_here() or {}).values():
             provider.close()
 
 

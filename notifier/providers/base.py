@@ -64,3 +64,22 @@ class SmsProvider(Protocol):
     def close(self) -> None:
         """Release connections; the provider may be used again afterwards."""
         ...
+
+
+@runtime_checkable
+class CaptchaSender(Protocol):
+    """Sends a captcha through the vendor's approved template; returns the vendor's message id.
+
+    Raises :class:`PermanentProviderError` for a number no provider can reach,
+    :class:`OperatorError` (logged at ERROR) for what the operator must fix, and
+    :class:`TransientProviderError` for the rest. ``product``, ``locale`` and ``purpose`` are
+    there for the adapter to choose a template; the text itself is the vendor's.
+    """
+
+    name: str
+
+    def send_captcha(
+        self, *, to: str, code: str, minutes: int, product: str, locale: str, purpose: str
+    ) -> str: ...
+
+    def close(self) -> None: ...

@@ -10,16 +10,18 @@ package registers under the entry-point group ``notifier.mail_providers`` or
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from typing import TypeVar
 
 from config import ConfigError, Settings
+from notifier.providers.aliyun import AliyunSettings, AliyunSmsProvider
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.console import ConsoleMailProvider, ConsoleSmsProvider
 from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.providers.outbox import OutboxMailProvider
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
+from notifier.providers.tencent import TencentSettings, TencentSmsProvider
 from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
 
 P = TypeVar("P")
@@ -63,6 +65,37 @@ def _twilio(settings: Settings) -> SmsProvider:
     )
 
 
+def _aliyun(settings: Settings) -> SmsProvider:
+    # The settings' validator has checked these are set when aliyun is listed.
+    return AliyunSmsProvider(
+        AliyunSettings(
+            access_key_id=settings.aliyun_access_key_id or "",
+            access_key_secret=_secret(settings.aliyun_access_key_secret) or "",
+            sign_name=settings.aliyun_sign_name or "",
+            template_code=settings.aliyun_template_code or "",
+            endpoint=settings.aliyun_endpoint,
+            timeout=settings.sms_timeout,
+            max_connections=settings.worker_concurrency,
+        )
+    )
+
+
+def _tencent(settings: Settings) -> SmsProvider:
+    return TencentSmsProvider(
+        TencentSettings(
+            secret_id=settings.tencent_secret_id or "",
+            secret_key=_secret(settings.tencent_secret_key) or "",
+            sdk_app_id=settings.tencent_sdk_app_id or "",
+            sign_name=settings.tencent_sign_name or "",
+            template_id=settings.tencent_template_id or "",
+            region=settings.tencent_region,
+            endpoint=settings.tencent_endpoint,
+            timeout=settings.sms_timeout,
+            max_connections=settings.worker_concurrency,
+        )
+    )
+
+
 MAIL_PROVIDERS: dict[str, MailFactory] = {
     "smtp": _smtp,
     "outbox": lambda settings: OutboxMailProvider(settings.outbox_dir),
@@ -72,6 +105,8 @@ MAIL_PROVIDERS: dict[str, MailFactory] = {
 
 SMS_PROVIDERS: dict[str, SmsFactory] = {
     "twilio": _twilio,
+    "aliyun": _aliyun,
+    "tencent": _tencent,
     "console": lambda settings: ConsoleSmsProvider(),
     "memory": lambda settings: MemorySmsProvider(),
 }
@@ -92,9 +127,9 @@ def mail_factory(name: str) -> MailFactory:
     return _find(name, MAIL_PROVIDERS, "notifier.mail_providers", "NOTIFIER_MAIL_PROVIDER")
 
 
-def sms_factories(names: list[str]) -> list[SmsFactory]:
-    """The SMS providers of ``names``, in failover order; a ConfigError for an unknown one."""
-    return [
-        _find(name, SMS_PROVIDERS, "notifier.sms_providers", "NOTIFIER_SMS_PROVIDERS")
+def sms_factories(names: Iterable[str]) -> dict[str, SmsFactory]:
+    """The SMS providers of ``names`` by name; a ConfigError for an unknown one."""
+    return {
+        name: _find(name, SMS_PROVIDERS, "notifier.sms_providers", "NOTIFIER_SMS_PROVIDERS")
         for name in names
-    ]
+    }

@@ -2,7 +2,8 @@
 
 A keep-alive session sized for the worker's threads, one timed POST whose network faults are
 transient, the errors a vendor's answer is sorted into, and the number check. Both vendors'
-SMS products send approved templates only, so they share one seam, :class:`CaptchaSender`.
+SMS products send approved templates only, so they share one seam,
+:class:`notifier.providers.base.CaptchaSender`.
 
 ::
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -56,25 +56,6 @@ class RecipientThrottled(TransientProviderError):
     def __init__(self, message: str, *, provider: str, code: str) -> None:
         super().__init__(message, provider=provider)
         self.code = code
-
-
-@runtime_checkable
-class CaptchaSender(Protocol):
-    """Sends a captcha through the vendor's approved template; returns the vendor's message id.
-
-    Raises :class:`PermanentProviderError` for a number no provider can reach,
-    :class:`OperatorError` (logged at ERROR) for what the operator must fix, and
-    :class:`TransientProviderError` for the rest. ``product``, ``locale`` and ``purpose`` are
-    there for the adapter to choose a template; the text itself is the vendor's.
-    """
-
-    name: str
-
-    def send_captcha(
-        self, *, to: str, code: str, minutes: int, product: str, locale: str, purpose: str
-    ) -> str: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)

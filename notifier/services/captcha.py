@@ -7,12 +7,13 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from notifier.captcha_store import CaptchaStore, Sender, Verdict
 from notifier.errors import PermanentProviderError, TooManyRequests, TransientProviderError
-from notifier.providers.base import SmsProvider
+from notifier.providers.base import CaptchaSender, SmsProvider
+from notifier.providers.signed_http import RecipientThrottled
 from notifier.schemas import CaptchaRequest, VerifyRequest
 from notifier.services.delivery import (
     Attempt,
@@ -99,13 +100,18 @@ def deliver_captcha(
     *,
     store: NotificationStore,
     captchas: CaptchaStore,
-    providers: Sequence[SmsProvider],
+    providers: Callable[[str], Sequence[SmsProvider]],
     templates: SmsTemplates,
     policy: CaptchaPolicy,
     max_attempts: int,
     lease: float = 300.0,
 ) -> Outcome:
-    """Make a code, keep its digest, and send it through the first provider that takes it."""
+    """Make a code, keep its digest, and send it through the first provider that takes it.
+
+    ``providers`` gives the providers for a number, in failover order. A provider that sends
+    approved templates (:class:`~notifier.providers.base.CaptchaSender`: Aliyun, Tencent) gets
+    the captcha's parts; any other gets the text rendered from our templates.
+    """
 
     def send(claimed: Attempt) -> Outcome:
         attempt, payload = claimed.attempt, claimed.payload
@@ -116,18 +122,27 @@ def deliver_captcha(
         where = scope(payload["client"], payload["purpose"], payload["phone"])
         # A new code on each attempt: the code of an attempt that failed was never kept anywhere.
         code = captchas.new_code(where, length=policy.length, ttl=left)
+        parts = {
+            "code": code,
+            "minutes": math.ceil(left / 60),
+            "product": policy.product,
+            "locale": payload["locale"],
+            "purpose": payload["purpose"],
+        }
         text = templates.render(
-            "captcha",
-            payload["locale"],
-            product=policy.product,
-            code=code,
-            minutes=math.ceil(left / 60),
+            "captcha", parts["locale"], product=policy.product, code=code, minutes=parts["minutes"]
         )
         failures = []
-        for provider in providers:
+        route = providers(payload["phone"])
+        for provider in route:
             try:
-                provider.send_sms(to=payload["phone"], body=text)
-            except PermanentProviderError as e:
+                if isinstance(provider, CaptchaSender):
+                    provider.send_captcha(to=payload["phone"], **parts)
+                else:
+                    provider.send_sms(to=payload["phone"], body=text)
+            except (PermanentProviderError, RecipientThrottled) as e:
+                # A number no provider can reach, or the vendor's per-number limit (its
+                # anti-abuse rule: another provider or a retry would only help an abuser).
                 return failed_for_good(store, notification_id, attempt, e)
             except TransientProviderError as e:
                 log.warning("%s: %s failed, handing over: %s", notification_id, e.provider, e)
@@ -140,7 +155,7 @@ def deliver_captcha(
             attempt,
             max_attempts=max_attempts,
             error="; ".join(failures),
-            provider=providers[-1].name if providers else None,
+            provider=route[-1].name if route else None,
             deadline=claimed.deadline,
         )
 

@@ -21,7 +21,7 @@ def send_sms_captcha(self: Task[[str], None], notification_id: str) -> None:
         notification_id,
         store=rt.store,
         captchas=rt.captchas,
-        providers=rt.sms_providers,
+        providers=rt.sms_providers_for,
         templates=rt.sms_templates,
         policy=rt.captcha_policy,
         max_attempts=rt.settings.retry_max,

@@ -17,9 +17,8 @@ import pytest
 
 from notifier.embedded import free_port
 from notifier.errors import PermanentProviderError, TransientProviderError
-from notifier.providers.base import SmsProvider
+from notifier.providers.base import CaptchaSender, SmsProvider
 from notifier.providers.signed_http import (
-    CaptchaSender,
     OperatorError,
     RecipientThrottled,
     TemplateSmsProvider,

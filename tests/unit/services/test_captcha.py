@@ -64,7 +64,7 @@ def deliver(
         notification_id,
         store=rt.store,
         captchas=rt.captchas,
-        providers=providers,
+        providers=lambda phone: providers,
         templates=rt.sms_templates,
         policy=policy or rt.captcha_policy,
         max_attempts=3,

@@ -101,7 +101,7 @@ def test_a_bug_in_a_captcha_send_retries_before_the_code_expires(rt: Runtime) ->
         notification_id,
         store=rt.store,
         captchas=rt.captchas,
-        providers=[buggy, spare],
+        providers=lambda phone: [buggy, spare],
         templates=rt.sms_templates,
         policy=rt.captcha_policy,
         max_attempts=3,
