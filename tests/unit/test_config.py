@@ -150,3 +150,45 @@ def test_create_app_from_environment_exits_with_one_line(
     assert capsys.readouterr().err == (
         "notifier: configuration error: NOTIFIER_REDIS_URL: required in production\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"NOTIFIER_SMS_PROVIDERS": "aliyun"},
+            "NOTIFIER_ALIYUN_ACCESS_KEY_ID: required when aliyun is listed",
+        ),
+        (
+            {
+                "NOTIFIER_SMS_PROVIDERS": "console",
+                "NOTIFIER_SMS_COUNTRY_PROVIDERS": '{"86": ["tencent"]}',
+                "NOTIFIER_TENCENT_SECRET_ID": "AKID",
+                "NOTIFIER_TENCENT_SECRET_KEY": "secret",
+                "NOTIFIER_TENCENT_SDK_APP_ID": "1400000000",
+                "NOTIFIER_TENCENT_SIGN_NAME": "Acme",
+            },
+            "NOTIFIER_TENCENT_TEMPLATE_ID: required when tencent is listed",
+        ),
+        (
+            {"NOTIFIER_SMS_COUNTRY_PROVIDERS": '{"+86": ["console"]}'},
+            "NOTIFIER_SMS_COUNTRY_PROVIDERS: ",
+        ),
+        (
+            {"NOTIFIER_SMS_COUNTRY_PROVIDERS": '{"86": []}'},
+            "NOTIFIER_SMS_COUNTRY_PROVIDERS: each country needs a provider",
+        ),
+    ],
+)
+def test_mainland_providers_need_their_settings(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], line: str
+) -> None:
+    setenv(monkeypatch, env)
+    with pytest.raises(ConfigError) as found:
+        load_settings()
+    assert str(found.value).startswith(line)
+
+
+def test_a_country_order_is_read_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    setenv(monkeypatch, {"NOTIFIER_SMS_COUNTRY_PROVIDERS": '{"86": ["console", "memory"]}'})
+    assert load_settings().sms_country_providers == {"86": ["console", "memory"]}
