@@ -14,8 +14,8 @@ from flask import g, request
 
 from config import ApiClient, Scope
 from notifier.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
-from notifier.rate_limit import Rate
 from notifier.runtime import runtime
+from notifier.stores.rate_limits import Rate
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")

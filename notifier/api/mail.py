@@ -10,7 +10,7 @@ from notifier.api.idempotency import idempotent
 from notifier.runtime import runtime
 from notifier.schemas import Accepted, Links, MailRequest
 from notifier.services.mail import accept_mail
-from notifier.store import Notification
+from notifier.stores.notifications import Notification
 
 bp = Blueprint("mail", __name__)
 

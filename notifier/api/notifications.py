@@ -7,7 +7,7 @@ from flask import Blueprint, Response, g, jsonify
 from notifier.api.auth import requires
 from notifier.errors import Conflict, NotFound
 from notifier.runtime import runtime
-from notifier.store import Notification
+from notifier.stores.notifications import Notification
 
 bp = Blueprint("notifications", __name__)
 

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from notifier.captcha_store import CaptchaStore, Sender, Verdict
 from notifier.errors import PermanentProviderError, TooManyRequests, TransientProviderError
 from notifier.providers.base import SmsProvider
 from notifier.schemas import CaptchaRequest, VerifyRequest
@@ -24,7 +23,8 @@ from notifier.services.delivery import (
     sent,
     store_and_queue,
 )
-from notifier.store import Notification, NotificationStore
+from notifier.stores.captchas import CaptchaStore, Sender, Verdict
+from notifier.stores.notifications import Notification, NotificationStore
 from notifier.templating import SmsTemplates
 
 log = logging.getLogger(__name__)

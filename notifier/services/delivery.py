@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from notifier.errors import ProviderError
-from notifier.store import Notification, NotificationStore
+from notifier.stores.notifications import Notification, NotificationStore
 
 log = logging.getLogger(__name__)
 

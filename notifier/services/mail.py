@@ -23,7 +23,7 @@ from notifier.services.delivery import (
     sent,
     store_and_queue,
 )
-from notifier.store import Notification, NotificationStore
+from notifier.stores.notifications import Notification, NotificationStore
 from notifier.templating import MailTemplates
 
 log = logging.getLogger(__name__)
