@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from config import ConfigError, Environment, load_settings
-from notifier.embedded import development_key, ensure_redis, new_key, stop_redis
+from notifier.embedded import development_key, ensure_redis, stop_redis
+from notifier.keys import new_key
 
 
 @click.group()

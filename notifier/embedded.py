@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
-import secrets
 import shutil
 import socket
 import subprocess
@@ -22,8 +20,7 @@ from pathlib import Path
 import redis
 
 from config import ApiClient, ConfigError
-
-KEY_PREFIX = "ntf_"
+from notifier.keys import digest, new_key
 
 
 def redis_server_binary() -> str:
@@ -105,12 +102,6 @@ def stop_redis(state_dir: Path) -> None:
             url_file.unlink()
 
 
-def new_key() -> tuple[str, str]:
-    """A fresh API key and its SHA-256, the only form in which it is stored."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    return key, hashlib.sha256(key.encode()).hexdigest()
-
-
 def kept_secret(state_dir: Path, name: str, make: Callable[[], str]) -> str:
     """A secret made once for development and kept (readable by its owner only) in the state folder."""
     with _locked(state_dir):
@@ -126,7 +117,7 @@ def development_key(state_dir: Path) -> tuple[str, ApiClient]:
     key = kept_secret(state_dir, "dev-api-key", lambda: new_key()[0])
     client = ApiClient(
         client="development",
-        key_sha256=hashlib.sha256(key.encode()).hexdigest(),
+        key_sha256=digest(key),
         scopes=frozenset({"mail", "sms", "upload"}),
     )
     return key, client

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import math
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from flask import g, request
 
 from config import ApiClient, Scope
 from notifier.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
+from notifier.keys import digest
 from notifier.runtime import runtime
 from notifier.stores.rate_limits import Rate
 
@@ -28,8 +28,7 @@ def authenticate() -> ApiClient:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     client = None
     if scheme.lower() == "bearer" and key.strip():
-        digest = hashlib.sha256(key.strip().encode()).hexdigest()
-        client = runtime().clients.get(digest)
+        client = runtime().clients.get(digest(key.strip()))
     if client is None:
         raise Unauthorized(
             "a valid API key is required: Authorization: Bearer <key>", headers=_CHALLENGE

@@ -7,9 +7,9 @@ from flask import Blueprint, Response, g, jsonify
 from notifier.api.auth import rate_limited, requires
 from notifier.api.body import parse
 from notifier.api.idempotency import idempotent
-from notifier.api.mail import accepted
+from notifier.api.responses import accepted
 from notifier.runtime import runtime
-from notifier.schemas import CaptchaRequest, VerifyRequest, VerifyResult
+from notifier.schemas import CaptchaAccepted, CaptchaRequest, VerifyRequest, VerifyResult
 from notifier.services.captcha import accept_captcha, verify_captcha
 
 bp = Blueprint("sms", __name__)
@@ -31,7 +31,9 @@ def send_captcha() -> Response:
         captchas=rt.captchas,
         queue=rt.captcha_queue,
     )
-    return accepted(record, expires_in=policy.ttl, resend_after=policy.resend_interval)
+    return accepted(
+        record, CaptchaAccepted, expires_in=policy.ttl, resend_after=policy.resend_interval
+    )
 
 
 @bp.post("/sms/captcha/verify")

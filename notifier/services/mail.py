@@ -8,6 +8,7 @@ import time
 from notifier.errors import (
     FieldError,
     PermanentProviderError,
+    TemplateError,
     TransientProviderError,
     Unprocessable,
 )
@@ -53,7 +54,12 @@ def accept_mail(
     subject, text, html = request.subject, request.text, request.html
     if request.template is not None:
         # What the request gives itself wins over the template's part.
-        rendered = templates.render(request.template, request.data)
+        try:
+            rendered = templates.render(request.template, request.data)
+        except TemplateError as e:
+            raise Unprocessable(
+                e.detail, errors=[FieldError(("body", e.field), e.reason)]
+            ) from None
         subject = subject or rendered.subject
         text = text if text is not None else rendered.text
         html = html if html is not None else rendered.html

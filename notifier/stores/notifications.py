@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from redis import Redis
 from redis.typing import EncodableT, FieldT
 
 from notifier.redact import redact
+from notifier.timestamps import rfc3339
 
 SCHEDULED = "notifier:scheduled"
 DISPATCHED_AT = "notifier:dispatched_at"
@@ -37,12 +37,6 @@ def _record_key(notification_id: str) -> str:
 
 def _payload_key(notification_id: str) -> str:
     return f"notifier:p:{notification_id}"
-
-
-def rfc3339(timestamp: float) -> str:
-    """Format a Unix time as RFC 3339 in UTC with milliseconds."""
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
