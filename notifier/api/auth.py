@@ -12,6 +12,7 @@ import redis
 from flask import g, request
 
 from config import ApiClient, Scope
+from notifier.api.openapi import tag
 from notifier.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
 from notifier.keys import digest
 from notifier.runtime import runtime
@@ -48,6 +49,7 @@ def requires(scope: Scope | None = None) -> Callable[[Callable[P, R]], Callable[
             g.client = client
             return view(*args, **kwargs)
 
+        tag(guarded, authenticated=True, scope=scope, errors=(401, 403) if scope else (401,))
         return guarded
 
     return decorate
@@ -76,4 +78,5 @@ def rate_limited(view: Callable[P, R]) -> Callable[P, R]:
             )
         return view(*args, **kwargs)
 
+    tag(guarded, errors=(429, 503))
     return guarded

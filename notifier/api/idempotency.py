@@ -18,6 +18,7 @@ from typing import ParamSpec
 
 from flask import Response, g, request
 
+from notifier.api.openapi import tag
 from notifier.errors import Conflict, FieldError, Unprocessable
 from notifier.runtime import runtime
 from notifier.stores.idempotency import Answer
@@ -89,4 +90,5 @@ def idempotent(view: Callable[P, Response]) -> Callable[P, Response]:
             keys.free(slot)
         return response
 
+    tag(guarded, idempotent=True, errors=(409,))
     return guarded

@@ -7,20 +7,22 @@ from flask import Blueprint, Response, g
 from notifier.api.auth import rate_limited, requires
 from notifier.api.body import parse
 from notifier.api.idempotency import idempotent
+from notifier.api.openapi import operation
 from notifier.api.responses import accepted
 from notifier.runtime import runtime
-from notifier.schemas import MailRequest
+from notifier.schemas import Accepted, MailRequest
 from notifier.services.mail import accept_mail
 
 bp = Blueprint("mail", __name__)
 
 
 @bp.post("/mail")
+@operation((202, Accepted), body=MailRequest)
 @requires("mail")
 @rate_limited
 @idempotent
 def send_mail() -> Response:
-    """Accept a mail for delivery."""
+    """Send a mail (now, or at send_at)."""
     rt = runtime()
     record = accept_mail(
         parse(MailRequest),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from notifier.schemas import Accepted
-from notifier.stores.notifications import Notification
+from notifier.schemas import Accepted, Notification
 
 
 def accepted(record: Notification, answer: type[Accepted] = Accepted, **extra: int) -> Response:

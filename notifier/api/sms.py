@@ -7,6 +7,7 @@ from flask import Blueprint, Response, g, jsonify
 from notifier.api.auth import rate_limited, requires
 from notifier.api.body import parse
 from notifier.api.idempotency import idempotent
+from notifier.api.openapi import operation
 from notifier.api.responses import accepted
 from notifier.runtime import runtime
 from notifier.schemas import CaptchaAccepted, CaptchaRequest, VerifyRequest, VerifyResult
@@ -16,11 +17,12 @@ bp = Blueprint("sms", __name__)
 
 
 @bp.post("/sms/captcha")
+@operation((202, CaptchaAccepted), body=CaptchaRequest)
 @requires("sms")
 @rate_limited
 @idempotent
 def send_captcha() -> Response:
-    """Accept a captcha send; 429 with Retry-After when a limit refuses it."""
+    """Send an SMS captcha code; 429 with Retry-After when a limit refuses it."""
     rt = runtime()
     policy = rt.captcha_policy
     record = accept_captcha(
@@ -37,9 +39,10 @@ def send_captcha() -> Response:
 
 
 @bp.post("/sms/captcha/verify")
+@operation((200, VerifyResult), body=VerifyRequest, errors=(503,))
 @requires("sms")
 def verify() -> Response:
-    """Check a code the user typed; a code is good once."""
+    """Check a captcha code the user typed; a code is good once."""
     rt = runtime()
     verdict = verify_captcha(
         parse(VerifyRequest), client=g.client.client, policy=rt.captcha_policy, captchas=rt.captchas

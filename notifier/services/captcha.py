@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from notifier.errors import PermanentProviderError, TooManyRequests, TransientProviderError
 from notifier.providers.base import SmsProvider
-from notifier.schemas import CaptchaRequest, VerifyRequest
+from notifier.schemas import CaptchaRequest, Notification, VerifyRequest
 from notifier.services.delivery import (
     Attempt,
     Enqueuer,
@@ -24,7 +24,7 @@ from notifier.services.delivery import (
     store_and_queue,
 )
 from notifier.stores.captchas import CaptchaStore, Sender, Verdict
-from notifier.stores.notifications import Notification, NotificationStore
+from notifier.stores.notifications import NotificationStore
 from notifier.templating import SmsTemplates
 
 log = logging.getLogger(__name__)

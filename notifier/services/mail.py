@@ -13,7 +13,7 @@ from notifier.errors import (
     Unprocessable,
 )
 from notifier.providers.base import MailProvider, OutgoingMail
-from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest
+from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest, Notification
 from notifier.services.delivery import (
     Attempt,
     Enqueuer,
@@ -24,7 +24,7 @@ from notifier.services.delivery import (
     sent,
     store_and_queue,
 )
-from notifier.stores.notifications import Notification, NotificationStore
+from notifier.stores.notifications import NotificationStore
 from notifier.templating import MailTemplates
 
 log = logging.getLogger(__name__)
