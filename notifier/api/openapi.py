@@ -94,7 +94,8 @@ def _operation(method: str, path: str, view: Callable[..., Any]) -> dict[str, An
         ok: dict[str, Any] = {"description": "OK", "content": {shape: {"schema": {}}}}
     else:
         ok = {"description": "OK", "content": {"application/json": {"schema": _ref(shape)}}}
-    name = re.sub(r"[{}]", "", path.strip("/").replace("/", "_"))
+    # Word characters only: Swagger UI makes element ids of these.
+    name = re.sub(r"\W", "_", re.sub(r"[{}]", "", path.strip("/")))
     result: dict[str, Any] = {
         "summary": (view.__doc__ or "").strip().splitlines()[0].rstrip("."),
         "operationId": f"{method}_{name}",
