@@ -78,7 +78,8 @@ class Settings(BaseSettings):
 
     api_keys: list[ApiClient] | None = None
 
-    mail_provider: str | None = None
+    # Unset: outbox outside production, smtp in it (see _environment_defaults).
+    mail_provider: str
     mail_server: str = "localhost"
     mail_port: int = Field(25, ge=1, le=65535)
     mail_username: str | None = None
@@ -99,7 +100,7 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # One JSON object a line; development defaults to plain text.
-    log_format: Literal["json", "text"] | None = None
+    log_format: Literal["json", "text"]
 
     # Per-client rate limit of the sending routes, unless the client's entry sets "rate".
     rate_limit: str = Field("100/s", pattern=RATE_PATTERN)
@@ -108,8 +109,9 @@ class Settings(BaseSettings):
     rate_limit_fail_open: bool = True
     rate_limit_timeout: float = Field(0.25, gt=0, le=5)
 
-    # A comma list in the environment; the failover order.
-    sms_providers: Annotated[list[str], NoDecode] | None = None
+    # A comma list in the environment; the failover order. Unset: console outside production;
+    # production must name them (empty here means unset).
+    sms_providers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
@@ -178,26 +180,53 @@ class Settings(BaseSettings):
             return names
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_defaults(cls, data: Any) -> Any:
+        """What an unset setting means in each environment: decided here, and only here."""
+        if not isinstance(data, dict):
+            return data
+        env = str(data.get("env") or Environment.DEVELOPMENT)
+        defaults: dict[str, Any] = {
+            "mail_provider": "smtp" if env == Environment.PRODUCTION else "outbox",
+            "log_format": "text" if env == Environment.DEVELOPMENT else "json",
+        }
+        if env != Environment.PRODUCTION:
+            defaults["sms_providers"] = ["console"]
+        return {**data, **{k: v for k, v in defaults.items() if data.get(k) is None}}
+
     @model_validator(mode="after")
-    def _per_environment(self) -> Settings:
-        production = self.env is Environment.PRODUCTION
-        if self.mail_provider is None:
-            self.mail_provider = "smtp" if production else "outbox"
-        if self.log_format is None:
-            self.log_format = "text" if self.env is Environment.DEVELOPMENT else "json"
-        if self.sms_providers is None and not production:
-            self.sms_providers = ["console"]
+    def _providers_complete(self) -> Settings:
         self._check_sms_providers()
+        return self
+
+    @model_validator(mode="after")
+    def _state_is_redis(self) -> Settings:
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
             raise ValueError("NOTIFIER_REDIS_URL: must be a redis:// or rediss:// URL")
-        if production:
-            for name in ("redis_url", "api_keys", "sms_providers", "captcha_secret"):
-                if getattr(self, name) is None:
-                    raise ValueError(f"{ENV_PREFIX}{name.upper()}: required in production")
-            if self.mail_provider == "smtp" and not self.mail_default_sender:
-                raise ValueError(
-                    "NOTIFIER_MAIL_DEFAULT_SENDER: required in production with the smtp provider"
-                )
+        return self
+
+    @model_validator(mode="after")
+    def _production_complete(self) -> Settings:
+        if self.env is not Environment.PRODUCTION:
+            return self
+        unset = {
+            "redis_url": self.redis_url is None,
+            "api_keys": self.api_keys is None,  # an empty list is a choice: no clients yet
+            "sms_providers": not self.sms_providers,
+            "captcha_secret": self.captcha_secret is None,
+        }
+        for name, missing in unset.items():
+            if missing:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()}: required in production")
+        if self.mail_provider == "smtp" and not self.mail_default_sender:
+            raise ValueError(
+                "NOTIFIER_MAIL_DEFAULT_SENDER: required in production with the smtp provider"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
         if self.mail_use_tls and self.mail_use_ssl:
             raise ValueError("NOTIFIER_MAIL_USE_TLS: cannot be combined with NOTIFIER_MAIL_USE_SSL")
         if self.retry_base > self.retry_cap:

@@ -30,7 +30,8 @@ BENCH = ROOT / "bench"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from notifier.embedded import free_port, new_key, redis_server_binary  # noqa: E402
+from notifier.embedded import free_port, redis_server_binary  # noqa: E402
+from notifier.keys import new_key  # noqa: E402
 from notifier.providers.base import OutgoingMail  # noqa: E402
 from notifier.providers.mime import build_mime  # noqa: E402
 

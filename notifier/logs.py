@@ -88,6 +88,12 @@ def configure(level: str, fmt: str) -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.setLevel(level)
     # Celery logs every task sent, received and finished; beat's once-a-second dispatch would
-    # drown everything else. Our services log what happened to each notification instead.
-    for chatty in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
+    # drown everything else. Our services log what happened to each notification instead. The
+    # Twilio SDK logs every request's URL and headers at INFO: no use in our logs.
+    for chatty in (
+        "celery.app.trace",
+        "celery.worker.strategy",
+        "celery.beat",
+        "twilio.http_client",
+    ):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -15,17 +15,17 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config import ApiClient, Settings
-from notifier.captcha_store import CaptchaStore
-from notifier.idempotency_store import IdempotencyKeys
 from notifier.lanes import LANES, TaskNames
 from notifier.metrics import StateCollector, amqp_depths
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
 from notifier.providers.registry import MailFactory, SmsFactory
 from notifier.queueing import TaskQueue
-from notifier.rate_limit import RateLimiter
 from notifier.services.captcha import CaptchaPolicy
-from notifier.store import NotificationStore
+from notifier.stores.captchas import CaptchaStore
+from notifier.stores.idempotency import IdempotencyKeys
+from notifier.stores.notifications import NotificationStore
+from notifier.stores.rate_limits import RateLimiter
 from notifier.templating import MailTemplates, SmsTemplates
 
 T = TypeVar("T")

@@ -220,10 +220,15 @@ class VerifyResult(BaseModel):
     attempts_left: int | None = None
 
 
-class NotificationView(BaseModel):
-    """``GET /v1/notifications/<id>``."""
+class Notification(BaseModel):
+    """The status record of one notification, as ``GET /v1/notifications/<id>`` shows it.
+
+    The store keeps and returns these; ``client`` (whose it is) is never shown. Recipients and
+    content are not part of it.
+    """
 
     id: str
+    client: str = Field(exclude=True)
     kind: Literal["mail", "sms_captcha"]
     status: Status
     attempts: int

@@ -9,7 +9,7 @@ from typing import Any
 
 import jinja2
 
-from notifier.errors import FieldError, Unprocessable
+from notifier.errors import TemplateDataError, UnknownTemplate
 
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "mail"
 SMS_TEMPLATE_DIR = Path(__file__).parent / "templates" / "sms"
@@ -41,7 +41,7 @@ class MailTemplates:
         return sorted(found)
 
     def render(self, name: str, data: Mapping[str, Any]) -> RenderedMail:
-        """Render every part the template has; raise Unprocessable naming the field at fault."""
+        """Render every part the template has; a :class:`~notifier.errors.TemplateError` if not."""
         parts: dict[str, str | None] = {}
         for part, suffix in PARTS.items():
             try:
@@ -52,21 +52,18 @@ class MailTemplates:
             try:
                 parts[part] = template.render(**data)
             except jinja2.UndefinedError as e:
-                raise Unprocessable(
+                raise TemplateDataError(
                     f"template {name!r} needs data it was not given",
-                    errors=[FieldError(("body", "data"), f"missing variable: {e.message}")],
+                    reason=f"missing variable: {e.message}",
                 ) from None
             except jinja2.TemplateError as e:
-                raise Unprocessable(
-                    f"template {name!r} could not be rendered",
-                    errors=[FieldError(("body", "data"), str(e.message))],
+                raise TemplateDataError(
+                    f"template {name!r} could not be rendered", reason=str(e.message)
                 ) from None
         if parts["text"] is None and parts["html"] is None:
-            raise Unprocessable(
+            raise UnknownTemplate(
                 f"there is no template called {name!r}",
-                errors=[
-                    FieldError(("body", "template"), f"unknown template; known: {self.names()}")
-                ],
+                reason=f"unknown template; known: {self.names()}",
             )
         subject = parts["subject"].strip() if parts["subject"] is not None else None
         return RenderedMail(subject=subject, text=parts["text"], html=parts["html"])

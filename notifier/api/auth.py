@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import math
 from collections.abc import Callable
@@ -13,9 +12,11 @@ import redis
 from flask import g, request
 
 from config import ApiClient, Scope
+from notifier.api.openapi import tag
 from notifier.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
-from notifier.rate_limit import Rate
+from notifier.keys import digest
 from notifier.runtime import runtime
+from notifier.stores.rate_limits import Rate
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -28,8 +29,7 @@ def authenticate() -> ApiClient:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     client = None
     if scheme.lower() == "bearer" and key.strip():
-        digest = hashlib.sha256(key.strip().encode()).hexdigest()
-        client = runtime().clients.get(digest)
+        client = runtime().clients.get(digest(key.strip()))
     if client is None:
         raise Unauthorized(
             "a valid API key is required: Authorization: Bearer <key>", headers=_CHALLENGE
@@ -49,6 +49,7 @@ def requires(scope: Scope | None = None) -> Callable[[Callable[P, R]], Callable[
             g.client = client
             return view(*args, **kwargs)
 
+        tag(guarded, authenticated=True, scope=scope, errors=(401, 403) if scope else (401,))
         return guarded
 
     return decorate
@@ -77,4 +78,5 @@ def rate_limited(view: Callable[P, R]) -> Callable[P, R]:
             )
         return view(*args, **kwargs)
 
+    tag(guarded, errors=(429, 503))
     return guarded

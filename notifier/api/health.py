@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from notifier.api.openapi import operation
 from notifier.api.problems import problem
 from notifier.runtime import runtime
+from notifier.schemas import Health
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@operation((200, Health))
 def healthz() -> Response:
     """The process is up."""
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
+@operation((200, Health), errors=(503,))
 def readyz() -> Response:
     """Redis and the broker answer."""
     rt = runtime()

@@ -2,7 +2,7 @@
 first answer again, and send nothing more.
 
 The first request's fingerprint (method, path and canonical JSON body) and answer are kept by
-``notifier.idempotency_store``. A request that finds the slot taken by one still running waits for it, so concurrent retries with
+``notifier.stores.idempotency``. A request that finds the slot taken by one still running waits for it, so concurrent retries with
 one key make one notification. A request that failed (4xx, 5xx) frees the slot: the caller may
 try again with the same key.
 """
@@ -18,9 +18,10 @@ from typing import ParamSpec
 
 from flask import Response, g, request
 
+from notifier.api.openapi import tag
 from notifier.errors import Conflict, FieldError, Unprocessable
-from notifier.idempotency_store import Answer
 from notifier.runtime import runtime
+from notifier.stores.idempotency import Answer
 
 P = ParamSpec("P")
 HEADER = "Idempotency-Key"
@@ -89,4 +90,5 @@ def idempotent(view: Callable[P, Response]) -> Callable[P, Response]:
             keys.free(slot)
         return response
 
+    tag(guarded, idempotent=True, errors=(409,))
     return guarded

@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, g
 
 from notifier.api.auth import rate_limited, requires
 from notifier.api.body import parse
 from notifier.api.idempotency import idempotent
+from notifier.api.openapi import operation
+from notifier.api.responses import accepted
 from notifier.runtime import runtime
-from notifier.schemas import Accepted, Links, MailRequest
+from notifier.schemas import Accepted, MailRequest
 from notifier.services.mail import accept_mail
-from notifier.store import Notification
 
 bp = Blueprint("mail", __name__)
 
 
-def accepted(record: Notification, **extra: int) -> Response:
-    """The 202 answer to a send, with the status route in ``links`` and ``Location``."""
-    link = f"/v1/notifications/{record.id}"
-    body = Accepted(id=record.id, status=record.status, links=Links(self=link))  # type: ignore[arg-type]
-    response = jsonify({**body.model_dump(), **extra})
-    response.status_code = 202
-    response.headers["Location"] = link
-    return response
-
-
 @bp.post("/mail")
+@operation((202, Accepted), body=MailRequest)
 @requires("mail")
 @rate_limited
 @idempotent
 def send_mail() -> Response:
-    """Accept a mail for delivery."""
+    """Send a mail (now, or at send_at)."""
     rt = runtime()
     record = accept_mail(
         parse(MailRequest),

@@ -1,15 +1,23 @@
-"""The API described: ``/openapi.json``, and ``/docs`` for people (assets served here)."""
+"""The API described: ``/openapi.json``, ``/docs`` (Swagger UI, served from here), ``/metrics``.
+
+Swagger UI 5 (it renders OpenAPI 3.1) comes from the ``flask-openapi3-swagger`` package, which
+ships its built assets; they are served by this app, so the page needs nothing from elsewhere.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import mimetypes
 from functools import cache
 from pathlib import Path
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST
+from werkzeug.exceptions import NotFound
+from werkzeug.security import safe_join
 
-from notifier.api.openapi import document
+from notifier.api.openapi import document, operation
 from notifier.metrics import exposition
 from notifier.runtime import runtime
 
@@ -17,36 +25,61 @@ bp = Blueprint("meta", __name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
+def _swagger_ui() -> Path:
+    # Found without importing the package, which would import a framework we do not use.
+    spec = importlib.util.find_spec("flask_openapi3_swagger")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("flask-openapi3-swagger is not installed")
+    return Path(spec.origin).parent / "templates" / "swagger"
+
+
+SWAGGER_UI = _swagger_ui()
+
+
 @bp.get("/openapi.json")
+@operation((200, "application/json"))
 def openapi() -> Response:
-    """The OpenAPI document, in the order it was written (the /v1 routes first)."""
-    return Response(json.dumps(document()), mimetype="application/json")
+    """This document (OpenAPI 3.1), generated from the routes and their pydantic models."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return Response(json.dumps(document(app)), mimetype="application/json")
 
 
 @bp.get("/metrics")
+@operation((200, "text/plain"))
 def metrics() -> Response:
     """Prometheus metrics (text format 0.0.4)."""
     return Response(exposition(runtime().metrics), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/docs")
+@operation((200, "text/html"))
 def docs() -> Response:
-    """A page that renders the OpenAPI document, with no asset from elsewhere."""
-    return _static("docs.html", "text/html")
+    """This document, for people: Swagger UI, with nothing loaded from elsewhere."""
+    return _file(STATIC, "docs.html")
 
 
 @bp.get("/docs/docs.js")
 def docs_script() -> Response:
-    """The page's script."""
-    return _static("docs.js", "text/javascript")
+    """The script that starts Swagger UI on the page."""
+    return _file(STATIC, "docs.js")
+
+
+@bp.get("/docs/swagger/<path:name>")
+def docs_asset(name: str) -> Response:
+    """Swagger UI's own files, from the installed package."""
+    return _file(SWAGGER_UI, name)
 
 
 @cache
-def _asset(name: str) -> bytes:
-    return (STATIC / name).read_bytes()
+def _read(path: str) -> bytes:
+    return Path(path).read_bytes()
 
 
-def _static(name: str, mimetype: str) -> Response:
-    response = Response(_asset(name), mimetype=mimetype)
+def _file(folder: Path, name: str) -> Response:
+    path = safe_join(str(folder), name)
+    if path is None or not Path(path).is_file():
+        raise NotFound()
+    mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    response = Response(_read(path), mimetype=mimetype)
     response.cache_control.max_age = 300
     return response

@@ -5,36 +5,39 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify
 
 from notifier.api.auth import requires
+from notifier.api.openapi import MAX_PATH_ID, operation
 from notifier.errors import Conflict, NotFound
 from notifier.runtime import runtime
-from notifier.store import Notification
+from notifier.schemas import Notification
 
 bp = Blueprint("notifications", __name__)
 
 
 def _own(notification_id: str) -> Notification:
-    record = runtime().store.get(notification_id) if len(notification_id) <= 64 else None
+    record = runtime().store.get(notification_id) if len(notification_id) <= MAX_PATH_ID else None
     # Another client's notification is as unknown as one that never was.
     if record is None or record.client != g.client.client:
         raise NotFound(f"no notification {notification_id!r}")
     return record
 
 
-@bp.get("/notifications/<notification_id>")
+@bp.get("/notifications/<id>")
+@operation((200, Notification), errors=(404, 503))
 @requires()
-def show(notification_id: str) -> Response:
-    """The status of one notification."""
-    return jsonify(_own(notification_id).public())
+def show(id: str) -> Response:
+    """The status of a notification."""
+    return jsonify(_own(id).model_dump())
 
 
-@bp.delete("/notifications/<notification_id>")
+@bp.delete("/notifications/<id>")
+@operation((200, Notification), errors=(404, 409, 503))
 @requires()
-def cancel(notification_id: str) -> Response:
-    """Cancel a notification that is still ``scheduled``."""
-    record = _own(notification_id)
-    before = runtime().store.cancel(notification_id)
+def cancel(id: str) -> Response:
+    """Cancel a scheduled notification (409 once it is past that)."""
+    record = _own(id)
+    before = runtime().store.cancel(id)
     if before != "scheduled":
         raise Conflict(
             f"notification is {before or record.status}; only a scheduled one can be cancelled"
         )
-    return jsonify(_own(notification_id).public())
+    return jsonify(_own(id).model_dump())

@@ -1,33 +1,27 @@
-"""The OpenAPI document, generated from the pydantic models and the route table below.
+"""The OpenAPI document, generated from the app itself.
 
-The table is the one list of what the API offers; a test checks that it names exactly the
-routes the app has.
+Each fact about a route is declared once, where it is enforced: :func:`operation` on a view names
+its answer and body (the pydantic models it parses and returns); :func:`tag` lets the decorators
+that guard views (``requires``, ``rate_limited``, ``idempotent``) add their scope, header and
+errors. The paths come from the app's URL map: a view without :func:`operation` (an asset) is
+not part of the API.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable
 from functools import cache
 from importlib.metadata import version
-from typing import Any
+from typing import Any, TypeVar
 
+from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from notifier.schemas import (
-    Accepted,
-    CaptchaAccepted,
-    CaptchaRequest,
-    Health,
-    MailRequest,
-    NotificationView,
-    Problem,
-    UploadToken,
-    UploadTokenRequest,
-    VerifyRequest,
-    VerifyResult,
-)
+from notifier.schemas import Problem
 
+V = TypeVar("V", bound=Callable[..., Any])
 TITLES = {
     400: "The body is not a JSON object",
     401: "No key, or an unknown key",
@@ -39,44 +33,42 @@ TITLES = {
     429: "Over a rate limit; Retry-After says when to try again",
     503: "Redis or the broker is unreachable (or the feature is not configured): nothing was accepted",
 }
-SENDING = (400, 401, 403, 409, 413, 422, 429, 503)
+# What a body read by notifier.api.body.parse can be refused with.
+BODY_ERRORS = (400, 413, 422)
+# The longest id a path takes; a longer one is unknown (404) without asking Redis.
+MAX_PATH_ID = 64
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "The same key and body within 24 h answer the first answer again.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
 
 
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    summary: str
-    ok: tuple[int, type[BaseModel] | str]
-    body: type[BaseModel] | None = None
-    scope: str | None = None
-    public: bool = False
-    idempotent: bool = False
-    errors: tuple[int, ...] = ()
-    params: tuple[dict[str, Any], ...] = field(default=())
+def tag(view: Callable[..., Any], *, errors: tuple[int, ...] = (), **facts: Any) -> None:
+    """Add facts (and error statuses) to ``view``'s entry in the document.
+
+    Kept in the view's ``__dict__``, which ``functools.wraps`` carries out to every wrapper.
+    """
+    described: dict[str, Any] = view.__dict__.setdefault("openapi", {"errors": set()})
+    described["errors"] = described["errors"] | set(errors)
+    described.update(facts)
 
 
-ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
-ROUTES = (
-    Route("post", "/v1/mail", "Send a mail (now, or at send_at)", (202, Accepted), MailRequest,
-          "mail", idempotent=True, errors=SENDING),
-    Route("post", "/v1/sms/captcha", "Send an SMS captcha code", (202, CaptchaAccepted),
-          CaptchaRequest, "sms", idempotent=True, errors=SENDING),
-    Route("post", "/v1/sms/captcha/verify", "Check a captcha code", (200, VerifyResult),
-          VerifyRequest, "sms", errors=(400, 401, 403, 413, 422, 503)),
-    Route("post", "/v1/uploads/qiniu/token", "Mint a Qiniu upload token", (200, UploadToken),
-          UploadTokenRequest, "upload", errors=(400, 401, 403, 413, 422, 503)),
-    Route("get", "/v1/notifications/{id}", "The status of a notification", (200, NotificationView),
-          errors=(401, 404, 503), params=(ID,)),
-    Route("delete", "/v1/notifications/{id}", "Cancel a scheduled notification",
-          (200, NotificationView), errors=(401, 404, 409, 503), params=(ID,)),
-    Route("get", "/healthz", "The process is up", (200, Health), public=True),
-    Route("get", "/readyz", "Redis and the broker answer", (200, Health), public=True,
-          errors=(503,)),
-    Route("get", "/metrics", "Prometheus metrics", (200, "text/plain"), public=True),
-    Route("get", "/openapi.json", "This document", (200, "application/json"), public=True),
-    Route("get", "/docs", "This document, for people", (200, "text/html"), public=True),
-)  # fmt: skip
+def operation(
+    ok: tuple[int, type[BaseModel] | str],
+    *,
+    body: type[BaseModel] | None = None,
+    errors: tuple[int, ...] = (),
+) -> Callable[[V], V]:
+    """Declare a view part of the API: its answer (a model, or a media type), body and errors."""
+
+    def decorate(view: V) -> V:
+        tag(view, ok=ok, body=body, errors=errors + (BODY_ERRORS if body else ()))
+        return view
+
+    return decorate
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -95,62 +87,73 @@ def _problem(status: int) -> dict[str, Any]:
     return answer
 
 
-def _operation(route: Route) -> dict[str, Any]:
-    status, shape = route.ok
+def _operation(method: str, path: str, view: Callable[..., Any]) -> dict[str, Any]:
+    facts = view.__dict__["openapi"]
+    status, shape = facts["ok"]
     if isinstance(shape, str):
         ok: dict[str, Any] = {"description": "OK", "content": {shape: {"schema": {}}}}
     else:
         ok = {"description": "OK", "content": {"application/json": {"schema": _ref(shape)}}}
-    operation: dict[str, Any] = {
-        "summary": route.summary,
-        "operationId": f"{route.method}_{route.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
-        "responses": {str(status): ok} | {str(e): _problem(e) for e in route.errors},
+    # Word characters only: Swagger UI makes element ids of these.
+    name = re.sub(r"\W", "_", re.sub(r"[{}]", "", path.strip("/")))
+    result: dict[str, Any] = {
+        "summary": (view.__doc__ or "").strip().splitlines()[0].rstrip("."),
+        "operationId": f"{method}_{name}",
+        "responses": {str(status): ok} | {str(e): _problem(e) for e in sorted(facts["errors"])},
     }
-    if route.scope:
-        operation["description"] = f"Needs a key whose client has the `{route.scope}` scope."
-    if route.public:
-        operation["security"] = []
-    params = list(route.params)
-    if route.idempotent:
-        params.append(
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "description": "The same key and body within 24 h answer the first answer again.",
-                "schema": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 255,
-                    "pattern": "^[ -~]+$",
-                },
-            }
-        )
-    if params:
-        operation["parameters"] = params
-    if route.body is not None:
-        operation["requestBody"] = {
+    if facts.get("scope"):
+        result["description"] = f"Needs a key whose client has the `{facts['scope']}` scope."
+    if not facts.get("authenticated"):
+        result["security"] = []
+    params = [
+        {
+            "name": n,
+            "in": "path",
             "required": True,
-            "content": {"application/json": {"schema": _ref(route.body)}},
+            "schema": {"type": "string", "maxLength": MAX_PATH_ID},
         }
-    return operation
+        for n in re.findall(r"{(\w+)}", path)
+    ]
+    if facts.get("idempotent"):
+        params.append(IDEMPOTENCY_KEY)
+    if params:
+        result["parameters"] = params
+    if facts["body"] is not None:
+        result["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(facts["body"])}},
+        }
+    return result
+
+
+def routes(app: Flask) -> list[tuple[str, str, Callable[..., Any]]]:
+    """(method, OpenAPI path, view) of every route of the API, in the order they were added."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        if "openapi" not in view.__dict__:
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            found.append((method.lower(), path, view))
+    return found
 
 
 @cache
-def document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the API."""
-    models = (
-        {r.body for r in ROUTES if r.body}
-        | {shape for r in ROUTES if isinstance(shape := r.ok[1], type)}
-        | {Problem}
-    )
+def document(app: Flask) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s API."""
+    # The /v1 routes first: they are what a reader came for.
+    listed = sorted(routes(app), key=lambda route: not route[1].startswith("/v1/"))
+    inputs = {f["body"] for _, _, v in listed if (f := v.__dict__["openapi"])["body"]}
+    outputs = {s for _, _, v in listed if isinstance(s := v.__dict__["openapi"]["ok"][1], type)}
     _, schemas = models_json_schema(
-        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        [(m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)]
+        + [(m, "serialization") for m in sorted(outputs | {Problem}, key=lambda m: m.__name__)],
         ref_template="#/components/schemas/{model}",
     )
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
-        paths.setdefault(route.path, {})[route.method] = _operation(route)
+    for method, path, view in listed:
+        paths.setdefault(path, {})[method] = _operation(method, path, view)
     return {
         "openapi": "3.1.0",
         "info": {

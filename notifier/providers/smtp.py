@@ -1,4 +1,18 @@
-"""SMTP through Flask-Mail's settings and connection, with a pool of kept connections."""
+"""SMTP delivery: Flask-Mail's settings and connection, with a pool of kept connections.
+
+What Flask-Mail provides here: its settings (``MAIL_SERVER``, ``_PORT``, ``_USERNAME``,
+``_PASSWORD``, ``_USE_TLS``, ``_USE_SSL``, which ``NOTIFIER_MAIL_*`` mirror), held by ``Mail``,
+and its ``Connection``, the object that owns one SMTP session. Its ``configure_host`` (open SMTP
+or SMTP over SSL, STARTTLS, log in) is redone here only to pass a timeout to the socket, which
+Flask-Mail opens without one: a silent server would hang a worker thread.
+
+What is ours, and why: Flask-Mail opens a connection per ``send`` (or per ``mail.connect()``
+block, in one thread), builds its own ``Message``, whose line lengths and header encoding are
+not ours to choose, and lets raw ``smtplib`` exceptions through. A worker sends from many
+threads, so connections are kept in a pool and reused (:class:`_Pool`); the wire form is built
+by :mod:`notifier.providers.mime` (CRLF, 998-octet lines, encoded headers, SMTPUTF8 only when an
+address needs it); and failures become our transient and permanent provider errors.
+"""
 
 from __future__ import annotations
 

@@ -10,11 +10,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from notifier.captcha_store import CaptchaStore, Sender, Verdict
 from notifier.errors import PermanentProviderError, TooManyRequests, TransientProviderError
 from notifier.providers.base import CaptchaSender, SmsProvider
 from notifier.providers.signed_http import RecipientThrottled
-from notifier.schemas import CaptchaRequest, VerifyRequest
+from notifier.schemas import CaptchaRequest, Notification, VerifyRequest
 from notifier.services.delivery import (
     Attempt,
     Enqueuer,
@@ -25,7 +24,8 @@ from notifier.services.delivery import (
     sent,
     store_and_queue,
 )
-from notifier.store import Notification, NotificationStore
+from notifier.stores.captchas import CaptchaStore, Sender, Verdict
+from notifier.stores.notifications import NotificationStore
 from notifier.templating import SmsTemplates
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from notifier.errors import ProviderError
-from notifier.store import Notification, NotificationStore
+from notifier.schemas import Notification
+from notifier.stores.notifications import NotificationStore
 
 log = logging.getLogger(__name__)
 

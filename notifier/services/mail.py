@@ -8,11 +8,12 @@ import time
 from notifier.errors import (
     FieldError,
     PermanentProviderError,
+    TemplateError,
     TransientProviderError,
     Unprocessable,
 )
 from notifier.providers.base import MailProvider, OutgoingMail
-from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest
+from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest, Notification
 from notifier.services.delivery import (
     Attempt,
     Enqueuer,
@@ -23,7 +24,7 @@ from notifier.services.delivery import (
     sent,
     store_and_queue,
 )
-from notifier.store import Notification, NotificationStore
+from notifier.stores.notifications import NotificationStore
 from notifier.templating import MailTemplates
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,12 @@ def accept_mail(
     subject, text, html = request.subject, request.text, request.html
     if request.template is not None:
         # What the request gives itself wins over the template's part.
-        rendered = templates.render(request.template, request.data)
+        try:
+            rendered = templates.render(request.template, request.data)
+        except TemplateError as e:
+            raise Unprocessable(
+                e.detail, errors=[FieldError(("body", e.field), e.reason)]
+            ) from None
         subject = subject or rendered.subject
         text = text if text is not None else rendered.text
         html = html if html is not None else rendered.html

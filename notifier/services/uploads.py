@@ -8,7 +8,7 @@ from config import ApiClient
 from notifier.errors import FieldError, Forbidden, ServiceUnavailable, Unprocessable
 from notifier.providers.qiniu import QiniuTokens
 from notifier.schemas import UploadToken, UploadTokenRequest
-from notifier.store import rfc3339
+from notifier.timestamps import rfc3339
 
 # Our field names mapped to Qiniu's put-policy names.
 POLICY_FIELDS = {

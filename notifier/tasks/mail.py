@@ -6,12 +6,13 @@ from functools import partial
 
 from celery import Task, shared_task
 
+from notifier.lanes import TaskNames
 from notifier.runtime import runtime
 from notifier.services.mail import deliver_mail
 from notifier.tasks.retrying import run_attempt
 
 
-@shared_task(name="send_mail", bind=True, max_retries=None)
+@shared_task(name=TaskNames.SEND_MAIL, bind=True, max_retries=None)
 def send_mail(self: Task[[str], None], notification_id: str) -> None:
     """Try to deliver; on a transient failure ask Celery to run this again after a backoff."""
     rt = runtime()
@@ -24,8 +25,3 @@ def send_mail(self: Task[[str], None], notification_id: str) -> None:
         lease=rt.settings.task_time_limit,
     )
     run_attempt(self, attempt, rt.settings)
-
-
-def enqueue_mail(notification_id: str) -> None:
-    """Put a stored mail on the queue (raises when the broker cannot be reached)."""
-    send_mail.apply_async(args=(notification_id,))

@@ -1,8 +1,9 @@
-"""The one retry decision every sending task makes."""
+"""The one retry decision every sending task makes, and its delays: backoff with full jitter."""
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,10 +11,21 @@ from typing import Any
 from celery import Task
 
 from config import Settings
-from notifier.retry import backoff
 from notifier.services.delivery import Outcome
 
 log = logging.getLogger(__name__)
+
+
+def backoff(
+    attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+    Full jitter spreads the retries of many messages that failed together (AWS Architecture
+    Blog, "Exponential Backoff And Jitter"): uniform in ``[0, min(cap, base * 2**(attempt-1))]``.
+    """
+    ceiling = min(cap, base * 2 ** min(attempt - 1, 62))
+    return float(rng() * ceiling)
 
 
 def run_attempt(task: Task[Any, Any], attempt: Callable[[], Outcome], settings: Settings) -> None:

@@ -7,22 +7,23 @@ import time
 
 from celery import shared_task
 
+from notifier.lanes import TaskNames
 from notifier.runtime import runtime
-from notifier.tasks.mail import enqueue_mail
 
 log = logging.getLogger(__name__)
 # A leased id that was not queued within this many seconds (its dispatcher died) comes due again.
 LEASE = 60.0
 
 
-@shared_task(name="dispatch_due")
+@shared_task(name=TaskNames.DISPATCH_DUE)
 def dispatch_due() -> int:
     """Queue every due scheduled notification; how many were queued."""
-    store = runtime().store
-    due = store.lease_due(now=time.time(), lease=LEASE)
+    rt = runtime()
+    due = rt.store.lease_due(now=time.time(), lease=LEASE)
     for notification_id in due:
-        enqueue_mail(notification_id)
-        store.dispatched(notification_id)
+        # The API's publish path: a due mail's message is the one an unscheduled mail gets.
+        rt.mail_queue.publish(notification_id)
+        rt.store.dispatched(notification_id)
     if due:
         log.info("dispatched %d scheduled notifications", len(due))
     return len(due)

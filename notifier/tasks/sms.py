@@ -7,12 +7,13 @@ from typing import Any
 
 from celery import Task, shared_task, signals
 
+from notifier.lanes import TaskNames
 from notifier.runtime import runtime
 from notifier.services.captcha import EXPIRED, deliver_captcha
 from notifier.tasks.retrying import run_attempt
 
 
-@shared_task(name="send_sms_captcha", bind=True, max_retries=None)
+@shared_task(name=TaskNames.SEND_SMS_CAPTCHA, bind=True, max_retries=None)
 def send_sms_captcha(self: Task[[str], None], notification_id: str) -> None:
     """Try every SMS provider in order; when all fail, retry after a backoff (before expiry)."""
     rt = runtime()
@@ -33,7 +34,7 @@ def send_sms_captcha(self: Task[[str], None], notification_id: str) -> None:
 @signals.task_revoked.connect
 def _expired(sender: Any = None, request: Any = None, expired: bool = False, **kwargs: Any) -> None:
     """A captcha message that expired unrun still gets its final status."""
-    if not (expired and request is not None and request.task == "send_sms_captcha"):
+    if not (expired and request is not None and request.task == TaskNames.SEND_SMS_CAPTCHA):
         return
     # The worker revokes an expired message outside any task: enter the app to reach Redis.
     with sender.flask_app.app_context():

@@ -13,12 +13,13 @@ from pydantic import ValidationError
 
 from config import Environment
 from notifier.errors import FieldError, Forbidden, Unprocessable
+from notifier.lanes import TaskNames
 from notifier.runtime import runtime
 from notifier.schemas import UploadTokenRequest
 from notifier.services.uploads import mint_upload_token
 
 
-@shared_task(name="qiniu_uptoken", ignore_result=False)
+@shared_task(name=TaskNames.QINIU_UPTOKEN, ignore_result=False)
 def qiniu_uptoken(*, client: str, **request: Any) -> dict[str, Any]:
     """Mint a token as ``POST /v1/uploads/qiniu/token`` does for ``client``."""
     rt = runtime()

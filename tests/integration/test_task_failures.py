@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from notifier.store import SCHEDULED
+from notifier.stores.notifications import SCHEDULED
 from tests.integration.conftest import Stack
 from tests.integration.test_mail_delivery import address, send
 from tests.integration.test_observability import log_lines

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.errors import Unprocessable
+from notifier.errors import TemplateDataError, UnknownTemplate
 from notifier.templating import MailTemplates
 
 DATA = {"name": "Ada <script>", "product": "Acme & Co", "login_url": "https://acme.example/login"}
@@ -18,16 +18,14 @@ def test_renders_every_part_and_escapes_only_html() -> None:
 
 
 def test_missing_variable_names_the_data_field() -> None:
-    with pytest.raises(Unprocessable) as caught:
+    with pytest.raises(TemplateDataError) as caught:
         MailTemplates().render("welcome", {"name": "Ada"})
-    (error,) = caught.value.errors
-    assert error.loc == ("body", "data")
-    assert "product" in error.msg
+    assert caught.value.field == "data"  # the service answers 422 at ("body", "data")
+    assert "product" in caught.value.reason
 
 
 def test_unknown_template_names_the_template_field() -> None:
-    with pytest.raises(Unprocessable) as caught:
+    with pytest.raises(UnknownTemplate) as caught:
         MailTemplates().render("nope", {})
-    (error,) = caught.value.errors
-    assert error.loc == ("body", "template")
-    assert "welcome" in error.msg
+    assert caught.value.field == "template"  # the service answers 422 at ("body", "template")
+    assert "welcome" in caught.value.reason

@@ -11,7 +11,7 @@ from notifier import create_app
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.providers.memory import MemoryMailProvider
 from notifier.services.mail import deliver_mail
-from notifier.store import NotificationStore
+from notifier.stores.notifications import NotificationStore
 
 PAYLOAD = {
     "sender": "noreply@example.com",

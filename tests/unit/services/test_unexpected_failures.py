@@ -14,7 +14,7 @@ from notifier.providers.memory import MemorySmsProvider
 from notifier.runtime import Runtime
 from notifier.services.captcha import deliver_captcha
 from notifier.services.mail import deliver_mail
-from notifier.store import NotificationStore
+from notifier.stores.notifications import NotificationStore
 from tests.unit.services.test_captcha import accept
 from tests.unit.services.test_mail import PAYLOAD
 

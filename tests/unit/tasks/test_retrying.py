@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import pytest
 from celery import Task
@@ -62,3 +63,30 @@ def test_the_outcome_decides_when_the_attempt_returns(
     with pytest.raises(Retry):
         run(task, lambda: Outcome("retry", 1), make_settings(retry_base=2, retry_cap=600))
     assert len(task.countdowns) == 1 and 0 <= task.countdowns[0] <= 2
+
+
+def test_a_busy_notification_is_looked_at_again_when_the_other_claim_runs_out(
+    make_settings: Callable[..., Settings],
+) -> None:
+    task = FakeTask()
+    with pytest.raises(Retry):
+        run(task, lambda: Outcome("busy", wait=12.5), make_settings())
+    assert task.countdowns == [12.6]
+
+
+def test_a_retry_never_waits_past_the_deadline(make_settings: Callable[..., Settings]) -> None:
+    task = FakeTask()
+    deadline = time.time() + 5
+    with pytest.raises(Retry):
+        run(task, lambda: Outcome("retry", 9, deadline=deadline), make_settings(retry_base=100))
+    (countdown,) = task.countdowns
+    assert 0 <= countdown <= 4  # the backoff of try 9 would be minutes
+
+
+@pytest.mark.parametrize("status", ["sent", "failed", "skipped"])
+def test_a_settled_outcome_is_not_retried(
+    make_settings: Callable[..., Settings], status: Literal["sent", "failed", "skipped"]
+) -> None:
+    task = FakeTask()
+    run(task, lambda: Outcome(status, 1), make_settings())
+    assert task.countdowns == []

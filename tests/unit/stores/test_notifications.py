@@ -8,7 +8,7 @@ import pytest
 
 from config import Settings
 from notifier import create_app
-from notifier.store import NotificationStore
+from notifier.stores.notifications import NotificationStore
 
 
 @pytest.fixture

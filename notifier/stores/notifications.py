@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, cast
 
 from redis import Redis
 from redis.typing import EncodableT, FieldT
 
 from notifier.redact import redact
+from notifier.schemas import Notification
+from notifier.timestamps import rfc3339
 
 SCHEDULED = "notifier:scheduled"
 DISPATCHED_AT = "notifier:dispatched_at"
@@ -39,47 +40,20 @@ def _payload_key(notification_id: str) -> str:
     return f"notifier:p:{notification_id}"
 
 
-def rfc3339(timestamp: float) -> str:
-    """Format a Unix time as RFC 3339 in UTC with milliseconds."""
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Notification:
-    """The status record of one notification (never its recipients or content)."""
-
-    id: str
-    client: str
-    kind: str
-    status: str
-    attempts: int
-    provider: str | None
-    error: str | None
-    created_at: str
-    updated_at: str
-    send_at: str | None
-
-    def public(self) -> dict[str, Any]:
-        """The record as ``GET /v1/notifications/<id>`` shows it."""
-        shown = asdict(self)
-        del shown["client"]
-        return shown
-
-    @classmethod
-    def from_hash(cls, fields: dict[str, str]) -> Notification:
-        return cls(
-            id=fields["id"],
-            client=fields["client"],
-            kind=fields["kind"],
-            status=fields["status"],
-            attempts=int(fields.get("attempts", 0)),
-            provider=fields.get("provider") or None,
-            error=fields.get("error") or None,
-            created_at=fields["created_at"],
-            updated_at=fields["updated_at"],
-            send_at=fields.get("send_at") or None,
-        )
+def _record(fields: dict[str, str]) -> Notification:
+    # Built without validation: the store wrote these fields itself.
+    return Notification.model_construct(
+        id=fields["id"],
+        client=fields["client"],
+        kind=fields["kind"],
+        status=fields["status"],
+        attempts=int(fields.get("attempts", 0)),
+        provider=fields.get("provider") or None,
+        error=fields.get("error") or None,
+        created_at=fields["created_at"],
+        updated_at=fields["updated_at"],
+        send_at=fields.get("send_at") or None,
+    )
 
 
 # KEYS: record, payload, metrics. ARGV: now (RFC 3339), now (s), lease (s), max attempts.
@@ -201,7 +175,7 @@ class NotificationStore:
         when the broker is this Redis.
         """
         now = time.time()
-        record = Notification(
+        record = Notification.model_construct(
             id=notification_id,
             client=client,
             kind=kind,
@@ -213,7 +187,7 @@ class NotificationStore:
             updated_at=rfc3339(now),
             send_at=None if send_at is None else rfc3339(send_at),
         )
-        # Not dataclasses.asdict: it deep-copies, and this is the hot path of every send.
+        # Not model_dump: it copies, and this is the hot path of every send.
         fields: dict[FieldT, EncodableT] = {
             k: "" if v is None else str(v) for k, v in vars(record).items()
         }
@@ -240,7 +214,7 @@ class NotificationStore:
     def get(self, notification_id: str) -> Notification | None:
         """The record, or None when unknown or expired."""
         fields = cast(dict[str, str], self.redis.hgetall(_record_key(notification_id)))
-        return Notification.from_hash(fields) if fields else None
+        return _record(fields) if fields else None
 
     def payload(self, notification_id: str) -> dict[str, Any] | None:
         """The payload to send, or None once the notification is final or expired."""

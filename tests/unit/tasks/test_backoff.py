@@ -1,8 +1,10 @@
+"""backoff: exponential, full jitter, capped."""
+
 from __future__ import annotations
 
 import pytest
 
-from notifier.retry import backoff
+from notifier.tasks.retrying import backoff
 
 
 @pytest.mark.parametrize(

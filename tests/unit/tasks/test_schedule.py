@@ -1,0 +1,41 @@
+"""dispatch_due, called as beat's message would call it, without a worker: due mails are queued."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+from flask import Flask
+
+from notifier.lanes import QueueNames, TaskNames
+from notifier.runtime import Runtime
+from notifier.tasks.schedule import dispatch_due
+
+
+def test_due_mails_go_on_the_mail_lane_and_later_ones_wait(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    due = rt.store.create(
+        notification_id="due", client="tester", kind="mail", payload={}, send_at=time.time() - 1
+    )
+    rt.store.create(
+        notification_id="later", client="tester", kind="mail", payload={}, send_at=time.time() + 60
+    )
+    assert due.status == "scheduled"
+
+    assert dispatch_due() == 1
+
+    (raw,) = rt.redis.lrange(QueueNames.MAIL, 0, -1)
+    message = json.loads(raw)
+    assert message["headers"]["task"] == TaskNames.SEND_MAIL
+    assert json.loads(base64.b64decode(message["body"]))[0] == ["due"]  # the id, nothing else
+    assert rt.store.get("due").status == "queued"  # type: ignore[union-attr]
+    assert rt.store.get("later").status == "scheduled"  # type: ignore[union-attr]
+    assert dispatch_due() == 0  # dispatched once: off the schedule
+
+
+def test_a_dispatch_stamps_its_run_even_when_nothing_is_due(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    before = time.time()
+    assert dispatch_due() == 0
+    assert float(rt.redis.get("notifier:dispatched_at") or 0) >= before
