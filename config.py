@@ -52,6 +52,22 @@ class ApiClient(BaseModel):
     qiniu_key_prefix: str | None = Field(default=None, min_length=1, max_length=200)
     # Requests a client may make to the sending routes, e.g. "100/s", "600/m"; else the default.
     rate: str | None = Field(default=None, pattern=RATE_PATTERN)
+    # Where Notifier POSTs each final or receipt status, signed with the secret (Standard
+    # Webhooks: "whsec_" and base64 of at least 16 bytes).
+    callback_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s/]+\S*$", max_length=2048
+    )
+    callback_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _callback_pair(self) -> ApiClient:
+        if (self.callback_url is None) != (self.callback_secret is None):
+            raise ValueError("callback_url and callback_secret go together")
+        if self.callback_secret is not None:
+            from notifier.webhooks import secret_key
+
+            secret_key(self.callback_secret.get_secret_value())
+        return self
 
 
 class Settings(BaseSettings):
@@ -118,6 +134,9 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str | None = None
     twilio_base_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
     twilio_timeout: float = Field(10.0, gt=0)
+    # The service's own public base URL: providers' delivery receipts are asked for at
+    # <this>/v1/receipts/<provider>, and Twilio's signatures are checked against it.
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(:\d+)?(/\S*)?$")
 
     # Mainland China's providers send approved templates only: a signature and a template id.
     aliyun_access_key_id: str | None = None
@@ -223,6 +242,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 "NOTIFIER_MAIL_DEFAULT_SENDER: required in production with the smtp provider"
             )
+        self._check_callbacks()
         return self
 
     @model_validator(mode="after")
@@ -235,6 +255,25 @@ class Settings(BaseSettings):
             # A retry parked longer than the visibility timeout would be handed out twice.
             raise ValueError("NOTIFIER_RETRY_CAP: must be below NOTIFIER_BROKER_VISIBILITY_TIMEOUT")
         return self
+
+    def _check_callbacks(self) -> None:
+        """In production a callback goes over https, and never to an address that is not public.
+
+        A host name is resolved and checked again when each callback is sent (and the connected
+        address once more), since what it resolves to can change.
+        """
+        from notifier.webhooks import literal_host_refused
+
+        for index, client in enumerate(self.api_keys or []):
+            if client.callback_url is None:
+                continue
+            where = f"NOTIFIER_API_KEYS: callback_url of {client.client!r} (at {index})"
+            if not client.callback_url.startswith("https://"):
+                raise ValueError(f"{where}: must be https in production")
+            if literal_host_refused(client.callback_url):
+                raise ValueError(
+                    f"{where}: must not point at a private, loopback or link-local address"
+                )
 
     def _check_sms_providers(self) -> None:
         listed = {

@@ -15,6 +15,7 @@ class TaskNames:
     SEND_SMS_CAPTCHA = "send_sms_captcha"
     QINIU_UPTOKEN = "qiniu_uptoken"
     DISPATCH_DUE = "dispatch_due"
+    SEND_CALLBACK = "send_callback"
 
 
 class QueueNames:
@@ -46,4 +47,5 @@ ROUTES = {
     TaskNames.QINIU_UPTOKEN: QueueNames.UPLOADS,
     TaskNames.SEND_MAIL: QueueNames.MAIL,
     TaskNames.DISPATCH_DUE: QueueNames.SCHEDULED,
+    TaskNames.SEND_CALLBACK: QueueNames.CALLBACKS,
 }

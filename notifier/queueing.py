@@ -40,8 +40,13 @@ class TaskQueue:
         # back in its list after a worker dies.
         self.queue: str = self.celery.amqp.router.route({}, self.task)["queue"].name
 
-    def direct(self, notification_id: str, expires: float | None = None) -> tuple[str, str] | None:
-        """The Redis list and message to push with the record, or None to publish after."""
+    def direct(
+        self, notification_id: str, *rest: str | int, expires: float | None = None
+    ) -> tuple[str, str] | None:
+        """The Redis list and message to push with the record, or None to publish after.
+
+        The task's arguments are the notification id and ``rest``.
+        """
         if not self.direct_ok:
             return None
         conf = self.celery.conf
@@ -49,14 +54,14 @@ class TaskQueue:
         headers, properties, body, _ = self.celery.amqp.as_task_v2(
             task_id,
             self.task,
-            args=(notification_id,),
+            args=(notification_id, *rest),
             kwargs={},
             expires=_when(expires),
             time_limit=conf.task_time_limit,
             soft_time_limit=conf.task_soft_time_limit,
             origin=self.origin,
             ignore_result=True,
-            argsrepr=repr((notification_id,)),
+            argsrepr=repr((notification_id, *rest)),
             kwargsrepr="{}",
         )
         if current := request_id.get():
@@ -80,14 +85,14 @@ class TaskQueue:
             message["properties"]["expiration"] = str(int(max(0.0, expires - time.time()) * 1000))
         return self.queue, json.dumps(message)
 
-    def publish(self, notification_id: str, expires: float | None = None) -> None:
+    def publish(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
         """Publish through Celery (raises when the broker cannot be reached)."""
         task = self.celery.tasks[self.task]
         when = _when(expires)
         if when is None:
-            task.apply_async(args=(notification_id,))
+            task.apply_async(args=(notification_id, *rest))
         else:
-            task.apply_async(args=(notification_id,), expires=when)
+            task.apply_async(args=(notification_id, *rest), expires=when)
 
 
 def _when(expires: float | None) -> datetime | None:

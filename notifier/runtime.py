@@ -14,13 +14,14 @@ from flask import current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from config import ApiClient, Settings
+from config import ApiClient, Environment, Settings
 from notifier.lanes import LANES, TaskNames
 from notifier.metrics import StateCollector, amqp_depths
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
 from notifier.providers.registry import MailFactory, SmsFactory
 from notifier.queueing import TaskQueue
+from notifier.services.callbacks import CallbackSender
 from notifier.services.captcha import CaptchaPolicy
 from notifier.stores.captchas import CaptchaStore
 from notifier.stores.idempotency import IdempotencyKeys
@@ -79,7 +80,6 @@ class Runtime:
     def __post_init__(self) -> None:
         s = self.settings
         self.redis = redis_client(self.redis_url)
-        self.store = NotificationStore(self.redis, ttl=s.status_ttl)
         self.captchas = CaptchaStore(self.redis, self.captcha_secret)
         self.idempotency = IdempotencyKeys(self.redis)
         # Its own client, with a short timeout: a slow Redis must not make every request slow.
@@ -104,6 +104,18 @@ class Runtime:
             if self.broker_is_state
             else StateCollector(self.redis, (), amqp_depths(self.celery, LANES))
         )
+        # Status callbacks are queued by the store, in the same step as the status they tell.
+        self.callback_queue = TaskQueue(
+            self.celery, TaskNames.SEND_CALLBACK, direct_ok=self.broker_is_state
+        )
+        self.store = NotificationStore(
+            self.redis,
+            ttl=s.status_ttl,
+            callbacks=self.callback_queue,
+            callback_clients=frozenset(
+                c.client for c in self.clients.values() if c.callback_url is not None
+            ),
+        )
         self.mail_queue = TaskQueue(
             self.celery, TaskNames.SEND_MAIL, direct_ok=self.broker_is_state
         )
@@ -111,7 +123,18 @@ class Runtime:
             self.celery, TaskNames.SEND_SMS_CAPTCHA, direct_ok=self.broker_is_state
         )
         self._mail = PerProcess(lambda: self.mail_factory(s))
+        self._callback_sender = PerProcess(
+            lambda: CallbackSender(
+                production=s.env is Environment.PRODUCTION,
+                max_connections=s.worker_concurrency,
+            )
+        )
         self._sms = PerProcess(lambda: {n: make(s) for n, make in self.sms_factories.items()})
+
+    @property
+    def callback_sender(self) -> CallbackSender:
+        """This process's sender of status callbacks."""
+        return self._callback_sender.get()
 
     def client_named(self, name: str) -> ApiClient | None:
         """The API client called ``name``."""
@@ -137,6 +160,9 @@ class Runtime:
             mail.close()
         for provider in (self._sms.made_here() or {}).values():
             provider.close()
+        sender = self._callback_sender.made_here()
+        if sender is not None:
+            sender.close()
 
 
 def runtime() -> Runtime:

@@ -22,7 +22,20 @@ from pydantic import (
 
 MAX_RECIPIENTS = 50
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
-Status = Literal["scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled"]
+Status = Literal[
+    "scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled",
+    "delivered", "undelivered",
+]  # fmt: skip
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("printable characters only (no control characters or line breaks)")
+    return value
+
+
+# The caller's own label, shown in the status record and every callback: never personal data.
+Reference = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_printable)]
 
 
 # What some reader takes for the end of a header line: CR and LF, but also VT, FF, FS, GS, RS,
@@ -89,6 +102,7 @@ class MailRequest(Strict):
     template: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     data: TemplateData = Field(default_factory=dict)
     send_at: AwareDatetime | None = None
+    reference: Reference | None = None
 
     @field_validator("send_at")
     @classmethod
@@ -137,6 +151,7 @@ class CaptchaRequest(Strict):
     purpose: Purpose
     locale: Literal["zh-CN", "en"] = "zh-CN"
     client_ip: ClientIp | None = None
+    reference: Reference | None = None
 
 
 class VerifyRequest(Strict):
@@ -237,6 +252,16 @@ class Notification(BaseModel):
     created_at: str
     updated_at: str
     send_at: str | None
+    reference: str | None
+    provider_ref: str | None
+
+
+class ReceiptAck(BaseModel):
+    """The answer to a provider's delivery receipt: what it did to the notification."""
+
+    # moved; early (kept until the send is recorded); unknown; ignored (not a final status);
+    # or the status that left nothing to move (delivered twice, a late sent).
+    outcome: str
 
 
 class ProblemError(BaseModel):

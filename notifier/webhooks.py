@@ -79,6 +79,17 @@ def public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def literal_host_refused(url: str) -> bool:
+    """Whether ``url``'s host is, as written, an address (or ``localhost``) that is not public."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return not public(host)
+    except ValueError:
+        return False  # a name: resolved and checked when a callback is sent
+
+
 def check_url(url: str, *, production: bool) -> None:
     """Refuse a callback URL that may not be called: DestinationRefused saying why."""
     parts = urlsplit(url)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from flask import Flask
 
-from notifier.api import health, mail, meta, notifications, observe, problems, sms, uploads
+from notifier.api import (
+    health,
+    mail,
+    meta,
+    notifications,
+    observe,
+    problems,
+    receipts,
+    sms,
+    uploads,
+)
 
 
 def register(app: Flask) -> None:
@@ -17,3 +27,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(notifications.bp, url_prefix="/v1")
     app.register_blueprint(sms.bp, url_prefix="/v1")
     app.register_blueprint(uploads.bp, url_prefix="/v1")
+    app.register_blueprint(receipts.bp, url_prefix="/v1")

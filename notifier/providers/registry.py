@@ -61,8 +61,16 @@ def _twilio(settings: Settings) -> SmsProvider:
             base_url=settings.twilio_base_url,
             timeout=settings.twilio_timeout,
             max_connections=settings.worker_concurrency,
+            status_callback=receipt_url(settings, "twilio"),
         )
     )
+
+
+def receipt_url(settings: Settings, provider: str) -> str | None:
+    """Where ``provider`` is to post delivery receipts: under NOTIFIER_PUBLIC_URL, if set."""
+    if settings.public_url is None:
+        return None
+    return f"{settings.public_url.rstrip('/')}/v1/receipts/{provider}"
 
 
 def _aliyun(settings: Settings) -> SmsProvider:

@@ -25,6 +25,8 @@ class TwilioSettings:
     timeout: float = 10.0
     # Kept-alive HTTPS connections: one per worker thread, so none is opened per message.
     max_connections: int = 32
+    # Where Twilio posts the message's delivery receipts (our /v1/receipts/twilio), if anywhere.
+    status_callback: str | None = None
 
 
 class TwilioSmsProvider:
@@ -54,6 +56,8 @@ class TwilioSmsProvider:
             else {"from_": self._settings.from_}
         )
         try:
+            if self._settings.status_callback:
+                sender["status_callback"] = self._settings.status_callback
             message = self._client.messages.create(to=to, body=body, **sender)
         except TwilioRestException as e:
             error = f"Twilio {e.status} (code {e.code}): {e.msg}"

@@ -86,8 +86,9 @@ def accept_captcha(
     }
     try:
         return store_and_queue(
-            store, queue, client=client, kind=KIND, payload=payload, expires=deadline
-        )
+            store, queue, client=client, kind=KIND, payload=payload, expires=deadline,
+            reference=request.reference,
+        )  # fmt: skip
     except Exception:
         # Not accepted after all: give the limits back (if Redis lets us).
         with contextlib.suppress(Exception):
@@ -137,9 +138,9 @@ def deliver_captcha(
         for provider in route:
             try:
                 if isinstance(provider, CaptchaSender):
-                    provider.send_captcha(to=payload["phone"], **parts)
+                    ref = provider.send_captcha(to=payload["phone"], **parts)
                 else:
-                    provider.send_sms(to=payload["phone"], body=text)
+                    ref = provider.send_sms(to=payload["phone"], body=text)
             except (PermanentProviderError, RecipientThrottled) as e:
                 # A number no provider can reach, or the vendor's per-number limit (its
                 # anti-abuse rule: another provider or a retry would only help an abuser).
@@ -148,7 +149,7 @@ def deliver_captcha(
                 log.warning("%s: %s failed, handing over: %s", notification_id, e.provider, e)
                 failures.append(f"{e.provider}: {e}")
                 continue
-            return sent(store, notification_id, attempt, provider.name)
+            return sent(store, notification_id, attempt, provider.name, ref)
         return failed_attempt(
             store,
             notification_id,

@@ -18,11 +18,13 @@ log = logging.getLogger(__name__)
 class Enqueuer(Protocol):
     """Puts a notification's task on the queue (see ``notifier.queueing``)."""
 
-    def direct(self, notification_id: str, expires: float | None = None) -> tuple[str, str] | None:
+    def direct(
+        self, notification_id: str, *rest: str | int, expires: float | None = None
+    ) -> tuple[str, str] | None:
         """A (Redis list, message) to push with the record, or None."""
         ...
 
-    def publish(self, notification_id: str, expires: float | None = None) -> None:
+    def publish(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
         """Publish after the record is stored."""
         ...
 
@@ -36,6 +38,7 @@ def store_and_queue(
     payload: dict[str, Any],
     send_at: float | None = None,
     expires: float | None = None,
+    reference: str | None = None,
 ) -> Notification:
     """Store a new notification and queue its task (unless it waits for ``send_at``).
 
@@ -43,14 +46,14 @@ def store_and_queue(
     and the caller's 503 is true.
     """
     notification_id = str(uuid.uuid4())
-    push = queue.direct(notification_id, expires) if send_at is None else None
+    push = queue.direct(notification_id, expires=expires) if send_at is None else None
     record = store.create(
         notification_id=notification_id, client=client, kind=kind, payload=payload,
-        send_at=send_at, push=push,
+        send_at=send_at, push=push, reference=reference,
     )  # fmt: skip
     if send_at is None and push is None:
         try:
-            queue.publish(notification_id, expires)
+            queue.publish(notification_id, expires=expires)
         except Exception:
             store.discard(notification_id)
             raise
@@ -164,8 +167,14 @@ def failed_for_good(
     return Outcome("failed", attempt)
 
 
-def sent(store: NotificationStore, notification_id: str, attempt: int, provider: str) -> Outcome:
-    """Record a delivery."""
-    store.settle(notification_id, "sent", provider=provider)
+def sent(
+    store: NotificationStore,
+    notification_id: str,
+    attempt: int,
+    provider: str,
+    provider_ref: str | None = None,
+) -> Outcome:
+    """Record a delivery, with the provider's id of the message when it gave one."""
+    store.settle(notification_id, "sent", provider=provider, provider_ref=provider_ref)
     log.info("%s sent by %s on attempt %d", notification_id, provider, attempt)
     return Outcome("sent", attempt)

@@ -82,7 +82,10 @@ def accept_mail(
     send_at = request.send_at.timestamp() if request.send_at else None
     if send_at is not None and send_at <= time.time():
         send_at = None  # due already: send now
-    return store_and_queue(store, queue, client=client, kind=KIND, payload=payload, send_at=send_at)
+    return store_and_queue(
+        store, queue, client=client, kind=KIND, payload=payload, send_at=send_at,
+        reference=request.reference,
+    )  # fmt: skip
 
 
 def _check_subject(subject: str | None) -> None:
@@ -121,7 +124,7 @@ def deliver_mail(
             html=payload["html"],
         )
         try:
-            provider.send_mail(message=message)
+            ref = provider.send_mail(message=message)
         except PermanentProviderError as e:
             return failed_for_good(store, notification_id, claimed.attempt, e)
         except TransientProviderError as e:
@@ -133,7 +136,7 @@ def deliver_mail(
                 error=str(e),
                 provider=e.provider,
             )
-        return sent(store, notification_id, claimed.attempt, provider.name)
+        return sent(store, notification_id, claimed.attempt, provider.name, ref)
 
     return attempt_delivery(
         store, notification_id, lease=lease, max_attempts=max_attempts, send=send

@@ -6,6 +6,8 @@ Keys (``{id}`` is the notification id):
 * ``notifier:p:{id}``  JSON payload (recipients, rendered bodies), deleted once final;
 * ``notifier:scheduled`` sorted set of scheduled ids, scored by due time;
 * ``notifier:dispatched_at`` when scheduled dispatch last ran (a dead beat shows as its age);
+* ``notifier:ref:{provider}:{ref}`` the notification a provider's message id belongs to;
+* ``notifier:receipt:{provider}:{ref}`` a receipt that came before its send was recorded;
 * ``notifier:metrics`` hash of counters: attempts, final statuses, provider errors.
 
 Every status change is one Lua script, so two workers cannot both move a record.
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from redis import Redis
 from redis.typing import EncodableT, FieldT
@@ -30,6 +33,12 @@ DISPATCHED_AT = "notifier:dispatched_at"
 # Counters kept in Redis, so every worker on every machine adds to one total (see metrics.py).
 METRICS = "notifier:metrics"
 FINAL = ("sent", "failed", "cancelled")
+# A provider's delivery receipt moves a sent notification on, once, to one of these.
+RECEIPT_STATUSES = ("delivered", "undelivered")
+# What a client's status callback is sent for.
+CALLBACK_STATUSES = frozenset((*FINAL, *RECEIPT_STATUSES))
+# A receipt that comes before its send was recorded waits this long for it.
+EARLY_RECEIPT_TTL = 3600
 
 
 def _record_key(notification_id: str) -> str:
@@ -53,7 +62,29 @@ def _record(fields: dict[str, str]) -> Notification:
         created_at=fields["created_at"],
         updated_at=fields["updated_at"],
         send_at=fields.get("send_at") or None,
+        reference=fields.get("reference") or None,
+        provider_ref=fields.get("provider_ref") or None,
     )
+
+
+def _ref_key(provider: str, ref: str) -> str:
+    return f"notifier:ref:{provider}:{ref}"
+
+
+def _early_receipt_key(provider: str, ref: str) -> str:
+    return f"notifier:receipt:{provider}:{ref}"
+
+
+class CallbackQueue(Protocol):
+    """Queues a status callback (``notifier.queueing.TaskQueue`` for ``send_callback``)."""
+
+    def direct(
+        self, notification_id: str, *rest: str | int, expires: float | None = None
+    ) -> tuple[str, str] | None: ...
+
+    def publish(
+        self, notification_id: str, *rest: str | int, expires: float | None = None
+    ) -> None: ...
 
 
 # KEYS: record, payload, metrics. ARGV: now (RFC 3339), now (s), lease (s), max attempts.
@@ -63,7 +94,9 @@ def _record(fields: dict[str, str]) -> Notification:
 _CLAIM = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', 0, '0'} end
-if status == 'sent' or status == 'failed' or status == 'cancelled' then return {status, 0, '0'} end
+if status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending' and status ~= 'retrying' then
+  return {status, 0, '0'}
+end
 local now = tonumber(ARGV[2])
 if status == 'sending' then
   local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
@@ -84,13 +117,18 @@ redis.call('HINCRBY', KEYS[3], 'attempts:' .. redis.call('HGET', KEYS[1], 'kind'
 return {'sending', attempts, '0', redis.call('GET', KEYS[2])}
 """
 
-# KEYS: record, payload, metrics. ARGV: status, provider, error, now, ttl, final (1/0),
-# only if open (1/0). Counts final statuses and provider errors for /metrics.
+# KEYS: record, payload, metrics, provider-ref index, early receipt, callback list.
+# ARGV: status, provider, error, now, ttl, final (1/0), only if open (1/0), provider ref,
+# callback message, callback clients (" a b "). Counts final statuses and provider errors for
+# /metrics; with a provider ref, indexes it for receipts. Returns {moved, early receipt,
+# callback due}: a callback message is pushed here, in the same step as the status, when the
+# client wants callbacks; without a message (another broker) 'callback due' says to publish.
 _SETTLE = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 0 end
-if ARGV[7] == '1' and (status == 'sent' or status == 'failed' or status == 'cancelled') then
-  return 0
+if not status then return {0, false, 0} end
+if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending'
+   and status ~= 'retrying' then
+  return {0, false, 0}
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'provider', ARGV[2], 'error', ARGV[3],
            'updated_at', ARGV[4])
@@ -102,18 +140,55 @@ end
 if ARGV[3] ~= '' and ARGV[2] ~= '' then
   redis.call('HINCRBY', KEYS[3], 'provider_errors:' .. ARGV[2], 1)
 end
-return 1
+local early = false
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'provider_ref', ARGV[8])
+  redis.call('SET', KEYS[4], redis.call('HGET', KEYS[1], 'id'), 'EX', ARGV[5])
+  early = redis.call('GET', KEYS[5])
+end
+local due = 0
+if ARGV[6] == '1' and string.find(ARGV[10], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, true) then
+  due = 1
+  if ARGV[9] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[9]) end
+end
+return {1, early, due}
 """
 
-# KEYS: record, payload, schedule, metrics. ARGV: id, now. Cancels a record still 'scheduled'.
+# KEYS: record, metrics, early receipt, callback list. ARGV: status, error, now, ttl, provider,
+# callback message, callback clients. A receipt moves a 'sent' record to delivered or
+# undelivered, once: never backwards, never from one receipt status to the other.
+_RECEIPT = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing', 0} end
+if status ~= 'sent' then return {status, 0} end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'error', ARGV[2], 'updated_at', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('DEL', KEYS[3])
+redis.call('HINCRBY', KEYS[2], 'receipts:' .. ARGV[5] .. ':' .. ARGV[1], 1)
+redis.call('HINCRBY', KEYS[2], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':' .. ARGV[1], 1)
+local due = 0
+if string.find(ARGV[7], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, true) then
+  due = 1
+  if ARGV[6] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[6]) end
+end
+return {'moved', due}
+"""
+
+# KEYS: record, payload, schedule, metrics, callback list. ARGV: id, now, callback message,
+# callback clients. Cancels a record still 'scheduled'.
 _CANCEL = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'scheduled' then return status or false end
+if status ~= 'scheduled' then return {status or false, 0} end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[2])
 redis.call('HINCRBY', KEYS[4], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':cancelled', 1)
-return 'scheduled'
+local due = 0
+if string.find(ARGV[4], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, true) then
+  due = 1
+  if ARGV[3] ~= '' then redis.call('LPUSH', KEYS[5], ARGV[3]) end
+end
+return {'scheduled', due}
 """
 
 # KEYS: schedule, dispatched-at. ARGV: now, lease until, limit. Leases due ids: they come due
@@ -150,11 +225,22 @@ class Claim:
 class NotificationStore:
     """Create, read and move notifications in Redis."""
 
-    def __init__(self, redis: Redis, ttl: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        ttl: int,
+        *,
+        callbacks: CallbackQueue | None = None,
+        callback_clients: frozenset[str] = frozenset(),
+    ) -> None:
         self.redis = redis
         self.ttl = ttl
+        # Whose notifications get status callbacks, and where those are queued.
+        self._callbacks = callbacks if callback_clients else None
+        self._callback_clients = " " + " ".join(sorted(callback_clients)) + " "
         self._claim = redis.register_script(_CLAIM)
         self._settle = redis.register_script(_SETTLE)
+        self._receipt = redis.register_script(_RECEIPT)
         self._cancel = redis.register_script(_CANCEL)
         self._lease_due = redis.register_script(_LEASE_DUE)
         self._dispatched = redis.register_script(_DISPATCHED)
@@ -168,6 +254,7 @@ class NotificationStore:
         payload: dict[str, Any],
         send_at: float | None = None,
         push: tuple[str, str] | None = None,
+        reference: str | None = None,
     ) -> Notification:
         """Store a new record and its payload in one transaction: queued, or scheduled.
 
@@ -186,6 +273,7 @@ class NotificationStore:
             created_at=rfc3339(now),
             updated_at=rfc3339(now),
             send_at=None if send_at is None else rfc3339(send_at),
+            reference=reference,
         )
         # Not model_dump: it copies, and this is the hot path of every send.
         fields: dict[FieldT, EncodableT] = {
@@ -244,23 +332,106 @@ class NotificationStore:
         provider: str | None,
         error: str | None = None,
         only_if_open: bool = False,
+        provider_ref: str | None = None,
     ) -> None:
-        """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``."""
-        final = "1" if status in FINAL else "0"
-        self._settle(
-            keys=[_record_key(notification_id), _payload_key(notification_id), METRICS],
+        """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``.
+
+        A final status queues the client's status callback in the same step. With
+        ``provider_ref`` (the provider's message id), a receipt can find the notification; one
+        that came before this, early, is applied now.
+        """
+        final = status in FINAL
+        callback = self._callback(notification_id, status) if final else None
+        keys = [
+            _record_key(notification_id), _payload_key(notification_id), METRICS,
+            _ref_key(provider or "", provider_ref or ""),
+            _early_receipt_key(provider or "", provider_ref or ""),
+            callback[0] if callback else "",
+        ]  # fmt: skip
+        _, early, due = self._settle(
+            keys=keys,
             args=[
                 # Provider errors can quote an address or a number back: never keep them.
-                status, provider or "", redact(error or ""), rfc3339(time.time()), self.ttl, final,
-                "1" if only_if_open else "0",
+                status, provider or "", redact(error or ""), rfc3339(time.time()), self.ttl,
+                "1" if final else "0", "1" if only_if_open else "0", provider_ref or "",
+                callback[1] if callback else "", self._callback_clients,
             ],
         )  # fmt: skip
+        self._publish_if_due(notification_id, status, callback, due)
+        if early and provider and provider_ref:
+            receipt, _, receipt_error = str(early).partition("|")
+            self.receipt(provider, provider_ref, receipt, error=receipt_error or None)
+
+    def receipt(
+        self, provider: str, provider_ref: str, status: str, *, error: str | None = None
+    ) -> str:
+        """Apply a provider's delivery receipt (``delivered`` or ``undelivered``).
+
+        What it came to: ``moved``; ``early`` (the send is not recorded yet: kept, and applied
+        when it is); ``unknown`` (no such message here, or too long ago); or the status that
+        leaves nothing to move (``delivered`` twice, ``sent`` never moves back).
+        """
+        if status not in RECEIPT_STATUSES:
+            raise ValueError(f"not a receipt status: {status!r}")
+        found = cast(str | None, self.redis.get(_ref_key(provider, provider_ref)))
+        if found is None:
+            early = _early_receipt_key(provider, provider_ref)
+            self.redis.set(early, f"{status}|{error or ''}", ex=EARLY_RECEIPT_TTL)
+            # The send may have been recorded in between: look once more.
+            found = cast(str | None, self.redis.get(_ref_key(provider, provider_ref)))
+            if found is None:
+                return "early"
+        callback = self._callback(found, status)
+        keys = [
+            _record_key(found), METRICS, _early_receipt_key(provider, provider_ref),
+            callback[0] if callback else "",
+        ]  # fmt: skip
+        outcome, due = self._receipt(
+            keys=keys,
+            args=[
+                status, redact(error or ""), rfc3339(time.time()), self.ttl, provider,
+                callback[1] if callback else "", self._callback_clients,
+            ],
+        )  # fmt: skip
+        self._publish_if_due(found, status, callback, due)
+        return "unknown" if outcome == "missing" else str(outcome)
 
     def cancel(self, notification_id: str) -> str | None:
         """Cancel a scheduled notification; the status it had (``scheduled`` when it worked)."""
-        keys = [_record_key(notification_id), _payload_key(notification_id), SCHEDULED, METRICS]
-        before = self._cancel(keys=keys, args=[notification_id, rfc3339(time.time())])
+        callback = self._callback(notification_id, "cancelled")
+        keys = [
+            _record_key(notification_id), _payload_key(notification_id), SCHEDULED, METRICS,
+            callback[0] if callback else "",
+        ]  # fmt: skip
+        before, due = self._cancel(
+            keys=keys,
+            args=[
+                notification_id, rfc3339(time.time()), callback[1] if callback else "",
+                self._callback_clients,
+            ],
+        )  # fmt: skip
+        self._publish_if_due(notification_id, "cancelled", callback, due)
         return cast(str | None, before)
+
+    def count(self, counter: str) -> None:
+        """Add one to a counter of /metrics (e.g. ``callbacks:sent``)."""
+        self.redis.hincrby(METRICS, counter, 1)
+
+    def _callback(self, notification_id: str, status: str) -> tuple[str, str] | None:
+        """The callback message to push with the status change, if any can go in it."""
+        if self._callbacks is None or status not in CALLBACK_STATUSES:
+            return None
+        event = (status, f"msg_{uuid.uuid4().hex}", int(time.time()))
+        return self._callbacks.direct(notification_id, *event) or ("", "")
+
+    def _publish_if_due(
+        self, notification_id: str, status: str, callback: tuple[str, str] | None, due: int
+    ) -> None:
+        # Another broker than this Redis: the callback is published after the status changed.
+        if due and callback == ("", "") and self._callbacks is not None:
+            self._callbacks.publish(
+                notification_id, status, f"msg_{uuid.uuid4().hex}", int(time.time())
+            )
 
     def lease_due(self, *, now: float, lease: float, limit: int = 500) -> list[str]:
         """Ids due by ``now``, leased for ``lease`` seconds so no other dispatcher takes them."""

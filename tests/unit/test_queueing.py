@@ -34,8 +34,8 @@ def test_direct_message_matches_celerys(app: Flask) -> None:
     rt: Runtime = app.extensions["notifier"]
     queue = TaskQueue(rt.celery, "send_sms_captcha", direct_ok=True)
     expires = time.time() + 300
-    rt.redis.lpush(*queue.direct("n-1", expires) or ("x", "y"))
-    queue.publish("n-1", expires)
+    rt.redis.lpush(*queue.direct("n-1", expires=expires) or ("x", "y"))
+    queue.publish("n-1", expires=expires)
     celerys, ours = queued(rt)  # LPUSH: the newest first
     assert comparable(ours) == comparable(celerys)
     assert ours["headers"]["id"] == ours["properties"]["correlation_id"]

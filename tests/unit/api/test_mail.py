@@ -69,6 +69,7 @@ def test_status_is_private_and_shows_no_recipients(client: FlaskClient) -> None:
     assert view["attempts"] == 0
     assert set(view) == {
         "id", "kind", "status", "attempts", "provider", "error", "created_at", "updated_at", "send_at",
+        "reference", "provider_ref",
     }  # fmt: skip
     assert "ada@example.com" not in shown.get_data(as_text=True)
     other = client.get(f"/v1/notifications/{notification_id}", headers=auth("smser"))

@@ -1,0 +1,107 @@
+"""Status callbacks: POST a notification's status to its client's own service, signed.
+
+A callback is queued in the same Redis step that changes the status (see the store), as a
+``send_callback`` task on the ``callbacks`` lane carrying the event: the notification, the
+status it reached, a webhook id kept for every retry, and the time. What is POSTed is the
+status record as ``GET /v1/notifications/<id>`` shows it, with the event's status (the record
+may have moved on by the time a retry goes out).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import requests
+
+from config import ApiClient
+from notifier.stores.notifications import NotificationStore
+from notifier.webhooks import (
+    DestinationRefused,
+    PublicOnlyAdapter,
+    check_url,
+    secret_key,
+    signed_headers,
+)
+
+log = logging.getLogger(__name__)
+TIMEOUT = 5.0  # seconds for one POST
+RETRY_FOR = 24 * 3600  # a callback is retried this long after its event, then given up
+
+
+@dataclass(frozen=True)
+class Event:
+    """One status a notification reached, to be told to its client."""
+
+    notification_id: str
+    status: str
+    webhook_id: str
+    timestamp: int
+
+
+class CallbackSender:
+    """POSTs callbacks over kept-alive connections, shared by a worker's threads.
+
+    In production only https URLs of public addresses are called (checked before sending, and
+    on the connected socket).
+    """
+
+    def __init__(self, *, production: bool, max_connections: int) -> None:
+        self._production = production
+        self._session = requests.Session()
+        adapter = (
+            PublicOnlyAdapter(pool_maxsize=max_connections, max_retries=0)
+            if production
+            else requests.adapters.HTTPAdapter(pool_maxsize=max_connections, max_retries=0)
+        )
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def post(self, url: str, secret: str, event: Event, body: bytes) -> int:
+        """POST once; the HTTP status. DestinationRefused, or a requests error, otherwise."""
+        check_url(url, production=self._production)
+        headers = signed_headers(secret_key(secret), event.webhook_id, event.timestamp, body)
+        response = self._session.post(
+            url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
+        )
+        response.close()
+        return response.status_code
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def deliver_callback(
+    event: Event,
+    *,
+    store: NotificationStore,
+    client: ApiClient | None,
+    sender: CallbackSender,
+) -> Literal["sent", "retry", "dropped"]:
+    """Make one attempt at a callback: ``sent`` (a 2xx), ``retry``, or ``dropped`` for good."""
+    record = store.get(event.notification_id)
+    if record is None or client is None or client.callback_url is None:
+        return "dropped"  # expired, or the client's callback was removed since
+    assert client.callback_secret is not None  # the settings require the pair
+    body = json.dumps({**record.model_dump(), "status": event.status}).encode()
+    try:
+        status = sender.post(
+            client.callback_url, client.callback_secret.get_secret_value(), event, body
+        )
+    except DestinationRefused as e:
+        log.error("%s: callback to %s refused: %s", event.notification_id, client.client, e)
+        store.count("callbacks:failed")
+        return "dropped"
+    except requests.RequestException as e:
+        log.warning("%s: callback failed: %s", event.notification_id, type(e).__name__)
+        store.count("callbacks:retrying")
+        return "retry"
+    if 200 <= status < 300:
+        log.info("%s: callback %s answered %d", event.notification_id, event.status, status)
+        store.count("callbacks:sent")
+        return "sent"
+    log.warning("%s: callback answered %d", event.notification_id, status)
+    store.count("callbacks:retrying")
+    return "retry"
