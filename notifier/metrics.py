@@ -136,15 +136,26 @@ def _counters(counters: dict[str, str]) -> Iterator[Metric]:
     errors = CounterMetricFamily(
         "notifier_provider_errors", "Failed provider calls", labels=["provider"]
     )
+    callbacks = CounterMetricFamily(
+        "notifier_callbacks",
+        "Status callback attempts: sent (a 2xx), retrying (to be tried again), failed (given up)",
+        labels=["outcome"],
+    )
+    receipts = CounterMetricFamily(
+        "notifier_receipts",
+        "Delivery receipts that moved a notification",
+        labels=["provider", "status"],
+    )
+    by_kind = {
+        "final": final, "attempts": attempts, "provider_errors": errors,
+        "callbacks": callbacks, "receipts": receipts,
+    }  # fmt: skip
     for field, value in sorted(counters.items()):
         what, _, rest = field.partition(":")
-        if what == "final":
-            final.add_metric(rest.split(":", 1), float(value))
-        elif what == "attempts":
-            attempts.add_metric([rest], float(value))
-        elif what == "provider_errors":
-            errors.add_metric([rest], float(value))
-    yield from (final, attempts, errors)
+        family = by_kind.get(what)
+        if family is not None:
+            family.add_metric(rest.split(":", 1), float(value))
+    yield from by_kind.values()
 
 
 def exposition(state: Collector) -> bytes:

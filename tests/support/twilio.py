@@ -12,7 +12,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from twilio.request_validator import RequestValidator
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token"
@@ -34,6 +37,7 @@ class FakeTwilio:
     in_flight: int = 0  # requests being answered right now
     peak_in_flight: int = 0
     arrivals: dict[str, float] = field(default_factory=dict)  # number -> when its text came
+    status_callbacks: dict[str, str] = field(default_factory=dict)  # message SID -> its URL
 
     def __post_init__(self) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -59,6 +63,37 @@ class FakeTwilio:
         with self.lock:
             self.plans.setdefault(phone, deque()).extend(answers)
 
+    def receipt(
+        self,
+        sid: str,
+        status: str,
+        *,
+        deliver_to: str,
+        error_code: str | None = None,
+        tamper: bool = False,
+    ) -> requests.Response:
+        """POST a status callback for message ``sid`` as Twilio does: to the URL the message was
+        created with, signed over that URL and the form with the auth token. ``deliver_to`` is
+        where that URL really leads (the proxy in front of the service, here the service itself).
+        """
+        url = self.status_callbacks[sid]
+        form = {
+            "AccountSid": ACCOUNT_SID, "MessageSid": sid, "SmsSid": sid, "MessageStatus": status,
+            "SmsStatus": status, "ApiVersion": "2010-04-01",
+        }  # fmt: skip
+        if error_code is not None:
+            form["ErrorCode"] = error_code
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+        if tamper:
+            form["MessageStatus"] = "delivered" if status != "delivered" else "undelivered"
+        path = urlsplit(url).path
+        return requests.post(
+            deliver_to.rstrip("/") + path,
+            data=form,
+            headers={"X-Twilio-Signature": signature},
+            timeout=10,
+        )
+
     def texts_to(self, phone: str) -> list[str]:
         with self.lock:
             return [m["Body"] for m in self.received if m["To"] == phone]
@@ -80,6 +115,9 @@ class FakeTwilio:
                 "status": status,
             }
         message_sid = "SM" + uuid.uuid4().hex
+        if form.get("StatusCallback"):
+            with self.lock:
+                self.status_callbacks[message_sid] = form["StatusCallback"]
         return 201, {
             "sid": message_sid,
             "account_sid": sid,

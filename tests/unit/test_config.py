@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,43 @@ def test_mainland_providers_need_their_settings(
 def test_a_country_order_is_read_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
     setenv(monkeypatch, {"NOTIFIER_SMS_COUNTRY_PROVIDERS": '{"86": ["console", "memory"]}'})
     assert load_settings().sms_country_providers == {"86": ["console", "memory"]}
+
+
+def hooked_client(url: str) -> str:
+    secret = "whsec_" + "c2VjcmV0IG9mIHNpeHRlZW4gYnl0ZXMh"
+    entry = {"client": "hooked", "key_sha256": "0" * 64, "callback_url": url}
+    return json.dumps([{**entry, "callback_secret": secret}])
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://hooks.example.com/notifier", "must be https in production"),
+        ("https://127.0.0.1:8443/hook", "private, loopback or link-local"),
+        ("https://169.254.169.254/latest/meta-data/", "private, loopback or link-local"),
+        ("https://[::1]/hook", "private, loopback or link-local"),
+        ("https://localhost/hook", "private, loopback or link-local"),
+    ],
+)
+def test_production_refuses_callback_urls_that_may_not_be_called(
+    monkeypatch: pytest.MonkeyPatch, url: str, why: str
+) -> None:
+    setenv(
+        monkeypatch,
+        {
+            **PROD_READY,
+            "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+            "NOTIFIER_API_KEYS": hooked_client(url),
+        },
+    )
+    with pytest.raises(ConfigError) as found:
+        load_settings()
+    assert str(found.value).startswith("NOTIFIER_API_KEYS: callback_url of 'hooked'")
+    assert why in str(found.value)
+
+
+def test_a_callback_url_needs_its_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = {"client": "hooked", "key_sha256": "0" * 64, "callback_url": "https://x.example/h"}
+    setenv(monkeypatch, {"NOTIFIER_API_KEYS": json.dumps([entry])})
+    with pytest.raises(ConfigError, match="callback_url and callback_secret go together"):
+        load_settings()

@@ -1,0 +1,110 @@
+"""Receipts never move a record backwards; callbacks go with the status change, once."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+
+from config import ApiClient, Settings
+from notifier import create_app
+from notifier.runtime import Runtime
+from notifier.stores.notifications import NotificationStore
+from tests.conftest import api_clients
+
+SECRET = "whsec_" + base64.b64encode(b"a secret of enough bytes").decode()
+
+
+@pytest.fixture
+def app(make_settings: Callable[..., Settings]) -> Flask:
+    """An app whose client 'hooked' wants status callbacks."""
+    hooked = ApiClient.model_validate(
+        {
+            "client": "hooked",
+            "key_sha256": "0" * 64,
+            "scopes": ["mail"],
+            "callback_url": "http://127.0.0.1:9/hook",
+            "callback_secret": SECRET,
+        }
+    )
+    return create_app(make_settings(api_keys=[*api_clients(), hooked]))
+
+
+@pytest.fixture
+def rt(app: Flask) -> Runtime:
+    found: Runtime = app.extensions["notifier"]
+    return found
+
+
+def sent(store: NotificationStore, notification_id: str, client: str = "hooked") -> None:
+    store.create(notification_id=notification_id, client=client, kind="sms_captcha", payload={})
+    store.claim(notification_id, lease=30, max_attempts=5)
+    store.settle(notification_id, "sent", provider="twilio", provider_ref=f"SM{notification_id}")
+
+
+def callbacks(rt: Runtime) -> list[list[object]]:
+    """The send_callback messages queued, oldest first, as their arguments."""
+    raw = reversed(rt.redis.lrange("callbacks", 0, -1))
+    return [json.loads(base64.b64decode(json.loads(m)["body"]))[0] for m in raw]
+
+
+def status(store: NotificationStore, notification_id: str) -> str:
+    record = store.get(notification_id)
+    assert record is not None
+    return record.status
+
+
+def test_delivered_once_and_never_back(rt: Runtime) -> None:
+    store = rt.store
+    sent(store, "n1")
+    record = store.get("n1")
+    assert record is not None and record.provider_ref == "SMn1"
+    assert store.receipt("twilio", "SMn1", "delivered") == "moved"
+    assert status(store, "n1") == "delivered"
+    # Twice, or the other receipt status after it: nothing moves.
+    assert store.receipt("twilio", "SMn1", "delivered") == "delivered"
+    assert store.receipt("twilio", "SMn1", "undelivered", error="late") == "delivered"
+    assert status(store, "n1") == "delivered"
+    assert [c[1] for c in callbacks(rt)] == ["sent", "delivered"]
+
+
+def test_a_receipt_before_the_send_is_recorded_is_applied_when_it_is(rt: Runtime) -> None:
+    store = rt.store
+    assert store.receipt("twilio", "SMn2", "undelivered", error="Twilio error 30003") == "early"
+    sent(store, "n2")
+    record = store.get("n2")
+    assert record is not None
+    assert (record.status, record.error) == ("undelivered", "Twilio error 30003")
+    assert [c[1] for c in callbacks(rt)] == ["sent", "undelivered"]
+
+
+def test_a_receipt_for_a_message_not_yet_sent_changes_nothing(rt: Runtime) -> None:
+    store = rt.store
+    store.create(notification_id="n3", client="hooked", kind="mail", payload={})
+    assert store.receipt("twilio", "SMn3", "delivered") == "early"
+    assert status(store, "n3") == "queued"
+
+
+def test_callbacks_only_for_clients_that_want_them_and_only_final_statuses(rt: Runtime) -> None:
+    store = rt.store
+    sent(store, "quiet", client="tester")
+    store.create(notification_id="n4", client="hooked", kind="mail", payload={})
+    store.claim("n4", lease=30, max_attempts=5)
+    store.settle("n4", "retrying", provider="smtp", error="421")
+    store.settle("n4", "failed", provider="smtp", error="550")
+    (event,) = callbacks(rt)
+    notification_id, event_status, webhook_id, timestamp = event
+    assert (notification_id, event_status) == ("n4", "failed")
+    assert str(webhook_id).startswith("msg_") and isinstance(timestamp, int)
+
+
+def test_cancel_queues_a_callback(rt: Runtime) -> None:
+    store = rt.store
+    store.create(
+        notification_id="n5", client="hooked", kind="mail", payload={}, send_at=2_000_000_000
+    )
+    assert store.cancel("n5") == "scheduled"
+    assert [c[:2] for c in callbacks(rt)] == [["n5", "cancelled"]]
