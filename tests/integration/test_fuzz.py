@@ -14,8 +14,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-from tests.conftest import auth
-from tests.integration.conftest import Stack
+from tests.support.clients import auth
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 EXAMPLES = 50

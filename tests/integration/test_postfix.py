@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Stack, stack_settings, start_stack
+from tests.support.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
 from tests.support.postfix import PostfixServer
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
+from tests.support.stack import Stack, stack_settings, start_stack
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
-from tests.unit.providers.test_mime import NEWSLETTER_HTML, NEWSLETTER_TEXT
 
 pytestmark = [pytest.mark.integration, pytest.mark.postfix]
 
