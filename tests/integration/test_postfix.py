@@ -9,7 +9,7 @@ from __future__ import annotations
 import smtplib
 import uuid
 from collections.abc import Iterator
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 
 import pytest
@@ -66,9 +66,9 @@ def arrived(stack: Stack, notification_id: str) -> EmailMessage:
     return message
 
 
-def lines(content: EmailMessage | str | None) -> list[str]:
+def lines(content: MIMEPart | str | None) -> list[str]:
     """The lines of a text or a text part: SMTP may end the last line, and CRLF is a line end."""
-    if isinstance(content, EmailMessage):
+    if isinstance(content, MIMEPart):
         content = content.get_content()
     assert isinstance(content, str)
     return content.splitlines()

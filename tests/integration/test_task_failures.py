@@ -17,7 +17,7 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.integration
 
 
-def state(stack: Stack) -> redis.Redis[Any]:
+def state(stack: Stack) -> redis.Redis:
     return redis.Redis.from_url(stack.env["NOTIFIER_REDIS_URL"], decode_responses=True)
 
 

@@ -43,11 +43,11 @@ def test_a_slow_redis_fails_open_or_closed_as_set(
     app = create_app(make_settings(rate_limit_fail_open=fail_open, rate_limit_timeout=0.05))
     client = app.test_client()
     db = redis.Redis.from_url(app.extensions["notifier"].redis_url)
-    db.execute_command("CLIENT", "PAUSE", 600, "WRITE")
+    db.client_pause(600, all=False)
     try:
         response = client.post("/v1/mail", json=MAIL, headers=auth())
     finally:
-        db.execute_command("CLIENT", "UNPAUSE")
+        db.client_unpause()
     assert response.status_code == status, response.get_data(as_text=True)
 
 

@@ -6,7 +6,7 @@ import email
 import email.policy
 import email.utils
 import re
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 from typing import cast
 
@@ -22,10 +22,10 @@ BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\
 
 
 def parsed(data: bytes) -> EmailMessage:
-    return cast(EmailMessage, email.message_from_bytes(data, policy=email.policy.default))
+    return email.message_from_bytes(data, policy=email.policy.default)
 
 
-def content(part: EmailMessage | None) -> str:
+def content(part: MIMEPart | None) -> str:
     """A text part's content with LF line ends, as a reader's mailer shows its lines."""
     assert part is not None
     return cast(str, part.get_content()).replace("\r\n", "\n")
