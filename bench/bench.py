@@ -20,8 +20,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -51,6 +52,11 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
             raise SystemExit(f"bench: timed out waiting for {what} (logs in {LOGS})")
         time.sleep(0.05)
     return value
+
+
+def has_written(proc: Proc, text: str) -> bool:
+    """Whether ``proc`` has written ``text`` to its log."""
+    return text in proc.log.read_text()
 
 
 class Proc:
@@ -136,7 +142,7 @@ class Bench:
         )  # fmt: skip
         for proc, ready in [(self.sink, "sink ready"), (self.far_sink, "sink ready"),
                             (self.twilio, "twilio ready")]:  # fmt: skip
-            wait_until(lambda p=proc, r=ready: r in p.log.read_text(), 10, proc.log.name)
+            wait_until(partial(has_written, proc, ready), 10, proc.log.name)
         self.key, digest = new_key()
         self.headers = [f"Authorization: Bearer {self.key}", "Content-Type: application/json"]
         self.env = {
@@ -258,9 +264,10 @@ class Bench:
                 "open", f"{base}/v1/mail", body=mail, header=self.headers, rate=100, seconds=10
             )
             wait_until(lambda: self.sink_db.hlen("bench:arrivals") >= len(sent["sent"]), 120, "e2e")
-            arrivals = {
-                k.decode(): float(v) for k, v in self.sink_db.hgetall("bench:arrivals").items()
-            }
+            # redis-py types a reply as bytes or str alike; this client (no decode_responses)
+            # answers bytes.
+            answered = cast(dict[bytes, bytes], self.sink_db.hgetall("bench:arrivals"))
+            arrivals = {k.decode(): float(v) for k, v in answered.items()}
             e2e = [arrivals[i] - at for i, at in sent["sent"].items()]
             r["end_to_end"] = {
                 "requests": len(e2e), "errors": sent["errors"],
@@ -318,7 +325,7 @@ class Bench:
                 posted = time.time()
                 request = urllib.request.Request(f"{base}/v1/sms/captcha", body, headers)
                 urllib.request.urlopen(request, timeout=10).close()
-                at = wait_until(lambda p=phone: self.sink_db.hget("bench:sms", p), 120, "captcha")
+                at = wait_until(partial(self.sink_db.hget, "bench:sms", phone), 120, "captcha")
                 waits.append(float(at) - posted)
                 behind.append(BACKLOG - self.sink_db.hlen("bench:arrivals"))
         finally:

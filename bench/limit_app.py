@@ -10,6 +10,6 @@ db = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
 
 
 @app.route("/v1/mail", methods=["POST"])
-def push():
+def push() -> tuple[str, int]:
     db.lpush("bench:limit", request.get_data())
     return "", 202

@@ -2,94 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
-from tests.conftest import QINIU, api_clients, auth
-from tests.support.processes import BIN, Process, notifier_env, start_web, start_worker
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
-from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
-from tests.support.wait import wait_for
-
-
-@dataclass
-class Stack:
-    """A running Notifier and the peers it talks to."""
-
-    base: str
-    smtp: SmtpSink
-    twilio: FakeTwilio
-    web: Process
-    worker: Process
-    beat: Process
-    env: dict[str, str]
-
-    def stop(self) -> None:
-        for process in (self.web, self.beat, self.worker):
-            process.stop()
-
-    def post(self, path: str, body: Any, who: str = "tester", **kw: Any) -> requests.Response:
-        return requests.post(f"{self.base}{path}", json=body, headers=auth(who), timeout=10, **kw)
-
-    def get(self, path: str) -> requests.Response:
-        return requests.get(f"{self.base}{path}", timeout=10)
-
-    def delete(self, path: str, who: str = "tester") -> requests.Response:
-        return requests.delete(f"{self.base}{path}", headers=auth(who), timeout=10)
-
-    def status(self, notification_id: str) -> dict[str, Any]:
-        response = requests.get(
-            f"{self.base}/v1/notifications/{notification_id}", headers=auth(), timeout=10
-        )
-        assert response.status_code == 200, response.text
-        found: dict[str, Any] = response.json()
-        return found
-
-    def wait_status(
-        self, notification_id: str, *wanted: str, timeout: float = 30
-    ) -> dict[str, Any]:
-        """Poll the status route until the status is one of ``wanted``."""
-        return wait_for(
-            lambda: (s := self.status(notification_id))["status"] in wanted and s,
-            timeout=timeout,
-            what=f"{notification_id} to be {' or '.join(wanted)}",
-        )
-
-
-def stack_settings(
-    redis: RedisServer, smtp: SmtpSink, twilio: FakeTwilio, state: Path, db: int = 0
-) -> dict[str, Any]:
-    """NOTIFIER_* settings of the integration stack (fast retries, so tests are quick)."""
-    return {
-        "env": "testing",
-        "redis_url": redis.url(db),
-        "api_keys": json.dumps([c.model_dump(mode="json") for c in api_clients()]),
-        "mail_provider": "smtp",
-        "mail_server": "127.0.0.1",
-        "mail_port": smtp.port,
-        "mail_timeout": 5,
-        "mail_default_sender": "Notifier <noreply@example.com>",
-        "retry_base": 0.2,
-        "retry_cap": 1,
-        "retry_max": 8,
-        # Tests post bursts (a backlog of mail); the limit itself has its own tests.
-        "rate_limit": "1000/s",
-        "state_dir": state,
-        "sms_providers": "twilio",
-        "twilio_account_sid": ACCOUNT_SID,
-        "twilio_auth_token": AUTH_TOKEN,
-        "twilio_from": FROM,
-        "twilio_base_url": twilio.base_url,
-        "twilio_timeout": 5,
-        **QINIU,
-    }
+from tests.support.stack import Stack, stack_settings, start_stack
+from tests.support.twilio import FakeTwilio
 
 
 @pytest.fixture(scope="session")
@@ -107,24 +27,6 @@ def twilio() -> Iterator[FakeTwilio]:
     fake = FakeTwilio().start()
     yield fake
     fake.stop()
-
-
-def start_stack(settings: dict[str, Any], smtp: SmtpSink, twilio: FakeTwilio) -> Stack:
-    """Start web, worker and beat with ``settings`` (stopping what started if one fails)."""
-    env = notifier_env(settings)
-    started: list[Process] = []
-    try:
-        started.append(start_worker(env))
-        beat = Process("beat", [str(BIN / "celery"), "-A", "celery_app", "beat"], env)
-        started.append(beat)
-        beat.expect("is starting.")  # beat's banner; its INFO lines are kept quiet
-        web, base = start_web(env)
-    except BaseException:
-        for process in started:
-            process.stop()
-        raise
-    worker = started[0]
-    return Stack(base=base, smtp=smtp, twilio=twilio, web=web, worker=worker, beat=beat, env=env)
 
 
 @pytest.fixture(scope="session")

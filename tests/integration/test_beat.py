@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from notifier.embedded import free_port
-from tests.conftest import api_clients, auth
 from tests.support import procfile
+from tests.support.clients import api_clients, auth
 from tests.support.processes import Process, notifier_env
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink

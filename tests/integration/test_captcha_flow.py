@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 from collections.abc import Iterator
@@ -11,38 +10,17 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.conftest import Stack, stack_settings, start_stack
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
+from tests.support.stack import Stack, code_sent_to, new_phone, stack_settings, start_stack, verify
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def new_phone() -> str:
-    """A valid Chinese mobile number no other test uses."""
-    return f"+86138{random.randrange(10**8):08d}"
-
-
 def send(stack: Stack, phone: str, purpose: str = "login", **extra: Any) -> requests.Response:
     return stack.post("/v1/sms/captcha", {"phone": phone, "purpose": purpose, **extra})
-
-
-def verify(stack: Stack, phone: str, code: str, purpose: str = "login") -> dict[str, Any]:
-    response = stack.post(
-        "/v1/sms/captcha/verify", {"phone": phone, "purpose": purpose, "code": code}
-    )
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
-
-
-def code_sent_to(twilio: FakeTwilio, phone: str) -> str:
-    texts = wait_for(lambda: twilio.texts_to(phone), what=f"a text to {phone}")
-    found = re.search(r"\b(\d{6})\b", texts[-1])
-    assert found, texts
-    return found[1]
 
 
 def test_round_trip_send_read_verify(stack: Stack) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Stack, stack_settings, start_stack
 from tests.support import aliyun, tencent
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
+from tests.support.stack import Stack, stack_settings, start_stack
 from tests.support.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration

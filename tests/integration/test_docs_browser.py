@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import KEYS
-from tests.integration.conftest import Stack
 from tests.support.chromium import Page
+from tests.support.clients import KEYS
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import auth
-from tests.integration.conftest import stack_settings
+from tests.support.clients import auth
 from tests.support.processes import Process, notifier_env, start_web, start_worker
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
+from tests.support.stack import stack_settings
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
 

@@ -11,9 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.integration.conftest import Stack
-from tests.integration.test_mail_delivery import address, send
 from tests.support.processes import start_worker
+from tests.support.stack import Stack, address, send
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration

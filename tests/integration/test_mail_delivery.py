@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.integration.conftest import Stack
+from tests.support.stack import Stack, address, send
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def address(tag: str) -> str:
-    """A recipient no other test uses."""
-    return f"{tag}-{uuid.uuid4().hex[:8]}@example.com"
-
-
-def send(stack: Stack, **body: object) -> str:
-    response = stack.post("/v1/mail", {"subject": "Hello", "text": "Plain", **body})
-    assert response.status_code == 202, response.text
-    notification_id: str = response.json()["id"]
-    return notification_id
 
 
 def test_plain_mail_arrives_and_is_sent(stack: Stack) -> None:

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import Stack
+from tests.support.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
 from tests.support.smtp import wire_faults
-from tests.unit.providers.test_mime import NEWSLETTER_HTML, NEWSLETTER_TEXT
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 

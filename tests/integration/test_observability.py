@@ -10,17 +10,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import KEYS, QINIU
-from tests.integration.conftest import Stack
-from tests.integration.test_captcha_flow import code_sent_to, new_phone, verify
+from tests.support.clients import KEYS, QINIU
+from tests.support.stack import Stack, code_sent_to, log_lines, new_phone, verify
 from tests.support.twilio import AUTH_TOKEN
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def log_lines(stack: Stack) -> list[str]:
-    return [line for p in (stack.web, stack.worker, stack.beat) for line in p.output().splitlines()]
 
 
 def test_no_code_secret_or_personal_data_reaches_the_logs(stack: Stack) -> None:

@@ -9,18 +9,18 @@ from __future__ import annotations
 import smtplib
 import uuid
 from collections.abc import Iterator
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Stack, stack_settings, start_stack
+from tests.support.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
 from tests.support.postfix import PostfixServer
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
+from tests.support.stack import Stack, stack_settings, start_stack
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
-from tests.unit.providers.test_mime import NEWSLETTER_HTML, NEWSLETTER_TEXT
 
 pytestmark = [pytest.mark.integration, pytest.mark.postfix]
 
@@ -66,9 +66,9 @@ def arrived(stack: Stack, notification_id: str) -> EmailMessage:
     return message
 
 
-def lines(content: EmailMessage | str | None) -> list[str]:
+def lines(content: MIMEPart | str | None) -> list[str]:
     """The lines of a text or a text part: SMTP may end the last line, and CRLF is a line end."""
-    if isinstance(content, EmailMessage):
+    if isinstance(content, MIMEPart):
         content = content.get_content()
     assert isinstance(content, str)
     return content.splitlines()

@@ -11,15 +11,13 @@ import pytest
 import redis
 
 from notifier.stores.notifications import SCHEDULED
-from tests.integration.conftest import Stack
-from tests.integration.test_mail_delivery import address, send
-from tests.integration.test_observability import log_lines
+from tests.support.stack import Stack, address, log_lines, send
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def state(stack: Stack) -> redis.Redis[Any]:
+def state(stack: Stack) -> redis.Redis:
     return redis.Redis.from_url(stack.env["NOTIFIER_REDIS_URL"], decode_responses=True)
 
 

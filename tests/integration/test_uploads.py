@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from celery import Celery
 
-from tests.conftest import QINIU
-from tests.integration.conftest import Stack
+from tests.support.api import FULL
+from tests.support.clients import QINIU
 from tests.support.qiniu import check_token
-from tests.unit.api.test_uploads import FULL
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,7 @@ import pytest
 import requests
 
 from notifier.embedded import free_port
-from tests.conftest import auth
-from tests.integration.conftest import stack_settings
+from tests.support.clients import auth
 from tests.support.processes import (
     BIN,
     ROOT,
@@ -38,6 +37,7 @@ from tests.support.processes import (
 )
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
+from tests.support.stack import stack_settings
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
 

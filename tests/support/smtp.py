@@ -113,7 +113,7 @@ class RecordingHandler:
             with self.lock:
                 self.refused.append((content, faults))
             return f"550 5.6.0 Not RFC 5322 lines: {faults[0]}"
-        parsed = cast(EmailMessage, email.message_from_bytes(content, policy=email.policy.default))
+        parsed = email.message_from_bytes(content, policy=email.policy.default)
         with self.lock:
             self.messages.append((envelope, parsed))
             self.raw[str(parsed["X-Notification-Id"])].append(content)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T], *, timeout: float = 20.0, what: str = "condition") -> T:
-    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+def wait_for(
+    check: Callable[[], T | Literal[False] | None],
+    *,
+    timeout: float = 20.0,
+    what: str = "condition",
+) -> T:
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    ``check`` may answer ``cond and value`` or ``re.search(...)``: the waiting ends on the value,
+    so the result is typed without the ``False`` or ``None`` it stands for until then.
+    """
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import auth
-from tests.unit.api.test_mail import MAIL, assert_problem, error_locs, queued_messages
+from tests.support.api import MAIL, assert_problem, error_locs, queued_messages
+from tests.support.clients import auth
 
 
 def post(

@@ -16,34 +16,8 @@ from flask.testing import FlaskClient
 from config import Settings
 from notifier import create_app
 from notifier.embedded import free_port
-from notifier.lanes import LANES
-from notifier.runtime import Runtime
-from tests.conftest import auth
-
-MAIL = {"to": ["ada@example.com"], "subject": "Your receipt", "text": "Thanks."}
-
-
-def post(client: FlaskClient, body: Any, who: str = "tester", **kw: Any) -> Any:
-    return client.post("/v1/mail", json=body, headers=auth(who), **kw)
-
-
-def queued_messages(app: Flask, *lanes: str) -> list[dict[str, Any]]:
-    """The Celery messages waiting in ``lanes`` (every lane when none is named)."""
-    rt: Runtime = app.extensions["notifier"]
-    return [json.loads(m) for lane in lanes or LANES for m in rt.redis.lrange(lane, 0, -1)]
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body: dict[str, Any] = response.get_json(force=True)
-    assert body["status"] == status
-    assert set(body) == {"type", "title", "status", "detail", "errors"}
-    return body
-
-
-def error_locs(body: dict[str, Any]) -> list[list[Any]]:
-    return [e["loc"] for e in body["errors"]]
+from tests.support.api import MAIL, assert_problem, error_locs, post, queued_messages
+from tests.support.clients import auth
 
 
 def test_accepted_mail_is_stored_and_queued_by_id_only(app: Flask, client: FlaskClient) -> None:

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from config import Settings
 from notifier import create_app
-from tests.conftest import auth
-from tests.unit.api.test_mail import MAIL, assert_problem
+from tests.support.api import MAIL, assert_problem
+from tests.support.clients import auth
 
 
 def test_a_client_over_its_rate_gets_429_with_retry_after(client: FlaskClient) -> None:
@@ -43,11 +43,11 @@ def test_a_slow_redis_fails_open_or_closed_as_set(
     app = create_app(make_settings(rate_limit_fail_open=fail_open, rate_limit_timeout=0.05))
     client = app.test_client()
     db = redis.Redis.from_url(app.extensions["notifier"].redis_url)
-    db.execute_command("CLIENT", "PAUSE", 600, "WRITE")
+    db.client_pause(600, all=False)
     try:
         response = client.post("/v1/mail", json=MAIL, headers=auth())
     finally:
-        db.execute_command("CLIENT", "UNPAUSE")
+        db.client_unpause()
     assert response.status_code == status, response.get_data(as_text=True)
 
 

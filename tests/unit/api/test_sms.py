@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import auth
-from tests.unit.api.test_mail import assert_problem, error_locs, queued_messages
+from tests.support.api import assert_problem, error_locs, queued_messages
+from tests.support.clients import auth
 
 SEND = {
     "phone": "+86 138 0013 8000",

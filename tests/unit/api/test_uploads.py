@@ -13,21 +13,9 @@ from flask.testing import FlaskClient
 from config import Settings
 from notifier import create_app
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
-from tests.conftest import QINIU, auth
+from tests.support.api import FULL, assert_problem, error_locs
+from tests.support.clients import QINIU, auth
 from tests.support.qiniu import check_token
-from tests.unit.api.test_mail import assert_problem, error_locs
-
-FULL = {
-    "bucket": "avatars",
-    "key": "u/42.png",
-    "expires_in": 3600,
-    "insert_only": True,
-    "fsize_limit": 5242880,
-    "mime_limit": "image/*",
-    "callback_url": "https://app.example/qiniu/callback",
-    "callback_body": "key=$(key)&hash=$(etag)",
-    "return_body": '{"key": "$(key)"}',
-}
 
 
 def mint(client: FlaskClient, body: dict[str, Any], who: str = "tester") -> Any:

@@ -6,7 +6,7 @@ import email
 import email.policy
 import email.utils
 import re
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 from typing import cast
 
@@ -14,24 +14,18 @@ import pytest
 
 from notifier.providers.mime import build_wire
 from notifier.providers.outbox import OutboxMailProvider
+from tests.support.mail import CROWD, NEWSLETTER_HTML, NEWSLETTER_TEXT, mail
 from tests.support.smtp import wire_faults
-from tests.unit.providers.test_smtp import mail
 
-PARAGRAPH = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod. " * 70
-NEWSLETTER_TEXT = "\n\n".join([PARAGRAPH] * 12)  # 12 lines of ~5,000 characters
-NEWSLETTER_HTML = (
-    "<html><body>" + "".join(f"<p>{PARAGRAPH}</p>" for _ in range(12)) + "</body></html>"
-)
-CROWD = tuple(f"reader.number{i:02d}@newsletter.example.com" for i in range(50))
 # What a reader may take for a line break: VT, FF, FS, GS, RS, NEL, U+2028, U+2029, NUL, CR, LF.
 BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\x00", "\r", "\n"]
 
 
 def parsed(data: bytes) -> EmailMessage:
-    return cast(EmailMessage, email.message_from_bytes(data, policy=email.policy.default))
+    return email.message_from_bytes(data, policy=email.policy.default)
 
 
-def content(part: EmailMessage | None) -> str:
+def content(part: MIMEPart | None) -> str:
     """A text part's content with LF line ends, as a reader's mailer shows its lines."""
     assert part is not None
     return cast(str, part.get_content()).replace("\r\n", "\n")

@@ -11,8 +11,8 @@ import pytest
 
 from notifier.embedded import free_port
 from notifier.errors import PermanentProviderError, TransientProviderError
-from notifier.providers.base import OutgoingMail
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
+from tests.support.mail import mail
 from tests.support.smtp import SmtpSink
 
 
@@ -40,18 +40,6 @@ def provider_for(port: int, timeout: float = 5) -> SmtpMailProvider:
     provider = SmtpMailProvider(SmtpSettings(server="127.0.0.1", port=port, timeout=timeout))
     _opened.append(provider)
     return provider
-
-
-def mail(n: str = "n1", **kw: object) -> OutgoingMail:
-    values: dict[str, object] = {
-        "notification_id": n,
-        "sender": "Notifier <noreply@example.com>",
-        "to": ("ada@example.com",),
-        "subject": "Hello",
-        "text": "Plain body",
-    }
-    values.update(kw)
-    return OutgoingMail(**values)  # type: ignore[arg-type]
 
 
 def test_plain_text_arrives_with_headers_and_no_bcc(sink: SmtpSink) -> None:

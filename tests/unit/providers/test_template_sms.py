@@ -24,7 +24,7 @@ from notifier.providers.signed_http import (
     TemplateSmsProvider,
 )
 from tests.support import aliyun, tencent
-from tests.support.http_peer import send_captcha, silent_server
+from tests.support.http_peer import JsonPeer, send_captcha, silent_server
 
 PHONE = "+8613800138000"
 
@@ -44,7 +44,7 @@ class Vendor:
         return build(endpoint or self.fake.base_url, **kw)
 
 
-VENDORS = {
+VENDORS: dict[str, tuple[type[JsonPeer[Any]], ModuleType, str, str]] = {
     "aliyun": (aliyun.FakeAliyun, aliyun, "access_key_secret", "SignatureDoesNotMatch"),
     "tencent": (tencent.FakeTencent, tencent, "secret_key", "AuthFailure.SignatureFailure"),
 }

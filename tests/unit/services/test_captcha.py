@@ -17,20 +17,9 @@ from notifier import create_app
 from notifier.errors import PermanentProviderError, TooManyRequests, TransientProviderError
 from notifier.providers.memory import MemorySmsProvider
 from notifier.runtime import Runtime
-from notifier.schemas import CaptchaRequest, VerifyRequest
-from notifier.services.captcha import CaptchaPolicy, accept_captcha, deliver_captcha, verify_captcha
-
-PHONE = "+8613800138000"
-
-
-class NoQueue:
-    """These tests call the delivery themselves: nothing goes on a queue."""
-
-    def direct(self, notification_id: str, expires: float | None = None) -> None:
-        return None
-
-    def publish(self, notification_id: str, expires: float | None = None) -> None:
-        pass
+from notifier.schemas import VerifyRequest
+from notifier.services.captcha import CaptchaPolicy, deliver_captcha, verify_captcha
+from tests.support.captcha import PHONE, accept
 
 
 @pytest.fixture
@@ -39,19 +28,6 @@ def rt(make_settings: Callable[..., Settings]) -> Runtime:
     app: Flask = create_app(make_settings())
     found: Runtime = app.extensions["notifier"]
     return found
-
-
-def accept(rt: Runtime, policy: CaptchaPolicy | None = None, **request: Any) -> str:
-    body = CaptchaRequest.model_validate({"phone": PHONE, "purpose": "login", **request})
-    record = accept_captcha(
-        body,
-        client="tester",
-        policy=policy or rt.captcha_policy,
-        store=rt.store,
-        captchas=rt.captchas,
-        queue=NoQueue(),
-    )
-    return record.id
 
 
 def deliver(

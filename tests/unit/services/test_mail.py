@@ -12,17 +12,7 @@ from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.providers.memory import MemoryMailProvider
 from notifier.services.mail import deliver_mail
 from notifier.stores.notifications import NotificationStore
-
-PAYLOAD = {
-    "sender": "noreply@example.com",
-    "to": ["ada@example.com"],
-    "cc": [],
-    "bcc": ["audit@example.com"],
-    "reply_to": None,
-    "subject": "Hi",
-    "text": "Hello",
-    "html": None,
-}
+from tests.support.mail import PAYLOAD
 
 
 @pytest.fixture

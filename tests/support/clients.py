@@ -1,0 +1,47 @@
+"""The API clients of the tests: their keys, scopes and the header that names one."""
+
+from __future__ import annotations
+
+import hashlib
+
+from config import ApiClient
+
+KEYS = {
+    "tester": "ntf_test-key-with-every-scope",
+    "mailer": "ntf_test-key-mail-only",
+    "smser": "ntf_test-key-sms-only",
+    "uploader": "ntf_test-key-confined-uploads",
+    "throttled": "ntf_test-key-three-a-minute",
+}
+SCOPES = {
+    "tester": ["mail", "sms", "upload"],
+    "mailer": ["mail"],
+    "smser": ["sms"],
+    "uploader": ["upload"],
+    "throttled": ["mail"],
+}
+PREFIXES = {"uploader": "u/uploader/"}
+RATES = {"throttled": "3/m"}
+QINIU = {"qiniu_access_key": "test-access-key", "qiniu_secret_key": "test-secret-key"}
+
+
+def api_clients() -> list[ApiClient]:
+    """The API clients of the tests, one per entry of KEYS."""
+    return [
+        ApiClient.model_validate(
+            {
+                "client": name,
+                "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+                "scopes": SCOPES[name],
+                "qiniu_buckets": ["avatars"],
+                "qiniu_key_prefix": PREFIXES.get(name),
+                "rate": RATES.get(name),
+            }
+        )
+        for name, key in KEYS.items()
+    ]
+
+
+def auth(client: str = "tester") -> dict[str, str]:
+    """The Authorization header of one test client."""
+    return {"Authorization": f"Bearer {KEYS[client]}"}
