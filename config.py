@@ -58,6 +58,9 @@ class ApiClient(BaseModel):
         default=None, pattern=r"^https?://[^\s/]+\S*$", max_length=2048
     )
     callback_secret: SecretStr | None = None
+    # "test": requests are handled as a live client's are, but delivery is simulated from the
+    # recipient and no provider is ever called (see README "Testing your integration").
+    mode: Literal["live", "test"] = "live"
 
     @model_validator(mode="after")
     def _callback_pair(self) -> ApiClient:

@@ -30,7 +30,10 @@ def keys() -> None:
     "--scopes", default="mail", show_default=True, help="Comma list of mail, sms, upload."
 )
 @click.option("--buckets", default="", help="Comma list of Qiniu buckets the client may use.")
-def keys_new(client: str, scopes: str, buckets: str) -> None:
+@click.option(
+    "--test", "test", is_flag=True, help="A test key: delivery is simulated, nothing is sent."
+)
+def keys_new(client: str, scopes: str, buckets: str, test: bool) -> None:
     """Mint a key: print it once, and the entry for NOTIFIER_API_KEYS (which holds no key)."""
     wanted = [s.strip() for s in scopes.split(",") if s.strip()]
     unknown = sorted(set(wanted) - {"mail", "sms", "upload"})
@@ -42,6 +45,7 @@ def keys_new(client: str, scopes: str, buckets: str) -> None:
         "key_sha256": digest,
         "scopes": wanted,
         "qiniu_buckets": [b.strip() for b in buckets.split(",") if b.strip()],
+        **({"mode": "test"} if test else {}),
     }
     click.echo(f"key (shown once; give it to {client}): {key}")
     click.echo(f"entry for NOTIFIER_API_KEYS: {json.dumps(entry)}")

@@ -127,11 +127,13 @@ def _dispatch_health(
 def _counters(counters: dict[str, str]) -> Iterator[Metric]:
     final = CounterMetricFamily(
         "notifier_notifications",
-        "Notifications that reached a final status",
-        labels=["kind", "status"],
+        "Notifications that reached a final status; mode: live, or test (a test key's)",
+        labels=["kind", "status", "mode"],
     )
     attempts = CounterMetricFamily(
-        "notifier_delivery_attempts", "Delivery attempts started", labels=["kind"]
+        "notifier_delivery_attempts",
+        "Delivery attempts started; mode: live, or test (simulated for a test key)",
+        labels=["kind", "mode"],
     )
     errors = CounterMetricFamily(
         "notifier_provider_errors", "Failed provider calls", labels=["provider"]
@@ -153,8 +155,12 @@ def _counters(counters: dict[str, str]) -> Iterator[Metric]:
     for field, value in sorted(counters.items()):
         what, _, rest = field.partition(":")
         family = by_kind.get(what)
-        if family is not None:
-            family.add_metric(rest.split(":", 1), float(value))
+        if family is None:
+            continue
+        labels = rest.split(":")
+        if len(labels) == {"final": 2, "attempts": 1}.get(what):
+            labels.append("live")  # counted before traffic had a mode
+        family.add_metric(labels, float(value))
     yield from by_kind.values()
 
 

@@ -254,6 +254,16 @@ class Notification(BaseModel):
     send_at: str | None
     reference: str | None
     provider_ref: str | None
+    # A test key's captcha only: its code, for the integrator's login test. Never for a live
+    # key, whose records do not have the field at all.
+    test_code: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The record as the API shows it: ``test_code`` only where there is one."""
+        shown = self.model_dump()
+        if shown["test_code"] is None:
+            del shown["test_code"]
+        return shown
 
 
 class ReceiptAck(BaseModel):

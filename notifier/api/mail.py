@@ -27,6 +27,7 @@ def send_mail() -> Response:
     record = accept_mail(
         parse(MailRequest),
         client=g.client.client,
+        test=g.client.mode == "test",
         sender=rt.settings.mail_default_sender or "notifier@localhost",
         store=rt.store,
         templates=rt.templates,

@@ -26,7 +26,7 @@ def _own(notification_id: str) -> Notification:
 @requires()
 def show(id: str) -> Response:
     """The status of a notification."""
-    return jsonify(_own(id).model_dump())
+    return jsonify(_own(id).public())
 
 
 @bp.delete("/notifications/<id>")
@@ -40,4 +40,4 @@ def cancel(id: str) -> Response:
         raise Conflict(
             f"notification is {before or record.status}; only a scheduled one can be cancelled"
         )
-    return jsonify(_own(id).model_dump())
+    return jsonify(_own(id).public())

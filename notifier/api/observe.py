@@ -29,7 +29,12 @@ def _finish(response: Response) -> Response:
         request.method,
         route,
         response.status_code,
-        extra={"status": response.status_code, "duration_ms": round(took * 1000, 2)},
+        extra={
+            "status": response.status_code,
+            "duration_ms": round(took * 1000, 2),
+            # A test key's requests are told apart from live traffic in the logs.
+            **({"mode": "test"} if getattr(g.get("client"), "mode", None) == "test" else {}),
+        },
     )
     return response
 

@@ -85,7 +85,7 @@ def deliver_callback(
     if record is None or client is None or client.callback_url is None:
         return "dropped"  # expired, or the client's callback was removed since
     assert client.callback_secret is not None  # the settings require the pair
-    body = json.dumps({**record.model_dump(), "status": event.status}).encode()
+    body = json.dumps({**record.public(), "status": event.status}).encode()
     try:
         status = sender.post(
             client.callback_url, client.callback_secret.get_secret_value(), event, body

@@ -8,7 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from notifier.errors import ProviderError
+from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
+from notifier.providers.simulated import NAME as SIMULATOR
+from notifier.providers.simulated import Outcome as SimulatedOutcome
+from notifier.providers.simulated import simulate
 from notifier.schemas import Notification
 from notifier.stores.notifications import NotificationStore
 
@@ -39,17 +42,23 @@ def store_and_queue(
     send_at: float | None = None,
     expires: float | None = None,
     reference: str | None = None,
+    test: bool = False,
 ) -> Notification:
     """Store a new notification and queue its task (unless it waits for ``send_at``).
+
+    A test client's (``test``) is marked so, in its payload and its record: the worker
+    simulates its delivery, and /metrics and the logs tell it apart.
 
     Either both happen or neither: a message that cannot be queued takes its record with it,
     and the caller's 503 is true.
     """
     notification_id = str(uuid.uuid4())
+    if test:
+        payload = {**payload, "test": True}
     push = queue.direct(notification_id, expires=expires) if send_at is None else None
     record = store.create(
         notification_id=notification_id, client=client, kind=kind, payload=payload,
-        send_at=send_at, push=push, reference=reference,
+        send_at=send_at, push=push, reference=reference, test=test,
     )  # fmt: skip
     if send_at is None and push is None:
         try:
@@ -178,3 +187,30 @@ def sent(
     store.settle(notification_id, "sent", provider=provider, provider_ref=provider_ref)
     log.info("%s sent by %s on attempt %d", notification_id, provider, attempt)
     return Outcome("sent", attempt)
+
+
+def simulated(
+    store: NotificationStore,
+    notification_id: str,
+    attempt: int,
+    outcome: SimulatedOutcome,
+    *,
+    max_attempts: int,
+    deadline: float | None = None,
+) -> Outcome:
+    """A test key's delivery: the outcome its recipient asks for, and no provider called."""
+    try:
+        ref, receipt = simulate(outcome, attempt)
+    except PermanentProviderError as e:
+        return failed_for_good(store, notification_id, attempt, e)
+    except TransientProviderError as e:
+        return failed_attempt(
+            store, notification_id, attempt, max_attempts=max_attempts, error=str(e),
+            provider=e.provider, deadline=deadline,
+        )  # fmt: skip
+    done = sent(store, notification_id, attempt, SIMULATOR, ref)
+    if receipt is not None:
+        error = "simulated: the handset did not take it" if receipt == "undelivered" else None
+        store.receipt(SIMULATOR, ref, receipt, error=error)
+    log.info("%s simulated for a test key: %s", notification_id, outcome, extra={"mode": "test"})
+    return done

@@ -13,6 +13,7 @@ from notifier.errors import (
     Unprocessable,
 )
 from notifier.providers.base import MailProvider, OutgoingMail
+from notifier.providers.simulated import mail_outcome
 from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest, Notification
 from notifier.services.delivery import (
     Attempt,
@@ -22,6 +23,7 @@ from notifier.services.delivery import (
     failed_attempt,
     failed_for_good,
     sent,
+    simulated,
     store_and_queue,
 )
 from notifier.stores.notifications import NotificationStore
@@ -39,6 +41,7 @@ def accept_mail(
     store: NotificationStore,
     templates: MailTemplates,
     queue: Enqueuer,
+    test: bool = False,
 ) -> Notification:
     """Check and render a mail request, store it, and queue it unless it is scheduled for later."""
     recipients = len(request.to) + len(request.cc) + len(request.bcc)
@@ -84,7 +87,7 @@ def accept_mail(
         send_at = None  # due already: send now
     return store_and_queue(
         store, queue, client=client, kind=KIND, payload=payload, send_at=send_at,
-        reference=request.reference,
+        reference=request.reference, test=test,
     )  # fmt: skip
 
 
@@ -112,6 +115,12 @@ def deliver_mail(
 
     def send(claimed: Attempt) -> Outcome:
         payload = claimed.payload
+        if payload.get("test"):
+            recipients = [*payload["to"], *payload["cc"], *payload["bcc"]]
+            return simulated(
+                store, notification_id, claimed.attempt, mail_outcome(recipients),
+                max_attempts=max_attempts,
+            )  # fmt: skip
         message = OutgoingMail(
             notification_id=notification_id,
             sender=payload["sender"],

@@ -8,7 +8,8 @@ Keys (``{id}`` is the notification id):
 * ``notifier:dispatched_at`` when scheduled dispatch last ran (a dead beat shows as its age);
 * ``notifier:ref:{provider}:{ref}`` the notification a provider's message id belongs to;
 * ``notifier:receipt:{provider}:{ref}`` a receipt that came before its send was recorded;
-* ``notifier:metrics`` hash of counters: attempts, final statuses, provider errors.
+* ``notifier:metrics`` hash of counters: attempts and final statuses (live or test traffic),
+  provider errors, callbacks, receipts.
 
 Every status change is one Lua script, so two workers cannot both move a record.
 """
@@ -64,6 +65,7 @@ def _record(fields: dict[str, str]) -> Notification:
         send_at=fields.get("send_at") or None,
         reference=fields.get("reference") or None,
         provider_ref=fields.get("provider_ref") or None,
+        test_code=fields.get("test_code") or None,
     )
 
 
@@ -107,13 +109,13 @@ if attempts >= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'updated_at', ARGV[1],
              'error', 'gave up after ' .. attempts .. ' attempts that did not finish')
   redis.call('DEL', KEYS[2])
-  redis.call('HINCRBY', KEYS[3], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':failed', 1)
+  redis.call('HINCRBY', KEYS[3], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':failed' .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
   return {'failed', attempts, '0'}
 end
 attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1],
            'lease_until', tostring(now + tonumber(ARGV[3])))
-redis.call('HINCRBY', KEYS[3], 'attempts:' .. redis.call('HGET', KEYS[1], 'kind'), 1)
+redis.call('HINCRBY', KEYS[3], 'attempts:' .. redis.call('HGET', KEYS[1], 'kind') .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
 return {'sending', attempts, '0', redis.call('GET', KEYS[2])}
 """
 
@@ -135,7 +137,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'provider', ARGV[2], 'error', ARG
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 if ARGV[6] == '1' then
   redis.call('DEL', KEYS[2])
-  redis.call('HINCRBY', KEYS[3], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':' .. ARGV[1], 1)
+  redis.call('HINCRBY', KEYS[3], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':' .. ARGV[1] .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
 end
 if ARGV[3] ~= '' and ARGV[2] ~= '' then
   redis.call('HINCRBY', KEYS[3], 'provider_errors:' .. ARGV[2], 1)
@@ -165,7 +167,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'error', ARGV[2], 'updated_at', A
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('DEL', KEYS[3])
 redis.call('HINCRBY', KEYS[2], 'receipts:' .. ARGV[5] .. ':' .. ARGV[1], 1)
-redis.call('HINCRBY', KEYS[2], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':' .. ARGV[1], 1)
+redis.call('HINCRBY', KEYS[2], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':' .. ARGV[1] .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
 local due = 0
 if string.find(ARGV[7], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, true) then
   due = 1
@@ -182,7 +184,7 @@ if status ~= 'scheduled' then return {status or false, 0} end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[2])
-redis.call('HINCRBY', KEYS[4], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':cancelled', 1)
+redis.call('HINCRBY', KEYS[4], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':cancelled' .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
 local due = 0
 if string.find(ARGV[4], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, true) then
   due = 1
@@ -255,6 +257,7 @@ class NotificationStore:
         send_at: float | None = None,
         push: tuple[str, str] | None = None,
         reference: str | None = None,
+        test: bool = False,
     ) -> Notification:
         """Store a new record and its payload in one transaction: queued, or scheduled.
 
@@ -279,6 +282,8 @@ class NotificationStore:
         fields: dict[FieldT, EncodableT] = {
             k: "" if v is None else str(v) for k, v in vars(record).items()
         }
+        if test:
+            fields["mode"] = "test"  # counted apart in /metrics; never shown
         # A scheduled record must outlive its wait as well as the usual retention.
         ttl = self.ttl + max(0, int((send_at or now) - now))
         with self.redis.pipeline(transaction=True) as pipe:
@@ -412,6 +417,10 @@ class NotificationStore:
         )  # fmt: skip
         self._publish_if_due(notification_id, "cancelled", callback, due)
         return cast(str | None, before)
+
+    def show_test_code(self, notification_id: str, code: str) -> None:
+        """Show a test key's captcha code in its status record (never done for a live key)."""
+        self.redis.hset(_record_key(notification_id), "test_code", code)
 
     def count(self, counter: str) -> None:
         """Add one to a counter of /metrics (e.g. ``callbacks:sent``)."""

@@ -89,6 +89,10 @@ def test_metrics_add_up_across_gunicorn_workers(stack: Stack) -> None:
             other.get(f"{stack.base}/healthz", timeout=10)
     assert requests_counted(stack, "/healthz") - before == 30
     text = requests.get(f"{stack.base}/metrics", timeout=10).text
-    assert re.search(r'notifier_notifications_total\{kind="mail",status="sent"\} [1-9]', text)
-    assert re.search(r'notifier_delivery_attempts_total\{kind="sms_captcha"\} [1-9]', text)
+    assert re.search(
+        r'notifier_notifications_total\{kind="mail",mode="live",status="sent"\} [1-9]', text
+    )
+    assert re.search(
+        r'notifier_delivery_attempts_total\{kind="sms_captcha",mode="live"\} [1-9]', text
+    )
     assert "notifier_queue_depth" in text

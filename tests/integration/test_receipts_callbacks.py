@@ -21,12 +21,12 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import api_clients
-from tests.integration.conftest import Stack, stack_settings, start_stack
+from tests.support.clients import api_clients
 from tests.support.processes import start_worker
 from tests.support.receiver import CallbackReceiver
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
+from tests.support.stack import Caller, stack_settings, start_stack
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
 
@@ -39,35 +39,10 @@ PUBLIC_URL = "https://notifier.example.com"
 
 
 @dataclass
-class Hooked:
-    stack: Stack
+class Hooked(Caller):
+    """The stack, as the client whose callbacks go to ``receiver``."""
+
     receiver: CallbackReceiver
-
-    def post(self, path: str, body: dict[str, Any]) -> str:
-        answer = requests.post(
-            f"{self.stack.base}{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {HOOKED_KEY}"},
-            timeout=10,
-        )
-        assert answer.status_code == 202, answer.text
-        found: str = answer.json()["id"]
-        return found
-
-    def status(self, notification_id: str) -> dict[str, Any]:
-        found: dict[str, Any] = requests.get(
-            f"{self.stack.base}/v1/notifications/{notification_id}",
-            headers={"Authorization": f"Bearer {HOOKED_KEY}"},
-            timeout=10,
-        ).json()
-        return found
-
-    def wait_status(self, notification_id: str, *wanted: str) -> dict[str, Any]:
-        return wait_for(
-            lambda: (s := self.status(notification_id))["status"] in wanted and s,
-            timeout=60,
-            what=f"{notification_id} to be {wanted}",
-        )
 
     def captcha(self) -> tuple[str, str]:
         """Send a captcha through Twilio; its notification id and Twilio's message SID."""
@@ -104,7 +79,7 @@ def hooked(
         retry_cap=1,
     )
     stack = start_stack(settings, smtp, twilio)
-    yield Hooked(stack, receiver)
+    yield Hooked(stack, HOOKED_KEY, receiver)
     stack.stop()
     receiver.stop()
 

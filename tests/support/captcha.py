@@ -14,10 +14,10 @@ PHONE = "+8613800138000"
 class NoQueue:
     """These tests call the delivery themselves: nothing goes on a queue."""
 
-    def direct(self, notification_id: str, expires: float | None = None) -> None:
+    def direct(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
         return None
 
-    def publish(self, notification_id: str, expires: float | None = None) -> None:
+    def publish(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
         pass
 
 

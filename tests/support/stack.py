@@ -150,3 +150,41 @@ def code_sent_to(twilio: FakeTwilio, phone: str) -> str:
     found = re.search(r"\b(\d{6})\b", texts[-1])
     assert found, texts
     return found[1]
+
+
+@dataclass
+class Caller:
+    """A client of the stack with a key of its own (one the stack's settings were given)."""
+
+    stack: Stack
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def post(self, path: str, body: dict[str, Any]) -> str:
+        """POST to a sending route; the id of the notification it accepted."""
+        answer = requests.post(
+            f"{self.stack.base}{path}", json=body, headers=self.headers, timeout=10
+        )
+        assert answer.status_code == 202, answer.text
+        found: str = answer.json()["id"]
+        return found
+
+    def status(self, notification_id: str) -> dict[str, Any]:
+        url = f"{self.stack.base}/v1/notifications/{notification_id}"
+        answer = requests.get(url, headers=self.headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def wait_status(
+        self, notification_id: str, *wanted: str, timeout: float = 60
+    ) -> dict[str, Any]:
+        """Poll the status route until the status is one of ``wanted``."""
+        return wait_for(
+            lambda: (s := self.status(notification_id))["status"] in wanted and s,
+            timeout=timeout,
+            what=f"{notification_id} to be {' or '.join(wanted)}",
+        )

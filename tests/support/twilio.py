@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from requests import Response
 from twilio.request_validator import RequestValidator
 
 ACCOUNT_SID = "AC" + "0" * 32
@@ -71,7 +72,7 @@ class FakeTwilio:
         deliver_to: str,
         error_code: str | None = None,
         tamper: bool = False,
-    ) -> requests.Response:
+    ) -> Response:
         """POST a status callback for message ``sid`` as Twilio does: to the URL the message was
         created with, signed over that URL and the form with the auth token. ``deliver_to`` is
         where that URL really leads (the proxy in front of the service, here the service itself).

@@ -30,3 +30,13 @@ def test_keys_new_rejects_an_unknown_scope() -> None:
     result = CliRunner().invoke(main, ["keys", "new", "--client", "x", "--scopes", "mail,admin"])
     assert result.exit_code == 2
     assert "unknown scope(s): admin" in result.output
+
+
+def test_keys_new_test_mints_a_test_key() -> None:
+    result = CliRunner().invoke(main, ["keys", "new", "--client", "shop-ci", "--test"])
+    assert result.exit_code == 0, result.output
+    entry = re.search(r"entry for NOTIFIER_API_KEYS: (\{.*\})", result.output)
+    assert entry and ApiClient.model_validate(json.loads(entry[1])).mode == "test"
+    live = CliRunner().invoke(main, ["keys", "new", "--client", "shop"])
+    found = re.search(r"entry for NOTIFIER_API_KEYS: (\{.*\})", live.output)
+    assert found and ApiClient.model_validate(json.loads(found[1])).mode == "live"

@@ -1,0 +1,150 @@
+"""Test keys: everything a live key gets, but delivery simulated and no provider ever called.
+
+The stack has smtp and twilio configured against servers that count every connection; the test
+client's callbacks go to a local receiver.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.clients import api_clients, auth
+from tests.support.receiver import CallbackReceiver
+from tests.support.redis_server import RedisServer
+from tests.support.smtp import SmtpSink
+from tests.support.stack import Caller, stack_settings, start_stack
+from tests.support.twilio import FakeTwilio
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+TEST_KEY = "ntf_test-key-of-an-integrating-team"
+SECRET = "whsec_" + base64.b64encode(b"an integrator's callback secret").decode()
+
+
+@dataclass
+class Sandbox(Caller):
+    receiver: CallbackReceiver
+    smtp: SmtpSink
+    twilio: FakeTwilio
+
+
+@pytest.fixture(scope="module")
+def sandbox(
+    redis_server: RedisServer,
+    smtp: SmtpSink,
+    twilio: FakeTwilio,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Sandbox]:
+    """A stack with a test client ("mode": "test") beside the live ones."""
+    receiver = CallbackReceiver()
+    client = {
+        "client": "integrator",
+        "key_sha256": hashlib.sha256(TEST_KEY.encode()).hexdigest(),
+        "scopes": ["mail", "sms"],
+        "mode": "test",
+        "callback_url": receiver.url,
+        "callback_secret": SECRET,
+    }
+    settings = stack_settings(redis_server, smtp, twilio, Path(tmp_path_factory.mktemp("tk")), 6)
+    settings.update(
+        api_keys=json.dumps([*(c.model_dump(mode="json") for c in api_clients()), client]),
+        retry_base=0.1,
+        retry_cap=0.5,
+    )
+    stack = start_stack(settings, smtp, twilio)
+    yield Sandbox(stack, TEST_KEY, receiver, smtp, twilio)
+    stack.stop()
+    receiver.stop()
+
+
+def mail(sandbox: Sandbox, local: str) -> str:
+    to = f"{local}@example.com"
+    return sandbox.post("/v1/mail", {"to": [to], "subject": "Hi", "text": "Hello"})
+
+
+def captcha(sandbox: Sandbox, phone: str) -> str:
+    return sandbox.post("/v1/sms/captcha", {"phone": phone, "purpose": "login"})
+
+
+def test_magic_recipients_reach_their_statuses_and_no_provider_is_contacted(
+    sandbox: Sandbox,
+) -> None:
+    smtp_before, twilio_before = sandbox.smtp.connections, sandbox.twilio.connections
+    requests_before, messages_before = sandbox.twilio.requests, len(sandbox.smtp.handler.messages)
+    expected = {
+        mail(sandbox, f"ada-{uuid.uuid4().hex[:6]}"): ("delivered", 1),
+        mail(sandbox, "simulate-temporary-failure"): ("sent", 3),
+        mail(sandbox, "simulate-permanent-failure"): ("failed", 1),
+        mail(sandbox, "simulate-undelivered"): ("undelivered", 1),
+        captcha(sandbox, f"+86139{uuid.uuid4().int % 10**8:08d}"): ("delivered", 1),
+        captcha(sandbox, "+8613800000001"): ("sent", 3),
+        captcha(sandbox, "+8613800000002"): ("failed", 1),
+        captcha(sandbox, "+8613800000003"): ("undelivered", 1),
+    }
+    final = ("delivered", "undelivered", "failed", "sent")
+    for notification_id, (status, attempts) in expected.items():
+        record = sandbox.wait_status(notification_id, *final)
+        if status == "sent":  # a temporary failure goes through on its third attempt
+            record = sandbox.wait_status(notification_id, "sent")
+        assert (record["status"], record["attempts"], record["provider"]) == (
+            status, attempts, "test",
+        ), record  # fmt: skip
+    assert (sandbox.smtp.connections, sandbox.twilio.connections) == (smtp_before, twilio_before)
+    assert sandbox.twilio.requests == requests_before
+    assert len(sandbox.smtp.handler.messages) == messages_before
+
+
+def test_a_test_captcha_shows_its_code_and_verifies_with_it(sandbox: Sandbox) -> None:
+    phone = f"+86139{uuid.uuid4().int % 10**8:08d}"
+    record = sandbox.wait_status(captcha(sandbox, phone), "delivered")
+    code = record["test_code"]
+    assert code.isdigit()
+    verdict = requests.post(
+        f"{sandbox.stack.base}/v1/sms/captcha/verify",
+        json={"phone": phone, "purpose": "login", "code": code},
+        headers=sandbox.headers,
+        timeout=10,
+    )
+    assert verdict.json() == {"valid": True}
+
+
+def test_a_live_keys_record_never_has_a_test_code(sandbox: Sandbox) -> None:
+    phone = f"+86139{uuid.uuid4().int % 10**8:08d}"
+    live = sandbox.stack.post("/v1/sms/captcha", {"phone": phone, "purpose": "login"})
+    record = sandbox.stack.wait_status(live.json()["id"], "sent")
+    assert "test_code" not in record
+    assert len(sandbox.twilio.texts_to(phone)) == 1  # the live key did reach the provider
+    answer = requests.get(
+        f"{sandbox.stack.base}/v1/notifications/{live.json()['id']}", headers=auth(), timeout=10
+    )
+    assert "test_code" not in answer.text
+
+
+def test_a_callback_fires_for_a_test_notification(sandbox: Sandbox) -> None:
+    notification_id = mail(sandbox, f"grace-{uuid.uuid4().hex[:6]}")
+    got = wait_for(
+        lambda: len(r := sandbox.receiver.for_notification(notification_id)) >= 2 and r,
+        what="the sent and delivered callbacks",
+    )
+    assert sorted(json.loads(r.body)["status"] for r in got) == ["delivered", "sent"]
+
+
+def test_test_traffic_is_told_apart_in_metrics_and_logs(sandbox: Sandbox) -> None:
+    notification_id = mail(sandbox, f"metrics-{uuid.uuid4().hex[:6]}")
+    sandbox.wait_status(notification_id, "delivered")
+    metrics = sandbox.stack.get("/metrics").text
+    assert 'notifier_notifications_total{kind="mail",mode="test",status="delivered"}' in metrics
+    lines = [json.loads(x) for x in sandbox.stack.web.output().splitlines() if x[:1] == "{"]
+    access = [x for x in lines if x.get("logger") == "notifier.access"]
+    assert any(x.get("mode") == "test" for x in access)
+    assert any("mode" not in x for x in access)  # live requests carry no mode
