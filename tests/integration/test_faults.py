@@ -139,7 +139,9 @@ def test_worker_group_killed_with_tens_of_sends_in_flight_loses_nothing(faulty: 
         at_kill = faulty.arrived(ids)
         assert at_kill < 160, "the worker finished before it was killed: the test proves nothing"
         faulty.ensure_worker(concurrency=16)
-        faulty.wait_sent(ids)
+        # The dead worker's 16 come back after the visibility timeout (10 s), then wait out
+        # their claims (5 s); a loaded machine can take a while longer.
+        faulty.wait_sent(ids, timeout=180)
     finally:
         faulty.smtp.handler.rcpt_delay = 0.0
     counts = [faulty.arrivals(i) for i in ids]
