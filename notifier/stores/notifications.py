@@ -322,6 +322,9 @@ class NotificationStore:
             args=[rfc3339(now), now, lease, max_attempts],
         )
         raw = payload[0] if payload else None
+        if status == "failed" and int(attempt) > 0:
+            # This claim gave it up (its attempts never finished): the client hears of it too.
+            self._tell(notification_id, "failed")
         return Claim(
             status=str(status),
             attempt=int(attempt),
@@ -425,6 +428,18 @@ class NotificationStore:
     def count(self, counter: str) -> None:
         """Add one to a counter of /metrics (e.g. ``callbacks:sent``)."""
         self.redis.hincrby(METRICS, counter, 1)
+
+    def _tell(self, notification_id: str, status: str) -> None:
+        """Queue a callback for a status a script reached without one."""
+        record = self.get(notification_id)
+        if self._callbacks is None or record is None:
+            return
+        if f" {record.client} " in self._callback_clients:
+            callback = self._callback(notification_id, status)
+            if callback and callback[0]:
+                self.redis.lpush(*callback)
+            else:
+                self._publish_if_due(notification_id, status, ("", ""), 1)
 
     def _callback(self, notification_id: str, status: str) -> tuple[str, str] | None:
         """The callback message to push with the status change, if any can go in it."""

@@ -108,3 +108,11 @@ def test_cancel_queues_a_callback(rt: Runtime) -> None:
     )
     assert store.cancel("n5") == "scheduled"
     assert [c[:2] for c in callbacks(rt)] == [["n5", "cancelled"]]
+
+
+def test_a_notification_given_up_by_its_claim_tells_its_client(rt: Runtime) -> None:
+    store = rt.store
+    store.create(notification_id="n6", client="hooked", kind="mail", payload={})
+    store.claim("n6", lease=0, max_attempts=1)  # its worker died holding it
+    assert store.claim("n6", lease=30, max_attempts=1).status == "failed"
+    assert [c[:2] for c in callbacks(rt)] == [["n6", "failed"]]
