@@ -8,8 +8,6 @@ that checks each callback with the ``standardwebhooks`` package.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import signal
 import uuid
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from tests.support.clients import api_clients
+from tests.support.clients import api_keys_with, callback_client
 from tests.support.processes import start_worker
 from tests.support.receiver import CallbackReceiver
 from tests.support.redis_server import RedisServer
@@ -63,17 +61,11 @@ def hooked(
 ) -> Iterator[Hooked]:
     """A stack with NOTIFIER_PUBLIC_URL set and a client whose callbacks go to a receiver."""
     receiver = CallbackReceiver()
-    client = {
-        "client": "hooked",
-        "key_sha256": hashlib.sha256(HOOKED_KEY.encode()).hexdigest(),
-        "scopes": ["mail", "sms"],
-        "callback_url": receiver.url,
-        "callback_secret": SECRET,
-    }
+    client = callback_client("hooked", HOOKED_KEY, receiver.url, SECRET)
     settings = stack_settings(redis_server, smtp, twilio, Path(tmp_path_factory.mktemp("rc")), 5)
     settings.update(
         public_url=PUBLIC_URL,
-        api_keys=json.dumps([*(c.model_dump(mode="json") for c in api_clients()), client]),
+        api_keys=api_keys_with(client),
         broker_visibility_timeout=10,
         retry_base=0.2,
         retry_cap=1,

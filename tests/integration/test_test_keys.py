@@ -7,7 +7,6 @@ client's callbacks go to a local receiver.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.clients import api_clients, auth
+from tests.support.clients import api_keys_with, auth, callback_client
 from tests.support.receiver import CallbackReceiver
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
@@ -47,17 +46,10 @@ def sandbox(
 ) -> Iterator[Sandbox]:
     """A stack with a test client ("mode": "test") beside the live ones."""
     receiver = CallbackReceiver()
-    client = {
-        "client": "integrator",
-        "key_sha256": hashlib.sha256(TEST_KEY.encode()).hexdigest(),
-        "scopes": ["mail", "sms"],
-        "mode": "test",
-        "callback_url": receiver.url,
-        "callback_secret": SECRET,
-    }
+    client = callback_client("integrator", TEST_KEY, receiver.url, SECRET, mode="test")
     settings = stack_settings(redis_server, smtp, twilio, Path(tmp_path_factory.mktemp("tk")), 6)
     settings.update(
-        api_keys=json.dumps([*(c.model_dump(mode="json") for c in api_clients()), client]),
+        api_keys=api_keys_with(client),
         retry_base=0.1,
         retry_cap=0.5,
     )

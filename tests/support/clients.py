@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from typing import Any
 
 from config import ApiClient
 
@@ -45,3 +47,20 @@ def api_clients() -> list[ApiClient]:
 def auth(client: str = "tester") -> dict[str, str]:
     """The Authorization header of one test client."""
     return {"Authorization": f"Bearer {KEYS[client]}"}
+
+
+def callback_client(name: str, key: str, url: str, secret: str, **more: Any) -> dict[str, Any]:
+    """An entry of NOTIFIER_API_KEYS for a client whose status callbacks go to ``url``."""
+    return {
+        "client": name,
+        "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+        "scopes": ["mail", "sms"],
+        "callback_url": url,
+        "callback_secret": secret,
+        **more,
+    }
+
+
+def api_keys_with(*entries: dict[str, Any]) -> str:
+    """NOTIFIER_API_KEYS: the tests' clients and ``entries``."""
+    return json.dumps([*(c.model_dump(mode="json") for c in api_clients()), *entries])
