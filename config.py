@@ -25,6 +25,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 ENV_PREFIX = "NOTIFIER_"
+# What secrets.token_urlsafe() makes, long enough not to be guessed.
+_URL_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
 Scope = Literal["mail", "sms", "upload"]
 RATE_PATTERN = r"^[1-9][0-9]*/(s|m|h)$"
 
@@ -156,6 +158,10 @@ class Settings(BaseSettings):
     tencent_endpoint: str = Field(
         "sms.tencentcloudapi.com", pattern=r"^(https?://)?[^\s/]+(:\d+)?/?$"
     )
+    # Neither signs its delivery receipts: the URL set in its console carries this token
+    # (<public url>/v1/receipts/aliyun?token=…). Unset: that route refuses everything.
+    aliyun_receipt_token: SecretStr | None = None
+    tencent_receipt_token: SecretStr | None = None
     # Each call to Aliyun or Tencent gives up after this many seconds.
     sms_timeout: float = Field(10.0, gt=0)
     # Failover order by country calling code, e.g. {"86": ["aliyun", "tencent"]}; numbers of
@@ -190,6 +196,13 @@ class Settings(BaseSettings):
         schemes = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
         if value is not None and not value.startswith(schemes):
             raise ValueError("must start with redis://, rediss:// or amqp://")
+        return value
+
+    @field_validator("aliyun_receipt_token", "tencent_receipt_token")
+    @classmethod
+    def _url_safe_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _URL_SAFE_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be at least 16 URL-safe characters (A-Z, a-z, 0-9, - and _)")
         return value
 
     @field_validator("sms_providers", mode="before")

@@ -274,6 +274,20 @@ class ReceiptAck(BaseModel):
     outcome: str
 
 
+class AliyunReceiptAck(BaseModel):
+    """Aliyun's expected answer to its SmsReport push, or to its GET check (``code`` 0: taken)."""
+
+    code: int
+    msg: str
+
+
+class TencentReceiptAck(BaseModel):
+    """Tencent's expected answer to its status callback push (``result`` 0: taken)."""
+
+    result: int
+    errmsg: str
+
+
 class ProblemError(BaseModel):
     """One field at fault."""
 

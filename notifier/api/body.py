@@ -64,11 +64,10 @@ def _raw() -> bytes:
     return raw
 
 
-def parse(model: type[M]) -> M:
-    """The body as ``model``: 400 unless a JSON object, 413 if too large, 422 naming each field."""
-    raw = _raw()
+def _document(raw: bytes) -> Any:
+    """``raw`` read as strict JSON; 400 saying why it is not."""
     try:
-        document = _load(raw)
+        return _load(raw)
     except UnicodeDecodeError:
         raise BadRequest("the body is not UTF-8") from None
     except RecursionError:
@@ -77,6 +76,23 @@ def parse(model: type[M]) -> M:
         raise BadRequest(
             f"the body is not JSON: {e.msg} at line {e.lineno} column {e.colno}"
         ) from None
+
+
+def objects() -> list[dict[str, Any]]:
+    """The body as a JSON array of objects (a provider's batch): 400 otherwise, 413 if too large."""
+    document = _document(_raw())
+    if not isinstance(document, list):
+        raise BadRequest("the body must be a JSON array")
+    for index, item in enumerate(document):
+        if not isinstance(item, dict):
+            raise BadRequest(f"the body's item {index} is not a JSON object")
+    return document
+
+
+def parse(model: type[M]) -> M:
+    """The body as ``model``: 400 unless a JSON object, 413 if too large, 422 naming each field."""
+    raw = _raw()
+    document = _document(raw)
     if not isinstance(document, dict):
         raise BadRequest("the body must be a JSON object")
     try:

@@ -1,20 +1,26 @@
-"""``POST /v1/receipts/<provider>``: delivery receipts, authenticated by the provider's signature.
+"""``POST /v1/receipts/<provider>``: delivery receipts, authenticated by the provider.
 
 No API key: Twilio signs each callback with the account's auth token over the URL it called
 and the form it sent (``X-Twilio-Signature``), checked with the SDK's own ``RequestValidator``
 against ``NOTIFIER_PUBLIC_URL`` (the URL as Twilio saw it, whatever proxy is in between).
+Aliyun and Tencent sign nothing: the URL set in their console carries a secret ``token``
+(``NOTIFIER_ALIYUN_RECEIPT_TOKEN``, ``NOTIFIER_TENCENT_RECEIPT_TOKEN``), the only proof.
 """
 
 from __future__ import annotations
 
+import hmac
+
 from flask import Blueprint, Response, jsonify, request
 from twilio.request_validator import RequestValidator
 
+from notifier.api.body import objects
 from notifier.api.openapi import operation
 from notifier.errors import Forbidden
 from notifier.runtime import runtime
-from notifier.schemas import ReceiptAck
-from notifier.services.receipts import twilio_receipt
+from notifier.schemas import AliyunReceiptAck, ReceiptAck, TencentReceiptAck
+from notifier.services.receipts import aliyun_receipts, tencent_receipts, twilio_receipt
+from notifier.stores.notifications import NotificationStore
 
 bp = Blueprint("receipts", __name__)
 
@@ -35,3 +41,43 @@ def twilio() -> Response:
     if not RequestValidator(token.get_secret_value()).validate(url, form, signature):
         raise Forbidden("the X-Twilio-Signature does not match")
     return jsonify(ReceiptAck(outcome=twilio_receipt(form, store=rt.store)).model_dump())
+
+
+def _store(provider: str) -> NotificationStore:
+    """The store, once the URL's ``token`` is ``provider``'s; 403 otherwise, or when none is set."""
+    rt = runtime()
+    settings = rt.settings
+    configured = {
+        "aliyun": settings.aliyun_receipt_token,
+        "tencent": settings.tencent_receipt_token,
+    }[provider]
+    given = request.args.get("token", "").encode()
+    # Constant time: how much of a guess was right must not show in how long the answer took.
+    if configured is None or not hmac.compare_digest(given, configured.get_secret_value().encode()):
+        raise Forbidden(f"the URL's token does not match NOTIFIER_{provider.upper()}_RECEIPT_TOKEN")
+    return rt.store
+
+
+@bp.get("/receipts/aliyun")
+@operation((200, AliyunReceiptAck), errors=(403,))
+def aliyun_check() -> Response:
+    """Aliyun's connectivity check of the receipt URL, made when it is set in the console."""
+    _store("aliyun")
+    return jsonify(AliyunReceiptAck(code=0, msg="成功").model_dump())
+
+
+@bp.post("/receipts/aliyun")
+@operation((200, AliyunReceiptAck), errors=(400, 403, 413))
+def aliyun() -> Response:
+    """Aliyun's SmsReport push (a JSON array, token in the URL); 200 for any message."""
+    aliyun_receipts(objects(), store=_store("aliyun"))
+    # Aliyun reads only the numeric code; the text is the one its documentation shows.
+    return jsonify(AliyunReceiptAck(code=0, msg="接收成功").model_dump())
+
+
+@bp.post("/receipts/tencent")
+@operation((200, TencentReceiptAck), errors=(400, 403, 413))
+def tencent() -> Response:
+    """Tencent's SMS status callback (a JSON array, token in the URL); 200 for any message."""
+    tencent_receipts(objects(), store=_store("tencent"))
+    return jsonify(TencentReceiptAck(result=0, errmsg="OK").model_dump())

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from notifier.lanes import LANES
 from notifier.runtime import Runtime
+from notifier.stores.notifications import NotificationStore
 from tests.support.clients import auth
 
 MAIL = {"to": ["ada@example.com"], "subject": "Your receipt", "text": "Thanks."}
@@ -34,6 +35,13 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert body["status"] == status
     assert set(body) == {"type", "title", "status", "detail", "errors"}
     return body
+
+
+def sent_sms(store: NotificationStore, notification_id: str, provider: str, ref: str) -> None:
+    """Record a captcha as sent by ``provider`` under its message id ``ref``."""
+    store.create(notification_id=notification_id, client="c", kind="sms_captcha", payload={})
+    store.claim(notification_id, lease=30, max_attempts=5)
+    store.settle(notification_id, "sent", provider=provider, provider_ref=ref)
 
 
 def error_locs(body: dict[str, Any]) -> list[list[Any]]:

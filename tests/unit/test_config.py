@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,8 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({**TWILIO, "NOTIFIER_TWILIO_BASE_URL": "ftp://x"}, "NOTIFIER_TWILIO_BASE_URL"),
         ({"NOTIFIER_CAPTCHA_LENGTH": "3"}, "NOTIFIER_CAPTCHA_LENGTH"),
         ({"NOTIFIER_CAPTCHA_SECRET": "short"}, "NOTIFIER_CAPTCHA_SECRET"),
+        ({"NOTIFIER_ALIYUN_RECEIPT_TOKEN": "short"}, "NOTIFIER_ALIYUN_RECEIPT_TOKEN"),
+        ({"NOTIFIER_TENCENT_RECEIPT_TOKEN": "a/b+c" * 4}, "NOTIFIER_TENCENT_RECEIPT_TOKEN"),
         ({"NOTIFIER_ENV": "staging"}, "NOTIFIER_ENV"),
         ({"NOTIFIER_MAIL_PORT": "smtp"}, "NOTIFIER_MAIL_PORT"),
         ({"NOTIFIER_API_KEYS": '[{"client": "x"'}, "NOTIFIER_API_KEYS"),
@@ -134,6 +137,25 @@ def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert str(caught.value).startswith("NOTIFIER_MAIL_TIMEOUT:")
+
+
+@pytest.mark.parametrize("token", ["a" * 15, "not/url+safe/but/long/enough", "é" * 20])
+def test_a_bad_receipt_token_is_named_not_shown(
+    monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    monkeypatch.setenv("NOTIFIER_ALIYUN_RECEIPT_TOKEN", token)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("NOTIFIER_ALIYUN_RECEIPT_TOKEN: must be at least 16 URL-safe")
+    assert token not in message
+
+
+def test_a_url_safe_receipt_token_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = secrets.token_urlsafe(32)
+    monkeypatch.setenv("NOTIFIER_TENCENT_RECEIPT_TOKEN", token)
+    found = load_settings().tencent_receipt_token
+    assert found is not None and found.get_secret_value() == token
 
 
 def test_unknown_mail_provider_stops_start_up(make_settings: object) -> None:
