@@ -1,7 +1,8 @@
 """Captchas to mainland numbers through Aliyun and Tencent, through HTTP, Redis and a worker.
 
 The stack routes +86 to aliyun then tencent (``NOTIFIER_SMS_COUNTRY_PROVIDERS``) and every other
-country to twilio. The peers speak each vendor's wire format and check its signature.
+country to twilio. The peers speak each vendor's wire format and check its signature; their
+delivery receipts are posted as each vendor posts them, with the token in the URL.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from tests.support import aliyun, tencent
 from tests.support.redis_server import RedisServer
@@ -20,6 +23,9 @@ from tests.support.stack import Stack, stack_settings, start_stack
 from tests.support.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
+
+ALIYUN_TOKEN = "aliyun-receipts-0123456789abcdef"
+TENCENT_TOKEN = "tencent_receipts_0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +52,8 @@ def cn_stack(
         tencent_template_id=tencent.TEMPLATE_ID,
         tencent_endpoint=ten.base_url,
         sms_timeout=5,
+        aliyun_receipt_token=ALIYUN_TOKEN,
+        tencent_receipt_token=TENCENT_TOKEN,
     )
     stack = start_stack(settings, smtp, twilio)
     yield stack, ali, ten
@@ -63,6 +71,18 @@ def captcha(stack: Stack, phone: str) -> str:
     assert answer.status_code == 202, answer.text
     found: str = answer.json()["id"]
     return found
+
+
+def through_tencent(
+    stack: Stack, ali: aliyun.FakeAliyun, ten: tencent.FakeTencent
+) -> tuple[str, dict[str, Any], tencent.Sent]:
+    """A captcha that Aliyun throttles, so Tencent sends it: its id, its record, what Tencent got."""
+    phone = mainland()
+    ali.plan(phone, aliyun.THROTTLED)
+    notification_id = captcha(stack, phone)
+    record = stack.wait_status(notification_id, "sent", "failed")
+    (sent,) = [s for s in ten.sent if s.phone == phone]
+    return notification_id, record, sent
 
 
 def test_a_mainland_captcha_goes_through_aliyuns_template_and_verifies(
@@ -84,16 +104,13 @@ def test_a_mainland_captcha_goes_through_aliyuns_template_and_verifies(
 def test_aliyun_throttled_hands_over_to_tencent(
     cn_stack: tuple[Stack, aliyun.FakeAliyun, tencent.FakeTencent],
 ) -> None:
-    stack, ali, ten = cn_stack
-    phone = mainland()
-    ali.plan(phone, aliyun.THROTTLED)
-    status = stack.wait_status(captcha(stack, phone), "sent", "failed")
+    _, ali, _ = cn_stack
+    _, status, sent = through_tencent(*cn_stack)
     assert (status["status"], status["provider"], status["attempts"]) == ("sent", "tencent", 1)
-    (sent,) = [s for s in ten.sent if s.phone == phone]
     assert (sent.sign_name, sent.template, sent.sdk_app_id) == (
         tencent.SIGN_NAME, tencent.TEMPLATE_ID, tencent.SDK_APP_ID,
     )  # fmt: skip
-    assert [s for s in ali.sent if aliyun.e164(s.phone) == phone] == []
+    assert [s for s in ali.sent if aliyun.e164(s.phone) == sent.phone] == []
 
 
 def test_an_invalid_number_fails_at_once_without_failover(
@@ -118,3 +135,67 @@ def test_other_countries_keep_the_default_order(
     assert len(stack.twilio.texts_to(phone)) == 1
     assert not [s for s in ali.sent if aliyun.e164(s.phone) == phone]
     assert not [s for s in ten.sent if s.phone == phone]
+
+
+def push(stack: Stack, provider: str, token: str, reports: Any) -> requests.Response:
+    """POST a receipt push to the URL set in ``provider``'s console, with ``token`` in it."""
+    return requests.post(
+        f"{stack.base}/v1/receipts/{provider}", params={"token": token}, json=reports, timeout=10
+    )
+
+
+def test_an_aliyun_receipt_moves_the_captcha_to_delivered(
+    cn_stack: tuple[Stack, aliyun.FakeAliyun, tencent.FakeTencent],
+) -> None:
+    stack, ali, _ = cn_stack
+    phone = mainland()
+    notification_id = captcha(stack, phone)
+    record = stack.wait_status(notification_id, "sent", "failed")
+    (sent,) = [s for s in ali.sent if aliyun.e164(s.phone) == phone]
+    assert (record["status"], record["provider"], record["provider_ref"]) == (
+        "sent", "aliyun", sent.biz_id,
+    )  # fmt: skip
+    check = requests.get(
+        f"{stack.base}/v1/receipts/aliyun", params={"token": ALIYUN_TOKEN}, timeout=10
+    )
+    assert (check.status_code, check.json()) == (200, {"code": 0, "msg": "成功"})
+    refused = push(stack, "aliyun", TENCENT_TOKEN, ali.receipt(sent.biz_id))
+    assert refused.status_code == 403
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert stack.status(notification_id)["status"] == "sent"
+    answer = push(stack, "aliyun", ALIYUN_TOKEN, ali.receipt(sent.biz_id))
+    assert (answer.status_code, answer.json()) == (200, {"code": 0, "msg": "接收成功"})
+    stack.wait_status(notification_id, "delivered")
+    # Aliyun pushes again when it is unsure we heard: nothing moves back.
+    again = ali.receipt(sent.biz_id, success=False, err_code="MK:0001")
+    assert push(stack, "aliyun", ALIYUN_TOKEN, again).status_code == 200
+    assert stack.status(notification_id)["status"] == "delivered"
+    metrics = stack.get("/metrics").text
+    assert 'notifier_receipts_total{provider="aliyun",status="delivered"} ' in metrics
+
+
+def test_a_tencent_receipt_of_a_failure_ends_undelivered_with_its_code(
+    cn_stack: tuple[Stack, aliyun.FakeAliyun, tencent.FakeTencent],
+) -> None:
+    stack, _, ten = cn_stack
+    notification_id, record, sent = through_tencent(*cn_stack)
+    assert (record["provider"], record["provider_ref"]) == ("tencent", sent.serial_no)
+    failed = ten.receipt(sent.serial_no, success=False, errmsg="002")
+    # Aliyun's token is not Tencent's, and no token at all is refused too.
+    assert push(stack, "tencent", ALIYUN_TOKEN, failed).status_code == 403
+    assert push(stack, "tencent", "", failed).status_code == 403
+    assert stack.status(notification_id)["status"] == "sent"
+    answer = push(stack, "tencent", TENCENT_TOKEN, failed)
+    assert (answer.status_code, answer.json()) == (200, {"result": 0, "errmsg": "OK"})
+    record = stack.wait_status(notification_id, "undelivered")
+    assert record["error"] == "Tencent 002"
+    assert sent.phone.removeprefix("+86") not in json.dumps(record)
+
+
+def test_a_receipt_push_with_an_unknown_id_is_taken(
+    cn_stack: tuple[Stack, aliyun.FakeAliyun, tencent.FakeTencent],
+) -> None:
+    stack, _, _ = cn_stack
+    unknown = [{"sid": "2019:404", "report_status": "SUCCESS", "errmsg": "DELIVRD"}]
+    assert push(stack, "tencent", TENCENT_TOKEN, unknown).json() == {"result": 0, "errmsg": "OK"}
+    assert push(stack, "tencent", TENCENT_TOKEN, {"sid": "2019:404"}).status_code == 400

@@ -5,7 +5,8 @@ signature (not the adapter's code): parameters from the query and the form body,
 recomputed from the secret (400 ``SignatureDoesNotMatch``), unknown key (404
 ``InvalidAccessKeyId.NotFound``), reused nonce, clock skew over 15 minutes. Then it checks the
 sign name, template and its variables as the SMS product does (200 with an ``isv.*`` code), and
-answers planned failures for a number before succeeding with a ``BizId``.
+answers planned failures for a number before succeeding with a ``BizId``. ``receipt`` builds the
+SmsReport push Aliyun would send for a message it accepted.
 
 Checked by hand against the official SDK (alibabacloud-dysmsapi20170525 4.6.0 with
 ``signature_algorithm="v2"``, outside this project): its requests are accepted, a wrong secret
@@ -191,6 +192,21 @@ class FakeAliyun(JsonPeer[Answer]):
                 "RequestId": str(uuid.uuid4()).upper(),
             },
         )
+
+    def receipt(
+        self, biz_id: str, *, success: bool = True, err_code: str = "DELIVERED", err_msg: str = ""
+    ) -> list[dict[str, Any]]:
+        """An SmsReport push (HTTP batch push format) of one message this fake accepted."""
+        with self.lock:
+            (sent,) = [s for s in self.sent if s.biz_id == biz_id]
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return [
+            {
+                "phone_number": sent.phone[:-4] + "****", "send_time": now, "report_time": now,
+                "success": success, "err_code": err_code, "err_msg": err_msg or err_code,
+                "sms_size": "1", "biz_id": biz_id, "out_id": "",
+            }
+        ]  # fmt: skip
 
 
 def _error(status: int, code: str, message: str) -> Reply:

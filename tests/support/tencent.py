@@ -6,7 +6,8 @@ canonical request rebuilt from the headers named in ``SignedHeaders`` as receive
 derived from the secret. A bad signature is ``AuthFailure.SignatureFailure``, an unknown id
 ``AuthFailure.SecretIdNotFound``, a skew over 5 minutes ``AuthFailure.SignatureExpire``. Like
 Tencent it answers HTTP 200 and ``Content-Type: application/json`` for every outcome: a
-request-level ``Response.Error``, or a ``SendStatusSet`` entry per number.
+request-level ``Response.Error``, or a ``SendStatusSet`` entry per number. ``receipt`` builds the
+status callback push Tencent would send for a message it accepted.
 
 Checked by hand against the official SDK (tencentcloud-sdk-python-sms 3.1.153, outside this
 project): its requests are accepted, a wrong secret gets the same refusal, and it reads the
@@ -226,6 +227,21 @@ class FakeTencent(JsonPeer[Answer]):
             "Message": "send success",
             "IsoCode": iso,
         }
+
+    def receipt(
+        self, serial_no: str, *, success: bool = True, errmsg: str = "DELIVRD"
+    ) -> list[dict[str, Any]]:
+        """A status callback push of one message this fake accepted, as Tencent sends it."""
+        with self.lock:
+            (sent,) = [s for s in self.sent if s.serial_no == serial_no]
+        return [
+            {
+                "user_receive_time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "nationcode": "86", "mobile": sent.phone.removeprefix("+86"),
+                "report_status": "SUCCESS" if success else "FAIL", "errmsg": errmsg,
+                "description": "用户短信送达成功" if success else "用户短信未送达", "sid": serial_no,
+            }
+        ]  # fmt: skip
 
 
 def _error(code: str, message: str) -> Reply:
