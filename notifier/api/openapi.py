@@ -23,7 +23,7 @@ from notifier.schemas import Problem
 
 V = TypeVar("V", bound=Callable[..., Any])
 TITLES = {
-    400: "The body is not a JSON object",
+    400: "The body is not a JSON object (a receipt push: not an array of objects)",
     401: "No key, or an unknown key",
     403: "The key's client lacks the scope, or the bucket",
     404: "Unknown id, or another client's",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,10 @@ log = logging.getLogger(__name__)
 # accepted, scheduled, …) are on the way there and change nothing of ours.
 TWILIO_FINAL = {"delivered": "delivered", "undelivered": "undelivered", "failed": "undelivered"}
 TENCENT_FINAL = {"SUCCESS": "delivered", "FAIL": "undelivered"}
-# Aliyun's err_msg is a short carrier text ("用户接收成功", "空号"); a longer one is left out.
+# Aliyun's err_msg is a short carrier text ("用户接收成功", "空号"); a longer one is left out,
+# as is one with a run of digits that could be a phone number.
 SHORT_MESSAGE = 40
+_DIGITS = re.compile(r"\d{5}")
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,12 @@ def _aliyun(report: Mapping[str, Any]) -> Report:
         return Report(_text(report, "biz_id"), code or repr(success), None)
     message = _text(report, "err_msg")
     error = f"Aliyun {code or 'error'}"
-    if message and message != code and len(message) <= SHORT_MESSAGE:
+    if (
+        message
+        and message != code
+        and len(message) <= SHORT_MESSAGE
+        and not _DIGITS.search(message)
+    ):
         error += f": {message}"
     return Report(_text(report, "biz_id"), code, "undelivered", error)
 

@@ -59,8 +59,11 @@ def test_an_aliyun_push_applies_each_report_in_order(store: NotificationStore) -
     assert shown(store, "a2") == ("undelivered", "Aliyun MK:0001: 空号")
 
 
-def test_an_aliyun_error_leaves_out_a_long_message(store: NotificationStore) -> None:
-    aliyun_receipts([aliyun("200^0", False, "UNDELIV", "x" * 41)], store=store)
+@pytest.mark.parametrize("message", ["x" * 41, "13811110000 空号", ""])
+def test_an_aliyun_error_leaves_out_a_long_message_or_a_number(
+    store: NotificationStore, message: str
+) -> None:
+    aliyun_receipts([aliyun("200^0", False, "UNDELIV", message)], store=store)
     assert shown(store, "a2") == ("undelivered", "Aliyun UNDELIV")
 
 
