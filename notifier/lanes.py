@@ -16,6 +16,7 @@ class TaskNames:
     QINIU_UPTOKEN = "qiniu_uptoken"
     DISPATCH_DUE = "dispatch_due"
     SEND_CALLBACK = "send_callback"
+    FAN_OUT_BATCH = "fan_out_batch"
 
 
 class QueueNames:
@@ -26,6 +27,7 @@ class QueueNames:
     MAIL = "mail"
     CALLBACKS = "callbacks"  # status callbacks to callers' services
     BATCH = "batch"  # fanning a batch out into its mails
+    BULK = "bulk"  # a batch's mails (send_mail): behind no single mail, no login code
     SCHEDULED = "scheduled"  # beat's dispatch of scheduled mail, housekeeping
     # Where another service's Celery puts a task it sends with its defaults
     # (``send_task("qiniu_uptoken", ...)`` without a queue): served too, so such callers work.
@@ -38,6 +40,7 @@ LANES = (
     QueueNames.MAIL,
     QueueNames.CALLBACKS,
     QueueNames.BATCH,
+    QueueNames.BULK,
     QueueNames.SCHEDULED,
     QueueNames.DEFAULT,
 )
@@ -48,4 +51,5 @@ ROUTES = {
     TaskNames.SEND_MAIL: QueueNames.MAIL,
     TaskNames.DISPATCH_DUE: QueueNames.SCHEDULED,
     TaskNames.SEND_CALLBACK: QueueNames.CALLBACKS,
+    TaskNames.FAN_OUT_BATCH: QueueNames.BATCH,
 }

@@ -27,7 +27,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
-from notifier.stores.notifications import DISPATCHED_AT, METRICS, SCHEDULED
+from notifier.stores.batch_counts import SCHEDULED
+from notifier.stores.notifications import DISPATCHED_AT, METRICS
 
 REQUESTS = Counter(
     "notifier_http_requests", "HTTP requests answered", ["route", "method", "status"]

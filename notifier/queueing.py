@@ -33,12 +33,14 @@ class TaskQueue:
     # The broker is the state Redis, so messages can go in the state transaction.
     direct_ok: bool
     origin: str = field(default_factory=lambda: f"notifier@{socket.gethostname()}")
+    # The lane, when not the one Celery's routes name for the task (a batch's mails).
+    lane: str | None = None
 
     def __post_init__(self) -> None:
         # Where Celery itself would publish it: the lane its routes name, through the anonymous
         # exchange (as Celery publishes to a direct queue), which is how kombu puts a message
         # back in its list after a worker dies.
-        self.queue: str = self.celery.amqp.router.route({}, self.task)["queue"].name
+        self.queue: str = self.lane or self.celery.amqp.router.route({}, self.task)["queue"].name
 
     def direct(
         self, notification_id: str, *rest: str | int, expires: float | None = None
@@ -90,9 +92,9 @@ class TaskQueue:
         task = self.celery.tasks[self.task]
         when = _when(expires)
         if when is None:
-            task.apply_async(args=(notification_id, *rest))
+            task.apply_async(args=(notification_id, *rest), queue=self.queue)
         else:
-            task.apply_async(args=(notification_id, *rest), expires=when)
+            task.apply_async(args=(notification_id, *rest), expires=when, queue=self.queue)
 
 
 def _when(expires: float | None) -> datetime | None:

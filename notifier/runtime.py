@@ -15,14 +15,16 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config import ApiClient, Environment, Settings
-from notifier.lanes import LANES, TaskNames
+from notifier.lanes import LANES, QueueNames, TaskNames
 from notifier.metrics import StateCollector, amqp_depths
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
 from notifier.providers.registry import MailFactory, SmsFactory
 from notifier.queueing import TaskQueue
+from notifier.services.batches import RowMails
 from notifier.services.callbacks import CallbackSender
 from notifier.services.captcha import CaptchaPolicy
+from notifier.stores.batches import BatchStore
 from notifier.stores.captchas import CaptchaStore
 from notifier.stores.idempotency import IdempotencyKeys
 from notifier.stores.notifications import NotificationStore
@@ -122,6 +124,15 @@ class Runtime:
         self.captcha_queue = TaskQueue(
             self.celery, TaskNames.SEND_SMS_CAPTCHA, direct_ok=self.broker_is_state
         )
+        self.batches = BatchStore(self.redis, ttl=s.status_ttl)
+        self.fan_out_queue = TaskQueue(
+            self.celery, TaskNames.FAN_OUT_BATCH, direct_ok=self.broker_is_state
+        )
+        # A batch's mails go on a lane of their own, so a single mail never waits behind one.
+        self.row_queue = TaskQueue(
+            self.celery, TaskNames.SEND_MAIL, direct_ok=self.broker_is_state, lane=QueueNames.BULK
+        )
+        self.row_mails = RowMails(self.batches, self.templates)
         self._mail = PerProcess(lambda: self.mail_factory(s))
         self._callback_sender = PerProcess(
             lambda: CallbackSender(

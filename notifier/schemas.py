@@ -17,7 +17,6 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
-    field_validator,
 )
 
 MAX_RECIPIENTS = 50
@@ -87,6 +86,16 @@ TemplateData = Annotated[
 ]
 
 
+def _within_reach(value: datetime) -> datetime:
+    if value - datetime.now(UTC) > MAX_SCHEDULE_AHEAD:
+        raise ValueError("must be at most 30 days ahead")
+    return value
+
+
+# When to send: now if past, at most 30 days ahead.
+SendAt = Annotated[AwareDatetime, AfterValidator(_within_reach)]
+
+
 class MailRequest(Strict):
     """``POST /v1/mail``."""
 
@@ -101,15 +110,33 @@ class MailRequest(Strict):
     html: str | None = Field(None, max_length=512 * 1024)
     template: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     data: TemplateData = Field(default_factory=dict)
-    send_at: AwareDatetime | None = None
+    send_at: SendAt | None = None
     reference: Reference | None = None
 
-    @field_validator("send_at")
-    @classmethod
-    def _within_reach(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value - datetime.now(UTC) > MAX_SCHEDULE_AHEAD:
-            raise ValueError("must be at most 30 days ahead")
-        return value
+
+MAX_BATCH_ROWS = 10_000
+
+
+class BatchRow(Strict):
+    """One recipient of a batch: their own mail, from the batch's content and this row's data."""
+
+    to: Address
+    data: TemplateData = Field(default_factory=dict)
+    reference: Reference | None = None
+
+
+class BatchRequest(Strict):
+    """``POST /v1/mail/batch``."""
+
+    template: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    subject: Annotated[str, BeforeValidator(_one_line)] | None = Field(
+        None, min_length=1, max_length=998
+    )
+    text: str | None = Field(None, max_length=512 * 1024)
+    html: str | None = Field(None, max_length=512 * 1024)
+    send_at: SendAt | None = None
+    reference: Reference | None = None
+    recipients: list[BatchRow] = Field(min_length=1, max_length=MAX_BATCH_ROWS)
 
 
 def _e164(value: str) -> str:
@@ -264,6 +291,49 @@ class Notification(BaseModel):
         if shown["test_code"] is None:
             del shown["test_code"]
         return shown
+
+
+BatchStatus = Literal["scheduled", "queued", "sending", "done", "cancelled"]
+
+
+class BatchAccepted(BaseModel):
+    """The answer to a batch: ``202 Accepted``."""
+
+    id: str
+    status: Literal["queued", "scheduled"]
+    total: int
+    links: Links
+
+
+class Batch(BaseModel):
+    """A batch as ``GET /v1/batches/<id>`` shows it: counts per status, kept as rows move."""
+
+    id: str
+    client: str = Field(exclude=True)
+    status: BatchStatus
+    total: int
+    counts: dict[str, int]
+    reference: str | None
+    created_at: str
+    updated_at: str
+    send_at: str | None
+
+
+class BatchItem(BaseModel):
+    """One row of a batch in a page of ``GET /v1/batches/<id>/notifications``: never its
+    recipient."""
+
+    id: str
+    status: Status
+    reference: str | None
+    error: str | None
+
+
+class BatchPage(BaseModel):
+    """A page of a batch's notifications; ``next`` is the cursor of the next page, if any."""
+
+    items: list[BatchItem]
+    next: str | None
 
 
 class ReceiptAck(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from notifier.api import (
+    batches,
     health,
     mail,
     meta,
@@ -24,6 +25,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(meta.bp)
     app.register_blueprint(mail.bp, url_prefix="/v1")
+    app.register_blueprint(batches.bp, url_prefix="/v1")
     app.register_blueprint(notifications.bp, url_prefix="/v1")
     app.register_blueprint(sms.bp, url_prefix="/v1")
     app.register_blueprint(uploads.bp, url_prefix="/v1")

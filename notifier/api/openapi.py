@@ -61,11 +61,13 @@ def operation(
     *,
     body: type[BaseModel] | None = None,
     errors: tuple[int, ...] = (),
+    query: tuple[dict[str, Any], ...] = (),
 ) -> Callable[[V], V]:
-    """Declare a view part of the API: its answer (a model, or a media type), body and errors."""
+    """Declare a view part of the API: its answer (a model, or a media type), body, errors and
+    query parameters (OpenAPI parameter objects, less ``"in"``)."""
 
     def decorate(view: V) -> V:
-        tag(view, ok=ok, body=body, errors=errors + (BODY_ERRORS if body else ()))
+        tag(view, ok=ok, body=body, errors=errors + (BODY_ERRORS if body else ()), query=query)
         return view
 
     return decorate
@@ -114,6 +116,7 @@ def _operation(method: str, path: str, view: Callable[..., Any]) -> dict[str, An
         }
         for n in re.findall(r"{(\w+)}", path)
     ]
+    params += [{**q, "in": "query", "required": False} for q in facts.get("query", ())]
     if facts.get("idempotent"):
         params.append(IDEMPOTENCY_KEY)
     if params:

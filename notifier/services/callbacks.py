@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import requests
 
 from config import ApiClient
+from notifier.stores.batches import BatchStore
 from notifier.stores.notifications import NotificationStore
 from notifier.webhooks import (
     DestinationRefused,
@@ -29,6 +30,8 @@ from notifier.webhooks import (
 log = logging.getLogger(__name__)
 TIMEOUT = 5.0  # seconds for one POST
 RETRY_FOR = 24 * 3600  # a callback is retried this long after its event, then given up
+# A finished batch's event names the batch so: "batch:<id>", status "done".
+BATCH_EVENT = "batch:"
 
 
 @dataclass(frozen=True)
@@ -73,22 +76,36 @@ class CallbackSender:
         self._session.close()
 
 
+def subject(
+    event: Event, *, store: NotificationStore, batches: BatchStore
+) -> tuple[str, dict[str, Any]] | None:
+    """Whose the event is and what to POST: the notification's record with the event's status,
+    or a finished batch's record, as the API shows them; None once expired."""
+    if event.notification_id.startswith(BATCH_EVENT):
+        batch = batches.get(event.notification_id.removeprefix(BATCH_EVENT))
+        return None if batch is None else (batch.client, batch.model_dump())
+    record = store.get(event.notification_id)
+    return None if record is None else (record.client, {**record.public(), "status": event.status})
+
+
 def deliver_callback(
     event: Event,
     *,
     store: NotificationStore,
+    body: dict[str, Any] | None,
     client: ApiClient | None,
     sender: CallbackSender,
 ) -> Literal["sent", "retry", "dropped"]:
     """Make one attempt at a callback: ``sent`` (a 2xx), ``retry``, or ``dropped`` for good."""
-    record = store.get(event.notification_id)
-    if record is None or client is None or client.callback_url is None:
+    if body is None or client is None or client.callback_url is None:
         return "dropped"  # expired, or the client's callback was removed since
     assert client.callback_secret is not None  # the settings require the pair
-    body = json.dumps({**record.public(), "status": event.status}).encode()
     try:
         status = sender.post(
-            client.callback_url, client.callback_secret.get_secret_value(), event, body
+            client.callback_url,
+            client.callback_secret.get_secret_value(),
+            event,
+            json.dumps(body).encode(),
         )
     except DestinationRefused as e:
         log.error("%s: callback to %s refused: %s", event.notification_id, client.client, e)

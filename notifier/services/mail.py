@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any, cast
 
 from notifier.errors import (
     FieldError,
@@ -54,24 +56,10 @@ def accept_mail(
                 )
             ],
         )
-    subject, text, html = request.subject, request.text, request.html
-    if request.template is not None:
-        # What the request gives itself wins over the template's part.
-        try:
-            rendered = templates.render(request.template, request.data)
-        except TemplateError as e:
-            raise Unprocessable(
-                e.detail, errors=[FieldError(("body", e.field), e.reason)]
-            ) from None
-        subject = subject or rendered.subject
-        text = text if text is not None else rendered.text
-        html = html if html is not None else rendered.html
-    elif text is None and html is None:
-        raise Unprocessable(
-            "a mail needs content",
-            errors=[FieldError(("body", "text"), "give at least one of text, html, template")],
-        )
-    _check_subject(subject)
+    subject, text, html = compose(
+        template=request.template, data=request.data, subject=request.subject,
+        text=request.text, html=request.html, templates=templates,
+    )  # fmt: skip
     payload = {
         "sender": sender,
         "to": request.to,
@@ -91,10 +79,46 @@ def accept_mail(
     )  # fmt: skip
 
 
-def _check_subject(subject: str | None) -> None:
-    loc = ("body", "subject")
+def compose(
+    *,
+    template: str | None,
+    data: dict[str, Any],
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    templates: MailTemplates,
+    row: tuple[str | int, ...] = (),
+) -> tuple[str, str | None, str | None]:
+    """The subject, text and HTML of a mail: the template rendered with ``data``, where the
+    request does not give a part itself. 422 naming the field at fault; ``row`` is where in the
+    body ``data`` is (a batch's row), so an error in it names the row.
+    """
+    if template is not None:
+        # What the request gives itself wins over the template's part.
+        try:
+            rendered = templates.render(template, data)
+        except TemplateError as e:
+            loc = ("body", e.field) if e.field == "template" else ("body", *row, e.field)
+            raise Unprocessable(e.detail, errors=[FieldError(loc, e.reason)]) from None
+        text = text if text is not None else rendered.text
+        html = html if html is not None else rendered.html
+        if not subject:
+            _check_subject(rendered.subject, ("body", *row, "data") if row else ("body", "subject"))
+            return cast(str, rendered.subject), text, html
+    elif text is None and html is None:
+        raise Unprocessable(
+            "a mail needs content",
+            errors=[FieldError(("body", "text"), "give at least one of text, html, template")],
+        )
+    _check_subject(subject, ("body", "subject"))
+    return cast(str, subject), text, html
+
+
+def _check_subject(subject: str | None, loc: tuple[str | int, ...]) -> None:
     if not subject:
-        raise Unprocessable("a mail needs a subject", errors=[FieldError(loc, "field required")])
+        raise Unprocessable(
+            "a mail needs a subject", errors=[FieldError(("body", "subject"), "field required")]
+        )
     # Checked again here: a template's subject is rendered from data the schema never saw.
     if HEADER_BREAKS.search(subject) or len(subject) > 998:
         raise Unprocessable(
@@ -110,11 +134,18 @@ def deliver_mail(
     provider: MailProvider,
     max_attempts: int,
     lease: float = 300.0,
+    expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Outcome:
-    """Make one delivery attempt and record its outcome in the status record."""
+    """Make one delivery attempt and record its outcome in the status record.
+
+    ``expand`` makes the payload of a batch's row into its mail (``RowMails.expand``).
+    """
 
     def send(claimed: Attempt) -> Outcome:
-        payload = claimed.payload
+        try:
+            payload = claimed.payload if expand is None else expand(claimed.payload)
+        except PermanentProviderError as e:
+            return failed_for_good(store, notification_id, claimed.attempt, e)
         if payload.get("test"):
             recipients = [*payload["to"], *payload["cc"], *payload["bcc"]]
             return simulated(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -27,9 +28,9 @@ from redis.typing import EncodableT, FieldT
 
 from notifier.redact import redact
 from notifier.schemas import Notification
+from notifier.stores.batch_counts import BATCH_COUNTS, SCHEDULED
 from notifier.timestamps import rfc3339
 
-SCHEDULED = "notifier:scheduled"
 DISPATCHED_AT = "notifier:dispatched_at"
 # Counters kept in Redis, so every worker on every machine adds to one total (see metrics.py).
 METRICS = "notifier:metrics"
@@ -42,12 +43,33 @@ CALLBACK_STATUSES = frozenset((*FINAL, *RECEIPT_STATUSES))
 EARLY_RECEIPT_TTL = 3600
 
 
-def _record_key(notification_id: str) -> str:
+def record_key(notification_id: str) -> str:
     return f"notifier:n:{notification_id}"
 
 
-def _payload_key(notification_id: str) -> str:
+def payload_key(notification_id: str) -> str:
     return f"notifier:p:{notification_id}"
+
+
+def record_fields(
+    *,
+    client: str,
+    kind: str,
+    status: str,
+    now: str,
+    test: bool,
+    send_at: str | None = None,
+    extra: dict[FieldT, EncodableT] | None = None,
+) -> dict[FieldT, EncodableT]:
+    """The fields of a new record but its id and reference, as the store's hash keeps them."""
+    fields: dict[FieldT, EncodableT] = {
+        "client": client, "kind": kind, "status": status, "attempts": "0", "provider": "",
+        "error": "", "created_at": now, "updated_at": now, "send_at": send_at or "",
+        "provider_ref": "", "test_code": "", **(extra or {}),
+    }  # fmt: skip
+    if test:
+        fields["mode"] = "test"  # counted apart in /metrics; never shown
+    return fields
 
 
 def _record(fields: dict[str, str]) -> Notification:
@@ -93,7 +115,9 @@ class CallbackQueue(Protocol):
 # Moves a live record to 'sending', counts the attempt, and returns the payload with it. A record already 'sending' under an
 # unexpired lease belongs to a task still running: 'busy', with the seconds the lease has left.
 # One past max attempts (its workers died on it) fails instead of looping forever.
-_CLAIM = """
+_CLAIM = (
+    BATCH_COUNTS
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', 0, '0'} end
 if status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending' and status ~= 'retrying' then
@@ -104,20 +128,30 @@ if status == 'sending' then
   local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
   if lease > now then return {'busy', 0, tostring(lease - now)} end
 end
+if batch_cancelled(KEYS[1]) then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[1])
+  redis.call('DEL', KEYS[2])
+  redis.call('HINCRBY', KEYS[3], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':cancelled' .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
+  batch_moved(KEYS[1], status, 'cancelled', ARGV[1])
+  return {'cancelled', -1, '0'}
+end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 if attempts >= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'updated_at', ARGV[1],
              'error', 'gave up after ' .. attempts .. ' attempts that did not finish')
   redis.call('DEL', KEYS[2])
   redis.call('HINCRBY', KEYS[3], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':failed' .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
+  batch_moved(KEYS[1], status, 'failed', ARGV[1])
   return {'failed', attempts, '0'}
 end
 attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1],
            'lease_until', tostring(now + tonumber(ARGV[3])))
+batch_moved(KEYS[1], status, 'sending', ARGV[1])
 redis.call('HINCRBY', KEYS[3], 'attempts:' .. redis.call('HGET', KEYS[1], 'kind') .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
 return {'sending', attempts, '0', redis.call('GET', KEYS[2])}
 """
+)
 
 # KEYS: record, payload, metrics, provider-ref index, early receipt, callback list.
 # ARGV: status, provider, error, now, ttl, final (1/0), only if open (1/0), provider ref,
@@ -125,7 +159,9 @@ return {'sending', attempts, '0', redis.call('GET', KEYS[2])}
 # /metrics; with a provider ref, indexes it for receipts. Returns {moved, early receipt,
 # callback due}: a callback message is pushed here, in the same step as the status, when the
 # client wants callbacks; without a message (another broker) 'callback due' says to publish.
-_SETTLE = """
+_SETTLE = (
+    BATCH_COUNTS
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, false, 0} end
 if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending'
@@ -134,6 +170,7 @@ if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~=
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'provider', ARGV[2], 'error', ARGV[3],
            'updated_at', ARGV[4])
+batch_moved(KEYS[1], status, ARGV[1], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 if ARGV[6] == '1' then
   redis.call('DEL', KEYS[2])
@@ -155,15 +192,19 @@ if ARGV[6] == '1' and string.find(ARGV[10], ' ' .. redis.call('HGET', KEYS[1], '
 end
 return {1, early, due}
 """
+)
 
 # KEYS: record, metrics, early receipt, callback list. ARGV: status, error, now, ttl, provider,
 # callback message, callback clients. A receipt moves a 'sent' record to delivered or
 # undelivered, once: never backwards, never from one receipt status to the other.
-_RECEIPT = """
+_RECEIPT = (
+    BATCH_COUNTS
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', 0} end
 if status ~= 'sent' then return {status, 0} end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'error', ARGV[2], 'updated_at', ARGV[3])
+batch_moved(KEYS[1], 'sent', ARGV[1], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('DEL', KEYS[3])
 redis.call('HINCRBY', KEYS[2], 'receipts:' .. ARGV[5] .. ':' .. ARGV[1], 1)
@@ -175,13 +216,19 @@ if string.find(ARGV[7], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, 
 end
 return {'moved', due}
 """
+)
 
 # KEYS: record, payload, schedule, metrics, callback list. ARGV: id, now, callback message,
-# callback clients. Cancels a record still 'scheduled'.
-_CANCEL = """
+# callback clients, the statuses it may cancel (" scheduled "). Cancels a record still in one.
+_CANCEL = (
+    BATCH_COUNTS
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'scheduled' then return {status or false, 0} end
+if not status or not string.find(ARGV[5], ' ' .. status .. ' ', 1, true) then
+  return {status or false, 0}
+end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[2])
+batch_moved(KEYS[1], status, 'cancelled', ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[2])
 redis.call('HINCRBY', KEYS[4], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':cancelled' .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
@@ -190,8 +237,9 @@ if string.find(ARGV[4], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, 
   due = 1
   if ARGV[3] ~= '' then redis.call('LPUSH', KEYS[5], ARGV[3]) end
 end
-return {'scheduled', due}
+return {status, due}
 """
+)
 
 # KEYS: schedule, dispatched-at. ARGV: now, lease until, limit. Leases due ids: they come due
 # again at 'lease until' unless dispatched first, so a dispatcher that dies loses nothing. Stamps
@@ -265,31 +313,27 @@ class NotificationStore:
         when the broker is this Redis.
         """
         now = time.time()
-        record = Notification.model_construct(
-            id=notification_id,
-            client=client,
-            kind=kind,
-            status="queued" if send_at is None else "scheduled",
-            attempts=0,
-            provider=None,
-            error=None,
-            created_at=rfc3339(now),
-            updated_at=rfc3339(now),
-            send_at=None if send_at is None else rfc3339(send_at),
-            reference=reference,
-        )
-        # Not model_dump: it copies, and this is the hot path of every send.
+        stamp = rfc3339(now)
+        when = None if send_at is None else rfc3339(send_at)
+        status = "queued" if send_at is None else "scheduled"
         fields: dict[FieldT, EncodableT] = {
-            k: "" if v is None else str(v) for k, v in vars(record).items()
+            "id": notification_id,
+            "reference": reference or "",
+            **record_fields(
+                client=client, kind=kind, status=status, now=stamp, test=test, send_at=when
+            ),
         }
-        if test:
-            fields["mode"] = "test"  # counted apart in /metrics; never shown
+        record = Notification.model_construct(
+            id=notification_id, client=client, kind=kind, status=status, attempts=0,
+            provider=None, error=None, created_at=stamp, updated_at=stamp, send_at=when,
+            reference=reference, provider_ref=None,
+        )  # fmt: skip
         # A scheduled record must outlive its wait as well as the usual retention.
         ttl = self.ttl + max(0, int((send_at or now) - now))
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(_record_key(notification_id), mapping=fields)
-            pipe.expire(_record_key(notification_id), ttl)
-            pipe.set(_payload_key(notification_id), json.dumps(payload), ex=ttl)
+            pipe.hset(record_key(notification_id), mapping=fields)
+            pipe.expire(record_key(notification_id), ttl)
+            pipe.set(payload_key(notification_id), json.dumps(payload), ex=ttl)
             if send_at is not None:
                 pipe.zadd(SCHEDULED, {notification_id: send_at})
             if push is not None:
@@ -300,31 +344,35 @@ class NotificationStore:
     def discard(self, notification_id: str) -> None:
         """Forget a notification that was never accepted (its message could not be queued)."""
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(_record_key(notification_id), _payload_key(notification_id))
+            pipe.delete(record_key(notification_id), payload_key(notification_id))
             pipe.zrem(SCHEDULED, notification_id)
             pipe.execute()
 
     def get(self, notification_id: str) -> Notification | None:
         """The record, or None when unknown or expired."""
-        fields = cast(dict[str, str], self.redis.hgetall(_record_key(notification_id)))
+        fields = cast(dict[str, str], self.redis.hgetall(record_key(notification_id)))
         return _record(fields) if fields else None
 
     def payload(self, notification_id: str) -> dict[str, Any] | None:
         """The payload to send, or None once the notification is final or expired."""
-        raw = cast(str | None, self.redis.get(_payload_key(notification_id)))
+        raw = cast(str | None, self.redis.get(payload_key(notification_id)))
         return None if raw is None else cast(dict[str, Any], json.loads(raw))
 
     def claim(self, notification_id: str, *, lease: float, max_attempts: int) -> Claim:
         """Move the record to ``sending`` for ``lease`` seconds, if no one else holds it."""
         now = time.time()
         status, attempt, wait, *payload = self._claim(
-            keys=[_record_key(notification_id), _payload_key(notification_id), METRICS],
+            keys=[record_key(notification_id), payload_key(notification_id), METRICS],
             args=[rfc3339(now), now, lease, max_attempts],
         )
         raw = payload[0] if payload else None
         if status == "failed" and int(attempt) > 0:
             # This claim gave it up (its attempts never finished): the client hears of it too.
             self._tell(notification_id, "failed")
+        elif status == "cancelled" and int(attempt) < 0:
+            # A row of a cancelled batch, cancelled by this claim.
+            self._tell(notification_id, "cancelled")
+            attempt = 0
         return Claim(
             status=str(status),
             attempt=int(attempt),
@@ -351,7 +399,7 @@ class NotificationStore:
         final = status in FINAL
         callback = self._callback(notification_id, status) if final else None
         keys = [
-            _record_key(notification_id), _payload_key(notification_id), METRICS,
+            record_key(notification_id), payload_key(notification_id), METRICS,
             _ref_key(provider or "", provider_ref or ""),
             _early_receipt_key(provider or "", provider_ref or ""),
             callback[0] if callback else "",
@@ -391,7 +439,7 @@ class NotificationStore:
                 return "early"
         callback = self._callback(found, status)
         keys = [
-            _record_key(found), METRICS, _early_receipt_key(provider, provider_ref),
+            record_key(found), METRICS, _early_receipt_key(provider, provider_ref),
             callback[0] if callback else "",
         ]  # fmt: skip
         outcome, due = self._receipt(
@@ -406,24 +454,35 @@ class NotificationStore:
 
     def cancel(self, notification_id: str) -> str | None:
         """Cancel a scheduled notification; the status it had (``scheduled`` when it worked)."""
-        callback = self._callback(notification_id, "cancelled")
-        keys = [
-            _record_key(notification_id), _payload_key(notification_id), SCHEDULED, METRICS,
-            callback[0] if callback else "",
-        ]  # fmt: skip
-        before, due = self._cancel(
-            keys=keys,
-            args=[
-                notification_id, rfc3339(time.time()), callback[1] if callback else "",
-                self._callback_clients,
-            ],
-        )  # fmt: skip
-        self._publish_if_due(notification_id, "cancelled", callback, due)
-        return cast(str | None, before)
+        return self.cancel_many([notification_id])[0]
+
+    def cancel_many(
+        self, ids: Sequence[str], statuses: Sequence[str] = ("scheduled",)
+    ) -> list[str | None]:
+        """Cancel each notification still in one of ``statuses``, in one round trip; the
+        status each had (one of ``statuses`` where it worked, None when unknown)."""
+        allowed = " " + " ".join(statuses) + " "
+        callbacks = [self._callback(i, "cancelled") for i in ids]
+        now = rfc3339(time.time())
+        with self.redis.pipeline(transaction=False) as pipe:
+            for notification_id, callback in zip(ids, callbacks, strict=True):
+                keys = [
+                    record_key(notification_id), payload_key(notification_id), SCHEDULED,
+                    METRICS, callback[0] if callback else "",
+                ]  # fmt: skip
+                args = [
+                    notification_id, now, callback[1] if callback else "",
+                    self._callback_clients, allowed,
+                ]  # fmt: skip
+                self._cancel(keys=keys, args=args, client=pipe)
+            answers = cast(list[list[Any]], pipe.execute())
+        for notification_id, callback, (_, due) in zip(ids, callbacks, answers, strict=True):
+            self._publish_if_due(notification_id, "cancelled", callback, due)
+        return [cast(str | None, before) for before, _ in answers]
 
     def show_test_code(self, notification_id: str, code: str) -> None:
         """Show a test key's captcha code in its status record (never done for a live key)."""
-        self.redis.hset(_record_key(notification_id), "test_code", code)
+        self.redis.hset(record_key(notification_id), "test_code", code)
 
     def count(self, counter: str) -> None:
         """Add one to a counter of /metrics (e.g. ``callbacks:sent``)."""
@@ -464,5 +523,5 @@ class NotificationStore:
 
     def dispatched(self, notification_id: str) -> None:
         """A due notification is on the queue: drop it from the schedule, mark it queued."""
-        keys = [_record_key(notification_id), SCHEDULED]
+        keys = [record_key(notification_id), SCHEDULED]
         self._dispatched(keys=keys, args=[notification_id, rfc3339(time.time())])

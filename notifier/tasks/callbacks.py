@@ -9,7 +9,7 @@ from celery import Task, shared_task
 
 from notifier.lanes import TaskNames
 from notifier.runtime import runtime
-from notifier.services.callbacks import RETRY_FOR, Event, deliver_callback
+from notifier.services.callbacks import RETRY_FOR, Event, deliver_callback, subject
 from notifier.tasks.retrying import backoff
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,11 @@ def send_callback(
     """POST the event; on a timeout, a connection error or a non-2xx answer, retry later."""
     rt = runtime()
     event = Event(notification_id, status, webhook_id, timestamp)
-    record = rt.store.get(notification_id)
-    client = rt.client_named(record.client) if record is not None else None
-    outcome = deliver_callback(event, store=rt.store, client=client, sender=rt.callback_sender)
+    found = subject(event, store=rt.store, batches=rt.batches)
+    client, body = (rt.client_named(found[0]), found[1]) if found else (None, None)
+    outcome = deliver_callback(
+        event, store=rt.store, body=body, client=client, sender=rt.callback_sender
+    )
     if outcome != "retry":
         return
     if time.time() - timestamp > RETRY_FOR:

@@ -23,5 +23,6 @@ def send_mail(self: Task[[str], None], notification_id: str) -> None:
         provider=rt.mail_provider,
         max_attempts=rt.settings.retry_max,
         lease=rt.settings.task_time_limit,
+        expand=rt.row_mails.expand,
     )
     run_attempt(self, attempt, rt.settings)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from notifier.stores.notifications import SCHEDULED
+from notifier.stores.batch_counts import SCHEDULED
 from tests.support.stack import Stack, address, log_lines, send
 from tests.support.wait import wait_for
 

@@ -160,6 +160,15 @@ class SmtpSink:
                 m for m in self.handler.messages if m[1]["X-Notification-Id"] == notification_id
             ]
 
+    def by_recipient(self) -> dict[str, list[EmailMessage]]:
+        """Every message that arrived, by each address it was sent to (lower case)."""
+        found: dict[str, list[EmailMessage]] = defaultdict(list)
+        with self.handler.lock:
+            for envelope, message in self.handler.messages:
+                for address in envelope.rcpt_tos:
+                    found[address.lower()].append(message)
+        return found
+
     def raw(self, notification_id: str) -> list[bytes]:
         """The DATA of each message that arrived for one notification, octet for octet."""
         with self.handler.lock:

@@ -42,6 +42,10 @@ class Stack:
     def get(self, path: str) -> requests.Response:
         return requests.get(f"{self.base}{path}", timeout=10)
 
+    def get_as(self, path: str, who: str = "tester") -> requests.Response:
+        """GET with ``who``'s key."""
+        return requests.get(f"{self.base}{path}", headers=auth(who), timeout=10)
+
     def delete(self, path: str, who: str = "tester") -> requests.Response:
         return requests.delete(f"{self.base}{path}", headers=auth(who), timeout=10)
 

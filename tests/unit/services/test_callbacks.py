@@ -14,7 +14,8 @@ from standardwebhooks.webhooks import Webhook
 
 from config import ApiClient, Settings
 from notifier import create_app
-from notifier.services.callbacks import CallbackSender, Event, deliver_callback
+from notifier.services.callbacks import CallbackSender, Event, deliver_callback, subject
+from notifier.stores.batches import BatchStore
 from notifier.stores.notifications import METRICS, NotificationStore
 from tests.support.receiver import CallbackReceiver
 
@@ -39,6 +40,13 @@ def receiver() -> Iterator[CallbackReceiver]:
     running.stop()
 
 
+def attempt(store: NotificationStore, event: Event, url: str, sender: CallbackSender) -> str:
+    """One attempt, with the body the task would send."""
+    found = subject(event, store=store, batches=BatchStore(store.redis, 60))
+    body = found[1] if found else None
+    return deliver_callback(event, store=store, body=body, client=client(url), sender=sender)
+
+
 def client(url: str) -> ApiClient:
     return ApiClient.model_validate(
         {"client": "c", "key_sha256": "0" * 64, "callback_url": url, "callback_secret": SECRET}
@@ -50,7 +58,7 @@ def test_the_body_is_the_status_record_with_the_events_status(
 ) -> None:
     sender = CallbackSender(production=False, max_connections=2)
     event = Event("n1", "delivered", "msg_1", 1_795_000_000)
-    outcome = deliver_callback(event, store=store, client=client(receiver.url), sender=sender)
+    outcome = attempt(store, event, receiver.url, sender)
     assert outcome == "sent"
     (got,) = receiver.received
     headers = {k.lower(): v for k, v in got.headers.items()}
@@ -78,7 +86,7 @@ def test_in_production_a_name_that_resolves_to_loopback_is_never_called(
     sender = CallbackSender(production=True, max_connections=2)
     event = Event("n1", "sent", "msg_2", 1_795_000_000)
     url = f"https://hooks.example.com:{port}/hook"
-    assert deliver_callback(event, store=store, client=client(url), sender=sender) == "dropped"
+    assert attempt(store, event, url, sender) == "dropped"
     assert receiver.received == []
     assert store.redis.hget(METRICS, "callbacks:failed") == "1"
 
@@ -89,7 +97,5 @@ def test_a_non_2xx_answer_asks_for_a_retry(
     receiver.answers.append(503)
     sender = CallbackSender(production=False, max_connections=2)
     event = Event("n1", "sent", "msg_3", 1_795_000_000)
-    assert (
-        deliver_callback(event, store=store, client=client(receiver.url), sender=sender) == "retry"
-    )
+    assert attempt(store, event, receiver.url, sender) == "retry"
     assert store.redis.hget(METRICS, "callbacks:retrying") == "1"

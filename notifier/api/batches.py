@@ -1,0 +1,133 @@
+"""``POST /v1/mail/batch`` and ``/v1/batches/<id>``: a batch, its progress, its rows, its cancel.
+
+A client sees only its own batches. A batch is one request to the rate limit; its rows count
+against the client's allowance of rows in unfinished batches (``NOTIFIER_BATCH_MAX_PENDING``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar, get_args
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from notifier.api.auth import rate_limited, requires
+from notifier.api.body import parse
+from notifier.api.idempotency import idempotent
+from notifier.api.openapi import MAX_PATH_ID, operation
+from notifier.errors import Conflict, FieldError, NotFound, Unprocessable
+from notifier.runtime import runtime
+from notifier.schemas import Batch, BatchAccepted, BatchPage, BatchRequest, Status
+from notifier.services.batches import accept_batch, cancel_batch
+
+bp = Blueprint("batches", __name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+PAGE = 100  # items in a page
+SCAN = 2000  # rows one page request looks at, at most: a page may come back short
+STATUSES = get_args(Status)
+
+
+def larger_body(view: Callable[P, R]) -> Callable[P, R]:
+    """Let this route's body be up to ``NOTIFIER_BATCH_MAX_BODY_SIZE`` (before anything reads
+    it, as the idempotency check does)."""
+
+    @functools.wraps(view)
+    def allowed(*args: P.args, **kwargs: P.kwargs) -> R:
+        request.max_content_length = runtime().settings.batch_max_body_size
+        return view(*args, **kwargs)
+
+    return allowed
+
+
+def _own(batch_id: str) -> Batch:
+    batch = runtime().batches.get(batch_id) if len(batch_id) <= MAX_PATH_ID else None
+    # Another client's batch is as unknown as one that never was.
+    if batch is None or batch.client != g.client.client:
+        raise NotFound(f"no batch {batch_id!r}")
+    return batch
+
+
+@bp.post("/mail/batch")
+@operation((202, BatchAccepted), body=BatchRequest, errors=(429,))
+@larger_body
+@requires("mail")
+@rate_limited
+@idempotent
+def send_batch() -> Response:
+    """Send one mail to each of up to 10,000 recipients (now, or at send_at)."""
+    rt = runtime()
+    client = g.client
+    batch = accept_batch(
+        parse(BatchRequest),
+        client=client.client,
+        test=client.mode == "test",
+        sender=rt.settings.mail_default_sender or "notifier@localhost",
+        store=rt.batches,
+        templates=rt.templates,
+        queue=rt.fan_out_queue,
+        max_pending=rt.settings.batch_max_pending,
+        callback=client.callback_url is not None,
+    )
+    link = f"/v1/batches/{batch.id}"
+    body = BatchAccepted.model_validate(
+        {"id": batch.id, "status": batch.status, "total": batch.total, "links": {"self": link}}
+    )
+    response = jsonify(body.model_dump())
+    response.status_code = 202
+    response.headers["Location"] = link
+    return response
+
+
+@bp.get("/batches/<id>")
+@operation((200, Batch), errors=(404, 503))
+@requires()
+def show(id: str) -> Response:
+    """A batch's progress: its status and the count of its rows in each status."""
+    return jsonify(_own(id).model_dump())
+
+
+@bp.get("/batches/<id>/notifications")
+@operation(
+    (200, BatchPage),
+    errors=(404, 422, 503),
+    query=(
+        {"name": "status", "schema": {"enum": list(STATUSES)}},
+        {"name": "cursor", "schema": {"type": "string", "pattern": "^[0-9]{1,5}$"}},
+    ),
+)
+@requires()
+def notifications(id: str) -> Response:
+    """A page of a batch's notifications (of one status, if given); next is the next page."""
+    status = request.args.get("status")
+    if status is not None and status not in STATUSES:
+        raise Unprocessable(
+            "status is not a status",
+            errors=[FieldError(("query", "status"), f"one of {', '.join(STATUSES)}")],
+        )
+    cursor = request.args.get("cursor", "0")
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 5):
+        raise Unprocessable(
+            "cursor is not one this route gave",
+            errors=[FieldError(("query", "cursor"), "the next of an earlier page")],
+        )
+    batch = _own(id)
+    items, following = runtime().batches.page(
+        batch, status=status, start=int(cursor), limit=PAGE, scan=SCAN
+    )
+    page = BatchPage(items=items, next=None if following is None else str(following))
+    return jsonify(page.model_dump())
+
+
+@bp.delete("/batches/<id>")
+@operation((200, Batch), errors=(404, 409, 503))
+@requires()
+def cancel(id: str) -> Response:
+    """Cancel what of a batch has not gone out (409 once every row is done)."""
+    rt = runtime()
+    _own(id)
+    outcome, batch = cancel_batch(id, store=rt.batches, notifications=rt.store)
+    if outcome == "done" or batch is None:
+        raise Conflict("the batch is done: nothing is left to cancel")
+    return jsonify(batch.model_dump())

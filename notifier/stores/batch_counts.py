@@ -1,0 +1,57 @@
+"""The Lua that keeps a batch's counts as its rows move, shared by every status-changing script.
+
+It lives apart from both stores because both include it: the notification store's scripts move
+rows (claim, settle, receipt, cancel), the batch store's move whole batches.
+"""
+
+from __future__ import annotations
+
+SCHEDULED = "notifier:scheduled"
+# Members of the schedule that are not notifications: a batch to fan out at its send_at, and
+# a finished batch whose client is told so by callback (dispatch_due handles both).
+FAN_OUT_MEMBER = "batch:"
+DONE_MEMBER = "batch-done:"
+
+# Lua functions the notification store's scripts (and this store's) include. ``batch_moved``
+# keeps a batch row's batch counts as the row goes from ``old`` to ``new``; the batch is done
+# when every row is final: its client's pending rows are given back, and its callback, if the
+# client wants callbacks, is put on the schedule, due at once.
+BATCH_COUNTS = f"""
+local function batch_done(key, batch, now)
+  if redis.call('HSETNX', key, 'done_at', now) == 0 then return end
+  redis.call('HSET', key, 'updated_at', now)
+  local client = redis.call('HGET', key, 'client')
+  redis.call('DECRBY', 'notifier:batch_pending:' .. client, redis.call('HGET', key, 'total'))
+  if redis.call('HGET', key, 'callback') == '1' then
+    redis.call('ZADD', '{SCHEDULED}', 0, '{DONE_MEMBER}' .. batch)
+  end
+  local ttl = redis.call('HGET', key, 'ttl')
+  for _, k in ipairs({{key, 'notifier:bc:' .. batch, 'notifier:br:' .. batch}}) do
+    redis.call('EXPIRE', k, ttl)
+  end
+end
+
+local function batch_final(key, batch, rows, now)
+  local final = redis.call('HINCRBY', key, 'final', rows)
+  if final >= tonumber(redis.call('HGET', key, 'total')) then batch_done(key, batch, now) end
+end
+
+local function batch_moved(record, old, new, now)
+  if old == new then return end
+  local batch = redis.call('HGET', record, 'batch')
+  if not batch then return end
+  local key = 'notifier:b:' .. batch
+  if redis.call('EXISTS', key) == 0 then return end
+  redis.call('HINCRBY', key, 'c:' .. old, -1)
+  redis.call('HINCRBY', key, 'c:' .. new, 1)
+  redis.call('HSET', key, 'updated_at', now)
+  if new == 'sent' or new == 'failed' or new == 'cancelled' then
+    batch_final(key, batch, 1, now)
+  end
+end
+
+local function batch_cancelled(record)
+  local batch = redis.call('HGET', record, 'batch')
+  return batch and redis.call('HGET', 'notifier:b:' .. batch, 'cancelled') == '1'
+end
+"""

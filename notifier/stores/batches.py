@@ -1,0 +1,367 @@
+"""Batches kept in Redis: the batch and its counts, its content, its rows, its fan-out cursor.
+
+Keys (``{id}`` is the batch id):
+
+* ``notifier:b:{id}``  hash: the batch (client, total, reference, times), its counts per
+  status (``c:<status>``), how many rows are final (``final``), how many rows are fanned out
+  (``fanned``; ``published`` with a broker other than this Redis), ``cancelled``, ``done_at``;
+* ``notifier:bc:{id}`` JSON: what every row shares (sender, template, subject, text, html);
+* ``notifier:br:{id}`` hash: the rows, ``CHUNK`` to a field, as JSON ``[to, data, reference]``;
+* ``notifier:batch_pending:{client}`` rows of the client's batches that are not done yet.
+
+A row becomes a notification of its own when the batch is fanned out, with an id derived from
+the batch id and its index, so a fan-out that dies half-way and starts again makes the same
+notifications. The counts move in the same Lua step as the row's status (see
+:data:`BATCH_COUNTS`, which the notification store's scripts include), so reading them is one
+``HGETALL`` however large the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis import Redis
+from redis.typing import EncodableT, FieldT
+
+from notifier.schemas import Batch, BatchItem
+from notifier.stores.batch_counts import BATCH_COUNTS, FAN_OUT_MEMBER, SCHEDULED
+from notifier.stores.notifications import payload_key, record_fields, record_key
+from notifier.timestamps import rfc3339
+
+CHUNK = 500  # rows fanned out in one Redis step, and kept in one field
+STATUSES = ("scheduled", "queued", "sending", "retrying", "sent", "delivered", "undelivered",
+            "failed", "cancelled")  # fmt: skip
+
+
+def batch_key(batch_id: str) -> str:
+    return f"notifier:b:{batch_id}"
+
+
+def _content_key(batch_id: str) -> str:
+    return f"notifier:bc:{batch_id}"
+
+
+def _rows_key(batch_id: str) -> str:
+    return f"notifier:br:{batch_id}"
+
+
+def _pending_key(client: str) -> str:
+    return f"notifier:batch_pending:{client}"
+
+
+def row_id(batch_id: str, index: int) -> str:
+    """The notification id of row ``index``: the same whenever it is made."""
+    return str(uuid.uuid5(uuid.UUID(batch_id), str(index)))
+
+
+# KEYS: pending. ARGV: rows, limit, ttl. Takes the rows from the client's allowance of rows in
+# unfinished batches; the number pending, negative when the batch would pass the limit.
+_TAKE_PENDING = """
+local pending = tonumber(redis.call('GET', KEYS[1]) or '0')
+if pending + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return -pending - 1 end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return pending + tonumber(ARGV[1])
+"""
+
+# KEYS: batch, list of the row messages, then a record and a payload key per row.
+# ARGV: fanned before, fanned after, ttl, now, the fields every row's record shares (JSON,
+# flat), then per row: id, reference, payload, message ('' to publish after).
+# Makes one chunk of rows into notifications, if no one has yet: the cursor moves in the same
+# step, so a chunk is made once, whoever runs it. The batch leaves 'scheduled' with its first.
+_FAN_OUT = """
+if redis.call('HGET', KEYS[1], 'cancelled') == '1' then return -1 end
+if redis.call('HGET', KEYS[1], 'fanned') ~= ARGV[1] then return 0 end
+local scheduled = tonumber(redis.call('HGET', KEYS[1], 'c:scheduled') or '0')
+if redis.call('HGET', KEYS[1], 'state') == 'scheduled' then
+  redis.call('HSET', KEYS[1], 'state', 'queued', 'c:scheduled', 0, 'updated_at', ARGV[4])
+  redis.call('HINCRBY', KEYS[1], 'c:queued', scheduled)
+end
+local common = cjson.decode(ARGV[5])
+local rows = (#ARGV - 5) / 4
+for i = 0, rows - 1 do
+  local a = 6 + 4 * i
+  local record, payload = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+  redis.call('HSET', record, 'id', ARGV[a], 'reference', ARGV[a + 1], unpack(common))
+  redis.call('EXPIRE', record, ARGV[3])
+  redis.call('SET', payload, ARGV[a + 2], 'EX', ARGV[3])
+  if ARGV[a + 3] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[a + 3]) end
+end
+redis.call('HSET', KEYS[1], 'fanned', ARGV[2])
+return 1
+"""
+
+# KEYS: batch, schedule. ARGV: batch id, now. Cancels a batch: its rows not yet fanned out are
+# cancelled here (counted, never made); those that are, the caller cancels one by one, and the
+# claim of a row of a cancelled batch cancels it too. 'done' when it is too late; otherwise how
+# many rows were fanned out.
+_CANCEL = (
+    BATCH_COUNTS
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', 0} end
+if redis.call('HGET', KEYS[1], 'done_at') and redis.call('HGET', KEYS[1], 'cancelled') ~= '1' then
+  return {'done', 0}
+end
+local fanned = tonumber(redis.call('HGET', KEYS[1], 'fanned'))
+if redis.call('HGET', KEYS[1], 'cancelled') == '1' then return {'cancelled', fanned} end
+redis.call('HSET', KEYS[1], 'cancelled', '1', 'updated_at', ARGV[2])
+redis.call('ZREM', KEYS[2], '"""
+    + FAN_OUT_MEMBER
+    + """' .. ARGV[1])
+local rest = tonumber(redis.call('HGET', KEYS[1], 'total')) - fanned
+if rest > 0 then
+  local state = redis.call('HGET', KEYS[1], 'state')
+  redis.call('HINCRBY', KEYS[1], 'c:' .. state, -rest)
+  redis.call('HINCRBY', KEYS[1], 'c:cancelled', rest)
+  batch_final(KEYS[1], ARGV[1], rest, ARGV[2])
+end
+return {'cancelled', fanned}
+"""
+)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Rows of a batch to make into notifications: ``start`` is the index of the first."""
+
+    start: int
+    rows: list[tuple[str, dict[str, Any], str | None]]
+
+
+class BatchStore:
+    """Create, read, fan out and cancel batches in Redis."""
+
+    def __init__(self, redis: Redis, ttl: int) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        self._take_pending = redis.register_script(_TAKE_PENDING)
+        self._fan_out = redis.register_script(_FAN_OUT)
+        self._cancel = redis.register_script(_CANCEL)
+
+    def take_pending(self, client: str, rows: int, limit: int) -> bool:
+        """Count ``rows`` against the client's rows in unfinished batches; False when over."""
+        taken = self._take_pending(keys=[_pending_key(client)], args=[rows, limit, self.ttl])
+        return int(taken) >= 0
+
+    def give_back(self, client: str, rows: int) -> None:
+        """Undo :meth:`take_pending` for a batch that was not accepted."""
+        self.redis.decrby(_pending_key(client), rows)
+
+    def create(
+        self,
+        *,
+        batch_id: str,
+        client: str,
+        content: dict[str, Any],
+        rows: Sequence[tuple[str, dict[str, Any], str | None]],
+        send_at: float | None,
+        reference: str | None,
+        test: bool,
+        callback: bool,
+        push: tuple[str, str] | None = None,
+    ) -> Batch:
+        """Store a batch, its content and its rows in one transaction: queued or scheduled.
+
+        A scheduled batch waits on the schedule; ``push`` is the fan-out task's (list, message)
+        for a batch to send now, when the broker is this Redis.
+        """
+        now = time.time()
+        state = "queued" if send_at is None else "scheduled"
+        ttl = self.ttl + max(0, int((send_at or now) - now))
+        fields: dict[FieldT, EncodableT] = {
+            "id": batch_id,
+            "client": client,
+            "total": len(rows),
+            "reference": reference or "",
+            "created_at": rfc3339(now),
+            "updated_at": rfc3339(now),
+            "send_at": "" if send_at is None else rfc3339(send_at),
+            "state": state,
+            f"c:{state}": len(rows),
+            "final": 0,
+            "fanned": 0,
+            "published": 0,
+            "ttl": self.ttl,
+            "callback": "1" if callback else "0",
+            "mode": "test" if test else "live",
+        }
+        chunks: dict[FieldT, EncodableT] = {
+            str(start // CHUNK): json.dumps(rows[start : start + CHUNK], separators=(",", ":"))
+            for start in range(0, len(rows), CHUNK)
+        }
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(batch_key(batch_id), mapping=fields)
+            pipe.set(_content_key(batch_id), json.dumps(content), ex=ttl)
+            pipe.hset(_rows_key(batch_id), mapping=chunks)
+            for key in (batch_key(batch_id), _rows_key(batch_id)):
+                pipe.expire(key, ttl)
+            if send_at is not None:
+                pipe.zadd(SCHEDULED, {FAN_OUT_MEMBER + batch_id: send_at})
+            if push is not None:
+                pipe.lpush(*push)
+            pipe.execute()
+        return _batch({str(k): str(v) for k, v in fields.items()})
+
+    def discard(self, batch_id: str) -> None:
+        """Forget a batch that was never accepted (its fan-out could not be queued)."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(batch_key(batch_id), _content_key(batch_id), _rows_key(batch_id))
+            pipe.zrem(SCHEDULED, FAN_OUT_MEMBER + batch_id)
+            pipe.execute()
+
+    def get(self, batch_id: str) -> Batch | None:
+        """The batch with its counts, or None when unknown or expired."""
+        fields = cast(dict[str, str], self.redis.hgetall(batch_key(batch_id)))
+        return _batch(fields) if fields else None
+
+    def content(self, batch_id: str) -> dict[str, Any] | None:
+        """What every row of the batch shares, or None once expired."""
+        raw = cast(str | None, self.redis.get(_content_key(batch_id)))
+        return None if raw is None else cast(dict[str, Any], json.loads(raw))
+
+    def cursor(self, batch_id: str) -> tuple[int, int, bool]:
+        """How many rows are fanned out, how many of those published, and if it is cancelled."""
+        fanned, published, cancelled = cast(
+            list[str | None],
+            self.redis.hmget(batch_key(batch_id), "fanned", "published", "cancelled"),
+        )
+        return int(fanned or 0), int(published or 0), cancelled == "1"
+
+    def mode(self, batch_id: str) -> str:
+        """``test`` for a test key's batch, else ``live``."""
+        return cast(str | None, self.redis.hget(batch_key(batch_id), "mode")) or "live"
+
+    def chunk(self, batch_id: str, start: int) -> Chunk | None:
+        """The chunk of rows that starts at row ``start``, or None past the last."""
+        raw = cast(str | None, self.redis.hget(_rows_key(batch_id), str(start // CHUNK)))
+        if raw is None:
+            return None
+        rows = [(str(to), dict(data), ref) for to, data, ref in json.loads(raw)]
+        return Chunk(start, rows)
+
+    def fan_out(
+        self,
+        batch: Batch,
+        chunk: Chunk,
+        *,
+        payloads: Sequence[str],
+        messages: Sequence[str],
+        queue: str,
+        test: bool,
+    ) -> int:
+        """Make a chunk of rows into queued notifications, with their messages (or '' for each,
+        to publish after). 1 when done here; 0 when another run did it first; -1 if cancelled.
+        """
+        now = rfc3339(time.time())
+        ids = [row_id(batch.id, chunk.start + i) for i in range(len(chunk.rows))]
+        common = record_fields(
+            client=batch.client, kind="mail", status="queued", now=now, test=test,
+            extra={"batch": batch.id},
+        )  # fmt: skip
+        keys: list[str] = [batch_key(batch.id), queue]
+        args: list[str | int] = [
+            chunk.start, chunk.start + len(chunk.rows), self.ttl, now,
+            json.dumps([v for pair in common.items() for v in pair]),
+        ]  # fmt: skip
+        for notification_id, (_, _, reference), payload, message in zip(
+            ids, chunk.rows, payloads, messages, strict=True
+        ):
+            keys += [record_key(notification_id), payload_key(notification_id)]
+            args += [notification_id, reference or "", payload, message]
+        return int(self._fan_out(keys=keys, args=args))
+
+    def published(self, batch_id: str, rows: int) -> None:
+        """Rows up to ``rows`` have their messages published (a broker other than this Redis)."""
+        self.redis.hset(batch_key(batch_id), "published", rows)
+
+    def cancel(self, batch_id: str) -> tuple[str, int]:
+        """Mark the batch cancelled and cancel its rows not fanned out yet.
+
+        (``cancelled``, rows fanned out, whose notifications the caller cancels), ``done``
+        (409: every row is final already), or ``missing``.
+        """
+        outcome, fanned = self._cancel(
+            keys=[batch_key(batch_id), SCHEDULED], args=[batch_id, rfc3339(time.time())]
+        )
+        return str(outcome), int(fanned)
+
+    def page(
+        self, batch: Batch, *, status: str | None, start: int, limit: int, scan: int
+    ) -> tuple[list[BatchItem], int | None]:
+        """Up to ``limit`` rows from row ``start`` on, of ``status`` if given, looking at no more
+        than ``scan`` rows; the items and where the next page starts (None at the end)."""
+        fanned, _, cancelled = self.cursor(batch.id)
+        # A row not fanned out yet has no record: its status is the batch's.
+        unmade = (
+            "cancelled" if cancelled else "scheduled" if batch.status == "scheduled" else "queued"
+        )
+        found: list[tuple[int, BatchItem]] = []
+        index = start
+        end = min(batch.total, start + scan)
+        while index < end and len(found) <= limit:
+            upto = min(end, (index // CHUNK + 1) * CHUNK)
+            found += self._rows(batch.id, index, upto, fanned, unmade, status)
+            index = upto
+        if len(found) > limit:
+            index = found[limit][0]  # the next page starts at the first row past this one
+        items = [item for _, item in found[:limit]]
+        return items, (index if index < batch.total else None)
+
+    def _rows(
+        self, batch_id: str, start: int, end: int, fanned: int, unmade: str, status: str | None
+    ) -> list[tuple[int, BatchItem]]:
+        """Rows ``start`` to ``end`` (within one chunk) of ``status``, with their indexes."""
+        ids = [row_id(batch_id, i) for i in range(start, end)]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for notification_id in ids[: max(0, fanned - start)]:
+                pipe.hmget(record_key(notification_id), "status", "reference", "error")
+            made = cast(list[list[str | None]], pipe.execute())
+        chunk = self.chunk(batch_id, start) if len(made) < len(ids) else None
+        items: list[tuple[int, BatchItem]] = []
+        for offset, notification_id in enumerate(ids):
+            index = start + offset
+            if offset < len(made):
+                row_status, reference, error = made[offset]
+                if row_status is None:
+                    continue  # expired
+            else:
+                assert chunk is not None
+                row_status, reference, error = unmade, chunk.rows[index % CHUNK][2], None
+            if status is None or row_status == status:
+                item = BatchItem.model_construct(
+                    id=notification_id, status=row_status, reference=reference or None,
+                    error=error or None,
+                )  # fmt: skip
+                items.append((index, item))
+        return items
+
+
+def _batch(fields: dict[str, str]) -> Batch:
+    total = int(fields["total"])
+    counts = {s: int(fields.get(f"c:{s}", 0)) for s in STATUSES}
+    if fields.get("cancelled") == "1":
+        status = "cancelled"
+    elif fields.get("done_at"):
+        status = "done"
+    elif fields.get("state") == "scheduled":
+        status = "scheduled"
+    elif counts["queued"] == total:
+        status = "queued"
+    else:
+        status = "sending"
+    return Batch.model_construct(
+        id=fields["id"],
+        client=fields["client"],
+        status=status,
+        total=total,
+        counts={s: n for s, n in counts.items() if n},
+        reference=fields.get("reference") or None,
+        created_at=fields["created_at"],
+        updated_at=fields["updated_at"],
+        send_at=fields.get("send_at") or None,
+    )
