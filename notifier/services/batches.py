@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 MAX_ROW_ERRORS = 100
 # How long a client over its allowance of pending rows is told to wait.
 PENDING_RETRY_AFTER = 60
+# Chunks one fan-out run makes before it queues the next run: a run stays well within the task
+# time limit, and batches fanned out at once take turns.
+RUN_CHUNKS = 4
 # Statuses a batch's cancel takes its rows out of (a retrying row's next attempt is not made).
 CANCELLABLE = ("scheduled", "queued", "retrying")
 
@@ -115,16 +118,16 @@ def _check_rows(request: BatchRequest, templates: MailTemplates) -> None:
         )
 
 
-def fan_out(batch_id: str, *, store: BatchStore, rows: TaskQueue) -> int:
-    """Make the batch's rows into queued notifications, a chunk at a time; how many this run
-    made. Picks up where a run that died left off, and stops when the batch is cancelled."""
+def fan_out(batch_id: str, *, store: BatchStore, rows: TaskQueue, chunks: int = RUN_CHUNKS) -> bool:
+    """Make up to ``chunks`` chunks of the batch's rows into queued notifications, from where the
+    last run stopped; True when rows are left for another run. A run that dies half-way leaves
+    its last whole chunk done and the rest to the next; a cancelled batch stops here."""
     batch = store.get(batch_id)
     if batch is None:
         log.warning("batch %s to fan out is gone (expired, or never stored)", batch_id)
-        return 0
+        return False
     test = store.mode(batch_id) == "test"
-    made = 0
-    while True:
+    for _ in range(chunks):
         fanned, published, cancelled = store.cursor(batch_id)
         if published < fanned:
             # Another broker than this Redis: rows made by a run that died before publishing
@@ -133,32 +136,29 @@ def fan_out(batch_id: str, *, store: BatchStore, rows: TaskQueue) -> int:
                 rows.publish(row_id(batch_id, index))
             store.published(batch_id, fanned)
         if cancelled or fanned >= batch.total:
-            break
+            return False
         chunk = store.chunk(batch_id, fanned)
         if chunk is None:
             log.error("batch %s lost its rows from %d on (expired?)", batch_id, fanned)
-            break
+            return False
         ids = [row_id(batch_id, chunk.start + i) for i in range(len(chunk.rows))]
+        extra = {"test": True} if test else {}
         payloads = [
-            json.dumps(
-                {"batch": batch_id, "to": to, "data": data, **({"test": True} if test else {})}
-            )
+            json.dumps({"batch": batch_id, "to": to, "data": data, **extra})
             for to, data, _ in chunk.rows
         ]
+        # With this Redis as the broker the messages go in the chunk's own step; else after.
         messages = [(rows.direct(i) or ("", ""))[1] for i in ids]
-        if (
-            store.fan_out(
-                batch, chunk, payloads=payloads, messages=messages, queue=rows.queue, test=test
-            )
-            == 1
-        ):
-            made += len(ids)
-            if not any(messages):
+        made = store.fan_out(
+            batch, chunk, payloads=payloads, messages=messages, queue=rows.queue, test=test
+        )
+        if made == 1:
+            if not all(messages):
                 for notification_id in ids:
                     rows.publish(notification_id)
-                store.published(batch_id, chunk.start + len(ids))
-    log.info("batch %s fanned out: %d rows made by this run", batch_id, made)
-    return made
+            store.published(batch_id, chunk.start + len(ids))
+    fanned, _, cancelled = store.cursor(batch_id)
+    return not cancelled and fanned < batch.total
 
 
 def cancel_batch(

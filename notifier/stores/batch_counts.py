@@ -21,9 +21,13 @@ local function batch_done(key, batch, now)
   if redis.call('HSETNX', key, 'done_at', now) == 0 then return end
   redis.call('HSET', key, 'updated_at', now)
   local client = redis.call('HGET', key, 'client')
-  redis.call('DECRBY', 'notifier:batch_pending:' .. client, redis.call('HGET', key, 'total'))
+  local pending = 'notifier:batch_pending:' .. client
+  if redis.call('DECRBY', pending, redis.call('HGET', key, 'total')) <= 0 then
+    redis.call('DEL', pending)
+  end
   if redis.call('HGET', key, 'callback') == '1' then
-    redis.call('ZADD', '{SCHEDULED}', 0, '{DONE_MEMBER}' .. batch)
+    -- Due now (Redis's clock): dispatch_due queues it within a second.
+    redis.call('ZADD', '{SCHEDULED}', redis.call('TIME')[1], '{DONE_MEMBER}' .. batch)
   end
   local ttl = redis.call('HGET', key, 'ttl')
   for _, k in ipairs({{key, 'notifier:bc:' .. batch, 'notifier:br:' .. batch}}) do

@@ -28,7 +28,7 @@ from typing import Any, cast
 from redis import Redis
 from redis.typing import EncodableT, FieldT
 
-from notifier.schemas import Batch, BatchItem
+from notifier.schemas import MAX_SCHEDULE_AHEAD, Batch, BatchItem
 from notifier.stores.batch_counts import BATCH_COUNTS, FAN_OUT_MEMBER, SCHEDULED
 from notifier.stores.notifications import payload_key, record_fields, record_key
 from notifier.timestamps import rfc3339
@@ -145,7 +145,9 @@ class BatchStore:
 
     def take_pending(self, client: str, rows: int, limit: int) -> bool:
         """Count ``rows`` against the client's rows in unfinished batches; False when over."""
-        taken = self._take_pending(keys=[_pending_key(client)], args=[rows, limit, self.ttl])
+        # Kept past the longest a batch can live: scheduled 30 days ahead, then its retention.
+        ttl = self.ttl + int(MAX_SCHEDULE_AHEAD.total_seconds())
+        taken = self._take_pending(keys=[_pending_key(client)], args=[rows, limit, ttl])
         return int(taken) >= 0
 
     def give_back(self, client: str, rows: int) -> None:

@@ -155,26 +155,30 @@ return {'sending', attempts, '0', redis.call('GET', KEYS[2])}
 
 # KEYS: record, payload, metrics, provider-ref index, early receipt, callback list.
 # ARGV: status, provider, error, now, ttl, final (1/0), only if open (1/0), provider ref,
-# callback message, callback clients (" a b "). Counts final statuses and provider errors for
+# callback message, callback clients (" a b "). A row of a cancelled batch that would retry is
+# cancelled instead ('revoked'). Counts final statuses and provider errors for
 # /metrics; with a provider ref, indexes it for receipts. Returns {moved, early receipt,
-# callback due}: a callback message is pushed here, in the same step as the status, when the
+# callback due, revoked}: a callback message is pushed here, in the same step as the status, when the
 # client wants callbacks; without a message (another broker) 'callback due' says to publish.
 _SETTLE = (
     BATCH_COUNTS
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {0, false, 0} end
+if not status then return {0, false, 0, 0} end
 if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending'
    and status ~= 'retrying' then
-  return {0, false, 0}
+  return {0, false, 0, 0}
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'provider', ARGV[2], 'error', ARGV[3],
+-- A row of a cancelled batch is not retried: cancelled instead (the caller tells the client).
+local new, final, revoked = ARGV[1], ARGV[6], 0
+if new == 'retrying' and batch_cancelled(KEYS[1]) then new, final, revoked = 'cancelled', '1', 1 end
+redis.call('HSET', KEYS[1], 'status', new, 'provider', ARGV[2], 'error', ARGV[3],
            'updated_at', ARGV[4])
-batch_moved(KEYS[1], status, ARGV[1], ARGV[4])
+batch_moved(KEYS[1], status, new, ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-if ARGV[6] == '1' then
+if final == '1' then
   redis.call('DEL', KEYS[2])
-  redis.call('HINCRBY', KEYS[3], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':' .. ARGV[1] .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
+  redis.call('HINCRBY', KEYS[3], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':' .. new .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
 end
 if ARGV[3] ~= '' and ARGV[2] ~= '' then
   redis.call('HINCRBY', KEYS[3], 'provider_errors:' .. ARGV[2], 1)
@@ -186,11 +190,11 @@ if ARGV[8] ~= '' then
   early = redis.call('GET', KEYS[5])
 end
 local due = 0
-if ARGV[6] == '1' and string.find(ARGV[10], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, true) then
+if revoked == 0 and ARGV[6] == '1' and string.find(ARGV[10], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, true) then
   due = 1
   if ARGV[9] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[9]) end
 end
-return {1, early, due}
+return {1, early, due, revoked}
 """
 )
 
@@ -404,7 +408,7 @@ class NotificationStore:
             _early_receipt_key(provider or "", provider_ref or ""),
             callback[0] if callback else "",
         ]  # fmt: skip
-        _, early, due = self._settle(
+        _, early, due, revoked = self._settle(
             keys=keys,
             args=[
                 # Provider errors can quote an address or a number back: never keep them.
@@ -414,6 +418,8 @@ class NotificationStore:
             ],
         )  # fmt: skip
         self._publish_if_due(notification_id, status, callback, due)
+        if revoked:
+            self._tell(notification_id, "cancelled")  # its batch was cancelled meanwhile
         if early and provider and provider_ref:
             receipt, _, receipt_error = str(early).partition("|")
             self.receipt(provider, provider_ref, receipt, error=receipt_error or None)

@@ -80,10 +80,14 @@ class Process:
         wait_for(seen, timeout=timeout, what=f"{self.name} to print {text!r}")
 
 
-def start_worker(env: dict[str, str], concurrency: int | None = None) -> Process:
+def start_worker(
+    env: dict[str, str], concurrency: int | None = None, queues: str | None = None
+) -> Process:
     """``celery -A celery_app worker``, ready to take tasks: as many threads as the settings
-    give a worker (the Procfile's default) unless ``concurrency`` says otherwise."""
+    give a worker (the Procfile's default) unless ``concurrency`` says otherwise; every lane
+    unless ``queues`` names some (``-Q``)."""
     sized = [] if concurrency is None else ["--concurrency", str(concurrency)]
+    sized += [] if queues is None else ["-Q", queues]
     worker = Process(
         "worker",
         [
