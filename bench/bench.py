@@ -1,7 +1,9 @@
 """Notifier's benchmark: ingress, drain, end to end, captchas and upload tokens, beside the
 tutorial recipe (naive_app.py) and the machine's limits, in one run on one machine.
 
-    bench/run            # about two minutes; prints a table, writes bench/results/latest.json
+    bench/run            # about six minutes; prints a table, writes bench/results/latest.json
+    bench/run lanes      # only the lanes figures (issue #12)
+    bench/run batch      # only the batch figures (issue #16)
 
 It starts its own Redis, an SMTP sink (sink.py) and each service the way its Procfile does;
 the load comes from loadgen.py in a process of its own. It prints figures; it asserts nothing.
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -42,7 +45,14 @@ RELAY_MS = 20  # an SMTP relay this far away (each command)
 TWILIO_MS = 200  # Twilio's answer time from most places
 CAPTCHAS = 1000
 BACKLOG = 3000
+BATCH_ROWS = 10_000  # the largest batch, for the accept time
+ACCEPTS = 5  # accepts measured, of that batch
 LOGS = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
+# One mail of the welcome template as a single send; a batch's rows carry the same (batch_body).
+WELCOME = (
+    '{"to": ["u{u}@example.com"], "template": "welcome", "reference": "r-{n}", "data": '
+    '{"name": "Ada Lovelace", "product": "Acme Cloud", "login_url": "https://app.example.com/s/{n}"}}'
+)
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -109,6 +119,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+def batch_body(rows: int) -> bytes:
+    """A welcome batch of ``rows`` rows, each as WELCOME's mail: a 25-character address, the
+    template's three fields and a reference."""
+    run = uuid.uuid4().hex[:6]
+    return json.dumps({"template": "welcome", "recipients": [
+        {"to": f"u{n:05d}.{run}@example.com", "reference": f"r-{n}", "data": {
+            "name": "Ada Lovelace", "product": "Acme Cloud",
+            "login_url": f"https://app.example.com/s/{n}",
+        }} for n in range(rows)
+    ]}).encode()  # fmt: skip
+
+
 class Bench:
     def __init__(self) -> None:
         self.redis_port, self.smtp_port = free_port(), free_port()
@@ -165,6 +187,7 @@ class Bench:
             "NOTIFIER_CAPTCHA_RESEND_INTERVAL": "0",
             "NOTIFIER_CAPTCHA_DAILY_LIMIT": "1000000",
             "NOTIFIER_CAPTCHA_IP_HOURLY_LIMIT": "1000000",
+            "NOTIFIER_BATCH_MAX_PENDING": "10000000",
             "NOTIFIER_QINIU_ACCESS_KEY": "bench-ak",
             "NOTIFIER_QINIU_SECRET_KEY": "bench-sk",
             "NOTIFIER_STATE_DIR": str(LOGS / "state"),
@@ -201,6 +224,17 @@ class Bench:
         sized = [] if app == "celery_app" else ["--concurrency", "2"]
         argv = [str(BIN / "celery"), "-A", app, "worker", *sized, "--loglevel", "INFO"]
         return Proc(name, argv, env or self.env, cwd)
+
+    def call(self, url: str, body: bytes | None = None) -> tuple[dict[str, Any], float]:
+        """POST ``body`` (GET without one) as the bench's client: the answer, and seconds from
+        sending the request to reading the whole answer."""
+        import urllib.request
+
+        headers = dict(h.split(": ", 1) for h in self.headers)
+        started = time.perf_counter()
+        with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=60) as r:
+            answer: dict[str, Any] = json.loads(r.read())
+        return answer, time.perf_counter() - started
 
     def ingress(self, base: str, body: str, auth: bool = True) -> dict[str, Any]:
         """The median of three 10-second runs after a warm-up (this machine is noisy)."""
@@ -310,8 +344,6 @@ class Bench:
 
     def captcha_behind_backlog(self, base: str, mail: str, env: dict[str, str]) -> dict[str, Any]:
         """From POST /v1/sms/captcha to Twilio while a mail backlog drains through a far relay."""
-        import urllib.request
-
         self.reset()
         self.queue(base, mail, count=BACKLOG)
         worker = self.worker("lanes-backlog", "celery_app", env=env)
@@ -321,10 +353,8 @@ class Bench:
             for n in range(5):
                 phone = f"+8613900{n:06d}"
                 body = json.dumps({"phone": phone, "purpose": "backlog"}).encode()
-                headers = dict(h.split(": ", 1) for h in self.headers)
                 posted = time.time()
-                request = urllib.request.Request(f"{base}/v1/sms/captcha", body, headers)
-                urllib.request.urlopen(request, timeout=10).close()
+                self.call(f"{base}/v1/sms/captcha", body)
                 at = wait_until(partial(self.sink_db.hget, "bench:sms", phone), 120, "captcha")
                 waits.append(float(at) - posted)
                 behind.append(BACKLOG - self.sink_db.hlen("bench:arrivals"))
@@ -336,6 +366,52 @@ class Bench:
             "mails_still_queued": min(behind),
             "waits_s": [round(w, 3) for w in waits],
         }
+
+    def batch(self) -> None:
+        """A 10,000-row batch's accept time; a batch's drain beside the same mails one by one,
+        on loopback and through a far relay."""
+        far = {**self.env, "NOTIFIER_MAIL_PORT": str(self.far_smtp_port)}
+        web, base = self.web("batch-web", [str(BIN / "gunicorn"), "notifier:create_app()"])
+        url = f"{base}/v1/mail/batch"
+        r: dict[str, Any] = {}
+        try:
+            for _ in range(4):  # warm both web processes (templates, connections)
+                self.call(url, batch_body(10))
+            big = batch_body(BATCH_ROWS)
+            r["accept"] = {"rows": BATCH_ROWS, "body_bytes": len(big)}
+            r["accept"]["no_worker"] = self.accepts(url, big, fresh=True)
+            # Each accept after the first competes with the fan-out and sends of those before.
+            self.reset()
+            worker = self.worker("batch-accept-worker", "celery_app")
+            wait_until(partial(has_written, worker, "ready."), 60, "the worker")
+            try:
+                r["accept"]["worker_busy"] = self.accepts(url, big, fresh=False)
+            finally:
+                worker.stop()
+            for relay, env in [("loopback", self.env), (f"{RELAY_MS}ms", far)]:
+                self.reset()
+                self.queue(base, WELCOME)
+                r[f"single_{relay}"] = self.drain(
+                    self.worker(f"batch-single-{relay}", "celery_app", env=env)
+                )
+                self.reset()
+                accepted, _ = self.call(url, batch_body(DRAIN))
+                r[f"batch_{relay}"] = self.drain(
+                    self.worker(f"batch-drain-{relay}", "celery_app", env=env)
+                )
+                r[f"batch_{relay}"]["batch"] = self.call(f"{base}{accepted['links']['self']}")[0]
+        finally:
+            web.stop()
+        self.results["batch"] = r
+
+    def accepts(self, url: str, body: bytes, fresh: bool) -> dict[str, Any]:
+        """Seconds to accept ``body``, ACCEPTS times (on an empty Redis each time if fresh)."""
+        took = []
+        for _ in range(ACCEPTS):
+            if fresh:
+                self.reset()
+            took.append(self.call(url, body)[1])
+        return {"p50_s": percentile(took, 0.5), "max_s": max(took), "runs_s": took}
 
     def naive(self) -> None:
         mail = (
@@ -421,31 +497,69 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def lanes_table(r: dict[str, Any], before: dict[str, Any]) -> str:
-    """The lanes figures beside those of the baseline run."""
-    near, far = r["drain_loopback"], r[f"drain_{RELAY_MS}ms"]
-    behind = r["captcha_behind_backlog"]
-    rows = [
-        ("drain, relay on loopback", f"{near['mails_per_s']:.0f} mails/s ({near['smtp_connections']} SMTP conns)", "drain_loopback"),
-        (f"drain, relay {RELAY_MS} ms away", f"{far['mails_per_s']:.0f} mails/s ({far['smtp_connections']} SMTP conns)", "drain_far"),
-        ("  far / loopback (target >= 0.70)", f"{far['mails_per_s'] / near['mails_per_s']:.2f}", "drain_ratio"),
-        (f"captchas through a {TWILIO_MS} ms Twilio (target >= 50/s)", f"{r['captchas']['per_s']:.0f}/s ({r['captchas']['connections']} HTTP conns)", "captchas_per_s"),
-        (f"captcha behind {BACKLOG} mails, relay {RELAY_MS} ms (target < 2 s)", f"p50 {behind['p50_s']:.2f} s  max {behind['max_s']:.2f} s  ({behind['mails_still_queued']} mails still queued)", "captcha_behind_backlog_s"),
-    ]  # fmt: skip
+def beside(rows: list[tuple[str, str, str]], before: dict[str, Any]) -> str:
+    """Rows of (label, figure now, key of the figure before in the baseline), as a table."""
     lines = [f"{'':58} {'now':44} before"]
     lines += [f"{label:58} {now:44} {before.get(key, '-')}" for label, now, key in rows]
     return "\n".join(lines)
 
 
+def rate(drain: dict[str, Any]) -> str:
+    return f"{drain['mails_per_s']:.0f} mails/s ({drain['smtp_connections']} SMTP conns)"
+
+
+def lanes_table(r: dict[str, Any], before: dict[str, Any]) -> str:
+    """The lanes figures beside those of the baseline run."""
+    near, far = r["drain_loopback"], r[f"drain_{RELAY_MS}ms"]
+    behind = r["captcha_behind_backlog"]
+    rows = [
+        ("drain, relay on loopback", rate(near), "drain_loopback"),
+        (f"drain, relay {RELAY_MS} ms away", rate(far), "drain_far"),
+        ("  far / loopback (target >= 0.70)", f"{far['mails_per_s'] / near['mails_per_s']:.2f}", "drain_ratio"),
+        (f"captchas through a {TWILIO_MS} ms Twilio (target >= 50/s)", f"{r['captchas']['per_s']:.0f}/s ({r['captchas']['connections']} HTTP conns)", "captchas_per_s"),
+        (f"captcha behind {BACKLOG} mails, relay {RELAY_MS} ms (target < 2 s)", f"p50 {behind['p50_s']:.2f} s  max {behind['max_s']:.2f} s  ({behind['mails_still_queued']} mails still queued)", "captcha_behind_backlog_s"),
+    ]  # fmt: skip
+    return beside(rows, before)
+
+
+def batch_table(r: dict[str, Any], before: dict[str, Any]) -> str:
+    """The batch figures beside those of the baseline run."""
+    accept = r["accept"]
+
+    def took(a: dict[str, Any]) -> str:
+        return f"p50 {a['p50_s']:.2f} s  max {a['max_s']:.2f} s"
+
+    rows = [
+        (f"accept {accept['rows']} rows, {accept['body_bytes'] / 2**20:.1f} MiB, no worker (target p50 < 1 s)", took(accept["no_worker"]), "accept_s"),
+        ("  with the worker fanning out and sending", took(accept["worker_busy"]), "accept_busy_s"),
+    ]  # fmt: skip
+    for relay, where in [
+        ("loopback", "relay on loopback"),
+        (f"{RELAY_MS}ms", f"relay {RELAY_MS} ms away"),
+    ]:
+        one, single = r[f"batch_{relay}"], r[f"single_{relay}"]
+        rows += [
+            (f"drain {DRAIN}, {where}: one batch", rate(one), f"batch_{relay}"),
+            (f"  the same {DRAIN} mails posted one by one", rate(single), f"single_{relay}"),
+            ("  batch / single (target >= 1.0)", f"{one['mails_per_s'] / single['mails_per_s']:.2f}", f"ratio_{relay}"),
+        ]  # fmt: skip
+    return beside(rows, before)
+
+
 def main() -> None:
-    only_lanes = sys.argv[1:] == ["lanes"]
+    only = sys.argv[1] if sys.argv[1:] else None  # "lanes" or "batch": only that part
+    if only not in (None, "lanes", "batch"):
+        raise SystemExit("usage: bench/run [lanes|batch]")
     bench = Bench()
     try:
-        if not only_lanes:
+        if only is None:
             bench.notifier()
             bench.naive()
             bench.limits()
-        bench.lanes()
+        if only in (None, "lanes"):
+            bench.lanes()
+        if only in (None, "batch"):
+            bench.batch()
     finally:
         bench.close()
     baseline = json.loads((BENCH / "baseline.json").read_text())
@@ -457,10 +571,15 @@ def main() -> None:
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
-    if not only_lanes:
+    if only is None:
         print(table(results))
-    print(f"\nlanes (before: {baseline['at']}, {baseline['what']})")
-    print(lanes_table(results["lanes"], baseline["lanes"]))
+    if only in (None, "lanes"):
+        print(f"\nlanes (before: {baseline['at']}, {baseline['what']})")
+        print(lanes_table(results["lanes"], baseline["lanes"]))
+    if only in (None, "batch"):
+        was = baseline.get("batch", {})
+        print(f"\nbatches (before: {was.get('at', '-')}, {was.get('what', 'no run yet')})")
+        print(batch_table(results["batch"], was))
     print(f"\nfigures: {out / 'latest.json'}   logs: {LOGS}")
 
 
