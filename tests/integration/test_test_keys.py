@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.batches import post_batch, rows, wait_batch
 from tests.support.clients import api_keys_with, auth, callback_client
 from tests.support.receiver import CallbackReceiver
 from tests.support.redis_server import RedisServer
@@ -140,3 +141,30 @@ def test_test_traffic_is_told_apart_in_metrics_and_logs(sandbox: Sandbox) -> Non
     access = [x for x in lines if x.get("logger") == "notifier.access"]
     assert any(x.get("mode") == "test" for x in access)
     assert any("mode" not in x for x in access)  # live requests carry no mode
+
+
+def test_a_test_keys_batch_is_simulated_row_by_row_and_tells_when_done(sandbox: Sandbox) -> None:
+    messages_before = len(sandbox.smtp.handler.messages)
+    recipients = rows(3, "tkb")
+    recipients[1]["to"] = "simulate-permanent-failure@example.com"
+    base, headers = sandbox.stack.base, sandbox.headers
+    batch_id = post_batch(base, recipients, headers)["id"]
+    done = wait_batch(base, batch_id, "done", headers=headers)
+    assert done["counts"] == {"delivered": 2, "failed": 1}
+    # Each row's callbacks as for any notification, then one for the batch, signed the same.
+    got = wait_for(
+        lambda: sandbox.receiver.for_notification(batch_id) or None,
+        what="the batch's callback",
+    )
+    batch_calls = [r for r in got if json.loads(r.body).get("id") == batch_id]
+    assert len(batch_calls) == 1
+    body = json.loads(batch_calls[0].body)
+    assert (body["status"], body["total"], body["counts"]) == ("done", 3, done["counts"])
+    headers_seen = {k.lower(): v for k, v in batch_calls[0].headers.items()}
+    assert headers_seen["webhook-id"] == f"msg_batch_{batch_id}"
+    page = requests.get(
+        f"{base}/v1/batches/{batch_id}/notifications", headers=headers, timeout=10
+    ).json()
+    failed = next(i["id"] for i in page["items"] if i["status"] == "failed")
+    assert sandbox.receiver.for_notification(failed)
+    assert len(sandbox.smtp.handler.messages) == messages_before
