@@ -128,6 +128,8 @@ def cancel(id: str) -> Response:
     rt = runtime()
     _own(id)
     outcome, batch = cancel_batch(id, store=rt.batches, notifications=rt.store)
+    if outcome == "missing":
+        raise NotFound(f"no batch {id!r}")  # expired since it was looked up
     if outcome == "done" or batch is None:
         raise Conflict("the batch is done: nothing is left to cancel")
     return jsonify(batch.model_dump())

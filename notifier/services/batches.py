@@ -60,7 +60,8 @@ def accept_batch(
     fan-out, or schedule it for ``send_at``."""
     _check_rows(request, templates)
     rows = [(r.to, r.data, r.reference) for r in request.recipients]
-    if not store.take_pending(client, len(rows), max_pending):
+    batch_id = str(uuid.uuid4())
+    if not store.take_pending(client, batch_id, len(rows), max_pending):
         raise TooManyRequests(
             f"client {client!r} would have more than {max_pending} rows in unfinished batches",
             headers={"Retry-After": str(PENDING_RETRY_AFTER)},
@@ -72,7 +73,6 @@ def accept_batch(
     send_at = request.send_at.timestamp() if request.send_at else None
     if send_at is not None and send_at <= time.time():
         send_at = None  # due already: send now
-    batch_id = str(uuid.uuid4())
     push = queue.direct(batch_id) if send_at is None else None
     try:
         batch = store.create(
@@ -86,7 +86,7 @@ def accept_batch(
                 store.discard(batch_id)
                 raise
     except Exception:
-        store.give_back(client, len(rows))
+        store.give_back(client, batch_id)
         raise
     log.info("batch %s of %d rows accepted for %s", batch_id, len(rows), client)
     return batch

@@ -163,7 +163,10 @@ def failed_attempt(
         notification_id, attempt, max_attempts, error,
         exc_info=exc,
     )  # fmt: skip
-    store.settle(notification_id, "failed" if final else "retrying", provider=provider, error=error)
+    if store.settle(
+        notification_id, "failed" if final else "retrying", provider=provider, error=error
+    ):
+        return Outcome("skipped", attempt)  # a cancelled batch's row: cancelled, not retried
     return Outcome("failed" if final else "retry", attempt, deadline=deadline)
 
 

@@ -103,7 +103,10 @@ def compose(
         text = text if text is not None else rendered.text
         html = html if html is not None else rendered.html
         if not subject:
-            _check_subject(rendered.subject, ("body", *row, "data") if row else ("body", "subject"))
+            # A template without a subject is the request's fault; one that renders an empty or
+            # broken subject from this row's data is the row's.
+            at = ("body", *row, "data") if row and rendered.subject is not None else ()
+            _check_subject(rendered.subject, at or ("body", "subject"))
             return cast(str, rendered.subject), text, html
     elif text is None and html is None:
         raise Unprocessable(
@@ -116,9 +119,7 @@ def compose(
 
 def _check_subject(subject: str | None, loc: tuple[str | int, ...]) -> None:
     if not subject:
-        raise Unprocessable(
-            "a mail needs a subject", errors=[FieldError(("body", "subject"), "field required")]
-        )
+        raise Unprocessable("a mail needs a subject", errors=[FieldError(loc, "field required")])
     # Checked again here: a template's subject is rendered from data the schema never saw.
     if HEADER_BREAKS.search(subject) or len(subject) > 998:
         raise Unprocessable(

@@ -14,28 +14,26 @@ DONE_MEMBER = "batch-done:"
 
 # Lua functions the notification store's scripts (and this store's) include. ``batch_moved``
 # keeps a batch row's batch counts as the row goes from ``old`` to ``new``; the batch is done
-# when every row is final: its client's pending rows are given back, and its callback, if the
+# when every row is final: its rows leave its client's pending allowance, and its callback, if the
 # client wants callbacks, is put on the schedule, due at once.
 BATCH_COUNTS = f"""
 local function batch_done(key, batch, now)
   if redis.call('HSETNX', key, 'done_at', now) == 0 then return end
   redis.call('HSET', key, 'updated_at', now)
-  local client = redis.call('HGET', key, 'client')
-  local pending = 'notifier:batch_pending:' .. client
-  if redis.call('DECRBY', pending, redis.call('HGET', key, 'total')) <= 0 then
-    redis.call('DEL', pending)
-  end
+  redis.call('HDEL', 'notifier:batch_pending:' .. redis.call('HGET', key, 'client'), batch)
   if redis.call('HGET', key, 'callback') == '1' then
     -- Due now (Redis's clock): dispatch_due queues it within a second.
     redis.call('ZADD', '{SCHEDULED}', redis.call('TIME')[1], '{DONE_MEMBER}' .. batch)
   end
+end
+
+-- Rows became final: the batch (its content and rows too) is kept its retention from now on,
+-- however long its rows took; done when the last is final.
+local function batch_final(key, batch, rows, now)
   local ttl = redis.call('HGET', key, 'ttl')
   for _, k in ipairs({{key, 'notifier:bc:' .. batch, 'notifier:br:' .. batch}}) do
     redis.call('EXPIRE', k, ttl)
   end
-end
-
-local function batch_final(key, batch, rows, now)
   local final = redis.call('HINCRBY', key, 'final', rows)
   if final >= tonumber(redis.call('HGET', key, 'total')) then batch_done(key, batch, now) end
 end
@@ -49,7 +47,10 @@ local function batch_moved(record, old, new, now)
   redis.call('HINCRBY', key, 'c:' .. old, -1)
   redis.call('HINCRBY', key, 'c:' .. new, 1)
   redis.call('HSET', key, 'updated_at', now)
-  if new == 'sent' or new == 'failed' or new == 'cancelled' then
+  -- Final once: a late settle of a row another claim already ended moves it, but counts once.
+  local was_final = old == 'sent' or old == 'failed' or old == 'cancelled' or old == 'delivered'
+    or old == 'undelivered'
+  if not was_final and (new == 'sent' or new == 'failed' or new == 'cancelled') then
     batch_final(key, batch, 1, now)
   end
 end

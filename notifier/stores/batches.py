@@ -59,14 +59,28 @@ def row_id(batch_id: str, index: int) -> str:
     return str(uuid.uuid5(uuid.UUID(batch_id), str(index)))
 
 
-# KEYS: pending. ARGV: rows, limit, ttl. Takes the rows from the client's allowance of rows in
-# unfinished batches; the number pending, negative when the batch would pass the limit.
+# KEYS: pending. ARGV: batch id, rows, limit, ttl. The client's unfinished batches and their
+# rows ("rows:since"), a field each: a batch that would take the sum past the limit is refused (-1); one
+# already counted (a retried call) is not counted twice. A batch whose hash is gone (expired
+# unfinished) no longer counts.
 _TAKE_PENDING = """
-local pending = tonumber(redis.call('GET', KEYS[1]) or '0')
-if pending + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return -pending - 1 end
-redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return pending + tonumber(ARGV[1])
+local now = tonumber(redis.call('TIME')[1])
+local held = redis.call('HGETALL', KEYS[1])
+local pending = 0
+for i = 1, #held, 2 do
+  if held[i] == ARGV[1] then return 1 end
+  local rows, since = string.match(held[i + 1], '^(%d+):(%d+)$')
+  -- A batch being stored right now has no hash yet: only an old entry without one is gone.
+  if redis.call('EXISTS', 'notifier:b:' .. held[i]) == 0 and now - tonumber(since) > 300 then
+    redis.call('HDEL', KEYS[1], held[i])
+  else
+    pending = pending + tonumber(rows)
+  end
+end
+if pending + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. now)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
 """
 
 # KEYS: batch, list of the row messages, then a record and a payload key per row.
@@ -142,17 +156,23 @@ class BatchStore:
         self._take_pending = redis.register_script(_TAKE_PENDING)
         self._fan_out = redis.register_script(_FAN_OUT)
         self._cancel = redis.register_script(_CANCEL)
+        # Never makes a batch hash that is gone (expired) again, with nothing but this field.
+        self._published = redis.register_script(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then"
+            " redis.call('HSET', KEYS[1], 'published', ARGV[1]) end"
+        )
 
-    def take_pending(self, client: str, rows: int, limit: int) -> bool:
-        """Count ``rows`` against the client's rows in unfinished batches; False when over."""
+    def take_pending(self, client: str, batch_id: str, rows: int, limit: int) -> bool:
+        """Count the batch's ``rows`` against the client's rows in unfinished batches; False
+        when that would pass ``limit``. Safe to repeat: a batch is counted once."""
         # Kept past the longest a batch can live: scheduled 30 days ahead, then its retention.
         ttl = self.ttl + int(MAX_SCHEDULE_AHEAD.total_seconds())
-        taken = self._take_pending(keys=[_pending_key(client)], args=[rows, limit, ttl])
-        return int(taken) >= 0
+        taken = self._take_pending(keys=[_pending_key(client)], args=[batch_id, rows, limit, ttl])
+        return int(taken) > 0
 
-    def give_back(self, client: str, rows: int) -> None:
+    def give_back(self, client: str, batch_id: str) -> None:
         """Undo :meth:`take_pending` for a batch that was not accepted."""
-        self.redis.decrby(_pending_key(client), rows)
+        self.redis.hdel(_pending_key(client), batch_id)
 
     def create(
         self,
@@ -219,7 +239,7 @@ class BatchStore:
     def get(self, batch_id: str) -> Batch | None:
         """The batch with its counts, or None when unknown or expired."""
         fields = cast(dict[str, str], self.redis.hgetall(batch_key(batch_id)))
-        return _batch(fields) if fields else None
+        return _batch(fields) if "total" in fields else None
 
     def content(self, batch_id: str) -> dict[str, Any] | None:
         """What every row of the batch shares, or None once expired."""
@@ -279,7 +299,7 @@ class BatchStore:
 
     def published(self, batch_id: str, rows: int) -> None:
         """Rows up to ``rows`` have their messages published (a broker other than this Redis)."""
-        self.redis.hset(batch_key(batch_id), "published", rows)
+        self._published(keys=[batch_key(batch_id)], args=[rows])
 
     def cancel(self, batch_id: str) -> tuple[str, int]:
         """Mark the batch cancelled and cancel its rows not fanned out yet.
@@ -331,8 +351,9 @@ class BatchStore:
                 row_status, reference, error = made[offset]
                 if row_status is None:
                     continue  # expired
+            elif chunk is None:
+                continue  # the batch expired while this page was read
             else:
-                assert chunk is not None
                 row_status, reference, error = unmade, chunk.rows[index % CHUNK][2], None
             if status is None or row_status == status:
                 item = BatchItem.model_construct(

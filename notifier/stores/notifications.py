@@ -393,8 +393,9 @@ class NotificationStore:
         error: str | None = None,
         only_if_open: bool = False,
         provider_ref: str | None = None,
-    ) -> None:
-        """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``.
+    ) -> bool:
+        """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``; True when a
+        ``retrying`` became ``cancelled`` instead (its batch was cancelled meanwhile).
 
         A final status queues the client's status callback in the same step. With
         ``provider_ref`` (the provider's message id), a receipt can find the notification; one
@@ -423,6 +424,7 @@ class NotificationStore:
         if early and provider and provider_ref:
             receipt, _, receipt_error = str(early).partition("|")
             self.receipt(provider, provider_ref, receipt, error=receipt_error or None)
+        return bool(revoked)
 
     def receipt(
         self, provider: str, provider_ref: str, status: str, *, error: str | None = None

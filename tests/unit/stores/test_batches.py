@@ -1,0 +1,76 @@
+"""A batch's counts and allowance as its rows move, through the stores' Lua (a real Redis)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from notifier.runtime import Runtime
+from notifier.schemas import BatchRequest
+from notifier.services.batches import accept_batch, cancel_batch, fan_out
+from notifier.services.delivery import failed_attempt
+from notifier.stores.batches import row_id
+from tests.support.batches import rows
+
+
+def accepted(rt: Runtime, n: int, max_pending: int = 1000) -> str:
+    """A batch of ``n`` rows for client c, fanned out: its id."""
+    request = BatchRequest.model_validate({"template": "welcome", "recipients": rows(n, "s")})
+    batch = accept_batch(
+        request, client="c", sender="n@example.com", store=rt.batches, templates=rt.templates,
+        queue=rt.fan_out_queue, max_pending=max_pending, callback=False,
+    )  # fmt: skip
+    fan_out(batch.id, store=rt.batches, rows=rt.row_queue)
+    return batch.id
+
+
+def test_a_row_settled_late_after_another_end_counts_as_final_once(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    batch_id = accepted(rt, 2)
+    first, second = row_id(batch_id, 0), row_id(batch_id, 1)
+    rt.store.claim(first, lease=30, max_attempts=1)
+    rt.store.settle(first, "failed", provider="smtp", error="550")
+    # The same row again, as a worker whose lease ran out would record it, after the end.
+    rt.store.settle(first, "sent", provider="smtp")
+    batch = rt.batches.get(batch_id)
+    assert batch is not None and batch.status == "sending"
+    assert batch.counts == {"queued": 1, "sent": 1}
+    rt.store.claim(second, lease=30, max_attempts=1)
+    rt.store.settle(second, "sent", provider="smtp")
+    done = rt.batches.get(batch_id)
+    assert done is not None and (done.status, done.counts) == ("done", {"sent": 2})
+
+
+def test_a_cancelled_batchs_row_that_fails_is_cancelled_not_retried(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    batch_id = accepted(rt, 2)
+    row = row_id(batch_id, 0)
+    claim = rt.store.claim(row, lease=30, max_attempts=5)
+    assert claim.status == "sending"
+    outcome, batch = cancel_batch(batch_id, store=rt.batches, notifications=rt.store)
+    assert outcome == "cancelled" and batch is not None
+    assert batch.counts == {"sending": 1, "cancelled": 1}
+    result = failed_attempt(rt.store, row, 1, max_attempts=5, error="451", provider="smtp")
+    assert result.status == "skipped"
+    record = rt.store.get(row)
+    assert record is not None and record.status == "cancelled"
+    done = rt.batches.get(batch_id)
+    assert done is not None and (done.status, done.counts) == ("cancelled", {"cancelled": 2})
+    assert rt.redis.hget(f"notifier:b:{batch_id}", "done_at")
+
+
+def test_the_pending_allowance_counts_a_batch_once_and_frees_it_when_done(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    assert rt.batches.take_pending("c", "b-1", 60, 100)
+    assert rt.batches.take_pending("c", "b-1", 60, 100)  # a retried call: counted once
+    assert not rt.batches.take_pending("c", "b-2", 60, 100)
+    rt.batches.give_back("c", "b-1")
+    # An entry long without its batch (it expired unfinished) stops counting.
+    rt.redis.hset("notifier:batch_pending:c", "gone", "90:1")
+    assert rt.batches.take_pending("c", "b-3", 60, 100)
+    rt.batches.give_back("c", "b-3")
+    batch_id = accepted(rt, 2, max_pending=2)
+    assert not rt.batches.take_pending("c", "b-4", 1, 2)
+    for index in range(2):
+        rt.store.claim(row_id(batch_id, index), lease=30, max_attempts=1)
+        rt.store.settle(row_id(batch_id, index), "sent", provider="smtp")
+    assert rt.batches.take_pending("c", "b-4", 2, 2)
