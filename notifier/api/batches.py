@@ -15,7 +15,8 @@ from flask import Blueprint, Response, g, jsonify, request
 from notifier.api.auth import rate_limited, requires
 from notifier.api.body import parse
 from notifier.api.idempotency import idempotent
-from notifier.api.openapi import MAX_PATH_ID, operation
+from notifier.api.openapi import operation
+from notifier.api.responses import accepted_at, own
 from notifier.errors import Conflict, FieldError, NotFound, Unprocessable
 from notifier.runtime import runtime
 from notifier.schemas import Batch, BatchAccepted, BatchPage, BatchRequest, Status
@@ -42,11 +43,7 @@ def larger_body(view: Callable[P, R]) -> Callable[P, R]:
 
 
 def _own(batch_id: str) -> Batch:
-    batch = runtime().batches.get(batch_id) if len(batch_id) <= MAX_PATH_ID else None
-    # Another client's batch is as unknown as one that never was.
-    if batch is None or batch.client != g.client.client:
-        raise NotFound(f"no batch {batch_id!r}")
-    return batch
+    return own(runtime().batches.get, "batch", batch_id)
 
 
 @bp.post("/mail/batch")
@@ -70,14 +67,8 @@ def send_batch() -> Response:
         max_pending=rt.settings.batch_max_pending,
         callback=client.callback_url is not None,
     )
-    link = f"/v1/batches/{batch.id}"
-    body = BatchAccepted.model_validate(
-        {"id": batch.id, "status": batch.status, "total": batch.total, "links": {"self": link}}
-    )
-    response = jsonify(body.model_dump())
-    response.status_code = 202
-    response.headers["Location"] = link
-    return response
+    fields = {"id": batch.id, "status": batch.status, "total": batch.total}
+    return accepted_at(f"/v1/batches/{batch.id}", BatchAccepted, fields)
 
 
 @bp.get("/batches/<id>")

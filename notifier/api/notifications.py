@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, jsonify
 
 from notifier.api.auth import requires
-from notifier.api.openapi import MAX_PATH_ID, operation
-from notifier.errors import Conflict, NotFound
+from notifier.api.openapi import operation
+from notifier.api.responses import own
+from notifier.errors import Conflict
 from notifier.runtime import runtime
 from notifier.schemas import Notification
 
@@ -14,11 +15,7 @@ bp = Blueprint("notifications", __name__)
 
 
 def _own(notification_id: str) -> Notification:
-    record = runtime().store.get(notification_id) if len(notification_id) <= MAX_PATH_ID else None
-    # Another client's notification is as unknown as one that never was.
-    if record is None or record.client != g.client.client:
-        raise NotFound(f"no notification {notification_id!r}")
-    return record
+    return own(runtime().store.get, "notification", notification_id)
 
 
 @bp.get("/notifications/<id>")

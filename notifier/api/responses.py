@@ -1,19 +1,47 @@
-"""Answers more than one route gives."""
+"""Answers and look-ups more than one route shares."""
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
+from flask import Response, g, jsonify
+from pydantic import BaseModel
+
+from notifier.api.openapi import MAX_PATH_ID
+from notifier.errors import NotFound
 from notifier.schemas import Accepted, Notification
+
+
+class Owned(Protocol):
+    client: str
+
+
+Found = TypeVar("Found", bound=Owned)
 
 
 def accepted(record: Notification, answer: type[Accepted] = Accepted, **extra: int) -> Response:
     """The 202 answer to a send, with the status route in ``links`` and ``Location``."""
-    link = f"/v1/notifications/{record.id}"
-    body = answer.model_validate(
-        {"id": record.id, "status": record.status, "links": {"self": link}, **extra}
-    )
+    fields = {"id": record.id, "status": record.status, **extra}
+    return accepted_at(f"/v1/notifications/{record.id}", answer, fields)
+
+
+def accepted_at(link: str, answer: type[BaseModel], fields: dict[str, Any]) -> Response:
+    """A 202 answer whose status route is ``link`` (in ``links`` and ``Location``)."""
+    body = answer.model_validate({**fields, "links": {"self": link}})
     response = jsonify(body.model_dump())
     response.status_code = 202
     response.headers["Location"] = link
     return response
+
+
+def own(find: Callable[[str], Found | None], what: str, found_id: str) -> Found:
+    """What ``find`` finds by ``found_id`` if it is the calling client's; 404 otherwise.
+
+    Another client's is as unknown as one that never was, and an id longer than any we make is
+    unknown without asking Redis.
+    """
+    found = find(found_id) if len(found_id) <= MAX_PATH_ID else None
+    if found is None or found.client != g.client.client:
+        raise NotFound(f"no {what} {found_id!r}")
+    return found
