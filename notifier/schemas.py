@@ -310,6 +310,7 @@ class Batch(BaseModel):
 
     id: str
     client: str = Field(exclude=True)
+    test: bool = Field(False, exclude=True)  # a test key's: its rows are simulated
     status: BatchStatus
     total: int
     counts: dict[str, int]

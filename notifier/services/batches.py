@@ -126,7 +126,6 @@ def fan_out(batch_id: str, *, store: BatchStore, rows: TaskQueue, chunks: int = 
     if batch is None:
         log.warning("batch %s to fan out is gone (expired, or never stored)", batch_id)
         return False
-    test = store.mode(batch_id) == "test"
     for _ in range(chunks):
         fanned, published, cancelled = store.cursor(batch_id)
         if published < fanned:
@@ -142,16 +141,14 @@ def fan_out(batch_id: str, *, store: BatchStore, rows: TaskQueue, chunks: int = 
             log.error("batch %s lost its rows from %d on (expired?)", batch_id, fanned)
             return False
         ids = [row_id(batch_id, chunk.start + i) for i in range(len(chunk.rows))]
-        extra = {"test": True} if test else {}
+        extra = {"test": True} if batch.test else {}
         payloads = [
             json.dumps({"batch": batch_id, "to": to, "data": data, **extra})
             for to, data, _ in chunk.rows
         ]
         # With this Redis as the broker the messages go in the chunk's own step; else after.
         messages = [(rows.direct(i) or ("", ""))[1] for i in ids]
-        made = store.fan_out(
-            batch, chunk, payloads=payloads, messages=messages, queue=rows.queue, test=test
-        )
+        made = store.fan_out(batch, chunk, payloads=payloads, messages=messages, queue=rows.queue)
         if made == 1:
             if not all(messages):
                 for notification_id in ids:
@@ -166,12 +163,12 @@ def cancel_batch(
 ) -> tuple[str, Batch | None]:
     """Cancel what of the batch has not gone out: ``cancelled`` with the batch as it is now,
     ``done`` (nothing left to cancel), or ``missing``."""
-    outcome, fanned = store.cancel(batch_id)
+    outcome, fanned, client = store.cancel(batch_id)
     if outcome != "cancelled":
         return outcome, None
     for start in range(0, fanned, CHUNK):
         ids = [row_id(batch_id, i) for i in range(start, min(fanned, start + CHUNK))]
-        notifications.cancel_many(ids, CANCELLABLE)
+        notifications.cancel_many(ids, CANCELLABLE, client=client)
     return outcome, store.get(batch_id)
 
 

@@ -112,17 +112,18 @@ return 1
 
 # KEYS: batch, schedule. ARGV: batch id, now. Cancels a batch: its rows not yet fanned out are
 # cancelled here (counted, never made); those that are, the caller cancels one by one, and the
-# claim of a row of a cancelled batch cancels it too. 'done' when it is too late; otherwise how
-# many rows were fanned out.
+# claim of a row of a cancelled batch cancels it too. {outcome, rows fanned out, client}: 'done'
+# when it is too late, else 'cancelled'.
 _CANCEL = (
     BATCH_COUNTS
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', 0, ''} end
+local client = redis.call('HGET', KEYS[1], 'client')
 if redis.call('HGET', KEYS[1], 'done_at') and redis.call('HGET', KEYS[1], 'cancelled') ~= '1' then
-  return {'done', 0}
+  return {'done', 0, client}
 end
 local fanned = tonumber(redis.call('HGET', KEYS[1], 'fanned'))
-if redis.call('HGET', KEYS[1], 'cancelled') == '1' then return {'cancelled', fanned} end
+if redis.call('HGET', KEYS[1], 'cancelled') == '1' then return {'cancelled', fanned, client} end
 redis.call('HSET', KEYS[1], 'cancelled', '1', 'updated_at', ARGV[2])
 redis.call('ZREM', KEYS[2], '"""
     + FAN_OUT_MEMBER
@@ -134,7 +135,7 @@ if rest > 0 then
   redis.call('HINCRBY', KEYS[1], 'c:cancelled', rest)
   batch_final(KEYS[1], ARGV[1], rest, ARGV[2])
 end
-return {'cancelled', fanned}
+return {'cancelled', fanned, client}
 """
 )
 
@@ -254,10 +255,6 @@ class BatchStore:
         )
         return int(fanned or 0), int(published or 0), cancelled == "1"
 
-    def mode(self, batch_id: str) -> str:
-        """``test`` for a test key's batch, else ``live``."""
-        return cast(str | None, self.redis.hget(batch_key(batch_id), "mode")) or "live"
-
     def chunk(self, batch_id: str, start: int) -> Chunk | None:
         """The chunk of rows that starts at row ``start``, or None past the last."""
         raw = cast(str | None, self.redis.hget(_rows_key(batch_id), str(start // CHUNK)))
@@ -274,7 +271,6 @@ class BatchStore:
         payloads: Sequence[str],
         messages: Sequence[str],
         queue: str,
-        test: bool,
     ) -> int:
         """Make a chunk of rows into queued notifications, with their messages (or '' for each,
         to publish after). 1 when done here; 0 when another run did it first; -1 if cancelled.
@@ -282,7 +278,7 @@ class BatchStore:
         now = rfc3339(time.time())
         ids = [row_id(batch.id, chunk.start + i) for i in range(len(chunk.rows))]
         common = record_fields(
-            client=batch.client, kind="mail", status="queued", now=now, test=test,
+            client=batch.client, kind="mail", status="queued", now=now, test=batch.test,
             extra={"batch": batch.id},
         )  # fmt: skip
         keys: list[str] = [batch_key(batch.id), queue]
@@ -301,16 +297,16 @@ class BatchStore:
         """Rows up to ``rows`` have their messages published (a broker other than this Redis)."""
         self._published(keys=[batch_key(batch_id)], args=[rows])
 
-    def cancel(self, batch_id: str) -> tuple[str, int]:
+    def cancel(self, batch_id: str) -> tuple[str, int, str]:
         """Mark the batch cancelled and cancel its rows not fanned out yet.
 
-        (``cancelled``, rows fanned out, whose notifications the caller cancels), ``done``
-        (409: every row is final already), or ``missing``.
+        (``cancelled``, rows fanned out, whose notifications the caller cancels, the batch's
+        client), ``done`` (409: every row is final already), or ``missing``.
         """
-        outcome, fanned = self._cancel(
+        outcome, fanned, client = self._cancel(
             keys=[batch_key(batch_id), SCHEDULED], args=[batch_id, rfc3339(time.time())]
         )
-        return str(outcome), int(fanned)
+        return str(outcome), int(fanned), str(client)
 
     def page(
         self, batch: Batch, *, status: str | None, start: int, limit: int, scan: int
@@ -380,6 +376,7 @@ def _batch(fields: dict[str, str]) -> Batch:
     return Batch.model_construct(
         id=fields["id"],
         client=fields["client"],
+        test=fields.get("mode") == "test",
         status=status,
         total=total,
         counts={s: n for s, n in counts.items() if n},

@@ -465,12 +465,21 @@ class NotificationStore:
         return self.cancel_many([notification_id])[0]
 
     def cancel_many(
-        self, ids: Sequence[str], statuses: Sequence[str] = ("scheduled",)
+        self,
+        ids: Sequence[str],
+        statuses: Sequence[str] = ("scheduled",),
+        *,
+        client: str | None = None,
     ) -> list[str | None]:
         """Cancel each notification still in one of ``statuses``, in one round trip; the
-        status each had (one of ``statuses`` where it worked, None when unknown)."""
+        status each had (one of ``statuses`` where it worked, None when unknown).
+
+        ``client``, when every one is that client's (a batch's rows): no callback message is
+        built for a client that wants none.
+        """
         allowed = " " + " ".join(statuses) + " "
-        callbacks = [self._callback(i, "cancelled") for i in ids]
+        wanted = client is None or f" {client} " in self._callback_clients
+        callbacks = [self._callback(i, "cancelled") if wanted else None for i in ids]
         now = rfc3339(time.time())
         with self.redis.pipeline(transaction=False) as pipe:
             for notification_id, callback in zip(ids, callbacks, strict=True):
