@@ -15,13 +15,56 @@ import json
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from celery import Celery
 
 from notifier.logs import request_id
+
+T = TypeVar("T")
+
+
+class Enqueuer(Protocol):
+    """Puts a task for an id on the queue (:class:`TaskQueue`, or a test's stand-in)."""
+
+    def direct(
+        self, notification_id: str, *rest: str | int, expires: float | None = None
+    ) -> tuple[str, str] | None:
+        """A (Redis list, message) to push with the state it is for, or None."""
+        ...
+
+    def publish(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
+        """Publish after the state is stored."""
+        ...
+
+
+def stored_and_queued(
+    queue: Enqueuer,
+    task_id: str,
+    store: Callable[[tuple[str, str] | None], T],
+    discard: Callable[[], None],
+    *,
+    now: bool = True,
+    expires: float | None = None,
+) -> T:
+    """Store what the task is for and queue the task (``now``), both or neither.
+
+    ``store`` is given the message to push in its own Redis transaction (or None: then it is
+    published after, and a message that cannot be published takes the stored state with it,
+    through ``discard``, so the caller's 503 is true).
+    """
+    push = queue.direct(task_id, expires=expires) if now else None
+    stored = store(push)
+    if now and push is None:
+        try:
+            queue.publish(task_id, expires=expires)
+        except Exception:
+            discard()
+            raise
+    return stored
 
 
 @dataclass

@@ -25,7 +25,7 @@ from notifier.errors import (
     TooManyRequests,
     Unprocessable,
 )
-from notifier.queueing import TaskQueue
+from notifier.queueing import TaskQueue, stored_and_queued
 from notifier.schemas import Batch, BatchRequest
 from notifier.services.mail import compose
 from notifier.stores.batches import CHUNK, BatchStore, row_id
@@ -73,18 +73,24 @@ def accept_batch(
     send_at = request.send_at.timestamp() if request.send_at else None
     if send_at is not None and send_at <= time.time():
         send_at = None  # due already: send now
-    push = queue.direct(batch_id) if send_at is None else None
     try:
-        batch = store.create(
-            batch_id=batch_id, client=client, content=content, rows=rows, send_at=send_at,
-            reference=request.reference, test=test, callback=callback, push=push,
-        )  # fmt: skip
-        if send_at is None and push is None:
-            try:
-                queue.publish(batch_id)
-            except Exception:
-                store.discard(batch_id)
-                raise
+        batch = stored_and_queued(
+            queue,
+            batch_id,
+            lambda push: store.create(
+                batch_id=batch_id,
+                client=client,
+                content=content,
+                rows=rows,
+                send_at=send_at,
+                reference=request.reference,
+                test=test,
+                callback=callback,
+                push=push,
+            ),
+            lambda: store.discard(batch_id),
+            now=send_at is None,
+        )
     except Exception:
         store.give_back(client, batch_id)
         raise

@@ -14,10 +14,10 @@ from notifier.errors import PermanentProviderError, TooManyRequests, TransientPr
 from notifier.providers.base import CaptchaSender, SmsProvider
 from notifier.providers.signed_http import RecipientThrottled
 from notifier.providers.simulated import phone_outcome
+from notifier.queueing import Enqueuer
 from notifier.schemas import CaptchaRequest, Notification, VerifyRequest
 from notifier.services.delivery import (
     Attempt,
-    Enqueuer,
     Outcome,
     attempt_delivery,
     failed_attempt,

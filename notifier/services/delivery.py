@@ -6,30 +6,17 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
 from notifier.providers.simulated import NAME as SIMULATOR
 from notifier.providers.simulated import Outcome as SimulatedOutcome
 from notifier.providers.simulated import simulate
+from notifier.queueing import Enqueuer, stored_and_queued
 from notifier.schemas import Notification
 from notifier.stores.notifications import NotificationStore
 
 log = logging.getLogger(__name__)
-
-
-class Enqueuer(Protocol):
-    """Puts a notification's task on the queue (see ``notifier.queueing``)."""
-
-    def direct(
-        self, notification_id: str, *rest: str | int, expires: float | None = None
-    ) -> tuple[str, str] | None:
-        """A (Redis list, message) to push with the record, or None."""
-        ...
-
-    def publish(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
-        """Publish after the record is stored."""
-        ...
 
 
 def store_and_queue(
@@ -55,18 +42,23 @@ def store_and_queue(
     notification_id = str(uuid.uuid4())
     if test:
         payload = {**payload, "test": True}
-    push = queue.direct(notification_id, expires=expires) if send_at is None else None
-    record = store.create(
-        notification_id=notification_id, client=client, kind=kind, payload=payload,
-        send_at=send_at, push=push, reference=reference, test=test,
-    )  # fmt: skip
-    if send_at is None and push is None:
-        try:
-            queue.publish(notification_id, expires=expires)
-        except Exception:
-            store.discard(notification_id)
-            raise
-    return record
+    return stored_and_queued(
+        queue,
+        notification_id,
+        lambda push: store.create(
+            notification_id=notification_id,
+            client=client,
+            kind=kind,
+            payload=payload,
+            send_at=send_at,
+            push=push,
+            reference=reference,
+            test=test,
+        ),
+        lambda: store.discard(notification_id),
+        now=send_at is None,
+        expires=expires,
+    )
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from notifier.errors import (
 )
 from notifier.providers.base import MailProvider, OutgoingMail
 from notifier.providers.simulated import mail_outcome
+from notifier.queueing import Enqueuer
 from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest, Notification
 from notifier.services.delivery import (
     Attempt,
-    Enqueuer,
     Outcome,
     attempt_delivery,
     failed_attempt,

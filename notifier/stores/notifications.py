@@ -21,11 +21,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from redis import Redis
 from redis.typing import EncodableT, FieldT
 
+from notifier.queueing import Enqueuer
 from notifier.redact import redact
 from notifier.schemas import Notification
 from notifier.stores.batch_counts import BATCH_COUNTS, SCHEDULED
@@ -97,18 +98,6 @@ def _ref_key(provider: str, ref: str) -> str:
 
 def _early_receipt_key(provider: str, ref: str) -> str:
     return f"notifier:receipt:{provider}:{ref}"
-
-
-class CallbackQueue(Protocol):
-    """Queues a status callback (``notifier.queueing.TaskQueue`` for ``send_callback``)."""
-
-    def direct(
-        self, notification_id: str, *rest: str | int, expires: float | None = None
-    ) -> tuple[str, str] | None: ...
-
-    def publish(
-        self, notification_id: str, *rest: str | int, expires: float | None = None
-    ) -> None: ...
 
 
 # KEYS: record, payload, metrics. ARGV: now (RFC 3339), now (s), lease (s), max attempts.
@@ -284,7 +273,7 @@ class NotificationStore:
         redis: Redis,
         ttl: int,
         *,
-        callbacks: CallbackQueue | None = None,
+        callbacks: Enqueuer | None = None,
         callback_clients: frozenset[str] = frozenset(),
     ) -> None:
         self.redis = redis
