@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.batches import post_batch, rows, wait_batch
 from tests.support.rabbitmq import RabbitServer
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
@@ -54,3 +55,15 @@ def test_mail_and_captcha_go_through_rabbitmq(rabbit_stack: tuple[Stack, RabbitS
     metrics = stack.get("/metrics").text
     for lane in ("captcha", "mail", "scheduled"):
         assert f'notifier_queue_depth{{queue="{lane}"}} ' in metrics
+
+
+def test_a_batch_fans_out_and_drains_through_rabbitmq(
+    rabbit_stack: tuple[Stack, RabbitServer],
+) -> None:
+    stack, _ = rabbit_stack
+    recipients = rows(1200, "amqpb")  # three chunks: the fan-out publishes after each
+    accepted = post_batch(stack.base, recipients)
+    done = wait_batch(stack.base, accepted["id"], "done")
+    assert done["counts"] == {"sent": 1200}
+    by_rcpt = stack.smtp.by_recipient()
+    assert [len(by_rcpt.get(r["to"], [])) for r in recipients] == [1] * 1200
