@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.batches import post_batch, rows, wait_batch
 from tests.support.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
 from tests.support.postfix import PostfixServer
 from tests.support.redis_server import RedisServer
@@ -115,3 +116,22 @@ def test_postfix_really_refuses_bare_lf(postfix: tuple[PostfixServer, SmtpSink])
         assert (
             client.sendmail("a@example.com", ["b@example.com"], bare.replace(b"\n", b"\r\n")) == {}
         )
+
+
+def test_a_batchs_mails_rendered_at_send_time_pass_postfix(postfix_stack: Stack) -> None:
+    recipients = rows(50, "pfb")
+    for i, row in enumerate(recipients):
+        row["data"]["name"] = f"Zoë 王 {i}"  # non-ASCII in the subject and the body
+        row["data"]["login_url"] += "?t=" + "x" * 1200  # a line longer than SMTP allows
+    accepted = post_batch(postfix_stack.base, recipients)
+    done = wait_batch(postfix_stack.base, accepted["id"], "done")
+    assert done["counts"] == {"sent": 50}
+    by_rcpt = wait_for(
+        lambda: all(r["to"] in (b := postfix_stack.smtp.by_recipient()) for r in recipients) and b,
+        what="every row behind Postfix",
+    )
+    for i in (0, 49):
+        (message,) = by_rcpt[recipients[i]["to"]]
+        assert message["Subject"] == f"Welcome to Acme, Zoë 王 {i}"
+        text = message.get_body(("plain",))
+        assert text is not None and recipients[i]["data"]["login_url"] in text.get_content()
