@@ -20,6 +20,7 @@ import requests
 
 from notifier.embedded import free_port
 from tests.support import procfile
+from tests.support.batches import post_batch, rows, wait_batch
 from tests.support.clients import api_clients, auth
 from tests.support.processes import Process, notifier_env
 from tests.support.redis_server import RedisServer
@@ -176,6 +177,31 @@ def test_two_beats_send_each_scheduled_mail_exactly_once(deploy: Deploy) -> None
     finally:
         deploy.beats.remove(second)
         second.stop()
+
+
+def test_a_scheduled_batch_goes_out_on_time_through_a_relay_far_away(deploy: Deploy) -> None:
+    deploy.smtp.handler.rcpt_delay = 0.05  # a relay 50 ms away
+    try:
+        due = datetime.now(UTC) + timedelta(seconds=3)
+        recipients = rows(300, "prodbatch")
+        accepted = post_batch(deploy.base, recipients, send_at=due.isoformat())
+        assert accepted["status"] == "scheduled"
+        done = wait_batch(deploy.base, accepted["id"], "done", timeout=60)
+    finally:
+        deploy.smtp.handler.rcpt_delay = 0.0
+    assert done["counts"] == {"sent": 300}
+    by_rcpt = deploy.smtp.by_recipient()
+    assert [len(by_rcpt.get(r["to"], [])) for r in recipients] == [1] * 300
+    first = min(deploy.smtp.handler.arrivals[i["id"]] for i in page(deploy, accepted["id"]))
+    assert first >= due.timestamp()
+
+
+def page(deploy: Deploy, batch_id: str) -> list[dict[str, Any]]:
+    answer = requests.get(
+        f"{deploy.base}/v1/batches/{batch_id}/notifications", headers=auth(), timeout=10
+    )
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
 
 
 def test_the_staleness_signal_shows_a_stopped_beat_and_its_return(deploy: Deploy) -> None:
