@@ -29,6 +29,7 @@ ENV_PREFIX = "NOTIFIER_"
 _URL_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
 Scope = Literal["mail", "sms", "upload"]
 RATE_PATTERN = r"^[1-9][0-9]*/(s|m|h)$"
+_AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 
 
 class Environment(StrEnum):
@@ -93,6 +94,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     broker_url: str | None = None
     broker_visibility_timeout: int = Field(3600, ge=5)
+    # RabbitMQ only: "quorum" declares every lane as a replicated quorum queue (README "RabbitMQ").
+    broker_queue_type: Literal["classic", "quorum"] = "classic"
     # A status record (never the message itself) is kept this long after its last change.
     status_ttl: int = Field(7 * 24 * 3600, ge=60)
     max_body_size: int = Field(1024 * 1024, ge=1024)
@@ -197,7 +200,7 @@ class Settings(BaseSettings):
     @field_validator("redis_url", "broker_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
-        schemes = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
+        schemes = ("redis://", "rediss://", *_AMQP_SCHEMES)
         if value is not None and not value.startswith(schemes):
             raise ValueError("must start with redis://, rediss:// or amqp://")
         return value
@@ -243,6 +246,14 @@ class Settings(BaseSettings):
     def _state_is_redis(self) -> Settings:
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
             raise ValueError("NOTIFIER_REDIS_URL: must be a redis:// or rediss:// URL")
+        return self
+
+    @model_validator(mode="after")
+    def _quorum_is_rabbitmq(self) -> Settings:
+        if self.broker_queue_type == "quorum" and not self.broker_is_rabbitmq:
+            raise ValueError(
+                "NOTIFIER_BROKER_QUEUE_TYPE: quorum needs an amqp:// NOTIFIER_BROKER_URL (RabbitMQ)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -322,6 +333,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"NOTIFIER_TWILIO_FROM: {why} (or NOTIFIER_TWILIO_MESSAGING_SERVICE_SID)"
             )
+
+    @property
+    def broker_is_rabbitmq(self) -> bool:
+        """Whether the broker is RabbitMQ (an amqp:// URL) rather than a Redis."""
+        return self.broker_url is not None and self.broker_url.startswith(_AMQP_SCHEMES)
 
     @property
     def task_time_limit(self) -> int:

@@ -20,6 +20,8 @@ DISPATCH_EVERY = 1.0
 def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
     """Celery's settings, derived from ours."""
     visibility = {"visibility_timeout": settings.broker_visibility_timeout}
+    # None: the broker's default type (classic queues on RabbitMQ; Redis has no types).
+    quorum = {"x-queue-type": "quorum"} if settings.broker_queue_type == "quorum" else None
     return {
         "broker_url": settings.broker_url or redis_url,
         # Only tasks that return something (qiniu_uptoken) store results; the status of a
@@ -31,7 +33,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "result_serializer": "json",
         "accept_content": ["json"],
         # Lanes: a queue per kind of work; a worker without -Q serves them all, captchas first.
-        "task_queues": [Queue(lane, routing_key=lane) for lane in LANES],
+        "task_queues": [Queue(lane, routing_key=lane, queue_arguments=quorum) for lane in LANES],
         "task_default_queue": QueueNames.MAIL,
         "task_routes": {task: {"queue": lane} for task, lane in ROUTES.items()},
         # Sends wait on providers far away, so a worker keeps many in flight: threads, not
@@ -64,6 +66,10 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
             # Each sweep holds a lock in Redis; a worker killed while holding it would stop every
             # sweep for kombu's default five minutes. Our claims make a doubled restore harmless.
             "unacked_mutex_expire": min(30, max(2, settings.broker_visibility_timeout // 5)),
+            # RabbitMQ: each publish waits for the broker's ack (the message is on disk, or on a
+            # quorum of nodes), so a 202 means the broker has it and a refusal is an error, not
+            # a message dropped in silence.
+            "confirm_publish": settings.broker_is_rabbitmq,
         },
         # Deploys: SIGTERM is Celery's warm shutdown: the sends in flight finish (each bounded by
         # the watchdog and its timeouts), and reserved and ETA messages go back to the broker.
@@ -90,6 +96,22 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         # The schedule is fixed in code, so beat keeps it in memory: nothing on disk, which a
         # fresh container or a read-only file system could not give it anyway.
         "beat_scheduler": "celery.beat:Scheduler",
+        **_quorum_lanes(settings),
+    }
+
+
+def _quorum_lanes(settings: Settings) -> dict[str, Any]:
+    """What quorum lanes need besides their type (README "RabbitMQ as the broker")."""
+    if settings.broker_queue_type != "quorum":
+        return {}
+    return {
+        # With quorum lanes Celery parks a countdown (a retry) in RabbitMQ's delay queues (its
+        # native delayed delivery), which forward it through the lanes' exchange only if that is
+        # a topic exchange. Through a direct one the worker would hold the message until its
+        # time, and with quorum queues its prefetch cannot grow to make up for it.
+        "task_default_exchange_type": "topic",
+        # A queue Celery declares by itself (a -Q that names no lane) is a quorum queue too.
+        "task_create_missing_queue_type": "quorum",
     }
 
 

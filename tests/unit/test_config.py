@@ -82,6 +82,34 @@ def test_broker_defaults_to_redis(monkeypatch: pytest.MonkeyPatch) -> None:
     assert celery_config(load_settings(), redis_url)["broker_url"] == "amqp://guest@mq.internal//"
 
 
+def test_quorum_lanes_on_rabbitmq(monkeypatch: pytest.MonkeyPatch) -> None:
+    from notifier.celery_ext import celery_config
+    from notifier.lanes import LANES
+
+    monkeypatch.setenv("NOTIFIER_BROKER_URL", "amqp://guest@mq.internal//")
+    classic = celery_config(load_settings(), "redis://r")
+    assert [q.queue_arguments for q in classic["task_queues"]] == [None] * len(LANES)
+    # Publisher confirms on RabbitMQ whatever the queues' type: a 202 means the broker has it.
+    assert classic["broker_transport_options"]["confirm_publish"] is True
+    assert "task_default_exchange_type" not in classic  # Celery's direct exchange, as before
+    monkeypatch.setenv("NOTIFIER_BROKER_QUEUE_TYPE", "quorum")
+    quorum = celery_config(load_settings(), "redis://r")
+    assert [q.name for q in quorum["task_queues"]] == list(LANES)
+    assert all(q.queue_arguments == {"x-queue-type": "quorum"} for q in quorum["task_queues"])
+    assert quorum["broker_transport_options"]["confirm_publish"] is True
+    # Native delayed delivery forwards retries through a topic exchange only.
+    assert quorum["task_default_exchange_type"] == "topic"
+    assert quorum["task_create_missing_queue_type"] == "quorum"
+
+
+def test_no_publisher_confirms_asked_of_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    from notifier.celery_ext import celery_config
+
+    monkeypatch.setenv("NOTIFIER_REDIS_URL", "redis://r")
+    config = celery_config(load_settings(), "redis://r")
+    assert config["broker_transport_options"]["confirm_publish"] is False
+
+
 def test_dotenv_file_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("NOTIFIER_MAIL_PROVIDER=console\n")
     assert load_settings().mail_provider == "console"
@@ -114,6 +142,12 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"NOTIFIER_REDIS_URL": "localhost:6379"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_REDIS_URL": "amqp://mq"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_RETRY_CAP": "4000"}, "NOTIFIER_RETRY_CAP"),
+        ({"NOTIFIER_BROKER_QUEUE_TYPE": "quorum"}, "NOTIFIER_BROKER_QUEUE_TYPE"),
+        (
+            {"NOTIFIER_BROKER_QUEUE_TYPE": "quorum", "NOTIFIER_BROKER_URL": "redis://q"},
+            "NOTIFIER_BROKER_QUEUE_TYPE",
+        ),
+        ({"NOTIFIER_BROKER_QUEUE_TYPE": "stream"}, "NOTIFIER_BROKER_QUEUE_TYPE"),
         (
             {"NOTIFIER_MAIL_USE_TLS": "true", "NOTIFIER_MAIL_USE_SSL": "true"},
             "NOTIFIER_MAIL_USE_TLS",
