@@ -9,7 +9,7 @@ from celery import Task, shared_task
 from notifier.lanes import TaskNames
 from notifier.runtime import runtime
 from notifier.services.batches import fan_out
-from notifier.tasks.retrying import backoff
+from notifier.tasks.retrying import retry_with_backoff
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,4 @@ def fan_out_batch(self: Task[[str], None], batch_id: str) -> None:
             rt.fan_out_queue.publish(batch_id)
     except Exception as e:
         log.warning("batch %s fan-out failed, retrying: %s", batch_id, type(e).__name__)
-        s = rt.settings
-        raise self.retry(
-            countdown=backoff(self.request.retries + 1, base=s.retry_base, cap=s.retry_cap)
-        ) from e
+        raise retry_with_backoff(self, rt.settings) from e

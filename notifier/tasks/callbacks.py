@@ -10,7 +10,7 @@ from celery import Task, shared_task
 from notifier.lanes import TaskNames
 from notifier.runtime import runtime
 from notifier.services.callbacks import RETRY_FOR, Event, deliver_callback, subject
-from notifier.tasks.retrying import backoff
+from notifier.tasks.retrying import retry_with_backoff
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,4 @@ def send_callback(
         log.error("%s: callback given up after 24 h", notification_id)
         rt.store.count("callbacks:failed")
         return
-    s = rt.settings
-    raise self.retry(
-        countdown=backoff(self.request.retries + 1, base=s.retry_base, cap=s.retry_cap)
-    )
+    raise retry_with_backoff(self, rt.settings)

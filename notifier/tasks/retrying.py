@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Retry
 
 from config import Settings
+from notifier.lanes import LANES
 from notifier.services.delivery import Outcome
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,30 @@ def backoff(
     return float(rng() * ceiling)
 
 
+def retry_in(task: Task[Any, Any], seconds: float, settings: Settings) -> Retry:
+    """Celery's Retry that runs ``task`` again in ``seconds``, in the lane its message came on.
+
+    With quorum lanes Celery parks the retry in RabbitMQ's delay queues (native delayed
+    delivery), which count whole seconds and cannot take less than one (Celery's publish
+    raises, and the retry would be dropped): so a wait is rounded up to whole seconds. And they
+    send it to the queue Celery routes the task to, not to the lane it came on (a batch row's
+    retry would leave ``bulk`` for ``mail``): so the lane is named.
+    """
+    if settings.broker_queue_type == "quorum" and seconds > 0:
+        seconds = float(math.ceil(seconds))
+    # Native delayed delivery prefixes the routing key with the delay's bits ("0.1.….mail").
+    lane = str((task.request.delivery_info or {}).get("routing_key") or "").rsplit(".", 1)[-1]
+    if lane in LANES:
+        return task.retry(countdown=seconds, queue=lane)
+    return task.retry(countdown=seconds)
+
+
+def retry_with_backoff(task: Task[Any, Any], settings: Settings) -> Retry:
+    """Celery's Retry after the backoff of the task's next try."""
+    delay = backoff(task.request.retries + 1, base=settings.retry_base, cap=settings.retry_cap)
+    return retry_in(task, delay, settings)
+
+
 def run_attempt(task: Task[Any, Any], attempt: Callable[[], Outcome], settings: Settings) -> None:
     """Make one delivery attempt, then retry as its outcome asks.
 
@@ -39,10 +66,7 @@ def run_attempt(task: Task[Any, Any], attempt: Callable[[], Outcome], settings: 
         outcome = attempt()
     except Exception:
         log.exception("%s: the attempt could not be recorded; retrying", task.request.id)
-        retries = task.request.retries + 1
-        raise task.retry(
-            countdown=backoff(retries, base=settings.retry_base, cap=settings.retry_cap)
-        ) from None
+        raise retry_with_backoff(task, settings) from None
     retry_if_asked(task, outcome, settings)
 
 
@@ -50,11 +74,11 @@ def retry_if_asked(task: Task[Any, Any], outcome: Outcome, settings: Settings) -
     """Raise Celery's Retry after a backoff when the outcome asks for it."""
     if outcome.status == "busy":
         # Look again when the other claim runs out; this is no attempt of ours.
-        raise task.retry(countdown=outcome.wait + 0.1)
+        raise retry_in(task, outcome.wait + 0.1, settings)
     if outcome.status != "retry":
         return
     delay = backoff(outcome.attempt, base=settings.retry_base, cap=settings.retry_cap)
     if outcome.deadline is not None:
         # Never retry past the deadline: go sooner instead, while the try can still count.
         delay = min(delay, max(0.0, outcome.deadline - time.time() - 1))
-    raise task.retry(countdown=delay)
+    raise retry_in(task, delay, settings)

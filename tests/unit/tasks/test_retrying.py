@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, cast
 
 import pytest
@@ -25,14 +26,20 @@ class FakeTask:
     """The parts of a bound Celery task that the retry decision uses."""
 
     retries: int = 0
+    # Where the message came from, as the broker delivered it.
+    routing_key: str = "mail"
     countdowns: list[float] = field(default_factory=list)
+    queues: list[str | None] = field(default_factory=list)
 
     @property
     def request(self) -> Any:
-        return type("Request", (), {"id": "t-1", "retries": self.retries})()
+        delivery_info = {"exchange": "mail", "routing_key": self.routing_key}
+        fields = {"id": "t-1", "retries": self.retries, "delivery_info": delivery_info}
+        return type("Request", (), fields)()
 
-    def retry(self, *, countdown: float) -> Retry:
+    def retry(self, *, countdown: float, queue: str | None = None) -> Retry:
         self.countdowns.append(countdown)
+        self.queues.append(queue)
         return Retry()
 
 
@@ -90,3 +97,43 @@ def test_a_settled_outcome_is_not_retried(
     task = FakeTask()
     run(task, lambda: Outcome(status, 1), make_settings())
     assert task.countdowns == []
+
+
+QUORUM = {"broker_url": "amqp://guest:guest@mq.internal//", "broker_queue_type": "quorum"}
+
+
+def test_a_retry_stays_in_the_lane_its_message_came_on(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # A batch row's send_mail came on bulk, though Celery routes send_mail to mail; after RabbitMQ's
+    # delay queues its routing key carries the delay's bits in front.
+    delayed = "0." * 27 + "1.bulk"
+    for settings in (make_settings(), make_settings(**QUORUM)):
+        for key in ("bulk", delayed):
+            task = FakeTask(routing_key=key)
+            with pytest.raises(Retry):
+                run(task, lambda: Outcome("retry", 1), settings)
+            assert task.queues == ["bulk"]
+
+
+def test_a_message_from_no_lane_is_retried_where_celery_routes_it(
+    make_settings: Callable[..., Settings],
+) -> None:
+    task = FakeTask(routing_key="someone-elses-queue")
+    with pytest.raises(Retry):
+        run(task, lambda: Outcome("busy", wait=1), make_settings())
+    assert task.queues == [None]
+
+
+def test_with_quorum_lanes_a_wait_is_whole_seconds_and_never_under_one(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # RabbitMQ's delay queues count whole seconds; Celery refuses a fraction of one.
+    task = FakeTask()
+    for wait in (0.0, 0.2, 12.5):
+        with pytest.raises(Retry):
+            run(task, partial(Outcome, "busy", wait=wait), make_settings(**QUORUM))
+    assert task.countdowns == [1.0, 1.0, 13.0]
+    with pytest.raises(Retry):
+        run(task, partial(Outcome, "busy", wait=0.2), make_settings())
+    assert task.countdowns[-1] == pytest.approx(0.3)  # Redis and classic lanes keep fractions
