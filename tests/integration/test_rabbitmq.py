@@ -1,54 +1,90 @@
-"""RabbitMQ as the broker, Redis for state: how Notifier scales past one Redis."""
+"""RabbitMQ as the broker, Redis for state: how Notifier scales past one Redis.
+
+Every test runs twice: with classic lanes, and with quorum lanes (``NOTIFIER_BROKER_QUEUE_TYPE``),
+each in a virtual host of its own on one private node (a queue's type cannot change).
+"""
 
 from __future__ import annotations
 
-import uuid
+import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from notifier.lanes import LANES
 from tests.support.batches import post_batch, rows, wait_batch
+from tests.support.processes import start_worker
 from tests.support.rabbitmq import RabbitServer
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
-from tests.support.stack import Stack, stack_settings, start_stack
+from tests.support.stack import Stack, address, send, stack_settings, start_stack
 from tests.support.twilio import FakeTwilio
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
 
+@dataclass
+class Amqp:
+    """A stack on RabbitMQ: the node, the virtual host and the lanes' queue type."""
+
+    stack: Stack
+    rabbit: RabbitServer
+    vhost: str
+    queue_type: str
+
+    @property
+    def quorum(self) -> bool:
+        return self.queue_type == "quorum"
+
+
 @pytest.fixture(scope="module")
-def rabbit_stack(
+def rabbit() -> Iterator[RabbitServer]:
+    """A private RabbitMQ node for this module."""
+    node = RabbitServer()
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module", params=["classic", "quorum"])
+def amqp(
+    request: pytest.FixtureRequest,
+    rabbit: RabbitServer,
     redis_server: RedisServer,
     smtp: SmtpSink,
     twilio: FakeTwilio,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Stack, RabbitServer]]:
-    """Web, worker and beat on a private RabbitMQ node, with state in the session's Redis."""
-    rabbit = RabbitServer()
-    rabbit.start()
-    settings = stack_settings(
-        redis_server, smtp, twilio, Path(tmp_path_factory.mktemp("amqp")), db=3
+) -> Iterator[Amqp]:
+    """Web, worker and beat on the node with lanes of one type, with state in the session's Redis."""
+    queue_type: str = request.param
+    state = Path(tmp_path_factory.mktemp(f"amqp-{queue_type}"))
+    settings = stack_settings(redis_server, smtp, twilio, state, db=3)
+    settings.update(
+        broker_url=rabbit.add_vhost(queue_type),
+        broker_queue_type=queue_type,
+        # A killed worker's claims last the task time limit (half of this): 15 s, not minutes.
+        broker_visibility_timeout=30,
     )
-    settings["broker_url"] = rabbit.url
     stack = start_stack(settings, smtp, twilio)
-    yield stack, rabbit
+    yield Amqp(stack=stack, rabbit=rabbit, vhost=queue_type, queue_type=queue_type)
     stack.stop()
-    rabbit.stop()
 
 
-def test_mail_and_captcha_go_through_rabbitmq(rabbit_stack: tuple[Stack, RabbitServer]) -> None:
-    stack, rabbit = rabbit_stack
-    assert f"transport:   amqp://guest:**@127.0.0.1:{rabbit.port}//" in stack.worker.output()
-    to = f"amqp-{uuid.uuid4().hex[:8]}@example.com"
+def test_mail_and_captcha_go_through_rabbitmq(amqp: Amqp) -> None:
+    stack, rabbit = amqp.stack, amqp.rabbit
+    transport = f"transport:   amqp://guest:**@127.0.0.1:{rabbit.port}/{amqp.vhost}"
+    assert transport in stack.worker.output()
+    to = address("amqp")
     response = stack.post("/v1/mail", {"to": [to], "subject": "Via RabbitMQ", "text": "Hello"})
     assert response.status_code == 202
     notification_id = response.json()["id"]
     assert stack.wait_status(notification_id, "sent")["attempts"] == 1
     assert len(stack.smtp.received(notification_id)) == 1
     phone = "+8613900139000"
-    captcha = stack.post("/v1/sms/captcha", {"phone": phone, "purpose": "amqp"})
+    captcha = stack.post("/v1/sms/captcha", {"phone": phone, "purpose": f"amqp-{amqp.vhost}"})
     assert captcha.status_code == 202
     assert stack.wait_status(captcha.json()["id"], "sent")["provider"] == "twilio"
     assert stack.get("/readyz").status_code == 200
@@ -57,13 +93,82 @@ def test_mail_and_captcha_go_through_rabbitmq(rabbit_stack: tuple[Stack, RabbitS
         assert f'notifier_queue_depth{{queue="{lane}"}} ' in metrics
 
 
-def test_a_batch_fans_out_and_drains_through_rabbitmq(
-    rabbit_stack: tuple[Stack, RabbitServer],
-) -> None:
-    stack, _ = rabbit_stack
-    recipients = rows(1200, "amqpb")  # three chunks: the fan-out publishes after each
+def test_the_lanes_are_queues_of_the_type_asked_for(amqp: Amqp) -> None:
+    types = amqp.rabbit.queue_types(amqp.vhost)
+    assert {lane: types.get(lane) for lane in LANES} == dict.fromkeys(LANES, amqp.queue_type)
+    # Celery's native delayed delivery, which quorum lanes turn on: 28 levels of delay queues.
+    delayed = {name: kind for name, kind in types.items() if name.startswith("celery_delayed_")}
+    if amqp.quorum:
+        assert delayed == {f"celery_delayed_{n}": "quorum" for n in range(28)}
+    else:
+        assert delayed == {}
+
+
+def test_a_batch_fans_out_and_drains_through_rabbitmq(amqp: Amqp) -> None:
+    stack = amqp.stack
+    recipients = rows(1200, f"amqpb-{amqp.vhost}")  # three chunks: the fan-out publishes after each
     accepted = post_batch(stack.base, recipients)
     done = wait_batch(stack.base, accepted["id"], "done")
     assert done["counts"] == {"sent": 1200}
     by_rcpt = stack.smtp.by_recipient()
     assert [len(by_rcpt.get(r["to"], [])) for r in recipients] == [1] * 1200
+
+
+def test_a_send_that_fails_for_now_is_retried_until_sent(amqp: Amqp) -> None:
+    stack = amqp.stack
+    to = address("amqp-retry")
+    stack.smtp.plan(to, "451 4.3.0 Mailbox busy", "451 4.3.0 Mailbox busy")
+    notification_id = send(stack, to=[to])
+    if amqp.quorum:
+        # The retry waits out its countdown in RabbitMQ (a second in the first delay queue),
+        # not reserved by a worker that could not take more messages meanwhile.
+        wait_for(
+            lambda: amqp.rabbit.ready("celery_delayed_0", amqp.vhost) > 0,
+            what="the retry to wait in RabbitMQ's delay queue",
+        )
+    assert stack.wait_status(notification_id, "sent")["attempts"] == 3
+    assert len(stack.smtp.received(notification_id)) == 1
+
+
+def test_a_worker_killed_mid_drain_loses_nothing_and_sends_nothing_twice(amqp: Amqp) -> None:
+    stack, handler = amqp.stack, amqp.stack.smtp.handler
+
+    def count(ids: list[str]) -> int:
+        return sum(i in handler.arrivals for i in ids)
+
+    stack.worker.stop()  # the backlog is queued while no worker runs
+    ids = [send(stack, to=[address(f"amqp-kill{i}")]) for i in range(300)]
+    handler.rcpt_delay = 0.2  # a relay far away: the worker has all its threads in flight
+    try:
+        stack.worker = start_worker(stack.env)
+        wait_for(lambda: count(ids) >= 60, what="the first mails")
+        # Hold every new mail at RCPT (for less than the mail timeout, so none is given up), and
+        # kill the worker once no mail is past RCPT and each one that arrived is recorded as
+        # sent: the one moment SMTP cannot tell apart (taken, not yet recorded) is then not in
+        # play, so a second copy would be Notifier's fault.
+        handler.rcpt_delay = 3.0
+
+        def held_and_recorded() -> list[str] | None:
+            if handler.awaiting_data():
+                return None
+            arrived = [i for i in ids if i in handler.arrivals]
+            recorded = all(stack.status(i)["status"] == "sent" for i in arrived)
+            # And nothing got past RCPT while the records were read.
+            held = not handler.awaiting_data() and len(arrived) == count(ids)
+            return arrived if recorded and held else None
+
+        arrived = wait_for(held_and_recorded, what="the mails in flight to be held at RCPT")
+        stack.worker.stop(signal.SIGKILL)
+        assert len(arrived) < 300, "the drain finished before the kill: the test proves nothing"
+        handler.rcpt_delay = 0.0
+        stack.worker = start_worker(stack.env)
+        # What the dead worker held comes back at once; those it was sending wait out their
+        # claims (15 s) and are retried through the delay queues.
+        wait_for(
+            lambda: all(stack.status(i)["status"] == "sent" for i in ids),
+            timeout=120,
+            what="all 300 mails to be sent",
+        )
+    finally:
+        handler.rcpt_delay = 0.0
+    assert [len(stack.smtp.received(i)) for i in ids] == [1] * 300

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import kombu
 import kombu.exceptions
@@ -20,6 +22,9 @@ from tests.support.processes import start_server, stop_group
 # ``su rabbitmq`` and ``cd /var/lib/rabbitmq``: the node would then run as another user that
 # cannot write our temp dir. This one runs as whoever calls it, with the environment we give.
 SERVER_SCRIPT = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+# Likewise the real rabbitmqctl, run with the node's environment (its $HOME holds the cookie).
+CTL_SCRIPT = SERVER_SCRIPT.with_name("rabbitmqctl")
+CTL_TIMEOUT = 60.0
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
@@ -52,11 +57,50 @@ class RabbitServer:
         self.nodename = f"notifier-test-{secrets.token_hex(4)}@localhost"
         self.dir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] = {}
 
     @property
     def url(self) -> str:
         """The broker URL; RabbitMQ lets ``guest`` in from localhost only, which is us."""
-        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        return self.vhost_url("/")
+
+    def vhost_url(self, vhost: str) -> str:
+        """The broker URL of one virtual host (``/`` is the default one)."""
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/{quote(vhost, safe='')}"
+
+    def ctl(self, *args: str) -> str:
+        """Run ``rabbitmqctl`` against this node; its output (fails the test if it fails)."""
+        done = subprocess.run(
+            [str(CTL_SCRIPT), "-n", self.nodename, "-q", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=CTL_TIMEOUT,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"rabbitmqctl {' '.join(args)}: {done.stderr or done.stdout}")
+        return done.stdout
+
+    def add_vhost(self, vhost: str) -> str:
+        """A new virtual host that ``guest`` may use; its broker URL.
+
+        Queues of one name can be of one type only in a virtual host, so a test of another
+        type needs one of its own.
+        """
+        self.ctl("add_vhost", vhost)
+        self.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        return self.vhost_url(vhost)
+
+    def ready(self, queue: str, vhost: str = "/") -> int:
+        """Messages waiting in ``queue`` (a passive declare: no management plugin needed)."""
+        with kombu.Connection(self.vhost_url(vhost), connect_timeout=2) as connection:
+            channel: Any = connection.default_channel  # an AMQP channel (kombu types it vaguely)
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)
+
+    def queue_types(self, vhost: str = "/") -> dict[str, str]:
+        """Each queue of ``vhost`` and its type (``classic``, ``quorum``)."""
+        listed = self.ctl("list_queues", "-p", vhost, "--no-table-headers", "name", "type")
+        return dict(line.split("\t") for line in listed.splitlines() if line.strip())
 
     @property
     def log_file(self) -> Path:
@@ -76,7 +120,7 @@ class RabbitServer:
         if self.process is not None:
             raise AssertionError("RabbitServer already started")
         self.dir = Path(tempfile.mkdtemp(prefix="notifier-rabbitmq-"))
-        env = self._environment(self._write_config(self.dir))
+        env = self.env = self._environment(self._write_config(self.dir))
         try:
             self.process = start_server(
                 [str(SERVER_SCRIPT)],

@@ -48,8 +48,12 @@ class RecordingHandler:
         self.arrivals: dict[str, float] = {}  # notification id -> when its DATA arrived
         self.data_delay = 0.0  # seconds before answering DATA: a slow server
         self.rcpt_delay = 0.0  # seconds before answering each RCPT: a server far away
-        self.in_flight = 0  # mail transactions under way right now (MAIL to DATA's answer)
-        self.peak_in_flight = 0  # the most there were at one moment
+        # Mail transactions under way (MAIL to DATA's answer or RSET), by session; those whose
+        # recipient was taken. A connection that drops mid-mail leaves its entry behind, which
+        # is why only the open ones are counted.
+        self.transactions: dict[int, SMTP] = {}
+        self.rcpt_taken: dict[int, SMTP] = {}
+        self.peak_in_flight = 0  # the most in flight at one moment
         self.rcpt_delays: dict[str, deque[float]] = defaultdict(deque)
         self.rcpt_seen: set[str] = set()
         self.plans: dict[str, deque[str | bytes]] = defaultdict(deque)
@@ -71,19 +75,32 @@ class RecordingHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         with self.lock:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            self.transactions[id(session)] = server
+            self.peak_in_flight = max(self.peak_in_flight, _open(self.transactions))
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
 
-    def _transaction_over(self) -> None:
+    @property
+    def in_flight(self) -> int:
+        """Mail transactions under way right now on open connections."""
         with self.lock:
-            self.in_flight -= 1
+            return _open(self.transactions)
+
+    def awaiting_data(self) -> int:
+        """Transactions on open connections past RCPT whose DATA is not answered yet.
+
+        While there are none, no mail can be taken in the instant before a sender dies (a new
+        one must pass RCPT first, which a test can hold up with ``rcpt_delay``).
+        """
+        with self.lock:
+            return _open(self.rcpt_taken)
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if envelope.mail_from is not None:
-            self._transaction_over()
+        # (aiosmtpd has emptied the envelope by now; a refused RCPT ends in RSET too.)
+        with self.lock:
+            self.transactions.pop(id(session), None)
+            self.rcpt_taken.pop(id(session), None)
         return "250 OK"
 
     async def handle_RCPT(
@@ -99,13 +116,23 @@ class RecordingHandler:
             plan = self.plans.get(address.lower())
             if plan:
                 return plan.popleft()
-        envelope.rcpt_tos.append(address)
+            envelope.rcpt_tos.append(address)
+            self.rcpt_taken[id(session)] = server
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
-        self._transaction_over()
+        with self.lock:
+            self.transactions.pop(id(session), None)
+        try:
+            return self._take(envelope)
+        finally:
+            # After the arrival is noted, before the answer goes out.
+            with self.lock:
+                self.rcpt_taken.pop(id(session), None)
+
+    def _take(self, envelope: Envelope) -> str:
         # original_content: the octets of DATA as they came, less the dot-stuffing.
         content = cast(bytes, envelope.original_content or envelope.content)
         faults = wire_faults(content)
@@ -119,6 +146,12 @@ class RecordingHandler:
             self.raw[str(parsed["X-Notification-Id"])].append(content)
             self.arrivals[str(parsed["X-Notification-Id"])] = time.time()
         return "250 Message accepted"
+
+
+def _open(transactions: dict[int, SMTP]) -> int:
+    return sum(
+        s.transport is not None and not s.transport.is_closing() for s in transactions.values()
+    )
 
 
 class SmtpSink:
