@@ -94,14 +94,28 @@ def test_mail_and_captcha_go_through_rabbitmq(amqp: Amqp) -> None:
 
 
 def test_the_lanes_are_queues_of_the_type_asked_for(amqp: Amqp) -> None:
-    types = amqp.rabbit.queue_types(amqp.vhost)
+    rabbit, vhost = amqp.rabbit, amqp.vhost
+    types = rabbit.queue_types(vhost)
     assert {lane: types.get(lane) for lane in LANES} == dict.fromkeys(LANES, amqp.queue_type)
-    # Celery's native delayed delivery, which quorum lanes turn on: 28 levels of delay queues.
+    # Celery's native delayed delivery, which quorum lanes turn on: 28 levels of delay queues,
+    # which hand a message back through the lanes' exchange: a topic exchange for quorum lanes.
     delayed = {name: kind for name, kind in types.items() if name.startswith("celery_delayed_")}
+    exchanges = dict(rabbit.table("list_exchanges", vhost, "name", "type"))
+    # What a worker may hold: one prefetch for the channel (global QoS) with classic lanes;
+    # with quorum lanes, which have no global QoS, as much for each lane it serves.
+    prefetch = {
+        queue: int(count)
+        for queue, count in rabbit.table("list_consumers", vhost, "queue_name", "prefetch_count")
+        if queue in LANES
+    }
     if amqp.quorum:
         assert delayed == {f"celery_delayed_{n}": "quorum" for n in range(28)}
+        assert exchanges["mail"] == "topic"
+        assert prefetch == dict.fromkeys(LANES, 32)
     else:
         assert delayed == {}
+        assert exchanges["mail"] == "direct"
+        assert prefetch == dict.fromkeys(LANES, 0)
 
 
 def test_a_batch_fans_out_and_drains_through_rabbitmq(amqp: Amqp) -> None:

@@ -97,10 +97,14 @@ class RabbitServer:
             channel: Any = connection.default_channel  # an AMQP channel (kombu types it vaguely)
             return int(channel.queue_declare(queue=queue, passive=True).message_count)
 
+    def table(self, listing: str, vhost: str, *columns: str) -> list[list[str]]:
+        """The rows of a ``rabbitmqctl list_…`` of ``vhost``, as ``columns``."""
+        listed = self.ctl(listing, "-p", vhost, "--no-table-headers", *columns)
+        return [line.split("\t") for line in listed.splitlines() if line.strip()]
+
     def queue_types(self, vhost: str = "/") -> dict[str, str]:
         """Each queue of ``vhost`` and its type (``classic``, ``quorum``)."""
-        listed = self.ctl("list_queues", "-p", vhost, "--no-table-headers", "name", "type")
-        return dict(line.split("\t") for line in listed.splitlines() if line.strip())
+        return {name: kind for name, kind in self.table("list_queues", vhost, "name", "type")}
 
     @property
     def log_file(self) -> Path:
