@@ -186,3 +186,27 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_sends_nothing_twice(amqp: A
     finally:
         handler.rcpt_delay = 0.0
     assert [len(stack.smtp.received(i)) for i in ids] == [1] * 300
+
+
+def test_a_mail_the_broker_refuses_is_a_503_and_every_202_is_sent(amqp: Amqp) -> None:
+    stack, rabbit = amqp.stack, amqp.rabbit
+    stack.worker.stop()  # nothing takes mail off the lane while it fills up
+    full = '{"max-length": 2, "overflow": "reject-publish"}'  # RabbitMQ refuses what is over
+    rabbit.ctl("set_policy", "-p", amqp.vhost, "--apply-to", "queues", "full", "^mail$", full)
+    accepted: list[str] = []
+
+    def refused() -> bool:
+        answer = stack.post("/v1/mail", {"to": [address("amqp-full")], "subject": "S", "text": "T"})
+        if answer.status_code == 202:
+            accepted.append(answer.json()["id"])
+        return answer.status_code == 503
+
+    try:
+        # Without publisher confirms every answer would be 202, and what RabbitMQ dropped lost.
+        wait_for(refused, what="RabbitMQ to refuse a mail")
+    finally:
+        rabbit.ctl("clear_policy", "-p", amqp.vhost, "full")
+        stack.worker = start_worker(stack.env)
+    assert accepted, "the lane was full before any mail went in"
+    for notification_id in accepted:
+        assert stack.wait_status(notification_id, "sent")["attempts"] == 1
