@@ -26,6 +26,11 @@ from notifier.logs import request_id
 
 T = TypeVar("T")
 
+# Seconds a publish waits for RabbitMQ's confirm (celery_ext turns confirms on). One that never
+# comes (a frozen node, a quorum queue without its majority) must not hold a request for ever:
+# the publish is tried again on a new connection, then fails (the caller's 503).
+CONFIRM_TIMEOUT = 1.0
+
 
 class Enqueuer(Protocol):
     """Puts a task for an id on the queue (:class:`TaskQueue`, or a test's stand-in)."""
@@ -134,10 +139,11 @@ class TaskQueue:
         """Publish through Celery (raises when the broker cannot be reached)."""
         task = self.celery.tasks[self.task]
         when = _when(expires)
+        options: dict[str, Any] = {"queue": self.queue, "confirm_timeout": CONFIRM_TIMEOUT}
         if when is None:
-            task.apply_async(args=(notification_id, *rest), queue=self.queue)
+            task.apply_async(args=(notification_id, *rest), **options)
         else:
-            task.apply_async(args=(notification_id, *rest), expires=when, queue=self.queue)
+            task.apply_async(args=(notification_id, *rest), expires=when, **options)
 
 
 def _when(expires: float | None) -> datetime | None:

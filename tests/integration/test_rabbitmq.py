@@ -7,6 +7,7 @@ each in a virtual host of its own on one private node (a queue's type cannot cha
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,3 +211,24 @@ def test_a_mail_the_broker_refuses_is_a_503_and_every_202_is_sent(amqp: Amqp) ->
     assert accepted, "the lane was full before any mail went in"
     for notification_id in accepted:
         assert stack.wait_status(notification_id, "sent")["attempts"] == 1
+
+
+def test_a_frozen_node_is_a_503_not_a_request_that_hangs(amqp: Amqp) -> None:
+    stack = amqp.stack
+    body = {"to": [address("amqp-frozen")], "subject": "S", "text": "T"}
+    # Each web process publishes over connections it keeps (a new one would fail to open in 2 s).
+    for _ in range(10):
+        assert stack.post("/v1/mail", body).status_code == 202
+    with amqp.rabbit.frozen():
+        # The confirm never comes: the publish gives up after a second, tries a new connection
+        # (which cannot open either), and the request is answered.
+        started = time.monotonic()
+        refused = stack.post("/v1/mail", body)  # (a request that hangs fails after 10 s)
+        took = time.monotonic() - started
+    assert refused.status_code == 503, refused.text
+    assert took < 10, f"503 took {took:.1f} s"
+    accepted = wait_for(
+        lambda: (r := stack.post("/v1/mail", body)).status_code == 202 and r,
+        what="the web to accept again",
+    )
+    stack.wait_status(accepted.json()["id"], "sent", timeout=60)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -90,6 +93,22 @@ class RabbitServer:
         self.ctl("add_vhost", vhost)
         self.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         return self.vhost_url(vhost)
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The node stopped (SIGSTOP) for the body: it takes connections and answers nothing."""
+        found = subprocess.run(
+            ["pgrep", "-f", f"notifier_test_node {self.nodename}"], capture_output=True, text=True
+        )
+        pids = [int(pid) for pid in found.stdout.split()]
+        assert pids, f"no process of {self.nodename}"
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
 
     def ready(self, queue: str, vhost: str = "/") -> int:
         """Messages waiting in ``queue`` (a passive declare: no management plugin needed)."""
