@@ -90,8 +90,14 @@ class Settings(BaseSettings):
     # production never writes there.
     state_dir: Path = Path(".notifier")
 
+    # redis:// or rediss:// for one server; redis+sentinel://host:port[,host:port…]/<master>[/<db>]
+    # for the primary that sentinels name (see notifier/redisconn.py).
     redis_url: str | None = None
     broker_url: str | None = None
+    # Replicas that must hold an accepting write before it is answered (Redis WAIT); unset: 1
+    # with sentinels, 0 with one server. See README "Surviving the loss of the Redis primary".
+    redis_min_replicas: int | None = Field(None, ge=0, le=16)
+    redis_replica_timeout_ms: int = Field(500, ge=1, le=10_000)
     broker_visibility_timeout: int = Field(3600, ge=5)
     # A status record (never the message itself) is kept this long after its last change.
     status_ttl: int = Field(7 * 24 * 3600, ge=60)
@@ -197,9 +203,13 @@ class Settings(BaseSettings):
     @field_validator("redis_url", "broker_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
-        schemes = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
+        schemes = ("redis://", "rediss://", "redis+sentinel://", "amqp://", "amqps://", "pyamqp://")
         if value is not None and not value.startswith(schemes):
-            raise ValueError("must start with redis://, rediss:// or amqp://")
+            raise ValueError("must start with redis://, rediss://, redis+sentinel:// or amqp://")
+        if value is not None:
+            from notifier.redisconn import parse
+
+            parse(value)
         return value
 
     @field_validator("aliyun_receipt_token", "tencent_receipt_token")
@@ -241,8 +251,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _state_is_redis(self) -> Settings:
-        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
-            raise ValueError("NOTIFIER_REDIS_URL: must be a redis:// or rediss:// URL")
+        if self.redis_url is not None and self.redis_url.startswith(("amqp", "pyamqp")):
+            raise ValueError(
+                "NOTIFIER_REDIS_URL: must be a redis://, rediss:// or redis+sentinel:// URL"
+            )
         return self
 
     @model_validator(mode="after")
@@ -322,6 +334,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"NOTIFIER_TWILIO_FROM: {why} (or NOTIFIER_TWILIO_MESSAGING_SERVICE_SID)"
             )
+
+    @property
+    def min_replicas(self) -> int:
+        """NOTIFIER_REDIS_MIN_REPLICAS, or its default: 1 behind sentinels, else 0."""
+        if self.redis_min_replicas is not None:
+            return self.redis_min_replicas
+        return 1 if (self.redis_url or "").startswith("redis+sentinel://") else 0
 
     @property
     def task_time_limit(self) -> int:
