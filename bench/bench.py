@@ -4,6 +4,7 @@ tutorial recipe (naive_app.py) and the machine's limits, in one run on one machi
     bench/run            # about six minutes; prints a table, writes bench/results/latest.json
     bench/run lanes      # only the lanes figures (issue #12)
     bench/run batch      # only the batch figures (issue #16)
+    bench/run sentinel   # only the replication figures: the price of WAIT, a failover (issue #22)
 
 It starts its own Redis, an SMTP sink (sink.py) and each service the way its Procfile does;
 the load comes from loadgen.py in a process of its own. It prints figures; it asserts nothing.
@@ -48,6 +49,7 @@ BACKLOG = 3000
 BATCH_ROWS = 10_000  # the largest batch, for the accept time
 ACCEPTS = 5  # accepts measured, of that batch
 LOGS = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
+MAIL = '{"to": ["u{u}@example.com"], "subject": "Bench {n}", "text": "Hello from the bench."}'
 # One mail of the welcome template as a single send; a batch's rows carry the same (batch_body).
 WELCOME = (
     '{"to": ["u{u}@example.com"], "template": "welcome", "reference": "r-{n}", "data": '
@@ -458,6 +460,84 @@ class Bench:
         r["smtplib_one_connection"] = {"mails": DRAIN, "mails_per_s": DRAIN / took}
         self.results["limits"] = r
 
+    def sentinel(self) -> None:
+        """The ingress with WAIT for one replica beside none, and a failover under load."""
+        replica_port = free_port()
+        replica = Proc(
+            "replica",
+            [redis_server_binary(), "--port", str(replica_port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(LOGS),
+             "--replicaof", "127.0.0.1", str(self.redis_port)],
+            dict(os.environ),
+        )  # fmt: skip
+        r: dict[str, Any] = {}
+        try:
+            wait_until(lambda: self.state.info("replication")["connected_slaves"] == 1, 30, "sync")
+            for replicas in (0, 1):
+                self.env["NOTIFIER_REDIS_MIN_REPLICAS"] = str(replicas)
+                web, base = self.web(f"web-replicas-{replicas}", [str(BIN / "gunicorn"),
+                                                                   "notifier:create_app()"])  # fmt: skip
+                try:
+                    r[f"ingress_min_replicas_{replicas}"] = self.ingress(base, MAIL)
+                finally:
+                    web.stop()
+        finally:
+            self.env.pop("NOTIFIER_REDIS_MIN_REPLICAS", None)
+            replica.stop()
+        r["failover"] = self.failover()
+        self.results["sentinel"] = r
+
+    def failover(self, posters: int = 8, seconds: float = 12.0) -> dict[str, Any]:
+        """A primary, two replicas and three sentinels; the primary SIGKILLed after a third of
+        the run with ``posters`` clients posting mail: how long no 202 came, and what came."""
+        from tests.support.sentinel import SentinelGroup
+
+        group = SentinelGroup(replicas=2).start()
+        env = {**self.env, "NOTIFIER_REDIS_URL": group.url()}
+        saved, self.env = self.env, env
+        answers: list[tuple[float, float, int]] = []
+        try:
+            web, base = self.web("web-sentinel", [str(BIN / "gunicorn"), "notifier:create_app()"])
+            worker = self.worker("worker-sentinel", "celery_app", env=env)
+            try:
+                stop = time.monotonic() + seconds
+
+                def post() -> None:
+                    while time.monotonic() < stop:
+                        started = time.monotonic()
+                        try:
+                            self.call(f"{base}/v1/mail", MAIL.replace("{u}", uuid.uuid4().hex)
+                                      .replace("{n}", "0").encode())  # fmt: skip
+                            status = 202
+                        except Exception as e:  # urllib raises HTTPError for a 503
+                            status = int(getattr(e, "code", 0))
+                        answers.append((started, time.monotonic() - started, status))
+
+                import threading
+
+                threads = [threading.Thread(target=post) for _ in range(posters)]
+                for thread in threads:
+                    thread.start()
+                time.sleep(seconds / 3)  # load before the kill: the run is a fixed length
+                old, killed = group.kill_primary()
+                promoted = group.wait_promoted(old)
+                for thread in threads:
+                    thread.join()
+            finally:
+                worker.stop()
+                web.stop()
+        finally:
+            self.env = saved
+            group.stop()
+        after = [a for a in answers if a[0] > killed and a[2] == 202]
+        return {
+            "requests": len(answers),
+            "statuses": {str(c): sum(1 for a in answers if a[2] == c) for c in {a[2] for a in answers}},
+            "promoted_after_s": promoted - killed,
+            "no_202_s": (after[0][0] - killed) if after else None,
+            "max_answer_s": max(a[1] for a in answers),
+        }  # fmt: skip
+
     def close(self) -> None:
         for proc in (self.sink, self.far_sink, self.twilio, self.redis_proc):
             proc.stop()
@@ -546,10 +626,29 @@ def batch_table(r: dict[str, Any], before: dict[str, Any]) -> str:
     return beside(rows, before)
 
 
+def sentinel_table(r: dict[str, Any], before: dict[str, Any]) -> str:
+    """The replication figures beside those of the baseline run."""
+
+    def ing(i: dict[str, Any]) -> str:
+        return (
+            f"{i['rps']:.0f} req/s  p99 {i['p99_ms']:.1f} ms  ({'/'.join(map(str, i['runs_rps']))})"
+        )
+
+    f = r["failover"]
+    rows = [
+        ("ingress POST /v1/mail, NOTIFIER_REDIS_MIN_REPLICAS=0", ing(r["ingress_min_replicas_0"]), "ingress_0"),
+        ("  =1, WAIT for a local replica", ing(r["ingress_min_replicas_1"]), "ingress_1"),
+        ("failover: kill to promotion", f"{f['promoted_after_s']:.1f} s", "promoted_s"),
+        ("  kill to the first 202 again (target < promotion + 5 s)", f"{f['no_202_s']:.1f} s", "no_202_s"),
+        ("  answers during the run, slowest", f"{f['statuses']}  max {f['max_answer_s'] * 1000:.0f} ms", "answers"),
+    ]  # fmt: skip
+    return beside(rows, before)
+
+
 def main() -> None:
-    only = sys.argv[1] if sys.argv[1:] else None  # "lanes" or "batch": only that part
-    if only not in (None, "lanes", "batch"):
-        raise SystemExit("usage: bench/run [lanes|batch]")
+    only = sys.argv[1] if sys.argv[1:] else None  # "lanes", "batch" or "sentinel": only that
+    if only not in (None, "lanes", "batch", "sentinel"):
+        raise SystemExit("usage: bench/run [lanes|batch|sentinel]")
     bench = Bench()
     try:
         if only is None:
@@ -560,6 +659,8 @@ def main() -> None:
             bench.lanes()
         if only in (None, "batch"):
             bench.batch()
+        if only in (None, "sentinel"):
+            bench.sentinel()
     finally:
         bench.close()
     baseline = json.loads((BENCH / "baseline.json").read_text())
@@ -580,6 +681,10 @@ def main() -> None:
         was = baseline.get("batch", {})
         print(f"\nbatches (before: {was.get('at', '-')}, {was.get('what', 'no run yet')})")
         print(batch_table(results["batch"], was))
+    if only in (None, "sentinel"):
+        was = baseline.get("sentinel", {})
+        print(f"\nreplication (before: {was.get('at', '-')}, {was.get('what', 'no run yet')})")
+        print(sentinel_table(results["sentinel"], was))
     print(f"\nfigures: {out / 'latest.json'}   logs: {LOGS}")
 
 

@@ -9,6 +9,7 @@ from flask import Flask
 from kombu import Queue
 
 from config import Settings
+from notifier.kombu_redis import transport_for
 from notifier.lanes import LANES, ROUTES, QueueNames, TaskNames
 from notifier.logs import request_id
 from notifier.redisconn import kombu_url, parse
@@ -29,6 +30,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
     result_url, result_sentinels = kombu_url(parse(redis_url))
     return {
         "broker_url": broker_url,
+        "broker_transport": transport_for(broker_url),
         # Only tasks that return something (qiniu_uptoken) store results; the status of a
         # notification lives in our own record, and an ignored result costs the web nothing.
         "result_backend": result_url,

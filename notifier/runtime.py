@@ -125,6 +125,7 @@ class Runtime:
             ),
             replication=self.replication,
             patience=min(30.0, s.task_time_limit / 3),
+            retry_cap=s.retry_cap,
         )
         self.mail_queue = TaskQueue(
             self.celery, TaskNames.SEND_MAIL, direct_ok=self.broker_is_state

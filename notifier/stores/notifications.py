@@ -31,7 +31,7 @@ from notifier.queueing import Enqueuer
 from notifier.redact import redact
 from notifier.redisconn import Replication
 from notifier.schemas import Notification
-from notifier.stores.batch_counts import BATCH_COUNTS, SCHEDULED
+from notifier.stores.batch_counts import BATCH_COUNTS, OPEN, SCHEDULED
 from notifier.timestamps import rfc3339
 
 DISPATCHED_AT = "notifier:dispatched_at"
@@ -257,10 +257,11 @@ return due
 """
 
 # KEYS: record, schedule. ARGV: id, now. The message is on the queue: off the schedule.
-_DISPATCHED = """
+_DISPATCHED = f"""
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('HGET', KEYS[1], 'status') == 'scheduled' then
   redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[2])
+  redis.call('ZADD', '{OPEN}', redis.call('TIME')[1], ARGV[1])
 end
 return 1
 """
@@ -289,6 +290,7 @@ class NotificationStore:
         callback_clients: frozenset[str] = frozenset(),
         replication: Replication | None = None,
         patience: float = 30.0,
+        retry_cap: float = 600.0,
     ) -> None:
         self.redis = redis
         self.ttl = ttl
@@ -296,6 +298,8 @@ class NotificationStore:
         # acknowledged, on enough replicas to outlive a failover (see notifier.redisconn).
         self.replication = replication or Replication(0, 0)
         self.patience = patience
+        # A retrying notification's message waits at most this long before it is due again.
+        self.retry_cap = retry_cap
         # The claim this thread holds, as (id, claim): its outcome is recorded under it, once.
         self._held = threading.local()
         # Whose notifications get status callbacks, and where those are queued.
@@ -349,6 +353,8 @@ class NotificationStore:
             pipe.set(payload_key(notification_id), json.dumps(payload), ex=ttl)
             if send_at is not None:
                 pipe.zadd(SCHEDULED, {notification_id: send_at})
+            else:
+                pipe.zadd(OPEN, {notification_id: int(now)})
             if push is not None:
                 pipe.lpush(*push)
             pipe.execute()
@@ -359,6 +365,7 @@ class NotificationStore:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(record_key(notification_id), payload_key(notification_id))
             pipe.zrem(SCHEDULED, notification_id)
+            pipe.zrem(OPEN, notification_id)
             pipe.execute()
 
     def get(self, notification_id: str) -> Notification | None:
@@ -434,6 +441,9 @@ class NotificationStore:
             callback[1] if callback else "", self._callback_clients, claim,
         ]  # fmt: skip
         _, early, due, revoked = self._durably(lambda: self._settle(keys=keys, args=args))
+        if status == "retrying" and not revoked:
+            # Looked for as lost only once its longest delay is over (see reopened).
+            self.reopened(notification_id, after=self.retry_cap)
         self._publish_if_due(notification_id, status, callback, due)
         if revoked:
             self._tell(notification_id, "cancelled")  # its batch was cancelled meanwhile
@@ -553,6 +563,19 @@ class NotificationStore:
             self._callbacks.publish(
                 notification_id, status, f"msg_{uuid.uuid4().hex}", int(time.time())
             )
+
+    def open_since(self, before: float, limit: int = 100) -> list[str]:
+        """Ids queued or retrying since before ``before`` (oldest first): messages to look for."""
+        return [str(i) for i in self.redis.zrangebyscore(OPEN, "-inf", before, 0, limit)]
+
+    def reopened(self, notification_id: str, after: float = 0.0) -> None:
+        """Its message was put on the queue (again) and is due in ``after`` seconds: looked for
+        as lost only some time after that."""
+        self.redis.zadd(OPEN, {notification_id: int(time.time() + after)}, xx=True)
+
+    def forget_open(self, notification_id: str) -> None:
+        """Not open any more (its record is gone, or moved on without this index knowing)."""
+        self.redis.zrem(OPEN, notification_id)
 
     def lease_due(self, *, now: float, lease: float, limit: int = 500) -> list[str]:
         """Ids due by ``now``, leased for ``lease`` seconds so no other dispatcher takes them."""

@@ -115,7 +115,7 @@ def start_web(env: dict[str, str]) -> tuple[Process, str]:
             raise AssertionError(f"web exited:\n{web.output()[-3000:]}")
         try:
             return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
             return False
 
     wait_for(up, timeout=30, what="web to answer /healthz")

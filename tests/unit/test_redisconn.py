@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 from flask import Flask
@@ -96,3 +98,25 @@ def test_a_claim_made_again_is_the_same_claim_and_its_outcome_counts_once(app: F
     keys = ["notifier:n:n1", "notifier:p:n1", "notifier:metrics", "r", "e", ""]
     assert store._settle(keys=keys, args=args)[0] == 0
     assert metrics.hget("notifier:metrics", "final:mail:sent:live") == counted
+
+
+def test_a_queued_notification_whose_message_was_lost_is_queued_again_once(app: Flask) -> None:
+    from notifier.tasks.schedule import LOST_AFTER, requeue_lost
+
+    rt: Runtime = app.extensions["notifier"]
+    lane = rt.redis
+    rt.store.create(notification_id="lost", client="c", kind="mail", payload={"to": ["a"]})
+    later = time.time() + LOST_AFTER + 1
+    assert requeue_lost(rt, now=time.time()) == 0  # not long enough ago
+    rt.store.create(notification_id="ahead", client="c", kind="mail", payload={"to": ["b"]},
+                    push=rt.mail_queue.direct("ahead"))  # fmt: skip
+    assert requeue_lost(rt, now=later) == 0  # a backlog in its lane: it may be on its way
+    lane.delete(rt.mail_queue.queue)
+    # Neither's message is there now: one is queued again, and then its lane is not empty.
+    assert requeue_lost(rt, now=later) == 1
+    assert lane.llen(rt.mail_queue.queue) == 1
+    lane.delete(rt.mail_queue.queue)
+    assert requeue_lost(rt, now=later) == 1  # the other; the first is not looked for again yet
+    assert requeue_lost(rt, now=later) == 0
+    rt.store.claim("lost", lease=30, max_attempts=5)
+    assert "lost" not in rt.store.open_since(later + LOST_AFTER)
