@@ -122,15 +122,16 @@ class Settings(BaseSettings):
     mail_use_ssl: bool = False
     mail_default_sender: str | None = None
     mail_timeout: float = Field(10.0, gt=0)
-    # SMTP connections one worker process keeps (unset: one per worker thread), and how long an
-    # unused one stays open before it is closed (servers drop idle clients after a while).
+    # SMTP connections one worker process keeps (unset: one per worker thread, at most 32), and how
+    # long an unused one stays open before it is closed (servers drop idle clients after a while).
     mail_max_connections: int | None = Field(None, ge=1, le=1000)
     mail_idle_timeout: float = Field(30.0, gt=0)
     outbox_dir: Path = Path("outbox")
 
     # Sends one worker process keeps in flight (threads of its pool): far more than cores,
-    # since a send mostly waits for a provider 20-300 ms away. See README "Sizing".
-    worker_concurrency: int = Field(32, ge=1, le=1000)
+    # since a send mostly waits for a provider 20-300 ms away. 64: a 200 ms provider lets one
+    # process send 320 a second, more than its core can (see README "Sizing").
+    worker_concurrency: int = Field(64, ge=1, le=1000)
     # Worker processes `notifier run` starts from the Procfile's `worker` line: one per core this
     # process may run on, since one process's Python runs on one core. See README "Sizing".
     worker_processes: int = Field(default_factory=usable_cores, ge=1, le=256)
