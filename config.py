@@ -8,6 +8,7 @@ value into a :class:`ConfigError` whose message is one line naming the variable.
 from __future__ import annotations
 
 import json
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -39,6 +40,14 @@ class Environment(StrEnum):
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message is one line that names the variable."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container's cpuset limits)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform (macOS)
+        return os.cpu_count() or 1
 
 
 class ApiClient(BaseModel):
@@ -119,15 +128,19 @@ class Settings(BaseSettings):
     mail_use_ssl: bool = False
     mail_default_sender: str | None = None
     mail_timeout: float = Field(10.0, gt=0)
-    # SMTP connections one worker process keeps (unset: one per worker thread), and how long an
-    # unused one stays open before it is closed (servers drop idle clients after a while).
+    # SMTP connections one worker process keeps (unset: one per worker thread, at most 32), and how
+    # long an unused one stays open before it is closed (servers drop idle clients after a while).
     mail_max_connections: int | None = Field(None, ge=1, le=1000)
     mail_idle_timeout: float = Field(30.0, gt=0)
     outbox_dir: Path = Path("outbox")
 
     # Sends one worker process keeps in flight (threads of its pool): far more than cores,
-    # since a send mostly waits for a provider 20-300 ms away. See README "Sizing".
-    worker_concurrency: int = Field(32, ge=1, le=1000)
+    # since a send mostly waits for a provider 20-300 ms away. 64: a 200 ms provider lets one
+    # process send 320 a second, more than its core can (see README "Sizing").
+    worker_concurrency: int = Field(64, ge=1, le=1000)
+    # Worker processes `notifier run` starts from the Procfile's `worker` line: one per core this
+    # process may run on, since one process's Python runs on one core. See README "Sizing".
+    worker_processes: int = Field(default_factory=usable_cores, ge=1, le=256)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # One JSON object a line; development defaults to plain text.
@@ -398,4 +411,5 @@ __all__ = [
     "Scope",
     "Settings",
     "load_settings",
+    "usable_cores",
 ]

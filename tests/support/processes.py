@@ -188,6 +188,16 @@ def tails(paths: Sequence[Path], chars: int = 4000) -> str:
     return "\n".join(parts)
 
 
+def lanes_by_node(broker_url: str) -> dict[str, set[str]]:
+    """The Celery nodes that answer on ``broker_url`` right now, each with the queues it serves
+    (Celery's remote control: ``celery inspect active_queues``)."""
+    from celery import Celery
+
+    control = Celery(broker=broker_url, set_as_current=False).control
+    answers = control.inspect(timeout=1.0).active_queues() or {}
+    return {node: {q["name"] for q in queues} for node, queues in answers.items()}
+
+
 def start_run(cwd: Path, port: int, *extra: str) -> Process:
     """``notifier run`` with the repository's Procfile, from ``cwd`` and no settings at all."""
     argv = [str(BIN / "notifier"), "run", "--port", str(port), "--procfile", str(ROOT / "Procfile")]
