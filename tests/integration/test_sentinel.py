@@ -217,13 +217,17 @@ def test_a_write_no_replica_confirms_is_503_and_safe_to_repeat_with_its_key(
         key = {"Idempotency-Key": f"once-{to}"}
         pair.pause(pair.nodes[1])
         started = time.monotonic()
-        refused = stack.post("/v1/mail", body, headers=key)
+        refused = requests.post(
+            f"{stack.base}/v1/mail", json=body, headers={**auth(), **key}, timeout=10
+        )
         assert refused.status_code == 503, refused.text
         assert time.monotonic() - started < 2.0
         assert refused.headers["Content-Type"] == "application/problem+json"
         assert "replicas" in refused.json()["detail"]
         pair.resume(pair.nodes[1])
-        again = stack.post("/v1/mail", body, headers=key)
+        again = requests.post(
+            f"{stack.base}/v1/mail", json=body, headers={**auth(), **key}, timeout=10
+        )
         assert again.status_code == 202, again.text
         stack.wait_status(again.json()["id"], "sent")
         wait_for(lambda: smtp.by_recipient().get(to), what="the mail")
