@@ -8,6 +8,7 @@ value into a :class:`ConfigError` whose message is one line naming the variable.
 from __future__ import annotations
 
 import json
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -40,6 +41,14 @@ class Environment(StrEnum):
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message is one line that names the variable."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container's cpuset limits)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform (macOS)
+        return os.cpu_count() or 1
 
 
 class ApiClient(BaseModel):
@@ -91,8 +100,14 @@ class Settings(BaseSettings):
     # production never writes there.
     state_dir: Path = Path(".notifier")
 
+    # redis:// or rediss:// for one server; redis+sentinel://host:port[,host:port…]/<master>[/<db>]
+    # for the primary that sentinels name (see notifier/redisconn.py).
     redis_url: str | None = None
     broker_url: str | None = None
+    # Replicas that must hold an accepting write before it is answered (Redis WAIT); unset: 1
+    # with sentinels, 0 with one server. See README "Surviving the loss of the Redis primary".
+    redis_min_replicas: int | None = Field(None, ge=0, le=16)
+    redis_replica_timeout_ms: int = Field(500, ge=1, le=10_000)
     broker_visibility_timeout: int = Field(3600, ge=5)
     # RabbitMQ only: "quorum" declares every lane as a replicated quorum queue (README "RabbitMQ").
     broker_queue_type: Literal["classic", "quorum"] = "classic"
@@ -116,15 +131,19 @@ class Settings(BaseSettings):
     mail_use_ssl: bool = False
     mail_default_sender: str | None = None
     mail_timeout: float = Field(10.0, gt=0)
-    # SMTP connections one worker process keeps (unset: one per worker thread), and how long an
-    # unused one stays open before it is closed (servers drop idle clients after a while).
+    # SMTP connections one worker process keeps (unset: one per worker thread, at most 32), and how
+    # long an unused one stays open before it is closed (servers drop idle clients after a while).
     mail_max_connections: int | None = Field(None, ge=1, le=1000)
     mail_idle_timeout: float = Field(30.0, gt=0)
     outbox_dir: Path = Path("outbox")
 
     # Sends one worker process keeps in flight (threads of its pool): far more than cores,
-    # since a send mostly waits for a provider 20-300 ms away. See README "Sizing".
-    worker_concurrency: int = Field(32, ge=1, le=1000)
+    # since a send mostly waits for a provider 20-300 ms away. 64: a 200 ms provider lets one
+    # process send 320 a second, more than its core can (see README "Sizing").
+    worker_concurrency: int = Field(64, ge=1, le=1000)
+    # Worker processes `notifier run` starts from the Procfile's `worker` line: one per core this
+    # process may run on, since one process's Python runs on one core. See README "Sizing".
+    worker_processes: int = Field(default_factory=usable_cores, ge=1, le=256)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # One JSON object a line; development defaults to plain text.
@@ -200,9 +219,13 @@ class Settings(BaseSettings):
     @field_validator("redis_url", "broker_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
-        schemes = ("redis://", "rediss://", *_AMQP_SCHEMES)
+        schemes = ("redis://", "rediss://", "redis+sentinel://", *_AMQP_SCHEMES)
         if value is not None and not value.startswith(schemes):
-            raise ValueError("must start with redis://, rediss:// or amqp://")
+            raise ValueError("must start with redis://, rediss://, redis+sentinel:// or amqp://")
+        if value is not None:
+            from notifier.redisconn import parse
+
+            parse(value)
         return value
 
     @field_validator("aliyun_receipt_token", "tencent_receipt_token")
@@ -244,8 +267,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _state_is_redis(self) -> Settings:
-        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
-            raise ValueError("NOTIFIER_REDIS_URL: must be a redis:// or rediss:// URL")
+        if self.redis_url is not None and self.redis_url.startswith(("amqp", "pyamqp")):
+            raise ValueError(
+                "NOTIFIER_REDIS_URL: must be a redis://, rediss:// or redis+sentinel:// URL"
+            )
         return self
 
     @model_validator(mode="after")
@@ -335,6 +360,13 @@ class Settings(BaseSettings):
             )
 
     @property
+    def min_replicas(self) -> int:
+        """NOTIFIER_REDIS_MIN_REPLICAS, or its default: 1 behind sentinels, else 0."""
+        if self.redis_min_replicas is not None:
+            return self.redis_min_replicas
+        return 1 if (self.redis_url or "").startswith("redis+sentinel://") else 0
+
+    @property
     def broker_is_rabbitmq(self) -> bool:
         """Whether the broker is RabbitMQ (an amqp:// URL) rather than a Redis."""
         return self.broker_url is not None and self.broker_url.startswith(_AMQP_SCHEMES)
@@ -395,4 +427,5 @@ __all__ = [
     "Scope",
     "Settings",
     "load_settings",
+    "usable_cores",
 ]

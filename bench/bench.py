@@ -4,6 +4,8 @@ tutorial recipe (naive_app.py) and the machine's limits, in one run on one machi
     bench/run            # about six minutes; prints a table, writes bench/results/latest.json
     bench/run lanes      # only the lanes figures (issue #12)
     bench/run batch      # only the batch figures (issue #16)
+    bench/run sentinel   # only the replication figures: the price of WAIT, a failover (issue #22)
+    bench/run cores      # only the every-core figures (issue #22)
 
 It starts its own Redis, an SMTP sink (sink.py) and each service the way its Procfile does;
 the load comes from loadgen.py in a process of its own. It prints figures; it asserts nothing.
@@ -34,6 +36,8 @@ BENCH = ROOT / "bench"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
+from config import Settings, usable_cores  # noqa: E402
+from notifier.cli import procfile_processes  # noqa: E402
 from notifier.embedded import free_port, redis_server_binary  # noqa: E402
 from notifier.keys import new_key  # noqa: E402
 from notifier.providers.base import OutgoingMail  # noqa: E402
@@ -48,6 +52,13 @@ BACKLOG = 3000
 BATCH_ROWS = 10_000  # the largest batch, for the accept time
 ACCEPTS = 5  # accepts measured, of that batch
 LOGS = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
+MAIL = '{"to": ["u{u}@example.com"], "subject": "Bench {n}", "text": "Hello from the bench."}'
+# Settings bench/run takes from its caller's environment: the deployment's size.
+SIZING = (
+    "NOTIFIER_WORKER_PROCESSES",
+    "NOTIFIER_WORKER_CONCURRENCY",
+    "NOTIFIER_MAIL_MAX_CONNECTIONS",
+)
 # One mail of the welcome template as a single send; a batch's rows carry the same (batch_body).
 WELCOME = (
     '{"to": ["u{u}@example.com"], "template": "welcome", "reference": "r-{n}", "data": '
@@ -89,6 +100,28 @@ class Proc:
                 self.p.wait()
 
 
+class Procs:
+    """Processes started together and stopped together (the workers of a deployment)."""
+
+    def __init__(self, procs: list[Proc]) -> None:
+        self.procs = procs
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            os.killpg(proc.p.pid, signal.SIGTERM)
+        for proc in self.procs:
+            proc.stop()
+
+
+def cpu_seconds(procs: list[Proc]) -> float:
+    """User and system CPU seconds these processes (every thread of each) have used so far."""
+    total = 0
+    for proc in procs:
+        fields = Path(f"/proc/{proc.p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def http_up(url: str) -> bool:
     """True once anything answers HTTP at ``url`` (a 404 is an answer)."""
     import urllib.error
@@ -112,6 +145,15 @@ def load(mode: str, url: str, **options: Any) -> dict[str, Any]:
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def size(env: dict[str, str]) -> tuple[int, int]:
+    """Worker processes, and threads of each, in a deployment with the settings in ``env``."""
+    threads = Settings.model_fields["worker_concurrency"].default
+    return (
+        int(env.get("NOTIFIER_WORKER_PROCESSES") or usable_cores()),
+        int(env.get("NOTIFIER_WORKER_CONCURRENCY") or threads),
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -162,8 +204,16 @@ class Bench:
              str(TWILIO_MS)],
             dict(os.environ),
         )  # fmt: skip
+        # And a Twilio on loopback, answering at once: what the workers' own CPU allows.
+        self.near_twilio_port = free_port()
+        self.near_twilio = Proc(
+            "twilio-near",
+            [sys.executable, str(BENCH / "twilio_sink.py"), str(self.near_twilio_port), sink_db,
+             "0"],
+            dict(os.environ),
+        )  # fmt: skip
         for proc, ready in [(self.sink, "sink ready"), (self.far_sink, "sink ready"),
-                            (self.twilio, "twilio ready")]:  # fmt: skip
+                            (self.twilio, "twilio ready"), (self.near_twilio, "twilio ready")]:  # fmt: skip
             wait_until(partial(has_written, proc, ready), 10, proc.log.name)
         self.key, digest = new_key()
         self.headers = [f"Authorization: Bearer {self.key}", "Content-Type: application/json"]
@@ -195,6 +245,8 @@ class Bench:
             "BENCH_SMTP_PORT": str(self.smtp_port),
             "WEB_CONCURRENCY": "2",
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            # The sizing settings of the caller, to compare sizes (unset: the defaults).
+            **{k: v for k, v in os.environ.items() if k in SIZING},
         }  # fmt: skip
         self.results: dict[str, Any] = {}
 
@@ -224,6 +276,19 @@ class Bench:
         sized = [] if app == "celery_app" else ["--concurrency", "2"]
         argv = [str(BIN / "celery"), "-A", app, "worker", *sized, "--loglevel", "INFO"]
         return Proc(name, argv, env or self.env, cwd)
+
+    def workers(self, name: str, env: dict[str, str]) -> Procs:
+        """The default deployment's workers: the Procfile's ``worker`` line as many times as
+        ``notifier run`` starts it (NOTIFIER_WORKER_PROCESSES, else one per core), each its own
+        node, started at once."""
+        from honcho.environ import parse_procfile
+
+        procfile = parse_procfile((ROOT / "Procfile").read_text()).processes
+        commands = procfile_processes(procfile, size(env)[0])
+        return Procs([
+            Proc(f"{name}-{process}", ["/bin/sh", "-c", f"exec {command}"], env)
+            for process, command in commands.items() if process.startswith("worker.")
+        ])  # fmt: skip
 
     def call(self, url: str, body: bytes | None = None) -> tuple[dict[str, Any], float]:
         """POST ``body`` (GET without one) as the bench's client: the answer, and seconds from
@@ -257,9 +322,19 @@ class Bench:
                       seconds=120, count=count)  # fmt: skip
         assert result["requests"] == count and not result["errors"], result
 
-    def drain(self, worker: Proc, mails: int = DRAIN) -> dict[str, Any]:
-        """Mails a second from the first to the last arrival, and SMTP connections opened."""
+    def drain(self, worker: Proc | Procs, mails: int = DRAIN) -> dict[str, Any]:
+        """Mails a second from the first to the last arrival, SMTP connections opened, and the
+        CPU time the workers, the sink and Redis spent a mail from the first arrival on."""
+        workers = worker.procs if isinstance(worker, Procs) else [worker]
+        counted = {
+            "workers": workers,
+            "sink": [self.sink, self.far_sink],
+            "redis": [self.redis_proc],
+        }
+        wait_until(lambda: int(self.sink_db.get("bench:messages") or 0) >= 1, 600, "a first mail")
+        before = {what: cpu_seconds(procs) for what, procs in counted.items()}
         wait_until(lambda: int(self.sink_db.get("bench:messages") or 0) >= mails, 600, "the drain")
+        spent = {what: cpu_seconds(procs) - before[what] for what, procs in counted.items()}
         worker.stop()
         arrivals = [float(t) for t in self.sink_db.hvals("bench:arrivals")]
         took = max(arrivals) - min(arrivals)
@@ -267,6 +342,7 @@ class Bench:
             "mails": len(arrivals),
             "mails_per_s": (len(arrivals) - 1) / took,
             "smtp_connections": int(self.sink_db.get("bench:connections") or 0),
+            "cpu_ms_per_mail": {what: 1000 * t / len(arrivals) for what, t in spent.items()},
         }
 
     # -- the runs -----------------------------------------------------------------------
@@ -325,22 +401,57 @@ class Bench:
                 self.reset()
                 self.queue(base, mail)
                 r[label] = self.drain(self.worker(f"lanes-{label}", "celery_app", env=env))
-            self.reset()
-            captcha = '{"phone": "+86138{p}", "purpose": "bench"}'
-            self.queue(base, captcha, path="/v1/sms/captcha", count=CAPTCHAS)
-            worker = self.worker("lanes-captchas", "celery_app", env=far)
-            wait_until(lambda: self.sink_db.hlen("bench:sms") >= CAPTCHAS, 600, "the captchas")
-            worker.stop()
-            texts = [float(t) for t in self.sink_db.hvals("bench:sms")]
-            r["captchas"] = {
-                "texts": len(texts),
-                "per_s": (len(texts) - 1) / (max(texts) - min(texts)),
-                "connections": int(self.sink_db.get("bench:sms_connections") or 0),
-            }
+            r["captchas"] = self.texts(
+                base, CAPTCHAS, lambda: self.worker("lanes-captchas", "celery_app", env=far)
+            )
             r["captcha_behind_backlog"] = self.captcha_behind_backlog(base, mail, far)
         finally:
             web.stop()
         self.results["lanes"] = r
+
+    def texts(self, base: str, count: int, start: Callable[[], Proc | Procs]) -> dict[str, Any]:
+        """``count`` captchas queued, then the workers ``start`` gives: texts a second at the
+        Twilio server, from the first to the last, and the HTTP connections it took."""
+        self.reset()
+        captcha = '{"phone": "+86138{p}", "purpose": "bench"}'
+        self.queue(base, captcha, path="/v1/sms/captcha", count=count)
+        workers = start()
+        wait_until(lambda: self.sink_db.hlen("bench:sms") >= count, 600, "the captchas")
+        workers.stop()
+        texts = [float(t) for t in self.sink_db.hvals("bench:sms")]
+        return {
+            "texts": len(texts),
+            "per_s": (len(texts) - 1) / (max(texts) - min(texts)),
+            "connections": int(self.sink_db.get("bench:sms_connections") or 0),
+        }
+
+    def cores(self) -> None:
+        """The default deployment (the Procfile's worker once per core, as notifier run starts
+        it): its drain beside one smtplib connection, near and far, and its captchas through a
+        far Twilio beside a Twilio on loopback."""
+        mail = (
+            '{"to": ["u{u}@example.com"], "subject": "Bench {n}", "text": "Hello from the bench."}'
+        )
+        far = {**self.env, "NOTIFIER_MAIL_PORT": str(self.far_smtp_port)}
+        near_twilio = {
+            **self.env,
+            "NOTIFIER_TWILIO_BASE_URL": f"http://127.0.0.1:{self.near_twilio_port}",
+        }
+        web, base = self.web("cores-web", [str(BIN / "gunicorn"), "notifier:create_app()"])
+        processes, threads = size(self.env)
+        r: dict[str, Any] = {"processes": processes, "threads": threads}
+        try:
+            self.reset()
+            r["smtplib_one_connection"] = self.smtplib_drain()
+            for label, env in [("drain_loopback", self.env), (f"drain_{RELAY_MS}ms", far)]:
+                self.reset()
+                self.queue(base, mail)
+                r[label] = self.drain(self.workers(f"cores-{label}", env))
+            for label, env in [("captchas_loopback", near_twilio), ("captchas_far", self.env)]:
+                r[label] = self.texts(base, DRAIN, partial(self.workers, f"cores-{label}", env))
+        finally:
+            web.stop()
+        self.results["cores"] = r
 
     def captcha_behind_backlog(self, base: str, mail: str, env: dict[str, str]) -> dict[str, Any]:
         """From POST /v1/sms/captcha to Twilio while a mail backlog drains through a far relay."""
@@ -446,6 +557,11 @@ class Bench:
         finally:
             web.stop()
         self.reset()
+        r["smtplib_one_connection"] = self.smtplib_drain()
+        self.results["limits"] = r
+
+    def smtplib_drain(self) -> dict[str, Any]:
+        """The same mails over one plain smtplib connection to the loopback sink: the limit."""
         message = build_mime(OutgoingMail(
             notification_id="limit", sender="bench@example.com", to=("u@example.com",),
             subject="Bench", text="Hello from the bench.",
@@ -455,11 +571,88 @@ class Bench:
             for _ in range(DRAIN):
                 smtp.send_message(message)
             took = time.perf_counter() - started
-        r["smtplib_one_connection"] = {"mails": DRAIN, "mails_per_s": DRAIN / took}
-        self.results["limits"] = r
+        return {"mails": DRAIN, "mails_per_s": DRAIN / took}
+
+    def sentinel(self) -> None:
+        """The ingress with WAIT for one replica beside none, and a failover under load."""
+        replica_port = free_port()
+        replica = Proc(
+            "replica",
+            [redis_server_binary(), "--port", str(replica_port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(LOGS),
+             "--replicaof", "127.0.0.1", str(self.redis_port)],
+            dict(os.environ),
+        )  # fmt: skip
+        r: dict[str, Any] = {}
+        try:
+            wait_until(lambda: self.state.info("replication")["connected_slaves"] == 1, 30, "sync")
+            for replicas in (0, 1):
+                self.env["NOTIFIER_REDIS_MIN_REPLICAS"] = str(replicas)
+                web, base = self.web(f"web-replicas-{replicas}", [str(BIN / "gunicorn"),
+                                                                   "notifier:create_app()"])  # fmt: skip
+                try:
+                    r[f"ingress_min_replicas_{replicas}"] = self.ingress(base, MAIL)
+                finally:
+                    web.stop()
+        finally:
+            self.env.pop("NOTIFIER_REDIS_MIN_REPLICAS", None)
+            replica.stop()
+        r["failover"] = self.failover()
+        self.results["sentinel"] = r
+
+    def failover(self, posters: int = 8, seconds: float = 12.0) -> dict[str, Any]:
+        """A primary, two replicas and three sentinels; the primary SIGKILLed after a third of
+        the run with ``posters`` clients posting mail: how long no 202 came, and what came."""
+        from tests.support.sentinel import SentinelGroup
+
+        group = SentinelGroup(replicas=2).start()
+        env = {**self.env, "NOTIFIER_REDIS_URL": group.url()}
+        saved, self.env = self.env, env
+        answers: list[tuple[float, float, int]] = []
+        try:
+            web, base = self.web("web-sentinel", [str(BIN / "gunicorn"), "notifier:create_app()"])
+            worker = self.worker("worker-sentinel", "celery_app", env=env)
+            try:
+                stop = time.monotonic() + seconds
+
+                def post() -> None:
+                    while time.monotonic() < stop:
+                        started = time.monotonic()
+                        try:
+                            self.call(f"{base}/v1/mail", MAIL.replace("{u}", uuid.uuid4().hex)
+                                      .replace("{n}", "0").encode())  # fmt: skip
+                            status = 202
+                        except Exception as e:  # urllib raises HTTPError for a 503
+                            status = int(getattr(e, "code", 0))
+                        answers.append((started, time.monotonic() - started, status))
+
+                import threading
+
+                threads = [threading.Thread(target=post) for _ in range(posters)]
+                for thread in threads:
+                    thread.start()
+                time.sleep(seconds / 3)  # load before the kill: the run is a fixed length
+                old, killed = group.kill_primary()
+                promoted = group.wait_promoted(old)
+                for thread in threads:
+                    thread.join()
+            finally:
+                worker.stop()
+                web.stop()
+        finally:
+            self.env = saved
+            group.stop()
+        after = [a for a in answers if a[0] > killed and a[2] == 202]
+        return {
+            "requests": len(answers),
+            "statuses": {str(c): sum(1 for a in answers if a[2] == c) for c in {a[2] for a in answers}},
+            "promoted_after_s": promoted - killed,
+            "no_202_s": (after[0][0] - killed) if after else None,
+            "max_answer_s": max(a[1] for a in answers),
+        }  # fmt: skip
 
     def close(self) -> None:
-        for proc in (self.sink, self.far_sink, self.twilio, self.redis_proc):
+        for proc in (self.sink, self.far_sink, self.twilio, self.near_twilio, self.redis_proc):
             proc.stop()
 
 
@@ -546,10 +739,56 @@ def batch_table(r: dict[str, Any], before: dict[str, Any]) -> str:
     return beside(rows, before)
 
 
+def sentinel_table(r: dict[str, Any], before: dict[str, Any]) -> str:
+    """The replication figures beside those of the baseline run."""
+
+    def ing(i: dict[str, Any]) -> str:
+        return (
+            f"{i['rps']:.0f} req/s  p99 {i['p99_ms']:.1f} ms  ({'/'.join(map(str, i['runs_rps']))})"
+        )
+
+    f = r["failover"]
+    rows = [
+        ("ingress POST /v1/mail, NOTIFIER_REDIS_MIN_REPLICAS=0", ing(r["ingress_min_replicas_0"]), "ingress_0"),
+        ("  =1, WAIT for a local replica", ing(r["ingress_min_replicas_1"]), "ingress_1"),
+        ("failover: kill to promotion", f"{f['promoted_after_s']:.1f} s", "promoted_s"),
+        ("  kill to the first 202 again (target < promotion + 5 s)", f"{f['no_202_s']:.1f} s", "no_202_s"),
+        ("  answers during the run, slowest", f"{f['statuses']}  max {f['max_answer_s'] * 1000:.0f} ms", "answers"),
+    ]  # fmt: skip
+    return beside(rows, before)
+
+
+def cores_table(r: dict[str, Any], before: dict[str, Any]) -> str:
+    """The every-core figures beside those of the baseline run."""
+    limit = r["smtplib_one_connection"]["mails_per_s"]
+    near, far = r["drain_loopback"], r[f"drain_{RELAY_MS}ms"]
+    texts_near, texts_far = r["captchas_loopback"], r["captchas_far"]
+
+    def texts(t: dict[str, Any]) -> str:
+        return f"{t['per_s']:.0f}/s ({t['connections']} HTTP conns)"
+
+    def cpu(d: dict[str, Any]) -> str:
+        ms = d["cpu_ms_per_mail"]
+        return f"{ms['workers']:.2f} ms workers, {ms['sink']:.2f} sink, {ms['redis']:.2f} redis"
+
+    rows = [
+        (f"one plain smtplib connection, {DRAIN} mails", f"{limit:.0f} mails/s", "smtplib"),
+        ("drain, relay on loopback", rate(near), "drain_loopback"),
+        ("  CPU a mail", cpu(near), "cpu_loopback"),
+        ("  / one smtplib connection (target >= 0.70)", f"{near['mails_per_s'] / limit:.2f}", "drain_vs_smtplib"),
+        (f"drain, relay {RELAY_MS} ms away", rate(far), "drain_far"),
+        ("  far / loopback (target >= 0.85)", f"{far['mails_per_s'] / near['mails_per_s']:.2f}", "drain_ratio"),
+        (f"{DRAIN} captchas, Twilio on loopback", texts(texts_near), "captchas_loopback"),
+        (f"{DRAIN} captchas, Twilio {TWILIO_MS} ms away", texts(texts_far), "captchas_far"),
+        ("  far / loopback (target >= 0.70)", f"{texts_far['per_s'] / texts_near['per_s']:.2f}", "captchas_ratio"),
+    ]  # fmt: skip
+    return beside(rows, before)
+
+
 def main() -> None:
-    only = sys.argv[1] if sys.argv[1:] else None  # "lanes" or "batch": only that part
-    if only not in (None, "lanes", "batch"):
-        raise SystemExit("usage: bench/run [lanes|batch]")
+    only = sys.argv[1] if sys.argv[1:] else None  # one part only: lanes, batch, cores, sentinel
+    if only not in (None, "lanes", "batch", "cores", "sentinel"):
+        raise SystemExit("usage: bench/run [lanes|batch|cores|sentinel]")
     bench = Bench()
     try:
         if only is None:
@@ -560,6 +799,10 @@ def main() -> None:
             bench.lanes()
         if only in (None, "batch"):
             bench.batch()
+        if only in (None, "sentinel"):
+            bench.sentinel()
+        if only in (None, "cores"):
+            bench.cores()
     finally:
         bench.close()
     baseline = json.loads((BENCH / "baseline.json").read_text())
@@ -580,6 +823,16 @@ def main() -> None:
         was = baseline.get("batch", {})
         print(f"\nbatches (before: {was.get('at', '-')}, {was.get('what', 'no run yet')})")
         print(batch_table(results["batch"], was))
+    if only in (None, "sentinel"):
+        was = baseline.get("sentinel", {})
+        print(f"\nreplication (before: {was.get('at', '-')}, {was.get('what', 'no run yet')})")
+        print(sentinel_table(results["sentinel"], was))
+    if only in (None, "cores"):
+        was = baseline.get("cores", {})
+        r = results["cores"]
+        print(f"\nevery core: {r['processes']} worker processes x {r['threads']} threads"
+              f" (before: {was.get('at', '-')}, {was.get('what', 'no run yet')})")  # fmt: skip
+        print(cores_table(r, was))
     print(f"\nfigures: {out / 'latest.json'}   logs: {LOGS}")
 
 

@@ -9,12 +9,17 @@ from flask import Flask
 from kombu import Queue
 
 from config import Settings
+from notifier.kombu_redis import transport_for
 from notifier.lanes import LANES, ROUTES, QueueNames, TaskNames
 from notifier.logs import request_id
+from notifier.redisconn import kombu_url, parse
 from notifier.watchdog import Watchdog
 
 # Beat puts one of these on the queue each second; an old one is useless, so it expires.
 DISPATCH_EVERY = 1.0
+# A worker's publishing (a retry, a dispatch, a callback) waits about 20 s for the broker: long
+# enough for a promotion, so an attempt is not lost for want of a broker for a moment.
+PATIENT_PUBLISH = {"max_retries": 25, "interval_start": 0, "interval_step": 0.2, "interval_max": 1}
 
 
 def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
@@ -22,11 +27,15 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
     visibility = {"visibility_timeout": settings.broker_visibility_timeout}
     # None: the broker's default type (classic queues on RabbitMQ; Redis has no types).
     quorum = {"x-queue-type": "quorum"} if settings.broker_queue_type == "quorum" else None
+    # A redis+sentinel:// URL becomes kombu's and Celery's own form of it (sentinel://…;…).
+    broker_url, broker_sentinels = kombu_url(parse(settings.broker_url or redis_url))
+    result_url, result_sentinels = kombu_url(parse(redis_url))
     return {
-        "broker_url": settings.broker_url or redis_url,
+        "broker_url": broker_url,
+        "broker_transport": transport_for(broker_url),
         # Only tasks that return something (qiniu_uptoken) store results; the status of a
         # notification lives in our own record, and an ignored result costs the web nothing.
-        "result_backend": redis_url,
+        "result_backend": result_url,
         "task_ignore_result": True,
         "result_expires": 3600,
         "task_serializer": "json",
@@ -57,6 +66,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "task_soft_time_limit": max(1, settings.task_time_limit * 4 // 5),
         "broker_transport_options": {
             **visibility,
+            **broker_sentinels,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
             # A dead worker's unacknowledged messages are looked for every few seconds, so they
@@ -76,7 +86,10 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         # (Celery's soft shutdown is for the prefork pool: the threads pool cannot cut a task.)
         # Reconnect to the broker forever: a long outage must not end the worker.
         "broker_connection_max_retries": None,
-        "result_backend_transport_options": visibility,
+        "result_backend_transport_options": {**visibility, **result_sentinels},
+        # A primary demoted by a failover answers READONLY: reconnect (to the promoted one)
+        # instead of ending the worker (celery#7946).
+        "broker_channel_error_retry": True,
         "broker_connection_timeout": 2,
         "broker_connection_retry_on_startup": True,
         # Publishing gives up within about a second: the caller gets a 503, not a hang.
@@ -157,6 +170,13 @@ def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
         # A worker that ends says QUIT to the SMTP server instead of dropping the line.
         app.extensions["notifier"].close()
 
+    def become_worker(sender: Any = None, **kwargs: Any) -> None:
+        # This process sends: a failover is waited out (Redis commands and publishing alike)
+        # rather than failing an attempt half-way. The web keeps its fast 503s.
+        app.extensions["notifier"].become_worker()
+        celery.conf.task_publish_retry_policy = PATIENT_PUBLISH
+
+    signals.worker_init.connect(become_worker, weak=False)
     signals.worker_shutdown.connect(close_providers, weak=False)
     signals.worker_process_shutdown.connect(close_providers, weak=False)
     celery: Celery = Celery(app.name, task_cls=FlaskTask)

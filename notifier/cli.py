@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -92,9 +93,10 @@ def run(port: int, host: str, procfile: str) -> None:
         filled.development_key,
         settings.mail_provider,
         settings.outbox_dir,
+        settings.worker_processes,
     )
     manager = Manager()
-    for name, command in processes.items():
+    for name, command in procfile_processes(processes, settings.worker_processes).items():
         manager.add_process(name, command, env=env)
     try:
         manager.loop()
@@ -104,8 +106,24 @@ def run(port: int, host: str, procfile: str) -> None:
     sys.exit(manager.returncode)
 
 
+def procfile_processes(processes: Mapping[str, str], workers: int) -> dict[str, str]:
+    """The Procfile's processes as `notifier run` starts them: ``worker`` ``workers`` times.
+
+    Each worker is honcho's ``worker.<k>`` and its own Celery node ``worker<k>@<host>`` (``-n``):
+    nodes on one machine need names of their own for ``celery inspect`` and remote control.
+    """
+    started: dict[str, str] = {}
+    for name, command in processes.items():
+        if name != "worker":
+            started[name] = command
+            continue
+        for k in range(1, workers + 1):
+            started[f"worker.{k}"] = f"{command} -n worker{k}@%h"
+    return started
+
+
 def _banner(
-    where: str, redis_url: str | None, key: str | None, mail: str | None, outbox: Path
+    where: str, redis_url: str | None, key: str | None, mail: str | None, outbox: Path, workers: int
 ) -> None:
     lines = [f"Notifier on http://{where}", f"redis: {redis_url or '(from settings)'}"]
     if key:
@@ -113,5 +131,6 @@ def _banner(
     lines.append(
         f"mail provider: {mail}" + (f" (files in {outbox.resolve()})" if mail == "outbox" else "")
     )
+    lines.append(f"worker processes: {workers} (NOTIFIER_WORKER_PROCESSES)")
     lines.append("stop with Ctrl-C")
     click.echo("\n".join(f"  {line}" for line in lines), err=True)

@@ -11,7 +11,7 @@ import phonenumbers
 import redis
 from celery import Celery
 from flask import current_app
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from config import ApiClient, Environment, Settings
@@ -21,6 +21,7 @@ from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
 from notifier.providers.registry import MailFactory, SmsFactory
 from notifier.queueing import TaskQueue
+from notifier.redisconn import Replication, client, parse
 from notifier.services.batches import RowMails
 from notifier.services.callbacks import CallbackSender
 from notifier.services.captcha import CaptchaPolicy
@@ -36,15 +37,19 @@ T = TypeVar("T")
 
 def redis_client(url: str, timeout: float = 1.5) -> redis.Redis:
     """A Redis client that gives up in seconds, so the web answers 503 instead of hanging."""
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=min(1.0, timeout),
-        socket_timeout=timeout,
-        health_check_interval=30,
-        # Once, on a new connection, for one that broke (Redis restarted). Never after a timeout:
-        # a Redis that hangs would make every request wait twice.
-        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+    # Once, on a new connection, for one that broke (Redis restarted, or the primary moved).
+    # Never after a timeout: a Redis that hangs would make every request wait twice.
+    return client(
+        parse(url), timeout=timeout, retry=Retry(NoBackoff(), 1, (redis.ConnectionError,))
+    )
+
+
+def patient_retry() -> Retry:
+    """A worker's: a command that meets a dead connection is made again for about 15 s, long
+    enough for the sentinels to promote a replica or for a restarted Redis to come back.
+    (Every write a worker makes is safe to repeat: claims and outcomes carry their claim.)"""
+    return Retry(
+        ExponentialBackoff(cap=1.0, base=0.05), 20, (redis.ConnectionError, redis.TimeoutError)
     )
 
 
@@ -110,6 +115,7 @@ class Runtime:
         self.callback_queue = TaskQueue(
             self.celery, TaskNames.SEND_CALLBACK, direct_ok=self.broker_is_state
         )
+        self.replication = Replication(s.min_replicas, s.redis_replica_timeout_ms)
         self.store = NotificationStore(
             self.redis,
             ttl=s.status_ttl,
@@ -117,6 +123,9 @@ class Runtime:
             callback_clients=frozenset(
                 c.client for c in self.clients.values() if c.callback_url is not None
             ),
+            replication=self.replication,
+            patience=min(30.0, s.task_time_limit / 3),
+            retry_cap=s.retry_cap,
         )
         self.mail_queue = TaskQueue(
             self.celery, TaskNames.SEND_MAIL, direct_ok=self.broker_is_state
@@ -163,6 +172,10 @@ class Runtime:
         country = str(phonenumbers.parse(phone).country_code)
         names = self.settings.sms_country_providers.get(country) or self.settings.sms_providers
         return [built[name] for name in names or ()]
+
+    def become_worker(self) -> None:
+        """This process runs tasks: its Redis commands wait out a failover instead of failing."""
+        self.redis.set_retry(patient_retry())
 
     def close(self) -> None:
         """Release the providers' connections (a worker process is shutting down)."""

@@ -13,6 +13,7 @@ from notifier.api import (
     observe,
     problems,
     receipts,
+    replicated,
     sms,
     uploads,
 )
@@ -22,6 +23,8 @@ def register(app: Flask) -> None:
     """Attach every route and the problem+json error handler to ``app``."""
     problems.register(app)
     observe.register(app)
+    # After observe: its after_request runs last, so it logs and counts the answer sent.
+    replicated.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(meta.bp)
     app.register_blueprint(mail.bp, url_prefix="/v1")

@@ -26,7 +26,7 @@ bp = Blueprint("receipts", __name__)
 
 
 @bp.post("/receipts/twilio")
-@operation((200, ReceiptAck), errors=(403,))
+@operation((200, ReceiptAck), errors=(403, 503))
 def twilio() -> Response:
     """Twilio's status callback (form-encoded, signed); 200 for any message, ours or not."""
     rt = runtime()
@@ -67,7 +67,7 @@ def aliyun_check() -> Response:
 
 
 @bp.post("/receipts/aliyun")
-@operation((200, AliyunReceiptAck), errors=(400, 403, 413))
+@operation((200, AliyunReceiptAck), errors=(400, 403, 413, 503))
 def aliyun() -> Response:
     """Aliyun's SmsReport push (a JSON array, token in the URL); 200 for any message."""
     aliyun_receipts(objects(), store=_store("aliyun"))
@@ -76,7 +76,7 @@ def aliyun() -> Response:
 
 
 @bp.post("/receipts/tencent")
-@operation((200, TencentReceiptAck), errors=(400, 403, 413))
+@operation((200, TencentReceiptAck), errors=(400, 403, 413, 503))
 def tencent() -> Response:
     """Tencent's SMS status callback (a JSON array, token in the URL); 200 for any message."""
     tencent_receipts(objects(), store=_store("tencent"))

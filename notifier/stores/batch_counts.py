@@ -7,6 +7,10 @@ rows (claim, settle, receipt, cancel), the batch store's move whole batches.
 from __future__ import annotations
 
 SCHEDULED = "notifier:scheduled"
+# Notifications whose message should be on the queue (queued, retrying), scored by when they
+# became so: what dispatch_due looks at to put back a message a failover lost (see
+# notifier.tasks.schedule.requeue_lost).
+OPEN = "notifier:open"
 # Members of the schedule that are not notifications: a batch to fan out at its send_at, and
 # a finished batch whose client is told so by callback (dispatch_due handles both).
 FAN_OUT_MEMBER = "batch:"
@@ -38,8 +42,20 @@ local function batch_final(key, batch, rows, now)
   if final >= tonumber(redis.call('HGET', key, 'total')) then batch_done(key, batch, now) end
 end
 
+local function open_moved(record, new)
+  local id = redis.call('HGET', record, 'id')
+  if new == 'queued' or new == 'retrying' then
+    redis.call('ZADD', '{OPEN}', redis.call('TIME')[1], id)
+  else
+    redis.call('ZREM', '{OPEN}', id)
+  end
+end
+
+-- Every status change of a record passes here: the open index follows it, and a batch row's
+-- batch counts.
 local function batch_moved(record, old, new, now)
   if old == new then return end
+  open_moved(record, new)
   local batch = redis.call('HGET', record, 'batch')
   if not batch then return end
   local key = 'notifier:b:' .. batch

@@ -29,7 +29,7 @@ from redis import Redis
 from redis.typing import EncodableT, FieldT
 
 from notifier.schemas import MAX_SCHEDULE_AHEAD, Batch, BatchItem
-from notifier.stores.batch_counts import BATCH_COUNTS, FAN_OUT_MEMBER, SCHEDULED
+from notifier.stores.batch_counts import BATCH_COUNTS, FAN_OUT_MEMBER, OPEN, SCHEDULED
 from notifier.stores.notifications import payload_key, record_fields, record_key
 from notifier.timestamps import rfc3339
 
@@ -88,7 +88,8 @@ return 1
 # flat), then per row: id, reference, payload, message ('' to publish after).
 # Makes one chunk of rows into notifications, if no one has yet: the cursor moves in the same
 # step, so a chunk is made once, whoever runs it. The batch leaves 'scheduled' with its first.
-_FAN_OUT = """
+_FAN_OUT = (
+    """
 if redis.call('HGET', KEYS[1], 'cancelled') == '1' then return -1 end
 if redis.call('HGET', KEYS[1], 'fanned') ~= ARGV[1] then return 0 end
 local scheduled = tonumber(redis.call('HGET', KEYS[1], 'c:scheduled') or '0')
@@ -104,11 +105,15 @@ for i = 0, rows - 1 do
   redis.call('HSET', record, 'id', ARGV[a], 'reference', ARGV[a + 1], unpack(common))
   redis.call('EXPIRE', record, ARGV[3])
   redis.call('SET', payload, ARGV[a + 2], 'EX', ARGV[3])
+  redis.call('ZADD', '"""
+    + OPEN
+    + """', redis.call('TIME')[1], ARGV[a])
   if ARGV[a + 3] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[a + 3]) end
 end
 redis.call('HSET', KEYS[1], 'fanned', ARGV[2])
 return 1
 """
+)
 
 # KEYS: batch, schedule. ARGV: batch id, now. Cancels a batch: its rows not yet fanned out are
 # cancelled here (counted, never made); those that are, the caller cancels one by one, and the

@@ -17,19 +17,21 @@ Every status change is one Lua script, so two workers cannot both move a record.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from redis import Redis
 from redis.typing import EncodableT, FieldT
 
 from notifier.queueing import Enqueuer
 from notifier.redact import redact
+from notifier.redisconn import Replication
 from notifier.schemas import Notification
-from notifier.stores.batch_counts import BATCH_COUNTS, SCHEDULED
+from notifier.stores.batch_counts import BATCH_COUNTS, OPEN, SCHEDULED
 from notifier.timestamps import rfc3339
 
 DISPATCHED_AT = "notifier:dispatched_at"
@@ -42,6 +44,7 @@ RECEIPT_STATUSES = ("delivered", "undelivered")
 CALLBACK_STATUSES = frozenset((*FINAL, *RECEIPT_STATUSES))
 # A receipt that comes before its send was recorded waits this long for it.
 EARLY_RECEIPT_TTL = 3600
+T = TypeVar("T")
 
 
 def record_key(notification_id: str) -> str:
@@ -100,9 +103,10 @@ def _early_receipt_key(provider: str, ref: str) -> str:
     return f"notifier:receipt:{provider}:{ref}"
 
 
-# KEYS: record, payload, metrics. ARGV: now (RFC 3339), now (s), lease (s), max attempts.
+# KEYS: record, payload, metrics. ARGV: now (RFC 3339), now (s), lease (s), max attempts, claim.
 # Moves a live record to 'sending', counts the attempt, and returns the payload with it. A record already 'sending' under an
-# unexpired lease belongs to a task still running: 'busy', with the seconds the lease has left.
+# unexpired lease belongs to a task still running: 'busy', with the seconds the lease has left; unless
+# it is this claim's own, made again (its answer was lost with a primary): then the same answer.
 # One past max attempts (its workers died on it) fails instead of looping forever.
 _CLAIM = (
     BATCH_COUNTS
@@ -114,6 +118,9 @@ if status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending' and stat
 end
 local now = tonumber(ARGV[2])
 if status == 'sending' then
+  if redis.call('HGET', KEYS[1], 'claim') == ARGV[5] then
+    return {'sending', tonumber(redis.call('HGET', KEYS[1], 'attempts')), '0', redis.call('GET', KEYS[2])}
+  end
   local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
   if lease > now then return {'busy', 0, tostring(lease - now)} end
 end
@@ -135,7 +142,7 @@ if attempts >= tonumber(ARGV[4]) then
 end
 attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1],
-           'lease_until', tostring(now + tonumber(ARGV[3])))
+           'lease_until', tostring(now + tonumber(ARGV[3])), 'claim', ARGV[5])
 batch_moved(KEYS[1], status, 'sending', ARGV[1])
 redis.call('HINCRBY', KEYS[3], 'attempts:' .. redis.call('HGET', KEYS[1], 'kind') .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
 return {'sending', attempts, '0', redis.call('GET', KEYS[2])}
@@ -144,20 +151,25 @@ return {'sending', attempts, '0', redis.call('GET', KEYS[2])}
 
 # KEYS: record, payload, metrics, provider-ref index, early receipt, callback list.
 # ARGV: status, provider, error, now, ttl, final (1/0), only if open (1/0), provider ref,
-# callback message, callback clients (" a b "). A row of a cancelled batch that would retry is
+# callback message, callback clients (" a b "), claim (the attempt's, or ''). A row of a cancelled batch that would retry is
 # cancelled instead ('revoked'). Counts final statuses and provider errors for
 # /metrics; with a provider ref, indexes it for receipts. Returns {moved, early receipt,
 # callback due, revoked}: a callback message is pushed here, in the same step as the status, when the
-# client wants callbacks; without a message (another broker) 'callback due' says to publish.
+# client wants callbacks; without a message (another broker) 'callback due' says to publish. An
+# attempt's outcome is recorded once: made again (its answer was lost with a primary), nothing moves.
 _SETTLE = (
     BATCH_COUNTS
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, false, 0, 0} end
+if ARGV[11] ~= '' and redis.call('HGET', KEYS[1], 'settled') == ARGV[11] then
+  return {0, false, 0, 0}
+end
 if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending'
    and status ~= 'retrying' then
   return {0, false, 0, 0}
 end
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'settled', ARGV[11]) end
 -- A row of a cancelled batch is not retried: cancelled instead (the caller tells the client).
 local new, final, revoked = ARGV[1], ARGV[6], 0
 if new == 'retrying' and batch_cancelled(KEYS[1]) then new, final, revoked = 'cancelled', '1', 1 end
@@ -245,10 +257,11 @@ return due
 """
 
 # KEYS: record, schedule. ARGV: id, now. The message is on the queue: off the schedule.
-_DISPATCHED = """
+_DISPATCHED = f"""
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('HGET', KEYS[1], 'status') == 'scheduled' then
   redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[2])
+  redis.call('ZADD', '{OPEN}', redis.call('TIME')[1], ARGV[1])
 end
 return 1
 """
@@ -275,9 +288,20 @@ class NotificationStore:
         *,
         callbacks: Enqueuer | None = None,
         callback_clients: frozenset[str] = frozenset(),
+        replication: Replication | None = None,
+        patience: float = 30.0,
+        retry_cap: float = 600.0,
     ) -> None:
         self.redis = redis
         self.ttl = ttl
+        # A worker's claim holds before it sends, and its outcome before its message is
+        # acknowledged, on enough replicas to outlive a failover (see notifier.redisconn).
+        self.replication = replication or Replication(0, 0)
+        self.patience = patience
+        # A retrying notification's message waits at most this long before it is due again.
+        self.retry_cap = retry_cap
+        # The claim this thread holds, as (id, claim): its outcome is recorded under it, once.
+        self._held = threading.local()
         # Whose notifications get status callbacks, and where those are queued.
         self._callbacks = callbacks if callback_clients else None
         self._callback_clients = " " + " ".join(sorted(callback_clients)) + " "
@@ -329,6 +353,8 @@ class NotificationStore:
             pipe.set(payload_key(notification_id), json.dumps(payload), ex=ttl)
             if send_at is not None:
                 pipe.zadd(SCHEDULED, {notification_id: send_at})
+            else:
+                pipe.zadd(OPEN, {notification_id: int(now)})
             if push is not None:
                 pipe.lpush(*push)
             pipe.execute()
@@ -339,6 +365,7 @@ class NotificationStore:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(record_key(notification_id), payload_key(notification_id))
             pipe.zrem(SCHEDULED, notification_id)
+            pipe.zrem(OPEN, notification_id)
             pipe.execute()
 
     def get(self, notification_id: str) -> Notification | None:
@@ -354,10 +381,14 @@ class NotificationStore:
     def claim(self, notification_id: str, *, lease: float, max_attempts: int) -> Claim:
         """Move the record to ``sending`` for ``lease`` seconds, if no one else holds it."""
         now = time.time()
-        status, attempt, wait, *payload = self._claim(
-            keys=[record_key(notification_id), payload_key(notification_id), METRICS],
-            args=[rfc3339(now), now, lease, max_attempts],
+        claim = uuid.uuid4().hex
+        status, attempt, wait, *payload = self._durably(
+            lambda: self._claim(
+                keys=[record_key(notification_id), payload_key(notification_id), METRICS],
+                args=[rfc3339(now), now, lease, max_attempts, claim],
+            )
         )
+        self._held.claim = (notification_id, claim)
         raw = payload[0] if payload else None
         if status == "failed" and int(attempt) > 0:
             # This claim gave it up (its attempts never finished): the client hears of it too.
@@ -392,21 +423,27 @@ class NotificationStore:
         """
         final = status in FINAL
         callback = self._callback(notification_id, status) if final else None
+        # The outcome of this thread's claim carries it, once: made again, it changes nothing.
+        held = getattr(self._held, "claim", None)
+        claim = held[1] if held and held[0] == notification_id else ""
+        if claim:
+            self._held.claim = None
         keys = [
             record_key(notification_id), payload_key(notification_id), METRICS,
             _ref_key(provider or "", provider_ref or ""),
             _early_receipt_key(provider or "", provider_ref or ""),
             callback[0] if callback else "",
         ]  # fmt: skip
-        _, early, due, revoked = self._settle(
-            keys=keys,
-            args=[
-                # Provider errors can quote an address or a number back: never keep them.
-                status, provider or "", redact(error or ""), rfc3339(time.time()), self.ttl,
-                "1" if final else "0", "1" if only_if_open else "0", provider_ref or "",
-                callback[1] if callback else "", self._callback_clients,
-            ],
-        )  # fmt: skip
+        args = [
+            # Provider errors can quote an address or a number back: never keep them.
+            status, provider or "", redact(error or ""), rfc3339(time.time()), self.ttl,
+            "1" if final else "0", "1" if only_if_open else "0", provider_ref or "",
+            callback[1] if callback else "", self._callback_clients, claim,
+        ]  # fmt: skip
+        _, early, due, revoked = self._durably(lambda: self._settle(keys=keys, args=args))
+        if status == "retrying" and not revoked:
+            # Looked for as lost only once its longest delay is over (see reopened).
+            self.reopened(notification_id, after=self.retry_cap)
         self._publish_if_due(notification_id, status, callback, due)
         if revoked:
             self._tell(notification_id, "cancelled")  # its batch was cancelled meanwhile
@@ -486,6 +523,11 @@ class NotificationStore:
             self._publish_if_due(notification_id, "cancelled", callback, due)
         return [cast(str | None, before) for before, _ in answers]
 
+    def _durably(self, write: Callable[[], T]) -> T:
+        """A worker's write that must outlive the primary: confirmed by its replicas, or made
+        again on the one promoted after it (the write is safe to repeat)."""
+        return self.replication.durably(self.redis, write, patience=self.patience)
+
     def show_test_code(self, notification_id: str, code: str) -> None:
         """Show a test key's captcha code in its status record (never done for a live key)."""
         self.redis.hset(record_key(notification_id), "test_code", code)
@@ -521,6 +563,19 @@ class NotificationStore:
             self._callbacks.publish(
                 notification_id, status, f"msg_{uuid.uuid4().hex}", int(time.time())
             )
+
+    def open_since(self, before: float, limit: int = 100) -> list[str]:
+        """Ids queued or retrying since before ``before`` (oldest first): messages to look for."""
+        return [str(i) for i in self.redis.zrangebyscore(OPEN, "-inf", before, 0, limit)]
+
+    def reopened(self, notification_id: str, after: float = 0.0) -> None:
+        """Its message was put on the queue (again) and is due in ``after`` seconds: looked for
+        as lost only some time after that."""
+        self.redis.zadd(OPEN, {notification_id: int(time.time() + after)}, xx=True)
+
+    def forget_open(self, notification_id: str) -> None:
+        """Not open any more (its record is gone, or moved on without this index knowing)."""
+        self.redis.zrem(OPEN, notification_id)
 
     def lease_due(self, *, now: float, lease: float, limit: int = 500) -> list[str]:
         """Ids due by ``now``, leased for ``lease`` seconds so no other dispatcher takes them."""

@@ -9,13 +9,16 @@ import time
 from celery import shared_task
 
 from notifier.lanes import TaskNames
-from notifier.runtime import runtime
+from notifier.runtime import Runtime, runtime
 from notifier.services.callbacks import BATCH_EVENT
 from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER
+from notifier.stores.notifications import record_key
 
 log = logging.getLogger(__name__)
 # A leased id that was not queued within this many seconds (its dispatcher died) comes due again.
 LEASE = 60.0
+# A notification queued this long ago and not claimed, while its lane is empty, lost its message.
+LOST_AFTER = 30.0
 
 
 @shared_task(name=TaskNames.DISPATCH_DUE)
@@ -38,4 +41,36 @@ def dispatch_due() -> int:
         rt.store.dispatched(member)
     if due:
         log.info("dispatched %d scheduled notifications", len(due))
+    if rt.broker_is_state:
+        requeue_lost(rt, now=time.time())
     return len(due)
+
+
+def requeue_lost(rt: Runtime, *, now: float) -> int:
+    """Put back the message of each notification whose message a Redis broker lost; how many.
+
+    kombu takes a message with BRPOP: when the primary dies between handing it out and the worker
+    reading it (a failover), or a worker's connection breaks with messages it took but had not
+    started, the message is gone or sits unacknowledged until the visibility timeout (a retry
+    waiting out its delay in a worker too). Its record still says ``queued`` (or ``retrying``,
+    past the longest retry delay). While its lane is empty,
+    nothing ahead of it could still be on the way, so its task is queued again; the claim makes
+    a copy that is not lost after all harmless.
+    """
+    requeued = 0
+    for notification_id in rt.store.open_since(now - LOST_AFTER):
+        status, kind, batch = rt.redis.hmget(record_key(notification_id), "status", "kind", "batch")
+        if status not in ("queued", "retrying"):
+            rt.store.forget_open(notification_id)
+            continue
+        queue = (
+            rt.captcha_queue if kind == "sms_captcha" else rt.row_queue if batch else rt.mail_queue
+        )
+        if rt.redis.llen(queue.queue):
+            continue  # a backlog: it may be on its way yet
+        queue.publish(notification_id)
+        rt.store.reopened(notification_id)
+        requeued += 1
+    if requeued:
+        log.warning("queued again %d notifications whose messages were lost", requeued)
+    return requeued

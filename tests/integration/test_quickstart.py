@@ -6,19 +6,24 @@ import email
 import email.policy
 import re
 import signal
+import socket
 from pathlib import Path
 
 import pytest
 import requests
 
+from config import usable_cores
 from notifier.embedded import free_port
-from tests.support.processes import start_run
+from notifier.lanes import LANES
+from tests.support.processes import lanes_by_node, start_run
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def test_run_serves_mail_into_the_outbox_and_stops_cleanly(tmp_path: Path) -> None:
+def test_run_starts_a_worker_a_core_serves_mail_into_the_outbox_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     # From an empty folder with no settings at all: the embedded Redis, the API key and the
     # outbox all land in that folder.
@@ -38,7 +43,18 @@ def test_run_serves_mail_into_the_outbox_and_stops_cleanly(tmp_path: Path) -> No
                 return False
 
         wait_for(ready, timeout=60, what="the web process to be ready")
-        run.expect("ready.", timeout=60)  # the worker
+        # One worker a core, each its own Celery node serving every lane.
+        cores = usable_cores()
+        assert f"worker processes: {cores} (NOTIFIER_WORKER_PROCESSES)" in run.output()
+        redis_url = (tmp_path / ".notifier" / "redis.url").read_text()
+        host = socket.gethostname()
+        nodes = {f"worker{k}@{host}" for k in range(1, cores + 1)}
+        up = wait_for(
+            lambda: (found := lanes_by_node(redis_url)).keys() == nodes and found,
+            timeout=60,
+            what=f"the nodes {sorted(nodes)}",
+        )
+        assert all(lanes == set(LANES) for lanes in up.values()), up
         body = {
             "to": ["ada@example.com"],
             "subject": "Hi from the quick start",
@@ -62,7 +78,6 @@ def test_run_serves_mail_into_the_outbox_and_stops_cleanly(tmp_path: Path) -> No
         )
         assert response.status_code == 202, response.text
         run.expect("SMS to +8613800138000: 【Notifier】您的验证码是")
-        redis_url = (tmp_path / ".notifier" / "redis.url").read_text()
     finally:
         code = run.stop(signal.SIGINT, timeout=30)
     assert code in (0, 130), run.output()[-2000:]

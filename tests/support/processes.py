@@ -115,7 +115,7 @@ def start_web(env: dict[str, str]) -> tuple[Process, str]:
             raise AssertionError(f"web exited:\n{web.output()[-3000:]}")
         try:
             return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
             return False
 
     wait_for(up, timeout=30, what="web to answer /healthz")
@@ -186,6 +186,16 @@ def tails(paths: Sequence[Path], chars: int = 4000) -> str:
             text = f"({e})"
         parts.append(f"--- {path} ---\n{text[-chars:]}")
     return "\n".join(parts)
+
+
+def lanes_by_node(broker_url: str) -> dict[str, set[str]]:
+    """The Celery nodes that answer on ``broker_url`` right now, each with the queues it serves
+    (Celery's remote control: ``celery inspect active_queues``)."""
+    from celery import Celery
+
+    control = Celery(broker=broker_url, set_as_current=False).control
+    answers = control.inspect(timeout=1.0).active_queues() or {}
+    return {node: {q["name"] for q in queues} for node, queues in answers.items()}
 
 
 def start_run(cwd: Path, port: int, *extra: str) -> Process:

@@ -15,8 +15,9 @@ from tests.support.wait import wait_for
 class RedisServer:
     """A ``redis-server`` process on a free port of 127.0.0.1, kept in memory only."""
 
-    def __init__(self, persistent: bool = False) -> None:
+    def __init__(self, persistent: bool = False, args: tuple[str, ...] = ()) -> None:
         self.persistent = persistent  # an append-only file, as production should have
+        self.args = args  # more of redis-server's options, e.g. ("--replicaof", host, port)
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="notifier-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -31,6 +32,7 @@ class RedisServer:
                 redis_server_binary(),
                 "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
                 "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.dir),
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
@@ -41,6 +43,13 @@ class RedisServer:
             return bool(redis.Redis.from_url(self.url(), socket_connect_timeout=0.2).ping())
         except redis.RedisError:
             return False
+
+    def kill(self) -> None:
+        """SIGKILL it, as a machine that dies: nothing is saved, no client is told."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
 
     def stop(self) -> None:
         if self.process is not None:

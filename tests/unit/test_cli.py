@@ -7,7 +7,7 @@ import re
 from click.testing import CliRunner
 
 from config import ApiClient
-from notifier.cli import main
+from notifier.cli import main, procfile_processes
 
 
 def test_keys_new_prints_the_key_once_and_an_entry_with_only_its_hash() -> None:
@@ -40,3 +40,14 @@ def test_keys_new_test_mints_a_test_key() -> None:
     live = CliRunner().invoke(main, ["keys", "new", "--client", "shop"])
     found = re.search(r"entry for NOTIFIER_API_KEYS: (\{.*\})", live.output)
     assert found and ApiClient.model_validate(json.loads(found[1])).mode == "live"
+
+
+def test_run_starts_the_procfiles_worker_once_per_process_each_its_own_node() -> None:
+    procfile = {"web": "gunicorn app", "worker": "celery -A celery_app worker", "beat": "beat"}
+    assert procfile_processes(procfile, 3) == {
+        "web": "gunicorn app",
+        "worker.1": "celery -A celery_app worker -n worker1@%h",
+        "worker.2": "celery -A celery_app worker -n worker2@%h",
+        "worker.3": "celery -A celery_app worker -n worker3@%h",
+        "beat": "beat",
+    }

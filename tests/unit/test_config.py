@@ -110,6 +110,17 @@ def test_no_publisher_confirms_asked_of_redis(monkeypatch: pytest.MonkeyPatch) -
     assert config["broker_transport_options"]["confirm_publish"] is False
 
 
+def test_worker_processes_default_to_the_cores_this_process_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
+    assert load_settings().worker_processes == 3  # the affinity, not os.cpu_count()
+    monkeypatch.setenv("NOTIFIER_WORKER_PROCESSES", "5")
+    assert load_settings().worker_processes == 5
+
+
 def test_dotenv_file_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("NOTIFIER_MAIL_PROVIDER=console\n")
     assert load_settings().mail_provider == "console"
@@ -137,6 +148,7 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"NOTIFIER_TENCENT_RECEIPT_TOKEN": "a/b+c" * 4}, "NOTIFIER_TENCENT_RECEIPT_TOKEN"),
         ({"NOTIFIER_ENV": "staging"}, "NOTIFIER_ENV"),
         ({"NOTIFIER_MAIL_PORT": "smtp"}, "NOTIFIER_MAIL_PORT"),
+        ({"NOTIFIER_WORKER_PROCESSES": "0"}, "NOTIFIER_WORKER_PROCESSES"),
         ({"NOTIFIER_API_KEYS": '[{"client": "x"'}, "NOTIFIER_API_KEYS"),
         ({"NOTIFIER_API_KEYS": '[{"client": "x", "key_sha256": "abc"}]'}, "NOTIFIER_API_KEYS"),
         ({"NOTIFIER_REDIS_URL": "localhost:6379"}, "NOTIFIER_REDIS_URL"),

@@ -1,0 +1,52 @@
+"""kombu's Redis transports (plain and Sentinel) with one fix, for the broker.
+
+When a worker's broker connection breaks (a Redis restart, the primary lost to a failover), Celery
+closes it; kombu 5.7 may then close a channel whose transport it has already let go of, and the
+channel, putting its unacknowledged messages back, asks for connection parameters it no longer
+has: an ``AttributeError`` that Celery takes as unrecoverable, and the worker exits (seen in
+``tests/integration/test_sentinel.py``). Here that channel answers a connection error instead,
+which kombu's close ignores; the worker reconnects. What it could not put back stays in the
+broker's unacknowledged set and comes back after ``NOTIFIER_BROKER_VISIBILITY_TIMEOUT``, where
+the claims keep it from being sent twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from kombu.transport import redis as kombu_redis
+
+
+class _ClosedAware:
+    connection: Any
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        if self.connection.client is None:
+            raise redis.ConnectionError("the broker connection is already closed")
+        return super()._connparams(asynchronous)  # type: ignore[misc]
+
+
+class Channel(_ClosedAware, kombu_redis.Channel):
+    pass
+
+
+class SentinelChannel(_ClosedAware, kombu_redis.SentinelChannel):
+    pass
+
+
+class Transport(kombu_redis.Transport):
+    Channel = Channel
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = SentinelChannel
+
+
+def transport_for(url: str) -> str | None:
+    """Celery's ``broker_transport`` for a broker URL: ours for Redis, kombu's choice otherwise."""
+    if url.startswith("sentinel://"):
+        return f"{__name__}:SentinelTransport"
+    if url.startswith(("redis://", "rediss://")):
+        return f"{__name__}:Transport"
+    return None

@@ -1,0 +1,204 @@
+"""Reaching Redis: one server, or the primary its sentinels name; and writes that outlive it.
+
+``NOTIFIER_REDIS_URL`` (and ``NOTIFIER_BROKER_URL``) is either a plain ``redis://`` URL or
+``redis+sentinel://[:password@]host:port[,host:port…]/<master name>[/<db>]``. With sentinels,
+redis-py asks them for the primary on every new connection and drops its idle connections when
+the answer changes, so a promoted replica is followed without a restart (``redis/sentinel.py``).
+
+Replication is asynchronous: a write the primary acknowledged can die with it. :class:`Replication`
+closes that window for what must survive (a 202, a captcha's attempts, a cancel, a claim before a
+send, the outcome after one): ``WAIT`` until ``replicas`` replicas hold everything written so far.
+Redis replicates one ordered stream, so the replicas that acknowledge one write hold every write
+before it, on any connection; and the sentinels promote the replica that is furthest along.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote
+
+import redis
+from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelConnectionPoolProxy
+
+T = TypeVar("T")
+SENTINEL_SCHEME = "redis+sentinel://"
+# Written by every confirmation: WAIT counts the replicas that hold this connection's last write.
+MARK = "notifier:replicated"
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where Redis is: a server's URL, or sentinels and the name of the primary they watch."""
+
+    url: str
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master: str = ""
+    db: int = 0
+    password: str | None = None
+
+    @property
+    def sentinel(self) -> bool:
+        return bool(self.sentinels)
+
+
+def parse(url: str) -> RedisTarget:
+    """Read a Redis URL; a ``ValueError`` says what is wrong with a sentinel one."""
+    if not url.startswith(SENTINEL_SCHEME):
+        return RedisTarget(url)
+    rest = url.removeprefix(SENTINEL_SCHEME)
+    auth, _, rest = rest.rpartition("@")
+    hosts, _, path = rest.partition("/")
+    password = unquote(auth.partition(":")[2]) if auth else None
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"sentinel {host!r} is not host:port")
+        sentinels.append((name.strip("[]"), int(port)))
+    master, _, db = path.partition("/")
+    if not master:
+        raise ValueError(
+            "names no primary: redis+sentinel://host:port[,host:port…]/<master>[/<db>]"
+        )
+    if db and not db.isdigit():
+        raise ValueError(f"database {db!r} is not a number")
+    return RedisTarget(url, tuple(sentinels), master, int(db or 0), password or None)
+
+
+class _CountingProxy(SentinelConnectionPoolProxy):
+    """The pool's view of the primary, counting each time it moves to another address."""
+
+    moves = 0
+
+    def get_master_address(self) -> Any:
+        before = self.master_address
+        found = super().get_master_address()  # type: ignore[no-untyped-call]
+        if before is not None and found != before:
+            self.moves += 1
+        return found
+
+
+class _FollowingPool(SentinelConnectionPool):
+    """A sentinel pool whose :attr:`moves` tells a caller that the primary changed meanwhile."""
+
+    def __init__(self, service_name: str, sentinel_manager: Sentinel, **kwargs: Any) -> None:
+        super().__init__(service_name, sentinel_manager, **kwargs)  # type: ignore[no-untyped-call]
+        self.proxy = self.counted = _CountingProxy(  # type: ignore[no-untyped-call]
+            connection_pool=self,
+            is_master=self.is_master,
+            check_connection=self.check_connection,
+            service_name=service_name,
+            sentinel_manager=sentinel_manager,
+        )
+        self.connection_kwargs["connection_pool"] = self.proxy
+
+    @property
+    def moves(self) -> int:
+        return self.counted.moves
+
+
+def client(target: RedisTarget, *, timeout: float, retry: Retry) -> redis.Redis:
+    """A client of the primary that gives up a command after ``timeout`` seconds."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": min(1.0, timeout),
+        "socket_timeout": timeout,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "retry": retry,
+    }
+    if not target.sentinel:
+        return redis.Redis.from_url(target.url, **options)
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels),
+        # A sentinel that does not answer at once is passed over for the next one.
+        sentinel_kwargs={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    )
+    found: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+        target.master,
+        connection_pool_class=_FollowingPool,
+        db=target.db,
+        password=target.password,
+        **options,
+    )
+    return found
+
+
+def primary_moves(redis_client: redis.Redis) -> int:
+    """How often this client's primary has changed (always 0 for a single server)."""
+    pool = redis_client.connection_pool
+    return pool.moves if isinstance(pool, _FollowingPool) else 0
+
+
+def kombu_url(target: RedisTarget) -> tuple[str, dict[str, Any]]:
+    """The URL and transport options Celery and kombu take for the same Redis."""
+    if not target.sentinel:
+        return target.url, {}
+    auth = f":{quote(target.password, safe='')}@" if target.password else ""
+    hosts = [(f"[{host}]" if ":" in host else host, port) for host, port in target.sentinels]
+    url = ";".join(f"sentinel://{auth}{host}:{port}/{target.db}" for host, port in hosts)
+    return url, {
+        "master_name": target.master,
+        "sentinel_kwargs": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+
+
+class NotReplicated(redis.ConnectionError):
+    """Fewer replicas than asked for hold a write in time; it may die with the primary.
+
+    Nothing is promised about the write: the web answers 503, safe to repeat with the same
+    ``Idempotency-Key``; a worker makes the write again on the primary that is there now.
+    """
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How many replicas must hold a write before it counts, and how long to wait for them."""
+
+    replicas: int
+    timeout_ms: int
+
+    def confirm(self, redis_client: redis.Redis, moves: int) -> None:
+        """Return once ``replicas`` replicas hold every write made so far on this primary.
+
+        ``moves`` is :func:`primary_moves` from before those writes: if the primary changed since,
+        they may have been made on the old one, and are not confirmed.
+        """
+        if self.replicas <= 0:
+            return
+        with redis_client.pipeline(transaction=False) as pipe:
+            pipe.incr(MARK)
+            pipe.wait(self.replicas, self.timeout_ms)
+            _, acknowledged = pipe.execute()
+        if primary_moves(redis_client) != moves:
+            raise NotReplicated("the Redis primary changed during the write")
+        if int(acknowledged) < self.replicas:
+            raise NotReplicated(
+                f"{acknowledged} of {self.replicas} Redis replicas acknowledged in "
+                f"{self.timeout_ms} ms"
+            )
+
+    def durably(self, redis_client: redis.Redis, write: Callable[[], T], patience: float) -> T:
+        """Make ``write`` (safe to repeat) and confirm it, again on a new primary, for a while.
+
+        For workers: the write is made again when the primary changed under it, and the
+        confirmation waited for again while replicas catch up, until ``patience`` seconds pass;
+        then :class:`NotReplicated` (or the connection error) is raised.
+        """
+        deadline = time.monotonic() + patience
+        while True:
+            moves = primary_moves(redis_client)
+            result = write()
+            while True:
+                try:
+                    self.confirm(redis_client, moves)
+                    return result
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                if primary_moves(redis_client) != moves:
+                    break  # the write may be lost with the old primary: make it again

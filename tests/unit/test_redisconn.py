@@ -1,0 +1,122 @@
+"""Sentinel URLs, the forms Celery and kombu take, and WAIT's confirmation on a real Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from flask import Flask
+
+from config import ConfigError, load_settings
+from notifier.celery_ext import celery_config
+from notifier.redisconn import NotReplicated, RedisTarget, Replication, kombu_url, parse
+from notifier.runtime import Runtime, redis_client
+from tests.support.redis_server import RedisServer
+
+SENTINELS = "redis+sentinel://:p%40ss@10.0.0.1:26379,[::1]:26380,s3:26381/notifier/2"
+
+
+def test_a_sentinel_url_names_its_sentinels_primary_database_and_password() -> None:
+    assert parse(SENTINELS) == RedisTarget(
+        SENTINELS, (("10.0.0.1", 26379), ("::1", 26380), ("s3", 26381)), "notifier", 2, "p@ss"
+    )
+    assert parse("redis+sentinel://s1:26379/main").db == 0
+    assert not parse("redis://localhost:6379/0").sentinel
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis+sentinel://s1:26379", "names no primary"),
+        ("redis+sentinel://s1/main", "is not host:port"),
+        ("redis+sentinel://s1:99999/main", "is not host:port"),
+        ("redis+sentinel://s1:26379/main/x", "is not a number"),
+    ],
+)
+def test_a_bad_sentinel_url_is_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    monkeypatch.setenv("NOTIFIER_REDIS_URL", url)
+    with pytest.raises(ConfigError) as e:
+        load_settings(_env_file=None)
+    assert str(e.value).startswith("NOTIFIER_REDIS_URL: ")
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_kombu_and_celery_get_their_own_form_of_a_sentinel_url() -> None:
+    url, options = kombu_url(parse(SENTINELS))
+    assert url == (
+        "sentinel://:p%40ss@10.0.0.1:26379/2;sentinel://:p%40ss@[::1]:26380/2;"
+        "sentinel://:p%40ss@s3:26381/2"
+    )
+    assert options["master_name"] == "notifier"
+    settings = load_settings(_env_file=None, redis_url=SENTINELS)
+    conf = celery_config(settings, SENTINELS)
+    assert conf["broker_url"] == conf["result_backend"] == url
+    assert conf["broker_transport_options"]["master_name"] == "notifier"
+    assert conf["result_backend_transport_options"]["master_name"] == "notifier"
+    assert conf["broker_channel_error_retry"] is True
+
+
+def test_min_replicas_defaults_to_one_behind_sentinels_and_zero_otherwise() -> None:
+    assert load_settings(_env_file=None, redis_url=SENTINELS).min_replicas == 1
+    assert load_settings(_env_file=None, redis_url="redis://r:6379/0").min_replicas == 0
+    chosen = load_settings(_env_file=None, redis_url=SENTINELS, redis_min_replicas=2)
+    assert chosen.min_replicas == 2
+
+
+def test_a_write_no_replica_holds_is_not_confirmed(redis_server: RedisServer) -> None:
+    client = redis_client(redis_server.url(1))
+    Replication(0, 10).confirm(client, 0)  # nothing asked: nothing waited for
+    with pytest.raises(NotReplicated, match="0 of 1 Redis replicas acknowledged in 10 ms"):
+        Replication(1, 10).confirm(client, 0)
+
+
+def test_a_claim_made_again_is_the_same_claim_and_its_outcome_counts_once(app: Flask) -> None:
+    """What a worker's write does when redis-py makes it again after a lost answer."""
+    rt: Runtime = app.extensions["notifier"]
+    store = rt.store
+    record = store.create(notification_id="n1", client="c", kind="mail", payload={"to": ["a"]})
+    claim = store.claim(record.id, lease=30, max_attempts=5)
+    token = store._held.claim[1]
+    again = store._claim(
+        keys=["notifier:n:n1", "notifier:p:n1", "notifier:metrics"],
+        args=["2026-01-01T00:00:00Z", 0, 30, 5, token],
+    )
+    assert (again[0], int(again[1])) == ("sending", claim.attempt)
+    other = store._claim(
+        keys=["notifier:n:n1", "notifier:p:n1", "notifier:metrics"],
+        args=["2026-01-01T00:00:00Z", 0, 30, 5, "another"],
+    )
+    assert other[0] == "busy"
+    store.settle(record.id, "sent", provider="smtp")
+    metrics = redis.Redis.from_url(rt.redis_url, decode_responses=True)
+    counted = metrics.hget("notifier:metrics", "final:mail:sent:live")
+    # The same outcome, under the same claim, made again: nothing moves, nothing is counted twice.
+    args = ["sent", "smtp", "", "2026-01-01T00:00:00Z", 60, "1", "0", "", "", " ", token]
+    keys = ["notifier:n:n1", "notifier:p:n1", "notifier:metrics", "r", "e", ""]
+    assert store._settle(keys=keys, args=args)[0] == 0
+    assert metrics.hget("notifier:metrics", "final:mail:sent:live") == counted
+
+
+def test_a_queued_notification_whose_message_was_lost_is_queued_again_once(app: Flask) -> None:
+    from notifier.tasks.schedule import LOST_AFTER, requeue_lost
+
+    rt: Runtime = app.extensions["notifier"]
+    lane = rt.redis
+    rt.store.create(notification_id="lost", client="c", kind="mail", payload={"to": ["a"]})
+    later = time.time() + LOST_AFTER + 1
+    assert requeue_lost(rt, now=time.time()) == 0  # not long enough ago
+    rt.store.create(notification_id="ahead", client="c", kind="mail", payload={"to": ["b"]},
+                    push=rt.mail_queue.direct("ahead"))  # fmt: skip
+    assert requeue_lost(rt, now=later) == 0  # a backlog in its lane: it may be on its way
+    lane.delete(rt.mail_queue.queue)
+    # Neither's message is there now: one is queued again, and then its lane is not empty.
+    assert requeue_lost(rt, now=later) == 1
+    assert lane.llen(rt.mail_queue.queue) == 1
+    lane.delete(rt.mail_queue.queue)
+    assert requeue_lost(rt, now=later) == 1  # the other; the first is not looked for again yet
+    assert requeue_lost(rt, now=later) == 0
+    rt.store.claim("lost", lease=30, max_attempts=5)
+    assert "lost" not in rt.store.open_since(later + LOST_AFTER)
