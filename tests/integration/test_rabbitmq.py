@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from config import Settings
 from notifier.lanes import LANES
 from tests.support.batches import post_batch, rows, wait_batch
 from tests.support.processes import start_worker
@@ -112,7 +113,9 @@ def test_the_lanes_are_queues_of_the_type_asked_for(amqp: Amqp) -> None:
     if amqp.quorum:
         assert delayed == {f"celery_delayed_{n}": "quorum" for n in range(28)}
         assert exchanges["mail"] == "topic"
-        assert prefetch == dict.fromkeys(LANES, 32)
+        # One a thread of the worker (prefetch multiplier 1), the threads its default gives it.
+        threads = Settings.model_fields["worker_concurrency"].default
+        assert prefetch == dict.fromkeys(LANES, threads)
     else:
         assert delayed == {}
         assert exchanges["mail"] == "direct"
