@@ -58,17 +58,25 @@ def requeue_lost(rt: Runtime, *, now: float) -> int:
     a copy that is not lost after all harmless.
     """
     requeued = 0
-    for notification_id in rt.store.open_since(now - LOST_AFTER):
-        status, kind, batch = rt.redis.hmget(record_key(notification_id), "status", "kind", "batch")
+    ids = rt.store.open_since(now - LOST_AFTER)
+    with rt.redis.pipeline(transaction=False) as pipe:
+        for notification_id in ids:
+            pipe.hmget(record_key(notification_id), "status", "kind", "batch")
+        records = pipe.execute()
+    backlog: dict[str, int] = {}  # each lane's length, asked once a run
+    for notification_id, (status, kind, batch) in zip(ids, records, strict=True):
         if status not in ("queued", "retrying"):
             rt.store.forget_open(notification_id)
             continue
         queue = (
             rt.captcha_queue if kind == "sms_captcha" else rt.row_queue if batch else rt.mail_queue
         )
-        if rt.redis.llen(queue.queue):
+        if queue.queue not in backlog:
+            backlog[queue.queue] = int(rt.redis.llen(queue.queue))
+        if backlog[queue.queue]:
             continue  # a backlog: it may be on its way yet
         queue.publish(notification_id)
+        backlog[queue.queue] += 1  # its lane is not empty now
         rt.store.reopened(notification_id)
         requeued += 1
     if requeued:
