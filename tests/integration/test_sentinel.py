@@ -157,7 +157,9 @@ def test_the_primary_killed_under_steady_mail_loses_nothing(
         stack.wait_status(scheduled_id, "sent", timeout=40)
         assert len(smtp.by_recipient()[later]) == 1
         sent_at = datetime.fromisoformat(stack.status(scheduled_id)["updated_at"])
-        assert timedelta(0) <= sent_at - due < timedelta(seconds=5), (due, sent_at)
+        # A worker reconnects within a second of the promotion (not after kombu's 2 s, 4 s…).
+        late = sent_at - due
+        assert timedelta(0) <= late < timedelta(seconds=5), (late, promoted - killed)
     finally:
         stack.stop()
 

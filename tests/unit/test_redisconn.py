@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
 import time
 
 import pytest
 import redis
+from celery import Celery
 from flask import Flask
+from kombu import Connection
 
 from config import ConfigError, load_settings
-from notifier.celery_ext import celery_config
+from notifier.celery_ext import Consumer, celery_config
 from notifier.redisconn import NotReplicated, RedisTarget, Replication, kombu_url, parse
 from notifier.runtime import Runtime, redis_client
 from tests.support.redis_server import RedisServer
@@ -120,3 +125,27 @@ def test_a_queued_notification_whose_message_was_lost_is_queued_again_once(app: 
     assert requeue_lost(rt, now=later) == 0
     rt.store.claim("lost", lease=30, max_attempts=5)
     assert "lost" not in rt.store.open_since(later + LOST_AFTER)
+
+
+def test_a_worker_that_lost_its_broker_tries_again_within_a_second(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """kombu's own pauses (2 s, then 4 s…) would cost a worker seconds after a promotion."""
+    server = RedisServer()  # its port, with nothing on it yet
+    consumer = Consumer.__new__(Consumer)  # the one method, without a whole worker
+    consumer.app = Celery(set_as_current=False)
+    consumer.app.conf.broker_connection_max_retries = None
+    consumer.first_connection_attempt = False
+    consumer.broker_connection_retry_attempt = 0
+    later = threading.Timer(1.5, server.start)
+    later.start()
+    try:
+        with Connection(server.url(), transport_options={"socket_connect_timeout": 0.2}) as conn:
+            caplog.set_level(logging.ERROR, logger="celery.worker.consumer.consumer")
+            assert consumer.ensure_connected(conn).connected
+        # Celery words a pause under a second "now"; kombu's first would be "in 2.00 seconds".
+        pauses = re.findall(r"Trying again (now|in [\d.]+ seconds)", caplog.text)
+        assert len(pauses) >= 2 and set(pauses) <= {"now", "in 1.10 seconds"}, pauses
+    finally:
+        later.join()
+        server.stop()
