@@ -14,6 +14,7 @@ before it, on any connection; and the sentinels promote the replica that is furt
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,6 +135,14 @@ def primary_moves(redis_client: redis.Redis) -> int:
     return pool.moves if isinstance(pool, _FollowingPool) else 0
 
 
+def _ask_sentinels(redis_client: redis.Redis) -> None:
+    """Follow the primary the sentinels name now, if this client has sentinels."""
+    pool = redis_client.connection_pool
+    if isinstance(pool, _FollowingPool):
+        with contextlib.suppress(redis.RedisError):  # none answers: the next command will tell
+            pool.get_master_address()  # type: ignore[no-untyped-call]
+
+
 def kombu_url(target: RedisTarget) -> tuple[str, dict[str, Any]]:
     """The URL and transport options Celery and kombu take for the same Redis."""
     if not target.sentinel:
@@ -174,6 +183,14 @@ class Replication:
             pipe.incr(MARK)
             pipe.wait(self.replicas, self.timeout_ms)
             _, acknowledged = pipe.execute()
+        if int(acknowledged) < self.replicas:
+            # This connection's primary may be one the sentinels no longer name: a replica that
+            # a failover's losing leader had already promoted stays a primary, without replicas,
+            # until Sentinel's failover-timeout (3 minutes by default) makes it a replica again,
+            # and a pooled connection made to it meanwhile stays there. Asking the sentinels now
+            # moves the pool to the primary they name (and counts that as a move), so the next
+            # write goes there instead of being refused here until then.
+            _ask_sentinels(redis_client)
         if primary_moves(redis_client) != moves:
             raise NotReplicated("the Redis primary changed during the write")
         if int(acknowledged) < self.replicas:

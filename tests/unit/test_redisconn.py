@@ -12,10 +12,18 @@ import redis
 from celery import Celery
 from flask import Flask
 from kombu import Connection
+from redis.sentinel import Sentinel
 
 from config import ConfigError, load_settings
 from notifier.celery_ext import Consumer, celery_config
-from notifier.redisconn import NotReplicated, RedisTarget, Replication, kombu_url, parse
+from notifier.redisconn import (
+    NotReplicated,
+    RedisTarget,
+    Replication,
+    kombu_url,
+    parse,
+    primary_moves,
+)
 from notifier.runtime import Runtime, redis_client
 from tests.support.redis_server import RedisServer
 
@@ -76,6 +84,32 @@ def test_a_write_no_replica_holds_is_not_confirmed(redis_server: RedisServer) ->
     Replication(0, 10).confirm(client, 0)  # nothing asked: nothing waited for
     with pytest.raises(NotReplicated, match="0 of 1 Redis replicas acknowledged in 10 ms"):
         Replication(1, 10).confirm(client, 0)
+
+
+def test_a_write_refused_on_a_primary_the_sentinels_no_longer_name_moves_the_pool(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection made while a sentinel named a replica that lost the promotion stays on it.
+
+    Two real servers, each a primary without replicas; the sentinels' answer is ours to change.
+    """
+    other = RedisServer()
+    other.start()
+    try:
+        named = [("127.0.0.1", redis_server.port)]
+        monkeypatch.setattr(Sentinel, "discover_master", lambda self, name: named[0])
+        client = redis_client("redis+sentinel://127.0.0.1:1/notifier/1")
+        before = primary_moves(client)
+        client.set("written", "here")
+        named[0] = ("127.0.0.1", other.port)  # the sentinels name the other one now
+        with pytest.raises(NotReplicated, match="primary changed"):
+            Replication(1, 10).confirm(client, before)
+        assert primary_moves(client) == before + 1
+        # The next write goes to the primary the sentinels name.
+        client.set("written", "there")
+        assert redis.Redis(port=other.port, db=1).get("written") == b"there"
+    finally:
+        other.stop()
 
 
 def test_a_claim_made_again_is_the_same_claim_and_its_outcome_counts_once(app: Flask) -> None:
