@@ -20,7 +20,7 @@ MASTER = "notifier"
 # Sentinel's defaults (30 s down-after) would make a test wait half a minute for a promotion.
 DOWN_AFTER_MS = 1000
 # How long a replica a losing sentinel had promoted stays a stray primary (README "Sentinel"):
-# 3 s here as 10–30 s in production, scaled down with down-after.
+# 3 s here as 10-30 s in production, scaled down with down-after.
 FAILOVER_TIMEOUT_MS = 3000
 
 
