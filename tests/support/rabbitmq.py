@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -294,6 +295,21 @@ class RabbitServer:
             self.dir = None
 
 
+@dataclass(frozen=True)
+class Replicas:
+    """Where a quorum queue lives: its leader, its members and which of them are up."""
+
+    leader: str
+    members: frozenset[str]
+    online: frozenset[str]
+    messages: int  # ready and unacknowledged
+
+
+def _node_list(listed: str) -> frozenset[str]:
+    """rabbitmqctl's ``[a@h, b@h]``, as a set of node names."""
+    return frozenset(name.strip() for name in listed.strip("[]").split(",") if name.strip())
+
+
 class RabbitCluster:
     """Three :class:`RabbitServer` nodes started at once, which form one cluster by themselves.
 
@@ -365,6 +381,25 @@ class RabbitCluster:
 
     def node(self, nodename: str) -> RabbitServer:
         return next(node for node in self.nodes if node.nodename == nodename)
+
+    def quorum(self, vhost: str) -> dict[str, Replicas]:
+        """Each quorum queue of ``vhost``, as a node still alive sees it.
+
+        RabbitMQ leaves out of its listing a queue that has no leader (one being elected).
+        """
+        columns = ("name", "leader", "members", "online", "messages")
+        rows = self.alive()[0].table("list_queues", vhost, *columns, "type")
+        return {
+            name: Replicas(leader, _node_list(members), _node_list(online), int(messages))
+            for name, leader, members, online, messages, kind in rows
+            if kind == "quorum"
+        }
+
+    def client_ports(self, vhost: str) -> set[int]:
+        """The AMQP ports of the nodes that the clients of ``vhost`` are connected to."""
+        listed = self.alive()[0].ctl("list_connections", "--no-table-headers", "vhost", "port")
+        rows = [line.split("\t") for line in listed.splitlines() if line.strip()]
+        return {int(port) for host, port in rows if host == vhost}
 
     def stop(self) -> None:
         with ThreadPoolExecutor(self.SIZE) as pool:
