@@ -95,6 +95,18 @@ def test_a_list_of_rabbitmq_nodes_is_kombus_failover_list(monkeypatch: pytest.Mo
     assert config["broker_transport_options"]["confirm_publish"] is True
 
 
+def test_the_workers_delay_queues_are_declared_once_through_the_list_of_nodes() -> None:
+    """Celery's own step declares them on each node in turn, waiting out a dead one."""
+    from notifier.celery_ext import ClusterDelayedDelivery, Consumer
+
+    steps = Consumer.Blueprint.default_steps
+    assert "notifier.celery_ext:ClusterDelayedDelivery" in steps
+    assert not [step for step in steps if step.endswith(":DelayedDelivery")]
+    nodes = "amqp://mq1//;amqp://mq2//;amqp://mq3//"
+    step = ClusterDelayedDelivery.__new__(ClusterDelayedDelivery)  # the one method, no consumer
+    assert step._validate_broker_urls(nodes) == {nodes}
+
+
 def test_quorum_lanes_on_rabbitmq(monkeypatch: pytest.MonkeyPatch) -> None:
     from notifier.celery_ext import celery_config
     from notifier.lanes import LANES
