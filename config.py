@@ -216,6 +216,16 @@ class Settings(BaseSettings):
     retry_base: float = Field(2.0, gt=0)
     retry_cap: float = Field(600.0, gt=0)
 
+    @field_validator("broker_url")
+    @classmethod
+    def _failover_list(cls, value: str | None) -> str | None:
+        """A ``;``-separated list: the nodes of one RabbitMQ cluster, for kombu to fail over."""
+        if value is None or ";" not in value:
+            return value
+        if not all(part.startswith(_AMQP_SCHEMES) for part in value.split(";")):
+            raise ValueError("a ;-separated list must be of amqp:// or amqps:// URLs only")
+        return value
+
     @field_validator("redis_url", "broker_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:

@@ -6,7 +6,6 @@ Each test starts its own primary, replicas and three sentinels, a web, a worker 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from tests.support.stack import (
     start_stack,
     verify,
 )
+from tests.support.steady import SteadyMail
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
 
@@ -54,45 +54,6 @@ def group() -> Iterator[SentinelGroup]:
     started = SentinelGroup(replicas=2).start()
     yield started
     started.stop()
-
-
-class SteadyMail:
-    """Posts one mail every ``every`` seconds from a thread, and keeps every answer."""
-
-    def __init__(self, stack: Stack, every: float = 0.05) -> None:
-        self.stack, self.every = stack, every
-        self.answers: list[tuple[float, float, int, str | None, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> SteadyMail:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            to = address("steady")
-            started = time.monotonic()
-            try:
-                answer = requests.post(
-                    f"{self.stack.base}/v1/mail",
-                    json={"to": [to], "subject": "Steady", "text": "Plain"},
-                    headers=auth(),
-                    timeout=5,
-                )
-                status, found = answer.status_code, answer.json().get("id")
-            except requests.RequestException:
-                status, found = 0, None
-            took = time.monotonic() - started
-            self.answers.append((started, took, status, found, to))
-            self._stop.wait(max(0.0, self.every - took))
-
-    def accepted_after(self, moment: float) -> list[tuple[float, float, int, str | None, str]]:
-        return [a for a in self.answers if a[0] > moment and a[2] == 202]
 
 
 def test_the_primary_killed_under_steady_mail_loses_nothing(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -11,6 +12,8 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +23,7 @@ import kombu.exceptions
 
 from notifier.embedded import free_port
 from tests.support.processes import start_server, stop_group
+from tests.support.wait import wait_for
 
 # The real start script. /usr/sbin/rabbitmq-server is a wrapper that, run as root, does
 # ``su rabbitmq`` and ``cd /var/lib/rabbitmq``: the node would then run as another user that
@@ -35,6 +39,10 @@ NOT_INSTALLED = (
     f"RabbitMQ is not installed ({SERVER_SCRIPT} is missing): install it with "
     '`apt-get install rabbitmq-server`, or deselect these tests with `-m "not rabbitmq"`'
 )
+
+
+def _new_nodename() -> str:
+    return f"notifier-test-{secrets.token_hex(4)}@localhost"
 
 
 def _two_free_ports() -> tuple[int, int]:
@@ -55,9 +63,13 @@ class RabbitServer:
     our node registers a name no other node uses.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, nodename: str | None = None, *, cluster: RabbitCluster | None = None
+    ) -> None:
         self.port, self.dist_port = _two_free_ports()
-        self.nodename = f"notifier-test-{secrets.token_hex(4)}@localhost"
+        self.nodename = nodename or _new_nodename()
+        # A node of a cluster finds the others in its config file, and shares its cookie.
+        self.cluster = cluster
         self.dir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] = {}
@@ -169,17 +181,24 @@ class RabbitServer:
                 [
                     f"listeners.tcp.1 = 127.0.0.1:{self.port}",
                     # Sent to every client: how start() knows that the broker answering is ours.
-                    f"cluster_name = {self.nodename}",
+                    f"cluster_name = {self.cluster_name}",
                     # A busy or nearly full machine must not raise alarms that block publishing:
                     # tests publish a few small messages.
                     "disk_free_limit.absolute = 1MB",
                     "vm_memory_high_watermark.relative = 0.8",
                     "log.console = false",
                     "log.file.level = info",
+                    *(self.cluster.peer_discovery() if self.cluster else []),
                     "",
                 ]
             )
         )
+        if self.cluster is not None:
+            # Nodes of one cluster authenticate to each other (and the CLI to them) with the
+            # same Erlang cookie, read from $HOME; the VM refuses a cookie others can read.
+            cookie = base / "home" / ".erlang.cookie"
+            cookie.write_text(self.cluster.cookie)
+            cookie.chmod(0o400)
         advanced = base / "advanced.config"
         advanced.write_text("[].\n")
         plugins = base / "enabled_plugins"
@@ -242,12 +261,23 @@ class RabbitServer:
         except (OSError, kombu.exceptions.OperationalError):
             return False
         # Should another broker have taken the port meanwhile, it must not pass for ours.
-        if properties.get("cluster_name") != self.nodename:
+        if properties.get("cluster_name") != self.cluster_name:
             raise AssertionError(
                 f"port {self.port} answers for {properties.get('cluster_name')!r}, "
-                f"not {self.nodename!r}"
+                f"not {self.cluster_name!r}"
             )
         return True
+
+    @property
+    def cluster_name(self) -> str:
+        """What the node tells clients it belongs to: its cluster's name, or its own."""
+        return self.cluster.name if self.cluster else self.nodename
+
+    def kill(self) -> None:
+        """SIGKILL the node (the VM and the script that started it): a machine that died."""
+        assert self.process is not None, "RabbitServer not started"
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         """Stop the node cleanly (SIGKILL if it hangs) and remove its directory.
@@ -263,3 +293,114 @@ class RabbitServer:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """Where a quorum queue lives: its leader, its members and which of them are up."""
+
+    leader: str
+    members: frozenset[str]
+    online: frozenset[str]
+    messages: int  # ready and unacknowledged
+
+
+def _node_list(listed: str) -> frozenset[str]:
+    """rabbitmqctl's ``[a@h, b@h]``, as a set of node names."""
+    return frozenset(name.strip() for name in listed.strip("[]").split(",") if name.strip())
+
+
+class RabbitCluster:
+    """Three :class:`RabbitServer` nodes started at once, which form one cluster by themselves.
+
+    Each lists all three in its config file (peer discovery ``classic_config``): booting, a node
+    joins whichever of them is up, and the first to boot, holding the discovery lock the others
+    wait for, forms the cluster. Starting them in parallel costs one node's start-up, not three.
+    """
+
+    SIZE = 3
+
+    def __init__(self) -> None:
+        self.name = f"notifier-test-cluster-{secrets.token_hex(4)}"
+        self.cookie = secrets.token_hex(16)
+        names = [_new_nodename() for _ in range(self.SIZE)]
+        self.nodes = [RabbitServer(name, cluster=self) for name in names]
+
+    def peer_discovery(self) -> list[str]:
+        """The config lines that name every node of the cluster."""
+        return [
+            "cluster_formation.peer_discovery_backend = classic_config",
+            # The first node to take the discovery lock finds no peer it can join (the others
+            # wait for that lock) and tries again, by default ten times at 500 ms, before it
+            # forms the cluster alone: 5 s for nothing when all three start at once.
+            "cluster_formation.discovery_retry_limit = 1",
+            "cluster_formation.discovery_retry_interval = 200",
+            *(
+                f"cluster_formation.classic_config.nodes.{n} = {node.nodename}"
+                for n, node in enumerate(self.nodes, start=1)
+            ),
+        ]
+
+    @property
+    def url(self) -> str:
+        """Every node's URL, ``;``-separated: kombu's failover list, as Notifier takes it."""
+        return ";".join(node.url for node in self.nodes)
+
+    def vhost_url(self, vhost: str) -> str:
+        return ";".join(node.vhost_url(vhost) for node in self.nodes)
+
+    def start(self) -> RabbitCluster:
+        """Start the nodes in parallel; return once all three run as one cluster."""
+        with ThreadPoolExecutor(self.SIZE) as pool:
+            started = [pool.submit(node.start) for node in self.nodes]
+        try:
+            for future in started:
+                future.result()
+            wait_for(
+                lambda: self.running(self.nodes[0]) == {n.nodename for n in self.nodes},
+                timeout=CTL_TIMEOUT,
+                what="the three nodes to run as one cluster",
+            )
+        except AssertionError:
+            self.stop()
+            raise
+        return self
+
+    def running(self, asked: RabbitServer) -> set[str]:
+        """The nodes that ``asked`` sees running in its cluster."""
+        status = json.loads(asked.ctl("cluster_status", "--formatter", "json"))
+        return set(status["running_nodes"])
+
+    def alive(self) -> list[RabbitServer]:
+        return [node for node in self.nodes if node.process and node.process.poll() is None]
+
+    def add_vhost(self, vhost: str) -> str:
+        """A virtual host (on every node: they share it); its failover URL list."""
+        self.nodes[0].add_vhost(vhost)
+        return self.vhost_url(vhost)
+
+    def node(self, nodename: str) -> RabbitServer:
+        return next(node for node in self.nodes if node.nodename == nodename)
+
+    def quorum(self, vhost: str) -> dict[str, Replicas]:
+        """Each quorum queue of ``vhost``, as a node still alive sees it.
+
+        RabbitMQ leaves out of its listing a queue that has no leader (one being elected).
+        """
+        columns = ("name", "leader", "members", "online", "messages")
+        rows = self.alive()[0].table("list_queues", vhost, *columns, "type")
+        return {
+            name: Replicas(leader, _node_list(members), _node_list(online), int(messages))
+            for name, leader, members, online, messages, kind in rows
+            if kind == "quorum"
+        }
+
+    def client_ports(self, vhost: str) -> set[int]:
+        """The AMQP ports of the nodes that the clients of ``vhost`` are connected to."""
+        listed = self.alive()[0].ctl("list_connections", "--no-table-headers", "vhost", "port")
+        rows = [line.split("\t") for line in listed.splitlines() if line.strip()]
+        return {int(port) for host, port in rows if host == vhost}
+
+    def stop(self) -> None:
+        with ThreadPoolExecutor(self.SIZE) as pool:
+            list(pool.map(RabbitServer.stop, self.nodes))

@@ -82,6 +82,31 @@ def test_broker_defaults_to_redis(monkeypatch: pytest.MonkeyPatch) -> None:
     assert celery_config(load_settings(), redis_url)["broker_url"] == "amqp://guest@mq.internal//"
 
 
+def test_a_list_of_rabbitmq_nodes_is_kombus_failover_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    from notifier.celery_ext import celery_config
+
+    nodes = "amqp://u:p@mq1:5672/n;amqps://u:p@mq2:5671/n;amqp://u:p@mq3:5672/n"
+    monkeypatch.setenv("NOTIFIER_BROKER_URL", nodes)
+    monkeypatch.setenv("NOTIFIER_BROKER_QUEUE_TYPE", "quorum")
+    settings = load_settings()
+    assert settings.broker_is_rabbitmq
+    config = celery_config(settings, "redis://r")
+    assert config["broker_url"] == nodes  # kombu splits it at each ";"
+    assert config["broker_transport_options"]["confirm_publish"] is True
+
+
+def test_the_workers_delay_queues_are_declared_once_through_the_list_of_nodes() -> None:
+    """Celery's own step declares them on each node in turn, waiting out a dead one."""
+    from notifier.celery_ext import ClusterDelayedDelivery, Consumer
+
+    steps = Consumer.Blueprint.default_steps
+    assert "notifier.celery_ext:ClusterDelayedDelivery" in steps
+    assert not [step for step in steps if step.endswith(":DelayedDelivery")]
+    nodes = "amqp://mq1//;amqp://mq2//;amqp://mq3//"
+    step = ClusterDelayedDelivery.__new__(ClusterDelayedDelivery)  # the one method, no consumer
+    assert step._validate_broker_urls(nodes) == {nodes}
+
+
 def test_quorum_lanes_on_rabbitmq(monkeypatch: pytest.MonkeyPatch) -> None:
     from notifier.celery_ext import celery_config
     from notifier.lanes import LANES
@@ -154,6 +179,8 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"NOTIFIER_REDIS_URL": "localhost:6379"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_REDIS_URL": "amqp://mq"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_RETRY_CAP": "4000"}, "NOTIFIER_RETRY_CAP"),
+        ({"NOTIFIER_BROKER_URL": "amqp://mq1//;redis://r"}, "NOTIFIER_BROKER_URL"),
+        ({"NOTIFIER_BROKER_URL": "amqp://mq1//;"}, "NOTIFIER_BROKER_URL"),
         ({"NOTIFIER_BROKER_QUEUE_TYPE": "quorum"}, "NOTIFIER_BROKER_QUEUE_TYPE"),
         (
             {"NOTIFIER_BROKER_QUEUE_TYPE": "quorum", "NOTIFIER_BROKER_URL": "redis://q"},
