@@ -30,8 +30,8 @@ class _ClosedAware:
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         # kombu makes a new redis-py client object for every command it sends outside the event
-        # loop (each acknowledgement, each publish): about 8% of a draining worker's time in
-        # py-spy (bench/README.md, "Every core"). A redis-py client is safe to share between
+        # loop (each acknowledgement, each publish): a fifth of a draining worker's CPU a mail
+        # (bench/README.md, "Every core"). A redis-py client is safe to share between
         # threads (each command takes its own connection from the pool), so one is kept per
         # pool, and made anew when kombu replaces the pool after a broken connection.
         if asynchronous:

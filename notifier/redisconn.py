@@ -86,6 +86,8 @@ class _CountingProxy(SentinelConnectionPoolProxy):
 class _FollowingPool(SentinelConnectionPool):
     """A sentinel pool whose :attr:`moves` tells a caller that the primary changed meanwhile."""
 
+    asked = float("-inf")  # when a refused write last asked the sentinels (monotonic)
+
     def __init__(self, service_name: str, sentinel_manager: Sentinel, **kwargs: Any) -> None:
         super().__init__(service_name, sentinel_manager, **kwargs)  # type: ignore[no-untyped-call]
         self.proxy = self.counted = _CountingProxy(  # type: ignore[no-untyped-call]
@@ -136,11 +138,17 @@ def primary_moves(redis_client: redis.Redis) -> int:
 
 
 def _ask_sentinels(redis_client: redis.Redis) -> None:
-    """Follow the primary the sentinels name now, if this client has sentinels."""
+    """Follow the primary the sentinels name now, if this client has sentinels.
+
+    At most once a second a pool: sentinels that do not answer cost up to their timeouts, and a
+    burst of refused writes must not each pay that.
+    """
     pool = redis_client.connection_pool
-    if isinstance(pool, _FollowingPool):
-        with contextlib.suppress(redis.RedisError):  # none answers: the next command will tell
-            pool.get_master_address()  # type: ignore[no-untyped-call]
+    if not isinstance(pool, _FollowingPool) or time.monotonic() - pool.asked < 1.0:
+        return
+    pool.asked = time.monotonic()
+    with contextlib.suppress(redis.RedisError):  # none answers: the next command will tell
+        pool.get_master_address()  # type: ignore[no-untyped-call]
 
 
 def kombu_url(target: RedisTarget) -> tuple[str, dict[str, Any]]:
