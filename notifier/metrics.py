@@ -28,7 +28,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import REGISTRY, Collector
 
 from notifier.stores.batch_counts import SCHEDULED
-from notifier.stores.notifications import DISPATCHED_AT, METRICS
+from notifier.stores.notifications import dispatched_at_keys, metrics_keys
+from notifier.stores.slots import SHARDS, every_shard
 
 REQUESTS = Counter(
     "notifier_http_requests", "HTTP requests answered", ["route", "method", "status"]
@@ -58,19 +59,34 @@ class StateCollector(Collector):
         up = GaugeMetricFamily("notifier_redis_up", "1 when Redis answered this scrape")
         try:
             with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hgetall(METRICS)
-                pipe.zcard(SCHEDULED)
-                pipe.zrange(SCHEDULED, 0, 0, withscores=True)
-                pipe.get(DISPATCHED_AT)
+                # Every shard's share (see notifier.stores.slots), added up below.
+                for key in metrics_keys():
+                    pipe.hgetall(key)
+                for key in every_shard(SCHEDULED):
+                    pipe.zcard(key)
+                    pipe.zrange(key, 0, 0, withscores=True)
+                for key in dispatched_at_keys():
+                    pipe.get(key)
                 for queue in self._queues:
                     pipe.llen(queue)
-                counters, scheduled, oldest, dispatched_at, *queued = pipe.execute()
+                answers = pipe.execute()
         except redis.RedisError:
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
         yield up
+        n = len(SHARDS)
+        counters: dict[str, int] = {}
+        for shard_counters in answers[:n]:
+            for field, value in shard_counters.items():
+                counters[field] = counters.get(field, 0) + int(value)
+        scheduled = sum(answers[n : 3 * n : 2])
+        firsts: list[list[tuple[str, float]]] = [f for f in answers[n + 1 : 3 * n : 2] if f]
+        oldest = min(firsts, key=lambda first: first[0][1], default=[])
+        stamps = [float(stamp) for stamp in answers[3 * n : 4 * n] if stamp]
+        dispatched_at = str(min(stamps)) if stamps else None
+        queued = answers[4 * n :]
         yield from _counters(counters)
         waiting = GaugeMetricFamily("notifier_scheduled", "Notifications scheduled for later")
         waiting.add_metric([], scheduled)
@@ -125,7 +141,7 @@ def _dispatch_health(
     yield overdue
 
 
-def _counters(counters: dict[str, str]) -> Iterator[Metric]:
+def _counters(counters: dict[str, int]) -> Iterator[Metric]:
     final = CounterMetricFamily(
         "notifier_notifications",
         "Notifications that reached a final status; mode: live, or test (a test key's)",

@@ -15,7 +15,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -28,7 +27,7 @@ from notifier.errors import (
 from notifier.queueing import TaskQueue, stored_and_queued
 from notifier.schemas import Batch, BatchRequest
 from notifier.services.mail import compose
-from notifier.stores.batches import CHUNK, BatchStore, row_id
+from notifier.stores.batches import CHUNK, BatchStore, new_batch_id, row_id
 from notifier.stores.notifications import NotificationStore
 from notifier.templating import MailTemplates
 
@@ -60,7 +59,7 @@ def accept_batch(
     fan-out, or schedule it for ``send_at``."""
     _check_rows(request, templates)
     rows = [(r.to, r.data, r.reference) for r in request.recipients]
-    batch_id = str(uuid.uuid4())
+    batch_id = new_batch_id()
     if not store.take_pending(client, batch_id, len(rows), max_pending):
         raise TooManyRequests(
             f"client {client!r} would have more than {max_pending} rows in unfinished batches",

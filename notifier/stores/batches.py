@@ -1,17 +1,19 @@
 """Batches kept in Redis: the batch and its counts, its content, its rows, its fan-out cursor.
 
-Keys (``{id}`` is the batch id):
+Keys (``<id>`` is the batch id, ``{s}`` the hash tag of its shard: see
+:mod:`notifier.stores.slots`; its rows are notifications in the same shard):
 
-* ``notifier:b:{id}``  hash: the batch (client, total, reference, times), its counts per
+* ``notifier:{s}:b:<id>``  hash: the batch (client, total, reference, times), its counts per
   status (``c:<status>``), how many rows are final (``final``), how many rows are fanned out
   (``fanned``; ``published`` with a broker other than this Redis), ``cancelled``, ``done_at``;
-* ``notifier:bc:{id}`` JSON: what every row shares (sender, template, subject, text, html);
-* ``notifier:br:{id}`` hash: the rows, ``CHUNK`` to a field, as JSON ``[to, data, reference]``;
-* ``notifier:batch_pending:{client}`` rows of the client's batches that are not done yet.
+* ``notifier:{s}:bc:<id>`` JSON: what every row shares (sender, template, subject, text, html);
+* ``notifier:{s}:br:<id>`` hash: the rows, ``CHUNK`` to a field, as JSON ``[to, data, reference]``;
+* ``notifier:batch_pending:<client>`` rows of the client's batches that were not done when it
+  last asked for an allowance.
 
 A row becomes a notification of its own when the batch is fanned out, with an id derived from
-the batch id and its index, so a fan-out that dies half-way and starts again makes the same
-notifications. The counts move in the same Lua step as the row's status (see
+the batch id and its index (in the batch's shard), so a fan-out that dies half-way and starts
+again makes the same notifications. The counts move in the same Lua step as the row's status (see
 :data:`BATCH_COUNTS`, which the notification store's scripts include), so reading them is one
 ``HGETALL`` however large the batch.
 """
@@ -29,8 +31,9 @@ from redis import Redis
 from redis.typing import EncodableT, FieldT
 
 from notifier.schemas import MAX_SCHEDULE_AHEAD, Batch, BatchItem
-from notifier.stores.batch_counts import BATCH_COUNTS, FAN_OUT_MEMBER, OPEN, SCHEDULED
+from notifier.stores.batch_counts import BATCH_COUNTS, FAN_OUT_MEMBER, scheduled_key
 from notifier.stores.notifications import payload_key, record_fields, record_key
+from notifier.stores.slots import SHARD_LUA, in_shard, shard
 from notifier.timestamps import rfc3339
 
 CHUNK = 500  # rows fanned out in one Redis step, and kept in one field
@@ -39,39 +42,54 @@ STATUSES = ("scheduled", "queued", "sending", "retrying", "sent", "delivered", "
 
 
 def batch_key(batch_id: str) -> str:
-    return f"notifier:b:{batch_id}"
+    return in_shard(batch_id, f"b:{batch_id}")
 
 
 def _content_key(batch_id: str) -> str:
-    return f"notifier:bc:{batch_id}"
+    return in_shard(batch_id, f"bc:{batch_id}")
 
 
 def _rows_key(batch_id: str) -> str:
-    return f"notifier:br:{batch_id}"
+    return in_shard(batch_id, f"br:{batch_id}")
 
 
 def _pending_key(client: str) -> str:
     return f"notifier:batch_pending:{client}"
 
 
+def new_batch_id() -> str:
+    """A random batch id whose rows will share its shard: a UUID of version 8 (RFC 9562's
+    custom kind), told apart so from the version-4 ids of batches made before rows did."""
+    return str(uuid.UUID(int=(uuid.uuid4().int & ~(0xF << 76)) | (8 << 76)))
+
+
 def row_id(batch_id: str, index: int) -> str:
-    """The notification id of row ``index``: the same whenever it is made."""
-    return str(uuid.uuid5(uuid.UUID(batch_id), str(index)))
+    """The notification id of row ``index``: the same whenever it is made, and in the batch's
+    shard (the first digit is the batch's; a batch from before that keeps its rows' ids)."""
+    derived = str(uuid.uuid5(uuid.UUID(batch_id), str(index)))
+    if uuid.UUID(batch_id).version != 8:
+        return derived
+    return shard(batch_id) + derived[1:]
 
 
-# KEYS: pending. ARGV: batch id, rows, limit, ttl. The client's unfinished batches and their
-# rows ("rows:since"), a field each: a batch that would take the sum past the limit is refused (-1); one
-# already counted (a retried call) is not counted twice. A batch whose hash is gone (expired
-# unfinished) no longer counts.
+# KEYS: pending. ARGV: batch id, rows, limit, ttl, then the batches the caller found done, and
+# ' gone' after each it found without a hash. The client's unfinished batches and their rows
+# ("rows:since"), a field each: a batch that would take the sum past the limit is refused (-1); one
+# already counted (a retried call) is not counted twice. A batch found done, or found gone
+# (expired unfinished), no longer counts. The batches live in their own shards, so the caller
+# looks at them before this step: a batch only ever becomes done or gone, never back, so what
+# it saw still holds, and an entry it did not see is counted.
 _TAKE_PENDING = """
 local now = tonumber(redis.call('TIME')[1])
+local finished = {}
+for i = 5, #ARGV do finished[ARGV[i]] = true end
 local held = redis.call('HGETALL', KEYS[1])
 local pending = 0
 for i = 1, #held, 2 do
   if held[i] == ARGV[1] then return 1 end
   local rows, since = string.match(held[i + 1], '^(%d+):(%d+)$')
   -- A batch being stored right now has no hash yet: only an old entry without one is gone.
-  if redis.call('EXISTS', 'notifier:b:' .. held[i]) == 0 and now - tonumber(since) > 300 then
+  if finished[held[i]] or (finished[held[i] .. ' gone'] and now - tonumber(since) > 300) then
     redis.call('HDEL', KEYS[1], held[i])
   else
     pending = pending + tonumber(rows)
@@ -88,8 +106,10 @@ return 1
 # flat), then per row: id, reference, payload, message ('' to publish after).
 # Makes one chunk of rows into notifications, if no one has yet: the cursor moves in the same
 # step, so a chunk is made once, whoever runs it. The batch leaves 'scheduled' with its first.
+# A row joins the open index of its shard (the batch's, but for a batch made before rows were).
 _FAN_OUT = (
-    """
+    SHARD_LUA
+    + """
 if redis.call('HGET', KEYS[1], 'cancelled') == '1' then return -1 end
 if redis.call('HGET', KEYS[1], 'fanned') ~= ARGV[1] then return 0 end
 local scheduled = tonumber(redis.call('HGET', KEYS[1], 'c:scheduled') or '0')
@@ -105,9 +125,7 @@ for i = 0, rows - 1 do
   redis.call('HSET', record, 'id', ARGV[a], 'reference', ARGV[a + 1], unpack(common))
   redis.call('EXPIRE', record, ARGV[3])
   redis.call('SET', payload, ARGV[a + 2], 'EX', ARGV[3])
-  redis.call('ZADD', '"""
-    + OPEN
-    + """', redis.call('TIME')[1], ARGV[a])
+  redis.call('ZADD', in_shard(ARGV[a], 'open'), redis.call('TIME')[1], ARGV[a])
   if ARGV[a + 3] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[a + 3]) end
 end
 redis.call('HSET', KEYS[1], 'fanned', ARGV[2])
@@ -173,7 +191,20 @@ class BatchStore:
         when that would pass ``limit``. Safe to repeat: a batch is counted once."""
         # Kept past the longest a batch can live: scheduled 30 days ahead, then its retention.
         ttl = self.ttl + int(MAX_SCHEDULE_AHEAD.total_seconds())
-        taken = self._take_pending(keys=[_pending_key(client)], args=[batch_id, rows, limit, ttl])
+        held = [str(b) for b in self.redis.hkeys(_pending_key(client))]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for other in held:
+                pipe.hget(batch_key(other), "done_at")
+                pipe.exists(batch_key(other))
+            seen = pipe.execute()
+        finished: list[str] = []
+        for other, done_at, exists in zip(held, seen[::2], seen[1::2], strict=True):
+            if done_at:
+                finished.append(other)
+            elif not exists:
+                finished.append(f"{other} gone")
+        args: list[EncodableT] = [batch_id, rows, limit, ttl, *finished]
+        taken = self._take_pending(keys=[_pending_key(client)], args=args)
         return int(taken) > 0
 
     def give_back(self, client: str, batch_id: str) -> None:
@@ -229,7 +260,7 @@ class BatchStore:
             for key in (batch_key(batch_id), _rows_key(batch_id)):
                 pipe.expire(key, ttl)
             if send_at is not None:
-                pipe.zadd(SCHEDULED, {FAN_OUT_MEMBER + batch_id: send_at})
+                pipe.zadd(scheduled_key(batch_id), {FAN_OUT_MEMBER + batch_id: send_at})
             if push is not None:
                 pipe.lpush(*push)
             pipe.execute()
@@ -239,7 +270,7 @@ class BatchStore:
         """Forget a batch that was never accepted (its fan-out could not be queued)."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(batch_key(batch_id), _content_key(batch_id), _rows_key(batch_id))
-            pipe.zrem(SCHEDULED, FAN_OUT_MEMBER + batch_id)
+            pipe.zrem(scheduled_key(batch_id), FAN_OUT_MEMBER + batch_id)
             pipe.execute()
 
     def get(self, batch_id: str) -> Batch | None:
@@ -309,7 +340,8 @@ class BatchStore:
         client), ``done`` (409: every row is final already), or ``missing``.
         """
         outcome, fanned, client = self._cancel(
-            keys=[batch_key(batch_id), SCHEDULED], args=[batch_id, rfc3339(time.time())]
+            keys=[batch_key(batch_id), scheduled_key(batch_id)],
+            args=[batch_id, rfc3339(time.time())],
         )
         return str(outcome), int(fanned), str(client)
 

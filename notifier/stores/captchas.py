@@ -3,13 +3,16 @@
 Keys (``{scope}`` is ``client:purpose:phone``):
 
 * ``notifier:captcha:code:{scope}``  hash {digest, attempts}, expiring with the code;
-* ``notifier:captcha:resend:{scope}`` present during the resend interval;
+* ``notifier:captcha:resend:{scope}`` present during the resend interval (``{scope}`` here
+  is ``client:purpose:{phone}``: the phone, in braces, is the key's hash tag);
 * ``notifier:captcha:phone:{phone}``  sorted set of sends in the last 24 h (all clients);
-* ``notifier:captcha:ip:{address}``   sorted set of sends in the last hour, by
+* ``notifier:captcha:ip:<address>``   sorted set of sends in the last hour, by
   :func:`address_bucket` (an IPv4 address, or an IPv6 /64).
 
-Only an HMAC of a code is ever stored. The limits are checked and taken in one Lua script,
-so two concurrent requests cannot both pass a limit that has room for one.
+Only an HMAC of a code is ever stored. A phone's limits are checked and taken in one Lua
+script, and so is an address's, so two concurrent requests cannot both pass a limit that has
+room for one. The phone's and the address's are two steps (their keys hash to two slots on a
+Redis Cluster): a send the address refuses gives back what the phone's step took.
 """
 
 from __future__ import annotations
@@ -29,31 +32,44 @@ from redis.typing import EncodableT
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000
 
-# KEYS: resend, phone window, ip window. ARGV: now ms, member, resend ms, phone limit,
-# ip limit, has ip (1/0), day ms, hour ms. Returns {limit name, ms to wait} or {'ok', 0}.
-_TAKE = """
+# Whether a window (a sorted set of sends) is full: 0, or the ms until its oldest send leaves.
+_FULL = """
 local now = tonumber(ARGV[1])
-local wait = redis.call('PTTL', KEYS[1])
-if wait > 0 then return {'resend_interval', wait} end
 local function full(key, window, limit)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   if redis.call('ZCARD', key) < limit then return 0 end
   local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   return tonumber(oldest[2]) + window - now
 end
-wait = full(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[4]))
+"""
+
+# KEYS: resend, phone window. ARGV: now ms, member, resend ms, phone limit, day ms.
+# Returns {limit name, ms to wait} or {'ok', 0}.
+_TAKE_PHONE = (
+    _FULL
+    + """
+local wait = redis.call('PTTL', KEYS[1])
+if wait > 0 then return {'resend_interval', wait} end
+wait = full(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[4]))
 if wait > 0 then return {'daily_limit', wait} end
-if ARGV[6] == '1' then
-  wait = full(KEYS[3], tonumber(ARGV[8]), tonumber(ARGV[5]))
-  if wait > 0 then return {'ip_limit', wait} end
-  redis.call('ZADD', KEYS[3], now, ARGV[2])
-  redis.call('PEXPIRE', KEYS[3], ARGV[8])
-end
 redis.call('ZADD', KEYS[2], now, ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return {'ok', 0}
 """
+)
+
+# KEYS: ip window. ARGV: now ms, member, ip limit, hour ms. The same answers.
+_TAKE_IP = (
+    _FULL
+    + """
+local wait = full(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[3]))
+if wait > 0 then return {'ip_limit', wait} end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {'ok', 0}
+"""
+)
 
 
 def address_bucket(address: str) -> str:
@@ -78,6 +94,15 @@ class Sender:
     scope: str
     phone: str
     client_ip: str | None = None
+
+    @property
+    def resend_key(self) -> str:
+        client_purpose = self.scope.removesuffix(self.phone)
+        return f"notifier:captcha:resend:{client_purpose}{{{self.phone}}}"
+
+    @property
+    def phone_key(self) -> str:
+        return f"notifier:captcha:phone:{{{self.phone}}}"
 
     @property
     def ip_key(self) -> str:
@@ -106,7 +131,8 @@ class CaptchaStore:
     def __init__(self, redis: Redis, secret: bytes) -> None:
         self.redis = redis
         self._secret = secret
-        self._take = redis.register_script(_TAKE)
+        self._take_phone = redis.register_script(_TAKE_PHONE)
+        self._take_ip = redis.register_script(_TAKE_IP)
 
     def take_send(
         self,
@@ -118,28 +144,30 @@ class CaptchaStore:
         ip_limit: int,
     ) -> Limited | None:
         """Count one send against every limit, or say which limit refuses it (counting nothing)."""
-        keys = [
-            f"notifier:captcha:resend:{sender.scope}",
-            f"notifier:captcha:phone:{sender.phone}",
-            sender.ip_key,
-        ]
-        args: list[EncodableT] = [
-            int(time.time() * 1000), member, resend_interval * 1000, daily_limit, ip_limit,
-            "1" if sender.client_ip else "0", DAY_MS, HOUR_MS,
-        ]  # fmt: skip
-        limit, wait_ms = self._take(keys=keys, args=args)
+        now = int(time.time() * 1000)
+        args: list[EncodableT] = [now, member, resend_interval * 1000, daily_limit, DAY_MS]
+        limit, wait_ms = self._take_phone(keys=[sender.resend_key, sender.phone_key], args=args)
+        if limit == "ok" and sender.client_ip:
+            limit, wait_ms = self._take_ip(
+                keys=[sender.ip_key], args=[now, member, ip_limit, HOUR_MS]
+            )
+            if limit != "ok":
+                self._give_back_phone(sender, member)
         if limit == "ok":
             return None
         return Limited(limit=str(limit), retry_after=max(1, -(-int(wait_ms) // 1000)))
 
+    def _give_back_phone(self, sender: Sender, member: str) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(sender.resend_key)
+            pipe.zrem(sender.phone_key, member)
+            pipe.execute()
+
     def give_back(self, sender: Sender, *, member: str) -> None:
         """Undo :meth:`take_send` for a send that was not accepted after all."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(f"notifier:captcha:resend:{sender.scope}")
-            pipe.zrem(f"notifier:captcha:phone:{sender.phone}", member)
-            if sender.client_ip:
-                pipe.zrem(sender.ip_key, member)
-            pipe.execute()
+        self._give_back_phone(sender, member)
+        if sender.client_ip:
+            self.redis.zrem(sender.ip_key, member)
 
     def digest(self, scope: str, code: str) -> str:
         """The keyed hash of a code, bound to its client, purpose and phone."""

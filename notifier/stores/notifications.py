@@ -1,17 +1,22 @@
 """Notifications kept in Redis: a status record, the payload to send, and the schedule.
 
-Keys (``{id}`` is the notification id):
+Keys (``<id>`` is the notification id, ``{s}`` the hash tag of its shard, one of 16: see
+:mod:`notifier.stores.slots`):
 
-* ``notifier:n:{id}``  hash, the status record the API shows;
-* ``notifier:p:{id}``  JSON payload (recipients, rendered bodies), deleted once final;
-* ``notifier:scheduled`` sorted set of scheduled ids, scored by due time;
-* ``notifier:dispatched_at`` when scheduled dispatch last ran (a dead beat shows as its age);
-* ``notifier:ref:{provider}:{ref}`` the notification a provider's message id belongs to;
-* ``notifier:receipt:{provider}:{ref}`` a receipt that came before its send was recorded;
-* ``notifier:metrics`` hash of counters: attempts and final statuses (live or test traffic),
-  provider errors, callbacks, receipts.
+* ``notifier:{s}:n:<id>``  hash, the status record the API shows;
+* ``notifier:{s}:p:<id>``  JSON payload (recipients, rendered bodies), deleted once final;
+* ``notifier:{s}:scheduled`` sorted set of the shard's scheduled ids, scored by due time;
+* ``notifier:{s}:open`` sorted set of the shard's ids whose message should be on a queue;
+* ``notifier:{s}:dispatched_at`` when the shard's schedule was last looked at (a dead beat
+  shows as its age);
+* ``notifier:{s}:metrics`` hash of counters: attempts and final statuses (live or test
+  traffic), provider errors, callbacks, receipts; /metrics adds up the shards';
+* ``notifier:ref:<provider>:<ref>`` the notification a provider's message id belongs to;
+* ``notifier:receipt:<provider>:<ref>`` a receipt that came before its send was recorded.
 
-Every status change is one Lua script, so two workers cannot both move a record.
+Every status change is one Lua script on one slot, so two workers cannot both move a record. The
+provider-ref index is keyed by the provider's id, not ours, so it is written beside the script,
+not in it (see :meth:`NotificationStore.settle`).
 """
 
 from __future__ import annotations
@@ -31,12 +36,21 @@ from notifier.queueing import Enqueuer
 from notifier.redact import redact
 from notifier.redisconn import Replication
 from notifier.schemas import Notification
-from notifier.stores.batch_counts import BATCH_COUNTS, OPEN, SCHEDULED
+from notifier.stores.batch_counts import (
+    BATCH_COUNTS,
+    OPEN,
+    SCHEDULED,
+    member_id,
+    open_key,
+    scheduled_key,
+)
+from notifier.stores.slots import SHARDS, every_shard, in_shard, shard_key
 from notifier.timestamps import rfc3339
 
-DISPATCHED_AT = "notifier:dispatched_at"
-# Counters kept in Redis, so every worker on every machine adds to one total (see metrics.py).
-METRICS = "notifier:metrics"
+DISPATCHED_AT = "dispatched_at"
+# Counters kept in Redis, so every worker on every machine adds to one total (see metrics.py):
+# each shard's, moved in the same step as its records; /metrics adds them up.
+METRICS = "metrics"
 FINAL = ("sent", "failed", "cancelled")
 # A provider's delivery receipt moves a sent notification on, once, to one of these.
 RECEIPT_STATUSES = ("delivered", "undelivered")
@@ -48,11 +62,26 @@ T = TypeVar("T")
 
 
 def record_key(notification_id: str) -> str:
-    return f"notifier:n:{notification_id}"
+    return in_shard(notification_id, f"n:{notification_id}")
 
 
 def payload_key(notification_id: str) -> str:
-    return f"notifier:p:{notification_id}"
+    return in_shard(notification_id, f"p:{notification_id}")
+
+
+def metrics_key(identifier: str) -> str:
+    """The counters of the shard ``identifier`` (a notification or batch id) is in."""
+    return in_shard(identifier, METRICS)
+
+
+def metrics_keys() -> list[str]:
+    """Every shard's counters: /metrics adds them up."""
+    return every_shard(METRICS)
+
+
+def dispatched_at_keys() -> list[str]:
+    """When each shard's schedule was last looked at."""
+    return every_shard(DISPATCHED_AT)
 
 
 def record_fields(
@@ -103,6 +132,11 @@ def _early_receipt_key(provider: str, ref: str) -> str:
     return f"notifier:receipt:{provider}:{ref}"
 
 
+def _list_of(callback: tuple[str, str] | None) -> list[str]:
+    """The callback list a script pushes the message to, as its last key: none without one."""
+    return [callback[0]] if callback and callback[0] else []
+
+
 # KEYS: record, payload, metrics. ARGV: now (RFC 3339), now (s), lease (s), max attempts, claim.
 # Moves a live record to 'sending', counts the attempt, and returns the payload with it. A record already 'sending' under an
 # unexpired lease belongs to a task still running: 'busy', with the seconds the lease has left; unless
@@ -149,25 +183,25 @@ return {'sending', attempts, '0', redis.call('GET', KEYS[2])}
 """
 )
 
-# KEYS: record, payload, metrics, provider-ref index, early receipt, callback list.
+# KEYS: record, payload, metrics, callback list (if any).
 # ARGV: status, provider, error, now, ttl, final (1/0), only if open (1/0), provider ref,
 # callback message, callback clients (" a b "), claim (the attempt's, or ''). A row of a cancelled batch that would retry is
 # cancelled instead ('revoked'). Counts final statuses and provider errors for
-# /metrics; with a provider ref, indexes it for receipts. Returns {moved, early receipt,
-# callback due, revoked}: a callback message is pushed here, in the same step as the status, when the
+# /metrics; keeps the provider ref. Returns {moved, callback due, revoked}: a callback message is
+# pushed here, in the same step as the status, when the
 # client wants callbacks; without a message (another broker) 'callback due' says to publish. An
 # attempt's outcome is recorded once: made again (its answer was lost with a primary), nothing moves.
 _SETTLE = (
     BATCH_COUNTS
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {0, false, 0, 0} end
+if not status then return {0, 0, 0} end
 if ARGV[11] ~= '' and redis.call('HGET', KEYS[1], 'settled') == ARGV[11] then
-  return {0, false, 0, 0}
+  return {0, 0, 0}
 end
 if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending'
    and status ~= 'retrying' then
-  return {0, false, 0, 0}
+  return {0, 0, 0}
 end
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'settled', ARGV[11]) end
 -- A row of a cancelled batch is not retried: cancelled instead (the caller tells the client).
@@ -184,22 +218,17 @@ end
 if ARGV[3] ~= '' and ARGV[2] ~= '' then
   redis.call('HINCRBY', KEYS[3], 'provider_errors:' .. ARGV[2], 1)
 end
-local early = false
-if ARGV[8] ~= '' then
-  redis.call('HSET', KEYS[1], 'provider_ref', ARGV[8])
-  redis.call('SET', KEYS[4], redis.call('HGET', KEYS[1], 'id'), 'EX', ARGV[5])
-  early = redis.call('GET', KEYS[5])
-end
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'provider_ref', ARGV[8]) end
 local due = 0
 if revoked == 0 and ARGV[6] == '1' and string.find(ARGV[10], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, true) then
   due = 1
-  if ARGV[9] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[9]) end
+  if ARGV[9] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[9]) end
 end
-return {1, early, due, revoked}
+return {1, due, revoked}
 """
 )
 
-# KEYS: record, metrics, early receipt, callback list. ARGV: status, error, now, ttl, provider,
+# KEYS: record, metrics, callback list (if any). ARGV: status, error, now, ttl, provider,
 # callback message, callback clients. A receipt moves a 'sent' record to delivered or
 # undelivered, once: never backwards, never from one receipt status to the other.
 _RECEIPT = (
@@ -211,19 +240,18 @@ if status ~= 'sent' then return {status, 0} end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'error', ARGV[2], 'updated_at', ARGV[3])
 batch_moved(KEYS[1], 'sent', ARGV[1], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('DEL', KEYS[3])
 redis.call('HINCRBY', KEYS[2], 'receipts:' .. ARGV[5] .. ':' .. ARGV[1], 1)
 redis.call('HINCRBY', KEYS[2], 'final:' .. redis.call('HGET', KEYS[1], 'kind') .. ':' .. ARGV[1] .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
 local due = 0
 if string.find(ARGV[7], ' ' .. redis.call('HGET', KEYS[1], 'client') .. ' ', 1, true) then
   due = 1
-  if ARGV[6] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[6]) end
+  if ARGV[6] ~= '' then redis.call('LPUSH', KEYS[3], ARGV[6]) end
 end
 return {'moved', due}
 """
 )
 
-# KEYS: record, payload, schedule, metrics, callback list. ARGV: id, now, callback message,
+# KEYS: record, payload, schedule, metrics, callback list (if any). ARGV: id, now, callback message,
 # callback clients, the statuses it may cancel (" scheduled "). Cancels a record still in one.
 _CANCEL = (
     BATCH_COUNTS
@@ -256,12 +284,13 @@ for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
 return due
 """
 
-# KEYS: record, schedule. ARGV: id, now. The message is on the queue: off the schedule.
-_DISPATCHED = f"""
+# KEYS: record, schedule, open index. ARGV: member, now, id. The message is on the queue: off
+# the schedule.
+_DISPATCHED = """
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('HGET', KEYS[1], 'status') == 'scheduled' then
   redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[2])
-  redis.call('ZADD', '{OPEN}', redis.call('TIME')[1], ARGV[1])
+  redis.call('ZADD', KEYS[3], redis.call('TIME')[1], ARGV[3])
 end
 return 1
 """
@@ -352,9 +381,9 @@ class NotificationStore:
             pipe.expire(record_key(notification_id), ttl)
             pipe.set(payload_key(notification_id), json.dumps(payload), ex=ttl)
             if send_at is not None:
-                pipe.zadd(SCHEDULED, {notification_id: send_at})
+                pipe.zadd(scheduled_key(notification_id), {notification_id: send_at})
             else:
-                pipe.zadd(OPEN, {notification_id: int(now)})
+                pipe.zadd(open_key(notification_id), {notification_id: int(now)})
             if push is not None:
                 pipe.lpush(*push)
             pipe.execute()
@@ -364,8 +393,8 @@ class NotificationStore:
         """Forget a notification that was never accepted (its message could not be queued)."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(record_key(notification_id), payload_key(notification_id))
-            pipe.zrem(SCHEDULED, notification_id)
-            pipe.zrem(OPEN, notification_id)
+            pipe.zrem(scheduled_key(notification_id), notification_id)
+            pipe.zrem(open_key(notification_id), notification_id)
             pipe.execute()
 
     def get(self, notification_id: str) -> Notification | None:
@@ -382,11 +411,13 @@ class NotificationStore:
         """Move the record to ``sending`` for ``lease`` seconds, if no one else holds it."""
         now = time.time()
         claim = uuid.uuid4().hex
+        keys = [
+            record_key(notification_id),
+            payload_key(notification_id),
+            metrics_key(notification_id),
+        ]
         status, attempt, wait, *payload = self._durably(
-            lambda: self._claim(
-                keys=[record_key(notification_id), payload_key(notification_id), METRICS],
-                args=[rfc3339(now), now, lease, max_attempts, claim],
-            )
+            lambda: self._claim(keys=keys, args=[rfc3339(now), now, lease, max_attempts, claim])
         )
         self._held.claim = (notification_id, claim)
         raw = payload[0] if payload else None
@@ -429,10 +460,8 @@ class NotificationStore:
         if claim:
             self._held.claim = None
         keys = [
-            record_key(notification_id), payload_key(notification_id), METRICS,
-            _ref_key(provider or "", provider_ref or ""),
-            _early_receipt_key(provider or "", provider_ref or ""),
-            callback[0] if callback else "",
+            record_key(notification_id), payload_key(notification_id),
+            metrics_key(notification_id), *_list_of(callback),
         ]  # fmt: skip
         args = [
             # Provider errors can quote an address or a number back: never keep them.
@@ -440,7 +469,21 @@ class NotificationStore:
             "1" if final else "0", "1" if only_if_open else "0", provider_ref or "",
             callback[1] if callback else "", self._callback_clients, claim,
         ]  # fmt: skip
-        _, early, due, revoked = self._durably(lambda: self._settle(keys=keys, args=args))
+
+        def write() -> tuple[int, int, str | None]:
+            _, due, revoked = self._settle(keys=keys, args=args)
+            early = None
+            if provider and provider_ref:
+                # The provider's id finds this notification from now on; a receipt that came
+                # first was kept under it. Each side writes its key, then reads the other's, so
+                # one of them at least sees the other (the receipt's step moves a record once).
+                with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.set(_ref_key(provider, provider_ref), notification_id, ex=self.ttl)
+                    pipe.get(_early_receipt_key(provider, provider_ref))
+                    _, early = pipe.execute()
+            return int(due), int(revoked), cast(str | None, early)
+
+        due, revoked, early = self._durably(write)
         if status == "retrying" and not revoked:
             # Looked for as lost only once its longest delay is over (see reopened).
             self.reopened(notification_id, after=self.retry_cap)
@@ -472,10 +515,7 @@ class NotificationStore:
             if found is None:
                 return "early"
         callback = self._callback(found, status)
-        keys = [
-            record_key(found), METRICS, _early_receipt_key(provider, provider_ref),
-            callback[0] if callback else "",
-        ]  # fmt: skip
+        keys = [record_key(found), metrics_key(found), *_list_of(callback)]
         outcome, due = self._receipt(
             keys=keys,
             args=[
@@ -483,6 +523,7 @@ class NotificationStore:
                 callback[1] if callback else "", self._callback_clients,
             ],
         )  # fmt: skip
+        self.redis.delete(_early_receipt_key(provider, provider_ref))
         self._publish_if_due(found, status, callback, due)
         return "unknown" if outcome == "missing" else str(outcome)
 
@@ -510,8 +551,9 @@ class NotificationStore:
         with self.redis.pipeline(transaction=False) as pipe:
             for notification_id, callback in zip(ids, callbacks, strict=True):
                 keys = [
-                    record_key(notification_id), payload_key(notification_id), SCHEDULED,
-                    METRICS, callback[0] if callback else "",
+                    record_key(notification_id), payload_key(notification_id),
+                    scheduled_key(notification_id), metrics_key(notification_id),
+                    *_list_of(callback),
                 ]  # fmt: skip
                 args = [
                     notification_id, now, callback[1] if callback else "",
@@ -534,7 +576,14 @@ class NotificationStore:
 
     def count(self, counter: str) -> None:
         """Add one to a counter of /metrics (e.g. ``callbacks:sent``)."""
-        self.redis.hincrby(METRICS, counter, 1)
+        self.redis.hincrby(shard_key(SHARDS[0], METRICS), counter, 1)
+
+    def counted(self, counter: str) -> int:
+        """A counter of /metrics: every shard's, added up."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in metrics_keys():
+                pipe.hget(key, counter)
+            return sum(int(value or 0) for value in pipe.execute())
 
     def _tell(self, notification_id: str, status: str) -> None:
         """Queue a callback for a status a script reached without one."""
@@ -565,24 +614,40 @@ class NotificationStore:
             )
 
     def open_since(self, before: float, limit: int = 100) -> list[str]:
-        """Ids queued or retrying since before ``before`` (oldest first): messages to look for."""
-        return [str(i) for i in self.redis.zrangebyscore(OPEN, "-inf", before, 0, limit)]
+        """Ids queued or retrying since before ``before`` (oldest first, of every shard):
+        messages to look for."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for which in SHARDS:
+                pipe.zrangebyscore(
+                    shard_key(which, OPEN), "-inf", before, 0, limit, withscores=True
+                )
+            found = cast(list[list[tuple[str, float]]], pipe.execute())
+        oldest = sorted((score, str(i)) for shard_ids in found for i, score in shard_ids)
+        return [i for _, i in oldest[:limit]]
 
     def reopened(self, notification_id: str, after: float = 0.0) -> None:
         """Its message was put on the queue (again) and is due in ``after`` seconds: looked for
         as lost only some time after that."""
-        self.redis.zadd(OPEN, {notification_id: int(time.time() + after)}, xx=True)
+        self.redis.zadd(
+            open_key(notification_id), {notification_id: int(time.time() + after)}, xx=True
+        )
 
     def forget_open(self, notification_id: str) -> None:
         """Not open any more (its record is gone, or moved on without this index knowing)."""
-        self.redis.zrem(OPEN, notification_id)
+        self.redis.zrem(open_key(notification_id), notification_id)
 
     def lease_due(self, *, now: float, lease: float, limit: int = 500) -> list[str]:
-        """Ids due by ``now``, leased for ``lease`` seconds so no other dispatcher takes them."""
-        due = self._lease_due(keys=[SCHEDULED, DISPATCHED_AT], args=[now, now + lease, limit])
-        return [str(i) for i in due]
+        """Members due by ``now`` (up to ``limit`` of each shard), leased for ``lease`` seconds
+        so no other dispatcher takes them."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for which in SHARDS:
+                keys = [shard_key(which, SCHEDULED), shard_key(which, DISPATCHED_AT)]
+                self._lease_due(keys=keys, args=[now, now + lease, limit], client=pipe)
+            due = cast(list[list[str]], pipe.execute())
+        return [str(member) for shard_due in due for member in shard_due]
 
-    def dispatched(self, notification_id: str) -> None:
-        """A due notification is on the queue: drop it from the schedule, mark it queued."""
-        keys = [record_key(notification_id), SCHEDULED]
-        self._dispatched(keys=keys, args=[notification_id, rfc3339(time.time())])
+    def dispatched(self, member: str) -> None:
+        """A due member is on the queue: drop it from the schedule, mark a notification queued."""
+        owner = member_id(member)
+        keys = [record_key(owner), scheduled_key(owner), open_key(owner)]
+        self._dispatched(keys=keys, args=[member, rfc3339(time.time()), owner])

@@ -71,15 +71,15 @@ def test_one_bad_row_among_500_is_named_and_nothing_is_stored(
 ) -> None:
     recipients = rows(500, "bad")
     recipients[317] = {**recipients[317], **bad}
-    before = set(state(stack).scan_iter("notifier:b:*"))
-    pending = state(stack).get("notifier:batch_pending:tester")
+    before = set(state(stack).scan_iter("notifier:{*}:b:*"))
+    pending = state(stack).hgetall("notifier:batch_pending:tester")
     response = stack.post("/v1/mail/batch", {"template": "welcome", "recipients": recipients})
     assert response.status_code == 422, response.text
     assert response.headers["Content-Type"] == "application/problem+json"
     errors = response.json()["errors"]
     assert [e["loc"][:4] for e in errors] == [["body", "recipients", 317, loc]]
-    assert set(state(stack).scan_iter("notifier:b:*")) == before
-    assert state(stack).get("notifier:batch_pending:tester") == pending
+    assert set(state(stack).scan_iter("notifier:{*}:b:*")) == before
+    assert state(stack).hgetall("notifier:batch_pending:tester") == pending
 
 
 def test_a_batch_without_a_template_sends_the_same_mail_to_each(stack: Stack) -> None:

@@ -20,6 +20,7 @@ import pytest
 import redis
 import requests
 
+from notifier.stores.batches import batch_key
 from tests.support.batches import post_batch, rows, wait_batch
 from tests.support.clients import auth
 from tests.support.processes import Process, notifier_env, start_web, start_worker
@@ -284,7 +285,7 @@ def test_a_fan_out_killed_half_way_resumes_and_sends_every_row_once(faulty: Faul
         faulty.ensure_worker(concurrency=4, queues="batch")
         recipients = rows(5000, "fan")
         batch_id = post_batch(faulty.base, recipients)["id"]
-        key = f"notifier:b:{batch_id}"
+        key = batch_key(batch_id)
         deadline = time.monotonic() + 30
         # Polled tightly: the whole fan-out takes a fraction of a second.
         while not int(state.hget(key, "fanned") or 0):

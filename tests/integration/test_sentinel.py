@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from notifier.stores.notifications import record_key
 from tests.support.clients import auth
 from tests.support.sentinel import SentinelGroup
 from tests.support.smtp import SmtpSink
@@ -167,7 +168,7 @@ def _holds(group: SentinelGroup, notification_id: str) -> bool:
     import redis
 
     replica = redis.Redis(port=group.nodes[1].port, socket_timeout=0.5)
-    return bool(replica.exists(f"notifier:n:{notification_id}"))
+    return bool(replica.exists(record_key(notification_id)))
 
 
 def test_a_write_no_replica_confirms_is_503_and_safe_to_repeat_with_its_key(

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import redis
 
-from notifier.stores.batch_counts import SCHEDULED
+from notifier.stores.batch_counts import scheduled_key
+from notifier.stores.notifications import payload_key
 from tests.support.stack import Stack, address, log_lines, send
 from tests.support.wait import wait_for
 
@@ -30,10 +31,12 @@ def test_a_mail_that_crashes_the_worker_is_retried_then_failed_with_a_generic_er
     # A payload no release of ours stores (a lone surrogate cannot be encoded): building the
     # message raises an exception no provider classifies, which carries the subject with it.
     r = state(stack)
-    key = f"notifier:p:{notification_id}"
+    key = payload_key(notification_id)
     payload = json.loads(r.get(key) or "{}")
     r.set(key, json.dumps({**payload, "subject": f"Hi {hidden} \udcff"}), keepttl=True)
-    r.zadd(SCHEDULED, {notification_id: time.time()})  # due now: beat dispatches it
+    r.zadd(
+        scheduled_key(notification_id), {notification_id: time.time()}
+    )  # due now: beat dispatches it
 
     status = stack.wait_status(notification_id, "failed", timeout=60)
     assert (status["attempts"], status["error"], status["provider"]) == (
@@ -58,10 +61,10 @@ def test_a_mail_that_crashed_goes_out_once_its_content_can_be_sent(stack: Stack)
     later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     notification_id = send(stack, to=[to], send_at=later)
     r = state(stack)
-    key = f"notifier:p:{notification_id}"
+    key = payload_key(notification_id)
     good = r.get(key) or "{}"
     r.set(key, json.dumps({**json.loads(good), "subject": "Hi \udcff"}), keepttl=True)
-    r.zadd(SCHEDULED, {notification_id: time.time()})
+    r.zadd(scheduled_key(notification_id), {notification_id: time.time()})
     stack.wait_status(notification_id, "retrying")
     r.set(key, good, keepttl=True)  # as a deploy that fixes the bug would
     status = stack.wait_status(notification_id, "sent", "failed")

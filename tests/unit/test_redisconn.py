@@ -25,6 +25,7 @@ from notifier.redisconn import (
     primary_moves,
 )
 from notifier.runtime import Runtime, redis_client
+from notifier.stores.notifications import metrics_key, payload_key, record_key
 from tests.support.redis_server import RedisServer
 
 SENTINELS = "redis+sentinel://:p%40ss@10.0.0.1:26379,[::1]:26380,s3:26381/notifier/2"
@@ -119,24 +120,24 @@ def test_a_claim_made_again_is_the_same_claim_and_its_outcome_counts_once(app: F
     record = store.create(notification_id="n1", client="c", kind="mail", payload={"to": ["a"]})
     claim = store.claim(record.id, lease=30, max_attempts=5)
     token = store._held.claim[1]
+    keys = [record_key("n1"), payload_key("n1"), metrics_key("n1")]
     again = store._claim(
-        keys=["notifier:n:n1", "notifier:p:n1", "notifier:metrics"],
+        keys=keys,
         args=["2026-01-01T00:00:00Z", 0, 30, 5, token],
     )
     assert (again[0], int(again[1])) == ("sending", claim.attempt)
     other = store._claim(
-        keys=["notifier:n:n1", "notifier:p:n1", "notifier:metrics"],
+        keys=keys,
         args=["2026-01-01T00:00:00Z", 0, 30, 5, "another"],
     )
     assert other[0] == "busy"
     store.settle(record.id, "sent", provider="smtp")
     metrics = redis.Redis.from_url(rt.redis_url, decode_responses=True)
-    counted = metrics.hget("notifier:metrics", "final:mail:sent:live")
+    counted = metrics.hget(metrics_key("n1"), "final:mail:sent:live")
     # The same outcome, under the same claim, made again: nothing moves, nothing is counted twice.
     args = ["sent", "smtp", "", "2026-01-01T00:00:00Z", 60, "1", "0", "", "", " ", token]
-    keys = ["notifier:n:n1", "notifier:p:n1", "notifier:metrics", "r", "e", ""]
     assert store._settle(keys=keys, args=args)[0] == 0
-    assert metrics.hget("notifier:metrics", "final:mail:sent:live") == counted
+    assert metrics.hget(metrics_key("n1"), "final:mail:sent:live") == counted
 
 
 def test_a_queued_notification_whose_message_was_lost_is_queued_again_once(app: Flask) -> None:

@@ -188,7 +188,7 @@ def test_broker_down_is_503_and_nothing_is_kept(
     assert_problem(post(app.test_client(), MAIL), 503)
     assert time.monotonic() - started < 5
     db = redis.Redis.from_url(redis_server.url(1))
-    assert db.keys("notifier:n:*") + db.keys("notifier:p:*") == []
+    assert db.keys("notifier:{*}:n:*") + db.keys("notifier:{*}:p:*") == []
 
 
 def test_health_and_readiness(

@@ -16,7 +16,7 @@ from config import ApiClient, Settings
 from notifier import create_app
 from notifier.services.callbacks import CallbackSender, Event, deliver_callback, subject
 from notifier.stores.batches import BatchStore
-from notifier.stores.notifications import METRICS, NotificationStore
+from notifier.stores.notifications import NotificationStore
 from tests.support.receiver import CallbackReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"sixteen and more bytes").decode()
@@ -88,7 +88,7 @@ def test_in_production_a_name_that_resolves_to_loopback_is_never_called(
     url = f"https://hooks.example.com:{port}/hook"
     assert attempt(store, event, url, sender) == "dropped"
     assert receiver.received == []
-    assert store.redis.hget(METRICS, "callbacks:failed") == "1"
+    assert store.counted("callbacks:failed") == 1
 
 
 def test_a_non_2xx_answer_asks_for_a_retry(
@@ -98,4 +98,4 @@ def test_a_non_2xx_answer_asks_for_a_retry(
     sender = CallbackSender(production=False, max_connections=2)
     event = Event("n1", "sent", "msg_3", 1_795_000_000)
     assert attempt(store, event, receiver.url, sender) == "retry"
-    assert store.redis.hget(METRICS, "callbacks:retrying") == "1"
+    assert store.counted("callbacks:retrying") == 1

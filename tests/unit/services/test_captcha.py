@@ -19,6 +19,7 @@ from notifier.providers.memory import MemorySmsProvider
 from notifier.runtime import Runtime
 from notifier.schemas import VerifyRequest
 from notifier.services.captcha import CaptchaPolicy, deliver_captcha, verify_captcha
+from notifier.stores.notifications import payload_key
 from tests.support.captcha import PHONE, accept
 
 
@@ -207,7 +208,7 @@ def test_never_sent_after_the_code_expired(rt: Runtime) -> None:
     payload = rt.store.payload(notification_id)
     assert payload is not None
     payload["deadline"] = time.time() - 1
-    rt.redis.set(f"notifier:p:{notification_id}", json.dumps(payload))
+    rt.redis.set(payload_key(notification_id), json.dumps(payload))
     sms = MemorySmsProvider()
     assert deliver(rt, notification_id, sms).status == "failed"
     assert sms.sent == []

@@ -8,7 +8,7 @@ from notifier.runtime import Runtime
 from notifier.schemas import BatchRequest
 from notifier.services.batches import accept_batch, cancel_batch, fan_out
 from notifier.services.delivery import failed_attempt
-from notifier.stores.batches import row_id
+from notifier.stores.batches import batch_key, row_id
 from tests.support.batches import rows
 
 
@@ -55,7 +55,7 @@ def test_a_cancelled_batchs_row_that_fails_is_cancelled_not_retried(app: Flask) 
     assert record is not None and record.status == "cancelled"
     done = rt.batches.get(batch_id)
     assert done is not None and (done.status, done.counts) == ("cancelled", {"cancelled": 2})
-    assert rt.redis.hget(f"notifier:b:{batch_id}", "done_at")
+    assert rt.redis.hget(batch_key(batch_id), "done_at")
 
 
 def test_the_pending_allowance_counts_a_batch_once_and_frees_it_when_done(app: Flask) -> None:
