@@ -53,6 +53,25 @@ def keys_new(client: str, scopes: str, buckets: str, test: bool) -> None:
 
 
 @main.command()
+def migrate() -> None:
+    """Move the keys an earlier release wrote into this release's layout (beat's first run does
+    it too): safe to repeat, and beside running processes."""
+    from notifier.runtime import redis_client
+    from notifier.stores.layout import migrate as move
+
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+    if settings.redis_url is None:
+        raise click.ClickException("NOTIFIER_REDIS_URL is not set: there is no Redis to move")
+    moved = move(redis_client(settings.redis_url, timeout=30.0))
+    if moved is None:
+        raise click.ClickException("another process is moving the keys now: try again in a while")
+    click.echo(f"keys moved: {moved}")
+
+
+@main.command()
 @click.option("--port", default=8000, show_default=True, help="The web process's port.")
 @click.option(
     "--host",

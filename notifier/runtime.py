@@ -87,6 +87,8 @@ class Runtime:
     def __post_init__(self) -> None:
         s = self.settings
         self.redis = redis_client(self.redis_url)
+        # Whether this process has seen the keys in this release's layout (notifier.stores.layout).
+        self.layout_current = False
         self.captchas = CaptchaStore(self.redis, self.captcha_secret)
         self.idempotency = IdempotencyKeys(self.redis)
         # Its own client, with a short timeout: a slow Redis must not make every request slow.

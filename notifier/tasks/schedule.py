@@ -12,6 +12,7 @@ from notifier.lanes import TaskNames
 from notifier.runtime import Runtime, runtime
 from notifier.services.callbacks import BATCH_EVENT
 from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER
+from notifier.stores.layout import migrate
 from notifier.stores.notifications import record_key
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,9 @@ LOST_AFTER = 30.0
 def dispatch_due() -> int:
     """Queue every due scheduled notification; how many were queued."""
     rt = runtime()
+    if not rt.layout_current:
+        # The first run after an upgrade moves the keys an earlier release wrote (once).
+        rt.layout_current = migrate(rt.redis) is not None
     due = rt.store.lease_due(now=time.time(), lease=LEASE)
     for member in due:
         if member.startswith(FAN_OUT_MEMBER):

@@ -4,10 +4,14 @@ import hashlib
 import json
 import re
 
+import pytest
+import redis
 from click.testing import CliRunner
 
 from config import ApiClient
 from notifier.cli import main, procfile_processes
+from notifier.stores.notifications import record_key
+from tests.support.redis_server import RedisServer
 
 
 def test_keys_new_prints_the_key_once_and_an_entry_with_only_its_hash() -> None:
@@ -51,3 +55,25 @@ def test_run_starts_the_procfiles_worker_once_per_process_each_its_own_node() ->
         "worker.3": "celery -A celery_app worker -n worker3@%h",
         "beat": "beat",
     }
+
+
+def test_migrate_moves_an_earlier_releases_keys_once(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = redis.Redis.from_url(redis_server.url(2), decode_responses=True)
+    db.flushdb()
+    db.hset("notifier:n:7f00", mapping={"id": "7f00", "status": "sent"})
+    monkeypatch.setenv("NOTIFIER_REDIS_URL", redis_server.url(2))
+    monkeypatch.setenv("NOTIFIER_ENV", "testing")
+    result = CliRunner().invoke(main, ["migrate"])
+    assert (result.exit_code, result.output) == (0, "keys moved: 1\n"), result.output
+    assert db.hget(record_key("7f00"), "status") == "sent"
+    assert CliRunner().invoke(main, ["migrate"]).output == "keys moved: 0\n"
+
+
+def test_migrate_without_a_redis_url_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFIER_REDIS_URL", raising=False)
+    monkeypatch.setenv("NOTIFIER_ENV", "testing")
+    result = CliRunner().invoke(main, ["migrate"])
+    assert result.exit_code == 1
+    assert "NOTIFIER_REDIS_URL" in result.output

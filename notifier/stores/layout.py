@@ -1,0 +1,140 @@
+"""Moving the keys a release before the hash tags wrote to where they live now, once.
+
+Until the keys carried their shard's hash tag (:mod:`notifier.stores.slots`) a record was
+``notifier:n:<id>``, the schedule one ``notifier:scheduled``, the counters one
+``notifier:metrics``. After an upgrade the first ``dispatch_due`` (beat asks for it every
+second; ``notifier migrate`` does the same by hand) moves every such key into its shard and
+marks the layout done in ``notifier:layout``. Until then old notifications are not found (404)
+and old scheduled ones wait: seconds for a few hundred thousand keys (see the README).
+
+Each step is safe to repeat and to run beside another process doing the same: keys are renamed
+(an error for a key another process moved first is ignored), sorted sets and counters are moved
+by one script each, which empties the old key in the same step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from redis import Redis
+
+from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER, OPEN, SCHEDULED
+from notifier.stores.batches import batch_key
+from notifier.stores.notifications import METRICS, payload_key, record_key
+from notifier.stores.slots import SHARD_LUA, SHARDS, in_shard, shard_key
+
+log = logging.getLogger(__name__)
+LAYOUT = "notifier:layout"
+VERSION = "2"  # keys carry their shard's hash tag
+_LOCK = "notifier:layout:lock"
+
+# KEYS: the old sorted set. ARGV: the name of each shard's set. Every member to its shard's set
+# (a batch's members to its batch's), with its score; the old set is gone after.
+_MOVE_SET = (
+    SHARD_LUA
+    + f"""
+local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #members, 2 do
+  local owner = members[i]
+  for _, prefix in ipairs({{'{DONE_MEMBER}', '{FAN_OUT_MEMBER}'}}) do
+    if string.sub(owner, 1, #prefix) == prefix then owner = string.sub(owner, #prefix + 1) end
+  end
+  redis.call('ZADD', in_shard(owner, ARGV[1]), members[i + 1], members[i])
+end
+redis.call('DEL', KEYS[1])
+return #members / 2
+"""
+)
+
+# KEYS: the old counters, the new. Added to the new, gone from the old, in one step.
+_MERGE_COUNTERS = """
+local counters = redis.call('HGETALL', KEYS[1])
+for i = 1, #counters, 2 do redis.call('HINCRBY', KEYS[2], counters[i], counters[i + 1]) end
+redis.call('DEL', KEYS[1])
+return #counters / 2
+"""
+
+
+def _captcha_phone(rest: str) -> str:
+    return f"notifier:captcha:phone:{{{rest}}}"
+
+
+def _captcha_resend(rest: str) -> str:
+    client_purpose, _, phone = rest.rpartition(":")
+    return f"notifier:captcha:resend:{client_purpose}:{{{phone}}}"
+
+
+# Old prefix, and the new key of what follows it.
+_RENAMES: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("notifier:n:", record_key),
+    ("notifier:p:", payload_key),
+    ("notifier:b:", batch_key),
+    ("notifier:bc:", lambda batch_id: in_shard(batch_id, f"bc:{batch_id}")),
+    ("notifier:br:", lambda batch_id: in_shard(batch_id, f"br:{batch_id}")),
+    ("notifier:captcha:phone:", _captcha_phone),
+    ("notifier:captcha:resend:", _captcha_resend),
+)
+
+
+def current(redis: Redis) -> bool:
+    """Whether the keys are where this release looks for them."""
+    return redis.get(LAYOUT) in (VERSION, VERSION.encode())
+
+
+def migrate(redis: Redis, *, batch: int = 1000) -> int | None:
+    """Move the old keys into their shards; how many were moved, or None when another process
+    is at it (its lock holds for five minutes, then anyone may start again)."""
+    if current(redis):
+        return 0
+    if not redis.set(_LOCK, "1", nx=True, ex=300):
+        return None
+    started = time.monotonic()
+    moved = 0
+    try:
+        for prefix, new in _RENAMES:
+            moved += _rename_all(redis, prefix, new, batch)
+        # Each only where an old key is (these two span slots: never on a fresh Redis).
+        for name in (SCHEDULED, OPEN):
+            if redis.exists(f"notifier:{name}"):
+                move_set = redis.register_script(_MOVE_SET)
+                moved += int(move_set(keys=[f"notifier:{name}"], args=[name]))
+        if redis.exists("notifier:metrics"):
+            merge = redis.register_script(_MERGE_COUNTERS)
+            merge(keys=["notifier:metrics", shard_key(SHARDS[0], METRICS)])
+        redis.delete("notifier:dispatched_at")  # each shard's is stamped at its next look
+        redis.set(LAYOUT, VERSION)
+    finally:
+        redis.delete(_LOCK)  # done, or failed half-way: the next run starts again
+    if moved:
+        log.warning(
+            "moved %d keys of the layout before hash tags into their shards in %.1f s",
+            moved, time.monotonic() - started,
+        )  # fmt: skip
+    return moved
+
+
+def _rename_all(redis: Redis, prefix: str, new: Callable[[str], str], batch: int) -> int:
+    moved = 0
+    keys: list[str] = []
+    for raw in redis.scan_iter(match=f"{prefix}*", count=batch):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if "{" in key:
+            continue  # already in the new layout
+        keys.append(key)
+        if len(keys) >= batch:
+            moved += _rename(redis, keys, prefix, new)
+            keys = []
+    return moved + _rename(redis, keys, prefix, new)
+
+
+def _rename(redis: Redis, keys: list[str], prefix: str, new: Callable[[str], str]) -> int:
+    if not keys:
+        return 0
+    with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.rename(key, new(key.removeprefix(prefix)))
+        answers = pipe.execute(raise_on_error=False)
+    # An error is a key another process moved (or that expired) in between.
+    return sum(1 for answer in answers if answer is True)
