@@ -203,7 +203,14 @@ class Settings(BaseSettings):
     captcha_resend_interval: int = Field(60, ge=0, le=3600)
     captcha_max_attempts: int = Field(5, ge=1, le=100)
     captcha_daily_limit: int = Field(10, ge=1)
+    # Sends to one phone in any 24 h from all clients together (each client has its own
+    # captcha_daily_limit for it), so a phone cannot be bombed through many clients.
+    captcha_phone_daily_ceiling: int = Field(30, ge=1)
     captcha_ip_hourly_limit: int = Field(30, ge=1)
+    # The SMS fraud guard (comma lists in the environment): the countries a captcha may be
+    # texted to (ISO 3166 alpha-2; empty: every country), and E.164 prefixes never texted.
+    sms_allowed_countries: Annotated[frozenset[str], NoDecode] = frozenset()
+    sms_blocked_prefixes: Annotated[tuple[str, ...], NoDecode] = ()
     # The key of the keyed hash of captcha codes. Development and testing keep one in the
     # state folder; production must set it (the same on every process).
     captcha_secret: SecretStr | None = Field(None, min_length=16)
@@ -253,6 +260,30 @@ class Settings(BaseSettings):
             if not names:
                 raise ValueError("must name at least one provider")
             return names
+        return value
+
+    @field_validator("sms_allowed_countries", mode="before")
+    @classmethod
+    def _countries(cls, value: object) -> object:
+        if isinstance(value, str):
+            import phonenumbers
+
+            codes = {code.strip().upper() for code in value.split(",") if code.strip()}
+            unknown = sorted(codes - phonenumbers.SUPPORTED_REGIONS)
+            if unknown:
+                raise ValueError(f"not ISO 3166 alpha-2 country codes: {', '.join(unknown)}")
+            return frozenset(codes)
+        return value
+
+    @field_validator("sms_blocked_prefixes", mode="before")
+    @classmethod
+    def _prefixes(cls, value: object) -> object:
+        if isinstance(value, str):
+            prefixes = tuple(p.strip().replace(" ", "") for p in value.split(",") if p.strip())
+            bad = [p for p in prefixes if not re.fullmatch(r"\+[1-9]\d{0,14}", p)]
+            if bad:
+                raise ValueError(f"E.164 prefixes are + and up to 15 digits: {', '.join(bad)}")
+            return prefixes
         return value
 
     @model_validator(mode="before")

@@ -141,34 +141,39 @@ def _dispatch_health(
     yield overdue
 
 
+# The counters kept in Redis (see notifier.stores.notifications), by the prefix of their field:
+# the series, its help, its labels (the rest of the field, split at ':').
+COUNTERS = {
+    "final": ("notifier_notifications",
+              "Notifications that reached a final status; mode: live, or test (a test key's)",
+              ["kind", "status", "mode"]),
+    "attempts": ("notifier_delivery_attempts",
+                 "Delivery attempts started; mode: live, or test (simulated for a test key)",
+                 ["kind", "mode"]),
+    "provider_errors": ("notifier_provider_errors", "Failed provider calls", ["provider"]),
+    "callbacks": ("notifier_callbacks",
+                  "Status callback attempts: sent (a 2xx), retrying (to be tried again), failed"
+                  " (given up)", ["outcome"]),
+    "receipts": ("notifier_receipts", "Delivery receipts that moved a notification",
+                 ["provider", "status"]),
+    "sms_refused": ("notifier_sms_refused",
+                    "SMS captchas the fraud guard refused (422), by reason: country,"
+                    " blocked_prefix", ["reason"]),
+    "captchas_sent": ("notifier_captchas_sent",
+                      "Captcha codes a provider took (test keys' aside), by channel and purpose",
+                      ["channel", "purpose"]),
+    "captchas_verified": ("notifier_captchas_verified",
+                          "Captcha codes verified good, by channel and purpose: against"
+                          " captchas_sent, the verify ratio, which falls under SMS pumping",
+                          ["channel", "purpose"]),
+}  # fmt: skip
+
+
 def _counters(counters: dict[str, int]) -> Iterator[Metric]:
-    final = CounterMetricFamily(
-        "notifier_notifications",
-        "Notifications that reached a final status; mode: live, or test (a test key's)",
-        labels=["kind", "status", "mode"],
-    )
-    attempts = CounterMetricFamily(
-        "notifier_delivery_attempts",
-        "Delivery attempts started; mode: live, or test (simulated for a test key)",
-        labels=["kind", "mode"],
-    )
-    errors = CounterMetricFamily(
-        "notifier_provider_errors", "Failed provider calls", labels=["provider"]
-    )
-    callbacks = CounterMetricFamily(
-        "notifier_callbacks",
-        "Status callback attempts: sent (a 2xx), retrying (to be tried again), failed (given up)",
-        labels=["outcome"],
-    )
-    receipts = CounterMetricFamily(
-        "notifier_receipts",
-        "Delivery receipts that moved a notification",
-        labels=["provider", "status"],
-    )
     by_kind = {
-        "final": final, "attempts": attempts, "provider_errors": errors,
-        "callbacks": callbacks, "receipts": receipts,
-    }  # fmt: skip
+        what: CounterMetricFamily(name, help_text, labels=labels)
+        for what, (name, help_text, labels) in COUNTERS.items()
+    }
     for field, value in sorted(counters.items()):
         what, _, rest = field.partition(":")
         family = by_kind.get(what)
@@ -177,7 +182,8 @@ def _counters(counters: dict[str, int]) -> Iterator[Metric]:
         labels = rest.split(":")
         if len(labels) == {"final": 2, "attempts": 1}.get(what):
             labels.append("live")  # counted before traffic had a mode
-        family.add_metric(labels, float(value))
+        if len(labels) == len(COUNTERS[what][2]):  # a stray field never breaks a scrape
+            family.add_metric(labels, float(value))
     yield from by_kind.values()
 
 

@@ -99,8 +99,11 @@ class Runtime:
             resend_interval=s.captcha_resend_interval,
             max_attempts=s.captcha_max_attempts,
             daily_limit=s.captcha_daily_limit,
+            phone_daily_ceiling=s.captcha_phone_daily_ceiling,
             ip_hourly_limit=s.captcha_ip_hourly_limit,
             product=s.product_name,
+            allowed_countries=s.sms_allowed_countries,
+            blocked_prefixes=s.sms_blocked_prefixes,
         )
         self.qiniu: QiniuTokens | None = None
         if s.qiniu_access_key and s.qiniu_secret_key:

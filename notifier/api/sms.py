@@ -46,8 +46,9 @@ def verify() -> Response:
     """Check a captcha code the user typed; a code is good once."""
     rt = runtime()
     verdict = verify_captcha(
-        parse(VerifyRequest), client=g.client.client, policy=rt.captcha_policy, captchas=rt.captchas
-    )
+        parse(VerifyRequest), client=g.client.client, policy=rt.captcha_policy,
+        captchas=rt.captchas, store=rt.store,
+    )  # fmt: skip
     result = VerifyResult(
         valid=verdict.valid, reason=verdict.reason, attempts_left=verdict.attempts_left
     )

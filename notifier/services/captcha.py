@@ -10,7 +10,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from notifier.errors import PermanentProviderError, TooManyRequests, TransientProviderError
+import phonenumbers
+
+from notifier.errors import (
+    FieldError,
+    PermanentProviderError,
+    TooManyRequests,
+    TransientProviderError,
+    Unprocessable,
+)
 from notifier.providers.base import CaptchaSender, SmsProvider
 from notifier.providers.signed_http import RecipientThrottled
 from notifier.providers.simulated import phone_outcome
@@ -43,9 +51,25 @@ class CaptchaPolicy:
     ttl: int = 300
     resend_interval: int = 60
     max_attempts: int = 5
-    daily_limit: int = 10
+    daily_limit: int = 10  # sends to one phone a day, for each client
+    phone_daily_ceiling: int = 30  # ... and for all clients together
     ip_hourly_limit: int = 30
     product: str = "Notifier"
+    # The fraud guard: where a code may be texted (empty: everywhere), what never is.
+    allowed_countries: frozenset[str] = frozenset()
+    blocked_prefixes: tuple[str, ...] = ()
+
+
+def refusal(phone: str, policy: CaptchaPolicy) -> str | None:
+    """Why the fraud guard refuses to text ``phone`` (E.164): ``blocked_prefix`` or ``country``
+    (from the number itself, with libphonenumber's metadata), or None."""
+    if phone.startswith(policy.blocked_prefixes):
+        return "blocked_prefix"
+    if policy.allowed_countries:
+        country = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
+        if country not in policy.allowed_countries:
+            return "country"
+    return None
 
 
 def scope(client: str, purpose: str, phone: str) -> str:
@@ -63,7 +87,16 @@ def accept_captcha(
     queue: Enqueuer,
     test: bool = False,
 ) -> Notification:
-    """Take the send limits, store the notification and queue it; 429 when a limit refuses."""
+    """Take the send limits, store the notification and queue it; 422 naming ``phone`` when
+    the fraud guard refuses the number, 429 when a limit refuses."""
+    refused = refusal(request.phone, policy)
+    if refused is not None:
+        store.count(f"sms_refused:{refused}")
+        why = "is in a range" if refused == "blocked_prefix" else "is in a country"
+        raise Unprocessable(
+            f"captchas are not texted to this number: it {why} this service does not text",
+            errors=[FieldError(("body", "phone"), f"refused by the SMS fraud guard ({refused})")],
+        )
     member = str(uuid.uuid4())  # this send's entry in the limits
     sender = Sender(scope(client, request.purpose, request.phone), request.phone, request.client_ip)
     limited = captchas.take_send(
@@ -71,6 +104,7 @@ def accept_captcha(
         member=member,
         resend_interval=policy.resend_interval,
         daily_limit=policy.daily_limit,
+        ceiling=policy.phone_daily_ceiling,
         ip_limit=policy.ip_hourly_limit,
     )
     if limited is not None:
@@ -159,6 +193,8 @@ def deliver_captcha(
                 log.warning("%s: %s failed, handing over: %s", notification_id, e.provider, e)
                 failures.append(f"{e.provider}: {e}")
                 continue
+            # What a falling verify ratio is read against (see verify_captcha).
+            store.count(f"captchas_sent:sms:{payload['purpose']}")
             return sent(store, notification_id, attempt, provider.name, ref)
         return failed_attempt(
             store,
@@ -176,8 +212,17 @@ def deliver_captcha(
 
 
 def verify_captcha(
-    request: VerifyRequest, *, client: str, policy: CaptchaPolicy, captchas: CaptchaStore
+    request: VerifyRequest,
+    *,
+    client: str,
+    policy: CaptchaPolicy,
+    captchas: CaptchaStore,
+    store: NotificationStore | None = None,
 ) -> Verdict:
-    """Check a code the user typed."""
+    """Check a code the user typed; a good one is counted in ``store``'s /metrics counters,
+    beside the codes sent: pumping shows as a verify ratio that falls (Twilio's advice)."""
     where = scope(client, request.purpose, request.phone)
-    return captchas.verify(where, request.code, max_attempts=policy.max_attempts)
+    verdict = captchas.verify(where, request.code, max_attempts=policy.max_attempts)
+    if verdict.valid and store is not None:
+        store.count(f"captchas_verified:sms:{request.purpose}")
+    return verdict

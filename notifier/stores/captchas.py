@@ -5,7 +5,9 @@ Keys (``{scope}`` is ``client:purpose:phone``):
 * ``notifier:captcha:code:{scope}``  hash {digest, attempts}, expiring with the code;
 * ``notifier:captcha:resend:{scope}`` present during the resend interval (``{scope}`` here
   is ``client:purpose:{phone}``: the phone, in braces, is the key's hash tag);
-* ``notifier:captcha:phone:{phone}``  sorted set of sends in the last 24 h (all clients);
+* ``notifier:captcha:phone:{phone}``  sorted set of sends in the last 24 h (all clients: the
+  phone's daily ceiling);
+* ``notifier:captcha:phone:{phone}:<client>`` the same, of one client (its daily limit);
 * ``notifier:captcha:ip:<address>``   sorted set of sends in the last hour, by
   :func:`address_bucket` (an IPv4 address, or an IPv6 /64).
 
@@ -43,8 +45,8 @@ local function full(key, window, limit)
 end
 """
 
-# KEYS: resend, phone window. ARGV: now ms, member, resend ms, phone limit, day ms.
-# Returns {limit name, ms to wait} or {'ok', 0}.
+# KEYS: resend, the client's phone window, every client's. ARGV: now ms, member, resend ms,
+# client limit, day ms, ceiling. Returns {limit name, ms to wait} or {'ok', 0}.
 _TAKE_PHONE = (
     _FULL
     + """
@@ -52,8 +54,12 @@ local wait = redis.call('PTTL', KEYS[1])
 if wait > 0 then return {'resend_interval', wait} end
 wait = full(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[4]))
 if wait > 0 then return {'daily_limit', wait} end
-redis.call('ZADD', KEYS[2], now, ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
+wait = full(KEYS[3], tonumber(ARGV[5]), tonumber(ARGV[6]))
+if wait > 0 then return {'phone_daily_ceiling', wait} end
+for i = 2, 3 do
+  redis.call('ZADD', KEYS[i], now, ARGV[2])
+  redis.call('PEXPIRE', KEYS[i], ARGV[5])
+end
 if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return {'ok', 0}
 """
@@ -105,6 +111,11 @@ class Sender:
         return f"notifier:captcha:phone:{{{self.phone}}}"
 
     @property
+    def client_phone_key(self) -> str:
+        client = self.scope.split(":", 1)[0]
+        return f"{self.phone_key}:{client}"
+
+    @property
     def ip_key(self) -> str:
         bucket = address_bucket(self.client_ip) if self.client_ip else "-"
         return f"notifier:captcha:ip:{bucket}"
@@ -142,11 +153,18 @@ class CaptchaStore:
         resend_interval: int,
         daily_limit: int,
         ip_limit: int,
+        ceiling: int | None = None,
     ) -> Limited | None:
-        """Count one send against every limit, or say which limit refuses it (counting nothing)."""
+        """Count one send against every limit, or say which limit refuses it (counting nothing).
+
+        ``daily_limit`` is the client's for the phone; ``ceiling`` every client's together
+        (unset: no more than the client's)."""
         now = int(time.time() * 1000)
-        args: list[EncodableT] = [now, member, resend_interval * 1000, daily_limit, DAY_MS]
-        limit, wait_ms = self._take_phone(keys=[sender.resend_key, sender.phone_key], args=args)
+        args: list[EncodableT] = [
+            now, member, resend_interval * 1000, daily_limit, DAY_MS, ceiling or daily_limit,
+        ]  # fmt: skip
+        keys = [sender.resend_key, sender.client_phone_key, sender.phone_key]
+        limit, wait_ms = self._take_phone(keys=keys, args=args)
         if limit == "ok" and sender.client_ip:
             limit, wait_ms = self._take_ip(
                 keys=[sender.ip_key], args=[now, member, ip_limit, HOUR_MS]
@@ -160,6 +178,7 @@ class CaptchaStore:
     def _give_back_phone(self, sender: Sender, member: str) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(sender.resend_key)
+            pipe.zrem(sender.client_phone_key, member)
             pipe.zrem(sender.phone_key, member)
             pipe.execute()
 

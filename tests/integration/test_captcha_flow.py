@@ -36,6 +36,44 @@ def test_round_trip_send_read_verify(stack: Stack) -> None:
     assert verify(stack, phone, code)["valid"] is False
 
 
+@pytest.mark.parametrize(
+    ("phone", "reason"), [("+44 7400 123456", "country"), ("+1 900 209 0123", "blocked_prefix")]
+)
+def test_the_fraud_guard_refuses_a_number_before_any_provider_sees_it(
+    stack: Stack, phone: str, reason: str
+) -> None:
+    refused = send(stack, phone)
+    assert refused.status_code == 422
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert [e["loc"] for e in refused.json()["errors"]] == [["body", "phone"]]
+    counted = re.search(
+        rf'notifier_sms_refused_total{{reason="{reason}"}} (\S+)', stack.get("/metrics").text
+    )
+    assert counted and float(counted[1]) >= 1
+    # A number it allows, sent after it, reaches the provider; the refused one never does.
+    allowed = new_phone()
+    assert send(stack, allowed).status_code == 202
+    code_sent_to(stack.twilio, allowed)
+    assert stack.twilio.texts_to(phone.replace(" ", "")) == []
+
+
+def test_metrics_count_codes_sent_and_verified_per_purpose(stack: Stack) -> None:
+    def counted(series: str) -> float:
+        labels = '{channel="sms",purpose="ratio-check"}'
+        found = re.search(rf"{series}_total{re.escape(labels)} (\S+)", stack.get("/metrics").text)
+        return float(found[1]) if found else 0.0
+
+    phones = [new_phone(), new_phone()]
+    for phone in phones:
+        assert send(stack, phone, purpose="ratio-check").status_code == 202
+    codes = [code_sent_to(stack.twilio, phone) for phone in phones]
+    assert verify(stack, phones[0], codes[0], purpose="ratio-check") == {"valid": True}
+    wait_for(lambda: counted("notifier_captchas_sent") == 2, timeout=10, what="both counted")
+    # One of two verified: the ratio an operator watches (a wrong code is not counted).
+    verify(stack, phones[1], "000000" if codes[1] != "000000" else "111111", purpose="ratio-check")
+    assert counted("notifier_captchas_verified") == 1
+
+
 def test_wrong_codes_lock_the_code(stack: Stack) -> None:
     phone = new_phone()
     send(stack, phone)

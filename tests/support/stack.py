@@ -93,6 +93,10 @@ def stack_settings(
         "twilio_from": FROM,
         "twilio_base_url": twilio.base_url,
         "twilio_timeout": 5,
+        # The fraud guard on, as a careful operator runs it: the tests' numbers are Chinese and
+        # American; US premium rate (+1 900) is never texted.
+        "sms_allowed_countries": "CN,US",
+        "sms_blocked_prefixes": "+1900",
         **QINIU,
     }
 

@@ -187,6 +187,8 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             "NOTIFIER_BROKER_QUEUE_TYPE",
         ),
         ({"NOTIFIER_BROKER_QUEUE_TYPE": "stream"}, "NOTIFIER_BROKER_QUEUE_TYPE"),
+        ({"NOTIFIER_SMS_ALLOWED_COUNTRIES": "GB,UK"}, "NOTIFIER_SMS_ALLOWED_COUNTRIES"),
+        ({"NOTIFIER_SMS_BLOCKED_PREFIXES": "+44 70,4475"}, "NOTIFIER_SMS_BLOCKED_PREFIXES"),
         (
             {"NOTIFIER_MAIL_USE_TLS": "true", "NOTIFIER_MAIL_USE_SSL": "true"},
             "NOTIFIER_MAIL_USE_TLS",
@@ -328,3 +330,13 @@ def test_a_callback_url_needs_its_secret(monkeypatch: pytest.MonkeyPatch) -> Non
     setenv(monkeypatch, {"NOTIFIER_API_KEYS": json.dumps([entry])})
     with pytest.raises(ConfigError, match="callback_url and callback_secret go together"):
         load_settings()
+
+
+def test_the_fraud_guard_reads_comma_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    setenv(monkeypatch, {
+        "NOTIFIER_SMS_ALLOWED_COUNTRIES": "gb, CN",
+        "NOTIFIER_SMS_BLOCKED_PREFIXES": "+44 70, +882",
+    })  # fmt: skip
+    settings = load_settings()
+    assert settings.sms_allowed_countries == {"GB", "CN"}
+    assert settings.sms_blocked_prefixes == ("+4470", "+882")

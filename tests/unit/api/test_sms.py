@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from config import Settings
+from notifier import create_app
 from tests.support.api import assert_problem, error_locs, queued_messages
 from tests.support.clients import auth
 
@@ -90,3 +93,54 @@ def test_verify_validates_its_body(client: FlaskClient) -> None:
     )
     assert ["body", "phone"] in error_locs(body)
     assert ["body", "code"] in error_locs(body)
+
+
+@pytest.fixture
+def guarded(make_settings: Callable[..., Settings]) -> Flask:
+    """UK and Chinese numbers only, and never the UK's personal numbering range (+44 70)."""
+    return create_app(
+        make_settings(
+            sms_allowed_countries=frozenset({"GB", "CN"}), sms_blocked_prefixes=("+4470",)
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("phone", "reason"),
+    [("+1 202 555 0143", "country"), ("+44 70 1234 5678", "blocked_prefix")],
+)
+def test_the_fraud_guard_refuses_a_number_with_422_naming_phone_and_counts_it(
+    guarded: Flask, phone: str, reason: str
+) -> None:
+    client = guarded.test_client()
+    body = assert_problem(post(client, "/v1/sms/captcha", {**SEND, "phone": phone}), 422)
+    assert error_locs(body) == [["body", "phone"]]
+    assert reason in body["errors"][0]["msg"]
+    assert queued_messages(guarded, "captcha") == []  # nothing stored or queued for a provider
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert f'notifier_sms_refused_total{{reason="{reason}"}} 1.0' in metrics
+    # The refusal took no limit: an allowed number right after is sent.
+    allowed = post(client, "/v1/sms/captcha", {**SEND, "phone": "+44 7400 123456"})
+    assert allowed.status_code == 202
+    assert post(client, "/v1/sms/captcha", SEND).status_code == 202  # China is allowed too
+
+
+def test_a_phones_daily_limit_is_each_clients_under_a_ceiling_for_all(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(
+        make_settings(
+            captcha_daily_limit=2, captcha_phone_daily_ceiling=3, captcha_resend_interval=0
+        )
+    )
+    client = app.test_client()
+    for _ in range(2):
+        assert post(client, "/v1/sms/captcha", SEND).status_code == 202
+    spent = assert_problem(post(client, "/v1/sms/captcha", SEND), 429)
+    assert "daily limit" in spent["detail"]
+    # Another client's allowance for the phone is its own...
+    assert post(client, "/v1/sms/captcha", SEND, who="smser").status_code == 202
+    # ...up to the ceiling for every client together.
+    ceiling = assert_problem(post(client, "/v1/sms/captcha", SEND, who="smser"), 429)
+    assert "phone daily ceiling" in ceiling["detail"]
+    assert len(queued_messages(app, "captcha")) == 3

@@ -264,7 +264,7 @@ def test_captchas_move_within_one_slot(rt: Runtime, watch: Callable[[], SlotWatc
 
     def verify(code: str) -> None:
         body = VerifyRequest.model_validate({"phone": PHONE, "purpose": "login", "code": code})
-        verify_captcha(body, client=CLIENT, policy=policy, captchas=rt.captchas)
+        verify_captcha(body, client=CLIENT, policy=policy, captchas=rt.captchas, store=rt.store)
 
     sms = MemorySmsProvider()
     with watch() as seen:
