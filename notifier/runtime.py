@@ -28,6 +28,7 @@ from notifier.services.captcha import CaptchaPolicy
 from notifier.stores.batches import BatchStore
 from notifier.stores.captchas import CaptchaStore
 from notifier.stores.idempotency import IdempotencyKeys
+from notifier.stores.layout import ensure as ensure_layout
 from notifier.stores.notifications import NotificationStore
 from notifier.stores.rate_limits import RateLimiter
 from notifier.templating import MailTemplates, SmsTemplates
@@ -87,8 +88,9 @@ class Runtime:
     def __post_init__(self) -> None:
         s = self.settings
         self.redis = redis_client(self.redis_url)
-        # Whether this process has seen the keys in this release's layout (notifier.stores.layout).
-        self.layout_current = False
+        # The keys an earlier release wrote are moved before this process serves or takes a task
+        # (notifier.stores.layout); if Redis could not be asked, dispatch_due tries again.
+        self.layout_current = ensure_layout(self.redis)
         self.captchas = CaptchaStore(self.redis, self.captcha_secret)
         self.idempotency = IdempotencyKeys(self.redis)
         # Its own client, with a short timeout: a slow Redis must not make every request slow.

@@ -47,7 +47,7 @@ def verify() -> Response:
     rt = runtime()
     verdict = verify_captcha(
         parse(VerifyRequest), client=g.client.client, policy=rt.captcha_policy,
-        captchas=rt.captchas, store=rt.store,
+        captchas=rt.captchas, store=rt.store, test=g.client.mode == "test",
     )  # fmt: skip
     result = VerifyResult(
         valid=verdict.valid, reason=verdict.reason, attempts_left=verdict.attempts_left

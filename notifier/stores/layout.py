@@ -2,10 +2,11 @@
 
 Until the keys carried their shard's hash tag (:mod:`notifier.stores.slots`) a record was
 ``notifier:n:<id>``, the schedule one ``notifier:scheduled``, the counters one
-``notifier:metrics``. After an upgrade the first ``dispatch_due`` (beat asks for it every
-second; ``notifier migrate`` does the same by hand) moves every such key into its shard and
-marks the layout done in ``notifier:layout``. Until then old notifications are not found (404)
-and old scheduled ones wait: seconds for a few hundred thousand keys (see the README).
+``notifier:metrics``. After an upgrade every process, as it starts (before it serves or takes a
+task), makes sure every such key is in its shard: the first moves them and marks the layout
+done in ``notifier:layout``, the others wait for that (seconds for a few hundred thousand keys;
+see the README). A process that could not reach Redis as it started leaves it to the first
+``dispatch_due``; ``notifier migrate`` does the same by hand.
 
 Each step is safe to repeat and to run beside another process doing the same: keys are renamed
 (an error for a key another process moved first is ignored), sorted sets and counters are moved
@@ -18,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from redis import Redis
+from redis import Redis, RedisError
 
 from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER, OPEN, SCHEDULED
 from notifier.stores.batches import batch_key
@@ -66,13 +67,14 @@ def _captcha_resend(rest: str) -> str:
     return f"notifier:captcha:resend:{client_purpose}:{{{phone}}}"
 
 
-# Old prefix, and the new key of what follows it.
+# Old prefix, and the new key of what follows it. What a record or a batch points to moves
+# before it, so whoever finds a record (or a batch) in its new place finds its payload too.
 _RENAMES: tuple[tuple[str, Callable[[str], str]], ...] = (
-    ("notifier:n:", record_key),
     ("notifier:p:", payload_key),
-    ("notifier:b:", batch_key),
+    ("notifier:n:", record_key),
     ("notifier:bc:", lambda batch_id: in_shard(batch_id, f"bc:{batch_id}")),
     ("notifier:br:", lambda batch_id: in_shard(batch_id, f"br:{batch_id}")),
+    ("notifier:b:", batch_key),
     ("notifier:captcha:phone:", _captcha_phone),
     ("notifier:captcha:resend:", _captcha_resend),
 )
@@ -81,6 +83,20 @@ _RENAMES: tuple[tuple[str, Callable[[str], str]], ...] = (
 def current(redis: Redis) -> bool:
     """Whether the keys are where this release looks for them."""
     return redis.get(LAYOUT) in (VERSION, VERSION.encode())
+
+
+def ensure(redis: Redis, *, patience: float = 300.0) -> bool:
+    """At a process's start: the keys moved (by this process, or by another that is at it,
+    waited for up to ``patience`` seconds); False when Redis could not be asked (the first
+    ``dispatch_due`` tries again)."""
+    deadline = time.monotonic() + patience
+    try:
+        while migrate(redis) is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # another process is moving them: poll for its mark
+        return current(redis)
+    except RedisError as e:
+        log.warning("could not check the key layout at start (dispatch_due will): %s", e)
+        return False
 
 
 def migrate(redis: Redis, *, batch: int = 1000) -> int | None:

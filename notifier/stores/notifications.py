@@ -56,6 +56,8 @@ FINAL = ("sent", "failed", "cancelled")
 RECEIPT_STATUSES = ("delivered", "undelivered")
 # What a client's status callback is sent for.
 CALLBACK_STATUSES = frozenset((*FINAL, *RECEIPT_STATUSES))
+# Statuses a receipt can find a record in before its send is recorded.
+OPEN_STATUSES = ("scheduled", "queued", "sending", "retrying")
 # A receipt that comes before its send was recorded waits this long for it.
 EARLY_RECEIPT_TTL = 3600
 T = TypeVar("T")
@@ -471,16 +473,17 @@ class NotificationStore:
         ]  # fmt: skip
 
         def write() -> tuple[int, int, str | None]:
+            if provider and provider_ref:
+                # Indexed before the status moves, so a worker that dies in between leaves it
+                # indexed all the same (its redelivered task finds the record final and stops).
+                ref = _ref_key(provider, provider_ref)
+                self.redis.set(ref, notification_id, ex=self.ttl)
             _, due, revoked = self._settle(keys=keys, args=args)
             early = None
             if provider and provider_ref:
-                # The provider's id finds this notification from now on; a receipt that came
-                # first was kept under it. Each side writes its key, then reads the other's, so
-                # one of them at least sees the other (the receipt's step moves a record once).
-                with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.set(_ref_key(provider, provider_ref), notification_id, ex=self.ttl)
-                    pipe.get(_early_receipt_key(provider, provider_ref))
-                    _, early = pipe.execute()
+                # A receipt that came first was kept under the provider's id: each side writes
+                # its key, then reads the other's, so one at least sees the other (see receipt).
+                early = self.redis.get(_early_receipt_key(provider, provider_ref))
             return int(due), int(revoked), cast(str | None, early)
 
         due, revoked, early = self._durably(write)
@@ -516,14 +519,20 @@ class NotificationStore:
                 return "early"
         callback = self._callback(found, status)
         keys = [record_key(found), metrics_key(found), *_list_of(callback)]
-        outcome, due = self._receipt(
-            keys=keys,
-            args=[
-                status, redact(error or ""), rfc3339(time.time()), self.ttl, provider,
-                callback[1] if callback else "", self._callback_clients,
-            ],
-        )  # fmt: skip
-        self.redis.delete(_early_receipt_key(provider, provider_ref))
+        args: list[EncodableT] = [
+            status, redact(error or ""), rfc3339(time.time()), self.ttl, provider,
+            callback[1] if callback else "", self._callback_clients,
+        ]  # fmt: skip
+        outcome, due = self._receipt(keys=keys, args=args)
+        early = _early_receipt_key(provider, provider_ref)
+        if outcome in OPEN_STATUSES:
+            # Indexed, but its send not recorded yet (the settle is under way): kept for the
+            # settle to apply, then tried once more in case it came in between.
+            self.redis.set(early, f"{status}|{error or ''}", ex=EARLY_RECEIPT_TTL)
+            outcome, due = self._receipt(keys=keys, args=args)
+            if outcome in OPEN_STATUSES:
+                return "early"
+        self.redis.delete(early)
         self._publish_if_due(found, status, callback, due)
         return "unknown" if outcome == "missing" else str(outcome)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 from flask import Flask
 
+from config import Settings
+from notifier import create_app
 from notifier.runtime import Runtime
 from notifier.stores.captchas import Sender
 from notifier.stores.layout import LAYOUT, VERSION, migrate
@@ -30,6 +33,7 @@ def old_record(rt: Runtime, notification_id: str, status: str, batch: str = "") 
 def test_the_first_dispatch_after_an_upgrade_moves_every_old_key(app: Flask) -> None:
     rt: Runtime = app.extensions["notifier"]
     rt.redis.delete(LAYOUT)  # a Redis an earlier release wrote
+    rt.layout_current = False  # a process that could not reach Redis as it started
     queued, due = str(uuid.uuid4()), str(uuid.uuid4())
     old_record(rt, queued, "queued")
     rt.redis.zadd("notifier:open", {queued: int(time.time())})
@@ -101,3 +105,14 @@ def test_a_move_another_process_is_making_is_left_to_it(app: Flask) -> None:
     rt.redis.delete("notifier:layout:lock")
     assert migrate(rt.redis) == 2  # its record and its payload
     assert rt.store.get("n-old") is not None
+
+
+def test_a_process_that_starts_on_an_earlier_releases_redis_moves_its_keys_first(
+    app: Flask, make_settings: Callable[..., Settings]
+) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    rt.redis.delete(LAYOUT)
+    old_record(rt, "5eed", "queued")
+    started = create_app(make_settings()).extensions["notifier"]
+    assert started.layout_current
+    assert started.store.get("5eed") is not None  # found before it serves a request

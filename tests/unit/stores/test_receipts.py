@@ -116,3 +116,19 @@ def test_a_notification_given_up_by_its_claim_tells_its_client(rt: Runtime) -> N
     store.claim("n6", lease=0, max_attempts=1)  # its worker died holding it
     assert store.claim("n6", lease=30, max_attempts=1).status == "failed"
     assert [c[:2] for c in callbacks(rt)] == [["n6", "failed"]]
+
+
+def test_a_receipt_that_comes_while_its_send_is_being_recorded_is_applied_by_it(
+    app: Flask,
+) -> None:
+    """The settle indexes the provider's id before it moves the status: a receipt in between
+    finds the record still sending, keeps itself, and the settle applies it."""
+    rt: Runtime = app.extensions["notifier"]
+    store = rt.store
+    record = store.create(notification_id="r1", client="tester", kind="mail", payload={})
+    store.claim(record.id, lease=30, max_attempts=3)
+    rt.redis.set("notifier:ref:twilio:SM1", record.id)  # what settle writes first
+    assert store.receipt("twilio", "SM1", "delivered") == "early"
+    store.settle(record.id, "sent", provider="twilio", provider_ref="SM1")
+    assert store.get(record.id).status == "delivered"  # type: ignore[union-attr]
+    assert rt.redis.get("notifier:receipt:twilio:SM1") is None
