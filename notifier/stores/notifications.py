@@ -473,17 +473,21 @@ class NotificationStore:
         ]  # fmt: skip
 
         def write() -> tuple[int, int, str | None]:
-            if provider and provider_ref:
-                # Indexed before the status moves, so a worker that dies in between leaves it
-                # indexed all the same (its redelivered task finds the record final and stops).
-                ref = _ref_key(provider, provider_ref)
-                self.redis.set(ref, notification_id, ex=self.ttl)
-            _, due, revoked = self._settle(keys=keys, args=args)
-            early = None
-            if provider and provider_ref:
-                # A receipt that came first was kept under the provider's id: each side writes
-                # its key, then reads the other's, so one at least sees the other (see receipt).
-                early = self.redis.get(_early_receipt_key(provider, provider_ref))
+            # One round trip. With the provider's id: indexed before the status moves (a worker
+            # that dies in between leaves it indexed; its redelivered task finds the record
+            # final and stops), and a receipt that came first, kept under it, read after. Each
+            # side writes its key, then reads the other's, so one at least sees the other.
+            indexed = bool(provider and provider_ref)
+            with self.redis.pipeline(transaction=False) as pipe:
+                if indexed:
+                    pipe.set(_ref_key(provider or "", provider_ref or ""), notification_id,
+                             ex=self.ttl)  # fmt: skip
+                self._settle(keys=keys, args=args, client=pipe)
+                if indexed:
+                    pipe.get(_early_receipt_key(provider or "", provider_ref or ""))
+                answers = pipe.execute()
+            _, due, revoked = answers[1 if indexed else 0]
+            early = answers[-1] if indexed else None
             return int(due), int(revoked), cast(str | None, early)
 
         due, revoked, early = self._durably(write)
