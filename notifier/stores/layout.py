@@ -23,6 +23,7 @@ from redis import Redis, RedisError
 
 from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER, OPEN, SCHEDULED
 from notifier.stores.batches import batch_key
+from notifier.stores.captchas import Sender
 from notifier.stores.notifications import METRICS, payload_key, record_key
 from notifier.stores.slots import SHARD_LUA, SHARDS, in_shard, shard_key
 
@@ -58,13 +59,12 @@ return #counters / 2
 """
 
 
-def _captcha_phone(rest: str) -> str:
-    return f"notifier:captcha:phone:{{{rest}}}"
+def _captcha_phone(phone: str) -> str:
+    return Sender("", phone).phone_key
 
 
-def _captcha_resend(rest: str) -> str:
-    client_purpose, _, phone = rest.rpartition(":")
-    return f"notifier:captcha:resend:{client_purpose}:{{{phone}}}"
+def _captcha_resend(scope: str) -> str:
+    return Sender(scope, scope.rpartition(":")[2]).resend_key
 
 
 # Old prefix, and the new key of what follows it. What a record or a batch points to moves
