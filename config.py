@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    DirectoryPath,
     Field,
     SecretStr,
     ValidationError,
@@ -196,6 +197,9 @@ class Settings(BaseSettings):
         Field(default_factory=dict)
     )
 
+    # The operator's templates: a folder laid out as notifier/templates (mail/, sms/,
+    # mail_captcha/) whose files replace the built-in ones of their names.
+    templates_dir: DirectoryPath | None = None
     # The product named in captcha texts ("Your Acme code is ...").
     product_name: str = Field("Notifier", min_length=1, max_length=40)
     captcha_length: int = Field(6, ge=4, le=10)
@@ -206,6 +210,8 @@ class Settings(BaseSettings):
     # Sends to one phone in any 24 h from all clients together (each client has its own
     # captcha_daily_limit for it), so a phone cannot be bombed through many clients.
     captcha_phone_daily_ceiling: int = Field(30, ge=1)
+    # The same for one mail address (a code by mail).
+    captcha_address_daily_ceiling: int = Field(30, ge=1)
     captcha_ip_hourly_limit: int = Field(30, ge=1)
     # The SMS fraud guard (comma lists in the environment): the countries a captcha may be
     # texted to (ISO 3166 alpha-2; empty: every country), and E.164 prefixes never texted.

@@ -13,6 +13,7 @@ class TaskNames:
 
     SEND_MAIL = "send_mail"
     SEND_SMS_CAPTCHA = "send_sms_captcha"
+    SEND_MAIL_CAPTCHA = "send_mail_captcha"
     QINIU_UPTOKEN = "qiniu_uptoken"
     DISPATCH_DUE = "dispatch_due"
     SEND_CALLBACK = "send_callback"
@@ -47,6 +48,7 @@ LANES = (
 
 ROUTES = {
     TaskNames.SEND_SMS_CAPTCHA: QueueNames.CAPTCHA,
+    TaskNames.SEND_MAIL_CAPTCHA: QueueNames.CAPTCHA,
     TaskNames.QINIU_UPTOKEN: QueueNames.UPLOADS,
     TaskNames.SEND_MAIL: QueueNames.MAIL,
     TaskNames.DISPATCH_DUE: QueueNames.SCHEDULED,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import phonenumbers
@@ -24,14 +24,15 @@ from notifier.queueing import TaskQueue
 from notifier.redisconn import Replication, client, parse
 from notifier.services.batches import RowMails
 from notifier.services.callbacks import CallbackSender
-from notifier.services.captcha import CaptchaPolicy
+from notifier.services.captcha import MAIL as MAIL_CAPTCHA
+from notifier.services.captcha import SMS, CaptchaPolicy, check_templates
 from notifier.stores.batches import BatchStore
 from notifier.stores.captchas import CaptchaStore
 from notifier.stores.idempotency import IdempotencyKeys
 from notifier.stores.layout import ensure as ensure_layout
 from notifier.stores.notifications import NotificationStore
 from notifier.stores.rate_limits import RateLimiter
-from notifier.templating import MailTemplates, SmsTemplates
+from notifier.templating import MailTemplates, SmsTemplates, folders
 
 T = TypeVar("T")
 
@@ -82,11 +83,13 @@ class Runtime:
     sms_factories: dict[str, SmsFactory]  # every provider any route names, by name
     captcha_secret: bytes
     celery: Celery
-    templates: MailTemplates = field(default_factory=MailTemplates)
-    sms_templates: SmsTemplates = field(default_factory=SmsTemplates)
 
     def __post_init__(self) -> None:
         s = self.settings
+        # The built-in templates, each replaced by the operator's of its name, if any.
+        self.templates = MailTemplates(folders("mail", s.templates_dir))
+        self.sms_templates = SmsTemplates(folders("sms", s.templates_dir))
+        self.mail_captcha_templates = MailTemplates(folders("mail_captcha", s.templates_dir))
         self.redis = redis_client(self.redis_url)
         # The keys an earlier release wrote are moved before this process serves or takes a task
         # (notifier.stores.layout); if Redis could not be asked, dispatch_due tries again.
@@ -102,11 +105,14 @@ class Runtime:
             max_attempts=s.captcha_max_attempts,
             daily_limit=s.captcha_daily_limit,
             phone_daily_ceiling=s.captcha_phone_daily_ceiling,
+            address_daily_ceiling=s.captcha_address_daily_ceiling,
             ip_hourly_limit=s.captcha_ip_hourly_limit,
             product=s.product_name,
             allowed_countries=s.sms_allowed_countries,
             blocked_prefixes=s.sms_blocked_prefixes,
         )
+        # A template that cannot render a code is found now, not at a user's login.
+        check_templates(self.captcha_policy, self.sms_templates, self.mail_captcha_templates)
         self.qiniu: QiniuTokens | None = None
         if s.qiniu_access_key and s.qiniu_secret_key:
             secret = s.qiniu_secret_key.get_secret_value()
@@ -140,6 +146,9 @@ class Runtime:
         self.captcha_queue = TaskQueue(
             self.celery, TaskNames.SEND_SMS_CAPTCHA, direct_ok=self.broker_is_state
         )
+        self.mail_captcha_queue = TaskQueue(
+            self.celery, TaskNames.SEND_MAIL_CAPTCHA, direct_ok=self.broker_is_state
+        )
         self.batches = BatchStore(self.redis, ttl=s.status_ttl)
         self.fan_out_queue = TaskQueue(
             self.celery, TaskNames.FAN_OUT_BATCH, direct_ok=self.broker_is_state
@@ -171,6 +180,19 @@ class Runtime:
     def mail_provider(self) -> MailProvider:
         """This process's mail provider."""
         return self._mail.get()
+
+    def queue_of(self, kind: str, *, batch: bool = False) -> TaskQueue:
+        """Where the task of a notification of ``kind`` goes (a batch's mail: the bulk lane)."""
+        if kind == SMS.kind:
+            return self.captcha_queue
+        if kind == MAIL_CAPTCHA.kind:
+            return self.mail_captcha_queue
+        return self.row_queue if batch else self.mail_queue
+
+    @property
+    def mail_sender(self) -> str:
+        """The From of mail that does not say (every mail but a request's own)."""
+        return self.settings.mail_default_sender or "notifier@localhost"
 
     def sms_providers_for(self, phone: str) -> list[SmsProvider]:
         """This process's SMS providers for an E.164 number, in failover order: its country's

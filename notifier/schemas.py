@@ -171,22 +171,62 @@ ClientIp = Annotated[
 Purpose = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
 
 
-class CaptchaRequest(Strict):
-    """``POST /v1/sms/captcha``."""
+Locale = Literal["zh-CN", "en"]
+Code = Annotated[str, Field(min_length=1, max_length=32)]
 
-    phone: Phone
+
+class _CaptchaAsk(Strict):
+    """What a captcha send says by either channel, besides the recipient."""
+
     purpose: Purpose
-    locale: Literal["zh-CN", "en"] = "zh-CN"
+    locale: Locale = "zh-CN"
     client_ip: ClientIp | None = None
     reference: Reference | None = None
 
 
-class VerifyRequest(Strict):
+class CaptchaRequest(_CaptchaAsk):
+    """``POST /v1/sms/captcha``."""
+
+    phone: Phone
+
+    @property
+    def recipient(self) -> str:
+        return self.phone
+
+
+class MailCaptchaRequest(_CaptchaAsk):
+    """``POST /v1/mail/captcha``: the SMS captcha's fields, with an address ``to``."""
+
+    to: Address
+
+    @property
+    def recipient(self) -> str:
+        return self.to
+
+
+class _CaptchaCheck(Strict):
+    purpose: Purpose
+    code: Code
+
+
+class VerifyRequest(_CaptchaCheck):
     """``POST /v1/sms/captcha/verify``."""
 
     phone: Phone
-    purpose: Purpose
-    code: str = Field(min_length=1, max_length=32)
+
+    @property
+    def recipient(self) -> str:
+        return self.phone
+
+
+class MailVerifyRequest(_CaptchaCheck):
+    """``POST /v1/mail/captcha/verify``."""
+
+    to: Address
+
+    @property
+    def recipient(self) -> str:
+        return self.to
 
 
 QINIU_KEY_BYTES = 750  # Qiniu's limit on a key, in UTF-8 bytes

@@ -1,8 +1,14 @@
-"""Named mail templates: ``templates/mail/<name>.subject.txt``, ``<name>.txt``, ``<name>.html``."""
+"""Templates: named mails, ``templates/mail/<name>.subject.txt``, ``<name>.txt``, ``<name>.html``;
+captcha texts, ``templates/sms/captcha.<locale>.txt``; captcha mails,
+``templates/mail_captcha/<locale>.subject.txt``, ``.txt``, ``.html``.
+
+An operator's folder (``NOTIFIER_TEMPLATES_DIR``) with the same layout comes first: a file there
+replaces the built-in one of its name, and adds a named mail where there was none.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,8 +17,10 @@ import jinja2
 
 from notifier.errors import TemplateDataError, UnknownTemplate
 
-TEMPLATE_DIR = Path(__file__).parent / "templates" / "mail"
-SMS_TEMPLATE_DIR = Path(__file__).parent / "templates" / "sms"
+BUILT_IN = Path(__file__).parent / "templates"
+TEMPLATE_DIR = BUILT_IN / "mail"
+SMS_TEMPLATE_DIR = BUILT_IN / "sms"
+MAIL_CAPTCHA_DIR = BUILT_IN / "mail_captcha"
 PARTS = {"subject": ".subject.txt", "text": ".txt", "html": ".html"}
 
 
@@ -26,8 +34,9 @@ class RenderedMail:
 class MailTemplates:
     """Render named templates strictly: a missing variable is an error, never an empty string."""
 
-    def __init__(self, directory: Path = TEMPLATE_DIR) -> None:
+    def __init__(self, directory: Path | Sequence[Path] = TEMPLATE_DIR) -> None:
         self._env = jinja2.Environment(
+            # A list of folders: the first that has a file gives it.
             loader=jinja2.FileSystemLoader(directory),
             # Only the HTML part is escaped: text and subject are not markup.
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
@@ -72,7 +81,7 @@ class MailTemplates:
 class SmsTemplates:
     """Render SMS texts, ``templates/sms/<name>.<locale>.txt``; plain text, strict variables."""
 
-    def __init__(self, directory: Path = SMS_TEMPLATE_DIR) -> None:
+    def __init__(self, directory: Path | Sequence[Path] = SMS_TEMPLATE_DIR) -> None:
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(directory),
             autoescape=False,
@@ -83,3 +92,8 @@ class SmsTemplates:
         """The text of template ``name`` in ``locale``, on one line."""
         text = self._env.get_template(f"{name}.{locale}.txt").render(**data)
         return " ".join(text.split())
+
+
+def folders(kind: str, operator: Path | None) -> list[Path]:
+    """Where templates of ``kind`` (``mail``, ``sms``, ``mail_captcha``) are looked for."""
+    return [*([operator / kind] if operator is not None else []), BUILT_IN / kind]

@@ -6,6 +6,7 @@ from flask import Flask
 
 from notifier.api import (
     batches,
+    captcha,
     health,
     mail,
     meta,
@@ -14,7 +15,6 @@ from notifier.api import (
     problems,
     receipts,
     replicated,
-    sms,
     uploads,
 )
 
@@ -30,6 +30,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(mail.bp, url_prefix="/v1")
     app.register_blueprint(batches.bp, url_prefix="/v1")
     app.register_blueprint(notifications.bp, url_prefix="/v1")
-    app.register_blueprint(sms.bp, url_prefix="/v1")
+    app.register_blueprint(captcha.bp, url_prefix="/v1")
     app.register_blueprint(uploads.bp, url_prefix="/v1")
     app.register_blueprint(receipts.bp, url_prefix="/v1")

@@ -60,7 +60,7 @@ def send_batch() -> Response:
         parse(BatchRequest),
         client=client.client,
         test=client.mode == "test",
-        sender=rt.settings.mail_default_sender or "notifier@localhost",
+        sender=rt.mail_sender,
         store=rt.batches,
         templates=rt.templates,
         queue=rt.fan_out_queue,

@@ -28,7 +28,7 @@ def send_mail() -> Response:
         parse(MailRequest),
         client=g.client.client,
         test=g.client.mode == "test",
-        sender=rt.settings.mail_default_sender or "notifier@localhost",
+        sender=rt.mail_sender,
         store=rt.store,
         templates=rt.templates,
         queue=rt.mail_queue,

@@ -1,4 +1,5 @@
-"""SMS captchas: accept a send (limits, record, queue), deliver it (code, text, failover), verify."""
+"""Captchas, by SMS and by mail: accept a send (limits, record, queue), deliver it (code, text,
+provider), verify. One lifecycle; a :class:`Channel` says what differs."""
 
 from __future__ import annotations
 
@@ -9,21 +10,26 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, get_args
 
+import jinja2
 import phonenumbers
 
+from config import ConfigError
 from notifier.errors import (
     FieldError,
     PermanentProviderError,
+    TemplateError,
     TooManyRequests,
     TransientProviderError,
     Unprocessable,
 )
-from notifier.providers.base import CaptchaSender, SmsProvider
+from notifier.providers.base import CaptchaSender, MailProvider, OutgoingMail, SmsProvider
 from notifier.providers.signed_http import RecipientThrottled
-from notifier.providers.simulated import phone_outcome
+from notifier.providers.simulated import Outcome as SimulatedOutcome
+from notifier.providers.simulated import mail_outcome, phone_outcome
 from notifier.queueing import Enqueuer
-from notifier.schemas import CaptchaRequest, Notification, VerifyRequest
+from notifier.schemas import HEADER_BREAKS, Locale, Notification
 from notifier.services.delivery import (
     Attempt,
     Outcome,
@@ -34,12 +40,12 @@ from notifier.services.delivery import (
     simulated,
     store_and_queue,
 )
+from notifier.services.mail import hand_over
 from notifier.stores.captchas import CaptchaStore, Sender, Verdict
 from notifier.stores.notifications import NotificationStore
-from notifier.templating import SmsTemplates
+from notifier.templating import MailTemplates, SmsTemplates
 
 log = logging.getLogger(__name__)
-KIND = "sms_captcha"
 EXPIRED = "the code expired before it could be sent"
 
 
@@ -51,13 +57,40 @@ class CaptchaPolicy:
     ttl: int = 300
     resend_interval: int = 60
     max_attempts: int = 5
-    daily_limit: int = 10  # sends to one phone a day, for each client
+    daily_limit: int = 10  # sends to one phone (or address) a day, for each client
     phone_daily_ceiling: int = 30  # ... and for all clients together
+    address_daily_ceiling: int = 30
     ip_hourly_limit: int = 30
     product: str = "Notifier"
     # The fraud guard: where a code may be texted (empty: everywhere), what never is.
     allowed_countries: frozenset[str] = frozenset()
     blocked_prefixes: tuple[str, ...] = ()
+
+
+class CaptchaAsk(Protocol):
+    """A send, by either channel (``CaptchaRequest``, ``MailCaptchaRequest``)."""
+
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def locale(self) -> str: ...
+    @property
+    def client_ip(self) -> str | None: ...
+    @property
+    def reference(self) -> str | None: ...
+
+
+class CaptchaCheck(Protocol):
+    """A verify, by either channel (``VerifyRequest``, ``MailVerifyRequest``)."""
+
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def code(self) -> str: ...
 
 
 def refusal(phone: str, policy: CaptchaPolicy) -> str | None:
@@ -72,24 +105,102 @@ def refusal(phone: str, policy: CaptchaPolicy) -> str | None:
     return None
 
 
-def scope(client: str, purpose: str, phone: str) -> str:
-    """What a code is bound to: the calling client, the purpose and the phone."""
-    return f"{client}:{purpose}:{phone}"
+def mail_identity(address: str) -> str:
+    """The address a mail captcha's code is kept for: its domain in lower case (domains are not
+    case sensitive; a local part may be, RFC 5321 2.4, so it stays as given)."""
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def mailbox(address: str) -> str:
+    """The mailbox the limits count an address as: in lower case, without a ``+tag``.
+
+    Nearly every mail service delivers ``Ada+x@example.com`` and ``ADA@example.com`` to one
+    mailbox: counted apart, the case and tag variants of one address would each have a daily
+    allowance of their own, and one inbox could be flooded with codes.
+    """
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """What a captcha's channel changes in the one lifecycle."""
+
+    name: str  # the /metrics label: sms, mail
+    kind: str  # the record's kind
+    field: str  # the request's (and payload's) field naming the recipient
+    window: str  # the limit keys' word (notifier.stores.captchas)
+    identity: Callable[[str], str]  # the recipient as its code is kept for it
+    counted: Callable[[str], str]  # ... and as its limits count it
+    outcome: Callable[[str], SimulatedOutcome]  # a test key's outcome, from the recipient
+    guard: Callable[[str, CaptchaPolicy], str | None] | None = None  # the fraud guard
+    ceiling: Callable[[CaptchaPolicy], int] = lambda policy: policy.phone_daily_ceiling
+
+
+SMS = Channel(
+    name="sms", kind="sms_captcha", field="phone", window="phone",
+    identity=str, counted=str, outcome=phone_outcome, guard=refusal,
+)  # fmt: skip
+MAIL = Channel(
+    name="mail", kind="mail_captcha", field="to", window="mail", identity=mail_identity,
+    counted=mailbox, outcome=lambda address: mail_outcome([address]),
+    ceiling=lambda policy: policy.address_daily_ceiling,
+)  # fmt: skip
+CHANNELS = {channel.kind: channel for channel in (SMS, MAIL)}
+
+
+def sms_text(templates: SmsTemplates, parts: dict[str, Any]) -> str:
+    """A captcha's text, in its locale."""
+    return templates.render(
+        "captcha", parts["locale"], product=parts["product"], code=parts["code"],
+        minutes=parts["minutes"],
+    )  # fmt: skip
+
+
+def check_templates(policy: CaptchaPolicy, sms: SmsTemplates, mail: MailTemplates) -> None:
+    """Render every locale's captcha text and mail once, so that a template an operator
+    replaced (``NOTIFIER_TEMPLATES_DIR``) and cannot render a code stops the start-up."""
+    for locale in get_args(Locale):
+        parts = {"code": "0" * policy.length, "minutes": math.ceil(policy.ttl / 60),
+                 "product": policy.product, "locale": locale, "purpose": "login"}  # fmt: skip
+        what = f"the captcha templates of {locale}"
+        try:
+            text = sms_text(sms, parts)
+            rendered = mail.render(locale, parts)
+        except TemplateError as e:
+            raise ConfigError(f"NOTIFIER_TEMPLATES_DIR: {what}: {e.detail} ({e.reason})") from None
+        except jinja2.TemplateError as e:  # a file missing, or one that is not Jinja
+            raise ConfigError(f"NOTIFIER_TEMPLATES_DIR: {what}: {type(e).__name__}: {e}") from None
+        if not rendered.subject or HEADER_BREAKS.search(rendered.subject):
+            raise ConfigError(f"NOTIFIER_TEMPLATES_DIR: {what}: the mail needs a one-line subject")
+        for part in (text, rendered.text, rendered.html):  # each a reader may see alone
+            if part is not None and parts["code"] not in part:
+                raise ConfigError(
+                    f"NOTIFIER_TEMPLATES_DIR: {what}: a text or a part of the mail lacks the code"
+                )
+
+
+def scope(client: str, purpose: str, recipient: str) -> str:
+    """What a code is bound to: the calling client, the purpose and the recipient."""
+    return f"{client}:{purpose}:{recipient}"
 
 
 def accept_captcha(
-    request: CaptchaRequest,
+    request: CaptchaAsk,
     *,
     client: str,
     policy: CaptchaPolicy,
     store: NotificationStore,
     captchas: CaptchaStore,
     queue: Enqueuer,
+    channel: Channel = SMS,
     test: bool = False,
 ) -> Notification:
     """Take the send limits, store the notification and queue it; 422 naming ``phone`` when
     the fraud guard refuses the number, 429 when a limit refuses."""
-    refused = refusal(request.phone, policy)
+    recipient = channel.identity(request.recipient)
+    refused = channel.guard(recipient, policy) if channel.guard else None
     if refused is not None:
         store.count(f"sms_refused:{refused}")
         why = "is in a range" if refused == "blocked_prefix" else "is in a country"
@@ -98,13 +209,15 @@ def accept_captcha(
             errors=[FieldError(("body", "phone"), f"refused by the SMS fraud guard ({refused})")],
         )
     member = str(uuid.uuid4())  # this send's entry in the limits
-    sender = Sender(scope(client, request.purpose, request.phone), request.phone, request.client_ip)
+    sender = Sender(
+        client, request.purpose, channel.counted(recipient), request.client_ip, channel.window
+    )
     limited = captchas.take_send(
         sender,
         member=member,
         resend_interval=policy.resend_interval,
         daily_limit=policy.daily_limit,
-        ceiling=policy.phone_daily_ceiling,
+        ceiling=channel.ceiling(policy),
         ip_limit=policy.ip_hourly_limit,
     )
     if limited is not None:
@@ -115,7 +228,7 @@ def accept_captcha(
     # The code must not outlive what the answer promised, however late it is sent.
     deadline = time.time() + policy.ttl
     payload = {
-        "phone": request.phone,
+        channel.field: recipient,
         "purpose": request.purpose,
         "locale": request.locale,
         "client": client,
@@ -123,7 +236,7 @@ def accept_captcha(
     }
     try:
         return store_and_queue(
-            store, queue, client=client, kind=KIND, payload=payload, expires=deadline,
+            store, queue, client=client, kind=channel.kind, payload=payload, expires=deadline,
             reference=request.reference, test=test,
         )  # fmt: skip
     except Exception:
@@ -131,6 +244,60 @@ def accept_captcha(
         with contextlib.suppress(Exception):
             captchas.give_back(sender, member=member)
         raise
+
+
+# Gives a code's parts (code, minutes, product, locale, purpose) to its recipient through the
+# channel's providers and records what came of it.
+Transmit = Callable[[Attempt, str, dict[str, Any]], Outcome]
+
+
+def deliver_code(
+    notification_id: str,
+    *,
+    channel: Channel,
+    transmit: Transmit,
+    store: NotificationStore,
+    captchas: CaptchaStore,
+    policy: CaptchaPolicy,
+    max_attempts: int,
+    lease: float = 300.0,
+) -> Outcome:
+    """Make a code, keep its digest, and hand it to ``transmit`` (a test key's: simulated)."""
+
+    def send(claimed: Attempt) -> Outcome:
+        attempt, payload = claimed.attempt, claimed.payload
+        left = payload["deadline"] - time.time()
+        if left < 1:
+            store.settle(notification_id, "failed", provider=None, error=EXPIRED)
+            return Outcome("failed", attempt)
+        recipient = payload[channel.field]
+        # A new code on each attempt: the code of an attempt that failed was never kept anywhere.
+        code = captchas.new_code(
+            scope(payload["client"], payload["purpose"], recipient), length=policy.length, ttl=left
+        )
+        if payload.get("test"):
+            # A test key's integration test reads the code from the status record.
+            store.show_test_code(notification_id, code)
+            return simulated(
+                store, notification_id, attempt, channel.outcome(recipient),
+                max_attempts=max_attempts, deadline=claimed.deadline,
+            )  # fmt: skip
+        parts = {
+            "code": code,
+            "minutes": math.ceil(left / 60),
+            "product": policy.product,
+            "locale": payload["locale"],
+            "purpose": payload["purpose"],
+        }
+        outcome = transmit(claimed, recipient, parts)
+        if outcome.status == "sent":
+            # What a falling verify ratio is read against (see verify_captcha).
+            store.count(f"captchas_sent:{channel.name}:{payload['purpose']}")
+        return outcome
+
+    return attempt_delivery(
+        store, notification_id, lease=lease, max_attempts=max_attempts, send=send
+    )
 
 
 def deliver_captcha(
@@ -144,86 +311,96 @@ def deliver_captcha(
     max_attempts: int,
     lease: float = 300.0,
 ) -> Outcome:
-    """Make a code, keep its digest, and send it through the first provider that takes it.
+    """Send an SMS captcha through the first provider that takes it.
 
     ``providers`` gives the providers for a number, in failover order. A provider that sends
     approved templates (:class:`~notifier.providers.base.CaptchaSender`: Aliyun, Tencent) gets
     the captcha's parts; any other gets the text rendered from our templates.
     """
 
-    def send(claimed: Attempt) -> Outcome:
-        attempt, payload = claimed.attempt, claimed.payload
-        left = payload["deadline"] - time.time()
-        if left < 1:
-            store.settle(notification_id, "failed", provider=None, error=EXPIRED)
-            return Outcome("failed", attempt)
-        where = scope(payload["client"], payload["purpose"], payload["phone"])
-        # A new code on each attempt: the code of an attempt that failed was never kept anywhere.
-        code = captchas.new_code(where, length=policy.length, ttl=left)
-        if payload.get("test"):
-            # A test key's integration test reads the code from the status record.
-            store.show_test_code(notification_id, code)
-            return simulated(
-                store, notification_id, attempt, phone_outcome(payload["phone"]),
-                max_attempts=max_attempts, deadline=claimed.deadline,
-            )  # fmt: skip
-        parts = {
-            "code": code,
-            "minutes": math.ceil(left / 60),
-            "product": policy.product,
-            "locale": payload["locale"],
-            "purpose": payload["purpose"],
-        }
-        text = templates.render(
-            "captcha", parts["locale"], product=policy.product, code=code, minutes=parts["minutes"]
-        )
+    def transmit(claimed: Attempt, phone: str, parts: dict[str, Any]) -> Outcome:
+        text = sms_text(templates, parts)
         failures = []
-        route = providers(payload["phone"])
+        route = providers(phone)
         for provider in route:
             try:
                 if isinstance(provider, CaptchaSender):
-                    ref = provider.send_captcha(to=payload["phone"], **parts)
+                    ref = provider.send_captcha(to=phone, **parts)
                 else:
-                    ref = provider.send_sms(to=payload["phone"], body=text)
+                    ref = provider.send_sms(to=phone, body=text)
             except (PermanentProviderError, RecipientThrottled) as e:
                 # A number no provider can reach, or the vendor's per-number limit (its
                 # anti-abuse rule: another provider or a retry would only help an abuser).
-                return failed_for_good(store, notification_id, attempt, e)
+                return failed_for_good(store, notification_id, claimed.attempt, e)
             except TransientProviderError as e:
                 log.warning("%s: %s failed, handing over: %s", notification_id, e.provider, e)
                 failures.append(f"{e.provider}: {e}")
                 continue
-            # What a falling verify ratio is read against (see verify_captcha).
-            store.count(f"captchas_sent:sms:{payload['purpose']}")
-            return sent(store, notification_id, attempt, provider.name, ref)
+            return sent(store, notification_id, claimed.attempt, provider.name, ref)
         return failed_attempt(
             store,
             notification_id,
-            attempt,
+            claimed.attempt,
             max_attempts=max_attempts,
             error="; ".join(failures),
             provider=route[-1].name if route else None,
             deadline=claimed.deadline,
         )
 
-    return attempt_delivery(
-        store, notification_id, lease=lease, max_attempts=max_attempts, send=send
-    )
+    return deliver_code(
+        notification_id, channel=SMS, transmit=transmit, store=store, captchas=captchas,
+        policy=policy, max_attempts=max_attempts, lease=lease,
+    )  # fmt: skip
+
+
+def deliver_mail_captcha(
+    notification_id: str,
+    *,
+    store: NotificationStore,
+    captchas: CaptchaStore,
+    provider: MailProvider,
+    templates: MailTemplates,
+    sender: str,
+    policy: CaptchaPolicy,
+    max_attempts: int,
+    lease: float = 300.0,
+) -> Outcome:
+    """Send a captcha by mail: ``templates`` (one a locale) rendered with the code's parts."""
+
+    def transmit(claimed: Attempt, address: str, parts: dict[str, Any]) -> Outcome:
+        rendered = templates.render(parts["locale"], parts)
+        message = OutgoingMail(
+            notification_id=notification_id,
+            sender=sender,
+            to=(address,),
+            subject=rendered.subject or "",
+            text=rendered.text,
+            html=rendered.html,
+            # Sent by a machine, for one person: no auto-responder answers it (RFC 3834).
+            headers=(("Auto-Submitted", "auto-generated"),),
+        )
+        return hand_over(store, claimed, message, provider, max_attempts=max_attempts)
+
+    return deliver_code(
+        notification_id, channel=MAIL, transmit=transmit, store=store, captchas=captchas,
+        policy=policy, max_attempts=max_attempts, lease=lease,
+    )  # fmt: skip
 
 
 def verify_captcha(
-    request: VerifyRequest,
+    request: CaptchaCheck,
     *,
     client: str,
     policy: CaptchaPolicy,
     captchas: CaptchaStore,
+    channel: Channel = SMS,
     store: NotificationStore | None = None,
     test: bool = False,
 ) -> Verdict:
     """Check a code the user typed; a good one is counted in ``store``'s /metrics counters,
     beside the codes sent: pumping shows as a verify ratio that falls (Twilio's advice)."""
-    where = scope(client, request.purpose, request.phone)
+    where = scope(client, request.purpose, channel.identity(request.recipient))
     verdict = captchas.verify(where, request.code, max_attempts=policy.max_attempts)
     if verdict.valid and store is not None and not test:  # as sends are: live traffic only
-        store.count(f"captchas_verified:sms:{request.purpose}")
+        store.count(f"captchas_verified:{channel.name}:{request.purpose}")
     return verdict

@@ -164,21 +164,35 @@ def deliver_mail(
             text=payload["text"],
             html=payload["html"],
         )
-        try:
-            ref = provider.send_mail(message=message)
-        except PermanentProviderError as e:
-            return failed_for_good(store, notification_id, claimed.attempt, e)
-        except TransientProviderError as e:
-            return failed_attempt(
-                store,
-                notification_id,
-                claimed.attempt,
-                max_attempts=max_attempts,
-                error=str(e),
-                provider=e.provider,
-            )
-        return sent(store, notification_id, claimed.attempt, provider.name, ref)
+        return hand_over(store, claimed, message, provider, max_attempts=max_attempts)
 
     return attempt_delivery(
         store, notification_id, lease=lease, max_attempts=max_attempts, send=send
     )
+
+
+def hand_over(
+    store: NotificationStore,
+    claimed: Attempt,
+    message: OutgoingMail,
+    provider: MailProvider,
+    *,
+    max_attempts: int,
+) -> Outcome:
+    """Give ``message`` to the provider and record what came of it."""
+    notification_id = message.notification_id
+    try:
+        ref = provider.send_mail(message=message)
+    except PermanentProviderError as e:
+        return failed_for_good(store, notification_id, claimed.attempt, e)
+    except TransientProviderError as e:
+        return failed_attempt(
+            store,
+            notification_id,
+            claimed.attempt,
+            max_attempts=max_attempts,
+            error=str(e),
+            provider=e.provider,
+            deadline=claimed.deadline,
+        )
+    return sent(store, notification_id, claimed.attempt, provider.name, ref)

@@ -1,20 +1,24 @@
 """Captcha codes and send limits in Redis.
 
-Keys (``{scope}`` is ``client:purpose:phone``):
+Keys (``{scope}`` is ``client:purpose:recipient``, the recipient a phone in E.164 or a mail
+address; ``<window>`` is ``phone`` for a phone, ``mail`` for an address; ``{counted}`` is the
+recipient as the limits count it: the phone, or the mailbox an address reaches):
 
 * ``notifier:captcha:code:{scope}``  hash {digest, attempts}, expiring with the code;
-* ``notifier:captcha:resend:{scope}`` present during the resend interval (``{scope}`` here
-  is ``client:purpose:{phone}``: the phone, in braces, is the key's hash tag);
-* ``notifier:captcha:phone:{phone}``  sorted set of sends in the last 24 h (all clients: the
-  phone's daily ceiling);
-* ``notifier:captcha:phone:{phone}:<client>`` the same, of one client (its daily limit);
+* ``notifier:captcha:resend:client:purpose:{counted}`` present during the resend interval
+  (``{counted}`` in braces is the key's hash tag);
+* ``notifier:captcha:<window>:{counted}``  sorted set of sends in the last 24 h (all clients:
+  the recipient's daily ceiling);
+* ``notifier:captcha:<window>:{counted}:<client>`` the same, of one client (its daily limit);
 * ``notifier:captcha:ip:<address>``   sorted set of sends in the last hour, by
   :func:`address_bucket` (an IPv4 address, or an IPv6 /64).
 
-Only an HMAC of a code is ever stored. A phone's limits are checked and taken in one Lua
-script, and so is an address's, so two concurrent requests cannot both pass a limit that has
-room for one. The phone's and the address's are two steps (their keys hash to two slots on a
-Redis Cluster): a send the address refuses gives back what the phone's step took.
+A phone (``+`` and digits) and an address (which holds an ``@``) never spell the same scope.
+
+Only an HMAC of a code is ever stored. A recipient's limits are checked and taken in one Lua
+script, and so are the end user's IP address's, so two concurrent requests cannot both pass a
+limit that has room for one. The two are two steps (their keys hash to two slots on a Redis
+Cluster): a send the IP address refuses gives back what the recipient's step took.
 """
 
 from __future__ import annotations
@@ -45,9 +49,10 @@ local function full(key, window, limit)
 end
 """
 
-# KEYS: resend, the client's phone window, every client's. ARGV: now ms, member, resend ms,
-# client limit, day ms, ceiling. Returns {limit name, ms to wait} or {'ok', 0}.
-_TAKE_PHONE = (
+# KEYS: resend, the client's window of the recipient, every client's. ARGV: now ms, member,
+# resend ms, client limit, day ms, ceiling, the ceiling's name. Returns {limit name, ms to wait}
+# or {'ok', 0}.
+_TAKE_RECIPIENT = (
     _FULL
     + """
 local wait = redis.call('PTTL', KEYS[1])
@@ -55,7 +60,7 @@ if wait > 0 then return {'resend_interval', wait} end
 wait = full(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[4]))
 if wait > 0 then return {'daily_limit', wait} end
 wait = full(KEYS[3], tonumber(ARGV[5]), tonumber(ARGV[6]))
-if wait > 0 then return {'phone_daily_ceiling', wait} end
+if wait > 0 then return {ARGV[7], wait} end
 for i = 2, 3 do
   redis.call('ZADD', KEYS[i], now, ARGV[2])
   redis.call('PEXPIRE', KEYS[i], ARGV[5])
@@ -95,25 +100,31 @@ def address_bucket(address: str) -> str:
 
 @dataclass(frozen=True)
 class Sender:
-    """Who a send counts against: the code's scope, the phone, the end user's address."""
+    """Who a send counts against: the client, the purpose, the recipient as the limits count it
+    (in the limits' ``window``: ``phone`` or ``mail``), the end user's address."""
 
-    scope: str
-    phone: str
+    client: str
+    purpose: str
+    counted: str
     client_ip: str | None = None
+    window: str = "phone"
+
+    @property
+    def noun(self) -> str:
+        """What the recipient is called in a refusal."""
+        return "address" if self.window == "mail" else "phone"
 
     @property
     def resend_key(self) -> str:
-        client_purpose = self.scope.removesuffix(self.phone)
-        return f"notifier:captcha:resend:{client_purpose}{{{self.phone}}}"
+        return f"notifier:captcha:resend:{self.client}:{self.purpose}:{{{self.counted}}}"
 
     @property
-    def phone_key(self) -> str:
-        return f"notifier:captcha:phone:{{{self.phone}}}"
+    def recipient_key(self) -> str:
+        return f"notifier:captcha:{self.window}:{{{self.counted}}}"
 
     @property
-    def client_phone_key(self) -> str:
-        client = self.scope.split(":", 1)[0]
-        return f"{self.phone_key}:{client}"
+    def client_recipient_key(self) -> str:
+        return f"{self.recipient_key}:{self.client}"
 
     @property
     def ip_key(self) -> str:
@@ -142,7 +153,7 @@ class CaptchaStore:
     def __init__(self, redis: Redis, secret: bytes) -> None:
         self.redis = redis
         self._secret = secret
-        self._take_phone = redis.register_script(_TAKE_PHONE)
+        self._take_recipient = redis.register_script(_TAKE_RECIPIENT)
         self._take_ip = redis.register_script(_TAKE_IP)
 
     def take_send(
@@ -157,39 +168,40 @@ class CaptchaStore:
     ) -> Limited | None:
         """Count one send against every limit, or say which limit refuses it (counting nothing).
 
-        ``daily_limit`` is the client's for the phone; ``ceiling`` every client's together
+        ``daily_limit`` is the client's for the recipient; ``ceiling`` every client's together
         (unset: no more than the client's)."""
         now = int(time.time() * 1000)
         args: list[EncodableT] = [
             now, member, resend_interval * 1000, daily_limit, DAY_MS, ceiling or daily_limit,
+            f"{sender.noun}_daily_ceiling",
         ]  # fmt: skip
-        keys = [sender.resend_key, sender.client_phone_key, sender.phone_key]
-        limit, wait_ms = self._take_phone(keys=keys, args=args)
+        keys = [sender.resend_key, sender.client_recipient_key, sender.recipient_key]
+        limit, wait_ms = self._take_recipient(keys=keys, args=args)
         if limit == "ok" and sender.client_ip:
             limit, wait_ms = self._take_ip(
                 keys=[sender.ip_key], args=[now, member, ip_limit, HOUR_MS]
             )
             if limit != "ok":
-                self._give_back_phone(sender, member)
+                self._give_back_recipient(sender, member)
         if limit == "ok":
             return None
         return Limited(limit=str(limit), retry_after=max(1, -(-int(wait_ms) // 1000)))
 
-    def _give_back_phone(self, sender: Sender, member: str) -> None:
+    def _give_back_recipient(self, sender: Sender, member: str) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(sender.resend_key)
-            pipe.zrem(sender.client_phone_key, member)
-            pipe.zrem(sender.phone_key, member)
+            pipe.zrem(sender.client_recipient_key, member)
+            pipe.zrem(sender.recipient_key, member)
             pipe.execute()
 
     def give_back(self, sender: Sender, *, member: str) -> None:
         """Undo :meth:`take_send` for a send that was not accepted after all."""
-        self._give_back_phone(sender, member)
+        self._give_back_recipient(sender, member)
         if sender.client_ip:
             self.redis.zrem(sender.ip_key, member)
 
     def digest(self, scope: str, code: str) -> str:
-        """The keyed hash of a code, bound to its client, purpose and phone."""
+        """The keyed hash of a code, bound to its client, purpose and recipient."""
         return hmac.new(self._secret, f"{scope}\x00{code}".encode(), hashlib.sha256).hexdigest()
 
     def new_code(self, scope: str, *, length: int, ttl: float) -> str:

@@ -60,11 +60,12 @@ return #counters / 2
 
 
 def _captcha_phone(phone: str) -> str:
-    return Sender("", phone).phone_key
+    return Sender("", "", phone).recipient_key
 
 
 def _captcha_resend(scope: str) -> str:
-    return Sender(scope, scope.rpartition(":")[2]).resend_key
+    client, purpose, phone = scope.split(":", 2)  # neither a client nor a purpose holds ":"
+    return Sender(client, purpose, phone).resend_key
 
 
 # Old prefix, and the new key of what follows it. What a record or a batch points to moves

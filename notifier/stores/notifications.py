@@ -107,12 +107,17 @@ def record_fields(
     return fields
 
 
+# The kinds the API shows (the contract's: mail, sms_captcha) of those the store keeps apart:
+# a code by mail is a mail.
+SHOWN_KIND = {"mail_captcha": "mail"}
+
+
 def _record(fields: dict[str, str]) -> Notification:
     # Built without validation: the store wrote these fields itself.
     return Notification.model_construct(
         id=fields["id"],
         client=fields["client"],
-        kind=fields["kind"],
+        kind=SHOWN_KIND.get(fields["kind"], fields["kind"]),
         status=fields["status"],
         attempts=int(fields.get("attempts", 0)),
         provider=fields.get("provider") or None,

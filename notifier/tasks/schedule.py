@@ -72,9 +72,7 @@ def requeue_lost(rt: Runtime, *, now: float) -> int:
         if status not in ("queued", "retrying"):
             rt.store.forget_open(notification_id)
             continue
-        queue = (
-            rt.captcha_queue if kind == "sms_captcha" else rt.row_queue if batch else rt.mail_queue
-        )
+        queue = rt.queue_of(kind, batch=bool(batch))
         if queue.queue not in backlog:
             backlog[queue.queue] = int(rt.redis.llen(queue.queue))
         if backlog[queue.queue]:

@@ -6,6 +6,7 @@ accepts to an aiosmtpd server of this module's: a mail that arrives there was ta
 
 from __future__ import annotations
 
+import re
 import smtplib
 import uuid
 from collections.abc import Iterator
@@ -135,3 +136,19 @@ def test_a_batchs_mails_rendered_at_send_time_pass_postfix(postfix_stack: Stack)
         assert message["Subject"] == f"Welcome to Acme, Zoë 王 {i}"
         text = message.get_body(("plain",))
         assert text is not None and recipients[i]["data"]["login_url"] in text.get_content()
+
+
+def test_a_code_by_mail_passes_postfix_and_verifies(postfix_stack: Stack) -> None:
+    to = f"login-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"to": to, "purpose": "login", "locale": "zh-CN"}
+    response = postfix_stack.post("/v1/mail/captcha", body)
+    assert response.status_code == 202, response.text
+    message = arrived(postfix_stack, response.json()["id"])
+    assert message["Subject"] == "您的Notifier验证码"
+    text = message.get_body(("plain",))
+    assert text is not None
+    code = re.search(r"\b(\d{6})\b", text.get_content())
+    assert code, text.get_content()
+    check = {"to": to, "purpose": "login", "code": code[1]}
+    verified = postfix_stack.post("/v1/mail/captcha/verify", check)
+    assert verified.json() == {"valid": True}

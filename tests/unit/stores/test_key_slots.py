@@ -26,9 +26,22 @@ from notifier.lanes import LANES
 from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.redisconn import NotReplicated, Replication
 from notifier.runtime import Runtime
-from notifier.schemas import BatchRequest, CaptchaRequest, MailRequest, VerifyRequest
+from notifier.schemas import (
+    BatchRequest,
+    CaptchaRequest,
+    MailCaptchaRequest,
+    MailRequest,
+    MailVerifyRequest,
+    VerifyRequest,
+)
 from notifier.services.batches import accept_batch, cancel_batch, fan_out
-from notifier.services.captcha import accept_captcha, deliver_captcha, verify_captcha
+from notifier.services.captcha import (
+    MAIL,
+    accept_captcha,
+    deliver_captcha,
+    deliver_mail_captcha,
+    verify_captcha,
+)
 from notifier.services.delivery import failed_attempt, store_and_queue
 from notifier.services.mail import accept_mail, deliver_mail
 from notifier.services.receipts import twilio_receipt
@@ -122,7 +135,7 @@ RUNS = {
     },
     "batches": {"BatchStore.take_pending", "BatchStore.fan_out", "BatchStore.cancel",
                 "BatchStore.published"},
-    "captchas": {"CaptchaStore.take_phone", "CaptchaStore.take_ip"},
+    "captchas": {"CaptchaStore.take_recipient", "CaptchaStore.take_ip"},
     "keys": {"IdempotencyKeys.reserve", "RateLimiter.take"},
     "dispatch": {"NotificationStore.lease_due", "NotificationStore.dispatched"},
 }  # fmt: skip
@@ -285,7 +298,23 @@ def test_captchas_move_within_one_slot(rt: Runtime, watch: Callable[[], SlotWatc
             signup, store=rt.store, captchas=rt.captchas, providers=lambda phone: [],
             templates=rt.sms_templates, policy=policy, max_attempts=3,
         )  # fmt: skip
-        rt.captchas.give_back(Sender("tester:reset:" + PHONE, PHONE, "2001:db8::1"), member="m")
+        rt.captchas.give_back(Sender("tester", "reset", PHONE, "2001:db8::1"), member="m")
+        # A code by mail: an address's limits and code, in the address's slot.
+        ask = MailCaptchaRequest.model_validate({"to": "Ada@Example.com", "purpose": "login"})
+        mailed = accept_captcha(
+            ask, channel=MAIL, client=CLIENT, policy=policy, store=rt.store,
+            captchas=rt.captchas, queue=rt.mail_captcha_queue,
+        ).id  # fmt: skip
+        mail = MemoryMailProvider()
+        deliver_mail_captcha(
+            mailed, store=rt.store, captchas=rt.captchas, provider=mail, sender="n@example.com",
+            templates=rt.mail_captcha_templates, policy=policy, max_attempts=3,
+        )  # fmt: skip
+        code = re.findall(r"\b\d{6}\b", mail.sent[-1].text or "")[0]
+        check = MailVerifyRequest.model_validate({"to": ask.to, "purpose": "login", "code": code})
+        assert verify_captcha(
+            check, channel=MAIL, client=CLIENT, policy=policy, captchas=rt.captchas
+        ).valid
     assert_single_slot(seen, "captchas")
 
 

@@ -74,13 +74,13 @@ def test_the_first_dispatch_after_an_upgrade_moves_every_old_key(app: Flask) -> 
     assert rt.batches.content(batch_id) == {}
     # The phone's interval and sends still count.
     refused = rt.captchas.take_send(
-        Sender(f"tester:login:{PHONE}", PHONE), member="m1", resend_interval=60, daily_limit=1,
+        Sender("tester", "login", PHONE), member="m1", resend_interval=60, daily_limit=1,
         ip_limit=10,
     )  # fmt: skip
     assert refused is not None and refused.limit == "resend_interval"
     rt.redis.delete(f"notifier:captcha:resend:tester:login:{{{PHONE}}}")
     refused = rt.captchas.take_send(
-        Sender(f"tester:login:{PHONE}", PHONE), member="m1", resend_interval=60, daily_limit=1,
+        Sender("tester", "login", PHONE), member="m1", resend_interval=60, daily_limit=1,
         ip_limit=10,
     )  # fmt: skip
     # The old window held every client's sends: it is the phone's ceiling now.

@@ -1,0 +1,87 @@
+"""The captcha routes, by SMS and by mail: ``POST /v1/sms/captcha``, ``/v1/sms/captcha/verify``,
+``/v1/mail/captcha`` and ``/v1/mail/captcha/verify``; one lifecycle, two channels."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify
+
+from notifier.api.auth import rate_limited, requires
+from notifier.api.body import parse
+from notifier.api.idempotency import idempotent
+from notifier.api.openapi import operation
+from notifier.api.responses import accepted
+from notifier.queueing import Enqueuer
+from notifier.runtime import runtime
+from notifier.schemas import (
+    CaptchaAccepted,
+    CaptchaRequest,
+    MailCaptchaRequest,
+    MailVerifyRequest,
+    VerifyRequest,
+    VerifyResult,
+)
+from notifier.services.captcha import MAIL, SMS, CaptchaAsk, CaptchaCheck, Channel
+from notifier.services.captcha import accept_captcha as accept
+from notifier.services.captcha import verify_captcha as check
+
+bp = Blueprint("captcha", __name__)
+
+
+@bp.post("/sms/captcha")
+@operation((202, CaptchaAccepted), body=CaptchaRequest)
+@requires("sms")
+@rate_limited
+@idempotent
+def send_captcha() -> Response:
+    """Send an SMS captcha code; 429 with Retry-After when a limit refuses it."""
+    return _send(parse(CaptchaRequest), SMS, runtime().captcha_queue)
+
+
+@bp.post("/sms/captcha/verify")
+@operation((200, VerifyResult), body=VerifyRequest, errors=(503,))
+@requires("sms")
+def verify() -> Response:
+    """Check an SMS captcha code the user typed; a code is good once."""
+    return _verify(parse(VerifyRequest), SMS)
+
+
+@bp.post("/mail/captcha")
+@operation((202, CaptchaAccepted), body=MailCaptchaRequest)
+@requires("mail")
+@rate_limited
+@idempotent
+def send_mail_captcha() -> Response:
+    """Mail a captcha code; 429 with Retry-After when a limit refuses it."""
+    return _send(parse(MailCaptchaRequest), MAIL, runtime().mail_captcha_queue)
+
+
+@bp.post("/mail/captcha/verify")
+@operation((200, VerifyResult), body=MailVerifyRequest, errors=(503,))
+@requires("mail")
+def verify_mail_captcha() -> Response:
+    """Check a mailed captcha code the user typed; a code is good once."""
+    return _verify(parse(MailVerifyRequest), MAIL)
+
+
+def _send(request: CaptchaAsk, channel: Channel, queue: Enqueuer) -> Response:
+    rt = runtime()
+    policy = rt.captcha_policy
+    record = accept(
+        request, channel=channel, client=g.client.client, test=g.client.mode == "test",
+        policy=policy, store=rt.store, captchas=rt.captchas, queue=queue,
+    )  # fmt: skip
+    return accepted(
+        record, CaptchaAccepted, expires_in=policy.ttl, resend_after=policy.resend_interval
+    )
+
+
+def _verify(request: CaptchaCheck, channel: Channel) -> Response:
+    rt = runtime()
+    verdict = check(
+        request, channel=channel, client=g.client.client, policy=rt.captcha_policy,
+        captchas=rt.captchas, store=rt.store, test=g.client.mode == "test",
+    )  # fmt: skip
+    result = VerifyResult(
+        valid=verdict.valid, reason=verdict.reason, attempts_left=verdict.attempts_left
+    )
+    return jsonify(result.model_dump(exclude_none=True))

@@ -1,0 +1,67 @@
+"""``send_sms_captcha`` and ``send_mail_captcha``: make and send one captcha; the message carries
+only its id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from celery import Task, shared_task, signals
+
+from notifier.lanes import TaskNames
+from notifier.runtime import Runtime, runtime
+from notifier.services.captcha import EXPIRED, deliver_captcha, deliver_mail_captcha
+from notifier.services.delivery import Outcome
+from notifier.tasks.retrying import run_attempt
+
+CAPTCHA_TASKS = (TaskNames.SEND_SMS_CAPTCHA, TaskNames.SEND_MAIL_CAPTCHA)
+
+
+@shared_task(name=TaskNames.SEND_SMS_CAPTCHA, bind=True, max_retries=None)
+def send_sms_captcha(self: Task[[str], None], notification_id: str) -> None:
+    """Try every SMS provider in order; when all fail, retry after a backoff (before expiry)."""
+    rt = runtime()
+    _run(self, rt, deliver_captcha, notification_id, providers=rt.sms_providers_for,
+         templates=rt.sms_templates)  # fmt: skip
+
+
+@shared_task(name=TaskNames.SEND_MAIL_CAPTCHA, bind=True, max_retries=None)
+def send_mail_captcha(self: Task[[str], None], notification_id: str) -> None:
+    """Mail a code; on a transient failure retry after a backoff (before expiry)."""
+    rt = runtime()
+    _run(self, rt, deliver_mail_captcha, notification_id, provider=rt.mail_provider,
+         templates=rt.mail_captcha_templates, sender=rt.mail_sender)  # fmt: skip
+
+
+def _run(
+    task: Task[[str], None],
+    rt: Runtime,
+    deliver: Callable[..., Outcome],
+    notification_id: str,
+    **channel: Any,
+) -> None:
+    """One attempt of ``deliver`` with what every channel's takes, and ``channel``'s own."""
+    attempt = partial(
+        deliver,
+        notification_id,
+        store=rt.store,
+        captchas=rt.captchas,
+        policy=rt.captcha_policy,
+        max_attempts=rt.settings.retry_max,
+        lease=rt.settings.task_time_limit,
+        **channel,
+    )
+    run_attempt(task, attempt, rt.settings)
+
+
+@signals.task_revoked.connect
+def _expired(sender: Any = None, request: Any = None, expired: bool = False, **kwargs: Any) -> None:
+    """A captcha message that expired unrun still gets its final status."""
+    if not (expired and request is not None and request.task in CAPTCHA_TASKS):
+        return
+    # The worker revokes an expired message outside any task: enter the app to reach Redis.
+    with sender.flask_app.app_context():
+        runtime().store.settle(
+            request.args[0], "failed", provider=None, error=EXPIRED, only_if_open=True
+        )

@@ -1,0 +1,133 @@
+"""Codes by mail, and fair per-client limits, from HTTP through Redis and a real worker to the
+SMTP server (aiosmtpd, as strict about the wire as a hardened relay) and Twilio's REST format."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.processes import start_worker
+from tests.support.smtp import wire_faults
+from tests.support.stack import Stack, address, new_phone, send
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def ask(stack: Stack, to: str, purpose: str = "login", **extra: Any) -> requests.Response:
+    return stack.post("/v1/mail/captcha", {"to": to, "purpose": purpose, **extra})
+
+
+def check(stack: Stack, to: str, code: str, purpose: str = "login") -> dict[str, Any]:
+    answer = stack.post("/v1/mail/captcha/verify", {"to": to, "purpose": purpose, "code": code})
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def mailed(stack: Stack, notification_id: str) -> tuple[bytes, EmailMessage, str]:
+    """The DATA of the code's mail as it arrived, the mail parsed, and the code in it."""
+    (raw,) = wait_for(lambda: stack.smtp.raw(notification_id), what="the code's mail")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    text = message.get_body(("plain",))
+    assert text is not None
+    found = re.search(r"\b(\d{6})\b", text.get_content())
+    assert found, text.get_content()
+    return raw, message, found[1]
+
+
+def test_the_code_arrives_in_a_wire_clean_mail_and_verifies_once(stack: Stack) -> None:
+    to = address("login")
+    answer = ask(stack, to, locale="zh-CN")
+    assert answer.status_code == 202, answer.text
+    notification_id = answer.json()["id"]
+    raw, message, code = mailed(stack, notification_id)
+    assert wire_faults(raw) == []
+    assert raw.isascii()  # Chinese in the subject and body, but encoded: any relay takes it
+    assert message["Subject"] == "您的Notifier验证码"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert [a.addr_spec for a in message["To"].addresses] == [to]
+    html = message.get_body(("html",))
+    assert html is not None and code in html.get_content()
+    status = stack.wait_status(notification_id, "sent")
+    assert (status["kind"], status["provider"]) == ("mail", "smtp")
+    assert check(stack, to, code) == {"valid": True}
+    assert check(stack, to, code) == {"valid": False, "reason": "expired", "attempts_left": 0}
+
+
+def test_wrong_codes_void_it_and_a_resend_inside_the_interval_is_429(stack: Stack) -> None:
+    to = address("tries")
+    notification_id = ask(stack, to).json()["id"]
+    again = ask(stack, to)
+    assert again.status_code == 429
+    assert again.headers["Content-Type"] == "application/problem+json"
+    assert 1 <= int(again.headers["Retry-After"]) <= 60
+    *_, code = mailed(stack, notification_id)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    assert [check(stack, to, wrong)["attempts_left"] for _ in range(5)] == [4, 3, 2, 1, 0]
+    assert check(stack, to, code) == {
+        "valid": False,
+        "reason": "too_many_attempts",
+        "attempts_left": 0,
+    }
+
+
+def test_a_domain_in_another_case_verifies_the_same_address(stack: Stack) -> None:
+    local = f"Ada-{uuid.uuid4().hex[:8]}"
+    notification_id = ask(stack, f"{local}@Example.COM").json()["id"]
+    _, message, code = mailed(stack, notification_id)
+    assert [a.addr_spec for a in message["To"].addresses] == [f"{local}@example.com"]
+    assert check(stack, f"{local}@eXaMpLe.com", code) == {"valid": True}
+
+
+def test_a_mail_captcha_behind_1000_queued_mails_arrives_before_they_drain(stack: Stack) -> None:
+    stack.worker.stop()  # the backlog builds up while no worker runs, as at a busy moment
+    stack.smtp.handler.rcpt_delay = 0.02  # a relay a little way off
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            mails = list(pool.map(lambda i: send(stack, to=[address(f"drain{i}")]), range(1000)))
+        to = address("urgent")
+        captcha = ask(stack, to).json()["id"]
+        stack.worker = start_worker(stack.env)
+        *_, code = mailed(stack, captcha)
+        arrived = stack.smtp.handler.arrivals[captcha]
+        wait_for(lambda: all(i in stack.smtp.handler.arrivals for i in mails), timeout=120)
+    finally:
+        stack.smtp.handler.rcpt_delay = 0.0
+    before = sum(stack.smtp.handler.arrivals[i] < arrived for i in mails)
+    # Behind them in one queue it would come last; on the captcha lane it is taken first.
+    assert before < 100, f"{before} of 1000 mails reached the relay before the login code"
+    assert check(stack, to, code) == {"valid": True}
+
+
+def test_one_clients_use_of_a_phone_leaves_anothers_under_a_ceiling_for_all(
+    stack: Stack,
+) -> None:
+    """The stack's limits: 10 a phone a day for each client, 15 for all clients together."""
+    phone = new_phone()
+
+    def text(who: str, n: int) -> requests.Response:
+        body = {"phone": phone, "purpose": f"p{n}"}  # each purpose has its own resend interval
+        return stack.post("/v1/sms/captcha", body, who=who)
+
+    for n in range(10):
+        assert text("tester", n).status_code == 202
+    spent = text("tester", 10)
+    assert (spent.status_code, "daily limit" in spent.json()["detail"]) == (429, True)
+    # Another client still reaches the phone: its texts arrive...
+    for n in range(5):
+        assert text("smser", n).status_code == 202
+    wait_for(lambda: len(stack.twilio.texts_to(phone)) == 15, what="15 texts to the phone")
+    # ...until the phone's ceiling for every client together.
+    ceiling = text("smser", 5)
+    assert (ceiling.status_code, "phone daily ceiling" in ceiling.json()["detail"]) == (429, True)
+    assert len(stack.twilio.texts_to(phone)) == 15
