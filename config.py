@@ -63,6 +63,9 @@ class ApiClient(BaseModel):
     qiniu_buckets: frozenset[str] = frozenset()
     # When set, this client's upload tokens only allow keys under this prefix.
     qiniu_key_prefix: str | None = Field(default=None, min_length=1, max_length=200)
+    # The same for S3 (and S3-compatible) upload forms.
+    s3_buckets: frozenset[str] = frozenset()
+    s3_key_prefix: str | None = Field(default=None, min_length=1, max_length=200)
     # Requests a client may make to the sending routes, e.g. "100/s", "600/m"; else the default.
     rate: str | None = Field(default=None, pattern=RATE_PATTERN)
     # Where Notifier POSTs each final or receipt status, signed with the secret (Standard
@@ -224,6 +227,14 @@ class Settings(BaseSettings):
     qiniu_access_key: str | None = None
     qiniu_secret_key: SecretStr | None = None
     qiniu_upload_url: str = Field("https://upload.qiniup.com", pattern=r"^https?://\S+$")
+    # S3 upload forms (boto3's generate_presigned_post). No endpoint: AWS in s3_region; an
+    # endpoint: an S3-compatible store (MinIO, Ceph, R2, OSS, COS). Path-style addressing
+    # (https://endpoint/bucket) for stores that do not serve buckets as host names.
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = Field("us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
+    s3_endpoint_url: str | None = Field(None, pattern=r"^https?://[^\s/]+/?$")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
 
     retry_max: int = Field(8, ge=1, le=100)
     retry_base: float = Field(2.0, gt=0)
@@ -345,11 +356,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 "NOTIFIER_MAIL_DEFAULT_SENDER: required in production with the smtp provider"
             )
+        if self.s3_endpoint_url is not None and not self.s3_endpoint_url.startswith("https://"):
+            # Browsers post the form there from https pages, with the store's signature in it.
+            raise ValueError("NOTIFIER_S3_ENDPOINT_URL: must be https:// in production")
         self._check_callbacks()
         return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise ValueError(
+                "NOTIFIER_S3_ACCESS_KEY_ID: set it and NOTIFIER_S3_SECRET_ACCESS_KEY together"
+            )
         if self.mail_use_tls and self.mail_use_ssl:
             raise ValueError("NOTIFIER_MAIL_USE_TLS: cannot be combined with NOTIFIER_MAIL_USE_SSL")
         if self.retry_base > self.retry_cap:

@@ -123,6 +123,11 @@ class Conflict(ApiError):
 class Unprocessable(ApiError):
     status, title = 422, "Unprocessable Content"
 
+    @classmethod
+    def field(cls, name: str, msg: str) -> Unprocessable:
+        """The body's field ``name`` is at fault."""
+        return cls("the body is not valid", errors=[FieldError(("body", name), msg)])
+
 
 class TooManyRequests(ApiError):
     status, title = 429, "Too Many Requests"

@@ -5,10 +5,23 @@ module, and ``notifier run`` passes it explicitly, so the web process is the sam
 it starts.
 """
 
-import os
-import tempfile
+# Patched before anything else is imported: the app is loaded here in the master
+# (preload_app), and a library that took ssl's classes before the patch (botocore makes its TLS
+# context when a client is built) would recurse without end mixing them with the patched ones
+# (RecursionError in ssl.SSLContext.options). The gevent worker patches again after the fork,
+# which changes nothing then.
 import warnings
-from typing import Any
+
+# gunicorn itself imported ssl before reading this file (for its own TLS, not used here).
+warnings.filterwarnings("ignore", message="Monkey-patching ssl after ssl has already been imported")
+
+from gevent import monkey  # type: ignore[import-untyped]  # noqa: E402
+
+monkey.patch_all()
+
+import os  # noqa: E402
+import tempfile  # noqa: E402
+from typing import Any  # noqa: E402
 
 # prometheus_client's multiprocess mode, so /metrics counts every worker process: the folder
 # must be set before the app (and prometheus_client) is loaded, and start empty.
@@ -21,9 +34,6 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # needs; with gthread, four half-sent headers took the whole web down. The work itself is
 # CPU-bound Python, so one process a core still sets the throughput (see bench/README.md).
 worker_class = "gevent"
-# The worker patches the standard library when it starts, after gunicorn itself imported ssl;
-# the web's TLS clients (redis, amqp) look ssl up when they connect, so they get the patched one.
-warnings.filterwarnings("ignore", message="Monkey-patching ssl after ssl has already been imported")
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 timeout = 30
 graceful_timeout = 20

@@ -15,6 +15,7 @@ class TaskNames:
     SEND_SMS_CAPTCHA = "send_sms_captcha"
     SEND_MAIL_CAPTCHA = "send_mail_captcha"
     QINIU_UPTOKEN = "qiniu_uptoken"
+    S3_UPLOAD_FORM = "s3_upload_form"
     DISPATCH_DUE = "dispatch_due"
     SEND_CALLBACK = "send_callback"
     FAN_OUT_BATCH = "fan_out_batch"
@@ -50,6 +51,7 @@ ROUTES = {
     TaskNames.SEND_SMS_CAPTCHA: QueueNames.CAPTCHA,
     TaskNames.SEND_MAIL_CAPTCHA: QueueNames.CAPTCHA,
     TaskNames.QINIU_UPTOKEN: QueueNames.UPLOADS,
+    TaskNames.S3_UPLOAD_FORM: QueueNames.UPLOADS,
     TaskNames.SEND_MAIL: QueueNames.MAIL,
     TaskNames.DISPATCH_DUE: QueueNames.SCHEDULED,
     TaskNames.SEND_CALLBACK: QueueNames.CALLBACKS,

@@ -265,6 +265,47 @@ class UploadTokenRequest(Strict):
     return_body: str | None = Field(None, min_length=1, max_length=4096)
 
 
+S3_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
+MAX_S3_POST = 5 * 1024**3  # the largest object one POST may upload (5 GiB)
+
+
+def _s3_key(value: str) -> str:
+    if len(value.encode()) > S3_KEY_BYTES:
+        raise ValueError(f"at most {S3_KEY_BYTES} bytes in UTF-8")
+    if "${filename}" in value:
+        # S3 puts the uploaded file's name there: the key would be the browser's to choose.
+        raise ValueError("must not hold ${filename}; give key_prefix for keys the page chooses")
+    return _printable(value)
+
+
+S3Key = Annotated[str, Field(min_length=1), AfterValidator(_s3_key)]
+# A media type ("image/png"), or a whole type ("image/*").
+MEDIA_TYPE = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}|\*)$"
+
+
+class S3UploadRequest(Strict):
+    """``POST /v1/uploads/s3/token`` (and the ``s3_upload_form`` task's keyword arguments)."""
+
+    # S3's bucket names: 3 to 63 lower-case letters, digits, dots and hyphens.
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    key: S3Key | None = None
+    key_prefix: S3Key | None = None
+    expires_in: Integer = Field(3600, ge=60, le=86400)
+    content_type: str | None = Field(None, pattern=MEDIA_TYPE)
+    max_size: Integer = Field(5 * 1024 * 1024, ge=1, le=MAX_S3_POST)
+
+
+class S3UploadForm(BaseModel):
+    """The answer with an upload form: ``200 OK``. POST ``fields`` and then the file (last) to
+    ``url`` as ``multipart/form-data``."""
+
+    url: str
+    fields: dict[str, str]
+    bucket: str
+    key: str | None
+    expires_at: str
+
+
 class UploadToken(BaseModel):
     """The answer with a token: ``200 OK``."""
 

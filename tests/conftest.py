@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from config import Settings
 from notifier import create_app
-from tests.support.clients import QINIU, api_clients
+from tests.support.clients import QINIU, S3, api_clients
 from tests.support.redis_server import RedisServer
 
 
@@ -41,6 +41,7 @@ def make_settings(redis_server: RedisServer, tmp_path: Any) -> Callable[..., Set
             "outbox_dir": tmp_path / "outbox",
             "state_dir": tmp_path / "state",
             **QINIU,
+            **S3,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -1,4 +1,5 @@
-"""``POST /v1/uploads/qiniu/token``: synchronous, since minting a token is pure computation."""
+"""``POST /v1/uploads/qiniu/token`` and ``POST /v1/uploads/s3/token``: synchronous, since minting
+a token or a form is pure computation. One path for every store (``services/uploads.py``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from notifier.api.auth import requires
 from notifier.api.body import parse
 from notifier.api.openapi import operation
 from notifier.runtime import runtime
-from notifier.schemas import UploadToken, UploadTokenRequest
-from notifier.services.uploads import mint_upload_token
+from notifier.schemas import S3UploadForm, S3UploadRequest, UploadToken, UploadTokenRequest
+from notifier.services.uploads import mint_upload
 
 bp = Blueprint("uploads", __name__)
 
@@ -20,12 +21,22 @@ bp = Blueprint("uploads", __name__)
 @requires("upload")
 def qiniu_token() -> Response:
     """Mint a Qiniu upload token for one of the client's buckets."""
+    return _mint("qiniu")
+
+
+@bp.post("/uploads/s3/token")
+@operation((200, S3UploadForm), body=S3UploadRequest, errors=(503,))
+@requires("upload")
+def s3_token() -> Response:
+    """Make an S3 browser upload form (a presigned POST) for one of the client's buckets."""
+    return _mint("s3")
+
+
+def _mint(name: str) -> Response:
     rt = runtime()
-    answer = mint_upload_token(
-        parse(UploadTokenRequest),
-        client=g.client,
-        tokens=rt.qiniu,
-        upload_url=rt.settings.qiniu_upload_url,
+    store = rt.uploads[name]
+    answer = mint_upload(
+        parse(store.request), client=g.client, store=store,
         require_https=rt.settings.env is Environment.PRODUCTION,
-    )
+    )  # fmt: skip
     return jsonify(answer.model_dump())

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from config import ApiClient
 
 
 @dataclass(frozen=True)
@@ -83,3 +87,48 @@ class CaptchaSender(Protocol):
     ) -> str: ...
 
     def close(self) -> None: ...
+
+
+class UploadAsk(Protocol):
+    """What every upload request has (``UploadTokenRequest``, ``S3UploadRequest``)."""
+
+    bucket: str
+    key: str | None
+    key_prefix: str | None
+    expires_in: int
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any: ...
+
+
+class UploadStore(Protocol):
+    """A cloud store that lets a browser upload with what Notifier mints (Qiniu, S3).
+
+    Pure computation: minting signs a policy and calls no one. ``request`` is the body model
+    the store's route and task take; ``check`` raises a 422 for what the model alone cannot
+    see; ``missing`` names the settings still to set (or None); ``mint`` makes the answer.
+    """
+
+    @property
+    def name(self) -> str:
+        """In the route (``/v1/uploads/<name>/...``) and the client's ``<name>_buckets``."""
+        ...
+
+    @property
+    def title(self) -> str:
+        """In messages."""
+        ...
+
+    @property
+    def request(self) -> type[BaseModel]:
+        """The body model: its fields include :class:`UploadAsk`'s."""
+        ...
+
+    def buckets(self, client: ApiClient) -> frozenset[str]: ...
+
+    def key_prefix(self, client: ApiClient) -> str | None: ...
+
+    def check(self, request: Any, *, require_https: bool) -> None: ...
+
+    def missing(self) -> str | None: ...
+
+    def mint(self, request: Any) -> BaseModel: ...

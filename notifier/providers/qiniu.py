@@ -1,4 +1,5 @@
-"""Qiniu upload tokens, minted with the ``qiniu`` SDK's ``Auth.upload_token``."""
+"""Qiniu upload tokens, minted with the ``qiniu`` SDK's ``Auth.upload_token``; Qiniu as an
+upload store (:class:`QiniuUploads`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from qiniu import Auth
+
+from config import ApiClient
+from notifier.errors import Unprocessable
+from notifier.schemas import UploadToken, UploadTokenRequest
+from notifier.timestamps import rfc3339
 
 
 @dataclass(frozen=True)
@@ -40,3 +46,68 @@ class QiniuTokens:
         if abs(deadline - (time.time() + expires_in)) > 5:
             raise RuntimeError("the qiniu SDK set an unexpected deadline")
         return token, deadline
+
+
+# Our field names mapped to Qiniu's put-policy names.
+POLICY_FIELDS = {
+    "insert_only": "insertOnly",
+    "fsize_limit": "fsizeLimit",
+    "mime_limit": "mimeLimit",
+    "callback_url": "callbackUrl",
+    "callback_body": "callbackBody",
+    "return_body": "returnBody",
+}
+
+
+def put_policy(request: UploadTokenRequest) -> dict[str, Any]:
+    """The put policy the request asks for, in Qiniu's names and types."""
+    policy: dict[str, Any] = {}
+    for ours, theirs in POLICY_FIELDS.items():
+        value = getattr(request, ours)
+        if value is None or value is False:
+            continue
+        # Qiniu wants integers, not JSON booleans, for its switches.
+        policy[theirs] = 1 if value is True else value
+    if request.key_prefix is not None:
+        policy["isPrefixalScope"] = 1
+    return policy
+
+
+class QiniuUploads:
+    """Qiniu as an upload store: an upload token for its form upload (or its SDKs)."""
+
+    name, title, request = "qiniu", "Qiniu", UploadTokenRequest
+
+    def __init__(self, tokens: QiniuTokens | None, upload_url: str) -> None:
+        self._tokens, self._upload_url = tokens, upload_url
+
+    def buckets(self, client: ApiClient) -> frozenset[str]:
+        return client.qiniu_buckets
+
+    def key_prefix(self, client: ApiClient) -> str | None:
+        return client.qiniu_key_prefix
+
+    def check(self, request: UploadTokenRequest, *, require_https: bool) -> None:
+        if request.callback_url is not None:
+            if require_https and not request.callback_url.startswith("https://"):
+                raise Unprocessable.field("callback_url", "must be https:// in production")
+            if request.callback_body is None:
+                raise Unprocessable.field("callback_body", "required with callback_url")
+        elif request.callback_body is not None:
+            raise Unprocessable.field("callback_url", "required with callback_body")
+
+    def missing(self) -> str | None:
+        return None if self._tokens else "NOTIFIER_QINIU_ACCESS_KEY and NOTIFIER_QINIU_SECRET_KEY"
+
+    def mint(self, request: UploadTokenRequest) -> UploadToken:
+        assert self._tokens is not None  # missing() said so
+        token, deadline = self._tokens.upload_token(
+            bucket=request.bucket,
+            key=request.key if request.key is not None else request.key_prefix,
+            expires_in=request.expires_in,
+            policy=put_policy(request),
+        )
+        return UploadToken(
+            token=token, bucket=request.bucket, key=request.key, expires_at=rfc3339(deadline),
+            upload_url=self._upload_url,
+        )  # fmt: skip

@@ -1,4 +1,5 @@
-"""``qiniu_uptoken``: the upload-token route as a task, for services that call tasks directly.
+"""``qiniu_uptoken`` and ``s3_upload_form``: the upload routes as tasks, for services that call
+tasks directly.
 
 ``send_task("qiniu_uptoken", kwargs={"client": "billing", "bucket": "avatars", ...})`` returns
 the route's answer; ``client`` names the API client whose buckets and prefix apply.
@@ -15,27 +16,33 @@ from config import Environment
 from notifier.errors import FieldError, Forbidden, Unprocessable
 from notifier.lanes import TaskNames
 from notifier.runtime import runtime
-from notifier.schemas import UploadTokenRequest
-from notifier.services.uploads import mint_upload_token
+from notifier.services.uploads import mint_upload
 
 
 @shared_task(name=TaskNames.QINIU_UPTOKEN, ignore_result=False)
 def qiniu_uptoken(*, client: str, **request: Any) -> dict[str, Any]:
     """Mint a token as ``POST /v1/uploads/qiniu/token`` does for ``client``."""
+    return _mint("qiniu", client, request)
+
+
+@shared_task(name=TaskNames.S3_UPLOAD_FORM, ignore_result=False)
+def s3_upload_form(*, client: str, **request: Any) -> dict[str, Any]:
+    """Make a form as ``POST /v1/uploads/s3/token`` does for ``client``."""
+    return _mint("s3", client, request)
+
+
+def _mint(name: str, client: str, request: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
+    store = rt.uploads[name]
     caller = rt.client_named(client)
     if caller is None or "upload" not in caller.scopes:
         raise Forbidden(f"no client {client!r} with the upload scope")
     try:
-        body = UploadTokenRequest.model_validate(request, strict=True)
+        body = store.request.model_validate(request, strict=True)
     except ValidationError as e:
         errors = [FieldError(tuple(err["loc"]), err["msg"]) for err in e.errors(include_url=False)]
         raise Unprocessable("the keyword arguments are not valid", errors=errors) from None
-    answer = mint_upload_token(
-        body,
-        client=caller,
-        tokens=rt.qiniu,
-        upload_url=rt.settings.qiniu_upload_url,
-        require_https=rt.settings.env is Environment.PRODUCTION,
+    answer = mint_upload(
+        body, client=caller, store=store, require_https=rt.settings.env is Environment.PRODUCTION
     )
     return answer.model_dump()

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from celery import Celery
 
 from tests.support.redis_server import RedisServer
+from tests.support.s3 import FakeS3
 from tests.support.smtp import SmtpSink
 from tests.support.stack import Stack, stack_settings, start_stack
 from tests.support.twilio import FakeTwilio
@@ -30,14 +32,34 @@ def twilio() -> Iterator[FakeTwilio]:
 
 
 @pytest.fixture(scope="session")
+def s3() -> Iterator[FakeS3]:
+    """A local S3 that checks form uploads' policies and signatures, for the whole session."""
+    server = FakeS3().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def stack(
     redis_server: RedisServer,
     smtp: SmtpSink,
     twilio: FakeTwilio,
+    s3: FakeS3,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Web, worker and beat as the Procfile starts them, on the session's Redis and peers."""
     state = tmp_path_factory.mktemp("state")
-    running = start_stack(stack_settings(redis_server, smtp, twilio, state), smtp, twilio)
+    settings = stack_settings(redis_server, smtp, twilio, state)
+    settings["s3_endpoint_url"] = s3.url
+    running = start_stack(settings, smtp, twilio)
     yield running
     running.stop()
+
+
+@pytest.fixture
+def caller(stack: Stack) -> Iterator[Celery]:
+    """A service that calls tasks directly, on the stack's broker and result backend."""
+    url = stack.env["NOTIFIER_REDIS_URL"]
+    app = Celery("caller", broker=url, backend=url)
+    yield app
+    app.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from celery import Celery
 
@@ -13,15 +11,6 @@ from tests.support.qiniu import check_token
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def caller(stack: Stack) -> Iterator[Celery]:
-    """A service that calls tasks directly, on the stack's broker and result backend."""
-    url = stack.env["NOTIFIER_REDIS_URL"]
-    app = Celery("caller", broker=url, backend=url)
-    yield app
-    app.close()
 
 
 def policy_of(token: str) -> dict[str, object]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from tests.support.clients import QINIU, api_clients, auth
+from tests.support.clients import QINIU, S3, api_clients, auth
 from tests.support.processes import BIN, Process, notifier_env, start_web, start_worker
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
@@ -100,6 +100,7 @@ def stack_settings(
         # Below two clients' daily limits for one phone (10 each), so a test reaches it.
         "captcha_phone_daily_ceiling": 15,
         **QINIU,
+        **S3,
     }
 
 

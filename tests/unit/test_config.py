@@ -193,6 +193,18 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             {"NOTIFIER_MAIL_USE_TLS": "true", "NOTIFIER_MAIL_USE_SSL": "true"},
             "NOTIFIER_MAIL_USE_TLS",
         ),
+        ({"NOTIFIER_S3_ACCESS_KEY_ID": "AKIA1"}, "NOTIFIER_S3_ACCESS_KEY_ID"),
+        ({"NOTIFIER_S3_ENDPOINT_URL": "minio.internal:9000"}, "NOTIFIER_S3_ENDPOINT_URL"),
+        ({"NOTIFIER_S3_ADDRESSING_STYLE": "host"}, "NOTIFIER_S3_ADDRESSING_STYLE"),
+        (
+            {
+                **PROD_READY,
+                "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+                "NOTIFIER_S3_ENDPOINT_URL": "http://minio.internal:9000",
+            },
+            "NOTIFIER_S3_ENDPOINT_URL",
+        ),
+        ({"NOTIFIER_TEMPLATES_DIR": "no/such/folder"}, "NOTIFIER_TEMPLATES_DIR"),
     ],
 )
 def test_bad_setting_is_one_line_naming_it(

@@ -111,7 +111,11 @@ def test_invalid_field_is_422_naming_it(
 
 def production(make_settings: Callable[..., Settings], **overrides: Any) -> FlaskClient:
     settings = make_settings(
-        env="production", sms_providers=["console"], captcha_secret="0" * 32, **overrides
+        env="production",
+        sms_providers=["console"],
+        captcha_secret="0" * 32,
+        s3_endpoint_url="https://s3.example",
+        **overrides,
     )
     return create_app(settings).test_client()
 

@@ -1,0 +1,119 @@
+"""S3 (and S3-compatible) browser upload forms, made by boto3's own ``generate_presigned_post``.
+
+The answer is a presigned POST (AWS Signature Version 4): a policy that names the bucket, the
+key (or its prefix), the size range and the content type, signed with the store's secret. The
+browser POSTs the form's fields and the file to the URL; the store checks the policy and the
+signature, and refuses what the policy does not allow. No request leaves Notifier to mint it.
+
+With ``NOTIFIER_S3_ENDPOINT_URL`` the form goes to an S3-compatible store instead of AWS:
+MinIO, Ceph, Cloudflare R2, Aliyun OSS or Tencent COS through their S3 endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from config import ApiClient
+from notifier.schemas import S3UploadForm, S3UploadRequest
+from notifier.timestamps import rfc3339
+
+FILENAME = "${filename}"  # S3 puts the uploaded file's name here (a key under a prefix)
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    access_key_id: str | None
+    secret_access_key: str | None
+    region: str
+    endpoint_url: str | None = None
+    addressing_style: str = "auto"
+
+
+def conditions(request: S3UploadRequest) -> tuple[dict[str, str], list[Any]]:
+    """The form's own fields and the policy's conditions for what the request allows (boto3 adds
+    the bucket, the key, and its signing fields)."""
+    fields: dict[str, str] = {}
+    rules: list[Any] = [["content-length-range", 1, request.max_size]]
+    kind = request.content_type
+    if kind is not None and kind.endswith("/*"):
+        # A whole type: the page sets the file's own type in the Content-Type field.
+        rules.append(["starts-with", "$Content-Type", kind[:-1]])
+    elif kind is not None:
+        fields["Content-Type"] = kind
+        rules.append({"Content-Type": kind})
+    return fields, rules
+
+
+class S3Uploads:
+    """S3 as an upload store."""
+
+    name, title, request = "s3", "S3", S3UploadRequest
+
+    def __init__(self, settings: S3Settings) -> None:
+        self._settings = settings
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def buckets(self, client: ApiClient) -> frozenset[str]:
+        return client.s3_buckets
+
+    def key_prefix(self, client: ApiClient) -> str | None:
+        return client.s3_key_prefix
+
+    def check(self, request: S3UploadRequest, *, require_https: bool) -> None:
+        pass  # the model holds every rule: nothing depends on another field or the environment
+
+    def missing(self) -> str | None:
+        s = self._settings
+        if s.access_key_id and s.secret_access_key:
+            return None
+        return "NOTIFIER_S3_ACCESS_KEY_ID and NOTIFIER_S3_SECRET_ACCESS_KEY"
+
+    def _boto(self) -> Any:
+        # Made once (a boto3 client takes tens of milliseconds to build); safe across threads.
+        with self._lock:
+            if self._client is None:
+                s = self._settings
+                self._client = boto3.session.Session().client(
+                    "s3",
+                    aws_access_key_id=s.access_key_id,
+                    aws_secret_access_key=s.secret_access_key,
+                    region_name=s.region,
+                    endpoint_url=s.endpoint_url,
+                    config=Config(
+                        signature_version="s3v4", s3={"addressing_style": s.addressing_style}
+                    ),
+                )
+            return self._client
+
+    def mint(self, request: S3UploadRequest) -> S3UploadForm:
+        key = request.key if request.key is not None else (request.key_prefix or "") + FILENAME
+        fields, rules = conditions(request)
+        post = self._boto().generate_presigned_post(
+            Bucket=request.bucket,
+            Key=key,
+            Fields=fields,
+            Conditions=rules,
+            ExpiresIn=request.expires_in,
+        )
+        policy = json.loads(base64.b64decode(post["fields"]["policy"]))
+        # What was asked must be in what was signed, or the form allows more than asked.
+        lost = [rule for rule in rules if rule not in policy["conditions"]]
+        if lost:
+            raise RuntimeError(f"boto3 left conditions out of the policy: {lost}")
+        expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+        return S3UploadForm(
+            url=post["url"],
+            fields=post["fields"],
+            bucket=request.bucket,
+            key=request.key,
+            expires_at=rfc3339(expiration.timestamp()),
+        )
