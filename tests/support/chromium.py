@@ -97,6 +97,13 @@ class Page:
             raise AssertionError(f"{expression}: {answer['exceptionDetails']}")
         return answer["result"].get("value")
 
+    def choose_file(self, selector: str, path: Path) -> None:
+        """Choose ``path`` in the file input ``selector``, as a user does: its change event
+        fires."""
+        root = self._send("DOM.getDocument")["root"]["nodeId"]
+        node = self._send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        self._send("DOM.setFileInputFiles", {"files": [str(path)], "nodeId": node})
+
     def wait_for(self, expression: str, *, timeout: float = 20.0) -> Any:
         """Evaluate ``expression`` until it is truthy; its value."""
         deadline = time.monotonic() + timeout

@@ -1,0 +1,151 @@
+"""The README's upload page, as it is written there, in a real headless Chromium: a file chosen
+in the page goes to a local S3 that checks the form (``tests/support/s3.py``) or to a local
+Qiniu form upload that checks the token, through a backend that asks the stack for them."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.formparser import parse_form_data
+
+from notifier.embedded import free_port
+from tests.support.chromium import Page
+from tests.support.clients import QINIU, auth
+from tests.support.qiniu import check_token
+from tests.support.s3 import FakeS3
+from tests.support.stack import Stack
+from tests.support.wait import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 512
+
+
+def readme_page() -> str:
+    """The page of the README's "An upload page" section, word for word."""
+    section = README.read_text().split("### An upload page", 1)[1]
+    found = re.search(r"```html\n(.*?)```", section, re.S)
+    assert found, "the README's upload page"
+    return found[1]
+
+
+class Backend:
+    """The page's origin: serves the page, answers its POST /api/avatar-upload by asking the
+    stack (as "your backend" does, with the key), and takes Qiniu form uploads."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.ask: tuple[str, dict[str, Any]] = ("s3", {})
+        self.qiniu_uploads: dict[str, bytes] = {}
+        self.port = free_port()
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def reply(self, status: int, body: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self.reply(200, readme_page().encode(), "text/html; charset=utf-8")
+
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                if self.path == "/api/avatar-upload":
+                    self.rfile.read(length)
+                    self.reply(200, json.dumps(backend.mint()).encode(), "application/json")
+                    return
+                environ = {
+                    "wsgi.input": self.rfile, "CONTENT_LENGTH": str(length),
+                    "CONTENT_TYPE": self.headers["Content-Type"], "REQUEST_METHOD": "POST",
+                }  # fmt: skip
+                _, form, files = parse_form_data(environ)
+                token = form["token"]
+                policy = check_token(
+                    token,
+                    access_key=QINIU["qiniu_access_key"],
+                    secret_key=QINIU["qiniu_secret_key"],
+                )
+                assert policy["scope"] == f"avatars:{form['key']}"
+                backend.qiniu_uploads[form["key"]] = files["file"].read()
+                files["file"].close()
+                self.reply(200, json.dumps({"key": form["key"]}).encode(), "application/json")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def mint(self) -> dict[str, Any]:
+        store, body = self.ask
+        answer = requests.post(
+            f"{self.stack.base}/v1/uploads/{store}/token", json=body, headers=auth(), timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        if store == "qiniu":
+            found["upload_url"] = f"{self.url}/qiniu-upload"  # Qiniu's form upload, here
+        return found
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def backend(stack: Stack) -> Iterator[Backend]:
+    running = Backend(stack)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Page]:
+    opened = Page(tmp_path / "profile")
+    yield opened
+    opened.close()
+
+
+def test_the_readme_page_uploads_to_s3_with_the_form(
+    stack: Stack, s3: FakeS3, backend: Backend, page: Page, tmp_path: Path
+) -> None:
+    prefix = f"u/{uuid.uuid4().hex}/"
+    backend.ask = ("s3", {"bucket": "avatars", "key_prefix": prefix, "content_type": "image/*"})
+    picture = tmp_path / "face.png"
+    picture.write_bytes(PNG)
+    page.goto(backend.url)
+    page.wait_for("document.querySelector('#avatar')")
+    page.choose_file("#avatar", picture)
+    stored = wait_for(lambda: s3.objects.get(("avatars", f"{prefix}face.png")), what="the upload")
+    # The page gave the file's own type, within the form's image/*.
+    assert (stored.body, stored.content_type) == (PNG, "image/png")
+
+
+def test_the_readme_page_uploads_to_qiniu_with_the_token(
+    stack: Stack, backend: Backend, page: Page, tmp_path: Path
+) -> None:
+    key = f"u/{uuid.uuid4().hex}.png"
+    backend.ask = ("qiniu", {"bucket": "avatars", "key": key, "mime_limit": "image/*"})
+    picture = tmp_path / "face.png"
+    picture.write_bytes(PNG)
+    page.goto(backend.url)
+    page.wait_for("document.querySelector('#avatar')")
+    page.choose_file("#avatar", picture)
+    assert wait_for(lambda: backend.qiniu_uploads.get(key), what="the upload") == PNG
