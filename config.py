@@ -52,6 +52,25 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+class DkimEntry(BaseModel):
+    """One sending domain's DKIM key in ``NOTIFIER_DKIM_KEYS``: its selector and its private key,
+    PEM, in a file or in the setting itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    selector: str = Field(
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9-]{1,63})*$"
+    )
+    private_key_file: Path | None = None
+    private_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> DkimEntry:
+        if (self.private_key_file is None) == (self.private_key is None):
+            raise ValueError("give private_key_file or private_key, one of them")
+        return self
+
+
 class ApiClient(BaseModel):
     """One caller of the API, as listed in ``NOTIFIER_API_KEYS``."""
 
@@ -203,6 +222,10 @@ class Settings(BaseSettings):
     # The operator's templates: a folder laid out as notifier/templates (mail/, sms/,
     # mail_captcha/) whose files replace the built-in ones of their names.
     templates_dir: DirectoryPath | None = None
+    # DKIM keys by sending domain: {"example.com": {"selector": "s1", "private_key_file": ...}}.
+    dkim_keys: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")], DkimEntry] = Field(
+        default_factory=dict
+    )
     # The product named in captcha texts ("Your Acme code is ...").
     product_name: str = Field("Notifier", min_length=1, max_length=40)
     captcha_length: int = Field(6, ge=4, le=10)
@@ -267,6 +290,18 @@ class Settings(BaseSettings):
     def _url_safe_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _URL_SAFE_TOKEN.fullmatch(value.get_secret_value()):
             raise ValueError("must be at least 16 URL-safe characters (A-Z, a-z, 0-9, - and _)")
+        return value
+
+    @field_validator("dkim_keys")
+    @classmethod
+    def _dkim_keys_sign(cls, value: dict[str, DkimEntry]) -> dict[str, DkimEntry]:
+        # Each key read and made to sign once, so a bad one stops the start-up.
+        from notifier.providers.dkim import DkimError, DkimSigner, load_keys
+
+        try:
+            DkimSigner(load_keys(dkim_entries(value)))
+        except DkimError as e:
+            raise ValueError(str(e)) from None
         return value
 
     @field_validator("sms_providers", mode="before")
@@ -448,6 +483,19 @@ _TEMPLATE_VENDORS = {
 }
 
 
+def dkim_entries(keys: dict[str, DkimEntry]) -> dict[str, dict[str, str]]:
+    """``NOTIFIER_DKIM_KEYS`` as :func:`notifier.providers.dkim.load_keys` takes it."""
+    return {
+        domain: {"selector": e.selector}
+        | (
+            {"private_key": e.private_key.get_secret_value()}
+            if e.private_key is not None
+            else {"private_key_file": str(e.private_key_file)}
+        )
+        for domain, e in keys.items()
+    }
+
+
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
     message = str(first["msg"]).removeprefix("Value error, ")
@@ -467,7 +515,7 @@ _URL_PASSWORD = re.compile(r"(?P<start>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s\"]*:)
 
 
 def _shown(value: Any, field: str) -> str:
-    if "password" in field or "secret" in field or "token" in field:
+    if "password" in field or "secret" in field or "token" in field or "dkim" in field:
         return "(hidden)"
     text = _URL_PASSWORD.sub(r"\g<start>***@", json.dumps(value, default=str))
     return text if len(text) <= 80 else text[:77] + "..."

@@ -31,6 +31,7 @@ from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import Compat32
 
 from notifier.providers.base import OutgoingMail
+from notifier.providers.dkim import DkimSigner
 
 MAX_LINE = 998  # octets a line may hold, CRLF not counted (RFC 5322 2.1.1)
 FOLD_AT = 78  # where header lines are folded when there is a place to fold
@@ -77,11 +78,13 @@ class Wire:
         return ["SMTPUTF8", "BODY=8BITMIME"] if self.smtputf8 else []
 
 
-def build_wire(message: OutgoingMail) -> Wire:
-    """Build the message and serialise it for SMTP: CRLF line ends, no line over 998 octets."""
+def build_wire(message: OutgoingMail, dkim: DkimSigner | None = None) -> Wire:
+    """Build the message and serialise it for SMTP: CRLF line ends, no line over 998 octets;
+    signed with ``dkim`` last, over the final bytes."""
     mime = build_mime(message)
+    data = mime.as_bytes(policy=_WIRE)
     return Wire(
-        data=mime.as_bytes(policy=_WIRE),
+        data=dkim.sign(data, message.sender) if dkim is not None else data,
         message_id=str(mime["Message-ID"]),
         smtputf8=not all(a.isascii() for a in _addresses(message)),
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from notifier.errors import TransientProviderError
 from notifier.providers.base import OutgoingMail
+from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import build_wire
 
 
@@ -15,12 +16,13 @@ class OutboxMailProvider:
 
     name = "outbox"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, dkim: DkimSigner | None = None) -> None:
         self.directory = directory
+        self._dkim = dkim
 
     def send_mail(self, *, message: OutgoingMail) -> str:
         """Write the message atomically, so a reader never sees half a file."""
-        wire = build_wire(message)  # the bytes SMTP would send
+        wire = build_wire(message, self._dkim)  # the bytes SMTP would send
         path = self.directory / f"{message.notification_id}.eml"
         partial = path.with_suffix(".eml.part")
         try:

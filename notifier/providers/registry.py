@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from typing import TypeVar
 
-from config import ConfigError, Settings
+from config import ConfigError, Settings, dkim_entries
 from notifier.providers.aliyun import AliyunSettings, AliyunSmsProvider
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.console import ConsoleMailProvider, ConsoleSmsProvider
+from notifier.providers.dkim import DkimSigner, load_keys
 from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.providers.outbox import OutboxMailProvider
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
@@ -48,8 +49,16 @@ def _smtp(settings: Settings) -> MailProvider:
             # relay 20 ms away, more than one process's core sends; relays cap each client's.
             max_connections=settings.mail_max_connections or min(settings.worker_concurrency, 32),
             idle_timeout=settings.mail_idle_timeout,
+            dkim=dkim_signer(settings),
         )
     )
+
+
+def dkim_signer(settings: Settings) -> DkimSigner | None:
+    """The signer of ``NOTIFIER_DKIM_KEYS`` (checked when the settings were read), or None."""
+    if not settings.dkim_keys:
+        return None
+    return DkimSigner(load_keys(dkim_entries(settings.dkim_keys)))
 
 
 def _twilio(settings: Settings) -> SmsProvider:
@@ -108,7 +117,7 @@ def _tencent(settings: Settings) -> SmsProvider:
 
 MAIL_PROVIDERS: dict[str, MailFactory] = {
     "smtp": _smtp,
-    "outbox": lambda settings: OutboxMailProvider(settings.outbox_dir),
+    "outbox": lambda settings: OutboxMailProvider(settings.outbox_dir, dkim=dkim_signer(settings)),
     "console": lambda settings: ConsoleMailProvider(),
     "memory": lambda settings: MemoryMailProvider(),
 }

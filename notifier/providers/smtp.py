@@ -29,6 +29,7 @@ from flask_mail import Connection, Mail
 
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.providers.base import OutgoingMail
+from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import Wire, build_wire
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class SmtpSettings:
     timeout: float = 10.0
     max_connections: int = 32
     idle_timeout: float = 30.0
+    dkim: DkimSigner | None = None  # signs each mail with its From domain's key
 
 
 class _TimedConnection(Connection):
@@ -158,6 +160,7 @@ class SmtpMailProvider:
             }
         )
         self._timeout = settings.timeout
+        self._dkim = settings.dkim
         self._pool = _Pool(
             lambda: _TimedConnection(mail, settings.timeout).configure_host(),
             size=settings.max_connections,
@@ -171,7 +174,7 @@ class SmtpMailProvider:
 
     def send_mail(self, *, message: OutgoingMail) -> str:
         """Send one mail on a pooled connection; one that went stale while idle is replaced once."""
-        wire = build_wire(message)
+        wire = build_wire(message, self._dkim)
         if not self._pool.acquire(wait=self._timeout):
             raise TransientProviderError(
                 f"no SMTP connection came free within {self._timeout:g} s", provider=self.name

@@ -6,6 +6,7 @@ accepts to an aiosmtpd server of this module's: a mail that arrives there was ta
 
 from __future__ import annotations
 
+import json
 import re
 import smtplib
 import uuid
@@ -13,9 +14,12 @@ from collections.abc import Iterator
 from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 
+import dkim
 import pytest
 
 from tests.support.batches import post_batch, rows, wait_batch
+from tests.support.dkim_keys import KeyPair, key_pair
+from tests.support.dns_server import DnsServer
 from tests.support.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
 from tests.support.postfix import PostfixServer
 from tests.support.redis_server import RedisServer
@@ -42,18 +46,29 @@ def postfix() -> Iterator[tuple[PostfixServer, SmtpSink]]:
 
 
 @pytest.fixture(scope="module")
+def dkim_pair(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """The key example.com signs with, selector s1."""
+    return key_pair(tmp_path_factory.mktemp("dkim"))
+
+
+@pytest.fixture(scope="module")
 def postfix_stack(
     postfix: tuple[PostfixServer, SmtpSink],
     redis_server: RedisServer,
     twilio: FakeTwilio,
+    dkim_pair: KeyPair,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    """Web, worker and beat whose mail server is the private Postfix."""
+    """Web, worker and beat whose mail server is the private Postfix; mail from example.com
+    is DKIM-signed."""
     server, behind = postfix
     settings = stack_settings(
         redis_server, behind, twilio, Path(tmp_path_factory.mktemp("postfix")), db=4
     )
     settings["mail_port"] = server.port
+    settings["dkim_keys"] = json.dumps(
+        {"example.com": {"selector": "s1", "private_key_file": str(dkim_pair.pem_file)}}
+    )
     stack = start_stack(settings, behind, twilio)
     yield stack
     stack.stop()
@@ -85,8 +100,8 @@ def lines(content: MIMEPart | str | None) -> list[str]:
     ],
     ids=["newsletter-50-recipients", "non-ascii", "700-characters"],
 )
-def test_realistic_mail_is_accepted_by_postfix_and_arrives_intact(
-    postfix_stack: Stack, subject: str, text: str, html: str | None, crowd: int
+def test_realistic_mail_is_accepted_by_postfix_and_arrives_intact_and_signed(
+    postfix_stack: Stack, dkim_pair: KeyPair, subject: str, text: str, html: str | None, crowd: int
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     to = [f"reader{i:02d}-{tag}@example.com" for i in range(crowd)]
@@ -102,6 +117,16 @@ def test_realistic_mail_is_accepted_by_postfix_and_arrives_intact(
         assert lines(message.get_body(("html",))) == lines(html)
     ((envelope, _),) = postfix_stack.smtp.received(notification_id)
     assert sorted(envelope.rcpt_tos) == sorted(to)
+    # Signed before Postfix, verified after it (Postfix added its Received line on top).
+    (raw,) = postfix_stack.smtp.raw(notification_id)
+    assert raw.startswith(b"Received: ") and b"\r\nDKIM-Signature: " in raw
+    dns_server = DnsServer().start()
+    dns_server.records["s1._domainkey.example.com"] = dkim_pair.record
+    try:
+        with dns_server.as_resolver():
+            assert dkim.verify(raw)
+    finally:
+        dns_server.stop()
 
 
 def test_postfix_really_refuses_bare_lf(postfix: tuple[PostfixServer, SmtpSink]) -> None:
