@@ -33,6 +33,7 @@ from notifier.stores.idempotency import IdempotencyKeys
 from notifier.stores.layout import ensure as ensure_layout
 from notifier.stores.notifications import NotificationStore
 from notifier.stores.rate_limits import RateLimiter
+from notifier.stores.suppressions import SuppressionList
 from notifier.templating import MailTemplates, SmsTemplates, folders
 
 T = TypeVar("T")
@@ -96,6 +97,7 @@ class Runtime:
         # (notifier.stores.layout); if Redis could not be asked, dispatch_due tries again.
         self.layout_current = ensure_layout(self.redis)
         self.captchas = CaptchaStore(self.redis, self.captcha_secret)
+        self.suppressions = SuppressionList(self.redis)
         self.idempotency = IdempotencyKeys(self.redis)
         # Its own client, with a short timeout: a slow Redis must not make every request slow.
         self.limiter = RateLimiter(redis_client(self.redis_url, timeout=s.rate_limit_timeout))

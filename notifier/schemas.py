@@ -23,7 +23,7 @@ MAX_RECIPIENTS = 50
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
 Status = Literal[
     "scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled",
-    "delivered", "undelivered",
+    "delivered", "undelivered", "suppressed",
 ]  # fmt: skip
 
 
@@ -438,6 +438,31 @@ class TencentReceiptAck(BaseModel):
 
     result: int
     errmsg: str
+
+
+SuppressionReason = Literal["bounced", "manual", "unsubscribed"]
+
+
+class SuppressionRequest(Strict):
+    """``POST /v1/suppressions``: stop mail to an address (``manual``: all of it)."""
+
+    address: Address
+    reason: SuppressionReason = "manual"
+
+
+class Suppression(BaseModel):
+    """One entry of a client's suppression list."""
+
+    address: str
+    reason: SuppressionReason
+    created_at: str
+
+
+class SuppressionPage(BaseModel):
+    """A page of a client's suppression list; ``next`` is the cursor of the next page."""
+
+    items: list[Suppression]
+    next: str | None
 
 
 class ProblemError(BaseModel):

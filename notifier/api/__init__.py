@@ -15,6 +15,7 @@ from notifier.api import (
     problems,
     receipts,
     replicated,
+    suppressions,
     uploads,
 )
 
@@ -33,3 +34,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(captcha.bp, url_prefix="/v1")
     app.register_blueprint(uploads.bp, url_prefix="/v1")
     app.register_blueprint(receipts.bp, url_prefix="/v1")
+    app.register_blueprint(suppressions.bp, url_prefix="/v1")

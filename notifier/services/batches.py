@@ -66,6 +66,7 @@ def accept_batch(
             headers={"Retry-After": str(PENDING_RETRY_AFTER)},
         )
     content = {
+        "client": client,
         "sender": sender, "template": request.template, "subject": request.subject,
         "text": request.text, "html": request.html,
     }  # fmt: skip
@@ -210,6 +211,7 @@ class RowMails:
         return {
             "sender": content["sender"], "to": [payload["to"]], "cc": [], "bcc": [],
             "reply_to": None, "subject": subject, "text": text, "html": html,
+            "client": content.get("client"), "bulk": True,
             **({"test": True} if payload.get("test") else {}),
         }  # fmt: skip
 

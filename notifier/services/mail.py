@@ -29,6 +29,7 @@ from notifier.services.delivery import (
     store_and_queue,
 )
 from notifier.stores.notifications import NotificationStore
+from notifier.stores.suppressions import SuppressionList
 from notifier.templating import MailTemplates
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def accept_mail(
         text=request.text, html=request.html, templates=templates,
     )  # fmt: skip
     payload = {
+        "client": client,  # whose suppression list applies
         "sender": sender,
         "to": request.to,
         "cc": request.cc,
@@ -136,10 +138,13 @@ def deliver_mail(
     max_attempts: int,
     lease: float = 300.0,
     expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    suppressions: SuppressionList | None = None,
 ) -> Outcome:
     """Make one delivery attempt and record its outcome in the status record.
 
-    ``expand`` makes the payload of a batch's row into its mail (``RowMails.expand``).
+    ``expand`` makes the payload of a batch's row into its mail (``RowMails.expand``). A
+    recipient on the client's ``suppressions`` list is left out; with none left the mail is
+    ``suppressed``, not sent.
     """
 
     def send(claimed: Attempt) -> Outcome:
@@ -147,6 +152,11 @@ def deliver_mail(
             payload = claimed.payload if expand is None else expand(claimed.payload)
         except PermanentProviderError as e:
             return failed_for_good(store, notification_id, claimed.attempt, e)
+        if suppressions is not None:
+            kept = unsuppressed(payload, notification_id, store, suppressions)
+            if kept is None:
+                return Outcome("skipped", claimed.attempt)
+            payload = kept
         if payload.get("test"):
             recipients = [*payload["to"], *payload["cc"], *payload["bcc"]]
             return simulated(
@@ -169,6 +179,33 @@ def deliver_mail(
     return attempt_delivery(
         store, notification_id, lease=lease, max_attempts=max_attempts, send=send
     )
+
+
+def unsuppressed(
+    payload: dict[str, Any],
+    notification_id: str,
+    store: NotificationStore,
+    suppressions: SuppressionList,
+) -> dict[str, Any] | None:
+    """The payload without the recipients the client's suppression list stops; None (the
+    notification settled ``suppressed``) when that is every recipient."""
+    client = payload.get("client") or store.client_of(notification_id)
+    if client is None:
+        return payload  # the record is gone: the claim's settle will find nothing either
+    everyone = [*payload["to"], *payload["cc"], *payload["bcc"]]
+    stopped = suppressions.blocked(client, everyone, bulk=bool(payload.get("bulk")))
+    if not stopped:
+        return payload
+    kept = {part: [a for a in payload[part] if a not in stopped] for part in ("to", "cc", "bcc")}
+    if any(kept.values()):
+        log.info("%s: %d recipients left out, suppressed", notification_id, len(stopped))
+        return {**payload, **kept}
+    why = ", ".join(sorted(set(stopped.values())))
+    store.settle(
+        notification_id, "suppressed", provider=None,
+        error=f"the address is on the suppression list ({why})",
+    )  # fmt: skip
+    return None
 
 
 def hand_over(

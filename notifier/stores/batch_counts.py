@@ -91,8 +91,9 @@ local function batch_moved(record, old, new, now)
   redis.call('HSET', key, 'updated_at', now)
   -- Final once: a late settle of a row another claim already ended moves it, but counts once.
   local was_final = old == 'sent' or old == 'failed' or old == 'cancelled' or old == 'delivered'
-    or old == 'undelivered'
-  if not was_final and (new == 'sent' or new == 'failed' or new == 'cancelled') then
+    or old == 'undelivered' or old == 'suppressed'
+  if not was_final and (new == 'sent' or new == 'failed' or new == 'cancelled'
+                        or new == 'suppressed') then
     batch_final(key, batch, 1, now)
   end
 end

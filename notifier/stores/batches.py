@@ -38,7 +38,7 @@ from notifier.timestamps import rfc3339
 
 CHUNK = 500  # rows fanned out in one Redis step, and kept in one field
 STATUSES = ("scheduled", "queued", "sending", "retrying", "sent", "delivered", "undelivered",
-            "failed", "cancelled")  # fmt: skip
+            "failed", "cancelled", "suppressed")  # fmt: skip
 
 
 def batch_key(batch_id: str) -> str:

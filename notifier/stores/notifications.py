@@ -51,7 +51,8 @@ DISPATCHED_AT = "dispatched_at"
 # Counters kept in Redis, so every worker on every machine adds to one total (see metrics.py):
 # each shard's, moved in the same step as its records; /metrics adds them up.
 METRICS = "metrics"
-FINAL = ("sent", "failed", "cancelled")
+# "suppressed": not sent, the address being on the client's suppression list.
+FINAL = ("sent", "failed", "cancelled", "suppressed")
 # A provider's delivery receipt moves a sent notification on, once, to one of these.
 RECEIPT_STATUSES = ("delivered", "undelivered")
 # What a client's status callback is sent for.
@@ -408,6 +409,10 @@ class NotificationStore:
         """The record, or None when unknown or expired."""
         fields = cast(dict[str, str], self.redis.hgetall(record_key(notification_id)))
         return _record(fields) if fields else None
+
+    def client_of(self, notification_id: str) -> str | None:
+        """Whose the notification is (for a payload from before payloads named it)."""
+        return cast(str | None, self.redis.hget(record_key(notification_id), "client"))
 
     def payload(self, notification_id: str) -> dict[str, Any] | None:
         """The payload to send, or None once the notification is final or expired."""

@@ -24,5 +24,6 @@ def send_mail(self: Task[[str], None], notification_id: str) -> None:
         max_attempts=rt.settings.retry_max,
         lease=rt.settings.task_time_limit,
         expand=rt.row_mails.expand,
+        suppressions=rt.suppressions,
     )
     run_attempt(self, attempt, rt.settings)

@@ -1,0 +1,72 @@
+"""``/v1/suppressions``: a client's suppression list, the addresses its mail is not sent to."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from notifier.api.auth import requires
+from notifier.api.body import parse
+from notifier.api.openapi import operation
+from notifier.errors import FieldError, NotFound, Unprocessable
+from notifier.runtime import runtime
+from notifier.schemas import Suppression, SuppressionPage, SuppressionRequest
+from notifier.stores.suppressions import Entry
+
+bp = Blueprint("suppressions", __name__)
+PAGE = 100
+CURSOR = {"name": "cursor", "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"}}  # < 2**64
+
+
+def _shown(entry: Entry) -> dict[str, str]:
+    return Suppression(
+        address=entry.address, reason=entry.reason, created_at=entry.created_at
+    ).model_dump()
+
+
+@bp.get("/suppressions")
+@operation((200, SuppressionPage), errors=(422, 503), query=(CURSOR,))
+@requires("mail")
+def list_suppressions() -> Response:
+    """A page of the client's suppression list."""
+    cursor = request.args.get("cursor", "0")
+    # Redis's scan cursors are unsigned 64-bit integers.
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 20 and int(cursor) < 2**64):
+        raise Unprocessable(
+            "cursor is not a cursor",
+            errors=[FieldError(("query", "cursor"), "the next of an earlier page")],
+        )
+    entries, after = runtime().suppressions.page(g.client.client, int(cursor), PAGE)
+    return jsonify({"items": [_shown(e) for e in entries], "next": str(after) if after else None})
+
+
+@bp.post("/suppressions")
+@operation((200, Suppression), body=SuppressionRequest, errors=(503,))
+@requires("mail")
+def add_suppression() -> Response:
+    """Stop mail to an address; the entry as it is now (adding one twice is harmless)."""
+    body = parse(SuppressionRequest)
+    entry, _ = runtime().suppressions.add(g.client.client, body.address, body.reason)
+    return jsonify(_shown(entry))
+
+
+@bp.get("/suppressions/<path:address>")
+@operation((200, Suppression), errors=(404, 503))
+@requires("mail")
+def show_suppression(address: str) -> Response:
+    """Whether an address is on the client's suppression list, and why."""
+    entry = runtime().suppressions.get(g.client.client, address)
+    if entry is None:
+        raise NotFound(f"{address!r} is not on the suppression list")
+    return jsonify(_shown(entry))
+
+
+@bp.delete("/suppressions/<path:address>")
+@operation((200, Suppression), errors=(404, 503))
+@requires("mail")
+def remove_suppression(address: str) -> Response:
+    """Send to an address again: take it off the client's suppression list."""
+    rt = runtime()
+    entry = rt.suppressions.get(g.client.client, address)
+    if entry is None or not rt.suppressions.remove(g.client.client, address):
+        raise NotFound(f"{address!r} is not on the suppression list")
+    return jsonify(_shown(entry))

@@ -1,0 +1,98 @@
+"""Each client's suppression list: the addresses its mail is no longer sent to.
+
+Key: ``notifier:suppressed:{<client>}``, a hash of address (in lower case) to its entry, JSON
+``{"reason", "created_at"}``. One key a client, so a Redis Cluster keeps each list in one slot.
+
+Reasons, and what each stops:
+
+* ``bounced`` (a hard bounce) and ``manual`` (added through the API): every mail to the address;
+* ``unsubscribed`` (the one-click unsubscribe): bulk mail only, a batch's rows and mail sent
+  with ``"unsubscribe": true``; a receipt or a login code still reaches the person.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from redis import Redis
+
+from notifier.timestamps import rfc3339
+
+Reason = Literal["bounced", "manual", "unsubscribed"]
+BULK_ONLY = frozenset({"unsubscribed"})
+
+
+def key(client: str) -> str:
+    return f"notifier:suppressed:{{{client}}}"
+
+
+def normal(address: str) -> str:
+    """An address as the list keeps it: in lower case (domains ignore case, and so do nearly all
+    mailboxes)."""
+    return address.strip().lower()
+
+
+@dataclass(frozen=True)
+class Entry:
+    address: str
+    reason: Reason
+    created_at: str
+
+
+class SuppressionList:
+    """Add, remove, read and apply the clients' suppression lists."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def add(self, client: str, address: str, reason: Reason) -> tuple[Entry, bool]:
+        """Suppress ``address`` for ``client``; the entry, and whether it is new. An address
+        already there keeps its entry, unless the new reason stops more (``unsubscribed`` ->
+        ``bounced``)."""
+        entry = Entry(normal(address), reason, rfc3339(time.time()))
+        value = json.dumps({"reason": reason, "created_at": entry.created_at})
+        if self.redis.hsetnx(key(client), entry.address, value):
+            return entry, True
+        found = self.get(client, address)
+        assert found is not None
+        if found.reason in BULK_ONLY and reason not in BULK_ONLY:
+            self.redis.hset(key(client), entry.address, value)
+            return entry, False
+        return found, False
+
+    def remove(self, client: str, address: str) -> bool:
+        return bool(self.redis.hdel(key(client), normal(address)))
+
+    def get(self, client: str, address: str) -> Entry | None:
+        raw = cast(str | None, self.redis.hget(key(client), normal(address)))
+        return None if raw is None else _entry(normal(address), raw)
+
+    def page(self, client: str, cursor: int, count: int = 100) -> tuple[list[Entry], int]:
+        """A page of the list (in no order) and the cursor of the next (0: the last)."""
+        after, found = self.redis.hscan(key(client), cursor, count=count)
+        raw = cast(dict[str, str], found)
+        return [_entry(a, v) for a, v in sorted(raw.items())], int(after)
+
+    def blocked(self, client: str, addresses: Iterable[str], *, bulk: bool) -> dict[str, Reason]:
+        """Which of ``addresses`` the list stops for this mail, and why (one round trip)."""
+        wanted = list(dict.fromkeys(addresses))
+        if not wanted:
+            return {}
+        values = cast(list[str | None], self.redis.hmget(key(client), [normal(a) for a in wanted]))
+        stopped: dict[str, Reason] = {}
+        for address, raw in zip(wanted, values, strict=True):
+            if raw is None:
+                continue
+            reason = cast(Reason, json.loads(raw)["reason"])
+            if bulk or reason not in BULK_ONLY:
+                stopped[address] = reason
+        return stopped
+
+
+def _entry(address: str, raw: str) -> Entry:
+    value = json.loads(raw)
+    return Entry(address, value["reason"], value["created_at"])

@@ -1,0 +1,54 @@
+"""``/v1/suppressions`` through the Flask app and a real Redis."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from tests.support.api import assert_problem, error_locs
+from tests.support.clients import auth
+
+
+def test_add_show_list_and_remove(client: FlaskClient) -> None:
+    added = client.post("/v1/suppressions", json={"address": "Ada@Example.COM"}, headers=auth())
+    assert added.status_code == 200
+    entry = added.get_json()
+    assert (entry["address"], entry["reason"]) == ("ada@example.com", "manual")
+    again = client.post(
+        "/v1/suppressions", json={"address": "ada@example.com", "reason": "unsubscribed"},
+        headers=auth(),
+    )  # fmt: skip
+    # Already there, for a reason that stops more: kept as it was.
+    assert (again.status_code, again.get_json()["reason"]) == (200, "manual")
+    shown = client.get("/v1/suppressions/ADA@example.com", headers=auth())
+    assert shown.status_code == 200 and shown.get_json() == entry
+    page = client.get("/v1/suppressions", headers=auth()).get_json()
+    assert page == {"items": [entry], "next": None}
+    # Another client's list is its own.
+    assert client.get("/v1/suppressions", headers=auth("mailer")).get_json()["items"] == []
+    assert_problem(client.get("/v1/suppressions/ada@example.com", headers=auth("mailer")), 404)
+    removed = client.delete("/v1/suppressions/ada@example.com", headers=auth())
+    assert removed.status_code == 200
+    assert_problem(client.delete("/v1/suppressions/ada@example.com", headers=auth()), 404)
+
+
+def test_an_unsubscribe_becomes_a_bounce_that_stops_everything(client: FlaskClient) -> None:
+    for reason in ("unsubscribed", "bounced"):
+        body = {"address": "bob@example.com", "reason": reason}
+        client.post("/v1/suppressions", json=body, headers=auth())
+    shown = client.get("/v1/suppressions/bob@example.com", headers=auth()).get_json()
+    assert shown["reason"] == "bounced"
+
+
+def test_bad_input_and_scope(client: FlaskClient) -> None:
+    bad = assert_problem(
+        client.post("/v1/suppressions", json={"address": "x"}, headers=auth()), 422
+    )
+    assert ["body", "address"] in error_locs(bad)
+    reason = {"address": "a@example.com", "reason": "spam"}
+    assert ["body", "reason"] in error_locs(
+        assert_problem(client.post("/v1/suppressions", json=reason, headers=auth()), 422)
+    )
+    for cursor in ("x", str(2**64)):
+        bad = assert_problem(client.get(f"/v1/suppressions?cursor={cursor}", headers=auth()), 422)
+        assert ["query", "cursor"] in error_locs(bad)
+    assert_problem(client.get("/v1/suppressions", headers=auth("smser")), 403)
