@@ -166,6 +166,8 @@ COUNTERS = {
                           "Captcha codes verified good, by channel and purpose: against"
                           " captchas_sent, the verify ratio, which falls under SMS pumping",
                           ["channel", "purpose"]),
+    "unsubscribes": ("notifier_unsubscribes",
+                     "Recipients who used a one-click unsubscribe link, by client", ["client"]),
 }  # fmt: skip
 
 

@@ -33,7 +33,7 @@ from notifier.stores.idempotency import IdempotencyKeys
 from notifier.stores.layout import ensure as ensure_layout
 from notifier.stores.notifications import NotificationStore
 from notifier.stores.rate_limits import RateLimiter
-from notifier.stores.suppressions import SuppressionList
+from notifier.stores.suppressions import SuppressionList, UnsubscribeLinks
 from notifier.templating import MailTemplates, SmsTemplates, folders
 
 T = TypeVar("T")
@@ -98,6 +98,7 @@ class Runtime:
         self.layout_current = ensure_layout(self.redis)
         self.captchas = CaptchaStore(self.redis, self.captcha_secret)
         self.suppressions = SuppressionList(self.redis)
+        self.unsubscribes = UnsubscribeLinks(self.redis, self.captcha_secret)
         self.idempotency = IdempotencyKeys(self.redis)
         # Its own client, with a short timeout: a slow Redis must not make every request slow.
         self.limiter = RateLimiter(redis_client(self.redis_url, timeout=s.rate_limit_timeout))
@@ -204,6 +205,16 @@ class Runtime:
         if kind == MAIL_CAPTCHA.kind:
             return self.mail_captcha_queue
         return self.row_queue if batch else self.mail_queue
+
+    @property
+    def unsubscribe_url(self) -> Callable[[str, str], str] | None:
+        """A recipient's one-click unsubscribe URL, under NOTIFIER_PUBLIC_URL (None without)."""
+        base = self.settings.public_url
+        if base is None:
+            return None
+        return lambda client, address: (
+            f"{base.rstrip('/')}/v1/unsubscribe/{self.unsubscribes.token(client, address)}"
+        )
 
     @property
     def mail_sender(self) -> str:

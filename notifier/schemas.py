@@ -112,6 +112,9 @@ class MailRequest(Strict):
     data: TemplateData = Field(default_factory=dict)
     send_at: SendAt | None = None
     reference: Reference | None = None
+    # Bulk mail (a newsletter sent one by one): the one-click unsubscribe headers, and an
+    # unsubscribed recipient is not sent to. One recipient in to, none in cc or bcc.
+    unsubscribe: bool = False
 
 
 MAX_BATCH_ROWS = 10_000

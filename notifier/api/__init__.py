@@ -16,6 +16,7 @@ from notifier.api import (
     receipts,
     replicated,
     suppressions,
+    unsubscribe,
     uploads,
 )
 
@@ -35,3 +36,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(uploads.bp, url_prefix="/v1")
     app.register_blueprint(receipts.bp, url_prefix="/v1")
     app.register_blueprint(suppressions.bp, url_prefix="/v1")
+    app.register_blueprint(unsubscribe.bp, url_prefix="/v1")

@@ -62,12 +62,15 @@ def operation(
     body: type[BaseModel] | None = None,
     errors: tuple[int, ...] = (),
     query: tuple[dict[str, Any], ...] = (),
+    pages: tuple[int, ...] = (),
 ) -> Callable[[V], V]:
     """Declare a view part of the API: its answer (a model, or a media type), body, errors and
-    query parameters (OpenAPI parameter objects, less ``"in"``)."""
+    query parameters (OpenAPI parameter objects, less ``"in"``). ``pages`` are the errors that
+    answer an HTML page (for a person), not problem+json."""
 
     def decorate(view: V) -> V:
-        tag(view, ok=ok, body=body, errors=errors + (BODY_ERRORS if body else ()), query=query)
+        tag(view, ok=ok, body=body, errors=errors + (BODY_ERRORS if body else ()), query=query,
+            pages=pages)  # fmt: skip
         return view
 
     return decorate
@@ -101,7 +104,13 @@ def _operation(method: str, path: str, view: Callable[..., Any]) -> dict[str, An
     result: dict[str, Any] = {
         "summary": (view.__doc__ or "").strip().splitlines()[0].rstrip("."),
         "operationId": f"{method}_{name}",
-        "responses": {str(status): ok} | {str(e): _problem(e) for e in sorted(facts["errors"])},
+        "responses": {str(status): ok}
+        | {
+            str(e): {"description": TITLES[e], "content": {"text/html": {"schema": {}}}}
+            if e in facts.get("pages", ())
+            else _problem(e)
+            for e in sorted(facts["errors"])
+        },
     }
     if facts.get("scope"):
         result["description"] = f"Needs a key whose client has the `{facts['scope']}` scope."

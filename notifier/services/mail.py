@@ -57,6 +57,10 @@ def accept_mail(
                 )
             ],
         )
+    if request.unsubscribe and (len(request.to) != 1 or request.cc or request.bcc):
+        raise Unprocessable.field(
+            "unsubscribe", "a mail with unsubscribe has one recipient, in to, and no cc or bcc"
+        )
     subject, text, html = compose(
         template=request.template, data=request.data, subject=request.subject,
         text=request.text, html=request.html, templates=templates,
@@ -71,6 +75,7 @@ def accept_mail(
         "subject": subject,
         "text": text,
         "html": html,
+        **({"bulk": True} if request.unsubscribe else {}),
     }
     send_at = request.send_at.timestamp() if request.send_at else None
     if send_at is not None and send_at <= time.time():
@@ -139,12 +144,15 @@ def deliver_mail(
     lease: float = 300.0,
     expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     suppressions: SuppressionList | None = None,
+    unsubscribe: Callable[[str, str], str] | None = None,
 ) -> Outcome:
     """Make one delivery attempt and record its outcome in the status record.
 
     ``expand`` makes the payload of a batch's row into its mail (``RowMails.expand``). A
     recipient on the client's ``suppressions`` list is left out; with none left the mail is
-    ``suppressed``, not sent.
+    ``suppressed``, not sent. Bulk mail (a batch's row, a mail asking for it) to one recipient
+    carries the one-click unsubscribe headers of RFC 8058, with ``unsubscribe(client, address)``
+    as the URL (when the service has a public URL).
     """
 
     def send(claimed: Attempt) -> Outcome:
@@ -173,11 +181,31 @@ def deliver_mail(
             subject=payload["subject"],
             text=payload["text"],
             html=payload["html"],
+            headers=unsubscribe_headers(payload, notification_id, store, unsubscribe),
         )
         return hand_over(store, claimed, message, provider, max_attempts=max_attempts)
 
     return attempt_delivery(
         store, notification_id, lease=lease, max_attempts=max_attempts, send=send
+    )
+
+
+def unsubscribe_headers(
+    payload: dict[str, Any],
+    notification_id: str,
+    store: NotificationStore,
+    unsubscribe: Callable[[str, str], str] | None,
+) -> tuple[tuple[str, str], ...]:
+    """``List-Unsubscribe`` (the recipient's own link) and ``List-Unsubscribe-Post`` for bulk
+    mail to one recipient; nothing for other mail, or without a public URL."""
+    if unsubscribe is None or not payload.get("bulk") or len(payload["to"]) != 1:
+        return ()
+    client = payload.get("client") or store.client_of(notification_id)
+    if client is None:
+        return ()
+    return (
+        ("List-Unsubscribe", f"<{unsubscribe(client, payload['to'][0])}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
     )
 
 

@@ -12,7 +12,11 @@ Reasons, and what each stops:
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -96,3 +100,39 @@ class SuppressionList:
 def _entry(address: str, raw: str) -> Entry:
     value = json.loads(raw)
     return Entry(address, value["reason"], value["created_at"])
+
+
+class UnsubscribeLinks:
+    """The one-click unsubscribe links of bulk mail (RFC 8058): an unguessable token a
+    recipient of a client, found again when the link is used.
+
+    The token is an HMAC of the client and the address, so every mail to one recipient carries
+    the same link and one key a recipient is kept, ``notifier:unsub:<token>`` holding
+    ``client`` and ``address``, renewed with each mail for ``ttl`` seconds. A link cannot be
+    made from an address without the secret, and says nothing about it.
+    """
+
+    def __init__(self, redis: Redis, secret: bytes, ttl: int = 180 * 24 * 3600) -> None:
+        self.redis, self.ttl = redis, ttl
+        self._secret = hmac.new(secret, b"one-click unsubscribe", hashlib.sha256).digest()
+
+    def token(self, client: str, address: str) -> str:
+        """The token of ``address`` for ``client``, kept (or renewed) so it can be used."""
+        mac = hmac.new(self._secret, f"{client}\0{normal(address)}".encode(), hashlib.sha256)
+        token = base64.urlsafe_b64encode(mac.digest()[:18]).decode()
+        value = json.dumps({"client": client, "address": normal(address)})
+        self.redis.set(f"notifier:unsub:{token}", value, ex=self.ttl)
+        return token
+
+    def find(self, token: str) -> tuple[str, str] | None:
+        """The (client, address) of a token, or None for one never made (or long unused)."""
+        if not TOKEN.fullmatch(token):
+            return None
+        raw = cast(str | None, self.redis.get(f"notifier:unsub:{token}"))
+        if raw is None:
+            return None
+        found = json.loads(raw)
+        return found["client"], found["address"]
+
+
+TOKEN = re.compile(r"[A-Za-z0-9_-]{24}")

@@ -25,5 +25,6 @@ def send_mail(self: Task[[str], None], notification_id: str) -> None:
         lease=rt.settings.task_time_limit,
         expand=rt.row_mails.expand,
         suppressions=rt.suppressions,
+        unsubscribe=rt.unsubscribe_url,
     )
     run_attempt(self, attempt, rt.settings)
