@@ -219,6 +219,12 @@ class Settings(BaseSettings):
         Field(default_factory=dict)
     )
 
+    # Bounces: each mail to one recipient is sent from bounces+<its token>@bounce_domain; the
+    # MTA taking that domain's mail posts it to /v1/bounces?token=<bounce_token>.
+    bounce_domain: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$"
+    )
+    bounce_token: SecretStr | None = None
     # The operator's templates: a folder laid out as notifier/templates (mail/, sms/,
     # mail_captcha/) whose files replace the built-in ones of their names.
     templates_dir: DirectoryPath | None = None
@@ -285,7 +291,7 @@ class Settings(BaseSettings):
             parse(value)
         return value
 
-    @field_validator("aliyun_receipt_token", "tencent_receipt_token")
+    @field_validator("aliyun_receipt_token", "tencent_receipt_token", "bounce_token")
     @classmethod
     def _url_safe_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _URL_SAFE_TOKEN.fullmatch(value.get_secret_value()):

@@ -166,6 +166,9 @@ COUNTERS = {
                           "Captcha codes verified good, by channel and purpose: against"
                           " captchas_sent, the verify ratio, which falls under SMS pumping",
                           ["channel", "purpose"]),
+    "bounces": ("notifier_bounces",
+                "Messages the bounce route took: hard (a 5.x.x DSN: undelivered, suppressed),"
+                " soft (4.x.x: counted only), ignored (not a DSN of ours)", ["kind"]),
     "unsubscribes": ("notifier_unsubscribes",
                      "Recipients who used a one-click unsubscribe link, by client", ["client"]),
 }  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from notifier.providers.s3 import S3Settings, S3Uploads
 from notifier.queueing import TaskQueue
 from notifier.redisconn import Replication, client, parse
 from notifier.services.batches import RowMails
+from notifier.services.bounces import Bounces
 from notifier.services.callbacks import CallbackSender
 from notifier.services.captcha import MAIL as MAIL_CAPTCHA
 from notifier.services.captcha import SMS, CaptchaPolicy, check_templates
@@ -99,6 +101,12 @@ class Runtime:
         self.captchas = CaptchaStore(self.redis, self.captcha_secret)
         self.suppressions = SuppressionList(self.redis)
         self.unsubscribes = UnsubscribeLinks(self.redis, self.captcha_secret)
+        # Bounces come back to an envelope sender of each mail's own (off without a domain).
+        self.bounces = (
+            Bounces(s.bounce_domain, hmac.new(self.captcha_secret, b"bounces", "sha256").digest())
+            if s.bounce_domain
+            else None
+        )
         self.idempotency = IdempotencyKeys(self.redis)
         # Its own client, with a short timeout: a slow Redis must not make every request slow.
         self.limiter = RateLimiter(redis_client(self.redis_url, timeout=s.rate_limit_timeout))

@@ -19,6 +19,7 @@ from notifier.api.openapi import operation
 from notifier.errors import Forbidden
 from notifier.runtime import runtime
 from notifier.schemas import AliyunReceiptAck, ReceiptAck, TencentReceiptAck
+from notifier.services.bounces import take_bounce
 from notifier.services.receipts import aliyun_receipts, tencent_receipts, twilio_receipt
 from notifier.stores.notifications import NotificationStore
 
@@ -50,11 +51,17 @@ def _store(provider: str) -> NotificationStore:
     configured = {
         "aliyun": settings.aliyun_receipt_token,
         "tencent": settings.tencent_receipt_token,
+        "bounce": settings.bounce_token,
     }[provider]
     given = request.args.get("token", "").encode()
     # Constant time: how much of a guess was right must not show in how long the answer took.
     if configured is None or not hmac.compare_digest(given, configured.get_secret_value().encode()):
-        raise Forbidden(f"the URL's token does not match NOTIFIER_{provider.upper()}_RECEIPT_TOKEN")
+        setting = (
+            "NOTIFIER_BOUNCE_TOKEN"
+            if provider == "bounce"
+            else (f"NOTIFIER_{provider.upper()}_RECEIPT_TOKEN")
+        )
+        raise Forbidden(f"the URL's token does not match {setting}")
     return rt.store
 
 
@@ -81,3 +88,19 @@ def tencent() -> Response:
     """Tencent's SMS status callback (a JSON array, token in the URL); 200 for any message."""
     tencent_receipts(objects(), store=_store("tencent"))
     return jsonify(TencentReceiptAck(result=0, errmsg="OK").model_dump())
+
+
+@bp.post("/bounces")
+@operation((200, ReceiptAck), errors=(403, 413, 503))
+def bounce() -> Response:
+    """A message the bounce domain received, as the MTA pipes it (token in the URL); a DSN
+    of ours moves its notification. 200 for any message, so the MTA does not send it again."""
+    store = _store("bounce")
+    rt = runtime()
+    if rt.bounces is None:
+        outcome = "ignored"  # NOTIFIER_BOUNCE_DOMAIN unset: no mail was sent for bounces here
+    else:
+        outcome = take_bounce(
+            request.get_data(), bounces=rt.bounces, store=store, suppressions=rt.suppressions
+        )
+    return jsonify(ReceiptAck(outcome=outcome).model_dump())

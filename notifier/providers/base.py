@@ -24,6 +24,8 @@ class OutgoingMail:
     text: str | None = None
     html: str | None = None
     headers: tuple[tuple[str, str], ...] = field(default=())
+    # The envelope sender (SMTP MAIL FROM), where bounces go; None: the From address.
+    envelope_from: str | None = None
 
     @property
     def recipients(self) -> tuple[str, ...]:

@@ -254,7 +254,8 @@ def _transmit(
     host: smtplib.SMTP, wire: Wire, message: OutgoingMail
 ) -> dict[str, tuple[int, bytes]]:
     """One mail transaction on ``host``; the recipients the server refused."""
-    return host.sendmail(message.sender, list(message.recipients), wire.data, wire.mail_options)
+    sender = message.envelope_from or message.sender
+    return host.sendmail(sender, list(message.recipients), wire.data, wire.mail_options)
 
 
 def _still_fit(e: Exception) -> bool:

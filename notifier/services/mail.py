@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from notifier.errors import (
     FieldError,
@@ -29,6 +29,9 @@ from notifier.services.delivery import (
     store_and_queue,
 )
 from notifier.stores.notifications import NotificationStore
+
+if TYPE_CHECKING:
+    from notifier.services.bounces import Bounces
 from notifier.stores.suppressions import SuppressionList
 from notifier.templating import MailTemplates
 
@@ -145,6 +148,7 @@ def deliver_mail(
     expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     suppressions: SuppressionList | None = None,
     unsubscribe: Callable[[str, str], str] | None = None,
+    bounces: Bounces | None = None,
 ) -> Outcome:
     """Make one delivery attempt and record its outcome in the status record.
 
@@ -152,7 +156,8 @@ def deliver_mail(
     recipient on the client's ``suppressions`` list is left out; with none left the mail is
     ``suppressed``, not sent. Bulk mail (a batch's row, a mail asking for it) to one recipient
     carries the one-click unsubscribe headers of RFC 8058, with ``unsubscribe(client, address)``
-    as the URL (when the service has a public URL).
+    as the URL (when the service has a public URL). With ``bounces``, a mail to one recipient
+    has an envelope sender of its own, so that a bounce finds it.
     """
 
     def send(claimed: Attempt) -> Outcome:
@@ -182,6 +187,12 @@ def deliver_mail(
             text=payload["text"],
             html=payload["html"],
             headers=unsubscribe_headers(payload, notification_id, store, unsubscribe),
+            envelope_from=bounces.envelope_sender(notification_id, payload["to"][0])
+            if bounces is not None
+            and len(payload["to"]) == 1
+            and not payload["cc"]
+            and not payload["bcc"]
+            else None,
         )
         return hand_over(store, claimed, message, provider, max_attempts=max_attempts)
 

@@ -26,5 +26,6 @@ def send_mail(self: Task[[str], None], notification_id: str) -> None:
         expand=rt.row_mails.expand,
         suppressions=rt.suppressions,
         unsubscribe=rt.unsubscribe_url,
+        bounces=rt.bounces,
     )
     run_attempt(self, attempt, rt.settings)

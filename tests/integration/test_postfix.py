@@ -6,6 +6,9 @@ accepts to an aiosmtpd server of this module's: a mail that arrives there was ta
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
 import json
 import re
 import smtplib
@@ -16,19 +19,25 @@ from pathlib import Path
 
 import dkim
 import pytest
+import requests
 
 from tests.support.batches import post_batch, rows, wait_batch
+from tests.support.clients import api_keys_with, callback_client
 from tests.support.dkim_keys import KeyPair, key_pair
 from tests.support.dns_server import DnsServer
 from tests.support.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
 from tests.support.postfix import PostfixServer
+from tests.support.receiver import CallbackReceiver
 from tests.support.redis_server import RedisServer
 from tests.support.smtp import SmtpSink
-from tests.support.stack import Stack, stack_settings, start_stack
+from tests.support.stack import Caller, Stack, stack_settings, start_stack
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.postfix]
+BOUNCE_TOKEN = "the-bounce-route-token-0123"
+HOOKED = "ntf_test-key-of-a-client-whose-mail-bounces"
+SECRET = "whsec_" + base64.b64encode(b"the hooked client's callback secret").decode()
 
 
 @pytest.fixture(scope="module")
@@ -52,20 +61,32 @@ def dkim_pair(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
 
 
 @pytest.fixture(scope="module")
+def receiver() -> Iterator[CallbackReceiver]:
+    """The status callbacks of the "hooked" client."""
+    running = CallbackReceiver()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
 def postfix_stack(
     postfix: tuple[PostfixServer, SmtpSink],
     redis_server: RedisServer,
     twilio: FakeTwilio,
     dkim_pair: KeyPair,
+    receiver: CallbackReceiver,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Web, worker and beat whose mail server is the private Postfix; mail from example.com
-    is DKIM-signed."""
+    is DKIM-signed, and bounces come back to bounces.notifier.test."""
     server, behind = postfix
     settings = stack_settings(
         redis_server, behind, twilio, Path(tmp_path_factory.mktemp("postfix")), db=4
     )
     settings["mail_port"] = server.port
+    settings["bounce_domain"] = "bounces.notifier.test"
+    settings["bounce_token"] = BOUNCE_TOKEN
+    settings["api_keys"] = api_keys_with(callback_client("hooked", HOOKED, receiver.url, SECRET))
     settings["dkim_keys"] = json.dumps(
         {"example.com": {"selector": "s1", "private_key_file": str(dkim_pair.pem_file)}}
     )
@@ -177,3 +198,69 @@ def test_a_code_by_mail_passes_postfix_and_verifies(postfix_stack: Stack) -> Non
     check = {"to": to, "purpose": "login", "code": code[1]}
     verified = postfix_stack.post("/v1/mail/captcha/verify", check)
     assert verified.json() == {"valid": True}
+
+
+def piped(stack: Stack, dsn: EmailMessage) -> str:
+    """What the bounce domain's MTA does with each message: pipe it to the route."""
+    answer = requests.post(
+        f"{stack.base}/v1/bounces?token={BOUNCE_TOKEN}", data=dsn.as_bytes(), timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    outcome: str = answer.json()["outcome"]
+    return outcome
+
+
+def bounce_for(stack: Stack, notification_id: str) -> EmailMessage:
+    """The DSN Postfix sent back to the notification's own envelope sender."""
+    plain = notification_id.replace("-", "")
+    return wait_for(
+        lambda: next(
+            (m for a, ms in stack.smtp.by_recipient().items() if plain in a for m in ms), None
+        ),
+        what=f"Postfix's DSN for {notification_id}",
+    )
+
+
+def test_a_mail_postfix_cannot_deliver_bounces_back_and_is_undelivered(
+    postfix_stack: Stack, receiver: CallbackReceiver
+) -> None:
+    caller = Caller(postfix_stack, HOOKED)
+    gone = f"gone-{uuid.uuid4().hex[:8]}@example.com"
+    # The next hop refuses the recipient after Postfix took the mail: Postfix bounces it.
+    postfix_stack.smtp.plan(
+        gone, "550 5.1.1 <" + gone + ">: Recipient address rejected: User unknown"
+    )
+    notification_id = caller.post("/v1/mail", {"to": [gone], "subject": "Hi", "text": "Hello"})
+    assert caller.wait_status(notification_id, "sent")["status"] == "sent"
+    dsn = bounce_for(postfix_stack, notification_id)
+    assert dsn.get_content_type() == "multipart/report"
+    assert piped(postfix_stack, dsn) == "undelivered"
+    status = caller.status(notification_id)
+    assert status["status"] == "undelivered" and status["error"].startswith("bounced: 5.1.1")
+    told = wait_for(
+        lambda: [json.loads(r.body) for r in receiver.for_notification(notification_id)
+                 if json.loads(r.body)["status"] == "undelivered"],
+        what="the undelivered callback",
+    )  # fmt: skip
+    assert told[0]["error"].startswith("bounced: 5.1.1")
+    entry = requests.get(
+        f"{postfix_stack.base}/v1/suppressions/{gone}", headers=caller.headers, timeout=10
+    )
+    assert entry.json()["reason"] == "bounced"
+    # The same DSN again, and one for an address its token was not made for: nothing moves.
+    assert piped(postfix_stack, dsn) == "undelivered"
+    forged_bytes = dsn.as_bytes().replace(gone.encode(), b"victim@example.com")
+    forged = email.message_from_bytes(forged_bytes, policy=email.policy.default)
+    assert isinstance(forged, EmailMessage)
+    assert piped(postfix_stack, forged) == "ignored"
+    assert (
+        requests.get(
+            f"{postfix_stack.base}/v1/suppressions/victim@example.com",
+            headers=caller.headers,
+            timeout=10,
+        ).status_code
+        == 404
+    )
+    # The next mail to the address is not sent.
+    again = caller.post("/v1/mail", {"to": [gone], "subject": "Hi", "text": "Again"})
+    assert caller.wait_status(again, "suppressed")["status"] == "suppressed"

@@ -1,0 +1,137 @@
+"""Bounces: delivery status notifications (RFC 3464) that come back after a relay took a mail.
+
+Each mail to one recipient goes out with its own envelope sender (VERP):
+``bounces+<notification id>-<mac>@<NOTIFIER_BOUNCE_DOMAIN>``, the mac an HMAC of the id and the
+recipient. The MTA that takes mail for the bounce domain pipes each message to
+``POST /v1/bounces``; a DSN there is matched to its notification by the address it was sent back
+to, and to its recipient by the mac, so a DSN made up for another address (or for a token it
+does not hold) changes nothing. A hard bounce (status 5.x.x) moves the notification to
+``undelivered`` (a receipt: once, never backwards, with its callback) and puts the address on
+its client's suppression list; a soft one (4.x.x, a delay) is counted and logged, no more.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import hmac
+import logging
+import re
+from dataclasses import dataclass
+from email.message import Message
+
+from notifier.stores.notifications import NotificationStore
+from notifier.stores.suppressions import SuppressionList
+
+log = logging.getLogger(__name__)
+LOCAL = re.compile(r"bounces\+([0-9a-f]{32})-([0-9a-f]{16})", re.I)
+
+
+@dataclass(frozen=True)
+class Bounces:
+    """Where bounces go, and the key of their envelope senders' macs."""
+
+    domain: str
+    secret: bytes
+
+    def _mac(self, notification_id: str, recipient: str) -> str:
+        message = f"{notification_id}\0{recipient.lower()}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:16]
+
+    def envelope_sender(self, notification_id: str, recipient: str) -> str:
+        """The envelope sender of a mail to ``recipient`` alone."""
+        plain = notification_id.replace("-", "")
+        return f"bounces+{plain}-{self._mac(notification_id, recipient)}@{self.domain}"
+
+    def notification_of(self, address: str, recipient: str) -> str | None:
+        """The notification a DSN sent back to ``address`` is about, if its mac is the one of
+        ``recipient``; else None."""
+        local, _, domain = address.strip("<>").rpartition("@")
+        found = LOCAL.fullmatch(local)
+        if found is None or domain.lower() != self.domain.lower():
+            return None
+        plain = found[1].lower()
+        notification_id = f"{plain[:8]}-{plain[8:12]}-{plain[12:16]}-{plain[16:20]}-{plain[20:]}"
+        good = hmac.compare_digest(found[2].lower(), self._mac(notification_id, recipient))
+        return notification_id if good else None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One recipient's block of a DSN."""
+
+    recipient: str
+    action: str  # failed, delayed, delivered, relayed, expanded
+    status: str  # 5.1.1
+    diagnostic: str
+
+    @property
+    def hard(self) -> bool:
+        return self.action == "failed" and self.status.startswith("5.")
+
+
+def failures(raw: bytes) -> tuple[str | None, list[Failure]]:
+    """The address a DSN was sent to (its envelope's, from the MTA's Delivered-To, X-Original-To
+    or To) and its recipients' blocks; none when the message is not a DSN."""
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    to = next(
+        (str(message[h]) for h in ("X-Original-To", "Delivered-To", "To") if message[h]), None
+    )
+    if message.get_content_type() != "multipart/report":
+        return to, []
+    found: list[Failure] = []
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        for block in blocks[1:] if isinstance(blocks, list) else []:
+            if isinstance(block, Message):
+                found.append(_failure(block))
+    return to, [f for f in found if f.recipient]
+
+
+def _failure(block: Message) -> Failure:
+    def field(name: str) -> str:
+        return " ".join(str(block.get(name, "")).split())
+
+    recipient = field("Final-Recipient") or field("Original-Recipient")
+    status = field("Status")
+    return Failure(
+        recipient=recipient.partition(";")[2].strip() if ";" in recipient else recipient,
+        action=field("Action").lower(),
+        status=status.split()[0] if status else "",
+        diagnostic=field("Diagnostic-Code").partition(";")[2].strip() or field("Diagnostic-Code"),
+    )
+
+
+def take_bounce(
+    raw: bytes, *, bounces: Bounces, store: NotificationStore, suppressions: SuppressionList
+) -> str:
+    """Apply a message the bounce domain received: what it came to (``undelivered``, ``soft``,
+    ``ignored`` for a message that is not a DSN of ours, or the status that moved nothing)."""
+    to, blocks = failures(raw)
+    outcome = "ignored"
+    for block in blocks:
+        notification_id = bounces.notification_of(to or "", block.recipient)
+        if notification_id is None or block.action not in ("failed", "delayed"):
+            continue
+        record = store.get(notification_id)
+        if record is None:
+            continue
+        if not block.hard:
+            log.info("%s: soft bounce %s", notification_id, block.status)
+            store.count("bounces:soft")
+            outcome = "soft"
+            continue
+        error = f"bounced: {block.status} {block.diagnostic}".strip()
+        moved = "missing"
+        if record.provider and record.provider_ref:
+            moved = store.receipt(record.provider, record.provider_ref, "undelivered", error=error)
+        suppressions.add(record.client, block.recipient, "bounced")
+        store.count("bounces:hard")
+        log.warning("%s: hard bounce %s", notification_id, block.status)
+        outcome = "undelivered" if moved == "moved" else moved
+    if outcome == "ignored":
+        store.count("bounces:ignored")
+    return outcome

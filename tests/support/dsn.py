@@ -1,0 +1,63 @@
+"""Delivery status notifications (RFC 3464) as Postfix writes them, for the bounce tests."""
+
+from __future__ import annotations
+
+
+def dsn(
+    to: str,
+    recipient: str,
+    *,
+    status: str = "5.1.1",
+    action: str = "failed",
+    diagnostic: str = "smtp; 550 5.1.1 <{r}>: Recipient address rejected: User unknown",
+    message_id: str = "<m1@example.com>",
+) -> bytes:
+    """A DSN sent to ``to`` (the envelope sender of the mail) about ``recipient``."""
+    boundary = "C1A7E3F2B1.1701600000/postfix.notifier.test"
+    text = f"""Return-Path: <>
+From: MAILER-DAEMON@postfix.notifier.test (Mail Delivery System)
+Subject: Undelivered Mail Returned to Sender
+To: {to}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+\tboundary="{boundary}"
+Message-Id: <20261203.C1A7E3F2B1@postfix.notifier.test>
+
+This is a MIME-encapsulated message.
+
+--{boundary}
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+--{boundary}
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; postfix.notifier.test
+X-Postfix-Queue-ID: C1A7E3F2B1
+X-Postfix-Sender: rfc822; {to}
+Arrival-Date: Thu,  3 Dec 2026 14:00:00 +0000 (UTC)
+
+Final-Recipient: rfc822; {recipient}
+Original-Recipient: rfc822;{recipient}
+Action: {action}
+Status: {status}
+Remote-MTA: dns; 127.0.0.1
+Diagnostic-Code: {diagnostic.format(r=recipient)}
+
+--{boundary}
+Content-Description: Undelivered Message Headers
+Content-Type: text/rfc822-headers
+
+From: Notifier <noreply@example.com>
+To: {recipient}
+Subject: Hello
+Message-ID: {message_id}
+
+--{boundary}--
+"""
+    return text.replace("\n", "\r\n").encode()

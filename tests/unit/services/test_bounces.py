@@ -1,0 +1,105 @@
+"""Bounces: VERP envelope senders, DSNs as Postfix writes them, and what a bounce moves (a real
+Redis, the in-memory provider)."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from notifier.providers.memory import MemoryMailProvider
+from notifier.runtime import Runtime
+from notifier.services.bounces import Bounces, failures, take_bounce
+from notifier.services.mail import deliver_mail
+from tests.support.dsn import dsn
+from tests.support.mail import PAYLOAD
+
+BOUNCES = Bounces("bounces.example.com", b"k" * 32)
+ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+def test_the_envelope_sender_names_the_notification_and_its_recipient() -> None:
+    sender = BOUNCES.envelope_sender(ID, "Ada@Example.com")
+    local, _, domain = sender.partition("@")
+    assert domain == "bounces.example.com" and len(local) <= 64
+    assert BOUNCES.notification_of(sender, "ada@example.com") == ID
+    assert BOUNCES.notification_of(sender, "eve@example.com") is None  # another recipient
+    assert (
+        BOUNCES.notification_of(
+            sender.replace("bounces.example.com", "x.example"), "ada@example.com"
+        )
+        is None
+    )
+    forged = sender[: -len("@bounces.example.com") - 1] + ("0" if sender[-21] != "0" else "1")
+    assert BOUNCES.notification_of(forged + "@bounces.example.com", "ada@example.com") is None
+    other = Bounces("bounces.example.com", b"j" * 32)
+    assert other.notification_of(sender, "ada@example.com") is None  # another secret
+
+
+def test_a_postfix_dsn_is_read() -> None:
+    to, blocks = failures(dsn("bounces+x@b.example", "gone@example.com"))
+    assert to == "bounces+x@b.example"
+    ((block),) = blocks
+    assert (block.recipient, block.action, block.status, block.hard) == (
+        "gone@example.com", "failed", "5.1.1", True,
+    )  # fmt: skip
+    assert "User unknown" in block.diagnostic
+    assert failures(b"From: a@example.com\r\nSubject: hi\r\n\r\nnot a DSN\r\n")[1] == []
+
+
+def sent(rt: Runtime, to: str = "gone@example.com") -> str:
+    payload = {**PAYLOAD, "client": "c", "to": [to], "bcc": []}
+    notification_id = rt.store.create(
+        notification_id=ID, client="c", kind="mail", payload=payload
+    ).id
+    mail = MemoryMailProvider()
+    bounces = Bounces("bounces.example.com", b"k" * 32)
+    deliver_mail(notification_id, store=rt.store, provider=mail, max_attempts=3, bounces=bounces)
+    assert mail.sent[0].envelope_from == bounces.envelope_sender(notification_id, to)
+    return mail.sent[0].envelope_from or ""
+
+
+def take(rt: Runtime, raw: bytes) -> str:
+    return take_bounce(raw, bounces=BOUNCES, store=rt.store, suppressions=rt.suppressions)
+
+
+def test_a_hard_bounce_makes_it_undelivered_and_suppresses_the_address(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    envelope = sent(rt)
+    assert take(rt, dsn(envelope, "gone@example.com")) == "undelivered"
+    record = rt.store.get(ID)
+    assert record is not None and record.status == "undelivered"
+    assert record.error is not None and record.error.startswith("bounced: 5.1.1")
+    entry = rt.suppressions.get("c", "gone@example.com")
+    assert entry is not None and entry.reason == "bounced"
+    # The same DSN again (a reused token) moves nothing.
+    assert take(rt, dsn(envelope, "gone@example.com")) == "undelivered"
+    assert rt.store.counted("final:mail:undelivered:live") == 1
+
+
+def test_a_soft_bounce_is_counted_and_suppresses_nothing(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    envelope = sent(rt)
+    raw = dsn(envelope, "gone@example.com", status="4.2.2", action="delayed",
+              diagnostic="smtp; 452 4.2.2 Mailbox full")  # fmt: skip
+    assert take(rt, raw) == "soft"
+    record = rt.store.get(ID)
+    assert record is not None and record.status == "sent"
+    assert rt.suppressions.get("c", "gone@example.com") is None
+    assert rt.store.counted("bounces:soft") == 1
+
+
+def test_a_forged_dsn_changes_nothing(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    envelope = sent(rt)
+    # Another address than the one the token was made for, and a token never made.
+    assert take(rt, dsn(envelope, "victim@example.com")) == "ignored"
+    made_up = "bounces+" + "0" * 32 + "-" + "0" * 16 + "@bounces.example.com"
+    assert take(rt, dsn(made_up, "gone@example.com")) == "ignored"
+    record = rt.store.get(ID)
+    assert record is not None and record.status == "sent"
+    assert rt.suppressions.get("c", "victim@example.com") is None
+    assert rt.suppressions.get("c", "gone@example.com") is None
+
+
+def test_the_route_wants_its_token(client: FlaskClient) -> None:
+    assert client.post("/v1/bounces", data=b"x").status_code == 403
