@@ -264,3 +264,22 @@ def test_a_mail_postfix_cannot_deliver_bounces_back_and_is_undelivered(
     # The next mail to the address is not sent.
     again = caller.post("/v1/mail", {"to": [gone], "subject": "Hi", "text": "Again"})
     assert caller.wait_status(again, "suppressed")["status"] == "suppressed"
+
+
+def test_a_mail_postfix_can_only_defer_is_a_soft_bounce_that_suppresses_nothing(
+    postfix_stack: Stack,
+) -> None:
+    caller = Caller(postfix_stack, HOOKED)
+    full = f"full-{uuid.uuid4().hex[:8]}@example.com"
+    # The next hop defers the recipient twice: Postfix warns the sender, then delivers.
+    postfix_stack.smtp.plan(full, "452 4.2.2 Mailbox full", "452 4.2.2 Mailbox full")
+    notification_id = caller.post("/v1/mail", {"to": [full], "subject": "Hi", "text": "Hello"})
+    warning = bounce_for(postfix_stack, notification_id)
+    assert "delayed" in warning.as_string().lower()
+    assert piped(postfix_stack, warning) == "soft"
+    assert caller.status(notification_id)["status"] == "sent"
+    wait_for(lambda: full in postfix_stack.smtp.by_recipient(), what="the mail, delivered late")
+    answer = requests.get(
+        f"{postfix_stack.base}/v1/suppressions/{full}", headers=caller.headers, timeout=10
+    )
+    assert answer.status_code == 404

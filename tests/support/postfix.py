@@ -90,6 +90,12 @@ class PostfixServer:
                 # here: left as they are, our loopback client would be exempt from the check.
                 "smtpd_forbid_bare_newline = reject",
                 "smtpd_forbid_bare_newline_exclusions =",
+                # A deferred mail is tried again within seconds, and its sender warned of the
+                # delay after one (a soft bounce a test can wait for); production waits hours.
+                "queue_run_delay = 1s",
+                "minimal_backoff_time = 1s",
+                "maximal_backoff_time = 2s",
+                "delay_warning_time = 1s",
                 "",
             ]
         )
