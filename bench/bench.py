@@ -409,6 +409,27 @@ class Bench:
             web.stop()
         self.results["lanes"] = r
 
+    def dkim(self) -> None:
+        """The same drain, unsigned and DKIM-signed (a 2048-bit RSA key for example.com)."""
+        mail = (
+            '{"to": ["u{u}@example.com"], "subject": "Bench {n}", "text": "Hello from the bench."}'
+        )
+        key = LOGS / "dkim.pem"
+        subprocess.run(["openssl", "genrsa", "-traditional", "-out", str(key), "2048"],
+                       check=True, capture_output=True)  # fmt: skip
+        keys = json.dumps({"example.com": {"selector": "bench", "private_key_file": str(key)}})
+        signed = {**self.env, "NOTIFIER_DKIM_KEYS": keys}
+        web, base = self.web("dkim-web", [str(BIN / "gunicorn"), "notifier:create_app()"])
+        r: dict[str, Any] = {}
+        try:
+            for label, env in [("unsigned", self.env), ("signed", signed)]:
+                self.reset()
+                self.queue(base, mail)
+                r[label] = self.drain(self.worker(f"dkim-{label}", "celery_app", env=env))
+        finally:
+            web.stop()
+        self.results["dkim"] = r
+
     def texts(self, base: str, count: int, start: Callable[[], Proc | Procs]) -> dict[str, Any]:
         """``count`` captchas queued, then the workers ``start`` gives: texts a second at the
         Twilio server, from the first to the last, and the HTTP connections it took."""
@@ -785,10 +806,27 @@ def cores_table(r: dict[str, Any], before: dict[str, Any]) -> str:
     return beside(rows, before)
 
 
+def dkim_table(r: dict[str, Any], before: dict[str, Any]) -> str:
+    """The signing figures beside those of the baseline run."""
+
+    def cpu(d: dict[str, Any]) -> str:
+        return f"{d['cpu_ms_per_mail']['workers']:.2f} ms of the worker a mail"
+
+    unsigned, signed = r["unsigned"], r["signed"]
+    rows = [
+        (f"drain {DRAIN} mails, relay on loopback, unsigned", rate(unsigned), "unsigned"),
+        ("  CPU", cpu(unsigned), "cpu_unsigned"),
+        ("  DKIM-signed, rsa-sha256 2048 bits", rate(signed), "signed"),
+        ("  CPU", cpu(signed), "cpu_signed"),
+        ("  signed / unsigned", f"{signed['mails_per_s'] / unsigned['mails_per_s']:.2f}", "ratio"),
+    ]  # fmt: skip
+    return beside(rows, before)
+
+
 def main() -> None:
-    only = sys.argv[1] if sys.argv[1:] else None  # one part only: lanes, batch, cores, sentinel
-    if only not in (None, "lanes", "batch", "cores", "sentinel"):
-        raise SystemExit("usage: bench/run [lanes|batch|cores|sentinel]")
+    only = sys.argv[1] if sys.argv[1:] else None  # one part only
+    if only not in (None, "lanes", "batch", "cores", "sentinel", "dkim"):
+        raise SystemExit("usage: bench/run [lanes|batch|cores|sentinel|dkim]")
     bench = Bench()
     try:
         if only is None:
@@ -803,6 +841,8 @@ def main() -> None:
             bench.sentinel()
         if only in (None, "cores"):
             bench.cores()
+        if only in (None, "dkim"):
+            bench.dkim()
     finally:
         bench.close()
     baseline = json.loads((BENCH / "baseline.json").read_text())
@@ -833,6 +873,10 @@ def main() -> None:
         print(f"\nevery core: {r['processes']} worker processes x {r['threads']} threads"
               f" (before: {was.get('at', '-')}, {was.get('what', 'no run yet')})")  # fmt: skip
         print(cores_table(r, was))
+    if only in (None, "dkim"):
+        was = baseline.get("dkim", {})
+        print(f"\nDKIM (before: {was.get('at', '-')}, {was.get('what', 'no run yet')})")
+        print(dkim_table(results["dkim"], was))
     print(f"\nfigures: {out / 'latest.json'}   logs: {LOGS}")
 
 
