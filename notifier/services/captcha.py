@@ -30,6 +30,7 @@ from notifier.providers.simulated import Outcome as SimulatedOutcome
 from notifier.providers.simulated import mail_outcome, phone_outcome
 from notifier.queueing import Enqueuer
 from notifier.schemas import HEADER_BREAKS, Locale, Notification
+from notifier.services.bounces import Bounces
 from notifier.services.delivery import (
     Attempt,
     Outcome,
@@ -40,9 +41,10 @@ from notifier.services.delivery import (
     simulated,
     store_and_queue,
 )
-from notifier.services.mail import hand_over
+from notifier.services.mail import hand_over, unsuppressed
 from notifier.stores.captchas import CaptchaStore, Sender, Verdict
 from notifier.stores.notifications import NotificationStore
+from notifier.stores.suppressions import SuppressionList
 from notifier.templating import MailTemplates, SmsTemplates
 
 log = logging.getLogger(__name__)
@@ -364,10 +366,18 @@ def deliver_mail_captcha(
     policy: CaptchaPolicy,
     max_attempts: int,
     lease: float = 300.0,
+    suppressions: SuppressionList | None = None,
+    bounces: Bounces | None = None,
 ) -> Outcome:
-    """Send a captcha by mail: ``templates`` (one a locale) rendered with the code's parts."""
+    """Send a captcha by mail: ``templates`` (one a locale) rendered with the code's parts. An
+    address that bounced (or was suppressed by hand) gets none: ``suppressed``. With
+    ``bounces``, it goes out from its own envelope sender, as other mail does."""
 
     def transmit(claimed: Attempt, address: str, parts: dict[str, Any]) -> Outcome:
+        if suppressions is not None:
+            one = {"client": claimed.payload["client"], "to": [address], "cc": [], "bcc": []}
+            if unsuppressed(one, notification_id, store, suppressions) is None:
+                return Outcome("skipped", claimed.attempt)
         rendered = templates.render(parts["locale"], parts)
         message = OutgoingMail(
             notification_id=notification_id,
@@ -378,6 +388,7 @@ def deliver_mail_captcha(
             html=rendered.html,
             # Sent by a machine, for one person: no auto-responder answers it (RFC 3834).
             headers=(("Auto-Submitted", "auto-generated"),),
+            envelope_from=bounces.envelope_sender(notification_id, address) if bounces else None,
         )
         return hand_over(store, claimed, message, provider, max_attempts=max_attempts)
 

@@ -31,7 +31,8 @@ def send_mail_captcha(self: Task[[str], None], notification_id: str) -> None:
     """Mail a code; on a transient failure retry after a backoff (before expiry)."""
     rt = runtime()
     _run(self, rt, deliver_mail_captcha, notification_id, provider=rt.mail_provider,
-         templates=rt.mail_captcha_templates, sender=rt.mail_sender)  # fmt: skip
+         templates=rt.mail_captcha_templates, sender=rt.mail_sender,
+         suppressions=rt.suppressions, bounces=rt.bounces)  # fmt: skip
 
 
 def _run(

@@ -226,3 +226,28 @@ def test_a_templates_dir_that_is_not_a_folder_is_named(
     monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match=r"^NOTIFIER_TEMPLATES_DIR: .*directory"):
         load_settings()
+
+
+def test_a_bounced_address_gets_no_code_and_an_unsubscribed_one_still_does(rt: Runtime) -> None:
+    from notifier.services.bounces import Bounces
+
+    bounces = Bounces("bounces.example.com", b"k" * 32)
+
+    def send(notification_id: str, mail: MemoryMailProvider) -> str:
+        return deliver_mail_captcha(
+            notification_id, store=rt.store, captchas=rt.captchas, provider=mail,
+            templates=rt.mail_captcha_templates, sender="n@example.com",
+            policy=rt.captcha_policy, max_attempts=3, suppressions=rt.suppressions,
+            bounces=bounces,
+        ).status  # fmt: skip
+
+    mail = MemoryMailProvider()
+    rt.suppressions.add("tester", "gone@example.com", "bounced")
+    gone = accept(rt, to="gone@example.com")
+    assert send(gone, mail) == "skipped" and mail.sent == []
+    record = rt.store.get(gone)
+    assert record is not None and record.status == "suppressed"
+    rt.suppressions.add("tester", "left@example.com", "unsubscribed")  # from a newsletter
+    left = accept(rt, to="left@example.com")
+    assert send(left, mail) == "sent"
+    assert mail.sent[0].envelope_from == bounces.envelope_sender(left, "left@example.com")
