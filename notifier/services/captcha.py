@@ -375,8 +375,9 @@ def deliver_mail_captcha(
 
     def transmit(claimed: Attempt, address: str, parts: dict[str, Any]) -> Outcome:
         if suppressions is not None:
-            one = {"client": claimed.payload["client"], "to": [address], "cc": [], "bcc": []}
-            if unsuppressed(one, notification_id, store, suppressions) is None:
+            one = {"to": [address], "cc": [], "bcc": []}
+            client = claimed.payload["client"]
+            if unsuppressed(one, client, notification_id, store, suppressions) is None:
                 return Outcome("skipped", claimed.attempt)
         rendered = templates.render(parts["locale"], parts)
         message = OutgoingMail(

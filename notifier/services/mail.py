@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from notifier.errors import (
     FieldError,
@@ -18,6 +18,7 @@ from notifier.providers.base import MailProvider, OutgoingMail
 from notifier.providers.simulated import mail_outcome
 from notifier.queueing import Enqueuer
 from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest, Notification
+from notifier.services.bounces import Bounces
 from notifier.services.delivery import (
     Attempt,
     Outcome,
@@ -29,9 +30,6 @@ from notifier.services.delivery import (
     store_and_queue,
 )
 from notifier.stores.notifications import NotificationStore
-
-if TYPE_CHECKING:
-    from notifier.services.bounces import Bounces
 from notifier.stores.suppressions import SuppressionList
 from notifier.templating import MailTemplates
 
@@ -165,8 +163,10 @@ def deliver_mail(
             payload = claimed.payload if expand is None else expand(claimed.payload)
         except PermanentProviderError as e:
             return failed_for_good(store, notification_id, claimed.attempt, e)
-        if suppressions is not None:
-            kept = unsuppressed(payload, notification_id, store, suppressions)
+        # Whose list and links apply (a payload from before payloads named it: the record's).
+        client = payload.get("client") or store.client_of(notification_id)
+        if suppressions is not None and client is not None:
+            kept = unsuppressed(payload, client, notification_id, store, suppressions)
             if kept is None:
                 return Outcome("skipped", claimed.attempt)
             payload = kept
@@ -186,7 +186,7 @@ def deliver_mail(
             subject=payload["subject"],
             text=payload["text"],
             html=payload["html"],
-            headers=unsubscribe_headers(payload, notification_id, store, unsubscribe),
+            headers=unsubscribe_headers(payload, client, unsubscribe),
             envelope_from=bounces.envelope_sender(notification_id, payload["to"][0])
             if bounces is not None
             and len(payload["to"]) == 1
@@ -202,17 +202,11 @@ def deliver_mail(
 
 
 def unsubscribe_headers(
-    payload: dict[str, Any],
-    notification_id: str,
-    store: NotificationStore,
-    unsubscribe: Callable[[str, str], str] | None,
+    payload: dict[str, Any], client: str | None, unsubscribe: Callable[[str, str], str] | None
 ) -> tuple[tuple[str, str], ...]:
     """``List-Unsubscribe`` (the recipient's own link) and ``List-Unsubscribe-Post`` for bulk
     mail to one recipient; nothing for other mail, or without a public URL."""
-    if unsubscribe is None or not payload.get("bulk") or len(payload["to"]) != 1:
-        return ()
-    client = payload.get("client") or store.client_of(notification_id)
-    if client is None:
+    if unsubscribe is None or client is None or not payload.get("bulk") or len(payload["to"]) != 1:
         return ()
     return (
         ("List-Unsubscribe", f"<{unsubscribe(client, payload['to'][0])}>"),
@@ -222,15 +216,13 @@ def unsubscribe_headers(
 
 def unsuppressed(
     payload: dict[str, Any],
+    client: str,
     notification_id: str,
     store: NotificationStore,
     suppressions: SuppressionList,
 ) -> dict[str, Any] | None:
-    """The payload without the recipients the client's suppression list stops; None (the
+    """The payload without the recipients ``client``'s suppression list stops; None (the
     notification settled ``suppressed``) when that is every recipient."""
-    client = payload.get("client") or store.client_of(notification_id)
-    if client is None:
-        return payload  # the record is gone: the claim's settle will find nothing either
     everyone = [*payload["to"], *payload["cc"], *payload["bcc"]]
     stopped = suppressions.blocked(client, everyone, bulk=bool(payload.get("bulk")))
     if not stopped:

@@ -29,6 +29,18 @@ from notifier.timestamps import rfc3339
 Reason = Literal["bounced", "manual", "unsubscribed"]
 BULK_ONLY = frozenset({"unsubscribed"})
 
+# KEYS: the list. ARGV: address, entry, whether its reason stops bulk mail only (1/0). Adds the
+# entry, or keeps the one there, unless that one stops only bulk mail and this one more.
+# Returns {1 if added, the entry now}.
+_ADD = """
+local had = redis.call('HGET', KEYS[1], ARGV[1])
+if had and (ARGV[3] == '1' or cjson.decode(had)['reason'] ~= 'unsubscribed') then
+  return {0, had}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {had and 0 or 1, ARGV[2]}
+"""
+
 
 def key(client: str) -> str:
     return f"notifier:suppressed:{{{client}}}"
@@ -52,21 +64,17 @@ class SuppressionList:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._add = redis.register_script(_ADD)
 
     def add(self, client: str, address: str, reason: Reason) -> tuple[Entry, bool]:
         """Suppress ``address`` for ``client``; the entry, and whether it is new. An address
         already there keeps its entry, unless the new reason stops more (``unsubscribed`` ->
-        ``bounced``)."""
-        entry = Entry(normal(address), reason, rfc3339(time.time()))
-        value = json.dumps({"reason": reason, "created_at": entry.created_at})
-        if self.redis.hsetnx(key(client), entry.address, value):
-            return entry, True
-        found = self.get(client, address)
-        assert found is not None
-        if found.reason in BULK_ONLY and reason not in BULK_ONLY:
-            self.redis.hset(key(client), entry.address, value)
-            return entry, False
-        return found, False
+        ``bounced``). One step: a remove or another add meanwhile cannot split it."""
+        address = normal(address)
+        value = json.dumps({"reason": reason, "created_at": rfc3339(time.time())})
+        bulk_only = "1" if reason in BULK_ONLY else "0"
+        added, now = self._add(keys=[key(client)], args=[address, value, bulk_only])
+        return _entry(address, now), bool(added)
 
     def remove(self, client: str, address: str) -> bool:
         return bool(self.redis.hdel(key(client), normal(address)))

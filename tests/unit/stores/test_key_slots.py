@@ -97,7 +97,7 @@ def rt(app: Flask) -> Runtime:
 def watch(rt: Runtime) -> Callable[[], SlotWatch]:
     """A SlotWatch on the app's Redis that knows the stores' scripts by name."""
     names: dict[str, str] = {}
-    for store in (rt.store, rt.batches, rt.captchas, rt.idempotency, rt.limiter):
+    for store in (rt.store, rt.batches, rt.captchas, rt.idempotency, rt.limiter, rt.suppressions):
         for attr, value in vars(store).items():
             if isinstance(value, Script):
                 names[value.sha] = f"{type(store).__name__}.{attr.lstrip('_')}"
@@ -137,6 +137,7 @@ RUNS = {
                 "BatchStore.published"},
     "captchas": {"CaptchaStore.take_recipient", "CaptchaStore.take_ip"},
     "keys": {"IdempotencyKeys.reserve", "RateLimiter.take"},
+    "suppressions": {"SuppressionList.add"},
     "dispatch": {"NotificationStore.lease_due", "NotificationStore.dispatched"},
 }  # fmt: skip
 
@@ -331,6 +332,19 @@ def test_idempotency_keys_and_rate_limits_stay_within_one_slot(
         keys.free(slot)
         assert rt.limiter.take(CLIENT, Rate.parse("10/s")) == 0.0
     assert_single_slot(seen, "keys")
+
+
+def test_suppressions_and_unsubscribe_links_stay_within_one_slot(
+    rt: Runtime, watch: Callable[[], SlotWatch]
+) -> None:
+    with watch() as seen:
+        rt.suppressions.add(CLIENT, "Ada@example.com", "unsubscribed")
+        rt.suppressions.add(CLIENT, "ada@example.com", "bounced")  # replaces the unsubscribe
+        assert rt.suppressions.blocked(CLIENT, ["ada@example.com", "b@example.com"], bulk=False)
+        rt.suppressions.page(CLIENT, 0)
+        rt.suppressions.remove(CLIENT, "ada@example.com")
+        assert rt.unsubscribes.find(rt.unsubscribes.token(CLIENT, "ada@example.com"))
+    assert_single_slot(seen, "suppressions")
 
 
 def test_dispatch_metrics_and_replication_stay_within_one_slot(
