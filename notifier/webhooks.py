@@ -79,15 +79,31 @@ def public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def literal_address(host: str) -> str | None:
+    """The address ``host`` spells, read as the resolver reads it; None for a name.
+
+    ``getaddrinfo`` (and so every HTTP client) takes the old numeric forms of ``inet_aton``
+    too: ``127.1``, ``0x7f000001``, ``2130706433``, ``0177.0.0.1`` and ``0`` all reach this
+    machine, though ``ipaddress`` calls them names.
+    """
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def literal_host_refused(url: str) -> bool:
     """Whether ``url``'s host is, as written, an address (or ``localhost``) that is not public."""
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
-    try:
-        return not public(host)
-    except ValueError:
-        return False  # a name: resolved and checked when a callback is sent
+    address = literal_address(host)
+    # A name is resolved and checked when a callback is sent.
+    return address is not None and not public(address)
 
 
 def check_url(url: str, *, production: bool) -> None:

@@ -318,6 +318,15 @@ def hooked_client(url: str) -> str:
         ("https://169.254.169.254/latest/meta-data/", "private, loopback or link-local"),
         ("https://[::1]/hook", "private, loopback or link-local"),
         ("https://localhost/hook", "private, loopback or link-local"),
+        # Loopback in the numeric spellings getaddrinfo takes (inet_aton's), and "this host".
+        ("https://127.1/cb", "private, loopback or link-local"),
+        ("https://0x7f000001/cb", "private, loopback or link-local"),
+        ("https://2130706433/cb", "private, loopback or link-local"),
+        ("https://0177.0.0.1/cb", "private, loopback or link-local"),
+        ("https://0/cb", "private, loopback or link-local"),
+        ("https://0.0.0.0/cb", "private, loopback or link-local"),
+        ("https://10.1/cb", "private, loopback or link-local"),
+        ("https://[::ffff:127.0.0.1]/cb", "private, loopback or link-local"),
     ],
 )
 def test_production_refuses_callback_urls_that_may_not_be_called(

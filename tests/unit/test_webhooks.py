@@ -18,6 +18,7 @@ from notifier.webhooks import (
     DestinationRefused,
     PublicOnlyAdapter,
     check_url,
+    literal_host_refused,
     new_webhook_id,
     public,
     secret_key,
@@ -89,6 +90,25 @@ def test_public_addresses(address: str, allowed: bool) -> None:
 def test_production_refuses_urls_that_may_not_be_called(url: str) -> None:
     with pytest.raises(DestinationRefused):
         check_url(url, production=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("https://127.1/cb", True),
+        ("https://0x7F000001/cb", True),
+        ("https://2130706433/cb", True),
+        ("https://0177.0.0.1/cb", True),
+        ("https://0/cb", True),
+        ("https://192.168.1/cb", True),
+        ("https://1572395042/cb", False),  # 93.184.216.34, in one number: public
+        ("https://93.184.216.34/cb", False),
+        ("https://hooks.example.com/cb", False),  # a name: checked when it is resolved
+        ("https://0x7f.example.com/cb", False),
+    ],
+)
+def test_a_literal_host_is_read_as_the_resolver_reads_it(url: str, refused: bool) -> None:
+    assert literal_host_refused(url) is refused
 
 
 def test_production_takes_an_https_url_of_a_public_address() -> None:
