@@ -28,14 +28,18 @@ def keys() -> None:
 @keys.command("new")
 @click.option("--client", required=True, help="The calling service's name, e.g. billing.")
 @click.option(
-    "--scopes", default="mail", show_default=True, help="Comma list of mail, sms, upload."
+    "--scopes",
+    default=None,
+    help="Comma list of mail, sms, upload.  [default: mail; with --test: mail,sms]",
 )
 @click.option("--buckets", default="", help="Comma list of Qiniu buckets the client may use.")
 @click.option(
     "--test", "test", is_flag=True, help="A test key: delivery is simulated, nothing is sent."
 )
-def keys_new(client: str, scopes: str, buckets: str, test: bool) -> None:
+def keys_new(client: str, scopes: str | None, buckets: str, test: bool) -> None:
     """Mint a key: print it once, and the entry for NOTIFIER_API_KEYS (which holds no key)."""
+    # A test key is for a team's end-to-end tests, login codes included (README "test keys").
+    scopes = scopes if scopes is not None else "mail,sms" if test else "mail"
     wanted = [s.strip() for s in scopes.split(",") if s.strip()]
     unknown = sorted(set(wanted) - {"mail", "sms", "upload"})
     if unknown:

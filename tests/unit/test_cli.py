@@ -40,10 +40,20 @@ def test_keys_new_test_mints_a_test_key() -> None:
     result = CliRunner().invoke(main, ["keys", "new", "--client", "shop-ci", "--test"])
     assert result.exit_code == 0, result.output
     entry = re.search(r"entry for NOTIFIER_API_KEYS: (\{.*\})", result.output)
-    assert entry and ApiClient.model_validate(json.loads(entry[1])).mode == "test"
+    assert entry
+    made = ApiClient.model_validate(json.loads(entry[1]))
+    # What the README's walk-through of test keys does: mail, and login codes by SMS and mail.
+    assert (made.mode, sorted(made.scopes)) == ("test", ["mail", "sms"])
     live = CliRunner().invoke(main, ["keys", "new", "--client", "shop"])
     found = re.search(r"entry for NOTIFIER_API_KEYS: (\{.*\})", live.output)
-    assert found and ApiClient.model_validate(json.loads(found[1])).mode == "live"
+    assert found
+    made = ApiClient.model_validate(json.loads(found[1]))
+    assert (made.mode, sorted(made.scopes)) == ("live", ["mail"])
+    chosen = ["keys", "new", "--client", "shop-ci", "--test", "--scopes", "sms"]
+    found = re.search(
+        r"entry for NOTIFIER_API_KEYS: (\{.*\})", CliRunner().invoke(main, chosen).output
+    )
+    assert found and sorted(ApiClient.model_validate(json.loads(found[1])).scopes) == ["sms"]
 
 
 def test_run_starts_the_procfiles_worker_once_per_process_each_its_own_node() -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
+from config import Settings
+
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "CONTRACT.md"
 ROW = re.compile(r"^\| `(GET|POST|DELETE|PUT|PATCH) (/\S*)` \| [^|]+ \| ([\d, ]+) \|$", re.M)
 
@@ -29,3 +31,36 @@ def test_the_readme_points_at_the_contract_page() -> None:
     readme = (PAGE.parents[1] / "README.md").read_text()
     assert "](docs/CONTRACT.md)" in readme
     assert "../shared" not in readme  # nothing outside the repository
+
+
+def documented_settings(page: str) -> set[str]:
+    """The variables a page's tables name, ``NOTIFIER_MAIL_SERVER``, ``_PORT`` written out."""
+    names: set[str] = set()
+    for line in page.splitlines():
+        if not line.startswith("| `NOTIFIER_"):
+            continue
+        written = re.findall(r"`(NOTIFIER_[A-Z0-9_]+|_[A-Z0-9_]+)`", line.split("|")[1])
+        names.update(name for name in written if name.startswith("NOTIFIER_"))
+        # A short ``_X`` continues its row's first name: NOTIFIER_MAIL_SERVER, _PORT is
+        # NOTIFIER_MAIL_PORT; NOTIFIER_RETRY_MAX, _RETRY_BASE is NOTIFIER_RETRY_BASE.
+        stem = written[0].split("_")
+        names.update(
+            "_".join(stem[:i]) + short
+            for short in written
+            if short.startswith("_")
+            for i in range(1, len(stem))
+        )
+    return names
+
+
+def test_every_setting_the_code_reads_is_on_the_contract_page() -> None:
+    read = {f"NOTIFIER_{name.upper()}" for name in Settings.model_fields}
+    assert read - documented_settings(PAGE.read_text()) == set()
+
+
+def test_every_setting_the_docs_name_is_one_the_code_reads() -> None:
+    read = {f"NOTIFIER_{name.upper()}" for name in Settings.model_fields}
+    for page in (PAGE, PAGE.parents[1] / "README.md"):
+        # NOTIFIER_S3_* names a family, not a setting.
+        named = set(re.findall(r"NOTIFIER_[A-Z0-9_]+(?<!_)(?![A-Z0-9_]*\*)", page.read_text()))
+        assert named - read == set(), page.name
