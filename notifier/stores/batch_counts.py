@@ -70,7 +70,7 @@ end
 
 local function open_moved(record, new)
   local id = redis.call('HGET', record, 'id')
-  if new == 'queued' or new == 'retrying' then
+  if new == 'queued' or new == 'retrying' or new == 'sending' then
     redis.call('ZADD', in_shard(id, '{OPEN}'), redis.call('TIME')[1], id)
   else
     redis.call('ZREM', in_shard(id, '{OPEN}'), id)

@@ -6,7 +6,8 @@ Keys (``<id>`` is the notification id, ``{s}`` the hash tag of its shard, one of
 * ``notifier:{s}:n:<id>``  hash, the status record the API shows;
 * ``notifier:{s}:p:<id>``  JSON payload (recipients, rendered bodies), deleted once final;
 * ``notifier:{s}:scheduled`` sorted set of the shard's scheduled ids, scored by due time;
-* ``notifier:{s}:open`` sorted set of the shard's ids whose message should be on a queue;
+* ``notifier:{s}:open`` sorted set of the shard's ids whose message should be on a queue or
+  in a worker's hands (queued, retrying, sending), scored by when to look for it as lost;
 * ``notifier:{s}:dispatched_at`` when the shard's schedule was last looked at (a dead beat
   shows as its age);
 * ``notifier:{s}:metrics`` hash of counters: attempts and final statuses (live or test

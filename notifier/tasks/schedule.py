@@ -53,23 +53,33 @@ def dispatch_due() -> int:
 def requeue_lost(rt: Runtime, *, now: float) -> int:
     """Put back the message of each notification whose message a Redis broker lost; how many.
 
-    kombu takes a message with BRPOP: when the primary dies between handing it out and the worker
-    reading it (a failover), or a worker's connection breaks with messages it took but had not
-    started, the message is gone or sits unacknowledged until the visibility timeout (a retry
-    waiting out its delay in a worker too). Its record still says ``queued`` (or ``retrying``,
-    past the longest retry delay). While its lane is empty,
-    nothing ahead of it could still be on the way, so its task is queued again; the claim makes
-    a copy that is not lost after all harmless.
+    kombu takes a message with BRPOP, which removes it from the list at once: when the worker
+    dies before it has written the message down as unacknowledged (the instant between the
+    reply and that write, which a busy worker's GIL can stretch to milliseconds), or the primary
+    dies between handing it out and the worker reading it (a failover), the message is gone. A
+    worker's connection that breaks with messages it took but had not started leaves them
+    unacknowledged until the visibility timeout (a retry waiting out its delay in a worker too),
+    and so does a worker that dies mid-send. The record still says ``queued`` (or ``retrying``,
+    past the longest retry delay), or ``sending`` under a lease long run out. While its lane is
+    empty, nothing ahead of it could still be on the way, so its task is queued again; the claim
+    makes a copy that is not lost after all harmless.
     """
     requeued = 0
     ids = rt.store.open_since(now - LOST_AFTER)
     with rt.redis.pipeline(transaction=False) as pipe:
         for notification_id in ids:
-            pipe.hmget(record_key(notification_id), "status", "kind", "batch")
+            pipe.hmget(record_key(notification_id), "status", "kind", "batch", "lease_until")
         records = pipe.execute()
     backlog: dict[str, int] = {}  # each lane's length, asked once a run
-    for notification_id, (status, kind, batch) in zip(ids, records, strict=True):
-        if status not in ("queued", "retrying"):
+    for notification_id, (status, kind, batch, lease_until) in zip(ids, records, strict=True):
+        if status == "sending":
+            left = float(lease_until or 0) - now
+            if left > -LOST_AFTER:
+                # Its attempt may be running yet (the watchdog ends it by the lease): looked
+                # for again once the lease has run out.
+                rt.store.reopened(notification_id, after=max(0.0, left))
+                continue
+        elif status not in ("queued", "retrying"):
             rt.store.forget_open(notification_id)
             continue
         queue = rt.queue_of(kind, batch=bool(batch))

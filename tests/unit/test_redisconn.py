@@ -159,7 +159,25 @@ def test_a_queued_notification_whose_message_was_lost_is_queued_again_once(app: 
     assert requeue_lost(rt, now=later) == 1  # the other; the first is not looked for again yet
     assert requeue_lost(rt, now=later) == 0
     rt.store.claim("lost", lease=30, max_attempts=5)
+    rt.store.settle("lost", "sent", provider="memory")
     assert "lost" not in rt.store.open_since(later + LOST_AFTER)
+
+
+def test_a_send_whose_worker_died_and_whose_message_is_gone_is_queued_again(app: Flask) -> None:
+    """kombu's BRPOP takes a message off its list before the worker writes it down as taken:
+    a worker killed in between, mid-send, leaves a record ``sending`` and no message."""
+    from notifier.tasks.schedule import LOST_AFTER, requeue_lost
+
+    rt: Runtime = app.extensions["notifier"]
+    rt.store.create(notification_id="orphan", client="c", kind="mail", payload={"to": ["a"]})
+    assert rt.store.claim("orphan", lease=60, max_attempts=5).status == "sending"
+    start = time.time()
+    # Its attempt may still run: its lease (60 s), then LOST_AFTER, before it is looked for.
+    assert requeue_lost(rt, now=start + LOST_AFTER + 1) == 0
+    assert requeue_lost(rt, now=start + 60 + 1) == 0
+    assert requeue_lost(rt, now=start + 60 + LOST_AFTER + 2) == 1
+    assert rt.redis.llen(rt.mail_queue.queue) == 1  # its task, queued again
+    assert requeue_lost(rt, now=start + 60 + 2 * LOST_AFTER + 3) == 0  # and only once
 
 
 def test_a_worker_that_lost_its_broker_tries_again_within_a_second(
