@@ -7,46 +7,41 @@ time) and counts connections (``bench:sms_connections``).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import redis
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.http_peer import JsonPeer, Reply, Request
+
+
+class TwilioSink(JsonPeer[None]):
+    """Takes every text; what arrived, and the connections, are written to Redis."""
+
+    def __init__(self, port: int, db: redis.Redis, latency: float) -> None:
+        super().__init__(port)
+        self.db = db
+        self.delay = latency
+
+    def connected(self) -> None:
+        self.db.incr("bench:sms_connections")
+
+    def answer(self, request: Request) -> Reply:
+        to = parse_qs(request.body.decode())["To"][0]
+        self.db.hset("bench:sms", to, time.time())
+        return Reply(201, {"sid": "SM" + uuid.uuid4().hex, "status": "queued", "to": to})
+
 
 def main() -> None:
     port, db, latency = int(sys.argv[1]), redis.Redis.from_url(sys.argv[2]), float(sys.argv[3])
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def setup(self) -> None:
-            super().setup()
-            db.incr("bench:sms_connections")
-
-        def do_POST(self) -> None:
-            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
-            db.hset("bench:sms", form["To"][0], time.time())
-            time.sleep(latency / 1000)
-            sid = "SM" + uuid.uuid4().hex
-            body = json.dumps({"sid": sid, "status": "queued", "to": form["To"][0]}).encode()
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
+    sink = TwilioSink(port, db, latency / 1000)
     print("twilio ready", flush=True)
-    server.serve_forever()
+    sink.server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""What the vendor test peers share: an HTTP/1.1 keep-alive server that counts connections,
-planned answers by phone number, and a server that never answers."""
+"""What the vendor test peers share: an HTTP/1.1 keep-alive server that counts connections and
+requests in flight, answers after a latency, plans answers by phone number; and a server that
+never answers."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 A = TypeVar("A")
 
@@ -36,15 +38,20 @@ class JsonPeer(Generic[A]):
     """A ThreadingHTTPServer on 127.0.0.1 speaking HTTP/1.1 with keep-alive.
 
     Subclasses implement :meth:`answer`. ``connections`` counts the TCP connections accepted,
-    ``requests`` the requests read; ``plan`` queues answers of type ``A`` for a number.
+    ``requests`` the requests read, ``in_flight`` (and its ``peak_in_flight``) those being
+    answered; ``delay`` is the seconds each answer waits (a vendor far away); ``plan`` queues
+    answers of type ``A`` for a number.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.lock = threading.Lock()
         self.connections = 0
         self.requests = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.delay = 0.0
         self._plans: dict[str, deque[A]] = {}
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -54,7 +61,7 @@ class JsonPeer(Generic[A]):
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> JsonPeer[A]:
+    def start(self) -> Self:
         self.thread.start()
         return self
 
@@ -76,6 +83,11 @@ class JsonPeer(Generic[A]):
     def answer(self, request: Request) -> Reply:
         raise NotImplementedError
 
+    def connected(self) -> None:
+        """A TCP connection was accepted."""
+        with self.lock:
+            self.connections += 1
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         peer = self
 
@@ -87,16 +99,23 @@ class JsonPeer(Generic[A]):
 
             def setup(self) -> None:
                 super().setup()
-                with peer.lock:
-                    peer.connections += 1
+                peer.connected()
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 with peer.lock:
                     peer.requests += 1
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                reply = peer.answer(Request(self.command, self.path, headers, body))
+                    peer.in_flight += 1
+                    peer.peak_in_flight = max(peer.peak_in_flight, peer.in_flight)
+                try:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    reply = peer.answer(Request(self.command, self.path, headers, body))
+                    if peer.delay:
+                        time.sleep(peer.delay)
+                finally:
+                    with peer.lock:
+                        peer.in_flight -= 1
                 data = json.dumps(reply.body, ensure_ascii=False).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
-import threading
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,51 +13,42 @@ import requests
 from requests import Response
 from twilio.request_validator import RequestValidator
 
+from tests.support.http_peer import JsonPeer, Reply, Request
+
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token"
 FROM = "+15005550006"
 _PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json$")
 
 
-@dataclass
-class FakeTwilio:
-    """Accepts ``POST /2010-04-01/Accounts/<sid>/Messages.json``; answers planned errors first."""
+class FakeTwilio(JsonPeer[tuple[int, int]]):
+    """Accepts ``POST /2010-04-01/Accounts/<sid>/Messages.json`` with the account's Basic auth;
+    answers planned errors (HTTP status, Twilio code) first, by the number sent to."""
 
-    received: list[dict[str, str]] = field(default_factory=list)
-    # By the number sent to: (HTTP status, Twilio code) to answer first.
-    plans: dict[str, deque[tuple[int, int]]] = field(default_factory=dict)
-    requests: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    delay: float = 0.0  # seconds before answering: Twilio is 200 ms away from most places
-    connections: int = 0  # TCP connections accepted (the SDK keeps them alive)
-    in_flight: int = 0  # requests being answered right now
-    peak_in_flight: int = 0
-    arrivals: dict[str, float] = field(default_factory=dict)  # number -> when its text came
-    status_callbacks: dict[str, str] = field(default_factory=dict)  # message SID -> its URL
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[dict[str, str]] = []
+        self.arrivals: dict[str, float] = {}  # number -> when its text came
+        self.status_callbacks: dict[str, str] = {}  # message SID -> its URL
 
-    def __post_init__(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> FakeTwilio:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def plan(self, phone: str, *answers: tuple[int, int]) -> None:
-        """Answer the next sends to ``phone`` with these (status, Twilio code), then succeed."""
-        with self.lock:
-            self.plans.setdefault(phone, deque()).extend(answers)
+    def answer(self, request: Request) -> Reply:
+        match = _PATH.match(request.path)
+        expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+        if request.method != "POST" or match is None:
+            return Reply(404, {"code": 20404, "message": "not found", "status": 404})
+        if request.headers.get("authorization") != expected:
+            return Reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        planned = self.planned(form.get("To", ""))
+        if planned is not None:
+            status, code = planned
+            return Reply(status, {
+                "code": code,
+                "message": f"planned failure {code}",
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            })  # fmt: skip
+        return Reply(201, self._created(match["sid"], form))
 
     def receipt(
         self,
@@ -99,27 +85,16 @@ class FakeTwilio:
         with self.lock:
             return [m["Body"] for m in self.received if m["To"] == phone]
 
-    def _answer(self, sid: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _created(self, sid: str, form: dict[str, str]) -> dict[str, Any]:
+        """The message Twilio made, as its API answers it; the text recorded as arrived."""
         with self.lock:
-            self.requests += 1
-            plan = self.plans.get(form.get("To", ""))
-            planned = plan.popleft() if plan else None
-            if planned is None:
-                self.received.append(form)
-                self.arrivals[form.get("To", "")] = time.time()
-        if planned is not None:
-            status, code = planned
-            return status, {
-                "code": code,
-                "message": f"planned failure {code}",
-                "more_info": f"https://www.twilio.com/docs/errors/{code}",
-                "status": status,
-            }
+            self.received.append(form)
+            self.arrivals[form.get("To", "")] = time.time()
         message_sid = "SM" + uuid.uuid4().hex
         if form.get("StatusCallback"):
             with self.lock:
                 self.status_callbacks[message_sid] = form["StatusCallback"]
-        return 201, {
+        return {
             "sid": message_sid,
             "account_sid": sid,
             "to": form["To"],
@@ -140,52 +115,3 @@ class FakeTwilio:
             "uri": f"/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json",
             "subresource_uris": {},
         }
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as Twilio's API
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def setup(self) -> None:
-                super().setup()
-                with fake.lock:
-                    fake.connections += 1
-
-            def do_POST(self) -> None:
-                with fake.lock:
-                    fake.in_flight += 1
-                    fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
-                try:
-                    self._answer_post()
-                finally:
-                    with fake.lock:
-                        fake.in_flight -= 1
-
-            def _answer_post(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                raw = self.rfile.read(length).decode()
-                match = _PATH.match(self.path)
-                expected = (
-                    "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-                )
-                if match is None:
-                    status, body = 404, {"code": 20404, "message": "not found", "status": 404}
-                elif self.headers.get("Authorization") != expected:
-                    status, body = 401, {"code": 20003, "message": "Authenticate", "status": 401}
-                else:
-                    form = {k: v[0] for k, v in parse_qs(raw).items()}
-                    status, body = fake._answer(match["sid"], form)
-                if fake.delay:
-                    time.sleep(fake.delay)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
