@@ -12,11 +12,10 @@ from typing import ParamSpec, TypeVar, get_args
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from notifier.api.auth import rate_limited, requires
+from notifier.api.auth import requires
 from notifier.api.body import parse
-from notifier.api.idempotency import idempotent
 from notifier.api.openapi import operation
-from notifier.api.responses import accepted_at, own
+from notifier.api.responses import accepted_at, own, sending
 from notifier.errors import Conflict, FieldError, NotFound, Unprocessable
 from notifier.runtime import runtime
 from notifier.schemas import Batch, BatchAccepted, BatchPage, BatchRequest, Status
@@ -47,11 +46,8 @@ def _own(batch_id: str) -> Batch:
 
 
 @bp.post("/mail/batch")
-@operation((202, BatchAccepted), body=BatchRequest, errors=(429,))
 @larger_body
-@requires("mail")
-@rate_limited
-@idempotent
+@sending("mail", BatchRequest, BatchAccepted)
 def send_batch() -> Response:
     """Send one mail to each of up to 10,000 recipients (now, or at send_at)."""
     rt = runtime()

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify
 
-from notifier.api.auth import rate_limited, requires
+from notifier.api.auth import requires
 from notifier.api.body import parse
-from notifier.api.idempotency import idempotent
 from notifier.api.openapi import operation
-from notifier.api.responses import accepted
+from notifier.api.responses import accepted, sending
 from notifier.queueing import Enqueuer
 from notifier.runtime import runtime
 from notifier.schemas import (
@@ -28,10 +27,7 @@ bp = Blueprint("captcha", __name__)
 
 
 @bp.post("/sms/captcha")
-@operation((202, CaptchaAccepted), body=CaptchaRequest)
-@requires("sms")
-@rate_limited
-@idempotent
+@sending("sms", CaptchaRequest, CaptchaAccepted)
 def send_captcha() -> Response:
     """Send an SMS captcha code; 429 with Retry-After when a limit refuses it."""
     return _send(parse(CaptchaRequest), SMS, runtime().captcha_queue)
@@ -46,10 +42,7 @@ def verify() -> Response:
 
 
 @bp.post("/mail/captcha")
-@operation((202, CaptchaAccepted), body=MailCaptchaRequest)
-@requires("mail")
-@rate_limited
-@idempotent
+@sending("mail", MailCaptchaRequest, CaptchaAccepted)
 def send_mail_captcha() -> Response:
     """Mail a captcha code; 429 with Retry-After when a limit refuses it."""
     return _send(parse(MailCaptchaRequest), MAIL, runtime().mail_captcha_queue)

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g
 
-from notifier.api.auth import rate_limited, requires
 from notifier.api.body import parse
-from notifier.api.idempotency import idempotent
-from notifier.api.openapi import operation
-from notifier.api.responses import accepted
+from notifier.api.responses import accepted, sending
 from notifier.runtime import runtime
-from notifier.schemas import Accepted, MailRequest
+from notifier.schemas import MailRequest
 from notifier.services.mail import accept_mail
 
 bp = Blueprint("mail", __name__)
 
 
 @bp.post("/mail")
-@operation((202, Accepted), body=MailRequest)
-@requires("mail")
-@rate_limited
-@idempotent
+@sending("mail", MailRequest)
 def send_mail() -> Response:
     """Send a mail (now, or at send_at)."""
     rt = runtime()

@@ -8,9 +8,14 @@ from typing import Any, Protocol, TypeVar
 from flask import Response, g, jsonify
 from pydantic import BaseModel
 
-from notifier.api.openapi import MAX_PATH_ID
+from config import Scope
+from notifier.api.auth import rate_limited, requires
+from notifier.api.idempotency import idempotent
+from notifier.api.openapi import MAX_PATH_ID, operation
 from notifier.errors import NotFound
 from notifier.schemas import Accepted, Notification
+
+View = Callable[[], Response]
 
 
 class Owned(Protocol):
@@ -18,6 +23,23 @@ class Owned(Protocol):
 
 
 Found = TypeVar("Found", bound=Owned)
+
+
+def sending(
+    scope: Scope, body: type[BaseModel], answer: type[BaseModel] = Accepted
+) -> Callable[[View], View]:
+    """The shape of every route that accepts something to send: a 202 of ``answer`` to a
+    ``body``, for a client with ``scope``, through its rate limit, with ``Idempotency-Key``.
+
+    The view parses the body and stores and queues what it asks for, in one step, and answers
+    :func:`accepted`; these guards run first, in this order.
+    """
+
+    def decorate(view: View) -> View:
+        guarded = requires(scope)(rate_limited(idempotent(view)))
+        return operation((202, answer), body=body)(guarded)
+
+    return decorate
 
 
 def accepted(record: Notification, answer: type[Accepted] = Accepted, **extra: int) -> Response:
