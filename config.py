@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     # One JSON object a line; development defaults to plain text.
     log_format: Literal["json", "text"]
 
+    # Unhandled errors of the web and the workers go to this Sentry DSN, masked (README "Errors").
+    sentry_dsn: SecretStr | None = None
+
     # Per-client rate limit of the sending routes, unless the client's entry sets "rate".
     rate_limit: str = Field("100/s", pattern=RATE_PATTERN)
     # When Redis is too slow to answer a rate-limit check in time: let the request through

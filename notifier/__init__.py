@@ -37,6 +37,10 @@ def _build(settings: Settings) -> Flask:
     from notifier.runtime import Runtime
 
     logs.configure(settings.log_level, settings.log_format)
+    if settings.sentry_dsn is not None:
+        from notifier import sentry  # imported only when on: the SDK costs start-up time
+
+        sentry.start(settings)
     filled = fill_in(settings)
     if filled.development_key is not None:
         # The key itself is printed by `notifier run`, never logged.

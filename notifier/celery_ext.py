@@ -11,6 +11,7 @@ from flask import Flask
 from kombu import Queue
 
 from config import Settings
+from notifier import tracing
 from notifier.kombu_redis import transport_for
 from notifier.lanes import LANES, ROUTES, QueueNames, TaskNames
 from notifier.logs import request_id
@@ -223,6 +224,8 @@ def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
         # rather than failing an attempt half-way. The web keeps its fast 503s.
         app.extensions["notifier"].become_worker()
         celery.conf.task_publish_retry_policy = PATIENT_PUBLISH
+        # The threads pool runs tasks in this process: its traces start here (README "Traces").
+        tracing.start(app, "worker")
 
     signals.worker_init.connect(become_worker, weak=False)
     signals.worker_shutdown.connect(close_providers, weak=False)

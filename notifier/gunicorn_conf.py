@@ -56,6 +56,7 @@ def on_starting(server: Any) -> None:
 def post_fork(server: Any, worker: Any) -> None:
     from gunicorn import util  # type: ignore[import-untyped]
 
+    from notifier import tracing
     from notifier.api.problems import server_refusal
 
     def write_problem(sock: Any, status: int, reason: str, detail: str) -> None:
@@ -65,6 +66,9 @@ def post_fork(server: Any, worker: Any) -> None:
     # too large: 431, a malformed request: 400) through this one function, as an HTML page;
     # callers get the API's problem+json instead, like every other error.
     util.write_error = write_problem
+    # Traces (when OTEL_* asks for them) start in each worker, after the fork: the exporter's
+    # thread and connections belong to the process that sends. gevent is patched by now.
+    tracing.start(worker.app.wsgi(), "web")
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from celery import Celery
 
+from notifier import tracing
 from notifier.logs import request_id
 
 T = TypeVar("T")
@@ -116,6 +117,8 @@ class TaskQueue:
         )
         if current := request_id.get():
             headers["request_id"] = current  # as celery_ext's before_task_publish does
+        # The trace goes on in the worker, as the Celery instrumentation's publish would carry it.
+        tracing.carry(headers)
         message: dict[str, Any] = {
             "body": base64.b64encode(json.dumps(body).encode()).decode(),
             "content-encoding": "utf-8",

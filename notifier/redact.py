@@ -25,11 +25,26 @@ _EMAIL = re.compile(
 # +86 138 0013 8000, +1 (415) 555-0100.
 _PHONE = re.compile(r"[+\uff0b](?:\d[ \t.\-()/\u00a0]{0,2}){6,14}\d(?!\d)")
 _DIGIT = re.compile(r"\d")
+# Tokens in URLs: every query value (the receipt and bounce routes' ``?token=``), and the
+# one-click unsubscribe link's path segment.
+_QUERY_VALUE = re.compile(r"([?&][^=&#]*=)[^&#]*")
+_TOKEN_PATH = re.compile(r"(/unsubscribe/)[^/?#]+")
 
 
 def redact(text: str) -> str:
     """``ada@example.com`` → ``a***@example.com``; ``+8613800138000`` → ``+86*********00``."""
     return _PHONE.sub(_mask_phone, _EMAIL.sub(_mask_email, text))
+
+
+def redact_url(url: str) -> str:
+    """A URL (or path, or ``?query``) with its query values and tokens masked, and redacted."""
+    masked = _TOKEN_PATH.sub(r"\1[redacted]", url)
+    return redact(_QUERY_VALUE.sub(r"\1[redacted]", masked))
+
+
+def redact_query(query: str) -> str:
+    """A query string without its ``?`` (``token=abc&x=1``), every value masked."""
+    return redact_url(f"?{query}")[1:]
 
 
 def _mask_email(match: re.Match[str]) -> str:

@@ -109,7 +109,8 @@ class Runtime:
         )
         self.idempotency = IdempotencyKeys(self.redis)
         # Its own client, with a short timeout: a slow Redis must not make every request slow.
-        self.limiter = RateLimiter(redis_client(self.redis_url, timeout=s.rate_limit_timeout))
+        self._limiter_redis = redis_client(self.redis_url, timeout=s.rate_limit_timeout)
+        self.limiter = RateLimiter(self._limiter_redis)
         self.captcha_policy = CaptchaPolicy(
             length=s.captcha_length,
             ttl=s.captcha_ttl,
@@ -236,6 +237,10 @@ class Runtime:
         country = str(phonenumbers.parse(phone).country_code)
         names = self.settings.sms_country_providers.get(country) or self.settings.sms_providers
         return [built[name] for name in names or ()]
+
+    def redis_clients(self) -> tuple[redis.Redis, ...]:
+        """The Redis clients of this runtime (the tracing instruments them)."""
+        return (self.redis, self._limiter_redis)
 
     def become_worker(self) -> None:
         """This process runs tasks: its Redis commands wait out a failover instead of failing."""

@@ -27,6 +27,7 @@ from typing import Any
 
 from flask_mail import Connection, Mail
 
+from notifier import tracing
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.providers.base import OutgoingMail
 from notifier.providers.dkim import DkimSigner
@@ -160,6 +161,10 @@ class SmtpMailProvider:
             }
         )
         self._timeout = settings.timeout
+        self._peer: dict[str, str | int] = {
+            "server.address": settings.server,
+            "server.port": settings.port,
+        }
         self._dkim = settings.dkim
         self._pool = _Pool(
             lambda: _TimedConnection(mail, settings.timeout).configure_host(),
@@ -179,41 +184,45 @@ class SmtpMailProvider:
             raise TransientProviderError(
                 f"no SMTP connection came free within {self._timeout:g} s", provider=self.name
             )
-        host: smtplib.SMTP | None = None
-        try:
-            host, reused = self._pool.take()
+        # The SMTP transaction, a reconnect included, as one span (traces, when on).
+        with tracing.span(
+            "smtp send", {**self._peer, "notifier.recipients": len(message.recipients)}
+        ):
+            host: smtplib.SMTP | None = None
             try:
-                refused = _transmit(host, wire, message)
-            except smtplib.SMTPServerDisconnected as e:
-                # A kept connection the server closed while idle fails on its first command,
-                # before the message went out, so one fresh try cannot send it twice. A timeout
-                # can come after the message went out (a slow answer to the final dot): that
-                # one waits for the task's backoff like any other transient failure.
-                if not reused or isinstance(e.__context__, TimeoutError):
+                host, reused = self._pool.take()
+                try:
+                    refused = _transmit(host, wire, message)
+                except smtplib.SMTPServerDisconnected as e:
+                    # A kept connection the server closed while idle fails on its first command,
+                    # before the message went out, so one fresh try cannot send it twice. A timeout
+                    # can come after the message went out (a slow answer to the final dot): that
+                    # one waits for the task's backoff like any other transient failure.
+                    if not reused or isinstance(e.__context__, TimeoutError):
+                        raise
+                    log.info("smtp connection went stale; reconnecting")
+                    _drop(host)
+                    host = None
+                    host = self._pool.open_new()
+                    refused = _transmit(host, wire, message)
+            except Exception as e:
+                if host is not None and not _still_fit(e):
+                    _drop(host)
+                    host = None
+                error = self._translated(e)
+                if error is e:
                     raise
-                log.info("smtp connection went stale; reconnecting")
-                _drop(host)
-                host = None
-                host = self._pool.open_new()
-                refused = _transmit(host, wire, message)
-        except Exception as e:
-            if host is not None and not _still_fit(e):
-                _drop(host)
-                host = None
-            error = self._translated(e)
-            if error is e:
+                raise error from e
+            except BaseException:
+                # Cut off mid-conversation (the watchdog): the connection's state is unknown.
+                if host is not None:
+                    _drop(host)
+                    host = None
                 raise
-            raise error from e
-        except BaseException:
-            # Cut off mid-conversation (the watchdog): the connection's state is unknown.
-            if host is not None:
-                _drop(host)
-                host = None
-            raise
-        finally:
-            if host is not None:
-                self._pool.give_back(host)
-            self._pool.release()
+            finally:
+                if host is not None:
+                    self._pool.give_back(host)
+                self._pool.release()
         if refused:
             log.warning("smtp refused %d of %d recipients", len(refused), len(message.recipients))
         return wire.message_id

@@ -16,6 +16,7 @@ import jinja2
 import phonenumbers
 
 from config import ConfigError
+from notifier import tracing
 from notifier.errors import (
     FieldError,
     PermanentProviderError,
@@ -326,10 +327,11 @@ def deliver_captcha(
         route = providers(phone)
         for provider in route:
             try:
-                if isinstance(provider, CaptchaSender):
-                    ref = provider.send_captcha(to=phone, **parts)
-                else:
-                    ref = provider.send_sms(to=phone, body=text)
+                with tracing.provider_call(provider.name, notification_id):
+                    if isinstance(provider, CaptchaSender):
+                        ref = provider.send_captcha(to=phone, **parts)
+                    else:
+                        ref = provider.send_sms(to=phone, body=text)
             except (PermanentProviderError, RecipientThrottled) as e:
                 # A number no provider can reach, or the vendor's per-number limit (its
                 # anti-abuse rule: another provider or a retry would only help an abuser).

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from notifier import tracing
 from notifier.errors import (
     FieldError,
     PermanentProviderError,
@@ -250,7 +251,8 @@ def hand_over(
     """Give ``message`` to the provider and record what came of it."""
     notification_id = message.notification_id
     try:
-        ref = provider.send_mail(message=message)
+        with tracing.provider_call(provider.name, notification_id):
+            ref = provider.send_mail(message=message)
     except PermanentProviderError as e:
         return failed_for_good(store, notification_id, claimed.attempt, e)
     except TransientProviderError as e:
