@@ -98,6 +98,8 @@ def test_one_trace_runs_from_the_request_through_a_retry_to_the_smtp_answer(
     for secret in (to, "Secret subject 7f3a", "Body 9c1e", key):
         assert secret not in everything
     assert "t***@example.com" in everything  # the refusal, quoted in the error, masked
+    # Beat's once-a-second dispatch is not traced, nor kombu's polling of the broker.
+    assert not {"run/dispatch_due", "BRPOP"} & {s.name for s in otlp.received()}
 
 
 def test_an_unhandled_web_error_reaches_sentry_masked(
