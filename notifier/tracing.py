@@ -90,6 +90,7 @@ def start(app: Flask, role: str, environ: Mapping[str, str] = os.environ) -> boo
         provider.add_span_processor(BatchSpanProcessor(scrubbing(_exporter(name))))
     trace.set_tracer_provider(provider)
     CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    _end_each_task_clean()
     RequestsInstrumentor().instrument()
     URLLib3Instrumentor().instrument()
     rt = app.extensions["notifier"]
@@ -102,6 +103,28 @@ def start(app: Flask, role: str, environ: Mapping[str, str] = os.environ) -> boo
         FlaskInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")  # type: ignore[no-untyped-call]
     _started = os.getpid()
     return True
+
+
+def _end_each_task_clean() -> None:
+    """Leave a worker thread with no current span once each task has run.
+
+    A task that retries (Celery republishes from inside the running task) makes the Celery
+    instrumentation detach a context that is no longer current: the API logs "Failed to detach
+    context" at ERROR and the thread keeps the task's span as its current one (the family of
+    open-telemetry/opentelemetry-python-contrib#2855 and #2927). The next task the thread runs
+    without a context of its own (beat's dispatch) would then join that trace. So after the
+    instrumentation's own handler, the thread's context is set empty; and that logger, which
+    would make every retry an error line (and, with Sentry on, an event), speaks only for what
+    is worse.
+    """
+    from celery.signals import task_postrun
+    from opentelemetry import context
+
+    def clean(**_: Any) -> None:
+        context.attach(context.Context())  # the token is not needed: nothing to go back to
+
+    task_postrun.connect(clean, weak=False)  # after the instrumentation's: it runs last
+    logging.getLogger("opentelemetry.context").setLevel(logging.CRITICAL)
 
 
 def _exporter(name: str) -> SpanExporter:
