@@ -100,9 +100,10 @@ def start_worker(
     return worker
 
 
-def start_web(env: dict[str, str]) -> tuple[Process, str]:
-    """``gunicorn "notifier:create_app()"`` with the repository's config; its base URL."""
-    port = free_port()
+def start_web(env: dict[str, str], port: int | None = None) -> tuple[Process, str]:
+    """``gunicorn "notifier:create_app()"`` with the repository's config, on ``port`` (a free one
+    unless given: a web started again where it was); its base URL."""
+    port = port or free_port()
     web = Process(
         "web",
         [str(BIN / "gunicorn"), "notifier:create_app()", "--bind", f"127.0.0.1:{port}"],
