@@ -94,7 +94,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "task_default_queue": QueueNames.MAIL,
         "task_routes": {task: {"queue": lane} for task, lane in ROUTES.items()},
         # Sends wait on providers far away, so a worker keeps many in flight: threads, not
-        # processes (see README "Sizing"). The threads pool has no time limits of its own;
+        # processes (see docs/production.md, "Sizing workers"). The threads pool has no time limits of its own;
         # the watchdog below and every socket's timeout cut off a send that hangs.
         "worker_pool": "threads",
         "worker_concurrency": settings.worker_concurrency,
@@ -163,7 +163,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
 
 
 def _quorum_lanes(settings: Settings) -> dict[str, Any]:
-    """What quorum lanes need besides their type (README "RabbitMQ as the broker")."""
+    """What quorum lanes need besides their type (docs/production.md, "RabbitMQ as the broker")."""
     if settings.broker_queue_type != "quorum":
         return {}
     return {

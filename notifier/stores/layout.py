@@ -5,7 +5,7 @@ Until the keys carried their shard's hash tag (:mod:`notifier.stores.slots`) a r
 ``notifier:metrics``. After an upgrade every process, as it starts (before it serves or takes a
 task), makes sure every such key is in its shard: the first moves them and marks the layout
 done in ``notifier:layout``, the others wait for that (seconds for a few hundred thousand keys;
-see the README). A process that could not reach Redis as it started leaves it to the first
+see docs/production.md, "Redis Cluster"). A process that could not reach Redis as it started leaves it to the first
 ``dispatch_due``; ``notifier migrate`` does the same by hand.
 
 Each step is safe to repeat and to run beside another process doing the same: keys are renamed

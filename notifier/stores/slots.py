@@ -14,7 +14,7 @@ touches carries the same tag:
 * every other key is the only key of its step (an idempotency slot, a rate bucket).
 
 On one Redis server (or Sentinel) the tags change nothing; they are what lets the state move to
-a Cluster of up to 16 primaries later (see the README).
+a Cluster of up to 16 primaries later (see docs/production.md, "Redis Cluster").
 """
 
 from __future__ import annotations

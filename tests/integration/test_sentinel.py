@@ -137,7 +137,7 @@ def pair() -> Iterator[SentinelGroup]:
 def test_without_min_replicas_what_a_lagging_replica_lacks_is_lost(
     pair: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
 ) -> None:
-    """The window README "Surviving the loss of the Redis primary" documents for min replicas 0:
+    """The window docs/production.md, "Surviving the loss of the Redis primary", documents for min replicas 0:
     what the primary acknowledged and no replica held yet dies with it."""
     stack = sentinel_stack(pair, smtp, twilio, tmp_path, redis_min_replicas=0)
     try:

@@ -19,7 +19,7 @@ from tests.support.wait import wait_for
 MASTER = "notifier"
 # Sentinel's defaults (30 s down-after) would make a test wait half a minute for a promotion.
 DOWN_AFTER_MS = 1000
-# How long a replica a losing sentinel had promoted stays a stray primary (README "Sentinel"):
+# How long a replica a losing sentinel had promoted stays a stray primary (docs/production.md, "Sentinel"):
 # 3 s here as 10 to 30 s in production, scaled down with down-after.
 FAILOVER_TIMEOUT_MS = 3000
 

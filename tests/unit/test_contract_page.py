@@ -60,7 +60,7 @@ def test_every_setting_the_code_reads_is_on_the_contract_page() -> None:
 
 def test_every_setting_the_docs_name_is_one_the_code_reads() -> None:
     read = {f"NOTIFIER_{name.upper()}" for name in Settings.model_fields}
-    for page in (PAGE, PAGE.parents[1] / "README.md"):
+    for page in (PAGE.parents[1] / "README.md", *PAGE.parent.glob("*.md")):
         # NOTIFIER_S3_* names a family, not a setting.
         named = set(re.findall(r"NOTIFIER_[A-Z0-9_]+(?<!_)(?![A-Z0-9_]*\*)", page.read_text()))
         assert named - read == set(), page.name
