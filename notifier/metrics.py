@@ -5,7 +5,8 @@ Two sources, merged at scrape time:
 * per-request metrics of the web processes, kept by ``prometheus_client`` (in its
   multiprocess mode under gunicorn, so every worker process is counted; see gunicorn_conf.py);
 * what happened to notifications, counted in Redis by the store's Lua scripts, so every
-  worker on every machine adds to one total, plus the queue depth read from the broker.
+  worker on every machine adds to one total, plus the queue depth read from the broker, and
+  the latency histograms kept beside those counters (see notifier.stores.latency).
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import REGISTRY, Collector
 
 from notifier.stores.batch_counts import SCHEDULED
+from notifier.stores.latency import BUCKETS, DELIVERY, PREFIX, QUEUE_WAIT
 from notifier.stores.notifications import dispatched_at_keys, metrics_keys
 from notifier.stores.slots import SHARDS, every_shard
 
@@ -78,9 +85,13 @@ class StateCollector(Collector):
         yield up
         n = len(SHARDS)
         counters: dict[str, int] = {}
+        histograms: dict[str, float] = {}  # their sums are fractional
         for shard_counters in answers[:n]:
             for field, value in shard_counters.items():
-                counters[field] = counters.get(field, 0) + int(value)
+                if field.startswith(f"{PREFIX}:"):
+                    histograms[field] = histograms.get(field, 0.0) + float(value)
+                else:
+                    counters[field] = counters.get(field, 0) + int(value)
         scheduled = sum(answers[n : 3 * n : 2])
         firsts: list[list[tuple[str, float]]] = [f for f in answers[n + 1 : 3 * n : 2] if f]
         oldest = min(firsts, key=lambda first: first[0][1], default=[])
@@ -88,6 +99,7 @@ class StateCollector(Collector):
         dispatched_at = str(min(stamps)) if stamps else None
         queued = answers[4 * n :]
         yield from _counters(counters)
+        yield from _histograms(histograms)
         waiting = GaugeMetricFamily("notifier_scheduled", "Notifications scheduled for later")
         waiting.add_metric([], scheduled)
         yield waiting
@@ -190,6 +202,44 @@ def _counters(counters: dict[str, int]) -> Iterator[Metric]:
         if len(labels) == len(COUNTERS[what][2]):  # a stray field never breaks a scrape
             family.add_metric(labels, float(value))
     yield from by_kind.values()
+
+
+HISTOGRAMS = {
+    QUEUE_WAIT: ("notifier_queue_wait_seconds",
+                 "Time a message waited in its lane: from accept (a scheduled one: from its"
+                 " dispatch when due) to a worker claiming it, first attempts only"),
+    DELIVERY: ("notifier_delivery_seconds",
+               "Time from accept (a scheduled one: from its dispatch when due) to the provider"
+               " taking the message, retries included; live sends a provider took only"),
+}  # fmt: skip
+
+
+def _histograms(fields: dict[str, float]) -> Iterator[Metric]:
+    """The histograms of the fields ``hist:<name>:<lane>:<kind>:<le or sum>``, made cumulative."""
+    series: dict[tuple[str, str, str], dict[str, float]] = {}
+    for field, value in fields.items():
+        parts = field.split(":")
+        if len(parts) == 5 and parts[1] in HISTOGRAMS:  # a stray field never breaks a scrape
+            series.setdefault((parts[1], parts[2], parts[3]), {})[parts[4]] = value
+    families = {
+        what: HistogramMetricFamily(name, help_text, labels=["lane", "kind"])
+        for what, (name, help_text) in HISTOGRAMS.items()
+    }
+    for (what, lane, kind), values in sorted(series.items()):
+        total = values.pop("sum", 0.0)
+        # Every bucket, those nothing fell in too, so quantiles see the same bounds everywhere.
+        bounds = {repr(b): b for b in BUCKETS} | {"+Inf": float("inf")}
+        for le in values:
+            try:
+                bounds.setdefault(le, float(le))  # a bound of an earlier release's
+            except ValueError:
+                continue
+        running, buckets = 0.0, []
+        for le, _ in sorted(bounds.items(), key=lambda item: item[1]):
+            running += values.get(le, 0.0)
+            buckets.append((le, running))
+        families[what].add_metric([lane, kind], buckets, total)
+    yield from families.values()
 
 
 def exposition(state: Collector) -> bytes:

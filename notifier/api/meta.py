@@ -47,8 +47,10 @@ def openapi() -> Response:
 @bp.get("/metrics")
 @operation((200, "text/plain"))
 def metrics() -> Response:
-    """Prometheus metrics (text format 0.0.4)."""
-    return Response(exposition(runtime().metrics), mimetype=CONTENT_TYPE_LATEST)
+    """Prometheus metrics, in the text format."""
+    # As content_type, not mimetype: Flask would add a second "charset=utf-8" to a text/* one,
+    # which Prometheus cannot parse as a media type (it logs it and falls back on every scrape).
+    return Response(exposition(runtime().metrics), content_type=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/docs")

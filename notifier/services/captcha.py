@@ -264,6 +264,7 @@ def deliver_code(
     policy: CaptchaPolicy,
     max_attempts: int,
     lease: float = 300.0,
+    lane: str = "",
 ) -> Outcome:
     """Make a code, keep its digest, and hand it to ``transmit`` (a test key's: simulated)."""
 
@@ -299,7 +300,7 @@ def deliver_code(
         return outcome
 
     return attempt_delivery(
-        store, notification_id, lease=lease, max_attempts=max_attempts, send=send
+        store, notification_id, lease=lease, max_attempts=max_attempts, send=send, lane=lane
     )
 
 
@@ -313,6 +314,7 @@ def deliver_captcha(
     policy: CaptchaPolicy,
     max_attempts: int,
     lease: float = 300.0,
+    lane: str = "",
 ) -> Outcome:
     """Send an SMS captcha through the first provider that takes it.
 
@@ -353,7 +355,7 @@ def deliver_captcha(
 
     return deliver_code(
         notification_id, channel=SMS, transmit=transmit, store=store, captchas=captchas,
-        policy=policy, max_attempts=max_attempts, lease=lease,
+        policy=policy, max_attempts=max_attempts, lease=lease, lane=lane,
     )  # fmt: skip
 
 
@@ -368,6 +370,7 @@ def deliver_mail_captcha(
     policy: CaptchaPolicy,
     max_attempts: int,
     lease: float = 300.0,
+    lane: str = "",
     suppressions: SuppressionList | None = None,
     bounces: Bounces | None = None,
 ) -> Outcome:
@@ -397,7 +400,7 @@ def deliver_mail_captcha(
 
     return deliver_code(
         notification_id, channel=MAIL, transmit=transmit, store=store, captchas=captchas,
-        policy=policy, max_attempts=max_attempts, lease=lease,
+        policy=policy, max_attempts=max_attempts, lease=lease, lane=lane,
     )  # fmt: skip
 
 

@@ -91,14 +91,16 @@ def attempt_delivery(
     lease: float,
     max_attempts: int,
     send: Callable[[Attempt], Outcome],
+    lane: str = "",
 ) -> Outcome:
-    """Claim the notification and make one attempt with ``send``.
+    """Claim the notification and make one attempt with ``send``; ``lane``, the queue its
+    message came on, labels its latency in /metrics.
 
     An exception ``send`` does not handle is a bug (ours or a provider's), not the message's:
     the attempt counts as failed with a generic error, since the exception's text can quote the
     message, and is retried with backoff, so a fix that is deployed meanwhile still delivers.
     """
-    claimed = begin(store, notification_id, lease=lease, max_attempts=max_attempts)
+    claimed = begin(store, notification_id, lease=lease, max_attempts=max_attempts, lane=lane)
     if isinstance(claimed, Outcome):
         return claimed
     try:
@@ -117,10 +119,15 @@ def attempt_delivery(
 
 
 def begin(
-    store: NotificationStore, notification_id: str, *, lease: float, max_attempts: int
+    store: NotificationStore,
+    notification_id: str,
+    *,
+    lease: float,
+    max_attempts: int,
+    lane: str = "",
 ) -> Attempt | Outcome:
     """Claim the notification and load its payload; an Outcome when there is nothing to send."""
-    claim = store.claim(notification_id, lease=lease, max_attempts=max_attempts)
+    claim = store.claim(notification_id, lease=lease, max_attempts=max_attempts, lane=lane)
     if claim.status == "busy":
         # A copy of this message is being handled (or its worker died holding the claim).
         return Outcome("busy", wait=claim.wait)

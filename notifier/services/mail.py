@@ -144,6 +144,7 @@ def deliver_mail(
     provider: MailProvider,
     max_attempts: int,
     lease: float = 300.0,
+    lane: str = "",
     expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     suppressions: SuppressionList | None = None,
     unsubscribe: Callable[[str, str], str] | None = None,
@@ -198,7 +199,7 @@ def deliver_mail(
         return hand_over(store, claimed, message, provider, max_attempts=max_attempts)
 
     return attempt_delivery(
-        store, notification_id, lease=lease, max_attempts=max_attempts, send=send
+        store, notification_id, lease=lease, max_attempts=max_attempts, send=send, lane=lane
     )
 
 

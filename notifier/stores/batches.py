@@ -311,11 +311,12 @@ class BatchStore:
         """Make a chunk of rows into queued notifications, with their messages (or '' for each,
         to publish after). 1 when done here; 0 when another run did it first; -1 if cancelled.
         """
-        now = rfc3339(time.time())
+        moment = time.time()
+        now = rfc3339(moment)
         ids = [row_id(batch.id, chunk.start + i) for i in range(len(chunk.rows))]
         common = record_fields(
             client=batch.client, kind="mail", status="queued", now=now, test=batch.test,
-            extra={"batch": batch.id},
+            queued_at=moment, extra={"batch": batch.id},
         )  # fmt: skip
         keys: list[str] = [batch_key(batch.id), queue]
         args: list[str | int] = [

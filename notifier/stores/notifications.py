@@ -11,7 +11,8 @@ Keys (``<id>`` is the notification id, ``{s}`` the hash tag of its shard, one of
 * ``notifier:{s}:dispatched_at`` when the shard's schedule was last looked at (a dead beat
   shows as its age);
 * ``notifier:{s}:metrics`` hash of counters: attempts and final statuses (live or test
-  traffic), provider errors, callbacks, receipts; /metrics adds up the shards';
+  traffic), provider errors, callbacks, receipts, and the latency histograms (see
+  :mod:`notifier.stores.latency`); /metrics adds up the shards';
 * ``notifier:ref:<provider>:<ref>`` the notification a provider's message id belongs to;
 * ``notifier:receipt:<provider>:<ref>`` a receipt that came before its send was recorded.
 
@@ -45,6 +46,7 @@ from notifier.stores.batch_counts import (
     open_key,
     scheduled_key,
 )
+from notifier.stores.latency import OBSERVE_LUA, QUEUED_AT
 from notifier.stores.slots import SHARDS, every_shard, in_shard, shard_key
 from notifier.timestamps import rfc3339
 
@@ -96,9 +98,11 @@ def record_fields(
     now: str,
     test: bool,
     send_at: str | None = None,
+    queued_at: float | None = None,
     extra: dict[FieldT, EncodableT] | None = None,
 ) -> dict[FieldT, EncodableT]:
-    """The fields of a new record but its id and reference, as the store's hash keeps them."""
+    """The fields of a new record but its id and reference, as the store's hash keeps them;
+    ``queued_at``, when its message goes on its lane now (Unix time)."""
     fields: dict[FieldT, EncodableT] = {
         "client": client, "kind": kind, "status": status, "attempts": "0", "provider": "",
         "error": "", "created_at": now, "updated_at": now, "send_at": send_at or "",
@@ -106,6 +110,8 @@ def record_fields(
     }  # fmt: skip
     if test:
         fields["mode"] = "test"  # counted apart in /metrics; never shown
+    if queued_at is not None:
+        fields[QUEUED_AT] = repr(queued_at)  # where its latency histograms start; never shown
     return fields
 
 
@@ -146,13 +152,15 @@ def _list_of(callback: tuple[str, str] | None) -> list[str]:
     return [callback[0]] if callback and callback[0] else []
 
 
-# KEYS: record, payload, metrics. ARGV: now (RFC 3339), now (s), lease (s), max attempts, claim.
+# KEYS: record, payload, metrics. ARGV: now (RFC 3339), now (s), lease (s), max attempts, claim,
+# lane ('' when not known). A first attempt's wait in its lane goes in the queue_wait histogram.
 # Moves a live record to 'sending', counts the attempt, and returns the payload with it. A record already 'sending' under an
 # unexpired lease belongs to a task still running: 'busy', with the seconds the lease has left; unless
 # it is this claim's own, made again (its answer was lost with a primary): then the same answer.
 # One past max attempts (its workers died on it) fails instead of looping forever.
 _CLAIM = (
     BATCH_COUNTS
+    + OBSERVE_LUA
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', 0, '0'} end
@@ -188,20 +196,29 @@ redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1],
            'lease_until', tostring(now + tonumber(ARGV[3])), 'claim', ARGV[5])
 batch_moved(KEYS[1], status, 'sending', ARGV[1])
 redis.call('HINCRBY', KEYS[3], 'attempts:' .. redis.call('HGET', KEYS[1], 'kind') .. (redis.call('HGET', KEYS[1], 'mode') == 'test' and ':test' or ':live'), 1)
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[1], 'lane', ARGV[6])
+  local queued_at = tonumber(redis.call('HGET', KEYS[1], 'queued_at') or '')
+  if attempts == 1 and queued_at then
+    observe(KEYS[3], 'queue_wait', ARGV[6], redis.call('HGET', KEYS[1], 'kind'), now - queued_at)
+  end
+end
 return {'sending', attempts, '0', redis.call('GET', KEYS[2])}
 """
 )
 
 # KEYS: record, payload, metrics, callback list (if any).
 # ARGV: status, provider, error, now, ttl, final (1/0), only if open (1/0), provider ref,
-# callback message, callback clients (" a b "), claim (the attempt's, or ''). A row of a cancelled batch that would retry is
+# callback message, callback clients (" a b "), claim (the attempt's, or ''), now (s). A row of a cancelled batch that would retry is
 # cancelled instead ('revoked'). Counts final statuses and provider errors for
 # /metrics; keeps the provider ref. Returns {moved, callback due, revoked}: a callback message is
 # pushed here, in the same step as the status, when the
 # client wants callbacks; without a message (another broker) 'callback due' says to publish. An
 # attempt's outcome is recorded once: made again (its answer was lost with a primary), nothing moves.
+# A live send a provider took goes in the delivery histogram, under the lane it was claimed from.
 _SETTLE = (
     BATCH_COUNTS
+    + OBSERVE_LUA
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, 0, 0} end
@@ -226,6 +243,13 @@ if final == '1' then
 end
 if ARGV[3] ~= '' and ARGV[2] ~= '' then
   redis.call('HINCRBY', KEYS[3], 'provider_errors:' .. ARGV[2], 1)
+end
+if new == 'sent' and ARGV[2] ~= '' then
+  local seen = redis.call('HMGET', KEYS[1], 'lane', 'queued_at', 'kind', 'mode')
+  local queued_at = tonumber(seen[2] or '')
+  if seen[1] and queued_at and seen[4] ~= 'test' then
+    observe(KEYS[3], 'delivery', seen[1], seen[3], tonumber(ARGV[12]) - queued_at)
+  end
 end
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'provider_ref', ARGV[8]) end
 local due = 0
@@ -293,12 +317,12 @@ for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
 return due
 """
 
-# KEYS: record, schedule, open index. ARGV: member, now, id. The message is on the queue: off
-# the schedule.
+# KEYS: record, schedule, open index. ARGV: member, now, id, now (s). The message is on the
+# queue: off the schedule, and its latency histograms start now.
 _DISPATCHED = """
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('HGET', KEYS[1], 'status') == 'scheduled' then
-  redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[2])
+  redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[2], 'queued_at', ARGV[4])
   redis.call('ZADD', KEYS[3], redis.call('TIME')[1], ARGV[3])
 end
 return 1
@@ -374,8 +398,15 @@ class NotificationStore:
         fields: dict[FieldT, EncodableT] = {
             "id": notification_id,
             "reference": reference or "",
+            # A scheduled one's message goes on its lane when it is dispatched.
             **record_fields(
-                client=client, kind=kind, status=status, now=stamp, test=test, send_at=when
+                client=client,
+                kind=kind,
+                status=status,
+                now=stamp,
+                test=test,
+                send_at=when,
+                queued_at=now if send_at is None else None,
             ),
         }
         record = Notification.model_construct(
@@ -420,8 +451,14 @@ class NotificationStore:
         raw = cast(str | None, self.redis.get(payload_key(notification_id)))
         return None if raw is None else cast(dict[str, Any], json.loads(raw))
 
-    def claim(self, notification_id: str, *, lease: float, max_attempts: int) -> Claim:
-        """Move the record to ``sending`` for ``lease`` seconds, if no one else holds it."""
+    def claim(
+        self, notification_id: str, *, lease: float, max_attempts: int, lane: str = ""
+    ) -> Claim:
+        """Move the record to ``sending`` for ``lease`` seconds, if no one else holds it.
+
+        ``lane`` is the queue its message came on: the label of its latency histograms (none
+        are kept for a claim without one).
+        """
         now = time.time()
         claim = uuid.uuid4().hex
         keys = [
@@ -430,7 +467,9 @@ class NotificationStore:
             metrics_key(notification_id),
         ]
         status, attempt, wait, *payload = self._durably(
-            lambda: self._claim(keys=keys, args=[rfc3339(now), now, lease, max_attempts, claim])
+            lambda: self._claim(
+                keys=keys, args=[rfc3339(now), now, lease, max_attempts, claim, lane]
+            )
         )
         self._held.claim = (notification_id, claim)
         raw = payload[0] if payload else None
@@ -466,6 +505,7 @@ class NotificationStore:
         that came before this, early, is applied now.
         """
         final = status in FINAL
+        now = time.time()
         callback = self._callback(notification_id, status) if final else None
         # The outcome of this thread's claim carries it, once: made again, it changes nothing.
         held = getattr(self._held, "claim", None)
@@ -478,9 +518,9 @@ class NotificationStore:
         ]  # fmt: skip
         args = [
             # Provider errors can quote an address or a number back: never keep them.
-            status, provider or "", redact(error or ""), rfc3339(time.time()), self.ttl,
+            status, provider or "", redact(error or ""), rfc3339(now), self.ttl,
             "1" if final else "0", "1" if only_if_open else "0", provider_ref or "",
-            callback[1] if callback else "", self._callback_clients, claim,
+            callback[1] if callback else "", self._callback_clients, claim, now,
         ]  # fmt: skip
 
         def write() -> tuple[int, int, str | None]:
@@ -674,4 +714,5 @@ class NotificationStore:
         """A due member is on the queue: drop it from the schedule, mark a notification queued."""
         owner = member_id(member)
         keys = [record_key(owner), scheduled_key(owner), open_key(owner)]
-        self._dispatched(keys=keys, args=[member, rfc3339(time.time()), owner])
+        now = time.time()
+        self._dispatched(keys=keys, args=[member, rfc3339(now), owner, now])

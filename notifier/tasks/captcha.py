@@ -13,7 +13,7 @@ from notifier.lanes import TaskNames
 from notifier.runtime import Runtime, runtime
 from notifier.services.captcha import EXPIRED, deliver_captcha, deliver_mail_captcha
 from notifier.services.delivery import Outcome
-from notifier.tasks.retrying import run_attempt
+from notifier.tasks.retrying import lane_of, run_attempt
 
 CAPTCHA_TASKS = (TaskNames.SEND_SMS_CAPTCHA, TaskNames.SEND_MAIL_CAPTCHA)
 
@@ -51,6 +51,7 @@ def _run(
         policy=rt.captcha_policy,
         max_attempts=rt.settings.retry_max,
         lease=rt.settings.task_time_limit,
+        lane=lane_of(task),
         **channel,
     )
     run_attempt(task, attempt, rt.settings)

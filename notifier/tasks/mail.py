@@ -9,7 +9,7 @@ from celery import Task, shared_task
 from notifier.lanes import TaskNames
 from notifier.runtime import runtime
 from notifier.services.mail import deliver_mail
-from notifier.tasks.retrying import run_attempt
+from notifier.tasks.retrying import lane_of, run_attempt
 
 
 @shared_task(name=TaskNames.SEND_MAIL, bind=True, max_retries=None)
@@ -23,6 +23,7 @@ def send_mail(self: Task[[str], None], notification_id: str) -> None:
         provider=rt.mail_provider,
         max_attempts=rt.settings.retry_max,
         lease=rt.settings.task_time_limit,
+        lane=lane_of(self),
         expand=rt.row_mails.expand,
         suppressions=rt.suppressions,
         unsubscribe=rt.unsubscribe_url,

@@ -31,6 +31,13 @@ def backoff(
     return float(rng() * ceiling)
 
 
+def lane_of(task: Task[Any, Any]) -> str:
+    """The lane the task's message came on; '' when it came on none of ours (run eagerly)."""
+    # Native delayed delivery prefixes the routing key with the delay's bits ("0.1.….mail").
+    lane = str((task.request.delivery_info or {}).get("routing_key") or "").rsplit(".", 1)[-1]
+    return lane if lane in LANES else ""
+
+
 def retry_in(task: Task[Any, Any], seconds: float, settings: Settings) -> Retry:
     """Celery's Retry that runs ``task`` again in ``seconds``, in the lane its message came on.
 
@@ -42,9 +49,7 @@ def retry_in(task: Task[Any, Any], seconds: float, settings: Settings) -> Retry:
     """
     if settings.broker_queue_type == "quorum" and seconds > 0:
         seconds = float(math.ceil(seconds))
-    # Native delayed delivery prefixes the routing key with the delay's bits ("0.1.….mail").
-    lane = str((task.request.delivery_info or {}).get("routing_key") or "").rsplit(".", 1)[-1]
-    if lane in LANES:
+    if lane := lane_of(task):
         return task.retry(countdown=seconds, queue=lane)
     return task.retry(countdown=seconds)
 
