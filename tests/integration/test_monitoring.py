@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -73,3 +76,36 @@ def test_a_send_shows_in_the_latency_histograms_of_its_lane_and_kind(stack: Stac
     text = requests.get(f"{stack.base}/metrics", timeout=10).text
     checked = promtool("check", "metrics", stdin=text)  # histograms as Prometheus lints them
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+OPS = Path(__file__).resolve().parents[2] / "ops"
+
+
+def exprs_of_the_dashboard_and_rules() -> list[str]:
+    """Every PromQL expression the Grafana dashboard and the alert rules hold."""
+    dashboard = json.loads((OPS / "grafana" / "notifier.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    rules = (OPS / "prometheus" / "alerts.yml").read_text()
+    # Each rule's expr: one line, or a folded block (>-) up to the next key.
+    for one, block in re.findall(r"expr: (?!>-)(.+)|expr: >-\n((?:          .+\n)+)", rules):
+        exprs.append(one or " ".join(block.split()))
+    return exprs
+
+
+def test_every_series_the_dashboard_and_alerts_name_is_served_and_every_query_runs(
+    stack: Stack, prometheus: PrometheusServer
+) -> None:
+    stack.wait_status(send(stack, to=[address("dashboard")]), "sent")
+    text = requests.get(f"{stack.base}/metrics", timeout=10).text
+    served = {family.name for family in text_string_to_metric_families(text)}
+    exprs = exprs_of_the_dashboard_and_rules()
+    assert len(exprs) >= 20  # 14 panels' targets and 7 rules
+    named = {
+        re.sub(r"_(bucket|sum|count|total)$", "", name)
+        for expr in exprs
+        for name in re.findall(r"\bnotifier_[a-z_]+", expr)
+    }
+    assert named - served == set()
+    for expr in exprs:  # each parses and evaluates on a real Prometheus scraping the stack
+        answer = requests.get(f"{prometheus.base}/api/v1/query", params={"query": expr}, timeout=5)
+        assert answer.json()["status"] == "success", (expr, answer.text)
