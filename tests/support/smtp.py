@@ -46,6 +46,9 @@ class RecordingHandler:
         self.refused: list[tuple[bytes, list[str]]] = []  # DATA refused for its wire format
         self.connections = 0
         self.arrivals: dict[str, float] = {}  # notification id -> when its DATA arrived
+        # notification id -> its messages: a session's sink holds thousands, and reading a
+        # header of each again for every id a test counts takes minutes.
+        self.by_id: dict[str, list[tuple[Envelope, EmailMessage]]] = defaultdict(list)
         self.data_delay = 0.0  # seconds before answering DATA: a slow server
         self.rcpt_delay = 0.0  # seconds before answering each RCPT: a server far away
         # Mail transactions under way (MAIL to DATA's answer or RSET), by session; those whose
@@ -142,9 +145,11 @@ class RecordingHandler:
             return f"550 5.6.0 Not RFC 5322 lines: {faults[0]}"
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         with self.lock:
+            notification_id = str(parsed["X-Notification-Id"])
             self.messages.append((envelope, parsed))
-            self.raw[str(parsed["X-Notification-Id"])].append(content)
-            self.arrivals[str(parsed["X-Notification-Id"])] = time.time()
+            self.by_id[notification_id].append((envelope, parsed))
+            self.raw[notification_id].append(content)
+            self.arrivals[notification_id] = time.time()
         return "250 Message accepted"
 
 
@@ -189,9 +194,7 @@ class SmtpSink:
     def received(self, notification_id: str) -> list[tuple[Envelope, EmailMessage]]:
         """The messages that arrived for one notification."""
         with self.handler.lock:
-            return [
-                m for m in self.handler.messages if m[1]["X-Notification-Id"] == notification_id
-            ]
+            return list(self.handler.by_id.get(notification_id, []))
 
     def by_recipient(self) -> dict[str, list[EmailMessage]]:
         """Every message that arrived, by each address it was sent to (lower case)."""
