@@ -35,52 +35,10 @@ import redis
 from redis import Redis
 from redis.typing import EncodableT
 
+from notifier.stores.scripts import Lua
+
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000
-
-# Whether a window (a sorted set of sends) is full: 0, or the ms until its oldest send leaves.
-_FULL = """
-local now = tonumber(ARGV[1])
-local function full(key, window, limit)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) < limit then return 0 end
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  return tonumber(oldest[2]) + window - now
-end
-"""
-
-# KEYS: resend, the client's window of the recipient, every client's. ARGV: now ms, member,
-# resend ms, client limit, day ms, ceiling, the ceiling's name. Returns {limit name, ms to wait}
-# or {'ok', 0}.
-_TAKE_RECIPIENT = (
-    _FULL
-    + """
-local wait = redis.call('PTTL', KEYS[1])
-if wait > 0 then return {'resend_interval', wait} end
-wait = full(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[4]))
-if wait > 0 then return {'daily_limit', wait} end
-wait = full(KEYS[3], tonumber(ARGV[5]), tonumber(ARGV[6]))
-if wait > 0 then return {ARGV[7], wait} end
-for i = 2, 3 do
-  redis.call('ZADD', KEYS[i], now, ARGV[2])
-  redis.call('PEXPIRE', KEYS[i], ARGV[5])
-end
-if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
-return {'ok', 0}
-"""
-)
-
-# KEYS: ip window. ARGV: now ms, member, ip limit, hour ms. The same answers.
-_TAKE_IP = (
-    _FULL
-    + """
-local wait = full(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[3]))
-if wait > 0 then return {'ip_limit', wait} end
-redis.call('ZADD', KEYS[1], now, ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {'ok', 0}
-"""
-)
 
 
 def address_bucket(address: str) -> str:
@@ -150,11 +108,12 @@ class Verdict:
 class CaptchaStore:
     """Take send limits, keep code digests, check codes."""
 
+    _take_recipient = Lua("captchas/take_recipient")
+    _take_ip = Lua("captchas/take_ip")
+
     def __init__(self, redis: Redis, secret: bytes) -> None:
         self.redis = redis
         self._secret = secret
-        self._take_recipient = redis.register_script(_TAKE_RECIPIENT)
-        self._take_ip = redis.register_script(_TAKE_IP)
 
     def take_send(
         self,

@@ -11,23 +11,11 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from notifier.stores.scripts import Lua
+
 KEEP = 24 * 3600
 # A slot whose first request died mid-way frees itself after this many seconds.
 PENDING = 30
-
-# KEYS: slot. ARGV: fingerprint, pending seconds.
-_RESERVE = """
-local fingerprint = redis.call('HGET', KEYS[1], 'fingerprint')
-if not fingerprint then
-  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'state', 'pending')
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  return {'new'}
-end
-if fingerprint ~= ARGV[1] then return {'conflict'} end
-if redis.call('HGET', KEYS[1], 'state') ~= 'done' then return {'pending'} end
-return {'done', redis.call('HGET', KEYS[1], 'status'), redis.call('HGET', KEYS[1], 'body'),
-        redis.call('HGET', KEYS[1], 'location')}
-"""
 
 
 @dataclass(frozen=True)
@@ -42,9 +30,10 @@ class Answer:
 class IdempotencyKeys:
     """Reserve a key for a request, keep its answer, or free it."""
 
+    _reserve = Lua("idempotency/reserve")
+
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._reserve = redis.register_script(_RESERVE)
 
     @staticmethod
     def slot(client: str, key: str) -> str:

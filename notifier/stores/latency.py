@@ -19,7 +19,7 @@ Both are measured by the clocks of the machines that accept and claim (kept in s
 
 from __future__ import annotations
 
-# Seconds; 2 is one, so "login codes slower than 2 s at p95" is read off a bucket exactly.
+# Seconds (the scripts' copy is lua/lib/observe.lua: a test holds them equal); 2 is one, so "login codes slower than 2 s at p95" is read off a bucket exactly.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 PREFIX = "hist"
 QUEUE_WAIT = "queue_wait"
@@ -27,26 +27,3 @@ DELIVERY = "delivery"
 # The record's field of when its message went on its lane (Unix time). Beside it the claim
 # writes ``lane``, the queue the message came on.
 QUEUED_AT = "queued_at"
-
-# Each bucket's bound, and its ``le`` as prometheus_client writes it ("1.0").
-_BOUNDS = ", ".join(f"{{{b!r}, '{b!r}'}}" for b in BUCKETS)
-
-# observe(metrics key, name, lane, kind, seconds): one observation in the histogram.
-OBSERVE_LUA = (
-    f"local BUCKETS = {{{_BOUNDS}}}\n"
-    + """
-local function observe(key, name, lane, kind, seconds)
-  if seconds < 0 then seconds = 0 end
-  local le = '+Inf'
-  for _, bucket in ipairs(BUCKETS) do
-    if seconds <= bucket[1] then
-      le = bucket[2]
-      break
-    end
-  end
-  local field = 'hist:' .. name .. ':' .. lane .. ':' .. kind .. ':'
-  redis.call('HINCRBY', key, field .. le, 1)
-  redis.call('HINCRBYFLOAT', key, field .. 'sum', seconds)
-end
-"""
-)

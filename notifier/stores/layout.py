@@ -21,42 +21,17 @@ from collections.abc import Callable
 
 from redis import Redis, RedisError
 
-from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER, OPEN, SCHEDULED
+from notifier.stores.batch_counts import OPEN, SCHEDULED
 from notifier.stores.batches import batch_key
 from notifier.stores.captchas import Sender
 from notifier.stores.notifications import METRICS, payload_key, record_key
-from notifier.stores.slots import SHARD_LUA, SHARDS, in_shard, shard_key
+from notifier.stores.scripts import source
+from notifier.stores.slots import SHARDS, in_shard, shard_key
 
 log = logging.getLogger(__name__)
 LAYOUT = "notifier:layout"
 VERSION = "2"  # keys carry their shard's hash tag
 _LOCK = "notifier:layout:lock"
-
-# KEYS: the old sorted set. ARGV: the name of each shard's set. Every member to its shard's set
-# (a batch's members to its batch's), with its score; the old set is gone after.
-_MOVE_SET = (
-    SHARD_LUA
-    + f"""
-local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-for i = 1, #members, 2 do
-  local owner = members[i]
-  for _, prefix in ipairs({{'{DONE_MEMBER}', '{FAN_OUT_MEMBER}'}}) do
-    if string.sub(owner, 1, #prefix) == prefix then owner = string.sub(owner, #prefix + 1) end
-  end
-  redis.call('ZADD', in_shard(owner, ARGV[1]), members[i + 1], members[i])
-end
-redis.call('DEL', KEYS[1])
-return #members / 2
-"""
-)
-
-# KEYS: the old counters, the new. Added to the new, gone from the old, in one step.
-_MERGE_COUNTERS = """
-local counters = redis.call('HGETALL', KEYS[1])
-for i = 1, #counters, 2 do redis.call('HINCRBY', KEYS[2], counters[i], counters[i + 1]) end
-redis.call('DEL', KEYS[1])
-return #counters / 2
-"""
 
 
 def _captcha_phone(phone: str) -> str:
@@ -115,10 +90,10 @@ def migrate(redis: Redis, *, batch: int = 1000) -> int | None:
         # Each only where an old key is (these two span slots: never on a fresh Redis).
         for name in (SCHEDULED, OPEN):
             if redis.exists(f"notifier:{name}"):
-                move_set = redis.register_script(_MOVE_SET)
+                move_set = redis.register_script(source("layout/move_set"))
                 moved += int(move_set(keys=[f"notifier:{name}"], args=[name]))
         if redis.exists("notifier:metrics"):
-            merge = redis.register_script(_MERGE_COUNTERS)
+            merge = redis.register_script(source("layout/merge_counters"))
             merge(keys=["notifier:metrics", shard_key(SHARDS[0], METRICS)])
         redis.delete("notifier:dispatched_at")  # each shard's is stamped at its next look
         redis.set(LAYOUT, VERSION)

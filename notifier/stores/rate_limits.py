@@ -12,28 +12,10 @@ from dataclasses import dataclass
 
 import redis
 
+from notifier.stores.scripts import Lua
+
 log = logging.getLogger(__name__)
 PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-
-# KEYS: bucket. ARGV: capacity, tokens per ms. Returns {1, '0'} or {0, ms until one token}.
-_TAKE = """
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
-local stored = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(stored[1]) or capacity
-local at = tonumber(stored[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate) + 1000)
-if allowed == 1 then return {1, '0'} end
-return {0, tostring((1 - tokens) / rate)}
-"""
 
 
 @dataclass(frozen=True)
@@ -52,8 +34,10 @@ class Rate:
 class RateLimiter:
     """Take a token from a client's bucket; how long to wait when there is none."""
 
+    _take = Lua("rate_limits/take")
+
     def __init__(self, client: redis.Redis) -> None:
-        self._take = client.register_script(_TAKE)
+        self.redis = client
 
     def take(self, name: str, rate: Rate) -> float:
         """0 when the request may go, else the seconds until it may (raises RedisError)."""

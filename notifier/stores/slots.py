@@ -14,22 +14,13 @@ touches carries the same tag:
 * every other key is the only key of its step (an idempotency slot, a rate bucket).
 
 On one Redis server (or Sentinel) the tags change nothing; they are what lets the state move to
-a Cluster of up to 16 primaries later (see docs/production.md, "Redis Cluster").
+a Cluster of up to 16 primaries later (see docs/production.md, "Redis Cluster"). The scripts'
+copy of these rules is ``lua/lib/shard.lua`` (a test holds the two to one rule).
 """
 
 from __future__ import annotations
 
 SHARDS = "0123456789abcdef"
-
-# The same rule in Lua, for the scripts that find a batch from a row's record.
-SHARD_LUA = """
-local function shard(id)
-  local c = string.sub(id, 1, 1)
-  if c ~= '' and string.find('0123456789abcdef', c, 1, true) then return c end
-  return '0'
-end
-local function in_shard(id, name) return 'notifier:{' .. shard(id) .. '}:' .. name end
-"""
 
 
 def shard(identifier: str) -> str:

@@ -24,22 +24,11 @@ from typing import Literal, cast
 
 from redis import Redis
 
+from notifier.stores.scripts import Lua
 from notifier.timestamps import rfc3339
 
 Reason = Literal["bounced", "manual", "unsubscribed"]
 BULK_ONLY = frozenset({"unsubscribed"})
-
-# KEYS: the list. ARGV: address, entry, whether its reason stops bulk mail only (1/0). Adds the
-# entry, or keeps the one there, unless that one stops only bulk mail and this one more.
-# Returns {1 if added, the entry now}.
-_ADD = """
-local had = redis.call('HGET', KEYS[1], ARGV[1])
-if had and (ARGV[3] == '1' or cjson.decode(had)['reason'] ~= 'unsubscribed') then
-  return {0, had}
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return {had and 0 or 1, ARGV[2]}
-"""
 
 
 def key(client: str) -> str:
@@ -62,9 +51,10 @@ class Entry:
 class SuppressionList:
     """Add, remove, read and apply the clients' suppression lists."""
 
+    _add = Lua("suppressions/add")
+
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._add = redis.register_script(_ADD)
 
     def add(self, client: str, address: str, reason: Reason) -> tuple[Entry, bool]:
         """Suppress ``address`` for ``client``; the entry, and whether it is new. An address

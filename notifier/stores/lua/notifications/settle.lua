@@ -1,0 +1,69 @@
+-- Record the outcome of an attempt: the new status, the provider, its error and message id, in
+-- one step with the counters and the client's status callback.
+--
+-- KEYS[1] the record           notifier:{s}:n:<id>
+-- KEYS[2] its payload          notifier:{s}:p:<id>
+-- KEYS[3] the counters         notifier:{s}:metrics
+-- KEYS[4] the callback list    (only with a callback message: ARGV[9])
+-- ARGV[1] the status: sent, failed or retrying
+-- ARGV[2] the provider ('' when none was reached)
+-- ARGV[3] its error ('' on success)
+-- ARGV[4] now, RFC 3339
+-- ARGV[5] the record's retention, seconds
+-- ARGV[6] whether the status is final (1/0)
+-- ARGV[7] only if the record is still open (1/0)
+-- ARGV[8] the provider's message id ('' when none)
+-- ARGV[9] the callback message to push ('' for none, or to publish after)
+-- ARGV[10] the clients that want callbacks, " a b "
+-- ARGV[11] the claim this outcome is of ('' for none)
+-- ARGV[12] now, Unix seconds
+--
+-- Returns {moved, callback due, revoked} (each 1/0). An attempt's outcome is recorded once:
+-- made again (its answer was lost with a primary), nothing moves. A row of a cancelled batch
+-- that would retry is cancelled instead ('revoked': the caller tells the client). Counts final
+-- statuses and provider errors; a live send a provider took goes in the delivery histogram,
+-- under the lane it was claimed from. Without a message (a broker other than this Redis),
+-- 'callback due' says to publish one.
+--#include lib/batch_counts.lua
+--#include lib/observe.lua
+
+local record, payload, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local status = redis.call('HGET', record, 'status')
+if not status then return {0, 0, 0} end
+if ARGV[11] ~= '' and redis.call('HGET', record, 'settled') == ARGV[11] then
+  return {0, 0, 0}
+end
+if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending'
+   and status ~= 'retrying' then
+  return {0, 0, 0}
+end
+if ARGV[11] ~= '' then redis.call('HSET', record, 'settled', ARGV[11]) end
+local new, final, revoked = ARGV[1], ARGV[6], 0
+if new == 'retrying' and batch_cancelled(record) then new, final, revoked = 'cancelled', '1', 1 end
+redis.call('HSET', record, 'status', new, 'provider', ARGV[2], 'error', ARGV[3],
+           'updated_at', ARGV[4])
+batch_moved(record, status, new, ARGV[4])
+redis.call('EXPIRE', record, ARGV[5])
+if final == '1' then
+  redis.call('DEL', payload)
+  local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
+  redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':' .. new .. mode, 1)
+end
+if ARGV[3] ~= '' and ARGV[2] ~= '' then
+  redis.call('HINCRBY', metrics, 'provider_errors:' .. ARGV[2], 1)
+end
+if new == 'sent' and ARGV[2] ~= '' then
+  local seen = redis.call('HMGET', record, 'lane', 'queued_at', 'kind', 'mode')
+  local queued_at = tonumber(seen[2] or '')
+  if seen[1] and queued_at and seen[4] ~= 'test' then
+    observe(metrics, 'delivery', seen[1], seen[3], tonumber(ARGV[12]) - queued_at)
+  end
+end
+if ARGV[8] ~= '' then redis.call('HSET', record, 'provider_ref', ARGV[8]) end
+local due = 0
+if revoked == 0 and ARGV[6] == '1'
+   and string.find(ARGV[10], ' ' .. redis.call('HGET', record, 'client') .. ' ', 1, true) then
+  due = 1
+  if ARGV[9] ~= '' then redis.call('LPUSH', callbacks, ARGV[9]) end
+end
+return {1, due, revoked}

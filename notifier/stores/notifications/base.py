@@ -1,0 +1,103 @@
+"""What every part of the notification store shares: its Redis, the retention, the durable
+write, and the status callbacks a status change queues.
+
+Every status change is one Lua script on one slot (``notifier/stores/lua/notifications/``), so
+two workers cannot both move a record. A script that reaches a final status pushes the client's
+callback message in the same step when the broker is this Redis; with another broker it answers
+"due" and the callback is published after (:meth:`StoreBase._publish_if_due`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar, cast
+
+from redis import Redis
+
+from notifier.queueing import Enqueuer
+from notifier.redisconn import Replication
+from notifier.stores.notifications.keys import CALLBACK_STATUSES, METRICS, metrics_keys, record_key
+from notifier.stores.slots import SHARDS, shard_key
+
+T = TypeVar("T")
+
+
+def list_of(callback: tuple[str, str] | None) -> list[str]:
+    """The callback list a script pushes the message to, as its last key: none without one."""
+    return [callback[0]] if callback and callback[0] else []
+
+
+class StoreBase:
+    """The state every part of the store reads: set once, by the store's constructor."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        ttl: int,
+        *,
+        callbacks: Enqueuer | None = None,
+        callback_clients: frozenset[str] = frozenset(),
+        replication: Replication | None = None,
+        patience: float = 30.0,
+        retry_cap: float = 600.0,
+    ) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        # A worker's claim holds before it sends, and its outcome before its message is
+        # acknowledged, on enough replicas to outlive a failover (see notifier.redisconn).
+        self.replication = replication or Replication(0, 0)
+        self.patience = patience
+        # A retrying notification's message waits at most this long before it is due again.
+        self.retry_cap = retry_cap
+        # The claim this thread holds, as (id, claim): its outcome is recorded under it, once.
+        self._held = threading.local()
+        # Whose notifications get status callbacks, and where those are queued.
+        self._callbacks = callbacks if callback_clients else None
+        self._callback_clients = " " + " ".join(sorted(callback_clients)) + " "
+
+    def _durably(self, write: Callable[[], T]) -> T:
+        """A worker's write that must outlive the primary: confirmed by its replicas, or made
+        again on the one promoted after it (the write is safe to repeat)."""
+        return self.replication.durably(self.redis, write, patience=self.patience)
+
+    def count(self, counter: str) -> None:
+        """Add one to a counter of /metrics (e.g. ``callbacks:sent``)."""
+        self.redis.hincrby(shard_key(SHARDS[0], METRICS), counter, 1)
+
+    def counted(self, counter: str) -> int:
+        """A counter of /metrics: every shard's, added up."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in metrics_keys():
+                pipe.hget(key, counter)
+            return sum(int(value or 0) for value in pipe.execute())
+
+    def _tell(self, notification_id: str, status: str) -> None:
+        """Queue a callback for a status a script reached without one."""
+        if self._callbacks is None:
+            return
+        client = cast(str | None, self.redis.hget(record_key(notification_id), "client"))
+        if client is not None and f" {client} " in self._callback_clients:
+            callback = self._callback(notification_id, status)
+            if callback and callback[0]:
+                self.redis.lpush(*callback)
+            else:
+                self._publish_if_due(notification_id, status, ("", ""), 1)
+
+    def _callback(self, notification_id: str, status: str) -> tuple[str, str] | None:
+        """The callback message to push with the status change, if any can go in it."""
+        if self._callbacks is None or status not in CALLBACK_STATUSES:
+            return None
+        event = (status, f"msg_{uuid.uuid4().hex}", int(time.time()))
+        return self._callbacks.direct(notification_id, *event) or ("", "")
+
+    def _publish_if_due(
+        self, notification_id: str, status: str, callback: tuple[str, str] | None, due: int
+    ) -> None:
+        # Another broker than this Redis: the callback is published after the status changed.
+        if due and callback == ("", "") and self._callbacks is not None:
+            self._callbacks.publish(
+                notification_id, status, f"msg_{uuid.uuid4().hex}", int(time.time())
+            )

@@ -1,0 +1,155 @@
+"""The status record and its payload: a new one stored (queued or scheduled), read, forgotten.
+
+A record is a hash the API shows; its payload is what a worker sends, deleted once the record is
+final. Both expire after the retention (a scheduled one's after its wait as well); a status
+change that ends the record's journey sets the retention again from that moment.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, cast
+
+from redis.typing import EncodableT, FieldT
+
+from notifier.schemas import Notification
+from notifier.stores.batch_counts import open_key, scheduled_key
+from notifier.stores.latency import QUEUED_AT
+from notifier.stores.notifications.base import StoreBase
+from notifier.stores.notifications.keys import payload_key, record_key
+from notifier.timestamps import rfc3339
+
+
+def record_fields(
+    *,
+    client: str,
+    kind: str,
+    status: str,
+    now: str,
+    test: bool,
+    send_at: str | None = None,
+    queued_at: float | None = None,
+    extra: dict[FieldT, EncodableT] | None = None,
+) -> dict[FieldT, EncodableT]:
+    """The fields of a new record but its id and reference, as the store's hash keeps them;
+    ``queued_at``, when its message goes on its lane now (Unix time)."""
+    fields: dict[FieldT, EncodableT] = {
+        "client": client, "kind": kind, "status": status, "attempts": "0", "provider": "",
+        "error": "", "created_at": now, "updated_at": now, "send_at": send_at or "",
+        "provider_ref": "", "test_code": "", **(extra or {}),
+    }  # fmt: skip
+    if test:
+        fields["mode"] = "test"  # counted apart in /metrics; never shown
+    if queued_at is not None:
+        fields[QUEUED_AT] = repr(queued_at)  # where its latency histograms start; never shown
+    return fields
+
+
+# The kinds the API shows (the contract's: mail, sms_captcha) of those the store keeps apart:
+# a code by mail is a mail.
+SHOWN_KIND = {"mail_captcha": "mail"}
+
+
+def shown(fields: dict[str, str]) -> Notification:
+    # Built without validation: the store wrote these fields itself.
+    return Notification.model_construct(
+        id=fields["id"],
+        client=fields["client"],
+        kind=SHOWN_KIND.get(fields["kind"], fields["kind"]),
+        status=fields["status"],
+        attempts=int(fields.get("attempts", 0)),
+        provider=fields.get("provider") or None,
+        error=fields.get("error") or None,
+        created_at=fields["created_at"],
+        updated_at=fields["updated_at"],
+        send_at=fields.get("send_at") or None,
+        reference=fields.get("reference") or None,
+        provider_ref=fields.get("provider_ref") or None,
+        test_code=fields.get("test_code") or None,
+    )
+
+
+class Records(StoreBase):
+    """Store, read and forget records."""
+
+    def create(
+        self,
+        *,
+        notification_id: str,
+        client: str,
+        kind: str,
+        payload: dict[str, Any],
+        send_at: float | None = None,
+        push: tuple[str, str] | None = None,
+        reference: str | None = None,
+        test: bool = False,
+    ) -> Notification:
+        """Store a new record and its payload in one transaction: queued, or scheduled.
+
+        ``push`` is a (list, message) to LPUSH in the same transaction: the task's message,
+        when the broker is this Redis.
+        """
+        now = time.time()
+        stamp = rfc3339(now)
+        when = None if send_at is None else rfc3339(send_at)
+        status = "queued" if send_at is None else "scheduled"
+        fields: dict[FieldT, EncodableT] = {
+            "id": notification_id,
+            "reference": reference or "",
+            # A scheduled one's message goes on its lane when it is dispatched.
+            **record_fields(
+                client=client,
+                kind=kind,
+                status=status,
+                now=stamp,
+                test=test,
+                send_at=when,
+                queued_at=now if send_at is None else None,
+            ),
+        }
+        record = Notification.model_construct(
+            id=notification_id, client=client, kind=kind, status=status, attempts=0,
+            provider=None, error=None, created_at=stamp, updated_at=stamp, send_at=when,
+            reference=reference, provider_ref=None,
+        )  # fmt: skip
+        # A scheduled record must outlive its wait as well as the usual retention.
+        ttl = self.ttl + max(0, int((send_at or now) - now))
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(record_key(notification_id), mapping=fields)
+            pipe.expire(record_key(notification_id), ttl)
+            pipe.set(payload_key(notification_id), json.dumps(payload), ex=ttl)
+            if send_at is not None:
+                pipe.zadd(scheduled_key(notification_id), {notification_id: send_at})
+            else:
+                pipe.zadd(open_key(notification_id), {notification_id: int(now)})
+            if push is not None:
+                pipe.lpush(*push)
+            pipe.execute()
+        return record
+
+    def discard(self, notification_id: str) -> None:
+        """Forget a notification that was never accepted (its message could not be queued)."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(record_key(notification_id), payload_key(notification_id))
+            pipe.zrem(scheduled_key(notification_id), notification_id)
+            pipe.zrem(open_key(notification_id), notification_id)
+            pipe.execute()
+
+    def get(self, notification_id: str) -> Notification | None:
+        """The record, or None when unknown or expired."""
+        fields = cast(dict[str, str], self.redis.hgetall(record_key(notification_id)))
+        return shown(fields) if fields else None
+
+    def client_of(self, notification_id: str) -> str | None:
+        """Whose the notification is (for a payload from before payloads named it)."""
+        return cast(str | None, self.redis.hget(record_key(notification_id), "client"))
+
+    def payload(self, notification_id: str) -> dict[str, Any] | None:
+        """The payload to send, or None once the notification is final or expired."""
+        raw = cast(str | None, self.redis.get(payload_key(notification_id)))
+        return None if raw is None else cast(dict[str, Any], json.loads(raw))
+
+    def show_test_code(self, notification_id: str, code: str) -> None:
+        """Show a test key's captcha code in its status record (never done for a live key)."""
+        self.redis.hset(record_key(notification_id), "test_code", code)

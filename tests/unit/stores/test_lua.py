@@ -1,0 +1,439 @@
+"""Each Lua script of the stores, run alone against a real Redis: what it answers and writes, its
+header (every KEYS and ARGV it reads is declared), and that each step's keys share one hash slot
+(run under :class:`~tests.support.keyslots.SlotWatch`, which also sees the keys its Lua reaches
+without declaring them, as the batch counts do).
+
+The stores' own tests drive the same scripts through their methods; these pin the scripts
+themselves, so a change to one shows here first, by name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import redis
+
+from notifier.stores import latency
+from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER, OPEN, open_key, scheduled_key
+from notifier.stores.batches import batch_key, row_id
+from notifier.stores.batches.keys import pending_key
+from notifier.stores.captchas import Sender
+from notifier.stores.notifications import metrics_key, payload_key, record_key
+from notifier.stores.notifications.keys import dispatched_at_keys
+from notifier.stores.scripts import LIBRARY, ROOT, by_sha, names, source
+from notifier.stores.slots import SHARDS, in_shard, shard_key
+from tests.support.keyslots import SlotWatch
+from tests.support.redis_server import RedisServer
+
+NOW = "2026-12-03T12:00:00Z"
+CALLBACKS = "callbacks"  # a lane's list: the broker's, not the state's (see test_key_slots.py)
+NID = "a1b2c3d4-0000-4000-8000-000000000001"  # shard a
+TESTED: set[str] = set()
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def of(name: str) -> Callable[[F], F]:
+    """Marks a test as the one of script ``name``: every script must have one."""
+    TESTED.add(name)
+    return lambda test: test
+
+
+Run = Callable[..., Any]
+
+
+@pytest.fixture
+def r(redis_server: RedisServer) -> redis.Redis:
+    client = redis.Redis.from_url(redis_server.url(2), decode_responses=True)
+    client.flushdb()
+    return client
+
+
+@pytest.fixture
+def run(r: redis.Redis, redis_server: RedisServer) -> Iterator[Run]:
+    """Run a script as Redis runs it; fail if Cluster would refuse it (keys of two slots)."""
+    ran: list[str] = []
+    shas = by_sha()
+
+    def call(name: str, keys: list[str], args: list[Any], *, cross_slot: bool = False) -> Any:
+        script = r.register_script(source(name))
+        with SlotWatch(
+            redis_server.url(2), ignore=lambda key: key == CALLBACKS, names=shas
+        ) as seen:
+            answer = script(keys=keys, args=args)
+        if not cross_slot:
+            assert seen.violations == [], seen.violations
+        ran.append(name)
+        return answer
+
+    yield call
+    assert ran, "the test ran no script"
+
+
+def record(r: redis.Redis, nid: str = NID, **fields: Any) -> None:
+    values = {"id": nid, "client": "shop", "kind": "mail", "status": "queued", "attempts": "0"}
+    r.hset(record_key(nid), mapping={**values, **fields})
+    r.set(payload_key(nid), json.dumps({"to": ["ada@example.com"]}))
+
+
+# -- the files themselves
+
+
+def header_and_body(path: str) -> tuple[str, str]:
+    lines = ROOT.joinpath(*path.split("/")).read_text(encoding="utf-8").splitlines()
+    n = next(i for i, line in enumerate(lines) if not line.startswith("--"))
+    return "\n".join(lines[:n]), "\n".join(lines[n:])
+
+
+def declared(header: str, table: str) -> tuple[set[int], int | None]:
+    """The indexes the header names one by one, and where a ``[n..]`` range starts."""
+    one = {int(n) for n in re.findall(rf"^-- {table}\[(\d+)\] ", header, re.MULTILINE)}
+    ranges = [int(n) for n in re.findall(rf"^-- {table}\[(\d+)\.\.\] ", header, re.MULTILINE)]
+    return one, min(ranges) if ranges else None
+
+
+@pytest.mark.parametrize("name", names())
+def test_a_scripts_header_declares_every_key_and_argument_it_reads(name: str) -> None:
+    header, body = header_and_body(f"{name}.lua")
+    assert re.search(r"^-- Returns", header, re.MULTILINE), f"{name}: no 'Returns' line"
+    for table in ("KEYS", "ARGV"):
+        one, from_ = declared(header, table)
+        used = {int(n) for n in re.findall(rf"\b{table}\[(\d+)\]", body)}
+        undeclared = {n for n in used - one if from_ is None or n < from_}
+        assert not undeclared, f"{name}: {table} {sorted(undeclared)} not in its header"
+        assert one <= used or from_ is not None, f"{name}: {table} {sorted(one - used)} unused"
+        assert one == set(range(1, len(one) + 1)), f"{name}: {table} not numbered 1, 2, …"
+
+
+@pytest.mark.parametrize(
+    "library", sorted(p.name for p in ROOT.joinpath(LIBRARY).iterdir() if p.name.endswith(".lua"))
+)
+def test_a_library_reads_no_keys_or_arguments_of_its_own(library: str) -> None:
+    """A library's functions take what they use: the script that includes it declares it."""
+    _, body = header_and_body(f"{LIBRARY}/{library}")
+    assert not re.search(r"\b(KEYS|ARGV)\[", body)
+
+
+def test_includes_are_replaced_once_each_however_many_name_them() -> None:
+    claim = source("notifications/claim")  # batch_counts includes shard; claim observe too
+    assert "--#include" not in claim
+    assert claim.count("local function shard(") == 1
+    assert claim.count("local function observe(") == 1
+    assert all("--#include" not in source(name) for name in names())
+
+
+def test_every_script_has_its_test_here() -> None:
+    assert set(names()) == TESTED
+
+
+def test_the_scripts_shard_rule_is_the_python_one(r: redis.Redis) -> None:
+    ids = ["a1", "F0", "0", "", "z9", "9" + NID[1:], "-x"]
+    library = ROOT.joinpath(LIBRARY, "shard.lua").read_text(encoding="utf-8")
+    found = r.eval(
+        library + "\nlocal out = {}\nfor i, id in ipairs(ARGV) do out[i] = in_shard(id, 'n') end\n"
+        "return out",
+        0,
+        *ids,
+    )
+    assert found == [in_shard(i, "n") for i in ids]
+    assert f"'{SHARDS}'" in library
+
+
+def test_the_scripts_histogram_buckets_are_the_python_ones() -> None:
+    library = ROOT.joinpath(LIBRARY, "observe.lua").read_text(encoding="utf-8")
+    pairs = re.findall(r"\{([0-9.]+), '([0-9.]+)'\}", library)
+    assert [float(bound) for bound, _ in pairs] == list(latency.BUCKETS)
+    assert [le for _, le in pairs] == [repr(b) for b in latency.BUCKETS]  # prometheus_client's
+
+
+# -- notifications
+
+
+@of("notifications/claim")
+def test_claim_takes_a_queued_record_once_and_counts_its_wait(r: redis.Redis, run: Run) -> None:
+    record(r, queued_at=repr(time.time() - 0.3))
+    keys = [record_key(NID), payload_key(NID), metrics_key(NID)]
+    now = time.time()
+    status, attempt, wait, payload = run(
+        "notifications/claim", keys, [NOW, now, 30, 5, "claim-1", "mail"]
+    )
+    assert (status, attempt, wait) == ("sending", 1, "0")
+    assert json.loads(payload) == {"to": ["ada@example.com"]}
+    assert r.hget(record_key(NID), "lane") == "mail"
+    assert float(r.hget(record_key(NID), "lease_until") or 0) == pytest.approx(now + 30, abs=0.01)
+    assert r.zscore(open_key(NID), NID) is not None
+    counters = r.hgetall(metrics_key(NID))
+    assert counters["attempts:mail:live"] == "1"
+    assert counters["hist:queue_wait:mail:mail:0.5"] == "1"  # 0.3 s falls in (0.25, 0.5]
+    # Made again by the same claim: the same answer, not a second attempt.
+    assert run("notifications/claim", keys, [NOW, now, 30, 5, "claim-1", "mail"])[:2] == [
+        "sending",
+        1,
+    ]
+    # Another claim while the lease holds: busy, with the seconds it has left.
+    busy = run("notifications/claim", keys, [NOW, now + 10, 30, 5, "claim-2", "mail"])
+    assert busy[0] == "busy" and float(busy[2]) == pytest.approx(20, abs=0.01)
+    # Past the lease and past the most attempts: failed, not looped on.
+    assert run("notifications/claim", keys, [NOW, now + 31, 30, 1, "claim-3", ""])[:2] == [
+        "failed",
+        1,
+    ]
+    assert r.exists(payload_key(NID)) == 0
+    assert r.zscore(open_key(NID), NID) is None
+
+
+@of("notifications/settle")
+def test_settle_records_an_outcome_once_and_moves_its_batch(r: redis.Redis, run: Run) -> None:
+    batch = "a0000000-0000-8000-8000-00000000000b"
+    nid = row_id(batch, 0)
+    r.hset(batch_key(batch), mapping={"total": 1, "final": 0, "c:sending": 1, "ttl": 60,
+                                      "callback": "1"})  # fmt: skip
+    record(r, nid, status="sending", batch=batch, lane="mail", queued_at=repr(time.time() - 1.5))
+    keys = [record_key(nid), payload_key(nid), metrics_key(nid), CALLBACKS]
+    args = ["sent", "smtp", "", NOW, 60, "1", "0", "ref-1", "callback message", " shop ",
+            "claim-1", time.time()]  # fmt: skip
+    assert run("notifications/settle", keys, args) == [1, 1, 0]
+    assert r.hget(record_key(nid), "status") == "sent"
+    assert r.hget(record_key(nid), "provider_ref") == "ref-1"
+    assert r.exists(payload_key(nid)) == 0
+    assert r.lrange(CALLBACKS, 0, -1) == ["callback message"]
+    counters = r.hgetall(metrics_key(nid))
+    assert counters["final:mail:sent:live"] == "1"
+    assert counters["hist:delivery:mail:mail:2.0"] == "1"  # 1.5 s: (1, 2]
+    # The batch's last row is final: the batch is done, its callback due on its schedule.
+    assert r.hget(batch_key(batch), "c:sent") == "1"
+    assert r.hget(batch_key(batch), "done_at") == NOW
+    assert r.zscore(scheduled_key(batch), DONE_MEMBER + batch) is not None
+    assert r.zscore(open_key(nid), nid) is None
+    # The same outcome under the same claim, made again: nothing moves, nothing counts twice.
+    assert run("notifications/settle", keys, args) == [0, 0, 0]
+    assert r.hget(metrics_key(nid), "final:mail:sent:live") == "1"
+
+
+@of("notifications/receipt")
+def test_a_receipt_moves_a_sent_record_once(r: redis.Redis, run: Run) -> None:
+    record(r, kind="sms_captcha", status="sent")
+    keys = [record_key(NID), metrics_key(NID)]
+    args = ["delivered", "", NOW, 60, "twilio", "", " other "]
+    assert run("notifications/receipt", keys, args) == ["moved", 0]  # shop wants no callbacks
+    assert r.hget(record_key(NID), "status") == "delivered"
+    assert r.hget(metrics_key(NID), "receipts:twilio:delivered") == "1"
+    assert r.hget(metrics_key(NID), "final:sms_captcha:delivered:live") == "1"
+    assert run("notifications/receipt", keys, ["undelivered", "", NOW, 60, "twilio", "", ""]) == [
+        "delivered",
+        0,
+    ]
+    assert r.hget(record_key(NID), "status") == "delivered"
+
+
+@of("notifications/cancel")
+def test_cancel_takes_only_the_statuses_it_is_given(r: redis.Redis, run: Run) -> None:
+    record(r, status="scheduled")
+    r.zadd(scheduled_key(NID), {NID: time.time() + 60})
+    keys = [record_key(NID), payload_key(NID), scheduled_key(NID), metrics_key(NID)]
+    assert run("notifications/cancel", keys, [NID, NOW, "", " shop ", " queued "]) == [
+        "scheduled",
+        0,
+    ]
+    assert r.hget(record_key(NID), "status") == "scheduled"
+    assert run("notifications/cancel", keys, [NID, NOW, "", " shop ", " scheduled "]) == [
+        "scheduled",
+        1,
+    ]
+    assert r.hget(record_key(NID), "status") == "cancelled"
+    assert r.zscore(scheduled_key(NID), NID) is None
+    assert r.exists(payload_key(NID)) == 0
+    assert r.hget(metrics_key(NID), "final:mail:cancelled:live") == "1"
+    gone = ["a-gone", NOW, "", "", " scheduled "]
+    assert run("notifications/cancel", [record_key("a-gone"), *keys[1:]], gone) == [None, 0]
+
+
+@of("notifications/lease_due")
+def test_lease_due_leases_what_is_due_and_stamps_the_run(r: redis.Redis, run: Run) -> None:
+    schedule = shard_key("a", "scheduled")
+    r.zadd(schedule, {"a-due": 100, "batch:a-due": 150, "a-later": 300})
+    keys = [schedule, dispatched_at_keys()[SHARDS.index("a")]]
+    assert sorted(run("notifications/lease_due", keys, [200, 260, 10])) == ["a-due", "batch:a-due"]
+    assert r.zscore(schedule, "a-due") == 260  # due again when the lease ends, unless dispatched
+    assert r.zscore(schedule, "a-later") == 300
+    assert r.get(keys[1]) == "200"
+    assert run("notifications/lease_due", keys, [200, 260, 10]) == []  # leased: no one else's
+
+
+@of("notifications/dispatched")
+def test_dispatched_queues_a_scheduled_record_from_now(r: redis.Redis, run: Run) -> None:
+    record(r, status="scheduled")
+    r.zadd(scheduled_key(NID), {NID: 100})
+    keys = [record_key(NID), scheduled_key(NID), open_key(NID)]
+    run("notifications/dispatched", keys, [NID, NOW, NID, 1234.5])
+    assert r.hget(record_key(NID), "status") == "queued"
+    assert r.hget(record_key(NID), "queued_at") == "1234.5"
+    assert r.zscore(scheduled_key(NID), NID) is None
+    assert r.zscore(open_key(NID), NID) is not None
+    assert open_key(NID) == shard_key("a", OPEN)
+
+
+# -- batches
+
+
+@of("batches/take_pending")
+def test_take_pending_counts_a_batch_once_within_the_limit(r: redis.Redis, run: Run) -> None:
+    key = [pending_key("shop")]
+    assert run("batches/take_pending", key, ["b1", 6, 10, 60]) == 1
+    assert run("batches/take_pending", key, ["b1", 6, 10, 60]) == 1  # a retried call: once
+    assert run("batches/take_pending", key, ["b2", 6, 10, 60]) == -1
+    assert run("batches/take_pending", key, ["b2", 6, 10, 60, "b1"]) == 1  # b1 was found done
+    assert set(r.hkeys(key[0])) == {"b2"}
+
+
+@of("batches/fan_out")
+def test_fan_out_makes_a_chunk_once_in_the_batchs_shard(r: redis.Redis, run: Run) -> None:
+    batch = "c0000000-0000-8000-8000-00000000000b"
+    r.hset(batch_key(batch), mapping={"fanned": 0, "state": "scheduled", "c:scheduled": 2})
+    rows = [row_id(batch, i) for i in range(2)]
+    keys = [batch_key(batch), CALLBACKS]
+    for nid in rows:
+        keys += [record_key(nid), payload_key(nid)]
+    common = json.dumps(["client", "shop", "status", "queued", "batch", batch])
+    args: list[Any] = [0, 2, 60, NOW, common]
+    for i, nid in enumerate(rows):
+        args += [nid, f"ref-{i}", json.dumps({"to": [f"{i}@example.com"]}), f"message {i}"]
+    assert run("batches/fan_out", keys, args) == 1
+    assert r.hgetall(batch_key(batch)) == {
+        "fanned": "2", "state": "queued", "c:scheduled": "0", "c:queued": "2", "updated_at": NOW,
+    }  # fmt: skip
+    for i, nid in enumerate(rows):
+        assert nid[0] == "c"  # the batch's shard
+        assert r.hgetall(record_key(nid)) == {
+            "id": nid, "reference": f"ref-{i}", "client": "shop", "status": "queued",
+            "batch": batch,
+        }  # fmt: skip
+        assert r.zscore(open_key(nid), nid) is not None
+    assert sorted(r.lrange(CALLBACKS, 0, -1)) == ["message 0", "message 1"]
+    assert run("batches/fan_out", keys, args) == 0  # made already: the cursor moved
+    r.hset(batch_key(batch), "cancelled", "1")
+    assert run("batches/fan_out", keys, [2, 4, *args[2:]]) == -1
+
+
+@of("batches/cancel")
+def test_cancel_counts_the_rows_never_made_as_cancelled(r: redis.Redis, run: Run) -> None:
+    batch = "d0000000-0000-8000-8000-00000000000b"
+    r.hset(batch_key(batch), mapping={"client": "shop", "total": 3, "fanned": 1, "final": 0,
+                                      "state": "queued", "c:queued": 3, "ttl": 60})  # fmt: skip
+    r.zadd(scheduled_key(batch), {FAN_OUT_MEMBER + batch: 100})
+    keys = [batch_key(batch), scheduled_key(batch)]
+    assert run("batches/cancel", keys, [batch, NOW]) == ["cancelled", 1, "shop"]
+    fields = r.hgetall(batch_key(batch))
+    assert (fields["c:queued"], fields["c:cancelled"], fields["final"]) == ("1", "2", "2")
+    assert r.zscore(scheduled_key(batch), FAN_OUT_MEMBER + batch) is None
+    assert run("batches/cancel", keys, [batch, NOW]) == ["cancelled", 1, "shop"]  # once
+    assert r.hget(batch_key(batch), "c:cancelled") == "2"
+    r.hset(batch_key(batch), mapping={"cancelled": "0", "done_at": NOW})
+    assert run("batches/cancel", keys, [batch, NOW]) == ["done", 0, "shop"]
+    gone = "d0000000-0000-8000-8000-0000000000ff"
+    assert run("batches/cancel", [batch_key(gone), keys[1]], [gone, NOW]) == ["missing", 0, ""]
+
+
+@of("batches/published")
+def test_published_marks_a_batch_and_never_makes_one_again(r: redis.Redis, run: Run) -> None:
+    there, gone = "e0000000-0000-8000-8000-000000000001", "e0000000-0000-8000-8000-000000000002"
+    r.hset(batch_key(there), "published", 0)
+    run("batches/published", [batch_key(there)], [500])
+    run("batches/published", [batch_key(gone)], [500])
+    assert r.hget(batch_key(there), "published") == "500"
+    assert r.exists(batch_key(gone)) == 0
+
+
+# -- captchas, idempotency, rate limits, suppressions
+
+
+@of("captchas/take_recipient")
+def test_take_recipient_holds_interval_limit_and_ceiling(r: redis.Redis, run: Run) -> None:
+    def take(client: str, member: str, now: int, *, interval: int = 0) -> list[Any]:
+        sender = Sender(client, "login", "+447700900123")
+        keys = [sender.resend_key, sender.client_recipient_key, sender.recipient_key]
+        args = [now, member, interval, 2, 86_400_000, 3, "phone_ceiling"]
+        answer: list[Any] = run("captchas/take_recipient", keys, args)
+        return answer
+
+    assert take("a", "1", 1000, interval=60_000) == ["ok", 0]
+    limit, wait = take("a", "2", 2000)  # the interval is a key's expiry: Redis's clock
+    assert limit == "resend_interval" and 59_000 < wait <= 60_000
+    assert take("b", "3", 2000) == ["ok", 0]  # another client's interval is its own
+    assert take("b", "4", 3000) == ["ok", 0]
+    assert take("b", "5", 4000) == ["daily_limit", 86_400_000 - 2000]  # b's oldest: 2000
+    assert take("c", "6", 4000) == ["phone_ceiling", 86_400_000 - 3000]  # three for the phone
+    # A day after the first send, it has left both windows.
+    assert take("c", "7", 1000 + 86_400_000) == ["ok", 0]
+
+
+@of("captchas/take_ip")
+def test_take_ip_holds_an_hourly_limit(r: redis.Redis, run: Run) -> None:
+    key = [Sender("a", "login", "+447700900123", client_ip="2001:db8::1").ip_key]
+    assert key == ["notifier:captcha:ip:2001:db8::/64"]
+    assert run("captchas/take_ip", key, [1000, "1", 1, 3_600_000]) == ["ok", 0]
+    assert run("captchas/take_ip", key, [2000, "2", 1, 3_600_000]) == ["ip_limit", 3_599_000]
+    assert run("captchas/take_ip", key, [3_601_000, "3", 1, 3_600_000]) == ["ok", 0]
+
+
+@of("idempotency/reserve")
+def test_reserve_answers_new_pending_conflict_and_done(r: redis.Redis, run: Run) -> None:
+    slot = ["notifier:idem:shop:" + "0" * 64]
+    assert run("idempotency/reserve", slot, ["fp", 30]) == ["new"]
+    assert 0 < r.ttl(slot[0]) <= 30
+    assert run("idempotency/reserve", slot, ["fp", 30]) == ["pending"]
+    assert run("idempotency/reserve", slot, ["other", 30]) == ["conflict"]
+    r.hset(slot[0], mapping={"state": "done", "status": 202, "body": "{}", "location": "/x"})
+    assert run("idempotency/reserve", slot, ["fp", 30]) == ["done", "202", "{}", "/x"]
+
+
+@of("rate_limits/take")
+def test_take_empties_a_bucket_then_says_how_long_to_wait(r: redis.Redis, run: Run) -> None:
+    bucket = ["notifier:rate:shop"]
+    per_ms = 1 / 3_600_000  # one an hour: nothing refills during the test
+    assert [run("rate_limits/take", bucket, [2, per_ms])[0] for _ in range(2)] == [1, 1]
+    allowed, wait = run("rate_limits/take", bucket, [2, per_ms])
+    assert allowed == 0 and float(wait) == pytest.approx(3_600_000, rel=0.01)
+
+
+@of("suppressions/add")
+def test_add_keeps_the_entry_that_stops_more(r: redis.Redis, run: Run) -> None:
+    key = ["notifier:suppressed:{shop}"]
+    unsubscribed = json.dumps({"reason": "unsubscribed", "created_at": NOW})
+    bounced = json.dumps({"reason": "bounced", "created_at": NOW})
+    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, "1"]) == [1, unsubscribed]
+    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, "1"]) == [0, unsubscribed]
+    assert run("suppressions/add", key, ["ada@example.com", bounced, "0"]) == [0, bounced]
+    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, "1"]) == [0, bounced]
+    assert r.hget(key[0], "ada@example.com") == bounced
+
+
+# -- the layout before hash tags (its keys span slots: these run on a Redis that is no Cluster)
+
+
+@of("layout/move_set")
+def test_move_set_puts_each_member_in_its_shard(r: redis.Redis, run: Run) -> None:
+    batch = "f0000000-0000-8000-8000-00000000000b"
+    r.zadd("notifier:scheduled", {NID: 1, FAN_OUT_MEMBER + batch: 2, DONE_MEMBER + batch: 3})
+    assert run("layout/move_set", ["notifier:scheduled"], ["scheduled"], cross_slot=True) == 3
+    assert r.zrange(shard_key("a", "scheduled"), 0, -1, withscores=True) == [(NID, 1.0)]
+    assert r.zrange(shard_key("f", "scheduled"), 0, -1) == [
+        FAN_OUT_MEMBER + batch,
+        DONE_MEMBER + batch,
+    ]
+    assert r.exists("notifier:scheduled") == 0
+
+
+@of("layout/merge_counters")
+def test_merge_counters_adds_the_old_to_shard_zero(r: redis.Redis, run: Run) -> None:
+    new = shard_key("0", "metrics")
+    r.hset("notifier:metrics", mapping={"final:mail:sent:live": 5, "attempts:mail:live": 7})
+    r.hset(new, "final:mail:sent:live", 1)
+    keys = ["notifier:metrics", new]
+    assert run("layout/merge_counters", keys, [], cross_slot=True) == 2
+    assert r.hgetall(new) == {"final:mail:sent:live": "6", "attempts:mail:live": "7"}
+    assert r.exists("notifier:metrics") == 0
