@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+from redis.typing import EncodableT, FieldT
 
 from notifier.stores import latency
 from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER, OPEN, open_key, scheduled_key
@@ -74,9 +75,12 @@ def run(r: redis.Redis, redis_server: RedisServer) -> Iterator[Run]:
     assert ran, "the test ran no script"
 
 
-def record(r: redis.Redis, nid: str = NID, **fields: Any) -> None:
-    values = {"id": nid, "client": "shop", "kind": "mail", "status": "queued", "attempts": "0"}
-    r.hset(record_key(nid), mapping={**values, **fields})
+def record(r: redis.Redis, nid: str = NID, **fields: EncodableT) -> None:
+    values: dict[FieldT, EncodableT] = {
+        "id": nid, "client": "shop", "kind": "mail", "status": "queued", "attempts": "0",
+    }  # fmt: skip
+    values.update(fields)
+    r.hset(record_key(nid), mapping=values)
     r.set(payload_key(nid), json.dumps({"to": ["ada@example.com"]}))
 
 
