@@ -17,7 +17,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.http_peer import JsonPeer, Reply, Request
+from tests.support.peers.http_peer import JsonPeer, Reply, Request
 
 
 class TwilioSink(JsonPeer[None]):

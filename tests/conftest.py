@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from config import Settings
 from notifier import create_app
-from tests.support.clients import QINIU, S3, api_clients
-from tests.support.redis_server import RedisServer
+from tests.support.harness.clients import QINIU, S3, api_clients
+from tests.support.peers.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

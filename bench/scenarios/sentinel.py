@@ -45,7 +45,7 @@ def run(bench: Bench) -> dict[str, Any]:
 def failover(bench: Bench, posters: int = 8, seconds: float = 12.0) -> dict[str, Any]:
     """A primary, two replicas and three sentinels; the primary SIGKILLed after a third of
     the run with ``posters`` clients posting mail: how long no 202 came, and what came."""
-    from tests.support.sentinel import SentinelGroup
+    from tests.support.peers.sentinel import SentinelGroup
 
     group = SentinelGroup(replicas=2).start()
     env = {**bench.env, "NOTIFIER_REDIS_URL": group.url()}

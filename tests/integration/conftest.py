@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import pytest
 from celery import Celery
 
-from tests.support.redis_server import RedisServer
-from tests.support.s3 import FakeS3
-from tests.support.smtp import SmtpSink
-from tests.support.stack import Stack, stack_settings, start_stack
-from tests.support.twilio import FakeTwilio
+from tests.support.harness.stack import Stack, stack_settings, start_stack
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.s3 import FakeS3
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support.batches import OPEN, batch, post_batch, rows, wait_batch
-from tests.support.stack import Stack, address, new_phone, send
-from tests.support.wait import wait_for
+from tests.support.harness.batches import OPEN, batch, post_batch, rows, wait_batch
+from tests.support.harness.stack import Stack, address, new_phone, send
+from tests.support.harness.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

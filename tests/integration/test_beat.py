@@ -19,13 +19,13 @@ import pytest
 import requests
 
 from notifier.embedded import free_port
-from tests.support import procfile
-from tests.support.batches import post_batch, rows, wait_batch
-from tests.support.clients import api_clients, auth
-from tests.support.processes import Process, notifier_env
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.wait import wait_for
+from tests.support.harness import procfile
+from tests.support.harness.batches import post_batch, rows, wait_batch
+from tests.support.harness.clients import api_clients, auth
+from tests.support.harness.processes import Process, notifier_env
+from tests.support.harness.wait import wait_for
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
 
 pytestmark = pytest.mark.integration
 

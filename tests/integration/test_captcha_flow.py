@@ -10,11 +10,18 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.stack import Stack, code_sent_to, new_phone, stack_settings, start_stack, verify
-from tests.support.twilio import FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.stack import (
+    Stack,
+    code_sent_to,
+    new_phone,
+    stack_settings,
+    start_stack,
+    verify,
+)
+from tests.support.harness.wait import wait_for
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 

@@ -21,12 +21,12 @@ import notifier_client as nc
 import pytest
 import redis
 
-from tests.support.batches import rows as batch_rows
-from tests.support.clients import KEYS, api_keys_with
-from tests.support.processes import Process, start_web
-from tests.support.redis_server import RedisServer
-from tests.support.stack import Stack, address, code_sent_to, new_phone
-from tests.support.wait import wait_for
+from tests.support.harness.batches import rows as batch_rows
+from tests.support.harness.clients import KEYS, api_keys_with
+from tests.support.harness.processes import Process, start_web
+from tests.support.harness.stack import Stack, address, code_sent_to, new_phone
+from tests.support.harness.wait import wait_for
+from tests.support.peers.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 PACED = "ntf_test-key-one-a-second"

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import aliyun, tencent
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.stack import Stack, stack_settings, start_stack
-from tests.support.twilio import FakeTwilio
+from tests.support.harness.stack import Stack, stack_settings, start_stack
+from tests.support.peers import aliyun, tencent
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.chromium import Page
-from tests.support.clients import KEYS
-from tests.support.stack import Stack
+from tests.support.harness.clients import KEYS
+from tests.support.harness.stack import Stack
+from tests.support.peers.chromium import Page
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

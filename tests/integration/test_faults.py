@@ -22,14 +22,14 @@ import redis
 import requests
 
 from notifier.stores.batches import batch_key
-from tests.support.batches import post_batch, rows, wait_batch
-from tests.support.clients import auth
-from tests.support.processes import BIN, Process, notifier_env, start_web, start_worker
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.stack import stack_settings
-from tests.support.twilio import FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.batches import post_batch, rows, wait_batch
+from tests.support.harness.clients import auth
+from tests.support.harness.processes import BIN, Process, notifier_env, start_web, start_worker
+from tests.support.harness.stack import stack_settings
+from tests.support.harness.wait import wait_for
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 

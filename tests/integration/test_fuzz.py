@@ -17,8 +17,8 @@ from schemathesis.core.errors import InvalidSchema
 from schemathesis.core.result import Err, Result
 from schemathesis.schemas import APIOperation
 
-from tests.support.clients import auth
-from tests.support.stack import Stack
+from tests.support.harness.clients import auth
+from tests.support.harness.stack import Stack
 
 pytestmark = pytest.mark.integration
 EXAMPLES = 50

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.processes import start_worker
-from tests.support.stack import Stack, address, send
-from tests.support.wait import wait_for
+from tests.support.harness.processes import start_worker
+from tests.support.harness.stack import Stack, address, send
+from tests.support.harness.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.processes import start_worker
-from tests.support.smtp import wire_faults
-from tests.support.stack import Stack, address, new_phone, send
-from tests.support.wait import wait_for
+from tests.support.harness.processes import start_worker
+from tests.support.harness.stack import Stack, address, new_phone, send
+from tests.support.harness.wait import wait_for
+from tests.support.peers.smtp import wire_faults
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.stack import Stack, address, send
-from tests.support.wait import wait_for
+from tests.support.harness.stack import Stack, address, send
+from tests.support.harness.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from tests.support.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
-from tests.support.smtp import wire_faults
-from tests.support.stack import Stack
+from tests.support.harness.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
+from tests.support.harness.stack import Stack
+from tests.support.peers.smtp import wire_faults
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.prometheus import PrometheusServer, promtool
-from tests.support.stack import Stack, address, new_phone, send
-from tests.support.wait import wait_for
+from tests.support.harness.stack import Stack, address, new_phone, send
+from tests.support.harness.wait import wait_for
+from tests.support.peers.prometheus import PrometheusServer, promtool
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.clients import KEYS, QINIU
-from tests.support.stack import Stack, code_sent_to, log_lines, new_phone, verify
-from tests.support.twilio import AUTH_TOKEN
-from tests.support.wait import wait_for
+from tests.support.harness.clients import KEYS, QINIU
+from tests.support.harness.stack import Stack, code_sent_to, log_lines, new_phone, verify
+from tests.support.harness.wait import wait_for
+from tests.support.peers.twilio import AUTH_TOKEN
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """Mail through Postfix, the MTA users relay through, with bare-LF rejection on.
 
-web + worker send to a private Postfix (``tests/support/postfix.py``), which relays what it
+web + worker send to a private Postfix (``tests/support/peers/postfix.py``), which relays what it
 accepts to an aiosmtpd server of this module's: a mail that arrives there was taken by Postfix.
 """
 
@@ -21,18 +21,18 @@ import dkim
 import pytest
 import requests
 
-from tests.support.batches import post_batch, rows, wait_batch
-from tests.support.clients import api_keys_with, callback_client
-from tests.support.dkim_keys import KeyPair, key_pair
-from tests.support.dns_server import DnsServer
-from tests.support.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
-from tests.support.postfix import PostfixServer
-from tests.support.receiver import CallbackReceiver
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.stack import Caller, Stack, stack_settings, start_stack
-from tests.support.twilio import FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.batches import post_batch, rows, wait_batch
+from tests.support.harness.clients import api_keys_with, callback_client
+from tests.support.harness.dkim_keys import KeyPair, key_pair
+from tests.support.harness.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
+from tests.support.harness.stack import Caller, Stack, stack_settings, start_stack
+from tests.support.harness.wait import wait_for
+from tests.support.peers.dns_server import DnsServer
+from tests.support.peers.postfix import PostfixServer
+from tests.support.peers.receiver import CallbackReceiver
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = [pytest.mark.integration, pytest.mark.postfix]
 BOUNCE_TOKEN = "the-bounce-route-token-0123"

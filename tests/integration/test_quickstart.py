@@ -15,8 +15,8 @@ import requests
 from config import usable_cores
 from notifier.embedded import free_port
 from notifier.lanes import LANES
-from tests.support.processes import lanes_by_node, start_run
-from tests.support.wait import wait_for
+from tests.support.harness.processes import lanes_by_node, start_run
+from tests.support.harness.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -16,14 +16,14 @@ import pytest
 
 from config import Settings
 from notifier.lanes import LANES
-from tests.support.batches import post_batch, rows, wait_batch
-from tests.support.processes import start_worker
-from tests.support.rabbitmq import RabbitServer
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.stack import Stack, address, send, stack_settings, start_stack
-from tests.support.twilio import FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.batches import post_batch, rows, wait_batch
+from tests.support.harness.processes import start_worker
+from tests.support.harness.stack import Stack, address, send, stack_settings, start_stack
+from tests.support.harness.wait import wait_for
+from tests.support.peers.rabbitmq import RabbitServer
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from notifier.lanes import LANES
-from tests.support.batches import post_batch, rows, wait_batch
-from tests.support.rabbitmq import RabbitCluster
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.stack import Stack, stack_settings, start_stack
-from tests.support.steady import SteadyMail
-from tests.support.twilio import FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.batches import post_batch, rows, wait_batch
+from tests.support.harness.stack import Stack, stack_settings, start_stack
+from tests.support.harness.steady import SteadyMail
+from tests.support.harness.wait import wait_for
+from tests.support.peers.rabbitmq import RabbitCluster
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 

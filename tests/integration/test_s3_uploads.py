@@ -1,6 +1,6 @@
 """S3 upload forms minted through HTTP (and the ``s3_upload_form`` task through a real worker),
 uploaded by ``requests`` to a local S3 that checks each form's policy and SigV4 signature as S3
-does (``tests/support/s3.py``)."""
+does (``tests/support/peers/s3.py``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from tests.support.s3 import FakeS3, post_form
-from tests.support.stack import Stack
+from tests.support.harness.stack import Stack
+from tests.support.peers.s3 import FakeS3, post_form
 
 pytestmark = pytest.mark.integration
 

@@ -16,10 +16,8 @@ import pytest
 import requests
 
 from notifier.stores.notifications import record_key
-from tests.support.clients import auth
-from tests.support.sentinel import SentinelGroup
-from tests.support.smtp import SmtpSink
-from tests.support.stack import (
+from tests.support.harness.clients import auth
+from tests.support.harness.stack import (
     Stack,
     address,
     code_sent_to,
@@ -28,9 +26,11 @@ from tests.support.stack import (
     start_stack,
     verify,
 )
-from tests.support.steady import SteadyMail
-from tests.support.twilio import FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.steady import SteadyMail
+from tests.support.harness.wait import wait_for
+from tests.support.peers.sentinel import SentinelGroup
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 

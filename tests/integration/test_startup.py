@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.support.processes import BIN, ROOT, notifier_env
+from tests.support.harness.processes import BIN, ROOT, notifier_env
 
 pytestmark = pytest.mark.integration
 

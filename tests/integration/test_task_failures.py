@@ -12,8 +12,8 @@ import redis
 
 from notifier.stores.batch_counts import scheduled_key
 from notifier.stores.notifications import payload_key
-from tests.support.stack import Stack, address, log_lines, send
-from tests.support.wait import wait_for
+from tests.support.harness.stack import Stack, address, log_lines, send
+from tests.support.harness.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.batches import batch, post_batch, rows, wait_batch
-from tests.support.clients import api_keys_with, auth, callback_client
-from tests.support.receiver import CallbackReceiver
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.stack import Caller, stack_settings, start_stack
-from tests.support.twilio import FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.batches import batch, post_batch, rows, wait_batch
+from tests.support.harness.clients import api_keys_with, auth, callback_client
+from tests.support.harness.stack import Caller, stack_settings, start_stack
+from tests.support.harness.wait import wait_for
+from tests.support.peers.receiver import CallbackReceiver
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 

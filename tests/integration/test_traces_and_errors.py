@@ -14,14 +14,14 @@ import requests
 
 from notifier.stores.batch_counts import scheduled_key
 from notifier.stores.notifications import payload_key, record_key
-from tests.support.clients import auth
-from tests.support.otlp import OtlpReceiver, ReceivedSpan
-from tests.support.redis_server import RedisServer
-from tests.support.sentry import SentryReceiver
-from tests.support.smtp import SmtpSink
-from tests.support.stack import Stack, address, send, stack_settings, start_stack
-from tests.support.twilio import FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.clients import auth
+from tests.support.harness.stack import Stack, address, send, stack_settings, start_stack
+from tests.support.harness.wait import wait_for
+from tests.support.peers.otlp import OtlpReceiver, ReceivedSpan
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.sentry import SentryReceiver
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 

@@ -12,13 +12,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.batches import post_batch, rows, wait_batch
-from tests.support.clients import auth
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.stack import Stack, send, stack_settings, start_stack
-from tests.support.twilio import FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.batches import post_batch, rows, wait_batch
+from tests.support.harness.clients import auth
+from tests.support.harness.stack import Stack, send, stack_settings, start_stack
+from tests.support.harness.wait import wait_for
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 PUBLIC_URL = "https://notifier.example"

@@ -1,5 +1,5 @@
 """The README's upload page, as it is written there, in a real headless Chromium: a file chosen
-in the page goes to a local S3 that checks the form (``tests/support/s3.py``) or to a local
+in the page goes to a local S3 that checks the form (``tests/support/peers/s3.py``) or to a local
 Qiniu form upload that checks the token, through a backend that asks the stack for them."""
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import requests
 from werkzeug.formparser import parse_form_data
 
 from notifier.embedded import free_port
-from tests.support.chromium import Page
-from tests.support.clients import QINIU, auth
-from tests.support.qiniu import check_token
-from tests.support.s3 import FakeS3
-from tests.support.stack import Stack
-from tests.support.wait import wait_for
+from tests.support.harness.clients import QINIU, auth
+from tests.support.harness.stack import Stack
+from tests.support.harness.wait import wait_for
+from tests.support.peers.chromium import Page
+from tests.support.peers.qiniu import check_token
+from tests.support.peers.s3 import FakeS3
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

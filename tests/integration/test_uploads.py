@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from celery import Celery
 
-from tests.support.api import FULL
-from tests.support.clients import QINIU
-from tests.support.qiniu import check_token
-from tests.support.stack import Stack
+from tests.support.harness.api import FULL
+from tests.support.harness.clients import QINIU
+from tests.support.harness.stack import Stack
+from tests.support.peers.qiniu import check_token
 
 pytestmark = pytest.mark.integration
 

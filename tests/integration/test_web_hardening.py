@@ -25,8 +25,8 @@ import pytest
 import requests
 
 from notifier.embedded import free_port
-from tests.support.clients import auth
-from tests.support.processes import (
+from tests.support.harness.clients import auth
+from tests.support.harness.processes import (
     BIN,
     ROOT,
     Process,
@@ -35,11 +35,11 @@ from tests.support.processes import (
     start_web,
     start_worker,
 )
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.stack import stack_settings
-from tests.support.twilio import FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.stack import stack_settings
+from tests.support.harness.wait import wait_for
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 IP_LIMIT = 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.prometheus import promtool
+from tests.support.peers.prometheus import promtool
 
 RULES = Path(__file__).resolve().parents[2] / "ops" / "prometheus"
 

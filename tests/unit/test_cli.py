@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from config import ApiClient
 from notifier.cli import main, procfile_processes
 from notifier.stores.notifications import record_key
-from tests.support.redis_server import RedisServer
+from tests.support.peers.redis_server import RedisServer
 
 
 def test_keys_new_prints_the_key_once_and_an_entry_with_only_its_hash() -> None:

@@ -11,7 +11,7 @@ import notifier_client as nc
 import pytest
 from flask import Flask, request
 
-from tests.support.clients import KEYS
+from tests.support.harness.clients import KEYS
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.support.keyslots import Command, SlotWatch, UnknownCommand, command_keys
-from tests.support.redis_server import RedisServer
+from tests.support.harness.keyslots import Command, SlotWatch, UnknownCommand, command_keys
+from tests.support.peers.redis_server import RedisServer
 
 SET_BOTH = "redis.call('SET', KEYS[1], 1); redis.call('SET', KEYS[2], 1); return 1"
 

@@ -55,9 +55,9 @@ def test_modules_import_helpers_from_support_only() -> None:
         ("from tests.unit import test_config", True),
         ("from .test_smtp import mail", True),
         ("from ..conftest import auth", True),
-        ("from tests.support.api import MAIL", False),
-        ("from tests.support import wait", False),
-        ("from ...support.mail import mail", False),
+        ("from tests.support.harness.api import MAIL", False),
+        ("from tests.support.harness import wait", False),
+        ("from ...support.harness.mail import mail", False),
         ("from notifier.lanes import LANES", False),
     ],
 )

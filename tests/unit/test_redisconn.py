@@ -26,7 +26,7 @@ from notifier.redisconn import (
 )
 from notifier.runtime import Runtime, redis_client
 from notifier.stores.notifications import metrics_key, payload_key, record_key
-from tests.support.redis_server import RedisServer
+from tests.support.peers.redis_server import RedisServer
 
 SENTINELS = "redis+sentinel://:p%40ss@10.0.0.1:26379,[::1]:26380,s3:26381/notifier/2"
 

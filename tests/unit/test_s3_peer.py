@@ -1,6 +1,6 @@
-"""The local S3 of the tests (``tests/support/s3.py``) against forms boto3 makes itself: it takes
-a right one and refuses each thing S3 refuses, so a test that passes through it means S3 would
-take the form."""
+"""The local S3 of the tests (``tests/support/peers/s3.py``) against forms boto3 makes itself: it
+takes a right one and refuses each thing S3 refuses, so a test that passes through it means S3
+would take the form."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import requests
 from botocore.config import Config
 
-from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, FakeS3, post_form
+from tests.support.peers.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, FakeS3, post_form
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 

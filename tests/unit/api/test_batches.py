@@ -12,9 +12,9 @@ from config import Settings
 from notifier import create_app
 from notifier.runtime import Runtime
 from notifier.services.batches import fan_out
-from tests.support.api import assert_problem, error_locs, queued_messages
-from tests.support.batches import rows
-from tests.support.clients import auth
+from tests.support.harness.api import assert_problem, error_locs, queued_messages
+from tests.support.harness.batches import rows
+from tests.support.harness.clients import auth
 
 
 def post_batch(client: FlaskClient, n: int, **extra: object) -> TestResponse:

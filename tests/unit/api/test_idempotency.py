@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support.api import MAIL, assert_problem, error_locs, queued_messages
-from tests.support.clients import auth
+from tests.support.harness.api import MAIL, assert_problem, error_locs, queued_messages
+from tests.support.harness.clients import auth
 
 
 def post(

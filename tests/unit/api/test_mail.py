@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from config import Settings
 from notifier import create_app
 from notifier.embedded import free_port
-from tests.support.api import MAIL, assert_problem, error_locs, post, queued_messages
-from tests.support.clients import auth
+from tests.support.harness.api import MAIL, assert_problem, error_locs, post, queued_messages
+from tests.support.harness.clients import auth
 
 
 def test_accepted_mail_is_stored_and_queued_by_id_only(app: Flask, client: FlaskClient) -> None:

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 from notifier.runtime import Runtime
 from notifier.tasks.schedule import LOST_AFTER, requeue_lost
-from tests.support.api import assert_problem, error_locs, queued_messages
-from tests.support.clients import auth
+from tests.support.harness.api import assert_problem, error_locs, queued_messages
+from tests.support.harness.clients import auth
 
 SEND = {"to": "ada@example.com", "purpose": "login", "locale": "en", "client_ip": "203.0.113.7"}
 

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support.api import MAIL, assert_problem, error_locs, post, queued_messages
+from tests.support.harness.api import MAIL, assert_problem, error_locs, post, queued_messages
 
 # What some reader takes for a line break besides CR and LF, and NUL and DEL.
 BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\x00", "\x7f"]

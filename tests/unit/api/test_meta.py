@@ -8,8 +8,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from notifier.api.openapi import routes
-from tests.support.api import MAIL
-from tests.support.clients import auth
+from tests.support.harness.api import MAIL
+from tests.support.harness.clients import auth
 
 
 def test_the_document_names_exactly_the_routes_the_app_has(app: Flask, client: FlaskClient) -> None:

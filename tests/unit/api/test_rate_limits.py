@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from config import Settings
 from notifier import create_app
-from tests.support.api import MAIL, assert_problem
-from tests.support.clients import auth
+from tests.support.harness.api import MAIL, assert_problem
+from tests.support.harness.clients import auth
 
 
 def test_a_client_over_its_rate_gets_429_with_retry_after(client: FlaskClient) -> None:

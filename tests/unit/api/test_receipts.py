@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from config import Settings
 from notifier import create_app
 from notifier.runtime import Runtime
-from tests.support.api import assert_problem, sent_sms
+from tests.support.harness.api import assert_problem, sent_sms
 
 ALIYUN_TOKEN = "aliyun-receipt-token-0123456789"
 TENCENT_TOKEN = "tencent_receipt_token_9876543210"

@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 
 from config import Settings
 from notifier import create_app
-from tests.support.api import assert_problem, error_locs, queued_messages
-from tests.support.clients import auth
+from tests.support.harness.api import assert_problem, error_locs, queued_messages
+from tests.support.harness.clients import auth
 
 SEND = {
     "phone": "+86 138 0013 8000",

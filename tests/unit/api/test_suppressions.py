@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from tests.support.api import assert_problem, error_locs
-from tests.support.clients import auth
+from tests.support.harness.api import assert_problem, error_locs
+from tests.support.harness.clients import auth
 
 
 def test_add_show_list_and_remove(client: FlaskClient) -> None:

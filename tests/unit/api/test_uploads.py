@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from config import Settings
 from notifier import create_app
 from notifier.providers.qiniu import QiniuSettings, QiniuTokens
-from tests.support.api import FULL, assert_problem, error_locs
-from tests.support.clients import QINIU, auth
-from tests.support.qiniu import check_token
+from tests.support.harness.api import FULL, assert_problem, error_locs
+from tests.support.harness.clients import QINIU, auth
+from tests.support.peers.qiniu import check_token
 
 
 def mint(client: FlaskClient, body: dict[str, Any], who: str = "tester") -> Any:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.aliyun import FakeAliyun
-from tests.support.tencent import FakeTencent
+from tests.support.peers.aliyun import FakeAliyun
+from tests.support.peers.tencent import FakeTencent
 
 
 @pytest.fixture

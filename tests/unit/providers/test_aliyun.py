@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from notifier.providers.aliyun import rpc_signature
-from tests.support import aliyun
-from tests.support.aliyun import SIGN_NAME, TEMPLATE_CODE, FakeAliyun, provider
-from tests.support.http_peer import send_captcha
+from tests.support.peers import aliyun
+from tests.support.peers.aliyun import SIGN_NAME, TEMPLATE_CODE, FakeAliyun, provider
+from tests.support.peers.http_peer import send_captcha
 
 
 def test_signature_matches_aliyuns_published_example() -> None:

@@ -1,5 +1,5 @@
 """DKIM signatures on the wire bytes, verified by dkimpy's own verifier, which finds the public
-key through DNS: a DNS server of the test's own answers it (tests/support/dns_server.py)."""
+key through DNS: a DNS server of the test's own answers it (tests/support/peers/dns_server.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from config import ConfigError, load_settings
 from notifier.providers.dkim import DkimSigner, load_keys
 from notifier.providers.mime import build_wire
 from notifier.providers.outbox import OutboxMailProvider
-from tests.support.dkim_keys import KeyPair, key_pair
-from tests.support.dns_server import DnsServer
-from tests.support.mail import mail
+from tests.support.harness.dkim_keys import KeyPair, key_pair
+from tests.support.harness.mail import mail
+from tests.support.peers.dns_server import DnsServer
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pytest
 
 from notifier.providers.mime import build_wire
 from notifier.providers.outbox import OutboxMailProvider
-from tests.support.mail import CROWD, NEWSLETTER_HTML, NEWSLETTER_TEXT, mail
-from tests.support.smtp import wire_faults
+from tests.support.harness.mail import CROWD, NEWSLETTER_HTML, NEWSLETTER_TEXT, mail
+from tests.support.peers.smtp import wire_faults
 
 # What a reader may take for a line break: VT, FF, FS, GS, RS, NEL, U+2028, U+2029, NUL, CR, LF.
 BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\x00", "\r", "\n"]

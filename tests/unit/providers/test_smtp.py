@@ -12,8 +12,8 @@ import pytest
 from notifier.embedded import free_port
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
-from tests.support.mail import mail
-from tests.support.smtp import SmtpSink
+from tests.support.harness.mail import mail
+from tests.support.peers.smtp import SmtpSink
 
 
 @pytest.fixture

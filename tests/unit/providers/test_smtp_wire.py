@@ -9,8 +9,8 @@ import pytest
 from notifier.errors import PermanentProviderError
 from notifier.providers.base import OutgoingMail
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
-from tests.support.mail import CROWD, NEWSLETTER_HTML, NEWSLETTER_TEXT, mail
-from tests.support.smtp import SmtpSink, wire_faults
+from tests.support.harness.mail import CROWD, NEWSLETTER_HTML, NEWSLETTER_TEXT, mail
+from tests.support.peers.smtp import SmtpSink, wire_faults
 
 
 def deliver(sink: SmtpSink, message: OutgoingMail) -> None:

@@ -23,8 +23,8 @@ from notifier.providers.signed_http import (
     RecipientThrottled,
     TemplateSmsProvider,
 )
-from tests.support import aliyun, tencent
-from tests.support.http_peer import JsonPeer, send_captcha, silent_server
+from tests.support.peers import aliyun, tencent
+from tests.support.peers.http_peer import JsonPeer, send_captcha, silent_server
 
 PHONE = "+8613800138000"
 

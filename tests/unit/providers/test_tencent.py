@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from notifier.providers.tencent import tc3_authorization
-from tests.support import tencent
-from tests.support.http_peer import Request, send_captcha
-from tests.support.tencent import (
+from tests.support.peers import tencent
+from tests.support.peers.http_peer import Request, send_captcha
+from tests.support.peers.tencent import (
     REGION,
     SDK_APP_ID,
     SIGN_NAME,

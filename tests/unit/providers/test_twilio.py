@@ -9,7 +9,7 @@ import pytest
 from notifier.embedded import free_port
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
-from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
+from tests.support.peers.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from notifier.providers.memory import MemoryMailProvider
 from notifier.runtime import Runtime
 from notifier.services.bounces import Bounces, failures, take_bounce
 from notifier.services.mail import deliver_mail
-from tests.support.dsn import dsn
-from tests.support.mail import PAYLOAD
+from tests.support.harness.dsn import dsn
+from tests.support.harness.mail import PAYLOAD
 
 BOUNCES = Bounces("bounces.example.com", b"k" * 32)
 ID = "0f8fad5b-d9cb-469f-a165-70867728950e"

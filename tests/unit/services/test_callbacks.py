@@ -17,7 +17,7 @@ from notifier import create_app
 from notifier.services.callbacks import CallbackSender, Event, deliver_callback, subject
 from notifier.stores.batches import BatchStore
 from notifier.stores.notifications import NotificationStore
-from tests.support.receiver import CallbackReceiver
+from tests.support.peers.receiver import CallbackReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"sixteen and more bytes").decode()
 

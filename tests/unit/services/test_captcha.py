@@ -20,7 +20,7 @@ from notifier.runtime import Runtime
 from notifier.schemas import VerifyRequest
 from notifier.services.captcha import CaptchaPolicy, deliver_captcha, verify_captcha
 from notifier.stores.notifications import payload_key
-from tests.support.captcha import PHONE, accept
+from tests.support.harness.captcha import PHONE, accept
 
 
 @pytest.fixture

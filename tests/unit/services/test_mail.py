@@ -12,7 +12,7 @@ from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.providers.memory import MemoryMailProvider
 from notifier.services.mail import deliver_mail
 from notifier.stores.notifications import NotificationStore
-from tests.support.mail import PAYLOAD
+from tests.support.harness.mail import PAYLOAD
 
 
 @pytest.fixture

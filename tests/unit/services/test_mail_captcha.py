@@ -26,7 +26,7 @@ from notifier.services.captcha import (
     verify_captcha,
 )
 from notifier.stores.captchas import Verdict
-from tests.support.captcha import NoQueue
+from tests.support.harness.captcha import NoQueue
 
 ADDRESS = "Ada.Lovelace@Example.COM"
 

@@ -10,7 +10,7 @@ from config import Settings
 from notifier import create_app
 from notifier.services.receipts import aliyun_receipts, tencent_receipts, twilio_receipt
 from notifier.stores.notifications import NotificationStore
-from tests.support.api import sent_sms
+from tests.support.harness.api import sent_sms
 
 PHONE = "1381111****"
 

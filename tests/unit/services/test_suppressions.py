@@ -11,7 +11,7 @@ from notifier.schemas import BatchRequest
 from notifier.services.batches import accept_batch, fan_out
 from notifier.services.mail import deliver_mail
 from notifier.stores.batches import row_id
-from tests.support.mail import PAYLOAD
+from tests.support.harness.mail import PAYLOAD
 
 
 def deliver(rt: Runtime, notification_id: str, mail: MemoryMailProvider) -> str:

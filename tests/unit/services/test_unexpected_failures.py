@@ -15,8 +15,8 @@ from notifier.runtime import Runtime
 from notifier.services.captcha import deliver_captcha
 from notifier.services.mail import deliver_mail
 from notifier.stores.notifications import NotificationStore
-from tests.support.captcha import accept
-from tests.support.mail import PAYLOAD
+from tests.support.harness.captcha import accept
+from tests.support.harness.mail import PAYLOAD
 
 
 class Buggy:

@@ -9,7 +9,7 @@ from notifier.schemas import BatchRequest
 from notifier.services.batches import accept_batch, cancel_batch, fan_out
 from notifier.services.delivery import failed_attempt
 from notifier.stores.batches import batch_key, row_id
-from tests.support.batches import rows
+from tests.support.harness.batches import rows
 
 
 def accepted(rt: Runtime, n: int, max_pending: int = 1000) -> str:

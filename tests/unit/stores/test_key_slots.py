@@ -1,8 +1,8 @@
 """Every Redis operation of the stores stays within one hash slot, as Redis Cluster requires.
 
 Each test drives one family of stores through what the services do with them, under
-:class:`~tests.support.keyslots.SlotWatch`, and fails listing what Cluster would refuse, ids
-replaced by placeholders so that each fault shows once.
+:class:`~tests.support.harness.keyslots.SlotWatch`, and fails listing what Cluster would refuse,
+ids replaced by placeholders so that each fault shows once.
 """
 
 from __future__ import annotations
@@ -50,10 +50,10 @@ from notifier.stores.idempotency import Answer
 from notifier.stores.rate_limits import Rate
 from notifier.stores.scripts import by_sha
 from notifier.tasks.schedule import LOST_AFTER, dispatch_due, requeue_lost
-from tests.support.batches import rows
-from tests.support.captcha import PHONE
-from tests.support.clients import api_clients, callback_client
-from tests.support.keyslots import SlotWatch, Violation
+from tests.support.harness.batches import rows
+from tests.support.harness.captcha import PHONE
+from tests.support.harness.clients import api_clients, callback_client
+from tests.support.harness.keyslots import SlotWatch, Violation
 
 CLIENT = "hooked"  # wants status callbacks, so the stores queue them too
 SECRET = "whsec_" + base64.b64encode(b"a secret of enough bytes").decode()

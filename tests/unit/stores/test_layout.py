@@ -15,7 +15,7 @@ from notifier.stores.captchas import Sender
 from notifier.stores.layout import LAYOUT, VERSION, migrate
 from notifier.stores.notifications import record_fields
 from notifier.tasks.schedule import dispatch_due
-from tests.support.captcha import PHONE
+from tests.support.harness.captcha import PHONE
 
 
 def old_record(rt: Runtime, notification_id: str, status: str, batch: str = "") -> None:

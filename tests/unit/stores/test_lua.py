@@ -1,7 +1,7 @@
 """Each Lua script of the stores, run alone against a real Redis: what it answers and writes, its
 header (every KEYS and ARGV it reads is declared), and that each step's keys share one hash slot
-(run under :class:`~tests.support.keyslots.SlotWatch`, which also sees the keys its Lua reaches
-without declaring them, as the batch counts do).
+(run under :class:`~tests.support.harness.keyslots.SlotWatch`, which also sees the keys its Lua
+reaches without declaring them, as the batch counts do).
 
 The stores' own tests drive the same scripts through their methods; these pin the scripts
 themselves, so a change to one shows here first, by name.
@@ -28,8 +28,8 @@ from notifier.stores.notifications import metrics_key, payload_key, record_key
 from notifier.stores.notifications.keys import dispatched_at_keys
 from notifier.stores.scripts import LIBRARY, ROOT, by_sha, names, source
 from notifier.stores.slots import SHARDS, in_shard, shard_key
-from tests.support.keyslots import SlotWatch
-from tests.support.redis_server import RedisServer
+from tests.support.harness.keyslots import SlotWatch
+from tests.support.peers.redis_server import RedisServer
 
 NOW = "2026-12-03T12:00:00Z"
 CALLBACKS = "callbacks"  # a lane's list: the broker's, not the state's (see test_key_slots.py)

@@ -13,7 +13,7 @@ from config import ApiClient, Settings
 from notifier import create_app
 from notifier.runtime import Runtime
 from notifier.stores.notifications import NotificationStore
-from tests.support.clients import api_clients
+from tests.support.harness.clients import api_clients
 
 SECRET = "whsec_" + base64.b64encode(b"a secret of enough bytes").decode()
 

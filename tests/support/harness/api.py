@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from notifier.lanes import LANES
 from notifier.runtime import Runtime
 from notifier.stores.notifications import NotificationStore
-from tests.support.clients import auth
+from tests.support.harness.clients import auth
 
 MAIL = {"to": ["ada@example.com"], "subject": "Your receipt", "text": "Thanks."}
 

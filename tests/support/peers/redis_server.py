@@ -9,7 +9,7 @@ from pathlib import Path
 import redis
 
 from notifier.embedded import free_port, redis_server_binary
-from tests.support.wait import wait_for
+from tests.support.harness.wait import wait_for
 
 
 class RedisServer:

@@ -14,9 +14,9 @@ from pathlib import Path
 import requests
 
 from notifier.embedded import free_port
-from tests.support.wait import wait_for
+from tests.support.harness.wait import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 
 

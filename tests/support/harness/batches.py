@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
-from tests.support.clients import auth
-from tests.support.wait import wait_for
+from tests.support.harness.clients import auth
+from tests.support.harness.wait import wait_for
 
 # What the counts of a batch call rows that are not final yet.
 OPEN = ("scheduled", "queued", "sending", "retrying")

@@ -12,9 +12,9 @@ from typing import Any, cast
 import redis
 
 from notifier.embedded import free_port, redis_server_binary
-from tests.support.processes import stop_group
-from tests.support.redis_server import RedisServer
-from tests.support.wait import wait_for
+from tests.support.harness.processes import stop_group
+from tests.support.harness.wait import wait_for
+from tests.support.peers.redis_server import RedisServer
 
 MASTER = "notifier"
 # Sentinel's defaults (30 s down-after) would make a test wait half a minute for a promotion.

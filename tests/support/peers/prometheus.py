@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from notifier.embedded import free_port
-from tests.support.processes import start_server, stop_group
+from tests.support.harness.processes import start_server, stop_group
 
 PROMETHEUS = "prometheus"
 PROMTOOL = "promtool"

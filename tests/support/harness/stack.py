@@ -12,12 +12,12 @@ from typing import Any
 
 import requests
 
-from tests.support.clients import QINIU, S3, api_clients, auth
-from tests.support.processes import BIN, Process, notifier_env, start_web, start_worker
-from tests.support.redis_server import RedisServer
-from tests.support.smtp import SmtpSink
-from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
-from tests.support.wait import wait_for
+from tests.support.harness.clients import QINIU, S3, api_clients, auth
+from tests.support.harness.processes import BIN, Process, notifier_env, start_web, start_worker
+from tests.support.harness.wait import wait_for
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from config import ApiClient
-from tests.support import s3
+from tests.support.peers import s3
 
 KEYS = {
     "tester": "ntf_test-key-with-every-scope",
@@ -26,8 +26,8 @@ SCOPES = {
 PREFIXES = {"uploader": "u/uploader/"}
 RATES = {"throttled": "3/m"}
 QINIU = {"qiniu_access_key": "test-access-key", "qiniu_secret_key": "test-secret-key"}
-# The S3 settings of the tests: the local S3's credentials (tests/support/s3.py); its endpoint
-# (where forms go) is added where one runs.
+# The S3 settings of the tests: the local S3's credentials (tests/support/peers/s3.py); its
+# endpoint (where forms go) is added where one runs.
 S3 = {
     "s3_access_key_id": s3.ACCESS_KEY_ID,
     "s3_secret_access_key": s3.SECRET_ACCESS_KEY,

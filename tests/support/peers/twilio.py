@@ -13,7 +13,7 @@ import requests
 from requests import Response
 from twilio.request_validator import RequestValidator
 
-from tests.support.http_peer import JsonPeer, Reply, Request
+from tests.support.peers.http_peer import JsonPeer, Reply, Request
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token"

@@ -10,7 +10,7 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.support.http_peer import JsonPeer, Reply, Request
+from tests.support.peers.http_peer import JsonPeer, Reply, Request
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import kombu
 import kombu.exceptions
 
 from notifier.embedded import free_port
-from tests.support.processes import start_server, stop_group
-from tests.support.wait import wait_for
+from tests.support.harness.processes import start_server, stop_group
+from tests.support.harness.wait import wait_for
 
 # The real start script. /usr/sbin/rabbitmq-server is a wrapper that, run as root, does
 # ``su rabbitmq`` and ``cd /var/lib/rabbitmq``: the node would then run as another user that

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.providers.tencent import TencentSettings, TencentSmsProvider
-from tests.support.http_peer import JsonPeer, Reply, Request
+from tests.support.peers.http_peer import JsonPeer, Reply, Request
 
 SECRET_ID = "AKIDTestSecretId0000000000000000"
 SECRET_KEY = "test-secret-key"

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.support.processes import BIN, ROOT, Process
+from tests.support.harness.processes import BIN, ROOT, Process
 
 
 def fresh_copy(dest: Path) -> Path:

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from notifier.providers.aliyun import AliyunSettings, AliyunSmsProvider
-from tests.support.http_peer import JsonPeer, Reply, Request
+from tests.support.peers.http_peer import JsonPeer, Reply, Request
 
 ACCESS_KEY_ID = "LTAI5tTestKeyId00000000"
 ACCESS_KEY_SECRET = "test-access-key-secret"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.http_peer import JsonPeer, Reply, Request
-from tests.support.otlp import decoded
+from tests.support.peers.http_peer import JsonPeer, Reply, Request
+from tests.support.peers.otlp import decoded
 
 PROJECT = "42"
 PUBLIC_KEY = "0123456789abcdef0123456789abcdef"

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from notifier.embedded import free_port
-from tests.support.processes import start_server, stop_group
+from tests.support.harness.processes import start_server, stop_group
 
 MASTER = Path("/usr/lib/postfix/sbin/master")
 START_TIMEOUT = 30.0

@@ -7,8 +7,8 @@ import time
 
 import requests
 
-from tests.support.clients import auth
-from tests.support.stack import Stack, address
+from tests.support.harness.clients import auth
+from tests.support.harness.stack import Stack, address
 
 
 class SteadyMail:
