@@ -10,9 +10,12 @@ package registers under the entry-point group ``notifier.mail_providers`` or
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
 
 from config import ConfigError, Settings, dkim_entries
 from notifier.providers.aliyun import AliyunSettings, AliyunSmsProvider
@@ -21,11 +24,16 @@ from notifier.providers.console import ConsoleMailProvider, ConsoleSmsProvider
 from notifier.providers.dkim import DkimSigner, load_keys
 from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.providers.outbox import OutboxMailProvider
+from notifier.providers.signed_http import TemplateSmsSettings
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
 from notifier.providers.tencent import TencentSettings, TencentSmsProvider
 from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
 
 P = TypeVar("P")
+V = TypeVar("V", bound=TemplateSmsSettings)
+_NOT_A_SETTING = object()
+# What every SMS provider takes from the shared settings, not a vendor's own.
+_SHARED = frozenset({"timeout", "max_connections"})
 MailFactory = Callable[[Settings], MailProvider]
 SmsFactory = Callable[[Settings], SmsProvider]
 
@@ -84,35 +92,20 @@ def receipt_url(settings: Settings, provider: str) -> str | None:
     return f"{settings.public_url.rstrip('/')}/v1/receipts/{provider}"
 
 
-def _aliyun(settings: Settings) -> SmsProvider:
-    # The settings' validator has checked these are set when aliyun is listed.
-    return AliyunSmsProvider(
-        AliyunSettings(
-            access_key_id=settings.aliyun_access_key_id or "",
-            access_key_secret=_secret(settings.aliyun_access_key_secret) or "",
-            sign_name=settings.aliyun_sign_name or "",
-            template_code=settings.aliyun_template_code or "",
-            endpoint=settings.aliyun_endpoint,
-            timeout=settings.sms_timeout,
-            max_connections=settings.worker_concurrency,
-        )
-    )
+def _template_sms(settings: Settings, vendor: str, kind: type[V]) -> V:
+    """A template-only vendor's settings (Aliyun's, Tencent's), each field from the setting
+    ``NOTIFIER_<VENDOR>_<FIELD>`` of its name; the next such vendor needs no code here.
 
-
-def _tencent(settings: Settings) -> SmsProvider:
-    return TencentSmsProvider(
-        TencentSettings(
-            secret_id=settings.tencent_secret_id or "",
-            secret_key=_secret(settings.tencent_secret_key) or "",
-            sdk_app_id=settings.tencent_sdk_app_id or "",
-            sign_name=settings.tencent_sign_name or "",
-            template_id=settings.tencent_template_id or "",
-            region=settings.tencent_region,
-            endpoint=settings.tencent_endpoint,
-            timeout=settings.sms_timeout,
-            max_connections=settings.worker_concurrency,
-        )
-    )
+    The settings' validator has checked the required ones are set when the vendor is listed.
+    """
+    values: dict[str, Any] = {
+        field.name: _secret(value) or "" if isinstance(value, SecretStr) else value or ""
+        for field in dataclasses.fields(kind)
+        if field.name not in _SHARED
+        and (value := getattr(settings, f"{vendor}_{field.name}", _NOT_A_SETTING))
+        is not _NOT_A_SETTING
+    }
+    return kind(**values, timeout=settings.sms_timeout, max_connections=settings.worker_concurrency)
 
 
 MAIL_PROVIDERS: dict[str, MailFactory] = {
@@ -124,8 +117,8 @@ MAIL_PROVIDERS: dict[str, MailFactory] = {
 
 SMS_PROVIDERS: dict[str, SmsFactory] = {
     "twilio": _twilio,
-    "aliyun": _aliyun,
-    "tencent": _tencent,
+    "aliyun": lambda s: AliyunSmsProvider(_template_sms(s, "aliyun", AliyunSettings)),
+    "tencent": lambda s: TencentSmsProvider(_template_sms(s, "tencent", TencentSettings)),
     "console": lambda settings: ConsoleSmsProvider(),
     "memory": lambda settings: MemorySmsProvider(),
 }

@@ -1,6 +1,6 @@
 """Claims: a worker takes a notification for one attempt, then records the attempt's outcome.
 
-A claim moves the record to ``sending`` under a lease (:data:`Claim`); the settle that follows
+A claim moves the record to ``sending`` under a lease (a :class:`Claim`); the settle that follows
 records ``sent``, ``failed`` or ``retrying``, once a claim, and applies a receipt that came
 early. Both are written durably (see :meth:`StoreBase._durably`): they are what makes a send
 happen once across a failover.
