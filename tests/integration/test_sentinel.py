@@ -50,11 +50,17 @@ def sentinel_stack(
 
 
 @pytest.fixture
-def group() -> Iterator[SentinelGroup]:
-    """A primary, two replicas and three sentinels (the contract's acceptance set-up)."""
-    started = SentinelGroup(replicas=2).start()
+def group(request: pytest.FixtureRequest) -> Iterator[SentinelGroup]:
+    """A primary, two replicas (or as many as a test asks for) and three sentinels.
+
+    Two replicas is the contract's acceptance set-up; ``ONE_REPLICA`` asks for one.
+    """
+    started = SentinelGroup(replicas=getattr(request, "param", 2)).start()
     yield started
     started.stop()
+
+
+ONE_REPLICA = pytest.mark.parametrize("group", [1], indirect=True, ids=["one_replica"])
 
 
 def test_the_primary_killed_under_steady_mail_loses_nothing(
@@ -126,36 +132,29 @@ def test_the_primary_killed_under_steady_mail_loses_nothing(
         stack.stop()
 
 
-@pytest.fixture
-def pair() -> Iterator[SentinelGroup]:
-    """A primary, one replica and three sentinels."""
-    started = SentinelGroup(replicas=1).start()
-    yield started
-    started.stop()
-
-
+@ONE_REPLICA
 def test_without_min_replicas_what_a_lagging_replica_lacks_is_lost(
-    pair: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
+    group: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
 ) -> None:
     """The window docs/production.md, "Surviving the loss of the Redis primary", documents for min replicas 0:
     what the primary acknowledged and no replica held yet dies with it."""
-    stack = sentinel_stack(pair, smtp, twilio, tmp_path, redis_min_replicas=0)
+    stack = sentinel_stack(group, smtp, twilio, tmp_path, redis_min_replicas=0)
     try:
         stack.worker.stop()  # what happens to the records alone, with nothing sent meanwhile
         before = stack.post("/v1/mail", {"to": [address("kept")], "subject": "K", "text": "t"})
         assert before.status_code == 202
-        wait_for(lambda: pair.nodes[1].answers() and _holds(pair, before.json()["id"]),
+        wait_for(lambda: group.nodes[1].answers() and _holds(group, before.json()["id"]),
                  what="the replica to hold the first mail")  # fmt: skip
-        replica = pair.nodes[1]
-        pair.pause(replica, cut=True)
+        replica = group.nodes[1]
+        group.pause(replica, cut=True)
         window = [
             stack.post("/v1/mail", {"to": [address("window")], "subject": "W", "text": "t"})
             for _ in range(5)
         ]
         assert [a.status_code for a in window] == [202] * 5  # acknowledged without a replica
-        old, _ = pair.kill_primary()
-        pair.resume(replica)
-        pair.wait_promoted(old)
+        old, _ = group.kill_primary()
+        group.resume(replica)
+        group.wait_promoted(old)
         wait_for(lambda: stack.get_as(f"/v1/notifications/{before.json()['id']}").ok,
                  timeout=20, what="the web on the promoted replica")  # fmt: skip
         lost = [a.json()["id"] for a in window]
@@ -171,15 +170,16 @@ def _holds(group: SentinelGroup, notification_id: str) -> bool:
     return bool(replica.exists(record_key(notification_id)))
 
 
+@ONE_REPLICA
 def test_a_write_no_replica_confirms_is_503_and_safe_to_repeat_with_its_key(
-    pair: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
+    group: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
 ) -> None:
-    stack = sentinel_stack(pair, smtp, twilio, tmp_path, redis_replica_timeout_ms=300)
+    stack = sentinel_stack(group, smtp, twilio, tmp_path, redis_replica_timeout_ms=300)
     try:
         to = address("confirmed")
         body = {"to": [to], "subject": "Once", "text": "Plain"}
         key = {"Idempotency-Key": f"once-{to}"}
-        pair.pause(pair.nodes[1])
+        group.pause(group.nodes[1])
         started = time.monotonic()
         refused = requests.post(
             f"{stack.base}/v1/mail", json=body, headers={**auth(), **key}, timeout=10
@@ -188,7 +188,7 @@ def test_a_write_no_replica_confirms_is_503_and_safe_to_repeat_with_its_key(
         assert time.monotonic() - started < 2.0
         assert refused.headers["Content-Type"] == "application/problem+json"
         assert "replicas" in refused.json()["detail"]
-        pair.resume(pair.nodes[1])
+        group.resume(group.nodes[1])
         again = requests.post(
             f"{stack.base}/v1/mail", json=body, headers={**auth(), **key}, timeout=10
         )

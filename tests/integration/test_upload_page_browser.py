@@ -123,16 +123,21 @@ def page(tmp_path: Path) -> Iterator[Page]:
     opened.close()
 
 
+def choose_a_picture(page: Page, backend: Backend, folder: Path) -> None:
+    """Open the README's page and choose a PNG file named face.png, as a user would."""
+    picture = folder / "face.png"
+    picture.write_bytes(PNG)
+    page.goto(backend.url)
+    page.wait_for("document.querySelector('#avatar')")
+    page.choose_file("#avatar", picture)
+
+
 def test_the_readme_page_uploads_to_s3_with_the_form(
     stack: Stack, s3: FakeS3, backend: Backend, page: Page, tmp_path: Path
 ) -> None:
     prefix = f"u/{uuid.uuid4().hex}/"
     backend.ask = ("s3", {"bucket": "avatars", "key_prefix": prefix, "content_type": "image/*"})
-    picture = tmp_path / "face.png"
-    picture.write_bytes(PNG)
-    page.goto(backend.url)
-    page.wait_for("document.querySelector('#avatar')")
-    page.choose_file("#avatar", picture)
+    choose_a_picture(page, backend, tmp_path)
     stored = wait_for(lambda: s3.objects.get(("avatars", f"{prefix}face.png")), what="the upload")
     # The page gave the file's own type, within the form's image/*.
     assert (stored.body, stored.content_type) == (PNG, "image/png")
@@ -143,9 +148,5 @@ def test_the_readme_page_uploads_to_qiniu_with_the_token(
 ) -> None:
     key = f"u/{uuid.uuid4().hex}.png"
     backend.ask = ("qiniu", {"bucket": "avatars", "key": key, "mime_limit": "image/*"})
-    picture = tmp_path / "face.png"
-    picture.write_bytes(PNG)
-    page.goto(backend.url)
-    page.wait_for("document.querySelector('#avatar')")
-    page.choose_file("#avatar", picture)
+    choose_a_picture(page, backend, tmp_path)
     assert wait_for(lambda: backend.qiniu_uploads.get(key), what="the upload") == PNG

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,6 +138,16 @@ def stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:
             _signal_group(process.pid, signal.SIGKILL)
             process.wait()
     _signal_group(process.pid, signal.SIGKILL)
+
+
+def stop_and_remove(
+    process: subprocess.Popen[bytes] | None, directory: Path | None, timeout: float
+) -> None:
+    """Stop a server's process group (``stop_group``), then remove the folder it ran in."""
+    if process is not None:
+        stop_group(process, timeout)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

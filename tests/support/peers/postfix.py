@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from notifier.embedded import free_port
-from tests.support.harness.processes import start_server, stop_group
+from tests.support.harness.processes import start_server, stop_and_remove
 
 MASTER = Path("/usr/lib/postfix/sbin/master")
 START_TIMEOUT = 30.0
@@ -132,9 +132,6 @@ class PostfixServer:
 
     def stop(self) -> None:
         """Stop master and its children (the whole process group) and remove the folder."""
-        process, self.process = self.process, None
-        if process is not None:
-            stop_group(process, STOP_TIMEOUT)
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        process, directory = self.process, self.dir
+        self.process = self.dir = None
+        stop_and_remove(process, directory, STOP_TIMEOUT)

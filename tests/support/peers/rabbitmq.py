@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +21,7 @@ import kombu
 import kombu.exceptions
 
 from notifier.embedded import free_port
-from tests.support.harness.processes import start_server, stop_group
+from tests.support.harness.processes import start_server, stop_and_remove
 from tests.support.harness.wait import wait_for
 
 # The real start script. /usr/sbin/rabbitmq-server is a wrapper that, run as root, does
@@ -287,12 +286,9 @@ class RabbitServer:
         anything still left in it (``erl_child_setup``, ``inet_gethost``) once the script is
         gone; the group's id stays reserved while any member lives, so it cannot hit others.
         """
-        process, self.process = self.process, None
-        if process is not None:
-            stop_group(process, STOP_TIMEOUT)
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        process, directory = self.process, self.dir
+        self.process = self.dir = None
+        stop_and_remove(process, directory, STOP_TIMEOUT)
 
 
 @dataclass(frozen=True)
