@@ -128,10 +128,14 @@ def take_bounce(
         moved = "missing"
         if record.provider and record.provider_ref:
             moved = store.receipt(record.provider, record.provider_ref, "undelivered", error=error)
+        outcome = "undelivered" if moved == "moved" else moved
+        if moved not in ("moved", "early"):
+            # Its notification took a final status before: this DSN (a copy, or one replayed
+            # after the client took the address off its list) changes nothing, not even the list.
+            continue
         suppressions.add(record.client, block.recipient, "bounced")
         store.count("bounces:hard")
         log.warning("%s: hard bounce %s", notification_id, block.status)
-        outcome = "undelivered" if moved == "moved" else moved
     if outcome == "ignored":
         store.count("bounces:ignored")
     return outcome

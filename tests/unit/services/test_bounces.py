@@ -71,9 +71,14 @@ def test_a_hard_bounce_makes_it_undelivered_and_suppresses_the_address(app: Flas
     assert record.error is not None and record.error.startswith("bounced: 5.1.1")
     entry = rt.suppressions.get("c", "gone@example.com")
     assert entry is not None and entry.reason == "bounced"
-    # The same DSN again (a reused token) moves nothing.
+    # The same DSN again (a reused token) moves nothing; nor after the client took the address
+    # off its list: that is the client's word, a replay does not overrule it.
     assert take(rt, dsn(envelope, "gone@example.com")) == "undelivered"
+    assert rt.suppressions.remove("c", "gone@example.com")
+    assert take(rt, dsn(envelope, "gone@example.com")) == "undelivered"
+    assert rt.suppressions.get("c", "gone@example.com") is None
     assert rt.store.counted("final:mail:undelivered:live") == 1
+    assert rt.store.counted("bounces:hard") == 1
 
 
 def test_a_soft_bounce_is_counted_and_suppresses_nothing(app: Flask) -> None:
