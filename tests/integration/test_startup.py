@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -9,6 +10,11 @@ import pytest
 from tests.support.harness.processes import BIN, ROOT, notifier_env
 
 pytestmark = pytest.mark.integration
+
+# A DKIM key that is no key; its body must never be printed.
+BAD_PEM = (
+    "-----BEGIN RSA PRIVATE KEY-----\nc2VjcmV0LWJ1dC1ub3Qta2V5\n-----END RSA PRIVATE KEY-----\n"
+)
 
 COMMANDS = {
     "web": [str(BIN / "gunicorn"), "notifier:create_app()", "--bind", "127.0.0.1:0"],
@@ -35,6 +41,17 @@ COMMANDS = {
             },
             "NOTIFIER_MAIL_PROVIDER: unknown provider 'pigeon'",
         ),
+        (
+            {
+                "env": "testing",
+                "redis_url": "redis://127.0.0.1:1/0",
+                "api_keys": "[]",
+                "dkim_keys": json.dumps(
+                    {"example.com": {"selector": "s1", "private_key": BAD_PEM}}
+                ),
+            },
+            "NOTIFIER_DKIM_KEYS: example.com: the private key cannot sign",
+        ),
     ],
 )
 def test_bad_setting_stops_the_process_with_one_line(
@@ -52,4 +69,5 @@ def test_bad_setting_stops_the_process_with_one_line(
     assert "Traceback" not in done.stderr + done.stdout
     errors = [text for text in done.stderr.splitlines() if "notifier: configuration error" in text]
     assert len(errors) == 1, done.stderr
+    assert "c2VjcmV0LWJ1dC1ub3Qta2V5" not in done.stderr + done.stdout
     assert f"notifier: configuration error: {line}" in errors[0]

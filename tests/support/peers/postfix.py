@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from notifier.embedded import free_port
 from tests.support.harness.processes import start_server, stop_and_remove
+from tests.support.harness.wait import wait_for
 
 MASTER = Path("/usr/lib/postfix/sbin/master")
 START_TIMEOUT = 30.0
@@ -37,6 +39,8 @@ class PostfixServer:
         self.relay_port = relay_port
         self.dir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        # Where the pipe's curl keeps a copy of what it was given (see pipe()).
+        self.piped: Path | None = None
 
     def start(self) -> None:
         """Write the instance's config, build its queue and start it; wait until it listens."""
@@ -118,6 +122,36 @@ class PostfixServer:
                 line = " ".join(fields)
             lines.append(line)
         return "\n".join(lines) + "\n"
+
+    def pipe(self, main_cf: str, master_cf: str) -> Path:
+        """Add an operator's ``main.cf`` and ``master.cf`` lines (a pipe to curl, say) and
+        reload; returns once master has read them.
+
+        ``/usr/bin/curl`` in them runs through a wrapper that keeps a copy of each message it
+        is given in ``self.piped`` (returned), then hands it to curl with the same arguments.
+        """
+        assert self.dir is not None and self.process is not None
+        etc = self.dir / "etc"
+        copies = self.piped = self.dir / "piped"
+        copies.mkdir()
+        copies.chmod(0o1777)  # a pipe runs as its user=, nobody
+        wrapper = self.dir / "curl"
+        wrapper.write_text(f'#!/bin/sh\ntee "{copies}/$$.eml" | exec /usr/bin/curl "$@"\n')
+        wrapper.chmod(0o755)
+        with (etc / "main.cf").open("a") as main:
+            main.write(main_cf.strip() + "\n")
+        with (etc / "master.cf").open("a") as master:
+            master.write(master_cf.replace("/usr/bin/curl", str(wrapper)).strip() + "\n")
+        subprocess.run(["postfix", "-c", str(etc), "check"], check=True, timeout=60)
+        log = self.dir / "maillog"
+        reloads = log.read_text().count(" reload -- ")
+        self.process.send_signal(signal.SIGHUP)  # master -d reads its configuration again
+        wait_for(
+            lambda: log.read_text().count(" reload -- ") > reloads,
+            what="Postfix's reload",
+            timeout=START_TIMEOUT,
+        )
+        return copies
 
     def _accepts(self, master: subprocess.Popen[bytes]) -> bool:
         """Whether Postfix greets on its port; fails the wait if master died."""
