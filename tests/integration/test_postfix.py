@@ -304,7 +304,8 @@ def test_a_mail_postfix_can_only_defer_is_a_soft_bounce_that_suppresses_nothing(
     # The next hop defers the recipient twice: Postfix warns the sender, then delivers.
     postfix_stack.smtp.plan(full, "452 4.2.2 Mailbox full", "452 4.2.2 Mailbox full")
     notification_id = caller.post("/v1/mail", {"to": [full], "subject": "Hi", "text": "Hello"})
-    warning = bounce_for(postfix[0], notification_id)
+    server, _ = postfix
+    warning = bounce_for(server, notification_id)
     assert b"delayed" in warning.lower()
     # Piped to Notifier as the docs say: counted soft, and nothing else moves.
     wait_for(lambda: soft_bounces(postfix_stack) > before, what="the soft bounce counted")

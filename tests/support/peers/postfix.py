@@ -123,12 +123,12 @@ class PostfixServer:
             lines.append(line)
         return "\n".join(lines) + "\n"
 
-    def pipe(self, main_cf: str, master_cf: str) -> Path:
+    def pipe(self, main_cf: str, master_cf: str) -> None:
         """Add an operator's ``main.cf`` and ``master.cf`` lines (a pipe to curl, say) and
         reload; returns once master has read them.
 
         ``/usr/bin/curl`` in them runs through a wrapper that keeps a copy of each message it
-        is given in ``self.piped`` (returned), then hands it to curl with the same arguments.
+        is given in ``self.piped``, then hands it to curl with the same arguments.
         """
         assert self.dir is not None and self.process is not None
         etc = self.dir / "etc"
@@ -151,7 +151,6 @@ class PostfixServer:
             what="Postfix's reload",
             timeout=START_TIMEOUT,
         )
-        return copies
 
     def _accepts(self, master: subprocess.Popen[bytes]) -> bool:
         """Whether Postfix greets on its port; fails the wait if master died."""
