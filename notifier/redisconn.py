@@ -116,12 +116,12 @@ def client(target: RedisTarget, *, timeout: float, retry: Retry) -> redis.Redis:
     }
     if not target.sentinel:
         return redis.Redis.from_url(target.url, **options)
-    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+    sentinels = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
         list(target.sentinels),
         # A sentinel that does not answer at once is passed over for the next one.
         sentinel_kwargs={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     )
-    found: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+    found: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call,unused-ignore]
         target.master,
         connection_pool_class=_FollowingPool,
         db=target.db,
