@@ -15,6 +15,10 @@ KEYS = {
     "smser": "ntf_test-key-sms-only",
     "uploader": "ntf_test-key-confined-uploads",
     "throttled": "ntf_test-key-three-a-minute",
+    # Two more products behind the same Notifier: many clients reaching one phone or address,
+    # and a bucket that is another client's.
+    "shop": "ntf_test-key-of-the-shop",
+    "bank": "ntf_test-key-of-the-bank",
 }
 SCOPES = {
     "tester": ["mail", "sms", "upload"],
@@ -22,9 +26,13 @@ SCOPES = {
     "smser": ["sms"],
     "uploader": ["upload"],
     "throttled": ["mail"],
+    "shop": ["mail", "sms", "upload"],
+    "bank": ["mail", "sms"],
 }
 PREFIXES = {"uploader": "u/uploader/"}
 RATES = {"throttled": "3/m"}
+# Every client's uploads go to "avatars" but the shop's, which go to "invoices".
+BUCKETS = {"shop": ["invoices"]}
 QINIU = {"qiniu_access_key": "test-access-key", "qiniu_secret_key": "test-secret-key"}
 # The S3 settings of the tests: the local S3's credentials (tests/support/peers/s3.py); its
 # endpoint (where forms go) is added where one runs.
@@ -44,9 +52,9 @@ def api_clients() -> list[ApiClient]:
                 "client": name,
                 "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
                 "scopes": SCOPES[name],
-                "qiniu_buckets": ["avatars"],
+                "qiniu_buckets": BUCKETS.get(name, ["avatars"]),
                 "qiniu_key_prefix": PREFIXES.get(name),
-                "s3_buckets": ["avatars"],
+                "s3_buckets": BUCKETS.get(name, ["avatars"]),
                 "s3_key_prefix": PREFIXES.get(name),
                 "rate": RATES.get(name),
             }
