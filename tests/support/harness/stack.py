@@ -97,8 +97,10 @@ def stack_settings(
         # American; US premium rate (+1 900) is never texted.
         "sms_allowed_countries": "CN,US",
         "sms_blocked_prefixes": "+1900",
-        # Below two clients' daily limits for one phone (10 each), so a test reaches it.
+        # Below two clients' daily limits for one phone or address (10 each), so a test
+        # reaches it.
         "captcha_phone_daily_ceiling": 15,
+        "captcha_address_daily_ceiling": 15,
         **QINIU,
         **S3,
     }
