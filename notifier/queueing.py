@@ -16,6 +16,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -31,6 +32,14 @@ T = TypeVar("T")
 # comes (a frozen node, a quorum queue without its majority) must not hold a request for ever:
 # the publish is tried again on a new connection, then fails (the caller's 503).
 CONFIRM_TIMEOUT = 1.0
+
+
+# Told the id and the answer's status (queued or scheduled) of what is about to be stored and
+# queued, before it is: the Idempotency-Key's slot of the request keeps them, so a retry after
+# the request died between storing and answering answers from the record (api/idempotency.py).
+about_to_store: ContextVar[Callable[[str, str], None] | None] = ContextVar(
+    "about_to_store", default=None
+)
 
 
 class Enqueuer(Protocol):
@@ -63,6 +72,8 @@ def stored_and_queued(
     through ``discard``, so the caller's 503 is true).
     """
     push = queue.direct(task_id, expires=expires) if now else None
+    if (tell := about_to_store.get()) is not None:
+        tell(task_id, "queued" if now else "scheduled")
     stored = store(push)
     if now and push is None:
         try:

@@ -45,9 +45,19 @@ def _own(batch_id: str) -> Batch:
     return own(runtime().batches.get, "batch", batch_id)
 
 
+def _accepted(batch_id: str, status: str, total: int) -> Response:
+    fields = {"id": batch_id, "status": status, "total": total}
+    return accepted_at(f"/v1/batches/{batch_id}", BatchAccepted, fields)
+
+
+def _replay(batch_id: str, status: str) -> Response | None:
+    batch = runtime().batches.get(batch_id)
+    return None if batch is None else _accepted(batch_id, status, batch.total)
+
+
 @bp.post("/mail/batch")
 @larger_body
-@sending("mail", BatchRequest, BatchAccepted)
+@sending("mail", BatchRequest, BatchAccepted, _replay)
 def send_batch() -> Response:
     """Send one mail to each of up to 10,000 recipients (now, or at send_at)."""
     rt = runtime()
@@ -63,8 +73,7 @@ def send_batch() -> Response:
         max_pending=rt.settings.batch_max_pending,
         callback=client.callback_url is not None,
     )
-    fields = {"id": batch.id, "status": batch.status, "total": batch.total}
-    return accepted_at(f"/v1/batches/{batch.id}", BatchAccepted, fields)
+    return _accepted(batch.id, batch.status, batch.total)
 
 
 @bp.get("/batches/<id>")

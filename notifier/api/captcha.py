@@ -8,7 +8,7 @@ from flask import Blueprint, Response, g, jsonify
 from notifier.api.auth import requires
 from notifier.api.body import parse
 from notifier.api.openapi import operation
-from notifier.api.responses import accepted, sending
+from notifier.api.responses import accepted, sending, stored_notification
 from notifier.queueing import Enqueuer
 from notifier.runtime import runtime
 from notifier.schemas import (
@@ -26,8 +26,17 @@ from notifier.services.captcha import verify_captcha as check
 bp = Blueprint("captcha", __name__)
 
 
+def _lifetimes() -> dict[str, int]:
+    """What a captcha's 202 adds: how long the code lives and when another may be asked for."""
+    policy = runtime().captcha_policy
+    return {"expires_in": policy.ttl, "resend_after": policy.resend_interval}
+
+
+_replay = stored_notification(CaptchaAccepted, _lifetimes)
+
+
 @bp.post("/sms/captcha")
-@sending("sms", CaptchaRequest, CaptchaAccepted)
+@sending("sms", CaptchaRequest, CaptchaAccepted, _replay)
 def send_captcha() -> Response:
     """Send an SMS captcha code; 429 with Retry-After when a limit refuses it."""
     return _send(parse(CaptchaRequest), SMS, runtime().captcha_queue)
@@ -42,7 +51,7 @@ def verify() -> Response:
 
 
 @bp.post("/mail/captcha")
-@sending("mail", MailCaptchaRequest, CaptchaAccepted)
+@sending("mail", MailCaptchaRequest, CaptchaAccepted, _replay)
 def send_mail_captcha() -> Response:
     """Mail a captcha code; 429 with Retry-After when a limit refuses it."""
     return _send(parse(MailCaptchaRequest), MAIL, runtime().mail_captcha_queue)
@@ -58,14 +67,11 @@ def verify_mail_captcha() -> Response:
 
 def _send(request: CaptchaAsk, channel: Channel, queue: Enqueuer) -> Response:
     rt = runtime()
-    policy = rt.captcha_policy
     record = accept(
         request, channel=channel, client=g.client.client, test=g.client.mode == "test",
-        policy=policy, store=rt.store, captchas=rt.captchas, queue=queue,
+        policy=rt.captcha_policy, store=rt.store, captchas=rt.captchas, queue=queue,
     )  # fmt: skip
-    return accepted(
-        record, CaptchaAccepted, expires_in=policy.ttl, resend_after=policy.resend_interval
-    )
+    return accepted(record, CaptchaAccepted, **_lifetimes())
 
 
 def _verify(request: CaptchaCheck, channel: Channel) -> Response:

@@ -2,9 +2,15 @@
 first answer again, and send nothing more.
 
 The first request's fingerprint (method, path and canonical JSON body) and answer are kept by
-``notifier.stores.idempotency``. A request that finds the slot taken by one still running waits for it, so concurrent retries with
-one key make one notification. A request that failed (4xx, 5xx) frees the slot: the caller may
-try again with the same key.
+``notifier.stores.idempotency``. A request that finds the slot taken by one still running waits
+for it, so concurrent retries with one key make one notification. A request that failed (4xx,
+5xx) frees the slot: the caller may try again with the same key.
+
+Just before it stores anything, the first request notes in the slot the id it stores
+(``queueing.about_to_store``). A retry that finds the slot pending with an id whose record
+exists, and was noted longer ago than a live request takes to answer, answers from the record
+(the route's ``replay``): the first request stored it and died before its answer was kept.
+Without that, the retry would wait the slot out and send a second time.
 """
 
 from __future__ import annotations
@@ -20,13 +26,21 @@ from flask import Response, g, request
 
 from notifier.api.openapi import tag
 from notifier.errors import Conflict, FieldError, Unprocessable
+from notifier.queueing import about_to_store
 from notifier.runtime import runtime
-from notifier.stores.idempotency import Answer
+from notifier.stores.idempotency import PENDING, Answer, Pending
 
 P = ParamSpec("P")
+# What a route answers for an id it stored (with the status its answer gave), or None when no
+# such record is stored.
+Replay = Callable[[str, str], Response | None]
 HEADER = "Idempotency-Key"
 # How long a request waits for another one with the same key to answer.
 WAIT = 10.0
+# A first request still alive answers well within this many seconds of noting its id (after
+# the store, only a publish to RabbitMQ waits, at most about 2 s for its confirms, and may still
+# fail and take the record back): a retry answers from the record only once it is this old.
+SETTLED = 5.0
 
 
 def _valid_key(key: str) -> str:
@@ -50,7 +64,12 @@ def _fingerprint() -> str:
     ).hexdigest()
 
 
-def _replay(answer: Answer) -> Response:
+def _answer(response: Response) -> Answer:
+    location = response.headers.get("Location", "")
+    return Answer(response.status_code, response.get_data(as_text=True), location)
+
+
+def _replayed(answer: Answer) -> Response:
     response = Response(answer.body, status=answer.status, mimetype="application/json")
     if answer.location:
         response.headers["Location"] = answer.location
@@ -58,37 +77,58 @@ def _replay(answer: Answer) -> Response:
     return response
 
 
-def idempotent(view: Callable[P, Response]) -> Callable[P, Response]:
-    """Honour ``Idempotency-Key`` on a view that runs after authentication (``g.client``)."""
+def idempotent(replay: Replay) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
+    """Honour ``Idempotency-Key`` on a view that runs after authentication (``g.client``) and
+    stores what it sends through ``queueing.stored_and_queued``; ``replay`` answers for what it
+    stored."""
 
-    @functools.wraps(view)
-    def guarded(*args: P.args, **kwargs: P.kwargs) -> Response:
-        key = request.headers.get(HEADER)
-        if key is None:
-            return view(*args, **kwargs)
-        keys = runtime().idempotency
-        slot = keys.slot(g.client.client, _valid_key(key))
-        fingerprint = _fingerprint()
-        deadline = time.monotonic() + WAIT
-        while (state := keys.reserve(slot, fingerprint)) != "new":
-            if isinstance(state, Answer):
-                return _replay(state)
-            if state == "conflict":
-                raise Conflict(f"{HEADER} was used before with a different request")
-            if time.monotonic() > deadline:
-                raise Conflict(f"a request with this {HEADER} is still being handled; retry later")
-            time.sleep(0.02)  # the first request with this key is running: wait for its answer
-        try:
-            response = view(*args, **kwargs)
-        except BaseException:
-            keys.free(slot)
-            raise
-        if 200 <= response.status_code < 300:
-            location = response.headers.get("Location", "")
-            keys.keep(slot, Answer(response.status_code, response.get_data(as_text=True), location))
-        else:
-            keys.free(slot)
-        return response
+    def decorate(view: Callable[P, Response]) -> Callable[P, Response]:
+        @functools.wraps(view)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> Response:
+            key = request.headers.get(HEADER)
+            if key is None:
+                return view(*args, **kwargs)
+            keys = runtime().idempotency
+            slot = keys.slot(g.client.client, _valid_key(key))
+            fingerprint = _fingerprint()
+            deadline = time.monotonic() + WAIT
+            dead = ""
+            while (state := keys.reserve(slot, fingerprint, dead)) != "new":
+                if isinstance(state, Answer):
+                    return _replayed(state)
+                if state == "conflict":
+                    raise Conflict(f"{HEADER} was used before with a different request")
+                if isinstance(state, Pending) and state.id and state.age >= SETTLED:
+                    stored = replay(state.id, state.status)
+                    if stored is not None:  # it died after storing: its answer, kept from now
+                        answer = _answer(stored)
+                        keys.keep(slot, answer)
+                        return _replayed(answer)
+                    if state.age > PENDING:  # it died before storing: the key is free again
+                        dead = state.id
+                        continue
+                if time.monotonic() > deadline:
+                    raise Conflict(
+                        f"a request with this {HEADER} is still being handled; retry later"
+                    )
+                time.sleep(0.02)  # the first request with this key is running: wait for it
+            noting = about_to_store.set(
+                lambda found_id, status: keys.note(slot, fingerprint, found_id, status)
+            )
+            try:
+                response = view(*args, **kwargs)
+            except BaseException:
+                keys.free(slot)
+                raise
+            finally:
+                about_to_store.reset(noting)
+            if 200 <= response.status_code < 300:
+                keys.keep(slot, _answer(response))
+            else:
+                keys.free(slot)
+            return response
 
-    tag(guarded, idempotent=True, errors=(409,))
-    return guarded
+        tag(guarded, idempotent=True, errors=(409,))
+        return guarded
+
+    return decorate

@@ -10,9 +10,10 @@ from pydantic import BaseModel
 
 from config import Scope
 from notifier.api.auth import rate_limited, requires
-from notifier.api.idempotency import idempotent
+from notifier.api.idempotency import Replay, idempotent
 from notifier.api.openapi import MAX_PATH_ID, operation
 from notifier.errors import NotFound
+from notifier.runtime import runtime
 from notifier.schemas import Accepted, Notification
 
 View = Callable[[], Response]
@@ -26,26 +27,49 @@ Found = TypeVar("Found", bound=Owned)
 
 
 def sending(
-    scope: Scope, body: type[BaseModel], answer: type[BaseModel] = Accepted
+    scope: Scope,
+    body: type[BaseModel],
+    answer: type[BaseModel] = Accepted,
+    replay: Replay | None = None,
 ) -> Callable[[View], View]:
     """The shape of every route that accepts something to send: a 202 of ``answer`` to a
     ``body``, for a client with ``scope``, through its rate limit, with ``Idempotency-Key``.
 
     The view parses the body and stores and queues what it asks for, in one step, and answers
-    :func:`accepted`; these guards run first, in this order.
+    :func:`accepted`; these guards run first, in this order. ``replay`` gives that answer again
+    for what an earlier request with the key stored (by default: a stored notification's).
     """
 
     def decorate(view: View) -> View:
-        guarded = requires(scope)(rate_limited(idempotent(view)))
-        return operation((202, answer), body=body)(guarded)
+        kept = idempotent(replay or stored_notification())(view)
+        return operation((202, answer), body=body)(requires(scope)(rate_limited(kept)))
 
     return decorate
 
 
+def stored_notification(
+    answer: type[Accepted] = Accepted, extra: Callable[[], dict[str, int]] = dict
+) -> Replay:
+    """The replay of a route that answers :func:`accepted` for one notification."""
+
+    def replay(found_id: str, status: str) -> Response | None:
+        if runtime().store.get(found_id) is None:
+            return None
+        return _accepted(found_id, status, answer, extra())
+
+    return replay
+
+
 def accepted(record: Notification, answer: type[Accepted] = Accepted, **extra: int) -> Response:
     """The 202 answer to a send, with the status route in ``links`` and ``Location``."""
-    fields = {"id": record.id, "status": record.status, **extra}
-    return accepted_at(f"/v1/notifications/{record.id}", answer, fields)
+    return _accepted(record.id, record.status, answer, extra)
+
+
+def _accepted(
+    found_id: str, status: str, answer: type[Accepted], extra: dict[str, int]
+) -> Response:
+    fields = {"id": found_id, "status": status, **extra}
+    return accepted_at(f"/v1/notifications/{found_id}", answer, fields)
 
 
 def accepted_at(link: str, answer: type[BaseModel], fields: dict[str, Any]) -> Response:

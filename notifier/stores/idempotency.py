@@ -1,7 +1,14 @@
 """Idempotency-Key slots in Redis (see ``notifier.api.idempotency`` for the HTTP side).
 
 Per client, a key's slot ``notifier:idem:{client}:{sha256(key)}`` holds the fingerprint of the
-first request and, once it succeeded, its answer.
+first request, the id of what it stores (noted just before it stores it) and, once it
+succeeded, its answer.
+
+The id closes the one gap between storing and keeping the answer: a process that dies there
+(after the record and its task are in Redis, before the answer is) leaves the slot pending, and
+a retry that waited the slot out would send a second time. With the id noted, the retry finds
+the record and answers from it; an id whose record never came (the process died before storing)
+frees the slot once it is older than a request can live.
 """
 
 from __future__ import annotations
@@ -19,6 +26,16 @@ PENDING = 30
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A slot whose first request has not answered yet: the id it noted before storing (``""``
+    before it noted one), the status its answer gives, and how long ago it noted it."""
+
+    id: str = ""
+    status: str = ""
+    age: float = 0.0
+
+
+@dataclass(frozen=True)
 class Answer:
     """A stored first answer."""
 
@@ -31,6 +48,7 @@ class IdempotencyKeys:
     """Reserve a key for a request, keep its answer, or free it."""
 
     _reserve = Lua("idempotency/reserve")
+    _note = Lua("idempotency/note")
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -39,13 +57,23 @@ class IdempotencyKeys:
     def slot(client: str, key: str) -> str:
         return f"notifier:idem:{client}:{hashlib.sha256(key.encode()).hexdigest()}"
 
-    def reserve(self, slot: str, fingerprint: str) -> str | Answer:
-        """``new`` (ours now), ``conflict``, ``pending`` (another request has it), or its answer."""
-        state, *stored = self._reserve(keys=[slot], args=[fingerprint, PENDING])
+    def reserve(self, slot: str, fingerprint: str, dead: str = "") -> str | Pending | Answer:
+        """``new`` (ours now), ``conflict``, :class:`Pending` (another request has it), or its
+        answer. ``dead``: the id a pending slot noted whose record never came; the slot is ours
+        if it still holds that id."""
+        state, *stored = self._reserve(keys=[slot], args=[fingerprint, PENDING, dead])
         if state == "done":
             status, body, location = stored
             return Answer(int(status), str(body), str(location))
+        if state == "pending":
+            noted, status, age = stored
+            return Pending(str(noted), str(status), int(age or 0) / 1000)
         return str(state)
+
+    def note(self, slot: str, fingerprint: str, found_id: str, status: str) -> None:
+        """Note the id the request holding ``slot`` is about to store, and what its answer's
+        status will be; the slot then lives as long as a kept answer."""
+        self._note(keys=[slot], args=[fingerprint, found_id, status, KEEP])
 
     def keep(self, slot: str, answer: Answer) -> None:
         """Keep the answer for 24 hours, in one round trip."""

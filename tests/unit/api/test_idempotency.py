@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from notifier.api import idempotency
+from notifier.stores.idempotency import PENDING, IdempotencyKeys
+from notifier.stores.notifications import NotificationStore
 from tests.support.harness.api import MAIL, assert_problem, error_locs, queued_messages
 from tests.support.harness.clients import auth
 
@@ -76,3 +80,73 @@ def test_invalid_key_is_422_naming_the_header(client: FlaskClient, key: str) -> 
     )
     body = assert_problem(response, 422)
     assert error_locs(body) == [["header", "Idempotency-Key"]]
+
+
+# Every sending route, with a body it accepts: what a request with a key stores, a retry with
+# the key must find.
+SENDS = {
+    "/v1/mail": MAIL,
+    "/v1/sms/captcha": {"phone": "+8613800138001", "purpose": "login"},
+    "/v1/mail/captcha": {"to": "grace@example.com", "purpose": "login"},
+    "/v1/mail/batch": {
+        "subject": "News",
+        "text": "Hello {{ name }}",
+        "recipients": [{"to": "ada@example.com", "data": {"name": "Ada"}}],
+    },
+}
+
+
+@pytest.mark.parametrize("path", list(SENDS))
+def test_a_retry_after_the_first_died_before_its_answer_is_answered_from_the_record(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The first request stored and queued its send, then its process died before the answer
+    was kept (as a SIGKILLed web would): the retry answers with what it stored, and nothing
+    is queued again, rather than after the slot's 30 s (when it sent a second time)."""
+    monkeypatch.setattr(idempotency, "WAIT", 0.3)
+    with monkeypatch.context() as dying:
+        dying.setattr(IdempotencyKeys, "keep", lambda *_: None)  # the process died here
+        first = post(client, SENDS[path], f"died-{path}", path=path)
+    assert first.status_code == 202, first.get_json()
+    # Just after its store the first request may still be publishing (and may yet fail): wait.
+    monkeypatch.setattr(idempotency, "SETTLED", 60.0)
+    assert_problem(post(client, SENDS[path], f"died-{path}", path=path), 409)
+    # Past the time a live request takes to answer, the record answers for it.
+    monkeypatch.setattr(idempotency, "SETTLED", 0.1)
+    again = post(client, SENDS[path], f"died-{path}", path=path)
+    assert again.status_code == 202, again.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert len(queued_messages(app)) == 1
+    # The answer is kept now, as a live first request's would be.
+    assert post(client, SENDS[path], f"died-{path}", path=path).get_json() == first.get_json()
+
+
+def test_a_first_request_that_died_before_storing_frees_its_key_once_it_is_old(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It noted an id and died before storing it: while it may still be running a retry waits
+    (and is 409), and once it is older than a request can live the retry sends, once."""
+    monkeypatch.setattr(idempotency, "WAIT", 0.2)
+    keys: IdempotencyKeys = app.extensions["notifier"].idempotency
+
+    def died_before_storing(*_: Any, **__: Any) -> None:
+        raise SystemExit  # as a killed process: after noting the id, before the store
+
+    with monkeypatch.context() as dying:
+        dying.setattr(NotificationStore, "create", died_before_storing)
+        dying.setattr(IdempotencyKeys, "free", lambda *_: None)  # a dead process frees nothing
+        with pytest.raises(SystemExit):
+            post(client, MAIL, "died-early")
+    slot = keys.slot("tester", "died-early")
+    dead = keys.redis.hget(slot, "id")
+    assert dead  # noted before the store it never made
+    assert_problem(post(client, MAIL, "died-early"), 409)
+    assert queued_messages(app) == []
+    keys.redis.hset(slot, "noted_at", int((time.time() - PENDING - 1) * 1000))
+    retried = post(client, MAIL, "died-early")
+    assert retried.status_code == 202 and "Idempotent-Replayed" not in retried.headers
+    assert retried.get_json()["id"] != dead
+    assert len(queued_messages(app)) == 1
+    assert post(client, MAIL, "died-early").headers["Idempotent-Replayed"] == "true"

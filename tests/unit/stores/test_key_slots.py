@@ -46,7 +46,7 @@ from notifier.services.mail import accept_mail, deliver_mail
 from notifier.services.receipts import twilio_receipt
 from notifier.stores.batches import row_id
 from notifier.stores.captchas import Sender
-from notifier.stores.idempotency import Answer
+from notifier.stores.idempotency import Answer, Pending
 from notifier.stores.rate_limits import Rate
 from notifier.stores.scripts import by_sha
 from notifier.tasks.schedule import LOST_AFTER, dispatch_due, requeue_lost
@@ -134,7 +134,7 @@ RUNS = {
     "batches": {"batches/take_pending", "batches/fan_out", "batches/cancel",
                 "batches/published"},
     "captchas": {"captchas/take_recipient", "captchas/take_ip"},
-    "keys": {"idempotency/reserve", "rate_limits/take"},
+    "keys": {"idempotency/reserve", "idempotency/note", "rate_limits/take"},
     "suppressions": {"suppressions/add"},
     "dispatch": {"notifications/lease_due", "notifications/dispatched"},
 }  # fmt: skip
@@ -324,7 +324,9 @@ def test_idempotency_keys_and_rate_limits_stay_within_one_slot(
     with watch() as seen:
         slot = keys.slot(CLIENT, "key-1")
         assert keys.reserve(slot, "fingerprint") == "new"
-        assert keys.reserve(slot, "fingerprint") == "pending"
+        assert keys.reserve(slot, "fingerprint") == Pending()
+        keys.note(slot, "fingerprint", "a-notification-id", "queued")
+        assert isinstance(noted := keys.reserve(slot, "fingerprint"), Pending) and noted.id
         keys.keep(slot, Answer(202, "{}", "/v1/notifications/x"))
         assert isinstance(keys.reserve(slot, "fingerprint"), Answer)
         keys.free(slot)

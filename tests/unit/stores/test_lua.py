@@ -387,12 +387,41 @@ def test_take_ip_holds_an_hourly_limit(r: redis.Redis, run: Run) -> None:
 @of("idempotency/reserve")
 def test_reserve_answers_new_pending_conflict_and_done(r: redis.Redis, run: Run) -> None:
     slot = ["notifier:idem:shop:" + "0" * 64]
-    assert run("idempotency/reserve", slot, ["fp", 30]) == ["new"]
+    assert run("idempotency/reserve", slot, ["fp", 30, ""]) == ["new"]
     assert 0 < r.ttl(slot[0]) <= 30
-    assert run("idempotency/reserve", slot, ["fp", 30]) == ["pending"]
-    assert run("idempotency/reserve", slot, ["other", 30]) == ["conflict"]
+    assert run("idempotency/reserve", slot, ["fp", 30, ""]) == ["pending", "", "", ""]
+    assert run("idempotency/reserve", slot, ["other", 30, ""]) == ["conflict"]
+    # Noted (by idempotency/note) a second ago: the id, the status and the age in ms.
+    noted_at = int(time.time() * 1000) - 1000
+    r.hset(slot[0], mapping={"id": NID, "noted_status": "queued", "noted_at": noted_at})
+    state, found, status, age = run("idempotency/reserve", slot, ["fp", 30, ""])
+    assert (state, found, status) == ("pending", NID, "queued")
+    assert 900 <= age <= 5000
+    # Another id than the one noted frees nothing; the noted one whose record never came does.
+    assert run("idempotency/reserve", slot, ["fp", 30, "other-id"])[:2] == ["pending", NID]
+    r.expire(slot[0], 86_400)
+    assert run("idempotency/reserve", slot, ["fp", 30, NID]) == ["new"]
+    assert r.hgetall(slot[0]) == {"fingerprint": "fp", "state": "pending"}
+    assert 0 < r.ttl(slot[0]) <= 30
     r.hset(slot[0], mapping={"state": "done", "status": 202, "body": "{}", "location": "/x"})
-    assert run("idempotency/reserve", slot, ["fp", 30]) == ["done", "202", "{}", "/x"]
+    assert run("idempotency/reserve", slot, ["fp", 30, ""]) == ["done", "202", "{}", "/x"]
+
+
+@of("idempotency/note")
+def test_note_keeps_the_id_in_its_own_pending_slot_only(r: redis.Redis, run: Run) -> None:
+    slot = ["notifier:idem:shop:" + "1" * 64]
+    assert run("idempotency/note", slot, ["fp", NID, "queued", 86_400]) == 0  # no slot
+    assert not r.exists(slot[0])
+    r.hset(slot[0], mapping={"fingerprint": "fp", "state": "pending"})
+    r.expire(slot[0], 30)
+    assert run("idempotency/note", slot, ["other", NID, "queued", 86_400]) == 0
+    assert run("idempotency/note", slot, ["fp", NID, "scheduled", 86_400]) == 1
+    found = r.hgetall(slot[0])
+    assert (found["id"], found["noted_status"]) == (NID, "scheduled")
+    assert abs(int(found["noted_at"]) - time.time() * 1000) < 5000
+    assert r.ttl(slot[0]) > 30  # as long as a kept answer: a retry may come hours later
+    r.hset(slot[0], "state", "done")
+    assert run("idempotency/note", slot, ["fp", "another", "queued", 86_400]) == 0
 
 
 @of("rate_limits/take")
