@@ -73,6 +73,21 @@ def test_a_confined_client_gets_forms_under_its_prefix_only(stack: Stack, s3: Fa
     assert ("avatars", "u/uploader/mine.png") in s3.objects
 
 
+def test_a_bucket_of_another_client_is_403_and_its_own_client_gets_a_form(
+    stack: Stack, s3: FakeS3
+) -> None:
+    refused = stack.post("/v1/uploads/s3/token", {"bucket": "invoices", "key": "i/1.pdf"})
+    assert refused.status_code == 403
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    problem = refused.json()
+    assert (problem["status"], "invoices" in problem["detail"]) == (403, True)
+    key = f"i/{uuid.uuid4().hex}.pdf"
+    form = mint(stack, who="shop", bucket="invoices", key=key)
+    assert (form["bucket"], form["url"]) == ("invoices", f"{s3.url}/invoices")
+    assert upload(form, body=b"%PDF-1.7", filename="1.pdf").status_code == 204
+    assert s3.objects[("invoices", key)].body == b"%PDF-1.7"
+
+
 def test_the_task_answers_as_the_route_does(stack: Stack, s3: FakeS3, caller: Celery) -> None:
     body = {"bucket": "avatars", "key": "u/by-task.png", "content_type": "image/png"}
     by_task = caller.send_task("s3_upload_form", kwargs={"client": "tester", **body}).get(
