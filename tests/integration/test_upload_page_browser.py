@@ -39,6 +39,16 @@ def readme_page() -> str:
     return found[1]
 
 
+def qiniu_key(policy: dict[str, Any], key: str | None, filename: str) -> str:
+    """The key Qiniu's form upload stores a file under, once the token's scope allows it."""
+    if key is None:  # named by saveKey, else by its hash
+        key = policy.get("saveKey", "$(etag)").replace("$(fname)", filename)
+    bucket, _, scoped = policy["scope"].partition(":")
+    allowed = key.startswith(scoped) if policy.get("isPrefixalScope") else key == scoped
+    assert (bucket, allowed) == ("avatars", True), (policy, key)
+    return key
+
+
 class Backend:
     """The page's origin: serves the page, answers its POST /api/avatar-upload by asking the
     stack (as "your backend" does, with the key), and takes Qiniu form uploads."""
@@ -81,10 +91,10 @@ class Backend:
                     access_key=QINIU["qiniu_access_key"],
                     secret_key=QINIU["qiniu_secret_key"],
                 )
-                assert policy["scope"] == f"avatars:{form['key']}"
-                backend.qiniu_uploads[form["key"]] = files["file"].read()
+                key = qiniu_key(policy, form.get("key"), files["file"].filename or "")
+                backend.qiniu_uploads[key] = files["file"].read()
                 files["file"].close()
-                self.reply(200, json.dumps({"key": form["key"]}).encode(), "application/json")
+                self.reply(200, json.dumps({"key": key}).encode(), "application/json")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -143,10 +153,13 @@ def test_the_readme_page_uploads_to_s3_with_the_form(
     assert (stored.body, stored.content_type) == (PNG, "image/png")
 
 
+@pytest.mark.parametrize("scope", ["key", "key_prefix"])
 def test_the_readme_page_uploads_to_qiniu_with_the_token(
-    stack: Stack, backend: Backend, page: Page, tmp_path: Path
+    stack: Stack, backend: Backend, page: Page, tmp_path: Path, scope: str
 ) -> None:
-    key = f"u/{uuid.uuid4().hex}.png"
-    backend.ask = ("qiniu", {"bucket": "avatars", "key": key, "mime_limit": "image/*"})
+    asked = f"u/{uuid.uuid4().hex}" + (".png" if scope == "key" else "/")
+    backend.ask = ("qiniu", {"bucket": "avatars", scope: asked, "mime_limit": "image/*"})
     choose_a_picture(page, backend, tmp_path)
+    # A prefix token's form has no key: Qiniu names the file by the prefix and its name.
+    key = asked if scope == "key" else f"{asked}face.png"
     assert wait_for(lambda: backend.qiniu_uploads.get(key), what="the upload") == PNG
