@@ -1,6 +1,7 @@
-"""The README's upload page, as it is written there, in a real headless Chromium: a file chosen
-in the page goes to a local S3 that checks the form (``tests/support/peers/s3.py``) or to a local
-Qiniu form upload that checks the token, through a backend that asks the stack for them."""
+"""The README's upload page and its plain form, as they are written there, in a real headless
+Chromium: a file chosen in the page goes to a local S3 that checks the form
+(``tests/support/peers/s3.py``) or to a local Qiniu form upload that checks the token, through a
+backend that asks the stack for them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from jinja2 import Environment
 from werkzeug.formparser import parse_form_data
 
 from notifier.embedded import free_port
@@ -31,12 +33,13 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 512
 
 
-def readme_page() -> str:
-    """The page of the README's "An upload page" section, word for word."""
-    section = README.read_text().split("### An upload page", 1)[1]
-    found = re.search(r"```html\n(.*?)```", section, re.S)
-    assert found, "the README's upload page"
-    return found[1]
+def readme_html() -> list[str]:
+    """The html blocks of the README's "An upload page" section, word for word: the page, then
+    the plain form."""
+    section = README.read_text().split("### An upload page", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"```html\n(.*?)```", section, re.S)
+    assert len(found) == 2, "the README's upload page and its plain form"
+    return found
 
 
 def qiniu_key(policy: dict[str, Any], key: str | None, filename: str) -> str:
@@ -50,8 +53,9 @@ def qiniu_key(policy: dict[str, Any], key: str | None, filename: str) -> str:
 
 
 class Backend:
-    """The page's origin: serves the page, answers its POST /api/avatar-upload by asking the
-    stack (as "your backend" does, with the key), and takes Qiniu form uploads."""
+    """The page's origin: serves the page (and at /form the plain form, rendered with an
+    answer), answers its POST /api/avatar-upload by asking the stack (as "your backend" does,
+    with the key), and takes Qiniu form uploads."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
@@ -72,7 +76,10 @@ class Backend:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
-                self.reply(200, readme_page().encode(), "text/html; charset=utf-8")
+                page, form = readme_html()
+                if self.path == "/form":  # rendered as "your backend" does, with a fresh answer
+                    page = Environment(autoescape=True).from_string(form).render(t=backend.mint())
+                self.reply(200, page.encode(), "text/html; charset=utf-8")
 
             def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
@@ -133,13 +140,16 @@ def page(tmp_path: Path) -> Iterator[Page]:
     opened.close()
 
 
-def choose_a_picture(page: Page, backend: Backend, folder: Path) -> None:
-    """Open the README's page and choose a PNG file named face.png, as a user would."""
+def choose_a_picture(
+    page: Page, backend: Backend, folder: Path, path: str = "/", field: str = "#avatar"
+) -> None:
+    """Open the README's page (or its form) and choose a PNG file named face.png, as a user
+    would."""
     picture = folder / "face.png"
     picture.write_bytes(PNG)
-    page.goto(backend.url)
-    page.wait_for("document.querySelector('#avatar')")
-    page.choose_file("#avatar", picture)
+    page.goto(backend.url + path)
+    page.wait_for(f"document.querySelector('{field}')")
+    page.choose_file(field, picture)
 
 
 def test_the_readme_page_uploads_to_s3_with_the_form(
@@ -150,6 +160,17 @@ def test_the_readme_page_uploads_to_s3_with_the_form(
     choose_a_picture(page, backend, tmp_path)
     stored = wait_for(lambda: s3.objects.get(("avatars", f"{prefix}face.png")), what="the upload")
     # The page gave the file's own type, within the form's image/*.
+    assert (stored.body, stored.content_type) == (PNG, "image/png")
+
+
+def test_the_readme_form_uploads_to_s3_without_script(
+    stack: Stack, s3: FakeS3, backend: Backend, page: Page, tmp_path: Path
+) -> None:
+    prefix = f"u/{uuid.uuid4().hex}/"
+    backend.ask = ("s3", {"bucket": "avatars", "key_prefix": prefix, "content_type": "image/png"})
+    choose_a_picture(page, backend, tmp_path, "/form", "input[type=file]")
+    page.evaluate("document.querySelector('form button').click()")
+    stored = wait_for(lambda: s3.objects.get(("avatars", f"{prefix}face.png")), what="the upload")
     assert (stored.body, stored.content_type) == (PNG, "image/png")
 
 
