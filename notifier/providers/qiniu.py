@@ -48,6 +48,7 @@ class QiniuTokens:
         return token, deadline
 
 
+FILENAME = "$(fname)"  # Qiniu's magic variable for the uploaded file's name
 # Our field names mapped to Qiniu's put-policy names.
 POLICY_FIELDS = {
     "insert_only": "insertOnly",
@@ -70,6 +71,9 @@ def put_policy(request: UploadTokenRequest) -> dict[str, Any]:
         policy[theirs] = 1 if value is True else value
     if request.key_prefix is not None:
         policy["isPrefixalScope"] = 1
+        # A form upload without a key is named by saveKey, or else by the file's hash, which is
+        # outside the prefix and refused: the prefix and the file's own name, as S3's ${filename}.
+        policy["saveKey"] = request.key_prefix + FILENAME
     return policy
 
 

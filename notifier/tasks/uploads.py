@@ -2,7 +2,9 @@
 tasks directly.
 
 ``send_task("qiniu_uptoken", kwargs={"client": "billing", "bucket": "avatars", ...})`` returns
-the route's answer; ``client`` names the API client whose buckets and prefix apply.
+the route's answer; ``client`` names the API client whose buckets and prefix apply. A refusal
+raises the route's error: ``Forbidden``, or ``Unprocessable`` whose message names each argument
+at fault (``the keyword arguments are not valid (expires_in): …``).
 """
 
 from __future__ import annotations
@@ -39,10 +41,25 @@ def _mint(name: str, client: str, request: dict[str, Any]) -> dict[str, Any]:
         raise Forbidden(f"no client {client!r} with the upload scope")
     try:
         body = store.request.model_validate(request, strict=True)
+        answer = mint_upload(
+            body,
+            client=caller,
+            store=store,
+            require_https=rt.settings.env is Environment.PRODUCTION,
+        )
     except ValidationError as e:
         errors = [FieldError(tuple(err["loc"]), err["msg"]) for err in e.errors(include_url=False)]
-        raise Unprocessable("the keyword arguments are not valid", errors=errors) from None
-    answer = mint_upload(
-        body, client=caller, store=store, require_https=rt.settings.env is Environment.PRODUCTION
-    )
+        raise _unprocessable(errors) from None
+    except Unprocessable as e:
+        # The route's errors are the body's; here they are keyword arguments.
+        raise _unprocessable([FieldError(err.loc[1:], err.msg) for err in e.errors]) from None
     return answer.model_dump()
+
+
+def _unprocessable(errors: list[FieldError]) -> Unprocessable:
+    """The 422 of a task: its message names each keyword argument at fault, since a caller gets
+    only the message (Celery's JSON results carry an exception's arguments, not ``errors``)."""
+    fields = [".".join(map(str, err.loc)) for err in errors]
+    why = "; ".join(f"{field}: {err.msg}" for field, err in zip(fields, errors, strict=True))
+    names = ", ".join(dict.fromkeys(fields))
+    return Unprocessable(f"the keyword arguments are not valid ({names}): {why}", errors=errors)

@@ -33,8 +33,9 @@ def twilio() -> Iterator[FakeTwilio]:
 
 @pytest.fixture(scope="session")
 def s3() -> Iterator[FakeS3]:
-    """A local S3 that checks form uploads' policies and signatures, for the whole session."""
-    server = FakeS3().start()
+    """A local S3 that checks form uploads' policies and signatures, for the whole session; its
+    buckets are the test clients' (tests/support/harness/clients.py)."""
+    server = FakeS3(("avatars", "invoices")).start()
     yield server
     server.stop()
 

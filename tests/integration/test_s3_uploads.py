@@ -4,12 +4,17 @@ does (``tests/support/peers/s3.py``)."""
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from celery import Celery
 
+from tests.support.harness.api import error_locs
 from tests.support.harness.stack import Stack
 from tests.support.peers.s3 import FakeS3, post_form
 
@@ -73,16 +78,48 @@ def test_a_confined_client_gets_forms_under_its_prefix_only(stack: Stack, s3: Fa
     assert ("avatars", "u/uploader/mine.png") in s3.objects
 
 
+def test_a_bucket_of_another_client_is_403_and_its_own_client_gets_a_form(
+    stack: Stack, s3: FakeS3
+) -> None:
+    refused = stack.post("/v1/uploads/s3/token", {"bucket": "invoices", "key": "i/1.pdf"})
+    assert refused.status_code == 403
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    problem = refused.json()
+    assert (problem["status"], "invoices" in problem["detail"]) == (403, True)
+    key = f"i/{uuid.uuid4().hex}.pdf"
+    form = mint(stack, who="shop", bucket="invoices", key=key)
+    assert (form["bucket"], form["url"]) == ("invoices", f"{s3.url}/invoices")
+    assert upload(form, body=b"%PDF-1.7", filename="1.pdf").status_code == 204
+    assert s3.objects[("invoices", key)].body == b"%PDF-1.7"
+
+
+def signed_terms(form: dict[str, Any]) -> tuple[list[Any], float]:
+    """The conditions of a form's policy but its signing time, and that time (Unix seconds)."""
+    conditions = json.loads(base64.b64decode(form["fields"]["policy"]))["conditions"]
+    (signed,) = [c["x-amz-date"] for c in conditions if "x-amz-date" in c]
+    at = datetime.strptime(signed, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+    return [c for c in conditions if "x-amz-date" not in c], at
+
+
+def seconds(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp).timestamp()
+
+
 def test_the_task_answers_as_the_route_does(stack: Stack, s3: FakeS3, caller: Celery) -> None:
     body = {"bucket": "avatars", "key": "u/by-task.png", "content_type": "image/png"}
     by_task = caller.send_task("s3_upload_form", kwargs={"client": "tester", **body}).get(
         timeout=30
     )
-    by_route = mint(stack, **{k: v for k, v in body.items() if k != "bucket"})
+    by_route = mint(stack, **body)
     assert set(by_task) == set(by_route)
     for field in ("url", "bucket", "key"):
         assert by_task[field] == by_route[field]
     assert set(by_task["fields"]) == set(by_route["fields"])
+    # The same policy, signed a moment apart (the expiration is not among its conditions).
+    (task_terms, task_signed), (route_terms, route_signed) = map(signed_terms, (by_task, by_route))
+    assert task_terms == route_terms
+    assert abs(task_signed - route_signed) <= 2
+    assert abs(seconds(by_task["expires_at"]) - seconds(by_route["expires_at"])) <= 2
     # The task's form is as good as the route's: the local S3 takes it.
     assert upload(by_task).status_code == 204
     refused = caller.send_task(
@@ -91,3 +128,30 @@ def test_the_task_answers_as_the_route_does(stack: Stack, s3: FakeS3, caller: Ce
     with pytest.raises(Exception) as caught:
         refused.get(timeout=30)
     assert type(caught.value).__name__ == "Forbidden"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"expires_in": 86401},
+        {"expires_in": 59},
+        {"key": ""},
+        {"key": "u/${filename}"},
+        {"max_size": 0},
+        {"key_prefix": "u/"},  # with the key: refused past validation, by the service
+    ],
+)
+def test_the_task_refuses_what_the_route_refuses_naming_the_same_field(
+    stack: Stack, caller: Celery, change: dict[str, Any]
+) -> None:
+    body = {"bucket": "avatars", "key": "u/bad.png", **change}
+    answer = stack.post("/v1/uploads/s3/token", body)
+    assert answer.status_code == 422, answer.text
+    by_route = {".".join(map(str, loc[1:])) for loc in error_locs(answer.json())}
+    refused = caller.send_task("s3_upload_form", kwargs={"client": "tester", **body})
+    with pytest.raises(Exception) as caught:
+        refused.get(timeout=30)
+    assert type(caught.value).__name__ == "Unprocessable"
+    named = re.match(r"the keyword arguments are not valid \((.*?)\): ", str(caught.value))
+    assert named, caught.value
+    assert set(named[1].split(", ")) == by_route

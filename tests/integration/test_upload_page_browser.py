@@ -1,6 +1,7 @@
-"""The README's upload page, as it is written there, in a real headless Chromium: a file chosen
-in the page goes to a local S3 that checks the form (``tests/support/peers/s3.py``) or to a local
-Qiniu form upload that checks the token, through a backend that asks the stack for them."""
+"""The README's upload page and its plain form, as they are written there, in a real headless
+Chromium: a file chosen in the page goes to a local S3 that checks the form
+(``tests/support/peers/s3.py``) or to a local Qiniu form upload that checks the token, through a
+backend that asks the stack for them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from jinja2 import Environment
 from werkzeug.formparser import parse_form_data
 
 from notifier.embedded import free_port
@@ -31,17 +33,29 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 512
 
 
-def readme_page() -> str:
-    """The page of the README's "An upload page" section, word for word."""
-    section = README.read_text().split("### An upload page", 1)[1]
-    found = re.search(r"```html\n(.*?)```", section, re.S)
-    assert found, "the README's upload page"
-    return found[1]
+def readme_html() -> list[str]:
+    """The html blocks of the README's "An upload page" section, word for word: the page, then
+    the plain form."""
+    section = README.read_text().split("### An upload page", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"```html\n(.*?)```", section, re.S)
+    assert len(found) == 2, "the README's upload page and its plain form"
+    return found
+
+
+def qiniu_key(policy: dict[str, Any], key: str | None, filename: str) -> str:
+    """The key Qiniu's form upload stores a file under, once the token's scope allows it."""
+    if key is None:  # named by saveKey, else by its hash
+        key = policy.get("saveKey", "$(etag)").replace("$(fname)", filename)
+    bucket, _, scoped = policy["scope"].partition(":")
+    allowed = key.startswith(scoped) if policy.get("isPrefixalScope") else key == scoped
+    assert (bucket, allowed) == ("avatars", True), (policy, key)
+    return key
 
 
 class Backend:
-    """The page's origin: serves the page, answers its POST /api/avatar-upload by asking the
-    stack (as "your backend" does, with the key), and takes Qiniu form uploads."""
+    """The page's origin: serves the page (and at /form the plain form, rendered with an
+    answer), answers its POST /api/avatar-upload by asking the stack (as "your backend" does,
+    with the key), and takes Qiniu form uploads."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
@@ -62,7 +76,10 @@ class Backend:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
-                self.reply(200, readme_page().encode(), "text/html; charset=utf-8")
+                page, form = readme_html()
+                if self.path == "/form":  # rendered as "your backend" does, with a fresh answer
+                    page = Environment(autoescape=True).from_string(form).render(t=backend.mint())
+                self.reply(200, page.encode(), "text/html; charset=utf-8")
 
             def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
@@ -81,10 +98,10 @@ class Backend:
                     access_key=QINIU["qiniu_access_key"],
                     secret_key=QINIU["qiniu_secret_key"],
                 )
-                assert policy["scope"] == f"avatars:{form['key']}"
-                backend.qiniu_uploads[form["key"]] = files["file"].read()
+                key = qiniu_key(policy, form.get("key"), files["file"].filename or "")
+                backend.qiniu_uploads[key] = files["file"].read()
                 files["file"].close()
-                self.reply(200, json.dumps({"key": form["key"]}).encode(), "application/json")
+                self.reply(200, json.dumps({"key": key}).encode(), "application/json")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -123,13 +140,16 @@ def page(tmp_path: Path) -> Iterator[Page]:
     opened.close()
 
 
-def choose_a_picture(page: Page, backend: Backend, folder: Path) -> None:
-    """Open the README's page and choose a PNG file named face.png, as a user would."""
+def choose_a_picture(
+    page: Page, backend: Backend, folder: Path, path: str = "/", field: str = "#avatar"
+) -> None:
+    """Open the README's page (or its form) and choose a PNG file named face.png, as a user
+    would."""
     picture = folder / "face.png"
     picture.write_bytes(PNG)
-    page.goto(backend.url)
-    page.wait_for("document.querySelector('#avatar')")
-    page.choose_file("#avatar", picture)
+    page.goto(backend.url + path)
+    page.wait_for(f"document.querySelector('{field}')")
+    page.choose_file(field, picture)
 
 
 def test_the_readme_page_uploads_to_s3_with_the_form(
@@ -143,10 +163,24 @@ def test_the_readme_page_uploads_to_s3_with_the_form(
     assert (stored.body, stored.content_type) == (PNG, "image/png")
 
 
-def test_the_readme_page_uploads_to_qiniu_with_the_token(
-    stack: Stack, backend: Backend, page: Page, tmp_path: Path
+def test_the_readme_form_uploads_to_s3_without_script(
+    stack: Stack, s3: FakeS3, backend: Backend, page: Page, tmp_path: Path
 ) -> None:
-    key = f"u/{uuid.uuid4().hex}.png"
-    backend.ask = ("qiniu", {"bucket": "avatars", "key": key, "mime_limit": "image/*"})
+    prefix = f"u/{uuid.uuid4().hex}/"
+    backend.ask = ("s3", {"bucket": "avatars", "key_prefix": prefix, "content_type": "image/png"})
+    choose_a_picture(page, backend, tmp_path, "/form", "input[type=file]")
+    page.evaluate("document.querySelector('form button').click()")
+    stored = wait_for(lambda: s3.objects.get(("avatars", f"{prefix}face.png")), what="the upload")
+    assert (stored.body, stored.content_type) == (PNG, "image/png")
+
+
+@pytest.mark.parametrize("scope", ["key", "key_prefix"])
+def test_the_readme_page_uploads_to_qiniu_with_the_token(
+    stack: Stack, backend: Backend, page: Page, tmp_path: Path, scope: str
+) -> None:
+    asked = f"u/{uuid.uuid4().hex}" + (".png" if scope == "key" else "/")
+    backend.ask = ("qiniu", {"bucket": "avatars", scope: asked, "mime_limit": "image/*"})
     choose_a_picture(page, backend, tmp_path)
+    # A prefix token's form has no key: Qiniu names the file by the prefix and its name.
+    key = asked if scope == "key" else f"{asked}face.png"
     assert wait_for(lambda: backend.qiniu_uploads.get(key), what="the upload") == PNG

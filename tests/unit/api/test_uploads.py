@@ -63,6 +63,8 @@ def test_prefix_scope(client: FlaskClient) -> None:
     answer = mint(client, {"bucket": "avatars", "key_prefix": "u/42/"}).get_json()
     policy = policy_of(answer)
     assert (policy["scope"], policy["isPrefixalScope"]) == ("avatars:u/42/", 1)
+    # A form without a key: Qiniu names the file by the prefix and its name.
+    assert policy["saveKey"] == "u/42/$(fname)"
     assert answer["key"] is None
 
 
