@@ -8,6 +8,7 @@ to, and to its recipient by the mac, so a DSN made up for another address (or fo
 does not hold) changes nothing. A hard bounce (status 5.x.x) moves the notification to
 ``undelivered`` (a receipt: once, never backwards, with its callback) and puts the address on
 its client's suppression list; a soft one (4.x.x, a delay) is counted and logged, no more.
+A DSN for a send not recorded yet is refused as unavailable, so the MTA brings it again.
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from notifier.stores.notifications import NotificationStore
+from notifier.errors import ServiceUnavailable
+from notifier.schemas import Notification
+from notifier.stores.notifications import OPEN_STATUSES, NotificationStore
 from notifier.stores.suppressions import SuppressionList
 
 log = logging.getLogger(__name__)
 LOCAL = re.compile(r"bounces\+([0-9a-f]{32})-([0-9a-f]{16})", re.I)
+# A relay can refuse a mail, and its DSN come back, before the worker that sent it records the
+# send: the MTA is told to bring the DSN again after this many seconds (Postfix keeps its own
+# backoff, other MTAs may read it).
+UNRECORDED_RETRY_AFTER = 30
 
 
 @dataclass(frozen=True)
@@ -109,16 +116,13 @@ def take_bounce(
     raw: bytes, *, bounces: Bounces, store: NotificationStore, suppressions: SuppressionList
 ) -> str:
     """Apply a message the bounce domain received: what it came to (``undelivered``, ``soft``,
-    ``ignored`` for a message that is not a DSN of ours, or the status that moved nothing)."""
-    to, blocks = failures(raw)
+    ``ignored`` for a message that is not a DSN of ours, or the status that moved nothing).
+
+    Raises ServiceUnavailable, before it changes anything, while a send the DSN is about is
+    not recorded yet: answered 200, the DSN would be lost.
+    """
     outcome = "ignored"
-    for block in blocks:
-        notification_id = bounces.notification_of(to or "", block.recipient)
-        if notification_id is None or block.action not in ("failed", "delayed"):
-            continue
-        record = store.get(notification_id)
-        if record is None:
-            continue
+    for block, notification_id, record in _ours(raw, bounces=bounces, store=store):
         if not block.hard:
             log.info("%s: soft bounce %s", notification_id, block.status)
             store.count("bounces:soft")
@@ -139,3 +143,26 @@ def take_bounce(
     if outcome == "ignored":
         store.count("bounces:ignored")
     return outcome
+
+
+def _ours(
+    raw: bytes, *, bounces: Bounces, store: NotificationStore
+) -> list[tuple[Failure, str, Notification]]:
+    """The blocks of a DSN that are about a mail of ours, each with its notification."""
+    to, blocks = failures(raw)
+    found = []
+    for block in blocks:
+        notification_id = bounces.notification_of(to or "", block.recipient)
+        if notification_id is None or block.action not in ("failed", "delayed"):
+            continue
+        record = store.get(notification_id)
+        if record is None:
+            continue
+        if record.status in OPEN_STATUSES:
+            log.info("%s: bounce before its send was recorded; asked again", notification_id)
+            raise ServiceUnavailable(
+                f"the send of {notification_id} is not recorded yet; bring its DSN again later",
+                headers={"Retry-After": str(UNRECORDED_RETRY_AFTER)},
+            )
+        found.append((block, notification_id, record))
+    return found
