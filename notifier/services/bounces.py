@@ -5,10 +5,13 @@ Each mail to one recipient goes out with its own envelope sender (VERP):
 recipient. The MTA that takes mail for the bounce domain pipes each message to
 ``POST /v1/bounces``; a DSN there is matched to its notification by the address it was sent back
 to, and to its recipient by the mac, so a DSN made up for another address (or for a token it
-does not hold) changes nothing. A hard bounce (status 5.x.x) moves the notification to
-``undelivered`` (a receipt: once, never backwards, with its callback) and puts the address on
-its client's suppression list; a soft one (4.x.x, a delay) is counted and logged, no more.
-A DSN for a send not recorded yet is refused as unavailable, so the MTA brings it again.
+does not hold) changes nothing. A hard bounce (``Action: failed``, status 5.x.x) moves the
+notification to ``undelivered`` (a receipt: once, never backwards, with its callback) and puts
+the address on its client's suppression list. An expired one (``failed`` with a 4.x.x status:
+the MTA gave up after its queue lifetime) moves it to ``undelivered`` as well, but suppresses
+nothing: the mailbox may be fine. A soft one (``delayed``) is noted on the record as its
+``soft_bounce`` and counted. A DSN for a send not recorded yet is refused as unavailable, so
+the MTA brings it again.
 """
 
 from __future__ import annotations
@@ -74,8 +77,14 @@ class Failure:
     diagnostic: str
 
     @property
+    def final(self) -> bool:
+        """The MTA gave the mail up (else it is still trying)."""
+        return self.action == "failed"
+
+    @property
     def hard(self) -> bool:
-        return self.action == "failed" and self.status.startswith("5.")
+        """Given up for a reason that will not pass: the address is bad."""
+        return self.final and self.status.startswith("5.")
 
 
 def failures(raw: bytes) -> tuple[str | None, list[Failure]]:
@@ -123,8 +132,9 @@ def take_bounce(
     """
     outcome = "ignored"
     for block, notification_id, record in _ours(raw, bounces=bounces, store=store):
-        if not block.hard:
+        if not block.final:
             log.info("%s: soft bounce %s", notification_id, block.status)
+            store.soft_bounce(notification_id, block.status, block.diagnostic)
             store.count("bounces:soft")
             outcome = "soft"
             continue
@@ -137,9 +147,11 @@ def take_bounce(
             # Its notification took a final status before: this DSN (a copy, or one replayed
             # after the client took the address off its list) changes nothing, not even the list.
             continue
-        suppressions.add(record.client, block.recipient, "bounced")
-        store.count("bounces:hard")
-        log.warning("%s: hard bounce %s", notification_id, block.status)
+        kind = "hard" if block.hard else "expired"
+        if block.hard:
+            suppressions.add(record.client, block.recipient, "bounced")
+        store.count(f"bounces:{kind}")
+        log.warning("%s: %s bounce %s", notification_id, kind, block.status)
     if outcome == "ignored":
         store.count("bounces:ignored")
     return outcome

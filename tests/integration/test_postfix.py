@@ -331,7 +331,10 @@ def test_a_mail_postfix_can_only_defer_is_a_soft_bounce_that_suppresses_nothing(
     assert b"delayed" in warning.lower()
     # Piped to Notifier as the docs say: counted soft, and nothing else moves.
     wait_for(lambda: soft_bounces(postfix_stack) > before, what="the soft bounce counted")
-    assert caller.status(notification_id)["status"] == "sent"
+    shown = caller.status(notification_id)
+    assert shown["status"] == "sent"
+    assert shown["soft_bounce"]["status"].startswith("4."), shown
+    assert "Mailbox full" in shown["soft_bounce"]["diagnostic"], shown
     wait_for(lambda: full in postfix_stack.smtp.by_recipient(), what="the mail, delivered late")
     answer = requests.get(
         f"{postfix_stack.base}/v1/suppressions/{full}", headers=caller.headers, timeout=10

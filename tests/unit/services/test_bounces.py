@@ -89,16 +89,43 @@ def test_a_hard_bounce_makes_it_undelivered_and_suppresses_the_address(app: Flas
     assert rt.store.counted("bounces:hard") == 1
 
 
-def test_a_soft_bounce_is_counted_and_suppresses_nothing(app: Flask) -> None:
+def test_a_soft_bounce_is_shown_on_the_record_and_suppresses_nothing(app: Flask) -> None:
     rt: Runtime = app.extensions["notifier"]
     envelope = sent(rt)
-    raw = dsn(envelope, "gone@example.com", status="4.2.2", action="delayed",
-              diagnostic="smtp; 452 4.2.2 Mailbox full")  # fmt: skip
-    assert take(rt, raw) == "soft"
+    before = rt.store.get(ID)
+    assert before is not None and "soft_bounce" not in before.public()
+    for diagnostic in ("452 4.2.2 Mailbox full", "451 4.7.1 Try again later"):
+        raw = dsn(envelope, "gone@example.com", status=diagnostic.split()[1],
+                  action="delayed", diagnostic=f"smtp; {diagnostic}")  # fmt: skip
+        assert take(rt, raw) == "soft"
     record = rt.store.get(ID)
     assert record is not None and record.status == "sent"
+    shown = record.public()  # what GET /v1/notifications/<id> answers
+    assert shown["status"] == "sent" and shown["error"] is None
+    # The last one: its status and the remote server's reply.
+    assert shown["soft_bounce"]["status"] == "4.7.1"
+    assert shown["soft_bounce"]["diagnostic"] == "451 4.7.1 Try again later"
+    assert shown["soft_bounce"]["at"].endswith("Z")
     assert rt.suppressions.get("c", "gone@example.com") is None
-    assert rt.store.counted("bounces:soft") == 1
+    assert rt.store.counted("bounces:soft") == 2
+
+
+def test_a_dsn_given_up_with_a_4xx_status_is_undelivered_and_suppresses_nothing(
+    app: Flask,
+) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    envelope = sent(rt)
+    # Postfix gave up after its queue lifetime: failed, but the mailbox may be fine.
+    raw = dsn(envelope, "gone@example.com", status="4.4.7", action="failed",
+              diagnostic="smtp; 452 4.2.2 Mailbox full")  # fmt: skip
+    assert take(rt, raw) == "undelivered"
+    record = rt.store.get(ID)
+    assert record is not None and record.status == "undelivered"
+    assert record.error == "bounced: 4.4.7 452 4.2.2 Mailbox full"
+    assert rt.suppressions.get("c", "gone@example.com") is None
+    assert rt.store.counted("final:mail:undelivered:live") == 1
+    assert rt.store.counted("bounces:expired") == 1
+    assert rt.store.counted("bounces:hard") == 0
 
 
 def test_a_forged_dsn_changes_nothing(app: Flask) -> None:
