@@ -179,8 +179,9 @@ COUNTERS = {
                           " captchas_sent, the verify ratio, which falls under SMS pumping",
                           ["channel", "purpose"]),
     "bounces": ("notifier_bounces",
-                "Messages the bounce route took: hard (a 5.x.x DSN: undelivered, suppressed),"
-                " soft (4.x.x: counted only), ignored (not a DSN of ours)", ["kind"]),
+                "Messages the bounce route took: hard (failed, 5.x.x: undelivered, suppressed),"
+                " expired (failed, 4.x.x: undelivered), soft (delayed: noted on the record),"
+                " ignored (not a DSN of ours)", ["kind"]),
     "unsubscribes": ("notifier_unsubscribes",
                      "Recipients who used a one-click unsubscribe link, by client", ["client"]),
 }  # fmt: skip

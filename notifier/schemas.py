@@ -346,6 +346,15 @@ class VerifyResult(BaseModel):
     attempts_left: int | None = None
 
 
+class SoftBounce(BaseModel):
+    """A DSN that says the recipient's server defers the mail and its MTA is still trying
+    (``Action: delayed``): the last one a notification got."""
+
+    status: str  # the DSN's, 4.2.2
+    diagnostic: str  # the remote server's reply, addresses masked
+    at: str  # when Notifier took it, RFC 3339
+
+
 class Notification(BaseModel):
     """The status record of one notification, as ``GET /v1/notifications/<id>`` shows it.
 
@@ -368,12 +377,16 @@ class Notification(BaseModel):
     # A test key's captcha only: its code, for the integrator's login test. Never for a live
     # key, whose records do not have the field at all.
     test_code: str | None = None
+    # A sent mail's last soft bounce; records without one do not have the field.
+    soft_bounce: SoftBounce | None = None
 
     def public(self) -> dict[str, Any]:
-        """The record as the API shows it: ``test_code`` only where there is one."""
+        """The record as the API shows it: ``test_code`` and ``soft_bounce`` only where there
+        is one."""
         shown = self.model_dump()
-        if shown["test_code"] is None:
-            del shown["test_code"]
+        for optional in ("test_code", "soft_bounce"):
+            if shown[optional] is None:
+                del shown[optional]
         return shown
 
 

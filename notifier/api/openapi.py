@@ -31,7 +31,10 @@ TITLES = {
     413: "The body is over the size limit",
     422: "The body fails validation; errors names each field",
     429: "Over a rate limit; Retry-After says when to try again",
-    503: "Redis or the broker is unreachable (or the feature is not configured): nothing was accepted",
+    503: (
+        "Redis or the broker is unreachable (or the feature is not configured; for a bounce, its"
+        " send is not recorded yet): nothing was accepted"
+    ),
 }
 # What a body read by notifier.api.body.parse can be refused with.
 BODY_ERRORS = (400, 413, 422)

@@ -94,7 +94,8 @@ def tencent() -> Response:
 @operation((200, ReceiptAck), errors=(403, 413, 503))
 def bounce() -> Response:
     """A message the bounce domain received, as the MTA pipes it (token in the URL); a DSN
-    of ours moves its notification. 200 for any message, so the MTA does not send it again."""
+    of ours moves its notification. 200 for any message, so the MTA does not send it again;
+    503 with Retry-After for a DSN of ours whose send is not recorded yet, so it does."""
     store = _store("bounce")
     rt = runtime()
     if rt.bounces is None:

@@ -5,9 +5,13 @@ Each mail to one recipient goes out with its own envelope sender (VERP):
 recipient. The MTA that takes mail for the bounce domain pipes each message to
 ``POST /v1/bounces``; a DSN there is matched to its notification by the address it was sent back
 to, and to its recipient by the mac, so a DSN made up for another address (or for a token it
-does not hold) changes nothing. A hard bounce (status 5.x.x) moves the notification to
-``undelivered`` (a receipt: once, never backwards, with its callback) and puts the address on
-its client's suppression list; a soft one (4.x.x, a delay) is counted and logged, no more.
+does not hold) changes nothing. A hard bounce (``Action: failed``, status 5.x.x) moves the
+notification to ``undelivered`` (a receipt: once, never backwards, with its callback) and puts
+the address on its client's suppression list. An expired one (``failed`` with a 4.x.x status:
+the MTA gave up after its queue lifetime) moves it to ``undelivered`` as well, but suppresses
+nothing: the mailbox may be fine. A soft one (``delayed``) is noted on the record as its
+``soft_bounce`` and counted. A DSN for a send not recorded yet is refused as unavailable, so
+the MTA brings it again.
 """
 
 from __future__ import annotations
@@ -21,11 +25,17 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from notifier.stores.notifications import NotificationStore
+from notifier.errors import ServiceUnavailable
+from notifier.schemas import Notification
+from notifier.stores.notifications import OPEN_STATUSES, NotificationStore
 from notifier.stores.suppressions import SuppressionList
 
 log = logging.getLogger(__name__)
 LOCAL = re.compile(r"bounces\+([0-9a-f]{32})-([0-9a-f]{16})", re.I)
+# A relay can refuse a mail, and its DSN come back, before the worker that sent it records the
+# send: the MTA is told to bring the DSN again after this many seconds (Postfix keeps its own
+# backoff, other MTAs may read it).
+UNRECORDED_RETRY_AFTER = 30
 
 
 @dataclass(frozen=True)
@@ -67,8 +77,14 @@ class Failure:
     diagnostic: str
 
     @property
+    def final(self) -> bool:
+        """The MTA gave the mail up (else it is still trying)."""
+        return self.action == "failed"
+
+    @property
     def hard(self) -> bool:
-        return self.action == "failed" and self.status.startswith("5.")
+        """Given up for a reason that will not pass: the address is bad."""
+        return self.final and self.status.startswith("5.")
 
 
 def failures(raw: bytes) -> tuple[str | None, list[Failure]]:
@@ -109,18 +125,16 @@ def take_bounce(
     raw: bytes, *, bounces: Bounces, store: NotificationStore, suppressions: SuppressionList
 ) -> str:
     """Apply a message the bounce domain received: what it came to (``undelivered``, ``soft``,
-    ``ignored`` for a message that is not a DSN of ours, or the status that moved nothing)."""
-    to, blocks = failures(raw)
+    ``ignored`` for a message that is not a DSN of ours, or the status that moved nothing).
+
+    Raises ServiceUnavailable, before it changes anything, while a send the DSN is about is
+    not recorded yet: answered 200, the DSN would be lost.
+    """
     outcome = "ignored"
-    for block in blocks:
-        notification_id = bounces.notification_of(to or "", block.recipient)
-        if notification_id is None or block.action not in ("failed", "delayed"):
-            continue
-        record = store.get(notification_id)
-        if record is None:
-            continue
-        if not block.hard:
+    for block, notification_id, record in _ours(raw, bounces=bounces, store=store):
+        if not block.final:
             log.info("%s: soft bounce %s", notification_id, block.status)
+            store.soft_bounce(notification_id, block.status, block.diagnostic)
             store.count("bounces:soft")
             outcome = "soft"
             continue
@@ -133,9 +147,34 @@ def take_bounce(
             # Its notification took a final status before: this DSN (a copy, or one replayed
             # after the client took the address off its list) changes nothing, not even the list.
             continue
-        suppressions.add(record.client, block.recipient, "bounced")
-        store.count("bounces:hard")
-        log.warning("%s: hard bounce %s", notification_id, block.status)
+        kind = "hard" if block.hard else "expired"
+        if block.hard:
+            suppressions.add(record.client, block.recipient, "bounced")
+        store.count(f"bounces:{kind}")
+        log.warning("%s: %s bounce %s", notification_id, kind, block.status)
     if outcome == "ignored":
         store.count("bounces:ignored")
     return outcome
+
+
+def _ours(
+    raw: bytes, *, bounces: Bounces, store: NotificationStore
+) -> list[tuple[Failure, str, Notification]]:
+    """The blocks of a DSN that are about a mail of ours, each with its notification."""
+    to, blocks = failures(raw)
+    found = []
+    for block in blocks:
+        notification_id = bounces.notification_of(to or "", block.recipient)
+        if notification_id is None or block.action not in ("failed", "delayed"):
+            continue
+        record = store.get(notification_id)
+        if record is None:
+            continue
+        if record.status in OPEN_STATUSES:
+            log.info("%s: bounce before its send was recorded; asked again", notification_id)
+            raise ServiceUnavailable(
+                f"the send of {notification_id} is not recorded yet; bring its DSN again later",
+                headers={"Retry-After": str(UNRECORDED_RETRY_AFTER)},
+            )
+        found.append((block, notification_id, record))
+    return found

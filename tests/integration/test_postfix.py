@@ -2,6 +2,8 @@
 
 web + worker send to a private Postfix (``tests/support/peers/postfix.py``), which relays what it
 accepts to an aiosmtpd server of this module's: a mail that arrives there was taken by Postfix.
+Its bounce domain runs docs/deliverability.md's lines as written, piping to the stack through a
+gate (``tests/support/peers/gate.py``) that can stand for a Notifier that cannot take a DSN.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ import requests
 from tests.support.harness.batches import post_batch, rows, wait_batch
 from tests.support.harness.clients import api_keys_with, callback_client
 from tests.support.harness.dkim_keys import KeyPair, key_pair
+from tests.support.harness.dsn import dsn
 from tests.support.harness.mail import NEWSLETTER_HTML, NEWSLETTER_TEXT
 from tests.support.harness.stack import Caller, Stack, stack_settings, start_stack
 from tests.support.harness.wait import wait_for
 from tests.support.peers.dns_server import DnsServer
+from tests.support.peers.gate import Gate
 from tests.support.peers.postfix import PostfixServer
 from tests.support.peers.receiver import CallbackReceiver
 from tests.support.peers.redis_server import RedisServer
@@ -69,7 +73,7 @@ def receiver() -> Iterator[CallbackReceiver]:
 
 
 @pytest.fixture(scope="module")
-def postfix_stack(
+def notifier_stack(
     postfix: tuple[PostfixServer, SmtpSink],
     redis_server: RedisServer,
     twilio: FakeTwilio,
@@ -91,9 +95,27 @@ def postfix_stack(
         {"example.com": {"selector": "s1", "private_key_file": str(dkim_pair.pem_file)}}
     )
     stack = start_stack(settings, behind, twilio)
-    server.pipe(*documented_pipe(stack.base))
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def gate(notifier_stack: Stack) -> Iterator[Gate]:
+    """Where the bounce pipe's curl posts: passed on to the stack, unless a test stands for a
+    Notifier that cannot take it."""
+    running = Gate(notifier_stack.base).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def postfix_stack(
+    postfix: tuple[PostfixServer, SmtpSink], notifier_stack: Stack, gate: Gate
+) -> Stack:
+    """The stack, with the bounce domain piped to it (through the gate) as the docs say."""
+    server, _ = postfix
+    server.pipe(*documented_pipe(gate.url))
+    return notifier_stack
 
 
 def documented_pipe(base: str) -> tuple[str, str]:
@@ -309,9 +331,71 @@ def test_a_mail_postfix_can_only_defer_is_a_soft_bounce_that_suppresses_nothing(
     assert b"delayed" in warning.lower()
     # Piped to Notifier as the docs say: counted soft, and nothing else moves.
     wait_for(lambda: soft_bounces(postfix_stack) > before, what="the soft bounce counted")
-    assert caller.status(notification_id)["status"] == "sent"
+    shown = caller.status(notification_id)
+    assert shown["status"] == "sent"
+    assert shown["soft_bounce"]["status"].startswith("4."), shown
+    assert "Mailbox full" in shown["soft_bounce"]["diagnostic"], shown
     wait_for(lambda: full in postfix_stack.smtp.by_recipient(), what="the mail, delivered late")
     answer = requests.get(
         f"{postfix_stack.base}/v1/suppressions/{full}", headers=caller.headers, timeout=10
     )
     assert answer.status_code == 404
+
+
+@pytest.mark.parametrize("down", ["answering 503", "unreachable"])
+def test_while_notifier_cannot_take_a_dsn_postfix_keeps_it_and_brings_it_again(
+    postfix_stack: Stack, postfix: tuple[PostfixServer, SmtpSink], gate: Gate, down: str
+) -> None:
+    server, _ = postfix
+    gone = f"gone-{uuid.uuid4().hex[:8]}@example.com"
+    postfix_stack.smtp.plan(gone, f"550 5.1.1 <{gone}>: Recipient address rejected: User unknown")
+    if down == "unreachable":
+        gate.close()
+    else:
+        gate.refuse(503)
+    try:
+        response = postfix_stack.post("/v1/mail", {"to": [gone], "subject": "Hi", "text": "Hi"})
+        assert response.status_code == 202, response.text
+        notification_id = response.json()["id"]
+        plain = notification_id.replace("-", "")
+        # The documented pipe's curl fails, and Postfix keeps the DSN: deferred, tried again.
+        wait_for(
+            lambda: len(server.logged(plain, "relay=notifier-bounces", "status=deferred")) >= 2,
+            what="Postfix's DSN deferred twice by the pipe",
+        )
+        assert server.logged(plain, "relay=notifier-bounces", "status=bounced") == []
+        assert postfix_stack.status(notification_id)["status"] == "sent"
+    finally:
+        gate.open()
+    # Notifier answers again: the DSN Postfix kept reaches it on the next try.
+    status = postfix_stack.wait_status(notification_id, "undelivered")
+    assert status["error"].startswith("bounced: 5.1.1"), status["error"]
+    wait_for(
+        lambda: server.logged(plain, "relay=notifier-bounces", "status=sent"),
+        what="Postfix's DSN delivered by the pipe",
+    )
+
+
+def test_a_dsn_from_another_server_is_relayed_to_the_pipe_one_recipient_a_copy(
+    postfix_stack: Stack, postfix: tuple[PostfixServer, SmtpSink]
+) -> None:
+    server, _ = postfix
+    later = f"later-{uuid.uuid4().hex[:8]}@example.com"
+    response = postfix_stack.post("/v1/mail", {"to": [later], "subject": "Hi", "text": "Hi"})
+    assert response.status_code == 202, response.text
+    notification_id = response.json()["id"]
+    arrived(postfix_stack, notification_id)
+    ((envelope, _),) = postfix_stack.smtp.received(notification_id)
+    verp = envelope.mail_from
+    assert verp and re.fullmatch(r"bounces\+\w+-\w+@bounces\.notifier\.test", verp), verp
+    # The recipient's server took the mail and bounces it later, from the internet (not from
+    # mynetworks: relay_domains is what lets it in), to our address and another of the domain
+    # in one transaction: the pipe takes one recipient at a time, each with its X-Original-To.
+    server.from_outside("", [verp, "postmaster@bounces.notifier.test"], dsn(verp, later))
+    status = postfix_stack.wait_status(notification_id, "undelivered")
+    assert status["error"].startswith("bounced: 5.1.1"), status["error"]
+    wait_for(
+        lambda: server.logged("<postmaster@bounces.notifier.test>", "relay=notifier-bounces",
+                              "status=sent"),
+        what="the other address's copy piped too",
+    )  # fmt: skip

@@ -9,6 +9,7 @@ writes its key, then reads the other's, so one at least sees the other.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import cast
 
@@ -43,6 +44,15 @@ class Receipts(StoreBase):
     """Apply receipts, early or not."""
 
     _receipt = Lua("notifications/receipt")
+    _soft_bounce = Lua("notifications/soft_bounce")
+
+    def soft_bounce(self, notification_id: str, status: str, diagnostic: str) -> bool:
+        """Note a soft bounce on the record, shown as its ``soft_bounce`` until the next one
+        (its status does not move); False when there is no record."""
+        noted = json.dumps(
+            {"status": status, "diagnostic": redact(diagnostic), "at": rfc3339(time.time())}
+        )
+        return bool(self._soft_bounce(keys=[record_key(notification_id)], args=[noted]))
 
     def receipt(
         self, provider: str, provider_ref: str, status: str, *, error: str | None = None

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from redis.typing import EncodableT, FieldT
 
-from notifier.schemas import Notification
+from notifier.schemas import Notification, SoftBounce
 from notifier.stores.batch_counts import open_key, scheduled_key
 from notifier.stores.latency import QUEUED_AT
 from notifier.stores.notifications.base import StoreBase
@@ -67,6 +67,9 @@ def shown(fields: dict[str, str]) -> Notification:
         reference=fields.get("reference") or None,
         provider_ref=fields.get("provider_ref") or None,
         test_code=fields.get("test_code") or None,
+        soft_bounce=SoftBounce.model_construct(**json.loads(fields["soft_bounce"]))
+        if fields.get("soft_bounce")
+        else None,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -81,7 +82,11 @@ class PostfixServer:
                 "myhostname = postfix.notifier.test",
                 "mydestination =",
                 "mynetworks = 127.0.0.0/8",
-                "smtpd_relay_restrictions = permit_mynetworks, reject",
+                # As a real MX: a client outside mynetworks may relay only to relay_domains.
+                "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+                # A test stands for another server on the internet through XCLIENT
+                # (see from_outside()): our loopback client would be in mynetworks.
+                "smtpd_authorized_xclient_hosts = 127.0.0.1",
                 # Everything accepted goes to the test's server, never anywhere else.
                 f"default_transport = {relay}",
                 f"relay_transport = {relay}",
@@ -151,6 +156,22 @@ class PostfixServer:
             what="Postfix's reload",
             timeout=START_TIMEOUT,
         )
+
+    def from_outside(self, sender: str, recipients: list[str], raw: bytes) -> None:
+        """Send a message over SMTP as a server outside mynetworks would (``192.0.2.25``,
+        through XCLIENT); raises ``smtplib.SMTPRecipientsRefused`` when Postfix refuses."""
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as client:
+            client.ehlo("test.invalid")
+            code, reply = client.docmd("XCLIENT", "ADDR=192.0.2.25 NAME=mx.elsewhere.test")
+            assert code == 220, reply  # Postfix greets again, as the client it now stands for
+            client.ehlo("mx.elsewhere.test")
+            client.sendmail(sender, recipients, raw)
+
+    def logged(self, *words: str) -> list[str]:
+        """The lines of the instance's log that hold every one of ``words``."""
+        assert self.dir is not None
+        text = (self.dir / "maillog").read_text(errors="replace")
+        return [line for line in text.splitlines() if all(w in line for w in words)]
 
     def _accepts(self, master: subprocess.Popen[bytes]) -> bool:
         """Whether Postfix greets on its port; fails the wait if master died."""

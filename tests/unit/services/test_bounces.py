@@ -3,12 +3,18 @@ Redis, the in-memory provider)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from config import Settings
+from notifier import create_app
+from notifier.errors import ServiceUnavailable
 from notifier.providers.memory import MemoryMailProvider
 from notifier.runtime import Runtime
-from notifier.services.bounces import Bounces, failures, take_bounce
+from notifier.services.bounces import UNRECORDED_RETRY_AFTER, Bounces, failures, take_bounce
 from notifier.services.mail import deliver_mail
 from tests.support.harness.dsn import dsn
 from tests.support.harness.mail import PAYLOAD
@@ -46,13 +52,15 @@ def test_a_postfix_dsn_is_read() -> None:
     assert failures(b"From: a@example.com\r\nSubject: hi\r\n\r\nnot a DSN\r\n")[1] == []
 
 
-def sent(rt: Runtime, to: str = "gone@example.com") -> str:
+def created(rt: Runtime, to: str = "gone@example.com") -> str:
+    """A mail to ``to`` alone, accepted and not sent yet."""
     payload = {**PAYLOAD, "client": "c", "to": [to], "bcc": []}
-    notification_id = rt.store.create(
-        notification_id=ID, client="c", kind="mail", payload=payload
-    ).id
+    return rt.store.create(notification_id=ID, client="c", kind="mail", payload=payload).id
+
+
+def sent(rt: Runtime, to: str = "gone@example.com", bounces: Bounces = BOUNCES) -> str:
+    notification_id = created(rt, to)
     mail = MemoryMailProvider()
-    bounces = Bounces("bounces.example.com", b"k" * 32)
     deliver_mail(notification_id, store=rt.store, provider=mail, max_attempts=3, bounces=bounces)
     assert mail.sent[0].envelope_from == bounces.envelope_sender(notification_id, to)
     return mail.sent[0].envelope_from or ""
@@ -81,16 +89,43 @@ def test_a_hard_bounce_makes_it_undelivered_and_suppresses_the_address(app: Flas
     assert rt.store.counted("bounces:hard") == 1
 
 
-def test_a_soft_bounce_is_counted_and_suppresses_nothing(app: Flask) -> None:
+def test_a_soft_bounce_is_shown_on_the_record_and_suppresses_nothing(app: Flask) -> None:
     rt: Runtime = app.extensions["notifier"]
     envelope = sent(rt)
-    raw = dsn(envelope, "gone@example.com", status="4.2.2", action="delayed",
-              diagnostic="smtp; 452 4.2.2 Mailbox full")  # fmt: skip
-    assert take(rt, raw) == "soft"
+    before = rt.store.get(ID)
+    assert before is not None and "soft_bounce" not in before.public()
+    for diagnostic in ("452 4.2.2 Mailbox full", "451 4.7.1 Try again later"):
+        raw = dsn(envelope, "gone@example.com", status=diagnostic.split()[1],
+                  action="delayed", diagnostic=f"smtp; {diagnostic}")  # fmt: skip
+        assert take(rt, raw) == "soft"
     record = rt.store.get(ID)
     assert record is not None and record.status == "sent"
+    shown = record.public()  # what GET /v1/notifications/<id> answers
+    assert shown["status"] == "sent" and shown["error"] is None
+    # The last one: its status and the remote server's reply.
+    assert shown["soft_bounce"]["status"] == "4.7.1"
+    assert shown["soft_bounce"]["diagnostic"] == "451 4.7.1 Try again later"
+    assert shown["soft_bounce"]["at"].endswith("Z")
     assert rt.suppressions.get("c", "gone@example.com") is None
-    assert rt.store.counted("bounces:soft") == 1
+    assert rt.store.counted("bounces:soft") == 2
+
+
+def test_a_dsn_given_up_with_a_4xx_status_is_undelivered_and_suppresses_nothing(
+    app: Flask,
+) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    envelope = sent(rt)
+    # Postfix gave up after its queue lifetime: failed, but the mailbox may be fine.
+    raw = dsn(envelope, "gone@example.com", status="4.4.7", action="failed",
+              diagnostic="smtp; 452 4.2.2 Mailbox full")  # fmt: skip
+    assert take(rt, raw) == "undelivered"
+    record = rt.store.get(ID)
+    assert record is not None and record.status == "undelivered"
+    assert record.error == "bounced: 4.4.7 452 4.2.2 Mailbox full"
+    assert rt.suppressions.get("c", "gone@example.com") is None
+    assert rt.store.counted("final:mail:undelivered:live") == 1
+    assert rt.store.counted("bounces:expired") == 1
+    assert rt.store.counted("bounces:hard") == 0
 
 
 def test_a_forged_dsn_changes_nothing(app: Flask) -> None:
@@ -108,3 +143,39 @@ def test_a_forged_dsn_changes_nothing(app: Flask) -> None:
 
 def test_the_route_wants_its_token(client: FlaskClient) -> None:
     assert client.post("/v1/bounces", data=b"x").status_code == 403
+
+
+def test_a_dsn_before_its_send_is_recorded_is_refused_for_now_then_taken(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    created(rt)  # queued: the relay refused before the worker recorded the send
+    envelope = BOUNCES.envelope_sender(ID, "gone@example.com")
+    with pytest.raises(ServiceUnavailable) as refused:
+        take(rt, dsn(envelope, "gone@example.com"))
+    assert refused.value.headers == {"Retry-After": str(UNRECORDED_RETRY_AFTER)}
+    record = rt.store.get(ID)
+    assert record is not None and record.status == "queued"
+    assert rt.suppressions.get("c", "gone@example.com") is None
+    # The MTA brings it again once the send is recorded: now it moves the notification.
+    assert sent(rt) == envelope
+    assert take(rt, dsn(envelope, "gone@example.com")) == "undelivered"
+    entry = rt.suppressions.get("c", "gone@example.com")
+    assert entry is not None and entry.reason == "bounced"
+
+
+def test_the_route_answers_a_dsn_before_its_send_503_with_retry_after(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(bounce_domain="bounces.example.com", bounce_token="t" * 24)
+    app = create_app(settings)
+    rt: Runtime = app.extensions["notifier"]
+    assert rt.bounces is not None
+    created(rt)
+    raw = dsn(rt.bounces.envelope_sender(ID, "gone@example.com"), "gone@example.com")
+    answer = app.test_client().post(f"/v1/bounces?token={'t' * 24}", data=raw)
+    assert answer.status_code == 503, answer.text
+    assert answer.mimetype == "application/problem+json"
+    assert answer.headers["Retry-After"] == str(UNRECORDED_RETRY_AFTER)
+    assert "not recorded yet" in answer.get_json()["detail"]
+    # A message that is not a DSN of ours is still answered 200: the MTA would bring it forever.
+    other = app.test_client().post(f"/v1/bounces?token={'t' * 24}", data=b"Subject: hi\r\n\r\nhi")
+    assert other.status_code == 200 and other.get_json() == {"outcome": "ignored"}

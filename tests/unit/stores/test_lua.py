@@ -234,6 +234,19 @@ def test_a_receipt_moves_a_sent_record_once(r: redis.Redis, run: Run) -> None:
     assert r.hget(record_key(NID), "status") == "delivered"
 
 
+@of("notifications/soft_bounce")
+def test_a_soft_bounce_is_noted_on_a_record_that_is_there(r: redis.Redis, run: Run) -> None:
+    record(r, status="sent")
+    r.expire(record_key(NID), 60)
+    noted = json.dumps({"status": "4.2.2", "diagnostic": "452 Mailbox full", "at": NOW})
+    assert run("notifications/soft_bounce", [record_key(NID)], [noted]) == 1
+    assert r.hget(record_key(NID), "soft_bounce") == noted
+    assert r.hget(record_key(NID), "status") == "sent" and r.ttl(record_key(NID)) > 0
+    r.delete(record_key(NID))
+    assert run("notifications/soft_bounce", [record_key(NID)], [noted]) == 0
+    assert not r.exists(record_key(NID))  # an expired record is not made again
+
+
 @of("notifications/cancel")
 def test_cancel_takes_only_the_statuses_it_is_given(r: redis.Redis, run: Run) -> None:
     record(r, status="scheduled")
