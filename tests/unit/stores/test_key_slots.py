@@ -129,7 +129,7 @@ def report(found: list[Violation]) -> str:
 RUNS = {
     "notifications": {
         "notifications/claim", "notifications/settle", "notifications/receipt",
-        "notifications/cancel",
+        "notifications/cancel", "notifications/soft_bounce",
     },
     "batches": {"batches/take_pending", "batches/fan_out", "batches/cancel",
                 "batches/published"},
@@ -179,6 +179,7 @@ def test_notifications_move_within_one_slot(rt: Runtime, watch: Callable[[], Slo
         store.claim(sms.id, lease=30, max_attempts=3)  # busy: another claim holds it
         store.settle(sms.id, "sent", provider="twilio", provider_ref=f"SM{sms.id}")
         twilio_receipt({"MessageSid": f"SM{sms.id}", "MessageStatus": "delivered"}, store=store)
+        assert store.soft_bounce(sent.id, "4.2.2", "mailbox full")  # a bounce that is only soft
         # A receipt that comes before its send is recorded.
         early = str(uuid.uuid4())
         store.receipt("twilio", f"SM{early}", "undelivered", error="Twilio error 30003")
