@@ -210,14 +210,23 @@ class Replication:
     def durably(self, redis_client: redis.Redis, write: Callable[[], T], patience: float) -> T:
         """Make ``write`` (safe to repeat) and confirm it, again on a new primary, for a while.
 
-        For workers: the write is made again when the primary changed under it, and the
-        confirmation waited for again while replicas catch up, until ``patience`` seconds pass;
-        then :class:`NotReplicated` (or the connection error) is raised.
+        For workers: the write is made again when the primary changed under it, or when it
+        could not be made (with replicas asked for, a primary that died or went silent is
+        promoted away within a failover's time), and the confirmation waited for again while
+        replicas catch up, until ``patience`` seconds pass; then :class:`NotReplicated` (or
+        the connection error) is raised.
         """
         deadline = time.monotonic() + patience
         while True:
             moves = primary_moves(redis_client)
-            result = write()
+            try:
+                result = write()
+            except (redis.ConnectionError, redis.TimeoutError):
+                if self.replicas <= 0 or time.monotonic() > deadline:
+                    raise
+                _ask_sentinels(redis_client)
+                time.sleep(0.2)
+                continue
             while True:
                 try:
                     self.confirm(redis_client, moves)

@@ -1,7 +1,8 @@
 """Losing the Redis primary: real sentinels promote a replica while mail and captchas go on.
 
 Each test starts its own primary, replicas and three sentinels, a web, a worker and beat on them
-(``redis+sentinel://`` in ``NOTIFIER_REDIS_URL``), and SIGKILLs the primary while the stack works.
+(``redis+sentinel://`` in ``NOTIFIER_REDIS_URL``), and SIGKILLs the primary (or freezes it, as a
+host that vanishes without a word) while the stack works.
 """
 
 from __future__ import annotations
@@ -128,6 +129,46 @@ def test_the_primary_killed_under_steady_mail_loses_nothing(
         # A worker reconnects within a second of the promotion (not after kombu's 2 s, 4 s…).
         late = sent_at - due
         assert timedelta(0) <= late < timedelta(seconds=5), (late, promoted - killed)
+    finally:
+        stack.stop()
+
+
+def test_a_primary_that_vanishes_without_a_word_and_comes_back_loses_nothing(
+    group: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    """A machine that dies silently (a frozen process: connections open, nothing answered, as
+    a host that lost power or its network looks), then comes back with what it held: requests
+    are 503 within 2 s, never a hang, and when it returns it is a replica of the promoted
+    primary. What it was sent meanwhile never reached it, so every 202 is sent, once."""
+    stack = sentinel_stack(group, smtp, twilio, tmp_path)
+    try:
+        with SteadyMail(stack) as steady:
+            wait_for(lambda: len(steady.accepted_after(0)) >= 40, what="mail flowing")
+            old = group.primary()
+            group.pause(old)
+            frozen = time.monotonic()
+            promoted = group.wait_promoted(old)
+            wait_for(lambda: len(steady.accepted_after(promoted)) >= 20, timeout=30,
+                     what="202s again after the promotion")  # fmt: skip
+            group.resume(old)  # back, believing itself the primary until the sentinels say
+            back = time.monotonic()
+            wait_for(lambda: group.role(old) == "slave", timeout=30,
+                     what="the old primary to become a replica")  # fmt: skip
+            wait_for(lambda: len(steady.accepted_after(back)) >= 40, timeout=30,
+                     what="202s after it came back")  # fmt: skip
+        answers = steady.answers
+        assert {status for _, _, status, _, _ in answers} <= {202, 503}, answers
+        assert max(took for _, took, _, _, _ in answers) < 2.0
+        assert steady.accepted_after(frozen)[0][0] - promoted < 5.0
+        accepted = [(found, to) for _, _, status, found, to in answers if status == 202]
+        wait_for(lambda: all(smtp.by_recipient().get(to) for _, to in accepted), timeout=60,
+                 what=f"{len(accepted)} mails to arrive")  # fmt: skip
+        arrived = smtp.by_recipient()
+        twice = [str(found) for found, to in accepted if len(arrived[to]) != 1]
+        assert twice == [], "\n".join(
+            line for line in stack.worker.output().splitlines() if any(i in line for i in twice)
+        )
+        assert all(p.alive() for p in (stack.web, stack.worker, stack.beat))
     finally:
         stack.stop()
 

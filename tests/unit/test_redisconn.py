@@ -26,6 +26,7 @@ from notifier.redisconn import (
 )
 from notifier.runtime import Runtime, redis_client
 from notifier.stores.notifications import metrics_key, payload_key, record_key
+from tests.support.harness.wait import wait_for
 from tests.support.peers.redis_server import RedisServer
 
 SENTINELS = "redis+sentinel://:p%40ss@10.0.0.1:26379,[::1]:26380,s3:26381/notifier/2"
@@ -111,6 +112,39 @@ def test_a_write_refused_on_a_primary_the_sentinels_no_longer_name_moves_the_poo
         assert redis.Redis(port=other.port, db=1).get("written") == b"there"
     finally:
         other.stop()
+
+
+def test_a_write_that_could_not_be_made_is_made_again_while_a_failover_may_be_on(
+    redis_server: RedisServer,
+) -> None:
+    """A worker's write that meets a silent primary (a timeout) or none (refused) is made again
+    until its patience runs out, when replicas are asked for (Sentinel: a promotion is coming);
+    with none asked for, there is no failover to wait for, and the error is the caller's."""
+    replica = RedisServer(args=("--replicaof", "127.0.0.1", str(redis_server.port)))
+    replica.start()
+    try:
+        client = redis_client(redis_server.url(1))
+        wait_for(lambda: client.info("replication")["connected_slaves"] == 1, what="the replica")
+        failures: list[type[redis.RedisError]] = [redis.TimeoutError, redis.ConnectionError]
+
+        def write() -> str:
+            if failures:
+                raise failures.pop(0)("the primary is gone")
+            client.set("outcome", "sent")
+            return "made"
+
+        assert Replication(1, 1000).durably(client, write, patience=5) == "made"
+        assert failures == []
+        failures.append(redis.TimeoutError)
+        with pytest.raises(redis.TimeoutError):
+            Replication(0, 1000).durably(client, write, patience=5)
+        failures[:] = [redis.ConnectionError] * 1000
+        started = time.monotonic()
+        with pytest.raises(redis.ConnectionError):
+            Replication(1, 1000).durably(client, write, patience=0.5)
+        assert time.monotonic() - started < 2.0
+    finally:
+        replica.stop()
 
 
 def test_a_claim_made_again_is_the_same_claim_and_its_outcome_counts_once(app: Flask) -> None:

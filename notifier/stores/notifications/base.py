@@ -58,10 +58,13 @@ class StoreBase:
         self._callbacks = callbacks if callback_clients else None
         self._callback_clients = " " + " ".join(sorted(callback_clients)) + " "
 
-    def _durably(self, write: Callable[[], T]) -> T:
+    def _durably(self, write: Callable[[], T], patience: float | None = None) -> T:
         """A worker's write that must outlive the primary: confirmed by its replicas, or made
-        again on the one promoted after it (the write is safe to repeat)."""
-        return self.replication.durably(self.redis, write, patience=self.patience)
+        again on the one promoted after it (the write is safe to repeat), for ``patience``
+        seconds (the store's, unless given)."""
+        return self.replication.durably(
+            self.redis, write, patience=self.patience if patience is None else patience
+        )
 
     def count(self, counter: str) -> None:
         """Add one to a counter of /metrics (e.g. ``callbacks:sent``)."""

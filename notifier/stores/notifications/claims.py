@@ -131,7 +131,10 @@ class Claims(Receipts, Schedule):
             early = answers[-1] if indexed else None
             return int(due), int(revoked), cast(str | None, early)
 
-        due, revoked, early = self._durably(write)
+        # A send the provider took waits twice as long for a primary to record it: given up,
+        # the attempt would count as failed, and its retry would send it a second time.
+        patience = 2 * self.patience if status == "sent" else None
+        due, revoked, early = self._durably(write, patience)
         if status == "retrying" and not revoked:
             # Looked for as lost only once its longest delay is over (see reopened).
             self.reopened(notification_id, after=self.retry_cap)

@@ -120,10 +120,20 @@ class SentinelGroup:
         wait_for(promoted, timeout=timeout, what="the sentinels to promote a replica")
         return time.monotonic()
 
+    @staticmethod
+    def role(node: RedisServer) -> str:
+        """``master`` or ``slave``, as ``node`` says of itself (``""`` while it answers not)."""
+        try:
+            role = redis.Redis(port=node.port, socket_timeout=0.5).role()
+        except redis.RedisError:
+            return ""
+        return bytes(role[0]).decode()
+
     def pause(self, node: RedisServer, *, cut: bool = False) -> None:
-        """SIGSTOP a replica: it acknowledges nothing more. With ``cut``, the primary also drops
-        its link, so what the primary writes next never reaches the replica's socket (a replica
-        that fell behind, as on a congested network)."""
+        """SIGSTOP a node: it keeps its connections and answers nothing (a replica acknowledges
+        nothing more). With ``cut``, the primary also drops its link, so what the primary writes
+        next never reaches the replica's socket (a replica that fell behind, as on a congested
+        network)."""
         assert node.process is not None
         node.process.send_signal(signal.SIGSTOP)
         if cut:
