@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     broker_visibility_timeout: int = Field(3600, ge=5)
     # RabbitMQ only: "quorum" declares every lane as a replicated quorum queue (README "RabbitMQ").
     broker_queue_type: Literal["classic", "quorum"] = "classic"
+    # RabbitMQ only: seconds between AMQP heartbeats on a worker's connection; a node that goes
+    # silent is noticed after about twice this (RabbitMQ advises 5 to 20 s; Celery's is 120).
+    broker_heartbeat: int = Field(10, ge=2, le=600)
     # A status record (never the message itself) is kept this long after its last change.
     status_ttl: int = Field(7 * 24 * 3600, ge=60)
     max_body_size: int = Field(1024 * 1024, ge=1024)

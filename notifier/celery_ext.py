@@ -12,6 +12,7 @@ from kombu import Queue
 
 from config import Settings
 from notifier import tracing
+from notifier.kombu_failover import FailoverConnection
 from notifier.kombu_redis import transport_for
 from notifier.lanes import LANES, ROUTES, QueueNames, TaskNames
 from notifier.logs import request_id
@@ -117,6 +118,17 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
             **broker_sentinels,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
+            # RabbitMQ (py-amqp): a read or write on a node that went silent gives up after a
+            # heartbeat instead of never. Without it a worker's event loop waited for ever on
+            # the confirm of its own heartbeat event, and took no message from any node again.
+            **(
+                {
+                    "read_timeout": settings.broker_heartbeat,
+                    "write_timeout": settings.broker_heartbeat,
+                }
+                if settings.broker_is_rabbitmq
+                else {}
+            ),
             # A dead worker's unacknowledged messages are looked for every few seconds, so they
             # come back soon after their visibility timeout rather than minutes later.
             "unacked_restore_interval": max(1, min(10, settings.broker_visibility_timeout // 10)),
@@ -139,6 +151,9 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         # A primary demoted by a failover answers READONLY: reconnect (to the promoted one)
         # instead of ending the worker (celery#7946).
         "broker_channel_error_retry": True,
+        # RabbitMQ: a node that goes silent keeps its TCP connections open; a worker consuming
+        # from it notices by the missed heartbeats (two of them), then moves to another node.
+        **({"broker_heartbeat": settings.broker_heartbeat} if settings.broker_is_rabbitmq else {}),
         "broker_connection_timeout": 2,
         "broker_connection_retry_on_startup": True,
         # Publishing gives up within about a second: the caller gets a 503, not a hang.
@@ -232,6 +247,9 @@ def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
     signals.worker_process_shutdown.connect(close_providers, weak=False)
     celery: Celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(config)
+    if str(config.get("broker_url", "")).startswith(("amqp://", "amqps://")):
+        # New connections pass over a node that just failed (notifier.kombu_failover).
+        celery.amqp.Connection = FailoverConnection
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

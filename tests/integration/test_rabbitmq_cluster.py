@@ -1,4 +1,5 @@
-"""Losing a RabbitMQ node: three nodes, quorum lanes, and the node everyone uses SIGKILLed.
+"""Losing a RabbitMQ node: three nodes, quorum lanes, and the node everyone uses SIGKILLed, or
+frozen (SIGSTOP) as a host that vanishes without a word.
 
 The web, worker and beat are given every node (``NOTIFIER_BROKER_URL`` as a ``;``-separated
 list) and all connect to the first, where the worker's declarations put every lane's leader.
@@ -18,7 +19,7 @@ from tests.support.harness.batches import post_batch, rows, wait_batch
 from tests.support.harness.stack import Stack, stack_settings, start_stack
 from tests.support.harness.steady import SteadyMail
 from tests.support.harness.wait import wait_for
-from tests.support.peers.rabbitmq import RabbitCluster
+from tests.support.peers.rabbitmq import NET_TICKTIME, RabbitCluster
 from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.smtp import SmtpSink
 from tests.support.peers.twilio import FakeTwilio
@@ -51,6 +52,8 @@ def stack(
         broker_queue_type="quorum",
         # What a send the node's death interrupted has claimed lasts 15 s, not minutes.
         broker_visibility_timeout=30,
+        # A silent node is noticed by a worker after two missed heartbeats: 8 s, not 20.
+        broker_heartbeat=4,
     )
     started = start_stack(settings, smtp, twilio)
     yield started
@@ -132,3 +135,47 @@ def test_the_node_everyone_uses_killed_under_load_loses_nothing(
     assert [r["to"] for r in recipients if len(by_rcpt[r["to"]]) != 1] == []
     assert all(p.alive() for p in (stack.web, stack.worker, stack.beat))
     assert stack.get("/readyz").status_code == 200
+
+
+def test_the_node_everyone_uses_vanishing_without_a_word_loses_nothing(
+    cluster: RabbitCluster, stack: Stack
+) -> None:
+    """A node that goes silent (SIGSTOP: its connections stay open and nothing answers, as a
+    host that lost power or its network looks) rather than one that closes its sockets: the
+    web and the worker must notice by themselves, and move to the survivors.
+
+    The survivors themselves wait for it in what involves it (a declare, a confirm from a lane
+    it leads) until they take it for down, after the cluster's net tick time (10 s here, 60 s
+    by RabbitMQ's default: docs/production.md says to lower it): a request caught in that can
+    take that long, and is then answered.
+    """
+    lanes = cluster.quorum(VHOST)
+    doomed = cluster.node(lanes["mail"].leader)
+    assert cluster.client_ports(VHOST) == {doomed.port}
+    with SteadyMail(stack, timeout=NET_TICKTIME + 10) as steady:
+        wait_for(lambda: len(steady.accepted_after(0)) >= 20, what="mail flowing")
+        with doomed.frozen():
+            # (rabbitmqctl on a survivor would wait for the silent node too: only the clients'
+            # view is looked at while it is silent.)
+            frozen, frozen_at = time.monotonic(), time.time()
+            wait_for(lambda: len(steady.accepted_after(frozen)) >= 40, timeout=60,
+                     what="202s again while the node is silent")  # fmt: skip
+            again = steady.accepted_after(frozen)
+            # The worker notices too (two missed heartbeats), and what was accepted meanwhile
+            # is sent while the node is still silent.
+            wait_for(lambda: all(stack.smtp.by_recipient().get(to) for *_, to in again),
+                     timeout=60, what="the mails accepted meanwhile to be sent")  # fmt: skip
+            sent_again = min(stack.smtp.handler.arrivals[str(found)] for *_, found, _ in again)
+    answers = steady.answers
+    timeline = [(round(a[0] - frozen, 1), round(a[1], 2), a[2]) for a in answers if a[0] > frozen]
+    # No 500 and no request left without an answer: a 202, or a 503 the client retries.
+    assert {status for _, _, status, _, _ in answers} <= {202, 503}, timeline
+    assert max(took for _, took, _, _, _ in answers) < NET_TICKTIME + 5, timeline
+    assert again[0][0] - frozen < NET_TICKTIME + 5, timeline
+    assert sent_again - frozen_at < NET_TICKTIME + 15, (frozen_at, sent_again)
+    accepted = [to for _, _, status, _, to in answers if status == 202]
+    wait_for(lambda: all(stack.smtp.by_recipient().get(to) for to in accepted), timeout=60,
+             what=f"{len(accepted)} mails to arrive")  # fmt: skip
+    by_rcpt = stack.smtp.by_recipient()
+    assert [to for to in accepted if len(by_rcpt[to]) != 1] == []
+    assert all(p.alive() for p in (stack.web, stack.worker, stack.beat))

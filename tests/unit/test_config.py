@@ -95,6 +95,42 @@ def test_a_list_of_rabbitmq_nodes_is_kombus_failover_list(monkeypatch: pytest.Mo
     assert config["broker_transport_options"]["confirm_publish"] is True
 
 
+def test_a_silent_rabbitmq_node_is_noticed_and_passed_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Heartbeats and socket timeouts of the heartbeat's length on RabbitMQ only; and kombu's
+    connections, pooled ones too, start on a node of the list that has not just failed."""
+    from kombu import Connection
+
+    from notifier import kombu_failover
+    from notifier.celery_ext import celery_config
+
+    monkeypatch.setenv("NOTIFIER_BROKER_URL", "amqp://mq1//;amqp://mq2//")
+    monkeypatch.setenv("NOTIFIER_BROKER_HEARTBEAT", "6")
+    config = celery_config(load_settings(), "redis://r")
+    options = config["broker_transport_options"]
+    assert (config["broker_heartbeat"], options["read_timeout"], options["write_timeout"]) == (
+        6, 6, 6,
+    )  # fmt: skip
+    monkeypatch.delenv("NOTIFIER_BROKER_URL")
+    config = celery_config(load_settings(), "redis://r")
+    assert "broker_heartbeat" not in config
+    assert "read_timeout" not in config["broker_transport_options"]
+
+    monkeypatch.setattr(kombu_failover, "_failed", {})
+    tried: list[str] = []
+    monkeypatch.setattr(Connection, "_connection_factory", lambda self: tried.append(self.hostname))
+    first = kombu_failover.FailoverConnection("amqp://mq1:5672//;amqp://mq2:5672//")
+    first._connection_factory()
+    first.maybe_switch_next()  # mq1 failed: kombu moves on
+    first._connection_factory()
+    pooled = first.Pool(2).acquire()
+    pooled.switch("amqp://mq1:5672//")  # a copy made where the original started
+    pooled._connection_factory()
+    assert isinstance(pooled, kombu_failover.FailoverConnection)
+    assert tried == ["mq1", "mq2", "mq2"]
+
+
 def test_the_workers_delay_queues_are_declared_once_through_the_list_of_nodes() -> None:
     """Celery's own step declares them on each node in turn, waiting out a dead one."""
     from notifier.celery_ext import ClusterDelayedDelivery, Consumer

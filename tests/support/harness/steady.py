@@ -14,8 +14,9 @@ from tests.support.harness.stack import Stack, address
 class SteadyMail:
     """Posts one mail every ``every`` seconds from a thread, and keeps every answer."""
 
-    def __init__(self, stack: Stack, every: float = 0.05) -> None:
-        self.stack, self.every = stack, every
+    def __init__(self, stack: Stack, every: float = 0.05, timeout: float = 5.0) -> None:
+        """``timeout``: how long a request may take before it counts as hung (status 0)."""
+        self.stack, self.every, self.timeout = stack, every, timeout
         self.answers: list[tuple[float, float, int, str | None, str]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -37,7 +38,7 @@ class SteadyMail:
                     f"{self.stack.base}/v1/mail",
                     json={"to": [to], "subject": "Steady", "text": "Plain"},
                     headers=auth(),
-                    timeout=5,
+                    timeout=self.timeout,
                 )
                 status, found = answer.status_code, answer.json().get("id")
             except requests.RequestException:

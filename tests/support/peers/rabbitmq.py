@@ -72,6 +72,7 @@ class RabbitServer:
         self.dir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] = {}
+        self.is_frozen = False  # inside frozen(): running, but answering nothing
 
     @property
     def url(self) -> str:
@@ -115,11 +116,13 @@ class RabbitServer:
         assert pids, f"no process of {self.nodename}"
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
+        self.is_frozen = True
         try:
             yield
         finally:
             for pid in pids:
                 os.kill(pid, signal.SIGCONT)
+            self.is_frozen = False
 
     def ready(self, queue: str, vhost: str = "/") -> int:
         """Messages waiting in ``queue`` (a passive declare: no management plugin needed)."""
@@ -306,6 +309,9 @@ def _node_list(listed: str) -> frozenset[str]:
     return frozenset(name.strip() for name in listed.strip("[]").split(",") if name.strip())
 
 
+NET_TICKTIME = 10
+
+
 class RabbitCluster:
     """Three :class:`RabbitServer` nodes started at once, which form one cluster by themselves.
 
@@ -325,6 +331,10 @@ class RabbitCluster:
     def peer_discovery(self) -> list[str]:
         """The config lines that name every node of the cluster."""
         return [
+            # A node that goes silent is taken for down after about this many seconds (Erlang's
+            # net ticks; 60 by default): until then the others wait for it in every operation
+            # that involves it (docs/production.md, "RabbitMQ as the broker").
+            f"net_ticktime = {NET_TICKTIME}",
             "cluster_formation.peer_discovery_backend = classic_config",
             # The first node to take the discovery lock finds no peer it can join (the others
             # wait for that lock) and tries again, by default ten times at 500 ms, before it
@@ -368,7 +378,12 @@ class RabbitCluster:
         return set(status["running_nodes"])
 
     def alive(self) -> list[RabbitServer]:
-        return [node for node in self.nodes if node.process and node.process.poll() is None]
+        """The nodes that run and answer (not killed, not frozen)."""
+        return [
+            node
+            for node in self.nodes
+            if node.process and node.process.poll() is None and not node.is_frozen
+        ]
 
     def add_vhost(self, vhost: str) -> str:
         """A virtual host (on every node: they share it); its failover URL list."""

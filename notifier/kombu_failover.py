@@ -1,0 +1,85 @@
+"""kombu's connection, passing over a RabbitMQ node that recently failed to connect.
+
+A ``;`` list of broker URLs is kombu's failover list: a connection starts on the first URL (a
+copy of a connection, on the one its original is on) and moves to the next only once a connect
+there has failed. A node that died outright refuses at once, so that costs nothing. A node that
+went silent (a frozen VM, a host that lost its network) takes the TCP connection and never
+answers the AMQP handshake: each new connection waits out ``broker_connection_timeout`` there
+before it moves on, and a request that publishes gets no further than that wait. With a silent
+first node the web answered 503 to every request for as long as the node was silent (seen in
+``tests/integration/test_rabbitmq_cluster.py``).
+
+So this process remembers which nodes failed (to connect, or under an operation), and for how
+long to pass over them: a connection about to connect to such a node starts on the next one
+instead. After ``AVOID`` seconds a node is tried again in its turn (a node back from the dead
+takes connections again). And a connection leaves a failed node without the polite close that
+a silent node would never answer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from kombu import Connection
+from kombu.connection import ConnectionPool, PooledConnection
+from kombu.utils.url import parse_url
+
+# Seconds a node that failed (to connect, or under an operation) is passed over by this
+# process's new connections.
+AVOID = 30.0
+
+_failed: dict[tuple[str, int], float] = {}  # (host, port) -> when it last failed (monotonic)
+_lock = threading.Lock()
+
+
+def _address(url: str) -> tuple[str, int]:
+    parts = parse_url(url)
+    return str(parts.get("hostname") or ""), int(parts.get("port") or 0)
+
+
+def _failed_at(address: tuple[str, int]) -> float:
+    with _lock:
+        return _failed.get(address, float("-inf"))
+
+
+class FailoverConnection(Connection):
+    """A kombu connection that starts on a node of its failover list that has not just failed."""
+
+    def _current(self) -> tuple[str, int]:
+        return str(self.hostname or ""), int(self.port or 0)
+
+    def _connection_factory(self) -> Any:
+        if self.alt and time.monotonic() - _failed_at(self._current()) < AVOID:
+            # The node that failed longest ago (or never): while the others wait out a silent
+            # peer, each of them may fail for a while too, and the first to recover is taken.
+            best = min(self.alt, key=lambda url: _failed_at(_address(url)))
+            if _address(best) != self._current():
+                self.switch(best)
+        return super()._connection_factory()
+
+    def maybe_switch_next(self) -> None:
+        # kombu moves on when a connect to the current node failed, or an operation on it did:
+        # remember that node. And let go of it without a word first: kombu's switch closes the
+        # connection politely, waiting for a close-ok that a silent node never sends (a publish
+        # that had timed out on its confirm then hung there for good).
+        if self.alt:
+            with _lock:
+                _failed[self._current()] = time.monotonic()
+            self.collect()
+        super().maybe_switch_next()
+
+    def Pool(self, limit: int | None = None, **kwargs: Any) -> ConnectionPool:
+        """Celery's producer pool hands out connections of this kind too (kombu's pool makes
+        plain ones)."""
+        return _FailoverPool(self, limit=limit, **kwargs)
+
+
+class _PooledFailoverConnection(PooledConnection, FailoverConnection):  # type: ignore[misc]
+    """A pooled connection, passing over failed nodes."""
+
+
+class _FailoverPool(ConnectionPool):
+    def new(self) -> _PooledFailoverConnection:
+        return _PooledFailoverConnection(self, **dict(self.connection._info(resolve=False)))
