@@ -34,9 +34,10 @@ T = TypeVar("T")
 CONFIRM_TIMEOUT = 1.0
 
 
-# Told the id and the answer's status (queued or scheduled) of what is about to be stored and
-# queued, before it is: the Idempotency-Key's slot of the request keeps them, so a retry after
-# the request died between storing and answering answers from the record (api/idempotency.py).
+# Told the id and the answer's status (queued or scheduled) of what a request stores and
+# queues, as soon as its record means it is accepted: the Idempotency-Key's slot of the request
+# keeps them, so a retry after the request died before its answer answers from the record
+# (api/idempotency.py).
 about_to_store: ContextVar[Callable[[str, str], None] | None] = ContextVar(
     "about_to_store", default=None
 )
@@ -72,7 +73,11 @@ def stored_and_queued(
     through ``discard``, so the caller's 503 is true).
     """
     push = queue.direct(task_id, expires=expires) if now else None
-    if (tell := about_to_store.get()) is not None:
+    tell = about_to_store.get()
+    # Told once the record's existence means it is accepted: before the store when the message
+    # goes in the store's own transaction (or none is due yet), after the publish otherwise (a
+    # publish that fails takes the record back).
+    if tell is not None and not (now and push is None):
         tell(task_id, "queued" if now else "scheduled")
     stored = store(push)
     if now and push is None:
@@ -81,6 +86,8 @@ def stored_and_queued(
         except Exception:
             discard()
             raise
+        if tell is not None:
+            tell(task_id, "queued")
     return stored
 
 

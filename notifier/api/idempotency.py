@@ -6,11 +6,12 @@ The first request's fingerprint (method, path and canonical JSON body) and answe
 for it, so concurrent retries with one key make one notification. A request that failed (4xx,
 5xx) frees the slot: the caller may try again with the same key.
 
-Just before it stores anything, the first request notes in the slot the id it stores
-(``queueing.about_to_store``). A retry that finds the slot pending with an id whose record
-exists, and was noted longer ago than a live request takes to answer, answers from the record
-(the route's ``replay``): the first request stored it and died before its answer was kept.
-Without that, the retry would wait the slot out and send a second time.
+The first request notes in the slot the id it stores (``queueing.about_to_store``): just
+before the store when the task's message goes in the store's transaction, just after the publish
+when it is published after (a failed publish takes the record back). A retry that finds the slot
+pending with an id whose record exists answers from the record (the route's ``replay``): the
+first request stored it and died before its answer was kept, or is about to keep the same
+answer. Without that, the retry would wait the slot out and send a second time.
 """
 
 from __future__ import annotations
@@ -37,10 +38,6 @@ Replay = Callable[[str, str], Response | None]
 HEADER = "Idempotency-Key"
 # How long a request waits for another one with the same key to answer.
 WAIT = 10.0
-# A first request still alive answers well within this many seconds of noting its id (after
-# the store, only a publish to RabbitMQ waits, at most about 2 s for its confirms, and may still
-# fail and take the record back): a retry answers from the record only once it is this old.
-SETTLED = 5.0
 
 
 def _valid_key(key: str) -> str:
@@ -98,7 +95,7 @@ def idempotent(replay: Replay) -> Callable[[Callable[P, Response]], Callable[P, 
                     return _replayed(state)
                 if state == "conflict":
                     raise Conflict(f"{HEADER} was used before with a different request")
-                if isinstance(state, Pending) and state.id and state.age >= SETTLED:
+                if isinstance(state, Pending) and state.id:
                     stored = replay(state.id, state.status)
                     if stored is not None:  # it died after storing: its answer, kept from now
                         answer = _answer(stored)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from typing import Any
 
+import pytest
 from flask import Flask
 
-from notifier.queueing import TaskQueue
+from notifier.queueing import TaskQueue, about_to_store, stored_and_queued
 from notifier.runtime import Runtime
 
 VARYING = {"id", "root_id", "origin"}  # differ between any two messages
@@ -56,3 +58,45 @@ def test_each_task_goes_to_its_lane_as_celery_routes_it(app: Flask) -> None:
 def test_other_brokers_publish_after(app: Flask) -> None:
     rt: Runtime = app.extensions["notifier"]
     assert TaskQueue(rt.celery, "send_mail", direct_ok=False).direct("n-1") is None
+
+
+class _Queue:
+    """An Enqueuer stand-in: pushed with the state (``direct``) or published after, which may
+    fail."""
+
+    def __init__(self, direct: bool, fails: bool = False) -> None:
+        self.is_direct, self.fails = direct, fails
+        self.events: list[str] = []
+
+    def direct(self, notification_id: str, *rest: str | int, expires: float | None = None) -> Any:
+        return ("lane", "message") if self.is_direct else None
+
+    def publish(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
+        if self.fails:
+            raise ConnectionError("the broker refused it")
+        self.events.append("published")
+
+
+@pytest.mark.parametrize(
+    ("direct", "now", "fails", "seen"),
+    [
+        (True, True, False, ["told queued", "stored"]),  # one transaction: told first
+        (False, True, False, ["stored", "published", "told queued"]),  # told once published
+        (False, True, True, ["stored", "discarded"]),  # never told: the record was taken back
+        (False, False, False, ["told scheduled", "stored"]),  # scheduled: nothing to publish
+    ],
+)
+def test_a_request_is_told_its_id_once_its_record_means_accepted(
+    direct: bool, now: bool, fails: bool, seen: list[str]
+) -> None:
+    queue = _Queue(direct, fails)
+    told = about_to_store.set(lambda found, status: queue.events.append(f"told {status}"))
+    try:
+        with contextlib.suppress(ConnectionError):
+            stored_and_queued(
+                queue, "n-1", lambda push: queue.events.append("stored"),
+                lambda: queue.events.append("discarded"), now=now,
+            )  # fmt: skip
+    finally:
+        about_to_store.reset(told)
+    assert queue.events == seen
