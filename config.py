@@ -31,7 +31,7 @@ ENV_PREFIX = "NOTIFIER_"
 _URL_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
 Scope = Literal["mail", "sms", "upload"]
 RATE_PATTERN = r"^[1-9][0-9]*/(s|m|h)$"
-_AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 
 
 class Environment(StrEnum):
@@ -281,14 +281,14 @@ class Settings(BaseSettings):
         """A ``;``-separated list: the nodes of one RabbitMQ cluster, for kombu to fail over."""
         if value is None or ";" not in value:
             return value
-        if not all(part.startswith(_AMQP_SCHEMES) for part in value.split(";")):
+        if not all(part.startswith(AMQP_SCHEMES) for part in value.split(";")):
             raise ValueError("a ;-separated list must be of amqp:// or amqps:// URLs only")
         return value
 
     @field_validator("redis_url", "broker_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
-        schemes = ("redis://", "rediss://", "redis+sentinel://", *_AMQP_SCHEMES)
+        schemes = ("redis://", "rediss://", "redis+sentinel://", *AMQP_SCHEMES)
         if value is not None and not value.startswith(schemes):
             raise ValueError("must start with redis://, rediss://, redis+sentinel:// or amqp://")
         if value is not None:
@@ -481,7 +481,7 @@ class Settings(BaseSettings):
     @property
     def broker_is_rabbitmq(self) -> bool:
         """Whether the broker is RabbitMQ (an amqp:// URL) rather than a Redis."""
-        return self.broker_url is not None and self.broker_url.startswith(_AMQP_SCHEMES)
+        return self.broker_url is not None and self.broker_url.startswith(AMQP_SCHEMES)
 
     @property
     def task_time_limit(self) -> int:

@@ -10,7 +10,7 @@ from celery.worker.consumer.delayed_delivery import DelayedDelivery
 from flask import Flask
 from kombu import Queue
 
-from config import Settings
+from config import AMQP_SCHEMES, Settings
 from notifier import tracing
 from notifier.kombu_failover import FailoverConnection
 from notifier.kombu_redis import transport_for
@@ -247,7 +247,7 @@ def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
     signals.worker_process_shutdown.connect(close_providers, weak=False)
     celery: Celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(config)
-    if str(config.get("broker_url", "")).startswith(("amqp://", "amqps://")):
+    if str(config.get("broker_url", "")).startswith(AMQP_SCHEMES):
         # New connections pass over a node that just failed (notifier.kombu_failover).
         celery.amqp.Connection = FailoverConnection
     celery.set_default()

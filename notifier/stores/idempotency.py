@@ -1,8 +1,8 @@
 """Idempotency-Key slots in Redis (see ``notifier.api.idempotency`` for the HTTP side).
 
 Per client, a key's slot ``notifier:idem:{client}:{sha256(key)}`` holds the fingerprint of the
-first request, the id of what it stores (noted just before it stores it) and, once it
-succeeded, its answer.
+first request, the id of what it stores (noted as soon as the record means the send is
+accepted: see ``queueing.about_to_store``) and, once it succeeded, its answer.
 
 The id closes the one gap between storing and keeping the answer: a process that dies there
 (after the record and its task are in Redis, before the answer is) leaves the slot pending, and
@@ -27,8 +27,8 @@ PENDING = 30
 
 @dataclass(frozen=True)
 class Pending:
-    """A slot whose first request has not answered yet: the id it noted before storing (``""``
-    before it noted one), the status its answer gives, and how long ago it noted it."""
+    """A slot whose first request has not answered yet: the id it noted (``""`` before it noted
+    one), the status its answer gives, and how long ago it noted it."""
 
     id: str = ""
     status: str = ""
@@ -71,8 +71,8 @@ class IdempotencyKeys:
         return str(state)
 
     def note(self, slot: str, fingerprint: str, found_id: str, status: str) -> None:
-        """Note the id the request holding ``slot`` is about to store, and what its answer's
-        status will be; the slot then lives as long as a kept answer."""
+        """Note the id the request holding ``slot`` stores, and what its answer's status will
+        be; the slot then lives as long as a kept answer."""
         self._note(keys=[slot], args=[fingerprint, found_id, status, KEEP])
 
     def keep(self, slot: str, answer: Answer) -> None:

@@ -1,10 +1,10 @@
--- Note, in a request's pending slot, the id of what it is about to store: a retry after the
--- request died between storing and keeping its answer finds the record by it, and answers
--- from it instead of sending again.
+-- Note, in a request's pending slot, the id of what it stores (once its record means the
+-- send is accepted): a retry after the request died before keeping its answer finds the
+-- record by it, and answers from it instead of sending again.
 --
 -- KEYS[1] the slot     notifier:idem:<client>:<sha256 of the key>
 -- ARGV[1] the request's fingerprint
--- ARGV[2] the id it is about to store
+-- ARGV[2] the id it stores
 -- ARGV[3] the status its answer will give (queued or scheduled)
 -- ARGV[4] how long the slot holds from now, seconds (as long as a kept answer)
 --
