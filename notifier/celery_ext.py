@@ -12,10 +12,10 @@ from kombu import Queue
 
 from config import AMQP_SCHEMES, Settings
 from notifier import tracing
-from notifier.kombu_failover import FailoverConnection
-from notifier.kombu_redis import transport_for
 from notifier.lanes import LANES, ROUTES, QueueNames, TaskNames
 from notifier.logs import request_id
+from notifier.patches.kombu_failover import FailoverConnection
+from notifier.patches.kombu_redis import transport_for
 from notifier.redisconn import kombu_url, parse
 from notifier.watchdog import Watchdog
 
@@ -248,7 +248,7 @@ def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
     celery: Celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(config)
     if str(config.get("broker_url", "")).startswith(AMQP_SCHEMES):
-        # New connections pass over a node that just failed (notifier.kombu_failover).
+        # New connections pass over a node that just failed (notifier.patches.kombu_failover).
         celery.amqp.Connection = FailoverConnection
     celery.set_default()
     app.extensions["celery"] = celery

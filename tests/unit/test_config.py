@@ -102,8 +102,8 @@ def test_a_silent_rabbitmq_node_is_noticed_and_passed_over(
     connections, pooled ones too, start on a node of the list that has not just failed."""
     from kombu import Connection
 
-    from notifier import kombu_failover
     from notifier.celery_ext import celery_config
+    from notifier.patches import kombu_failover
 
     monkeypatch.setenv("NOTIFIER_BROKER_URL", "amqp://mq1//;amqp://mq2//")
     monkeypatch.setenv("NOTIFIER_BROKER_HEARTBEAT", "6")
