@@ -1,4 +1,18 @@
-"""Gunicorn's answer to a request it refuses itself, written by a function of ours."""
+"""Gunicorn's answer to a request it refuses itself, written by a function of ours.
+
+Why: the contract answers every error as problem+json; what gunicorn refuses before the app
+sees it (414, 431, 400) it answers with an HTML page of its own.
+
+- Touches: ``gunicorn.util.write_error`` (replaced for the whole process, in each web worker
+  after the fork), which ``gunicorn.workers.base.Worker.handle_error`` calls (the gevent
+  worker's is the same).
+- Checked with: gunicorn 27.0.1.
+- Upstream: https://github.com/benoitc/gunicorn/issues/993 (custom error pages: closed without
+  the setting its maintainer was open to) and https://github.com/benoitc/gunicorn/issues/3246
+  (open: error pages in the type the client accepts).
+- Canary: ``tests/unit/test_patches.py``: ``write_error``'s source as checked, and a refusal
+  handled by gunicorn's worker is written by ours.
+"""
 
 from __future__ import annotations
 
