@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task, signals
-from celery.worker.consumer import Consumer as CeleryConsumer
-from celery.worker.consumer.delayed_delivery import DelayedDelivery
 from flask import Flask
 from kombu import Queue
 
 from config import AMQP_SCHEMES, Settings
 from notifier import tracing
-from notifier.kombu_failover import FailoverConnection
-from notifier.kombu_redis import transport_for
 from notifier.lanes import LANES, ROUTES, QueueNames, TaskNames
 from notifier.logs import request_id
+from notifier.patches import celery_consumer
+from notifier.patches.kombu_failover import FailoverConnection
+from notifier.patches.kombu_redis import transport_for
 from notifier.redisconn import kombu_url, parse
 from notifier.watchdog import Watchdog
 
@@ -24,51 +23,6 @@ DISPATCH_EVERY = 1.0
 # A worker's publishing (a retry, a dispatch, a callback) waits about 20 s for the broker: long
 # enough for a promotion, so an attempt is not lost for want of a broker for a moment.
 PATIENT_PUBLISH = {"max_retries": 25, "interval_start": 0, "interval_step": 0.2, "interval_max": 1}
-
-
-# How a worker that lost its broker tries again: soon and often, not after kombu's 2, 4, 6… s.
-RECONNECT = {"interval_start": 0.2, "interval_step": 0.3, "interval_max": 2.0}
-
-
-class ClusterDelayedDelivery(DelayedDelivery):
-    """Celery's native delayed delivery, set up once through the whole list of RabbitMQ nodes.
-
-    Celery takes each URL of a ``;`` list for a broker of its own and declares the delay queues
-    on each in turn, every time the consumer (re)starts, and waits out a node that refuses
-    (three more tries, 1, 3 and 5 s apart) before the consumer reads a message: with one node of
-    a cluster dead, a worker that had failed over stood idle for 17 s (seen in
-    tests/integration/test_rabbitmq_cluster.py; celery's delayed_delivery.py, as in 5.7.0). The
-    nodes of one cluster share their exchanges, queues and bindings: declaring them once,
-    through kombu's failover list, which passes over a dead node at once, is all it takes.
-    """
-
-    def _validate_broker_urls(self, broker_urls: str | list[str]) -> set[str]:
-        super()._validate_broker_urls(broker_urls)  # type: ignore[misc]
-        return {broker_urls if isinstance(broker_urls, str) else ";".join(broker_urls)}
-
-
-class Consumer(CeleryConsumer):
-    """Celery's consumer, reconnecting to the broker within a second of its coming back.
-
-    Celery asks kombu for a connection with kombu's default pauses, 2 s after the first failure,
-    4 s after the second: a failover's promotion (a second or two) costs a worker up to six
-    seconds without work, while the web accepts again at once (seen in the Sentinel test).
-    """
-
-    class Blueprint(CeleryConsumer.Blueprint):  # type: ignore[valid-type,misc]
-        default_steps = tuple(
-            f"{__name__}:ClusterDelayedDelivery" if step.endswith(":DelayedDelivery") else step
-            for step in CeleryConsumer.Blueprint.default_steps
-        )
-
-    def ensure_connected(self, conn: Any) -> Any:
-        ensure = conn.ensure_connection
-
-        def sooner(*args: Any, **kwargs: Any) -> Any:
-            return ensure(*args, **{**RECONNECT, **kwargs})
-
-        conn.ensure_connection = sooner
-        return super().ensure_connected(conn)
 
 
 def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
@@ -146,7 +100,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         # (Celery's soft shutdown is for the prefork pool: the threads pool cannot cut a task.)
         # Reconnect to the broker forever: a long outage must not end the worker.
         "broker_connection_max_retries": None,
-        "worker_consumer": f"{__name__}:Consumer",
+        "worker_consumer": f"{celery_consumer.__name__}:Consumer",
         "result_backend_transport_options": {**visibility, **result_sentinels},
         # A primary demoted by a failover answers READONLY: reconnect (to the promoted one)
         # instead of ending the worker (celery#7946).
@@ -248,7 +202,7 @@ def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
     celery: Celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(config)
     if str(config.get("broker_url", "")).startswith(AMQP_SCHEMES):
-        # New connections pass over a node that just failed (notifier.kombu_failover).
+        # New connections pass over a node that just failed (notifier.patches.kombu_failover).
         celery.amqp.Connection = FailoverConnection
     celery.set_default()
     app.extensions["celery"] = celery

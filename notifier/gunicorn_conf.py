@@ -54,18 +54,12 @@ def on_starting(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    from gunicorn import util  # type: ignore[import-untyped]
-
     from notifier import tracing
     from notifier.api.problems import server_refusal
+    from notifier.patches.gunicorn_errors import answer_refusals_with
 
-    def write_problem(sock: Any, status: int, reason: str, detail: str) -> None:
-        util.write_nonblock(sock, server_refusal(status, reason, detail))
-
-    # Gunicorn answers what it refuses itself (a request line past 4094 bytes: 414, a header
-    # too large: 431, a malformed request: 400) through this one function, as an HTML page;
-    # callers get the API's problem+json instead, like every other error.
-    util.write_error = write_problem
+    # What gunicorn refuses before the app sees it is answered as problem+json too.
+    answer_refusals_with(server_refusal)
     # Traces (when OTEL_* asks for them) start in each worker, after the fork: the exporter's
     # thread and connections belong to the process that sends. gevent is patched by now.
     tracing.start(worker.app.wsgi(), "web")

@@ -4,16 +4,13 @@ With a Redis broker that is also the state Redis (the usual set-up), the task me
 in the same Redis transaction that stores the notification: one round trip instead of three,
 and there is no moment when a record exists without its message or the other way round. The
 message is the one Celery would publish (built by Celery's own ``as_task_v2``, wrapped the way
-kombu's Redis transport wraps it; a test compares the two). With any other broker, Celery
-publishes it after the record is stored.
+kombu's Redis transport wraps it by :mod:`notifier.patches.kombu_envelope`; a test compares the
+two). With any other broker, Celery publishes it after the record is stored.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import socket
-import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -25,6 +22,7 @@ from celery import Celery
 
 from notifier import tracing
 from notifier.logs import request_id
+from notifier.patches.kombu_envelope import redis_envelope
 
 T = TypeVar("T")
 
@@ -137,24 +135,7 @@ class TaskQueue:
             headers["request_id"] = current  # as celery_ext's before_task_publish does
         # The trace goes on in the worker, as the Celery instrumentation's publish would carry it.
         tracing.carry(headers)
-        message: dict[str, Any] = {
-            "body": base64.b64encode(json.dumps(body).encode()).decode(),
-            "content-encoding": "utf-8",
-            "content-type": "application/json",
-            "headers": headers,
-            "properties": {
-                **properties,
-                "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": self.queue},
-                "priority": 0,
-                "body_encoding": "base64",
-                "delivery_tag": str(uuid.uuid4()),
-            },
-        }
-        if expires is not None:
-            # As kombu sets it: the time to live in milliseconds, as a string.
-            message["properties"]["expiration"] = str(int(max(0.0, expires - time.time()) * 1000))
-        return self.queue, json.dumps(message)
+        return self.queue, redis_envelope(body, headers, properties, self.queue, expires)
 
     def publish(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
         """Publish through Celery (raises when the broker cannot be reached)."""

@@ -23,7 +23,9 @@ from urllib.parse import quote, unquote
 
 import redis
 from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelConnectionPoolProxy
+from redis.sentinel import Sentinel
+
+from notifier.patches.redis_sentinel import FollowingPool
 
 T = TypeVar("T")
 SENTINEL_SCHEME = "redis+sentinel://"
@@ -70,40 +72,6 @@ def parse(url: str) -> RedisTarget:
     return RedisTarget(url, tuple(sentinels), master, int(db or 0), password or None)
 
 
-class _CountingProxy(SentinelConnectionPoolProxy):
-    """The pool's view of the primary, counting each time it moves to another address."""
-
-    moves = 0
-
-    def get_master_address(self) -> Any:
-        before = self.master_address
-        found = super().get_master_address()  # type: ignore[no-untyped-call]
-        if before is not None and found != before:
-            self.moves += 1
-        return found
-
-
-class _FollowingPool(SentinelConnectionPool):
-    """A sentinel pool whose :attr:`moves` tells a caller that the primary changed meanwhile."""
-
-    asked = float("-inf")  # when a refused write last asked the sentinels (monotonic)
-
-    def __init__(self, service_name: str, sentinel_manager: Sentinel, **kwargs: Any) -> None:
-        super().__init__(service_name, sentinel_manager, **kwargs)  # type: ignore[no-untyped-call]
-        self.proxy = self.counted = _CountingProxy(  # type: ignore[no-untyped-call]
-            connection_pool=self,
-            is_master=self.is_master,
-            check_connection=self.check_connection,
-            service_name=service_name,
-            sentinel_manager=sentinel_manager,
-        )
-        self.connection_kwargs["connection_pool"] = self.proxy
-
-    @property
-    def moves(self) -> int:
-        return self.counted.moves
-
-
 def client(target: RedisTarget, *, timeout: float, retry: Retry) -> redis.Redis:
     """A client of the primary that gives up a command after ``timeout`` seconds."""
     options: dict[str, Any] = {
@@ -123,7 +91,7 @@ def client(target: RedisTarget, *, timeout: float, retry: Retry) -> redis.Redis:
     )
     found: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call,unused-ignore]
         target.master,
-        connection_pool_class=_FollowingPool,
+        connection_pool_class=FollowingPool,
         db=target.db,
         password=target.password,
         **options,
@@ -134,7 +102,7 @@ def client(target: RedisTarget, *, timeout: float, retry: Retry) -> redis.Redis:
 def primary_moves(redis_client: redis.Redis) -> int:
     """How often this client's primary has changed (always 0 for a single server)."""
     pool = redis_client.connection_pool
-    return pool.moves if isinstance(pool, _FollowingPool) else 0
+    return pool.moves if isinstance(pool, FollowingPool) else 0
 
 
 def _ask_sentinels(redis_client: redis.Redis) -> None:
@@ -144,7 +112,7 @@ def _ask_sentinels(redis_client: redis.Redis) -> None:
     burst of refused writes must not each pay that.
     """
     pool = redis_client.connection_pool
-    if not isinstance(pool, _FollowingPool) or time.monotonic() - pool.asked < 1.0:
+    if not isinstance(pool, FollowingPool) or time.monotonic() - pool.asked < 1.0:
         return
     pool.asked = time.monotonic()
     with contextlib.suppress(redis.RedisError):  # none answers: the next command will tell

@@ -3,8 +3,9 @@
 What Flask-Mail provides here: its settings (``MAIL_SERVER``, ``_PORT``, ``_USERNAME``,
 ``_PASSWORD``, ``_USE_TLS``, ``_USE_SSL``, which ``NOTIFIER_MAIL_*`` mirror), held by ``Mail``,
 and its ``Connection``, the object that owns one SMTP session. Its ``configure_host`` (open SMTP
-or SMTP over SSL, STARTTLS, log in) is redone here only to pass a timeout to the socket, which
-Flask-Mail opens without one: a silent server would hang a worker thread.
+or SMTP over SSL, STARTTLS, log in) is redone (:mod:`notifier.patches.flask_mail_timeout`) only to
+pass a timeout to the socket, which Flask-Mail opens without one: a silent server would hang a
+worker thread.
 
 What is ours, and why: Flask-Mail opens a connection per ``send`` (or per ``mail.connect()``
 block, in one thread), builds its own ``Message``, whose line lengths and header encoding are
@@ -23,12 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from flask_mail import Connection, Mail
+from flask_mail import Mail
 
 from notifier import tracing
 from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.patches.flask_mail_timeout import TimedConnection
 from notifier.providers.base import OutgoingMail
 from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import Wire, build_wire
@@ -50,24 +51,6 @@ class SmtpSettings:
     max_connections: int = 32
     idle_timeout: float = 30.0
     dkim: DkimSigner | None = None  # signs each mail with its From domain's key
-
-
-class _TimedConnection(Connection):
-    """Flask-Mail's connection, opened with a timeout on every socket operation."""
-
-    def __init__(self, mail: Any, timeout: float) -> None:
-        super().__init__(mail)
-        self.timeout = timeout
-
-    def configure_host(self) -> smtplib.SMTP:
-        # Flask-Mail opens smtplib.SMTP without a timeout: a silent server would hang the worker.
-        cls = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
-        host = cls(self.mail.server, self.mail.port, timeout=self.timeout)
-        if self.mail.use_tls:
-            host.starttls()
-        if self.mail.username and self.mail.password:
-            host.login(self.mail.username, self.mail.password)
-        return host
 
 
 class _Pool:
@@ -167,7 +150,7 @@ class SmtpMailProvider:
         }
         self._dkim = settings.dkim
         self._pool = _Pool(
-            lambda: _TimedConnection(mail, settings.timeout).configure_host(),
+            lambda: TimedConnection(mail, settings.timeout).configure_host(),
             size=settings.max_connections,
             idle_timeout=settings.idle_timeout,
         )

@@ -102,8 +102,8 @@ def test_a_silent_rabbitmq_node_is_noticed_and_passed_over(
     connections, pooled ones too, start on a node of the list that has not just failed."""
     from kombu import Connection
 
-    from notifier import kombu_failover
     from notifier.celery_ext import celery_config
+    from notifier.patches import kombu_failover
 
     monkeypatch.setenv("NOTIFIER_BROKER_URL", "amqp://mq1//;amqp://mq2//")
     monkeypatch.setenv("NOTIFIER_BROKER_HEARTBEAT", "6")
@@ -133,10 +133,10 @@ def test_a_silent_rabbitmq_node_is_noticed_and_passed_over(
 
 def test_the_workers_delay_queues_are_declared_once_through_the_list_of_nodes() -> None:
     """Celery's own step declares them on each node in turn, waiting out a dead one."""
-    from notifier.celery_ext import ClusterDelayedDelivery, Consumer
+    from notifier.patches.celery_consumer import ClusterDelayedDelivery, Consumer
 
     steps = Consumer.Blueprint.default_steps
-    assert "notifier.celery_ext:ClusterDelayedDelivery" in steps
+    assert "notifier.patches.celery_consumer:ClusterDelayedDelivery" in steps
     assert not [step for step in steps if step.endswith(":DelayedDelivery")]
     nodes = "amqp://mq1//;amqp://mq2//;amqp://mq3//"
     step = ClusterDelayedDelivery.__new__(ClusterDelayedDelivery)  # the one method, no consumer

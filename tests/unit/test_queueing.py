@@ -39,7 +39,10 @@ def test_direct_message_matches_celerys(app: Flask) -> None:
     rt.redis.lpush(*queue.direct("n-1", expires=expires) or ("x", "y"))
     queue.publish("n-1", expires=expires)
     celerys, ours = queued(rt)  # LPUSH: the newest first
-    assert comparable(ours) == comparable(celerys)
+    assert comparable(ours) == comparable(celerys), (
+        "the direct push's message is not the one Celery publishes: re-check "
+        "notifier/patches/kombu_envelope.py against the installed kombu and Celery"
+    )
     assert ours["headers"]["id"] == ours["properties"]["correlation_id"]
     assert ours["headers"]["expires"] is not None
     assert (

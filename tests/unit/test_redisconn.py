@@ -15,7 +15,8 @@ from kombu import Connection
 from redis.sentinel import Sentinel
 
 from config import ConfigError, load_settings
-from notifier.celery_ext import Consumer, celery_config
+from notifier.celery_ext import celery_config
+from notifier.patches.celery_consumer import Consumer
 from notifier.redisconn import (
     NotReplicated,
     RedisTarget,

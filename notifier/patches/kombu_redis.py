@@ -7,7 +7,18 @@ has: an ``AttributeError`` that Celery takes as unrecoverable, and the worker ex
 ``tests/integration/test_sentinel.py``). Here that channel answers a connection error instead,
 which kombu's close ignores; the worker reconnects. What it could not put back stays in the
 broker's unacknowledged set and comes back after ``NOTIFIER_BROKER_VISIBILITY_TIMEOUT``, where
-the claims keep it from being sent twice.
+the claims keep it from being sent twice. The saving is described at ``_create_client`` below.
+
+- Touches: ``kombu.transport.redis.Channel._connparams`` and ``Channel._create_client``
+  (overridden, on ``SentinelChannel`` too), relying on ``Channel.pool``,
+  ``Channel.conn_or_acquire``, ``Channel.close`` and ``SentinelChannel._get_pool`` as they are.
+- Checked with: kombu 5.7.0.
+- Upstream: the same ``AttributeError`` from ``_connparams`` on a channel closed after its
+  connection is https://github.com/celery/kombu/issues/582 (kombu 3.0, closed; 5.7 reaches it
+  through the restore at close); no open issue for it, nor for a client made per command: both
+  to be filed.
+- Canary: ``tests/unit/test_patches.py``: the source of each symbol as checked; kombu's own
+  channel still fails its close that way, and still makes a client a command; ours does neither.
 """
 
 from __future__ import annotations

@@ -1,0 +1,68 @@
+"""Celery's worker consumer, set up through a cluster's list of nodes and reconnecting sooner.
+
+Why: see the two classes below (a worker idle 17 s behind a dead node of a cluster; up to six
+seconds without work after a Redis failover).
+
+- Touches: ``celery.worker.consumer.delayed_delivery.DelayedDelivery._validate_broker_urls``
+  (overridden: ``DelayedDelivery.start`` sets up each URL it returns, and gets the whole list
+  as one); the step's name in ``Consumer.Blueprint.default_steps`` (replaced by ours);
+  ``Consumer.ensure_connected`` (overridden: it calls kombu's
+  ``Connection.ensure_connection``, which is given our pauses).
+- Checked with: celery 5.7.0, kombu 5.7.0.
+- Upstream: no issue found for either (the delay queues set up on each URL of a cluster's list
+  in turn; the worker's reconnect pauses fixed at kombu's defaults): both to be filed.
+- Canary: ``tests/unit/test_patches.py``: the source of each symbol as checked; Celery's
+  blueprint still names ``DelayedDelivery`` once, its ``start`` sets up what
+  ``_validate_broker_urls`` returns, and ``ensure_connected`` leaves the pauses to us.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.worker.consumer import Consumer as CeleryConsumer
+from celery.worker.consumer.delayed_delivery import DelayedDelivery
+
+# How a worker that lost its broker tries again: soon and often, not after kombu's 2, 4, 6… s.
+RECONNECT = {"interval_start": 0.2, "interval_step": 0.3, "interval_max": 2.0}
+
+
+class ClusterDelayedDelivery(DelayedDelivery):
+    """Celery's native delayed delivery, set up once through the whole list of RabbitMQ nodes.
+
+    Celery takes each URL of a ``;`` list for a broker of its own and declares the delay queues
+    on each in turn, every time the consumer (re)starts, and waits out a node that refuses
+    (three more tries, 1, 3 and 5 s apart) before the consumer reads a message: with one node of
+    a cluster dead, a worker that had failed over stood idle for 17 s (seen in
+    tests/integration/test_rabbitmq_cluster.py; celery's delayed_delivery.py, as in 5.7.0). The
+    nodes of one cluster share their exchanges, queues and bindings: declaring them once,
+    through kombu's failover list, which passes over a dead node at once, is all it takes.
+    """
+
+    def _validate_broker_urls(self, broker_urls: str | list[str]) -> set[str]:
+        super()._validate_broker_urls(broker_urls)  # type: ignore[misc]
+        return {broker_urls if isinstance(broker_urls, str) else ";".join(broker_urls)}
+
+
+class Consumer(CeleryConsumer):
+    """Celery's consumer, reconnecting to the broker within a second of its coming back.
+
+    Celery asks kombu for a connection with kombu's default pauses, 2 s after the first failure,
+    4 s after the second: a failover's promotion (a second or two) costs a worker up to six
+    seconds without work, while the web accepts again at once (seen in the Sentinel test).
+    """
+
+    class Blueprint(CeleryConsumer.Blueprint):  # type: ignore[valid-type,misc]
+        default_steps = tuple(
+            f"{__name__}:ClusterDelayedDelivery" if step.endswith(":DelayedDelivery") else step
+            for step in CeleryConsumer.Blueprint.default_steps
+        )
+
+    def ensure_connected(self, conn: Any) -> Any:
+        ensure = conn.ensure_connection
+
+        def sooner(*args: Any, **kwargs: Any) -> Any:
+            return ensure(*args, **{**RECONNECT, **kwargs})
+
+        conn.ensure_connection = sooner
+        return super().ensure_connected(conn)

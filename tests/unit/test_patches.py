@@ -1,0 +1,413 @@
+"""The canaries of notifier/patches: each fails the day a patched library changes under its patch.
+
+Every patch overrides, or writes itself, private code of a library, checked against the version
+its docstring names. Two kinds of canary say when that no longer holds: the source of each
+private symbol a patch touches, hashed and compared with the hash recorded for the version
+checked; and, where it is cheap, the library's behaviour that the patch relies on, run. When one
+fails: read the library's new code, re-check the patch against it (docs/patches.md says why each
+is there), then record the new version in the patch's docstring, the hashes here and the bound
+in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib
+import importlib.metadata
+import inspect
+import logging
+import pkgutil
+import socket
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+import redis
+from celery import Celery
+from kombu import Connection, Producer, Queue
+from kombu.common import ignore_errors
+from kombu.exceptions import OperationalError
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+import notifier.patches
+from tests.support.peers.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+CANARY_DB = 5  # the kombu canaries' database on the session's Redis
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A patch's receipt: its module, the versions it was checked with and what it touches."""
+
+    name: str  # notifier.patches.<name>
+    checked: dict[str, str]  # distribution -> the version checked
+    sources: dict[str, str]  # "module:Qualified.name" -> sha256 of its source (16 digits)
+
+    @property
+    def module(self) -> str:
+        return f"notifier/patches/{self.name}.py"
+
+
+PATCHES = (
+    Patch(
+        "kombu_redis",
+        {"kombu": "5.7.0"},
+        {
+            "kombu.transport.redis:Channel._connparams": "e9a4295085a8fb90",
+            "kombu.transport.redis:Channel._create_client": "dae92bc4075dafb9",
+            "kombu.transport.redis:Channel.pool": "5a99b1533403c64d",
+            "kombu.transport.redis:Channel.conn_or_acquire": "25883caca6c4121e",
+            "kombu.transport.redis:Channel.close": "101e9b9cdad44b88",
+            "kombu.transport.redis:SentinelChannel._get_pool": "6abc6e5c81e1880c",
+        },
+    ),
+    Patch(
+        "kombu_failover",
+        {"kombu": "5.7.0", "celery": "5.7.0"},
+        {
+            "kombu.connection:Connection._connection_factory": "b96326e2ccccf0bc",
+            "kombu.connection:Connection.maybe_switch_next": "4224624771e9d4cf",
+            "kombu.connection:Connection.Pool": "047689e510e95865",
+            "kombu.connection:ConnectionPool.new": "bfd71d1f6d0cf961",
+            "kombu.connection:PooledConnection": "8fdd232eb72bd953",
+            "kombu.connection:Connection._info": "d756812a39364a49",
+            "kombu.connection:Connection._ensure_connection": "9928a72370fd028e",
+            "kombu.connection:Connection.switch": "2b1f8abee4fecb28",
+            "kombu.connection:Connection.collect": "36d622aa0b69908a",
+            "celery.app.base:Celery._connection": "8c73001d4137b7e6",
+        },
+    ),
+    Patch(
+        "celery_consumer",
+        {"celery": "5.7.0", "kombu": "5.7.0"},
+        {
+            "celery.worker.consumer.delayed_delivery:DelayedDelivery._validate_broker_urls": (
+                "6be33aed7bf89b6e"
+            ),
+            "celery.worker.consumer.delayed_delivery:DelayedDelivery.start": "28f53fd4146ff3f7",
+            "celery.worker.consumer.consumer:Consumer.ensure_connected": "3f79cf3bb6d6da8c",
+            "kombu.connection:Connection.ensure_connection": "6eadd030fa740ae6",
+        },
+    ),
+    Patch(
+        "redis_sentinel",
+        {"redis": "8.2.0"},
+        {
+            "redis.sentinel:SentinelConnectionPool.__init__": "228ef39219d9a467",
+            "redis.sentinel:SentinelConnectionPool.get_master_address": "19b9cb56c101f046",
+            "redis.sentinel:SentinelConnectionPoolProxy.__init__": "3c8046e3a38348ed",
+            "redis.sentinel:SentinelConnectionPoolProxy.get_master_address": "4270b1045b583c46",
+            "redis.sentinel:SentinelManagedConnection.__init__": "cf133818b2aaf42c",
+            "redis.sentinel:SentinelManagedConnection._connect_retry": "3c68be804dbb41a6",
+        },
+    ),
+    Patch(
+        "gunicorn_errors",
+        {"gunicorn": "27.0.1"},
+        {"gunicorn.util:write_error": "bd0143a03c15a2c8"},
+    ),
+    Patch(
+        "flask_mail_timeout",
+        {"flask-mail": "0.10.0"},
+        {
+            "flask_mail:Connection.configure_host": "93cc14cfe5b7cfc6",
+            "flask_mail:Connection.__init__": "35ed9cb0ab6b0c16",
+        },
+    ),
+    Patch(
+        "kombu_envelope",
+        {"kombu": "5.7.0", "celery": "5.7.0"},
+        {
+            "kombu.transport.virtual.base:Channel.prepare_message": "40e1ae6d7753b659",
+            "kombu.transport.virtual.base:Channel.basic_publish": "83825b6758712705",
+            "kombu.transport.redis:Channel._put": "1c0cf9749576614c",
+        },
+    ),
+)
+SYMBOLS = [(patch, symbol) for patch in PATCHES for symbol in patch.sources]
+BY_NAME = {patch.name: patch for patch in PATCHES}
+
+
+def _resolve(symbol: str) -> Any:
+    """The function or class ``module:Qualified.name`` names, as its source defines it."""
+    module, _, path = symbol.partition(":")
+    found: Any = importlib.import_module(module)
+    for name in path.split("."):
+        found = inspect.getattr_static(found, name)
+    if isinstance(found, property):
+        return found.fget
+    if isinstance(found, functools.cached_property):
+        return found.func
+    return found
+
+
+def source_hash(symbol: str) -> str:
+    """The first 16 hex digits of the SHA-256 of ``symbol``'s source."""
+    return hashlib.sha256(inspect.getsource(_resolve(symbol)).encode()).hexdigest()[:16]
+
+
+def _re_check(patch: Patch | str) -> str:
+    """What to do when the library under ``patch`` changed."""
+    patch = BY_NAME[patch] if isinstance(patch, str) else patch
+    checked = ", ".join(f"{dist} {version}" for dist, version in patch.checked.items())
+    return (
+        f"the library under {patch.module} changed (it was checked with {checked}): re-check "
+        f"the patch against the installed version (docs/patches.md says why it is there), then "
+        f"record that version in its docstring, the hashes in tests/unit/test_patches.py and "
+        f"the bound in pyproject.toml"
+    )
+
+
+def test_every_patch_has_its_receipt_here() -> None:
+    modules = {m.name for m in pkgutil.iter_modules(notifier.patches.__path__)}
+    assert modules == {patch.name for patch in PATCHES}
+
+
+@pytest.mark.parametrize("patch", PATCHES, ids=lambda patch: patch.name)
+def test_each_patch_names_what_it_touches_the_versions_checked_and_upstream(patch: Patch) -> None:
+    doc = importlib.import_module(f"notifier.patches.{patch.name}").__doc__ or ""
+    for field in ("- Touches:", "- Checked with:", "- Upstream:", "- Canary:"):
+        assert field in doc, f"{patch.module}'s docstring has no {field!r}"
+    for dist, version in patch.checked.items():
+        assert f"{dist} {version}".lower() in doc.lower(), f"{patch.module} names no {dist}"
+    for symbol in patch.sources:
+        assert symbol.partition(":")[2] in doc, f"{patch.module} does not name {symbol}"
+
+
+@pytest.mark.parametrize("patch", PATCHES, ids=lambda patch: patch.name)
+def test_the_library_under_each_patch_is_the_version_checked(patch: Patch) -> None:
+    for dist, version in patch.checked.items():
+        installed = importlib.metadata.version(dist)
+        assert installed == version, f"{dist} {installed} is installed: {_re_check(patch)}"
+
+
+@pytest.mark.parametrize(("patch", "symbol"), SYMBOLS, ids=[symbol for _, symbol in SYMBOLS])
+def test_the_code_under_each_patch_is_the_code_checked(patch: Patch, symbol: str) -> None:
+    found = source_hash(symbol)
+    assert found == patch.sources[symbol], (
+        f"{symbol} changed (its source hashes to {found} now): {_re_check(patch)}"
+    )
+
+
+def test_each_patched_library_is_capped_just_above_the_version_checked() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    requirements = {canonicalize_name(r.name): r for r in map(Requirement, declared)}
+    checked = {dist: Version(v) for patch in PATCHES for dist, v in patch.checked.items()}
+    for dist, version in checked.items():
+        requirement = requirements[canonicalize_name(dist)]
+        next_minor = Version(f"{version.major}.{version.minor + 1}")
+        caps = [Version(s.version) for s in requirement.specifier if s.operator == "<"]
+        assert version in requirement.specifier, f"{requirement} leaves out {version}"
+        assert caps and max(caps) <= next_minor, (
+            f"{requirement} lets in a version no patch was checked with: cap it at <{next_minor}"
+        )
+
+
+# kombu_redis
+
+
+@pytest.fixture
+def canary_redis(redis_server: RedisServer) -> Any:
+    """The URL of a database of the session's Redis kept for these canaries (emptied after)."""
+    yield redis_server.url(CANARY_DB)
+    redis.Redis.from_url(redis_server.url(CANARY_DB)).flushdb()
+
+
+def _channel_holding_a_message(url: str, transport: type) -> tuple[Connection, Any]:
+    """A kombu channel on ``transport`` with one message delivered and not acknowledged."""
+    conn = Connection(url, transport=transport)
+    channel: Any = conn.channel()
+    Producer(channel).publish({"n": 1}, routing_key="canary", declare=[Queue("canary")])
+    assert channel.basic_get("canary", no_ack=False) is not None
+    return conn, channel
+
+
+def test_kombu_still_breaks_closing_a_channel_its_transport_let_go_and_ours_does_not(
+    canary_redis: str,
+) -> None:
+    from kombu.transport import redis as kombu_redis
+
+    from notifier.patches import kombu_redis as ours
+
+    conn, channel = _channel_holding_a_message(canary_redis, kombu_redis.Transport)
+    channel.connection.client = None  # what kombu's Connection does when it lets go
+    try:
+        ignore_errors(conn, channel.close)
+    except AttributeError:
+        pass
+    else:
+        pytest.fail(
+            f"kombu closes such a channel quietly now (the fix may go): {_re_check('kombu_redis')}"
+        )
+    conn, channel = _channel_holding_a_message(canary_redis, ours.Transport)
+    channel.connection.client = None
+    ignore_errors(conn, channel.close)  # a connection error, which the close ignores
+
+
+def test_kombu_still_makes_a_client_a_command_and_ours_keeps_one(canary_redis: str) -> None:
+    from kombu.transport import redis as kombu_redis
+
+    from notifier.patches import kombu_redis as ours
+
+    for transport, kept in ((kombu_redis.Transport, False), (ours.Transport, True)):
+        with Connection(canary_redis, transport=transport) as conn:
+            channel: Any = conn.channel()
+            with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
+                assert (first is second) is kept, (
+                    f"{transport.__module__}: {_re_check('kombu_redis')}"
+                )
+
+
+# kombu_failover
+
+
+def test_kombu_moves_on_through_maybe_switch_next_and_celery_connects_through_ours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from notifier.patches import kombu_failover
+    from notifier.patches.kombu_failover import FailoverConnection
+
+    monkeypatch.setattr(kombu_failover, "_failed", {})
+    nodes = "amqp://127.0.0.1:1//;amqp://127.0.0.1:2//"  # nothing listens: refused at once
+    with contextlib.suppress(OperationalError):
+        FailoverConnection(nodes).ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0, interval_max=0
+        )
+    # The refusal went through ours, which remembers the node.
+    assert ("127.0.0.1", 1) in kombu_failover._failed, _re_check("kombu_failover")
+
+    celery = Celery(set_as_current=False, broker=nodes)
+    celery.amqp.Connection = FailoverConnection  # as celery_ext does for RabbitMQ
+    assert isinstance(celery.connection_for_write(), FailoverConnection), _re_check(
+        "kombu_failover"
+    )
+    with celery.pool.acquire(block=False) as pooled:  # Celery's producers' pool
+        assert isinstance(pooled, FailoverConnection), _re_check("kombu_failover")
+
+
+# celery_consumer
+
+
+def test_celery_sets_up_delayed_delivery_on_each_url_of_what_ours_returns_once() -> None:
+    from celery.worker.consumer import Consumer as CeleryConsumer
+
+    from notifier.patches.celery_consumer import ClusterDelayedDelivery
+
+    delayed = [s for s in CeleryConsumer.Blueprint.default_steps if s.endswith(":DelayedDelivery")]
+    assert delayed == ["celery.worker.consumer.delayed_delivery:DelayedDelivery"], _re_check(
+        "celery_consumer"
+    )
+    nodes = "amqp://mq1//;amqp://mq2//;amqp://mq3//"
+    celery = Celery(set_as_current=False, broker=nodes)
+    # One connection through kombu's failover list.
+    assert celery.connection_for_write(url=nodes).alt == nodes.split(";"), _re_check(
+        "celery_consumer"
+    )
+    step: Any = ClusterDelayedDelivery.__new__(ClusterDelayedDelivery)  # the step, no consumer
+    set_up: list[str] = []
+    step._validate_configuration = lambda app: None
+    step._setup_delayed_delivery = lambda c, url: set_up.append(url)
+    step.start(SimpleNamespace(app=celery))
+    assert set_up == [nodes], _re_check("celery_consumer")
+
+
+def test_celery_reconnects_through_ensure_connection_with_the_pauses_ours_gives() -> None:
+    from notifier.patches.celery_consumer import RECONNECT, Consumer
+
+    consumer = Consumer.__new__(Consumer)  # the one method, without a whole worker
+    consumer.app = Celery(set_as_current=False)
+    consumer.app.conf.broker_connection_max_retries = None
+    consumer.first_connection_attempt = False
+    consumer.broker_connection_retry_attempt = 0
+    asked: dict[str, Any] = {}
+
+    class Broker:
+        def ensure_connection(self, *args: Any, **kwargs: Any) -> Broker:
+            asked.update(kwargs)
+            return self
+
+    broker = Broker()
+    assert consumer.ensure_connected(broker) is broker
+    # Our pauses, not overridden by pauses of Celery's own.
+    assert {name: asked[name] for name in RECONNECT} == RECONNECT, _re_check("celery_consumer")
+
+
+# redis_sentinel
+
+
+def test_redis_py_asks_the_pools_proxy_for_the_primary_and_ours_counts_its_moves() -> None:
+    from redis.sentinel import Sentinel
+
+    from notifier.patches.redis_sentinel import FollowingPool
+
+    class Sentinels:
+        primary = ("10.0.0.1", 6379)
+
+        def discover_master(self, service_name: str) -> tuple[str, int]:
+            return self.primary
+
+    sentinels = Sentinels()
+    pool: Any = FollowingPool("notifier", cast(Sentinel, sentinels))
+    connection = pool.make_connection()  # not connected: nothing listens there
+    # Where the connection will ask for the primary: our counting proxy.
+    assert connection.connection_pool is pool.counted, _re_check("redis_sentinel")
+    assert connection.connection_pool.get_master_address() == ("10.0.0.1", 6379)
+    assert pool.moves == 0
+    sentinels.primary = ("10.0.0.2", 6379)
+    assert pool.get_master_address() == ("10.0.0.2", 6379)
+    assert pool.moves == 1, _re_check("redis_sentinel")
+
+
+# gunicorn_errors
+
+
+def test_gunicorn_writes_its_own_refusals_through_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gunicorn import util  # type: ignore[import-untyped]
+    from gunicorn.http.errors import LimitRequestLine  # type: ignore[import-untyped]
+    from gunicorn.workers.base import Worker  # type: ignore[import-untyped]
+    from gunicorn.workers.ggevent import GeventWorker  # type: ignore[import-untyped]
+
+    from notifier.patches.gunicorn_errors import answer_refusals_with
+
+    monkeypatch.setattr(util, "write_error", util.write_error)  # gunicorn's, back after
+    answer_refusals_with(lambda status, reason, detail: f"{status} {reason}: {detail}".encode())
+    assert GeventWorker.handle_error is Worker.handle_error, _re_check("gunicorn_errors")
+    worker = SimpleNamespace(log=logging.getLogger("canary"))  # what handle_error uses of it
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        Worker.handle_error(worker, None, ours, ("192.0.2.1", 1), LimitRequestLine(5000, 4094))
+        answer = theirs.recv(4096)
+        assert answer.startswith(b"414 URI Too Long: "), (
+            f"{answer!r}: {_re_check('gunicorn_errors')}"
+        )
+
+
+# flask_mail_timeout
+
+
+def test_flask_mail_keeps_the_settings_where_our_connection_reads_them() -> None:
+    from flask_mail import Mail
+
+    from notifier.patches.flask_mail_timeout import TimedConnection
+
+    settings = {
+        "MAIL_SERVER": "mx.example.com",
+        "MAIL_PORT": 2525,
+        "MAIL_USERNAME": "user",
+        "MAIL_PASSWORD": "secret",
+        "MAIL_USE_TLS": True,
+        "MAIL_USE_SSL": False,
+    }
+    connection = TimedConnection(Mail().init_mail(settings), timeout=1.5)
+    read = ("server", "port", "username", "password", "use_tls", "use_ssl")
+    kept = [getattr(connection.mail, name, None) for name in read]
+    assert kept == list(settings.values()), _re_check("flask_mail_timeout")
+    assert connection.timeout == 1.5
