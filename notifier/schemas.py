@@ -269,7 +269,10 @@ class UploadTokenRequest(Strict):
     insert_only: bool = False
     fsize_limit: Integer | None = Field(None, ge=1)
     mime_limit: str | None = Field(None, min_length=1, max_length=512)
-    callback_url: str | None = Field(None, pattern=r"^https?://[^\s]+$", max_length=2048)
+    # One URL, or several separated by ";" (Qiniu tries each in turn: providers/qiniu.py).
+    callback_url: str | None = Field(
+        None, pattern=r"^https?://[^\s;]+(;https?://[^\s;]+)*$", max_length=2048
+    )
     callback_body: str | None = Field(None, min_length=1, max_length=4096)
     return_body: str | None = Field(None, min_length=1, max_length=4096)
 

@@ -56,6 +56,7 @@ TASKS = {"qiniu": "qiniu_uptoken", "s3": "s3_upload_form"}
         ("s3", {"key": "u/${filename}"}),
         ("s3", {"max_size": 0}),
         ("s3", {"key_prefix": "u/"}),  # with the key: refused past validation, by the service
+        ("qiniu", {"callback_url": "https://a/cb;ftp://b/cb", "callback_body": "k=$(key)"}),
         # Keys that are no plain path, for every store, before the bucket (not the client's).
         *(
             (store, {"key": key, "bucket": "invoices"})
