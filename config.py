@@ -97,6 +97,17 @@ class ApiClient(BaseModel):
     # recipient and no provider is ever called (see README "Testing your integration").
     mode: Literal["live", "test"] = "live"
 
+    @field_validator("qiniu_key_prefix", "s3_key_prefix")
+    @classmethod
+    def _a_prefix(cls, value: str | None) -> str | None:
+        # A prefix that is no path of plain segments would confine nothing (see objectkeys).
+        from notifier.objectkeys import fault
+
+        why = None if value is None else fault(value, prefix=True)
+        if why is not None:
+            raise ValueError(why)
+        return value
+
     @model_validator(mode="after")
     def _callback_pair(self) -> ApiClient:
         if (self.callback_url is None) != (self.callback_secret is None):

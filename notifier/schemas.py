@@ -19,6 +19,8 @@ from pydantic import (
     Field,
 )
 
+from notifier import objectkeys
+
 MAX_RECIPIENTS = 50
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
 Status = Literal[
@@ -242,6 +244,10 @@ def _qiniu_key(value: str) -> str:
 
 
 QiniuKey = Annotated[str, Field(min_length=1), AfterValidator(_qiniu_key)]
+# The keys' rule (notifier.objectkeys), checked for every store by services/uploads.py and stated
+# here for the OpenAPI document.
+AS_KEY = Field(json_schema_extra={"pattern": objectkeys.KEY_PATTERN})
+AS_PREFIX = Field(json_schema_extra={"pattern": objectkeys.PREFIX_PATTERN})
 
 
 def _integral(value: object) -> object:
@@ -257,13 +263,16 @@ class UploadTokenRequest(Strict):
     """``POST /v1/uploads/qiniu/token`` (and the ``qiniu_uptoken`` task's keyword arguments)."""
 
     bucket: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-    key: QiniuKey | None = None
-    key_prefix: QiniuKey | None = None
+    key: Annotated[QiniuKey, AS_KEY] | None = None
+    key_prefix: Annotated[QiniuKey, AS_PREFIX] | None = None
     expires_in: Integer = Field(3600, ge=60, le=86400)
     insert_only: bool = False
     fsize_limit: Integer | None = Field(None, ge=1)
     mime_limit: str | None = Field(None, min_length=1, max_length=512)
-    callback_url: str | None = Field(None, pattern=r"^https?://[^\s]+$", max_length=2048)
+    # One URL, or several separated by ";" (Qiniu tries each in turn: providers/qiniu.py).
+    callback_url: str | None = Field(
+        None, pattern=r"^https?://[^\s;]+(;https?://[^\s;]+)*$", max_length=2048
+    )
     callback_body: str | None = Field(None, min_length=1, max_length=4096)
     return_body: str | None = Field(None, min_length=1, max_length=4096)
 
@@ -291,8 +300,8 @@ class S3UploadRequest(Strict):
 
     # S3's bucket names: 3 to 63 lower-case letters, digits, dots and hyphens.
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-    key: S3Key | None = None
-    key_prefix: S3Key | None = None
+    key: Annotated[S3Key, AS_KEY] | None = None
+    key_prefix: Annotated[S3Key, AS_PREFIX] | None = None
     expires_in: Integer = Field(3600, ge=60, le=86400)
     content_type: str | None = Field(None, pattern=MEDIA_TYPE)
     max_size: Integer = Field(5 * 1024 * 1024, ge=1, le=MAX_S3_POST)

@@ -5,6 +5,8 @@ and the form it sent (``X-Twilio-Signature``), checked with the SDK's own ``Requ
 against ``NOTIFIER_PUBLIC_URL`` (the URL as Twilio saw it, whatever proxy is in between).
 Aliyun and Tencent sign nothing: the URL set in their console carries a secret ``token``
 (``NOTIFIER_ALIYUN_RECEIPT_TOKEN``, ``NOTIFIER_TENCENT_RECEIPT_TOKEN``), the only proof.
+Each route checks its proof before anything of the body can be refused: a caller without it
+gets 403, never a 400 or 413 that would tell it the route reads what it sends.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hmac
 
 from flask import Blueprint, Response, jsonify, request
 from twilio.request_validator import RequestValidator
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from notifier.api.body import objects
 from notifier.api.openapi import operation
@@ -38,7 +41,12 @@ def twilio() -> Response:
         raise Forbidden("receipts need NOTIFIER_PUBLIC_URL and a signed request")
     query = request.query_string.decode()
     url = settings.public_url.rstrip("/") + request.path + (f"?{query}" if query else "")
-    form = request.form.to_dict()
+    try:
+        form = request.form.to_dict()
+    except RequestEntityTooLarge:
+        # Twilio's callbacks are small: a signature over a body past the limit cannot be
+        # checked, and a caller not shown to be Twilio learns nothing more than a 403.
+        raise Forbidden("the X-Twilio-Signature cannot be checked: the body is too large") from None
     if not RequestValidator(token.get_secret_value()).validate(url, form, signature):
         raise Forbidden("the X-Twilio-Signature does not match")
     return jsonify(ReceiptAck(outcome=twilio_receipt(form, store=rt.store)).model_dump())
@@ -77,7 +85,8 @@ def aliyun_check() -> Response:
 @operation((200, AliyunReceiptAck), errors=(400, 403, 413, 503))
 def aliyun() -> Response:
     """Aliyun's SmsReport push (a JSON array, token in the URL); 200 for any message."""
-    aliyun_receipts(objects(), store=_store("aliyun"))
+    store = _store("aliyun")  # the token before the body: a stranger gets 403, not 400 or 413
+    aliyun_receipts(objects(), store=store)
     # Aliyun reads only the numeric code; the text is the one its documentation shows.
     return jsonify(AliyunReceiptAck(code=0, msg="接收成功").model_dump())
 
@@ -86,7 +95,8 @@ def aliyun() -> Response:
 @operation((200, TencentReceiptAck), errors=(400, 403, 413, 503))
 def tencent() -> Response:
     """Tencent's SMS status callback (a JSON array, token in the URL); 200 for any message."""
-    tencent_receipts(objects(), store=_store("tencent"))
+    store = _store("tencent")  # the token before the body, as for Aliyun
+    tencent_receipts(objects(), store=store)
     return jsonify(TencentReceiptAck(result=0, errmsg="OK").model_dump())
 
 

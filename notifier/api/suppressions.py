@@ -1,18 +1,55 @@
-"""``/v1/suppressions``: a client's suppression list, the addresses its mail is not sent to."""
+"""``/v1/suppressions``: a client's suppression list, the addresses its mail is not sent to.
+
+An address is the rest of the path after ``/v1/suppressions/``, percent-encoded as one path
+segment (``quote(address, safe="")``, ``encodeURIComponent``): any address that can be added
+can be read and removed, though it start with ``/``, or hold ``//``, ``./``, ``%``, ``?`` or
+``#`` (all valid in a local part). The server decodes it, so ``/`` and ``@`` may also be sent
+as they are.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from pydantic import TypeAdapter, ValidationError
+from werkzeug.routing import BaseConverter
 
 from notifier.api.auth import requires
 from notifier.api.body import parse
 from notifier.api.openapi import operation
 from notifier.errors import FieldError, NotFound, Unprocessable
 from notifier.runtime import runtime
-from notifier.schemas import Suppression, SuppressionPage, SuppressionRequest
+from notifier.schemas import Address, Suppression, SuppressionPage, SuppressionRequest
 from notifier.stores.suppressions import Entry
 
 bp = Blueprint("suppressions", __name__)
+
+
+class AddressConverter(BaseConverter):
+    """The whole rest of the path, whatever it holds. Werkzeug's ``path`` refuses a leading
+    ``/`` and merges ``//`` (a redirect to another address), which addresses may hold."""
+
+    regex = ".+"
+    part_isolating = False  # spans "/": matched against the rest of the path at once
+
+
+def _converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["address"] = AddressConverter
+
+
+bp.record_once(_converter)  # before the rules below, which name it
+ADDRESS: TypeAdapter[str] = TypeAdapter(Address)
+
+
+def _listed(address: str) -> str:
+    """``address`` as an added one was kept (an IDNA domain in ASCII, a display name dropped);
+    as given when it is no address at all, and so on no list."""
+    try:
+        return ADDRESS.validate_python(address)
+    except ValidationError:
+        return address
+
+
 PAGE = 100
 CURSOR = {"name": "cursor", "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"}}  # < 2**64
 
@@ -49,24 +86,25 @@ def add_suppression() -> Response:
     return jsonify(_shown(entry))
 
 
-@bp.get("/suppressions/<path:address>")
+@bp.get("/suppressions/<address:address>")
 @operation((200, Suppression), errors=(404, 503))
 @requires("mail")
 def show_suppression(address: str) -> Response:
     """Whether an address is on the client's suppression list, and why."""
-    entry = runtime().suppressions.get(g.client.client, address)
+    entry = runtime().suppressions.get(g.client.client, _listed(address))
     if entry is None:
         raise NotFound(f"{address!r} is not on the suppression list")
     return jsonify(_shown(entry))
 
 
-@bp.delete("/suppressions/<path:address>")
+@bp.delete("/suppressions/<address:address>")
 @operation((200, Suppression), errors=(404, 503))
 @requires("mail")
 def remove_suppression(address: str) -> Response:
     """Send to an address again: take it off the client's suppression list."""
     rt = runtime()
-    entry = rt.suppressions.get(g.client.client, address)
-    if entry is None or not rt.suppressions.remove(g.client.client, address):
+    listed = _listed(address)
+    entry = rt.suppressions.get(g.client.client, listed)
+    if entry is None or not rt.suppressions.remove(g.client.client, listed):
         raise NotFound(f"{address!r} is not on the suppression list")
     return jsonify(_shown(entry))

@@ -108,6 +108,9 @@ class UploadStore(Protocol):
     Pure computation: minting signs a policy and calls no one. ``request`` is the body model
     the store's route and task take; ``check`` raises a 422 for what the model alone cannot
     see; ``missing`` names the settings still to set (or None); ``mint`` makes the answer.
+    What keys may be, and what the client's prefix confines, is not a store's to decide: the
+    one path every store takes (:func:`notifier.services.uploads.mint_upload`) checks it before
+    ``check``, and hands ``mint`` a ``key_prefix`` ending in "/" (:mod:`notifier.objectkeys`).
     """
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from qiniu import Auth
 
@@ -13,6 +14,7 @@ from config import ApiClient
 from notifier.errors import Unprocessable
 from notifier.schemas import UploadToken, UploadTokenRequest
 from notifier.timestamps import rfc3339
+from notifier.webhooks import literal_host_refused
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,34 @@ def put_policy(request: UploadTokenRequest) -> dict[str, Any]:
     return policy
 
 
+def callback_urls(callback_url: str) -> list[str]:
+    """The URLs Qiniu calls for ``callback_url``, as Qiniu reads it: a list split at ";", each
+    tried when the one before failed. Qiniu's put policy, ``callbackUrl``
+    (https://developer.qiniu.com/kodo/1206/put-policy): "出于高可用的考虑，本字段允许设置多个
+    callbackUrl（用英文符号 ; 分隔），在前一个 callbackUrl 请求失败的时候会依次重试下一个
+    callbackUrl" (several URLs, separated by ";", each tried in turn when the one before fails).
+    """
+    return callback_url.split(";")
+
+
+def _callback_fault(url: str, *, production: bool) -> str | None:
+    """Why Qiniu must not be told to call ``url``; None when it may. Each URL of the list is
+    held to the rule one URL is: an http(s) URL with a host, and in production https to a host
+    that is not, as written, a private, loopback or link-local address (Qiniu calls it from the
+    internet: a name is Qiniu's to resolve)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an IPv6 address's "[" left open
+        parts = None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
+        return "not an http(s) URL with a host"
+    if production and parts.scheme != "https":
+        return "must be https:// in production"
+    if production and literal_host_refused(url):
+        return "must not point at a private, loopback or link-local address in production"
+    return None
+
+
 class QiniuUploads:
     """Qiniu as an upload store: an upload token for its form upload (or its SDKs)."""
 
@@ -93,8 +123,10 @@ class QiniuUploads:
 
     def check(self, request: UploadTokenRequest, *, require_https: bool) -> None:
         if request.callback_url is not None:
-            if require_https and not request.callback_url.startswith("https://"):
-                raise Unprocessable.field("callback_url", "must be https:// in production")
+            for url in callback_urls(request.callback_url):
+                why = _callback_fault(url, production=require_https)
+                if why is not None:
+                    raise Unprocessable.field("callback_url", f"{url}: {why}")
             if request.callback_body is None:
                 raise Unprocessable.field("callback_body", "required with callback_url")
         elif request.callback_body is not None:

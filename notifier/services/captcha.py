@@ -25,6 +25,7 @@ from notifier.errors import (
     TransientProviderError,
     Unprocessable,
 )
+from notifier.mailboxes import mailbox
 from notifier.providers.base import CaptchaSender, MailProvider, OutgoingMail, SmsProvider
 from notifier.providers.signed_http import RecipientThrottled
 from notifier.providers.simulated import Outcome as SimulatedOutcome
@@ -113,17 +114,6 @@ def mail_identity(address: str) -> str:
     case sensitive; a local part may be, RFC 5321 2.4, so it stays as given)."""
     local, _, domain = address.rpartition("@")
     return f"{local}@{domain.lower()}"
-
-
-def mailbox(address: str) -> str:
-    """The mailbox the limits count an address as: in lower case, without a ``+tag``.
-
-    Nearly every mail service delivers ``Ada+x@example.com`` and ``ADA@example.com`` to one
-    mailbox: counted apart, the case and tag variants of one address would each have a daily
-    allowance of their own, and one inbox could be flooded with codes.
-    """
-    local, _, domain = address.lower().rpartition("@")
-    return f"{local.split('+', 1)[0] or local}@{domain}"
 
 
 @dataclass(frozen=True)

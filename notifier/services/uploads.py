@@ -1,6 +1,11 @@
 """Upload tokens and forms for browsers: check what a client may upload, then let the store's
-adapter mint it. One path for every store (Qiniu, S3); an adapter
-(:class:`~notifier.providers.base.UploadStore`) says what differs."""
+adapter mint it. One path for every store (Qiniu, S3, and any store to come); an adapter
+(:class:`~notifier.providers.base.UploadStore`) says what differs.
+
+The order of refusals is the contract's, for every store: the body (422 naming the field: the
+model's rules, then the keys' (:mod:`notifier.objectkeys`), then the store's own), then the
+bucket (403 naming it), then the client's prefix (403); nothing is signed before all pass.
+"""
 
 from __future__ import annotations
 
@@ -9,38 +14,57 @@ from typing import cast
 from pydantic import BaseModel
 
 from config import ApiClient
+from notifier import objectkeys
 from notifier.errors import Forbidden, ServiceUnavailable, Unprocessable
 from notifier.providers.base import UploadAsk, UploadStore
 
 
+def _check_keys(request: UploadAsk) -> UploadAsk:
+    """Refuse a key or prefix that is not a path of plain segments (422 naming it); the request
+    with its prefix as it is signed (ending in "/")."""
+    if request.key is not None and request.key_prefix is not None:
+        raise Unprocessable.field("key_prefix", "give key or key_prefix, not both")
+    for field, value in (("key", request.key), ("key_prefix", request.key_prefix)):
+        why = None if value is None else objectkeys.fault(value, prefix=field == "key_prefix")
+        if why is not None:
+            raise Unprocessable.field(field, why)
+    if request.key_prefix is None:
+        return request
+    signed: UploadAsk = request.model_copy(
+        update={"key_prefix": objectkeys.folder(request.key_prefix)}
+    )
+    return signed
+
+
 def _confine(request: UploadAsk, prefix: str | None, client: str) -> UploadAsk:
-    """Keep a client with a key prefix of its own under it; a request without a key gets it."""
+    """Keep a client with a key prefix of its own under it, segment by segment; a request
+    without a key gets the prefix."""
     if prefix is None:
         return request
     asked = request.key if request.key is not None else request.key_prefix
     if asked is None:
-        confined: UploadAsk = request.model_copy(update={"key_prefix": prefix})
+        confined: UploadAsk = request.model_copy(update={"key_prefix": objectkeys.folder(prefix)})
         return confined
-    if not asked.startswith(prefix):
-        raise Forbidden(f"client {client!r} may only upload keys under {prefix!r}")
+    if not objectkeys.within(asked, prefix, is_prefix=request.key is None):
+        raise Forbidden(
+            f"client {client!r} may only upload keys under {objectkeys.folder(prefix)!r}"
+        )
     return request
 
 
 def mint_upload(
     body: BaseModel, *, client: ApiClient, store: UploadStore, require_https: bool
 ) -> BaseModel:
-    """Check the request against the client's buckets and prefix in ``store``, and mint it.
+    """Check the request, then the client's buckets and prefix in ``store``, and mint it.
 
-    403 for a bucket or key the client may not use, before anything is signed; 422 naming the
-    field at fault; 503 when the store's settings are missing.
+    422 naming the field at fault; then 403 for a bucket or key the client may not use, before
+    anything is signed; 503 when the store's settings are missing.
     """
-    request = cast(UploadAsk, body)  # a store.request, which has UploadAsk's fields
+    request = _check_keys(cast(UploadAsk, body))  # a store.request, which has UploadAsk's fields
+    store.check(request, require_https=require_https)
     if request.bucket not in store.buckets(client):
         raise Forbidden(f"client {client.client!r} may not upload to bucket {request.bucket!r}")
     request = _confine(request, store.key_prefix(client), client.client)
-    if request.key is not None and request.key_prefix is not None:
-        raise Unprocessable.field("key_prefix", "give key or key_prefix, not both")
-    store.check(request, require_https=require_https)
     missing = store.missing()
     if missing is not None:
         raise ServiceUnavailable(f"{store.title} uploads are not configured: set {missing}")

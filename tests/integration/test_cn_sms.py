@@ -199,3 +199,20 @@ def test_a_receipt_push_with_an_unknown_id_is_taken(
     unknown = [{"sid": "2019:404", "report_status": "SUCCESS", "errmsg": "DELIVRD"}]
     assert push(stack, "tencent", TENCENT_TOKEN, unknown).json() == {"result": 0, "errmsg": "OK"}
     assert push(stack, "tencent", TENCENT_TOKEN, {"sid": "2019:404"}).status_code == 400
+
+
+@pytest.mark.parametrize("provider", ["aliyun", "tencent"])
+def test_a_push_without_the_token_is_403_whatever_its_body(
+    cn_stack: tuple[Stack, aliyun.FakeAliyun, tencent.FakeTencent], provider: str
+) -> None:
+    """Through gunicorn: the token is checked before the body is read, so a stranger's body
+    that is not JSON, or past the size limit, still gets 403 and not 400 or 413."""
+    stack, _, _ = cn_stack
+    for body in (b"[{]", b"[" + b"{}," * 400_000 + b"{}]"):
+        for params in ({}, {"token": "wrong"}):
+            answer = requests.post(
+                f"{stack.base}/v1/receipts/{provider}", params=params, data=body,
+                headers={"Content-Type": "application/json"}, timeout=10,
+            )  # fmt: skip
+            assert answer.status_code == 403, answer.text
+            assert answer.headers["Content-Type"] == "application/problem+json"

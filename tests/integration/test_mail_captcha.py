@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.harness.captcha import gmail_spellings
 from tests.support.harness.processes import start_worker
 from tests.support.harness.stack import Stack, address, new_phone, send
 from tests.support.harness.wait import wait_for
@@ -169,6 +170,27 @@ def test_the_ceiling_holds_across_many_clients(stack: Stack, channel: str) -> No
         wait_for(lambda: len(stack.twilio.texts_to(recipient)) == 15, what="15 texts")
     else:
         wait_for(lambda: all(stack.smtp.raw(i) for i in accepted), what="15 code mails")
+
+
+def test_the_spellings_of_one_gmail_mailbox_share_one_allowance(stack: Stack) -> None:
+    """45 spellings of one Gmail mailbox (dots anywhere, googlemail.com) are one address to the
+    stack's limits (10 a client, 15 for all): 15 codes arrive, each at the spelling asked."""
+    spellings = gmail_spellings(f"ada{uuid.uuid4().hex[:8]}", 45)
+
+    def code(who: str, n: int) -> requests.Response:
+        # Each purpose has its own resend interval: only the daily counts stand in the way.
+        return stack.post("/v1/mail/captcha", {"to": spellings[n], "purpose": f"p{n}"}, who=who)
+
+    answers = [(n, code("tester", n)) for n in range(15)]
+    answers += [(n, code(("mailer", "shop", "bank")[n % 3], n)) for n in range(15, 45)]
+    accepted = {n: a.json()["id"] for n, a in answers if a.status_code == 202}
+    assert len(accepted) == 15, [a.status_code for _, a in answers]
+    assert sorted(accepted)[:10] == list(range(10))  # the tester's daily limit, then the others'
+    refused = [a.json()["detail"] for _, a in answers if a.status_code != 202]
+    assert all(why.startswith("captcha ") and "reached" in why for why in refused), refused
+    for n, notification_id in accepted.items():
+        _, message, _ = mailed(stack, notification_id)
+        assert [a.addr_spec for a in message["To"].addresses] == [spellings[n]]
 
 
 def test_codes_by_mail_are_counted_sent_and_verified(stack: Stack) -> None:

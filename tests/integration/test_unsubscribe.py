@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -109,3 +109,19 @@ def test_a_single_mail_that_asks_for_it_carries_the_link(public: Stack) -> None:
     )
     assert many.status_code == 422
     assert [e["loc"] for e in many.json()["errors"]] == [["body", "unsubscribe"]]
+
+
+def test_an_address_the_path_cannot_hold_plainly_is_read_and_removed(public: Stack) -> None:
+    """Through gunicorn: an address starting with "/" (or holding "//", "%", "?", "#"),
+    percent-encoded as one path segment, is found and taken off the list."""
+    odd = "/a//b%c?d#e@example.com"
+    added = requests.post(
+        f"{public.base}/v1/suppressions", json={"address": odd}, headers=auth(), timeout=10
+    )
+    assert added.status_code == 200, added.text
+    url = f"{public.base}/v1/suppressions/{quote(odd, safe='')}"
+    shown = requests.get(url, headers=auth(), timeout=10, allow_redirects=False)
+    assert (shown.status_code, shown.json()["address"]) == (200, odd)
+    removed = requests.delete(url, headers=auth(), timeout=10, allow_redirects=False)
+    assert (removed.status_code, removed.json()["address"]) == (200, odd)
+    assert requests.get(url, headers=auth(), timeout=10).status_code == 404

@@ -1,11 +1,15 @@
-"""``qiniu_uptoken`` through a real worker gives what the route gives."""
+"""The upload tasks (``qiniu_uptoken``, ``s3_upload_form``) through a real worker give what
+their routes give, and refuse what they refuse."""
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 import pytest
 from celery import Celery
 
-from tests.support.harness.api import FULL
+from tests.support.harness.api import FULL, error_locs
 from tests.support.harness.clients import QINIU
 from tests.support.harness.stack import Stack
 from tests.support.peers.qiniu import check_token
@@ -38,3 +42,41 @@ def test_task_refuses_a_bucket_the_client_lacks(caller: Celery) -> None:
         result.get(timeout=30)
     assert type(caught.value).__name__ == "Forbidden"
     assert "invoices" in str(caught.value)
+
+
+TASKS = {"qiniu": "qiniu_uptoken", "s3": "s3_upload_form"}
+
+
+@pytest.mark.parametrize(
+    ("store", "change"),
+    [
+        ("s3", {"expires_in": 86401}),
+        ("s3", {"expires_in": 59}),
+        ("s3", {"key": ""}),
+        ("s3", {"key": "u/${filename}"}),
+        ("s3", {"max_size": 0}),
+        ("s3", {"key_prefix": "u/"}),  # with the key: refused past validation, by the service
+        ("qiniu", {"callback_url": "https://a/cb;ftp://b/cb", "callback_body": "k=$(key)"}),
+        # Keys that are no plain path, for every store, before the bucket (not the client's).
+        *(
+            (store, {"key": key, "bucket": "invoices"})
+            for store in TASKS
+            for key in ("../x.png", "u/./../x", "/u/1.png", "u\\1.png", "u/1\x00.png")
+        ),
+        *((store, {"key": None, "key_prefix": "u/../../alpha/"}) for store in TASKS),
+    ],
+)
+def test_the_task_refuses_what_the_route_refuses_naming_the_same_field(
+    stack: Stack, caller: Celery, store: str, change: dict[str, Any]
+) -> None:
+    body = {"bucket": "avatars", "key": "u/bad.png", **change}
+    answer = stack.post(f"/v1/uploads/{store}/token", body)
+    assert answer.status_code == 422, answer.text
+    by_route = {".".join(map(str, loc[1:])) for loc in error_locs(answer.json())}
+    refused = caller.send_task(TASKS[store], kwargs={"client": "tester", **body})
+    with pytest.raises(Exception) as caught:
+        refused.get(timeout=30)
+    assert type(caught.value).__name__ == "Unprocessable"
+    named = re.match(r"the keyword arguments are not valid \((.*?)\): ", str(caught.value))
+    assert named, caught.value
+    assert set(named[1].split(", ")) == by_route

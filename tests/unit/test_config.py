@@ -212,6 +212,14 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"NOTIFIER_WORKER_PROCESSES": "0"}, "NOTIFIER_WORKER_PROCESSES"),
         ({"NOTIFIER_API_KEYS": '[{"client": "x"'}, "NOTIFIER_API_KEYS"),
         ({"NOTIFIER_API_KEYS": '[{"client": "x", "key_sha256": "abc"}]'}, "NOTIFIER_API_KEYS"),
+        (
+            {
+                "NOTIFIER_API_KEYS": json.dumps(
+                    [{"client": "x", "key_sha256": "0" * 64, "s3_key_prefix": "u/../alpha/"}]
+                )
+            },
+            "NOTIFIER_API_KEYS",
+        ),  # a prefix that would confine nothing (an empty, . or .. segment, a leading /)
         ({"NOTIFIER_REDIS_URL": "localhost:6379"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_REDIS_URL": "amqp://mq"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_RETRY_CAP": "4000"}, "NOTIFIER_RETRY_CAP"),

@@ -1,4 +1,5 @@
-"""Helpers of the captcha service tests: a phone, a queue that keeps nothing, acceptance."""
+"""Helpers of the captcha tests: a phone, a queue that keeps nothing, acceptance, the spellings
+of one Gmail mailbox."""
 
 from __future__ import annotations
 
@@ -33,3 +34,16 @@ def accept(rt: Runtime, policy: CaptchaPolicy | None = None, **request: Any) -> 
         queue=NoQueue(),
     )
     return record.id
+
+
+def gmail_spellings(name: str, count: int) -> list[str]:
+    """``count`` spellings of the Gmail mailbox ``name`` (letters and digits): dots in other
+    places and, every other one, ``googlemail.com``; the first is ``name`` itself."""
+    gaps = len(name) - 1
+    assert count <= 2**gaps, "name too short for so many spellings"
+    spellings = []
+    for n in range(count):
+        local = "".join(c + ("." if n >> i & 1 else "") for i, c in enumerate(name[:-1]))
+        domain = "googlemail.com" if n % 2 else "gmail.com"
+        spellings.append(f"{local}{name[-1]}@{domain}")
+    return spellings

@@ -133,3 +133,33 @@ def test_a_tencent_push_of_mixed_reports(client: FlaskClient, rt: Runtime) -> No
     assert answer.get_json() == {"result": 0, "errmsg": "OK"}
     assert status(rt, "n1") == ("delivered", None)
     assert status(rt, "n2") == ("undelivered", "Tencent -106")
+
+
+@pytest.mark.parametrize("provider", ["aliyun", "tencent"])
+@pytest.mark.parametrize("token", [None, "", "wrong-token"])
+@pytest.mark.parametrize(
+    "body",
+    [b"[{]", b'{"not": "an array"}', b"[" + b"{}," * 400_000 + b"{}]"],  # bad JSON, too large
+    ids=["not-json", "not-an-array", "too-large"],
+)
+def test_the_token_is_checked_before_the_body(
+    client: FlaskClient, provider: str, token: str | None, body: bytes
+) -> None:
+    path = f"/v1/receipts/{provider}" + ("" if token is None else f"?token={token}")
+    problem = assert_problem(client.post(path, data=body, content_type="application/json"), 403)
+    assert "token does not match" in problem["detail"]
+
+
+def test_twilios_route_is_403_for_a_body_too_large_to_check(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(
+        public_url="https://notifier.example", twilio_auth_token="0" * 32,
+        sms_providers=["console"],
+    )  # fmt: skip
+    client = create_app(settings).test_client()
+    form = {"MessageSid": "SM1", "MessageStatus": "delivered", "pad": "x" * (1024 * 1024)}
+    unsigned = client.post("/v1/receipts/twilio", data=form)
+    assert_problem(unsigned, 403)
+    signed = client.post("/v1/receipts/twilio", data=form, headers={"X-Twilio-Signature": "x"})
+    assert "too large" in assert_problem(signed, 403)["detail"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+import pytest
 from flask.testing import FlaskClient
 
 from tests.support.harness.api import assert_problem, error_locs
@@ -52,3 +55,40 @@ def test_bad_input_and_scope(client: FlaskClient) -> None:
         bad = assert_problem(client.get(f"/v1/suppressions?cursor={cursor}", headers=auth()), 422)
         assert ["query", "cursor"] in error_locs(bad)
     assert_problem(client.get("/v1/suppressions", headers=auth("smser")), 403)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "/ada@example.com",
+        "//ada@example.com",
+        "a//b@example.com",
+        "x/./y@example.com",
+        "a%b@example.com",
+        "a%2Fb@example.com",
+        "what?@example.com",
+        "#1@example.com",
+        "ada@bücher.example",
+    ],
+)
+def test_any_address_that_can_be_added_can_be_read_and_removed(
+    client: FlaskClient, address: str
+) -> None:
+    added = client.post("/v1/suppressions", json={"address": address}, headers=auth())
+    assert added.status_code == 200, added.get_json()
+    entry = added.get_json()
+    # As README documents: the address percent-encoded as one path segment.
+    path = "/v1/suppressions/" + quote(address, safe="")
+    shown = client.get(path, headers=auth())
+    assert (shown.status_code, shown.get_json()) == (200, entry)
+    removed = client.delete(path, headers=auth())
+    assert (removed.status_code, removed.get_json()) == (200, entry)
+    assert_problem(client.get(path, headers=auth()), 404)
+
+
+def test_an_address_with_a_slash_may_be_sent_unencoded(client: FlaskClient) -> None:
+    client.post("/v1/suppressions", json={"address": "/a//b@example.com"}, headers=auth())
+    shown = client.get("/v1/suppressions//a//b@example.com", headers=auth())
+    assert (shown.status_code, shown.get_json()["address"]) == (200, "/a//b@example.com")
+    # What is no address is on no list, whatever it holds.
+    assert_problem(client.get("/v1/suppressions/not an address", headers=auth()), 404)

@@ -129,6 +129,46 @@ def test_plain_http_callback_is_422_in_production(make_settings: Callable[..., S
     assert mint(client, FULL).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("callback_url", "why"),
+    [
+        # Qiniu reads ";" as a list of fallbacks, each called in turn: each is held to the rule.
+        ("https://a.example/cb;http://b.example/cb", "must be https:// in production"),
+        ("https://a.example/cb;https://10.0.0.7/cb", "private, loopback or link-local"),
+        ("https://127.0.0.1/cb", "private, loopback or link-local"),
+        ("https://a.example/cb;https://localhost/cb", "private, loopback or link-local"),
+        ("https://a.example/cb;https://[::1]/cb", "private, loopback or link-local"),
+        ("https://[::1/cb", "not an http(s) URL with a host"),
+        ("https://a.example/cb;https://:443/cb", "not an http(s) URL with a host"),
+    ],
+)
+def test_every_callback_url_qiniu_would_call_is_checked_in_production(
+    make_settings: Callable[..., Settings], callback_url: str, why: str
+) -> None:
+    client = production(make_settings)
+    body = assert_problem(mint(client, {**FULL, "callback_url": callback_url}), 422)
+    assert error_locs(body) == [["body", "callback_url"]]
+    assert why in body["errors"][0]["msg"]
+
+
+def test_a_list_of_callback_urls_is_signed_as_given(make_settings: Callable[..., Settings]) -> None:
+    fallbacks = "https://a.example/cb;https://b.example/cb"
+    answer = mint(production(make_settings), {**FULL, "callback_url": fallbacks})
+    assert answer.status_code == 200, answer.get_json()
+    assert policy_of(answer.get_json())["callbackUrl"] == fallbacks
+
+
+@pytest.mark.parametrize(
+    "callback_url",
+    ["https://a.example/cb;", "https://a.example/cb;b.example/cb", "https://a/cb;ftp://b/cb"],
+)
+def test_each_part_of_a_callback_url_is_an_http_url_everywhere(
+    client: FlaskClient, callback_url: str
+) -> None:
+    body = assert_problem(mint(client, {**FULL, "callback_url": callback_url}), 422)
+    assert error_locs(body) == [["body", "callback_url"]]
+
+
 def test_upload_url_comes_from_the_setting(make_settings: Callable[..., Settings]) -> None:
     client = create_app(make_settings(qiniu_upload_url="https://up-z2.qiniup.com")).test_client()
     assert mint(client, FULL).get_json()["upload_url"] == "https://up-z2.qiniup.com"

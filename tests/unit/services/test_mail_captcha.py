@@ -26,7 +26,7 @@ from notifier.services.captcha import (
     verify_captcha,
 )
 from notifier.stores.captchas import Verdict
-from tests.support.harness.captcha import NoQueue
+from tests.support.harness.captcha import NoQueue, gmail_spellings
 
 ADDRESS = "Ada.Lovelace@Example.COM"
 
@@ -122,6 +122,33 @@ def test_limits_are_the_sms_ones_kept_per_address(rt: Runtime) -> None:
     accept(rt, policy, to=grace, client="mailer")
     with pytest.raises(TooManyRequests, match="address daily ceiling"):
         accept(rt, policy, to=grace, client="mailer")
+
+
+def test_the_spellings_of_one_gmail_mailbox_share_one_allowance(rt: Runtime) -> None:
+    """45 spellings of one Gmail mailbox (dots anywhere, googlemail.com) against the default
+    limits: 10 a client and 30 for all clients, not 45 codes."""
+    policy = rt.captcha_policy
+    assert (policy.daily_limit, policy.address_daily_ceiling) == (10, 30)
+    spellings = gmail_spellings("adalovelace", 45)
+    refusals: dict[str, list[str]] = {}
+
+    def ask(n: int, client: str) -> str | None:
+        try:  # each purpose has its own resend interval: only the daily counts stand in the way
+            return accept(rt, client=client, to=spellings[n], purpose=f"p{n}")
+        except TooManyRequests as e:
+            refusals.setdefault(client, []).append(e.detail)
+            return None
+
+    first = [ask(n, "tester") for n in range(15)]
+    assert sum(id is not None for id in first) == 10
+    assert all("captcha daily limit reached" in why for why in refusals.pop("tester"))
+    others = [ask(n, ("mailer", "shop", "bank")[n % 3]) for n in range(15, 45)]
+    assert sum(id is not None for id in others) == 20
+    assert all("address daily ceiling" in why for whys in refusals.values() for why in whys)
+    # Counted as one mailbox, mailed as given: a code goes to the spelling it was asked for.
+    mail = MemoryMailProvider()
+    assert first[1] is not None and deliver(rt, first[1], mail).status == "sent"
+    assert mail.sent[0].to == ("a.dalovelace@googlemail.com",)
 
 
 def test_wrong_tries_are_counted_exactly_under_a_race(rt: Runtime) -> None:

@@ -1,0 +1,141 @@
+"""The one path of every upload store (services/uploads.py), through both routes: keys read as
+paths, prefixes compared segment by segment, and the contract's order of refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config import Settings
+from notifier import create_app
+from tests.support.harness.api import assert_problem, error_locs
+from tests.support.harness.clients import QINIU, api_clients, auth
+from tests.support.peers.qiniu import check_token
+
+STORES = ["qiniu", "s3"]
+# Keys a store keeps as written but what serves them reads as another path.
+BAD_KEYS = [
+    "../x.png",
+    "u/./../x",
+    "/u/1.png",
+    "u//1.png",
+    "u/1.png/",
+    "u/.",
+    "u/..",
+    "u\\..\\x.png",
+    "u/1\x00.png",
+    "u/1\x1b.png",
+    "u/1\x85.png",
+]
+BAD_PREFIXES = ["../", "u/./", "/u/", "u//", "u/../../alpha/", "u\\", "u/\x7f/"]
+
+
+def mint(client: FlaskClient, store: str, body: dict[str, Any], who: str = "tester") -> Any:
+    return client.post(f"/v1/uploads/{store}/token", json={"bucket": "avatars", **body},
+                       headers=auth(who))  # fmt: skip
+
+
+def signed_key(store: str, answer: dict[str, Any]) -> str:
+    """The key (or prefix) an answer lets the browser write: Qiniu's scope, S3's key field."""
+    if store == "s3":
+        key: str = answer["fields"]["key"]
+        return key.removesuffix("${filename}")
+    secrets = {"access_key": QINIU["qiniu_access_key"], "secret_key": QINIU["qiniu_secret_key"]}
+    return str(check_token(answer["token"], **secrets)["scope"]).split(":", 1)[1]
+
+
+@pytest.mark.parametrize("store", STORES)
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [*(("key", key) for key in BAD_KEYS), *(("key_prefix", prefix) for prefix in BAD_PREFIXES)],
+)
+def test_a_key_or_prefix_that_is_no_plain_path_is_422_naming_it(
+    client: FlaskClient, store: str, field: str, value: str
+) -> None:
+    body = assert_problem(mint(client, store, {field: value}), 422)
+    assert error_locs(body) == [["body", field]]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_a_prefix_is_signed_as_whole_segments(client: FlaskClient, store: str) -> None:
+    for asked in ("u/42", "u/42/"):
+        answer = mint(client, store, {"key_prefix": asked})
+        assert answer.status_code == 200, answer.get_json()
+        assert signed_key(store, answer.get_json()) == "u/42/"
+    # Dots inside a segment are a name like any other.
+    assert mint(client, store, {"key": "u/.well/known..png"}).status_code == 200
+
+
+@pytest.mark.parametrize("store", STORES)
+@pytest.mark.parametrize(
+    ("body", "allowed"),
+    [
+        ({"key": "u/uploader/1.png"}, True),
+        ({"key": "u/uploader/a/b/1.png"}, True),
+        ({"key_prefix": "u/uploader/"}, True),
+        ({"key_prefix": "u/uploader"}, True),  # the same prefix, signed with its "/"
+        ({"key_prefix": "u/uploader/photos"}, True),
+        ({"key": "u/uploaderx/1.png"}, False),  # a string prefix of it, not a segment
+        ({"key_prefix": "u/uploaderx/"}, False),
+        ({"key_prefix": "u/uploade"}, False),
+        ({"key": "u/uploader"}, False),  # the folder's name itself is not under it
+        ({"key_prefix": "u/"}, False),
+    ],
+)
+def test_a_clients_prefix_confines_segment_by_segment(
+    client: FlaskClient, store: str, body: dict[str, Any], allowed: bool
+) -> None:
+    answer = mint(client, store, body, who="uploader")
+    if allowed:
+        assert answer.status_code == 200, answer.get_json()
+        assert signed_key(store, answer.get_json()).startswith("u/uploader/")
+    else:
+        assert "'u/uploader/'" in assert_problem(answer, 403)["detail"]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_the_escape_the_issue_found_is_refused(client: FlaskClient, store: str) -> None:
+    # A string check let this through: it starts with the client's prefix.
+    escape = {"key": "u/uploader/../../alpha/x"}
+    assert error_locs(assert_problem(mint(client, store, escape, who="uploader"), 422)) == [
+        ["body", "key"]
+    ]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_refusals_come_body_then_bucket_then_prefix(client: FlaskClient, store: str) -> None:
+    foreign = {"bucket": "invoices"}  # the shop's
+    # A bad key in a foreign bucket: the body first.
+    bad = mint(client, store, {**foreign, "key": "../x.png"}, who="uploader")
+    assert error_locs(assert_problem(bad, 422)) == [["body", "key"]]
+    # A key outside the prefix in a foreign bucket: the bucket first.
+    outside = mint(client, store, {**foreign, "key": "elsewhere/x.png"}, who="uploader")
+    assert "invoices" in assert_problem(outside, 403)["detail"]
+    outside = mint(client, store, {"key": "elsewhere/x.png"}, who="uploader")
+    assert "may only upload keys under" in assert_problem(outside, 403)["detail"]
+    both = mint(client, store, {**foreign, "key": "u/1.png", "key_prefix": "u/"})
+    assert error_locs(assert_problem(both, 422)) == [["body", "key_prefix"]]
+
+
+@pytest.fixture
+def unslashed(make_settings: Callable[..., Settings]) -> Flask:
+    """An app whose uploader is confined to ``u/uploader``, written without its "/"."""
+    clients = [
+        c.model_copy(update={"qiniu_key_prefix": "u/uploader", "s3_key_prefix": "u/uploader"})
+        if c.client == "uploader" else c
+        for c in api_clients()
+    ]  # fmt: skip
+    return create_app(make_settings(api_keys=clients))
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_a_prefix_without_its_slash_is_the_same_prefix(unslashed: Flask, store: str) -> None:
+    client = unslashed.test_client()
+    given = mint(client, store, {}, who="uploader")
+    assert signed_key(store, given.get_json()) == "u/uploader/"
+    assert_problem(mint(client, store, {"key": "u/uploaderx/1.png"}, who="uploader"), 403)
+    assert mint(client, store, {"key": "u/uploader/1.png"}, who="uploader").status_code == 200
