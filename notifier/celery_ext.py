@@ -10,13 +10,13 @@ from celery.worker.consumer.delayed_delivery import DelayedDelivery
 from flask import Flask
 from kombu import Queue
 
-from config import AMQP_SCHEMES, Settings
 from notifier import tracing
 from notifier.kombu_failover import FailoverConnection
 from notifier.kombu_redis import transport_for
 from notifier.lanes import LANES, ROUTES, QueueNames, TaskNames
 from notifier.logs import request_id
 from notifier.redisconn import kombu_url, parse
+from notifier.settings import AMQP_SCHEMES, Settings
 from notifier.watchdog import Watchdog
 
 # Beat puts one of these on the queue each second; an old one is useless, so it expires.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from config import ConfigError, load_settings
 from notifier.embedded import fill_in, stop_redis
 from notifier.keys import new_key
+from notifier.settings import ConfigError, load_settings
 
 
 @click.group()

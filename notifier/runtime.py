@@ -15,7 +15,6 @@ from flask import current_app
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
-from config import ApiClient, Environment, Settings
 from notifier.lanes import LANES, QueueNames, TaskNames
 from notifier.metrics import StateCollector, amqp_depths
 from notifier.providers.base import MailProvider, SmsProvider, UploadStore
@@ -29,6 +28,7 @@ from notifier.services.bounces import Bounces
 from notifier.services.callbacks import CallbackSender
 from notifier.services.captcha import MAIL as MAIL_CAPTCHA
 from notifier.services.captcha import SMS, CaptchaPolicy, check_templates
+from notifier.settings import ApiClient, Environment, Settings
 from notifier.stores.batches import BatchStore
 from notifier.stores.captchas import CaptchaStore
 from notifier.stores.idempotency import IdempotencyKeys

@@ -9,9 +9,9 @@ from typing import Any
 
 from qiniu import Auth
 
-from config import ApiClient
 from notifier.errors import Unprocessable
 from notifier.schemas import UploadToken, UploadTokenRequest
+from notifier.settings import ApiClient
 from notifier.timestamps import rfc3339
 
 

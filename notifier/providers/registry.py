@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
-from config import ConfigError, Settings, dkim_entries
 from notifier.providers.aliyun import AliyunSettings, AliyunSmsProvider
 from notifier.providers.base import MailProvider, SmsProvider
 from notifier.providers.console import ConsoleMailProvider, ConsoleSmsProvider
@@ -28,6 +27,7 @@ from notifier.providers.signed_http import TemplateSmsSettings
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
 from notifier.providers.tencent import TencentSettings, TencentSmsProvider
 from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
+from notifier.settings import ConfigError, Settings, dkim_entries
 
 P = TypeVar("P")
 V = TypeVar("V", bound=TemplateSmsSettings)

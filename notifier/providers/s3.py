@@ -21,8 +21,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from config import ApiClient
 from notifier.schemas import S3UploadForm, S3UploadRequest
+from notifier.settings import ApiClient
 from notifier.timestamps import rfc3339
 
 FILENAME = "${filename}"  # S3 puts the uploaded file's name here (a key under a prefix)

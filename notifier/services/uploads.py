@@ -8,9 +8,9 @@ from typing import cast
 
 from pydantic import BaseModel
 
-from config import ApiClient
 from notifier.errors import Forbidden, ServiceUnavailable, Unprocessable
 from notifier.providers.base import UploadAsk, UploadStore
+from notifier.settings import ApiClient
 
 
 def _confine(request: UploadAsk, prefix: str | None, client: str) -> UploadAsk:

@@ -1,0 +1,37 @@
+"""Typed settings of Notifier, read from ``NOTIFIER_*`` environment variables and ``.env``.
+
+Build one with :func:`load_settings` in a process entry point: it turns every bad or missing
+value into a :class:`ConfigError` whose message is one line naming the variable. Tests build
+``Settings(...)`` directly and pass it to ``create_app``.
+
+``model`` holds the settings and what an unset one means in each environment, ``clients`` the
+API's callers (``NOTIFIER_API_KEYS``), ``loading`` the one-line errors. The root ``config``
+module, the contract's name for them, re-exports this package.
+"""
+
+from notifier.settings.clients import RATE_PATTERN, ApiClient, Scope
+from notifier.settings.loading import ConfigError, load_settings
+from notifier.settings.model import (
+    AMQP_SCHEMES,
+    ENV_PREFIX,
+    DkimEntry,
+    Environment,
+    Settings,
+    dkim_entries,
+    usable_cores,
+)
+
+__all__ = [
+    "AMQP_SCHEMES",
+    "ENV_PREFIX",
+    "RATE_PATTERN",
+    "ApiClient",
+    "ConfigError",
+    "DkimEntry",
+    "Environment",
+    "Scope",
+    "Settings",
+    "dkim_entries",
+    "load_settings",
+    "usable_cores",
+]
