@@ -4,9 +4,11 @@ Build one with :func:`load_settings` in a process entry point: it turns every ba
 value into a :class:`ConfigError` whose message is one line naming the variable. Tests build
 ``Settings(...)`` directly and pass it to ``create_app``.
 
-``model`` holds the settings and what an unset one means in each environment, ``clients`` the
-API's callers (``NOTIFIER_API_KEYS``), ``loading`` the one-line errors. The root ``config``
-module, the contract's name for them, re-exports this package.
+``model`` holds the settings and what an unset one means in each environment, ``vendor`` how
+each vendor's own settings model is read and checked (the models live beside their adapters),
+``clients`` the API's callers (``NOTIFIER_API_KEYS``), ``values`` kinds of value several settings
+take, ``names`` the variables read, ``loading`` the one-line errors. The root ``config`` module, the contract's name for them,
+re-exports this package.
 """
 
 from notifier.settings.clients import RATE_PATTERN, ApiClient, Scope
@@ -20,6 +22,9 @@ from notifier.settings.model import (
     dkim_entries,
     usable_cores,
 )
+from notifier.settings.names import variables
+from notifier.settings.values import UrlSafeToken
+from notifier.settings.vendor import Vendor, VendorSettings, text
 
 __all__ = [
     "AMQP_SCHEMES",
@@ -31,7 +36,12 @@ __all__ = [
     "Environment",
     "Scope",
     "Settings",
+    "UrlSafeToken",
+    "Vendor",
+    "VendorSettings",
     "dkim_entries",
     "load_settings",
+    "text",
     "usable_cores",
+    "variables",
 ]

@@ -1,30 +1,40 @@
-"""The settings model: every ``NOTIFIER_*`` variable, its default, its check, per environment."""
+"""The settings model: every ``NOTIFIER_*`` variable but the vendors' (their own models, in
+:mod:`notifier.settings.vendor`), its default, its check, what an unset one means per environment."""
 
 from __future__ import annotations
 
 import os
 import re
 from enum import StrEnum
+from itertools import chain
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     DirectoryPath,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from notifier.settings.clients import RATE_PATTERN, ApiClient
+from notifier.settings.values import UrlSafeToken
+from notifier.settings.vendor import VendorSettings, VendorVariables, vendors_read
 
 ENV_PREFIX = "NOTIFIER_"
-# What secrets.token_urlsafe() makes, long enough not to be guessed.
-_URL_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
 AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+V = TypeVar("V", bound=VendorSettings)
 
 
 class Environment(StrEnum):
@@ -69,6 +79,8 @@ class Settings(BaseSettings):
         extra="ignore",
         validate_default=True,
     )
+    # Each vendor's settings model as read, by its class (see vendor()).
+    _vendors: dict[type[VendorSettings], VendorSettings] = PrivateAttr(default_factory=dict)
 
     env: Environment = Environment.DEVELOPMENT
     # Where development and testing keep the embedded Redis, the API key and the captcha secret;
@@ -99,21 +111,10 @@ class Settings(BaseSettings):
 
     api_keys: list[ApiClient] | None = None
 
-    # Unset: outbox outside production, smtp in it (see _environment_defaults).
+    # Unset: outbox outside production, smtp in it (see _environment_defaults). Each provider's
+    # own settings are its vendor's model (notifier/providers/smtp.py: NOTIFIER_MAIL_SERVER, …).
     mail_provider: str
-    mail_server: str = "localhost"
-    mail_port: int = Field(25, ge=1, le=65535)
-    mail_username: str | None = None
-    mail_password: SecretStr | None = None
-    mail_use_tls: bool = False
-    mail_use_ssl: bool = False
     mail_default_sender: str | None = None
-    mail_timeout: float = Field(10.0, gt=0)
-    # SMTP connections one worker process keeps (unset: one per worker thread, at most 32), and how
-    # long an unused one stays open before it is closed (servers drop idle clients after a while).
-    mail_max_connections: int | None = Field(None, ge=1, le=1000)
-    mail_idle_timeout: float = Field(30.0, gt=0)
-    outbox_dir: Path = Path("outbox")
 
     # Sends one worker process keeps in flight (threads of its pool): far more than cores,
     # since a send mostly waits for a provider 20-300 ms away. 64: a 200 ms provider lets one
@@ -140,35 +141,14 @@ class Settings(BaseSettings):
     # A comma list in the environment; the failover order. Unset: console outside production;
     # production must name them (empty here means unset).
     sms_providers: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_from: str | None = None
-    twilio_messaging_service_sid: str | None = None
-    twilio_base_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
-    twilio_timeout: float = Field(10.0, gt=0)
     # The service's own public base URL: providers' delivery receipts are asked for at
     # <this>/v1/receipts/<provider>, and Twilio's signatures are checked against it.
     public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(:\d+)?(/\S*)?$")
 
-    # Mainland China's providers send approved templates only: a signature and a template id.
-    aliyun_access_key_id: str | None = None
-    aliyun_access_key_secret: SecretStr | None = None
-    aliyun_sign_name: str | None = None
-    aliyun_template_code: str | None = None
-    aliyun_endpoint: str = Field("dysmsapi.aliyuncs.com", pattern=r"^(https?://)?[^\s/]+(:\d+)?/?$")
-    tencent_secret_id: str | None = None
-    tencent_secret_key: SecretStr | None = None
-    tencent_sdk_app_id: str | None = None
-    tencent_sign_name: str | None = None
-    tencent_template_id: str | None = None
-    tencent_region: str = "ap-guangzhou"
-    tencent_endpoint: str = Field(
-        "sms.tencentcloudapi.com", pattern=r"^(https?://)?[^\s/]+(:\d+)?/?$"
-    )
-    # Neither signs its delivery receipts: the URL set in its console carries this token
-    # (<public url>/v1/receipts/aliyun?token=…). Unset: that route refuses everything.
-    aliyun_receipt_token: SecretStr | None = None
-    tencent_receipt_token: SecretStr | None = None
+    # Neither Aliyun nor Tencent signs its delivery receipts: the URL set in its console carries
+    # this token (<public url>/v1/receipts/aliyun?token=…). Unset: that route refuses everything.
+    aliyun_receipt_token: UrlSafeToken | None = None
+    tencent_receipt_token: UrlSafeToken | None = None
     # Each call to Aliyun or Tencent gives up after this many seconds.
     sms_timeout: float = Field(10.0, gt=0)
     # Failover order by country calling code, e.g. {"86": ["aliyun", "tencent"]}; numbers of
@@ -182,7 +162,7 @@ class Settings(BaseSettings):
     bounce_domain: str | None = Field(
         None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$"
     )
-    bounce_token: SecretStr | None = None
+    bounce_token: UrlSafeToken | None = None
     # The operator's templates: a folder laid out as notifier/templates (mail/, sms/,
     # mail_captcha/) whose files replace the built-in ones of their names.
     templates_dir: DirectoryPath | None = None
@@ -211,21 +191,34 @@ class Settings(BaseSettings):
     # state folder; production must set it (the same on every process).
     captcha_secret: SecretStr | None = Field(None, min_length=16)
 
-    qiniu_access_key: str | None = None
-    qiniu_secret_key: SecretStr | None = None
-    qiniu_upload_url: str = Field("https://upload.qiniup.com", pattern=r"^https?://\S+$")
-    # S3 upload forms (boto3's generate_presigned_post). No endpoint: AWS in s3_region; an
-    # endpoint: an S3-compatible store (MinIO, Ceph, R2, OSS, COS). Path-style addressing
-    # (https://endpoint/bucket) for stores that do not serve buckets as host names.
-    s3_access_key_id: str | None = None
-    s3_secret_access_key: SecretStr | None = None
-    s3_region: str = Field("us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
-    s3_endpoint_url: str | None = Field(None, pattern=r"^https?://[^\s/]+/?$")
-    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
-
     retry_max: int = Field(8, ge=1, le=100)
     retry_base: float = Field(2.0, gt=0)
     retry_cap: float = Field(600.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        vendors = VendorVariables(settings_cls, env_settings, dotenv_settings)
+        return init_settings, vendors, env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _vendors_read(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """Each vendor's settings into its model; what a vendor needs of the rest, checked."""
+        if not isinstance(data, dict):
+            return handler(data)
+        rest, vendors = vendors_read(data)
+        settings = handler(rest)
+        settings._vendors = vendors
+        for vendor in vendors.values():
+            vendor.check(settings)
+        return settings
 
     @field_validator("broker_url")
     @classmethod
@@ -247,13 +240,6 @@ class Settings(BaseSettings):
             from notifier.redisconn import parse
 
             parse(value)
-        return value
-
-    @field_validator("aliyun_receipt_token", "tencent_receipt_token", "bounce_token")
-    @classmethod
-    def _url_safe_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not _URL_SAFE_TOKEN.fullmatch(value.get_secret_value()):
-            raise ValueError("must be at least 16 URL-safe characters (A-Z, a-z, 0-9, - and _)")
         return value
 
     @field_validator("dkim_keys")
@@ -355,20 +341,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "NOTIFIER_MAIL_DEFAULT_SENDER: required in production with the smtp provider"
             )
-        if self.s3_endpoint_url is not None and not self.s3_endpoint_url.startswith("https://"):
-            # Browsers post the form there from https pages, with the store's signature in it.
-            raise ValueError("NOTIFIER_S3_ENDPOINT_URL: must be https:// in production")
         self._check_callbacks()
         return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
-            raise ValueError(
-                "NOTIFIER_S3_ACCESS_KEY_ID: set it and NOTIFIER_S3_SECRET_ACCESS_KEY together"
-            )
-        if self.mail_use_tls and self.mail_use_ssl:
-            raise ValueError("NOTIFIER_MAIL_USE_TLS: cannot be combined with NOTIFIER_MAIL_USE_SSL")
         if self.retry_base > self.retry_cap:
             raise ValueError("NOTIFIER_RETRY_BASE: must not exceed NOTIFIER_RETRY_CAP")
         if self.retry_cap >= self.broker_visibility_timeout:
@@ -396,32 +373,21 @@ class Settings(BaseSettings):
                 )
 
     def _check_sms_providers(self) -> None:
-        listed = {
-            *(self.sms_providers or []),
-            *(n for v in self.sms_country_providers.values() for n in v),
-        }
         if any(not names for names in self.sms_country_providers.values()):
             raise ValueError("NOTIFIER_SMS_COUNTRY_PROVIDERS: each country needs a provider")
-        if "twilio" in listed:
-            self._check_twilio()
-        for vendor, needed in _TEMPLATE_VENDORS.items():
-            if vendor in listed:
-                for name in needed:
-                    value = getattr(self, f"{vendor}_{name}")
-                    if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
-                        variable = f"{ENV_PREFIX}{vendor.upper()}_{name.upper()}"
-                        raise ValueError(f"{variable}: required when {vendor} is listed")
 
-    def _check_twilio(self) -> None:
-        why = "required when NOTIFIER_SMS_PROVIDERS lists twilio"
-        if not self.twilio_account_sid:
-            raise ValueError(f"NOTIFIER_TWILIO_ACCOUNT_SID: {why}")
-        if not (self.twilio_auth_token and self.twilio_auth_token.get_secret_value()):
-            raise ValueError(f"NOTIFIER_TWILIO_AUTH_TOKEN: {why}")
-        if not (self.twilio_from or self.twilio_messaging_service_sid):
-            raise ValueError(
-                f"NOTIFIER_TWILIO_FROM: {why} (or NOTIFIER_TWILIO_MESSAGING_SERVICE_SID)"
-            )
+    def vendor(self, kind: type[V]) -> V:
+        """The settings of the vendor whose model is ``kind``, as read."""
+        found = self._vendors.get(kind)
+        if not isinstance(found, kind):
+            raise LookupError(f"{kind.__name__} is not the settings model of a registered vendor")
+        return found
+
+    @property
+    def providers_listed(self) -> frozenset[str]:
+        """Every provider named: NOTIFIER_MAIL_PROVIDER, NOTIFIER_SMS_PROVIDERS, each country's."""
+        countries = self.sms_country_providers.values()
+        return frozenset({self.mail_provider, *self.sms_providers, *chain.from_iterable(countries)})
 
     @property
     def min_replicas(self) -> int:
@@ -439,12 +405,6 @@ class Settings(BaseSettings):
     def task_time_limit(self) -> int:
         """Seconds a task may run: five minutes, but always well inside the visibility timeout."""
         return max(2, min(300, self.broker_visibility_timeout // 2))
-
-
-_TEMPLATE_VENDORS = {
-    "aliyun": ("access_key_id", "access_key_secret", "sign_name", "template_code"),
-    "tencent": ("secret_id", "secret_key", "sdk_app_id", "sign_name", "template_id"),
-}
 
 
 def dkim_entries(keys: dict[str, DkimEntry]) -> dict[str, dict[str, str]]:
