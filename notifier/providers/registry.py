@@ -15,8 +15,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from functools import cache
-from importlib.metadata import entry_points
-from typing import TypeVar
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, TypeVar
 
 from notifier.providers.aliyun import AliyunSettings, AliyunSmsProvider
 from notifier.providers.base import MailProvider, SmsProvider, UploadStore
@@ -95,7 +95,18 @@ def vendor_settings() -> tuple[type[VendorSettings], ...]:
 @cache
 def _registered_models(path: tuple[str, ...]) -> tuple[type[VendorSettings], ...]:
     # Found once for a sys.path: every process reads the settings, tests many times.
-    return _models(entry.load() for group in GROUPS for entry in entry_points(group=group))
+    return _models(_load(entry) for group in GROUPS for entry in entry_points(group=group))
+
+
+def _load(entry: EntryPoint) -> Any:
+    """What an entry point names; one that cannot be loaded stops start-up with one line."""
+    try:
+        return entry.load()
+    except Exception as e:  # an adapter's import may fail in any way
+        raise ConfigError(
+            f"{entry.group}: {entry.name} = {entry.value} cannot be loaded"
+            f" ({type(e).__name__}: {e})"
+        ) from None
 
 
 def _models(factories: Iterable[object]) -> tuple[type[VendorSettings], ...]:
@@ -107,7 +118,7 @@ def _find(name: str, built_in: dict[str, P], group: str) -> P:
     if name in built_in:
         return built_in[name]
     for entry in entry_points(group=group, name=name):
-        factory: P = entry.load()
+        factory: P = _load(entry)
         return factory
     known = ", ".join(sorted(built_in))
     raise ConfigError(f"{GROUPS[group]}: unknown provider {name!r} (known: {known})")

@@ -57,6 +57,10 @@ def test_every_setting_the_code_reads_is_on_the_contract_page() -> None:
     assert variables() - documented_settings(PAGE.read_text()) == set()
 
 
+def test_every_setting_the_code_reads_is_in_the_settings_table() -> None:
+    assert variables() - documented_settings((PAGE.parent / "settings.md").read_text()) == set()
+
+
 def test_every_setting_the_docs_name_is_one_the_code_reads() -> None:
     read = variables()
     for page in (PAGE.parents[1] / "README.md", *PAGE.parent.glob("*.md")):
