@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_settings import SettingsError
+from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource, SettingsError
 
-from notifier.settings.model import ENV_PREFIX, Settings
+from notifier.settings.model import ENV_PREFIX, Environment, Settings
+from notifier.settings.names import unknown
 
 
 class ConfigError(Exception):
@@ -42,7 +44,20 @@ def _shown(value: Any, field: str) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings from the environment, raising :class:`ConfigError` with one line."""
+    """Read the settings from the environment, raising :class:`ConfigError` with one line.
+
+    A ``NOTIFIER_*`` variable no setting reads (in the environment or ``.env``) is named with the
+    known name nearest to it: a :class:`ConfigError` in production, before anything else, since
+    a typo there would run production on a default; elsewhere a warning line on stderr.
+    """
+    # Both as the settings see them: names in any case, .env under the environment.
+    given = {**DotEnvSettingsSource(Settings).env_vars, **EnvSettingsSource(Settings).env_vars}
+    lines = unknown(given)
+    env = overrides.get("env", given.get(f"{ENV_PREFIX}env".lower()))
+    if lines and env == Environment.PRODUCTION:
+        raise ConfigError("; ".join(lines))
+    for line in lines:
+        print(f"notifier: configuration warning: {line}", file=sys.stderr, flush=True)
     try:
         return Settings(**overrides)
     except ValidationError as e:

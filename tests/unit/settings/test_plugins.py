@@ -58,17 +58,24 @@ def test_a_listed_adapter_is_made_from_its_settings(
     ],
 )
 def test_a_bad_adapter_setting_is_one_line_naming_it(
-    acme: None, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], line: str
+    acme: None, setenv: Callable[[dict[str, str]], None], env: dict[str, str], line: str
 ) -> None:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    setenv(env)
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert str(caught.value).startswith(line), caught.value
 
 
-def test_without_the_adapter_its_variables_are_not_read() -> None:
+def test_without_the_adapter_its_variables_are_not_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert not {name for name in variables() if name.startswith("NOTIFIER_ACME_")}
+    monkeypatch.setenv("NOTIFIER_ACME_API_KEY", "k-123")
+    load_settings()
+    assert "NOTIFIER_ACME_API_KEY: unknown setting" in capsys.readouterr().err
+    monkeypatch.syspath_prepend(str(install(tmp_path / "site")))
+    load_settings()
+    assert capsys.readouterr().err == ""
 
 
 def test_an_adapter_that_cannot_be_loaded_is_one_line(
