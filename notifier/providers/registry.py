@@ -89,7 +89,8 @@ def vendor_settings() -> tuple[type[VendorSettings], ...]:
     """Every vendor's settings model: the built-in providers' and stores', then those of the
     adapters registered under the entry-point groups."""
     built_in = [*MAIL_PROVIDERS.values(), *SMS_PROVIDERS.values(), *UPLOAD_STORES.values()]
-    return _models(built_in) + _registered_models(tuple(sys.path))
+    # An adapter may take a built-in vendor's model: one model, read once.
+    return tuple(dict.fromkeys(_models(built_in) + _registered_models(tuple(sys.path))))
 
 
 @cache

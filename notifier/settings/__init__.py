@@ -6,9 +6,9 @@ value into a :class:`ConfigError` whose message is one line naming the variable.
 
 ``model`` holds the settings and what an unset one means in each environment, ``vendor`` how
 each vendor's own settings model is read and checked (the models live beside their adapters),
-``clients`` the API's callers (``NOTIFIER_API_KEYS``), ``values`` kinds of value several settings
-take, ``names`` the variables read, ``loading`` the one-line errors. The root ``config`` module, the contract's name for them,
-re-exports this package.
+``clients`` the API's callers (``NOTIFIER_API_KEYS``), ``values`` kinds of value several
+settings take, ``names`` the variables read and the unknown ones, ``loading`` the one-line
+errors. The root ``config`` module, the contract's name for them, re-exports this package.
 """
 
 from notifier.settings.clients import RATE_PATTERN, ApiClient, Scope

@@ -1,5 +1,6 @@
-"""The settings model: every ``NOTIFIER_*`` variable but the vendors' (their own models, in
-:mod:`notifier.settings.vendor`), its default, its check, what an unset one means per environment."""
+"""The settings model: every ``NOTIFIER_*`` variable but the vendors' (their own models, see
+:mod:`notifier.settings.vendor`), its default, its check, what an unset one means per
+environment."""
 
 from __future__ import annotations
 

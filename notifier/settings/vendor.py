@@ -1,4 +1,4 @@
-"""A vendor's settings: one model, read from the contract's flat ``NOTIFIER_<VENDOR>_<FIELD>`` names.
+"""A vendor's settings: one model, read from the contract's flat ``NOTIFIER_<VENDOR>_<FIELD>``.
 
 A vendor (Twilio, Aliyun, an S3 store, an adapter of another package) declares its settings once,
 beside its adapter, and the adapter takes that model as it is::

@@ -48,7 +48,8 @@ Setenv = Callable[[Mapping[str, str]], None]
             "NOTIFIER_MAIL_PROVIDERS",
             "NOTIFIER_MAIL_PROVIDERS: unknown setting (did you mean NOTIFIER_MAIL_PROVIDER?)",
         ),
-        ("notifier_twilio_form", "NOTIFIER_TWILIO_FORM: unknown setting (did you mean NOTIFIER_TWILIO_FROM?)"),
+        ("notifier_twilio_form",
+         "NOTIFIER_TWILIO_FORM: unknown setting (did you mean NOTIFIER_TWILIO_FROM?)"),
         ("NOTIFIER_XYZZY", "NOTIFIER_XYZZY: unknown setting"),
     ],
 )  # fmt: skip
