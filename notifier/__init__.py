@@ -8,7 +8,7 @@ from itertools import chain
 
 from flask import Flask
 
-from config import ConfigError, Settings, load_settings
+from notifier.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger(__name__)
 

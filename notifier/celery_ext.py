@@ -8,7 +8,6 @@ from celery import Celery, Task, signals
 from flask import Flask
 from kombu import Queue
 
-from config import AMQP_SCHEMES, Settings
 from notifier import tracing
 from notifier.lanes import LANES, ROUTES, QueueNames, TaskNames
 from notifier.logs import request_id
@@ -16,6 +15,7 @@ from notifier.patches import celery_consumer
 from notifier.patches.kombu_failover import FailoverConnection
 from notifier.patches.kombu_redis import transport_for
 from notifier.redisconn import kombu_url, parse
+from notifier.settings import AMQP_SCHEMES, Settings
 from notifier.watchdog import Watchdog
 
 # Beat puts one of these on the queue each second; an old one is useless, so it expires.

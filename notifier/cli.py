@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 
-from config import ConfigError, load_settings
 from notifier.embedded import fill_in, stop_redis
 from notifier.keys import new_key
+from notifier.providers.outbox import OutboxSettings
+from notifier.settings import ConfigError, load_settings
 
 
 @click.group()
@@ -115,7 +116,7 @@ def run(port: int, host: str, procfile: str) -> None:
         filled.redis_url if filled.embedded_redis else None,
         filled.development_key,
         settings.mail_provider,
-        settings.outbox_dir,
+        settings.vendor(OutboxSettings).dir,
         settings.worker_processes,
     )
     manager = Manager()

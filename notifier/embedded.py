@@ -24,8 +24,8 @@ from pathlib import Path
 
 import redis
 
-from config import ApiClient, ConfigError, Environment, Settings
 from notifier.keys import digest, new_key
+from notifier.settings import ApiClient, ConfigError, Environment, Settings
 
 
 def redis_server_binary() -> str:

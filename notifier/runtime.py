@@ -15,13 +15,10 @@ from flask import current_app
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
-from config import ApiClient, Environment, Settings
 from notifier.lanes import LANES, QueueNames, TaskNames
 from notifier.metrics import StateCollector, amqp_depths
 from notifier.providers.base import MailProvider, SmsProvider, UploadStore
-from notifier.providers.qiniu import QiniuSettings, QiniuTokens, QiniuUploads
-from notifier.providers.registry import MailFactory, SmsFactory
-from notifier.providers.s3 import S3Settings, S3Uploads
+from notifier.providers.registry import UPLOAD_STORES, MailFactory, SmsFactory
 from notifier.queueing import TaskQueue
 from notifier.redisconn import Replication, client, parse
 from notifier.services.batches import RowMails
@@ -29,6 +26,7 @@ from notifier.services.bounces import Bounces
 from notifier.services.callbacks import CallbackSender
 from notifier.services.captcha import MAIL as MAIL_CAPTCHA
 from notifier.services.captcha import SMS, CaptchaPolicy, check_templates
+from notifier.settings import ApiClient, Environment, Settings
 from notifier.stores.batches import BatchStore
 from notifier.stores.captchas import CaptchaStore
 from notifier.stores.idempotency import IdempotencyKeys
@@ -126,23 +124,8 @@ class Runtime:
         )
         # A template that cannot render a code is found now, not at a user's login.
         check_templates(self.captcha_policy, self.sms_templates, self.mail_captcha_templates)
-        qiniu: QiniuTokens | None = None
-        if s.qiniu_access_key and s.qiniu_secret_key:
-            secret = s.qiniu_secret_key.get_secret_value()
-            qiniu = QiniuTokens(QiniuSettings(s.qiniu_access_key, secret))
-        s3 = S3Settings(
-            access_key_id=s.s3_access_key_id,
-            secret_access_key=s.s3_secret_access_key.get_secret_value()
-            if s.s3_secret_access_key
-            else None,
-            region=s.s3_region,
-            endpoint_url=s.s3_endpoint_url,
-            addressing_style=s.s3_addressing_style,
-        )
         # The stores a browser can upload to, by the name in their route.
-        self.uploads: dict[str, UploadStore] = {
-            store.name: store for store in (QiniuUploads(qiniu, s.qiniu_upload_url), S3Uploads(s3))
-        }
+        self.uploads: dict[str, UploadStore] = {n: store(s) for n, store in UPLOAD_STORES.items()}
         # The usual set-up: the broker is the state Redis (messages go in its transactions).
         self.broker_is_state = s.broker_url is None or s.broker_url == self.redis_url
         self.metrics = (

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, cast
 
-from config import Settings
 from notifier.redact import redact, redact_query, redact_url
+from notifier.settings import Settings
 
 if TYPE_CHECKING:
     from sentry_sdk.types import Event

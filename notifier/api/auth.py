@@ -11,11 +11,11 @@ from typing import ParamSpec, TypeVar
 import redis
 from flask import g, request
 
-from config import ApiClient, Scope
 from notifier.api.openapi import tag
 from notifier.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
 from notifier.keys import digest
 from notifier.runtime import runtime
+from notifier.settings import ApiClient, Scope
 from notifier.stores.rate_limits import Rate
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from notifier.api.body import objects
 from notifier.api.openapi import operation
 from notifier.errors import Forbidden
+from notifier.providers.twilio import TwilioSettings
 from notifier.runtime import runtime
 from notifier.schemas import AliyunReceiptAck, ReceiptAck, TencentReceiptAck
 from notifier.services.bounces import take_bounce
@@ -35,7 +36,7 @@ def twilio() -> Response:
     """Twilio's status callback (form-encoded, signed); 200 for any message, ours or not."""
     rt = runtime()
     settings = rt.settings
-    token = settings.twilio_auth_token
+    token = settings.vendor(TwilioSettings).auth_token
     signature = request.headers.get("X-Twilio-Signature", "")
     if settings.public_url is None or token is None or not signature:
         raise Forbidden("receipts need NOTIFIER_PUBLIC_URL and a signed request")

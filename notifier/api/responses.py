@@ -8,13 +8,13 @@ from typing import Any, Protocol, TypeVar
 from flask import Response, g, jsonify
 from pydantic import BaseModel
 
-from config import Scope
 from notifier.api.auth import rate_limited, requires
 from notifier.api.idempotency import Replay, idempotent
 from notifier.api.openapi import MAX_PATH_ID, operation
 from notifier.errors import NotFound
 from notifier.runtime import runtime
 from notifier.schemas import Accepted, Notification
+from notifier.settings import Scope
 
 View = Callable[[], Response]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify
 
-from config import Environment
 from notifier.api.auth import requires
 from notifier.api.body import parse
 from notifier.api.openapi import operation
 from notifier.runtime import runtime
 from notifier.schemas import S3UploadForm, S3UploadRequest, UploadToken, UploadTokenRequest
 from notifier.services.uploads import mint_upload
+from notifier.settings import Environment
 
 bp = Blueprint("uploads", __name__)
 

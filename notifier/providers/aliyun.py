@@ -44,13 +44,15 @@ import hmac
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
+
+from pydantic import Field, SecretStr
 
 from notifier.errors import TransientProviderError
 from notifier.providers.signed_http import (
+    ENDPOINT,
     TemplateSmsProvider,
     TemplateSmsSettings,
     check_e164,
@@ -58,6 +60,7 @@ from notifier.providers.signed_http import (
     refusal,
     template_values,
 )
+from notifier.settings import text
 
 DEFAULT_ENDPOINT = "dysmsapi.aliyuncs.com"
 
@@ -68,13 +71,19 @@ _TRANSIENT = frozenset({"isp.SYSTEM_ERROR", "InternalError", "ServiceUnavailable
 _TRANSIENT_PREFIXES = ("Throttling", "SignatureNonceUsed")
 
 
-@dataclass(frozen=True, kw_only=True)
 class AliyunSettings(TemplateSmsSettings):
-    access_key_id: str
-    access_key_secret: str
-    sign_name: str
-    template_code: str
-    endpoint: str = DEFAULT_ENDPOINT
+    """``NOTIFIER_ALIYUN_*``: the account, the approved sign name and template, the endpoint."""
+
+    prefix: ClassVar[str] = "aliyun"
+    required: ClassVar[tuple[str, ...]] = (
+        "access_key_id", "access_key_secret", "sign_name", "template_code",
+    )  # fmt: skip
+
+    access_key_id: str | None = None
+    access_key_secret: SecretStr | None = None
+    sign_name: str | None = None
+    template_code: str | None = None
+    endpoint: str = Field(default=DEFAULT_ENDPOINT, pattern=ENDPOINT)
 
 
 def percent_encode(value: str) -> str:
@@ -97,7 +106,7 @@ def wire_number(to: str) -> str:
     return to[3:] if to.startswith("+86") else to[1:]
 
 
-class AliyunSmsProvider(TemplateSmsProvider):
+class AliyunSmsProvider(TemplateSmsProvider[AliyunSettings]):
     """Send captchas with ``SendSms`` on one keep-alive session shared by the worker's threads.
 
     Holds no per-call state: every call signs its own parameters with a fresh nonce.
@@ -105,23 +114,19 @@ class AliyunSmsProvider(TemplateSmsProvider):
 
     name = "aliyun"
 
-    def __init__(self, settings: AliyunSettings) -> None:
-        super().__init__(settings)
-        self._settings = settings
-
     def send_captcha(
         self, *, to: str, code: str, minutes: int, product: str, locale: str, purpose: str
     ) -> str:
         """Send the approved template with the code; return Aliyun's ``BizId``."""
-        names = self._settings.template_params
+        names = self._template_params
         template_param = dict(
             zip(names, template_values(names, code=code, minutes=minutes), strict=True)
         )
         params = self._signed(
             {
                 "PhoneNumbers": wire_number(check_e164(self.name, to)),
-                "SignName": self._settings.sign_name,
-                "TemplateCode": self._settings.template_code,
+                "SignName": text(self._settings.sign_name),
+                "TemplateCode": text(self._settings.template_code),
                 "TemplateParam": json.dumps(template_param, ensure_ascii=False),
             }
         )
@@ -140,14 +145,14 @@ class AliyunSmsProvider(TemplateSmsProvider):
             "Action": "SendSms",
             "Version": "2017-05-25",
             "Format": "JSON",
-            "AccessKeyId": self._settings.access_key_id,
+            "AccessKeyId": text(self._settings.access_key_id),
             "SignatureMethod": "HMAC-SHA1",
             "SignatureVersion": "1.0",
             "SignatureNonce": uuid.uuid4().hex,
             "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             **action_params,
         }
-        params["Signature"] = rpc_signature(params, secret=self._settings.access_key_secret)
+        params["Signature"] = rpc_signature(params, secret=text(self._settings.access_key_secret))
         return params
 
     def _biz_id(self, status: int, content: bytes) -> str:

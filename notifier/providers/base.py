@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from config import ApiClient
+from notifier.settings import ApiClient
 
 
 @dataclass(frozen=True)

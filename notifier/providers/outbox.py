@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
 from notifier.errors import TransientProviderError
 from notifier.providers.base import OutgoingMail
 from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import build_wire
+from notifier.settings import VendorSettings
+
+
+class OutboxSettings(VendorSettings):
+    """``NOTIFIER_OUTBOX_DIR``: the folder the mail goes to."""
+
+    prefix: ClassVar[str] = "outbox"
+
+    dir: Path = Path("outbox")
 
 
 class OutboxMailProvider:
@@ -16,8 +26,8 @@ class OutboxMailProvider:
 
     name = "outbox"
 
-    def __init__(self, directory: Path, dkim: DkimSigner | None = None) -> None:
-        self.directory = directory
+    def __init__(self, settings: OutboxSettings, *, dkim: DkimSigner | None = None) -> None:
+        self.directory = settings.dir
         self._dkim = dkim
 
     def send_mail(self, *, message: OutgoingMail) -> str:

@@ -4,23 +4,27 @@ upload store (:class:`QiniuUploads`)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from pydantic import Field, SecretStr
 from qiniu import Auth
 
-from config import ApiClient
 from notifier.errors import Unprocessable
 from notifier.schemas import UploadToken, UploadTokenRequest
+from notifier.settings import ApiClient, VendorSettings, text
 from notifier.timestamps import rfc3339
 from notifier.webhooks import literal_host_refused
 
 
-@dataclass(frozen=True)
-class QiniuSettings:
-    access_key: str
-    secret_key: str
+class QiniuSettings(VendorSettings):
+    """``NOTIFIER_QINIU_*``: the keys tokens are signed with, and the upload URL given with them."""
+
+    prefix: ClassVar[str] = "qiniu"
+
+    access_key: str | None = None
+    secret_key: SecretStr | None = None
+    upload_url: str = Field(default="https://upload.qiniup.com", pattern=r"^https?://\S+$")
 
 
 class QiniuTokens:
@@ -29,7 +33,7 @@ class QiniuTokens:
     name = "qiniu"
 
     def __init__(self, settings: QiniuSettings) -> None:
-        self._auth = Auth(settings.access_key, settings.secret_key)
+        self._auth = Auth(text(settings.access_key), text(settings.secret_key))
 
     def upload_token(
         self, *, bucket: str, key: str | None, expires_in: int, policy: dict[str, Any]
@@ -112,8 +116,10 @@ class QiniuUploads:
 
     name, title, request = "qiniu", "Qiniu", UploadTokenRequest
 
-    def __init__(self, tokens: QiniuTokens | None, upload_url: str) -> None:
-        self._tokens, self._upload_url = tokens, upload_url
+    def __init__(self, settings: QiniuSettings) -> None:
+        keys = settings.access_key and settings.secret_key
+        self._tokens = QiniuTokens(settings) if keys else None
+        self._upload_url = settings.upload_url
 
     def buckets(self, client: ApiClient) -> frozenset[str]:
         return client.qiniu_buckets

@@ -14,27 +14,47 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import boto3
 from botocore.config import Config
+from pydantic import Field, SecretStr, model_validator
 
-from config import ApiClient
 from notifier.schemas import S3UploadForm, S3UploadRequest
+from notifier.settings import ApiClient, Environment, Settings, VendorSettings, text
 from notifier.timestamps import rfc3339
 
 FILENAME = "${filename}"  # S3 puts the uploaded file's name here (a key under a prefix)
 
 
-@dataclass(frozen=True)
-class S3Settings:
-    access_key_id: str | None
-    secret_access_key: str | None
-    region: str
-    endpoint_url: str | None = None
-    addressing_style: str = "auto"
+class S3Settings(VendorSettings):
+    """``NOTIFIER_S3_*``. No endpoint: AWS in ``region``; an endpoint: an S3-compatible store
+    (MinIO, Ceph, R2, OSS, COS). Path-style addressing (https://endpoint/bucket) for stores that
+    do not serve buckets as host names."""
+
+    prefix: ClassVar[str] = "s3"
+
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+/?$")
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> S3Settings:
+        if bool(self.access_key_id) != bool(self.secret_access_key):
+            raise ValueError(
+                "NOTIFIER_S3_ACCESS_KEY_ID: set it and NOTIFIER_S3_SECRET_ACCESS_KEY together"
+            )
+        return self
+
+    def check(self, settings: Settings) -> None:
+        """In production the endpoint is https: browsers post the form there from https pages,
+        with the store's signature in it."""
+        production = settings.env is Environment.PRODUCTION
+        if production and self.endpoint_url and not self.endpoint_url.startswith("https://"):
+            raise ValueError("NOTIFIER_S3_ENDPOINT_URL: must be https:// in production")
 
 
 def conditions(request: S3UploadRequest) -> tuple[dict[str, str], list[Any]]:
@@ -85,7 +105,7 @@ class S3Uploads:
                 self._client = boto3.session.Session().client(
                     "s3",
                     aws_access_key_id=s.access_key_id,
-                    aws_secret_access_key=s.secret_access_key,
+                    aws_secret_access_key=text(s.secret_access_key),
                     region_name=s.region,
                     endpoint_url=s.endpoint_url,
                     config=Config(

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
 from notifier.redact import redact
+from notifier.settings import VendorSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,25 +59,20 @@ class RecipientThrottled(TransientProviderError):
         self.code = code
 
 
-@dataclass(frozen=True, kw_only=True)
-class TemplateSmsSettings:
-    """What every template-only vendor's settings have besides its credentials and template."""
+# ``host[:port]`` (https), or a full base URL: ``http://127.0.0.1:8081`` for a test peer.
+ENDPOINT = r"^(https?://)?[^\s/]+(:\d+)?/?$"
 
-    # ``host[:port]`` (https), or a full base URL: ``http://127.0.0.1:8081`` for a test peer.
+
+class TemplateSmsSettings(VendorSettings):
+    """What every template-only vendor's settings have: where its calls go."""
+
     endpoint: str
-    timeout: float = 10.0
-    # Kept-alive connections: one per worker thread, so none is opened per message.
-    max_connections: int = 32
-    # The approved template's variables, in order, out of "code" and "minutes".
-    template_params: tuple[str, ...] = ("code",)
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.template_params) - set(TEMPLATE_VARIABLES))
-        if unknown:
-            raise ValueError(f"template_params: unknown variables {unknown}")
 
 
-class TemplateSmsProvider:
+T = TypeVar("T", bound=TemplateSmsSettings)
+
+
+class TemplateSmsProvider(Generic[T]):
     """The part of a template-only vendor's adapter that is not the vendor's wire format.
 
     One keep-alive session shared by the worker's threads and no other state, so a subclass
@@ -85,10 +81,25 @@ class TemplateSmsProvider:
 
     name: str
 
-    def __init__(self, settings: TemplateSmsSettings) -> None:
+    def __init__(
+        self,
+        settings: T,
+        *,
+        timeout: float = 10.0,
+        max_connections: int = 32,
+        template_params: tuple[str, ...] = ("code",),
+    ) -> None:
+        """``timeout``: of each call (NOTIFIER_SMS_TIMEOUT). ``max_connections``: kept-alive
+        connections, one per worker thread, so none is opened per message. ``template_params``:
+        the approved template's variables, in order, out of "code" and "minutes"."""
+        unknown = sorted(set(template_params) - set(TEMPLATE_VARIABLES))
+        if unknown:
+            raise ValueError(f"template_params: unknown variables {unknown}")
+        self._settings = settings
+        self._template_params = template_params
         self._url = base_url(settings.endpoint) + "/"
-        self._timeout = settings.timeout
-        self._session = keepalive_session(settings.max_connections)
+        self._timeout = timeout
+        self._session = keepalive_session(max_connections)
 
     def send_sms(self, *, to: str, body: str) -> str:
         """Refuse: mainland carriers deliver approved templates only (see ``send_captcha``)."""

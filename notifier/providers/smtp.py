@@ -23,9 +23,10 @@ import smtplib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import ClassVar
 
 from flask_mail import Mail
+from pydantic import Field, SecretStr, model_validator
 
 from notifier import tracing
 from notifier.errors import PermanentProviderError, TransientProviderError
@@ -33,24 +34,33 @@ from notifier.patches.flask_mail_timeout import TimedConnection
 from notifier.providers.base import OutgoingMail
 from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import Wire, build_wire
+from notifier.settings import VendorSettings, text
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    """Flask-Mail's settings, plus the timeout Flask-Mail lacks."""
+class SmtpSettings(VendorSettings):
+    """``NOTIFIER_MAIL_*``: Flask-Mail's settings, plus the timeout and the pool it lacks."""
+
+    prefix: ClassVar[str] = "mail"
 
     server: str = "localhost"
-    port: int = 25
+    port: int = Field(default=25, ge=1, le=65535)
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
     use_tls: bool = False
     use_ssl: bool = False
-    timeout: float = 10.0
-    max_connections: int = 32
-    idle_timeout: float = 30.0
-    dkim: DkimSigner | None = None  # signs each mail with its From domain's key
+    timeout: float = Field(default=10.0, gt=0)
+    # SMTP connections one worker process keeps (unset: one per worker thread, at most 32), and how
+    # long an unused one stays open before it is closed (servers drop idle clients after a while).
+    max_connections: int | None = Field(default=None, ge=1, le=1000)
+    idle_timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_kind_of_tls(self) -> SmtpSettings:
+        if self.use_tls and self.use_ssl:
+            raise ValueError("NOTIFIER_MAIL_USE_TLS: cannot be combined with NOTIFIER_MAIL_USE_SSL")
+        return self
 
 
 class _Pool:
@@ -131,13 +141,19 @@ class SmtpMailProvider:
 
     name = "smtp"
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(
+        self, settings: SmtpSettings, *, threads: int = 32, dkim: DkimSigner | None = None
+    ) -> None:
+        """``threads``: the worker's threads, a connection each unless ``max_connections`` says
+        (at most 32: 32 kept connections carry ~400 mails a second through a relay 20 ms away,
+        more than one process's core sends; relays cap each client's). ``dkim``: signs each
+        mail with its From domain's key."""
         mail = Mail().init_mail(
             {
                 "MAIL_SERVER": settings.server,
                 "MAIL_PORT": settings.port,
                 "MAIL_USERNAME": settings.username,
-                "MAIL_PASSWORD": settings.password,
+                "MAIL_PASSWORD": text(settings.password) or None,
                 "MAIL_USE_TLS": settings.use_tls,
                 "MAIL_USE_SSL": settings.use_ssl,
                 "MAIL_SUPPRESS_SEND": False,
@@ -148,10 +164,10 @@ class SmtpMailProvider:
             "server.address": settings.server,
             "server.port": settings.port,
         }
-        self._dkim = settings.dkim
+        self._dkim = dkim
         self._pool = _Pool(
             lambda: TimedConnection(mail, settings.timeout).configure_host(),
-            size=settings.max_connections,
+            size=settings.max_connections or min(threads, 32),
             idle_timeout=settings.idle_timeout,
         )
 

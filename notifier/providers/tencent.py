@@ -43,13 +43,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr
 
 from notifier.errors import TransientProviderError
 from notifier.providers.signed_http import (
+    ENDPOINT,
     TemplateSmsProvider,
     TemplateSmsSettings,
     check_e164,
@@ -57,6 +60,7 @@ from notifier.providers.signed_http import (
     refusal,
     template_values,
 )
+from notifier.settings import text
 
 DEFAULT_ENDPOINT = "sms.tencentcloudapi.com"
 SERVICE = "sms"
@@ -81,15 +85,22 @@ _RECIPIENT_THROTTLED = frozenset(
 _TRANSIENT_PREFIXES = ("InternalError", "RequestLimitExceeded")
 
 
-@dataclass(frozen=True, kw_only=True)
 class TencentSettings(TemplateSmsSettings):
-    secret_id: str
-    secret_key: str
-    sdk_app_id: str
-    sign_name: str
-    template_id: str
+    """``NOTIFIER_TENCENT_*``: the account, the SMS app, the approved sign name and template,
+    the region and the endpoint."""
+
+    prefix: ClassVar[str] = "tencent"
+    required: ClassVar[tuple[str, ...]] = (
+        "secret_id", "secret_key", "sdk_app_id", "sign_name", "template_id",
+    )  # fmt: skip
+
+    secret_id: str | None = None
+    secret_key: SecretStr | None = None
+    sdk_app_id: str | None = None
+    sign_name: str | None = None
+    template_id: str | None = None
     region: str = "ap-guangzhou"
-    endpoint: str = DEFAULT_ENDPOINT
+    endpoint: str = Field(default=DEFAULT_ENDPOINT, pattern=ENDPOINT)
 
 
 def _hmac(key: bytes, text: str) -> bytes:
@@ -128,7 +139,7 @@ def tc3_authorization(
     )
 
 
-class TencentSmsProvider(TemplateSmsProvider):
+class TencentSmsProvider(TemplateSmsProvider[TencentSettings]):
     """Send captchas with ``SendSms`` on one keep-alive session shared by the worker's threads.
 
     Holds no per-call state: every call signs its own body and timestamp.
@@ -136,10 +147,9 @@ class TencentSmsProvider(TemplateSmsProvider):
 
     name = "tencent"
 
-    def __init__(self, settings: TencentSettings) -> None:
-        super().__init__(settings)
-        self._settings = settings
-        self._host = urlsplit(self._url).netloc.lower()
+    @cached_property
+    def _host(self) -> str:
+        return urlsplit(self._url).netloc.lower()
 
     def send_captcha(
         self, *, to: str, code: str, minutes: int, product: str, locale: str, purpose: str
@@ -148,11 +158,11 @@ class TencentSmsProvider(TemplateSmsProvider):
         body = json.dumps(
             {
                 "PhoneNumberSet": [check_e164(self.name, to)],
-                "SmsSdkAppId": self._settings.sdk_app_id,
-                "SignName": self._settings.sign_name,
-                "TemplateId": self._settings.template_id,
+                "SmsSdkAppId": text(self._settings.sdk_app_id),
+                "SignName": text(self._settings.sign_name),
+                "TemplateId": text(self._settings.template_id),
                 "TemplateParamSet": template_values(
-                    self._settings.template_params, code=code, minutes=minutes
+                    self._template_params, code=code, minutes=minutes
                 ),
             },
             ensure_ascii=False,
@@ -166,8 +176,8 @@ class TencentSmsProvider(TemplateSmsProvider):
             "X-TC-Timestamp": str(timestamp),
             "X-TC-Region": self._settings.region,
             "Authorization": tc3_authorization(
-                secret_id=self._settings.secret_id,
-                secret_key=self._settings.secret_key,
+                secret_id=text(self._settings.secret_id),
+                secret_key=text(self._settings.secret_key),
                 host=self._host,
                 timestamp=timestamp,
                 body=body,

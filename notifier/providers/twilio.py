@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
+from pydantic import Field, SecretStr
 from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.settings import Settings, VendorSettings, text
 
 
-@dataclass(frozen=True)
-class TwilioSettings:
-    account_sid: str
-    auth_token: str
-    from_: str | None = None
+class TwilioSettings(VendorSettings):
+    """``NOTIFIER_TWILIO_*``: the account, the sender, and where the API is."""
+
+    prefix: ClassVar[str] = "twilio"
+
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    from_: str | None = Field(default=None, validation_alias="from")
     messaging_service_sid: str | None = None
     # Another base URL than https://api.twilio.com: a regional edge, or a local test server.
-    base_url: str | None = None
-    timeout: float = 10.0
-    # Kept-alive HTTPS connections: one per worker thread, so none is opened per message.
-    max_connections: int = 32
-    # Where Twilio posts the message's delivery receipts (our /v1/receipts/twilio), if anywhere.
-    status_callback: str | None = None
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
+    timeout: float = Field(default=10.0, gt=0)
+
+    def check(self, settings: Settings) -> None:
+        """A listed Twilio needs its account, its token and a sender (a number or a service)."""
+        if self.prefix not in settings.providers_listed:
+            return
+        why = "required when NOTIFIER_SMS_PROVIDERS lists twilio"
+        if missing := self.unset("account_sid", "auth_token"):
+            raise ValueError(f"{missing}: {why}")
+        if not (self.from_ or self.messaging_service_sid):
+            raise ValueError(
+                f"NOTIFIER_TWILIO_FROM: {why} (or NOTIFIER_TWILIO_MESSAGING_SERVICE_SID)"
+            )
 
 
 class TwilioSmsProvider:
@@ -34,17 +46,27 @@ class TwilioSmsProvider:
 
     name = "twilio"
 
-    def __init__(self, settings: TwilioSettings) -> None:
+    def __init__(
+        self,
+        settings: TwilioSettings,
+        *,
+        max_connections: int = 32,
+        status_callback: str | None = None,
+    ) -> None:
+        """``max_connections``: kept-alive HTTPS connections, one per worker thread, so none is
+        opened per message. ``status_callback``: where Twilio posts the message's delivery
+        receipts (our /v1/receipts/twilio), if anywhere."""
         self._settings = settings
+        self._status_callback = status_callback
         http = TwilioHttpClient(timeout=settings.timeout)
         # The SDK's own pool keeps min(32, cores + 4) connections: with more threads than that
         # it opens and discards a connection (a TLS handshake to Twilio) per message.
-        adapter = HTTPAdapter(
-            pool_connections=1, pool_maxsize=settings.max_connections, max_retries=0
-        )
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_connections, max_retries=0)
         for scheme in ("https://", "http://"):
             http.session.mount(scheme, adapter)
-        self._client = Client(settings.account_sid, settings.auth_token, http_client=http)
+        self._client = Client(
+            text(settings.account_sid), text(settings.auth_token), http_client=http
+        )
         if settings.base_url:
             self._client.api.base_url = settings.base_url.rstrip("/")
 
@@ -56,8 +78,8 @@ class TwilioSmsProvider:
             else {"from_": self._settings.from_}
         )
         try:
-            if self._settings.status_callback:
-                sender["status_callback"] = self._settings.status_callback
+            if self._status_callback:
+                sender["status_callback"] = self._status_callback
             message = self._client.messages.create(to=to, body=body, **sender)
         except TwilioRestException as e:
             error = f"Twilio {e.status} (code {e.code}): {e.msg}"

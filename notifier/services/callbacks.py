@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import requests
 
-from config import ApiClient
+from notifier.settings import ApiClient
 from notifier.stores.batches import BatchStore
 from notifier.stores.notifications import NotificationStore
 from notifier.webhooks import (

@@ -15,7 +15,6 @@ from typing import Any, Protocol, get_args
 import jinja2
 import phonenumbers
 
-from config import ConfigError
 from notifier import tracing
 from notifier.errors import (
     FieldError,
@@ -44,6 +43,7 @@ from notifier.services.delivery import (
     store_and_queue,
 )
 from notifier.services.mail import hand_over, unsuppressed
+from notifier.settings import ConfigError
 from notifier.stores.captchas import CaptchaStore, Sender, Verdict
 from notifier.stores.notifications import NotificationStore
 from notifier.stores.suppressions import SuppressionList

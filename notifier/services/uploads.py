@@ -13,10 +13,10 @@ from typing import cast
 
 from pydantic import BaseModel
 
-from config import ApiClient
 from notifier import objectkeys
 from notifier.errors import Forbidden, ServiceUnavailable, Unprocessable
 from notifier.providers.base import UploadAsk, UploadStore
+from notifier.settings import ApiClient
 
 
 def _check_keys(request: UploadAsk) -> UploadAsk:

@@ -12,9 +12,9 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Retry
 
-from config import Settings
 from notifier.lanes import LANES
 from notifier.services.delivery import Outcome
+from notifier.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from typing import Any
 from celery import shared_task
 from pydantic import ValidationError
 
-from config import Environment
 from notifier.errors import FieldError, Forbidden, Unprocessable
 from notifier.lanes import TaskNames
 from notifier.runtime import runtime
 from notifier.services.uploads import mint_upload
+from notifier.settings import Environment
 
 
 @shared_task(name=TaskNames.QINIU_UPTOKEN, ignore_result=False)

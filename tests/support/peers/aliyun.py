@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from notifier.providers.aliyun import AliyunSettings, AliyunSmsProvider
-from tests.support.peers.http_peer import JsonPeer, Reply, Request
+from tests.support.peers.http_peer import JsonPeer, Reply, Request, adapter_options
 
 ACCESS_KEY_ID = "LTAI5tTestKeyId00000000"
 ACCESS_KEY_SECRET = "test-access-key-secret"
@@ -218,14 +218,15 @@ def _error(status: int, code: str, message: str) -> Reply:
 
 
 def provider(endpoint: str, **kw: Any) -> AliyunSmsProvider:
-    """The adapter with the fake's credentials, sign name and template; ``kw`` overrides."""
+    """The adapter with the fake's credentials, sign name and template; ``kw`` overrides
+    them and the adapter's options."""
+    options = adapter_options(kw)
     values: dict[str, Any] = {
         "access_key_id": ACCESS_KEY_ID,
         "access_key_secret": ACCESS_KEY_SECRET,
         "sign_name": SIGN_NAME,
         "template_code": TEMPLATE_CODE,
         "endpoint": endpoint,
-        "timeout": 2,
         **kw,
     }
-    return AliyunSmsProvider(AliyunSettings(**values))
+    return AliyunSmsProvider(AliyunSettings(**values), **options)

@@ -146,3 +146,12 @@ def send_captcha(sms: Any, to: str = "+8613800138000") -> str:
         to=to, code="123456", minutes=5, product="Acme", locale="zh-CN", purpose="login"
     )
     return message_id
+
+
+# What a template-only SMS adapter takes beside its vendor's settings model.
+ADAPTER_OPTIONS = ("timeout", "max_connections", "template_params")
+
+
+def adapter_options(kw: dict[str, Any]) -> dict[str, Any]:
+    """Take the adapter's own options out of ``kw`` (the rest is its settings); 2 s timeout."""
+    return {"timeout": 2, **{name: kw.pop(name) for name in ADAPTER_OPTIONS if name in kw}}

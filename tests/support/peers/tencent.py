@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.providers.tencent import TencentSettings, TencentSmsProvider
-from tests.support.peers.http_peer import JsonPeer, Reply, Request
+from tests.support.peers.http_peer import JsonPeer, Reply, Request, adapter_options
 
 SECRET_ID = "AKIDTestSecretId0000000000000000"
 SECRET_KEY = "test-secret-key"
@@ -252,7 +252,9 @@ def _error(code: str, message: str) -> Reply:
 
 
 def provider(endpoint: str, **kw: Any) -> TencentSmsProvider:
-    """The adapter with the fake's credentials, app, sign name and template; ``kw`` overrides."""
+    """The adapter with the fake's credentials, app, sign name and template; ``kw`` overrides
+    them and the adapter's options."""
+    options = adapter_options(kw)
     values: dict[str, Any] = {
         "secret_id": SECRET_ID,
         "secret_key": SECRET_KEY,
@@ -261,7 +263,6 @@ def provider(endpoint: str, **kw: Any) -> TencentSmsProvider:
         "template_id": TEMPLATE_ID,
         "region": REGION,
         "endpoint": endpoint,
-        "timeout": 2,
         **kw,
     }
-    return TencentSmsProvider(TencentSettings(**values))
+    return TencentSmsProvider(TencentSettings(**values), **options)

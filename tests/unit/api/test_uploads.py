@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from pydantic import SecretStr
 
 from config import Settings
 from notifier import create_app
@@ -185,6 +186,6 @@ def test_without_credentials_the_route_is_503_and_the_rest_runs(
 
 
 def test_a_policy_field_the_sdk_would_drop_is_an_error() -> None:
-    tokens = QiniuTokens(QiniuSettings("ak", "sk"))
+    tokens = QiniuTokens(QiniuSettings(access_key="ak", secret_key=SecretStr("sk")))
     with pytest.raises(RuntimeError, match="dropped policy fields: notAQiniuField"):
         tokens.upload_token(bucket="b", key=None, expires_in=60, policy={"notAQiniuField": 1})

@@ -14,7 +14,7 @@ import pytest
 from config import ConfigError, load_settings
 from notifier.providers.dkim import DkimSigner, load_keys
 from notifier.providers.mime import build_wire
-from notifier.providers.outbox import OutboxMailProvider
+from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
 from tests.support.harness.dkim_keys import KeyPair, key_pair
 from tests.support.harness.mail import mail
 from tests.support.peers.dns_server import DnsServer
@@ -97,7 +97,9 @@ def test_the_parent_domains_key_signs_a_subdomain_and_others_go_unsigned(
 def test_the_outbox_writes_the_signed_bytes(
     signer: DkimSigner, dns_server: DnsServer, tmp_path: Path
 ) -> None:
-    OutboxMailProvider(tmp_path, dkim=signer).send_mail(message=mail("n7", sender="a@example.com"))
+    OutboxMailProvider(OutboxSettings(dir=tmp_path), dkim=signer).send_mail(
+        message=mail("n7", sender="a@example.com")
+    )
     assert verified((tmp_path / "n7.eml").read_bytes(), dns_server)
 
 

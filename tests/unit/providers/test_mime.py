@@ -13,7 +13,7 @@ from typing import cast
 import pytest
 
 from notifier.providers.mime import build_wire
-from notifier.providers.outbox import OutboxMailProvider
+from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
 from tests.support.harness.mail import CROWD, NEWSLETTER_HTML, NEWSLETTER_TEXT, mail
 from tests.support.peers.smtp import wire_faults
 
@@ -138,7 +138,7 @@ def test_an_address_with_a_control_character_is_never_written() -> None:
 
 def test_the_outbox_writes_the_wire_bytes(tmp_path: Path) -> None:
     message = mail(to=CROWD, text=NEWSLETTER_TEXT, html=NEWSLETTER_HTML)
-    OutboxMailProvider(tmp_path).send_mail(message=message)
+    OutboxMailProvider(OutboxSettings(dir=tmp_path)).send_mail(message=message)
     data = (tmp_path / "n1.eml").read_bytes()
     assert wire_faults(data + b"\r\n") == []
     assert b"\r\nX-Notification-Id: n1\r\n" in data

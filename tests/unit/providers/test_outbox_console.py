@@ -7,7 +7,7 @@ from pathlib import Path
 
 from notifier.providers.base import OutgoingMail
 from notifier.providers.console import ConsoleMailProvider
-from notifier.providers.outbox import OutboxMailProvider
+from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
 
 MAIL = OutgoingMail(
     notification_id="n1",
@@ -20,7 +20,7 @@ MAIL = OutgoingMail(
 
 
 def test_outbox_writes_one_eml_file_a_message(tmp_path: Path) -> None:
-    provider = OutboxMailProvider(tmp_path / "outbox")
+    provider = OutboxMailProvider(OutboxSettings(dir=tmp_path / "outbox"))
     message_id = provider.send_mail(message=MAIL)
     (path,) = (tmp_path / "outbox").iterdir()
     assert path.name == "n1.eml"

@@ -39,8 +39,8 @@ class Vendor:
     secret_field: str
     bad_signature: str
 
-    def make(self, endpoint: str | None = None, **kw: Any) -> TemplateSmsProvider:
-        build: Callable[..., TemplateSmsProvider] = self.support.provider
+    def make(self, endpoint: str | None = None, **kw: Any) -> TemplateSmsProvider[Any]:
+        build: Callable[..., TemplateSmsProvider[Any]] = self.support.provider
         return build(endpoint or self.fake.base_url, **kw)
 
 
