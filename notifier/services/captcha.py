@@ -286,7 +286,7 @@ def deliver_code(
         outcome = transmit(claimed, recipient, parts)
         if outcome.status == "sent":
             # What a falling verify ratio is read against (see verify_captcha).
-            store.count(f"captchas_sent:{channel.name}:{payload['purpose']}")
+            store.tally(f"captchas_sent:{channel.name}:{payload['purpose']}")
         return outcome
 
     return attempt_delivery(

@@ -3,7 +3,9 @@
 A claim moves the record to ``sending`` under a lease (a :class:`Claim`); the settle that follows
 records ``sent``, ``failed`` or ``retrying``, once a claim, and applies a receipt that came
 early. Both are written durably (see :meth:`StoreBase._durably`): they are what makes a send
-happen once across a failover.
+happen once across a failover, and while Redis refuses writes. A full Redis records an outcome
+all the same (``lua/lib/past_full.lua``): a send a provider took is never left ``sending`` for
+the sweep to send again because Redis was at ``maxmemory``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Claims(Receipts, Schedule):
 
     _claim = Lua("notifications/claim")
     _settle = Lua("notifications/settle")
+    _index_ref = Lua("notifications/index_ref")
 
     def claim(
         self, notification_id: str, *, lease: float, max_attempts: int, lane: str = ""
@@ -97,11 +100,11 @@ class Claims(Receipts, Schedule):
         final = status in FINAL
         now = time.time()
         callback = self._callback(notification_id, status) if final else None
-        # The outcome of this thread's claim carries it, once: made again, it changes nothing.
+        # The outcome of this thread's claim carries it: its attempt has one outcome, the first
+        # recorded. Made again, or followed by another (an error after the send was recorded,
+        # taken for a failed attempt), it changes nothing.
         held = getattr(self._held, "claim", None)
         claim = held[1] if held and held[0] == notification_id else ""
-        if claim:
-            self._held.claim = None
         keys = [
             record_key(notification_id), payload_key(notification_id),
             metrics_key(notification_id), *list_of(callback),
@@ -121,8 +124,8 @@ class Claims(Receipts, Schedule):
             indexed = bool(provider and provider_ref)
             with self.redis.pipeline(transaction=False) as pipe:
                 if indexed:
-                    pipe.set(ref_key(provider or "", provider_ref or ""), notification_id,
-                             ex=self.ttl)  # fmt: skip
+                    self._index_ref(keys=[ref_key(provider or "", provider_ref or "")],
+                                    args=[notification_id, self.ttl], client=pipe)  # fmt: skip
                 self._settle(keys=keys, args=args, client=pipe)
                 if indexed:
                     pipe.get(early_receipt_key(provider or "", provider_ref or ""))

@@ -129,7 +129,7 @@ def report(found: list[Violation]) -> str:
 RUNS = {
     "notifications": {
         "notifications/claim", "notifications/settle", "notifications/receipt",
-        "notifications/cancel", "notifications/soft_bounce",
+        "notifications/cancel", "notifications/soft_bounce", "notifications/index_ref",
     },
     "batches": {"batches/take_pending", "batches/fan_out", "batches/cancel",
                 "batches/published"},

@@ -218,6 +218,40 @@ def test_settle_records_an_outcome_once_and_moves_its_batch(r: redis.Redis, run:
     assert r.hget(metrics_key(nid), "final:mail:sent:live") == "1"
 
 
+@of("notifications/index_ref")
+def test_index_ref_names_the_notification_for_the_refs_retention(r: redis.Redis, run: Run) -> None:
+    key = "notifier:ref:twilio:SM1"
+    r.set(key, "an older one")
+    assert run("notifications/index_ref", [key], [NID, 60]) == 1
+    assert r.get(key) == NID and 0 < r.ttl(key) <= 60
+
+
+def test_a_full_redis_records_an_outcome_and_its_ref_all_the_same(fillable: RedisServer) -> None:
+    """At maxmemory (noeviction) Redis refuses what needs memory, but not the outcome of a send
+    the provider took: refused, it would be sent again (issue 35)."""
+    r = redis.Redis.from_url(fillable.url(), decode_responses=True)
+    r.flushdb()
+    record(r, status="sending", lane="mail", queued_at=repr(time.time() - 1))
+    keys = [record_key(NID), payload_key(NID), metrics_key(NID), CALLBACKS]
+    args: list[EncodableT] = ["sent", "smtp", "", NOW, 60, "1", "0", "ref-1",
+                              "callback message", " shop ", "claim-1", time.time()]  # fmt: skip
+    settle = r.register_script(source("notifications/settle"))
+    index_ref = r.register_script(source("notifications/index_ref"))
+    fillable.fill()
+    try:
+        with pytest.raises(redis.OutOfMemoryError):
+            r.set("anything", "new")  # full indeed
+        assert settle(keys=keys, args=args) == [1, 1, 0]
+        assert index_ref(keys=["notifier:ref:smtp:ref-1"], args=[NID, 60]) == 1
+    finally:
+        fillable.free()
+    assert r.hget(record_key(NID), "status") == "sent"
+    assert r.exists(payload_key(NID)) == 0
+    assert r.lrange(CALLBACKS, 0, -1) == ["callback message"]
+    assert r.hget(metrics_key(NID), "final:mail:sent:live") == "1"
+    assert r.get("notifier:ref:smtp:ref-1") == NID
+
+
 @of("notifications/receipt")
 def test_a_receipt_moves_a_sent_record_once(r: redis.Redis, run: Run) -> None:
     record(r, kind="sms_captcha", status="sent")

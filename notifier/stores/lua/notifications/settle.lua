@@ -23,11 +23,13 @@
 -- that would retry is cancelled instead ('revoked': the caller tells the client). Counts final
 -- statuses and provider errors; a live send a provider took goes in the delivery histogram,
 -- under the lane it was claimed from. Without a message (a broker other than this Redis),
--- 'callback due' says to publish one.
+-- 'callback due' says to publish one. A full Redis records it all the same (lib/past_full.lua).
 --#include lib/batch_counts.lua
 --#include lib/observe.lua
+--#include lib/past_full.lua
 
 local record, payload, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+past_full(record)
 local status = redis.call('HGET', record, 'status')
 if not status then return {0, 0, 0} end
 if ARGV[11] ~= '' and redis.call('HGET', record, 'settled') == ARGV[11] then
