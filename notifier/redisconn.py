@@ -112,6 +112,22 @@ def parse(url: str) -> RedisTarget:
     return RedisTarget(url, tuple(sentinels), master, int(db or 0), password or None)
 
 
+def eviction_policy(redis_client: redis.Redis) -> str | None:
+    """Redis's ``maxmemory-policy``: ``CONFIG GET``'s, else ``INFO memory``'s (managed Redis
+    often renames or refuses ``CONFIG``); None when neither says. A Redis that does not answer
+    raises its error."""
+    try:
+        found = redis_client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.ResponseError:
+        found = None
+    if not found:
+        try:
+            found = redis_client.info("memory").get("maxmemory_policy")
+        except redis.ResponseError:
+            return None
+    return str(found) if found else None
+
+
 def client(target: RedisTarget, *, timeout: float, retry: Retry) -> redis.Redis:
     """A client of the primary that gives up a command after ``timeout`` seconds."""
     options: dict[str, Any] = {

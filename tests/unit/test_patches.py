@@ -398,7 +398,7 @@ def test_a_start_a_refusing_redis_failed_is_waited_out_and_said_once_not_celerys
     from notifier.patches.celery_consumer import Consumer
 
     monkeypatch.setattr(celery_consumer, "REFUSED_WAIT", 0.05)
-    consumer = Consumer.__new__(Consumer)  # the hooks, without a whole worker
+    consumer: Any = Consumer.__new__(Consumer)  # the hooks, without a whole worker
     consumer.conninfo = Connection("redis://127.0.0.1:1/0")
     full = redis.OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
     with caplog.at_level(logging.INFO, logger="celery.worker.consumer.consumer"):
