@@ -34,6 +34,9 @@ class Claim:
     attempt: int = 0
     wait: float = 0.0
     payload: dict[str, Any] | None = None  # what to send, with a ``sending`` claim
+    # Attempts before this one whose outcome was never recorded (their lease ran out): each may
+    # have sent it.
+    unrecorded: int = 0
 
 
 class Claims(Receipts, Schedule):
@@ -59,13 +62,13 @@ class Claims(Receipts, Schedule):
             payload_key(notification_id),
             metrics_key(notification_id),
         ]
-        status, attempt, wait, *payload = self._durably(
+        status, attempt, wait, *sending = self._durably(
             lambda: self._claim(
                 keys=keys, args=[rfc3339(now), now, lease, max_attempts, claim, lane]
             )
         )
         self._held.claim = (notification_id, claim)
-        raw = payload[0] if payload else None
+        raw, unrecorded = [*sending, None, 0][:2]
         if status == "failed" and int(attempt) > 0:
             # This claim gave it up (its attempts never finished): the client hears of it too.
             self._tell(notification_id, "failed")
@@ -78,6 +81,7 @@ class Claims(Receipts, Schedule):
             attempt=int(attempt),
             wait=float(wait),
             payload=None if raw is None else cast(dict[str, Any], json.loads(raw)),
+            unrecorded=int(unrecorded or 0),
         )
 
     def settle(
@@ -87,7 +91,7 @@ class Claims(Receipts, Schedule):
         *,
         provider: str | None,
         error: str | None = None,
-        only_if_open: bool = False,
+        only_if_waiting: bool = False,
         provider_ref: str | None = None,
     ) -> bool:
         """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``; True when a
@@ -95,7 +99,9 @@ class Claims(Receipts, Schedule):
 
         A final status queues the client's status callback in the same step. With
         ``provider_ref`` (the provider's message id), a receipt can find the notification; one
-        that came before this, early, is applied now.
+        that came before this, early, is applied now. ``only_if_waiting`` moves only a record
+        that waits for an attempt (scheduled, queued, retrying): not one whose attempt is under
+        way, which may have sent it.
         """
         final = status in FINAL
         now = time.time()
@@ -112,7 +118,7 @@ class Claims(Receipts, Schedule):
         args = [
             # Provider errors can quote an address or a number back: never keep them.
             status, provider or "", redact(error or ""), rfc3339(now), self.ttl,
-            "1" if final else "0", "1" if only_if_open else "0", provider_ref or "",
+            "1" if final else "0", "1" if only_if_waiting else "0", provider_ref or "",
             callback[1] if callback else "", self._callback_clients, claim, now,
         ]  # fmt: skip
 

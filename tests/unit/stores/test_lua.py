@@ -162,10 +162,10 @@ def test_claim_takes_a_queued_record_once_and_counts_its_wait(r: redis.Redis, ru
     record(r, queued_at=repr(time.time() - 0.3))
     keys = [record_key(NID), payload_key(NID), metrics_key(NID)]
     now = time.time()
-    status, attempt, wait, payload = run(
+    status, attempt, wait, payload, unrecorded = run(
         "notifications/claim", keys, [NOW, now, 30, 5, "claim-1", "mail"]
     )
-    assert (status, attempt, wait) == ("sending", 1, "0")
+    assert (status, attempt, wait, unrecorded) == ("sending", 1, "0", 0)
     assert json.loads(payload) == {"to": ["ada@example.com"]}
     assert r.hget(record_key(NID), "lane") == "mail"
     assert float(r.hget(record_key(NID), "lease_until") or 0) == pytest.approx(now + 30, abs=0.01)
@@ -181,10 +181,15 @@ def test_claim_takes_a_queued_record_once_and_counts_its_wait(r: redis.Redis, ru
     # Another claim while the lease holds: busy, with the seconds it has left.
     busy = run("notifications/claim", keys, [NOW, now + 10, 30, 5, "claim-2", "mail"])
     assert busy[0] == "busy" and float(busy[2]) == pytest.approx(20, abs=0.01)
-    # Past the lease and past the most attempts: failed, not looped on.
-    assert run("notifications/claim", keys, [NOW, now + 31, 30, 1, "claim-3", ""])[:2] == [
+    # Past the lease: taken over, the attempt before counted as one whose outcome never came
+    # (it may have sent it), in the answer and again when the same claim is made again.
+    taken = run("notifications/claim", keys, [NOW, now + 31, 30, 5, "claim-3", "mail"])
+    assert (taken[:3], taken[4]) == (["sending", 2, "0"], 1)
+    assert run("notifications/claim", keys, [NOW, now + 31, 30, 5, "claim-3", "mail"])[4] == 1
+    # Past that lease and past the most attempts: failed, not looped on.
+    assert run("notifications/claim", keys, [NOW, now + 62, 30, 2, "claim-4", ""])[:2] == [
         "failed",
-        1,
+        2,
     ]
     assert r.exists(payload_key(NID)) == 0
     assert r.zscore(open_key(NID), NID) is None

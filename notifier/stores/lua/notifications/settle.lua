@@ -11,7 +11,7 @@
 -- ARGV[4] now, RFC 3339
 -- ARGV[5] the record's retention, seconds
 -- ARGV[6] whether the status is final (1/0)
--- ARGV[7] only if the record is still open (1/0)
+-- ARGV[7] only if the record waits for an attempt: scheduled, queued or retrying (1/0)
 -- ARGV[8] the provider's message id ('' when none)
 -- ARGV[9] the callback message to push ('' for none, or to publish after)
 -- ARGV[10] the clients that want callbacks, " a b "
@@ -35,9 +35,8 @@ if not status then return {0, 0, 0} end
 if ARGV[11] ~= '' and redis.call('HGET', record, 'settled') == ARGV[11] then
   return {0, 0, 0}
 end
-if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending'
-   and status ~= 'retrying' then
-  return {0, 0, 0}
+if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'retrying' then
+  return {0, 0, 0}  -- final, or an attempt under way: its outcome, or the sweep, settles it
 end
 if ARGV[11] ~= '' then redis.call('HSET', record, 'settled', ARGV[11]) end
 local new, final, revoked = ARGV[1], ARGV[6], 0
