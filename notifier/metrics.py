@@ -83,6 +83,7 @@ class StateCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
+        yield from _memory(self._redis)
         n = len(SHARDS)
         counters: dict[str, int] = {}
         histograms: dict[str, float] = {}  # their sums are fractional
@@ -114,6 +115,32 @@ class StateCollector(Collector):
             for queue, length in lengths.items():
                 depth.add_metric([queue], length)
             yield depth
+
+
+def _memory(client: redis.Redis) -> Iterator[Metric]:
+    """How near Redis is to full: at maxmemory (noeviction) it refuses every new send (503)."""
+    try:
+        info = client.info("memory")
+    except redis.RedisError:  # INFO refused (a locked-down managed Redis): no figures
+        return
+    used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+    # Without maxmemory Redis never refuses, but the machine's memory still runs out.
+    ceiling = limit or int(info.get("total_system_memory", 0))
+    for name, help_text, value in (
+        ("notifier_redis_memory_used_bytes", "Memory Redis uses (INFO used_memory)", used),
+        ("notifier_redis_memory_max_bytes", "Redis's maxmemory (0: none set)", limit),
+    ):
+        gauge = GaugeMetricFamily(name, help_text)
+        gauge.add_metric([], float(value))
+        yield gauge
+    if ceiling:
+        headroom = GaugeMetricFamily(
+            "notifier_redis_memory_headroom_ratio",
+            "Share of Redis's memory still free: 1 - used / maxmemory (the machine's memory when"
+            " no maxmemory is set); at 0 and below Redis refuses writes, and every send is 503",
+        )
+        headroom.add_metric([], 1 - used / ceiling)
+        yield headroom
 
 
 def amqp_depths(celery: Celery, queues: Sequence[str]) -> Callable[[], dict[str, int]]:

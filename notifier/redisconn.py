@@ -10,6 +10,11 @@ closes that window for what must survive (a 202, a captcha's attempts, a cancel,
 send, the outcome after one): ``WAIT`` until ``replicas`` replicas hold everything written so far.
 Redis replicates one ordered stream, so the replicas that acknowledge one write hold every write
 before it, on any connection; and the sentinels promote the replica that is furthest along.
+
+A Redis can also answer and still refuse to write (:func:`refusal`): full (``OOM``: its used
+memory over ``maxmemory``, with the ``noeviction`` policy production needs), a replica
+(``READONLY``), or unable to save to disk (``MISCONF``). A worker's durable write waits that out
+as it waits out a silent primary; the web answers 503 naming the cause.
 """
 
 from __future__ import annotations
@@ -31,6 +36,41 @@ T = TypeVar("T")
 SENTINEL_SCHEME = "redis+sentinel://"
 # Written by every confirmation: WAIT counts the replicas that hold this connection's last write.
 MARK = "notifier:replicated"
+# That write, made even by a full Redis: a script whose first write needs no memory (the DEL) is
+# not stopped by maxmemory after it (EVAL's docs, "Execution under low memory conditions").
+_MARK_PAST_FULL = "redis.call('DEL', KEYS[1]) return redis.call('INCR', KEYS[1])"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Redis answered, and would not write: its error's code, and why, in an operator's words."""
+
+    code: str  # OOM, READONLY or MISCONF
+    why: str
+
+    def __str__(self) -> str:
+        return f"Redis refuses writes ({self.code}): {self.why}"
+
+
+# Each refusal by the words of its error: redis-py names two by class, but inside a script, or
+# wrapped by kombu, only the words are left.
+_REFUSALS = (
+    ("used memory > 'maxmemory'", Refusal("OOM", "it is full, its used memory over maxmemory")),
+    ("READONLY", Refusal("READONLY", "it is a read-only replica, not the primary")),
+    ("read only replica", Refusal("READONLY", "it is a read-only replica, not the primary")),
+    ("MISCONF", Refusal("MISCONF", "it cannot save to disk")),
+)
+
+
+def refusal(error: BaseException | None) -> Refusal | None:
+    """The refusal ``error`` is (or was raised from), or None for any other error."""
+    while error is not None:
+        if isinstance(error, redis.ResponseError):
+            found = next((r for words, r in _REFUSALS if words in str(error)), None)
+            if found is not None:
+                return found
+        error = error.__cause__ or error.__context__
+    return None
 
 
 @dataclass(frozen=True)
@@ -70,6 +110,22 @@ def parse(url: str) -> RedisTarget:
     if db and not db.isdigit():
         raise ValueError(f"database {db!r} is not a number")
     return RedisTarget(url, tuple(sentinels), master, int(db or 0), password or None)
+
+
+def eviction_policy(redis_client: redis.Redis) -> str | None:
+    """Redis's ``maxmemory-policy``: ``CONFIG GET``'s, else ``INFO memory``'s (managed Redis
+    often renames or refuses ``CONFIG``); None when neither says. A Redis that does not answer
+    raises its error."""
+    try:
+        found = redis_client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.ResponseError:
+        found = None
+    if not found:
+        try:
+            found = redis_client.info("memory").get("maxmemory_policy")
+        except redis.ResponseError:
+            return None
+    return str(found) if found else None
 
 
 def client(target: RedisTarget, *, timeout: float, retry: Retry) -> redis.Redis:
@@ -156,7 +212,7 @@ class Replication:
         if self.replicas <= 0:
             return
         with redis_client.pipeline(transaction=False) as pipe:
-            pipe.incr(MARK)
+            redis_client.register_script(_MARK_PAST_FULL)(keys=[MARK], client=pipe)
             pipe.wait(self.replicas, self.timeout_ms)
             _, acknowledged = pipe.execute()
         if int(acknowledged) < self.replicas:
@@ -178,22 +234,20 @@ class Replication:
     def durably(self, redis_client: redis.Redis, write: Callable[[], T], patience: float) -> T:
         """Make ``write`` (safe to repeat) and confirm it, again on a new primary, for a while.
 
-        For workers: the write is made again when the primary changed under it, or when it
-        could not be made (with replicas asked for, a primary that died or went silent is
-        promoted away within a failover's time), and the confirmation waited for again while
-        replicas catch up, until ``patience`` seconds pass; then :class:`NotReplicated` (or
-        the connection error) is raised.
+        For workers: the write is made again when the primary changed under it, when it could
+        not be made (with replicas asked for, a primary that died or went silent is promoted
+        away within a failover's time), or when Redis refused it (:func:`refusal`: full, a
+        replica, a disk it cannot save to: each may pass), and the confirmation waited for again
+        while replicas catch up, until ``patience`` seconds pass; then :class:`NotReplicated`
+        (or the error) is raised.
         """
         deadline = time.monotonic() + patience
         while True:
             moves = primary_moves(redis_client)
             try:
                 result = write()
-            except (redis.ConnectionError, redis.TimeoutError):
-                if self.replicas <= 0 or time.monotonic() > deadline:
-                    raise
-                _ask_sentinels(redis_client)
-                time.sleep(0.2)
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as e:
+                self._wait_out(redis_client, e, deadline)
                 continue
             while True:
                 try:
@@ -202,5 +256,24 @@ class Replication:
                 except redis.ConnectionError:
                     if time.monotonic() > deadline:
                         raise
+                except redis.ResponseError as e:
+                    self._wait_out(redis_client, e, deadline)
+                    break  # refused (a replica now, a disk that failed): make the write again
                 if primary_moves(redis_client) != moves:
                     break  # the write may be lost with the old primary: make it again
+
+    def _wait_out(
+        self, redis_client: redis.Redis, error: redis.RedisError, deadline: float
+    ) -> None:
+        """Return when ``error`` may pass and there is time to try again; else raise it."""
+        refused = refusal(error)
+        if isinstance(error, redis.ResponseError) and refused is None:
+            raise error  # a bug of ours, not a state of Redis
+        if time.monotonic() > deadline or (refused is None and self.replicas <= 0):
+            raise error
+        if refused is not None and refused.code == "READONLY":
+            # A plain URL whose name now leads to the new primary (a managed Redis's failover):
+            # new connections find it; those kept are to the old one.
+            redis_client.connection_pool.disconnect(inuse_connections=False)
+        _ask_sentinels(redis_client)
+        time.sleep(0.2)

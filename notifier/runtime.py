@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,13 +21,13 @@ from notifier.metrics import StateCollector, amqp_depths
 from notifier.providers.base import MailProvider, SmsProvider, UploadStore
 from notifier.providers.registry import UPLOAD_STORES, MailFactory, SmsFactory
 from notifier.queueing import TaskQueue
-from notifier.redisconn import Replication, client, parse
+from notifier.redisconn import Replication, client, eviction_policy, parse
 from notifier.services.batches import RowMails
 from notifier.services.bounces import Bounces
 from notifier.services.callbacks import CallbackSender
 from notifier.services.captcha import MAIL as MAIL_CAPTCHA
 from notifier.services.captcha import SMS, CaptchaPolicy, check_templates
-from notifier.settings import ApiClient, Environment, Settings
+from notifier.settings import ApiClient, ConfigError, Environment, Settings
 from notifier.stores.batches import BatchStore
 from notifier.stores.captchas import CaptchaStore
 from notifier.stores.idempotency import IdempotencyKeys
@@ -37,6 +38,7 @@ from notifier.stores.suppressions import SuppressionList, UnsubscribeLinks
 from notifier.templating import MailTemplates, SmsTemplates, folders
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def redis_client(url: str, timeout: float = 1.5) -> redis.Redis:
@@ -55,6 +57,33 @@ def patient_retry() -> Retry:
     return Retry(
         ExponentialBackoff(cap=1.0, base=0.05), 20, (redis.ConnectionError, redis.TimeoutError)
     )
+
+
+def check_eviction(client: redis.Redis, setting: str, env: Environment) -> None:
+    """A Redis that evicts keys when full loses accepted notifications without a word: its
+    ``maxmemory-policy`` must be ``noeviction`` (then a full Redis refuses new work, 503). Not
+    so stops a production start-up (a ConfigError naming ``setting``); elsewhere, and when Redis
+    does not say or does not answer yet, it is a warning."""
+    try:
+        policy = eviction_policy(client)
+    except redis.RedisError as e:
+        log.warning("%s: could not check maxmemory-policy, Redis did not answer: %s", setting, e)
+        return
+    if policy is None:
+        log.warning(
+            "%s: Redis shows its maxmemory-policy neither by CONFIG GET nor by INFO: make sure "
+            "it is noeviction, or a full Redis drops accepted notifications", setting,
+        )  # fmt: skip
+        return
+    if policy == "noeviction":
+        return
+    problem = (
+        f"{setting}: Redis's maxmemory-policy is {policy}; it must be noeviction, or a full "
+        "Redis drops accepted notifications without a word"
+    )
+    if env is Environment.PRODUCTION:
+        raise ConfigError(problem)
+    log.warning("%s", problem)
 
 
 class PerProcess(Generic[T]):
@@ -93,6 +122,9 @@ class Runtime:
         self.sms_templates = SmsTemplates(folders("sms", s.templates_dir))
         self.mail_captcha_templates = MailTemplates(folders("mail_captcha", s.templates_dir))
         self.redis = redis_client(self.redis_url)
+        check_eviction(self.redis, "NOTIFIER_REDIS_URL", s.env)
+        if s.broker_url and not s.broker_is_rabbitmq and s.broker_url != self.redis_url:
+            check_eviction(redis_client(s.broker_url), "NOTIFIER_BROKER_URL", s.env)
         # The keys an earlier release wrote are moved before this process serves or takes a task
         # (notifier.stores.layout); if Redis could not be asked, dispatch_due tries again.
         self.layout_current = ensure_layout(self.redis)

@@ -24,6 +24,16 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def fillable() -> Iterator[RedisServer]:
+    """A Redis server of the test module's own, to fill (``fill``, ``free``) while the session's
+    serves the other tests; each test leaves it with room again."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def make_settings(redis_server: RedisServer, tmp_path: Any) -> Callable[..., Settings]:
     """Build testing Settings on database 1 of the session's Redis (emptied first)."""

@@ -14,6 +14,7 @@ from flask import g, request
 from notifier.api.openapi import tag
 from notifier.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
 from notifier.keys import digest
+from notifier.redisconn import refusal
 from notifier.runtime import runtime
 from notifier.settings import ApiClient, Scope
 from notifier.stores.rate_limits import Rate
@@ -67,7 +68,11 @@ def rate_limited(view: Callable[P, R]) -> Callable[P, R]:
             wait = rt.limiter.take(client.client, rate)
         except redis.RedisError as e:
             if not rt.settings.rate_limit_fail_open:
-                raise ServiceUnavailable("the rate limit cannot be checked; retry later") from e
+                refused = refusal(e)
+                why = f" ({refused})" if refused else ""
+                raise ServiceUnavailable(
+                    f"the rate limit cannot be checked{why}; retry later"
+                ) from e
             log.warning("rate limit not checked, letting the request through: %s", e)
             wait = 0.0
         if wait > 0:

@@ -10,6 +10,7 @@ from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
 from notifier.errors import ApiError, FieldError
+from notifier.redisconn import refusal
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -62,11 +63,19 @@ def _http_error(e: HTTPException) -> Response:
 
 
 def _unavailable(e: Exception) -> Response:
-    log.warning("backend unreachable: %s: %s", type(e).__name__, e)
+    # Redis that answered and refused (full, a replica, a disk it cannot save to) is not one that
+    # cannot be reached: the operator's fix differs, so the answer names it.
+    refused = refusal(e)
+    if refused is not None:
+        cause = str(refused)
+        log.warning("answered 503: %s", cause)
+    else:
+        cause = f"{'Redis' if isinstance(e, redis.RedisError) else 'the broker'} cannot be reached"
+        log.warning("backend unreachable: %s: %s", type(e).__name__, e)
     return problem(
         503,
         "Service Unavailable",
-        "Redis or the broker cannot be reached; nothing was accepted, retry later",
+        f"{cause}; nothing was accepted, retry later",
         headers={"Retry-After": "5"},
     )
 

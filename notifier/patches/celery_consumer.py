@@ -1,30 +1,47 @@
-"""Celery's worker consumer, set up through a cluster's list of nodes and reconnecting sooner.
+"""Celery's worker consumer, set up through a cluster's list of nodes, reconnecting sooner, and
+waiting out a broker's Redis that refuses writes.
 
 Why: see the two classes below (a worker idle 17 s behind a dead node of a cluster; up to six
-seconds without work after a Redis failover).
+seconds without work after a Redis failover; restarts at CRITICAL every second while Redis was
+full).
 
 - Touches: ``celery.worker.consumer.delayed_delivery.DelayedDelivery._validate_broker_urls``
   (overridden: ``DelayedDelivery.start`` sets up each URL it returns, and gets the whole list
   as one); the step's name in ``Consumer.Blueprint.default_steps`` (replaced by ours);
   ``Consumer.ensure_connected`` (overridden: it calls kombu's
-  ``Connection.ensure_connection``, which is given our pauses).
+  ``Connection.ensure_connection``, which is given our pauses);
+  ``Consumer.on_connection_error_before_connected`` and
+  ``Consumer.on_connection_error_after_connected`` (overridden: ``Consumer.start`` calls one of
+  them after each failed start of the consumer, before it restarts it, and takes more than five
+  restarts in a second for a fault it logs at CRITICAL).
 - Checked with: celery 5.7.0, kombu 5.7.0.
-- Upstream: no issue found for either (the delay queues set up on each URL of a cluster's list
-  in turn; the worker's reconnect pauses fixed at kombu's defaults): both to be filed.
+- Upstream: no issue found for any (the delay queues set up on each URL of a cluster's list
+  in turn; the worker's reconnect pauses fixed at kombu's defaults; a broker that answers and
+  refuses writes restarted at once, again and again): all to be filed.
 - Canary: ``tests/unit/test_patches.py``: the source of each symbol as checked; Celery's
   blueprint still names ``DelayedDelivery`` once, its ``start`` sets up what
-  ``_validate_broker_urls`` returns, and ``ensure_connected`` leaves the pauses to us.
+  ``_validate_broker_urls`` returns, ``ensure_connected`` leaves the pauses to us, and a refused
+  start waits out ours without Celery's error line.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from celery.worker.consumer import Consumer as CeleryConsumer
 from celery.worker.consumer.delayed_delivery import DelayedDelivery
 
+from notifier.redisconn import refusal
+
 # How a worker that lost its broker tries again: soon and often, not after kombu's 2, 4, 6… s.
 RECONNECT = {"interval_start": 0.2, "interval_step": 0.3, "interval_max": 2.0}
+# How long a worker whose broker's Redis refuses writes waits before it tries again, and how often
+# it says so in the log.
+REFUSED_WAIT = 1.0
+REFUSED_SAY_EVERY = 60.0
+log = logging.getLogger(__name__)
 
 
 class ClusterDelayedDelivery(DelayedDelivery):
@@ -66,3 +83,28 @@ class Consumer(CeleryConsumer):
 
         conn.ensure_connection = sooner
         return super().ensure_connected(conn)
+
+    # A broker's Redis that refuses writes (full, a replica, a disk it cannot save to) answers,
+    # so the consumer connects, then fails where kombu writes (declaring the lanes, noting a
+    # message it hands out): restarted at once, again and again, that was Celery's "frequent
+    # restarts" at CRITICAL every second while Redis stayed full. The worker waits instead,
+    # taking no message, and carries on when Redis takes writes again.
+    _refusal_said = float("-inf")
+
+    def on_connection_error_before_connected(self, exc: Exception) -> None:
+        if not self._waited_out(exc):
+            super().on_connection_error_before_connected(exc)
+
+    def on_connection_error_after_connected(self, exc: Exception) -> None:
+        super().on_connection_error_after_connected(exc)
+        self._waited_out(exc)
+
+    def _waited_out(self, exc: Exception) -> bool:
+        refused = refusal(exc)
+        if refused is None:
+            return False
+        if time.monotonic() - self._refusal_said > REFUSED_SAY_EVERY:
+            self._refusal_said = time.monotonic()
+            log.warning("the broker: %s; taking no message until it takes writes again", refused)
+        time.sleep(REFUSED_WAIT)
+        return True

@@ -9,16 +9,30 @@ which kombu's close ignores; the worker reconnects. What it could not put back s
 broker's unacknowledged set and comes back after ``NOTIFIER_BROKER_VISIBILITY_TIMEOUT``, where
 the claims keep it from being sent twice. The saving is described at ``_create_client`` below.
 
+And a full Redis (``maxmemory`` with ``noeviction``) takes a worker's acknowledgements: kombu
+drops an acknowledged message from its unacknowledged set in a ``MULTI`` transaction, and Redis
+up to 7.2 refuses every command queued in one while it is full, even those that free memory.
+The acknowledgement failed, Celery took that for a lost connection, and restarted its consumer
+while Redis stayed full. Here the two commands (``ZREM``, ``HDEL``; neither needs memory) go in
+a plain pipeline.
+
 - Touches: ``kombu.transport.redis.Channel._connparams`` and ``Channel._create_client``
   (overridden, on ``SentinelChannel`` too), relying on ``Channel.pool``,
-  ``Channel.conn_or_acquire``, ``Channel.close`` and ``SentinelChannel._get_pool`` as they are.
+  ``Channel.conn_or_acquire``, ``Channel.close`` and ``SentinelChannel._get_pool`` as they are;
+  ``QoS.ack`` and ``QoS.reject`` (overridden, ``Channel.QoS`` ours), relying on
+  ``QoS._remove_from_indices`` being the two commands they make and on
+  ``kombu.transport.virtual.base.QoS.ack``.
 - Checked with: kombu 5.7.0.
 - Upstream: the same ``AttributeError`` from ``_connparams`` on a channel closed after its
   connection is https://github.com/celery/kombu/issues/582 (kombu 3.0, closed; 5.7 reaches it
   through the restore at close); no open issue for it, nor for a client made per command: both
-  to be filed.
+  to be filed. The ``MULTI`` a full Redis refuses is Redis's
+  https://github.com/redis/redis/issues/9926, fixed in Redis 7.4
+  (https://github.com/redis/redis/pull/12961); kombu's side (no ``MULTI`` for an ack): to be
+  filed.
 - Canary: ``tests/unit/test_patches.py``: the source of each symbol as checked; kombu's own
-  channel still fails its close that way, and still makes a client a command; ours does neither.
+  channel still fails its close that way, still makes a client a command, and still cannot
+  acknowledge on a full Redis (the suite's, 6.2); ours does none of these.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 
 
 class _ClosedAware:
@@ -54,12 +69,37 @@ class _ClosedAware:
         return kept
 
 
+class QoS(kombu_redis.QoS):
+    """kombu's, acknowledging (and rejecting for good) without a ``MULTI``, which a full Redis
+    up to 7.2 refuses whole."""
+
+    def ack(self, delivery_tag: str) -> None:
+        self._forget(delivery_tag)
+        virtual.QoS.ack(self, delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        if requeue:
+            super().reject(delivery_tag, requeue=True)
+            return
+        self._forget(delivery_tag)
+        virtual.QoS.ack(self, delivery_tag)
+
+    def _forget(self, delivery_tag: str) -> None:
+        # Not atomic, unlike kombu's: an index entry left alone is dropped by the next restore,
+        # and a message left without one is only memory, never handed out again.
+        channel: Any = self.channel  # kombu's Redis channel (typed as its virtual one)
+        with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+            pipe.zrem(self.unacked_index_key, delivery_tag)
+            pipe.hdel(self.unacked_key, delivery_tag)
+            pipe.execute()
+
+
 class Channel(_ClosedAware, kombu_redis.Channel):
-    pass
+    QoS = QoS
 
 
 class SentinelChannel(_ClosedAware, kombu_redis.SentinelChannel):
-    pass
+    QoS = QoS
 
 
 class Transport(kombu_redis.Transport):

@@ -51,6 +51,10 @@ from notifier.templating import MailTemplates, SmsTemplates
 
 log = logging.getLogger(__name__)
 EXPIRED = "the code expired before it could be sent"
+# ... said only when no earlier attempt may have sent it: one whose outcome never came may have.
+EXPIRED_UNRECORDED = (
+    "the code expired; an earlier attempt, whose outcome was never recorded, may have sent it"
+)
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,8 @@ def deliver_code(
         attempt, payload = claimed.attempt, claimed.payload
         left = payload["deadline"] - time.time()
         if left < 1:
-            store.settle(notification_id, "failed", provider=None, error=EXPIRED)
+            error = EXPIRED_UNRECORDED if claimed.unrecorded else EXPIRED
+            store.settle(notification_id, "failed", provider=None, error=error)
             return Outcome("failed", attempt)
         recipient = payload[channel.field]
         # A new code on each attempt: the code of an attempt that failed was never kept anywhere.
@@ -286,7 +291,7 @@ def deliver_code(
         outcome = transmit(claimed, recipient, parts)
         if outcome.status == "sent":
             # What a falling verify ratio is read against (see verify_captcha).
-            store.count(f"captchas_sent:{channel.name}:{payload['purpose']}")
+            store.tally(f"captchas_sent:{channel.name}:{payload['purpose']}")
         return outcome
 
     return attempt_delivery(

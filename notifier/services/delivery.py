@@ -77,11 +77,13 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Attempt:
-    """A claimed notification: the attempt number, what to send, and when it is too late to."""
+    """A claimed notification: the attempt number, what to send, and when it is too late to;
+    ``unrecorded``, how many attempts before it may have sent it (their outcome never came)."""
 
     attempt: int
     payload: dict[str, Any]
     deadline: float | None = None
+    unrecorded: int = 0
 
 
 def attempt_delivery(
@@ -137,7 +139,7 @@ def begin(
     if claim.payload is None:
         store.settle(notification_id, "failed", provider=None, error="message content expired")
         return Outcome("failed", claim.attempt)
-    return Attempt(claim.attempt, claim.payload, claim.payload.get("deadline"))
+    return Attempt(claim.attempt, claim.payload, claim.payload.get("deadline"), claim.unrecorded)
 
 
 def failed_attempt(

@@ -59,11 +59,12 @@ def _run(
 
 @signals.task_revoked.connect
 def _expired(sender: Any = None, request: Any = None, expired: bool = False, **kwargs: Any) -> None:
-    """A captcha message that expired unrun still gets its final status."""
+    """A captcha message that expired unrun still gets its final status, if its record waits
+    for an attempt: one under way (a copy of this message) settles it, or the sweep does."""
     if not (expired and request is not None and request.task in CAPTCHA_TASKS):
         return
     # The worker revokes an expired message outside any task: enter the app to reach Redis.
     with sender.flask_app.app_context():
         runtime().store.settle(
-            request.args[0], "failed", provider=None, error=EXPIRED, only_if_open=True
+            request.args[0], "failed", provider=None, error=EXPIRED, only_if_waiting=True
         )

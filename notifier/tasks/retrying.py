@@ -13,6 +13,7 @@ from celery import Task
 from celery.exceptions import Retry
 
 from notifier.lanes import LANES
+from notifier.redisconn import refusal
 from notifier.services.delivery import Outcome
 from notifier.settings import Settings
 
@@ -64,13 +65,19 @@ def run_attempt(task: Task[Any, Any], attempt: Callable[[], Outcome], settings: 
     """Make one delivery attempt, then retry as its outcome asks.
 
     The attempt records its own failures, unexpected ones included. When even that fails
-    (Redis went away mid-attempt), the message comes back after a backoff all the same: its
-    next run waits out the claim this one left, so the record never stays ``sending``.
+    (Redis went away mid-attempt, or refused writes past the attempt's patience), the message
+    comes back after a backoff all the same: its next run waits out the claim this one left, so
+    the record never stays ``sending``.
     """
     try:
         outcome = attempt()
-    except Exception:
-        log.exception("%s: the attempt could not be recorded; retrying", task.request.id)
+    except Exception as e:
+        refused = refusal(e)
+        if refused is None:
+            log.exception("%s: the attempt could not be recorded; retrying", task.request.id)
+        else:  # a state of Redis the operator is told of (/readyz, the 503s), not a bug
+            log.warning("%s: the attempt could not be recorded: %s; retrying",
+                        task.request.id, refused)  # fmt: skip
         raise retry_with_backoff(task, settings) from None
     retry_if_asked(task, outcome, settings)
 

@@ -20,6 +20,7 @@ import inspect
 import logging
 import pkgutil
 import socket
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,10 @@ PATCHES = (
             "kombu.transport.redis:Channel.conn_or_acquire": "25883caca6c4121e",
             "kombu.transport.redis:Channel.close": "101e9b9cdad44b88",
             "kombu.transport.redis:SentinelChannel._get_pool": "6abc6e5c81e1880c",
+            "kombu.transport.redis:QoS.ack": "1bc15a4ddf541af6",
+            "kombu.transport.redis:QoS.reject": "747a02434344d1a6",
+            "kombu.transport.redis:QoS._remove_from_indices": "980a109d54ad9136",
+            "kombu.transport.virtual.base:QoS.ack": "0714292b916fecb2",
         },
     ),
     Patch(
@@ -95,6 +100,13 @@ PATCHES = (
             "celery.worker.consumer.delayed_delivery:DelayedDelivery.start": "28f53fd4146ff3f7",
             "celery.worker.consumer.consumer:Consumer.ensure_connected": "3f79cf3bb6d6da8c",
             "kombu.connection:Connection.ensure_connection": "6eadd030fa740ae6",
+            "celery.worker.consumer.consumer:Consumer.on_connection_error_before_connected": (
+                "7297b2be735545d1"
+            ),
+            "celery.worker.consumer.consumer:Consumer.on_connection_error_after_connected": (
+                "4f84dbfff329d28f"
+            ),
+            "celery.worker.consumer.consumer:Consumer.start": "53bd1abe3456722d",
         },
     ),
     Patch(
@@ -266,6 +278,43 @@ def test_kombu_still_makes_a_client_a_command_and_ours_keeps_one(canary_redis: s
                 )
 
 
+def test_kombu_still_cannot_acknowledge_on_a_full_redis_and_ours_can(
+    fillable: RedisServer,
+) -> None:
+    """Redis up to 7.2 (the suite's is 6.2) refuses every command of a MULTI while full: kombu's
+    acknowledgement failed, and Celery restarted its consumer for it while Redis stayed full."""
+    from kombu.transport import redis as kombu_redis
+
+    from notifier.patches import kombu_redis as ours
+
+    state = redis.Redis.from_url(fillable.url())
+    for transport, acknowledges in ((kombu_redis.Transport, False), (ours.Transport, True)):
+        state.flushdb()
+        with Connection(fillable.url(), transport=transport) as conn:
+            channel: Any = conn.channel()
+            for n in (1, 2):
+                Producer(channel).publish({"n": n}, routing_key="canary", declare=[Queue("canary")])
+            acked, rejected = (channel.basic_get("canary", no_ack=False) for _ in range(2))
+            assert state.hlen("unacked") == 2
+            fillable.fill()
+            try:
+                with pytest.raises(redis.OutOfMemoryError):
+                    state.set("anything", "new")  # full indeed
+                try:
+                    acked.ack()
+                    rejected.reject(requeue=False)
+                    refused = False
+                except redis.ResponseError:
+                    refused = True
+            finally:
+                fillable.free()
+            assert refused is not acknowledges, (
+                f"{transport.__module__}: {_re_check('kombu_redis')}"
+            )
+            if acknowledges:
+                assert state.hlen("unacked") == 0 and state.zcard("unacked_index") == 0
+
+
 # kombu_failover
 
 
@@ -338,6 +387,31 @@ def test_celery_reconnects_through_ensure_connection_with_the_pauses_ours_gives(
     assert consumer.ensure_connected(broker) is broker
     # Our pauses, not overridden by pauses of Celery's own.
     assert {name: asked[name] for name in RECONNECT} == RECONNECT, _re_check("celery_consumer")
+
+
+def test_a_start_a_refusing_redis_failed_is_waited_out_and_said_once_not_celerys_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Celery's start calls these hooks after each failed start, then restarts at once: more
+    than five restarts a second it logs at CRITICAL, as a full Redis made a worker do."""
+    from notifier.patches import celery_consumer
+    from notifier.patches.celery_consumer import Consumer
+
+    monkeypatch.setattr(celery_consumer, "REFUSED_WAIT", 0.05)
+    consumer: Any = Consumer.__new__(Consumer)  # the hooks, without a whole worker
+    consumer.conninfo = Connection("redis://127.0.0.1:1/0")
+    full = redis.OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+    with caplog.at_level(logging.INFO, logger="celery.worker.consumer.consumer"):
+        started = time.monotonic()
+        for _ in range(3):
+            consumer.on_connection_error_before_connected(full)
+        assert time.monotonic() - started >= 3 * 0.05  # a wait a try
+        assert [(r.name, r.levelname) for r in caplog.records] == [
+            ("notifier.patches.celery_consumer", "WARNING")  # once a minute, not a try
+        ]
+        consumer.on_connection_error_before_connected(redis.ConnectionError("refused"))
+    # An unreachable broker is Celery's to handle, as before.
+    assert caplog.records[-1].levelname == "ERROR", _re_check("celery_consumer")
 
 
 # redis_sentinel

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 
+import kombu.exceptions
 import pytest
 import redis
 from celery import Celery
@@ -24,6 +25,7 @@ from notifier.redisconn import (
     kombu_url,
     parse,
     primary_moves,
+    refusal,
 )
 from notifier.runtime import Runtime, redis_client
 from notifier.stores.notifications import metrics_key, payload_key, record_key
@@ -146,6 +148,82 @@ def test_a_write_that_could_not_be_made_is_made_again_while_a_failover_may_be_on
         assert time.monotonic() - started < 2.0
     finally:
         replica.stop()
+
+
+def test_a_refusal_is_told_by_its_words_however_it_came() -> None:
+    """Redis's own words, as redis-py raises them: by class, from a script, wrapped by kombu."""
+    full = redis.OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+    in_script = redis.ResponseError(
+        "Error running script (call to f_6b53): @user_script:171: @user_script: 171: "
+        "-OOM command not allowed when used memory > 'maxmemory'."
+    )
+    try:
+        raise kombu.exceptions.OperationalError(str(full)) from full
+    except kombu.exceptions.OperationalError as e:
+        wrapped = e
+    for error in (full, in_script, wrapped):
+        found = refusal(error)
+        assert found is not None and found.code == "OOM"
+        assert (
+            str(found) == "Redis refuses writes (OOM): it is full, its used memory over maxmemory"
+        )
+    replica = refusal(redis.ReadOnlyError("You can't write against a read only replica."))
+    assert replica is not None and replica.code == "READONLY"
+    disk = refusal(redis.ResponseError("MISCONF Redis is configured to save RDB snapshots, but"
+                                       " it's currently unable to persist to disk."))  # fmt: skip
+    assert disk is not None and disk.code == "MISCONF"
+    for other in (redis.ConnectionError("gone"), redis.ResponseError("ERR wrong number"), None):
+        assert refusal(other) is None
+
+
+def test_a_refused_write_is_made_again_until_redis_takes_it_or_patience_ends(
+    redis_server: RedisServer,
+) -> None:
+    """A full, read-only or failing-disk Redis may pass (memory freed, the name moved to the new
+    primary, the disk fixed): a worker's write waits it out, with replicas asked for or not; an
+    error that is ours is raised at once."""
+    client = redis_client(redis_server.url(1))
+    refusals: list[redis.RedisError] = [
+        redis.OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
+        redis.ReadOnlyError("You can't write against a read only replica."),
+        redis.ResponseError("MISCONF Errors writing to the AOF file"),
+    ]
+    failures = list(refusals)
+
+    def write() -> str:
+        if failures:
+            raise failures.pop(0)
+        return "made"
+
+    assert Replication(0, 1000).durably(client, write, patience=5) == "made"
+    assert failures == []
+    failures[:] = refusals * 100
+    started = time.monotonic()
+    with pytest.raises(redis.ResponseError):
+        Replication(0, 1000).durably(client, write, patience=0.5)
+    assert time.monotonic() - started < 2.0
+    failures[:] = [redis.ResponseError("ERR unknown command"), *refusals]
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        Replication(0, 1000).durably(client, write, patience=5)
+
+
+def test_a_full_primary_still_confirms_a_write_with_its_replica() -> None:
+    """The mark WAIT counts replicas by is a write: a full Redis must take it, or no outcome
+    recorded while it is full (the one of a send a provider took) could be confirmed."""
+    primary = RedisServer()
+    primary.start()
+    replica = RedisServer(args=("--replicaof", "127.0.0.1", str(primary.port)))
+    replica.start()
+    try:
+        client = redis_client(primary.url(1))
+        wait_for(lambda: client.info("replication")["connected_slaves"] == 1, what="the replica")
+        primary.fill()
+        with pytest.raises(redis.OutOfMemoryError):
+            client.incr("anything")
+        Replication(1, 2000).confirm(client, primary_moves(client))
+    finally:
+        replica.stop()
+        primary.stop()
 
 
 def test_a_claim_made_again_is_the_same_claim_and_its_outcome_counts_once(app: Flask) -> None:

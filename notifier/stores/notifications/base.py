@@ -9,20 +9,22 @@ callback message in the same step when the broker is this Redis; with another br
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import TypeVar, cast
 
-from redis import Redis
+from redis import Redis, RedisError
 
 from notifier.queueing import Enqueuer
-from notifier.redisconn import Replication
+from notifier.redisconn import Replication, refusal
 from notifier.stores.notifications.keys import CALLBACK_STATUSES, METRICS, metrics_keys, record_key
 from notifier.stores.slots import SHARDS, shard_key
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def list_of(callback: tuple[str, str] | None) -> list[str]:
@@ -69,6 +71,14 @@ class StoreBase:
     def count(self, counter: str) -> None:
         """Add one to a counter of /metrics (e.g. ``callbacks:sent``)."""
         self.redis.hincrby(shard_key(SHARDS[0], METRICS), counter, 1)
+
+    def tally(self, counter: str) -> None:
+        """Add one to a counter of /metrics after what it counts was done, if Redis lets us: a
+        Redis that refuses (full) must not turn a send a provider took into a failed attempt."""
+        try:
+            self.count(counter)
+        except RedisError as e:
+            log.warning("%s was not counted: %s", counter, refusal(e) or type(e).__name__)
 
     def counted(self, counter: str) -> int:
         """A counter of /metrics: every shard's, added up."""

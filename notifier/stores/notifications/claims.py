@@ -3,7 +3,9 @@
 A claim moves the record to ``sending`` under a lease (a :class:`Claim`); the settle that follows
 records ``sent``, ``failed`` or ``retrying``, once a claim, and applies a receipt that came
 early. Both are written durably (see :meth:`StoreBase._durably`): they are what makes a send
-happen once across a failover.
+happen once across a failover, and while Redis refuses writes. A full Redis records an outcome
+all the same (``lua/lib/past_full.lua``): a send a provider took is never left ``sending`` for
+the sweep to send again because Redis was at ``maxmemory``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class Claim:
     attempt: int = 0
     wait: float = 0.0
     payload: dict[str, Any] | None = None  # what to send, with a ``sending`` claim
+    # Attempts before this one whose outcome was never recorded (their lease ran out): each may
+    # have sent it.
+    unrecorded: int = 0
 
 
 class Claims(Receipts, Schedule):
@@ -40,6 +45,7 @@ class Claims(Receipts, Schedule):
 
     _claim = Lua("notifications/claim")
     _settle = Lua("notifications/settle")
+    _index_ref = Lua("notifications/index_ref")
 
     def claim(
         self, notification_id: str, *, lease: float, max_attempts: int, lane: str = ""
@@ -56,13 +62,13 @@ class Claims(Receipts, Schedule):
             payload_key(notification_id),
             metrics_key(notification_id),
         ]
-        status, attempt, wait, *payload = self._durably(
+        status, attempt, wait, *sending = self._durably(
             lambda: self._claim(
                 keys=keys, args=[rfc3339(now), now, lease, max_attempts, claim, lane]
             )
         )
         self._held.claim = (notification_id, claim)
-        raw = payload[0] if payload else None
+        raw, unrecorded = [*sending, None, 0][:2]
         if status == "failed" and int(attempt) > 0:
             # This claim gave it up (its attempts never finished): the client hears of it too.
             self._tell(notification_id, "failed")
@@ -75,6 +81,7 @@ class Claims(Receipts, Schedule):
             attempt=int(attempt),
             wait=float(wait),
             payload=None if raw is None else cast(dict[str, Any], json.loads(raw)),
+            unrecorded=int(unrecorded or 0),
         )
 
     def settle(
@@ -84,7 +91,7 @@ class Claims(Receipts, Schedule):
         *,
         provider: str | None,
         error: str | None = None,
-        only_if_open: bool = False,
+        only_if_waiting: bool = False,
         provider_ref: str | None = None,
     ) -> bool:
         """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``; True when a
@@ -92,16 +99,18 @@ class Claims(Receipts, Schedule):
 
         A final status queues the client's status callback in the same step. With
         ``provider_ref`` (the provider's message id), a receipt can find the notification; one
-        that came before this, early, is applied now.
+        that came before this, early, is applied now. ``only_if_waiting`` moves only a record
+        that waits for an attempt (scheduled, queued, retrying): not one whose attempt is under
+        way, which may have sent it.
         """
         final = status in FINAL
         now = time.time()
         callback = self._callback(notification_id, status) if final else None
-        # The outcome of this thread's claim carries it, once: made again, it changes nothing.
+        # The outcome of this thread's claim carries it: its attempt has one outcome, the first
+        # recorded. Made again, or followed by another (an error after the send was recorded,
+        # taken for a failed attempt), it changes nothing.
         held = getattr(self._held, "claim", None)
         claim = held[1] if held and held[0] == notification_id else ""
-        if claim:
-            self._held.claim = None
         keys = [
             record_key(notification_id), payload_key(notification_id),
             metrics_key(notification_id), *list_of(callback),
@@ -109,7 +118,7 @@ class Claims(Receipts, Schedule):
         args = [
             # Provider errors can quote an address or a number back: never keep them.
             status, provider or "", redact(error or ""), rfc3339(now), self.ttl,
-            "1" if final else "0", "1" if only_if_open else "0", provider_ref or "",
+            "1" if final else "0", "1" if only_if_waiting else "0", provider_ref or "",
             callback[1] if callback else "", self._callback_clients, claim, now,
         ]  # fmt: skip
 
@@ -121,8 +130,8 @@ class Claims(Receipts, Schedule):
             indexed = bool(provider and provider_ref)
             with self.redis.pipeline(transaction=False) as pipe:
                 if indexed:
-                    pipe.set(ref_key(provider or "", provider_ref or ""), notification_id,
-                             ex=self.ttl)  # fmt: skip
+                    self._index_ref(keys=[ref_key(provider or "", provider_ref or "")],
+                                    args=[notification_id, self.ttl], client=pipe)  # fmt: skip
                 self._settle(keys=keys, args=args, client=pipe)
                 if indexed:
                     pipe.get(early_receipt_key(provider or "", provider_ref or ""))

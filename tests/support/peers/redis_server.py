@@ -44,6 +44,17 @@ class RedisServer:
         except redis.RedisError:
             return False
 
+    def fill(self) -> None:
+        """Make it full: at ``maxmemory`` (a real ``CONFIG SET``, below what it uses) with the
+        ``noeviction`` policy, it refuses every write that needs memory (OOM) until :meth:`free`."""
+        client = redis.Redis.from_url(self.url())
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", 1)
+
+    def free(self) -> None:
+        """Give it room again: no ``maxmemory``."""
+        redis.Redis.from_url(self.url()).config_set("maxmemory", 0)
+
     def kill(self) -> None:
         """SIGKILL it, as a machine that dies: nothing is saved, no client is told."""
         if self.process is not None:

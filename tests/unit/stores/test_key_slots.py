@@ -129,7 +129,7 @@ def report(found: list[Violation]) -> str:
 RUNS = {
     "notifications": {
         "notifications/claim", "notifications/settle", "notifications/receipt",
-        "notifications/cancel", "notifications/soft_bounce",
+        "notifications/cancel", "notifications/soft_bounce", "notifications/index_ref",
     },
     "batches": {"batches/take_pending", "batches/fan_out", "batches/cancel",
                 "batches/published"},
@@ -173,7 +173,7 @@ def test_notifications_move_within_one_slot(rt: Runtime, watch: Callable[[], Slo
             queue=rt.mail_queue,
         )  # fmt: skip
         deliver_mail(sent.id, store=store, provider=MemoryMailProvider(), max_attempts=3)
-        store.settle(sent.id, "sent", provider="smtp", only_if_open=True)  # late: moves nothing
+        store.settle(sent.id, "sent", provider="smtp", only_if_waiting=True)  # late: moves nothing
         sms = store_and_queue(store, rt.captcha_queue, client=CLIENT, kind="sms", payload={})
         store.claim(sms.id, lease=30, max_attempts=3)
         store.claim(sms.id, lease=30, max_attempts=3)  # busy: another claim holds it

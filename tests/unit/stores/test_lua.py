@@ -162,10 +162,10 @@ def test_claim_takes_a_queued_record_once_and_counts_its_wait(r: redis.Redis, ru
     record(r, queued_at=repr(time.time() - 0.3))
     keys = [record_key(NID), payload_key(NID), metrics_key(NID)]
     now = time.time()
-    status, attempt, wait, payload = run(
+    status, attempt, wait, payload, unrecorded = run(
         "notifications/claim", keys, [NOW, now, 30, 5, "claim-1", "mail"]
     )
-    assert (status, attempt, wait) == ("sending", 1, "0")
+    assert (status, attempt, wait, unrecorded) == ("sending", 1, "0", 0)
     assert json.loads(payload) == {"to": ["ada@example.com"]}
     assert r.hget(record_key(NID), "lane") == "mail"
     assert float(r.hget(record_key(NID), "lease_until") or 0) == pytest.approx(now + 30, abs=0.01)
@@ -181,10 +181,15 @@ def test_claim_takes_a_queued_record_once_and_counts_its_wait(r: redis.Redis, ru
     # Another claim while the lease holds: busy, with the seconds it has left.
     busy = run("notifications/claim", keys, [NOW, now + 10, 30, 5, "claim-2", "mail"])
     assert busy[0] == "busy" and float(busy[2]) == pytest.approx(20, abs=0.01)
-    # Past the lease and past the most attempts: failed, not looped on.
-    assert run("notifications/claim", keys, [NOW, now + 31, 30, 1, "claim-3", ""])[:2] == [
+    # Past the lease: taken over, the attempt before counted as one whose outcome never came
+    # (it may have sent it), in the answer and again when the same claim is made again.
+    taken = run("notifications/claim", keys, [NOW, now + 31, 30, 5, "claim-3", "mail"])
+    assert (taken[:3], taken[4]) == (["sending", 2, "0"], 1)
+    assert run("notifications/claim", keys, [NOW, now + 31, 30, 5, "claim-3", "mail"])[4] == 1
+    # Past that lease and past the most attempts: failed, not looped on.
+    assert run("notifications/claim", keys, [NOW, now + 62, 30, 2, "claim-4", ""])[:2] == [
         "failed",
-        1,
+        2,
     ]
     assert r.exists(payload_key(NID)) == 0
     assert r.zscore(open_key(NID), NID) is None
@@ -216,6 +221,40 @@ def test_settle_records_an_outcome_once_and_moves_its_batch(r: redis.Redis, run:
     # The same outcome under the same claim, made again: nothing moves, nothing counts twice.
     assert run("notifications/settle", keys, args) == [0, 0, 0]
     assert r.hget(metrics_key(nid), "final:mail:sent:live") == "1"
+
+
+@of("notifications/index_ref")
+def test_index_ref_names_the_notification_for_the_refs_retention(r: redis.Redis, run: Run) -> None:
+    key = "notifier:ref:twilio:SM1"
+    r.set(key, "an older one")
+    assert run("notifications/index_ref", [key], [NID, 60]) == 1
+    assert r.get(key) == NID and 0 < r.ttl(key) <= 60
+
+
+def test_a_full_redis_records_an_outcome_and_its_ref_all_the_same(fillable: RedisServer) -> None:
+    """At maxmemory (noeviction) Redis refuses what needs memory, but not the outcome of a send
+    the provider took: refused, it would be sent again (issue 35)."""
+    r = redis.Redis.from_url(fillable.url(), decode_responses=True)
+    r.flushdb()
+    record(r, status="sending", lane="mail", queued_at=repr(time.time() - 1))
+    keys = [record_key(NID), payload_key(NID), metrics_key(NID), CALLBACKS]
+    args: list[EncodableT] = ["sent", "smtp", "", NOW, 60, "1", "0", "ref-1",
+                              "callback message", " shop ", "claim-1", time.time()]  # fmt: skip
+    settle = r.register_script(source("notifications/settle"))
+    index_ref = r.register_script(source("notifications/index_ref"))
+    fillable.fill()
+    try:
+        with pytest.raises(redis.OutOfMemoryError):
+            r.set("anything", "new")  # full indeed
+        assert settle(keys=keys, args=args) == [1, 1, 0]
+        assert index_ref(keys=["notifier:ref:smtp:ref-1"], args=[NID, 60]) == 1
+    finally:
+        fillable.free()
+    assert r.hget(record_key(NID), "status") == "sent"
+    assert r.exists(payload_key(NID)) == 0
+    assert r.lrange(CALLBACKS, 0, -1) == ["callback message"]
+    assert r.hget(metrics_key(NID), "final:mail:sent:live") == "1"
+    assert r.get("notifier:ref:smtp:ref-1") == NID
 
 
 @of("notifications/receipt")

@@ -50,9 +50,24 @@ def test_final_records_are_not_claimed_or_reopened(store: NotificationStore) -> 
     store.claim("n1", lease=30, max_attempts=5)
     store.settle("n1", "sent", provider="smtp")
     assert store.claim("n1", lease=30, max_attempts=5).status == "sent"
-    store.settle("n1", "failed", provider=None, error="expired", only_if_open=True)
+    store.settle("n1", "failed", provider=None, error="expired", only_if_waiting=True)
     record = store.get("n1")
     assert record is not None and (record.status, record.error) == ("sent", None)
+
+
+def test_an_expired_message_fails_a_waiting_record_not_one_whose_attempt_is_under_way(
+    store: NotificationStore,
+) -> None:
+    """A copy of a captcha's message that expired unrun must not call a code its attempt may
+    be sending (or may have sent, its outcome not recorded yet) "expired before it was sent"."""
+    store.create(notification_id="waiting", client="c", kind="sms_captcha", payload={})
+    store.create(notification_id="under-way", client="c", kind="sms_captcha", payload={})
+    store.claim("under-way", lease=30, max_attempts=5)
+    for notification_id in ("waiting", "under-way"):
+        store.settle(notification_id, "failed", provider=None, error="expired",
+                     only_if_waiting=True)  # fmt: skip
+    statuses = [getattr(store.get(n), "status", None) for n in ("waiting", "under-way")]
+    assert statuses == ["failed", "sending"]
 
 
 def test_leased_due_ids_go_to_one_dispatcher_and_come_back_if_it_dies(

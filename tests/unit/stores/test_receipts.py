@@ -94,6 +94,7 @@ def test_callbacks_only_for_clients_that_want_them_and_only_final_statuses(rt: R
     store.create(notification_id="n4", client="hooked", kind="mail", payload={})
     store.claim("n4", lease=30, max_attempts=5)
     store.settle("n4", "retrying", provider="smtp", error="421")
+    store.claim("n4", lease=30, max_attempts=5)
     store.settle("n4", "failed", provider="smtp", error="550")
     (event,) = callbacks(rt)
     notification_id, event_status, webhook_id, timestamp = event

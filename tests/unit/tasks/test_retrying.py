@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any, Literal, cast
 import pytest
 from celery import Task
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
 
 from config import Settings
 from notifier.services.delivery import Outcome
@@ -59,6 +61,22 @@ def test_an_attempt_that_could_not_even_record_its_failure_is_retried(
         run(task, redis_gone, settings)
     (countdown,) = task.countdowns
     assert 0 <= countdown <= 2 * 2**3  # the backoff of the fourth try
+
+
+def test_an_attempt_a_full_redis_refused_is_retried_with_a_warning_naming_it(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not an ERROR with a traceback: Redis is full, which the operator is told of elsewhere."""
+
+    def redis_full() -> Outcome:
+        raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+    task = FakeTask()
+    with caplog.at_level(logging.WARNING, logger="notifier.tasks.retrying"), pytest.raises(Retry):
+        run(task, redis_full, make_settings())
+    (logged,) = caplog.records
+    assert (logged.levelno, logged.exc_info) == (logging.WARNING, None)
+    assert "Redis refuses writes (OOM)" in logged.getMessage()
 
 
 def test_the_outcome_decides_when_the_attempt_returns(

@@ -11,9 +11,12 @@
 -- ARGV[5] this claim's token
 -- ARGV[6] the lane its message came on ('' when not known)
 --
--- Returns {status, attempt, seconds to wait, payload}:
---   {'sending', attempt, '0', payload}  this claim's now (or it was already: made again after
---                                       its answer was lost with a primary, the same answer);
+-- Returns {status, attempt, seconds to wait, payload, unrecorded}:
+--   {'sending', attempt, '0', payload, unrecorded}  this claim's now (or it was already: made
+--                                       again after its answer was lost with a primary, the same
+--                                       answer); unrecorded counts the attempts before it whose
+--                                       outcome was never recorded (taken over past their lease:
+--                                       each may have sent it);
 --   {'busy', 0, seconds}                another task holds it under an unexpired lease;
 --   {'failed', attempts, '0'}           one past the most attempts (its workers died on it):
 --                                       failed here rather than looping forever;
@@ -33,10 +36,12 @@ local now = tonumber(ARGV[2])
 local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
 if status == 'sending' then
   if redis.call('HGET', record, 'claim') == ARGV[5] then
-    return {'sending', tonumber(redis.call('HGET', record, 'attempts')), '0', redis.call('GET', payload)}
+    return {'sending', tonumber(redis.call('HGET', record, 'attempts')), '0',
+            redis.call('GET', payload), tonumber(redis.call('HGET', record, 'unrecorded') or '0')}
   end
   local lease = tonumber(redis.call('HGET', record, 'lease_until') or '0')
   if lease > now then return {'busy', 0, tostring(lease - now)} end
+  redis.call('HINCRBY', record, 'unrecorded', 1)  -- its attempt's outcome never came
 end
 if batch_cancelled(record) then
   redis.call('HSET', record, 'status', 'cancelled', 'updated_at', ARGV[1])
@@ -66,4 +71,5 @@ if ARGV[6] ~= '' then
     observe(metrics, 'queue_wait', ARGV[6], redis.call('HGET', record, 'kind'), now - queued_at)
   end
 end
-return {'sending', attempts, '0', redis.call('GET', payload)}
+return {'sending', attempts, '0', redis.call('GET', payload),
+        tonumber(redis.call('HGET', record, 'unrecorded') or '0')}

@@ -11,7 +11,7 @@
 -- ARGV[4] now, RFC 3339
 -- ARGV[5] the record's retention, seconds
 -- ARGV[6] whether the status is final (1/0)
--- ARGV[7] only if the record is still open (1/0)
+-- ARGV[7] only if the record waits for an attempt: scheduled, queued or retrying (1/0)
 -- ARGV[8] the provider's message id ('' when none)
 -- ARGV[9] the callback message to push ('' for none, or to publish after)
 -- ARGV[10] the clients that want callbacks, " a b "
@@ -23,19 +23,20 @@
 -- that would retry is cancelled instead ('revoked': the caller tells the client). Counts final
 -- statuses and provider errors; a live send a provider took goes in the delivery histogram,
 -- under the lane it was claimed from. Without a message (a broker other than this Redis),
--- 'callback due' says to publish one.
+-- 'callback due' says to publish one. A full Redis records it all the same (lib/past_full.lua).
 --#include lib/batch_counts.lua
 --#include lib/observe.lua
+--#include lib/past_full.lua
 
 local record, payload, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+past_full(record)
 local status = redis.call('HGET', record, 'status')
 if not status then return {0, 0, 0} end
 if ARGV[11] ~= '' and redis.call('HGET', record, 'settled') == ARGV[11] then
   return {0, 0, 0}
 end
-if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending'
-   and status ~= 'retrying' then
-  return {0, 0, 0}
+if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'retrying' then
+  return {0, 0, 0}  -- final, or an attempt under way: its outcome, or the sweep, settles it
 end
 if ARGV[11] ~= '' then redis.call('HSET', record, 'settled', ARGV[11]) end
 local new, final, revoked = ARGV[1], ARGV[6], 0

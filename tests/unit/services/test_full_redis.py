@@ -1,0 +1,116 @@
+"""Redis fills up (maxmemory, noeviction) while a provider takes a send: the send is recorded
+``sent`` all the same, so no later attempt (a retry, the sweep's after the lease) sends it again.
+
+Each provider here fills a real Redis of the test's own with a real ``CONFIG SET maxmemory`` the
+moment it takes the message, between the provider's answer and the record (issue 35: 5 of 5
+SMS captchas went out twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from config import Settings
+from notifier import create_app
+from notifier.providers.base import OutgoingMail
+from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
+from notifier.runtime import Runtime
+from notifier.schemas import MailCaptchaRequest
+from notifier.services.captcha import MAIL, accept_captcha, deliver_captcha, deliver_mail_captcha
+from notifier.services.delivery import Outcome
+from notifier.services.mail import deliver_mail
+from tests.support.harness.captcha import NoQueue, accept
+from tests.support.harness.mail import PAYLOAD
+from tests.support.peers.redis_server import RedisServer
+
+
+@pytest.fixture
+def rt(make_settings: Callable[..., Settings], fillable: RedisServer) -> Runtime:
+    found: Runtime = create_app(make_settings(redis_url=fillable.url())).extensions["notifier"]
+    return found
+
+
+class FillingMail(MemoryMailProvider):
+    """Takes the mail, and Redis is full as it answers."""
+
+    def __init__(self, redis: RedisServer) -> None:
+        super().__init__()
+        self.redis = redis
+
+    def send_mail(self, *, message: OutgoingMail) -> str:
+        ref = super().send_mail(message=message)
+        self.redis.fill()
+        return ref
+
+
+class FillingSms(MemorySmsProvider):
+    """Takes the text, and Redis is full as it answers."""
+
+    def __init__(self, redis: RedisServer) -> None:
+        super().__init__()
+        self.redis = redis
+
+    def send_sms(self, *, to: str, body: str) -> str:
+        ref = super().send_sms(to=to, body=body)
+        self.redis.fill()
+        return ref
+
+
+def twice(rt: Runtime, fillable: RedisServer, deliver: Callable[[], Outcome]) -> list[str]:
+    """Deliver while Redis fills, free it, deliver again as a later message would (a retry, the
+    sweep's): the two outcomes."""
+    try:
+        first = deliver()
+    finally:
+        fillable.free()
+    return [first.status, deliver().status]
+
+
+def test_a_mail_the_provider_took_as_redis_filled_is_recorded_sent_and_sent_once(
+    rt: Runtime, fillable: RedisServer
+) -> None:
+    rt.store.create(notification_id="n1", client="tester", kind="mail", payload=PAYLOAD)
+    provider = FillingMail(fillable)
+    outcomes = twice(rt, fillable, lambda: deliver_mail(
+        "n1", store=rt.store, provider=provider, max_attempts=3,
+    ))  # fmt: skip
+    assert outcomes == ["sent", "skipped"]
+    assert len(provider.sent) == 1
+    record = rt.store.get("n1")
+    assert record is not None and (record.status, record.attempts) == ("sent", 1)
+    assert rt.store.receipt("memory", "<n1@memory>", "delivered") == "moved"  # its ref indexed
+
+
+def test_a_captcha_texted_as_redis_filled_is_sent_once_never_expired(
+    rt: Runtime, fillable: RedisServer
+) -> None:
+    notification_id = accept(rt)
+    provider = FillingSms(fillable)
+    outcomes = twice(rt, fillable, lambda: deliver_captcha(
+        notification_id, store=rt.store, captchas=rt.captchas, providers=lambda _: [provider],
+        templates=rt.sms_templates, policy=rt.captcha_policy, max_attempts=3,
+    ))  # fmt: skip
+    assert outcomes == ["sent", "skipped"]
+    assert len(provider.sent) == 1
+    record = rt.store.get(notification_id)
+    assert record is not None and (record.status, record.error) == ("sent", None)
+
+
+def test_a_code_mailed_as_redis_filled_is_sent_once(rt: Runtime, fillable: RedisServer) -> None:
+    body = MailCaptchaRequest.model_validate({"to": "ada@example.com", "purpose": "login"})
+    notification_id = accept_captcha(
+        body, channel=MAIL, client="tester", policy=rt.captcha_policy, store=rt.store,
+        captchas=rt.captchas, queue=NoQueue(),
+    ).id  # fmt: skip
+    provider = FillingMail(fillable)
+    outcomes = twice(rt, fillable, lambda: deliver_mail_captcha(
+        notification_id, store=rt.store, captchas=rt.captchas, provider=provider,
+        templates=rt.mail_captcha_templates, sender="n@example.com", policy=rt.captcha_policy,
+        max_attempts=3,
+    ))  # fmt: skip
+    assert outcomes == ["sent", "skipped"]
+    assert len(provider.sent) == 1
+    record = rt.store.get(notification_id)
+    assert record is not None and record.status == "sent"
