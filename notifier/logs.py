@@ -12,6 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from celery.app.trace import log_policy_expected as EXPECTED
+
 from notifier.redact import redact
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -30,6 +32,22 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
+        return True
+
+
+class TaskRefusals(logging.Filter):
+    """Of Celery's lines about each task (``celery.app.trace``) below WARNING, only a refusal the
+    task expects (one of its ``throws``: a caller's bad request, not a fault), without the
+    traceback Celery puts in its ``data``. The others (succeeded, with the return value, which
+    may be a signed upload form; retried) say less than Notifier's own lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        data = getattr(record, "data", None)
+        if not isinstance(data, dict) or data.get("description") != EXPECTED.description:
+            return False
+        record.data = {k: v for k, v in data.items() if k != "traceback"}
         return True
 
 
@@ -88,10 +106,14 @@ def configure(level: str, fmt: str) -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.setLevel(level)
     # Celery logs every task sent, received and finished; beat's once-a-second dispatch would
-    # drown everything else. Our services log what happened to each notification instead. The
-    # Twilio SDK logs every request's URL and headers at INFO: no use in our logs.
+    # drown everything else. Our services log what happened to each notification instead, and
+    # of a task's own lines only its refusals are kept (TaskRefusals). The Twilio SDK logs every
+    # request's URL and headers at INFO: no use in our logs.
+    trace = logging.getLogger("celery.app.trace")
+    trace.setLevel(root.level)
+    if not any(isinstance(f, TaskRefusals) for f in trace.filters):
+        trace.addFilter(TaskRefusals())
     for chatty in (
-        "celery.app.trace",
         "celery.worker.strategy",
         "celery.beat",
         "twilio.http_client",

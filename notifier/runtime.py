@@ -150,6 +150,7 @@ class Runtime:
             phone_daily_ceiling=s.captcha_phone_daily_ceiling,
             address_daily_ceiling=s.captcha_address_daily_ceiling,
             ip_hourly_limit=s.captcha_ip_hourly_limit,
+            ip_hourly_ceiling=s.captcha_ip_hourly_ceiling,
             product=s.product_name,
             allowed_countries=s.sms_allowed_countries,
             blocked_prefixes=s.sms_blocked_prefixes,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -17,7 +18,9 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    RootModel,
 )
+from pydantic.config import JsonDict
 
 from notifier import objectkeys
 
@@ -29,21 +32,68 @@ Status = Literal[
 ]  # fmt: skip
 
 
+def _ranges(code_points: list[int]) -> str:
+    """A regex character class's body (no brackets) holding exactly ``code_points``, sorted."""
+    spans: list[list[int]] = []
+    for cp in code_points:
+        if spans and spans[-1][1] == cp - 1:
+            spans[-1][1] = cp
+        else:
+            spans.append([cp, cp])
+    # As the characters themselves: the document's JSON escapes them, and the regex engines
+    # that read it (Python's, ECMA 262's, Rust's) take a literal alike, astral ones too.
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in spans)
+
+
+# Not printable: controls, format characters (zero-width, bidi overrides), separators but the
+# space, surrogates, private use, and noncharacters. Unassigned code points pass: they are a
+# newer Unicode's characters (an emoji this Python does not know yet).
+_NONCHARACTERS = {*range(0xFDD0, 0xFDF0)} | {
+    plane + last for plane in range(0, 0x110000, 0x10000) for last in (0xFFFE, 0xFFFF)
+}
+_UNPRINTABLE = _NONCHARACTERS | {
+    cp
+    for cp in range(0x110000)
+    if unicodedata.category(chr(cp)) in {"Cc", "Cf", "Cs", "Co", "Zl", "Zp", "Zs"} and cp != 0x20
+}
+UNPRINTABLE = re.compile(f"[{_ranges(sorted(_UNPRINTABLE))}]")
+# As the document says it, in two parts: none of the characters above, and none of the private
+# use planes 15 and 16 (131,068 characters a generator of values would have to steer around one
+# by one: schemathesis takes 25 times as long). A JSON string cannot hold a lone surrogate (the
+# parser refuses one before any pattern), and a Rust regex cannot name one.
+_PLANES_15_16 = set(range(0xF0000, 0x110000))
+_SAID = _UNPRINTABLE - set(range(0xD800, 0xE000))
+PRINTABLE: JsonDict = {
+    "pattern": f"^[^{_ranges(sorted(_SAID - _PLANES_15_16))}]*$",
+    "not": {"pattern": f"[{_ranges(sorted(_SAID & _PLANES_15_16))}]"},
+}
+
+
 def _printable(value: str) -> str:
-    if not value.isprintable():
-        raise ValueError("printable characters only (no control characters or line breaks)")
+    if UNPRINTABLE.search(value):
+        raise ValueError(
+            "printable characters only (no control or format characters, line breaks, or"
+            " spaces but the space)"
+        )
     return value
 
 
 # The caller's own label, shown in the status record and every callback: never personal data.
-Reference = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_printable)]
+Reference = Annotated[
+    str,
+    Field(min_length=1, max_length=255, json_schema_extra=PRINTABLE),
+    AfterValidator(_printable),
+]
 
 
 # What some reader takes for the end of a header line: CR and LF, but also VT, FF, FS, GS, RS,
 # NEL, U+2028 and U+2029 (Python's str.splitlines() among them), the other C0 and C1 controls
 # but TAB, DEL; and lone surrogates, which are not text and cannot be encoded.
-HEADER_BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_BREAKS = r"\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029"
+HEADER_BREAKS = re.compile(rf"[{_BREAKS}\ud800-\udfff]")
 ONE_LINE = "one line: no control characters, line or paragraph separators"
+ONE_LINE_PATTERN = f"^[^{_BREAKS}]*$"  # as the document says it
+A_BREAK = f"[{_BREAKS}]"
 
 
 def _one_line(value: object) -> object:
@@ -65,9 +115,24 @@ def _ascii_when_it_can_be(address: str) -> str:
     return found.ascii_email or found.normalized
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# The domains email-validator refuses whatever the syntax (RFC 6761's special-use names: test,
+# local, localhost, invalid, onion, arpa), as the document states it: the address's domain is
+# not one of them nor under one.
+SPECIAL_USE_DOMAIN = (
+    f"[@.](?:{'|'.join(_any_case(d) for d in email_validator.SPECIAL_USE_DOMAIN_NAMES)})>?$"
+)
 # A display name ("Ada <ada@example.com>") is accepted and dropped, as EmailStr does; a control
 # character anywhere is refused first, so that none can hide in a name.
-Address = Annotated[EmailStr, BeforeValidator(_one_line), AfterValidator(_ascii_when_it_can_be)]
+Address = Annotated[
+    EmailStr,
+    BeforeValidator(_one_line),
+    AfterValidator(_ascii_when_it_can_be),
+    Field(json_schema_extra={"not": {"pattern": SPECIAL_USE_DOMAIN}}),
+]
 
 
 class Strict(BaseModel):
@@ -94,23 +159,90 @@ def _within_reach(value: datetime) -> datetime:
     return value
 
 
+def _digits(run: re.Match[str]) -> str:
+    n = len(run[0])
+    return "[0-9]" if n == 1 else f"[0-9]{{{n}}}"
+
+
+def _shape(text: str) -> str:
+    # Digits and dashes only (dates, counters): nothing that needs escaping in any dialect.
+    return re.sub(r"[0-9]+", _digits, text)
+
+
+def not_above(bound: str) -> str:
+    """A regex (unanchored) of the strings shaped as ``bound`` (digits and dashes) whose digits,
+    read left to right, are at most its own: ``not_above("2026-12-31")``, the dates up to it."""
+    below = [
+        bound[:i] + (f"[0-{int(c) - 1}]" if c > "1" else "0") + _shape(bound[i + 1 :])
+        for i, c in enumerate(bound)
+        if c.isdigit() and c != "0"
+    ]
+    return f"(?:{'|'.join([*below, bound])})"
+
+
+def _send_at_bound(schema: dict[str, Any]) -> None:
+    # The 30 days the server allows, as a pattern of the calendar dates up to 28 days from now
+    # (a zone's offset is less than a day, and a document read later only asks for less).
+    latest = (datetime.now(UTC) + MAX_SCHEDULE_AHEAD - timedelta(days=2)).date().isoformat()
+    schema["pattern"] = f"^{not_above(latest)}"
+    schema["description"] = "RFC 3339 with a zone; past or now sends at once; at most 30 days ahead"
+
+
 # When to send: now if past, at most 30 days ahead.
-SendAt = Annotated[AwareDatetime, AfterValidator(_within_reach)]
+SendAt = Annotated[
+    AwareDatetime, AfterValidator(_within_reach), Field(json_schema_extra=_send_at_bound)
+]
+# A subject as the request gives it (a template's is checked once rendered).
+Subject = Annotated[
+    str,
+    Field(min_length=1, max_length=998, json_schema_extra={"pattern": ONE_LINE_PATTERN}),
+    BeforeValidator(_one_line),
+]
+
+
+def given(field: str) -> JsonDict:
+    """JSON Schema: ``field`` is there and not null."""
+    return {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+
+
+# A mail's content, as the schema can say it: a template, or a subject with text or HTML.
+CONTENT: JsonDict = {"anyOf": [given("template"), {**given("subject"), "anyOf": [given("text"), given("html")]}]}  # fmt: skip
+
+
+# A named mail: the document lists the names there are (notifier.api.openapi).
+TemplateName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 
 class MailRequest(Strict):
-    """``POST /v1/mail``."""
+    """``POST /v1/mail``. 1 to 50 recipients in all of to, cc and bcc (the document can say
+    at least one, and at most 50 in each); content from a template, or a subject with text or
+    HTML; a template's subject, rendered from data, 1 to 998 characters; with unsubscribe, one
+    recipient in to and none in cc or bcc."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {"anyOf": [{"required": [f], "properties": {f: {"minItems": 1}}} for f in ("to", "cc", "bcc")]},
+                CONTENT,
+                {
+                    "if": {"required": ["unsubscribe"], "properties": {"unsubscribe": {"const": True}}},
+                    "then": {
+                        "required": ["to"],
+                        "properties": {"to": {"minItems": 1, "maxItems": 1}, "cc": {"maxItems": 0}, "bcc": {"maxItems": 0}},
+                    },
+                },
+            ]
+        }
+    )  # fmt: skip
 
     to: list[Address] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
     cc: list[Address] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
     bcc: list[Address] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
     reply_to: Address | None = None
-    subject: Annotated[str, BeforeValidator(_one_line)] | None = Field(
-        None, min_length=1, max_length=998
-    )
+    subject: Subject | None = None
     text: str | None = Field(None, max_length=512 * 1024)
     html: str | None = Field(None, max_length=512 * 1024)
-    template: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    template: TemplateName | None = None
     data: TemplateData = Field(default_factory=dict)
     send_at: SendAt | None = None
     reference: Reference | None = None
@@ -131,12 +263,13 @@ class BatchRow(Strict):
 
 
 class BatchRequest(Strict):
-    """``POST /v1/mail/batch``."""
+    """``POST /v1/mail/batch``: content from a template (its subject, rendered from each row's
+    data, 1 to 998 characters), or a subject with text or HTML."""
 
-    template: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    subject: Annotated[str, BeforeValidator(_one_line)] | None = Field(
-        None, min_length=1, max_length=998
-    )
+    model_config = ConfigDict(json_schema_extra={"allOf": [CONTENT]})
+
+    template: TemplateName | None = None
+    subject: Subject | None = None
     text: str | None = Field(None, max_length=512 * 1024)
     html: str | None = Field(None, max_length=512 * 1024)
     send_at: SendAt | None = None
@@ -156,22 +289,43 @@ def _e164(value: str) -> str:
 
 def _ip(value: str) -> str:
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
     except ValueError:
         raise ValueError("not an IPv4 or IPv6 address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        # A zone (fe80::1%eth0) names an interface of the caller's own host: no one's address.
+        raise ValueError("an IPv6 address without a zone (%…)")
+    return str(address)
 
 
 PHONE_PATTERN = "[+\uff0b][^0-9\uff10-\uff19]*[0-9\uff10-\uff19]"  # ASCII or full-width
-# The document states what it can of the checks: a plus sign, then digits (spaces, dashes,
-# dots and brackets may come between); the phone-number library decides the rest.
+# The document states the shape (a plus sign, then digits; spaces, dashes, dots and brackets may
+# come between) and, as the format "phone" (pydantic-extra-types' name), that the number must be
+# one the phone-number library knows as valid: no pattern of a sane size can say which are.
 Phone = Annotated[
     str,
-    Field(max_length=32, json_schema_extra={"pattern": PHONE_PATTERN}),
+    Field(
+        max_length=32,
+        json_schema_extra={
+            "format": "phone",
+            "description": "a valid number (libphonenumber) with + and its country code",
+            # In allOf: schemathesis 4.32 draws nothing for a format with both a pattern and
+            # a length beside it (a failed health check), and its fuzz test is this document's.
+            "allOf": [{"pattern": PHONE_PATTERN}],
+        },
+    ),
     AfterValidator(_e164),
 ]
-IP_PATTERN = r"^([0-9]{1,3}\.){3}[0-9]{1,3}$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%\S+)?$"
+# The formats say it exactly; the pattern says what it can for a validator that takes formats
+# for annotations (JSON Schema 2020-12's default): hex digits, colons and dots, no zone.
 ClientIp = Annotated[
-    str, Field(max_length=64, json_schema_extra={"pattern": IP_PATTERN}), AfterValidator(_ip)
+    str,
+    Field(
+        max_length=64,
+        pattern=r"^[0-9A-Fa-f:.]+$",
+        json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+    ),
+    AfterValidator(_ip),
 ]
 Purpose = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
 
@@ -235,6 +389,7 @@ class MailVerifyRequest(_CaptchaCheck):
 
 
 QINIU_KEY_BYTES = 750  # Qiniu's limit on a key, in UTF-8 bytes
+ONE_KEY: JsonDict = {"not": {"allOf": [given("key"), given("key_prefix")]}}
 
 
 def _qiniu_key(value: str) -> str:
@@ -243,7 +398,16 @@ def _qiniu_key(value: str) -> str:
     return value
 
 
-QiniuKey = Annotated[str, Field(min_length=1), AfterValidator(_qiniu_key)]
+# The document says at most as many characters as bytes; the bytes it cannot count.
+QiniuKey = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=QINIU_KEY_BYTES,
+        description=f"at most {QINIU_KEY_BYTES} bytes in UTF-8",
+    ),
+    AfterValidator(_qiniu_key),
+]
 # The keys' rule (notifier.objectkeys), checked for every store by services/uploads.py and stated
 # here for the OpenAPI document.
 AS_KEY = Field(json_schema_extra={"pattern": objectkeys.KEY_PATTERN})
@@ -259,19 +423,40 @@ def _integral(value: object) -> object:
 Integer = Annotated[int, BeforeValidator(_integral)]
 
 
+# No white space (Unicode's White_Space, spelled out: a reader's \s is another dialect's).
+_WHITE = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+CALLBACK_URL = rf"^https?://[^{_WHITE}]+$"
+# What the server then holds each URL of a ";" list to (providers/qiniu.py, in Qiniu's order of
+# fallbacks), as the document says it: a host after any user info and before any port (the
+# server's own check names a bracketed IPv6 host's faults; the document admits none).
+_URL_PART = rf"https?://(?:[^{_WHITE};/?#@]*@)?[^{_WHITE};/?#@:\[\]]+(?::[^{_WHITE};/?#@]*)?(?:[/?#][^{_WHITE};]*)?"
+CALLBACK_URLS: JsonDict = {"pattern": rf"^{_URL_PART}(;{_URL_PART})*$"}
+
+
 class UploadTokenRequest(Strict):
-    """``POST /v1/uploads/qiniu/token`` (and the ``qiniu_uptoken`` task's keyword arguments)."""
+    """``POST /v1/uploads/qiniu/token`` (and the ``qiniu_uptoken`` task's keyword arguments):
+    ``key`` or ``key_prefix``, not both; ``callback_url`` and ``callback_body`` together."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                ONE_KEY,
+                {"if": given("callback_url"), "then": given("callback_body")},
+                {"if": given("callback_body"), "then": given("callback_url")},
+            ]
+        }
+    )
 
     bucket: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
     key: Annotated[QiniuKey, AS_KEY] | None = None
     key_prefix: Annotated[QiniuKey, AS_PREFIX] | None = None
     expires_in: Integer = Field(3600, ge=60, le=86400)
     insert_only: bool = False
-    fsize_limit: Integer | None = Field(None, ge=1)
+    # The bound before the validator: after it, pydantic can only put "ge" in the document.
+    fsize_limit: Annotated[int, Field(ge=1), BeforeValidator(_integral)] | None = None
     mime_limit: str | None = Field(None, min_length=1, max_length=512)
-    # One URL, or several separated by ";" (Qiniu tries each in turn: providers/qiniu.py).
     callback_url: str | None = Field(
-        None, pattern=r"^https?://[^\s;]+(;https?://[^\s;]+)*$", max_length=2048
+        None, pattern=CALLBACK_URL, max_length=2048, json_schema_extra=CALLBACK_URLS
     )
     callback_body: str | None = Field(None, min_length=1, max_length=4096)
     return_body: str | None = Field(None, min_length=1, max_length=4096)
@@ -290,13 +475,32 @@ def _s3_key(value: str) -> str:
     return _printable(value)
 
 
-S3Key = Annotated[str, Field(min_length=1), AfterValidator(_s3_key)]
+S3Key = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=S3_KEY_BYTES,
+        description=f"at most {S3_KEY_BYTES} bytes in UTF-8, printable",
+        # In allOf, so that the keys' own pattern (AS_KEY, AS_PREFIX) stands beside it.
+        json_schema_extra={
+            "allOf": [
+                {"pattern": PRINTABLE["pattern"]},
+                {"not": PRINTABLE["not"]},
+                {"not": {"pattern": r"\$\{filename\}"}},
+            ]
+        },
+    ),
+    AfterValidator(_s3_key),
+]
 # A media type ("image/png"), or a whole type ("image/*").
 MEDIA_TYPE = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}|\*)$"
 
 
 class S3UploadRequest(Strict):
-    """``POST /v1/uploads/s3/token`` (and the ``s3_upload_form`` task's keyword arguments)."""
+    """``POST /v1/uploads/s3/token`` (and the ``s3_upload_form`` task's keyword arguments):
+    ``key`` or ``key_prefix``, not both."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": [ONE_KEY]})
 
     # S3's bucket names: 3 to 63 lower-case letters, digits, dots and hyphens.
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -441,6 +645,11 @@ class BatchPage(BaseModel):
 
     items: list[BatchItem]
     next: str | None
+
+
+class ReceiptPush(RootModel[list[dict[str, Any]]]):
+    """A provider's push of delivery receipts (Aliyun, Tencent): a JSON array of objects, each a
+    receipt; what a receipt holds is the provider's (read by notifier.services.receipts)."""
 
 
 class ReceiptAck(BaseModel):

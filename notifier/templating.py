@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from notifier.errors import TemplateDataError, UnknownTemplate
 
@@ -22,6 +23,15 @@ TEMPLATE_DIR = BUILT_IN / "mail"
 SMS_TEMPLATE_DIR = BUILT_IN / "sms"
 MAIL_CAPTCHA_DIR = BUILT_IN / "mail_captcha"
 PARTS = {"subject": ".subject.txt", "text": ".txt", "html": ".html"}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a named mail reads from its data: the variables of every part, and of its subject
+    (``None`` when it has no subject part)."""
+
+    variables: frozenset[str]
+    subject: frozenset[str] | None
 
 
 @dataclass(frozen=True)
@@ -35,9 +45,10 @@ class MailTemplates:
     """Render named templates strictly: a missing variable is an error, never an empty string."""
 
     def __init__(self, directory: Path | Sequence[Path] = TEMPLATE_DIR) -> None:
+        # A list of folders: the first that has a file gives it.
+        self._loader = jinja2.FileSystemLoader(directory)
         self._env = jinja2.Environment(
-            # A list of folders: the first that has a file gives it.
-            loader=jinja2.FileSystemLoader(directory),
+            loader=self._loader,
             # Only the HTML part is escaped: text and subject are not markup.
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
             undefined=jinja2.StrictUndefined,
@@ -48,6 +59,18 @@ class MailTemplates:
         """The names of the templates there are."""
         found = {name.split(".", 1)[0] for name in self._env.list_templates()}
         return sorted(found)
+
+    def needs(self, name: str) -> Needs:
+        """The variables template ``name`` reads (its parts' own and the engine's aside)."""
+        found: dict[str, frozenset[str]] = {}
+        for part, suffix in PARTS.items():
+            try:
+                source, _, _ = self._loader.get_source(self._env, name + suffix)
+            except jinja2.TemplateNotFound:
+                continue
+            read = jinja2.meta.find_undeclared_variables(self._env.parse(source))
+            found[part] = frozenset(read - set(self._env.globals))
+        return Needs(variables=frozenset().union(*found.values()), subject=found.get("subject"))
 
     def render(self, name: str, data: Mapping[str, Any]) -> RenderedMail:
         """Render every part the template has; a :class:`~notifier.errors.TemplateError` if not."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import cache
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from importlib.metadata import version
 from typing import Any, TypeVar
 
@@ -19,7 +20,8 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from notifier.schemas import Problem
+from notifier.schemas import A_BREAK, Problem, given
+from notifier.templating import MailTemplates
 
 V = TypeVar("V", bound=Callable[..., Any])
 TITLES = {
@@ -63,16 +65,18 @@ def operation(
     ok: tuple[int, type[BaseModel] | str],
     *,
     body: type[BaseModel] | None = None,
+    body_errors: tuple[int, ...] = BODY_ERRORS,
     errors: tuple[int, ...] = (),
     query: tuple[dict[str, Any], ...] = (),
     pages: tuple[int, ...] = (),
 ) -> Callable[[V], V]:
-    """Declare a view part of the API: its answer (a model, or a media type), body, errors and
-    query parameters (OpenAPI parameter objects, less ``"in"``). ``pages`` are the errors that
-    answer an HTML page (for a person), not problem+json."""
+    """Declare a view part of the API: its answer (a model, or a media type), body (and what it
+    can be refused with), errors and query parameters (OpenAPI parameter objects, less
+    ``"in"``). ``pages`` are the errors that answer an HTML page (for a person), not
+    problem+json."""
 
     def decorate(view: V) -> V:
-        tag(view, ok=ok, body=body, errors=errors + (BODY_ERRORS if body else ()), query=query,
+        tag(view, ok=ok, body=body, errors=errors + (body_errors if body else ()), query=query,
             pages=pages)  # fmt: skip
         return view
 
@@ -154,9 +158,45 @@ def routes(app: Flask) -> list[tuple[str, str, Callable[..., Any]]]:
     return found
 
 
-@cache
+def _data_of(model: str, data: dict[str, Any]) -> dict[str, Any]:
+    """``data``'s schema where ``model`` keeps a mail's data: its own, or each row's of a batch."""
+    own = {"required": ["data"], "properties": {"data": data}}
+    return {"properties": {"recipients": {"items": own}}} if model == "BatchRequest" else own
+
+
+def _named_mails(schemas: dict[str, Any], templates: MailTemplates) -> None:
+    """State the named mails there are in the requests that name one, and for each what its
+    data must hold: every variable it reads, none of its subject's a string with a line break
+    (the subject must stay one header line), and a subject in the request if it has none."""
+    for model in ("MailRequest", "BatchRequest"):
+        schema = schemas[model]
+        named = schema["properties"]["template"]["anyOf"][0]
+        named["enum"] = [n for n in templates.names() if re.fullmatch(named["pattern"], n)]
+        for name in named["enum"]:
+            needs = templates.needs(name)
+            one_line = {"not": {"type": "string", "pattern": A_BREAK}}
+            then = _data_of(
+                model,
+                {
+                    "required": sorted(needs.variables),
+                    "properties": {v: one_line for v in sorted(needs.subject or ())},
+                },
+            )
+            if needs.subject is None:
+                then = {"allOf": [then, given("subject")]}
+            chosen = {"required": ["template"], "properties": {"template": {"const": name}}}
+            schema["allOf"].append({"if": chosen, "then": then})
+
+
 def document(app: Flask) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``app``'s API."""
+    """The OpenAPI 3.1 document of ``app``'s API, made again each day (``send_at``'s latest
+    date moves with the calendar)."""
+    return _document(app, datetime.now(UTC).date())
+
+
+@lru_cache(maxsize=4)
+def _document(app: Flask, day: date) -> dict[str, Any]:
+    """The document as of ``day``, which only keys the cache (the bound is read off the clock)."""
     # The /v1 routes first: they are what a reader came for.
     listed = sorted(routes(app), key=lambda route: not route[1].startswith("/v1/"))
     inputs = {f["body"] for _, _, v in listed if (f := v.__dict__["openapi"])["body"]}
@@ -166,6 +206,7 @@ def document(app: Flask) -> dict[str, Any]:
         + [(m, "serialization") for m in sorted(outputs | {Problem}, key=lambda m: m.__name__)],
         ref_template="#/components/schemas/{model}",
     )
+    _named_mails(schemas["$defs"], app.extensions["notifier"].templates)
     paths: dict[str, dict[str, Any]] = {}
     for method, path, view in listed:
         paths.setdefault(path, {})[method] = _operation(method, path, view)

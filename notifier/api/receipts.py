@@ -22,7 +22,7 @@ from notifier.api.openapi import operation
 from notifier.errors import Forbidden
 from notifier.providers.twilio import TwilioSettings
 from notifier.runtime import runtime
-from notifier.schemas import AliyunReceiptAck, ReceiptAck, TencentReceiptAck
+from notifier.schemas import AliyunReceiptAck, ReceiptAck, ReceiptPush, TencentReceiptAck
 from notifier.services.bounces import take_bounce
 from notifier.services.receipts import aliyun_receipts, tencent_receipts, twilio_receipt
 from notifier.stores.notifications import NotificationStore
@@ -83,7 +83,7 @@ def aliyun_check() -> Response:
 
 
 @bp.post("/receipts/aliyun")
-@operation((200, AliyunReceiptAck), errors=(400, 403, 413, 503))
+@operation((200, AliyunReceiptAck), body=ReceiptPush, body_errors=(400, 413), errors=(403, 503))
 def aliyun() -> Response:
     """Aliyun's SmsReport push (a JSON array, token in the URL); 200 for any message."""
     store = _store("aliyun")  # the token before the body: a stranger gets 403, not 400 or 413
@@ -93,7 +93,7 @@ def aliyun() -> Response:
 
 
 @bp.post("/receipts/tencent")
-@operation((200, TencentReceiptAck), errors=(400, 403, 413, 503))
+@operation((200, TencentReceiptAck), body=ReceiptPush, body_errors=(400, 413), errors=(403, 503))
 def tencent() -> Response:
     """Tencent's SMS status callback (a JSON array, token in the URL); 200 for any message."""
     store = _store("tencent")  # the token before the body, as for Aliyun

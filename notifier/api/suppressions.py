@@ -19,7 +19,7 @@ from notifier.api.body import parse
 from notifier.api.openapi import operation
 from notifier.errors import FieldError, NotFound, Unprocessable
 from notifier.runtime import runtime
-from notifier.schemas import Address, Suppression, SuppressionPage, SuppressionRequest
+from notifier.schemas import Address, Suppression, SuppressionPage, SuppressionRequest, not_above
 from notifier.stores.suppressions import Entry
 
 bp = Blueprint("suppressions", __name__)
@@ -51,7 +51,11 @@ def _listed(address: str) -> str:
 
 
 PAGE = 100
-CURSOR = {"name": "cursor", "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"}}  # < 2**64
+# Redis's scan cursors: unsigned 64-bit integers.
+CURSOR = {
+    "name": "cursor",
+    "schema": {"type": "string", "pattern": f"^(?:[0-9]{{1,19}}|{not_above(str(2**64 - 1))})$"},
+}
 
 
 def _shown(entry: Entry) -> dict[str, str]:
@@ -66,7 +70,6 @@ def _shown(entry: Entry) -> dict[str, str]:
 def list_suppressions() -> Response:
     """A page of the client's suppression list."""
     cursor = request.args.get("cursor", "0")
-    # Redis's scan cursors are unsigned 64-bit integers.
     if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 20 and int(cursor) < 2**64):
         raise Unprocessable(
             "cursor is not a cursor",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,7 +138,6 @@ def _headers(message: OutgoingMail) -> list[tuple[str, str]]:
         # Validated on the way in; an address cannot be encoded, so one that could break the
         # header block is refused here rather than written.
         raise ValueError("an address holds a control character and cannot be written")
-    domain = message.sender.rpartition("@")[2].rstrip(">") or None
     headers = [("From", _mailbox("From", message.sender))]
     if message.to:
         headers.append(("To", _fold("To", message.to, ",")))
@@ -147,12 +147,26 @@ def _headers(message: OutgoingMail) -> list[tuple[str, str]]:
         headers.append(("Reply-To", _mailbox("Reply-To", message.reply_to)))
     headers += [
         ("Date", email.utils.formatdate(localtime=False, usegmt=True)),
-        ("Message-ID", email.utils.make_msgid(domain=domain)),
+        ("Message-ID", message_id(message)),
         ("X-Notification-Id", _unstructured("X-Notification-Id", message.notification_id)),
         ("Subject", _unstructured("Subject", message.subject)),
         *((name, _unstructured(name, value)) for name, value in message.headers),
     ]
     return headers
+
+
+def message_id(message: OutgoingMail) -> str:
+    """``<notification id.digest@the sender's domain>``: the same on every attempt at one mail
+    (a retry after a relay's 4xx, a send again after a worker died between the relay's yes and
+    our record of it), so a receiver can tell a second copy for what it is; another for another
+    notification, and for a mail that says something else (a code by mail, made anew when it
+    is sent again: a receiver that drops a second copy must not drop the newest code)."""
+    said = "\0".join((message.subject, message.text or "", message.html or ""))
+    digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
+    domain = _address(message.sender).rpartition("@")[2]
+    if not domain.isascii():
+        domain = domain.encode("idna").decode("ascii")
+    return f"<{message.notification_id}.{digest}@{domain or 'localhost'}>"
 
 
 def _addresses(message: OutgoingMail) -> tuple[str, ...]:

@@ -68,7 +68,8 @@ class CaptchaPolicy:
     daily_limit: int = 10  # sends to one phone (or address) a day, for each client
     phone_daily_ceiling: int = 30  # ... and for all clients together
     address_daily_ceiling: int = 30
-    ip_hourly_limit: int = 30
+    ip_hourly_limit: int = 30  # sends from one end user's address an hour, for each client
+    ip_hourly_ceiling: int = 90  # ... and for all clients together
     product: str = "Notifier"
     # The fraud guard: where a code may be texted (empty: everywhere), what never is.
     allowed_countries: frozenset[str] = frozenset()
@@ -216,6 +217,7 @@ def accept_captcha(
         daily_limit=policy.daily_limit,
         ceiling=channel.ceiling(policy),
         ip_limit=policy.ip_hourly_limit,
+        ip_ceiling=policy.ip_hourly_ceiling,
     )
     if limited is not None:
         raise TooManyRequests(

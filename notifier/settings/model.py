@@ -183,7 +183,10 @@ class Settings(BaseSettings):
     captcha_phone_daily_ceiling: int = Field(30, ge=1)
     # The same for one mail address (a code by mail).
     captcha_address_daily_ceiling: int = Field(30, ge=1)
+    # Sends from one end user's address (client_ip) in any hour for each client, and for all
+    # clients together: one product's users cannot lock another's out behind one NAT.
     captcha_ip_hourly_limit: int = Field(30, ge=1)
+    captcha_ip_hourly_ceiling: int = Field(90, ge=1)
     # The SMS fraud guard (comma lists in the environment): the countries a captcha may be
     # texted to (ISO 3166 alpha-2; empty: every country), and E.164 prefixes never texted.
     sms_allowed_countries: Annotated[frozenset[str], NoDecode] = frozenset()

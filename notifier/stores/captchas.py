@@ -10,8 +10,10 @@ recipient as the limits count it: the phone, or the mailbox an address reaches):
 * ``notifier:captcha:<window>:{counted}``  sorted set of sends in the last 24 h (all clients:
   the recipient's daily ceiling);
 * ``notifier:captcha:<window>:{counted}:<client>`` the same, of one client (its daily limit);
-* ``notifier:captcha:ip:<address>``   sorted set of sends in the last hour, by
-  :func:`address_bucket` (an IPv4 address, or an IPv6 /64).
+* ``notifier:captcha:ip:{<address>}:<client>`` sorted set of one client's sends in the last
+  hour from an end user's address, by :func:`address_bucket` (an IPv4 address, or an IPv6
+  /64): the client's limit, so one product's users cannot lock another's out behind one NAT;
+* ``notifier:captcha:ip:{<address>}`` the same, of every client (the address's ceiling).
 
 A phone (``+`` and digits) and an address (which holds an ``@``) never spell the same scope.
 
@@ -87,7 +89,11 @@ class Sender:
     @property
     def ip_key(self) -> str:
         bucket = address_bucket(self.client_ip) if self.client_ip else "-"
-        return f"notifier:captcha:ip:{bucket}"
+        return f"notifier:captcha:ip:{{{bucket}}}"
+
+    @property
+    def client_ip_key(self) -> str:
+        return f"{self.ip_key}:{self.client}"
 
 
 @dataclass(frozen=True)
@@ -124,11 +130,13 @@ class CaptchaStore:
         daily_limit: int,
         ip_limit: int,
         ceiling: int | None = None,
+        ip_ceiling: int | None = None,
     ) -> Limited | None:
         """Count one send against every limit, or say which limit refuses it (counting nothing).
 
-        ``daily_limit`` is the client's for the recipient; ``ceiling`` every client's together
-        (unset: no more than the client's)."""
+        ``daily_limit`` is the client's for the recipient, ``ip_limit`` its for the end user's
+        address; ``ceiling`` and ``ip_ceiling`` are every client's together (unset: no more
+        than the client's)."""
         now = int(time.time() * 1000)
         args: list[EncodableT] = [
             now, member, resend_interval * 1000, daily_limit, DAY_MS, ceiling or daily_limit,
@@ -138,7 +146,8 @@ class CaptchaStore:
         limit, wait_ms = self._take_recipient(keys=keys, args=args)
         if limit == "ok" and sender.client_ip:
             limit, wait_ms = self._take_ip(
-                keys=[sender.ip_key], args=[now, member, ip_limit, HOUR_MS]
+                keys=[sender.client_ip_key, sender.ip_key],
+                args=[now, member, ip_limit, ip_ceiling or ip_limit, HOUR_MS],
             )
             if limit != "ok":
                 self._give_back_recipient(sender, member)
@@ -157,7 +166,10 @@ class CaptchaStore:
         """Undo :meth:`take_send` for a send that was not accepted after all."""
         self._give_back_recipient(sender, member)
         if sender.client_ip:
-            self.redis.zrem(sender.ip_key, member)
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(sender.client_ip_key, member)
+                pipe.zrem(sender.ip_key, member)
+                pipe.execute()
 
     def digest(self, scope: str, code: str) -> str:
         """The keyed hash of a code, bound to its client, purpose and recipient."""

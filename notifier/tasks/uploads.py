@@ -20,14 +20,18 @@ from notifier.runtime import runtime
 from notifier.services.uploads import mint_upload
 from notifier.settings import Environment
 
+# What a caller's bad request raises: its answer, not the worker's fault. Celery logs these at
+# INFO without a traceback (and Sentry leaves them out).
+REFUSALS = (Forbidden, Unprocessable)
 
-@shared_task(name=TaskNames.QINIU_UPTOKEN, ignore_result=False)
+
+@shared_task(name=TaskNames.QINIU_UPTOKEN, ignore_result=False, throws=REFUSALS)
 def qiniu_uptoken(*, client: str, **request: Any) -> dict[str, Any]:
     """Mint a token as ``POST /v1/uploads/qiniu/token`` does for ``client``."""
     return _mint("qiniu", client, request)
 
 
-@shared_task(name=TaskNames.S3_UPLOAD_FORM, ignore_result=False)
+@shared_task(name=TaskNames.S3_UPLOAD_FORM, ignore_result=False, throws=REFUSALS)
 def s3_upload_form(*, client: str, **request: Any) -> dict[str, Any]:
     """Make a form as ``POST /v1/uploads/s3/token`` does for ``client``."""
     return _mint("s3", client, request)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.harness.batches import post_batch, wait_batch
 from tests.support.harness.stack import Stack, address, send
 from tests.support.harness.wait import wait_for
 
@@ -64,6 +65,31 @@ def test_451_retries_then_sends(stack: Stack) -> None:
     sent = stack.wait_status(notification_id, "sent")
     assert sent["attempts"] == 3
     assert len(stack.smtp.received(notification_id)) == 1
+
+
+def test_a_mail_sent_again_carries_its_one_message_id(stack: Stack) -> None:
+    """The relay keeps the mail but its yes is lost (it answers 451): the retry brings the same
+    mail again under the same Message-ID, which the record keeps; another notification's
+    differs, and so does each row's of a batch, though the rows say the same."""
+    to = address("again")
+    stack.smtp.plan_data(to, "451 4.3.0 Try again")
+    again, other = send(stack, to=[to]), send(stack, to=[address("other")])
+    sent = stack.wait_status(again, "sent")
+    arrivals = stack.smtp.received(again)
+    assert (len(arrivals), sent["attempts"]) == (2, 2)
+    assert {message["Message-ID"] for _, message in arrivals} == {sent["provider_ref"]}
+    assert sent["provider_ref"].startswith(f"<{again}.")
+    assert sent["provider_ref"].endswith("@example.com>")  # the sender's domain
+    stack.wait_status(other, "sent")
+    ((_, message),) = stack.smtp.received(other)
+    assert message["Message-ID"] != sent["provider_ref"]
+
+    same = {"name": "Ada", "product": "Acme", "login_url": "https://acme.example/login"}
+    accepted = post_batch(stack.base, [{"to": address(f"row{i}"), "data": same} for i in range(3)])
+    wait_batch(stack.base, accepted["id"], "done")
+    page = stack.get_as(f"/v1/batches/{accepted['id']}/notifications").json()
+    rows = {stack.smtp.received(item["id"])[0][1]["Message-ID"] for item in page["items"]}
+    assert len(rows) == 3
 
 
 def test_550_fails_after_one_attempt(stack: Stack) -> None:

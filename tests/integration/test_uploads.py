@@ -3,7 +3,9 @@ their routes give, and refuse what they refuse."""
 
 from __future__ import annotations
 
+import json
 import re
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from celery import Celery
 from tests.support.harness.api import FULL, error_locs
 from tests.support.harness.clients import QINIU
 from tests.support.harness.stack import Stack
+from tests.support.harness.wait import wait_for
 from tests.support.peers.qiniu import check_token
 
 pytestmark = pytest.mark.integration
@@ -80,3 +83,31 @@ def test_the_task_refuses_what_the_route_refuses_naming_the_same_field(
     named = re.match(r"the keyword arguments are not valid \((.*?)\): ", str(caught.value))
     assert named, caught.value
     assert set(named[1].split(", ")) == by_route
+
+
+def test_a_refused_task_is_logged_once_at_info_without_a_traceback(
+    stack: Stack, caller: Celery
+) -> None:
+    """A refusal is the caller's answer, not the worker's error: Celery's ``throws``. A task
+    that succeeds has no line at all (its answer is a signed token)."""
+    taken = caller.send_task("qiniu_uptoken", kwargs={"client": "tester", **FULL})
+    assert taken.get(timeout=30)["token"]
+    refused = [
+        caller.send_task("qiniu_uptoken", kwargs={"client": "tester", **FULL, "bucket": "invoices"}),
+        caller.send_task("s3_upload_form", kwargs={"client": "tester", "bucket": "avatars", "expires_in": 1}),
+        caller.send_task("qiniu_uptoken", kwargs={"client": "nobody", "bucket": "avatars"}),
+    ]  # fmt: skip
+    for result, error in zip(refused, ("Forbidden", "Unprocessable", "Forbidden"), strict=True):
+        with pytest.raises(Exception) as caught:
+            result.get(timeout=30)
+        assert type(caught.value).__name__ == error
+
+    def lines_of(task_id: str) -> list[dict[str, Any]]:
+        lines = (json.loads(line) for line in stack.worker.output().splitlines() if line[:1] == "{")
+        return [line for line in lines if task_id in line["msg"]]
+
+    for result, error in zip(refused, ("Forbidden", "Unprocessable", "Forbidden"), strict=True):
+        (line,) = wait_for(partial(lines_of, result.id), what=f"the log line of {result.id}")
+        assert line["level"] == "INFO" and f"raised expected: {error}(" in line["msg"], line
+        assert "exc" not in line and "Traceback" not in json.dumps(line), line
+    assert lines_of(taken.id) == []

@@ -22,12 +22,15 @@ class NoQueue:
         pass
 
 
-def accept(rt: Runtime, policy: CaptchaPolicy | None = None, **request: Any) -> str:
-    """Accept a login captcha for PHONE (``request`` changes fields); return its id."""
+def accept(
+    rt: Runtime, policy: CaptchaPolicy | None = None, client: str = "tester", **request: Any
+) -> str:
+    """Accept a login captcha for PHONE (``request`` changes fields) from ``client``; return
+    its id."""
     body = CaptchaRequest.model_validate({"phone": PHONE, "purpose": "login", **request})
     record = accept_captcha(
         body,
-        client="tester",
+        client=client,
         policy=policy or rt.captcha_policy,
         store=rt.store,
         captchas=rt.captchas,

@@ -60,6 +60,9 @@ class RecordingHandler:
         self.rcpt_delays: dict[str, deque[float]] = defaultdict(deque)
         self.rcpt_seen: set[str] = set()
         self.plans: dict[str, deque[str | bytes]] = defaultdict(deque)
+        # Replies to DATA after the message is kept: a relay that took the mail but whose 250
+        # never reached the sender (it sends again).
+        self.data_plans: dict[str, deque[str]] = defaultdict(deque)
 
     async def handle_EHLO(
         self,
@@ -150,6 +153,10 @@ class RecordingHandler:
             self.by_id[notification_id].append((envelope, parsed))
             self.raw[notification_id].append(content)
             self.arrivals[notification_id] = time.time()
+            for address in envelope.rcpt_tos:
+                plan = self.data_plans.get(address.lower())
+                if plan:
+                    return plan.popleft()
         return "250 Message accepted"
 
 
@@ -186,6 +193,12 @@ class SmtpSink:
         """
         with self.handler.lock:
             self.handler.plans[address.lower()].extend(answers)
+
+    def plan_data(self, address: str, *answers: str) -> None:
+        """Keep a mail to ``address`` but answer its DATA with these replies, one an attempt,
+        then 250: a relay whose yes was lost, so the same mail arrives again."""
+        with self.handler.lock:
+            self.handler.data_plans[address.lower()].extend(answers)
 
     @property
     def connections(self) -> int:

@@ -144,3 +144,30 @@ def test_a_phones_daily_limit_is_each_clients_under_a_ceiling_for_all(
     ceiling = assert_problem(post(client, "/v1/sms/captcha", SEND, who="smser"), 429)
     assert "phone daily ceiling" in ceiling["detail"]
     assert len(queued_messages(app, "captcha")) == 3
+
+
+def test_behind_one_nat_each_client_has_its_own_hourly_codes_under_a_ceiling(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The shop's users spend the shop's codes for their office's address, by SMS and by mail
+    alike; the bank's users behind the same address still get theirs, until every client's
+    together reach the address's ceiling."""
+    app = create_app(make_settings(captcha_ip_hourly_limit=2, captcha_ip_hourly_ceiling=3))
+    client = app.test_client()
+
+    def code(who: str, n: int, channel: str = "sms") -> Any:
+        # The office's users: an IPv6 /64 counts as one address.
+        ask = {"purpose": "login", "client_ip": f"2001:db8:7::{n + 1:x}"}
+        if channel == "sms":
+            return post(client, "/v1/sms/captcha", {**ask, "phone": f"+861380013800{n}"}, who)
+        return post(client, "/v1/mail/captcha", {**ask, "to": f"user{n}@example.com"}, who)
+
+    assert code("shop", 1).status_code == 202
+    assert code("shop", 2, "mail").status_code == 202
+    spent = assert_problem(code("shop", 3), 429)
+    assert "captcha ip limit reached" in spent["detail"]
+    assert code("bank", 4, "mail").status_code == 202
+    ceiling = assert_problem(code("tester", 5), 429)
+    assert "captcha ip hourly ceiling reached" in ceiling["detail"]
+    assert code("tester", 6, "mail").status_code == 429
+    assert post(client, "/v1/sms/captcha", {**SEND, "client_ip": "203.0.113.9"}).status_code == 202

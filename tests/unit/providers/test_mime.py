@@ -142,3 +142,16 @@ def test_the_outbox_writes_the_wire_bytes(tmp_path: Path) -> None:
     data = (tmp_path / "n1.eml").read_bytes()
     assert wire_faults(data + b"\r\n") == []
     assert b"\r\nX-Notification-Id: n1\r\n" in data
+
+
+def test_one_mail_has_one_message_id_on_every_attempt() -> None:
+    """Built again (a retry, a send again after a worker died), the mail keeps its Message-ID,
+    under the sender's domain; another notification's differs, as does a mail that says
+    something else under the same id (a code by mail made anew)."""
+    first, again = build_wire(mail("6f1c")), build_wire(mail("6f1c", to=("bo@example.com",)))
+    assert first.message_id == again.message_id == parsed(first.data)["Message-ID"]
+    assert re.fullmatch(r"<6f1c\.[0-9a-f]{16}@example\.com>", first.message_id)
+    assert build_wire(mail("7a2d")).message_id != first.message_id
+    assert build_wire(mail("6f1c", text="Your code is 530917")).message_id != first.message_id
+    unicode = build_wire(mail("6f1c", sender="Notifier <noreply@bücher.example>"))
+    assert unicode.message_id.endswith("@xn--bcher-kva.example>")

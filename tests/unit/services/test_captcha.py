@@ -150,6 +150,22 @@ def test_per_address_limit(rt: Runtime) -> None:
     accept(rt, policy, phone="+8613800138003", client_ip="203.0.113.8")
 
 
+def test_an_addresss_limit_is_each_clients_under_a_ceiling_for_all(rt: Runtime) -> None:
+    """Behind one NAT (one client_ip), one product's users spend that product's hourly limit
+    for the address, not another's; every product's together stop at the address's ceiling."""
+    policy = CaptchaPolicy(resend_interval=0, ip_hourly_limit=2, ip_hourly_ceiling=3)
+    nat = "203.0.113.7"
+    for phone in ("+8613800138001", "+8613800138002"):
+        accept(rt, policy, client="shop", phone=phone, client_ip=nat)
+    with pytest.raises(TooManyRequests, match="captcha ip limit reached"):
+        accept(rt, policy, client="shop", phone="+8613800138003", client_ip=nat)
+    accept(rt, policy, client="bank", phone="+8613800138003", client_ip=nat)
+    with pytest.raises(TooManyRequests, match="captcha ip hourly ceiling reached") as caught:
+        accept(rt, policy, client="tester", phone="+8613800138004", client_ip=nat)
+    assert 3590 <= int(caught.value.headers["Retry-After"]) <= 3600
+    accept(rt, policy, client="tester", phone="+8613800138004", client_ip="203.0.113.8")
+
+
 def test_limits_hold_under_a_race(rt: Runtime) -> None:
     results: list[str] = []
     barrier = threading.Barrier(8)

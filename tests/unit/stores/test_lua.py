@@ -428,12 +428,24 @@ def test_take_recipient_holds_interval_limit_and_ceiling(r: redis.Redis, run: Ru
 
 
 @of("captchas/take_ip")
-def test_take_ip_holds_an_hourly_limit(r: redis.Redis, run: Run) -> None:
-    key = [Sender("a", "login", "+447700900123", client_ip="2001:db8::1").ip_key]
-    assert key == ["notifier:captcha:ip:2001:db8::/64"]
-    assert run("captchas/take_ip", key, [1000, "1", 1, 3_600_000]) == ["ok", 0]
-    assert run("captchas/take_ip", key, [2000, "2", 1, 3_600_000]) == ["ip_limit", 3_599_000]
-    assert run("captchas/take_ip", key, [3_601_000, "3", 1, 3_600_000]) == ["ok", 0]
+def test_take_ip_holds_a_clients_hourly_limit_and_a_ceiling_for_all(
+    r: redis.Redis, run: Run
+) -> None:
+    def keys(client: str) -> list[str]:
+        sender = Sender(client, "login", "+447700900123", client_ip="2001:db8::1")
+        return [sender.client_ip_key, sender.ip_key]
+
+    assert keys("a") == [
+        "notifier:captcha:ip:{2001:db8::/64}:a",
+        "notifier:captcha:ip:{2001:db8::/64}",
+    ]
+    hour = 3_600_000
+    assert run("captchas/take_ip", keys("a"), [1000, "1", 1, 2, hour]) == ["ok", 0]
+    assert run("captchas/take_ip", keys("a"), [2000, "2", 1, 2, hour]) == ["ip_limit", 3_599_000]
+    assert run("captchas/take_ip", keys("b"), [3000, "3", 1, 2, hour]) == ["ok", 0]
+    assert run("captchas/take_ip", keys("c"), [4000, "4", 1, 2, hour]) == ["ip_hourly_ceiling", 3_597_000]  # fmt: skip
+    assert r.zcard(keys("c")[0]) == 0  # refused: nothing taken
+    assert run("captchas/take_ip", keys("a"), [3_601_000, "5", 1, 2, hour]) == ["ok", 0]
 
 
 @of("idempotency/reserve")

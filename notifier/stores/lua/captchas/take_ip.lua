@@ -1,17 +1,24 @@
--- Take a captcha send from the end user's IP address's hourly limit, or refuse it.
+-- Take a captcha send from the end user's IP address's hourly limits, or refuse it (taking
+-- nothing): the client's own, then every client's together.
 --
--- KEYS[1] the address's window     notifier:captcha:ip:<address or /64>
+-- KEYS[1] the client's window       notifier:captcha:ip:{<address or /64>}:<client>
+-- KEYS[2] every client's window     notifier:captcha:ip:{<address or /64>}
 -- ARGV[1] now, ms
 -- ARGV[2] this send's member (unique)
--- ARGV[3] the address's hourly limit
--- ARGV[4] an hour, ms
+-- ARGV[3] the client's hourly limit for the address
+-- ARGV[4] the address's hourly ceiling across clients
+-- ARGV[5] an hour, ms
 --
--- Returns {'ok', 0} or {'ip_limit', ms to wait}.
+-- Returns {'ok', 0}, or {'ip_limit' or 'ip_hourly_ceiling', ms to wait}.
 --#include lib/window.lua
 
 local now = tonumber(ARGV[1])
-local wait = full(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[3]), now)
+local wait = full(KEYS[1], tonumber(ARGV[5]), tonumber(ARGV[3]), now)
 if wait > 0 then return {'ip_limit', wait} end
-redis.call('ZADD', KEYS[1], now, ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+wait = full(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[4]), now)
+if wait > 0 then return {'ip_hourly_ceiling', wait} end
+for i = 1, 2 do
+  redis.call('ZADD', KEYS[i], now, ARGV[2])
+  redis.call('PEXPIRE', KEYS[i], ARGV[5])
+end
 return {'ok', 0}
