@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import requests
 
+from notifier.deadline import DeadlineAdapter, session
 from notifier.settings import ApiClient
 from notifier.stores.batches import BatchStore
 from notifier.stores.notifications import NotificationStore
@@ -28,7 +29,7 @@ from notifier.webhooks import (
 )
 
 log = logging.getLogger(__name__)
-TIMEOUT = 5.0  # seconds for one POST
+TIMEOUT = 5.0  # seconds for one POST in all, however slowly the receiver answers
 RETRY_FOR = 24 * 3600  # a callback is retried this long after its event, then given up
 # A finished batch's event names the batch so: "batch:<id>", status "done".
 BATCH_EVENT = "batch:"
@@ -53,22 +54,14 @@ class CallbackSender:
 
     def __init__(self, *, production: bool, max_connections: int) -> None:
         self._production = production
-        self._session = requests.Session()
-        adapter = (
-            PublicOnlyAdapter(pool_maxsize=max_connections, max_retries=0)
-            if production
-            else requests.adapters.HTTPAdapter(pool_maxsize=max_connections, max_retries=0)
-        )
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        adapter = PublicOnlyAdapter if production else DeadlineAdapter
+        self._session = session(adapter(total=TIMEOUT, max_connections=max_connections))
 
     def post(self, url: str, secret: str, event: Event, body: bytes) -> int:
         """POST once; the HTTP status. DestinationRefused, or a requests error, otherwise."""
         check_url(url, production=self._production)
         headers = signed_headers(secret_key(secret), event.webhook_id, event.timestamp, body)
-        response = self._session.post(
-            url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
-        )
+        response = self._session.post(url, data=body, headers=headers, allow_redirects=False)
         response.close()
         return response.status_code
 
