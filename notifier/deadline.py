@@ -126,17 +126,17 @@ def watch(owner: object, sock: socket.socket) -> None:
     """Put ``sock``, the socket of connection ``owner``, under the current deadline, if any.
 
     From now until that deadline ends, ``owner`` is its call's: an earlier deadline that let
-    the connection go (back to a pool) no longer shuts it down. DeadlineExceeded if the time is
-    already up (a reconnect after it ran out).
+    the connection go (back to a pool) no longer shuts it down. If the time is already up (a
+    reconnect after it ran out), ``sock`` is closed and DeadlineExceeded raised.
     """
     deadline = _current.get()
-    if deadline is not None:
+    if deadline is None:
+        return
+    try:
         _watcher.watch(deadline, owner, sock)
-
-
-def current() -> Deadline | None:
-    """The deadline the calling code runs under, if any."""
-    return _current.get()
+    except DeadlineExceeded:
+        sock.close()
+        raise
 
 
 class _Watcher:

@@ -175,3 +175,13 @@ def test_calls_that_answer_in_time_keep_their_connection(twilio: FakeTwilio) -> 
         assert sms.send_sms(to="+8613800138000", body="code 123456").startswith("SM")
     assert twilio.connections == 1
     sms.close()
+
+
+def test_a_connection_opened_after_the_time_is_up_is_closed_and_refused() -> None:
+    ours, peer = socket.socketpair()
+    with Deadline(0.05) as deadline:
+        wait_for(lambda: deadline.expired, timeout=5, what="the deadline to run out")
+        with pytest.raises(DeadlineExceeded, match=r"within 0\.05 s"):
+            watch(object(), ours)
+    assert ours.fileno() == -1
+    peer.close()
