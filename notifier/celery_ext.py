@@ -191,7 +191,7 @@ def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
     def become_worker(sender: Any = None, **kwargs: Any) -> None:
         # This process sends: a failover is waited out (Redis commands and publishing alike)
         # rather than failing an attempt half-way. The web keeps its fast 503s.
-        app.extensions["notifier"].become_worker()
+        app.extensions["notifier"].become_worker(getattr(sender, "concurrency", None))
         celery.conf.task_publish_retry_policy = PATIENT_PUBLISH
         # The threads pool runs tasks in this process: its traces start here (README "Traces").
         tracing.start(app, "worker")

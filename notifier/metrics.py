@@ -192,7 +192,8 @@ COUNTERS = {
     "provider_errors": ("notifier_provider_errors", "Failed provider calls", ["provider"]),
     "callbacks": ("notifier_callbacks",
                   "Status callback attempts: sent (a 2xx), retrying (to be tried again), failed"
-                  " (given up)", ["outcome"]),
+                  " (given up); held: put back without an attempt (no free slot, or its receiver"
+                  " held)", ["outcome"]),
     "receipts": ("notifier_receipts", "Delivery receipts that moved a notification",
                  ["provider", "status"]),
     "sms_refused": ("notifier_sms_refused",

@@ -24,7 +24,8 @@ from notifier.queueing import TaskQueue
 from notifier.redisconn import Replication, client, eviction_policy, parse
 from notifier.services.batches import RowMails
 from notifier.services.bounces import Bounces
-from notifier.services.callbacks import CallbackSender
+from notifier.services.callbacks import TIMEOUT as CALLBACK_TIMEOUT
+from notifier.services.callbacks import CallbackGate, CallbackSender
 from notifier.services.captcha import MAIL as MAIL_CAPTCHA
 from notifier.services.captcha import SMS, CaptchaPolicy, check_templates
 from notifier.settings import ApiClient, ConfigError, Environment, Settings
@@ -34,6 +35,7 @@ from notifier.stores.idempotency import IdempotencyKeys
 from notifier.stores.layout import ensure as ensure_layout
 from notifier.stores.notifications import NotificationStore
 from notifier.stores.rate_limits import RateLimiter
+from notifier.stores.receivers import Receivers
 from notifier.stores.suppressions import SuppressionList, UnsubscribeLinks
 from notifier.templating import MailTemplates, SmsTemplates, folders
 
@@ -207,12 +209,33 @@ class Runtime:
                 max_connections=s.worker_concurrency,
             )
         )
+        # The threads of this worker's pool, as Celery started it (``-c`` or the setting).
+        self.worker_threads = s.worker_concurrency
+        self._callback_gate = PerProcess(self._make_callback_gate)
         self._sms = PerProcess(lambda: {n: make(s) for n, make in self.sms_factories.items()})
 
     @property
     def callback_sender(self) -> CallbackSender:
         """This process's sender of status callbacks."""
         return self._callback_sender.get()
+
+    @property
+    def callback_gate(self) -> CallbackGate:
+        """This process's gate of status callbacks: its share of the threads, per receiver."""
+        return self._callback_gate.get()
+
+    def _make_callback_gate(self) -> CallbackGate:
+        s = self.settings
+        total = min(self.worker_threads, s.callback_concurrency or self.worker_threads // 4)
+        receivers = Receivers(
+            self.redis, base=s.retry_base, cap=s.retry_cap, probe_lease=CALLBACK_TIMEOUT + 1
+        )
+        return CallbackGate(
+            receivers,
+            total=max(1, total),
+            per_receiver=s.callback_receiver_concurrency,
+            cap=s.retry_cap,
+        )
 
     def client_named(self, name: str) -> ApiClient | None:
         """The API client called ``name``."""
@@ -258,9 +281,12 @@ class Runtime:
         """The Redis clients of this runtime (the tracing instruments them)."""
         return (self.redis, self._limiter_redis)
 
-    def become_worker(self) -> None:
-        """This process runs tasks: its Redis commands wait out a failover instead of failing."""
+    def become_worker(self, threads: int | None = None) -> None:
+        """This process runs tasks on ``threads`` threads: its Redis commands wait out a
+        failover instead of failing."""
         self.redis.set_retry(patient_retry())
+        if threads:
+            self.worker_threads = threads
 
     def close(self) -> None:
         """Release the providers' connections (a worker process is shutting down)."""

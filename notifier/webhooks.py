@@ -22,12 +22,12 @@ import hmac
 import ipaddress
 import socket
 import uuid
-from typing import Any
+from typing import ClassVar
 from urllib.parse import urlsplit
 
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connectionpool import HTTPConnectionPool
+
+from notifier.deadline import DeadlineAdapter, watched_pools
 
 SECRET_PREFIX = "whsec_"
 
@@ -136,28 +136,7 @@ class _Guarded:
         return sock
 
 
-class _GuardedHTTPConnection(_Guarded, HTTPConnection):
-    pass
+class PublicOnlyAdapter(DeadlineAdapter):
+    """A :class:`DeadlineAdapter` whose connections reach public addresses only (production)."""
 
-
-class _GuardedHTTPSConnection(_Guarded, HTTPSConnection):
-    pass
-
-
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
-
-
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
-
-
-class PublicOnlyAdapter(HTTPAdapter):
-    """A ``requests`` adapter whose connections reach public addresses only (production)."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _GuardedHTTPPool,
-            "https": _GuardedHTTPSPool,
-        }
+    pools: ClassVar[dict[str, type[HTTPConnectionPool]]] = watched_pools(_Guarded)

@@ -1,7 +1,7 @@
 """What the adapters that sign their own HTTP calls (Aliyun, Tencent) share.
 
-A keep-alive session sized for the worker's threads, one timed POST whose network faults are
-transient, the errors a vendor's answer is sorted into, and the number check. Both vendors'
+A keep-alive session sized for the worker's threads, one POST under a whole-call deadline
+(:mod:`notifier.deadline`) whose network faults are transient, the errors a vendor's answer is sorted into, and the number check. Both vendors'
 SMS products send approved templates only, so they share one seam,
 :class:`notifier.providers.base.CaptchaSender`.
 
@@ -22,8 +22,8 @@ import re
 from typing import Generic, TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from notifier.deadline import DeadlineAdapter, session
 from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
 from notifier.redact import redact
 from notifier.settings import VendorSettings
@@ -89,7 +89,7 @@ class TemplateSmsProvider(Generic[T]):
         max_connections: int = 32,
         template_params: tuple[str, ...] = ("code",),
     ) -> None:
-        """``timeout``: of each call (NOTIFIER_SMS_TIMEOUT). ``max_connections``: kept-alive
+        """``timeout``: of each call in all (NOTIFIER_SMS_TIMEOUT). ``max_connections``: kept-alive
         connections, one per worker thread, so none is opened per message. ``template_params``:
         the approved template's variables, in order, out of "code" and "minutes"."""
         unknown = sorted(set(template_params) - set(TEMPLATE_VARIABLES))
@@ -98,8 +98,9 @@ class TemplateSmsProvider(Generic[T]):
         self._settings = settings
         self._template_params = template_params
         self._url = base_url(settings.endpoint) + "/"
-        self._timeout = timeout
-        self._session = keepalive_session(max_connections)
+        # Each call ``timeout`` seconds in all, however slowly the vendor answers. No automatic
+        # retries: SendSms is not idempotent, so a retry is the task's decision.
+        self._session = session(DeadlineAdapter(total=timeout, max_connections=max_connections))
 
     def send_sms(self, *, to: str, body: str) -> str:
         """Refuse: mainland carriers deliver approved templates only (see ``send_captcha``)."""
@@ -114,9 +115,9 @@ class TemplateSmsProvider(Generic[T]):
         self._session.close()
 
     def _post(self, data: bytes, headers: dict[str, str]) -> requests.Response:
-        """POST ``data`` to the endpoint; a connection fault or timeout is transient."""
+        """POST ``data`` to the endpoint; a connection fault or the deadline is transient."""
         try:
-            return self._session.post(self._url, data=data, headers=headers, timeout=self._timeout)
+            return self._session.post(self._url, data=data, headers=headers)
         except requests.RequestException as e:
             raise TransientProviderError(
                 f"{self.name} unreachable: {type(e).__name__}: {e}", provider=self.name
@@ -179,16 +180,3 @@ def base_url(endpoint: str) -> str:
     """``host[:port]`` means https; a full ``http(s)://`` base URL is taken as it is."""
     endpoint = endpoint.rstrip("/")
     return endpoint if "://" in endpoint else f"https://{endpoint}"
-
-
-def keepalive_session(max_connections: int) -> requests.Session:
-    """A session keeping up to ``max_connections`` connections to the vendor open.
-
-    One per worker thread, so none is opened per message. No automatic retries: SendSms is not
-    idempotent, so a retry is the task's decision.
-    """
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_connections, max_retries=0)
-    for scheme in ("https://", "http://"):
-        session.mount(scheme, adapter)
-    return session

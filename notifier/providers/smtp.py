@@ -29,6 +29,7 @@ from flask_mail import Mail
 from pydantic import Field, SecretStr, model_validator
 
 from notifier import tracing
+from notifier.deadline import Deadline, watch
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.patches.flask_mail_timeout import TimedConnection
 from notifier.providers.base import OutgoingMail
@@ -50,6 +51,7 @@ class SmtpSettings(VendorSettings):
     password: SecretStr | None = None
     use_tls: bool = False
     use_ssl: bool = False
+    # Seconds one mail's conversation may take in all (connecting, TLS, login, the transaction).
     timeout: float = Field(default=10.0, gt=0)
     # SMTP connections one worker process keeps (unset: one per worker thread, at most 32), and how
     # long an unused one stays open before it is closed (servers drop idle clients after a while).
@@ -183,13 +185,19 @@ class SmtpMailProvider:
             raise TransientProviderError(
                 f"no SMTP connection came free within {self._timeout:g} s", provider=self.name
             )
-        # The SMTP transaction, a reconnect included, as one span (traces, when on).
-        with tracing.span(
-            "smtp send", {**self._peer, "notifier.recipients": len(message.recipients)}
+        # The SMTP transaction, a reconnect included, as one span (traces, when on), within
+        # one deadline: ``timeout`` seconds in all, however slowly the server answers.
+        with (
+            tracing.span(
+                "smtp send", {**self._peer, "notifier.recipients": len(message.recipients)}
+            ),
+            Deadline(self._timeout) as deadline,
         ):
             host: smtplib.SMTP | None = None
             try:
                 host, reused = self._pool.take()
+                if reused and host.sock is not None:
+                    watch(host, host.sock)
                 try:
                     refused = _transmit(host, wire, message)
                 except smtplib.SMTPServerDisconnected as e:
@@ -197,7 +205,7 @@ class SmtpMailProvider:
                     # before the message went out, so one fresh try cannot send it twice. A timeout
                     # can come after the message went out (a slow answer to the final dot): that
                     # one waits for the task's backoff like any other transient failure.
-                    if not reused or isinstance(e.__context__, TimeoutError):
+                    if not reused or deadline.expired or isinstance(e.__context__, TimeoutError):
                         raise
                     log.info("smtp connection went stale; reconnecting")
                     _drop(host)
@@ -205,10 +213,17 @@ class SmtpMailProvider:
                     host = self._pool.open_new()
                     refused = _transmit(host, wire, message)
             except Exception as e:
-                if host is not None and not _still_fit(e):
+                if host is not None and (deadline.expired or not _still_fit(e)):
                     _drop(host)
                     host = None
-                error = self._translated(e)
+                error = (
+                    TransientProviderError(
+                        f"the SMTP server took more than {self._timeout:g} s in all",
+                        provider=self.name,
+                    )
+                    if deadline.expired
+                    else self._translated(e)
+                )
                 if error is e:
                     raise
                 raise error from e
@@ -283,8 +298,12 @@ def _drop(host: smtplib.SMTP) -> None:
 
 
 def _quit(host: smtplib.SMTP) -> None:
+    """Say QUIT, within the connection's timeout in all (a reaper or a shutdown waits on it)."""
     try:
-        host.quit()
+        with Deadline(host.timeout):
+            if host.sock is not None:
+                watch(host, host.sock)
+            host.quit()
     except (smtplib.SMTPException, OSError):
         _drop(host)
 

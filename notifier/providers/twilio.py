@@ -6,11 +6,11 @@ from typing import Any, ClassVar
 
 import requests
 from pydantic import Field, SecretStr
-from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from notifier.deadline import DeadlineAdapter, session
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.settings import Settings, VendorSettings, text
 
@@ -26,6 +26,7 @@ class TwilioSettings(VendorSettings):
     messaging_service_sid: str | None = None
     # Another base URL than https://api.twilio.com: a regional edge, or a local test server.
     base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
+    # Seconds one call may take in all, however slowly Twilio (or what stands for it) answers.
     timeout: float = Field(default=10.0, gt=0)
 
     def check(self, settings: Settings) -> None:
@@ -59,11 +60,12 @@ class TwilioSmsProvider:
         self._settings = settings
         self._status_callback = status_callback
         http = TwilioHttpClient(timeout=settings.timeout)
-        # The SDK's own pool keeps min(32, cores + 4) connections: with more threads than that
-        # it opens and discards a connection (a TLS handshake to Twilio) per message.
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_connections, max_retries=0)
-        for scheme in ("https://", "http://"):
-            http.session.mount(scheme, adapter)
+        # The SDK's timeout is the socket's, a read at a time: the adapter makes it the whole
+        # call's (notifier.deadline). And the SDK's own pool keeps min(32, cores + 4)
+        # connections: with more threads than that it opens and discards a connection (a TLS
+        # handshake to Twilio) per message.
+        adapter = DeadlineAdapter(total=settings.timeout, max_connections=max_connections)
+        session(adapter, into=http.session)
         self._client = Client(
             text(settings.account_sid), text(settings.auth_token), http_client=http
         )

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     # Worker processes `notifier run` starts from the Procfile's `worker` line: one per core this
     # process may run on, since one process's Python runs on one core. See README "Sizing".
     worker_processes: int = Field(default_factory=usable_cores, ge=1, le=256)
+    # Status callbacks one worker process runs at once (unset: a quarter of its threads), and
+    # of those at most this many to one receiver (a client's callback_url): receivers are other
+    # people's servers, and the other threads stay free for codes and mail whatever they do.
+    # See docs/production.md, "Capacity each lane keeps".
+    callback_concurrency: int | None = Field(None, ge=1, le=1000)
+    callback_receiver_concurrency: int = Field(4, ge=1, le=1000)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # One JSON object a line; development defaults to plain text.

@@ -39,8 +39,9 @@ def lane_of(task: Task[Any, Any]) -> str:
     return lane if lane in LANES else ""
 
 
-def retry_in(task: Task[Any, Any], seconds: float, settings: Settings) -> Retry:
-    """Celery's Retry that runs ``task`` again in ``seconds``, in the lane its message came on.
+def retry_in(task: Task[Any, Any], seconds: float, settings: Settings, **options: Any) -> Retry:
+    """Celery's Retry that runs ``task`` again in ``seconds``, in the lane its message came on
+    (``options``: more of ``Task.retry``'s, such as new ``kwargs``).
 
     With quorum lanes Celery parks the retry in RabbitMQ's delay queues (native delayed
     delivery), which count whole seconds and cannot take less than one (Celery's publish
@@ -51,8 +52,8 @@ def retry_in(task: Task[Any, Any], seconds: float, settings: Settings) -> Retry:
     if settings.broker_queue_type == "quorum" and seconds > 0:
         seconds = float(math.ceil(seconds))
     if lane := lane_of(task):
-        return task.retry(countdown=seconds, queue=lane)
-    return task.retry(countdown=seconds)
+        return task.retry(countdown=seconds, queue=lane, **options)
+    return task.retry(countdown=seconds, **options)
 
 
 def retry_with_backoff(task: Task[Any, Any], settings: Settings) -> Retry:

@@ -146,7 +146,7 @@ def test_the_guarded_adapter_refuses_the_connected_address(
     """Even past the URL check (a name that re-resolved to a private address), no byte is sent."""
     url, got = local_receiver
     with requests.Session() as session:
-        session.mount("http://", PublicOnlyAdapter())
+        session.mount("http://", PublicOnlyAdapter(total=5, max_connections=1))
         with pytest.raises(DestinationRefused, match="non-public"):
             session.post(url, data=b"{}", timeout=5)
     assert got == []

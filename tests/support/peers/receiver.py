@@ -1,7 +1,15 @@
-"""A caller's service that receives status callbacks: records each one, answers as planned."""
+"""A caller's service that receives status callbacks: records each one, answers as planned.
+
+Besides answering (planned statuses, then 200) it can misbehave as other people's servers do:
+hang without a word until released, or trickle its answer (the status line, then a header byte
+every ``trickle`` seconds). Either way a request ends when its client hangs up, and
+``in_flight`` / ``peak_in_flight`` count the requests it holds at once.
+"""
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -29,6 +37,11 @@ class CallbackReceiver:
         # Cleared, requests wait for it before they are answered (a receiver that hangs).
         self.released = threading.Event()
         self.released.set()
+        # Set, requests are answered a byte every this many seconds (a receiver that trickles).
+        self.trickle: float | None = None
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._stopping = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -38,9 +51,15 @@ class CallbackReceiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def stop(self) -> None:
+        self._stopping.set()
         self.released.set()
         self.server.shutdown()
         self.server.server_close()
+
+    def behave(self) -> None:
+        """Answer at once again, and end the requests held or trickling."""
+        self.trickle = None
+        self.released.set()
 
     def for_notification(self, notification_id: str) -> list[Received]:
         with self.lock:
@@ -58,9 +77,47 @@ class CallbackReceiver:
                 with receiver.lock:
                     receiver.received.append(Received(dict(self.headers), body, time.time()))
                     status = receiver.answers.popleft() if receiver.answers else 200
-                receiver.released.wait(timeout=60)
+                    receiver.in_flight += 1
+                    receiver.peak_in_flight = max(receiver.peak_in_flight, receiver.in_flight)
+                try:
+                    self._answer(status)
+                except OSError:
+                    self.close_connection = True  # the client hung up
+                finally:
+                    with receiver.lock:
+                        receiver.in_flight -= 1
+
+            def _answer(self, status: int) -> None:
+                every = receiver.trickle
+                if every is not None:
+                    self._trickle(every)
+                    return
+                if not self._held():
+                    return
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def _held(self) -> bool:
+                """Wait to be released; False if the client hung up first."""
+                while not receiver.released.wait(0.1):
+                    if self._client_left():
+                        self.close_connection = True
+                        return False
+                return True
+
+            def _trickle(self, every: float) -> None:
+                self.close_connection = True
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                self.wfile.flush()
+                # The pace is this peer's behaviour; it ends with the client or a behave().
+                while receiver.trickle is not None and not receiver._stopping.wait(every):
+                    self.wfile.write(b"a")
+                    self.wfile.flush()
+
+            def _client_left(self) -> bool:
+                sock: socket.socket = self.connection
+                readable, _, _ = select.select([sock], [], [], 0)
+                return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
 
         return Handler

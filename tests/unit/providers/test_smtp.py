@@ -115,7 +115,7 @@ def test_silent_server_times_out_as_transient() -> None:
     accepted: list[socket.socket] = []
     threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
     started = time.monotonic()
-    with pytest.raises(TransientProviderError, match=r"timed out|TimeoutError"):
+    with pytest.raises(TransientProviderError, match=r"more than 0.5 s in all"):
         provider_for(listener.getsockname()[1], timeout=0.5).send_mail(message=mail())
     assert time.monotonic() - started < 3
     listener.close()

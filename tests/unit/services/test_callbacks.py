@@ -1,10 +1,13 @@
-"""One callback attempt: what is sent, and where it is never sent in production."""
+"""One callback attempt: what is sent, where it is never sent in production, and the gate that
+decides which callbacks a worker process attempts now."""
 
 from __future__ import annotations
 
 import base64
 import json
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -14,9 +17,20 @@ from standardwebhooks.webhooks import Webhook
 
 from config import ApiClient, Settings
 from notifier import create_app
-from notifier.services.callbacks import CallbackSender, Event, deliver_callback, subject
+from notifier.services.callbacks import (
+    TIMEOUT,
+    CallbackGate,
+    CallbackSender,
+    Event,
+    Held,
+    Outcome,
+    deliver_callback,
+    subject,
+)
 from notifier.stores.batches import BatchStore
 from notifier.stores.notifications import NotificationStore
+from notifier.stores.receivers import THRESHOLD, Receivers
+from tests.support.harness.wait import wait_for
 from tests.support.peers.receiver import CallbackReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"sixteen and more bytes").decode()
@@ -99,3 +113,94 @@ def test_a_non_2xx_answer_asks_for_a_retry(
     event = Event("n1", "sent", "msg_3", 1_795_000_000)
     assert attempt(store, event, receiver.url, sender) == "retry"
     assert store.counted("callbacks:retrying") == 1
+
+
+class Blocked:
+    """Calls that stay in flight until released, each on a thread of its own."""
+
+    def __init__(self, gate: CallbackGate) -> None:
+        self.gate = gate
+        self.release = threading.Event()
+        self.started = threading.Semaphore(0)
+        self.outcomes: list[object] = []
+
+    def call(self) -> Outcome:
+        self.started.release()
+        self.release.wait(10)
+        return "sent"
+
+    def start(self, url: str) -> None:
+        def run() -> None:
+            self.outcomes.append(self.gate.attempt(url, 0, self.call))
+
+        threading.Thread(target=run, daemon=True).start()
+        assert self.started.acquire(timeout=10)
+
+
+def gate(store: NotificationStore, total: int, per_receiver: int, **kw: float) -> CallbackGate:
+    receivers = Receivers(store.redis, base=kw.get("base", 10), cap=30, probe_lease=6)
+    return CallbackGate(receivers, total=total, per_receiver=per_receiver, cap=kw.get("cap", 30))
+
+
+def test_a_process_runs_at_most_its_share_of_callbacks_and_never_waits_for_one(
+    store: NotificationStore,
+) -> None:
+    blocked = Blocked(gate(store, total=2, per_receiver=2))
+    blocked.start("https://a.example/hook")
+    blocked.start("https://b.example/hook")
+    started = time.monotonic()
+    held = blocked.gate.attempt("https://c.example/hook", 0, lambda: "sent")
+    assert time.monotonic() - started < 0.5
+    assert isinstance(held, Held) and held.why == "busy"
+    blocked.release.set()
+    wait_for(lambda: blocked.outcomes == ["sent", "sent"], what="the two to finish")
+    assert blocked.gate.attempt("https://c.example/hook", 0, lambda: "sent") == "sent"
+
+
+def test_one_receiver_takes_at_most_its_cap_and_the_others_still_go(
+    store: NotificationStore,
+) -> None:
+    blocked = Blocked(gate(store, total=3, per_receiver=1))
+    blocked.start("https://slow.example/hook")
+    held = blocked.gate.attempt("https://slow.example/hook", 0, lambda: "sent")
+    assert isinstance(held, Held) and held.why == "receiver busy"
+    assert blocked.gate.attempt("https://other.example/hook", 0, lambda: "sent") == "sent"
+    blocked.release.set()
+
+
+def test_a_receiver_that_keeps_failing_is_held_without_a_call(store: NotificationStore) -> None:
+    hooks = gate(store, total=4, per_receiver=4, base=10)
+    for _ in range(THRESHOLD):
+        assert hooks.attempt("https://down.example/hook", 0, lambda: "retry") == "retry"
+    called: list[str] = []
+
+    def call() -> Outcome:
+        called.append("called")
+        return "sent"
+
+    held = hooks.attempt("https://down.example/hook", 0, call)
+    assert isinstance(held, Held) and held.why == "receiver held" and called == []
+    assert 10 - 1 < held.seconds <= 10 + TIMEOUT
+    assert hooks.attempt("https://up.example/hook", 0, lambda: "sent") == "sent"
+
+
+def test_a_probe_that_gets_a_2xx_ends_the_hold(store: NotificationStore) -> None:
+    hooks = gate(store, total=4, per_receiver=4, base=0.05)
+    url = "https://back.example/hook"
+    for _ in range(THRESHOLD):
+        hooks.attempt(url, 0, lambda: "retry")
+    wait_for(lambda: hooks.attempt(url, 0, lambda: "sent") == "sent", timeout=5, what="a probe")
+    assert hooks.attempt(url, 0, lambda: "sent") == "sent"  # no hold, no probe to wait for
+
+
+def test_a_held_callbacks_waits_grow_and_stay_under_the_cap(store: NotificationStore) -> None:
+    blocked = Blocked(gate(store, total=1, per_receiver=1, cap=8))
+    blocked.start("https://a.example/hook")
+    waits = []
+    for deferred in range(10):
+        held = blocked.gate.attempt("https://b.example/hook", deferred, lambda: "sent")
+        assert isinstance(held, Held)
+        waits.append(held.seconds)
+    blocked.release.set()
+    assert 0.25 <= waits[0] <= 0.5 and 2 <= waits[3] <= 4
+    assert all(4 <= w <= 8 for w in waits[5:])

@@ -1,0 +1,291 @@
+"""A whole-call deadline for every outbound connection: a total budget, not a timeout per read.
+
+A socket's timeout bounds one read. A peer that sends a byte just before each read would time
+out (a status line, then a header byte every 2 s) keeps a call going for as long as it likes,
+and the worker thread with it. So every outbound call Notifier makes (provider APIs, status
+callbacks, SMTP, certificate fetches) runs inside a :class:`Deadline`:
+
+- each connection the call uses is registered with the deadline as it is opened or taken from
+  a pool (:func:`watch`), and one watcher thread a process shuts its socket down
+  (``shutdown(SHUT_RDWR)``) when the time is up: a read blocked on it returns at once, and every
+  later read or write fails, however the peer trickles;
+- the time left also caps each socket timeout (connect, read), so a call never waits past its
+  budget on one operation either.
+
+The watcher keeps its own duplicate of each socket's descriptor, so a socket that TLS wraps (a
+new object on the same connection) is still reached, and a descriptor number the call closed and
+the process reused is never touched. A connection goes back to a pool once its answer is read;
+the next call to take it registers it as its own, and only the deadline that owns a connection
+may shut it down.
+
+For ``requests`` (the Twilio SDK, the Aliyun and Tencent adapters, callbacks and anything to
+come, such as SNS certificate fetches): mount a :class:`DeadlineAdapter`, which gives each
+request, its body included, the adapter's budget (``session(DeadlineAdapter(total=5, …))``). For
+another client: ``with Deadline(seconds) as d`` around the call, and :func:`watch` with each
+socket it opens (``notifier.providers.smtp`` does so for smtplib).
+
+Not covered: resolving a host name (``getaddrinfo`` cannot be interrupted; the resolver's own
+timeouts bound it) and a TCP connect, which the time left caps but which urllib3 tries once for
+each address a name resolves to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import Any, ClassVar
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+
+class DeadlineExceeded(requests.Timeout):
+    """A call ran out of its whole budget; retrying may help.
+
+    A ``requests.Timeout``, and so an ``OSError``: whoever handles network faults handles it.
+    """
+
+
+_current: ContextVar[Deadline | None] = ContextVar("notifier_deadline", default=None)
+
+
+class Deadline:
+    """Shut down every connection a call uses once ``seconds`` have passed.
+
+    ``with Deadline(5) as d:`` the call; afterwards ``d.expired`` says whether the time ran out.
+    Nested in another deadline, it ends no later than the outer one.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self._cut = False  # the watcher shut its connections down
+        # (the connection object, our duplicate of its socket)
+        self._sockets: list[tuple[object, socket.socket]] = []
+        self._token: Token[Deadline | None] | None = None
+
+    @property
+    def expired(self) -> bool:
+        """Whether the time is up (a socket timeout capped to it may fire a moment before the
+        watcher does: that is the deadline too)."""
+        return self._cut or time.monotonic() >= self.at
+
+    def remaining(self) -> float:
+        """Seconds left; never below a millisecond (a socket timeout of 0 means non-blocking)."""
+        return max(0.001, self.at - time.monotonic())
+
+    def __enter__(self) -> Deadline:
+        outer = _current.get()
+        if outer is not None:
+            self.at = min(self.at, outer.at)
+        self._token = _current.set(self)
+        _watcher.add(self)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        _watcher.discard(self)
+        if self._token is not None:
+            _current.reset(self._token)
+        for _, duplicate in self._sockets:
+            duplicate.close()
+        self._sockets.clear()
+
+    def _watch(self, owner: object, sock: socket.socket) -> None:
+        # Called with the watcher's lock held.
+        if self.expired:
+            raise DeadlineExceeded(f"no complete answer within {self.seconds:g} s")
+        try:
+            duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
+        except OSError:
+            return  # closed already: nothing left to cut
+        self._sockets.append((owner, duplicate))
+
+    def _expire(self, owners: Mapping[object, Deadline]) -> None:
+        # Called with the watcher's lock held.
+        self._cut = True
+        for owner, duplicate in self._sockets:
+            if owners.get(owner) is self:
+                with contextlib.suppress(OSError):  # the peer or the call closed it first
+                    duplicate.shutdown(socket.SHUT_RDWR)
+
+
+def watch(owner: object, sock: socket.socket) -> None:
+    """Put ``sock``, the socket of connection ``owner``, under the current deadline, if any.
+
+    From now until that deadline ends, ``owner`` is its call's: an earlier deadline that let
+    the connection go (back to a pool) no longer shuts it down. If the time is already up (a
+    reconnect after it ran out), ``sock`` is closed and DeadlineExceeded raised.
+    """
+    deadline = _current.get()
+    if deadline is None:
+        return
+    try:
+        _watcher.watch(deadline, owner, sock)
+    except DeadlineExceeded:
+        sock.close()
+        raise
+
+
+class _Watcher:
+    """One thread a process that shuts down the connections of deadlines that ran out."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._live: set[Deadline] = set()
+        self._owners: dict[object, Deadline] = {}
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def add(self, deadline: Deadline) -> None:
+        with self._wake:
+            self._live.add(deadline)
+            # A forked child inherits the object but not the thread.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def discard(self, deadline: Deadline) -> None:
+        with self._wake:
+            self._live.discard(deadline)
+            for owner, _ in deadline._sockets:
+                if self._owners.get(owner) is deadline:
+                    del self._owners[owner]
+
+    def watch(self, deadline: Deadline, owner: object, sock: socket.socket) -> None:
+        with self._wake:
+            deadline._watch(owner, sock)
+            self._owners[owner] = deadline
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                for deadline in [d for d in self._live if d.at <= now]:
+                    self._live.discard(deadline)
+                    deadline._expire(self._owners)
+                nearest = min((d.at for d in self._live), default=None)
+                self._wake.wait(None if nearest is None else nearest - now)
+
+
+_watcher = _Watcher()
+
+
+class _Watched:
+    """A urllib3 connection that puts its socket under the current deadline: a new one as soon
+    as it is connected (before TLS, so a handshake that trickles is cut too), a kept one as a
+    request starts on it."""
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        watch(self, sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        sock = getattr(self, "sock", None)
+        if sock is not None:
+            watch(self, sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+def watched_pools(*mixins: type) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3's pool classes by scheme, their connections watched (and made of ``mixins``
+    first: a guard on the connected address, say), for an adapter's ``pools``."""
+    found: dict[str, type[HTTPConnectionPool]] = {}
+    for scheme, pool, connection in (
+        ("http", HTTPConnectionPool, HTTPConnection),
+        ("https", HTTPSConnectionPool, HTTPSConnection),
+    ):
+        made = type(f"Watched{connection.__name__}", (*mixins, _Watched, connection), {})
+        found[scheme] = type(f"Watched{pool.__name__}", (pool,), {"ConnectionCls": made})
+    return found
+
+
+WATCHED_POOLS = watched_pools()
+
+_Timeout = float | tuple[float | None, float | None] | None
+
+
+def _capped(timeout: object, left: float) -> _Timeout:
+    """``timeout`` (a float or a (connect, read) pair, as requests takes it) within ``left``."""
+    if isinstance(timeout, int | float):
+        return min(float(timeout), left)
+    if isinstance(timeout, tuple) and len(timeout) == 2:
+        return tuple(left if t is None else min(float(t), left) for t in timeout)  # type: ignore[return-value]
+    return left
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """A ``requests`` adapter that gives each request ``total`` seconds in all, the body read
+    included, and keeps up to ``max_connections`` connections a host alive.
+
+    No automatic retries: a retry is the caller's decision (a send is not idempotent). A
+    streamed body (``stream=True``) is read outside the budget: read it under a
+    :class:`Deadline` of your own.
+    """
+
+    # The pools of connections made straight to the host; a subclass may guard them more.
+    pools: ClassVar[dict[str, type[HTTPConnectionPool]]] = WATCHED_POOLS
+
+    def __init__(self, *, total: float, max_connections: int) -> None:
+        self.total = total
+        super().__init__(pool_connections=1, pool_maxsize=max_connections, max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(self.pools)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            # Through a proxy the socket reaches the proxy, not the host: watched, not guarded.
+            manager.pool_classes_by_scheme = dict(WATCHED_POOLS)
+        return manager
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, stream: bool = False, timeout: object = None,
+        **kwargs: Any,
+    ) -> requests.Response:  # fmt: skip
+        with Deadline(self.total) as deadline:
+            try:
+                response = super().send(
+                    request, stream=stream, timeout=_capped(timeout, deadline.remaining()),
+                    **kwargs,
+                )  # fmt: skip
+                if not stream:
+                    _ = response.content  # the body within the budget too
+            except OSError as e:  # requests' errors are OSErrors too
+                if deadline.expired:
+                    raise self._exceeded(request) from e
+                raise
+            # A socket shut down mid-answer reads as its end: http.client takes headers cut
+            # short, or a body without a length, for a whole answer. Never trust one.
+            if deadline.expired:
+                response.close()
+                raise self._exceeded(request)
+        return response
+
+    def _exceeded(self, request: requests.PreparedRequest) -> DeadlineExceeded:
+        return DeadlineExceeded(f"no complete answer within {self.total:g} s", request=request)
+
+
+def session(adapter: HTTPAdapter, into: requests.Session | None = None) -> requests.Session:
+    """``into`` (a new session unless given) with ``adapter`` for http and https."""
+    found = into if into is not None else requests.Session()
+    for scheme in ("https://", "http://"):
+        found.mount(scheme, adapter)
+    return found
