@@ -18,12 +18,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from notifier.errors import (
-    FieldError,
-    PermanentProviderError,
-    TooManyRequests,
-    Unprocessable,
-)
+from notifier.errors import Fault, Limited, PermanentProviderError, Refused
 from notifier.queueing import TaskQueue, stored_and_queued
 from notifier.schemas import Batch, BatchRequest
 from notifier.services.mail import compose
@@ -61,9 +56,9 @@ def accept_batch(
     rows = [(r.to, r.data, r.reference) for r in request.recipients]
     batch_id = new_batch_id()
     if not store.take_pending(client, batch_id, len(rows), max_pending):
-        raise TooManyRequests(
+        raise Limited(
+            PENDING_RETRY_AFTER,
             f"client {client!r} would have more than {max_pending} rows in unfinished batches",
-            headers={"Retry-After": str(PENDING_RETRY_AFTER)},
         )
     content = {
         "client": client,
@@ -100,7 +95,7 @@ def accept_batch(
 
 def _check_rows(request: BatchRequest, templates: MailTemplates) -> None:
     """Render every row once: a fault of the whole batch at once, each bad row's by index."""
-    errors: list[FieldError] = []
+    faults: list[Fault] = []
     bad = 0
     for index, row in enumerate(request.recipients):
         try:
@@ -109,18 +104,18 @@ def _check_rows(request: BatchRequest, templates: MailTemplates) -> None:
                 text=request.text, html=request.html, templates=templates,
                 row=("recipients", index),
             )  # fmt: skip
-        except Unprocessable as e:
-            if not any(len(f.loc) > 2 and f.loc[1] == "recipients" for f in e.errors):
+        except Refused as e:
+            if not any(len(f.field) > 1 and f.field[0] == "recipients" for f in e.faults):
                 raise  # the batch's own content is at fault, not this row's
             bad += 1
-            if len(errors) < MAX_ROW_ERRORS:
-                errors += e.errors
+            if len(faults) < MAX_ROW_ERRORS:
+                faults += e.faults
         if request.template is None:
             break  # the same content for every row: one look is enough
     if bad:
         more = f" (the first {MAX_ROW_ERRORS} are named)" if bad > MAX_ROW_ERRORS else ""
-        raise Unprocessable(
-            f"{bad} of {len(request.recipients)} rows cannot be rendered{more}", errors=errors
+        raise Refused.of(
+            f"{bad} of {len(request.recipients)} rows cannot be rendered{more}", faults
         )
 
 
@@ -203,7 +198,7 @@ class RowMails:
                 template=content["template"], data=payload["data"], subject=content["subject"],
                 text=content["text"], html=content["html"], templates=self._templates,
             )  # fmt: skip
-        except Unprocessable as e:
+        except Refused as e:
             # The template changed since the batch was accepted, and no longer fits this row.
             raise PermanentProviderError(
                 f"the row no longer renders: {e.detail}", provider="batch"

@@ -17,12 +17,11 @@ import phonenumbers
 
 from notifier import tracing
 from notifier.errors import (
-    FieldError,
+    Limited,
     PermanentProviderError,
+    Refused,
     TemplateError,
-    TooManyRequests,
     TransientProviderError,
-    Unprocessable,
 )
 from notifier.mailboxes import mailbox
 from notifier.providers.base import CaptchaSender, MailProvider, OutgoingMail, SmsProvider
@@ -202,9 +201,10 @@ def accept_captcha(
     if refused is not None:
         store.count(f"sms_refused:{refused}")
         why = "is in a range" if refused == "blocked_prefix" else "is in a country"
-        raise Unprocessable(
-            f"captchas are not texted to this number: it {why} this service does not text",
-            errors=[FieldError(("body", "phone"), f"refused by the SMS fraud guard ({refused})")],
+        raise Refused(
+            "phone",
+            f"refused by the SMS fraud guard ({refused})",
+            detail=f"captchas are not texted to this number: it {why} this service does not text",
         )
     member = str(uuid.uuid4())  # this send's entry in the limits
     sender = Sender(
@@ -220,9 +220,9 @@ def accept_captcha(
         ip_ceiling=policy.ip_hourly_ceiling,
     )
     if limited is not None:
-        raise TooManyRequests(
+        raise Limited(
+            limited.retry_after,
             f"captcha {limited.limit.replace('_', ' ')} reached; retry after {limited.retry_after} s",
-            headers={"Retry-After": str(limited.retry_after)},
         )
     # The code must not outlive what the answer promised, however late it is sent.
     deadline = time.time() + policy.ttl
