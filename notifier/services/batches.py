@@ -16,10 +16,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from notifier.errors import Fault, Limited, PermanentProviderError, Refused
-from notifier.queueing import TaskQueue, stored_and_queued
+from notifier.queueing import Intake, Note, TaskQueue
 from notifier.schemas import Batch, BatchRequest
 from notifier.services.mail import compose
 from notifier.stores.batches import CHUNK, BatchStore, new_batch_id, row_id
@@ -49,9 +50,10 @@ def accept_batch(
     max_pending: int,
     callback: bool,
     test: bool = False,
+    note: Note | None = None,
 ) -> Batch:
     """Check and render every row (422 naming each bad one), store the batch, and queue its
-    fan-out, or schedule it for ``send_at``."""
+    fan-out, or schedule it for ``send_at``; ``note`` is told its id once it is accepted."""
     _check_rows(request, templates)
     rows = [(r.to, r.data, r.reference) for r in request.recipients]
     batch_id = new_batch_id()
@@ -68,29 +70,49 @@ def accept_batch(
     send_at = request.send_at.timestamp() if request.send_at else None
     if send_at is not None and send_at <= time.time():
         send_at = None  # due already: send now
+    new = NewBatch(
+        store, batch_id, client, content, rows, send_at, request.reference, test, callback
+    )
     try:
-        batch = stored_and_queued(
-            queue,
-            batch_id,
-            lambda push: store.create(
-                batch_id=batch_id,
-                client=client,
-                content=content,
-                rows=rows,
-                send_at=send_at,
-                reference=request.reference,
-                test=test,
-                callback=callback,
-                push=push,
-            ),
-            lambda: store.discard(batch_id),
-            now=send_at is None,
-        )
+        batch = Intake(queue, note).take(batch_id, new, now=send_at is None)
     except Exception:
         store.give_back(client, batch_id)
         raise
     log.info("batch %s of %d rows accepted for %s", batch_id, len(rows), client)
     return batch
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """A batch a request stores: its record and rows, or, taken back, none."""
+
+    store: BatchStore
+    id: str
+    client: str
+    content: dict[str, Any]
+    rows: list[tuple[str, dict[str, Any], str | None]]
+    send_at: float | None
+    reference: str | None
+    test: bool
+    callback: bool
+
+    def write(self, push: tuple[str, str] | None) -> Batch:
+        """Store the batch, with its fan-out's message ``push`` in the same transaction."""
+        return self.store.create(
+            batch_id=self.id,
+            client=self.client,
+            content=self.content,
+            rows=self.rows,
+            send_at=self.send_at,
+            reference=self.reference,
+            test=self.test,
+            callback=self.callback,
+            push=push,
+        )
+
+    def take_back(self) -> None:
+        """Remove the batch."""
+        self.store.discard(self.id)
 
 
 def _check_rows(request: BatchRequest, templates: MailTemplates) -> None:

@@ -28,7 +28,7 @@ from notifier.providers.base import CaptchaSender, MailProvider, OutgoingMail, S
 from notifier.providers.signed_http import RecipientThrottled
 from notifier.providers.simulated import Outcome as SimulatedOutcome
 from notifier.providers.simulated import mail_outcome, phone_outcome
-from notifier.queueing import Enqueuer
+from notifier.queueing import Enqueuer, Note
 from notifier.schemas import HEADER_BREAKS, Locale, Notification
 from notifier.services.bounces import Bounces
 from notifier.services.delivery import (
@@ -193,9 +193,11 @@ def accept_captcha(
     queue: Enqueuer,
     channel: Channel = SMS,
     test: bool = False,
+    note: Note | None = None,
 ) -> Notification:
-    """Take the send limits, store the notification and queue it; 422 naming ``phone`` when
-    the fraud guard refuses the number, 429 when a limit refuses."""
+    """Take the send limits, store the notification and queue it (``note`` told its id once it
+    is accepted); refused naming ``phone`` when the fraud guard refuses the number, limited
+    when a limit refuses."""
     recipient = channel.identity(request.recipient)
     refused = channel.guard(recipient, policy) if channel.guard else None
     if refused is not None:
@@ -236,7 +238,7 @@ def accept_captcha(
     try:
         return store_and_queue(
             store, queue, client=client, kind=channel.kind, payload=payload, expires=deadline,
-            reference=request.reference, test=test,
+            reference=request.reference, test=test, note=note,
         )  # fmt: skip
     except Exception:
         # Not accepted after all: give the limits back (if Redis lets us).

@@ -16,7 +16,7 @@ from notifier.errors import (
 )
 from notifier.providers.base import MailProvider, OutgoingMail
 from notifier.providers.simulated import mail_outcome
-from notifier.queueing import Enqueuer
+from notifier.queueing import Enqueuer, Note
 from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest, Notification
 from notifier.services.bounces import Bounces
 from notifier.services.delivery import (
@@ -46,8 +46,10 @@ def accept_mail(
     templates: MailTemplates,
     queue: Enqueuer,
     test: bool = False,
+    note: Note | None = None,
 ) -> Notification:
-    """Check and render a mail request, store it, and queue it unless it is scheduled for later."""
+    """Check and render a mail request, store it, and queue it unless it is scheduled for later;
+    ``note`` is told its id once it is accepted."""
     recipients = len(request.to) + len(request.cc) + len(request.bcc)
     if not 1 <= recipients <= MAX_RECIPIENTS:
         raise Refused(
@@ -80,7 +82,7 @@ def accept_mail(
         send_at = None  # due already: send now
     return store_and_queue(
         store, queue, client=client, kind=KIND, payload=payload, send_at=send_at,
-        reference=request.reference, test=test,
+        reference=request.reference, test=test, note=note,
     )  # fmt: skip
 
 
