@@ -11,6 +11,15 @@
     ├── TemplateError                a named mail template cannot be rendered with the data given
     │   ├── UnknownTemplate          no template has that name
     │   └── TemplateDataError        the data lacks a variable, or the template fails on it
+    ├── Refusal                      a service refuses what it was asked, in the domain's terms;
+    │   │                            the API layer answers each kind once (api/problems.py)
+    │   ├── Refused                  a field of the request is at fault (422 naming it);
+    │   │                            asking again the same way cannot help
+    │   ├── NotAllowed               the caller may not do this (403); asking again cannot help
+    │   ├── Limited                  a limit refuses it for now (429): asking again after
+    │   │                            ``retry_after`` seconds may be taken
+    │   └── Unavailable              a part it needs is missing or not ready (503): nothing was
+    │                                done; asking again later may help (``retry_after`` if known)
     └── ApiError                     an HTTP request is refused; turned into problem+json
         ├── BadRequest (400) · Unauthorized (401) · Forbidden (403) · NotFound (404)
         ├── Conflict (409) · Unprocessable (422) · TooManyRequests (429)
@@ -71,6 +80,68 @@ class TemplateDataError(TemplateError):
 
 
 @dataclass(frozen=True)
+class Fault:
+    """One thing wrong with a request: where in it (``field``, a path of names and indexes)
+    and what (``message``)."""
+
+    field: tuple[str | int, ...]
+    message: str
+
+
+class Refusal(NotifierError):
+    """A service refuses what it was asked; ``detail`` says why, for the caller."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Refused(Refusal):
+    """A field of the request is at fault: ``field`` names it (a name, or a path such as
+    ``("recipients", 3, "data")``), ``message`` says what is wrong; ``faults`` holds every one
+    when several are named (:meth:`of`)."""
+
+    def __init__(
+        self,
+        field: str | tuple[str | int, ...],
+        message: str,
+        *,
+        detail: str = "the body is not valid",
+    ) -> None:
+        super().__init__(detail)
+        path = (field,) if isinstance(field, str) else field
+        self.faults: tuple[Fault, ...] = (Fault(path, message),)
+
+    @classmethod
+    def of(cls, detail: str, faults: Sequence[Fault]) -> Refused:
+        """One refusal naming every fault in ``faults`` (at least one)."""
+        refused = cls(faults[0].field, faults[0].message, detail=detail)
+        refused.faults = tuple(faults)
+        return refused
+
+
+class NotAllowed(Refusal):
+    """The caller may not do what it asked (a bucket or key not its own)."""
+
+
+class Limited(Refusal):
+    """A limit refuses the request for now; it may be taken after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int, detail: str) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Unavailable(Refusal):
+    """Something the request needs is missing or not ready, and nothing was done; asking again
+    after ``retry_after`` seconds (when known) may help."""
+
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
 class FieldError:
     """One entry of a problem's ``errors``: where (``loc``) and what is wrong (``msg``)."""
 
@@ -122,11 +193,6 @@ class Conflict(ApiError):
 
 class Unprocessable(ApiError):
     status, title = 422, "Unprocessable Content"
-
-    @classmethod
-    def field(cls, name: str, msg: str) -> Unprocessable:
-        """The body's field ``name`` is at fault."""
-        return cls("the body is not valid", errors=[FieldError(("body", name), msg)])
 
 
 class TooManyRequests(ApiError):

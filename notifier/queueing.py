@@ -5,7 +5,8 @@ in the same Redis transaction that stores the notification: one round trip inste
 and there is no moment when a record exists without its message or the other way round. The
 message is the one Celery would publish (built by Celery's own ``as_task_v2``, wrapped the way
 kombu's Redis transport wraps it by :mod:`notifier.patches.kombu_envelope`; a test compares the
-two). With any other broker, Celery publishes it after the record is stored.
+two). With any other broker, Celery publishes it after the record is stored, and a publish
+that fails takes the record back. :class:`Intake` does either, in that order.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -25,6 +25,7 @@ from notifier.logs import request_id
 from notifier.patches.kombu_envelope import redis_envelope
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 # Seconds a publish waits for RabbitMQ's confirm (celery_ext turns confirms on). One that never
 # comes (a frozen node, a quorum queue without its majority) must not hold a request for ever:
@@ -36,9 +37,7 @@ CONFIRM_TIMEOUT = 1.0
 # queues, as soon as its record means it is accepted: the Idempotency-Key's slot of the request
 # keeps them, so a retry after the request died before its answer answers from the record
 # (api/idempotency.py).
-about_to_store: ContextVar[Callable[[str, str], None] | None] = ContextVar(
-    "about_to_store", default=None
-)
+Note = Callable[[str, str], None]
 
 
 class Enqueuer(Protocol):
@@ -55,38 +54,54 @@ class Enqueuer(Protocol):
         ...
 
 
-def stored_and_queued(
-    queue: Enqueuer,
-    task_id: str,
-    store: Callable[[tuple[str, str] | None], T],
-    discard: Callable[[], None],
-    *,
-    now: bool = True,
-    expires: float | None = None,
-) -> T:
-    """Store what the task is for and queue the task (``now``), both or neither.
+class Record(Protocol[T_co]):
+    """What a request stores for its task: written, or taken back when its task cannot be
+    published."""
 
-    ``store`` is given the message to push in its own Redis transaction (or None: then it is
-    published after, and a message that cannot be published takes the stored state with it,
-    through ``discard``, so the caller's 503 is true).
-    """
-    push = queue.direct(task_id, expires=expires) if now else None
-    tell = about_to_store.get()
-    # Told once the record's existence means it is accepted: before the store when the message
-    # goes in the store's own transaction (or none is due yet), after the publish otherwise (a
-    # publish that fails takes the record back).
-    if tell is not None and not (now and push is None):
-        tell(task_id, "queued" if now else "scheduled")
-    stored = store(push)
-    if now and push is None:
+    def write(self, push: tuple[str, str] | None) -> T_co:
+        """Store it, and push ``push`` (a Redis list and message) in the same transaction."""
+        ...
+
+    def take_back(self) -> None:
+        """Remove what :meth:`write` stored."""
+        ...
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Store a record and queue its task, both or neither, through ``queue``; ``note`` (an
+    Idempotency-Key's) is told the id once the record means the request is accepted."""
+
+    queue: Enqueuer
+    note: Note | None = None
+
+    def take(
+        self, task_id: str, record: Record[T], *, now: bool = True, expires: float | None = None
+    ) -> T:
+        """Store ``record`` and queue the task for ``task_id`` (unless not ``now``: it waits
+        for the schedule), in the order the broker allows; a task that cannot be queued takes
+        its record with it, so the caller's 503 is true."""
+        if not now:  # nothing to queue yet: the record alone is the acceptance
+            self._tell(task_id, "scheduled")
+            return record.write(None)
+        push = self.queue.direct(task_id, expires=expires)
+        if push is not None:  # the state Redis is the broker: one transaction for both
+            self._tell(task_id, "queued")
+            return record.write(push)
+        # Another broker: store, publish, and take the record back if the publish fails; told
+        # only after the publish, so a retry never answers from a record about to go.
+        stored = record.write(None)
         try:
-            queue.publish(task_id, expires=expires)
+            self.queue.publish(task_id, expires=expires)
         except Exception:
-            discard()
+            record.take_back()
             raise
-        if tell is not None:
-            tell(task_id, "queued")
-    return stored
+        self._tell(task_id, "queued")
+        return stored
+
+    def _tell(self, task_id: str, status: str) -> None:
+        if self.note is not None:
+            self.note(task_id, status)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from notifier.api.body import parse
 from notifier.api.openapi import operation
 from notifier.api.responses import accepted_at, own, sending
 from notifier.errors import Conflict, FieldError, NotFound, Unprocessable
+from notifier.queueing import Note
 from notifier.runtime import runtime
 from notifier.schemas import Batch, BatchAccepted, BatchPage, BatchRequest, Status
 from notifier.services.batches import accept_batch, cancel_batch
@@ -58,7 +59,7 @@ def _replay(batch_id: str, status: str) -> Response | None:
 @bp.post("/mail/batch")
 @larger_body
 @sending("mail", BatchRequest, BatchAccepted, _replay)
-def send_batch() -> Response:
+def send_batch(note: Note | None) -> Response:
     """Send one mail to each of up to 10,000 recipients (now, or at send_at)."""
     rt = runtime()
     client = g.client
@@ -72,6 +73,7 @@ def send_batch() -> Response:
         queue=rt.fan_out_queue,
         max_pending=rt.settings.batch_max_pending,
         callback=client.callback_url is not None,
+        note=note,
     )
     return _accepted(batch.id, batch.status, batch.total)
 

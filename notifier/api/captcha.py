@@ -9,7 +9,7 @@ from notifier.api.auth import requires
 from notifier.api.body import parse
 from notifier.api.openapi import operation
 from notifier.api.responses import accepted, sending, stored_notification
-from notifier.queueing import Enqueuer
+from notifier.queueing import Enqueuer, Note
 from notifier.runtime import runtime
 from notifier.schemas import (
     CaptchaAccepted,
@@ -37,9 +37,9 @@ _replay = stored_notification(CaptchaAccepted, _lifetimes)
 
 @bp.post("/sms/captcha")
 @sending("sms", CaptchaRequest, CaptchaAccepted, _replay)
-def send_captcha() -> Response:
+def send_captcha(note: Note | None) -> Response:
     """Send an SMS captcha code; 429 with Retry-After when a limit refuses it."""
-    return _send(parse(CaptchaRequest), SMS, runtime().captcha_queue)
+    return _send(parse(CaptchaRequest), SMS, runtime().captcha_queue, note)
 
 
 @bp.post("/sms/captcha/verify")
@@ -52,9 +52,9 @@ def verify() -> Response:
 
 @bp.post("/mail/captcha")
 @sending("mail", MailCaptchaRequest, CaptchaAccepted, _replay)
-def send_mail_captcha() -> Response:
+def send_mail_captcha(note: Note | None) -> Response:
     """Mail a captcha code; 429 with Retry-After when a limit refuses it."""
-    return _send(parse(MailCaptchaRequest), MAIL, runtime().mail_captcha_queue)
+    return _send(parse(MailCaptchaRequest), MAIL, runtime().mail_captcha_queue, note)
 
 
 @bp.post("/mail/captcha/verify")
@@ -65,11 +65,11 @@ def verify_mail_captcha() -> Response:
     return _verify(parse(MailVerifyRequest), MAIL)
 
 
-def _send(request: CaptchaAsk, channel: Channel, queue: Enqueuer) -> Response:
+def _send(request: CaptchaAsk, channel: Channel, queue: Enqueuer, note: Note | None) -> Response:
     rt = runtime()
     record = accept(
         request, channel=channel, client=g.client.client, test=g.client.mode == "test",
-        policy=rt.captcha_policy, store=rt.store, captchas=rt.captchas, queue=queue,
+        policy=rt.captcha_policy, store=rt.store, captchas=rt.captchas, queue=queue, note=note,
     )  # fmt: skip
     return accepted(record, CaptchaAccepted, **_lifetimes())
 

@@ -6,7 +6,8 @@ The first request's fingerprint (method, path and canonical JSON body) and answe
 for it, so concurrent retries with one key make one notification. A request that failed (4xx,
 5xx) frees the slot: the caller may try again with the same key.
 
-The first request notes in the slot the id it stores (``queueing.about_to_store``): just
+The first request notes in the slot the id it stores (the ``note`` its view is given, which
+``queueing.Intake`` tells): just
 before the store when the task's message goes in the store's transaction, just after the publish
 when it is published after (a failed publish takes the record back). A retry that finds the slot
 pending with an id whose record exists answers from the record (the route's ``replay``): the
@@ -21,23 +22,23 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from typing import ParamSpec
 
 from flask import Response, g, request
 
 from notifier.api.openapi import tag
 from notifier.errors import Conflict, FieldError, Unprocessable
-from notifier.queueing import about_to_store
+from notifier.queueing import Note
 from notifier.runtime import runtime
 from notifier.stores.idempotency import PENDING, Answer, Pending
 
-P = ParamSpec("P")
 # What a route answers for an id it stored (with the status its answer gave), or None when no
 # such record is stored.
 Replay = Callable[[str, str], Response | None]
 HEADER = "Idempotency-Key"
 # How long a request waits for another one with the same key to answer.
 WAIT = 10.0
+# A sending view: given the note to tell the id it stores (None without a key), it answers.
+Sending = Callable[[Note | None], Response]
 
 
 def _valid_key(key: str) -> str:
@@ -74,17 +75,17 @@ def _replayed(answer: Answer) -> Response:
     return response
 
 
-def idempotent(replay: Replay) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
+def idempotent(replay: Replay) -> Callable[[Sending], Callable[[], Response]]:
     """Honour ``Idempotency-Key`` on a view that runs after authentication (``g.client``) and
-    stores what it sends through ``queueing.stored_and_queued``; ``replay`` answers for what it
-    stored."""
+    stores what it sends through ``queueing.Intake``, with the note it is given; ``replay``
+    answers for what it stored."""
 
-    def decorate(view: Callable[P, Response]) -> Callable[P, Response]:
+    def decorate(view: Sending) -> Callable[[], Response]:
         @functools.wraps(view)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> Response:
+        def guarded() -> Response:
             key = request.headers.get(HEADER)
             if key is None:
-                return view(*args, **kwargs)
+                return view(None)
             keys = runtime().idempotency
             slot = keys.slot(g.client.client, _valid_key(key))
             fingerprint = _fingerprint()
@@ -109,16 +110,13 @@ def idempotent(replay: Replay) -> Callable[[Callable[P, Response]], Callable[P, 
                         f"a request with this {HEADER} is still being handled; retry later"
                     )
                 time.sleep(0.02)  # the first request with this key is running: wait for it
-            noting = about_to_store.set(
-                lambda found_id, status: keys.note(slot, fingerprint, found_id, status)
-            )
             try:
-                response = view(*args, **kwargs)
+                response = view(
+                    lambda found_id, status: keys.note(slot, fingerprint, found_id, status)
+                )
             except BaseException:
                 keys.free(slot)
                 raise
-            finally:
-                about_to_store.reset(noting)
             if 200 <= response.status_code < 300:
                 keys.keep(slot, _answer(response))
             else:

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, g
 
 from notifier.api.body import parse
 from notifier.api.responses import accepted, sending
+from notifier.queueing import Note
 from notifier.runtime import runtime
 from notifier.schemas import MailRequest
 from notifier.services.mail import accept_mail
@@ -15,7 +16,7 @@ bp = Blueprint("mail", __name__)
 
 @bp.post("/mail")
 @sending("mail", MailRequest)
-def send_mail() -> Response:
+def send_mail(note: Note | None) -> Response:
     """Send a mail (now, or at send_at)."""
     rt = runtime()
     record = accept_mail(
@@ -26,5 +27,6 @@ def send_mail() -> Response:
         store=rt.store,
         templates=rt.templates,
         queue=rt.mail_queue,
+        note=note,
     )
     return accepted(record)

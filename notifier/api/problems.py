@@ -9,7 +9,19 @@ import redis
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
-from notifier.errors import ApiError, FieldError
+from notifier.errors import (
+    ApiError,
+    FieldError,
+    Forbidden,
+    Limited,
+    NotAllowed,
+    Refusal,
+    Refused,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unavailable,
+    Unprocessable,
+)
 from notifier.redisconn import refusal
 
 log = logging.getLogger(__name__)
@@ -55,6 +67,26 @@ def _api_error(e: ApiError) -> Response:
     return problem(e.status, e.title, e.detail, e.errors, e.headers)
 
 
+def answer(e: Refusal) -> ApiError:
+    """The HTTP answer to a service's refusal: the one place a refusal gets its status, its
+    ``Retry-After`` and its fields' place in the body."""
+    if isinstance(e, Refused):
+        errors = [FieldError(("body", *f.field), f.message) for f in e.faults]
+        return Unprocessable(e.detail, errors=errors)
+    if isinstance(e, Limited):
+        return TooManyRequests(e.detail, headers={"Retry-After": str(e.retry_after)})
+    if isinstance(e, Unavailable):
+        wait = {} if e.retry_after is None else {"Retry-After": str(e.retry_after)}
+        return ServiceUnavailable(e.detail, headers=wait)
+    if isinstance(e, NotAllowed):
+        return Forbidden(e.detail)
+    raise TypeError(f"no answer for {type(e).__name__}")  # a Refusal added without one
+
+
+def _refusal(e: Refusal) -> Response:
+    return _api_error(answer(e))
+
+
 def _http_error(e: HTTPException) -> Response:
     status = e.code or 500
     allowed = getattr(e, "valid_methods", None)
@@ -88,6 +120,7 @@ def _unexpected(e: Exception) -> Response:
 def register(app: Flask) -> None:
     """Install the handlers on ``app``."""
     app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(Refusal, _refusal)
     app.register_error_handler(HTTPException, _http_error)
     for unavailable in (redis.RedisError, kombu.exceptions.OperationalError):
         app.register_error_handler(unavailable, _unavailable)

@@ -9,7 +9,7 @@ from flask import Response, g, jsonify
 from pydantic import BaseModel
 
 from notifier.api.auth import rate_limited, requires
-from notifier.api.idempotency import Replay, idempotent
+from notifier.api.idempotency import Replay, Sending, idempotent
 from notifier.api.openapi import MAX_PATH_ID, operation
 from notifier.errors import NotFound
 from notifier.runtime import runtime
@@ -31,16 +31,17 @@ def sending(
     body: type[BaseModel],
     answer: type[BaseModel] = Accepted,
     replay: Replay | None = None,
-) -> Callable[[View], View]:
+) -> Callable[[Sending], View]:
     """The shape of every route that accepts something to send: a 202 of ``answer`` to a
     ``body``, for a client with ``scope``, through its rate limit, with ``Idempotency-Key``.
 
-    The view parses the body and stores and queues what it asks for, in one step, and answers
+    The view, given the Idempotency-Key's note (None without a key), parses the body, stores
+    and queues what it asks for in one step, telling the note, and answers
     :func:`accepted`; these guards run first, in this order. ``replay`` gives that answer again
     for what an earlier request with the key stored (by default: a stored notification's).
     """
 
-    def decorate(view: View) -> View:
+    def decorate(view: Sending) -> View:
         kept = idempotent(replay or stored_notification())(view)
         return operation((202, answer), body=body)(requires(scope)(rate_limited(kept)))
 

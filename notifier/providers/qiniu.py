@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr
 from qiniu import Auth
 
-from notifier.errors import Unprocessable
+from notifier.errors import Refused
 from notifier.schemas import UploadToken, UploadTokenRequest
 from notifier.settings import ApiClient, VendorSettings, text
 from notifier.timestamps import rfc3339
@@ -132,11 +132,11 @@ class QiniuUploads:
             for url in callback_urls(request.callback_url):
                 why = _callback_fault(url, production=require_https)
                 if why is not None:
-                    raise Unprocessable.field("callback_url", f"{url}: {why}")
+                    raise Refused("callback_url", f"{url}: {why}")
             if request.callback_body is None:
-                raise Unprocessable.field("callback_body", "required with callback_url")
+                raise Refused("callback_body", "required with callback_url")
         elif request.callback_body is not None:
-            raise Unprocessable.field("callback_url", "required with callback_body")
+            raise Refused("callback_url", "required with callback_body")
 
     def missing(self) -> str | None:
         return None if self._tokens else "NOTIFIER_QINIU_ACCESS_KEY and NOTIFIER_QINIU_SECRET_KEY"

@@ -16,15 +16,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
-from notifier.errors import (
-    FieldError,
-    PermanentProviderError,
-    TooManyRequests,
-    Unprocessable,
-)
-from notifier.queueing import TaskQueue, stored_and_queued
+from notifier.errors import Fault, Limited, PermanentProviderError, Refused
+from notifier.queueing import Intake, Note, TaskQueue
 from notifier.schemas import Batch, BatchRequest
 from notifier.services.mail import compose
 from notifier.stores.batches import CHUNK, BatchStore, new_batch_id, row_id
@@ -54,16 +50,17 @@ def accept_batch(
     max_pending: int,
     callback: bool,
     test: bool = False,
+    note: Note | None = None,
 ) -> Batch:
     """Check and render every row (422 naming each bad one), store the batch, and queue its
-    fan-out, or schedule it for ``send_at``."""
+    fan-out, or schedule it for ``send_at``; ``note`` is told its id once it is accepted."""
     _check_rows(request, templates)
     rows = [(r.to, r.data, r.reference) for r in request.recipients]
     batch_id = new_batch_id()
     if not store.take_pending(client, batch_id, len(rows), max_pending):
-        raise TooManyRequests(
+        raise Limited(
+            PENDING_RETRY_AFTER,
             f"client {client!r} would have more than {max_pending} rows in unfinished batches",
-            headers={"Retry-After": str(PENDING_RETRY_AFTER)},
         )
     content = {
         "client": client,
@@ -73,24 +70,11 @@ def accept_batch(
     send_at = request.send_at.timestamp() if request.send_at else None
     if send_at is not None and send_at <= time.time():
         send_at = None  # due already: send now
+    new = NewBatch(
+        store, batch_id, client, content, rows, send_at, request.reference, test, callback
+    )
     try:
-        batch = stored_and_queued(
-            queue,
-            batch_id,
-            lambda push: store.create(
-                batch_id=batch_id,
-                client=client,
-                content=content,
-                rows=rows,
-                send_at=send_at,
-                reference=request.reference,
-                test=test,
-                callback=callback,
-                push=push,
-            ),
-            lambda: store.discard(batch_id),
-            now=send_at is None,
-        )
+        batch = Intake(queue, note).take(batch_id, new, now=send_at is None)
     except Exception:
         store.give_back(client, batch_id)
         raise
@@ -98,9 +82,42 @@ def accept_batch(
     return batch
 
 
+@dataclass(frozen=True)
+class NewBatch:
+    """A batch a request stores: its record and rows, or, taken back, none."""
+
+    store: BatchStore
+    id: str
+    client: str
+    content: dict[str, Any]
+    rows: list[tuple[str, dict[str, Any], str | None]]
+    send_at: float | None
+    reference: str | None
+    test: bool
+    callback: bool
+
+    def write(self, push: tuple[str, str] | None) -> Batch:
+        """Store the batch, with its fan-out's message ``push`` in the same transaction."""
+        return self.store.create(
+            batch_id=self.id,
+            client=self.client,
+            content=self.content,
+            rows=self.rows,
+            send_at=self.send_at,
+            reference=self.reference,
+            test=self.test,
+            callback=self.callback,
+            push=push,
+        )
+
+    def take_back(self) -> None:
+        """Remove the batch."""
+        self.store.discard(self.id)
+
+
 def _check_rows(request: BatchRequest, templates: MailTemplates) -> None:
     """Render every row once: a fault of the whole batch at once, each bad row's by index."""
-    errors: list[FieldError] = []
+    faults: list[Fault] = []
     bad = 0
     for index, row in enumerate(request.recipients):
         try:
@@ -109,18 +126,18 @@ def _check_rows(request: BatchRequest, templates: MailTemplates) -> None:
                 text=request.text, html=request.html, templates=templates,
                 row=("recipients", index),
             )  # fmt: skip
-        except Unprocessable as e:
-            if not any(len(f.loc) > 2 and f.loc[1] == "recipients" for f in e.errors):
+        except Refused as e:
+            if not any(len(f.field) > 1 and f.field[0] == "recipients" for f in e.faults):
                 raise  # the batch's own content is at fault, not this row's
             bad += 1
-            if len(errors) < MAX_ROW_ERRORS:
-                errors += e.errors
+            if len(faults) < MAX_ROW_ERRORS:
+                faults += e.faults
         if request.template is None:
             break  # the same content for every row: one look is enough
     if bad:
         more = f" (the first {MAX_ROW_ERRORS} are named)" if bad > MAX_ROW_ERRORS else ""
-        raise Unprocessable(
-            f"{bad} of {len(request.recipients)} rows cannot be rendered{more}", errors=errors
+        raise Refused.of(
+            f"{bad} of {len(request.recipients)} rows cannot be rendered{more}", faults
         )
 
 
@@ -203,7 +220,7 @@ class RowMails:
                 template=content["template"], data=payload["data"], subject=content["subject"],
                 text=content["text"], html=content["html"], templates=self._templates,
             )  # fmt: skip
-        except Unprocessable as e:
+        except Refused as e:
             # The template changed since the batch was accepted, and no longer fits this row.
             raise PermanentProviderError(
                 f"the row no longer renders: {e.detail}", provider="batch"

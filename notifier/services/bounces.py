@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from notifier.errors import ServiceUnavailable
+from notifier.errors import Unavailable
 from notifier.schemas import Notification
 from notifier.stores.notifications import OPEN_STATUSES, NotificationStore
 from notifier.stores.suppressions import SuppressionList
@@ -127,7 +127,7 @@ def take_bounce(
     """Apply a message the bounce domain received: what it came to (``undelivered``, ``soft``,
     ``ignored`` for a message that is not a DSN of ours, or the status that moved nothing).
 
-    Raises ServiceUnavailable, before it changes anything, while a send the DSN is about is
+    Raises Unavailable, before it changes anything, while a send the DSN is about is
     not recorded yet: answered 200, the DSN would be lost.
     """
     outcome = "ignored"
@@ -172,9 +172,9 @@ def _ours(
             continue
         if record.status in OPEN_STATUSES:
             log.info("%s: bounce before its send was recorded; asked again", notification_id)
-            raise ServiceUnavailable(
+            raise Unavailable(
                 f"the send of {notification_id} is not recorded yet; bring its DSN again later",
-                headers={"Retry-After": str(UNRECORDED_RETRY_AFTER)},
+                retry_after=UNRECORDED_RETRY_AFTER,
             )
         found.append((block, notification_id, record))
     return found

@@ -17,19 +17,18 @@ import phonenumbers
 
 from notifier import tracing
 from notifier.errors import (
-    FieldError,
+    Limited,
     PermanentProviderError,
+    Refused,
     TemplateError,
-    TooManyRequests,
     TransientProviderError,
-    Unprocessable,
 )
 from notifier.mailboxes import mailbox
 from notifier.providers.base import CaptchaSender, MailProvider, OutgoingMail, SmsProvider
 from notifier.providers.signed_http import RecipientThrottled
 from notifier.providers.simulated import Outcome as SimulatedOutcome
 from notifier.providers.simulated import mail_outcome, phone_outcome
-from notifier.queueing import Enqueuer
+from notifier.queueing import Enqueuer, Note
 from notifier.schemas import HEADER_BREAKS, Locale, Notification
 from notifier.services.bounces import Bounces
 from notifier.services.delivery import (
@@ -194,17 +193,20 @@ def accept_captcha(
     queue: Enqueuer,
     channel: Channel = SMS,
     test: bool = False,
+    note: Note | None = None,
 ) -> Notification:
-    """Take the send limits, store the notification and queue it; 422 naming ``phone`` when
-    the fraud guard refuses the number, 429 when a limit refuses."""
+    """Take the send limits, store the notification and queue it (``note`` told its id once it
+    is accepted); refused naming ``phone`` when the fraud guard refuses the number, limited
+    when a limit refuses."""
     recipient = channel.identity(request.recipient)
     refused = channel.guard(recipient, policy) if channel.guard else None
     if refused is not None:
         store.count(f"sms_refused:{refused}")
         why = "is in a range" if refused == "blocked_prefix" else "is in a country"
-        raise Unprocessable(
-            f"captchas are not texted to this number: it {why} this service does not text",
-            errors=[FieldError(("body", "phone"), f"refused by the SMS fraud guard ({refused})")],
+        raise Refused(
+            "phone",
+            f"refused by the SMS fraud guard ({refused})",
+            detail=f"captchas are not texted to this number: it {why} this service does not text",
         )
     member = str(uuid.uuid4())  # this send's entry in the limits
     sender = Sender(
@@ -220,9 +222,9 @@ def accept_captcha(
         ip_ceiling=policy.ip_hourly_ceiling,
     )
     if limited is not None:
-        raise TooManyRequests(
+        raise Limited(
+            limited.retry_after,
             f"captcha {limited.limit.replace('_', ' ')} reached; retry after {limited.retry_after} s",
-            headers={"Retry-After": str(limited.retry_after)},
         )
     # The code must not outlive what the answer promised, however late it is sent.
     deadline = time.time() + policy.ttl
@@ -236,7 +238,7 @@ def accept_captcha(
     try:
         return store_and_queue(
             store, queue, client=client, kind=channel.kind, payload=payload, expires=deadline,
-            reference=request.reference, test=test,
+            reference=request.reference, test=test, note=note,
         )  # fmt: skip
     except Exception:
         # Not accepted after all: give the limits back (if Redis lets us).

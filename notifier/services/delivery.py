@@ -12,7 +12,7 @@ from notifier.errors import PermanentProviderError, ProviderError, TransientProv
 from notifier.providers.simulated import NAME as SIMULATOR
 from notifier.providers.simulated import Outcome as SimulatedOutcome
 from notifier.providers.simulated import simulate
-from notifier.queueing import Enqueuer, stored_and_queued
+from notifier.queueing import Enqueuer, Intake, Note
 from notifier.schemas import Notification
 from notifier.stores.notifications import NotificationStore
 
@@ -30,6 +30,7 @@ def store_and_queue(
     expires: float | None = None,
     reference: str | None = None,
     test: bool = False,
+    note: Note | None = None,
 ) -> Notification:
     """Store a new notification and queue its task (unless it waits for ``send_at``).
 
@@ -37,28 +38,44 @@ def store_and_queue(
     simulates its delivery, and /metrics and the logs tell it apart.
 
     Either both happen or neither: a message that cannot be queued takes its record with it,
-    and the caller's 503 is true.
+    and the caller's 503 is true. ``note`` is told its id once it is accepted.
     """
     notification_id = str(uuid.uuid4())
     if test:
         payload = {**payload, "test": True}
-    return stored_and_queued(
-        queue,
-        notification_id,
-        lambda push: store.create(
-            notification_id=notification_id,
-            client=client,
-            kind=kind,
-            payload=payload,
-            send_at=send_at,
+    new = NewNotification(store, notification_id, client, kind, payload, send_at, reference, test)
+    return Intake(queue, note).take(notification_id, new, now=send_at is None, expires=expires)
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """A notification a request stores: its record, or, taken back, none."""
+
+    store: NotificationStore
+    id: str
+    client: str
+    kind: str
+    payload: dict[str, Any]
+    send_at: float | None
+    reference: str | None
+    test: bool
+
+    def write(self, push: tuple[str, str] | None) -> Notification:
+        """Store its record, with the task's message ``push`` in the same transaction."""
+        return self.store.create(
+            notification_id=self.id,
+            client=self.client,
+            kind=self.kind,
+            payload=self.payload,
+            send_at=self.send_at,
             push=push,
-            reference=reference,
-            test=test,
-        ),
-        lambda: store.discard(notification_id),
-        now=send_at is None,
-        expires=expires,
-    )
+            reference=self.reference,
+            test=self.test,
+        )
+
+    def take_back(self) -> None:
+        """Remove its record."""
+        self.store.discard(self.id)
 
 
 @dataclass(frozen=True)

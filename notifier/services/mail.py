@@ -9,15 +9,14 @@ from typing import Any, cast
 
 from notifier import tracing
 from notifier.errors import (
-    FieldError,
     PermanentProviderError,
+    Refused,
     TemplateError,
     TransientProviderError,
-    Unprocessable,
 )
 from notifier.providers.base import MailProvider, OutgoingMail
 from notifier.providers.simulated import mail_outcome
-from notifier.queueing import Enqueuer
+from notifier.queueing import Enqueuer, Note
 from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest, Notification
 from notifier.services.bounces import Bounces
 from notifier.services.delivery import (
@@ -47,20 +46,19 @@ def accept_mail(
     templates: MailTemplates,
     queue: Enqueuer,
     test: bool = False,
+    note: Note | None = None,
 ) -> Notification:
-    """Check and render a mail request, store it, and queue it unless it is scheduled for later."""
+    """Check and render a mail request, store it, and queue it unless it is scheduled for later;
+    ``note`` is told its id once it is accepted."""
     recipients = len(request.to) + len(request.cc) + len(request.bcc)
     if not 1 <= recipients <= MAX_RECIPIENTS:
-        raise Unprocessable(
-            "a mail needs recipients",
-            errors=[
-                FieldError(
-                    ("body", "to"), f"1 to {MAX_RECIPIENTS} recipients in all of to, cc and bcc"
-                )
-            ],
+        raise Refused(
+            "to",
+            f"1 to {MAX_RECIPIENTS} recipients in all of to, cc and bcc",
+            detail="a mail needs recipients",
         )
     if request.unsubscribe and (len(request.to) != 1 or request.cc or request.bcc):
-        raise Unprocessable.field(
+        raise Refused(
             "unsubscribe", "a mail with unsubscribe has one recipient, in to, and no cc or bcc"
         )
     subject, text, html = compose(
@@ -84,7 +82,7 @@ def accept_mail(
         send_at = None  # due already: send now
     return store_and_queue(
         store, queue, client=client, kind=KIND, payload=payload, send_at=send_at,
-        reference=request.reference, test=test,
+        reference=request.reference, test=test, note=note,
     )  # fmt: skip
 
 
@@ -107,33 +105,31 @@ def compose(
         try:
             rendered = templates.render(template, data)
         except TemplateError as e:
-            loc = ("body", e.field) if e.field == "template" else ("body", *row, e.field)
-            raise Unprocessable(e.detail, errors=[FieldError(loc, e.reason)]) from None
+            at = (e.field,) if e.field == "template" else (*row, e.field)
+            raise Refused(at, e.reason, detail=e.detail) from None
         text = text if text is not None else rendered.text
         html = html if html is not None else rendered.html
         if not subject:
             # A template without a subject is the request's fault; one that renders an empty or
             # broken subject from this row's data is the row's.
-            at = ("body", *row, "data") if row and rendered.subject is not None else ()
-            _check_subject(rendered.subject, at or ("body", "subject"))
+            at = (*row, "data") if row and rendered.subject is not None else ()
+            _check_subject(rendered.subject, at or ("subject",))
             return cast(str, rendered.subject), text, html
     elif text is None and html is None:
-        raise Unprocessable(
-            "a mail needs content",
-            errors=[FieldError(("body", "text"), "give at least one of text, html, template")],
+        raise Refused(
+            "text", "give at least one of text, html, template", detail="a mail needs content"
         )
-    _check_subject(subject, ("body", "subject"))
+    _check_subject(subject, ("subject",))
     return cast(str, subject), text, html
 
 
 def _check_subject(subject: str | None, loc: tuple[str | int, ...]) -> None:
     if not subject:
-        raise Unprocessable("a mail needs a subject", errors=[FieldError(loc, "field required")])
+        raise Refused(loc, "field required", detail="a mail needs a subject")
     # Checked again here: a template's subject is rendered from data the schema never saw.
     if HEADER_BREAKS.search(subject) or len(subject) > 998:
-        raise Unprocessable(
-            "the subject is not one header line",
-            errors=[FieldError(loc, f"1 to 998 characters on {ONE_LINE}")],
+        raise Refused(
+            loc, f"1 to 998 characters on {ONE_LINE}", detail="the subject is not one header line"
         )
 
 

@@ -14,7 +14,7 @@ from typing import cast
 from pydantic import BaseModel
 
 from notifier import objectkeys
-from notifier.errors import Forbidden, ServiceUnavailable, Unprocessable
+from notifier.errors import NotAllowed, Refused, Unavailable
 from notifier.providers.base import UploadAsk, UploadStore
 from notifier.settings import ApiClient
 
@@ -23,11 +23,11 @@ def _check_keys(request: UploadAsk) -> UploadAsk:
     """Refuse a key or prefix that is not a path of plain segments (422 naming it); the request
     with its prefix as it is signed (ending in "/")."""
     if request.key is not None and request.key_prefix is not None:
-        raise Unprocessable.field("key_prefix", "give key or key_prefix, not both")
+        raise Refused("key_prefix", "give key or key_prefix, not both")
     for field, value in (("key", request.key), ("key_prefix", request.key_prefix)):
         why = None if value is None else objectkeys.fault(value, prefix=field == "key_prefix")
         if why is not None:
-            raise Unprocessable.field(field, why)
+            raise Refused(field, why)
     if request.key_prefix is None:
         return request
     signed: UploadAsk = request.model_copy(
@@ -46,7 +46,7 @@ def _confine(request: UploadAsk, prefix: str | None, client: str) -> UploadAsk:
         confined: UploadAsk = request.model_copy(update={"key_prefix": objectkeys.folder(prefix)})
         return confined
     if not objectkeys.within(asked, prefix, is_prefix=request.key is None):
-        raise Forbidden(
+        raise NotAllowed(
             f"client {client!r} may only upload keys under {objectkeys.folder(prefix)!r}"
         )
     return request
@@ -63,9 +63,9 @@ def mint_upload(
     request = _check_keys(cast(UploadAsk, body))  # a store.request, which has UploadAsk's fields
     store.check(request, require_https=require_https)
     if request.bucket not in store.buckets(client):
-        raise Forbidden(f"client {client.client!r} may not upload to bucket {request.bucket!r}")
+        raise NotAllowed(f"client {client.client!r} may not upload to bucket {request.bucket!r}")
     request = _confine(request, store.key_prefix(client), client.client)
     missing = store.missing()
     if missing is not None:
-        raise ServiceUnavailable(f"{store.title} uploads are not configured: set {missing}")
+        raise Unavailable(f"{store.title} uploads are not configured: set {missing}")
     return store.mint(request)

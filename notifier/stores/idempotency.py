@@ -2,7 +2,7 @@
 
 Per client, a key's slot ``notifier:idem:{client}:{sha256(key)}`` holds the fingerprint of the
 first request, the id of what it stores (noted as soon as the record means the send is
-accepted: see ``queueing.about_to_store``) and, once it succeeded, its answer.
+accepted: see ``queueing.Intake``) and, once it succeeded, its answer.
 
 The id closes the one gap between storing and keeping the answer: a process that dies there
 (after the record and its task are in Redis, before the answer is) leaves the slot pending, and

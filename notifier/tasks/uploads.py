@@ -14,7 +14,15 @@ from typing import Any
 from celery import shared_task
 from pydantic import ValidationError
 
-from notifier.errors import FieldError, Forbidden, Unprocessable
+from notifier.errors import (
+    FieldError,
+    Forbidden,
+    NotAllowed,
+    Refused,
+    ServiceUnavailable,
+    Unavailable,
+    Unprocessable,
+)
 from notifier.lanes import TaskNames
 from notifier.runtime import runtime
 from notifier.services.uploads import mint_upload
@@ -54,9 +62,13 @@ def _mint(name: str, client: str, request: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as e:
         errors = [FieldError(tuple(err["loc"]), err["msg"]) for err in e.errors(include_url=False)]
         raise _unprocessable(errors) from None
-    except Unprocessable as e:
-        # The route's errors are the body's; here they are keyword arguments.
-        raise _unprocessable([FieldError(err.loc[1:], err.msg) for err in e.errors]) from None
+    except Refused as e:
+        # The route's fields are the body's; here they are keyword arguments.
+        raise _unprocessable([FieldError(f.field, f.message) for f in e.faults]) from None
+    except NotAllowed as e:
+        raise Forbidden(e.detail) from None
+    except Unavailable as e:
+        raise ServiceUnavailable(e.detail) from None
     return answer.model_dump()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from notifier.queueing import TaskQueue, about_to_store, stored_and_queued
+from notifier.queueing import Intake, TaskQueue
 from notifier.runtime import Runtime
 
 VARYING = {"id", "root_id", "origin"}  # differ between any two messages
@@ -93,13 +93,20 @@ def test_a_request_is_told_its_id_once_its_record_means_accepted(
     direct: bool, now: bool, fails: bool, seen: list[str]
 ) -> None:
     queue = _Queue(direct, fails)
-    told = about_to_store.set(lambda found, status: queue.events.append(f"told {status}"))
-    try:
-        with contextlib.suppress(ConnectionError):
-            stored_and_queued(
-                queue, "n-1", lambda push: queue.events.append("stored"),
-                lambda: queue.events.append("discarded"), now=now,
-            )  # fmt: skip
-    finally:
-        about_to_store.reset(told)
+    intake = Intake(queue, lambda found, status: queue.events.append(f"told {status}"))
+    with contextlib.suppress(ConnectionError):
+        intake.take("n-1", _Record(queue.events), now=now)
     assert queue.events == seen
+
+
+class _Record:
+    """A Record stand-in that tells when it is stored and taken back."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    def write(self, push: tuple[str, str] | None) -> None:
+        self.events.append("stored")
+
+    def take_back(self) -> None:
+        self.events.append("discarded")

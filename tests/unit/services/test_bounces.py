@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from config import Settings
 from notifier import create_app
-from notifier.errors import ServiceUnavailable
+from notifier.errors import Unavailable
 from notifier.providers.memory import MemoryMailProvider
 from notifier.runtime import Runtime
 from notifier.services.bounces import UNRECORDED_RETRY_AFTER, Bounces, failures, take_bounce
@@ -149,9 +149,9 @@ def test_a_dsn_before_its_send_is_recorded_is_refused_for_now_then_taken(app: Fl
     rt: Runtime = app.extensions["notifier"]
     created(rt)  # queued: the relay refused before the worker recorded the send
     envelope = BOUNCES.envelope_sender(ID, "gone@example.com")
-    with pytest.raises(ServiceUnavailable) as refused:
+    with pytest.raises(Unavailable) as refused:
         take(rt, dsn(envelope, "gone@example.com"))
-    assert refused.value.headers == {"Retry-After": str(UNRECORDED_RETRY_AFTER)}
+    assert refused.value.retry_after == UNRECORDED_RETRY_AFTER
     record = rt.store.get(ID)
     assert record is not None and record.status == "queued"
     assert rt.suppressions.get("c", "gone@example.com") is None

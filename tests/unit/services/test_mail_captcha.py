@@ -14,7 +14,7 @@ from flask import Flask
 
 from config import ConfigError, Settings, load_settings
 from notifier import create_app
-from notifier.errors import TooManyRequests, TransientProviderError
+from notifier.errors import Limited, TransientProviderError
 from notifier.providers.memory import MemoryMailProvider
 from notifier.runtime import Runtime
 from notifier.schemas import MailCaptchaRequest, MailVerifyRequest
@@ -109,18 +109,18 @@ def test_a_domain_in_another_case_is_the_same_address(rt: Runtime) -> None:
 def test_limits_are_the_sms_ones_kept_per_address(rt: Runtime) -> None:
     accept(rt)
     for same in ("Ada.Lovelace@example.com", "ada.lovelace+promo@EXAMPLE.com"):
-        with pytest.raises(TooManyRequests, match="resend interval"):
+        with pytest.raises(Limited, match="resend interval"):
             accept(rt, to=same)  # the same mailbox
     accept(rt, to="someone.else@example.com")  # another address has its own
     policy = CaptchaPolicy(resend_interval=0, daily_limit=2, address_daily_ceiling=3)
     grace = "grace@example.com"
     for _ in range(2):
         accept(rt, policy, to=grace)
-    with pytest.raises(TooManyRequests, match="daily limit"):
+    with pytest.raises(Limited, match="daily limit"):
         accept(rt, policy, to=grace)
     # Another client's allowance is its own, up to the address's ceiling for all.
     accept(rt, policy, to=grace, client="mailer")
-    with pytest.raises(TooManyRequests, match="address daily ceiling"):
+    with pytest.raises(Limited, match="address daily ceiling"):
         accept(rt, policy, to=grace, client="mailer")
 
 
@@ -135,7 +135,7 @@ def test_the_spellings_of_one_gmail_mailbox_share_one_allowance(rt: Runtime) -> 
     def ask(n: int, client: str) -> str | None:
         try:  # each purpose has its own resend interval: only the daily counts stand in the way
             return accept(rt, client=client, to=spellings[n], purpose=f"p{n}")
-        except TooManyRequests as e:
+        except Limited as e:
             refusals.setdefault(client, []).append(e.detail)
             return None
 

@@ -20,7 +20,7 @@ from flask import Flask
 
 from config import ApiClient, Settings
 from notifier import create_app
-from notifier.errors import TooManyRequests
+from notifier.errors import Limited
 from notifier.lanes import LANES
 from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.redisconn import NotReplicated, Replication
@@ -282,7 +282,7 @@ def test_captchas_move_within_one_slot(rt: Runtime, watch: Callable[[], SlotWatc
     sms = MemorySmsProvider()
     with watch() as seen:
         login = accept("login")
-        with pytest.raises(TooManyRequests):
+        with pytest.raises(Limited):
             accept("login")  # within the resend interval
         deliver_captcha(
             login, store=rt.store, captchas=rt.captchas, providers=lambda phone: [sms],
