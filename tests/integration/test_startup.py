@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -55,12 +56,13 @@ COMMANDS = {
     ],
 )
 def test_bad_setting_stops_the_process_with_one_line(
-    process: str, settings: dict[str, str], line: str
+    process: str, settings: dict[str, str], line: str, tmp_path: Path
 ) -> None:
     done = subprocess.run(
         COMMANDS[process],
         cwd=ROOT,
-        env=notifier_env(settings),
+        # A state folder of the test's own: the checkout's .notifier/ is a developer's.
+        env=notifier_env({**settings, "state_dir": tmp_path}),
         capture_output=True,
         text=True,
         timeout=60,
