@@ -12,7 +12,15 @@ from flask.testing import FlaskClient
 from config import Settings
 from notifier import create_app
 from tests.support.harness.clients import QINIU, S3, api_clients
+from tests.support.peers import system
 from tests.support.peers.redis_server import RedisServer
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tell the peers the test's markers, before its fixtures start any: the system packages it
+    may run (tests/support/peers/system.py)."""
+    system.marks = {mark.name for mark in item.iter_markers()}
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ def state(stack: Stack) -> redis.Redis:
     return redis.Redis.from_url(stack.env["NOTIFIER_REDIS_URL"], decode_responses=True)
 
 
+@pytest.mark.soak
 def test_a_2000_row_batch_is_delivered_each_with_its_own_data(stack: Stack) -> None:
     recipients = rows(2000, "b2k")
     accepted = post_batch(stack.base, recipients, reference="newsletter-1")
@@ -178,6 +179,7 @@ def test_failed_rows_page_by_status_with_their_errors(stack: Stack) -> None:
     assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "status"]
 
 
+@pytest.mark.soak
 def test_a_captcha_and_a_single_mail_overtake_a_batch_drain(stack: Stack) -> None:
     recipients = rows(2000, "drain")
     accepted = post_batch(stack.base, recipients)

@@ -137,6 +137,7 @@ def new_address(tag: str) -> str:
     return f"{tag}-{uuid.uuid4().hex[:8]}@example.com"
 
 
+@pytest.mark.soak
 def test_worker_group_killed_with_tens_of_sends_in_flight_loses_nothing(faulty: Faulty) -> None:
     faulty.ensure_worker(concurrency=16)
     faulty.smtp.handler.rcpt_delay = 0.2  # a server far away: 16 sends in flight at a time
@@ -195,6 +196,7 @@ def test_a_hanging_smtp_server_is_cut_off_and_the_mail_retried(faulty: Faulty) -
     assert faulty.status(notification_id)["attempts"] == 2
 
 
+@pytest.mark.soak
 def test_smtp_refusing_connections_for_10_s_then_back(faulty: Faulty) -> None:
     faulty.ensure_worker()
     faulty.smtp.stop()
@@ -283,6 +285,7 @@ def test_a_captcha_whose_code_expired_unsent_is_failed_not_sent(faulty: Faulty) 
     assert faulty.twilio.texts_to(phone) == []
 
 
+@pytest.mark.soak
 def test_a_fan_out_killed_half_way_resumes_and_sends_every_row_once(faulty: Faulty) -> None:
     state = redis.Redis.from_url(faulty.redis.url(0), decode_responses=True)
     # A worker for the fan-out lane only: the rows it makes wait in the bulk lane, unsent, so

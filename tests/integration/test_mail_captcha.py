@@ -92,6 +92,7 @@ def test_a_domain_in_another_case_verifies_the_same_address(stack: Stack) -> Non
 
 # The drain's own wait (120 s) fails with its message before pytest's timeout would.
 @pytest.mark.timeout(180)
+@pytest.mark.soak
 def test_a_mail_captcha_behind_1000_queued_mails_arrives_before_they_drain(stack: Stack) -> None:
     stack.worker.stop()  # the backlog builds up while no worker runs, as at a busy moment
     stack.smtp.handler.rcpt_delay = 0.02  # a relay a little way off

@@ -16,7 +16,7 @@ from tests.support.harness.stack import Stack, address, new_phone, send
 from tests.support.harness.wait import wait_for
 from tests.support.peers.prometheus import PrometheusServer, promtool
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
 
 @pytest.fixture(scope="module")

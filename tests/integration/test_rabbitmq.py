@@ -148,6 +148,7 @@ def test_a_send_that_fails_for_now_is_retried_until_sent(amqp: Amqp) -> None:
     assert len(stack.smtp.received(notification_id)) == 1
 
 
+@pytest.mark.soak
 def test_a_worker_killed_mid_drain_loses_nothing_and_sends_nothing_twice(amqp: Amqp) -> None:
     stack, handler = amqp.stack, amqp.stack.smtp.handler
 

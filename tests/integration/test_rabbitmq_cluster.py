@@ -24,7 +24,7 @@ from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.smtp import SmtpSink
 from tests.support.peers.twilio import FakeTwilio
 
-pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
+pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq, pytest.mark.soak]
 
 VHOST = "notifier"
 

@@ -157,6 +157,7 @@ def test_a_receiver_that_fails_twice_gets_three_tries_with_one_webhook_id(hooked
     assert all(verified(t)["status"] == "sent" for t in tries)
 
 
+@pytest.mark.soak
 def test_a_worker_killed_mid_callback_loses_none(hooked: Hooked) -> None:
     hooked.receiver.released.clear()  # the receiver hangs on the first try
     try:

@@ -64,6 +64,7 @@ def group(request: pytest.FixtureRequest) -> Iterator[SentinelGroup]:
 ONE_REPLICA = pytest.mark.parametrize("group", [1], indirect=True, ids=["one_replica"])
 
 
+@pytest.mark.soak
 def test_the_primary_killed_under_steady_mail_loses_nothing(
     group: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
 ) -> None:
@@ -133,6 +134,7 @@ def test_the_primary_killed_under_steady_mail_loses_nothing(
         stack.stop()
 
 
+@pytest.mark.soak
 def test_a_primary_that_vanishes_without_a_word_and_comes_back_loses_nothing(
     group: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
 ) -> None:
@@ -174,6 +176,7 @@ def test_a_primary_that_vanishes_without_a_word_and_comes_back_loses_nothing(
 
 
 @ONE_REPLICA
+@pytest.mark.soak
 def test_without_min_replicas_what_a_lagging_replica_lacks_is_lost(
     group: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -57,7 +58,7 @@ COMMANDS = {
     ],
 )
 def test_bad_setting_stops_the_process_with_one_line(
-    process: str, settings: dict[str, str], line: str
+    process: str, settings: dict[str, str], line: str, tmp_path: Path
 ) -> None:
     stops_with_one_line(process, settings, line)
 
@@ -67,7 +68,8 @@ def stops_with_one_line(process: str, settings: dict[str, str], line: str) -> No
     done = subprocess.run(
         COMMANDS[process],
         cwd=ROOT,
-        env=notifier_env(settings),
+        # A state folder of the test's own: the checkout's .notifier/ is a developer's.
+        env=notifier_env({**settings, "state_dir": tmp_path}),
         capture_output=True,
         text=True,
         timeout=60,

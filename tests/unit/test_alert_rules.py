@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.peers.prometheus import promtool
 
 RULES = Path(__file__).resolve().parents[2] / "ops" / "prometheus"
 
 
+@pytest.mark.prometheus
 def test_the_rules_are_valid_and_their_unit_cases_pass() -> None:
     checked = promtool("check", "rules", str(RULES / "alerts.yml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -53,13 +54,7 @@ class Process:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         """Signal the whole group and wait; SIGKILL if it does not go."""
-        if self.alive():
-            os.killpg(self.popen.pid, sig)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
+        stop_all([self], sig, timeout)
         return self.popen.returncode
 
     def children(self) -> list[int]:
@@ -81,15 +76,30 @@ class Process:
         wait_for(seen, timeout=timeout, what=f"{self.name} to print {text!r}")
 
 
-def start_worker(
+def stop_all(processes: Sequence[Process], sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    """Signal every process's group at once, then wait for each; SIGKILL one that does not go
+    within ``timeout``. (One after another, a stack's three would take the sum of their exits.)"""
+    running = [process for process in processes if process.alive()]
+    for process in running:
+        os.killpg(process.popen.pid, sig)
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.popen.pid, signal.SIGKILL)
+            process.popen.wait()
+
+
+def spawn_worker(
     env: dict[str, str], concurrency: int | None = None, queues: str | None = None
 ) -> Process:
-    """``celery -A celery_app worker``, ready to take tasks: as many threads as the settings
-    give a worker (the Procfile's default) unless ``concurrency`` says otherwise; every lane
-    unless ``queues`` names some (``-Q``)."""
+    """``celery -A celery_app worker``, started (``start_worker`` waits until it takes tasks): as
+    many threads as the settings give a worker (the Procfile's default) unless ``concurrency``
+    says otherwise; every lane unless ``queues`` names some (``-Q``)."""
     sized = [] if concurrency is None else ["--concurrency", str(concurrency)]
     sized += [] if queues is None else ["-Q", queues]
-    worker = Process(
+    return Process(
         "worker",
         [
             str(BIN / "celery"), "-A", "celery_app", "worker", "--loglevel", "INFO",
@@ -97,20 +107,38 @@ def start_worker(
         ],
         env,
     )  # fmt: skip
+
+
+def start_worker(
+    env: dict[str, str], concurrency: int | None = None, queues: str | None = None
+) -> Process:
+    """A worker (``spawn_worker``), ready to take tasks."""
+    worker = spawn_worker(env, concurrency, queues)
     worker.expect("ready.")
     return worker
 
 
-def start_web(env: dict[str, str], port: int | None = None) -> tuple[Process, str]:
-    """``gunicorn "notifier:create_app()"`` with the repository's config, on ``port`` (a free one
-    unless given: a web started again where it was); its base URL."""
+def spawn_web(env: dict[str, str], port: int | None = None) -> tuple[Process, str]:
+    """``gunicorn "notifier:create_app()"`` with the repository's config, started on ``port`` (a
+    free one unless given: a web started again where it was); its base URL. ``web_up`` waits."""
     port = port or free_port()
     web = Process(
         "web",
         [str(BIN / "gunicorn"), "notifier:create_app()", "--bind", f"127.0.0.1:{port}"],
         env,
     )
-    base = f"http://127.0.0.1:{port}"
+    return web, f"http://127.0.0.1:{port}"
+
+
+def start_web(env: dict[str, str], port: int | None = None) -> tuple[Process, str]:
+    """A web (``spawn_web``), answering; its base URL."""
+    web, base = spawn_web(env, port)
+    web_up(web, base)
+    return web, base
+
+
+def web_up(web: Process, base: str) -> None:
+    """Wait until the web at ``base`` answers ``/healthz``."""
 
     def up() -> bool:
         if not web.alive():
@@ -121,7 +149,6 @@ def start_web(env: dict[str, str], port: int | None = None) -> tuple[Process, st
             return False
 
     wait_for(up, timeout=30, what="web to answer /healthz")
-    return web, base
 
 
 def stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:

@@ -13,7 +13,15 @@ from typing import Any
 import requests
 
 from tests.support.harness.clients import QINIU, S3, api_clients, auth
-from tests.support.harness.processes import BIN, Process, notifier_env, start_web, start_worker
+from tests.support.harness.processes import (
+    BIN,
+    Process,
+    notifier_env,
+    spawn_web,
+    spawn_worker,
+    stop_all,
+    web_up,
+)
 from tests.support.harness.wait import wait_for
 from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.smtp import SmtpSink
@@ -33,8 +41,7 @@ class Stack:
     env: dict[str, str]
 
     def stop(self) -> None:
-        for process in (self.web, self.beat, self.worker):
-            process.stop()
+        stop_all([self.web, self.beat, self.worker])
 
     def post(self, path: str, body: Any, who: str = "tester", **kw: Any) -> requests.Response:
         return requests.post(f"{self.base}{path}", json=body, headers=auth(who), timeout=10, **kw)
@@ -107,20 +114,23 @@ def stack_settings(
 
 
 def start_stack(settings: dict[str, Any], smtp: SmtpSink, twilio: FakeTwilio) -> Stack:
-    """Start web, worker and beat with ``settings`` (stopping what started if one fails)."""
+    """Start web, worker and beat with ``settings``, all three at once as the Procfile does, and
+    wait until each is ready (stopping them all if one is not)."""
     env = notifier_env(settings)
     started: list[Process] = []
     try:
-        started.append(start_worker(env))
+        worker = spawn_worker(env)
+        started.append(worker)
         beat = Process("beat", [str(BIN / "celery"), "-A", "celery_app", "beat"], env)
         started.append(beat)
+        web, base = spawn_web(env)
+        started.append(web)
+        worker.expect("ready.")
         beat.expect("is starting.")  # beat's banner; its INFO lines are kept quiet
-        web, base = start_web(env)
+        web_up(web, base)
     except BaseException:
-        for process in started:
-            process.stop()
+        stop_all(started)
         raise
-    worker = started[0]
     return Stack(base=base, smtp=smtp, twilio=twilio, web=web, worker=worker, beat=beat, env=env)
 
 

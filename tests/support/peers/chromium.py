@@ -14,9 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.peers import system
+
 
 def chromium_binary() -> str:
     """Debian's Chromium; a clear failure when it is missing."""
+    system.require("browser", "Chromium")
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
         raise AssertionError(

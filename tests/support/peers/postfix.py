@@ -21,6 +21,7 @@ from pathlib import Path
 from notifier.embedded import free_port
 from tests.support.harness.processes import start_server, stop_and_remove
 from tests.support.harness.wait import wait_for
+from tests.support.peers import system
 
 MASTER = Path("/usr/lib/postfix/sbin/master")
 START_TIMEOUT = 30.0
@@ -45,6 +46,7 @@ class PostfixServer:
 
     def start(self) -> None:
         """Write the instance's config, build its queue and start it; wait until it listens."""
+        system.require("postfix", "Postfix")
         if not MASTER.exists():
             raise AssertionError(NOT_INSTALLED)
         self.dir = Path(tempfile.mkdtemp(prefix="notifier-postfix-"))

@@ -17,17 +17,19 @@ import requests
 
 from notifier.embedded import free_port
 from tests.support.harness.processes import start_server, stop_group
+from tests.support.peers import system
 
 PROMETHEUS = "prometheus"
 PROMTOOL = "promtool"
 NOT_INSTALLED = (
     "Prometheus is not installed (no prometheus or promtool on PATH): install the Debian "
-    "package with `apt-get install prometheus`"
+    'package with `apt-get install prometheus`, or deselect these tests with `-m "not prometheus"`'
 )
 
 
 def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``promtool`` with ``args`` (and ``stdin``); its exit status and output."""
+    system.require("prometheus", "promtool")
     if shutil.which(PROMTOOL) is None:
         raise AssertionError(NOT_INSTALLED)
     return subprocess.run(
@@ -48,6 +50,7 @@ class PrometheusServer:
 
     def start(self) -> PrometheusServer:
         """Write its config and start it; wait until it is ready."""
+        system.require("prometheus", "Prometheus")
         if shutil.which(PROMETHEUS) is None:
             raise AssertionError(NOT_INSTALLED)
         config = self.dir / "prometheus.yml"

@@ -23,6 +23,7 @@ import kombu.exceptions
 from notifier.embedded import free_port
 from tests.support.harness.processes import start_server, stop_and_remove
 from tests.support.harness.wait import wait_for
+from tests.support.peers import system
 
 # The real start script. /usr/sbin/rabbitmq-server is a wrapper that, run as root, does
 # ``su rabbitmq`` and ``cd /var/lib/rabbitmq``: the node would then run as another user that
@@ -152,6 +153,7 @@ class RabbitServer:
 
     def start(self) -> None:
         """Start the node and wait until it takes AMQP connections (about 60 s at most)."""
+        system.require("rabbitmq", "RabbitMQ")
         if not SERVER_SCRIPT.exists():
             raise AssertionError(NOT_INSTALLED)
         if self.process is not None:
