@@ -60,16 +60,17 @@ COMMANDS = {
 def test_bad_setting_stops_the_process_with_one_line(
     process: str, settings: dict[str, str], line: str, tmp_path: Path
 ) -> None:
-    stops_with_one_line(process, settings, line)
+    stops_with_one_line(process, settings, line, tmp_path)
 
 
-def stops_with_one_line(process: str, settings: dict[str, str], line: str) -> None:
-    """Start ``process`` with ``settings``: it exits 2 saying ``line``, and no traceback."""
+def stops_with_one_line(process: str, settings: dict[str, str], line: str, state: Path) -> None:
+    """Start ``process`` with ``settings`` (its state in ``state``): it exits 2 saying ``line``,
+    and no traceback."""
     done = subprocess.run(
         COMMANDS[process],
         cwd=ROOT,
         # A state folder of the test's own: the checkout's .notifier/ is a developer's.
-        env=notifier_env({**settings, "state_dir": tmp_path}),
+        env=notifier_env({**settings, "state_dir": state}),
         capture_output=True,
         text=True,
         timeout=60,
@@ -96,7 +97,7 @@ def evicting() -> Iterator[RedisServer]:
 
 @pytest.mark.parametrize("process", sorted(COMMANDS))
 def test_a_redis_that_evicts_stops_a_production_start_with_one_line(
-    process: str, evicting: RedisServer
+    process: str, evicting: RedisServer, tmp_path: Path
 ) -> None:
     """allkeys-lru silently lost 33 of 55 accepted mails (issue 35)."""
     settings = {
@@ -109,4 +110,5 @@ def test_a_redis_that_evicts_stops_a_production_start_with_one_line(
         settings,
         "NOTIFIER_REDIS_URL: Redis's maxmemory-policy is allkeys-lru; it must be noeviction, "
         "or a full Redis drops accepted notifications without a word",
+        tmp_path,
     )
