@@ -326,8 +326,12 @@ class Bench:
         }
         wait_until(lambda: self.arrived() >= 1, 600, "a first mail")
         before = {what: cpu_seconds(procs) for what, procs in counted.items()}
-        # Every worker is sending by then: its start-up is behind it.
+        # Every worker is sending by then (each of a deployment's has logged a send): its
+        # start-up is behind it.
         wait_until(lambda: self.arrived() >= mails * STEADY, 600, "a tenth of the drain")
+        if isinstance(worker, Procs):
+            wait_until(lambda: all(has_written(w, " sent by ") for w in workers), 600,
+                       "every worker sending")  # fmt: skip
         steady = (self.arrived(), cpu_seconds(workers))
         wait_until(lambda: self.arrived() >= mails, 600, "the drain")
         spent = {what: cpu_seconds(procs) - before[what] for what, procs in counted.items()}
