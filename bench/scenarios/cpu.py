@@ -39,6 +39,8 @@ def table(r: dict[str, Any], before: dict[str, Any]) -> str:
         ("worker processes x threads", f"{r['processes']} x {r['threads']}", "size"),
         (f"worker CPU a mail, drain of {DRAIN} (median of {RUNS})",
          f"{median['worker_ms_a_mail']:.2f} ms  (runs {each})", "worker_ms"),
+        ("  of which the event loops (the rest: the tasks' threads)",
+         f"{median['worker_loop_ms_a_mail']:.2f} ms", "loop_ms"),
         ("  that drain, relay on loopback", rate(median), "drain"),
         (f"one plain smtplib connection, {DRAIN} mails", f"{limit:.0f} mails/s", "smtplib"),
         ("  drain / one smtplib connection (target >= 0.75)",
