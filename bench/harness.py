@@ -40,6 +40,7 @@ CAPTCHAS = 1000
 BACKLOG = 3000
 BATCH_ROWS = 10_000  # the largest batch, for the accept time
 ACCEPTS = 5  # accepts measured, of that batch
+STEADY = 0.1  # the share of a drain after which its workers' CPU a mail is counted
 LOGS = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
 MAIL = '{"to": ["u{u}@example.com"], "subject": "Bench {n}", "text": "Hello from the bench."}'
 # Settings bench/run takes from its caller's environment: the deployment's size.
@@ -102,13 +103,21 @@ class Procs:
             proc.stop()
 
 
+def _cpu(stat: str) -> float:
+    """User and system CPU seconds from a ``/proc`` stat file (a process's or a thread's)."""
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def cpu_seconds(procs: list[Proc]) -> float:
     """User and system CPU seconds these processes (every thread of each) have used so far."""
-    total = 0
-    for proc in procs:
-        fields = Path(f"/proc/{proc.p.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(_cpu(f"/proc/{proc.p.pid}/stat") for proc in procs)
+
+
+def loop_cpu_seconds(procs: list[Proc]) -> float:
+    """The CPU seconds of these processes' main threads: a Celery worker's event loop (its
+    pool's threads run the tasks)."""
+    return sum(_cpu(f"/proc/{proc.p.pid}/task/{proc.p.pid}/stat") for proc in procs)
 
 
 def http_up(url: str) -> bool:
@@ -313,18 +322,31 @@ class Bench:
         assert result["requests"] == count and not result["errors"], result
 
     def drain(self, worker: Proc | Procs, mails: int = DRAIN) -> dict[str, Any]:
-        """Mails a second from the first to the last arrival, SMTP connections opened, and the
-        CPU time the workers, the sink and Redis spent a mail from the first arrival on."""
+        """Mails a second from the first to the last arrival, SMTP connections opened, the CPU
+        time the workers, the sink and Redis spent a mail from the first arrival on, and the
+        workers' alone a mail once a tenth of the mails arrived (``worker_ms_a_mail``: CPU
+        seconds over mails sent in that window, start-up left out), and of that the event
+        loops' (``worker_loop_ms_a_mail``: the main threads; the rest is the tasks')."""
         workers = worker.procs if isinstance(worker, Procs) else [worker]
         counted = {
             "workers": workers,
             "sink": [self.sink, self.far_sink],
             "redis": [self.redis_proc],
         }
-        wait_until(lambda: int(self.sink_db.get("bench:messages") or 0) >= 1, 600, "a first mail")
+        wait_until(lambda: self.arrived() >= 1, 600, "a first mail")
         before = {what: cpu_seconds(procs) for what, procs in counted.items()}
-        wait_until(lambda: int(self.sink_db.get("bench:messages") or 0) >= mails, 600, "the drain")
+        # Every worker is sending by then (each of a deployment's has logged a send): its
+        # start-up is behind it.
+        wait_until(lambda: self.arrived() >= mails * STEADY, 600, "a tenth of the drain")
+        if isinstance(worker, Procs):
+            wait_until(lambda: all(has_written(w, " sent by ") for w in workers), 600,
+                       "every worker sending")  # fmt: skip
+        steady = (self.arrived(), cpu_seconds(workers), loop_cpu_seconds(workers))
+        wait_until(lambda: self.arrived() >= mails, 600, "the drain")
         spent = {what: cpu_seconds(procs) - before[what] for what, procs in counted.items()}
+        sent = self.arrived() - steady[0]
+        steady_ms = 1000 * (cpu_seconds(workers) - steady[1]) / sent
+        loop_ms = 1000 * (loop_cpu_seconds(workers) - steady[2]) / sent
         worker.stop()
         arrivals = [float(t) for t in self.sink_db.hvals("bench:arrivals")]
         took = max(arrivals) - min(arrivals)
@@ -333,7 +355,13 @@ class Bench:
             "mails_per_s": (len(arrivals) - 1) / took,
             "smtp_connections": int(self.sink_db.get("bench:connections") or 0),
             "cpu_ms_per_mail": {what: 1000 * t / len(arrivals) for what, t in spent.items()},
+            "worker_ms_a_mail": steady_ms,
+            "worker_loop_ms_a_mail": loop_ms,
         }
+
+    def arrived(self) -> int:
+        """Mails the sinks have taken since the last reset."""
+        return int(self.sink_db.get("bench:messages") or 0)
 
     # -- the runs -----------------------------------------------------------------------
 

@@ -15,6 +15,11 @@ A store names a script as a class attribute, ``_claim = Lua("notifications/claim
 attribute is the script registered on that store's ``redis`` client, made at first use and
 kept (redis-py's :class:`~redis.commands.core.Script` sends ``EVALSHA`` and loads the text
 again only when Redis answers ``NOSCRIPT``, as after a failover to a replica that never saw it).
+
+In a pipeline a script goes in by :func:`queue` and the pipeline runs under :func:`reloading`:
+redis-py's own way (``script(keys=…, args=…, client=pipe)``) asks ``SCRIPT EXISTS`` before
+every ``execute`` (``Pipeline.load_scripts``), a round trip more each time, which the outcome of
+every send paid.
 """
 
 from __future__ import annotations
@@ -22,11 +27,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Callable, Sequence
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
+from redis.client import Pipeline
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
+
+T = TypeVar("T")
 
 ROOT = files(__package__ or "notifier.stores") / "lua"
 LIBRARY = "lib"
@@ -96,3 +106,25 @@ class Lua:
             script = store.redis.register_script(source(self.name))
             store.__dict__[self._slot] = script
         return script
+
+
+def queue(pipe: Pipeline, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> None:
+    """Put ``script`` in ``pipe`` as a bare ``EVALSHA`` (run the pipeline under
+    :func:`reloading`): what redis-py's cluster pipeline does too, leaving ``NOSCRIPT`` to the
+    caller."""
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+
+def reloading(write: Callable[[], T], *scripts: Script) -> T:
+    """Make ``write``, a pipeline of ``scripts`` put in by :func:`queue`; when Redis has lost
+    one (``NOSCRIPT``: restarted, flushed, a promoted replica), load them and make it again.
+
+    The pipeline may have been made in part (the commands before the one refused), so ``write``
+    must be safe to make again, as every write made durably is (``Replication.durably``).
+    """
+    try:
+        return write()
+    except NoScriptError:
+        for script in scripts:
+            script.registered_client.script_load(script.script)
+        return write()

@@ -21,7 +21,7 @@ from notifier.stores.notifications.base import list_of
 from notifier.stores.notifications.keys import FINAL, metrics_key, payload_key, record_key
 from notifier.stores.notifications.receipts import Receipts, early_receipt_key, ref_key
 from notifier.stores.notifications.schedule import Schedule
-from notifier.stores.scripts import Lua
+from notifier.stores.scripts import Lua, queue, reloading
 from notifier.timestamps import rfc3339
 
 
@@ -130,9 +130,9 @@ class Claims(Receipts, Schedule):
             indexed = bool(provider and provider_ref)
             with self.redis.pipeline(transaction=False) as pipe:
                 if indexed:
-                    self._index_ref(keys=[ref_key(provider or "", provider_ref or "")],
-                                    args=[notification_id, self.ttl], client=pipe)  # fmt: skip
-                self._settle(keys=keys, args=args, client=pipe)
+                    queue(pipe, self._index_ref, [ref_key(provider or "", provider_ref or "")],
+                          [notification_id, self.ttl])  # fmt: skip
+                queue(pipe, self._settle, keys, args)
                 if indexed:
                     pipe.get(early_receipt_key(provider or "", provider_ref or ""))
                 answers = pipe.execute()
@@ -143,7 +143,9 @@ class Claims(Receipts, Schedule):
         # A send the provider took waits twice as long for a primary to record it: given up,
         # the attempt would count as failed, and its retry would send it a second time.
         patience = 2 * self.patience if status == "sent" else None
-        due, revoked, early = self._durably(write, patience)
+        due, revoked, early = self._durably(
+            lambda: reloading(write, self._index_ref, self._settle), patience
+        )
         if status == "retrying" and not revoked:
             # Looked for as lost only once its longest delay is over (see reopened).
             self.reopened(notification_id, after=self.retry_cap)

@@ -8,7 +8,9 @@ import pytest
 
 from config import Settings
 from notifier import create_app
+from notifier.runtime import Runtime
 from notifier.stores.notifications import NotificationStore
+from tests.support.harness.keyslots import SlotWatch
 
 
 @pytest.fixture
@@ -17,6 +19,44 @@ def store(make_settings: Callable[..., Settings]) -> NotificationStore:
     found: NotificationStore = create_app(make_settings()).extensions["notifier"].store
     found.create(notification_id="n1", client="c", kind="mail", payload={"x": 1})
     return found
+
+
+@pytest.fixture
+def rt(make_settings: Callable[..., Settings]) -> Runtime:
+    """A fresh app's runtime on the test Redis, with one queued notification n1."""
+    found: Runtime = create_app(make_settings()).extensions["notifier"]
+    found.store.create(notification_id="n1", client="c", kind="mail", payload={"x": 1})
+    return found
+
+
+def test_a_send_s_outcome_is_recorded_in_one_round_trip(rt: Runtime) -> None:
+    """The outcome of every send: its provider's id indexed, the status script, the early
+    receipt read, in one pipeline and nothing before it (redis-py asked SCRIPT EXISTS first,
+    each time: a round trip more a mail)."""
+    rt.store.claim("n1", lease=30, max_attempts=5)
+    rt.store.settle("n0", "sent", provider="smtp", provider_ref="<m0@example.com>")  # loaded
+    with SlotWatch(rt.redis_url) as watch:
+        rt.store.settle("n1", "sent", provider="smtp", provider_ref="<m1@example.com>")
+    sent = [(o.head.name, o.head.args[1] if o.kind == "script" else "") for o in watch.operations]
+    assert sent == [
+        ("EVALSHA", rt.store._index_ref.sha), ("EVALSHA", rt.store._settle.sha), ("GET", ""),
+    ]  # fmt: skip
+    assert getattr(rt.store.get("n1"), "status", None) == "sent"
+
+
+def test_an_outcome_is_recorded_on_a_redis_that_lost_the_scripts(rt: Runtime) -> None:
+    """A Redis restarted, flushed or promoted from a replica answers NOSCRIPT: the scripts are
+    loaded again and the outcome recorded, once."""
+    rt.store.claim("n1", lease=30, max_attempts=5)
+    rt.store.settle("n0", "sent", provider="smtp", provider_ref="<m0@example.com>")  # loaded
+    rt.redis.script_flush()
+    rt.store.settle("n1", "sent", provider="smtp", provider_ref="<m1@example.com>")
+    record = rt.store.get("n1")
+    assert record is not None and (record.status, record.provider_ref) == (
+        "sent",
+        "<m1@example.com>",
+    )
+    assert rt.redis.get("notifier:ref:smtp:<m1@example.com>") == "n1"
 
 
 def test_a_held_claim_makes_others_wait(store: NotificationStore) -> None:
