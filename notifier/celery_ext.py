@@ -94,10 +94,6 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
             # quorum of nodes), so a 202 means the broker has it and a refusal is an error, not
             # a message dropped in silence.
             "confirm_publish": settings.broker_is_rabbitmq,
-            # Redis: no message of ours has a priority (the direct push writes the lane's own
-            # list, /metrics counts only it), so a worker's BRPOP names each lane once, not
-            # once for each of kombu's four priority steps: 8 keys, not 32, a message.
-            **({} if settings.broker_is_rabbitmq else {"priority_steps": [0]}),
         },
         # Deploys: SIGTERM is Celery's warm shutdown: the sends in flight finish (each bounded by
         # the watchdog and its timeouts), and reserved and ETA messages go back to the broker.

@@ -6,14 +6,11 @@ bounded number of kept connections.
 
 from __future__ import annotations
 
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 
-from notifier.lanes import LANES
 from tests.support.harness.processes import start_worker
 from tests.support.harness.stack import Stack, address, send
 from tests.support.harness.wait import wait_for
@@ -93,15 +90,3 @@ def test_captchas_through_a_far_provider_go_out_together_on_kept_connections(
     connections = stack.twilio.connections - opened
     # Bounded by the worker's threads (64), and fewer than the texts: connections were kept.
     assert connections <= 64 and connections < len(numbers), f"{connections} connections"
-
-
-def test_a_worker_waits_on_each_lane_s_own_list_once(stack: Stack) -> None:
-    """kombu's Redis transport names a list for each of four priority steps of every lane in the
-    BRPOP it sends for each message; no message of ours has a priority (the direct push writes
-    the lane's own list), so the worker's names each lane's list once: 8 keys, not 32."""
-    monitor = redis.Redis.from_url(stack.env["NOTIFIER_REDIS_URL"]).monitor()  # type: ignore[no-untyped-call]
-    deadline = time.monotonic() + 10
-    with monitor:  # an idle worker sends one at least every second (its BRPOP's timeout)
-        while (words := monitor.next_command()["command"].split())[0] != "BRPOP":
-            assert time.monotonic() < deadline, "no BRPOP in 10 s"
-    assert sorted(words[1:-1]) == sorted(LANES)
