@@ -429,7 +429,18 @@ CALLBACK_URL = rf"^https?://[^{_WHITE}]+$"
 # What the server then holds each URL of a ";" list to (providers/qiniu.py, in Qiniu's order of
 # fallbacks), as the document says it: a host after any user info and before any port (the
 # server's own check names a bracketed IPv6 host's faults; the document admits none).
-_URL_PART = rf"https?://(?:[^{_WHITE};/?#@]*@)?[^{_WHITE};/?#@:\[\]]+(?::[^{_WHITE};/?#@]*)?(?:[/?#][^{_WHITE};]*)?"
+# Python's urlsplit, which the server reads them with, refuses a netloc holding "[" or "]" but as
+# an IPv6 host, or a character whose NFKC form holds one of "/?#@:" (its _checknetloc).
+# (Those are NFKC_NETLOC; a test computes them again from unicodedata.)
+NFKC_NETLOC = (
+    0x2047, 0x2048, 0x2049, 0x2100, 0x2101, 0x2105, 0x2106, 0x2A74, 0xFE13, 0xFE16,
+    0xFE55, 0xFE56, 0xFE5F, 0xFE6B, 0xFF03, 0xFF0F, 0xFF1A, 0xFF1F, 0xFF20,
+)  # fmt: skip
+_NETLOC_NOT = r"\[\]" + _ranges(list(NFKC_NETLOC))
+_URL_PART = (
+    rf"https?://(?:[^{_WHITE};/?#@{_NETLOC_NOT}]*@)?[^{_WHITE};/?#@:{_NETLOC_NOT}]+"
+    rf"(?::[^{_WHITE};/?#@{_NETLOC_NOT}]*)?(?:[/?#][^{_WHITE};]*)?"
+)
 CALLBACK_URLS: JsonDict = {"pattern": rf"^{_URL_PART}(;{_URL_PART})*$"}
 
 

@@ -139,3 +139,18 @@ def test_the_document_uses_only_json_schema_keywords_and_portable_patterns(
 
     walk(document, "")
     assert found == []
+
+
+def test_the_characters_urlsplit_refuses_in_a_netloc_are_all_named() -> None:
+    """A callback URL's netloc may hold none of them (urlsplit's _checknetloc); the document
+    names them so, and must name every one the running Python's Unicode data has."""
+    import unicodedata
+
+    from notifier.schemas import NFKC_NETLOC
+
+    found = tuple(
+        cp
+        for cp in range(0x80, 0x110000)
+        if set(unicodedata.normalize("NFKC", chr(cp))) & set("/?#@:")
+    )
+    assert found == NFKC_NETLOC
