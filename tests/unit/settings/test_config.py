@@ -1,4 +1,5 @@
-"""Settings: defaults per environment and one clear line for every bad value."""
+"""Settings: defaults per environment and one clear line for every bad value (no NOTIFIER_* of
+the machine, and no .env file, leak in: the package's conftest)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,6 @@ import pytest
 
 from config import ConfigError, Environment, load_settings
 from notifier import create_app
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No NOTIFIER_* of the machine, and no .env file, leak into these tests."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("NOTIFIER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
 
 PROD = {"NOTIFIER_ENV": "production", "NOTIFIER_REDIS_URL": "redis://r"}
 PROD_READY = {
