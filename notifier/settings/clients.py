@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 Scope = Literal["mail", "sms", "upload"]
 RATE_PATTERN = r"^[1-9][0-9]*/(s|m|h)$"
+# A provider's name (as NOTIFIER_SMS_PROVIDERS lists it), and a sender for it: one line of
+# printable text (a Twilio number or service, a Chinese sign name).
+ProviderName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+SenderValue = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class ApiClient(BaseModel):
@@ -32,6 +36,10 @@ class ApiClient(BaseModel):
         default=None, pattern=r"^https?://[^\s/]+\S*$", max_length=2048
     )
     callback_secret: SecretStr | None = None
+    # This client's SMS sender, by provider: {"twilio": "+15005550006" (a From, or a Messaging
+    # Service SID "MG..."), "aliyun": "<sign name>", "tencent": "<sign name>"}; a provider it
+    # does not name sends from the settings' sender.
+    sms_sender: dict[ProviderName, SenderValue] = Field(default_factory=dict)
     # "test": requests are handled as a live client's are, but delivery is simulated from the
     # recipient and no provider is ever called (see README "Testing your integration").
     mode: Literal["live", "test"] = "live"

@@ -385,6 +385,14 @@ class Settings(BaseSettings):
     def _check_sms_providers(self) -> None:
         if any(not names for names in self.sms_country_providers.values()):
             raise ValueError("NOTIFIER_SMS_COUNTRY_PROVIDERS: each country needs a provider")
+        listed = {*self.sms_providers, *chain.from_iterable(self.sms_country_providers.values())}
+        for client in self.api_keys or ():
+            # A sender for a provider that sends nothing here is a typo more often than not.
+            if unlisted := sorted(set(client.sms_sender) - listed):
+                raise ValueError(
+                    f"NOTIFIER_API_KEYS: sms_sender of {client.client!r} names {unlisted}, "
+                    "not among NOTIFIER_SMS_PROVIDERS or NOTIFIER_SMS_COUNTRY_PROVIDERS"
+                )
 
     def vendor(self, kind: type[V]) -> V:
         """The settings of the vendor whose model is ``kind``, as read."""
