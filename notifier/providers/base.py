@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -61,6 +62,11 @@ class SmsProvider(Protocol):
     It raises :class:`~notifier.errors.TransientProviderError` when retrying (or handing the
     message to the next provider) may help, and :class:`~notifier.errors.PermanentProviderError`
     when no provider can deliver it (an invalid number). Every call has a timeout.
+
+    An adapter that can send from another sender than its settings' also takes ``sender`` (a
+    keyword, a string): the built-in ones do (Twilio: a ``From`` number or sender id, or a
+    Messaging Service SID). It is given only when the client's ``sms_sender`` names this
+    provider, so an adapter without the keyword keeps working for every other client.
     """
 
     name: str
@@ -86,6 +92,37 @@ class CaptchaSender(Protocol):
 
     def send_captcha(
         self, *, to: str, code: str, minutes: int, product: str, locale: str, purpose: str
+    ) -> str: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class TemplateSender(Protocol):
+    """Sends only the templates the vendor's console approved (Aliyun, Tencent): a named SMS's
+    approved template for this provider, never free text; returns the vendor's message id.
+
+    ``params_style`` says how its templates take their parameters: ``named`` (Aliyun's
+    ``TemplateParam``, a JSON object) or ``ordered`` (Tencent's ``TemplateParamSet``, a list);
+    ``params`` comes in that style. ``sign_name`` is the approved signature the text is sent
+    under; None: the settings'. Raises as :class:`CaptchaSender` does: permanent for a number no
+    provider can reach, :class:`OperatorError` (a transient error, logged at ERROR) for what the
+    operator must fix (an id or sign name the console does not know, parameters that do not
+    fit), transient for the rest.
+    """
+
+    name: str
+
+    @property
+    def params_style(self) -> Literal["named", "ordered"]: ...
+
+    def send_template(
+        self,
+        *,
+        to: str,
+        template_id: str,
+        params: Mapping[str, str] | Sequence[str],
+        sign_name: str | None = None,
     ) -> str: ...
 
     def close(self) -> None: ...

@@ -31,7 +31,7 @@ class ConsoleMailProvider:
 
 
 class ConsoleSmsProvider:
-    """Print each text message (development: this is where captcha codes show)."""
+    """Print each text message (development: this is where captcha codes and SMS show)."""
 
     name = "console"
 
@@ -39,10 +39,11 @@ class ConsoleSmsProvider:
         self._stream = stream
         self._count = 0
 
-    def send_sms(self, *, to: str, body: str) -> str:
-        """Print the number and the text."""
+    def send_sms(self, *, to: str, body: str, sender: str | None = None) -> str:
+        """Print the number, the sender when a client gives one, and the text."""
         stream = self._stream or sys.stdout
-        stream.write(f"SMS to {to}: {body}\n")
+        source = "" if sender is None else f" from {sender}"
+        stream.write(f"SMS to {to}{source}: {body}\n")
         stream.flush()
         self._count += 1
         return f"console-{self._count}"

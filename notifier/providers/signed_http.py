@@ -2,8 +2,8 @@
 
 A keep-alive session sized for the worker's threads, one POST under a whole-call deadline
 (:mod:`notifier.deadline`) whose network faults are transient, the errors a vendor's answer is sorted into, and the number check. Both vendors'
-SMS products send approved templates only, so they share one seam,
-:class:`notifier.providers.base.CaptchaSender`.
+SMS products send approved templates only, so they share two seams,
+:class:`notifier.providers.base.CaptchaSender` and :class:`notifier.providers.base.TemplateSender`.
 
 ::
 
@@ -102,11 +102,11 @@ class TemplateSmsProvider(Generic[T]):
         # retries: SendSms is not idempotent, so a retry is the task's decision.
         self._session = session(DeadlineAdapter(total=timeout, max_connections=max_connections))
 
-    def send_sms(self, *, to: str, body: str) -> str:
-        """Refuse: mainland carriers deliver approved templates only (see ``send_captcha``)."""
+    def send_sms(self, *, to: str, body: str, sender: str | None = None) -> str:
+        """Refuse: mainland carriers deliver approved templates only (``send_template``)."""
         raise PermanentProviderError(
             f"{self.name} sends templates only (mainland carriers refuse free text): "
-            "call send_captcha",
+            "call send_template or send_captcha",
             provider=self.name,
         )
 

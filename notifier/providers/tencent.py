@@ -31,7 +31,10 @@ template, app id, quota, balance, a country
 Tencent does not serve, codes not listed here
 ==============================================  ==========================================
 
-Template variables: ``TemplateParamSet`` is ``[code]``, or ``[code, minutes]`` when
+A named SMS's approved template (:meth:`TencentSmsProvider.send_template`) goes the same way, with
+its ``TemplateId`` and parameters in order, under the client's sign name if it has one.
+
+Captcha template variables: ``TemplateParamSet`` is ``[code]``, or ``[code, minutes]`` when
 ``template_params`` is ``("code", "minutes")`` (for a template such as
 "{1}为您的验证码，请于{2}分钟内填写"); the count must match the approved template. The product
 is the approved sign name, not a variable. Numbers go in E.164 (``+8613800138000``), which
@@ -43,9 +46,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
@@ -140,12 +144,14 @@ def tc3_authorization(
 
 
 class TencentSmsProvider(TemplateSmsProvider[TencentSettings]):
-    """Send captchas with ``SendSms`` on one keep-alive session shared by the worker's threads.
+    """Send captchas and approved templates with ``SendSms`` on one keep-alive session shared
+    by the worker's threads.
 
     Holds no per-call state: every call signs its own body and timestamp.
     """
 
     name = "tencent"
+    params_style: ClassVar[Literal["named", "ordered"]] = "ordered"
 
     @cached_property
     def _host(self) -> str:
@@ -154,16 +160,35 @@ class TencentSmsProvider(TemplateSmsProvider[TencentSettings]):
     def send_captcha(
         self, *, to: str, code: str, minutes: int, product: str, locale: str, purpose: str
     ) -> str:
-        """Send the approved template with the code; return Tencent's ``SerialNo``."""
+        """Send the settings' approved template with the code; return Tencent's ``SerialNo``."""
+        return self.send_template(
+            to=to,
+            template_id=text(self._settings.template_id),
+            params=template_values(self._template_params, code=code, minutes=minutes),
+        )
+
+    def send_template(
+        self,
+        *,
+        to: str,
+        template_id: str,
+        params: Mapping[str, str] | Sequence[str],
+        sign_name: str | None = None,
+    ) -> str:
+        """Send approved template ``template_id`` with its parameters in order
+        (``TemplateParamSet``) under ``sign_name`` (None: the settings'); return Tencent's
+        ``SerialNo``."""
+        if isinstance(params, Mapping | str):
+            raise operator_error(
+                self.name, "params", "TemplateParamSet takes parameters in order (a TOML array)"
+            )
         body = json.dumps(
             {
                 "PhoneNumberSet": [check_e164(self.name, to)],
                 "SmsSdkAppId": text(self._settings.sdk_app_id),
-                "SignName": text(self._settings.sign_name),
-                "TemplateId": text(self._settings.template_id),
-                "TemplateParamSet": template_values(
-                    self._template_params, code=code, minutes=minutes
-                ),
+                "SignName": sign_name or text(self._settings.sign_name),
+                "TemplateId": template_id,
+                "TemplateParamSet": list(params),
             },
             ensure_ascii=False,
         ).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import requests
@@ -13,6 +14,22 @@ from twilio.rest import Client
 from notifier.deadline import DeadlineAdapter, session
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.settings import Settings, VendorSettings, text
+
+# A Messaging Service's SID; anything else a client gives as its sender is a From: an E.164
+# number, or an alphanumeric sender id (1 to 11 letters, digits and spaces, a letter among them).
+MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
+SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def sender_fault(sender: str) -> str | None:
+    """Why ``sender`` cannot be a Twilio sender (a client's ``sms_sender``), or None."""
+    if MESSAGING_SERVICE.match(sender) or SENDER_ID.match(sender) or E164.match(sender):
+        return None
+    return (
+        "a Twilio sender is an E.164 number, an alphanumeric sender id (1 to 11 letters, digits"
+        " and spaces) or a Messaging Service SID (MG and 32 hex digits)"
+    )
 
 
 class TwilioSettings(VendorSettings):
@@ -30,7 +47,12 @@ class TwilioSettings(VendorSettings):
     timeout: float = Field(default=10.0, gt=0)
 
     def check(self, settings: Settings) -> None:
-        """A listed Twilio needs its account, its token and a sender (a number or a service)."""
+        """A listed Twilio needs its account, its token and a sender (a number or a service);
+        a client's own sender for it must be one Twilio takes."""
+        for client in settings.api_keys or ():
+            given = client.sms_sender.get(self.prefix)
+            if given is not None and (fault := sender_fault(given)):
+                raise ValueError(f"NOTIFIER_API_KEYS: sms_sender of {client.client!r}: {fault}")
         if self.prefix not in settings.providers_listed:
             return
         why = "required when NOTIFIER_SMS_PROVIDERS lists twilio"
@@ -72,17 +94,15 @@ class TwilioSmsProvider:
         if settings.base_url:
             self._client.api.base_url = settings.base_url.rstrip("/")
 
-    def send_sms(self, *, to: str, body: str) -> str:
-        """Create the message; 429, 5xx, a refused login and network faults are transient."""
-        sender: dict[str, Any] = (
-            {"messaging_service_sid": self._settings.messaging_service_sid}
-            if self._settings.messaging_service_sid
-            else {"from_": self._settings.from_}
-        )
+    def send_sms(self, *, to: str, body: str, sender: str | None = None) -> str:
+        """Create the message from ``sender`` (a client's: a number, an alphanumeric sender id
+        or a Messaging Service SID; None: the settings'); 429, 5xx, a refused login and network
+        faults are transient."""
+        sender_field = self._sender(sender)
         try:
             if self._status_callback:
-                sender["status_callback"] = self._status_callback
-            message = self._client.messages.create(to=to, body=body, **sender)
+                sender_field["status_callback"] = self._status_callback
+            message = self._client.messages.create(to=to, body=body, **sender_field)
         except TwilioRestException as e:
             error = f"Twilio {e.status} (code {e.code}): {e.msg}"
             # 401/403 are our credentials, not the message: another provider or a later
@@ -95,6 +115,15 @@ class TwilioSmsProvider:
                 f"Twilio unreachable: {type(e).__name__}: {e}", provider=self.name
             ) from e
         return str(message.sid)
+
+    def _sender(self, sender: str | None) -> dict[str, Any]:
+        """The create call's sender: ``MessagingServiceSid`` for a service's SID, else ``From``."""
+        if sender is not None:
+            key = "messaging_service_sid" if MESSAGING_SERVICE.match(sender) else "from_"
+            return {key: sender}
+        if self._settings.messaging_service_sid:
+            return {"messaging_service_sid": self._settings.messaging_service_sid}
+        return {"from_": self._settings.from_}
 
     def close(self) -> None:
         """Close the SDK's HTTP session."""

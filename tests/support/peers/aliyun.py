@@ -31,9 +31,18 @@ from tests.support.peers.http_peer import JsonPeer, Reply, Request, adapter_opti
 ACCESS_KEY_ID = "LTAI5tTestKeyId00000000"
 ACCESS_KEY_SECRET = "test-access-key-secret"
 SIGN_NAME = "阿里云短信测试"
+# Another sign name the account has approved: a client of Notifier's own (its sms_sender).
+CLIENT_SIGN_NAME = "阿里商城"
+SIGN_NAMES = (SIGN_NAME, CLIENT_SIGN_NAME)
 TEMPLATE_CODE = "SMS_154950909"
+# A notification's template ("${shop}: your parcel ${order} ships today").
+SHIPPED = "SMS_470000001"
 # The approved templates and their variables.
-TEMPLATES = {TEMPLATE_CODE: ("code",), "SMS_465390001": ("code", "minutes")}
+TEMPLATES = {
+    TEMPLATE_CODE: ("code",),
+    "SMS_465390001": ("code", "minutes"),
+    SHIPPED: ("shop", "order"),
+}
 SKEW_SECONDS = 15 * 60
 
 
@@ -156,7 +165,7 @@ class FakeAliyun(JsonPeer[Answer]):
         for name in ("PhoneNumbers", "SignName", "TemplateCode"):
             if not params.get(name):
                 return _error(400, f"Missing{name}", f"{name} is mandatory for this action.")
-        if params["SignName"] != SIGN_NAME:
+        if params["SignName"] not in SIGN_NAMES:
             return _error(200, "isv.SMS_SIGNATURE_ILLEGAL", "该账号下找不到对应签名")
         variables = TEMPLATES.get(params["TemplateCode"])
         if variables is None:

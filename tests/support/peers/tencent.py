@@ -34,9 +34,14 @@ SECRET_KEY = "test-secret-key"
 SDK_APP_ID = "1400006666"
 REGION = "ap-guangzhou"
 SIGN_NAME = "腾讯云测试"
+# Another sign name the account has approved: a client of Notifier's own (its sms_sender).
+CLIENT_SIGN_NAME = "腾讯商城"
+SIGN_NAMES = (SIGN_NAME, CLIENT_SIGN_NAME)
 TEMPLATE_ID = "449739"
+# A notification's template ("{1}: your parcel {2} ships today").
+SHIPPED = "2100001"
 # The approved templates and how many variables each has.
-TEMPLATES = {TEMPLATE_ID: 1, "449740": 2}
+TEMPLATES = {TEMPLATE_ID: 1, "449740": 2, SHIPPED: 2}
 SKEW_SECONDS = 300
 _AUTHORIZATION = re.compile(
     r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>\w+)/tc3_request,"
@@ -166,7 +171,7 @@ class FakeTencent(JsonPeer[Answer]):
         params = fields.get("TemplateParamSet") or []
         if fields.get("SmsSdkAppId") != SDK_APP_ID:
             return _error("InvalidParameterValue.SdkAppIdNotExist", "SdkAppId不存在")
-        if fields.get("SignName") != SIGN_NAME:
+        if fields.get("SignName") not in SIGN_NAMES:
             return _error("FailedOperation.SignatureIncorrectOrUnapproved", "签名未审批或格式错误")
         count = TEMPLATES.get(str(fields.get("TemplateId")))
         if count is None:

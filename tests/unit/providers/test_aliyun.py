@@ -53,3 +53,25 @@ def test_a_template_with_minutes_gets_them_as_a_string(fake_aliyun: FakeAliyun) 
 
 def test_a_bare_host_endpoint_means_https() -> None:
     assert provider("dysmsapi.aliyuncs.com")._url == "https://dysmsapi.aliyuncs.com/"
+
+
+def test_a_notifications_template_goes_with_its_named_params(fake_aliyun: FakeAliyun) -> None:
+    sms = provider(fake_aliyun.base_url)
+    biz_id = sms.send_template(
+        to="+8613800138000", template_id=aliyun.SHIPPED, params={"shop": "Acme", "order": "1234"}
+    )
+    assert [(s.sign_name, s.template, s.params, s.biz_id) for s in fake_aliyun.sent] == [
+        (SIGN_NAME, aliyun.SHIPPED, {"shop": "Acme", "order": "1234"}, biz_id)
+    ]
+    sms.close()
+
+
+def test_a_clients_sign_name_replaces_the_settings(fake_aliyun: FakeAliyun) -> None:
+    sms = provider(fake_aliyun.base_url)
+    params = {"shop": "阿里商城", "order": "1234"}
+    sms.send_template(
+        to="+8613800138000", template_id=aliyun.SHIPPED, params=params,
+        sign_name=aliyun.CLIENT_SIGN_NAME,
+    )  # fmt: skip
+    assert fake_aliyun.sent[0].sign_name == aliyun.CLIENT_SIGN_NAME
+    sms.close()

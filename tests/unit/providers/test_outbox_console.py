@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 from notifier.providers.base import OutgoingMail
-from notifier.providers.console import ConsoleMailProvider
+from notifier.providers.console import ConsoleMailProvider, ConsoleSmsProvider
 from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
 
 MAIL = OutgoingMail(
@@ -35,3 +35,14 @@ def test_console_prints_the_message() -> None:
     ConsoleMailProvider(stream).send_mail(message=MAIL)
     assert "To: ada@example.com" in stream.getvalue()
     assert "X-Notification-Id: n1" in stream.getvalue()
+
+
+def test_console_sms_prints_the_number_the_text_and_a_clients_sender() -> None:
+    stream = io.StringIO()
+    sms = ConsoleSmsProvider(stream)
+    assert sms.send_sms(to="+8613800138000", body="Acme: your parcel ships today.") == "console-1"
+    sms.send_sms(to="+15005550006", body="Hi", sender="Acme")
+    assert stream.getvalue().splitlines() == [
+        "SMS to +8613800138000: Acme: your parcel ships today.",
+        "SMS to +15005550006 from Acme: Hi",
+    ]

@@ -77,3 +77,22 @@ def test_a_template_with_minutes_gets_them_second(fake_tencent: FakeTencent) -> 
     send_captcha(sms)
     assert fake_tencent.sent[0].params == ["123456", "5"]
     sms.close()
+
+
+def test_a_notifications_template_goes_with_its_params_in_order(fake_tencent: FakeTencent) -> None:
+    sms = provider(fake_tencent.base_url)
+    serial_no = sms.send_template(to=PHONE, template_id=tencent.SHIPPED, params=["Acme", "1234"])
+    assert [(s.sign_name, s.template, s.params, s.serial_no) for s in fake_tencent.sent] == [
+        (SIGN_NAME, tencent.SHIPPED, ["Acme", "1234"], serial_no)
+    ]
+    sms.close()
+
+
+def test_a_clients_sign_name_replaces_the_settings(fake_tencent: FakeTencent) -> None:
+    sms = provider(fake_tencent.base_url)
+    sms.send_template(
+        to=PHONE, template_id=tencent.SHIPPED, params=["Acme", "1234"],
+        sign_name=tencent.CLIENT_SIGN_NAME,
+    )  # fmt: skip
+    assert fake_tencent.sent[0].sign_name == tencent.CLIENT_SIGN_NAME
+    sms.close()

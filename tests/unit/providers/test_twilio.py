@@ -74,3 +74,27 @@ def test_unreachable_is_transient() -> None:
     with pytest.raises(TransientProviderError, match="unreachable"):
         sms.send_sms(to="+8613800138000", body="x")
     sms.close()
+
+
+@pytest.mark.parametrize(
+    ("sender", "field"),
+    [
+        ("+15005550001", "From"),
+        ("Acme", "From"),
+        ("MG" + "0123456789abcdef" * 2, "MessagingServiceSid"),
+    ],
+)
+def test_a_clients_sender_replaces_the_settings(
+    twilio: FakeTwilio, sender: str, field: str
+) -> None:
+    """A client's sms_sender: a number or an alphanumeric id goes as From, a Messaging
+    Service's SID as MessagingServiceSid, and never beside the settings' own sender."""
+    sms = provider(twilio.base_url, from_=None, messaging_service_sid="MG" + "f" * 32)
+    sms.send_sms(to="+8613800138000", body="hi", sender=sender)
+    sms.send_sms(to="+8613800138000", body="hi")
+    first, second = twilio.received
+    assert first[field] == sender
+    assert {"From", "MessagingServiceSid"} & set(first) == {field}
+    assert second["MessagingServiceSid"] == "MG" + "f" * 32
+    assert "From" not in second
+    sms.close()

@@ -52,8 +52,8 @@ class FillingSms(MemorySmsProvider):
         super().__init__()
         self.redis = redis
 
-    def send_sms(self, *, to: str, body: str) -> str:
-        ref = super().send_sms(to=to, body=body)
+    def send_sms(self, *, to: str, body: str, sender: str | None = None) -> str:
+        ref = super().send_sms(to=to, body=body, sender=sender)
         self.redis.fill()
         return ref
 

@@ -394,3 +394,48 @@ def test_the_fraud_guard_reads_comma_lists(monkeypatch: pytest.MonkeyPatch) -> N
     settings = load_settings()
     assert settings.sms_allowed_countries == {"GB", "CN"}
     assert settings.sms_blocked_prefixes == ("+4470", "+882")
+
+
+def sms_client(sms_sender: dict[str, str]) -> str:
+    """NOTIFIER_API_KEYS with one client whose SMS senders are ``sms_sender``."""
+    entry = {"client": "shop", "key_sha256": "0" * 64, "sms_sender": sms_sender}
+    return json.dumps([entry])
+
+
+TWILIO = {
+    "NOTIFIER_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "NOTIFIER_TWILIO_AUTH_TOKEN": "token",
+    "NOTIFIER_TWILIO_FROM": "+15005550006",
+}
+
+
+def test_a_clients_sms_senders_are_read_by_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    senders = {"twilio": "MG" + "a" * 32, "console": "Acme"}
+    setenv(monkeypatch, {
+        **TWILIO, "NOTIFIER_SMS_PROVIDERS": "twilio,console",
+        "NOTIFIER_API_KEYS": sms_client(senders),
+    })  # fmt: skip
+    (client,) = load_settings().api_keys or []
+    assert client.sms_sender == senders
+
+
+@pytest.mark.parametrize(
+    ("providers", "senders", "problem"),
+    [
+        ("twilio", {"twilio": "+44 7911 123456"}, "a Twilio sender is an E.164 number"),
+        ("twilio", {"twilio": "Acme Shop Ltd"}, "1 to 11 letters"),
+        ("twilio", {"twilio": "MG" + "a" * 31}, "Messaging Service SID"),
+        ("twilio", {"twillio": "+15005550006"}, "names ['twillio'], not among"),
+        ("twilio", {"aliyun": "阿里商城"}, "names ['aliyun'], not among"),
+    ],
+)
+def test_a_sender_for_a_provider_must_be_one_it_takes(
+    monkeypatch: pytest.MonkeyPatch, providers: str, senders: dict[str, str], problem: str
+) -> None:
+    setenv(monkeypatch, {
+        **TWILIO, "NOTIFIER_SMS_PROVIDERS": providers, "NOTIFIER_API_KEYS": sms_client(senders),
+    })  # fmt: skip
+    with pytest.raises(ConfigError) as found:
+        load_settings()
+    assert str(found.value).startswith("NOTIFIER_API_KEYS")
+    assert problem in str(found.value)
