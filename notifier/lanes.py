@@ -12,6 +12,7 @@ class TaskNames:
     """The registered names of the tasks: other services may call them by these."""
 
     SEND_MAIL = "send_mail"
+    SEND_SMS = "send_sms"
     SEND_SMS_CAPTCHA = "send_sms_captcha"
     SEND_MAIL_CAPTCHA = "send_mail_captcha"
     QINIU_UPTOKEN = "qiniu_uptoken"
@@ -25,11 +26,12 @@ class QueueNames:
     """The lanes."""
 
     CAPTCHA = "captcha"  # login codes: someone is waiting for each one
+    SMS = "sms"  # SMS notifications (send_sms): behind login codes, ahead of any batch
     UPLOADS = "uploads"  # upload tokens minted by task: a caller waits for the result
     MAIL = "mail"
     CALLBACKS = "callbacks"  # status callbacks to callers' services
     BATCH = "batch"  # fanning a batch out into its mails
-    BULK = "bulk"  # a batch's mails (send_mail): behind no single mail, no login code
+    BULK = "bulk"  # a batch's mails and SMS: behind no single mail or SMS, no login code
     SCHEDULED = "scheduled"  # beat's dispatch of scheduled mail, housekeeping
     # Where another service's Celery puts a task it sends with its defaults
     # (``send_task("qiniu_uptoken", ...)`` without a queue): served too, so such callers work.
@@ -38,6 +40,7 @@ class QueueNames:
 
 LANES = (
     QueueNames.CAPTCHA,
+    QueueNames.SMS,
     QueueNames.UPLOADS,
     QueueNames.MAIL,
     QueueNames.CALLBACKS,
@@ -53,6 +56,7 @@ ROUTES = {
     TaskNames.QINIU_UPTOKEN: QueueNames.UPLOADS,
     TaskNames.S3_UPLOAD_FORM: QueueNames.UPLOADS,
     TaskNames.SEND_MAIL: QueueNames.MAIL,
+    TaskNames.SEND_SMS: QueueNames.SMS,
     TaskNames.DISPATCH_DUE: QueueNames.SCHEDULED,
     TaskNames.SEND_CALLBACK: QueueNames.CALLBACKS,
     TaskNames.FAN_OUT_BATCH: QueueNames.BATCH,

@@ -197,7 +197,7 @@ COUNTERS = {
     "receipts": ("notifier_receipts", "Delivery receipts that moved a notification",
                  ["provider", "status"]),
     "sms_refused": ("notifier_sms_refused",
-                    "SMS captchas the fraud guard refused (422), by reason: country,"
+                    "SMS (codes and notifications) the fraud guard refused (422), by reason: country,"
                     " blocked_prefix", ["reason"]),
     "captchas_sent": ("notifier_captchas_sent",
                       "Captcha codes a provider took (test keys' aside), by channel and purpose",

@@ -28,6 +28,9 @@ from notifier.services.callbacks import TIMEOUT as CALLBACK_TIMEOUT
 from notifier.services.callbacks import CallbackGate, CallbackSender
 from notifier.services.captcha import MAIL as MAIL_CAPTCHA
 from notifier.services.captcha import SMS, CaptchaPolicy, check_templates
+from notifier.services.sms import KIND as SMS_KIND
+from notifier.services.sms import RowTexts
+from notifier.services.sms import check_templates as check_named_sms
 from notifier.settings import ApiClient, ConfigError, Environment, Settings
 from notifier.stores.batches import BatchStore
 from notifier.stores.captchas import CaptchaStore
@@ -37,7 +40,7 @@ from notifier.stores.notifications import NotificationStore
 from notifier.stores.rate_limits import RateLimiter
 from notifier.stores.receivers import Receivers
 from notifier.stores.suppressions import SuppressionList, UnsubscribeLinks
-from notifier.templating import MailTemplates, SmsTemplates, folders
+from notifier.templating import MailTemplates, NamedSms, SmsTemplates, folders
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -122,6 +125,7 @@ class Runtime:
         # The built-in templates, each replaced by the operator's of its name, if any.
         self.templates = MailTemplates(folders("mail", s.templates_dir))
         self.sms_templates = SmsTemplates(folders("sms", s.templates_dir))
+        self.named_sms = NamedSms(folders("sms", s.templates_dir))
         self.mail_captcha_templates = MailTemplates(folders("mail_captcha", s.templates_dir))
         self.redis = redis_client(self.redis_url)
         check_eviction(self.redis, "NOTIFIER_REDIS_URL", s.env)
@@ -202,6 +206,12 @@ class Runtime:
             self.celery, TaskNames.SEND_MAIL, direct_ok=self.broker_is_state, lane=QueueNames.BULK
         )
         self.row_mails = RowMails(self.batches, self.templates)
+        # SMS notifications: a lane of their own, behind codes; a batch's, the bulk lane.
+        self.sms_queue = TaskQueue(self.celery, TaskNames.SEND_SMS, direct_ok=self.broker_is_state)
+        self.sms_row_queue = TaskQueue(
+            self.celery, TaskNames.SEND_SMS, direct_ok=self.broker_is_state, lane=QueueNames.BULK
+        )
+        self.row_texts = RowTexts(self.batches, self.named_sms)
         self._mail = PerProcess(lambda: self.mail_factory(s))
         self._callback_sender = PerProcess(
             lambda: CallbackSender(
@@ -213,6 +223,8 @@ class Runtime:
         self.worker_threads = s.worker_concurrency
         self._callback_gate = PerProcess(self._make_callback_gate)
         self._sms = PerProcess(lambda: {n: make(s) for n, make in self.sms_factories.items()})
+        # A named SMS that gives a provider a template it cannot send is found now.
+        check_named_sms(self.named_sms, list(self._sms.get().values()))
 
     @property
     def callback_sender(self) -> CallbackSender:
@@ -247,12 +259,18 @@ class Runtime:
         return self._mail.get()
 
     def queue_of(self, kind: str, *, batch: bool = False) -> TaskQueue:
-        """Where the task of a notification of ``kind`` goes (a batch's mail: the bulk lane)."""
+        """Where the task of a notification of ``kind`` goes (a batch's row: the bulk lane)."""
         if kind == SMS.kind:
             return self.captcha_queue
         if kind == MAIL_CAPTCHA.kind:
             return self.mail_captcha_queue
+        if kind == SMS_KIND:
+            return self.sms_row_queue if batch else self.sms_queue
         return self.row_queue if batch else self.mail_queue
+
+    def row_queue_of(self, kind: str) -> TaskQueue:
+        """Where the task of a batch's row of ``kind`` goes."""
+        return self.queue_of(kind, batch=True)
 
     @property
     def unsubscribe_url(self) -> Callable[[str, str], str] | None:

@@ -388,6 +388,44 @@ class MailVerifyRequest(_CaptchaCheck):
         return self.to
 
 
+MAX_SMS_TEXT = 1600  # Twilio's longest body, and the contract's
+SmsText = Annotated[str, Field(min_length=1, max_length=MAX_SMS_TEXT)]
+# Exactly one of text and template, as the schema can say it.
+TEXT_OR_TEMPLATE: JsonDict = {"oneOf": [given("text"), given("template")]}
+
+
+class SmsRequest(Strict):
+    """``POST /v1/sms``: exactly one of ``text`` and ``template`` (a named SMS rendered with
+    ``data``); a rendered text 1 to 1,600 characters; the number in a country the deployment
+    texts, and served by a provider that can carry what is asked (free text, or that template)."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": [TEXT_OR_TEMPLATE]})
+
+    to: Phone
+    text: SmsText | None = None
+    template: TemplateName | None = None
+    data: TemplateData = Field(default_factory=dict)
+    reference: Reference | None = None
+    send_at: SendAt | None = None
+
+
+class SmsBatchRow(Strict):
+    """One recipient of an SMS batch: their own SMS, the batch's template with this row's data."""
+
+    to: Phone
+    data: TemplateData = Field(default_factory=dict)
+    reference: Reference | None = None
+
+
+class SmsBatchRequest(Strict):
+    """``POST /v1/sms/batch``: one named SMS to each recipient, rendered with each row's data."""
+
+    template: TemplateName
+    send_at: SendAt | None = None
+    reference: Reference | None = None
+    recipients: list[SmsBatchRow] = Field(min_length=1, max_length=MAX_BATCH_ROWS)
+
+
 QINIU_KEY_BYTES = 750  # Qiniu's limit on a key, in UTF-8 bytes
 ONE_KEY: JsonDict = {"not": {"allOf": [given("key"), given("key_prefix")]}}
 
@@ -588,7 +626,7 @@ class Notification(BaseModel):
 
     id: str
     client: str = Field(exclude=True)
-    kind: Literal["mail", "sms_captcha"]
+    kind: Literal["mail", "sms_captcha", "sms"]
     status: Status
     attempts: int
     provider: str | None
@@ -603,14 +641,19 @@ class Notification(BaseModel):
     test_code: str | None = None
     # A sent mail's last soft bounce; records without one do not have the field.
     soft_bounce: SoftBounce | None = None
+    # An SMS's parts (kind sms only): its text's, counted as Twilio counts them; null when it
+    # has no text of ours (a template only a provider's console holds the words of).
+    segments: int | None = None
 
     def public(self) -> dict[str, Any]:
         """The record as the API shows it: ``test_code`` and ``soft_bounce`` only where there
-        is one."""
+        is one, ``segments`` only for an SMS."""
         shown = self.model_dump()
         for optional in ("test_code", "soft_bounce"):
             if shown[optional] is None:
                 del shown[optional]
+        if self.kind != "sms":
+            del shown["segments"]
         return shown
 
 
@@ -632,6 +675,7 @@ class Batch(BaseModel):
     id: str
     client: str = Field(exclude=True)
     test: bool = Field(False, exclude=True)  # a test key's: its rows are simulated
+    kind: Literal["mail", "sms"] = Field("mail", exclude=True)  # its rows' kind
     status: BatchStatus
     total: int
     counts: dict[str, int]

@@ -15,6 +15,7 @@ from notifier.api import (
     problems,
     receipts,
     replicated,
+    sms,
     suppressions,
     unsubscribe,
     uploads,
@@ -33,6 +34,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(batches.bp, url_prefix="/v1")
     app.register_blueprint(notifications.bp, url_prefix="/v1")
     app.register_blueprint(captcha.bp, url_prefix="/v1")
+    app.register_blueprint(sms.bp, url_prefix="/v1")
     app.register_blueprint(uploads.bp, url_prefix="/v1")
     app.register_blueprint(receipts.bp, url_prefix="/v1")
     app.register_blueprint(suppressions.bp, url_prefix="/v1")

@@ -1,6 +1,7 @@
-"""``POST /v1/mail/batch`` and ``/v1/batches/<id>``: a batch, its progress, its rows, its cancel.
+"""``POST /v1/mail/batch``, ``POST /v1/sms/batch`` and ``/v1/batches/<id>``: a batch of mails or
+SMS, its progress, its rows, its cancel.
 
-A client sees only its own batches. A batch is one request to the rate limit; its rows count
+A client sees only its own batches, of either kind. A batch is one request to the rate limit; its rows count
 against the client's allowance of rows in unfinished batches (``NOTIFIER_BATCH_MAX_PENDING``).
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar, get_args
+from typing import Any, ParamSpec, TypeVar, get_args
 
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -16,11 +17,20 @@ from notifier.api.auth import requires
 from notifier.api.body import parse
 from notifier.api.openapi import operation
 from notifier.api.responses import accepted_at, own, sending
+from notifier.api.sms import sms_options
 from notifier.errors import Conflict, FieldError, NotFound, Unprocessable
 from notifier.queueing import Note
 from notifier.runtime import runtime
-from notifier.schemas import Batch, BatchAccepted, BatchPage, BatchRequest, Status
+from notifier.schemas import (
+    Batch,
+    BatchAccepted,
+    BatchPage,
+    BatchRequest,
+    SmsBatchRequest,
+    Status,
+)
 from notifier.services.batches import accept_batch, cancel_batch
+from notifier.services.sms import accept_sms_batch
 
 bp = Blueprint("batches", __name__)
 P = ParamSpec("P")
@@ -68,14 +78,33 @@ def send_batch(note: Note | None) -> Response:
         client=client.client,
         test=client.mode == "test",
         sender=rt.mail_sender,
-        store=rt.batches,
         templates=rt.templates,
-        queue=rt.fan_out_queue,
-        max_pending=rt.settings.batch_max_pending,
-        callback=client.callback_url is not None,
-        note=note,
+        **_stored(note),
     )
     return _accepted(batch.id, batch.status, batch.total)
+
+
+@bp.post("/sms/batch")
+@larger_body
+@sending("sms", SmsBatchRequest, BatchAccepted, _replay)
+def send_sms_batch(note: Note | None) -> Response:
+    """Send a named SMS to each of up to 10,000 recipients (now, or at send_at)."""
+    batch = accept_sms_batch(
+        parse(SmsBatchRequest), notifications=runtime().store, **_stored(note), **sms_options()
+    )
+    return _accepted(batch.id, batch.status, batch.total)
+
+
+def _stored(note: Note | None) -> dict[str, Any]:
+    """Where a batch of either kind is kept and queued, and the client's allowance of rows."""
+    rt = runtime()
+    return {
+        "store": rt.batches,
+        "queue": rt.fan_out_queue,
+        "max_pending": rt.settings.batch_max_pending,
+        "callback": g.client.callback_url is not None,
+        "note": note,
+    }
 
 
 @bp.get("/batches/<id>")

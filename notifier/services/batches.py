@@ -1,4 +1,4 @@
-"""Batches: one request, up to 10,000 personal mails.
+"""Batches: one request, up to 10,000 personal mails (or SMS: :mod:`notifier.services.sms`).
 
 Accepting checks and renders every row, then stores the batch in one Redis transaction and
 queues its fan-out (or schedules it): request time is one render per row and a few writes,
@@ -16,17 +16,21 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from notifier.errors import Fault, Limited, PermanentProviderError, Refused
 from notifier.queueing import Intake, Note, TaskQueue
 from notifier.schemas import Batch, BatchRequest
 from notifier.services.mail import compose
-from notifier.stores.batches import CHUNK, BatchStore, new_batch_id, row_id
+from notifier.stores.batches import CHUNK, BatchStore, Row, new_batch_id, row_id
 from notifier.stores.notifications import NotificationStore
 from notifier.templating import MailTemplates
 
+R = TypeVar("R")
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 # A 422 names this many bad rows, and says how many more there are.
 MAX_ROW_ERRORS = 100
@@ -55,31 +59,60 @@ def accept_batch(
     """Check and render every row (422 naming each bad one), store the batch, and queue its
     fan-out, or schedule it for ``send_at``; ``note`` is told its id once it is accepted."""
     _check_rows(request, templates)
-    rows = [(r.to, r.data, r.reference) for r in request.recipients]
-    batch_id = new_batch_id()
-    if not store.take_pending(client, batch_id, len(rows), max_pending):
-        raise Limited(
-            PENDING_RETRY_AFTER,
-            f"client {client!r} would have more than {max_pending} rows in unfinished batches",
-        )
     content = {
         "client": client,
         "sender": sender, "template": request.template, "subject": request.subject,
         "text": request.text, "html": request.html,
     }  # fmt: skip
-    send_at = request.send_at.timestamp() if request.send_at else None
-    if send_at is not None and send_at <= time.time():
-        send_at = None  # due already: send now
-    new = NewBatch(
-        store, batch_id, client, content, rows, send_at, request.reference, test, callback
-    )
+    return store_batch(
+        Rows("mail", content, [(r.to, r.data, r.reference, {}) for r in request.recipients]),
+        client=client, send_at=request.send_at, reference=request.reference, store=store,
+        queue=queue, max_pending=max_pending, callback=callback, test=test, note=note,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A checked batch: its rows' kind (``mail``, ``sms``), what every row shares, and each
+    row as (recipient, data, reference, fields its record has beside the common ones)."""
+
+    kind: str
+    content: dict[str, Any]
+    rows: list[Row]
+
+
+def store_batch(
+    batch: Rows,
+    *,
+    client: str,
+    send_at: datetime | None,
+    reference: str | None,
+    store: BatchStore,
+    queue: TaskQueue,
+    max_pending: int,
+    callback: bool,
+    test: bool,
+    note: Note | None,
+) -> Batch:
+    """Take the rows from the client's allowance (429 past it), store the batch and queue its
+    fan-out (or schedule it); the allowance is given back if it cannot be stored."""
+    batch_id = new_batch_id()
+    if not store.take_pending(client, batch_id, len(batch.rows), max_pending):
+        raise Limited(
+            PENDING_RETRY_AFTER,
+            f"client {client!r} would have more than {max_pending} rows in unfinished batches",
+        )
+    when = send_at.timestamp() if send_at else None
+    if when is not None and when <= time.time():
+        when = None  # due already: send now
+    new = NewBatch(store, batch_id, client, batch, when, reference, test, callback)
     try:
-        batch = Intake(queue, note).take(batch_id, new, now=send_at is None)
+        stored = Intake(queue, note).take(batch_id, new, now=when is None)
     except Exception:
         store.give_back(client, batch_id)
         raise
-    log.info("batch %s of %d rows accepted for %s", batch_id, len(rows), client)
-    return batch
+    log.info("batch %s of %d rows accepted for %s", batch_id, len(batch.rows), client)
+    return stored
 
 
 @dataclass(frozen=True)
@@ -89,8 +122,7 @@ class NewBatch:
     store: BatchStore
     id: str
     client: str
-    content: dict[str, Any]
-    rows: list[tuple[str, dict[str, Any], str | None]]
+    batch: Rows
     send_at: float | None
     reference: str | None
     test: bool
@@ -101,8 +133,9 @@ class NewBatch:
         return self.store.create(
             batch_id=self.id,
             client=self.client,
-            content=self.content,
-            rows=self.rows,
+            kind=self.batch.kind,
+            content=self.batch.content,
+            rows=self.batch.rows,
             send_at=self.send_at,
             reference=self.reference,
             test=self.test,
@@ -116,39 +149,56 @@ class NewBatch:
 
 
 def _check_rows(request: BatchRequest, templates: MailTemplates) -> None:
-    """Render every row once: a fault of the whole batch at once, each bad row's by index."""
+    """Render every row once (one row when every row has the same content)."""
+    check_rows(
+        request.recipients,
+        lambda index, row: compose(
+            template=request.template, data=row.data, subject=request.subject,
+            text=request.text, html=request.html, templates=templates,
+            row=("recipients", index),
+        ),
+        alike=request.template is None,
+    )  # fmt: skip
+
+
+def check_rows(rows: Sequence[R], check: Callable[[int, R], T], *, alike: bool = False) -> list[T]:
+    """``check(index, row)`` of every row (of the first only when ``alike``: every row is the
+    same), its results: a fault of the whole batch at once, each bad row's by index (the first
+    ``MAX_ROW_ERRORS`` named), all in one refusal."""
     faults: list[Fault] = []
+    results: list[T] = []
     bad = 0
-    for index, row in enumerate(request.recipients):
+    for index, row in enumerate(rows[:1] if alike else rows):
         try:
-            compose(
-                template=request.template, data=row.data, subject=request.subject,
-                text=request.text, html=request.html, templates=templates,
-                row=("recipients", index),
-            )  # fmt: skip
+            results.append(check(index, row))
         except Refused as e:
             if not any(len(f.field) > 1 and f.field[0] == "recipients" for f in e.faults):
                 raise  # the batch's own content is at fault, not this row's
             bad += 1
             if len(faults) < MAX_ROW_ERRORS:
                 faults += e.faults
-        if request.template is None:
-            break  # the same content for every row: one look is enough
     if bad:
         more = f" (the first {MAX_ROW_ERRORS} are named)" if bad > MAX_ROW_ERRORS else ""
-        raise Refused.of(
-            f"{bad} of {len(request.recipients)} rows cannot be rendered{more}", faults
-        )
+        raise Refused.of(f"{bad} of {len(rows)} rows cannot be sent{more}", faults)
+    return results
 
 
-def fan_out(batch_id: str, *, store: BatchStore, rows: TaskQueue, chunks: int = RUN_CHUNKS) -> bool:
+def fan_out(
+    batch_id: str,
+    *,
+    store: BatchStore,
+    queues: Callable[[str], TaskQueue],
+    chunks: int = RUN_CHUNKS,
+) -> bool:
     """Make up to ``chunks`` chunks of the batch's rows into queued notifications, from where the
-    last run stopped; True when rows are left for another run. A run that dies half-way leaves
-    its last whole chunk done and the rest to the next; a cancelled batch stops here."""
+    last run stopped, their tasks on ``queues(kind)`` (the rows' kind); True when rows are left
+    for another run. A run that dies half-way leaves its last whole chunk done and the rest to
+    the next; a cancelled batch stops here."""
     batch = store.get(batch_id)
     if batch is None:
         log.warning("batch %s to fan out is gone (expired, or never stored)", batch_id)
         return False
+    rows = queues(batch.kind)
     for _ in range(chunks):
         fanned, published, cancelled = store.cursor(batch_id)
         if published < fanned:
@@ -167,7 +217,7 @@ def fan_out(batch_id: str, *, store: BatchStore, rows: TaskQueue, chunks: int = 
         extra = {"test": True} if batch.test else {}
         payloads = [
             json.dumps({"batch": batch_id, "to": to, "data": data, **extra})
-            for to, data, _ in chunk.rows
+            for to, data, _, _ in chunk.rows
         ]
         # With this Redis as the broker the messages go in the chunk's own step; else after.
         messages = [(rows.direct(i) or ("", ""))[1] for i in ids]
@@ -195,15 +245,15 @@ def cancel_batch(
     return outcome, store.get(batch_id)
 
 
-class RowMails:
-    """Turns a batch row's payload into the mail to send: the batch's content (read once per
-    process and batch) rendered with the row's data."""
+class BatchContents:
+    """Turns a batch row's payload into what its notification sends: the batch's content (read
+    once per process and batch; the ``KEEP`` batches used last are kept at hand) rendered with
+    the row's data by :meth:`row`, which a kind of batch defines."""
 
-    KEEP = 64  # batches whose content a process keeps at hand
+    KEEP = 64
 
-    def __init__(self, store: BatchStore, templates: MailTemplates) -> None:
+    def __init__(self, store: BatchStore) -> None:
         self._store = store
-        self._templates = templates
         self._content: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -216,21 +266,17 @@ class RowMails:
         if content is None:
             raise PermanentProviderError("the batch's content expired", provider="batch")
         try:
-            subject, text, html = compose(
-                template=content["template"], data=payload["data"], subject=content["subject"],
-                text=content["text"], html=content["html"], templates=self._templates,
-            )  # fmt: skip
+            expanded = self.row(content, payload)
         except Refused as e:
             # The template changed since the batch was accepted, and no longer fits this row.
             raise PermanentProviderError(
                 f"the row no longer renders: {e.detail}", provider="batch"
             ) from None
-        return {
-            "sender": content["sender"], "to": [payload["to"]], "cc": [], "bcc": [],
-            "reply_to": None, "subject": subject, "text": text, "html": html,
-            "client": content.get("client"), "bulk": True,
-            **({"test": True} if payload.get("test") else {}),
-        }  # fmt: skip
+        return {**expanded, "test": True} if payload.get("test") else expanded
+
+    def row(self, content: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload of the row ``payload`` of a batch whose content is ``content``."""
+        raise NotImplementedError
 
     def _content_of(self, batch_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -243,3 +289,23 @@ class RowMails:
             while len(self._content) > self.KEEP:
                 self._content.popitem(last=False)
         return content
+
+
+class RowMails(BatchContents):
+    """A mail batch's rows: the batch's content rendered with the row's data."""
+
+    def __init__(self, store: BatchStore, templates: MailTemplates) -> None:
+        super().__init__(store)
+        self._templates = templates
+
+    def row(self, content: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        """The row's mail, as a single mail's payload holds one."""
+        subject, text, html = compose(
+            template=content["template"], data=payload["data"], subject=content["subject"],
+            text=content["text"], html=content["html"], templates=self._templates,
+        )  # fmt: skip
+        return {
+            "sender": content["sender"], "to": [payload["to"]], "cc": [], "bcc": [],
+            "reply_to": None, "subject": subject, "text": text, "html": html,
+            "client": content.get("client"), "bulk": True,
+        }  # fmt: skip

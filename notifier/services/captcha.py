@@ -113,6 +113,27 @@ def refusal(phone: str, policy: CaptchaPolicy) -> str | None:
     return None
 
 
+def guard(
+    phone: str,
+    policy: CaptchaPolicy,
+    store: NotificationStore,
+    loc: tuple[str | int, ...],
+    check: Callable[[str, CaptchaPolicy], str | None] = refusal,
+) -> None:
+    """Refuse (naming ``loc``) a number the fraud guard (``check``) refuses, counted in /metrics
+    by reason."""
+    refused = check(phone, policy)
+    if refused is None:
+        return
+    store.count(f"sms_refused:{refused}")
+    why = "is in a range" if refused == "blocked_prefix" else "is in a country"
+    raise Refused(
+        loc,
+        f"refused by the SMS fraud guard ({refused})",
+        detail=f"nothing is texted to this number: it {why} this service does not text",
+    )
+
+
 def mail_identity(address: str) -> str:
     """The address a mail captcha's code is kept for: its domain in lower case (domains are not
     case sensitive; a local part may be, RFC 5321 2.4, so it stays as given)."""
@@ -199,15 +220,8 @@ def accept_captcha(
     is accepted); refused naming ``phone`` when the fraud guard refuses the number, limited
     when a limit refuses."""
     recipient = channel.identity(request.recipient)
-    refused = channel.guard(recipient, policy) if channel.guard else None
-    if refused is not None:
-        store.count(f"sms_refused:{refused}")
-        why = "is in a range" if refused == "blocked_prefix" else "is in a country"
-        raise Refused(
-            "phone",
-            f"refused by the SMS fraud guard ({refused})",
-            detail=f"captchas are not texted to this number: it {why} this service does not text",
-        )
+    if channel.guard is not None:
+        guard(recipient, policy, store, ("phone",), check=channel.guard)
     member = str(uuid.uuid4())  # this send's entry in the limits
     sender = Sender(
         client, request.purpose, channel.counted(recipient), request.client_ip, channel.window

@@ -31,11 +31,13 @@ def store_and_queue(
     reference: str | None = None,
     test: bool = False,
     note: Note | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Notification:
     """Store a new notification and queue its task (unless it waits for ``send_at``).
 
     A test client's (``test``) is marked so, in its payload and its record: the worker
-    simulates its delivery, and /metrics and the logs tell it apart.
+    simulates its delivery, and /metrics and the logs tell it apart. ``extra``: fields of the
+    record its kind has (an SMS's ``segments``).
 
     Either both happen or neither: a message that cannot be queued takes its record with it,
     and the caller's 503 is true. ``note`` is told its id once it is accepted.
@@ -43,7 +45,9 @@ def store_and_queue(
     notification_id = str(uuid.uuid4())
     if test:
         payload = {**payload, "test": True}
-    new = NewNotification(store, notification_id, client, kind, payload, send_at, reference, test)
+    new = NewNotification(
+        store, notification_id, client, kind, payload, send_at, reference, test, extra or {}
+    )
     return Intake(queue, note).take(notification_id, new, now=send_at is None, expires=expires)
 
 
@@ -59,6 +63,7 @@ class NewNotification:
     send_at: float | None
     reference: str | None
     test: bool
+    extra: dict[str, str]
 
     def write(self, push: tuple[str, str] | None) -> Notification:
         """Store its record, with the task's message ``push`` in the same transaction."""
@@ -71,6 +76,7 @@ class NewNotification:
             push=push,
             reference=self.reference,
             test=self.test,
+            extra=self.extra,
         )
 
     def take_back(self) -> None:

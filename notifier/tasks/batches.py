@@ -24,7 +24,7 @@ def fan_out_batch(self: Task[[str], None], batch_id: str) -> None:
     """
     rt = runtime()
     try:
-        if fan_out(batch_id, store=rt.batches, rows=rt.row_queue):
+        if fan_out(batch_id, store=rt.batches, queues=rt.row_queue_of):
             rt.fan_out_queue.publish(batch_id)
     except Exception as e:
         log.warning("batch %s fan-out failed, retrying: %s", batch_id, type(e).__name__)

@@ -30,6 +30,7 @@ def dispatch_due() -> int:
         # The first run after an upgrade moves the keys an earlier release wrote (once).
         rt.layout_current = migrate(rt.redis) is not None
     due = rt.store.lease_due(now=time.time(), lease=LEASE)
+    kinds = _kinds(rt, [m for m in due if not m.startswith((FAN_OUT_MEMBER, DONE_MEMBER))])
     for member in due:
         if member.startswith(FAN_OUT_MEMBER):
             rt.fan_out_queue.publish(member.removeprefix(FAN_OUT_MEMBER))
@@ -40,14 +41,25 @@ def dispatch_due() -> int:
                 BATCH_EVENT + batch_id, "done", f"msg_batch_{batch_id}", int(time.time())
             )
         else:
-            # The API's publish path: a due mail's message is the one an unscheduled mail gets.
-            rt.mail_queue.publish(member)
+            # The API's publish path: a due notification's message is the one an unscheduled
+            # one of its kind gets (a mail's, an SMS's).
+            rt.queue_of(kinds.get(member) or "mail").publish(member)
         rt.store.dispatched(member)
     if due:
         log.info("dispatched %d scheduled notifications", len(due))
     if rt.broker_is_state:
         requeue_lost(rt, now=time.time())
     return len(due)
+
+
+def _kinds(rt: Runtime, ids: list[str]) -> dict[str, str | None]:
+    """The kind of each notification of ``ids`` (None for one whose record is gone)."""
+    if not ids:
+        return {}
+    with rt.redis.pipeline(transaction=False) as pipe:
+        for notification_id in ids:
+            pipe.hget(record_key(notification_id), "kind")
+        return dict(zip(ids, pipe.execute(), strict=True))
 
 
 def requeue_lost(rt: Runtime, *, now: float) -> int:

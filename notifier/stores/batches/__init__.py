@@ -10,13 +10,13 @@ forget), :mod:`.fan_out` (rows into notifications, a chunk at a time, and cancel
 from __future__ import annotations
 
 from notifier.stores.batches.allowance import Allowance
-from notifier.stores.batches.fan_out import Chunk
+from notifier.stores.batches.fan_out import Chunk, Row
 from notifier.stores.batches.keys import CHUNK, STATUSES, batch_key, new_batch_id, row_id
 from notifier.stores.batches.pages import Pages
 from notifier.stores.batches.records import Records
 
 __all__ = [
-    "CHUNK", "STATUSES", "BatchStore", "Chunk", "batch_key", "new_batch_id", "row_id",
+    "CHUNK", "STATUSES", "BatchStore", "Chunk", "Row", "batch_key", "new_batch_id", "row_id",
 ]  # fmt: skip
 
 

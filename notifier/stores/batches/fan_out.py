@@ -22,13 +22,23 @@ from notifier.stores.notifications import payload_key, record_fields, record_key
 from notifier.stores.scripts import Lua
 from notifier.timestamps import rfc3339
 
+# A batch's row: its recipient, its data, its reference, and the fields its record has beside
+# the ones every row's has (an SMS's segments).
+Row = tuple[str, dict[str, Any], str | None, dict[str, str]]
+
+
+def stored(row: Row) -> list[Any]:
+    """A row as its chunk keeps it: ``[to, data, reference]``, and its fields when it has some."""
+    to, data, reference, fields = row
+    return [to, data, reference, fields] if fields else [to, data, reference]
+
 
 @dataclass(frozen=True)
 class Chunk:
     """Rows of a batch to make into notifications: ``start`` is the index of the first."""
 
     start: int
-    rows: list[tuple[str, dict[str, Any], str | None]]
+    rows: list[Row]
 
 
 class FanOut(StoreBase):
@@ -51,7 +61,10 @@ class FanOut(StoreBase):
         raw = cast(str | None, self.redis.hget(rows_key(batch_id), str(start // CHUNK)))
         if raw is None:
             return None
-        rows = [(str(to), dict(data), ref) for to, data, ref in json.loads(raw)]
+        rows: list[Row] = [
+            (str(to), dict(data), ref, dict(more[0]) if more else {})
+            for to, data, ref, *more in json.loads(raw)
+        ]
         return Chunk(start, rows)
 
     def fan_out(
@@ -70,7 +83,7 @@ class FanOut(StoreBase):
         now = rfc3339(moment)
         ids = [row_id(batch.id, chunk.start + i) for i in range(len(chunk.rows))]
         common = record_fields(
-            client=batch.client, kind="mail", status="queued", now=now, test=batch.test,
+            client=batch.client, kind=batch.kind, status="queued", now=now, test=batch.test,
             queued_at=moment, extra={"batch": batch.id},
         )  # fmt: skip
         keys: list[str] = [batch_key(batch.id), queue]
@@ -78,11 +91,12 @@ class FanOut(StoreBase):
             chunk.start, chunk.start + len(chunk.rows), self.ttl, now,
             json.dumps([v for pair in common.items() for v in pair]),
         ]  # fmt: skip
-        for notification_id, (_, _, reference), payload, message in zip(
+        for notification_id, (_, _, reference, fields), payload, message in zip(
             ids, chunk.rows, payloads, messages, strict=True
         ):
             keys += [record_key(notification_id), payload_key(notification_id)]
-            args += [notification_id, reference or "", payload, message]
+            own = json.dumps([v for pair in fields.items() for v in pair])
+            args += [notification_id, reference or "", payload, message, own]
         return int(self._fan_out(keys=keys, args=args))
 
     def published(self, batch_id: str, rows: int) -> None:

@@ -17,6 +17,7 @@ from redis.typing import EncodableT, FieldT
 from notifier.schemas import Batch
 from notifier.stores.batch_counts import FAN_OUT_MEMBER, scheduled_key
 from notifier.stores.batches.base import StoreBase
+from notifier.stores.batches.fan_out import Row, stored
 from notifier.stores.batches.keys import CHUNK, STATUSES, batch_key, content_key, rows_key
 from notifier.timestamps import rfc3339
 
@@ -30,14 +31,16 @@ class Records(StoreBase):
         batch_id: str,
         client: str,
         content: dict[str, Any],
-        rows: Sequence[tuple[str, dict[str, Any], str | None]],
+        rows: Sequence[Row],
         send_at: float | None,
         reference: str | None,
         test: bool,
         callback: bool,
         push: tuple[str, str] | None = None,
+        kind: str = "mail",
     ) -> Batch:
-        """Store a batch, its content and its rows in one transaction: queued or scheduled.
+        """Store a batch of ``kind`` (its rows' kind: mail, sms), its content and its rows in one
+        transaction: queued or scheduled.
 
         A scheduled batch waits on the schedule; ``push`` is the fan-out task's (list, message)
         for a batch to send now, when the broker is this Redis.
@@ -61,9 +64,12 @@ class Records(StoreBase):
             "ttl": self.ttl,
             "callback": "1" if callback else "0",
             "mode": "test" if test else "live",
+            "kind": kind,
         }
         chunks: dict[FieldT, EncodableT] = {
-            str(start // CHUNK): json.dumps(rows[start : start + CHUNK], separators=(",", ":"))
+            str(start // CHUNK): json.dumps(
+                [stored(row) for row in rows[start : start + CHUNK]], separators=(",", ":")
+            )
             for start in range(0, len(rows), CHUNK)
         }
         with self.redis.pipeline(transaction=True) as pipe:
@@ -114,6 +120,7 @@ def shown(fields: dict[str, str]) -> Batch:
         id=fields["id"],
         client=fields["client"],
         test=fields.get("mode") == "test",
+        kind=fields.get("kind") or "mail",
         status=status,
         total=total,
         counts={s: n for s, n in counts.items() if n},

@@ -70,6 +70,7 @@ def shown(fields: dict[str, str]) -> Notification:
         soft_bounce=SoftBounce.model_construct(**json.loads(fields["soft_bounce"]))
         if fields.get("soft_bounce")
         else None,
+        segments=int(fields["segments"]) if fields.get("segments") else None,
     )
 
 
@@ -87,11 +88,13 @@ class Records(StoreBase):
         push: tuple[str, str] | None = None,
         reference: str | None = None,
         test: bool = False,
+        extra: dict[str, str] | None = None,
     ) -> Notification:
         """Store a new record and its payload in one transaction: queued, or scheduled.
 
         ``push`` is a (list, message) to LPUSH in the same transaction: the task's message,
-        when the broker is this Redis.
+        when the broker is this Redis. ``extra``: fields of the record its kind has (an SMS's
+        ``segments``).
         """
         now = time.time()
         stamp = rfc3339(now)
@@ -109,13 +112,10 @@ class Records(StoreBase):
                 test=test,
                 send_at=when,
                 queued_at=now if send_at is None else None,
+                extra={k: v for k, v in (extra or {}).items()},
             ),
         }
-        record = Notification.model_construct(
-            id=notification_id, client=client, kind=kind, status=status, attempts=0,
-            provider=None, error=None, created_at=stamp, updated_at=stamp, send_at=when,
-            reference=reference, provider_ref=None,
-        )  # fmt: skip
+        record = shown({str(k): str(v) for k, v in fields.items()})
         # A scheduled record must outlive its wait as well as the usual retention.
         ttl = self.ttl + max(0, int((send_at or now) - now))
         with self.redis.pipeline(transaction=True) as pipe:

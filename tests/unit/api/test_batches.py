@@ -53,10 +53,11 @@ def test_fan_out_makes_each_row_once_and_queues_its_mail_on_the_bulk_lane(
     body = post_batch(client, 1200).get_json()
     rt: Runtime = app.extensions["notifier"]
     with app.app_context():
-        assert fan_out(body["id"], store=rt.batches, rows=rt.row_queue, chunks=2) is True
+        assert fan_out(body["id"], store=rt.batches, queues=rt.row_queue_of, chunks=2) is True
         assert len(queued_messages(app, "bulk")) == 1000
-        assert fan_out(body["id"], store=rt.batches, rows=rt.row_queue) is False
-        assert fan_out(body["id"], store=rt.batches, rows=rt.row_queue) is False  # again: no-op
+        assert fan_out(body["id"], store=rt.batches, queues=rt.row_queue_of) is False
+        # Again: a no-op.
+        assert fan_out(body["id"], store=rt.batches, queues=rt.row_queue_of) is False
     bulk = queued_messages(app, "bulk")
     assert len(bulk) == 1200
     assert len({m["headers"]["argsrepr"] for m in bulk}) == 1200

@@ -95,16 +95,6 @@ def test_verify_validates_its_body(client: FlaskClient) -> None:
     assert ["body", "code"] in error_locs(body)
 
 
-@pytest.fixture
-def guarded(make_settings: Callable[..., Settings]) -> Flask:
-    """UK and Chinese numbers only, and never the UK's personal numbering range (+44 70)."""
-    return create_app(
-        make_settings(
-            sms_allowed_countries=frozenset({"GB", "CN"}), sms_blocked_prefixes=("+4470",)
-        )
-    )
-
-
 @pytest.mark.parametrize(
     ("phone", "reason"),
     [("+1 202 555 0143", "country"), ("+44 70 1234 5678", "blocked_prefix")],

@@ -78,7 +78,7 @@ def test_a_batchs_suppressed_row_is_counted_and_the_batch_ends(app: Flask) -> No
         request, client="c", sender="n@example.com", store=rt.batches, templates=rt.templates,
         queue=rt.fan_out_queue, max_pending=100, callback=False,
     )  # fmt: skip
-    fan_out(batch.id, store=rt.batches, rows=rt.row_queue)
+    fan_out(batch.id, store=rt.batches, queues=rt.row_queue_of)
     mail = MemoryMailProvider()
     assert [deliver(rt, row_id(batch.id, i), mail) for i in (0, 1)] == ["sent", "skipped"]
     found = rt.batches.get(batch.id)

@@ -21,7 +21,7 @@ def accepted(rt: Runtime, n: int, max_pending: int = 1000) -> str:
         request, client="c", sender="n@example.com", store=rt.batches, templates=rt.templates,
         queue=rt.fan_out_queue, max_pending=max_pending, callback=False,
     )  # fmt: skip
-    fan_out(batch.id, store=rt.batches, rows=rt.row_queue)
+    fan_out(batch.id, store=rt.batches, queues=rt.row_queue_of)
     return batch.id
 
 

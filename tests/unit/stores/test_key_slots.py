@@ -234,7 +234,7 @@ def test_batches_move_within_one_slot(rt: Runtime, watch: Callable[[], SlotWatch
     with watch() as seen:
         # Sent now, fanned out, every row sent until the batch is done (and its callback due).
         done = accept(3)
-        fan_out(done, store=rt.batches, rows=rt.row_queue)
+        fan_out(done, store=rt.batches, queues=rt.row_queue_of)
         for index in range(3):
             deliver_mail(
                 row_id(done, index), store=rt.store, provider=mails, max_attempts=3,
@@ -251,7 +251,7 @@ def test_batches_move_within_one_slot(rt: Runtime, watch: Callable[[], SlotWatch
         partial = accept(2)
         cancel_batch(scheduled, store=rt.batches, notifications=rt.store)
         # Fanned out, a row sending, cancelled: the row's retry is cancelled instead.
-        fan_out(partial, store=rt.batches, rows=rt.row_queue)
+        fan_out(partial, store=rt.batches, queues=rt.row_queue_of)
         rt.store.claim(row_id(partial, 0), lease=30, max_attempts=3)
         cancel_batch(partial, store=rt.batches, notifications=rt.store)
         failed_attempt(rt.store, row_id(partial, 0), 1, max_attempts=3, error="451",

@@ -356,8 +356,11 @@ def test_fan_out_makes_a_chunk_once_in_the_batchs_shard(r: redis.Redis, run: Run
         keys += [record_key(nid), payload_key(nid)]
     common = json.dumps(["client", "shop", "status", "queued", "batch", batch])
     args: list[Any] = [0, 2, 60, NOW, common]
+    # The second row's record has a field of its own (an SMS's segments); the first, none.
+    own = [[], ["segments", "2"]]
     for i, nid in enumerate(rows):
-        args += [nid, f"ref-{i}", json.dumps({"to": [f"{i}@example.com"]}), f"message {i}"]
+        payload = json.dumps({"to": [f"{i}@example.com"]})
+        args += [nid, f"ref-{i}", payload, f"message {i}", json.dumps(own[i])]
     assert run("batches/fan_out", keys, args) == 1
     assert r.hgetall(batch_key(batch)) == {
         "fanned": "2", "state": "queued", "c:scheduled": "0", "c:queued": "2", "updated_at": NOW,
@@ -366,7 +369,7 @@ def test_fan_out_makes_a_chunk_once_in_the_batchs_shard(r: redis.Redis, run: Run
         assert nid[0] == "c"  # the batch's shard
         assert r.hgetall(record_key(nid)) == {
             "id": nid, "reference": f"ref-{i}", "client": "shop", "status": "queued",
-            "batch": batch,
+            "batch": batch, **dict(zip(own[i][::2], own[i][1::2], strict=True)),
         }  # fmt: skip
         assert r.zscore(open_key(nid), nid) is not None
     assert sorted(r.lrange(CALLBACKS, 0, -1)) == ["message 0", "message 1"]

@@ -9,7 +9,8 @@
 -- ARGV[3] the records' retention, seconds
 -- ARGV[4] now, RFC 3339
 -- ARGV[5] the fields every row's record shares: JSON, a flat list of names and values
--- ARGV[6..] per row, four: its id, reference, payload, message ('' to publish after)
+-- ARGV[6..] per row, five: its id, reference, payload, message ('' to publish after), and the
+--         fields of its record beside the common ones (JSON, a flat list; [] for none)
 --
 -- Returns 1 when made here, 0 when another run made it first, -1 when the batch is cancelled.
 -- The batch leaves 'scheduled' with its first chunk. A row joins the open index of its shard
@@ -25,11 +26,13 @@ if redis.call('HGET', batch, 'state') == 'scheduled' then
   redis.call('HINCRBY', batch, 'c:queued', scheduled)
 end
 local common = cjson.decode(ARGV[5])
-local rows = (#ARGV - 5) / 4
+local rows = (#ARGV - 5) / 5
 for i = 0, rows - 1 do
-  local a = 6 + 4 * i
+  local a = 6 + 5 * i
   local record, payload = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   redis.call('HSET', record, 'id', ARGV[a], 'reference', ARGV[a + 1], unpack(common))
+  local own = cjson.decode(ARGV[a + 4])
+  if #own > 0 then redis.call('HSET', record, unpack(own)) end
   redis.call('EXPIRE', record, ARGV[3])
   redis.call('SET', payload, ARGV[a + 2], 'EX', ARGV[3])
   redis.call('ZADD', in_shard(ARGV[a], 'open'), redis.call('TIME')[1], ARGV[a])
