@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from notifier.schemas import A_BREAK, Problem, given
-from notifier.templating import MailTemplates
+from notifier.templating import MailTemplates, NamedSms
 
 V = TypeVar("V", bound=Callable[..., Any])
 TITLES = {
@@ -159,9 +159,26 @@ def routes(app: Flask) -> list[tuple[str, str, Callable[..., Any]]]:
 
 
 def _data_of(model: str, data: dict[str, Any]) -> dict[str, Any]:
-    """``data``'s schema where ``model`` keeps a mail's data: its own, or each row's of a batch."""
+    """``data``'s schema where ``model`` keeps a message's data: its own, or each row's of a
+    batch."""
     own = {"required": ["data"], "properties": {"data": data}}
-    return {"properties": {"recipients": {"items": own}}} if model == "BatchRequest" else own
+    batch = model in ("BatchRequest", "SmsBatchRequest")
+    return {"properties": {"recipients": {"items": own}}} if batch else own
+
+
+def _named_sms(schemas: dict[str, Any], templates: NamedSms) -> None:
+    """State the named SMS there are in the requests that name one, and the variables each
+    reads (its text's and every provider's parameters')."""
+    for model in ("SmsRequest", "SmsBatchRequest"):
+        schema = schemas[model]
+        template = schema["properties"]["template"]
+        named = template["anyOf"][0] if "anyOf" in template else template
+        named["enum"] = [n for n in templates.names() if re.fullmatch(named["pattern"], n)]
+        rules = schema.setdefault("allOf", [])
+        for name in named["enum"]:
+            chosen = {"required": ["template"], "properties": {"template": {"const": name}}}
+            then = _data_of(model, {"required": sorted(templates.needs(name))})
+            rules.append({"if": chosen, "then": then})
 
 
 def _named_mails(schemas: dict[str, Any], templates: MailTemplates) -> None:
@@ -207,6 +224,7 @@ def _document(app: Flask, day: date) -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     _named_mails(schemas["$defs"], app.extensions["notifier"].templates)
+    _named_sms(schemas["$defs"], app.extensions["notifier"].named_sms)
     paths: dict[str, dict[str, Any]] = {}
     for method, path, view in listed:
         paths.setdefault(path, {})[method] = _operation(method, path, view)
@@ -215,7 +233,7 @@ def _document(app: Flask, day: date) -> dict[str, Any]:
         "info": {
             "title": "Notifier",
             "version": version("notifier"),
-            "description": "Mail, SMS captchas and Qiniu upload tokens for other services.",
+            "description": "Mail, SMS, login codes and upload tokens for other services.",
         },
         "paths": paths,
         "components": {

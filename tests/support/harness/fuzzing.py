@@ -7,8 +7,12 @@ generator must be told them, as any JSON Schema tool must be told what a ``forma
   deployment texts (``NOTIFIER_SMS_ALLOWED_COUNTRIES``) and outside its blocked ranges
   (``NOTIFIER_SMS_BLOCKED_PREFIXES``), read from the environment as the service reads them;
 - at most 50 recipients in all of ``to``, ``cc`` and ``bcc`` (the document says 50 in each);
-- a named mail's subject, rendered from the request's data, at most 998 characters; and an
-  upload key at most its store's limit in UTF-8 bytes (the document counts characters).
+- a named mail's subject, rendered from the request's data, at most 998 characters; a named
+  SMS's text, rendered so, at most 1,600; and an upload key at most its store's limit in UTF-8
+  bytes (the document counts characters).
+
+(That a provider for the number can carry the SMS is said in words too; the stack's providers,
+Twilio for every number, carry every text and every named SMS with one.)
 
 Requests the document allows that break one of these are not sent as valid ones; every other
 request is, so schemathesis' ``positive_data_acceptance`` (ST202) holds the document to the
@@ -28,8 +32,8 @@ from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
 from notifier.errors import TemplateError
-from notifier.schemas import MAX_RECIPIENTS, QINIU_KEY_BYTES, S3_KEY_BYTES
-from notifier.templating import MailTemplates, folders
+from notifier.schemas import MAX_RECIPIENTS, MAX_SMS_TEXT, QINIU_KEY_BYTES, S3_KEY_BYTES
+from notifier.templating import MailTemplates, NamedSms, folders
 
 MAX_SUBJECT = 998
 KEY_BYTES = {"POST /v1/uploads/qiniu/token": QINIU_KEY_BYTES, "POST /v1/uploads/s3/token": S3_KEY_BYTES}  # fmt: skip
@@ -79,6 +83,18 @@ schemathesis.openapi.format("phone", PHONES)
 
 _templates_dir = os.environ.get("NOTIFIER_TEMPLATES_DIR")
 TEMPLATES = MailTemplates(folders("mail", Path(_templates_dir) if _templates_dir else None))
+NAMED_SMS = NamedSms(folders("sms", Path(_templates_dir) if _templates_dir else None))
+
+
+def _text_fits(template: Any, data: Any) -> bool:
+    """Whether the text a named SMS renders from ``data`` fits, if it is rendered."""
+    if not isinstance(template, str) or not isinstance(data, dict):
+        return True  # free text, or refused by the document itself
+    try:
+        text = NAMED_SMS.render(template, data).text
+    except TemplateError:
+        return True  # the document's to say
+    return text is None or 1 <= len(text) <= MAX_SMS_TEXT
 
 
 def _subject_fits(body: dict[str, Any], data: Any) -> bool:
@@ -101,6 +117,15 @@ def within_words(label: str, body: Any) -> bool:
         return True
     if "phone" in body and not _texted(body["phone"]):
         return False  # the coverage phase draws from the pattern, not from the format
+    if label == "POST /v1/sms":
+        return _texted(body.get("to")) and _text_fits(body.get("template"), body.get("data", {}))
+    if label == "POST /v1/sms/batch":
+        texts = body.get("recipients")
+        return all(
+            _texted(row.get("to")) and _text_fits(body.get("template"), row.get("data", {}))
+            for row in (texts if isinstance(texts, list) else [])
+            if isinstance(row, dict)
+        )
     if label == "POST /v1/mail":
         recipients = [body.get(f) for f in ("to", "cc", "bcc")]
         if sum(len(r) for r in recipients if isinstance(r, list)) > MAX_RECIPIENTS:

@@ -16,6 +16,8 @@ from tests.support.harness.clients import auth
 MAIL = {"to": ["ada@example.com"], "subject": "Hi", "text": "Hello"}
 WELCOME = {"name": "Ada", "product": "Acme", "login_url": "https://acme.example/login"}
 CAPTCHA = {"phone": "+8613800138000", "purpose": "login"}
+SMS = {"to": "+8613800138000", "text": "Your parcel ships today."}
+SHIPPED = {"shop": "Acme", "order": "1234"}
 QINIU = {"bucket": "avatars", "key": "u/1.png"}
 S3 = {"bucket": "avatars", "key": "u/1.png"}
 
@@ -62,6 +64,20 @@ CASES: list[tuple[str, Any, bool]] = [
     ),
     ("/v1/mail/batch", {"text": "x", "recipients": [{"to": "a@example.com"}]}, False),
     ("/v1/mail/batch", {"template": "welcome", "recipients": [{"to": "a@example.com"}]}, False),
+    ("/v1/sms", SMS, True),
+    ("/v1/sms", {**SMS, "template": "shipped", "data": SHIPPED}, False),  # text and template
+    ("/v1/sms", {"to": SMS["to"]}, False),  # neither
+    ("/v1/sms", {**SMS, "text": "x" * 1601}, False),
+    ("/v1/sms", {"to": SMS["to"], "template": "shipped", "data": SHIPPED}, True),
+    ("/v1/sms", {"to": SMS["to"], "template": "shipped", "data": {"shop": "A"}}, False),
+    ("/v1/sms", {"to": SMS["to"], "template": "nope", "data": SHIPPED}, False),
+    (
+        "/v1/sms/batch",
+        {"template": "shipped", "recipients": [{"to": SMS["to"], "data": SHIPPED}]},
+        True,
+    ),
+    ("/v1/sms/batch", {"template": "shipped", "recipients": [{"to": SMS["to"]}]}, False),
+    ("/v1/sms/batch", {"recipients": [{"to": SMS["to"], "data": SHIPPED}]}, False),
     ("/v1/sms/captcha", {**CAPTCHA, "client_ip": "::ffff:198.51.100.7"}, True),
     ("/v1/sms/captcha", {**CAPTCHA, "purpose": "reset", "client_ip": "fe80::1%eth0"}, False),
     ("/v1/sms/captcha", {**CAPTCHA, "purpose": "reset", "client_ip": "256.1.1.1"}, False),
