@@ -4,6 +4,7 @@ which key, after how long, and what is raised when it is not."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -192,3 +193,32 @@ def test_the_loop_itself_waits_first_zero_then_what_the_policy_says() -> None:
     with pytest.raises(StopIteration) as done:
         steps.send(httpx.Response(200, json={"valid": False, "reason": "mismatch"}))
     assert done.value.value == nc.Verdict(False, "mismatch")
+
+
+def test_the_async_client_sends_sms_and_sms_batches_as_the_sync_one_does() -> None:
+    script = Script(
+        problem(503, "0"),
+        httpx.Response(202, json=ACCEPTED),
+        httpx.Response(202, json={**ACCEPTED, "total": 1}),
+    )
+
+    async def send() -> tuple[nc.Accepted, nc.BatchAccepted]:
+        quick: nc.Settings = {"backoff_base": 0.001, "backoff_cap": 0.01}
+        transport = httpx.MockTransport(script)
+        async with nc.AsyncClient("http://notifier.test", "k", transport=transport, **quick) as c:
+            one = await c.send_sms("+8613800138000", text="Your parcel ships today.")
+            rows: list[nc.SmsRecipient] = [{"to": "+8613800138000", "data": {"order": "1"}}]
+            return one, await c.send_sms_batch("shipped", rows, reference="b-1")
+
+    one, batch = asyncio.run(send())
+    assert (one.id, batch.total) == ("n1", 1)
+    first, again, batched = script.requests
+    assert first.headers["Idempotency-Key"] == again.headers["Idempotency-Key"]
+    assert (str(again.url), str(batched.url)) == (
+        "http://notifier.test/v1/sms", "http://notifier.test/v1/sms/batch",
+    )  # fmt: skip
+    assert json.loads(again.content) == {"to": "+8613800138000", "text": "Your parcel ships today."}
+    assert json.loads(batched.content) == {
+        "template": "shipped", "reference": "b-1",
+        "recipients": [{"to": "+8613800138000", "data": {"order": "1"}}],
+    }  # fmt: skip

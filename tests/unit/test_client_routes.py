@@ -65,6 +65,19 @@ def test_every_route_with_a_key_has_a_method_that_reads_its_answer(
     assert [r.reference for r in api.batch_rows(batch.id)] == ["u-0", "u-1", "u-2"]
     assert api.cancel_batch(batch.id).status == "cancelled"
 
+    text = api.send_sms("+8613800138000", text="€" * 81, reference="o-1")
+    assert (text.status, text.replayed) == ("queued", False)
+    shown = api.get_notification(text.id)
+    assert (shown.kind, shown.segments, shown.reference) == ("sms", 2, "o-1")
+    named = api.send_sms(
+        "+8613800138000", template="shipped", data={"shop": "Acme", "order": "1"}, send_at=later
+    )
+    assert api.cancel_notification(named.id).status == "cancelled"
+    texts: list[nc.SmsRecipient] = [{"to": "+8613800138000", "data": {"shop": "A", "order": "1"}}]
+    sms_batch = api.send_sms_batch("shipped", texts, send_at=later, reference="s-1")
+    assert (sms_batch.status, sms_batch.total) == ("scheduled", 1)
+    assert api.get_batch(sms_batch.id).reference == "s-1"
+
     sms = api.send_sms_captcha("+8613800138000", "login", locale="en", client_ip="203.0.113.7")
     assert (sms.expires_in, sms.resend_after) == (300, 60)
     assert api.verify_sms_captcha("+8613800138000", "login", "000000").valid is False

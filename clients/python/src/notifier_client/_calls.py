@@ -183,6 +183,17 @@ def send_batch(
     return _send("/v1/mail/batch", {**content, "recipients": recipients}, key, BatchAccepted)
 
 
+def send_sms(to: str, sms: Mapping[str, Any], key: str | None) -> Call[Accepted]:
+    return _send("/v1/sms", {"to": to, **sms}, key, Accepted)
+
+
+def send_sms_batch(
+    template: str, recipients: list[Any], options: Mapping[str, Any], key: str | None
+) -> Call[BatchAccepted]:
+    body = {"template": template, **options, "recipients": recipients}
+    return _send("/v1/sms/batch", body, key, BatchAccepted)
+
+
 def send_captcha(
     field: str, recipient: str, purpose: str, options: Mapping[str, Any], key: str | None
 ) -> Call[CaptchaAccepted]:

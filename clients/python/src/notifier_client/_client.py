@@ -31,6 +31,9 @@ from notifier_client.models import (
     Recipient,
     S3Form,
     S3Upload,
+    Sms,
+    SmsBatchOptions,
+    SmsRecipient,
     Status,
     Suppression,
     Verdict,
@@ -162,6 +165,24 @@ class Client(_Configured):
     def cancel_notification(self, notification_id: str) -> Notification:
         """Cancel a scheduled notification (Conflict once it is past that)."""
         return self._run(calls.cancel_notification(notification_id))
+
+    def send_sms(
+        self, to: str, *, idempotency_key: str | None = None, **sms: Unpack[Sms]
+    ) -> Accepted:
+        """Text ``to`` (E.164) now, or at ``send_at``: ``text``, or a named ``template`` with
+        ``data``."""
+        return self._run(calls.send_sms(to, sms, idempotency_key))
+
+    def send_sms_batch(
+        self,
+        template: str,
+        recipients: Sequence[SmsRecipient],
+        *,
+        idempotency_key: str | None = None,
+        **options: Unpack[SmsBatchOptions],
+    ) -> BatchAccepted:
+        """Text a named SMS of its own to each of up to 10,000 recipients."""
+        return self._run(calls.send_sms_batch(template, list(recipients), options, idempotency_key))
 
     def send_sms_captcha(
         self,
@@ -306,6 +327,26 @@ class AsyncClient(_Configured):
     async def cancel_notification(self, notification_id: str) -> Notification:
         """Cancel a scheduled notification (Conflict once it is past that)."""
         return await self._run(calls.cancel_notification(notification_id))
+
+    async def send_sms(
+        self, to: str, *, idempotency_key: str | None = None, **sms: Unpack[Sms]
+    ) -> Accepted:
+        """Text ``to`` (E.164) now, or at ``send_at``: ``text``, or a named ``template`` with
+        ``data``."""
+        return await self._run(calls.send_sms(to, sms, idempotency_key))
+
+    async def send_sms_batch(
+        self,
+        template: str,
+        recipients: Sequence[SmsRecipient],
+        *,
+        idempotency_key: str | None = None,
+        **options: Unpack[SmsBatchOptions],
+    ) -> BatchAccepted:
+        """Text a named SMS of its own to each of up to 10,000 recipients."""
+        return await self._run(
+            calls.send_sms_batch(template, list(recipients), options, idempotency_key)
+        )
 
     async def send_sms_captcha(
         self,

@@ -36,6 +36,31 @@ class Mail(TypedDict, total=False):
     unsubscribe: bool
 
 
+class Sms(TypedDict, total=False):
+    """``POST /v1/sms`` besides the number: one of text and template."""
+
+    text: str  # 1 to 1,600 characters
+    template: str  # a named SMS, rendered with data
+    data: dict[str, Any]
+    send_at: datetime  # aware, at most 30 days ahead
+    reference: str  # your label, shown in the status record: never personal data
+
+
+class SmsRecipient(TypedDict):
+    """One row of an SMS batch: its own SMS, the batch's template with this row's data."""
+
+    to: str  # E.164
+    data: NotRequired[dict[str, Any]]
+    reference: NotRequired[str]
+
+
+class SmsBatchOptions(TypedDict, total=False):
+    """``POST /v1/sms/batch`` besides its template and rows."""
+
+    send_at: datetime
+    reference: str
+
+
 class CaptchaOptions(TypedDict, total=False):
     """What a captcha send may say besides the recipient and purpose."""
 
@@ -128,7 +153,7 @@ class Notification:
     """The status record of one notification (never its recipient or content)."""
 
     id: str
-    kind: Literal["mail", "sms_captcha"]
+    kind: Literal["mail", "sms_captcha", "sms"]
     status: Status
     attempts: int
     provider: str | None
@@ -139,6 +164,7 @@ class Notification:
     reference: str | None
     provider_ref: str | None
     test_code: str | None = None  # a test key's captcha only
+    segments: int | None = None  # an SMS's parts (kind sms), as Twilio counts them
 
 
 @dataclasses.dataclass(frozen=True)
