@@ -28,6 +28,7 @@ from notifier.services.callbacks import TIMEOUT as CALLBACK_TIMEOUT
 from notifier.services.callbacks import CallbackGate, CallbackSender
 from notifier.services.captcha import MAIL as MAIL_CAPTCHA
 from notifier.services.captcha import SMS, CaptchaPolicy, check_templates
+from notifier.services.delivery import Delivery
 from notifier.settings import ApiClient, ConfigError, Environment, Settings
 from notifier.stores.batches import BatchStore
 from notifier.stores.captchas import CaptchaStore
@@ -213,6 +214,22 @@ class Runtime:
         self.worker_threads = s.worker_concurrency
         self._callback_gate = PerProcess(self._make_callback_gate)
         self._sms = PerProcess(lambda: {n: make(s) for n, make in self.sms_factories.items()})
+        self.delivery = Delivery(
+            store=self.store,
+            max_attempts=s.retry_max,
+            lease=s.task_time_limit,
+            mail=self._mail.get,
+            sms=self.sms_providers_for,
+            captchas=self.captchas,
+            captcha_policy=self.captcha_policy,
+            sms_templates=self.sms_templates,
+            mail_captcha_templates=self.mail_captcha_templates,
+            sender=self.mail_sender,
+            suppressions=self.suppressions,
+            expand=self.row_mails.expand,
+            unsubscribe=self.unsubscribe_url,
+            bounces=self.bounces,
+        )
 
     @property
     def callback_sender(self) -> CallbackSender:
