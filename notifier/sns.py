@@ -195,7 +195,11 @@ class _TooLarge(Exception):
 
 
 class _Capped:
-    """A urllib3 response, as requests reads it, that stops past ``limit`` bytes."""
+    """A urllib3 response, as requests reads it, that stops past ``limit`` bytes.
+
+    requests reads a body through the raw response's ``stream()`` (``Response.iter_content``);
+    the size-cap tests of a body without a length fail should it read another way.
+    """
 
     def __init__(self, raw: Any, limit: int) -> None:
         self._raw = raw
