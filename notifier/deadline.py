@@ -233,9 +233,12 @@ class DeadlineAdapter(HTTPAdapter):
     """A ``requests`` adapter that gives each request ``total`` seconds in all, the body read
     included, and keeps up to ``max_connections`` connections a host alive.
 
-    No automatic retries: a retry is the caller's decision (a send is not idempotent). A
-    streamed body (``stream=True``) is read outside the budget: read it under a
-    :class:`Deadline` of your own.
+    No automatic retries: a retry is the caller's decision (a send is not idempotent). Do not
+    stream (``stream=True``) through it: the body would be read after the budget ended, and its
+    socket, still registered to that spent deadline, would be cut by nothing (a body trickled a
+    byte at a time outlives any :class:`Deadline` of the caller's). To cap an answer's size,
+    wrap its raw body in ``build_response`` instead, as :class:`notifier.sns.CertificateAdapter`
+    does, so that ``send`` reads it within the budget.
     """
 
     # The pools of connections made straight to the host; a subclass may guard them more.

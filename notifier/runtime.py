@@ -28,6 +28,7 @@ from notifier.services.callbacks import TIMEOUT as CALLBACK_TIMEOUT
 from notifier.services.callbacks import CallbackGate, CallbackSender
 from notifier.services.captcha import MAIL as MAIL_CAPTCHA
 from notifier.services.captcha import SMS, CaptchaPolicy, check_templates
+from notifier.services.delivery import Delivery
 from notifier.services.sms import KIND as SMS_KIND
 from notifier.services.sms import RowTexts
 from notifier.services.sms import check_templates as check_named_sms
@@ -225,6 +226,22 @@ class Runtime:
         self._sms = PerProcess(lambda: {n: make(s) for n, make in self.sms_factories.items()})
         # A named SMS that gives a provider a template it cannot send is found now.
         check_named_sms(self.named_sms, list(self._sms.get().values()))
+        self.delivery = Delivery(
+            store=self.store,
+            max_attempts=s.retry_max,
+            lease=s.task_time_limit,
+            mail=self._mail.get,
+            sms=self.sms_providers_for,
+            captchas=self.captchas,
+            captcha_policy=self.captcha_policy,
+            sms_templates=self.sms_templates,
+            mail_captcha_templates=self.mail_captcha_templates,
+            sender=self.mail_sender,
+            suppressions=self.suppressions,
+            expand=self.row_mails.expand,
+            unsubscribe=self.unsubscribe_url,
+            bounces=self.bounces,
+        )
 
     @property
     def callback_sender(self) -> CallbackSender:

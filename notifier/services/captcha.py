@@ -8,44 +8,29 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, get_args
 
 import jinja2
 import phonenumbers
 
-from notifier import tracing
 from notifier.errors import (
     Limited,
-    PermanentProviderError,
     Refused,
     TemplateError,
-    TransientProviderError,
 )
 from notifier.mailboxes import mailbox
-from notifier.providers.base import CaptchaSender, MailProvider, OutgoingMail, SmsProvider
-from notifier.providers.signed_http import RecipientThrottled
+from notifier.providers.base import CaptchaSender, OutgoingMail, SmsProvider
 from notifier.providers.simulated import Outcome as SimulatedOutcome
 from notifier.providers.simulated import mail_outcome, phone_outcome
 from notifier.queueing import Enqueuer, Note
 from notifier.schemas import HEADER_BREAKS, Locale, Notification
-from notifier.services.bounces import Bounces
-from notifier.services.delivery import (
-    Attempt,
-    Outcome,
-    attempt_delivery,
-    failed_attempt,
-    failed_for_good,
-    sent,
-    simulated,
-    store_and_queue,
-)
+from notifier.services.delivery import Attempt, Delivery, Outcome, store_and_queue
 from notifier.services.mail import hand_over, unsuppressed
 from notifier.settings import ConfigError
 from notifier.stores.captchas import CaptchaStore, Sender, Verdict
 from notifier.stores.notifications import NotificationStore
-from notifier.stores.suppressions import SuppressionList
 from notifier.templating import MailTemplates, SmsTemplates
 
 log = logging.getLogger(__name__)
@@ -267,38 +252,27 @@ Transmit = Callable[[Attempt, str, dict[str, Any]], Outcome]
 
 
 def deliver_code(
-    notification_id: str,
-    *,
-    channel: Channel,
-    transmit: Transmit,
-    store: NotificationStore,
-    captchas: CaptchaStore,
-    policy: CaptchaPolicy,
-    max_attempts: int,
-    lease: float = 300.0,
-    lane: str = "",
+    d: Delivery, notification_id: str, channel: Channel, transmit: Transmit, *, lane: str = ""
 ) -> Outcome:
     """Make a code, keep its digest, and hand it to ``transmit`` (a test key's: simulated)."""
+    policy = d.captcha_policy
 
     def send(claimed: Attempt) -> Outcome:
-        attempt, payload = claimed.attempt, claimed.payload
+        payload = claimed.payload
         left = payload["deadline"] - time.time()
         if left < 1:
             error = EXPIRED_UNRECORDED if claimed.unrecorded else EXPIRED
-            store.settle(notification_id, "failed", provider=None, error=error)
-            return Outcome("failed", attempt)
+            d.store.settle(notification_id, "failed", provider=None, error=error)
+            return Outcome("failed", claimed.attempt)
         recipient = payload[channel.field]
         # A new code on each attempt: the code of an attempt that failed was never kept anywhere.
-        code = captchas.new_code(
+        code = d.captchas.new_code(
             scope(payload["client"], payload["purpose"], recipient), length=policy.length, ttl=left
         )
         if payload.get("test"):
             # A test key's integration test reads the code from the status record.
-            store.show_test_code(notification_id, code)
-            return simulated(
-                store, notification_id, attempt, channel.outcome(recipient),
-                max_attempts=max_attempts, deadline=claimed.deadline,
-            )  # fmt: skip
+            d.store.show_test_code(notification_id, code)
+            return claimed.simulated(channel.outcome(recipient))
         parts = {
             "code": code,
             "minutes": math.ceil(left / 60),
@@ -309,112 +283,59 @@ def deliver_code(
         outcome = transmit(claimed, recipient, parts)
         if outcome.status == "sent":
             # What a falling verify ratio is read against (see verify_captcha).
-            store.tally(f"captchas_sent:{channel.name}:{payload['purpose']}")
+            d.store.tally(f"captchas_sent:{channel.name}:{payload['purpose']}")
         return outcome
 
-    return attempt_delivery(
-        store, notification_id, lease=lease, max_attempts=max_attempts, send=send, lane=lane
-    )
+    return d.attempt(notification_id, send, lane=lane)
 
 
-def deliver_captcha(
-    notification_id: str,
-    *,
-    store: NotificationStore,
-    captchas: CaptchaStore,
-    providers: Callable[[str], Sequence[SmsProvider]],
-    templates: SmsTemplates,
-    policy: CaptchaPolicy,
-    max_attempts: int,
-    lease: float = 300.0,
-    lane: str = "",
-) -> Outcome:
-    """Send an SMS captcha through the first provider that takes it.
+def deliver_captcha(d: Delivery, notification_id: str, *, lane: str = "") -> Outcome:
+    """Send an SMS captcha through the first of the number's providers that takes it.
 
-    ``providers`` gives the providers for a number, in failover order. A provider that sends
-    approved templates (:class:`~notifier.providers.base.CaptchaSender`: Aliyun, Tencent) gets
-    the captcha's parts; any other gets the text rendered from our templates.
+    A provider that sends approved templates (:class:`~notifier.providers.base.CaptchaSender`:
+    Aliyun, Tencent) gets the captcha's parts; any other gets the text rendered from our
+    templates.
     """
 
     def transmit(claimed: Attempt, phone: str, parts: dict[str, Any]) -> Outcome:
-        text = sms_text(templates, parts)
-        failures = []
-        route = providers(phone)
-        for provider in route:
-            try:
-                with tracing.provider_call(provider.name, notification_id):
-                    if isinstance(provider, CaptchaSender):
-                        ref = provider.send_captcha(to=phone, **parts)
-                    else:
-                        ref = provider.send_sms(to=phone, body=text)
-            except (PermanentProviderError, RecipientThrottled) as e:
-                # A number no provider can reach, or the vendor's per-number limit (its
-                # anti-abuse rule: another provider or a retry would only help an abuser).
-                return failed_for_good(store, notification_id, claimed.attempt, e)
-            except TransientProviderError as e:
-                log.warning("%s: %s failed, handing over: %s", notification_id, e.provider, e)
-                failures.append(f"{e.provider}: {e}")
-                continue
-            return sent(store, notification_id, claimed.attempt, provider.name, ref)
-        return failed_attempt(
-            store,
-            notification_id,
-            claimed.attempt,
-            max_attempts=max_attempts,
-            error="; ".join(failures),
-            provider=route[-1].name if route else None,
-            deadline=claimed.deadline,
-        )
+        text = sms_text(d.sms_templates, parts)
 
-    return deliver_code(
-        notification_id, channel=SMS, transmit=transmit, store=store, captchas=captchas,
-        policy=policy, max_attempts=max_attempts, lease=lease, lane=lane,
-    )  # fmt: skip
+        def send(provider: SmsProvider) -> str:
+            if isinstance(provider, CaptchaSender):
+                return provider.send_captcha(to=phone, **parts)
+            return provider.send_sms(to=phone, body=text)
+
+        return claimed.hand_over(d.sms(phone), send)
+
+    return deliver_code(d, notification_id, SMS, transmit, lane=lane)
 
 
-def deliver_mail_captcha(
-    notification_id: str,
-    *,
-    store: NotificationStore,
-    captchas: CaptchaStore,
-    provider: MailProvider,
-    templates: MailTemplates,
-    sender: str,
-    policy: CaptchaPolicy,
-    max_attempts: int,
-    lease: float = 300.0,
-    lane: str = "",
-    suppressions: SuppressionList | None = None,
-    bounces: Bounces | None = None,
-) -> Outcome:
-    """Send a captcha by mail: ``templates`` (one a locale) rendered with the code's parts. An
-    address that bounced (or was suppressed by hand) gets none: ``suppressed``. With
-    ``bounces``, it goes out from its own envelope sender, as other mail does."""
+def deliver_mail_captcha(d: Delivery, notification_id: str, *, lane: str = "") -> Outcome:
+    """Send a captcha by mail: the locale's template rendered with the code's parts. An
+    address that bounced (or was suppressed by hand) gets none: ``suppressed``. With bounces
+    on, it goes out from its own envelope sender, as other mail does."""
 
     def transmit(claimed: Attempt, address: str, parts: dict[str, Any]) -> Outcome:
-        if suppressions is not None:
-            one = {"to": [address], "cc": [], "bcc": []}
-            client = claimed.payload["client"]
-            if unsuppressed(one, client, notification_id, store, suppressions) is None:
-                return Outcome("skipped", claimed.attempt)
-        rendered = templates.render(parts["locale"], parts)
+        one = {"to": [address], "cc": [], "bcc": []}
+        if unsuppressed(one, claimed.payload["client"], claimed, d.suppressions) is None:
+            return Outcome("skipped", claimed.attempt)
+        rendered = d.mail_captcha_templates.render(parts["locale"], parts)
         message = OutgoingMail(
             notification_id=notification_id,
-            sender=sender,
+            sender=d.sender,
             to=(address,),
             subject=rendered.subject or "",
             text=rendered.text,
             html=rendered.html,
             # Sent by a machine, for one person: no auto-responder answers it (RFC 3834).
             headers=(("Auto-Submitted", "auto-generated"),),
-            envelope_from=bounces.envelope_sender(notification_id, address) if bounces else None,
+            envelope_from=d.bounces.envelope_sender(notification_id, address)
+            if d.bounces
+            else None,
         )
-        return hand_over(store, claimed, message, provider, max_attempts=max_attempts)
+        return hand_over(claimed, message, d)
 
-    return deliver_code(
-        notification_id, channel=MAIL, transmit=transmit, store=store, captchas=captchas,
-        policy=policy, max_attempts=max_attempts, lease=lease, lane=lane,
-    )  # fmt: skip
+    return deliver_code(d, notification_id, MAIL, transmit, lane=lane)
 
 
 def verify_captcha(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
+from notifier import tracing
 from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
+from notifier.providers.signed_http import RecipientThrottled
 from notifier.providers.simulated import NAME as SIMULATOR
 from notifier.providers.simulated import Outcome as SimulatedOutcome
 from notifier.providers.simulated import simulate
@@ -16,6 +18,23 @@ from notifier.queueing import Enqueuer, Intake, Note
 from notifier.schemas import Notification
 from notifier.stores.notifications import NotificationStore
 
+if TYPE_CHECKING:
+    from notifier.providers.base import MailProvider, SmsProvider
+    from notifier.services.bounces import Bounces
+    from notifier.services.captcha import CaptchaPolicy
+    from notifier.stores.captchas import CaptchaStore
+    from notifier.stores.suppressions import SuppressionList
+    from notifier.templating import MailTemplates, SmsTemplates
+
+
+class Named(Protocol):
+    """A provider, as a failover route sees it."""
+
+    @property
+    def name(self) -> str: ...
+
+
+P = TypeVar("P", bound=Named)
 log = logging.getLogger(__name__)
 
 
@@ -99,145 +118,165 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """A claimed notification: the attempt number, what to send, and when it is too late to;
-    ``unrecorded``, how many attempts before it may have sent it (their outcome never came)."""
+class Delivery:
+    """What a delivery attempt needs besides its notification's id: built once by the
+    :class:`~notifier.runtime.Runtime` (``rt.delivery``); a test changes what it needs with
+    :func:`dataclasses.replace`.
 
-    attempt: int
-    payload: dict[str, Any]
-    deadline: float | None = None
-    unrecorded: int = 0
-
-
-def attempt_delivery(
-    store: NotificationStore,
-    notification_id: str,
-    *,
-    lease: float,
-    max_attempts: int,
-    send: Callable[[Attempt], Outcome],
-    lane: str = "",
-) -> Outcome:
-    """Claim the notification and make one attempt with ``send``; ``lane``, the queue its
-    message came on, labels its latency in /metrics.
-
-    An exception ``send`` does not handle is a bug (ours or a provider's), not the message's:
-    the attempt counts as failed with a generic error, since the exception's text can quote the
-    message, and is retried with backoff, so a fix that is deployed meanwhile still delivers.
+    The providers are reached through getters, since each process makes its own (a forked
+    worker never shares its parent's sockets).
     """
-    claimed = begin(store, notification_id, lease=lease, max_attempts=max_attempts, lane=lane)
-    if isinstance(claimed, Outcome):
-        return claimed
-    try:
-        return send(claimed)
-    except Exception as e:
-        return failed_attempt(
+
+    store: NotificationStore
+    max_attempts: int
+    lease: float  # how long a claim holds before another message's copy may take it over
+    mail: Callable[[], MailProvider]  # this process's mail provider
+    sms: Callable[[str], Sequence[SmsProvider]]  # a number's SMS providers, in failover order
+    captchas: CaptchaStore
+    captcha_policy: CaptchaPolicy
+    sms_templates: SmsTemplates
+    mail_captcha_templates: MailTemplates
+    sender: str  # the From of mail that does not say (captchas by mail)
+    suppressions: SuppressionList
+    expand: Callable[[dict[str, Any]], dict[str, Any]]  # a batch row's payload made its mail
+    unsubscribe: Callable[[str, str], str] | None  # (client, address) -> URL; None: no public URL
+    bounces: Bounces | None  # envelope senders of each mail's own; None: no bounce domain
+
+    def attempt(
+        self, notification_id: str, send: Callable[[Attempt], Outcome], *, lane: str = ""
+    ) -> Outcome:
+        """Claim the notification and make one attempt with ``send``; ``lane``, the queue its
+        message came on, labels its latency in /metrics.
+
+        An exception ``send`` does not handle is a bug (ours or a provider's), not the
+        message's: the attempt counts as failed with a generic error, since the exception's
+        text can quote the message, and is retried with backoff, so a fix that is deployed
+        meanwhile still delivers.
+        """
+        claimed = self.claim(notification_id, lane=lane)
+        if isinstance(claimed, Outcome):
+            return claimed
+        try:
+            return send(claimed)
+        except Exception as e:
+            return claimed.failed(f"internal error ({type(e).__name__})", provider=None, exc=e)
+
+    def claim(self, notification_id: str, *, lane: str = "") -> Attempt | Outcome:
+        """Claim the notification and load its payload; an Outcome when there is nothing to
+        send."""
+        store = self.store
+        claim = store.claim(
+            notification_id, lease=self.lease, max_attempts=self.max_attempts, lane=lane
+        )
+        if claim.status == "busy":
+            # A copy of this message is being handled (or its worker died holding the claim).
+            return Outcome("busy", wait=claim.wait)
+        if claim.status != "sending":
+            # Already final (a redelivered message), cancelled, expired, or out of attempts.
+            return Outcome("skipped", claim.attempt)
+        if claim.payload is None:
+            store.settle(notification_id, "failed", provider=None, error="message content expired")
+            return Outcome("failed", claim.attempt)
+        return Attempt(
             store,
             notification_id,
-            claimed.attempt,
-            max_attempts=max_attempts,
-            error=f"internal error ({type(e).__name__})",
-            provider=None,
-            deadline=claimed.deadline,
-            exc=e,
+            claim.attempt,
+            claim.payload,
+            max_attempts=self.max_attempts,
+            deadline=claim.payload.get("deadline"),
+            unrecorded=claim.unrecorded,
         )
 
 
-def begin(
-    store: NotificationStore,
-    notification_id: str,
-    *,
-    lease: float,
-    max_attempts: int,
-    lane: str = "",
-) -> Attempt | Outcome:
-    """Claim the notification and load its payload; an Outcome when there is nothing to send."""
-    claim = store.claim(notification_id, lease=lease, max_attempts=max_attempts, lane=lane)
-    if claim.status == "busy":
-        # A copy of this message is being handled (or its worker died holding the claim).
-        return Outcome("busy", wait=claim.wait)
-    if claim.status != "sending":
-        # Already final (a redelivered message), cancelled, expired, or out of attempts.
-        return Outcome("skipped", claim.attempt)
-    if claim.payload is None:
-        store.settle(notification_id, "failed", provider=None, error="message content expired")
-        return Outcome("failed", claim.attempt)
-    return Attempt(claim.attempt, claim.payload, claim.payload.get("deadline"), claim.unrecorded)
+@dataclass(frozen=True)
+class Attempt:
+    """A claimed notification: the attempt number, what to send, and when it is too late to;
+    ``unrecorded``, how many attempts before it may have sent it (their outcome never came).
+    Its methods record what the attempt came to."""
 
+    store: NotificationStore
+    id: str
+    attempt: int
+    payload: dict[str, Any]
+    max_attempts: int
+    deadline: float | None = None
+    unrecorded: int = 0
 
-def failed_attempt(
-    store: NotificationStore,
-    notification_id: str,
-    attempt: int,
-    *,
-    max_attempts: int,
-    error: str,
-    provider: str | None,
-    deadline: float | None = None,
-    exc: Exception | None = None,
-) -> Outcome:
-    """Record a transient failure: ``retrying``, or ``failed`` once out of attempts.
+    def sent(self, provider: str, provider_ref: str | None = None) -> Outcome:
+        """Record a delivery, with the provider's id of the message when it gave one."""
+        self.store.settle(self.id, "sent", provider=provider, provider_ref=provider_ref)
+        log.info("%s sent by %s on attempt %d", self.id, provider, self.attempt)
+        return Outcome("sent", self.attempt)
 
-    ``exc`` is an unexpected exception: logged as an error with its traceback.
-    """
-    final = attempt >= max_attempts
-    log.log(
-        logging.WARNING if exc is None else logging.ERROR,
-        "%s attempt %d of %d failed: %s",
-        notification_id, attempt, max_attempts, error,
-        exc_info=exc,
-    )  # fmt: skip
-    if store.settle(
-        notification_id, "failed" if final else "retrying", provider=provider, error=error
-    ):
-        return Outcome("skipped", attempt)  # a cancelled batch's row: cancelled, not retried
-    return Outcome("failed" if final else "retry", attempt, deadline=deadline)
+    def failed(self, error: str, *, provider: str | None, exc: Exception | None = None) -> Outcome:
+        """Record a transient failure: ``retrying``, or ``failed`` once out of attempts.
 
+        ``exc`` is an unexpected exception: logged as an error with its traceback.
+        """
+        final = self.attempt >= self.max_attempts
+        log.log(
+            logging.WARNING if exc is None else logging.ERROR,
+            "%s attempt %d of %d failed: %s",
+            self.id,
+            self.attempt,
+            self.max_attempts,
+            error,
+            exc_info=exc,
+        )
+        status = "failed" if final else "retrying"
+        if self.store.settle(self.id, status, provider=provider, error=error):
+            return Outcome("skipped", self.attempt)  # a cancelled batch's row: not retried
+        return Outcome("failed" if final else "retry", self.attempt, deadline=self.deadline)
 
-def failed_for_good(
-    store: NotificationStore, notification_id: str, attempt: int, e: ProviderError
-) -> Outcome:
-    """Record a permanent failure."""
-    log.warning("%s failed for good: %s", notification_id, e)
-    store.settle(notification_id, "failed", provider=e.provider, error=str(e))
-    return Outcome("failed", attempt)
+    def failed_for_good(self, e: ProviderError) -> Outcome:
+        """Record a permanent failure."""
+        log.warning("%s failed for good: %s", self.id, e)
+        self.store.settle(self.id, "failed", provider=e.provider, error=str(e))
+        return Outcome("failed", self.attempt)
 
+    def simulated(self, outcome: SimulatedOutcome) -> Outcome:
+        """A test key's delivery: the outcome its recipient asks for, and no provider called."""
+        try:
+            ref, receipt = simulate(outcome, self.attempt)
+        except PermanentProviderError as e:
+            return self.failed_for_good(e)
+        except TransientProviderError as e:
+            return self.failed(str(e), provider=e.provider)
+        done = self.sent(SIMULATOR, ref)
+        if receipt is not None:
+            error = "simulated: the handset did not take it" if receipt == "undelivered" else None
+            self.store.receipt(SIMULATOR, ref, receipt, error=error)
+        log.info("%s simulated for a test key: %s", self.id, outcome, extra={"mode": "test"})
+        return done
 
-def sent(
-    store: NotificationStore,
-    notification_id: str,
-    attempt: int,
-    provider: str,
-    provider_ref: str | None = None,
-) -> Outcome:
-    """Record a delivery, with the provider's id of the message when it gave one."""
-    store.settle(notification_id, "sent", provider=provider, provider_ref=provider_ref)
-    log.info("%s sent by %s on attempt %d", notification_id, provider, attempt)
-    return Outcome("sent", attempt)
+    def hand_over(self, route: Sequence[P], send: Callable[[P], str]) -> Outcome:
+        """Give the notification to the first provider of ``route`` that takes it (``send``
+        gives it to one and returns the provider's id of the message) and record what came of
+        it.
 
-
-def simulated(
-    store: NotificationStore,
-    notification_id: str,
-    attempt: int,
-    outcome: SimulatedOutcome,
-    *,
-    max_attempts: int,
-    deadline: float | None = None,
-) -> Outcome:
-    """A test key's delivery: the outcome its recipient asks for, and no provider called."""
-    try:
-        ref, receipt = simulate(outcome, attempt)
-    except PermanentProviderError as e:
-        return failed_for_good(store, notification_id, attempt, e)
-    except TransientProviderError as e:
-        return failed_attempt(
-            store, notification_id, attempt, max_attempts=max_attempts, error=str(e),
-            provider=e.provider, deadline=deadline,
-        )  # fmt: skip
-    done = sent(store, notification_id, attempt, SIMULATOR, ref)
-    if receipt is not None:
-        error = "simulated: the handset did not take it" if receipt == "undelivered" else None
-        store.receipt(SIMULATOR, ref, receipt, error=error)
-    log.info("%s simulated for a test key: %s", notification_id, outcome, extra={"mode": "test"})
-    return done
+        A provider that is down or throttling hands over to the next; a permanent refusal (a
+        recipient no provider can reach) or the vendor's per-number limit (its anti-abuse rule:
+        another provider or a retry would only help an abuser) fails it for good. When every
+        provider failed, the attempt failed: the error names each when there were several.
+        """
+        failures: list[TransientProviderError] = []
+        for provider in route:
+            try:
+                with tracing.provider_call(provider.name, self.id):
+                    ref = send(provider)
+            except (PermanentProviderError, RecipientThrottled) as e:
+                return self.failed_for_good(e)
+            except TransientProviderError as e:
+                if len(route) > 1:
+                    log.warning("%s: %s failed, handing over: %s", self.id, e.provider, e)
+                failures.append(e)
+                continue
+            return self.sent(provider.name, ref)
+        if not failures:
+            return self.failed("no provider serves this recipient", provider=None)
+        error = (
+            str(failures[0])
+            if len(failures) == 1
+            else "; ".join(f"{e.provider}: {e}" for e in failures)
+        )
+        return self.failed(error, provider=failures[-1].provider)

@@ -7,28 +7,16 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from notifier import tracing
 from notifier.errors import (
     PermanentProviderError,
     Refused,
     TemplateError,
-    TransientProviderError,
 )
-from notifier.providers.base import MailProvider, OutgoingMail
+from notifier.providers.base import OutgoingMail
 from notifier.providers.simulated import mail_outcome
 from notifier.queueing import Enqueuer, Note
 from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest, Notification
-from notifier.services.bounces import Bounces
-from notifier.services.delivery import (
-    Attempt,
-    Outcome,
-    attempt_delivery,
-    failed_attempt,
-    failed_for_good,
-    sent,
-    simulated,
-    store_and_queue,
-)
+from notifier.services.delivery import Attempt, Delivery, Outcome, store_and_queue
 from notifier.stores.notifications import NotificationStore
 from notifier.stores.suppressions import SuppressionList
 from notifier.templating import MailTemplates
@@ -133,47 +121,33 @@ def _check_subject(subject: str | None, loc: tuple[str | int, ...]) -> None:
         )
 
 
-def deliver_mail(
-    notification_id: str,
-    *,
-    store: NotificationStore,
-    provider: MailProvider,
-    max_attempts: int,
-    lease: float = 300.0,
-    lane: str = "",
-    expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    suppressions: SuppressionList | None = None,
-    unsubscribe: Callable[[str, str], str] | None = None,
-    bounces: Bounces | None = None,
-) -> Outcome:
+def deliver_mail(d: Delivery, notification_id: str, *, lane: str = "") -> Outcome:
     """Make one delivery attempt and record its outcome in the status record.
 
-    ``expand`` makes the payload of a batch's row into its mail (``RowMails.expand``). A
-    recipient on the client's ``suppressions`` list is left out; with none left the mail is
-    ``suppressed``, not sent. Bulk mail (a batch's row, a mail asking for it) to one recipient
-    carries the one-click unsubscribe headers of RFC 8058, with ``unsubscribe(client, address)``
-    as the URL (when the service has a public URL). With ``bounces``, a mail to one recipient
-    has an envelope sender of its own, so that a bounce finds it.
+    A batch's row is made its mail first (``d.expand``). A recipient on the client's
+    suppression list is left out; with none left the mail is ``suppressed``, not sent. Bulk mail
+    (a batch's row, a mail asking for it) to one recipient carries the one-click unsubscribe
+    headers of RFC 8058 (when the service has a public URL). With bounces on, a mail to one
+    recipient has an envelope sender of its own, so that a bounce finds it.
     """
 
     def send(claimed: Attempt) -> Outcome:
         try:
-            payload = claimed.payload if expand is None else expand(claimed.payload)
+            payload = d.expand(claimed.payload)
         except PermanentProviderError as e:
-            return failed_for_good(store, notification_id, claimed.attempt, e)
+            return claimed.failed_for_good(e)
         # Whose list and links apply (a payload from before payloads named it: the record's).
-        client = payload.get("client") or store.client_of(notification_id)
-        if suppressions is not None and client is not None:
-            kept = unsuppressed(payload, client, notification_id, store, suppressions)
+        client = payload.get("client") or d.store.client_of(notification_id)
+        if client is not None:
+            kept = unsuppressed(payload, client, claimed, d.suppressions)
             if kept is None:
                 return Outcome("skipped", claimed.attempt)
             payload = kept
         if payload.get("test"):
-            recipients = [*payload["to"], *payload["cc"], *payload["bcc"]]
-            return simulated(
-                store, notification_id, claimed.attempt, mail_outcome(recipients),
-                max_attempts=max_attempts,
-            )  # fmt: skip
+            return claimed.simulated(
+                mail_outcome([*payload["to"], *payload["cc"], *payload["bcc"]])
+            )
+        alone = len(payload["to"]) == 1 and not payload["cc"] and not payload["bcc"]
         message = OutgoingMail(
             notification_id=notification_id,
             sender=payload["sender"],
@@ -184,19 +158,14 @@ def deliver_mail(
             subject=payload["subject"],
             text=payload["text"],
             html=payload["html"],
-            headers=unsubscribe_headers(payload, client, unsubscribe),
-            envelope_from=bounces.envelope_sender(notification_id, payload["to"][0])
-            if bounces is not None
-            and len(payload["to"]) == 1
-            and not payload["cc"]
-            and not payload["bcc"]
+            headers=unsubscribe_headers(payload, client, d.unsubscribe),
+            envelope_from=d.bounces.envelope_sender(notification_id, payload["to"][0])
+            if d.bounces is not None and alone
             else None,
         )
-        return hand_over(store, claimed, message, provider, max_attempts=max_attempts)
+        return hand_over(claimed, message, d)
 
-    return attempt_delivery(
-        store, notification_id, lease=lease, max_attempts=max_attempts, send=send, lane=lane
-    )
+    return d.attempt(notification_id, send, lane=lane)
 
 
 def unsubscribe_headers(
@@ -213,11 +182,7 @@ def unsubscribe_headers(
 
 
 def unsuppressed(
-    payload: dict[str, Any],
-    client: str,
-    notification_id: str,
-    store: NotificationStore,
-    suppressions: SuppressionList,
+    payload: dict[str, Any], client: str, claimed: Attempt, suppressions: SuppressionList
 ) -> dict[str, Any] | None:
     """The payload without the recipients ``client``'s suppression list stops; None (the
     notification settled ``suppressed``) when that is every recipient."""
@@ -227,39 +192,14 @@ def unsuppressed(
         return payload
     kept = {part: [a for a in payload[part] if a not in stopped] for part in ("to", "cc", "bcc")}
     if any(kept.values()):
-        log.info("%s: %d recipients left out, suppressed", notification_id, len(stopped))
+        log.info("%s: %d recipients left out, suppressed", claimed.id, len(stopped))
         return {**payload, **kept}
     why = ", ".join(sorted(set(stopped.values())))
-    store.settle(
-        notification_id, "suppressed", provider=None,
-        error=f"the address is on the suppression list ({why})",
-    )  # fmt: skip
+    error = f"the address is on the suppression list ({why})"
+    claimed.store.settle(claimed.id, "suppressed", provider=None, error=error)
     return None
 
 
-def hand_over(
-    store: NotificationStore,
-    claimed: Attempt,
-    message: OutgoingMail,
-    provider: MailProvider,
-    *,
-    max_attempts: int,
-) -> Outcome:
-    """Give ``message`` to the provider and record what came of it."""
-    notification_id = message.notification_id
-    try:
-        with tracing.provider_call(provider.name, notification_id):
-            ref = provider.send_mail(message=message)
-    except PermanentProviderError as e:
-        return failed_for_good(store, notification_id, claimed.attempt, e)
-    except TransientProviderError as e:
-        return failed_attempt(
-            store,
-            notification_id,
-            claimed.attempt,
-            max_attempts=max_attempts,
-            error=str(e),
-            provider=e.provider,
-            deadline=claimed.deadline,
-        )
-    return sent(store, notification_id, claimed.attempt, provider.name, ref)
+def hand_over(claimed: Attempt, message: OutgoingMail, d: Delivery) -> Outcome:
+    """Give ``message`` to the mail provider and record what came of it."""
+    return claimed.hand_over([d.mail()], lambda provider: provider.send_mail(message=message))

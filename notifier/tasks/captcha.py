@@ -3,17 +3,14 @@ only its id."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from celery import Task, shared_task, signals
 
 from notifier.lanes import TaskNames
-from notifier.runtime import Runtime, runtime
+from notifier.runtime import runtime
 from notifier.services.captcha import EXPIRED, deliver_captcha, deliver_mail_captcha
-from notifier.services.delivery import Outcome
-from notifier.tasks.retrying import lane_of, run_attempt
+from notifier.tasks.retrying import deliver
 
 CAPTCHA_TASKS = (TaskNames.SEND_SMS_CAPTCHA, TaskNames.SEND_MAIL_CAPTCHA)
 
@@ -21,40 +18,13 @@ CAPTCHA_TASKS = (TaskNames.SEND_SMS_CAPTCHA, TaskNames.SEND_MAIL_CAPTCHA)
 @shared_task(name=TaskNames.SEND_SMS_CAPTCHA, bind=True, max_retries=None)
 def send_sms_captcha(self: Task[[str], None], notification_id: str) -> None:
     """Try every SMS provider in order; when all fail, retry after a backoff (before expiry)."""
-    rt = runtime()
-    _run(self, rt, deliver_captcha, notification_id, providers=rt.sms_providers_for,
-         templates=rt.sms_templates)  # fmt: skip
+    deliver(self, deliver_captcha, notification_id)
 
 
 @shared_task(name=TaskNames.SEND_MAIL_CAPTCHA, bind=True, max_retries=None)
 def send_mail_captcha(self: Task[[str], None], notification_id: str) -> None:
     """Mail a code; on a transient failure retry after a backoff (before expiry)."""
-    rt = runtime()
-    _run(self, rt, deliver_mail_captcha, notification_id, provider=rt.mail_provider,
-         templates=rt.mail_captcha_templates, sender=rt.mail_sender,
-         suppressions=rt.suppressions, bounces=rt.bounces)  # fmt: skip
-
-
-def _run(
-    task: Task[[str], None],
-    rt: Runtime,
-    deliver: Callable[..., Outcome],
-    notification_id: str,
-    **channel: Any,
-) -> None:
-    """One attempt of ``deliver`` with what every channel's takes, and ``channel``'s own."""
-    attempt = partial(
-        deliver,
-        notification_id,
-        store=rt.store,
-        captchas=rt.captchas,
-        policy=rt.captcha_policy,
-        max_attempts=rt.settings.retry_max,
-        lease=rt.settings.task_time_limit,
-        lane=lane_of(task),
-        **channel,
-    )
-    run_attempt(task, attempt, rt.settings)
+    deliver(self, deliver_mail_captcha, notification_id)
 
 
 @signals.task_revoked.connect

@@ -7,14 +7,16 @@ import math
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from celery import Task
 from celery.exceptions import Retry
 
 from notifier.lanes import LANES
 from notifier.redisconn import refusal
-from notifier.services.delivery import Outcome
+from notifier.runtime import runtime
+from notifier.services.delivery import Delivery, Outcome
 from notifier.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,18 @@ def retry_with_backoff(task: Task[Any, Any], settings: Settings) -> Retry:
     """Celery's Retry after the backoff of the task's next try."""
     delay = backoff(task.request.retries + 1, base=settings.retry_base, cap=settings.retry_cap)
     return retry_in(task, delay, settings)
+
+
+class Deliver(Protocol):
+    """A channel's delivery function: ``deliver_mail``, ``deliver_captcha``, ..."""
+
+    def __call__(self, d: Delivery, notification_id: str, *, lane: str = "") -> Outcome: ...
+
+
+def deliver(task: Task[Any, Any], how: Deliver, notification_id: str) -> None:
+    """One attempt of ``how`` with this process's delivery bundle, retried as it asks."""
+    rt = runtime()
+    run_attempt(task, partial(how, rt.delivery, notification_id, lane=lane_of(task)), rt.settings)
 
 
 def run_attempt(task: Task[Any, Any], attempt: Callable[[], Outcome], settings: Settings) -> None:

@@ -1,7 +1,7 @@
 """Each client's pending allowance: how many rows of its batches are not done yet.
 
 ``notifier:batch_pending:<client>`` holds a field an unfinished batch; a batch that would take the
-client past ``NOTIFIER_BATCH_PENDING_LIMIT`` rows is refused (429) before it is stored.
+client past ``NOTIFIER_BATCH_MAX_PENDING`` rows is refused (429) before it is stored.
 """
 
 from __future__ import annotations

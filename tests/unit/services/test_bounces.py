@@ -16,6 +16,7 @@ from notifier.providers.memory import MemoryMailProvider
 from notifier.runtime import Runtime
 from notifier.services.bounces import UNRECORDED_RETRY_AFTER, Bounces, failures, take_bounce
 from notifier.services.mail import deliver_mail
+from tests.support.delivery import delivery
 from tests.support.harness.dsn import dsn
 from tests.support.harness.mail import PAYLOAD
 
@@ -61,7 +62,7 @@ def created(rt: Runtime, to: str = "gone@example.com") -> str:
 def sent(rt: Runtime, to: str = "gone@example.com", bounces: Bounces = BOUNCES) -> str:
     notification_id = created(rt, to)
     mail = MemoryMailProvider()
-    deliver_mail(notification_id, store=rt.store, provider=mail, max_attempts=3, bounces=bounces)
+    deliver_mail(delivery(rt, mail=mail, bounces=bounces), notification_id)
     assert mail.sent[0].envelope_from == bounces.envelope_sender(notification_id, to)
     return mail.sent[0].envelope_from or ""
 

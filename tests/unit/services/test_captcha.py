@@ -26,6 +26,7 @@ from notifier.services.captcha import (
     verify_captcha,
 )
 from notifier.stores.notifications import payload_key
+from tests.support.delivery import delivery
 from tests.support.harness.captcha import PHONE, accept
 
 
@@ -43,15 +44,8 @@ def deliver(
     *providers: MemorySmsProvider,
     policy: CaptchaPolicy | None = None,
 ) -> Any:
-    return deliver_captcha(
-        notification_id,
-        store=rt.store,
-        captchas=rt.captchas,
-        providers=lambda phone: providers,
-        templates=rt.sms_templates,
-        policy=policy or rt.captcha_policy,
-        max_attempts=3,
-    )
+    d = delivery(rt, sms=providers, captcha_policy=policy or rt.captcha_policy)
+    return deliver_captcha(d, notification_id)
 
 
 def verify(rt: Runtime, code: str, purpose: str = "login") -> Any:
@@ -208,8 +202,19 @@ def test_all_failing_retries_before_the_code_expires(rt: Runtime) -> None:
     assert outcome.status == "retry"
     assert outcome.deadline is not None and 290 < outcome.deadline - time.time() <= 300
     record = rt.store.get(notification_id)
-    assert record is not None and (record.status, record.error) == ("retrying", "only: HTTP 500")
+    assert record is not None
+    assert (record.status, record.provider, record.error) == ("retrying", "only", "HTTP 500")
     assert deliver(rt, notification_id, sms).status == "sent"
+
+
+def test_when_every_provider_fails_the_error_names_each(rt: Runtime) -> None:
+    first = MemorySmsProvider([TransientProviderError("HTTP 503", provider="a")], name="a")
+    second = MemorySmsProvider([TransientProviderError("timed out", provider="b")], name="b")
+    notification_id = accept(rt)
+    assert deliver(rt, notification_id, first, second).status == "retry"
+    record = rt.store.get(notification_id)
+    assert record is not None
+    assert (record.provider, record.error) == ("b", "a: HTTP 503; b: timed out")
 
 
 def test_permanent_error_fails_without_trying_the_next(rt: Runtime) -> None:

@@ -21,6 +21,7 @@ from notifier.schemas import MailCaptchaRequest
 from notifier.services.captcha import MAIL, accept_captcha, deliver_captcha, deliver_mail_captcha
 from notifier.services.delivery import Outcome
 from notifier.services.mail import deliver_mail
+from tests.support.delivery import delivery
 from tests.support.harness.captcha import NoQueue, accept
 from tests.support.harness.mail import PAYLOAD
 from tests.support.peers.redis_server import RedisServer
@@ -73,9 +74,7 @@ def test_a_mail_the_provider_took_as_redis_filled_is_recorded_sent_and_sent_once
 ) -> None:
     rt.store.create(notification_id="n1", client="tester", kind="mail", payload=PAYLOAD)
     provider = FillingMail(fillable)
-    outcomes = twice(rt, fillable, lambda: deliver_mail(
-        "n1", store=rt.store, provider=provider, max_attempts=3,
-    ))  # fmt: skip
+    outcomes = twice(rt, fillable, lambda: deliver_mail(delivery(rt, mail=provider), "n1"))
     assert outcomes == ["sent", "skipped"]
     assert len(provider.sent) == 1
     record = rt.store.get("n1")
@@ -88,10 +87,9 @@ def test_a_captcha_texted_as_redis_filled_is_sent_once_never_expired(
 ) -> None:
     notification_id = accept(rt)
     provider = FillingSms(fillable)
-    outcomes = twice(rt, fillable, lambda: deliver_captcha(
-        notification_id, store=rt.store, captchas=rt.captchas, providers=lambda _: [provider],
-        templates=rt.sms_templates, policy=rt.captcha_policy, max_attempts=3,
-    ))  # fmt: skip
+    outcomes = twice(
+        rt, fillable, lambda: deliver_captcha(delivery(rt, sms=[provider]), notification_id)
+    )
     assert outcomes == ["sent", "skipped"]
     assert len(provider.sent) == 1
     record = rt.store.get(notification_id)
@@ -105,11 +103,9 @@ def test_a_code_mailed_as_redis_filled_is_sent_once(rt: Runtime, fillable: Redis
         captchas=rt.captchas, queue=NoQueue(),
     ).id  # fmt: skip
     provider = FillingMail(fillable)
-    outcomes = twice(rt, fillable, lambda: deliver_mail_captcha(
-        notification_id, store=rt.store, captchas=rt.captchas, provider=provider,
-        templates=rt.mail_captcha_templates, sender="n@example.com", policy=rt.captcha_policy,
-        max_attempts=3,
-    ))  # fmt: skip
+    outcomes = twice(
+        rt, fillable, lambda: deliver_mail_captcha(delivery(rt, mail=provider), notification_id)
+    )
     assert outcomes == ["sent", "skipped"]
     assert len(provider.sent) == 1
     record = rt.store.get(notification_id)

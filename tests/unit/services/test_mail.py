@@ -10,16 +10,23 @@ from config import Settings
 from notifier import create_app
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.providers.memory import MemoryMailProvider
+from notifier.runtime import Runtime
 from notifier.services.mail import deliver_mail
 from notifier.stores.notifications import NotificationStore
+from tests.support.delivery import delivery
 from tests.support.harness.mail import PAYLOAD
 
 
 @pytest.fixture
-def store(make_settings: Callable[..., Settings]) -> NotificationStore:
-    """The store of a fresh app on the test Redis."""
-    found: NotificationStore = create_app(make_settings()).extensions["notifier"].store
+def rt(make_settings: Callable[..., Settings]) -> Runtime:
+    """A fresh app's runtime on the test Redis."""
+    found: Runtime = create_app(make_settings()).extensions["notifier"]
     return found
+
+
+@pytest.fixture
+def store(rt: Runtime) -> NotificationStore:
+    return rt.store
 
 
 def new(store: NotificationStore, send_at: float | None = None) -> str:
@@ -29,9 +36,11 @@ def new(store: NotificationStore, send_at: float | None = None) -> str:
     return record.id
 
 
-def test_sent_records_provider_and_forgets_the_content(store: NotificationStore) -> None:
+def test_sent_records_provider_and_forgets_the_content(
+    rt: Runtime, store: NotificationStore
+) -> None:
     provider = MemoryMailProvider()
-    outcome = deliver_mail(new(store), store=store, provider=provider, max_attempts=3)
+    outcome = deliver_mail(delivery(rt, mail=provider, max_attempts=3), new(store))
     assert (outcome.status, outcome.attempt) == ("sent", 1)
     (message,) = provider.sent
     assert message.recipients == ("ada@example.com", "audit@example.com")
@@ -47,48 +56,51 @@ def test_sent_records_provider_and_forgets_the_content(store: NotificationStore)
 
 
 def test_transient_failure_asks_for_a_retry_then_fails_at_the_limit(
+    rt: Runtime,
     store: NotificationStore,
 ) -> None:
     failure = TransientProviderError("SMTP 451: try later", provider="memory")
     provider = MemoryMailProvider(failures=[failure, failure])
-    first = deliver_mail(new(store), store=store, provider=provider, max_attempts=2)
+    first = deliver_mail(delivery(rt, mail=provider, max_attempts=2), new(store))
     assert (first.status, first.attempt) == ("retry", 1)
     record = store.get("n1")
     assert record is not None and (record.status, record.error) == (
         "retrying",
         "SMTP 451: try later",
     )
-    second = deliver_mail("n1", store=store, provider=provider, max_attempts=2)
+    second = deliver_mail(delivery(rt, mail=provider, max_attempts=2), "n1")
     assert (second.status, second.attempt) == ("failed", 2)
     record = store.get("n1")
     assert record is not None and (record.status, record.attempts) == ("failed", 2)
     assert provider.sent == []
 
 
-def test_permanent_failure_fails_at_once(store: NotificationStore) -> None:
+def test_permanent_failure_fails_at_once(rt: Runtime, store: NotificationStore) -> None:
     provider = MemoryMailProvider(
         failures=[PermanentProviderError("SMTP 550: no such user", provider="memory")]
     )
-    outcome = deliver_mail(new(store), store=store, provider=provider, max_attempts=8)
+    outcome = deliver_mail(delivery(rt, mail=provider, max_attempts=8), new(store))
     assert (outcome.status, outcome.attempt) == ("failed", 1)
     record = store.get("n1")
     assert record is not None
     assert (record.status, record.attempts, record.error) == ("failed", 1, "SMTP 550: no such user")
 
 
-def test_a_redelivered_message_of_a_sent_mail_sends_nothing(store: NotificationStore) -> None:
+def test_a_redelivered_message_of_a_sent_mail_sends_nothing(
+    rt: Runtime, store: NotificationStore
+) -> None:
     provider = MemoryMailProvider()
-    deliver_mail(new(store), store=store, provider=provider, max_attempts=3)
-    again = deliver_mail("n1", store=store, provider=provider, max_attempts=3)
+    deliver_mail(delivery(rt, mail=provider, max_attempts=3), new(store))
+    again = deliver_mail(delivery(rt, mail=provider, max_attempts=3), "n1")
     assert again.status == "skipped"
     assert len(provider.sent) == 1
 
 
-def test_a_cancelled_mail_is_never_sent(store: NotificationStore) -> None:
+def test_a_cancelled_mail_is_never_sent(rt: Runtime, store: NotificationStore) -> None:
     provider = MemoryMailProvider()
     new(store, send_at=4102444800.0)
     assert store.cancel("n1") == "scheduled"
-    assert deliver_mail("n1", store=store, provider=provider, max_attempts=3).status == "skipped"
+    assert deliver_mail(delivery(rt, mail=provider, max_attempts=3), "n1").status == "skipped"
     assert provider.sent == []
 
 

@@ -26,6 +26,7 @@ from notifier.services.captcha import (
     verify_captcha,
 )
 from notifier.stores.captchas import Verdict
+from tests.support.delivery import delivery
 from tests.support.harness.captcha import NoQueue, gmail_spellings
 
 ADDRESS = "Ada.Lovelace@Example.COM"
@@ -53,11 +54,8 @@ def accept(
 
 
 def deliver(rt: Runtime, notification_id: str, mail: MemoryMailProvider) -> Any:
-    return deliver_mail_captcha(
-        notification_id, store=rt.store, captchas=rt.captchas, provider=mail,
-        templates=rt.mail_captcha_templates, sender="Acme <noreply@example.com>",
-        policy=rt.captcha_policy, max_attempts=3,
-    )  # fmt: skip
+    d = delivery(rt, mail=mail, sender="Acme <noreply@example.com>")
+    return deliver_mail_captcha(d, notification_id)
 
 
 def verify(rt: Runtime, code: str, to: str = ADDRESS, purpose: str = "login") -> Verdict:
@@ -262,11 +260,8 @@ def test_a_bounced_address_gets_no_code_and_an_unsubscribed_one_still_does(rt: R
 
     def send(notification_id: str, mail: MemoryMailProvider) -> str:
         return deliver_mail_captcha(
-            notification_id, store=rt.store, captchas=rt.captchas, provider=mail,
-            templates=rt.mail_captcha_templates, sender="n@example.com",
-            policy=rt.captcha_policy, max_attempts=3, suppressions=rt.suppressions,
-            bounces=bounces,
-        ).status  # fmt: skip
+            delivery(rt, mail=mail, bounces=bounces), notification_id
+        ).status
 
     mail = MemoryMailProvider()
     rt.suppressions.add("tester", "gone@example.com", "bounced")

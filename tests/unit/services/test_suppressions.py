@@ -11,14 +11,12 @@ from notifier.schemas import BatchRequest
 from notifier.services.batches import accept_batch, fan_out
 from notifier.services.mail import deliver_mail
 from notifier.stores.batches import row_id
+from tests.support.delivery import delivery
 from tests.support.harness.mail import PAYLOAD
 
 
 def deliver(rt: Runtime, notification_id: str, mail: MemoryMailProvider) -> str:
-    return deliver_mail(
-        notification_id, store=rt.store, provider=mail, max_attempts=3,
-        expand=rt.row_mails.expand, suppressions=rt.suppressions,
-    ).status  # fmt: skip
+    return deliver_mail(delivery(rt, mail=mail), notification_id).status
 
 
 def single(rt: Runtime, n: str, **payload: object) -> str:

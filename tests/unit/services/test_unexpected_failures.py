@@ -14,7 +14,7 @@ from notifier.providers.memory import MemorySmsProvider
 from notifier.runtime import Runtime
 from notifier.services.captcha import deliver_captcha
 from notifier.services.mail import deliver_mail
-from notifier.stores.notifications import NotificationStore
+from tests.support.delivery import delivery
 from tests.support.harness.captcha import accept
 from tests.support.harness.mail import PAYLOAD
 
@@ -52,16 +52,16 @@ def rt(make_settings: Callable[..., Settings]) -> Runtime:
     return found
 
 
-def mail(store: NotificationStore, provider: Buggy, max_attempts: int = 3) -> str:
-    store.create(notification_id="n1", client="tester", kind="mail", payload=PAYLOAD)
-    return deliver_mail("n1", store=store, provider=provider, max_attempts=max_attempts).status
+def mail(rt: Runtime, provider: Buggy, max_attempts: int = 3) -> str:
+    rt.store.create(notification_id="n1", client="tester", kind="mail", payload=PAYLOAD)
+    return deliver_mail(delivery(rt, mail=provider, max_attempts=max_attempts), "n1").status
 
 
 def test_a_bug_is_a_failed_attempt_with_a_generic_error_and_a_logged_traceback(
     rt: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="notifier.services.delivery"):
-        assert mail(rt.store, Buggy(bugs=1)) == "retry"
+        assert mail(rt, Buggy(bugs=1)) == "retry"
     record = rt.store.get("n1")
     assert record is not None
     assert (record.status, record.attempts, record.provider, record.error) == (
@@ -78,15 +78,15 @@ def test_a_bug_is_a_failed_attempt_with_a_generic_error_and_a_logged_traceback(
 
 def test_a_bug_fixed_before_the_retry_still_delivers(rt: Runtime) -> None:
     provider = Buggy(bugs=1)
-    assert mail(rt.store, provider) == "retry"
-    again = deliver_mail("n1", store=rt.store, provider=provider, max_attempts=3)
+    assert mail(rt, provider) == "retry"
+    again = deliver_mail(delivery(rt, mail=provider, max_attempts=3), "n1")
     assert (again.status, again.attempt, provider.sent) == ("sent", 2, ["Hi"])
 
 
 def test_a_bug_that_stays_fails_the_notification_at_the_attempt_cap(rt: Runtime) -> None:
     provider = Buggy(bugs=2)
-    assert mail(rt.store, provider, max_attempts=2) == "retry"
-    last = deliver_mail("n1", store=rt.store, provider=provider, max_attempts=2)
+    assert mail(rt, provider, max_attempts=2) == "retry"
+    last = deliver_mail(delivery(rt, mail=provider, max_attempts=2), "n1")
     assert (last.status, last.attempt) == ("failed", 2)
     record = rt.store.get("n1")
     assert record is not None
@@ -97,15 +97,7 @@ def test_a_bug_that_stays_fails_the_notification_at_the_attempt_cap(rt: Runtime)
 def test_a_bug_in_a_captcha_send_retries_before_the_code_expires(rt: Runtime) -> None:
     notification_id = accept(rt)
     buggy, spare = Buggy(bugs=1), MemorySmsProvider()
-    outcome = deliver_captcha(
-        notification_id,
-        store=rt.store,
-        captchas=rt.captchas,
-        providers=lambda phone: [buggy, spare],
-        templates=rt.sms_templates,
-        policy=rt.captcha_policy,
-        max_attempts=3,
-    )
+    outcome = deliver_captcha(delivery(rt, sms=[buggy, spare]), notification_id)
     assert (outcome.status, outcome.attempt) == ("retry", 1)
     payload = rt.store.payload(notification_id)
     assert payload is not None and outcome.deadline == payload["deadline"]

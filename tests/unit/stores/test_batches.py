@@ -9,7 +9,7 @@ from flask import Flask
 from notifier.runtime import Runtime
 from notifier.schemas import BatchRequest
 from notifier.services.batches import accept_batch, cancel_batch, fan_out
-from notifier.services.delivery import failed_attempt
+from notifier.services.delivery import Attempt
 from notifier.stores.batches import batch_key, row_id
 from tests.support.harness.batches import rows
 
@@ -54,7 +54,7 @@ def test_a_cancelled_batchs_row_that_fails_is_cancelled_not_retried(app: Flask) 
     outcome, batch = cancel_batch(batch_id, store=rt.batches, notifications=rt.store)
     assert outcome == "cancelled" and batch is not None
     assert batch.counts == {"sending": 1, "cancelled": 1}
-    result = failed_attempt(rt.store, row, 1, max_attempts=5, error="451", provider="smtp")
+    result = Attempt(rt.store, row, 1, {}, max_attempts=5).failed("451", provider="smtp")
     assert result.status == "skipped"
     record = rt.store.get(row)
     assert record is not None and record.status == "cancelled"

@@ -41,7 +41,7 @@ from notifier.services.captcha import (
     deliver_mail_captcha,
     verify_captcha,
 )
-from notifier.services.delivery import failed_attempt, store_and_queue
+from notifier.services.delivery import Attempt, store_and_queue
 from notifier.services.mail import accept_mail, deliver_mail
 from notifier.services.receipts import twilio_receipt
 from notifier.stores.batches import row_id
@@ -50,6 +50,7 @@ from notifier.stores.idempotency import Answer, Pending
 from notifier.stores.rate_limits import Rate
 from notifier.stores.scripts import by_sha
 from notifier.tasks.schedule import LOST_AFTER, dispatch_due, requeue_lost
+from tests.support.delivery import delivery
 from tests.support.harness.batches import rows
 from tests.support.harness.captcha import PHONE
 from tests.support.harness.clients import api_clients, callback_client
@@ -172,7 +173,7 @@ def test_notifications_move_within_one_slot(rt: Runtime, watch: Callable[[], Slo
             mail, client=CLIENT, sender="n@example.com", store=store, templates=rt.templates,
             queue=rt.mail_queue,
         )  # fmt: skip
-        deliver_mail(sent.id, store=store, provider=MemoryMailProvider(), max_attempts=3)
+        deliver_mail(delivery(rt, mail=MemoryMailProvider()), sent.id)
         store.settle(sent.id, "sent", provider="smtp", only_if_waiting=True)  # late: moves nothing
         sms = store_and_queue(store, rt.captcha_queue, client=CLIENT, kind="sms", payload={})
         store.claim(sms.id, lease=30, max_attempts=3)
@@ -190,7 +191,7 @@ def test_notifications_move_within_one_slot(rt: Runtime, watch: Callable[[], Slo
         failing = store_and_queue(store, rt.mail_queue, client=CLIENT, kind="mail", payload={})
         for attempt in (1, 2):
             store.claim(failing.id, lease=30, max_attempts=2)
-            failed_attempt(store, failing.id, attempt, max_attempts=2, error="451", provider="smtp")
+            Attempt(store, failing.id, attempt, {}, max_attempts=2).failed("451", provider="smtp")
         spent = store_and_queue(store, rt.mail_queue, client=CLIENT, kind="mail", payload={})
         store.claim(spent.id, lease=30, max_attempts=0)
         # Scheduled, then cancelled one by one and many at once; one due, leased, dispatched.
@@ -236,10 +237,7 @@ def test_batches_move_within_one_slot(rt: Runtime, watch: Callable[[], SlotWatch
         done = accept(3)
         fan_out(done, store=rt.batches, queues=rt.row_queue_of)
         for index in range(3):
-            deliver_mail(
-                row_id(done, index), store=rt.store, provider=mails, max_attempts=3,
-                expand=rt.row_mails.expand,
-            )  # fmt: skip
+            deliver_mail(delivery(rt, mail=mails), row_id(done, index))
         batch = rt.batches.get(done)
         assert batch is not None and batch.status == "done"
         rt.batches.page(batch, status="sent", start=0, limit=2, scan=100)
@@ -254,8 +252,7 @@ def test_batches_move_within_one_slot(rt: Runtime, watch: Callable[[], SlotWatch
         fan_out(partial, store=rt.batches, queues=rt.row_queue_of)
         rt.store.claim(row_id(partial, 0), lease=30, max_attempts=3)
         cancel_batch(partial, store=rt.batches, notifications=rt.store)
-        failed_attempt(rt.store, row_id(partial, 0), 1, max_attempts=3, error="451",
-                       provider="smtp")  # fmt: skip
+        Attempt(rt.store, row_id(partial, 0), 1, {}, max_attempts=3).failed("451", provider="smtp")
         # One never accepted: its allowance given back, the batch discarded.
         rt.batches.published(done, 3)  # what a broker other than this Redis records
         rt.batches.give_back(CLIENT, partial)
@@ -284,20 +281,14 @@ def test_captchas_move_within_one_slot(rt: Runtime, watch: Callable[[], SlotWatc
         login = accept("login")
         with pytest.raises(Limited):
             accept("login")  # within the resend interval
-        deliver_captcha(
-            login, store=rt.store, captchas=rt.captchas, providers=lambda phone: [sms],
-            templates=rt.sms_templates, policy=policy, max_attempts=3,
-        )  # fmt: skip
+        deliver_captcha(delivery(rt, sms=[sms]), login)
         code = re.findall(r"\b\d{6}\b", sms.sent[-1][1])[0]
         verify("000000" if code != "000000" else "111111")  # a wrong try
         verify(code)
         verify(code)  # used: gone
         # A test key's: simulated, its code shown in its record, its receipt applied.
         signup = accept("signup", test=True)
-        deliver_captcha(
-            signup, store=rt.store, captchas=rt.captchas, providers=lambda phone: [],
-            templates=rt.sms_templates, policy=policy, max_attempts=3,
-        )  # fmt: skip
+        deliver_captcha(delivery(rt, sms=[]), signup)
         rt.captchas.give_back(Sender("tester", "reset", PHONE, "2001:db8::1"), member="m")
         # A code by mail: an address's limits and code, in the address's slot.
         ask = MailCaptchaRequest.model_validate({"to": "Ada@Example.com", "purpose": "login"})
@@ -306,10 +297,7 @@ def test_captchas_move_within_one_slot(rt: Runtime, watch: Callable[[], SlotWatc
             captchas=rt.captchas, queue=rt.mail_captcha_queue,
         ).id  # fmt: skip
         mail = MemoryMailProvider()
-        deliver_mail_captcha(
-            mailed, store=rt.store, captchas=rt.captchas, provider=mail, sender="n@example.com",
-            templates=rt.mail_captcha_templates, policy=policy, max_attempts=3,
-        )  # fmt: skip
+        deliver_mail_captcha(delivery(rt, mail=mail), mailed)
         code = re.findall(r"\b\d{6}\b", mail.sent[-1].text or "")[0]
         check = MailVerifyRequest.model_validate({"to": ask.to, "purpose": "login", "code": code})
         assert verify_captcha(
