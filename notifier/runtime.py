@@ -239,6 +239,7 @@ class Runtime:
             sender=self.mail_sender,
             suppressions=self.suppressions,
             expand=self.row_mails.expand,
+            expand_sms=self.row_texts.expand,
             unsubscribe=self.unsubscribe_url,
             bounces=self.bounces,
         )

@@ -78,6 +78,13 @@ class SmsProvider(Protocol):
         ...
 
 
+class SenderAware(Protocol):
+    """An :class:`SmsProvider` that takes ``sender`` (the built-in ones do): what a caller who
+    was given a client's sender for it sees it as."""
+
+    def send_sms(self, *, to: str, body: str, sender: str | None = None) -> str: ...
+
+
 @runtime_checkable
 class CaptchaSender(Protocol):
     """Sends a captcha through the vendor's approved template; returns the vendor's message id.

@@ -139,6 +139,7 @@ class Delivery:
     sender: str  # the From of mail that does not say (captchas by mail)
     suppressions: SuppressionList
     expand: Callable[[dict[str, Any]], dict[str, Any]]  # a batch row's payload made its mail
+    expand_sms: Callable[[dict[str, Any]], dict[str, Any]]  # ... made its SMS
     unsubscribe: Callable[[str, str], str] | None  # (client, address) -> URL; None: no public URL
     bounces: Bounces | None  # envelope senders of each mail's own; None: no bounce domain
 
@@ -230,8 +231,12 @@ class Attempt:
 
     def failed_for_good(self, e: ProviderError) -> Outcome:
         """Record a permanent failure."""
-        log.warning("%s failed for good: %s", self.id, e)
-        self.store.settle(self.id, "failed", provider=e.provider, error=str(e))
+        return self.unsendable(str(e), provider=e.provider)
+
+    def unsendable(self, error: str, *, provider: str | None = None) -> Outcome:
+        """Record a failure no retry can mend; ``provider``, the one that refused, if any."""
+        log.warning("%s failed for good: %s", self.id, error)
+        self.store.settle(self.id, "failed", provider=provider, error=error)
         return Outcome("failed", self.attempt)
 
     def simulated(self, outcome: SimulatedOutcome) -> Outcome:

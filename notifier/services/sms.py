@@ -22,11 +22,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from notifier import segments
-from notifier.errors import Refused, TemplateError
-from notifier.providers.base import SmsProvider, TemplateSender
+from notifier.errors import PermanentProviderError, Refused, TemplateError
+from notifier.providers.base import SenderAware, SmsProvider, TemplateSender
+from notifier.providers.simulated import phone_outcome
 from notifier.queueing import Enqueuer, Note, TaskQueue
 from notifier.schemas import (
     MAX_SMS_TEXT,
@@ -38,7 +40,7 @@ from notifier.schemas import (
 )
 from notifier.services.batches import BatchContents, Rows, check_rows, store_batch
 from notifier.services.captcha import CaptchaPolicy, guard
-from notifier.services.delivery import store_and_queue
+from notifier.services.delivery import Attempt, Delivery, Outcome, store_and_queue
 from notifier.settings import ConfigError
 from notifier.stores.batches import BatchStore, Row
 from notifier.stores.notifications import NotificationStore
@@ -266,6 +268,50 @@ class RowTexts(BatchContents):
             templates=self._templates, senders=content["sender"],
         )  # fmt: skip
         return sms.payload(content["client"])
+
+
+def deliver_sms(d: Delivery, notification_id: str, *, lane: str = "") -> Outcome:
+    """Send an SMS through the first of the number's providers that takes it, of those that can
+    carry it: a template-only one its approved template (under the client's sign name, if it
+    has one), any other the text (from the client's sender, if it has one).
+
+    A batch's row is made its SMS first (``d.expand_sms``). A test key's is simulated from its
+    number. When none of the number's providers can carry it any more (the settings changed
+    since the door checked), it fails at once: no retry would change that.
+    """
+
+    def send(claimed: Attempt) -> Outcome:
+        try:
+            payload = d.expand_sms(claimed.payload)
+        except PermanentProviderError as e:
+            return claimed.failed_for_good(e)
+        sms = OutgoingSms.read(payload)
+        if payload.get("test"):
+            return claimed.simulated(phone_outcome(sms.to))
+        providers = d.sms(sms.to)
+        route = [p for p in providers if sms.carried_by(p)]
+        if not route:
+            names = ", ".join(p.name for p in providers) or "none"
+            return claimed.unsendable(
+                f"no provider for this number can carry this SMS now (its providers: {names})"
+            )
+        return claimed.hand_over(route, partial(transmit, sms))
+
+    return d.attempt(notification_id, send, lane=lane)
+
+
+def transmit(sms: OutgoingSms, provider: SmsProvider) -> str:
+    """Give ``sms`` to ``provider`` in the form it takes; the provider's id of the message."""
+    sender = sms.sender_for(provider.name)
+    if isinstance(provider, TemplateSender):
+        approved = sms.approved[provider.name]
+        return provider.send_template(
+            to=sms.to, template_id=approved.id, params=approved.params, sign_name=sender
+        )
+    assert sms.text is not None  # carried_by said so
+    if sender is None:  # an adapter that cannot send from another sender needs no keyword
+        return provider.send_sms(to=sms.to, body=sms.text)
+    return cast(SenderAware, provider).send_sms(to=sms.to, body=sms.text, sender=sender)
 
 
 def check_templates(templates: NamedSms, providers: Sequence[SmsProvider]) -> None:

@@ -1,5 +1,5 @@
 """Celery tasks. Importing this package registers them under their stable names."""
 
-from notifier.tasks import batches, callbacks, captcha, mail, schedule, uploads
+from notifier.tasks import batches, callbacks, captcha, mail, schedule, sms, uploads
 
-__all__ = ["batches", "callbacks", "captcha", "mail", "schedule", "uploads"]
+__all__ = ["batches", "callbacks", "captcha", "mail", "schedule", "sms", "uploads"]

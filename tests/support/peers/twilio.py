@@ -21,9 +21,24 @@ FROM = "+15005550006"
 _PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json$")
 
 
+def missing(form: dict[str, str]) -> tuple[int, str] | None:
+    """Twilio's refusal (its error code and message, with HTTP 400) of a create call that lacks
+    a required parameter: ``To`` (21604); a sender, ``From`` or ``MessagingServiceSid`` or both,
+    the service then sending from that ``From`` of its pool (21603); and ``Body`` (21602: this
+    fake sends no media). As Twilio's error pages document them."""
+    if not form.get("To"):
+        return 21604, "A 'To' phone number is required."
+    if not (form.get("From") or form.get("MessagingServiceSid")):
+        return 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message"
+    if not form.get("Body"):
+        return 21602, "Message body is required."
+    return None
+
+
 class FakeTwilio(JsonPeer[tuple[int, int]]):
-    """Accepts ``POST /2010-04-01/Accounts/<sid>/Messages.json`` with the account's Basic auth;
-    answers planned errors (HTTP status, Twilio code) first, by the number sent to."""
+    """Accepts ``POST /2010-04-01/Accounts/<sid>/Messages.json`` with the account's Basic auth
+    and the parameters Twilio requires (:func:`missing`); answers planned errors (HTTP status,
+    Twilio code) first, by the number sent to."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,6 +54,13 @@ class FakeTwilio(JsonPeer[tuple[int, int]]):
         if request.headers.get("authorization") != expected:
             return Reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        refused = missing(form)
+        if refused is not None:
+            code, message = refused
+            return Reply(400, {
+                "code": code, "message": message,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": 400,
+            })  # fmt: skip
         planned = self.planned(form.get("To", ""))
         if planned is not None:
             status, code = planned

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from notifier.embedded import free_port
 from notifier.errors import PermanentProviderError, TransientProviderError
@@ -97,4 +98,27 @@ def test_a_clients_sender_replaces_the_settings(
     assert {"From", "MessagingServiceSid"} & set(first) == {field}
     assert second["MessagingServiceSid"] == "MG" + "f" * 32
     assert "From" not in second
+    sms.close()
+
+
+def test_the_fake_refuses_what_twilio_refuses_without_a_sender_or_a_body(
+    twilio: FakeTwilio,
+) -> None:
+    """The fake holds the SDK's calls to Twilio's required parameters (errors 21603, 21602):
+    a test of senders through it cannot pass with none."""
+    senderless = provider(twilio.base_url, from_=None)
+    with pytest.raises(PermanentProviderError, match=r"Twilio 400 \(code 21603\)"):
+        senderless.send_sms(to="+8613800138000", body="hi")
+    sms = provider(twilio.base_url)
+    with pytest.raises(PermanentProviderError, match=r"Twilio 400 \(code 21602\)"):
+        sms.send_sms(to="+8613800138000", body="")
+    # Both at once is how Twilio is asked for one sender of the service's pool: taken.
+    both = {"To": "+8613800138000", "From": FROM, "MessagingServiceSid": "MG" + "e" * 32,
+            "Body": "hi"}  # fmt: skip
+    answer = requests.post(
+        f"{twilio.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+        data=both, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5,
+    )  # fmt: skip
+    assert answer.status_code == 201 and twilio.received == [both]
+    senderless.close()
     sms.close()

@@ -1,22 +1,31 @@
-"""What services/sms.py decides without HTTP: which provider can carry an SMS, what a worker is
-given, and which named SMS stop the start-up."""
+"""What services/sms.py decides: which provider can carry an SMS, what a worker is given and
+does with it (in-memory providers, a real Redis), and which named SMS stop the start-up."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
 
 from config import Settings
 from notifier import create_app
-from notifier.errors import Refused
+from notifier.errors import PermanentProviderError, Refused, TransientProviderError
 from notifier.providers.base import SmsProvider
 from notifier.providers.memory import MemorySmsProvider, MemoryTemplateProvider
-from notifier.services.sms import OutgoingSms, check_templates, refuse_uncarried
+from notifier.runtime import Runtime
+from notifier.services.batches import fan_out
+from notifier.services.sms import OutgoingSms, check_templates, deliver_sms, refuse_uncarried
 from notifier.settings import ConfigError
+from notifier.stores.batches.keys import content_key
 from notifier.templating import Approved, NamedSms, folders
-from tests.support.harness.sms import cn_providers, templates_dir
+from tests.support.delivery import delivery
+from tests.support.harness.clients import api_clients, auth
+from tests.support.harness.sms import DATA, cn_providers, templates_dir
+from tests.support.peers import aliyun, tencent
 
 NAMED = MemoryTemplateProvider("aliyun", "named")
 ORDERED = MemoryTemplateProvider("tencent", "ordered")
@@ -100,3 +109,146 @@ def test_the_runtime_checks_the_named_sms_against_its_providers(
     (folder / "sms" / "shipped.toml").write_text('text = "x"\n[tencent]\nid = "1"\nparams = {}\n')
     with pytest.raises(ConfigError, match=r"sms/shipped.toml: \[tencent\]: tencent takes ordered"):
         create_app(make_settings(**cn_providers(), templates_dir=folder))
+
+
+# Delivery: what a worker does with an SMS the door accepted.
+
+CN = "+8613800138000"
+
+
+def accepted(app: Flask, body: dict[str, Any], key: str = "") -> str:
+    """POST an SMS (as the tester, or as the client of ``key``); its notification's id."""
+    headers = {"Authorization": f"Bearer {key}"} if key else auth()
+    response = app.test_client().post("/v1/sms", json=body, headers=headers)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    found: str = response.get_json()["id"]
+    return found
+
+
+@pytest.fixture
+def cn_app(make_settings: Callable[..., Settings], tmp_path: Path) -> Flask:
+    """+86 served by Aliyun then Tencent; the operator's named SMS have their templates."""
+    return create_app(
+        make_settings(**cn_providers(), templates_dir=templates_dir(tmp_path / "templates"))
+    )
+
+
+def record(rt: Runtime, notification_id: str) -> tuple[str, str | None, str | None]:
+    found = rt.store.get(notification_id)
+    assert found is not None
+    return found.status, found.provider, found.error
+
+
+def test_a_text_goes_to_the_first_provider_from_the_clients_own_sender(
+    make_settings: Callable[..., Settings],
+) -> None:
+    shop = {
+        "client": "shop", "key_sha256": hashlib.sha256(b"ntf_shop").hexdigest(),
+        "scopes": ["sms"], "sms_sender": {"console": "Acme"},
+    }  # fmt: skip
+    app = create_app(make_settings(api_keys=[*api_clients(), shop]))
+    rt: Runtime = app.extensions["notifier"]
+    own = accepted(app, {"to": CN, "text": "Parcel"}, "ntf_shop")
+    settings = accepted(app, {"to": CN, "text": "Parcel"})
+    provider = MemorySmsProvider(name="console")
+    for notification_id in (own, settings):
+        assert deliver_sms(delivery(rt, sms=[provider]), notification_id).status == "sent"
+    assert provider.sent == [(CN, "Parcel")] * 2
+    assert provider.senders == ["Acme", None]
+    assert record(rt, own) == ("sent", "console", None)
+
+
+def test_a_named_sms_goes_as_each_providers_approved_template_and_fails_over(
+    cn_app: Flask,
+) -> None:
+    rt: Runtime = cn_app.extensions["notifier"]
+    down = TransientProviderError("Aliyun 503", provider="aliyun")
+    ali = MemoryTemplateProvider("aliyun", "named", [down])
+    ten = MemoryTemplateProvider("tencent", "ordered")
+    notification_id = accepted(cn_app, {"to": CN, "template": "shipped", "data": DATA})
+    outcome = deliver_sms(delivery(rt, sms=[ali, ten]), notification_id)
+    assert (outcome.status, outcome.attempt) == ("sent", 1)
+    assert ali.sent == [] and ten.sent == [(CN, tencent.SHIPPED, ["Acme", "1234"], None)]
+    assert record(rt, notification_id) == ("sent", "tencent", None)
+    again = accepted(cn_app, {"to": CN, "template": "shipped", "data": DATA})
+    deliver_sms(delivery(rt, sms=[ali, ten]), again)
+    assert ali.sent == [(CN, aliyun.SHIPPED, {"shop": "Acme", "order": "1234"}, None)]
+
+
+def test_only_the_providers_that_can_carry_it_are_tried(cn_app: Flask) -> None:
+    rt: Runtime = cn_app.extensions["notifier"]
+    down = TransientProviderError("Aliyun 503", provider="aliyun")
+    ali = MemoryTemplateProvider("aliyun", "named", [down])
+    ten = MemoryTemplateProvider("tencent", "ordered")
+    text = MemorySmsProvider(name="twilio")
+    notification_id = accepted(cn_app, {"to": CN, "template": "aliyun_only", "data": DATA})
+    outcome = deliver_sms(delivery(rt, sms=[ali, ten, text]), notification_id)
+    # Tencent has no approved template of it and Twilio no text: Aliyun is the only way.
+    assert outcome.status == "retry"
+    assert (ten.sent, text.sent) == ([], [])
+    assert record(rt, notification_id) == ("retrying", "aliyun", "Aliyun 503")
+
+
+def test_a_permanent_refusal_fails_at_once_without_failover(cn_app: Flask) -> None:
+    rt: Runtime = cn_app.extensions["notifier"]
+    bad = PermanentProviderError("isv.MOBILE_NUMBER_ILLEGAL", provider="aliyun")
+    ali = MemoryTemplateProvider("aliyun", "named", [bad])
+    ten = MemoryTemplateProvider("tencent", "ordered")
+    notification_id = accepted(cn_app, {"to": CN, "template": "shipped", "data": DATA})
+    assert deliver_sms(delivery(rt, sms=[ali, ten]), notification_id).status == "failed"
+    assert ten.sent == []
+    assert record(rt, notification_id) == ("failed", "aliyun", "isv.MOBILE_NUMBER_ILLEGAL")
+
+
+def test_an_sms_no_provider_can_carry_any_more_fails_at_once(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    notification_id = accepted(app, {"to": CN, "text": "Parcel"})
+    # The operator has since made +86 template-only.
+    ali = MemoryTemplateProvider("aliyun", "named")
+    assert deliver_sms(delivery(rt, sms=[ali]), notification_id).status == "failed"
+    status, provider, error = record(rt, notification_id)
+    assert (status, provider, ali.sent) == ("failed", None, [])
+    assert error == "no provider for this number can carry this SMS now (its providers: aliyun)"
+
+
+@pytest.mark.parametrize(
+    ("phone", "status", "attempts"),
+    [(CN, "sent", 1), ("+8613800000001", "retry", 1), ("+8613800000002", "failed", 1)],
+)
+def test_a_test_keys_sms_is_simulated_from_its_number(
+    make_settings: Callable[..., Settings], phone: str, status: str, attempts: int
+) -> None:
+    ci = {
+        "client": "ci", "key_sha256": hashlib.sha256(b"ntf_ci").hexdigest(),
+        "scopes": ["sms"], "mode": "test",
+    }  # fmt: skip
+    app = create_app(make_settings(api_keys=[*api_clients(), ci]))
+    rt: Runtime = app.extensions["notifier"]
+    provider = MemorySmsProvider()
+    notification_id = accepted(app, {"to": phone, "text": "Parcel"}, "ntf_ci")
+    outcome = deliver_sms(delivery(rt, sms=[provider]), notification_id)
+    assert (outcome.status, outcome.attempt, provider.sent) == (status, attempts, [])
+    assert record(rt, notification_id)[1] == "test"
+
+
+def test_a_batch_row_is_rendered_at_send_time_or_fails_once_its_content_is_gone(
+    app: Flask,
+) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    rows = [{"to": CN, "data": DATA}, {"to": CN, "data": {"shop": "Bcme", "order": "7"}}]
+    answer = app.test_client().post(
+        "/v1/sms/batch", json={"template": "shipped", "recipients": rows}, headers=auth()
+    )
+    batch_id = answer.get_json()["id"]
+    with app.app_context():
+        fan_out(batch_id, store=rt.batches, queues=rt.row_queue_of)
+    page = app.test_client().get(f"/v1/batches/{batch_id}/notifications", headers=auth())
+    first, second = (item["id"] for item in page.get_json()["items"])
+    provider = MemorySmsProvider()
+    assert deliver_sms(delivery(rt, sms=[provider]), first).status == "sent"
+    assert provider.sent == [(CN, "Acme: your parcel 1234 ships today.")]
+    fresh = create_app(rt.settings).extensions["notifier"]  # another worker, no cached content
+    rt.redis.delete(content_key(batch_id))  # expired, as a batch's content does in time
+    assert deliver_sms(delivery(fresh, sms=[provider]), second).status == "failed"
+    assert record(rt, second) == ("failed", "batch", "the batch's content expired")
+    assert len(provider.sent) == 1
