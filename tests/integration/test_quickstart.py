@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 import signal
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -71,8 +73,8 @@ def test_run_starts_a_worker_a_core_serves_mail_into_the_outbox_and_stops_cleanl
         # still say sending a moment after the file is there.
         url = f"{base}/v1/notifications/{notification_id}"
 
-        def recorded() -> dict[str, str] | None:
-            answer: dict[str, str] = requests.get(url, headers=headers, timeout=10).json()
+        def recorded() -> dict[str, Any] | None:
+            answer: dict[str, Any] = requests.get(url, headers=headers, timeout=10).json()
             return answer if answer["status"] == "sent" else None
 
         status = wait_for(recorded, what="the send to be recorded")
@@ -83,6 +85,24 @@ def test_run_starts_a_worker_a_core_serves_mail_into_the_outbox_and_stops_cleanl
         )
         assert response.status_code == 202, response.text
         run.expect("SMS to +8613800138000: 【Notifier】您的验证码是")
+        # The README's SMS notifications, posted as its curl posts them (-d, no JSON type).
+        form = {"Content-Type": "application/x-www-form-urlencoded", **headers}
+        texts: list[dict[str, Any]] = [
+            {"to": "+8613800138000", "text": "Your parcel 1234 ships today."},
+            {"to": "+8613800138000", "template": "shipped",
+             "data": {"shop": "Acme", "order": "1234"}},
+        ]  # fmt: skip
+        for body in texts:
+            response = requests.post(
+                f"{base}/v1/sms", data=json.dumps(body), headers=form, timeout=10
+            )
+            assert response.status_code == 202, response.text
+            notification_id = response.json()["id"]
+            url = f"{base}/v1/notifications/{notification_id}"
+            shown = wait_for(recorded, what="the SMS to be recorded sent")
+        run.expect("SMS to +8613800138000: Your parcel 1234 ships today.")
+        run.expect("SMS to +8613800138000: Acme: your parcel 1234 ships today.")
+        assert (shown["kind"], shown["provider"], shown["segments"]) == ("sms", "console", 1)
     finally:
         code = run.stop(signal.SIGINT, timeout=30)
     assert code in (0, 130), run.output()[-2000:]

@@ -3,6 +3,9 @@ operator's folder of named SMS that those providers can send."""
 
 from __future__ import annotations
 
+import itertools
+import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +61,21 @@ def cn_providers(
         "tencent_template_id": tencent.TEMPLATE_ID,
         "tencent_endpoint": tencent_endpoint,
     }
+
+
+# The US numbers this process gave out: +1 650 and seven digits (an exchange of 200 to 999, a
+# line), counted on from a random start, so none is given twice.
+_given = itertools.count(uuid.uuid4().int % 4_000_000)
+_lock = threading.Lock()
+
+
+def american() -> str:
+    """A valid US number no other test uses."""
+    return americans(1)[0]
+
+
+def americans(count: int) -> list[str]:
+    """``count`` valid US numbers that no other test uses, in order."""
+    with _lock:
+        taken = [next(_given) for _ in range(count)]
+    return [f"+1650{200 + k // 10_000}{k % 10_000:04d}" for k in taken]
