@@ -8,6 +8,7 @@ tutorial recipe (naive_app.py) and the machine's limits, in one run on one machi
     bench/run cores      # only the every-core figures (issue #22)
     bench/run dkim       # only the signing figures (issue #25)
     bench/run cpu        # only the workers' CPU a mail (issue #36)
+    bench/run sms        # only the SMS notifications' figures (issue #37)
 
 It starts its own Redis, an SMTP sink (sink.py) and each service the way its Procfile does;
 the load comes from loadgen.py in a process of its own. It prints figures beside those of
@@ -24,7 +25,7 @@ import sys
 import time
 
 from harness import BENCH, LOGS, Bench
-from scenarios import batch, cores, cpu, dkim, lanes, overview, sentinel
+from scenarios import batch, cores, cpu, dkim, lanes, overview, sentinel, sms
 
 # In the order a whole run takes them.
 SCENARIOS = {
@@ -35,6 +36,7 @@ SCENARIOS = {
     "cores": cores,
     "dkim": dkim,
     "cpu": cpu,
+    "sms": sms,
 }
 
 

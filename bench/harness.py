@@ -43,6 +43,9 @@ ACCEPTS = 5  # accepts measured, of that batch
 STEADY = 0.1  # the share of a drain after which its workers' CPU a mail is counted
 LOGS = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
 MAIL = '{"to": ["u{u}@example.com"], "subject": "Bench {n}", "text": "Hello from the bench."}'
+CAPTCHA = '{"phone": "+86138{p}", "purpose": "bench"}'
+# An SMS notification, the length of a parcel's notice (one GSM-7 segment).
+SMS = '{"to": "+86138{p}", "text": "Acme: your parcel {n} ships today. Track it at acme.example/t/{n}"}'
 # Settings bench/run takes from its caller's environment: the deployment's size.
 SIZING = (
     "NOTIFIER_WORKER_PROCESSES",
@@ -300,18 +303,32 @@ class Bench:
             answer: dict[str, Any] = json.loads(r.read())
         return answer, time.perf_counter() - started
 
-    def ingress(self, base: str, body: str, auth: bool = True) -> dict[str, Any]:
+    def ingress(
+        self, base: str, body: str, auth: bool = True, path: str = "/v1/mail"
+    ) -> dict[str, Any]:
         """The median of three 10-second runs after a warm-up (this machine is noisy)."""
+        return self.ingresses(base, {path: body}, auth)[path]
+
+    def ingresses(
+        self, base: str, bodies: dict[str, str], auth: bool = True
+    ) -> dict[str, dict[str, Any]]:
+        """Each route's ingress (``bodies``: route -> body), as :meth:`ingress` measures one;
+        their runs taken in turns, so that the machine's noise falls on each alike."""
         headers = self.headers if auth else self.headers[1:]
-        load("closed", f"{base}/v1/mail", body=body, header=headers, conns=16, seconds=2)
-        runs = []
+        for path, body in bodies.items():
+            load("closed", f"{base}{path}", body=body, header=headers, conns=16, seconds=2)
+        runs: dict[str, list[dict[str, Any]]] = {path: [] for path in bodies}
         for _ in range(REPEATS):
-            self.reset()
-            runs.append(
-                load("closed", f"{base}/v1/mail", body=body, header=headers, conns=16, seconds=10)
-            )
-        runs.sort(key=lambda r: r["rps"])
-        return {**runs[len(runs) // 2], "runs_rps": [round(r["rps"]) for r in runs]}
+            for path, body in bodies.items():
+                self.reset()
+                runs[path].append(load(
+                    "closed", f"{base}{path}", body=body, header=headers, conns=16, seconds=10
+                ))  # fmt: skip
+        found = {}
+        for path, taken in runs.items():
+            taken.sort(key=lambda r: r["rps"])
+            found[path] = {**taken[len(taken) // 2], "runs_rps": [round(r["rps"]) for r in taken]}
+        return found
 
     def queue(
         self, base: str, body: str, auth: bool = True, path: str = "/v1/mail", count: int = DRAIN
@@ -365,12 +382,19 @@ class Bench:
 
     # -- the runs -----------------------------------------------------------------------
 
-    def texts(self, base: str, count: int, start: Callable[[], Proc | Procs]) -> dict[str, Any]:
-        """``count`` captchas queued, then the workers ``start`` gives: texts a second at the
-        Twilio server, from the first to the last, and the HTTP connections it took."""
+    def texts(
+        self,
+        base: str,
+        count: int,
+        start: Callable[[], Proc | Procs],
+        path: str = "/v1/sms/captcha",
+        body: str = CAPTCHA,
+    ) -> dict[str, Any]:
+        """``count`` captchas (or another ``body`` to another sending ``path``: SMS
+        notifications) queued, then the workers ``start`` gives: texts a second at the Twilio
+        server, from the first to the last, and the HTTP connections it took."""
         self.reset()
-        captcha = '{"phone": "+86138{p}", "purpose": "bench"}'
-        self.queue(base, captcha, path="/v1/sms/captcha", count=count)
+        self.queue(base, body, path=path, count=count)
         workers = start()
         wait_until(lambda: self.sink_db.hlen("bench:sms") >= count, 600, "the captchas")
         workers.stop()
@@ -379,6 +403,41 @@ class Bench:
             "texts": len(texts),
             "per_s": (len(texts) - 1) / (max(texts) - min(texts)),
             "connections": int(self.sink_db.get("bench:sms_connections") or 0),
+        }
+
+    def captcha_behind(
+        self,
+        base: str,
+        start: Callable[[], Proc | Procs],
+        arrived: Callable[[], int],
+        path: str = "/v1/mail",
+        body: str = MAIL,
+    ) -> dict[str, Any]:
+        """From ``POST /v1/sms/captcha`` to Twilio's server, five captchas one after another,
+        while a backlog drains: BACKLOG of ``body`` queued to ``path``, then the workers
+        ``start`` gives; the captchas are posted once ``arrived`` (the backlog's messages at
+        their peer) reaches 100. Their waits, and how much of the backlog was still to go."""
+        self.reset()
+        self.queue(base, body, path=path, count=BACKLOG)
+        workers = start()
+        waits, behind = [], []
+        try:
+            wait_until(lambda: arrived() >= 100, 120, "the backlog to drain")
+            for n in range(5):
+                phone = f"+8613900{n:06d}"
+                captcha = json.dumps({"phone": phone, "purpose": "backlog"}).encode()
+                posted = time.time()
+                self.call(f"{base}/v1/sms/captcha", captcha)
+                at = wait_until(partial(self.sink_db.hget, "bench:sms", phone), 120, "captcha")
+                waits.append(float(at) - posted)
+                behind.append(BACKLOG - arrived())
+        finally:
+            workers.stop()
+        return {
+            "p50_s": percentile(waits, 0.5),
+            "max_s": max(waits),
+            "still_queued": min(behind),
+            "waits_s": [round(w, 3) for w in waits],
         }
 
     def accepts(self, url: str, body: bytes, fresh: bool) -> dict[str, Any]:

@@ -263,8 +263,8 @@ def test_receipts_move_an_sms_on_and_its_callbacks_carry_kind_sms(texting: Texti
     assert texting.twilio.receipt(sid, "delivered", deliver_to=stack.base).status_code == 200
     shop.wait_status(delivered, "delivered")
     sent, arrived = callbacks(texting, delivered, 2)
-    assert [(c["status"], c["kind"], c["reference"]) for c in (sent, arrived)] == [
-        ("sent", "sms", "r-7"), ("delivered", "sms", "r-7"),
+    assert [(c["status"], c["kind"], c["reference"], c["segments"]) for c in (sent, arrived)] == [
+        ("sent", "sms", "r-7", 1), ("delivered", "sms", "r-7", 1),
     ]  # fmt: skip
     assert phone not in json.dumps([sent, arrived])
     # Tencent's push of a failure: undelivered, with its code.
