@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from harness import BACKLOG, BIN, DRAIN, MAIL, SMS, TWILIO_MS, Bench, beside, size
+from harness import BACKLOG, BIN, DRAIN, MAIL, REPEATS, SMS, TWILIO_MS, Bench, beside, size
 
 TITLE = "SMS notifications"
 PATH = "/v1/sms"
@@ -14,16 +14,23 @@ PATH = "/v1/sms"
 
 def run(bench: Bench) -> dict[str, Any]:
     """The default deployment's workers (the Procfile's worker once per core) drain queued SMS
-    notifications to a Twilio on loopback and to one 200 ms away; then a captcha is posted
-    behind a backlog of them (Twilio 200 ms away); then each route's ingress, in turns."""
+    notifications to a Twilio on loopback and to one 200 ms away, in turns, the median of
+    three each; then a captcha is posted behind a backlog of them (Twilio 200 ms away); then
+    each route's ingress, in turns."""
     near = {**bench.env, "NOTIFIER_TWILIO_BASE_URL": f"http://127.0.0.1:{bench.near_twilio_port}"}
     web, base = bench.web("sms-web", [str(BIN / "gunicorn"), "notifier:create_app()"])
     processes, threads = size(bench.env)
     r: dict[str, Any] = {"processes": processes, "threads": threads}
     try:
-        for label, env in [("sms_loopback", near), ("sms_far", bench.env)]:
-            workers = partial(bench.workers, f"sms-{label}", env)
-            r[label] = bench.texts(base, DRAIN, workers, path=PATH, body=SMS)
+        # Near and far in turns, REPEATS times each, so the machine's noise falls on both alike.
+        drains: dict[str, list[dict[str, Any]]] = {"sms_loopback": [], "sms_far": []}
+        for n in range(REPEATS):
+            for label, env in [("sms_loopback", near), ("sms_far", bench.env)]:
+                workers = partial(bench.workers, f"sms-{label}-{n}", env)
+                drains[label].append(bench.texts(base, DRAIN, workers, path=PATH, body=SMS))
+        for label, runs in drains.items():
+            runs.sort(key=lambda t: t["per_s"])
+            r[label] = {**runs[len(runs) // 2], "runs_per_s": [round(t["per_s"]) for t in runs]}
 
         def notifications_arrived() -> int:  # the backlog's numbers, not the captchas'
             found = bench.sink_db.hscan_iter("bench:sms", match="+86138*", count=1000)
@@ -46,7 +53,8 @@ def table(r: dict[str, Any], before: dict[str, Any]) -> str:
     mail, sms = r["ingress_mail"], r["ingress_sms"]
 
     def texts(t: dict[str, Any]) -> str:
-        return f"{t['per_s']:.0f}/s ({t['connections']} HTTP conns)"
+        runs = "/".join(str(n) for n in t["runs_per_s"])
+        return f"{t['per_s']:.0f}/s ({t['connections']} HTTP conns; runs {runs})"
 
     def ing(x: dict[str, Any]) -> str:
         runs = "/".join(str(n) for n in x["runs_rps"])
@@ -55,8 +63,8 @@ def table(r: dict[str, Any], before: dict[str, Any]) -> str:
     target = TWILIO_MS / 1000 + 0.5
     rows = [
         ("worker processes x threads", f"{r['processes']} x {r['threads']}", "size"),
-        (f"{DRAIN} SMS notifications, Twilio on loopback", texts(near), "sms_loopback"),
-        (f"{DRAIN} SMS notifications, Twilio {TWILIO_MS} ms away", texts(far), "sms_far"),
+        (f"{DRAIN} SMS notifications, Twilio on loopback, median of {REPEATS}", texts(near), "sms_loopback"),
+        (f"{DRAIN} SMS notifications, Twilio {TWILIO_MS} ms away, in turns", texts(far), "sms_far"),
         ("  far / loopback (target >= 0.70)", f"{far['per_s'] / near['per_s']:.2f}", "sms_ratio"),
         (f"captcha behind {BACKLOG} SMS, Twilio {TWILIO_MS} ms (target < {target:.1f} s)", f"p50 {behind['p50_s']:.2f} s  max {behind['max_s']:.2f} s  ({behind['still_queued']} SMS still queued)", "captcha_behind_sms_s"),
         ("ingress POST /v1/mail, 16 conns, median of 3 x 10 s", ing(mail), "ingress_mail"),
