@@ -26,6 +26,7 @@ from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
 from notifier.providers.qiniu import QiniuSettings, QiniuUploads
 from notifier.providers.s3 import S3Settings, S3Uploads
+from notifier.providers.ses import SesMailProvider, SesSettings
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
 from notifier.providers.tencent import TencentSettings, TencentSmsProvider
 from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
@@ -63,6 +64,8 @@ def _twilio(own: TwilioSettings, settings: Settings) -> TwilioSmsProvider:
 MAIL_PROVIDERS: dict[str, MailFactory] = {
     "smtp": Vendor(SmtpSettings, lambda own, s: SmtpMailProvider(
         own, threads=s.worker_concurrency, dkim=dkim_signer(s))),
+    "ses": Vendor(SesSettings, lambda own, s: SesMailProvider(
+        own, max_connections=s.worker_concurrency, dkim=dkim_signer(s))),
     "outbox": Vendor(OutboxSettings, lambda own, s: OutboxMailProvider(own, dkim=dkim_signer(s))),
     "console": lambda settings: ConsoleMailProvider(),
     "memory": lambda settings: MemoryMailProvider(),

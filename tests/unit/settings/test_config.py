@@ -244,6 +244,23 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"NOTIFIER_ALIYUN_RECEIPT_TOKEN": "short"}, "NOTIFIER_ALIYUN_RECEIPT_TOKEN"),
         ({"NOTIFIER_TENCENT_RECEIPT_TOKEN": "a/b+c" * 4}, "NOTIFIER_TENCENT_RECEIPT_TOKEN"),
         ({"NOTIFIER_ENV": "staging"}, "NOTIFIER_ENV"),
+        ({"NOTIFIER_MAIL_PROVIDERS": "ses,smtp"}, "NOTIFIER_SES_REGION"),  # required when listed
+        ({"NOTIFIER_SES_ACCESS_KEY_ID": "AKIA0000000000000000"}, "NOTIFIER_SES_ACCESS_KEY_ID"),
+        ({"NOTIFIER_SES_CONFIGURATION_SET": "events, all"}, "NOTIFIER_SES_CONFIGURATION_SET"),
+        (
+            {**PROD_READY, "NOTIFIER_MAIL_PROVIDERS": "ses", "NOTIFIER_SES_REGION": "eu-west-1"},
+            "NOTIFIER_MAIL_DEFAULT_SENDER",
+        ),
+        (
+            {
+                **PROD_READY,
+                "NOTIFIER_MAIL_PROVIDERS": "ses",
+                "NOTIFIER_SES_REGION": "eu-west-1",
+                "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+                "NOTIFIER_SES_ENDPOINT_URL": "http://ses.internal",
+            },
+            "NOTIFIER_SES_ENDPOINT_URL",
+        ),
         ({"NOTIFIER_MAIL_PORT": "smtp"}, "NOTIFIER_MAIL_PORT"),
         ({"NOTIFIER_WORKER_PROCESSES": "0"}, "NOTIFIER_WORKER_PROCESSES"),
         ({"NOTIFIER_API_KEYS": '[{"client": "x"'}, "NOTIFIER_API_KEYS"),
