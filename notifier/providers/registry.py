@@ -26,6 +26,7 @@ from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
 from notifier.providers.qiniu import QiniuSettings, QiniuUploads
 from notifier.providers.s3 import S3Settings, S3Uploads
+from notifier.providers.sendgrid import SendGridMailProvider, SendGridSettings
 from notifier.providers.ses import SesMailProvider, SesSettings
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
 from notifier.providers.tencent import TencentSettings, TencentSmsProvider
@@ -66,6 +67,8 @@ MAIL_PROVIDERS: dict[str, MailFactory] = {
         own, threads=s.worker_concurrency, dkim=dkim_signer(s))),
     "ses": Vendor(SesSettings, lambda own, s: SesMailProvider(
         own, max_connections=s.worker_concurrency, dkim=dkim_signer(s))),
+    "sendgrid": Vendor(SendGridSettings, lambda own, s: SendGridMailProvider(
+        own, max_connections=s.worker_concurrency)),
     "outbox": Vendor(OutboxSettings, lambda own, s: OutboxMailProvider(own, dkim=dkim_signer(s))),
     "console": lambda settings: ConsoleMailProvider(),
     "memory": lambda settings: MemoryMailProvider(),

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 A = TypeVar("A")
 
@@ -150,6 +150,29 @@ class JsonPeer(Generic[A]):
             do_GET = do_POST = _serve
 
         return Handler
+
+
+class Taken(Protocol):
+    """A mail a mail provider's stand-in took."""
+
+    @property
+    def recipients(self) -> list[str]: ...
+
+
+T = TypeVar("T", bound=Taken)
+
+
+class MailPeer(JsonPeer[Answer], Generic[T]):
+    """A mail provider's API (SES, SendGrid): ``sent`` holds the mails it took."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[T] = []
+
+    def to(self, address: str) -> list[T]:
+        """The mails taken for ``address``."""
+        with self.lock:
+            return [s for s in self.sent if address in s.recipients]
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from notifier.providers.ses import SesMailProvider, SesSettings
-from tests.support.peers.http_peer import Answer, JsonPeer, Reply, Request
+from tests.support.peers.http_peer import Answer, MailPeer, Reply, Request
 from tests.support.peers.sigv4 import Refusal, verify
 
 ACCESS_KEY_ID = "AKIASESTESTKEY000001"
@@ -80,7 +80,7 @@ class Sent:
         return [a for field in DESTINATION for a in self.destination.get(field, [])]
 
 
-class FakeSes(JsonPeer[Answer]):
+class FakeSes(MailPeer[Sent]):
     """SES API v2 on 127.0.0.1; ``sent`` holds what it took, ``refused`` what it did not."""
 
     def __init__(
@@ -93,18 +93,8 @@ class FakeSes(JsonPeer[Answer]):
         self.secrets = {ACCESS_KEY_ID: SECRET_ACCESS_KEY}
         self.identities = set(identities)  # verified addresses and domains
         self.configuration_sets = set(configuration_sets)
-        self.sent: list[Sent] = []
         self.refused: list[tuple[int, str, str]] = []
         self.clock_offset = 0.0  # seconds added to the server's clock
-
-    def start(self) -> FakeSes:
-        super().start()
-        return self
-
-    def to(self, address: str) -> list[Sent]:
-        """The mails taken for ``address``."""
-        with self.lock:
-            return [s for s in self.sent if address in s.recipients]
 
     def answer(self, request: Request) -> Reply:
         try:

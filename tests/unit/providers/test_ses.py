@@ -4,21 +4,18 @@ each of SES's refusals sorted into a retry, a failover or a failure."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import dkim
 import pytest
 
-from notifier.embedded import free_port
-from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.errors import PermanentProviderError
 from notifier.providers.dkim import DkimSigner, load_keys
 from notifier.providers.signed_http import OperatorError
 from tests.support.harness.dkim_keys import KeyPair
 from tests.support.harness.mail import mail
 from tests.support.peers import ses
 from tests.support.peers.dns_server import DnsServer
-from tests.support.peers.http_peer import Answer, silent_server
 
 
 @pytest.fixture
@@ -77,50 +74,6 @@ def test_the_dkim_signature_holds_after_ses_set_its_message_id_and_date(
         assert not dkim.verify(changed)
 
 
-def test_one_connection_carries_many_mails_and_no_call_is_retried(fake: ses.FakeSes) -> None:
-    provider = ses.provider(fake.base_url)
-    for n in range(5):
-        provider.send_mail(message=mail(f"n{n}"))
-    fake.plan("ada@example.com", ses.UNAVAILABLE)
-    with pytest.raises(TransientProviderError):
-        provider.send_mail(message=mail("n5"))
-    # Six calls on one kept connection, the 503 tried once: retrying is the task's to decide.
-    assert (fake.connections, fake.requests, len(fake.sent)) == (1, 6, 5)
-
-
-@pytest.mark.parametrize(
-    ("answer", "error"),
-    [
-        (ses.THROTTLED, TransientProviderError),
-        (ses.QUOTA, TransientProviderError),
-        (ses.UNAVAILABLE, TransientProviderError),
-        (Answer(500, "InternalFailure", "oops"), TransientProviderError),
-        (ses.PAUSED, OperatorError),
-        (Answer(400, "AccountSuspendedException", "suspended"), OperatorError),
-        (Answer(400, "MailFromDomainNotVerifiedException", "not verified"), OperatorError),
-        (ses.UNVERIFIED, OperatorError),
-        (Answer(400, "SomethingNewException", "a code we do not know"), OperatorError),
-        (ses.REJECTED, PermanentProviderError),
-        (Answer(400, "BadRequestException", "Missing final '@domain'"), PermanentProviderError),
-    ],
-    ids=lambda v: v.code if isinstance(v, Answer) else v.__name__,
-)
-def test_each_refusal_is_sorted(
-    fake: ses.FakeSes,
-    caplog: pytest.LogCaptureFixture,
-    answer: Answer,
-    error: type[Exception],
-) -> None:
-    fake.plan("ada@example.com", answer)
-    with pytest.raises(error) as caught, caplog.at_level(logging.ERROR):
-        ses.provider(fake.base_url).send_mail(message=mail())
-    assert type(caught.value) is error
-    assert str(caught.value).startswith(f"ses {answer.code}: ")
-    assert getattr(caught.value, "provider", None) == "ses"
-    # The operator's problems, and only those, are logged at ERROR (metrics and alerts count them).
-    assert bool(caplog.records) is (error is OperatorError)
-
-
 def test_what_ses_itself_refuses_of_our_account_is_the_operators(fake: ses.FakeSes) -> None:
     with pytest.raises(OperatorError, match="ses InvalidSignatureException"):
         ses.provider(fake.base_url, secret_access_key="wrong").send_mail(message=mail())
@@ -136,10 +89,3 @@ def test_an_address_ses_cannot_carry_fails_without_a_call(fake: ses.FakeSes) -> 
     with pytest.raises(PermanentProviderError, match="SMTPUTF8"):
         ses.provider(fake.base_url).send_mail(message=mail(to=("用户@example.com",)))
     assert fake.requests == 0
-
-
-def test_unreachable_or_silent_ses_is_transient_within_the_timeout() -> None:
-    with pytest.raises(TransientProviderError, match="SES unreachable"):
-        ses.provider(f"http://127.0.0.1:{free_port()}").send_mail(message=mail())
-    with silent_server() as url, pytest.raises(TransientProviderError, match=r"within 0\.5 s"):
-        ses.provider(url, timeout=0.5).send_mail(message=mail())

@@ -247,6 +247,21 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"NOTIFIER_MAIL_PROVIDERS": "ses,smtp"}, "NOTIFIER_SES_REGION"),  # required when listed
         ({"NOTIFIER_SES_ACCESS_KEY_ID": "AKIA0000000000000000"}, "NOTIFIER_SES_ACCESS_KEY_ID"),
         ({"NOTIFIER_SES_CONFIGURATION_SET": "events, all"}, "NOTIFIER_SES_CONFIGURATION_SET"),
+        ({"NOTIFIER_MAIL_PROVIDERS": "sendgrid"}, "NOTIFIER_SENDGRID_API_KEY"),
+        (
+            {"NOTIFIER_SENDGRID_BASE_URL": "https://api.sendgrid.com/v3"},
+            "NOTIFIER_SENDGRID_BASE_URL",
+        ),  # a host, no path
+        (
+            {
+                **PROD_READY,
+                "NOTIFIER_MAIL_PROVIDERS": "sendgrid",
+                "NOTIFIER_SENDGRID_API_KEY": "SG.x",
+                "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+                "NOTIFIER_SENDGRID_BASE_URL": "http://127.0.0.1:8025",
+            },
+            "NOTIFIER_SENDGRID_BASE_URL",
+        ),
         (
             {**PROD_READY, "NOTIFIER_MAIL_PROVIDERS": "ses", "NOTIFIER_SES_REGION": "eu-west-1"},
             "NOTIFIER_MAIL_DEFAULT_SENDER",
