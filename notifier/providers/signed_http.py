@@ -3,7 +3,8 @@
 A keep-alive session sized for the worker's threads, one POST under a whole-call deadline
 (:mod:`notifier.deadline`) whose network faults are transient, the errors a vendor's answer is sorted into, and the number check. Both vendors'
 SMS products send approved templates only, so they share one seam,
-:class:`notifier.providers.base.CaptchaSender`.
+:class:`notifier.providers.base.CaptchaSender`. The mail APIs (SES, SendGrid) sort their
+answers into the same errors (:func:`refusal`, :func:`operator_error`).
 
 ::
 
