@@ -33,7 +33,7 @@ def _build(settings: Settings) -> Flask:
     from notifier import api, logs, tasks  # noqa: F401 (importing tasks registers them)
     from notifier.celery_ext import celery_config, celery_init_app
     from notifier.embedded import fill_in
-    from notifier.providers.registry import mail_factory, sms_factories
+    from notifier.providers.registry import mail_factories, sms_factories
     from notifier.runtime import Runtime
 
     logs.configure(settings.log_level, settings.log_format)
@@ -53,7 +53,7 @@ def _build(settings: Settings) -> Flask:
         settings=settings,
         redis_url=filled.redis_url,
         clients={c.key_sha256: c for c in filled.clients},
-        mail_factory=mail_factory(settings.mail_provider),
+        mail_factories=mail_factories(settings),
         sms_factories=sms_factories(
             dict.fromkeys(
                 [*settings.sms_providers, *chain(*settings.sms_country_providers.values())]

@@ -115,7 +115,7 @@ def run(port: int, host: str, procfile: str) -> None:
         where,
         filled.redis_url if filled.embedded_redis else None,
         filled.development_key,
-        settings.mail_provider,
+        settings.mail_providers,
         settings.vendor(OutboxSettings).dir,
         settings.worker_processes,
     )
@@ -147,13 +147,19 @@ def procfile_processes(processes: Mapping[str, str], workers: int) -> dict[str, 
 
 
 def _banner(
-    where: str, redis_url: str | None, key: str | None, mail: str | None, outbox: Path, workers: int
+    where: str,
+    redis_url: str | None,
+    key: str | None,
+    mail: list[str],
+    outbox: Path,
+    workers: int,
 ) -> None:
     lines = [f"Notifier on http://{where}", f"redis: {redis_url or '(from settings)'}"]
     if key:
         lines.append(f"development API key: {key}")
     lines.append(
-        f"mail provider: {mail}" + (f" (files in {outbox.resolve()})" if mail == "outbox" else "")
+        f"mail provider{'s' if len(mail) > 1 else ''}: {', '.join(mail)}"
+        + (f" (files in {outbox.resolve()})" if "outbox" in mail else "")
     )
     lines.append(f"worker processes: {workers} (NOTIFIER_WORKER_PROCESSES)")
     lines.append("stop with Ctrl-C")

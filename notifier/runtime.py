@@ -116,7 +116,7 @@ class Runtime:
     settings: Settings
     redis_url: str
     clients: dict[str, ApiClient]  # by the SHA-256 of their key
-    mail_factory: MailFactory
+    mail_factories: dict[str, MailFactory]  # the mail providers, by name, in failover order
     sms_factories: dict[str, SmsFactory]  # every provider any route names, by name
     captcha_secret: bytes
     celery: Celery
@@ -213,7 +213,7 @@ class Runtime:
             self.celery, TaskNames.SEND_SMS, direct_ok=self.broker_is_state, lane=QueueNames.BULK
         )
         self.row_texts = RowTexts(self.batches, self.named_sms)
-        self._mail = PerProcess(lambda: self.mail_factory(s))
+        self._mails = PerProcess(lambda: [make(s) for make in self.mail_factories.values()])
         self._callback_sender = PerProcess(
             lambda: CallbackSender(
                 production=s.env is Environment.PRODUCTION,
@@ -230,7 +230,7 @@ class Runtime:
             store=self.store,
             max_attempts=s.retry_max,
             lease=s.task_time_limit,
-            mail=self._mail.get,
+            mails=self._mails.get,
             sms=self.sms_providers_for,
             captchas=self.captchas,
             captcha_policy=self.captcha_policy,
@@ -272,9 +272,9 @@ class Runtime:
         return next((c for c in self.clients.values() if c.client == name), None)
 
     @property
-    def mail_provider(self) -> MailProvider:
-        """This process's mail provider."""
-        return self._mail.get()
+    def mail_providers(self) -> list[MailProvider]:
+        """This process's mail providers, in failover order."""
+        return self._mails.get()
 
     def queue_of(self, kind: str, *, batch: bool = False) -> TaskQueue:
         """Where the task of a notification of ``kind`` goes (a batch's row: the bulk lane)."""
@@ -326,8 +326,7 @@ class Runtime:
 
     def close(self) -> None:
         """Release the providers' connections (a worker process is shutting down)."""
-        mail = self._mail.made_here()
-        if mail is not None:
+        for mail in self._mails.made_here() or ():
             mail.close()
         for provider in (self._sms.made_here() or {}).values():
             provider.close()

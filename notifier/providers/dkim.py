@@ -60,17 +60,21 @@ class DkimSigner:
             domain = domain.partition(".")[2]
         return None
 
-    def sign(self, data: bytes, sender: str) -> bytes:
-        """``data`` with a DKIM-Signature header in front, or as it is when no key applies."""
+    def sign(self, data: bytes, sender: str, *, unsigned: frozenset[bytes] = frozenset()) -> bytes:
+        """``data`` with a DKIM-Signature header in front, or as it is when no key applies;
+        the headers named in ``unsigned`` (lower case) are left out of the signature: those the
+        provider rewrites on the way (SES its own Message-ID and Date)."""
         domain = self.domain_for(sender)
         if domain is None:
             return data
-        return self._sign(data, domain, self._keys[domain]) + data
+        return self._sign(data, domain, self._keys[domain], unsigned) + data
 
     @staticmethod
-    def _sign(data: bytes, domain: str, key: DkimKey) -> bytes:
+    def _sign(
+        data: bytes, domain: str, key: DkimKey, unsigned: frozenset[bytes] = frozenset()
+    ) -> bytes:
         present = {line.split(b":", 1)[0].strip().lower() for line in _header_lines(data)}
-        include = [name for name in SIGNED if name in present]
+        include = [name for name in SIGNED if name in present and name not in unsigned]
         signature: bytes = dkim.sign(
             data,
             key.selector.encode(),

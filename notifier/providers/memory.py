@@ -27,17 +27,16 @@ class _Failing:
 class MemoryMailProvider(_Failing):
     """Keep sent mails in ``sent``; raise the queued ``failures`` first."""
 
-    name = "memory"
-
-    def __init__(self, failures: Iterable[ProviderError] = ()) -> None:
+    def __init__(self, failures: Iterable[ProviderError] = (), name: str = "memory") -> None:
         super().__init__(failures)
+        self.name = name
         self.sent: list[OutgoingMail] = []
 
     def send_mail(self, *, message: OutgoingMail) -> str:
         """Record the message, or raise the next queued failure."""
         self._maybe_fail()
         self.sent.append(message)
-        return f"<{message.notification_id}@memory>"
+        return f"<{message.notification_id}@{self.name}>"
 
 
 class MemorySmsProvider(_Failing):

@@ -79,13 +79,19 @@ class Wire:
         return ["SMTPUTF8", "BODY=8BITMIME"] if self.smtputf8 else []
 
 
-def build_wire(message: OutgoingMail, dkim: DkimSigner | None = None) -> Wire:
+def build_wire(
+    message: OutgoingMail,
+    dkim: DkimSigner | None = None,
+    *,
+    unsigned: frozenset[bytes] = frozenset(),
+) -> Wire:
     """Build the message and serialise it for SMTP: CRLF line ends, no line over 998 octets;
-    signed with ``dkim`` last, over the final bytes."""
+    signed with ``dkim`` last, over the final bytes, but for the headers ``unsigned`` names
+    (lower case: those a provider rewrites)."""
     mime = build_mime(message)
     data = mime.as_bytes(policy=_WIRE)
     return Wire(
-        data=dkim.sign(data, message.sender) if dkim is not None else data,
+        data=dkim.sign(data, message.sender, unsigned=unsigned) if dkim is not None else data,
         message_id=str(mime["Message-ID"]),
         smtputf8=not all(a.isascii() for a in _addresses(message)),
     )

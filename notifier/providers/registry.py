@@ -26,6 +26,8 @@ from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
 from notifier.providers.qiniu import QiniuSettings, QiniuUploads
 from notifier.providers.s3 import S3Settings, S3Uploads
+from notifier.providers.sendgrid import SendGridMailProvider, SendGridSettings
+from notifier.providers.ses import SesMailProvider, SesSettings
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
 from notifier.providers.tencent import TencentSettings, TencentSmsProvider
 from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
@@ -34,7 +36,7 @@ from notifier.settings import ConfigError, Settings, Vendor, VendorSettings, dki
 P = TypeVar("P")
 MailFactory = Callable[[Settings], MailProvider]
 SmsFactory = Callable[[Settings], SmsProvider]
-GROUPS = {"notifier.mail_providers": "NOTIFIER_MAIL_PROVIDER",
+GROUPS = {"notifier.mail_providers": "NOTIFIER_MAIL_PROVIDERS",
           "notifier.sms_providers": "NOTIFIER_SMS_PROVIDERS"}  # fmt: skip
 
 
@@ -63,6 +65,10 @@ def _twilio(own: TwilioSettings, settings: Settings) -> TwilioSmsProvider:
 MAIL_PROVIDERS: dict[str, MailFactory] = {
     "smtp": Vendor(SmtpSettings, lambda own, s: SmtpMailProvider(
         own, threads=s.worker_concurrency, dkim=dkim_signer(s))),
+    "ses": Vendor(SesSettings, lambda own, s: SesMailProvider(
+        own, max_connections=s.worker_concurrency, dkim=dkim_signer(s))),
+    "sendgrid": Vendor(SendGridSettings, lambda own, s: SendGridMailProvider(
+        own, max_connections=s.worker_concurrency)),
     "outbox": Vendor(OutboxSettings, lambda own, s: OutboxMailProvider(own, dkim=dkim_signer(s))),
     "console": lambda settings: ConsoleMailProvider(),
     "memory": lambda settings: MemoryMailProvider(),
@@ -115,19 +121,24 @@ def _models(factories: Iterable[object]) -> tuple[type[VendorSettings], ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _find(name: str, built_in: dict[str, P], group: str) -> P:
+def _find(name: str, built_in: dict[str, P], group: str, variable: str = "") -> P:
     if name in built_in:
         return built_in[name]
     for entry in entry_points(group=group, name=name):
         factory: P = _load(entry)
         return factory
     known = ", ".join(sorted(built_in))
-    raise ConfigError(f"{GROUPS[group]}: unknown provider {name!r} (known: {known})")
+    raise ConfigError(f"{variable or GROUPS[group]}: unknown provider {name!r} (known: {known})")
 
 
-def mail_factory(name: str) -> MailFactory:
-    """Find the mail provider called ``name``, built in or registered; else a ConfigError."""
-    return _find(name, MAIL_PROVIDERS, "notifier.mail_providers")
+def mail_factories(settings: Settings) -> dict[str, MailFactory]:
+    """The mail providers the settings name, by name, in failover order; a ConfigError naming
+    the variable for an unknown one."""
+    variable = settings.mail_providers_variable
+    return {
+        name: _find(name, MAIL_PROVIDERS, "notifier.mail_providers", variable)
+        for name in settings.mail_providers
+    }
 
 
 def sms_factories(names: Iterable[str]) -> dict[str, SmsFactory]:

@@ -4,6 +4,8 @@ A keep-alive session sized for the worker's threads, one POST under a whole-call
 (:mod:`notifier.deadline`) whose network faults are transient, the errors a vendor's answer is sorted into, and the number check. Both vendors'
 SMS products send approved templates only, so they share two seams,
 :class:`notifier.providers.base.CaptchaSender` and :class:`notifier.providers.base.TemplateSender`.
+The mail APIs (SES, SendGrid) sort their answers into the same errors (:func:`refusal`,
+:func:`operator_error`).
 
 ::
 

@@ -130,7 +130,7 @@ class Delivery:
     store: NotificationStore
     max_attempts: int
     lease: float  # how long a claim holds before another message's copy may take it over
-    mail: Callable[[], MailProvider]  # this process's mail provider
+    mails: Callable[[], Sequence[MailProvider]]  # this process's mail providers, failover order
     sms: Callable[[str], Sequence[SmsProvider]]  # a number's SMS providers, in failover order
     captchas: CaptchaStore
     captcha_policy: CaptchaPolicy

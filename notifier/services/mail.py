@@ -201,5 +201,7 @@ def unsuppressed(
 
 
 def hand_over(claimed: Attempt, message: OutgoingMail, d: Delivery) -> Outcome:
-    """Give ``message`` to the mail provider and record what came of it."""
-    return claimed.hand_over([d.mail()], lambda provider: provider.send_mail(message=message))
+    """Give ``message`` to the first mail provider that takes it and record what came of it:
+    one down, throttling or refusing our account hands it to the next; a refusal of the
+    recipient or the content fails it for good (see :meth:`Attempt.hand_over`)."""
+    return claimed.hand_over(d.mails(), lambda provider: provider.send_mail(message=message))

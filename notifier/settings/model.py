@@ -35,6 +35,8 @@ from notifier.settings.vendor import VendorSettings, VendorVariables, vendors_re
 
 ENV_PREFIX = "NOTIFIER_"
 AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+# The mail providers that send to the world, from NOTIFIER_MAIL_DEFAULT_SENDER's address.
+SENDING_PROVIDERS = ("smtp", "ses", "sendgrid")
 V = TypeVar("V", bound=VendorSettings)
 
 
@@ -112,9 +114,12 @@ class Settings(BaseSettings):
 
     api_keys: list[ApiClient] | None = None
 
-    # Unset: outbox outside production, smtp in it (see _environment_defaults). Each provider's
-    # own settings are its vendor's model (notifier/providers/smtp.py: NOTIFIER_MAIL_SERVER, …).
-    mail_provider: str
+    # The mail providers in failover order: a comma list (NOTIFIER_MAIL_PROVIDERS), or one name
+    # (NOTIFIER_MAIL_PROVIDER, as before the list); never both. Unset: outbox outside production,
+    # smtp in it (see _environment_defaults). Each provider's own settings are its vendor's model
+    # (notifier/providers/smtp.py: NOTIFIER_MAIL_SERVER, …).
+    mail_provider: str | None = None
+    mail_providers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     mail_default_sender: str | None = None
 
     # Sends one worker process keeps in flight (threads of its pool): far more than cores,
@@ -264,7 +269,7 @@ class Settings(BaseSettings):
             raise ValueError(str(e)) from None
         return value
 
-    @field_validator("sms_providers", mode="before")
+    @field_validator("sms_providers", "mail_providers", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -273,6 +278,21 @@ class Settings(BaseSettings):
                 raise ValueError("must name at least one provider")
             return names
         return value
+
+    @field_validator("mail_providers")
+    @classmethod
+    def _each_once(cls, names: list[str]) -> list[str]:
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(twice)} more than once")
+        return names
+
+    @field_validator("mail_provider")
+    @classmethod
+    def _one_name(cls, name: str | None) -> str | None:
+        if name is not None and "," in name:
+            raise ValueError("one name; a failover order goes in NOTIFIER_MAIL_PROVIDERS")
+        return name
 
     @field_validator("sms_allowed_countries", mode="before")
     @classmethod
@@ -305,8 +325,15 @@ class Settings(BaseSettings):
         if not isinstance(data, dict):
             return data
         env = str(data.get("env") or Environment.DEVELOPMENT)
+        one, route = data.get("mail_provider"), data.get("mail_providers")
+        if one is not None and route is not None:
+            raise ValueError(
+                "NOTIFIER_MAIL_PROVIDER and NOTIFIER_MAIL_PROVIDERS are both set: set one, the "
+                "list (failover order) or the one name"
+            )
+        unset = "smtp" if env == Environment.PRODUCTION else "outbox"
         defaults: dict[str, Any] = {
-            "mail_provider": "smtp" if env == Environment.PRODUCTION else "outbox",
+            "mail_providers": [one if one is not None else unset],
             "log_format": "text" if env == Environment.DEVELOPMENT else "json",
         }
         if env != Environment.PRODUCTION:
@@ -347,9 +374,11 @@ class Settings(BaseSettings):
         for name, missing in unset.items():
             if missing:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()}: required in production")
-        if self.mail_provider == "smtp" and not self.mail_default_sender:
+        senders = [name for name in self.mail_providers if name in SENDING_PROVIDERS]
+        if senders and not self.mail_default_sender:
             raise ValueError(
-                "NOTIFIER_MAIL_DEFAULT_SENDER: required in production with the smtp provider"
+                f"NOTIFIER_MAIL_DEFAULT_SENDER: required in production with the {senders[0]} "
+                "provider"
             )
         self._check_callbacks()
         return self
@@ -403,9 +432,17 @@ class Settings(BaseSettings):
 
     @property
     def providers_listed(self) -> frozenset[str]:
-        """Every provider named: NOTIFIER_MAIL_PROVIDER, NOTIFIER_SMS_PROVIDERS, each country's."""
+        """Every provider named: the mail providers, NOTIFIER_SMS_PROVIDERS, each country's."""
         countries = self.sms_country_providers.values()
-        return frozenset({self.mail_provider, *self.sms_providers, *chain.from_iterable(countries)})
+        return frozenset(
+            {*self.mail_providers, *self.sms_providers, *chain.from_iterable(countries)}
+        )
+
+    @property
+    def mail_providers_variable(self) -> str:
+        """The variable that named the mail providers, for a message about one of them."""
+        one = self.mail_provider is not None
+        return "NOTIFIER_MAIL_PROVIDER" if one else "NOTIFIER_MAIL_PROVIDERS"
 
     @property
     def min_replicas(self) -> int:

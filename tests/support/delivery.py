@@ -14,17 +14,18 @@ from notifier.services.delivery import Delivery
 def delivery(
     rt: Runtime,
     *,
-    mail: MailProvider | None = None,
+    mail: MailProvider | Sequence[MailProvider] | None = None,
     sms: Sequence[SmsProvider] | None = None,
     max_attempts: int = 3,
     **changes: Any,
 ) -> Delivery:
-    """``rt``'s delivery bundle with ``mail`` as its mail provider, ``sms`` as every number's
-    SMS route, ``max_attempts`` (3, not the settings': a test's cap says what it tests), and any
-    other field changed."""
+    """``rt``'s delivery bundle with ``mail`` as its mail provider (or its mail route, in
+    failover order), ``sms`` as every number's SMS route, ``max_attempts`` (3, not the
+    settings': a test's cap says what it tests), and any other field changed."""
     changes["max_attempts"] = max_attempts
     if mail is not None:
-        changes["mail"] = lambda: mail
+        mails = list(mail) if isinstance(mail, Sequence) else [mail]
+        changes["mails"] = lambda: mails
     if sms is not None:
         route = list(sms)
         changes["sms"] = lambda phone: route

@@ -22,7 +22,7 @@ from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
 from notifier.services.callbacks import CallbackSender, Event
 from tests.support.harness.mail import mail
 from tests.support.harness.wait import wait_for
-from tests.support.peers import aliyun
+from tests.support.peers import aliyun, ses
 from tests.support.peers.http_peer import send_captcha
 from tests.support.peers.trickle import TricklingHttp, TricklingSmtp
 from tests.support.peers.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
@@ -111,6 +111,14 @@ def test_aliyun_that_trickles_is_given_up_within_the_timeout(trickling: Tricklin
     send = lambda: send_captcha(sms)  # noqa: E731
     assert took(send, TransientProviderError, "DeadlineExceeded") < BUDGET + SLACK
     sms.close()
+
+
+def test_ses_that_trickles_is_given_up_within_the_timeout(trickling: TricklingHttp) -> None:
+    """boto3 sends through our session (botocore's own timeouts are a read's, not the call's)."""
+    provider = ses.provider(trickling.url, timeout=1)
+    send = lambda: provider.send_mail(message=mail())  # noqa: E731
+    assert took(send, TransientProviderError, "DeadlineExceeded") < BUDGET + SLACK
+    provider.close()
 
 
 def test_an_smtp_greeting_that_trickles_is_given_up_within_the_timeout(

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from notifier.providers.aliyun import AliyunSettings, AliyunSmsProvider
-from tests.support.peers.http_peer import JsonPeer, Reply, Request, adapter_options
+from tests.support.peers.http_peer import Answer, JsonPeer, Reply, Request, adapter_options
 
 ACCESS_KEY_ID = "LTAI5tTestKeyId00000000"
 ACCESS_KEY_SECRET = "test-access-key-secret"
@@ -44,15 +44,6 @@ TEMPLATES = {
     SHIPPED: ("shop", "order"),
 }
 SKEW_SECONDS = 15 * 60
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A planned refusal: HTTP status, Aliyun ``Code`` and ``Message``."""
-
-    status: int
-    code: str
-    message: str = "planned"
 
 
 THROTTLED = Answer(400, "Throttling.User", "Request was denied due to user flow control.")

@@ -11,19 +11,35 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 A = TypeVar("A")
 
 
 class Reply:
-    """What a peer answers: a status, a JSON body and the exact ``Content-Type``."""
+    """What a peer answers: a status, a JSON body (None: no body) and the exact
+    ``Content-Type``, and any other ``headers``."""
 
     def __init__(
-        self, status: int, body: dict[str, Any], content_type: str = "application/json"
+        self,
+        status: int,
+        body: dict[str, Any] | None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.status, self.body, self.content_type = status, body, content_type
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A planned refusal: the HTTP status, the vendor's error code and its message."""
+
+    status: int
+    code: str
+    message: str = "planned"
 
 
 class Request:
@@ -40,7 +56,7 @@ class JsonPeer(Generic[A]):
     Subclasses implement :meth:`answer`. ``connections`` counts the TCP connections accepted,
     ``requests`` the requests read, ``in_flight`` (and its ``peak_in_flight``) those being
     answered; ``delay`` is the seconds each answer waits (a vendor far away); ``plan`` queues
-    answers of type ``A`` for a number.
+    answers of type ``A`` for a recipient.
     """
 
     def __init__(self, port: int = 0) -> None:
@@ -69,15 +85,16 @@ class JsonPeer(Generic[A]):
         self.server.shutdown()
         self.server.server_close()
 
-    def plan(self, phone: str, *answers: A) -> None:
-        """Answer the next sends to ``phone`` (E.164) with these, in order, then succeed."""
+    def plan(self, to: str, *answers: A) -> None:
+        """Answer the next sends to ``to`` (a number in E.164, a mail address) with these, in
+        order, then succeed."""
         with self.lock:
-            self._plans.setdefault(phone, deque()).extend(answers)
+            self._plans.setdefault(to, deque()).extend(answers)
 
-    def planned(self, phone: str) -> A | None:
-        """The next planned answer for ``phone``, taken off the plan; None to succeed."""
+    def planned(self, to: str) -> A | None:
+        """The next planned answer for ``to``, taken off the plan; None to succeed."""
         with self.lock:
-            plan = self._plans.get(phone)
+            plan = self._plans.get(to)
             return plan.popleft() if plan else None
 
     def answer(self, request: Request) -> Reply:
@@ -116,9 +133,16 @@ class JsonPeer(Generic[A]):
                 finally:
                     with peer.lock:
                         peer.in_flight -= 1
-                data = json.dumps(reply.body, ensure_ascii=False).encode()
+                data = (
+                    b""
+                    if reply.body is None
+                    else json.dumps(reply.body, ensure_ascii=False).encode()
+                )
                 self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
+                if reply.body is not None:
+                    self.send_header("Content-Type", reply.content_type)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -126,6 +150,29 @@ class JsonPeer(Generic[A]):
             do_GET = do_POST = _serve
 
         return Handler
+
+
+class Taken(Protocol):
+    """A mail a mail provider's stand-in took."""
+
+    @property
+    def recipients(self) -> list[str]: ...
+
+
+T = TypeVar("T", bound=Taken)
+
+
+class MailPeer(JsonPeer[Answer], Generic[T]):
+    """A mail provider's API (SES, SendGrid): ``sent`` holds the mails it took."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[T] = []
+
+    def to(self, address: str) -> list[T]:
+        """The mails taken for ``address``."""
+        with self.lock:
+            return [s for s in self.sent if address in s.recipients]
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from notifier.embedded import free_port
+from tests.support.peers.sigv4 import signing_key
 
 ACCESS_KEY_ID = "AKIATESTKEY0000000001"
 SECRET_ACCESS_KEY = "test-secret-access-key-0000000000000000"
@@ -54,14 +55,6 @@ class Refused(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-def signing_key(secret: str, date: str, region: str, service: str = "s3") -> bytes:
-    """SigV4's signing key: HMAC-SHA256 down the chain date, region, service, aws4_request."""
-    key = f"AWS4{secret}".encode()
-    for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return key
 
 
 class FakeS3:

@@ -21,7 +21,8 @@ from notifier import create_app
 from notifier.providers.s3 import S3Uploads
 from tests.support.harness.api import assert_problem, error_locs
 from tests.support.harness.clients import S3, auth
-from tests.support.peers.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, signing_key
+from tests.support.peers.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from tests.support.peers.sigv4 import signing_key
 
 FORM = {
     "bucket": "avatars",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import dkim
@@ -15,22 +14,9 @@ from config import ConfigError, load_settings
 from notifier.providers.dkim import DkimSigner, load_keys
 from notifier.providers.mime import build_wire
 from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
-from tests.support.harness.dkim_keys import KeyPair, key_pair
+from tests.support.harness.dkim_keys import KeyPair
 from tests.support.harness.mail import mail
 from tests.support.peers.dns_server import DnsServer
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return key_pair(tmp_path_factory.mktemp("dkim"))
-
-
-@pytest.fixture(scope="module")
-def dns_server(pair: KeyPair) -> Iterator[DnsServer]:
-    server = DnsServer().start()
-    server.records["s1._domainkey.example.com"] = pair.record
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -83,6 +69,34 @@ def test_a_changed_subject_or_body_no_longer_verifies(
     assert not verified(data.replace(b"Subject: Hello", b"Subject: Hellp"), dns_server)
     head, body = data.split(b"\r\n\r\n", 1)
     assert not verified(head + b"\r\n\r\n" + body.replace(b"Plain", b"Pla1n"), dns_server)
+
+
+def rewritten(data: bytes, name: bytes, value: bytes) -> bytes:
+    """``data`` with header ``name``'s value replaced, as a provider that sets its own does."""
+    found = re.subn(rb"(?mi)^" + name + rb":[^\r]*\r\n(?:[ \t][^\r]*\r\n)*",
+                    name + b": " + value + b"\r\n", data, count=1)  # fmt: skip
+    assert found[1] == 1, name
+    return found[0]
+
+
+def test_the_headers_a_provider_rewrites_can_be_left_unsigned(
+    signer: DkimSigner, dns_server: DnsServer
+) -> None:
+    """SES sets its own Message-ID and Date on every mail: signed, they would break the
+    signature on the way; left out, it verifies after SES rewrote them."""
+    message = mail(sender="noreply@example.com", subject="Hello")
+    unsigned = frozenset({b"message-id", b"date"})
+
+    def as_ses_sends(data: bytes) -> bytes:
+        data = rewritten(data, b"Message-ID", b"<0100018c@email.amazonses.com>")
+        return rewritten(data, b"Date", b"Mon, 1 Jan 2024 00:00:00 +0000")
+
+    signed = build_wire(message, signer, unsigned=unsigned).data
+    assert "message-id" not in signature_tags(signed)["h"].lower().split(":")
+    assert verified(as_ses_sends(signed), dns_server)
+    assert not verified(as_ses_sends(build_wire(message, signer).data), dns_server)
+    # What SES leaves alone is still signed.
+    assert not verified(rewritten(signed, b"Subject", b"Hellp"), dns_server)
 
 
 def test_the_parent_domains_key_signs_a_subdomain_and_others_go_unsigned(

@@ -24,7 +24,7 @@ from notifier.providers.signed_http import (
     TemplateSmsProvider,
 )
 from tests.support.peers import aliyun, tencent
-from tests.support.peers.http_peer import JsonPeer, send_captcha, silent_server
+from tests.support.peers.http_peer import Answer, JsonPeer, send_captcha, silent_server
 
 PHONE = "+8613800138000"
 
@@ -173,8 +173,8 @@ def test_the_operators_mistakes_are_operator_errors(
     ("vendor", "answer"),
     [
         ("aliyun", aliyun.SYSTEM_ERROR),
-        ("aliyun", aliyun.Answer(500, "InternalError")),
-        ("aliyun", aliyun.Answer(502, "BadGateway")),
+        ("aliyun", Answer(500, "InternalError")),
+        ("aliyun", Answer(502, "BadGateway")),
         ("tencent", tencent.GATEWAY_ERROR),
         ("tencent", tencent.Answer("InternalError.Timeout", whole_request=True)),
         (

@@ -86,6 +86,56 @@ def test_permanent_failure_fails_at_once(rt: Runtime, store: NotificationStore) 
     assert (record.status, record.attempts, record.error) == ("failed", 1, "SMTP 550: no such user")
 
 
+def test_a_throttled_provider_hands_the_mail_to_the_next(
+    rt: Runtime, store: NotificationStore
+) -> None:
+    first = MemoryMailProvider(
+        [TransientProviderError("ses TooManyRequestsException: slow down", provider="first")],
+        name="first",
+    )
+    second = MemoryMailProvider(name="second")
+    outcome = deliver_mail(delivery(rt, mail=[first, second]), new(store))
+    assert (outcome.status, outcome.attempt) == ("sent", 1)
+    assert (first.sent, [m.notification_id for m in second.sent]) == ([], ["n1"])
+    record = store.get("n1")
+    assert record is not None
+    assert (record.status, record.provider) == ("sent", "second")
+    assert record.provider_ref == "<n1@second>"
+
+
+def test_a_refused_recipient_is_not_handed_over(rt: Runtime, store: NotificationStore) -> None:
+    first = MemoryMailProvider(
+        [PermanentProviderError("SMTP 550: no such user", provider="first")], name="first"
+    )
+    second = MemoryMailProvider(name="second")
+    outcome = deliver_mail(delivery(rt, mail=[first, second], max_attempts=8), new(store))
+    assert (outcome.status, outcome.attempt) == ("failed", 1)
+    assert second.sent == []
+    record = store.get("n1")
+    assert record is not None
+    assert (record.status, record.provider, record.error) == (
+        "failed", "first", "SMTP 550: no such user",
+    )  # fmt: skip
+
+
+def test_every_provider_down_is_retried_naming_each(rt: Runtime, store: NotificationStore) -> None:
+    route = [
+        MemoryMailProvider([TransientProviderError("503", provider=name)], name=name)
+        for name in ("first", "second")
+    ]
+    outcome = deliver_mail(delivery(rt, mail=route), new(store))
+    assert outcome.status == "retry"
+    record = store.get("n1")
+    assert record is not None
+    assert (record.status, record.provider, record.error) == (
+        "retrying", "second", "first: 503; second: 503",
+    )  # fmt: skip
+    # The next attempt starts again at the first provider, which is back.
+    assert deliver_mail(delivery(rt, mail=route), "n1").status == "sent"
+    record = store.get("n1")
+    assert record is not None and (record.provider, record.attempts) == ("first", 2)
+
+
 def test_a_redelivered_message_of_a_sent_mail_sends_nothing(
     rt: Runtime, store: NotificationStore
 ) -> None:

@@ -53,7 +53,9 @@ def accept(
     ).id  # fmt: skip
 
 
-def deliver(rt: Runtime, notification_id: str, mail: MemoryMailProvider) -> Any:
+def deliver(
+    rt: Runtime, notification_id: str, mail: MemoryMailProvider | list[MemoryMailProvider]
+) -> Any:
     d = delivery(rt, mail=mail, sender="Acme <noreply@example.com>")
     return deliver_mail_captcha(d, notification_id)
 
@@ -86,6 +88,19 @@ def test_the_code_is_mailed_in_the_locale_and_good_once(rt: Runtime) -> None:
     assert record is not None and (record.kind, record.status) == ("mail", "sent")
     assert verify(rt, code).valid
     assert verify(rt, code).reason == "expired"
+
+
+def test_a_code_by_mail_fails_over_as_mail_does(rt: Runtime) -> None:
+    down = MemoryMailProvider(
+        [TransientProviderError("sendgrid 503", provider="sendgrid")], name="sendgrid"
+    )
+    spare = MemoryMailProvider(name="smtp")
+    notification_id = accept(rt, locale="en")
+    assert deliver(rt, notification_id, [down, spare]).status == "sent"
+    assert (down.sent, len(spare.sent)) == ([], 1)
+    record = rt.store.get(notification_id)
+    assert record is not None and (record.status, record.provider) == ("sent", "smtp")
+    assert verify(rt, mailed_code(spare)).valid
 
 
 def test_chinese_is_the_default_locale(rt: Runtime) -> None:

@@ -32,10 +32,18 @@ def setenv(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
         monkeypatch.setenv(name, value)
 
 
+def refused(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> str:
+    """The one line that stops start-up with ``env`` set."""
+    setenv(monkeypatch, env)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    return str(caught.value)
+
+
 def test_production_with_what_it_requires_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     setenv(monkeypatch, {**PROD_READY, "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com"})
     settings = load_settings()
-    assert settings.mail_provider == "smtp"
+    assert settings.mail_providers == ["smtp"]
     assert settings.sms_providers == ["console"]
 
 
@@ -44,10 +52,49 @@ def test_sms_providers_is_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().sms_providers == ["twilio", "console"]
 
 
+def test_mail_providers_is_a_failover_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFIER_MAIL_PROVIDERS", " console , outbox ")
+    settings = load_settings()
+    assert settings.mail_providers == ["console", "outbox"]
+    assert {"console", "outbox"} <= settings.providers_listed
+
+
+def test_mail_provider_is_a_route_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFIER_MAIL_PROVIDER", "console")
+    assert load_settings().mail_providers == ["console"]
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"NOTIFIER_MAIL_PROVIDER": "smtp", "NOTIFIER_MAIL_PROVIDERS": "ses,smtp"},
+            "NOTIFIER_MAIL_PROVIDER and NOTIFIER_MAIL_PROVIDERS are both set: set one, the list "
+            "(failover order) or the one name",
+        ),
+        (
+            {"NOTIFIER_MAIL_PROVIDER": "ses,smtp"},
+            "NOTIFIER_MAIL_PROVIDER: one name; a failover order goes in NOTIFIER_MAIL_PROVIDERS; "
+            'got "ses,smtp"',
+        ),
+        (
+            {"NOTIFIER_MAIL_PROVIDERS": "smtp,console,smtp"},
+            'NOTIFIER_MAIL_PROVIDERS: names smtp more than once; got "smtp,console,smtp"',
+        ),
+        ({"NOTIFIER_MAIL_PROVIDERS": " , "},
+         'NOTIFIER_MAIL_PROVIDERS: must name at least one provider; got " , "'),
+    ],
+)  # fmt: skip
+def test_a_mail_route_that_cannot_be_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], line: str
+) -> None:
+    assert refused(monkeypatch, env) == line
+
+
 def test_development_defaults() -> None:
     settings = load_settings()
     assert settings.env is Environment.DEVELOPMENT
-    assert settings.mail_provider == "outbox"
+    assert settings.mail_providers == ["outbox"]
     assert settings.redis_url is None
     assert (settings.retry_max, settings.retry_base, settings.retry_cap) == (8, 2.0, 600.0)
     assert settings.broker_visibility_timeout == 3600
@@ -173,7 +220,7 @@ def test_worker_processes_default_to_the_cores_this_process_may_use(
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("NOTIFIER_MAIL_PROVIDER=console\n")
-    assert load_settings().mail_provider == "console"
+    assert load_settings().mail_providers == ["console"]
 
 
 @pytest.mark.parametrize(
@@ -197,6 +244,38 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"NOTIFIER_ALIYUN_RECEIPT_TOKEN": "short"}, "NOTIFIER_ALIYUN_RECEIPT_TOKEN"),
         ({"NOTIFIER_TENCENT_RECEIPT_TOKEN": "a/b+c" * 4}, "NOTIFIER_TENCENT_RECEIPT_TOKEN"),
         ({"NOTIFIER_ENV": "staging"}, "NOTIFIER_ENV"),
+        ({"NOTIFIER_MAIL_PROVIDERS": "ses,smtp"}, "NOTIFIER_SES_REGION"),  # required when listed
+        ({"NOTIFIER_SES_ACCESS_KEY_ID": "AKIA0000000000000000"}, "NOTIFIER_SES_ACCESS_KEY_ID"),
+        ({"NOTIFIER_SES_CONFIGURATION_SET": "events, all"}, "NOTIFIER_SES_CONFIGURATION_SET"),
+        ({"NOTIFIER_MAIL_PROVIDERS": "sendgrid"}, "NOTIFIER_SENDGRID_API_KEY"),
+        (
+            {"NOTIFIER_SENDGRID_BASE_URL": "https://api.sendgrid.com/v3"},
+            "NOTIFIER_SENDGRID_BASE_URL",
+        ),  # a host, no path
+        (
+            {
+                **PROD_READY,
+                "NOTIFIER_MAIL_PROVIDERS": "sendgrid",
+                "NOTIFIER_SENDGRID_API_KEY": "SG.x",
+                "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+                "NOTIFIER_SENDGRID_BASE_URL": "http://127.0.0.1:8025",
+            },
+            "NOTIFIER_SENDGRID_BASE_URL",
+        ),
+        (
+            {**PROD_READY, "NOTIFIER_MAIL_PROVIDERS": "ses", "NOTIFIER_SES_REGION": "eu-west-1"},
+            "NOTIFIER_MAIL_DEFAULT_SENDER",
+        ),
+        (
+            {
+                **PROD_READY,
+                "NOTIFIER_MAIL_PROVIDERS": "ses",
+                "NOTIFIER_SES_REGION": "eu-west-1",
+                "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+                "NOTIFIER_SES_ENDPOINT_URL": "http://ses.internal",
+            },
+            "NOTIFIER_SES_ENDPOINT_URL",
+        ),
         ({"NOTIFIER_MAIL_PORT": "smtp"}, "NOTIFIER_MAIL_PORT"),
         ({"NOTIFIER_WORKER_PROCESSES": "0"}, "NOTIFIER_WORKER_PROCESSES"),
         ({"NOTIFIER_API_KEYS": '[{"client": "x"'}, "NOTIFIER_API_KEYS"),
@@ -243,10 +322,7 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
 def test_bad_setting_is_one_line_naming_it(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
 ) -> None:
-    setenv(monkeypatch, env)
-    with pytest.raises(ConfigError) as caught:
-        load_settings()
-    message = str(caught.value)
+    message = refused(monkeypatch, env)
     assert message.startswith(variable + ":"), message
     assert "\n" not in message
 
@@ -281,6 +357,8 @@ def test_a_url_safe_receipt_token_is_taken(monkeypatch: pytest.MonkeyPatch) -> N
 def test_unknown_mail_provider_stops_start_up(make_settings: object) -> None:
     with pytest.raises(ConfigError, match=r"^NOTIFIER_MAIL_PROVIDER: unknown provider 'pigeon'"):
         create_app(make_settings(mail_provider="pigeon"))  # type: ignore[operator]
+    with pytest.raises(ConfigError, match=r"^NOTIFIER_MAIL_PROVIDERS: unknown provider 'pigeon'"):
+        create_app(make_settings(mail_providers="console,pigeon"))  # type: ignore[operator]
 
 
 def test_create_app_from_environment_exits_with_one_line(

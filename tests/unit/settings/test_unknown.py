@@ -45,8 +45,9 @@ Setenv = Callable[[Mapping[str, str]], None]
         ),
         # A setting a later release reads is unknown to this one: its value would not be used.
         (
-            "NOTIFIER_MAIL_PROVIDERS",
-            "NOTIFIER_MAIL_PROVIDERS: unknown setting (did you mean NOTIFIER_MAIL_PROVIDER?)",
+            "NOTIFIER_SMS_FALLBACK_PROVIDERS",
+            "NOTIFIER_SMS_FALLBACK_PROVIDERS: unknown setting (did you mean "
+            "NOTIFIER_SMS_PROVIDERS?)",
         ),
         ("notifier_twilio_form",
          "NOTIFIER_TWILIO_FORM: unknown setting (did you mean NOTIFIER_TWILIO_FROM?)"),

@@ -56,7 +56,8 @@ def test_a_bad_vendor_value_is_one_line_naming_its_variable(
 
 @pytest.mark.parametrize(
     ("factories", "name"),
-    [(MAIL_PROVIDERS, "smtp"), (MAIL_PROVIDERS, "outbox"), (SMS_PROVIDERS, "twilio"),
+    [(MAIL_PROVIDERS, "smtp"), (MAIL_PROVIDERS, "outbox"), (MAIL_PROVIDERS, "ses"),
+     (MAIL_PROVIDERS, "sendgrid"), (SMS_PROVIDERS, "twilio"),
      (SMS_PROVIDERS, "aliyun"), (SMS_PROVIDERS, "tencent"), (UPLOAD_STORES, "qiniu"),
      (UPLOAD_STORES, "s3")],
 )  # fmt: skip
@@ -68,7 +69,7 @@ def test_each_vendors_adapter_is_made_from_the_settings(
         aliyun_access_key_id="a", aliyun_access_key_secret="s", aliyun_sign_name="Acme",
         aliyun_template_code="SMS_1", tencent_secret_id="a", tencent_secret_key="s",
         tencent_sdk_app_id="1400000000", tencent_sign_name="Acme", tencent_template_id="1",
-        qiniu_access_key="ak", qiniu_secret_key="sk",
+        qiniu_access_key="ak", qiniu_secret_key="sk", ses_region="eu-west-1", sendgrid_api_key="k",
     )  # fmt: skip
     assert isinstance(factories[name], Vendor)
     made = factories[name](settings)
