@@ -685,7 +685,7 @@ class TencentReceiptAck(BaseModel):
     errmsg: str
 
 
-SuppressionReason = Literal["bounced", "manual", "unsubscribed"]
+SuppressionReason = Literal["bounced", "manual", "complained", "unsubscribed"]
 
 
 class SuppressionRequest(Strict):

@@ -182,12 +182,18 @@ def unsubscribe_headers(
 
 
 def unsuppressed(
-    payload: dict[str, Any], client: str, claimed: Attempt, suppressions: SuppressionList
+    payload: dict[str, Any],
+    client: str,
+    claimed: Attempt,
+    suppressions: SuppressionList,
+    *,
+    code: bool = False,
 ) -> dict[str, Any] | None:
-    """The payload without the recipients ``client``'s suppression list stops; None (the
-    notification settled ``suppressed``) when that is every recipient."""
+    """The payload without the recipients ``client``'s suppression list stops for it (a
+    ``code`` by mail goes where a complaint stopped other mail); None (the notification
+    settled ``suppressed``) when that is every recipient."""
     everyone = [*payload["to"], *payload["cc"], *payload["bcc"]]
-    stopped = suppressions.blocked(client, everyone, bulk=bool(payload.get("bulk")))
+    stopped = suppressions.blocked(client, everyone, bulk=bool(payload.get("bulk")), code=code)
     if not stopped:
         return payload
     kept = {part: [a for a in payload[part] if a not in stopped] for part in ("to", "cc", "bcc")}

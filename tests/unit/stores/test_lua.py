@@ -500,12 +500,18 @@ def test_take_empties_a_bucket_then_says_how_long_to_wait(r: redis.Redis, run: R
 @of("suppressions/add")
 def test_add_keeps_the_entry_that_stops_more(r: redis.Redis, run: Run) -> None:
     key = ["notifier:suppressed:{shop}"]
-    unsubscribed = json.dumps({"reason": "unsubscribed", "created_at": NOW})
-    bounced = json.dumps({"reason": "bounced", "created_at": NOW})
-    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, "1"]) == [1, unsubscribed]
-    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, "1"]) == [0, unsubscribed]
-    assert run("suppressions/add", key, ["ada@example.com", bounced, "0"]) == [0, bounced]
-    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, "1"]) == [0, bounced]
+
+    def entry(reason: str) -> str:
+        return json.dumps({"reason": reason, "created_at": NOW})
+
+    unsubscribed, complained, bounced = entry("unsubscribed"), entry("complained"), entry("bounced")
+    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, 1]) == [1, unsubscribed]
+    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, 1]) == [0, unsubscribed]
+    assert run("suppressions/add", key, ["ada@example.com", complained, 2]) == [0, complained]
+    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, 1]) == [0, complained]
+    assert run("suppressions/add", key, ["ada@example.com", bounced, 3]) == [0, bounced]
+    assert run("suppressions/add", key, ["ada@example.com", complained, 2]) == [0, bounced]
+    assert run("suppressions/add", key, ["ada@example.com", entry("manual"), 3]) == [0, bounced]
     assert r.hget(key[0], "ada@example.com") == bounced
 
 
