@@ -321,7 +321,7 @@ def deliver_mail_captcha(d: Delivery, notification_id: str, *, lane: str = "") -
             if d.bounces
             else None,
         )
-        return hand_over(claimed, message, d)
+        return hand_over(claimed, message, d, client)
 
     return deliver_code(d, notification_id, MAIL, transmit, lane=lane)
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from redis.typing import EncodableT, FieldT
 
-from notifier.schemas import Notification, SoftBounce
+from notifier.schemas import Complaint, Notification, SoftBounce
 from notifier.stores.batch_counts import open_key, scheduled_key
 from notifier.stores.latency import QUEUED_AT
 from notifier.stores.notifications.base import StoreBase
@@ -69,6 +69,9 @@ def shown(fields: dict[str, str]) -> Notification:
         test_code=fields.get("test_code") or None,
         soft_bounce=SoftBounce.model_construct(**json.loads(fields["soft_bounce"]))
         if fields.get("soft_bounce")
+        else None,
+        complaint=Complaint.model_construct(**json.loads(fields["complaint"]))
+        if fields.get("complaint")
         else None,
     )
 
