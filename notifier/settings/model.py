@@ -32,7 +32,6 @@ from pydantic_settings import (
 from notifier.settings.clients import RATE_PATTERN, ApiClient
 from notifier.settings.values import UrlSafeToken
 from notifier.settings.vendor import VendorSettings, VendorVariables, vendors_read
-from notifier.sns import DEFAULT_CERT_HOSTS, host_pattern
 
 ENV_PREFIX = "NOTIFIER_"
 AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
@@ -186,7 +185,10 @@ class Settings(BaseSettings):
     complaint_rate_pause: float = Field(0.005, gt=0, le=1)
     # Hosts an SNS signing certificate or confirmation URL may name (POST /v1/receipts/ses), a
     # comma list of patterns, * one DNS label (notifier/sns.py).
-    sns_cert_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CERT_HOSTS
+    sns_cert_hosts: Annotated[tuple[str, ...], NoDecode] = (
+        "sns.*.amazonaws.com",
+        "sns.*.amazonaws.com.cn",
+    )
     # The operator's templates: a folder laid out as notifier/templates (mail/, sms/,
     # mail_captcha/) whose files replace the built-in ones of their names.
     templates_dir: DirectoryPath | None = None
@@ -312,6 +314,10 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = tuple(pattern.strip() for pattern in value.split(",") if pattern.strip())
         if isinstance(value, tuple | list):
+            # Imported here: notifier.sns loads requests and ssl, which the web's gunicorn config
+            # must patch (gevent) before anything takes ssl's classes, and it imports this first.
+            from notifier.sns import host_pattern
+
             host_pattern(value)  # a pattern that is not one stops start-up, naming it
         return value
 
