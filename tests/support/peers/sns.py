@@ -6,10 +6,11 @@ The service reaches the server through :func:`loopback_adapter`, a
 :class:`notifier.sns.CertificateAdapter` whose connections go to 127.0.0.1 and the server's
 port: the URL keeps the real host, which the verifier's host rules check, and TLS checks the
 server's certificate for that host against ``SSL_CERT_FILE`` (the test's CA, :func:`trust`).
-A test of the whole service, whose verifier is the production one, reaches it the same way by
-name resolution instead (``resolving``; a process the test starts:
-``tests/support/loopback/sitecustomize.py``), as ``curl --resolve`` would: only
-:data:`SERVER_NAMES` on port 443, and nothing of the service's own code or settings changed.
+A test of the whole service, whose verifier is the production one, reaches it the same way
+below the adapter, in urllib3's ``create_connection`` (``tests/support/loopback/``, installed at
+the start-up of the processes a test starts by their ``sitecustomize``), as ``curl --resolve``
+would: only :data:`SERVER_NAMES` on port 443, and nothing of the service's own code or settings
+changed.
 
 :func:`sign` builds the string to sign itself, from AWS's page rather than from
 ``notifier.sns``: a mistake there would otherwise be made twice and pass.
@@ -394,7 +395,8 @@ LOOPBACK_PATH = Path(__file__).resolve().parents[1] / "loopback"
 
 def loopback_env(peer: SnsPeer, pki: Pki) -> dict[str, str]:
     """What a process started by a test needs to reach ``peer`` for the SNS hosts: the test's CA
-    as its trust store, and the resolver of ``resolving`` installed at its start-up."""
+    as its trust store, and its connections to the SNS hosts sent to the peer from its start-up
+    (``tests/support/loopback/``)."""
     paths = [str(LOOPBACK_PATH), *filter(None, [os.environ.get("PYTHONPATH")])]
     return {
         "SSL_CERT_FILE": str(pki.ca_file),

@@ -25,6 +25,7 @@ from tests.support.peers import ses_events as documented
 from tests.support.peers.sendgrid_events import DOCUMENTED
 
 CLIENT = "hooked"
+LATER = documented.LATER
 A, B, C = "ada@example.com", "bob@example.com", "cy@example.com"
 
 
@@ -228,9 +229,12 @@ def test_a_transient_bounce_or_a_delay_is_a_soft_bounce_on_the_record(rt: Runtim
         "diagnostic": "smtp; 421 4.4.1 Unable to connect to remote host",
         "at": "2026-12-03T10:00:04.512Z",
     }
-    assert ses(rt, "Bounce", ref, [A], documented.bounce([A], permanent=False)) == "noted"
+    # A later one replaces it; one of the same time (a copy) does not.
+    later = {**documented.bounce([A], permanent=False), "timestamp": "2026-12-03T10:05:00Z"}
+    assert ses(rt, "Bounce", ref, [A], {**later, "timestamp": LATER}) == "duplicate"
+    assert ses(rt, "Bounce", ref, [A], later) == "noted"
     soft = record(rt, "n1").soft_bounce
-    assert soft is not None and soft.status == "4.2.2"
+    assert soft is not None and (soft.status, soft.at) == ("4.2.2", "2026-12-03T10:05:00.000Z")
     assert reason(rt, A) is None
     assert "soft_bounce" in record(rt, "n1").public()
 

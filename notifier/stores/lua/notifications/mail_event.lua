@@ -5,7 +5,7 @@
 -- 'r:<token>' (d: delivered, b: failed for good) and 'c:<token>' (complained). The mail is
 -- delivered once any recipient is, and undelivered once every recipient ('recipients', 1 when
 -- absent) failed for good; a soft bounce is noted as the record's 'soft_bounce' (the latest by
--- its time), the first complaint as its 'complaint'.
+-- its time; of two at once, the first), the first complaint as its 'complaint'.
 --
 -- KEYS[1] the record          notifier:{s}:n:<id>
 -- KEYS[2] the counters        notifier:{s}:metrics
@@ -52,8 +52,8 @@ end
 
 if kind == 'soft' then
   local had = redis.call('HGET', record, 'soft_bounce')
-  if had == note or (had and cjson.decode(had)['at'] > cjson.decode(note)['at']) then
-    return {'duplicate', 0, 0, client}  -- the same one again, or one older than the last
+  if had and cjson.decode(had)['at'] >= cjson.decode(note)['at'] then
+    return {'duplicate', 0, 0, client}  -- the same one again, or one no later than the last
   end
   redis.call('HSET', record, 'soft_bounce', note)
   counted()
