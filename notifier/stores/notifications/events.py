@@ -14,6 +14,7 @@ event applied twice changes nothing the second time.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -34,6 +35,7 @@ _TELLS: dict[Kind, str] = {
 }  # fmt: skip
 # A complaint's callback tells the record's status, which may move meanwhile: made again.
 _ATTEMPTS = 3
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,12 @@ class MailEvents(StoreBase):
 
     def _hand_back(self, provider: str, ref: str, kept: str) -> None:
         """Hand the events kept for a send that is recorded now to ``kept_events``, then forget
-        them (one that comes after this read finds the send itself)."""
+        them (one that comes after this read finds the send itself). What goes wrong there is
+        logged, never raised: the send is recorded, and must not pass for a failed attempt."""
         if self._kept_events is None:
             return
-        self._kept_events(provider, ref, [line for line in kept.splitlines() if line])
-        self.redis.delete(early_receipt_key(provider, ref))
+        try:
+            self._kept_events(provider, ref, [line for line in kept.splitlines() if line])
+            self.redis.delete(early_receipt_key(provider, ref))
+        except Exception:
+            log.exception("the %s events kept for message %s were not applied", provider, ref)

@@ -331,3 +331,21 @@ def test_the_guard_warns_then_pauses_a_client_whose_bounces_cross_the_rates(
     assert rt.guard.resume(CLIENT) == pause
     assert rt.guard.paused(CLIENT) is None
     assert rt.guard.figures([CLIENT])[CLIENT].volume == 0  # the window starts again
+
+
+def test_kept_events_that_cannot_be_applied_leave_the_send_recorded(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = {**PAYLOAD, "client": CLIENT, "to": [A], "cc": [], "bcc": []}
+    rt.store.create(notification_id="n1", client=CLIENT, kind="mail", payload=payload)
+    bounce = documented.event("Bounce", "<n1@ses>", [A], documented.bounce([A]))
+    assert rt.mail_events.apply(ses_events_of(bounce)) == "early"
+
+    class Broken:
+        def apply_kept(self, *_: object) -> None:
+            raise RuntimeError("Redis went away")
+
+    monkeypatch.setattr(rt, "mail_events", Broken())
+    outcome = deliver_mail(delivery(rt, mail=MemoryMailProvider(name="ses")), "n1")
+    assert outcome.status == "sent" and record(rt, "n1").status == "sent"
+    assert "the ses events kept for message <n1@ses> were not applied" in caplog.text
