@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import click
+from redis import Redis
 
 from notifier.embedded import fill_in, stop_redis
 from notifier.keys import new_key
 from notifier.providers.outbox import OutboxSettings
-from notifier.settings import ConfigError, load_settings
+from notifier.settings import ConfigError, Settings, load_settings
 
 
 @click.group()
@@ -61,19 +62,55 @@ def keys_new(client: str, scopes: str | None, buckets: str, test: bool) -> None:
 def migrate() -> None:
     """Move the keys an earlier release wrote into this release's layout (beat's first run does
     it too): safe to repeat, and beside running processes."""
-    from notifier.runtime import redis_client
     from notifier.stores.layout import migrate as move
+
+    _, redis = _settings_and_redis("there is no Redis to move")
+    moved = move(redis)
+    if moved is None:
+        raise click.ClickException("another process is moving the keys now: try again in a while")
+    click.echo(f"keys moved: {moved}")
+
+
+def _settings_and_redis(without: str) -> tuple[Settings, Redis]:
+    """The settings and their Redis, patient (30 s); a one-line error when either is missing
+    (``without`` says what that leaves undone)."""
+    from notifier.runtime import redis_client
 
     try:
         settings = load_settings()
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
     if settings.redis_url is None:
-        raise click.ClickException("NOTIFIER_REDIS_URL is not set: there is no Redis to move")
-    moved = move(redis_client(settings.redis_url, timeout=30.0))
-    if moved is None:
-        raise click.ClickException("another process is moving the keys now: try again in a while")
-    click.echo(f"keys moved: {moved}")
+        raise click.ClickException(f"NOTIFIER_REDIS_URL is not set: {without}")
+    return settings, redis_client(settings.redis_url, timeout=30.0)
+
+
+@main.group()
+def clients() -> None:
+    """The API clients: their mail's bounce-rate guard."""
+
+
+@clients.command("resume")
+@click.argument("client")
+def clients_resume(client: str) -> None:
+    """Let CLIENT's mail go again after the bounce-rate guard paused it; its 24 h window starts
+    afresh now."""
+    from notifier.runtime import guard_thresholds
+    from notifier.stores.guard import BounceGuard
+
+    settings, redis = _settings_and_redis("there is no guard to resume")
+    known = [c.client for c in settings.api_keys or []]
+    if settings.api_keys is not None and client not in known:
+        raise click.ClickException(f"no client {client!r} in NOTIFIER_API_KEYS")
+    guard = BounceGuard(redis, guard_thresholds(settings))
+    pause = guard.resume(client)
+    if pause is None:
+        click.echo(f"{client}: its mail was not paused; its 24 h window starts again now")
+    else:
+        click.echo(
+            f"{client}: mail resumed (paused at {pause.at}, its {pause.kind} rate "
+            f"{pause.rate:.1%} of {pause.volume} mails); its 24 h window starts again now"
+        )
 
 
 @main.command()

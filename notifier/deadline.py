@@ -143,7 +143,11 @@ class _Watcher:
     """One thread a process that shuts down the connections of deadlines that ran out."""
 
     def __init__(self) -> None:
-        self._wake = threading.Condition()
+        # On a plain lock (nothing here takes it twice), not Condition()'s default RLock: the
+        # web's gevent workers patch threading after gunicorn imported it, which leaves RLock
+        # the C one, owned by the OS thread every greenlet shares; the watcher, a greenlet
+        # there, then took the lock its starter held, and waiting released it from under it.
+        self._wake = threading.Condition(threading.Lock())
         self._live: set[Deadline] = set()
         self._owners: dict[object, Deadline] = {}
         self._thread: threading.Thread | None = None

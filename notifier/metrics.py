@@ -34,6 +34,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import REGISTRY, Collector
 
 from notifier.stores.batch_counts import SCHEDULED
+from notifier.stores.guard import BounceGuard, RateKind
 from notifier.stores.latency import BUCKETS, DELIVERY, PREFIX, QUEUE_WAIT
 from notifier.stores.notifications import dispatched_at_keys, metrics_keys
 from notifier.stores.slots import SHARDS, every_shard
@@ -212,6 +213,10 @@ COUNTERS = {
                 " ignored (not a DSN of ours)", ["kind"]),
     "unsubscribes": ("notifier_unsubscribes",
                      "Recipients who used a one-click unsubscribe link, by client", ["client"]),
+    "mail_events": ("notifier_mail_events",
+                    "Mail providers' events that changed something, by provider and kind:"
+                    " delivered, bounced, dropped, failed (the whole mail refused), soft,"
+                    " complained", ["provider", "kind"]),
 }  # fmt: skip
 
 
@@ -271,13 +276,61 @@ def _histograms(fields: dict[str, float]) -> Iterator[Metric]:
     yield from families.values()
 
 
-def exposition(state: Collector) -> bytes:
-    """The text of /metrics: request metrics (of every gunicorn worker) and the state."""
+class GuardCollector(Collector):
+    """Each live client's bounce-rate guard, read from Redis at each scrape (one round trip)."""
+
+    def __init__(self, guard: BounceGuard, clients: Sequence[str]) -> None:
+        self._guard = guard
+        self._clients = clients
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            figures = self._guard.figures(self._clients)
+        except redis.RedisError:
+            return  # notifier_redis_up says so
+        t = self._guard.thresholds
+        volume = GaugeMetricFamily(
+            "notifier_mail_guard_volume",
+            "Mails a provider took for the client over the last 24 h (the bounce-rate guard's"
+            " window, which a resume starts again)", labels=["client"],
+        )  # fmt: skip
+        rate = GaugeMetricFamily(
+            "notifier_mail_guard_rate",
+            "The client's mails over the last 24 h that bounced for good (kind bounce) or drew"
+            " a complaint (kind complaint), as a share of its volume", labels=["client", "kind"],
+        )  # fmt: skip
+        warning = GaugeMetricFamily(
+            "notifier_mail_guard_warning",
+            "1 while the client's rate is at or past its warning threshold"
+            " (NOTIFIER_BOUNCE_RATE_WARN, NOTIFIER_COMPLAINT_RATE_WARN) over the minimum volume",
+            labels=["client", "kind"],
+        )  # fmt: skip
+        paused = GaugeMetricFamily(
+            "notifier_mail_guard_paused",
+            "1 while the client's mail is paused by the guard (its mail routes answer 403)"
+            " until an operator resumes it", labels=["client"],
+        )  # fmt: skip
+        kinds: tuple[RateKind, ...] = ("bounce", "complaint")
+        for client, found in figures.items():
+            volume.add_metric([client], found.volume)
+            paused.add_metric([client], 1.0 if found.pause else 0.0)
+            for kind in kinds:
+                share = found.rate(kind)
+                rate.add_metric([client, kind], share)
+                over = found.volume >= t.min_volume and share >= t.warn[kind]
+                warning.add_metric([client, kind], 1.0 if over and not found.pause else 0.0)
+        yield from (volume, rate, warning, paused)
+
+
+def exposition(state: Collector, *more: Collector) -> bytes:
+    """The text of /metrics: request metrics (of every gunicorn worker), the state, and
+    ``more`` read from Redis."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         requests_registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(requests_registry)  # type: ignore[no-untyped-call]
     else:
         requests_registry = REGISTRY
     state_registry = CollectorRegistry()
-    state_registry.register(state)
+    for collector in (state, *more):
+        state_registry.register(collector)
     return generate_latest(requests_registry) + generate_latest(state_registry)

@@ -17,11 +17,14 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from notifier.lanes import LANES, QueueNames, TaskNames
-from notifier.metrics import StateCollector, amqp_depths
+from notifier.metrics import GuardCollector, StateCollector, amqp_depths
 from notifier.providers.base import MailProvider, SmsProvider, UploadStore
 from notifier.providers.registry import UPLOAD_STORES, MailFactory, SmsFactory
+from notifier.providers.sendgrid import SendGridSettings
+from notifier.providers.ses import SesSettings
 from notifier.queueing import TaskQueue
 from notifier.redisconn import Replication, client, eviction_policy, parse
+from notifier.sendgrid_webhook import EventWebhookVerifier, load_public_key
 from notifier.services.batches import RowMails
 from notifier.services.bounces import Bounces
 from notifier.services.callbacks import TIMEOUT as CALLBACK_TIMEOUT
@@ -29,12 +32,15 @@ from notifier.services.callbacks import CallbackGate, CallbackSender
 from notifier.services.captcha import MAIL as MAIL_CAPTCHA
 from notifier.services.captcha import SMS, CaptchaPolicy, check_templates
 from notifier.services.delivery import Delivery
+from notifier.services.mail_events import EventSink
 from notifier.services.sms import KIND as SMS_KIND
 from notifier.services.sms import RowTexts
 from notifier.services.sms import check_templates as check_named_sms
 from notifier.settings import ApiClient, ConfigError, Environment, Settings
+from notifier.sns import SnsVerifier
 from notifier.stores.batches import BatchStore
 from notifier.stores.captchas import CaptchaStore
+from notifier.stores.guard import BounceGuard, Thresholds
 from notifier.stores.idempotency import IdempotencyKeys
 from notifier.stores.layout import ensure as ensure_layout
 from notifier.stores.notifications import NotificationStore
@@ -90,6 +96,15 @@ def check_eviction(client: redis.Redis, setting: str, env: Environment) -> None:
     if env is Environment.PRODUCTION:
         raise ConfigError(problem)
     log.warning("%s", problem)
+
+
+def guard_thresholds(s: Settings) -> Thresholds:
+    """The bounce-rate guard's thresholds, as the settings give them."""
+    return Thresholds(
+        min_volume=s.bounce_guard_min_volume,
+        warn={"bounce": s.bounce_rate_warn, "complaint": s.complaint_rate_warn},
+        pause={"bounce": s.bounce_rate_pause, "complaint": s.complaint_rate_pause},
+    )
 
 
 class PerProcess(Generic[T]):
@@ -188,6 +203,31 @@ class Runtime:
             replication=self.replication,
             patience=min(30.0, s.task_time_limit / 3),
             retry_cap=s.retry_cap,
+            # Mail events that came before their send: applied when the send is recorded.
+            kept_events=lambda provider, ref, lines: self.mail_events.apply_kept(
+                provider, ref, lines
+            ),
+        )
+        self.guard = BounceGuard(self.redis, guard_thresholds(s))
+        # Each live client's guard in /metrics (a test key's mail reaches no provider).
+        live = sorted({c.client for c in self.clients.values() if c.mode != "test"})
+        self.guard_metrics = GuardCollector(self.guard, live)
+        self.mail_events = EventSink(
+            self.store,
+            self.suppressions,
+            self.guard,
+            hmac.new(self.captcha_secret, b"recipients", "sha256").digest(),
+        )
+        # The receipt routes' proofs: SNS's certificates are fetched and kept by each process.
+        ses = s.vendor(SesSettings)
+        self._sns = (
+            PerProcess(lambda: SnsVerifier(topic_arns=ses.topic_arns, cert_hosts=s.sns_cert_hosts))
+            if ses.topic_arns
+            else None
+        )
+        sendgrid_key = s.vendor(SendGridSettings).webhook_public_key
+        self.sendgrid_events = (
+            EventWebhookVerifier(load_public_key(sendgrid_key)) if sendgrid_key else None
         )
         self.mail_queue = TaskQueue(
             self.celery, TaskNames.SEND_MAIL, direct_ok=self.broker_is_state
@@ -243,6 +283,11 @@ class Runtime:
             unsubscribe=self.unsubscribe_url,
             bounces=self.bounces,
         )
+
+    @property
+    def sns(self) -> SnsVerifier | None:
+        """This process's verifier of SNS messages; None without NOTIFIER_SES_TOPIC_ARNS."""
+        return None if self._sns is None else self._sns.get()
 
     @property
     def callback_sender(self) -> CallbackSender:
@@ -333,6 +378,9 @@ class Runtime:
         sender = self._callback_sender.made_here()
         if sender is not None:
             sender.close()
+        verifier = self._sns.made_here() if self._sns is not None else None
+        if verifier is not None:
+            verifier.close()
 
 
 def runtime() -> Runtime:

@@ -610,11 +610,20 @@ class VerifyResult(BaseModel):
 
 class SoftBounce(BaseModel):
     """A DSN that says the recipient's server defers the mail and its MTA is still trying
-    (``Action: delayed``): the last one a notification got."""
+    (``Action: delayed``), or a mail provider's event that says as much (a transient bounce,
+    a delay, a block): the last one a notification got."""
 
-    status: str  # the DSN's, 4.2.2
+    status: str  # the DSN's, 4.2.2 (a provider's event: its status, or the kind of delay)
     diagnostic: str  # the remote server's reply, addresses masked
-    at: str  # when Notifier took it, RFC 3339
+    at: str  # when Notifier took it (a provider's event: when the provider saw it), RFC 3339
+
+
+class Complaint(BaseModel):
+    """A recipient marked the mail as spam, as the mail provider reported it: the first such
+    report a notification got."""
+
+    type: str | None  # the feedback type (RFC 5965: abuse, fraud, virus, other...), if known
+    at: str  # when the provider took the complaint, RFC 3339
 
 
 class Notification(BaseModel):
@@ -644,12 +653,14 @@ class Notification(BaseModel):
     # An SMS's parts (kind sms only): its text's, counted as Twilio counts them; null when it
     # has no text of ours (a template only a provider's console holds the words of).
     segments: int | None = None
+    # A sent mail's first complaint; records without one do not have the field.
+    complaint: Complaint | None = None
 
     def public(self) -> dict[str, Any]:
-        """The record as the API shows it: ``test_code`` and ``soft_bounce`` only where there
-        is one, ``segments`` only for an SMS."""
+        """The record as the API shows it: ``test_code``, ``soft_bounce`` and ``complaint`` only
+        where there is one, ``segments`` only for an SMS."""
         shown = self.model_dump()
-        for optional in ("test_code", "soft_bounce"):
+        for optional in ("test_code", "soft_bounce", "complaint"):
             if shown[optional] is None:
                 del shown[optional]
         if self.kind != "sms":
@@ -711,6 +722,8 @@ class ReceiptAck(BaseModel):
     """The answer to a provider's delivery receipt: what it did to the notification."""
 
     # moved; early (kept until the send is recorded); unknown; ignored (not a final status);
+    # of mail events: noted (something new, the status as it was), duplicate (nothing new),
+    # confirmed (an SNS subscription);
     # or the status that left nothing to move (delivered twice, a late sent).
     outcome: str
 
@@ -729,7 +742,7 @@ class TencentReceiptAck(BaseModel):
     errmsg: str
 
 
-SuppressionReason = Literal["bounced", "manual", "unsubscribed"]
+SuppressionReason = Literal["bounced", "manual", "complained", "unsubscribed"]
 
 
 class SuppressionRequest(Strict):

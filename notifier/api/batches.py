@@ -68,7 +68,7 @@ def _replay(batch_id: str, status: str) -> Response | None:
 
 @bp.post("/mail/batch")
 @larger_body
-@sending("mail", BatchRequest, BatchAccepted, _replay)
+@sending("mail", BatchRequest, BatchAccepted, _replay, guarded=True)
 def send_batch(note: Note | None) -> Response:
     """Send one mail to each of up to 10,000 recipients (now, or at send_at)."""
     rt = runtime()

@@ -10,7 +10,7 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from notifier.errors import BadRequest, FieldError, Unprocessable
+from notifier.errors import BadRequest, FieldError, Forbidden, Unprocessable
 
 M = TypeVar("M", bound=BaseModel)
 # Python's own bound on turning digits into an int; past it, int() refuses (CVE-2020-10735).
@@ -62,6 +62,16 @@ def _raw() -> bytes:
     if request.content_length is None and len(raw) == limit and request.input_stream.read(1):
         raise RequestEntityTooLarge()
     return raw
+
+
+def signed(proof: str) -> bytes:
+    """The body of a post whose ``proof`` (its signature) is over the body itself: 403 when it
+    is past the limit, since that proof cannot be checked, and a caller not shown to be the
+    provider learns no more than that."""
+    try:
+        return _raw()
+    except RequestEntityTooLarge:
+        raise Forbidden(f"{proof} cannot be checked: the body is too large") from None
 
 
 def _document(raw: bytes) -> Any:

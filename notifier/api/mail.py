@@ -15,7 +15,7 @@ bp = Blueprint("mail", __name__)
 
 
 @bp.post("/mail")
-@sending("mail", MailRequest)
+@sending("mail", MailRequest, guarded=True)
 def send_mail(note: Note | None) -> Response:
     """Send a mail (now, or at send_at)."""
     rt = runtime()

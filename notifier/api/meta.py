@@ -50,7 +50,8 @@ def metrics() -> Response:
     """Prometheus metrics, in the text format."""
     # As content_type, not mimetype: Flask would add a second "charset=utf-8" to a text/* one,
     # which Prometheus cannot parse as a media type (it logs it and falls back on every scrape).
-    return Response(exposition(runtime().metrics), content_type=CONTENT_TYPE_LATEST)
+    rt = runtime()
+    return Response(exposition(rt.metrics, rt.guard_metrics), content_type=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/docs")

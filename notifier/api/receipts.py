@@ -1,10 +1,14 @@
-"""``POST /v1/receipts/<provider>``: delivery receipts, authenticated by the provider.
+"""``POST /v1/receipts/<provider>``: delivery receipts and mail events, authenticated by the
+provider.
 
 No API key: Twilio signs each callback with the account's auth token over the URL it called
 and the form it sent (``X-Twilio-Signature``), checked with the SDK's own ``RequestValidator``
 against ``NOTIFIER_PUBLIC_URL`` (the URL as Twilio saw it, whatever proxy is in between).
 Aliyun and Tencent sign nothing: the URL set in their console carries a secret ``token``
 (``NOTIFIER_ALIYUN_RECEIPT_TOKEN``, ``NOTIFIER_TENCENT_RECEIPT_TOKEN``), the only proof.
+SES's events come through Amazon SNS, each message signed by AWS (:mod:`notifier.sns`: its
+topic must be one of ``NOTIFIER_SES_TOPIC_ARNS``); SendGrid signs each post of its Event Webhook
+(:mod:`notifier.sendgrid_webhook`, ``NOTIFIER_SENDGRID_WEBHOOK_PUBLIC_KEY``).
 Each route checks its proof before anything of the body can be refused: a caller without it
 gets 403, never a 400 or 413 that would tell it the route reads what it sends.
 """
@@ -12,22 +16,27 @@ gets 403, never a 400 or 413 that would tell it the route reads what it sends.
 from __future__ import annotations
 
 import hmac
+import logging
 
 from flask import Blueprint, Response, jsonify, request
 from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from notifier.api.body import objects
+from notifier.api.body import objects, signed
 from notifier.api.openapi import operation
 from notifier.errors import Forbidden
 from notifier.providers.twilio import TwilioSettings
 from notifier.runtime import runtime
 from notifier.schemas import AliyunReceiptAck, ReceiptAck, ReceiptPush, TencentReceiptAck
+from notifier.sendgrid_webhook import SIGNATURE, TIMESTAMP
 from notifier.services.bounces import take_bounce
+from notifier.services.mail_events import sendgrid_events, ses_events
 from notifier.services.receipts import aliyun_receipts, tencent_receipts, twilio_receipt
+from notifier.sns import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
 from notifier.stores.notifications import NotificationStore
 
 bp = Blueprint("receipts", __name__)
+log = logging.getLogger(__name__)
 
 
 @bp.post("/receipts/twilio")
@@ -113,6 +122,49 @@ def bounce() -> Response:
         outcome = "ignored"  # NOTIFIER_BOUNCE_DOMAIN unset: no mail was sent for bounces here
     else:
         outcome = take_bounce(
-            request.get_data(), bounces=rt.bounces, store=store, suppressions=rt.suppressions
+            request.get_data(), bounces=rt.bounces, store=store, suppressions=rt.suppressions,
+            guard=rt.guard,
+        )  # fmt: skip
+    return jsonify(ReceiptAck(outcome=outcome).model_dump())
+
+
+@bp.post("/receipts/ses")
+@operation((200, ReceiptAck), errors=(403, 503))
+def ses() -> Response:
+    """Amazon SNS's messages of SES's events (either form), of a topic of
+    ``NOTIFIER_SES_TOPIC_ARNS``; a confirmation of such a topic's subscription is confirmed.
+    200 for any event of ours, or of a message unknown here."""
+    rt = runtime()
+    verifier = rt.sns
+    if verifier is None:
+        raise Forbidden("no SNS topic is ours: NOTIFIER_SES_TOPIC_ARNS is not set")
+    message = verifier.receive(signed("the SNS signature"), dict(request.headers.items()))
+    if message.type == SUBSCRIPTION_CONFIRMATION:
+        outcome = "confirmed"
+    elif message.type == UNSUBSCRIBE_CONFIRMATION:
+        # Someone removed the subscription: SES's events for this topic no longer come here.
+        log.warning("the SNS subscription to %s was removed; its events stop", message.topic_arn)
+        outcome = "ignored"
+    else:
+        outcome = rt.mail_events.apply(ses_events(message.message))
+    return jsonify(ReceiptAck(outcome=outcome).model_dump())
+
+
+@bp.post("/receipts/sendgrid")
+@operation((200, ReceiptAck), body=ReceiptPush, body_errors=(400,), errors=(403, 503))
+def sendgrid() -> Response:
+    """SendGrid's Event Webhook (a JSON array of events), signed with the account's key; 200
+    for any event of ours, or of a message unknown here."""
+    rt = runtime()
+    verifier = rt.sendgrid_events
+    if verifier is None:
+        raise Forbidden(
+            f"the {SIGNATURE} cannot be checked: no NOTIFIER_SENDGRID_WEBHOOK_PUBLIC_KEY"
         )
+    verifier.verify(
+        signed(f"the {SIGNATURE}"),
+        signature=request.headers.get(SIGNATURE, ""),
+        timestamp=request.headers.get(TIMESTAMP, ""),
+    )
+    outcome = rt.mail_events.apply(sendgrid_events(objects()))
     return jsonify(ReceiptAck(outcome=outcome).model_dump())

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from flask import Response, g, jsonify
 from pydantic import BaseModel
@@ -11,12 +12,14 @@ from pydantic import BaseModel
 from notifier.api.auth import rate_limited, requires
 from notifier.api.idempotency import Replay, Sending, idempotent
 from notifier.api.openapi import MAX_PATH_ID, operation
-from notifier.errors import NotFound
+from notifier.errors import Forbidden, NotFound
 from notifier.runtime import runtime
 from notifier.schemas import Accepted, Notification
 from notifier.settings import Scope
 
 View = Callable[[], Response]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Owned(Protocol):
@@ -31,9 +34,12 @@ def sending(
     body: type[BaseModel],
     answer: type[BaseModel] = Accepted,
     replay: Replay | None = None,
+    *,
+    guarded: bool = False,
 ) -> Callable[[Sending], View]:
     """The shape of every route that accepts something to send: a 202 of ``answer`` to a
-    ``body``, for a client with ``scope``, through its rate limit, with ``Idempotency-Key``.
+    ``body``, for a client with ``scope`` (and, ``guarded``, whose mail the bounce-rate guard
+    has not paused), through its rate limit, with ``Idempotency-Key``.
 
     The view, given the Idempotency-Key's note (None without a key), parses the body, stores
     and queues what it asks for in one step, telling the note, and answers
@@ -42,10 +48,32 @@ def sending(
     """
 
     def decorate(view: Sending) -> View:
-        kept = idempotent(replay or stored_notification())(view)
-        return operation((202, answer), body=body)(requires(scope)(rate_limited(kept)))
+        kept = rate_limited(idempotent(replay or stored_notification())(view))
+        return operation((202, answer), body=body)(
+            requires(scope)(unpaused(kept) if guarded else kept)
+        )
 
     return decorate
+
+
+def unpaused(view: Callable[P, R]) -> Callable[P, R]:
+    """Let a mail route run only for a client (``g.client``) whose mail the bounce-rate guard
+    has not paused; 403 naming the rate otherwise."""
+
+    @functools.wraps(view)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        client = g.client.client
+        pause = runtime().guard.paused(client)
+        if pause is not None:
+            setting = f"NOTIFIER_{pause.kind.upper()}_RATE_PAUSE"
+            raise Forbidden(
+                f"the mail of client {client!r} is paused: its {pause.kind} rate over 24 h "
+                f"reached {pause.rate:.1%} ({pause.count} of {pause.volume} mails), at or past "
+                f"{setting}; an operator resumes it with `notifier clients resume {client}`"
+            )
+        return view(*args, **kwargs)
+
+    return guarded
 
 
 def stored_notification(

@@ -24,12 +24,13 @@ from email.utils import parseaddr
 from typing import Any, ClassVar
 
 import requests
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from notifier.deadline import DeadlineAdapter, session
 from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
 from notifier.providers.base import OutgoingMail
 from notifier.providers.signed_http import operator_error, vendor_message
+from notifier.sendgrid_webhook import load_public_key
 from notifier.settings import Environment, Settings, VendorSettings, text
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ PATH = "/v3/mail/send"
 
 
 class SendGridSettings(VendorSettings):
-    """``NOTIFIER_SENDGRID_*``: the API key, and where the API is (a host, no ``/v3``)."""
+    """``NOTIFIER_SENDGRID_*``: the API key, where the API is (a host, no ``/v3``), and the
+    Signed Event Webhook's public key (unset: ``POST /v1/receipts/sendgrid`` refuses all)."""
 
     prefix: ClassVar[str] = "sendgrid"
     required: ClassVar[tuple[str, ...]] = ("api_key",)
@@ -47,6 +49,16 @@ class SendGridSettings(VendorSettings):
     base_url: str = Field(default="https://api.sendgrid.com", pattern=r"^https?://[^\s/]+/?$")
     # Seconds one call may take in all, the answer read included, however slowly it comes.
     timeout: float = Field(default=10.0, gt=0)
+    # The Event Webhook's verification key as the console shows it (base64 of the DER public
+    # key), or PEM: see notifier/sendgrid_webhook.py.
+    webhook_public_key: str | None = None
+
+    @field_validator("webhook_public_key")
+    @classmethod
+    def _a_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            load_public_key(value)  # one that is not a key stops start-up, saying so
+        return value
 
     def check(self, settings: Settings) -> None:
         """A listed SendGrid needs its key; in production its base URL is https."""

@@ -19,15 +19,17 @@ tag ``notification_id`` too, which SES puts in the events of a configuration set
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import boto3
 import requests
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from notifier.deadline import DeadlineAdapter, session
 from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
@@ -69,10 +71,16 @@ PERMANENT = frozenset({"MessageRejected", "BadRequestException"})
 # and transient for the mail, which the next provider may send meanwhile.
 
 
+# An SNS topic's ARN: arn:<partition>:sns:<region>:<account>:<name> (AWS's "Amazon Resource
+# Names"; a topic's name is 1 to 256 letters, digits, '-' and '_', '.fifo' for a FIFO topic).
+TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?"
+
+
 class SesSettings(VendorSettings):
     """``NOTIFIER_SES_*``: the region, the credentials (unset: boto3's chain), the configuration
-    set whose event destinations report deliveries, bounces and complaints, and where the API
-    is (unset: the region's own endpoint)."""
+    set whose event destinations report deliveries, bounces and complaints, where the API is
+    (unset: the region's own endpoint), and the SNS topics whose events
+    ``POST /v1/receipts/ses`` takes (unset: it refuses all)."""
 
     prefix: ClassVar[str] = "ses"
     required: ClassVar[tuple[str, ...]] = ("region",)
@@ -85,6 +93,19 @@ class SesSettings(VendorSettings):
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+/?$")
     # Seconds one call may take in all, the answer read included, however slowly it comes.
     timeout: float = Field(default=10.0, gt=0)
+    # A comma list of SNS topic ARNs; a message of any other topic is refused before anything.
+    topic_arns: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("topic_arns", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            arns = tuple(arn.strip() for arn in value.split(",") if arn.strip())
+            bad = [arn for arn in arns if not re.fullmatch(TOPIC_ARN, arn)]
+            if bad:
+                raise ValueError(f"not an SNS topic ARN: {bad[0]!r}")
+            return arns
+        return value
 
     @model_validator(mode="after")
     def _key_pair(self) -> SesSettings:

@@ -27,6 +27,8 @@ from email.message import Message
 
 from notifier.errors import Unavailable
 from notifier.schemas import Notification
+from notifier.services.mail_events import note_rate
+from notifier.stores.guard import BounceGuard
 from notifier.stores.notifications import OPEN_STATUSES, NotificationStore
 from notifier.stores.suppressions import SuppressionList
 
@@ -122,10 +124,16 @@ def _failure(block: Message) -> Failure:
 
 
 def take_bounce(
-    raw: bytes, *, bounces: Bounces, store: NotificationStore, suppressions: SuppressionList
+    raw: bytes,
+    *,
+    bounces: Bounces,
+    store: NotificationStore,
+    suppressions: SuppressionList,
+    guard: BounceGuard | None = None,
 ) -> str:
     """Apply a message the bounce domain received: what it came to (``undelivered``, ``soft``,
-    ``ignored`` for a message that is not a DSN of ours, or the status that moved nothing).
+    ``ignored`` for a message that is not a DSN of ours, or the status that moved nothing). A
+    hard bounce counts in its client's bounce-rate ``guard``.
 
     Raises Unavailable, before it changes anything, while a send the DSN is about is
     not recorded yet: answered 200, the DSN would be lost.
@@ -150,6 +158,8 @@ def take_bounce(
         kind = "hard" if block.hard else "expired"
         if block.hard:
             suppressions.add(record.client, block.recipient, "bounced")
+            if guard is not None:
+                note_rate(guard, record.client, "bounce")
         store.count(f"bounces:{kind}")
         log.warning("%s: %s bounce %s", notification_id, kind, block.status)
     if outcome == "ignored":

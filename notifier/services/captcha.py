@@ -312,12 +312,14 @@ def deliver_captcha(d: Delivery, notification_id: str, *, lane: str = "") -> Out
 
 def deliver_mail_captcha(d: Delivery, notification_id: str, *, lane: str = "") -> Outcome:
     """Send a captcha by mail: the locale's template rendered with the code's parts. An
-    address that bounced (or was suppressed by hand) gets none: ``suppressed``. With bounces
-    on, it goes out from its own envelope sender, as other mail does."""
+    address that bounced (or was suppressed by hand) gets none: ``suppressed``; one whose person
+    complained of a mail still gets the code they asked for. With bounces on, it goes out from
+    its own envelope sender, as other mail does."""
 
     def transmit(claimed: Attempt, address: str, parts: dict[str, Any]) -> Outcome:
         one = {"to": [address], "cc": [], "bcc": []}
-        if unsuppressed(one, claimed.payload["client"], claimed, d.suppressions) is None:
+        client = claimed.payload["client"]
+        if unsuppressed(one, client, claimed, d.suppressions, code=True) is None:
             return Outcome("skipped", claimed.attempt)
         rendered = d.mail_captcha_templates.render(parts["locale"], parts)
         message = OutgoingMail(
@@ -333,7 +335,7 @@ def deliver_mail_captcha(d: Delivery, notification_id: str, *, lane: str = "") -
             if d.bounces
             else None,
         )
-        return hand_over(claimed, message, d)
+        return hand_over(claimed, message, d, client)
 
     return deliver_code(d, notification_id, MAIL, transmit, lane=lane)
 

@@ -203,9 +203,20 @@ class Attempt:
     deadline: float | None = None
     unrecorded: int = 0
 
-    def sent(self, provider: str, provider_ref: str | None = None) -> Outcome:
-        """Record a delivery, with the provider's id of the message when it gave one."""
-        self.store.settle(self.id, "sent", provider=provider, provider_ref=provider_ref)
+    def sent(
+        self,
+        provider: str,
+        provider_ref: str | None = None,
+        *,
+        recipients: int | None = None,
+        volume_of: str | None = None,
+    ) -> Outcome:
+        """Record a delivery, with the provider's id of the message when it gave one (and for
+        a mail, its number of ``recipients`` and the client whose guard counts it)."""
+        self.store.settle(
+            self.id, "sent", provider=provider, provider_ref=provider_ref,
+            recipients=recipients, volume_of=volume_of,
+        )  # fmt: skip
         log.info("%s sent by %s on attempt %d", self.id, provider, self.attempt)
         return Outcome("sent", self.attempt)
 
@@ -254,10 +265,17 @@ class Attempt:
         log.info("%s simulated for a test key: %s", self.id, outcome, extra={"mode": "test"})
         return done
 
-    def hand_over(self, route: Sequence[P], send: Callable[[P], str]) -> Outcome:
+    def hand_over(
+        self,
+        route: Sequence[P],
+        send: Callable[[P], str],
+        *,
+        recipients: int | None = None,
+        volume_of: str | None = None,
+    ) -> Outcome:
         """Give the notification to the first provider of ``route`` that takes it (``send``
         gives it to one and returns the provider's id of the message) and record what came of
-        it.
+        it (a mail's ``recipients`` and ``volume_of``: see :meth:`sent`).
 
         A provider that is down or throttling hands over to the next; a permanent refusal (a
         recipient no provider can reach) or the vendor's per-number limit (its anti-abuse rule:
@@ -276,7 +294,7 @@ class Attempt:
                     log.warning("%s: %s failed, handing over: %s", self.id, e.provider, e)
                 failures.append(e)
                 continue
-            return self.sent(provider.name, ref)
+            return self.sent(provider.name, ref, recipients=recipients, volume_of=volume_of)
         if not failures:
             return self.failed("no provider serves this recipient", provider=None)
         error = (

@@ -18,7 +18,7 @@ from notifier.queueing import Enqueuer, Note
 from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest, Notification
 from notifier.services.delivery import Attempt, Delivery, Outcome, store_and_queue
 from notifier.stores.notifications import NotificationStore
-from notifier.stores.suppressions import SuppressionList
+from notifier.stores.suppressions import SuppressionList, normal
 from notifier.templating import MailTemplates
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ def deliver_mail(d: Delivery, notification_id: str, *, lane: str = "") -> Outcom
             if d.bounces is not None and alone
             else None,
         )
-        return hand_over(claimed, message, d)
+        return hand_over(claimed, message, d, client)
 
     return d.attempt(notification_id, send, lane=lane)
 
@@ -182,12 +182,18 @@ def unsubscribe_headers(
 
 
 def unsuppressed(
-    payload: dict[str, Any], client: str, claimed: Attempt, suppressions: SuppressionList
+    payload: dict[str, Any],
+    client: str,
+    claimed: Attempt,
+    suppressions: SuppressionList,
+    *,
+    code: bool = False,
 ) -> dict[str, Any] | None:
-    """The payload without the recipients ``client``'s suppression list stops; None (the
-    notification settled ``suppressed``) when that is every recipient."""
+    """The payload without the recipients ``client``'s suppression list stops for it (a
+    ``code`` by mail goes where a complaint stopped other mail); None (the notification
+    settled ``suppressed``) when that is every recipient."""
     everyone = [*payload["to"], *payload["cc"], *payload["bcc"]]
-    stopped = suppressions.blocked(client, everyone, bulk=bool(payload.get("bulk")))
+    stopped = suppressions.blocked(client, everyone, bulk=bool(payload.get("bulk")), code=code)
     if not stopped:
         return payload
     kept = {part: [a for a in payload[part] if a not in stopped] for part in ("to", "cc", "bcc")}
@@ -200,8 +206,14 @@ def unsuppressed(
     return None
 
 
-def hand_over(claimed: Attempt, message: OutgoingMail, d: Delivery) -> Outcome:
+def hand_over(claimed: Attempt, message: OutgoingMail, d: Delivery, client: str | None) -> Outcome:
     """Give ``message`` to the first mail provider that takes it and record what came of it:
     one down, throttling or refusing our account hands it to the next; a refusal of the
-    recipient or the content fails it for good (see :meth:`Attempt.hand_over`)."""
-    return claimed.hand_over(d.mails(), lambda provider: provider.send_mail(message=message))
+    recipient or the content fails it for good (see :meth:`Attempt.hand_over`). A mail sent
+    counts in ``client``'s bounce-rate guard, and its recipients are recorded: a provider's
+    events make it undelivered once each of them failed."""
+    everyone = {normal(a) for a in (*message.to, *message.cc, *message.bcc)}
+    return claimed.hand_over(
+        d.mails(), lambda provider: provider.send_mail(message=message),
+        recipients=len(everyone), volume_of=client,
+    )  # fmt: skip

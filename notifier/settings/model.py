@@ -175,6 +175,20 @@ class Settings(BaseSettings):
         None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$"
     )
     bounce_token: UrlSafeToken | None = None
+    # The bounce-rate guard (docs/deliverability.md): per client over a sliding 24 h, once it
+    # sent this many mails, permanent bounces and complaints at these rates warn, then pause its
+    # mail until an operator resumes it (`notifier clients resume <client>`).
+    bounce_guard_min_volume: int = Field(500, ge=1)
+    bounce_rate_warn: float = Field(0.05, gt=0, le=1)
+    bounce_rate_pause: float = Field(0.10, gt=0, le=1)
+    complaint_rate_warn: float = Field(0.001, gt=0, le=1)
+    complaint_rate_pause: float = Field(0.005, gt=0, le=1)
+    # Hosts an SNS signing certificate or confirmation URL may name (POST /v1/receipts/ses), a
+    # comma list of patterns, * one DNS label (notifier/sns.py).
+    sns_cert_hosts: Annotated[tuple[str, ...], NoDecode] = (
+        "sns.*.amazonaws.com",
+        "sns.*.amazonaws.com.cn",
+    )
     # The operator's templates: a folder laid out as notifier/templates (mail/, sms/,
     # mail_captcha/) whose files replace the built-in ones of their names.
     templates_dir: DirectoryPath | None = None
@@ -294,6 +308,19 @@ class Settings(BaseSettings):
             raise ValueError("one name; a failover order goes in NOTIFIER_MAIL_PROVIDERS")
         return name
 
+    @field_validator("sns_cert_hosts", mode="before")
+    @classmethod
+    def _host_patterns(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(pattern.strip() for pattern in value.split(",") if pattern.strip())
+        if isinstance(value, tuple | list):
+            # Imported here: notifier.sns loads requests and ssl, which the web's gunicorn config
+            # must patch (gevent) before anything takes ssl's classes, and it imports this first.
+            from notifier.sns import host_pattern
+
+            host_pattern(value)  # a pattern that is not one stops start-up, naming it
+        return value
+
     @field_validator("sms_allowed_countries", mode="before")
     @classmethod
     def _countries(cls, value: object) -> object:
@@ -385,6 +412,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        for kind in ("bounce", "complaint"):
+            if getattr(self, f"{kind}_rate_warn") > getattr(self, f"{kind}_rate_pause"):
+                raise ValueError(
+                    f"NOTIFIER_{kind.upper()}_RATE_WARN: must not exceed "
+                    f"NOTIFIER_{kind.upper()}_RATE_PAUSE"
+                )
         if self.retry_base > self.retry_cap:
             raise ValueError("NOTIFIER_RETRY_BASE: must not exceed NOTIFIER_RETRY_CAP")
         if self.retry_cap >= self.broker_visibility_timeout:

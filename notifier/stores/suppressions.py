@@ -6,8 +6,13 @@ Key: ``notifier:suppressed:{<client>}``, a hash of address (in lower case) to it
 Reasons, and what each stops:
 
 * ``bounced`` (a hard bounce) and ``manual`` (added through the API): every mail to the address;
+* ``complained`` (the person marked a mail as spam, as the provider reported it): every mail
+  but codes by mail, which the person asks for themselves;
 * ``unsubscribed`` (the one-click unsubscribe): bulk mail only, a batch's rows and mail sent
   with ``"unsubscribe": true``; a receipt or a login code still reaches the person.
+
+An address is on a list once: a reason that stops more replaces one that stops less
+(:data:`STOPS`), never the other way.
 """
 
 from __future__ import annotations
@@ -27,8 +32,12 @@ from redis import Redis
 from notifier.stores.scripts import Lua
 from notifier.timestamps import rfc3339
 
-Reason = Literal["bounced", "manual", "unsubscribed"]
+Reason = Literal["bounced", "manual", "complained", "unsubscribed"]
+# How much each reason stops (suppressions/add.lua keeps the same order): bulk mail; every mail
+# but codes by mail; every mail.
+STOPS: dict[Reason, int] = {"unsubscribed": 1, "complained": 2, "bounced": 3, "manual": 3}
 BULK_ONLY = frozenset({"unsubscribed"})
+NOT_CODES = frozenset({"complained"})  # a code by mail still goes: the person asked for it
 
 
 def key(client: str) -> str:
@@ -59,11 +68,11 @@ class SuppressionList:
     def add(self, client: str, address: str, reason: Reason) -> tuple[Entry, bool]:
         """Suppress ``address`` for ``client``; the entry, and whether it is new. An address
         already there keeps its entry, unless the new reason stops more (``unsubscribed`` ->
-        ``bounced``). One step: a remove or another add meanwhile cannot split it."""
+        ``complained`` -> ``bounced``). One step: a remove or another add meanwhile cannot split
+        it."""
         address = normal(address)
         value = json.dumps({"reason": reason, "created_at": rfc3339(time.time())})
-        bulk_only = "1" if reason in BULK_ONLY else "0"
-        added, now = self._add(keys=[key(client)], args=[address, value, bulk_only])
+        added, now = self._add(keys=[key(client)], args=[address, value, STOPS[reason]])
         return _entry(address, now), bool(added)
 
     def remove(self, client: str, address: str) -> bool:
@@ -79,8 +88,11 @@ class SuppressionList:
         raw = cast(dict[str, str], found)
         return [_entry(a, v) for a, v in sorted(raw.items())], int(after)
 
-    def blocked(self, client: str, addresses: Iterable[str], *, bulk: bool) -> dict[str, Reason]:
-        """Which of ``addresses`` the list stops for this mail, and why (one round trip)."""
+    def blocked(
+        self, client: str, addresses: Iterable[str], *, bulk: bool, code: bool = False
+    ) -> dict[str, Reason]:
+        """Which of ``addresses`` the list stops for this mail (``bulk`` mail; a ``code`` by
+        mail), and why (one round trip)."""
         wanted = list(dict.fromkeys(addresses))
         if not wanted:
             return {}
@@ -90,7 +102,7 @@ class SuppressionList:
             if raw is None:
                 continue
             reason = cast(Reason, json.loads(raw)["reason"])
-            if bulk or reason not in BULK_ONLY:
+            if (bulk or reason not in BULK_ONLY) and not (code and reason in NOT_CODES):
                 stopped[address] = reason
         return stopped
 

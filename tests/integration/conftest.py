@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from celery import Celery
 
+from tests.support.harness.events import Events, events_stack
 from tests.support.harness.stack import Stack, stack_settings, start_stack
 from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.s3 import FakeS3
@@ -38,6 +40,24 @@ def s3() -> Iterator[FakeS3]:
     server = FakeS3(("avatars", "invoices")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def events(
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,
+    smtp: SmtpSink,
+    twilio: FakeTwilio,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Events]:
+    """A stack whose mail goes to the local SES, then SendGrid, then SMTP, both providers'
+    events coming back signed (tests/support/harness/events.py), for the module: on its
+    ``EVENTS_DB`` of the session's Redis, with its ``EVENTS_SETTINGS`` on top."""
+    module = request.module
+    folder = Path(tmp_path_factory.mktemp("events"))
+    settings = getattr(module, "EVENTS_SETTINGS", {})
+    with events_stack(redis_server, smtp, twilio, folder, module.EVENTS_DB, **settings) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ import dkim
 import pytest
 
 from tests.support.harness.dkim_keys import key_pair
+from tests.support.harness.events import api_providers
 from tests.support.harness.stack import Stack, address, log_lines, send, stack_settings, start_stack
 from tests.support.harness.wait import wait_for
 from tests.support.peers import sendgrid, ses
@@ -56,19 +57,10 @@ def providers(
     dns = DnsServer().start()
     dns.records["s1._domainkey.example.com"] = pair.record
     fake_ses, fake_sendgrid = ses.FakeSes().start(), sendgrid.FakeSendGrid().start()
-    settings = stack_settings(redis_server, smtp, twilio, folder, 7)
-    del settings["mail_provider"]
+    settings = api_providers(
+        stack_settings(redis_server, smtp, twilio, folder, 7), fake_ses, fake_sendgrid
+    )
     settings.update(
-        mail_providers="ses,sendgrid,smtp",
-        ses_region=ses.REGION,
-        ses_access_key_id=ses.ACCESS_KEY_ID,
-        ses_secret_access_key=ses.SECRET_ACCESS_KEY,
-        ses_configuration_set=ses.CONFIGURATION_SET,
-        ses_endpoint_url=fake_ses.base_url,
-        ses_timeout=5,
-        sendgrid_api_key=sendgrid.API_KEY,
-        sendgrid_base_url=fake_sendgrid.base_url,
-        sendgrid_timeout=5,
         dkim_keys=json.dumps({"example.com": {"selector": "s1", "private_key": pair.pem}}),
         public_url=PUBLIC_URL,
     )

@@ -99,7 +99,7 @@ def test_every_series_the_dashboard_and_alerts_name_is_served_and_every_query_ru
     text = requests.get(f"{stack.base}/metrics", timeout=10).text
     served = {family.name for family in text_string_to_metric_families(text)}
     exprs = exprs_of_the_dashboard_and_rules()
-    assert len(exprs) >= 22  # 15 panels' targets and 8 rules
+    assert len(exprs) >= 26  # 16 panels' targets and 10 rules
     named = {
         re.sub(r"_(bucket|sum|count|total)$", "", name)
         for expr in exprs

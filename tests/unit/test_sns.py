@@ -40,29 +40,13 @@ from tests.support.peers.sns import (
     SnsPeer,
     confirmation,
     notification,
-    running,
     sign,
-    trust,
 )
 from tests.support.peers.sns import loopback_adapter as _loopback_adapter
 from tests.support.peers.sns import string_to_sign as documented_string_to_sign
 
 Make = Callable[..., SnsVerifier]
 OTHER_TOPIC = "arn:aws:sns:us-east-1:999999999999:attackers-own"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """A CA, a TLS certificate for the SNS hosts and an SNS signing key, made once."""
-    return Pki.make(tmp_path_factory.mktemp("sns-pki"))
-
-
-@pytest.fixture
-def peer(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> Iterator[SnsPeer]:
-    """The local SNS server, its CA trusted as the system's trust store."""
-    trust(monkeypatch, pki.ca_file)
-    with running(SnsPeer(pki)) as started:
-        yield started
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
 from redis import Redis, RedisError
@@ -45,6 +45,7 @@ class StoreBase:
         replication: Replication | None = None,
         patience: float = 30.0,
         retry_cap: float = 600.0,
+        kept_events: Callable[[str, str, Sequence[str]], object] | None = None,
     ) -> None:
         self.redis = redis
         self.ttl = ttl
@@ -59,6 +60,9 @@ class StoreBase:
         # Whose notifications get status callbacks, and where those are queued.
         self._callbacks = callbacks if callback_clients else None
         self._callback_clients = " " + " ".join(sorted(callback_clients)) + " "
+        # Who applies a mail provider's events that came before their send was recorded, given
+        # (provider, ref, the lines kept): see notifications/events.py.
+        self._kept_events = kept_events
 
     def _durably(self, write: Callable[[], T], patience: float | None = None) -> T:
         """A worker's write that must outlive the primary: confirmed by its replicas, or made

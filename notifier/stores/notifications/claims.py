@@ -11,18 +11,26 @@ the sweep to send again because Redis was at ``maxmemory``.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
+from redis import RedisError
+
 from notifier.redact import redact
+from notifier.redisconn import refusal
+from notifier.stores.guard import count_sent
 from notifier.stores.notifications.base import list_of
+from notifier.stores.notifications.events import MailEvents
 from notifier.stores.notifications.keys import FINAL, metrics_key, payload_key, record_key
 from notifier.stores.notifications.receipts import Receipts, early_receipt_key, ref_key
 from notifier.stores.notifications.schedule import Schedule
 from notifier.stores.scripts import Lua, queue, reloading
 from notifier.timestamps import rfc3339
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,9 +47,9 @@ class Claim:
     unrecorded: int = 0
 
 
-class Claims(Receipts, Schedule):
-    """Claim a notification, settle its attempt (a settle applies an early receipt, and puts a
-    retry's look for a lost message later)."""
+class Claims(Receipts, MailEvents, Schedule):
+    """Claim a notification, settle its attempt (a settle applies an early receipt or hands back
+    early mail events, and puts a retry's look for a lost message later)."""
 
     _claim = Lua("notifications/claim")
     _settle = Lua("notifications/settle")
@@ -93,15 +101,19 @@ class Claims(Receipts, Schedule):
         error: str | None = None,
         only_if_waiting: bool = False,
         provider_ref: str | None = None,
+        recipients: int | None = None,
+        volume_of: str | None = None,
     ) -> bool:
         """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``; True when a
         ``retrying`` became ``cancelled`` instead (its batch was cancelled meanwhile).
 
         A final status queues the client's status callback in the same step. With
         ``provider_ref`` (the provider's message id), a receipt can find the notification; one
-        that came before this, early, is applied now. ``only_if_waiting`` moves only a record
-        that waits for an attempt (scheduled, queued, retrying): not one whose attempt is under
-        way, which may have sent it.
+        that came before this, early, is applied now (mail events kept early are handed back to
+        ``kept_events``). ``only_if_waiting`` moves only a record that waits for an attempt
+        (scheduled, queued, retrying): not one whose attempt is under way, which may have sent
+        it. A mail sent is recorded with its number of ``recipients`` and, with ``volume_of``,
+        counted in that client's bounce-rate guard.
         """
         final = status in FINAL
         now = time.time()
@@ -120,6 +132,7 @@ class Claims(Receipts, Schedule):
             status, provider or "", redact(error or ""), rfc3339(now), self.ttl,
             "1" if final else "0", "1" if only_if_waiting else "0", provider_ref or "",
             callback[1] if callback else "", self._callback_clients, claim, now,
+            recipients or "",
         ]  # fmt: skip
 
         def write() -> tuple[int, int, str | None]:
@@ -149,10 +162,26 @@ class Claims(Receipts, Schedule):
         if status == "retrying" and not revoked:
             # Looked for as lost only once its longest delay is over (see reopened).
             self.reopened(notification_id, after=self.retry_cap)
+        if volume_of is not None and status == "sent":
+            self._count_sent(volume_of, now)
         self._publish_if_due(notification_id, status, callback, due)
         if revoked:
             self._tell(notification_id, "cancelled")  # its batch was cancelled meanwhile
         if early and provider and provider_ref:
-            receipt, _, receipt_error = str(early).partition("|")
-            self.receipt(provider, provider_ref, receipt, error=receipt_error or None)
+            if early.startswith("{"):  # mail events, a line of JSON each
+                self._hand_back(provider, provider_ref, early)
+            else:
+                receipt, _, receipt_error = str(early).partition("|")
+                self.receipt(provider, provider_ref, receipt, error=receipt_error or None)
         return bool(revoked)
+
+    def _count_sent(self, client: str, now: float) -> None:
+        """Count a mail a provider took in ``client``'s bounce-rate guard, if Redis lets us:
+        apart from the send's outcome, which a full Redis records all the same and this must
+        never make fail (a count needs memory)."""
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                count_sent(pipe, client, now)
+                pipe.execute()
+        except RedisError as e:
+            log.warning("the guard's count of a mail was lost: %s", refusal(e) or type(e).__name__)

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from redis.typing import EncodableT, FieldT
 
-from notifier.schemas import Notification, SoftBounce
+from notifier.schemas import Complaint, Notification, SoftBounce
 from notifier.stores.batch_counts import open_key, scheduled_key
 from notifier.stores.latency import QUEUED_AT
 from notifier.stores.notifications.base import StoreBase
@@ -71,6 +71,9 @@ def shown(fields: dict[str, str]) -> Notification:
         if fields.get("soft_bounce")
         else None,
         segments=int(fields["segments"]) if fields.get("segments") else None,
+        complaint=Complaint.model_construct(**json.loads(fields["complaint"]))
+        if fields.get("complaint")
+        else None,
     )
 
 

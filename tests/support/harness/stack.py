@@ -6,6 +6,7 @@ import json
 import random
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,10 +114,16 @@ def stack_settings(
     }
 
 
-def start_stack(settings: dict[str, Any], smtp: SmtpSink, twilio: FakeTwilio) -> Stack:
-    """Start web, worker and beat with ``settings``, all three at once as the Procfile does, and
-    wait until each is ready (stopping them all if one is not)."""
-    env = notifier_env(settings)
+def start_stack(
+    settings: dict[str, Any],
+    smtp: SmtpSink,
+    twilio: FakeTwilio,
+    env_more: Mapping[str, str] | None = None,
+) -> Stack:
+    """Start web, worker and beat with ``settings`` (and the other variables ``env_more``), all
+    three at once as the Procfile does, and wait until each is ready (stopping them all if one is
+    not)."""
+    env = {**notifier_env(settings), **(env_more or {})}
     started: list[Process] = []
     try:
         worker = spawn_worker(env)

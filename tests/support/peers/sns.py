@@ -6,6 +6,11 @@ The service reaches the server through :func:`loopback_adapter`, a
 :class:`notifier.sns.CertificateAdapter` whose connections go to 127.0.0.1 and the server's
 port: the URL keeps the real host, which the verifier's host rules check, and TLS checks the
 server's certificate for that host against ``SSL_CERT_FILE`` (the test's CA, :func:`trust`).
+A test of the whole service, whose verifier is the production one, reaches it the same way
+below the adapter, in urllib3's ``create_connection`` (``tests/support/loopback/``, installed at
+the start-up of the processes a test starts by their ``sitecustomize``), as ``curl --resolve``
+would: only :data:`SERVER_NAMES` on port 443, and nothing of the service's own code or settings
+changed.
 
 :func:`sign` builds the string to sign itself, from AWS's page rather than from
 ``notifier.sns``: a mistake there would otherwise be made twice and pass.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import os
 import socket
 import ssl
 import threading
@@ -41,18 +47,12 @@ from urllib3.util.connection import create_connection
 
 from notifier.deadline import watch, watched_pools
 from notifier.sns import MAX_RESPONSE_BYTES, CertificateAdapter
+from tests.support.loopback.sns_loopback import SERVER_NAMES
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"
-HOST = "sns.us-east-1.amazonaws.com"
+HOST = SERVER_NAMES[0]
 CERT_PATH = "/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
 CERT_URL = f"https://{HOST}{CERT_PATH}"
-# The names the server's TLS certificate is for: the SNS hosts the tests use, no other.
-SERVER_NAMES = (
-    HOST,
-    "sns.us-east-2.amazonaws.com",
-    "sns.cn-north-1.amazonaws.com.cn",
-)
-
 _DAY = datetime.timedelta(days=1)
 
 
@@ -385,6 +385,24 @@ class _ToLoopback:
         sock = create_connection(("127.0.0.1", self.loopback_port), self.timeout)
         watch(self, sock)  # under the call's deadline, as every connection of the service
         return sock
+
+
+# The variable that tells a process started by a test where the SNS server listens (read by
+# tests/support/loopback/sitecustomize.py); not a NOTIFIER_ one: the service never reads it.
+LOOPBACK_PORT = "TESTS_SNS_LOOPBACK_PORT"
+LOOPBACK_PATH = Path(__file__).resolve().parents[1] / "loopback"
+
+
+def loopback_env(peer: SnsPeer, pki: Pki) -> dict[str, str]:
+    """What a process started by a test needs to reach ``peer`` for the SNS hosts: the test's CA
+    as its trust store, and its connections to the SNS hosts sent to the peer from its start-up
+    (``tests/support/loopback/``)."""
+    paths = [str(LOOPBACK_PATH), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {
+        "SSL_CERT_FILE": str(pki.ca_file),
+        LOOPBACK_PORT: str(peer.port),
+        "PYTHONPATH": os.pathsep.join(paths),
+    }
 
 
 def loopback_adapter(

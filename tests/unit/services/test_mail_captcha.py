@@ -268,7 +268,9 @@ def test_a_templates_dir_that_is_not_a_folder_is_named(
         load_settings()
 
 
-def test_a_bounced_address_gets_no_code_and_an_unsubscribed_one_still_does(rt: Runtime) -> None:
+def test_a_bounced_address_gets_no_code_and_an_unsubscribed_or_complaining_one_still_does(
+    rt: Runtime,
+) -> None:
     from notifier.services.bounces import Bounces
 
     bounces = Bounces("bounces.example.com", b"k" * 32)
@@ -288,3 +290,7 @@ def test_a_bounced_address_gets_no_code_and_an_unsubscribed_one_still_does(rt: R
     left = accept(rt, to="left@example.com")
     assert send(left, mail) == "sent"
     assert mail.sent[0].envelope_from == bounces.envelope_sender(left, "left@example.com")
+    # A person who marked a newsletter as spam still gets the code they asked for.
+    rt.suppressions.add("tester", "cross@example.com", "complained")
+    assert send(accept(rt, to="cross@example.com"), mail) == "sent"
+    assert mail.sent[-1].to == ("cross@example.com",)

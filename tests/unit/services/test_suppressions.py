@@ -64,6 +64,23 @@ def test_an_unsubscribe_stops_bulk_mail_only(app: Flask) -> None:
     assert record is not None and record.status == "suppressed"
 
 
+def test_a_complaint_stops_every_mail_and_stops_more_than_an_unsubscribe(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    rt.suppressions.add("c", "ada@example.com", "unsubscribed")
+    entry, new = rt.suppressions.add("c", "ada@example.com", "complained")
+    assert (entry.reason, new) == ("complained", False)
+    assert rt.suppressions.add("c", "ada@example.com", "unsubscribed")[0].reason == "complained"
+    mail = MemoryMailProvider()
+    # A receipt does not go, as it would to an address that only unsubscribed.
+    assert deliver(rt, single(rt, "n1"), mail) == "skipped"
+    record = rt.store.get("n1")
+    assert record is not None and (record.status, record.error) == (
+        "suppressed",
+        "the address is on the suppression list (complained)",
+    )
+    assert rt.suppressions.add("c", "ada@example.com", "bounced")[0].reason == "bounced"
+
+
 def test_a_batchs_suppressed_row_is_counted_and_the_batch_ends(app: Flask) -> None:
     rt: Runtime = app.extensions["notifier"]
     recipients = [

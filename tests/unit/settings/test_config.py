@@ -317,6 +317,16 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             "NOTIFIER_S3_ENDPOINT_URL",
         ),
         ({"NOTIFIER_TEMPLATES_DIR": "no/such/folder"}, "NOTIFIER_TEMPLATES_DIR"),
+        ({"NOTIFIER_SNS_CERT_HOSTS": "SNS.*.amazonaws.com"}, "NOTIFIER_SNS_CERT_HOSTS"),
+        ({"NOTIFIER_SNS_CERT_HOSTS": "*"}, "NOTIFIER_SNS_CERT_HOSTS"),
+        ({"NOTIFIER_SES_TOPIC_ARNS": "arn:aws:sns:us-east-1:1:events"}, "NOTIFIER_SES_TOPIC_ARNS"),
+        (
+            {"NOTIFIER_SENDGRID_WEBHOOK_PUBLIC_KEY": "MFkwEw=="},
+            "NOTIFIER_SENDGRID_WEBHOOK_PUBLIC_KEY",
+        ),
+        ({"NOTIFIER_BOUNCE_RATE_WARN": "0.2"}, "NOTIFIER_BOUNCE_RATE_WARN"),
+        ({"NOTIFIER_COMPLAINT_RATE_PAUSE": "2"}, "NOTIFIER_COMPLAINT_RATE_PAUSE"),
+        ({"NOTIFIER_BOUNCE_GUARD_MIN_VOLUME": "0"}, "NOTIFIER_BOUNCE_GUARD_MIN_VOLUME"),
     ],
 )
 def test_bad_setting_is_one_line_naming_it(
@@ -517,3 +527,25 @@ def test_a_sender_for_a_provider_must_be_one_it_takes(
         load_settings()
     assert str(found.value).startswith("NOTIFIER_API_KEYS")
     assert problem in str(found.value)
+
+
+def test_the_events_and_the_guard_read_their_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from notifier.providers.ses import SesSettings
+    from notifier.sns import DEFAULT_CERT_HOSTS
+
+    defaults = load_settings()
+    assert defaults.sns_cert_hosts == DEFAULT_CERT_HOSTS
+    assert (defaults.bounce_guard_min_volume, defaults.bounce_rate_warn,
+            defaults.bounce_rate_pause, defaults.complaint_rate_warn,
+            defaults.complaint_rate_pause) == (500, 0.05, 0.10, 0.001, 0.005)  # fmt: skip
+    topics = (
+        "arn:aws:sns:eu-west-1:123456789012:ses-events, arn:aws-cn:sns:cn-north-1:123456789012:b"
+    )
+    setenv(monkeypatch, {"NOTIFIER_SES_TOPIC_ARNS": topics,
+                         "NOTIFIER_SNS_CERT_HOSTS": "sns.*.amazonaws.com"})  # fmt: skip
+    settings = load_settings()
+    assert settings.vendor(SesSettings).topic_arns == (
+        "arn:aws:sns:eu-west-1:123456789012:ses-events",
+        "arn:aws-cn:sns:cn-north-1:123456789012:b",
+    )
+    assert settings.sns_cert_hosts == ("sns.*.amazonaws.com",)

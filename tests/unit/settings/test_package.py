@@ -4,6 +4,8 @@ re-exports them under the contract's name."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import config
@@ -31,3 +33,17 @@ def test_config_is_the_packages_settings_under_the_contracts_name() -> None:
     for name in config.__all__:
         assert getattr(config, name) is getattr(notifier.settings, name)
     assert set(notifier.settings.__all__) <= set(config.__all__)
+
+
+def test_the_package_loads_no_library_that_takes_ssls_classes() -> None:
+    """The web's gunicorn config imports the package, then patches ssl for gevent: a library
+    loaded before that keeps the unpatched SSLContext, and every HTTPS call of the web (an SNS
+    certificate's fetch) recurses without end in its minimum_version setter."""
+    code = (
+        "import sys, notifier, notifier.settings\n"
+        "print(' '.join(m for m in ('urllib3', 'requests', 'botocore') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == ""

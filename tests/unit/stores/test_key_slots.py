@@ -43,6 +43,7 @@ from notifier.services.captcha import (
 )
 from notifier.services.delivery import Attempt, store_and_queue
 from notifier.services.mail import accept_mail, deliver_mail
+from notifier.services.mail_events import MailEvent
 from notifier.services.receipts import twilio_receipt
 from notifier.stores.batches import row_id
 from notifier.stores.captchas import Sender
@@ -137,6 +138,7 @@ RUNS = {
     "captchas": {"captchas/take_recipient", "captchas/take_ip"},
     "keys": {"idempotency/reserve", "idempotency/note", "rate_limits/take"},
     "suppressions": {"suppressions/add"},
+    "events": {"notifications/mail_event", "guard/note"},
     "dispatch": {"notifications/lease_due", "notifications/dispatched"},
 }  # fmt: skip
 
@@ -334,6 +336,45 @@ def test_suppressions_and_unsubscribe_links_stay_within_one_slot(
         rt.suppressions.remove(CLIENT, "ada@example.com")
         assert rt.unsubscribes.find(rt.unsubscribes.token(CLIENT, "ada@example.com"))
     assert_single_slot(seen, "suppressions")
+
+
+def test_mail_events_and_the_guard_stay_within_one_slot(
+    rt: Runtime, watch: Callable[[], SlotWatch]
+) -> None:
+    mail = MailRequest.model_validate(
+        {"to": ["a@example.com", "b@example.com"], "subject": "Hi", "text": "Hello"}
+    )
+
+    def accepted() -> str:
+        return accept_mail(
+            mail, client=CLIENT, sender="n@example.com", store=rt.store, templates=rt.templates,
+            queue=rt.mail_queue,
+        ).id  # fmt: skip
+
+    def event(ref: str, kind: Any, to: str, **more: Any) -> MailEvent:
+        return MailEvent("ses", ref, kind, to, "2026-12-03T12:00:00.000Z", **more)
+
+    ses = MemoryMailProvider(name="ses")
+    with watch() as seen:
+        # A mail sent: delivered to one, bounced by the other, complained of, deferred.
+        sent = accepted()
+        deliver_mail(delivery(rt, mail=ses), sent)
+        ref = f"<{sent}@ses>"
+        rt.mail_events.apply([
+            event(ref, "delivered", "a@example.com"), event(ref, "bounced", "b@example.com"),
+            event(ref, "complained", "a@example.com", feedback="abuse"),
+            event(ref, "soft", "a@example.com", status="4.2.2"),
+        ])  # fmt: skip
+        # An event before its send is recorded: kept, and applied by the settle.
+        early = accepted()
+        rt.mail_events.apply([event(f"<{early}@ses>", "bounced", "a@example.com")])
+        deliver_mail(delivery(rt, mail=ses), early)
+        rt.guard.figures([CLIENT, "another"])
+        rt.guard.paused(CLIENT)
+        rt.guard.resume(CLIENT)
+    assert_single_slot(seen, "events")
+    record = rt.store.get(sent)
+    assert record is not None and record.status == "delivered" and record.complaint is not None
 
 
 def test_dispatch_metrics_and_replication_stay_within_one_slot(

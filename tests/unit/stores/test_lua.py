@@ -204,10 +204,10 @@ def test_settle_records_an_outcome_once_and_moves_its_batch(r: redis.Redis, run:
     record(r, nid, status="sending", batch=batch, lane="mail", queued_at=repr(time.time() - 1.5))
     keys = [record_key(nid), payload_key(nid), metrics_key(nid), CALLBACKS]
     args = ["sent", "smtp", "", NOW, 60, "1", "0", "ref-1", "callback message", " shop ",
-            "claim-1", time.time()]  # fmt: skip
+            "claim-1", time.time(), 3]  # fmt: skip
     assert run("notifications/settle", keys, args) == [1, 1, 0]
     assert r.hget(record_key(nid), "status") == "sent"
-    assert r.hget(record_key(nid), "provider_ref") == "ref-1"
+    assert r.hmget(record_key(nid), "provider_ref", "recipients") == ["ref-1", "3"]
     assert r.exists(payload_key(nid)) == 0
     assert r.lrange(CALLBACKS, 0, -1) == ["callback message"]
     counters = r.hgetall(metrics_key(nid))
@@ -239,7 +239,7 @@ def test_a_full_redis_records_an_outcome_and_its_ref_all_the_same(fillable: Redi
     record(r, status="sending", lane="mail", queued_at=repr(time.time() - 1))
     keys = [record_key(NID), payload_key(NID), metrics_key(NID), CALLBACKS]
     args: list[EncodableT] = ["sent", "smtp", "", NOW, 60, "1", "0", "ref-1",
-                              "callback message", " shop ", "claim-1", time.time()]  # fmt: skip
+                              "callback message", " shop ", "claim-1", time.time(), ""]  # fmt: skip
     settle = r.register_script(source("notifications/settle"))
     index_ref = r.register_script(source("notifications/index_ref"))
     fillable.fill()
@@ -284,6 +284,107 @@ def test_a_soft_bounce_is_noted_on_a_record_that_is_there(r: redis.Redis, run: R
     r.delete(record_key(NID))
     assert run("notifications/soft_bounce", [record_key(NID)], [noted]) == 0
     assert not r.exists(record_key(NID))  # an expired record is not made again
+
+
+@of("notifications/mail_event")
+def test_a_mail_event_moves_a_sent_mail_once_a_recipient_at_a_time(
+    r: redis.Redis, run: Run
+) -> None:
+    record(r, status="sent", recipients="2")
+    keys = [record_key(NID), metrics_key(NID)]
+
+    def event(kind: str, token: str, note: str = "", tells: str = "") -> list[object]:
+        args = [kind, token, note, NOW, 60, "ses", "", " other ", tells]
+        answer: list[object] = run("notifications/mail_event", keys, args)
+        return answer
+
+    # One of two recipients bounced: the mail is not undelivered yet, its first bounce counted.
+    assert event("bounced", "t1", "bounced: 5.1.1", "undelivered") == ["noted", 0, 1, "shop"]
+    assert event("bounced", "t1", "bounced: 5.1.1", "undelivered") == ["duplicate", 0, 0, "shop"]
+    assert r.hget(record_key(NID), "status") == "sent"
+    # The other was dropped: every recipient failed for good.
+    assert event("dropped", "t2", "dropped: Invalid", "undelivered") == ["moved", 0, 0, "shop"]
+    assert r.hmget(record_key(NID), "status", "error") == ["undelivered", "dropped: Invalid"]
+    assert r.hget(metrics_key(NID), "receipts:ses:undelivered") == "1"
+    assert r.hget(metrics_key(NID), "final:mail:undelivered:live") == "1"
+    assert r.hget(metrics_key(NID), "mail_events:ses:bounced") == "1"
+    # A delivery of a recipient that bounced moves nothing back.
+    assert event("delivered", "t1", tells="delivered") == ["duplicate", 0, 0, "shop"]
+    assert r.hget(record_key(NID), "status") == "undelivered"
+
+
+@of("notifications/mail_event")
+def test_a_soft_bounce_keeps_the_latest_and_a_complaint_the_first(r: redis.Redis, run: Run) -> None:
+    record(r, status="delivered", client="shop")
+    keys = [record_key(NID), metrics_key(NID), CALLBACKS]
+
+    def soft(at: str) -> str:
+        return json.dumps({"status": "4.2.2", "diagnostic": "full", "at": at})
+
+    late, early = soft("2026-12-03T12:00:05.000Z"), soft("2026-12-03T12:00:01.000Z")
+    args = ["soft", "t1", late, NOW, 60, "ses", "", " shop ", ""]
+    assert run("notifications/mail_event", keys[:2], args) == ["noted", 0, 0, "shop"]
+    args[2] = early  # older than the one noted: kept as it was
+    assert run("notifications/mail_event", keys[:2], args) == ["duplicate", 0, 0, "shop"]
+    assert r.hget(record_key(NID), "soft_bounce") == late
+    complaint = json.dumps({"type": "abuse", "at": NOW})
+    args = ["complained", "t1", complaint, NOW, 60, "ses", "message", " shop ", "sent"]
+    # Its callback was made for another status than the record's: made again.
+    assert run("notifications/mail_event", keys, args) == ["changed", 0, 0, "shop"]
+    args[8] = "delivered"
+    assert run("notifications/mail_event", keys, args) == ["noted", 1, 1, "shop"]
+    assert r.lrange(CALLBACKS, 0, -1) == ["message"]
+    args[1] = "t2"  # another recipient's: noted, no second callback, the first complaint kept
+    assert run("notifications/mail_event", keys, [*args[:2], "{}", *args[3:]]) == [
+        "noted", 0, 0, "shop",
+    ]  # fmt: skip
+    assert r.hget(record_key(NID), "complaint") == complaint
+    assert run("notifications/mail_event", keys, args) == ["duplicate", 0, 0, "shop"]
+
+
+@of("notifications/mail_event")
+def test_a_mail_event_waits_for_the_send_and_refuses_only_a_sent_mail(
+    r: redis.Redis, run: Run
+) -> None:
+    keys = [record_key(NID), metrics_key(NID)]
+    args = ["failed", "", "refused by ses: Bad content", NOW, 60, "ses", "", "", ""]
+    assert run("notifications/mail_event", keys, args) == ["missing", 0, 0, ""]
+    record(r, status="sending")
+    assert run("notifications/mail_event", keys, args) == ["sending", 0, 0, ""]
+    r.hset(record_key(NID), "status", "sent")
+    assert run("notifications/mail_event", keys, args)[0] == "moved"
+    assert run("notifications/mail_event", keys, args)[0] == "duplicate"
+    assert r.hget(record_key(NID), "error") == "refused by ses: Bad content"
+
+
+@of("guard/note")
+def test_note_warns_once_then_pauses_over_the_minimum_volume(r: redis.Redis, run: Run) -> None:
+    guard = "notifier:guard:{shop}"
+    now, before = f"{guard}:10", f"{guard}:9"
+    keys = [guard, now, before]
+    r.hset(before, "sent", 35)
+    r.hset(now, "sent", 5)
+
+    def note(what: str = "bounced", kind: str = "bounce", rates: str = "0.05 0.1") -> list[object]:
+        warn, pause = rates.split()
+        answer: list[object] = run("guard/note", keys, [what, 90000, 20, warn, pause, NOW, kind])
+        return answer
+
+    assert note() == ["ok", 0, 1, 40]  # 2.5%
+    assert note() == ["warn", 1, 2, 40]  # 5%: at the warning rate
+    assert note() == ["warn", 0, 3, 40]  # warned already
+    # 1 of 40 complained, past 0.5%: paused.
+    assert note("complained", "complaint", "0.001 0.005") == ["pause", 1, 1, 40]
+    assert json.loads(r.hget(guard, "paused") or "") == {
+        "kind": "complaint", "count": 1, "volume": 40, "at": NOW,
+    }  # fmt: skip
+    assert note() == ["paused", 0, 4, 40]  # counted still, paused already
+    assert r.ttl(now) > 0 and r.hget(now, "bounced") == "4"
+    r.delete(guard)
+    r.hset(now, "sent", 1000)
+    assert note() == ["ok", 0, 5, 1035]
+    r.delete(now, before)
+    assert note() == ["ok", 0, 1, 0]  # nothing sent in the window: no verdict
 
 
 @of("notifications/cancel")
@@ -503,12 +604,18 @@ def test_take_empties_a_bucket_then_says_how_long_to_wait(r: redis.Redis, run: R
 @of("suppressions/add")
 def test_add_keeps_the_entry_that_stops_more(r: redis.Redis, run: Run) -> None:
     key = ["notifier:suppressed:{shop}"]
-    unsubscribed = json.dumps({"reason": "unsubscribed", "created_at": NOW})
-    bounced = json.dumps({"reason": "bounced", "created_at": NOW})
-    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, "1"]) == [1, unsubscribed]
-    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, "1"]) == [0, unsubscribed]
-    assert run("suppressions/add", key, ["ada@example.com", bounced, "0"]) == [0, bounced]
-    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, "1"]) == [0, bounced]
+
+    def entry(reason: str) -> str:
+        return json.dumps({"reason": reason, "created_at": NOW})
+
+    unsubscribed, complained, bounced = entry("unsubscribed"), entry("complained"), entry("bounced")
+    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, 1]) == [1, unsubscribed]
+    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, 1]) == [0, unsubscribed]
+    assert run("suppressions/add", key, ["ada@example.com", complained, 2]) == [0, complained]
+    assert run("suppressions/add", key, ["ada@example.com", unsubscribed, 1]) == [0, complained]
+    assert run("suppressions/add", key, ["ada@example.com", bounced, 3]) == [0, bounced]
+    assert run("suppressions/add", key, ["ada@example.com", complained, 2]) == [0, bounced]
+    assert run("suppressions/add", key, ["ada@example.com", entry("manual"), 3]) == [0, bounced]
     assert r.hget(key[0], "ada@example.com") == bounced
 
 

@@ -17,6 +17,8 @@
 -- ARGV[10] the clients that want callbacks, " a b "
 -- ARGV[11] the claim this outcome is of ('' for none)
 -- ARGV[12] now, Unix seconds
+-- ARGV[13] how many recipients the provider took the mail for ('' when not a mail); a mail
+--          provider's events make it undelivered once each of them failed for good
 --
 -- Returns {moved, callback due, revoked} (each 1/0). An attempt's outcome is recorded once:
 -- made again (its answer was lost with a primary), nothing moves. A row of a cancelled batch
@@ -61,6 +63,7 @@ if new == 'sent' and ARGV[2] ~= '' then
   end
 end
 if ARGV[8] ~= '' then redis.call('HSET', record, 'provider_ref', ARGV[8]) end
+if ARGV[13] ~= '' then redis.call('HSET', record, 'recipients', ARGV[13]) end
 local due = 0
 if revoked == 0 and ARGV[6] == '1'
    and string.find(ARGV[10], ' ' .. redis.call('HGET', record, 'client') .. ' ', 1, true) then
