@@ -17,6 +17,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import inspect
+import json
 import logging
 import pkgutil
 import socket
@@ -72,6 +73,19 @@ PATCHES = (
             "kombu.transport.redis:QoS.reject": "747a02434344d1a6",
             "kombu.transport.redis:QoS._remove_from_indices": "980a109d54ad9136",
             "kombu.transport.virtual.base:QoS.ack": "0714292b916fecb2",
+            "kombu.transport.redis:Channel._brpop_read": "c42518699709f2df",
+            "kombu.transport.redis:Channel._brpop_start": "06723d707ddf2240",
+            "kombu.transport.redis:Channel._flush_brpop_reauth": "bb4930b4fd3cf8f3",
+            "kombu.transport.redis:Channel._q_for_pri": "f3997660680dd00f",
+            "kombu.transport.redis:QoS.append": "35c655f6ecc62fe6",
+            "kombu.transport.redis:QoS.restore_by_tag": "58e161d81b6fe18d",
+            "kombu.transport.virtual.base:QoS.append": "b388f0cd6485c28a",
+            "kombu.transport.virtual.base:QoS.can_consume_max_estimate": "936d3958266c68d3",
+            "kombu.transport.virtual.base:Channel.basic_consume": "0fec962694938b61",
+            "kombu.transport.virtual.base:Channel.qos": "44d9d4c8ab982419",
+            "kombu.transport.redis:Transport.register_with_event_loop": "4b835642e4a99425",
+            "kombu.asynchronous.hub:Hub.create_loop": "bc5b3f9d66b99d45",
+            "kombu.utils.scheduling:round_robin_cycle": "99510a5cb38a5090",
         },
     ),
     Patch(
@@ -313,6 +327,117 @@ def test_kombu_still_cannot_acknowledge_on_a_full_redis_and_ours_can(
             )
             if acknowledges:
                 assert state.hlen("unacked") == 0 and state.zcard("unacked_index") == 0
+
+
+def _read_brpop(channel: Any, times: int) -> None:
+    """What the worker's event loop does when BRPOP's answer comes, ``times`` over."""
+    # The loop's poller gives the channel's client its connection first.
+    channel.client.connection = channel.client.connection_pool.get_connection()
+    for _ in range(times):
+        channel._brpop_start()
+        channel._brpop_read()
+
+
+def _fetched(url: str, transport: type, reads: int) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+    """Five messages on two queues (three on ``a``, one of them with a priority, two on ``b``)
+    read through ``transport``'s BRPOP handler ``reads`` times, the consumer having room for
+    ten: (queue, body) in the order handed out, and the unacknowledged records."""
+    state = redis.Redis.from_url(url, decode_responses=True)
+    state.flushdb()
+    got: list[tuple[str, Any]] = []
+    with Connection(url, transport=transport) as conn:
+        channel: Any = conn.channel()
+        queues = [Queue("a", routing_key="a"), Queue("b", routing_key="b")]
+        producer = Producer(channel)
+        for n, (queue, priority) in enumerate([("a", 0), ("a", 0), ("b", 0), ("a", 5), ("b", 0)]):
+            producer.publish({"n": n}, routing_key=queue, declare=queues, priority=priority)
+        channel.basic_qos(0, 10, False)
+        for queue in ("a", "b"):
+            channel.basic_consume(
+                queue, False, lambda m, q=queue: got.append((q, m.payload)), f"tag-{queue}"
+            )
+        _read_brpop(channel, times=reads)
+        records = {tag: json.loads(record) for tag, record in state.hgetall("unacked").items()}
+        unacked = set(state.zrange("unacked_index", 0, -1))
+        assert unacked == set(records)
+        return got, {r[0]["properties"]["delivery_tag"]: r for r in records.values()}
+
+
+def test_ours_takes_in_one_read_what_kombus_reads_take_one_by_one_and_records_each_alike(
+    canary_redis: str,
+) -> None:
+    """kombu's BRPOP handler takes one message a read (a round trip to record it, one for the
+    next BRPOP); ours takes as many as the consumer has room for in one, in the same order
+    (kombu's round robin, priority steps), each recorded as kombu records it."""
+    from kombu.transport import redis as kombu_redis
+
+    from notifier.patches import kombu_redis as ours
+
+    theirs, their_records = _fetched(canary_redis, kombu_redis.Transport, reads=5)
+    mine, my_records = _fetched(canary_redis, ours.Transport, reads=1)
+    assert [(q, body["n"]) for q, body in theirs] == [
+        ("a", 0),
+        ("b", 2),
+        ("a", 1),
+        ("b", 4),
+        ("a", 3),
+    ], f"kombu hands out in another order now: {_re_check('kombu_redis')}"
+    assert mine == theirs
+    assert len(my_records) == len(their_records) == 5
+
+    def comparable(records: dict[str, Any]) -> list[Any]:
+        # The tags are each publish's own; the rest of each record is the same.
+        return sorted(
+            json.dumps([r[0]["body"], r[0]["headers"], r[1], r[2]], sort_keys=True)
+            for r in records.values()
+        )
+
+    assert comparable(my_records) == comparable(their_records)
+
+
+def test_ours_takes_no_more_than_the_consumer_has_room_for(canary_redis: str) -> None:
+    from notifier.patches import kombu_redis as ours
+
+    state = redis.Redis.from_url(canary_redis)
+    state.flushdb()
+    got: list[Any] = []
+    with Connection(canary_redis, transport=ours.Transport) as conn:
+        channel: Any = conn.channel()
+        queue = Queue("a", routing_key="a")
+        for n in range(5):
+            Producer(channel).publish({"n": n}, routing_key="a", declare=[queue])
+        channel.basic_qos(0, 3, False)
+        channel.basic_consume("a", False, lambda m: got.append(m.payload["n"]), "tag")
+        _read_brpop(channel, times=1)
+        assert got == [0, 1, 2]
+        assert state.llen("a") == 2 and state.hlen("unacked") == 3
+
+
+def test_acknowledgements_on_the_loops_thread_are_written_at_its_next_turn(
+    canary_redis: str,
+) -> None:
+    from notifier.patches import kombu_redis as ours
+
+    state = redis.Redis.from_url(canary_redis)
+    state.flushdb()
+    with Connection(canary_redis, transport=ours.Transport) as conn:
+        channel: Any = conn.channel()
+        for n in (1, 2, 3):
+            Producer(channel).publish({"n": n}, routing_key="canary", declare=[Queue("canary")])
+        first, second, third = (channel.basic_get("canary", no_ack=False) for _ in range(3))
+        first.ack()  # not on the loop's thread (no loop yet): written at once
+        assert state.hlen("unacked") == 2
+        transport: Any = conn.transport
+        transport.forget_acknowledged()  # a turn of the loop: this thread is the loop's now
+        second.ack()
+        third.ack()
+        assert state.hlen("unacked") == 2 and state.zcard("unacked_index") == 2
+        transport.forget_acknowledged()
+        assert state.hlen("unacked") == 0 and state.zcard("unacked_index") == 0
+        fourth_tag = "never-written"
+        channel.qos.acknowledged.append(fourth_tag)  # one left for the close to write
+        transport.waiting.add(channel.qos)
+    assert not channel.qos.acknowledged
 
 
 # kombu_failover
