@@ -19,10 +19,10 @@ a plain pipeline.
 Two more savings take a draining worker's event loop from four round trips a message to about
 one (bench/README.md, "Worker CPU a mail"): a ``BRPOP`` answer is recorded, and the messages
 waiting behind it taken while the worker has room, in one script (``_Fetching``), and the
-acknowledgements made in one turn of the loop are written together at its next (``_OnTheLoop``).
-What a crash between an acknowledgement and that write leaves is a message kombu brings back
-after the visibility timeout, which its claim then finds done: as for an acknowledgement that
-failed.
+acknowledgements the loop makes go with that script, or are written together within
+``ACKS_WAIT`` when no fetch comes first (``_OnTheLoop``). What a crash between an
+acknowledgement and its write leaves is a message kombu brings back after the visibility
+timeout, which its claim then finds done: as for an acknowledgement that failed.
 
 - Touches: ``kombu.transport.redis.Channel._connparams`` and ``Channel._create_client``
   (overridden, on ``SentinelChannel`` too), relying on ``Channel.pool``,
@@ -36,9 +36,10 @@ failed.
   exchange, routing key]``, and ``kombu.transport.virtual.base:QoS.append``, which ours calls for
   a message the script recorded), ``QoS.restore_by_tag``, ``QoS.can_consume_max_estimate`` and
   ``Channel.basic_consume`` (its callback appends before it hands out); and
-  ``Transport.register_with_event_loop`` (extended: the acknowledgements' write on each turn),
-  relying on ``Hub.create_loop`` running the ready callbacks (Celery's acknowledgements), then
-  ``on_tick``, then the poll, each turn, and on ``Channel.qos`` keeping the QoS in ``_qos``.
+  ``Transport.register_with_event_loop`` (extended: the loop's thread, its timer for the
+  acknowledgements' write), relying on ``Hub.create_loop`` running the ready callbacks
+  (Celery's acknowledgements), its timers and ``on_tick`` on its own thread, and on
+  ``Channel.qos`` keeping the QoS in ``_qos``.
 - Checked with: kombu 5.7.0.
 - Upstream: the same ``AttributeError`` from ``_connparams`` on a channel closed after its
   connection is https://github.com/celery/kombu/issues/582 (kombu 3.0, closed; 5.7 reaches it
@@ -52,8 +53,8 @@ failed.
   channel still fails its close that way, still makes a client a command, and still cannot
   acknowledge on a full Redis (the suite's, 6.2); ours does none of these. kombu's reads take
   five messages one by one in an order ours takes them in at once, each recorded alike; ours
-  takes no more than the consumer has room for; acknowledgements on the loop's thread wait for
-  its next turn, and a close writes those left.
+  takes no more than the consumer has room for; acknowledgements on the loop's thread go with
+  the next fetch or together on one timer, and a close writes those left.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from __future__ import annotations
 import logging
 import threading
 from queue import Empty
-from time import time
+from time import monotonic, time
 from typing import Any
 
 import redis
@@ -72,13 +73,17 @@ from kombu.utils.json import dumps, loads
 
 log = logging.getLogger(__name__)
 
+# How long an acknowledgement made on the event loop waits, at most, for a fetch to carry it.
+ACKS_WAIT = 0.05
+
 # One step for what kombu does in two round trips a message (``BRPOP``'s answer recorded as
 # unacknowledged in a ``MULTI``, then ``BRPOP`` again): the message ``BRPOP`` gave is recorded,
 # and up to as many more as the worker has room for are taken from the lanes and recorded the
 # same way, in the order successive ``BRPOP``s would take them (see ``_Fetching``).
 FETCH = """
--- Record a message BRPOP handed out as unacknowledged (kombu's QoS.append), then take up to
--- ARGV[5] more from the lists, recording each the same way.
+-- Forget the messages acknowledged since the last write (kombu's QoS.ack), record a message
+-- BRPOP handed out as unacknowledged (kombu's QoS.append), then take up to ARGV[5] more from
+-- the lists, recording each the same way.
 -- KEYS[1] the unacknowledged index (sorted set, tag -> when)
 -- KEYS[2] the unacknowledged messages (hash, tag -> [message, exchange, routing key])
 -- KEYS[3..] the lists, as BRPOP names them: each queue's list of the first priority step in
@@ -88,7 +93,12 @@ FETCH = """
 -- ARGV[3] its record: [message, exchange, routing key] as JSON
 -- ARGV[4] queues a priority step
 -- ARGV[5] how many more to take at most
+-- ARGV[6..] the delivery tags of messages acknowledged, if any
 -- Returns {queue number (1-based, in the order given), message, ...} for each one taken.
+if #ARGV > 5 then
+  redis.call('ZREM', KEYS[1], unpack(ARGV, 6))
+  redis.call('HDEL', KEYS[2], unpack(ARGV, 6))
+end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 local queues, want = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -214,13 +224,22 @@ class _Fetching:
         queues = self._queue_cycle.consume(len(self.active_queues))  # type: ignore[attr-defined]
         lists = [self._q_for_pri(q, pri) for pri in self.priority_steps for q in queues]  # type: ignore[attr-defined]
         room = max(0, (self.qos.can_consume_max_estimate() or 1) - 1)
-        with self.conn_or_acquire() as client:  # type: ignore[attr-defined]
-            if self._fetch is None or self._fetch.registered_client is not client:
-                self._fetch = client.register_script(FETCH)
-            found = self._fetch(
-                keys=[self.qos.unacked_index_key, self.qos.unacked_key, *lists],
-                args=[time(), properties["delivery_tag"], record, len(queues), room],
+        # The acknowledgements waiting for a write go with it.
+        acknowledged, self.qos.acknowledged = self.qos.acknowledged, []
+        try:
+            with self.conn_or_acquire() as client:  # type: ignore[attr-defined]
+                if self._fetch is None or self._fetch.registered_client is not client:
+                    self._fetch = client.register_script(FETCH)
+                found = self._fetch(
+                    keys=[self.qos.unacked_index_key, self.qos.unacked_key, *lists],
+                    args=[time(), properties["delivery_tag"], record, len(queues), room,
+                          *acknowledged],
+                )  # fmt: skip
+        except BaseException:
+            self.qos.acknowledged[:0] = (
+                acknowledged  # for the next write (forgetting is idempotent)
             )
+            raise
         taken = [(dest, payload)]
         for number, message in zip(found[::2], found[1::2], strict=True):
             queue = queues[int(number) - 1]
@@ -250,8 +269,8 @@ class QoS(kombu_redis.QoS):
         super().__init__(*args, **kwargs)
         # Delivery tags the fetch recorded as unacknowledged, until kombu appends them.
         self.recorded: set[str] = set()
-        # Delivery tags acknowledged on the event loop's thread, forgotten in Redis together at
-        # the loop's next turn (Transport.forget_acknowledged).
+        # Delivery tags acknowledged on the event loop's thread, not yet forgotten in Redis (see
+        # _OnTheLoop).
         self.acknowledged: list[str] = []
 
     def append(self, message: Any, delivery_tag: str) -> None:
@@ -262,12 +281,12 @@ class QoS(kombu_redis.QoS):
             super().append(message, delivery_tag)
 
     def ack(self, delivery_tag: str) -> None:
-        # On the event loop's thread (Celery's acknowledgements after each task), the loop's
-        # next turn forgets all of its turn's at once: one round trip for them, not one each.
+        # On the event loop's thread (Celery's acknowledgements after each task), written with
+        # the next fetch, or together soon after (_OnTheLoop): no round trip each.
         transport: Any = self.channel.connection
         if getattr(transport, "loop_thread", None) == threading.get_ident():
             self.acknowledged.append(delivery_tag)
-            transport.waiting.add(self)
+            transport.wait_to_forget(self)
         else:
             self._forget(delivery_tag)
         virtual.QoS.ack(self, delivery_tag)
@@ -322,21 +341,38 @@ class SentinelChannel(_Fetching, _Acknowledged, _ClosedAware, kombu_redis.Sentin
 
 class _OnTheLoop:
     """A transport whose channels' acknowledgements made on the event loop's thread are written
-    together once a turn of the loop (``on_tick``, before it polls), not one round trip each."""
+    with the next fetch (``_Fetching``: while messages wait, no round trip of their own), or
+    together once ``ACKS_WAIT`` has passed, whichever comes first."""
 
+    loop: Any = None
     loop_thread: int | None = None
+    _due: float | None = None  # when the acknowledgements waiting are written at the latest
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The channels' QoS with acknowledgements waiting for the loop's next turn.
+        # The channels' QoS with acknowledgements waiting for a write.
         self.waiting: set[QoS] = set()
 
     def register_with_event_loop(self, connection: Any, loop: Any) -> None:
         super().register_with_event_loop(connection, loop)  # type: ignore[misc]
-        loop.on_tick.add(self.forget_acknowledged)
+        self.loop = loop
+        loop.on_tick.add(self._on_tick)
+
+    def _on_tick(self) -> None:
+        self.loop_thread = threading.get_ident()
+        if self._due is not None and monotonic() >= self._due:
+            self.forget_acknowledged()  # the timer's job, had the loop lost its timer
+
+    def wait_to_forget(self, qos: QoS) -> None:
+        """Write ``qos``'s acknowledgements with its next fetch, or within ``ACKS_WAIT``."""
+        self.waiting.add(qos)
+        if self._due is None:
+            self._due = monotonic() + ACKS_WAIT
+            self.loop.call_later(ACKS_WAIT, self.forget_acknowledged)
 
     def forget_acknowledged(self) -> None:
-        self.loop_thread = threading.get_ident()
+        """Write every acknowledgement waiting."""
+        self._due = None
         transport: Any = self  # kombu's Redis transport
         waiting, self.waiting = self.waiting, set()
         for qos in waiting:

@@ -413,7 +413,15 @@ def test_ours_takes_no_more_than_the_consumer_has_room_for(canary_redis: str) ->
         assert state.llen("a") == 2 and state.hlen("unacked") == 3
 
 
-def test_acknowledgements_on_the_loops_thread_are_written_at_its_next_turn(
+def _on_a_loop(transport: Any) -> list[tuple[float, Any]]:
+    """Make ``transport`` think this thread runs its event loop; the timers it asks for."""
+    timers: list[tuple[float, Any]] = []
+    transport.loop = SimpleNamespace(call_later=lambda delay, call: timers.append((delay, call)))
+    transport._on_tick()
+    return timers
+
+
+def test_acknowledgements_on_the_loops_thread_are_written_together_soon_after(
     canary_redis: str,
 ) -> None:
     from notifier.patches import kombu_redis as ours
@@ -422,22 +430,45 @@ def test_acknowledgements_on_the_loops_thread_are_written_at_its_next_turn(
     state.flushdb()
     with Connection(canary_redis, transport=ours.Transport) as conn:
         channel: Any = conn.channel()
-        for n in (1, 2, 3):
+        for n in (1, 2, 3, 4):
             Producer(channel).publish({"n": n}, routing_key="canary", declare=[Queue("canary")])
-        first, second, third = (channel.basic_get("canary", no_ack=False) for _ in range(3))
-        first.ack()  # not on the loop's thread (no loop yet): written at once
-        assert state.hlen("unacked") == 2
-        transport: Any = conn.transport
-        transport.forget_acknowledged()  # a turn of the loop: this thread is the loop's now
+        first, second, third, fourth = (channel.basic_get("canary", no_ack=False) for _ in range(4))
+        first.ack()  # not on the loop's thread (there is no loop): written at once
+        assert state.hlen("unacked") == 3
+        timers = _on_a_loop(conn.transport)
         second.ack()
         third.ack()
-        assert state.hlen("unacked") == 2 and state.zcard("unacked_index") == 2
-        transport.forget_acknowledged()
-        assert state.hlen("unacked") == 0 and state.zcard("unacked_index") == 0
-        fourth_tag = "never-written"
-        channel.qos.acknowledged.append(fourth_tag)  # one left for the close to write
-        transport.waiting.add(channel.qos)
-    assert not channel.qos.acknowledged
+        assert state.hlen("unacked") == 3 and state.zcard("unacked_index") == 3
+        [(delay, write)] = timers  # one timer for both
+        assert delay == ours.ACKS_WAIT
+        write()
+        assert state.hlen("unacked") == 1 and state.zcard("unacked_index") == 1
+        fourth.ack()  # left for the close to write
+    assert state.hlen("unacked") == 0 and state.zcard("unacked_index") == 0
+
+
+def test_acknowledgements_waiting_go_with_the_next_fetch(canary_redis: str) -> None:
+    from notifier.patches import kombu_redis as ours
+
+    state = redis.Redis.from_url(canary_redis)
+    state.flushdb()
+    got: list[Any] = []
+    with Connection(canary_redis, transport=ours.Transport) as conn:
+        channel: Any = conn.channel()
+        queue = Queue("canary", routing_key="canary")
+        for n in (1, 2, 3):
+            Producer(channel).publish({"n": n}, routing_key="canary", declare=[queue])
+        channel.basic_qos(0, 10, False)
+        first, second = (channel.basic_get("canary", no_ack=False) for _ in range(2))
+        _on_a_loop(conn.transport)
+        first.ack()
+        second.ack()
+        channel.basic_consume("canary", False, got.append, "tag")
+        _read_brpop(channel, times=1)
+        assert [m.payload["n"] for m in got] == [3]
+        [tag] = state.hkeys("unacked")  # the two acknowledged are gone with the fetch
+        assert tag == got[0].delivery_tag.encode() and state.zcard("unacked_index") == 1
+        assert not channel.qos.acknowledged
 
 
 # kombu_failover
