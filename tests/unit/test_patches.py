@@ -23,6 +23,7 @@ import pkgutil
 import socket
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -395,22 +396,31 @@ def test_ours_takes_in_one_read_what_kombus_reads_take_one_by_one_and_records_ea
     assert comparable(my_records) == comparable(their_records)
 
 
-def test_ours_takes_no_more_than_the_consumer_has_room_for(canary_redis: str) -> None:
+@contextlib.contextmanager
+def _ours_with(url: str, messages: int) -> Iterator[tuple[redis.Redis, Connection, Any]]:
+    """A channel of our transport on an emptied database, with ``messages`` published to
+    ``canary`` (``{"n": 0}``, ``{"n": 1}``…): the database, the connection and the channel."""
     from notifier.patches import kombu_redis as ours
 
-    state = redis.Redis.from_url(canary_redis)
+    state = redis.Redis.from_url(url)
     state.flushdb()
-    got: list[Any] = []
-    with Connection(canary_redis, transport=ours.Transport) as conn:
+    with Connection(url, transport=ours.Transport) as conn:
         channel: Any = conn.channel()
-        queue = Queue("a", routing_key="a")
-        for n in range(5):
-            Producer(channel).publish({"n": n}, routing_key="a", declare=[queue])
+        for n in range(messages):
+            Producer(channel).publish(
+                {"n": n}, routing_key="canary", declare=[Queue("canary", routing_key="canary")]
+            )
+        yield state, conn, channel
+
+
+def test_ours_takes_no_more_than_the_consumer_has_room_for(canary_redis: str) -> None:
+    got: list[Any] = []
+    with _ours_with(canary_redis, messages=5) as (state, _, channel):
         channel.basic_qos(0, 3, False)
-        channel.basic_consume("a", False, lambda m: got.append(m.payload["n"]), "tag")
+        channel.basic_consume("canary", False, lambda m: got.append(m.payload["n"]), "tag")
         _read_brpop(channel, times=1)
         assert got == [0, 1, 2]
-        assert state.llen("a") == 2 and state.hlen("unacked") == 3
+        assert state.llen("canary") == 2 and state.hlen("unacked") == 3
 
 
 def _on_a_loop(transport: Any) -> list[tuple[float, Any]]:
@@ -426,12 +436,7 @@ def test_acknowledgements_on_the_loops_thread_are_written_together_soon_after(
 ) -> None:
     from notifier.patches import kombu_redis as ours
 
-    state = redis.Redis.from_url(canary_redis)
-    state.flushdb()
-    with Connection(canary_redis, transport=ours.Transport) as conn:
-        channel: Any = conn.channel()
-        for n in (1, 2, 3, 4):
-            Producer(channel).publish({"n": n}, routing_key="canary", declare=[Queue("canary")])
+    with _ours_with(canary_redis, messages=4) as (state, conn, channel):
         first, second, third, fourth = (channel.basic_get("canary", no_ack=False) for _ in range(4))
         first.ack()  # not on the loop's thread (there is no loop): written at once
         assert state.hlen("unacked") == 3
@@ -448,16 +453,8 @@ def test_acknowledgements_on_the_loops_thread_are_written_together_soon_after(
 
 
 def test_acknowledgements_waiting_go_with_the_next_fetch(canary_redis: str) -> None:
-    from notifier.patches import kombu_redis as ours
-
-    state = redis.Redis.from_url(canary_redis)
-    state.flushdb()
     got: list[Any] = []
-    with Connection(canary_redis, transport=ours.Transport) as conn:
-        channel: Any = conn.channel()
-        queue = Queue("canary", routing_key="canary")
-        for n in (1, 2, 3):
-            Producer(channel).publish({"n": n}, routing_key="canary", declare=[queue])
+    with _ours_with(canary_redis, messages=3) as (state, conn, channel):
         channel.basic_qos(0, 10, False)
         first, second = (channel.basic_get("canary", no_ack=False) for _ in range(2))
         _on_a_loop(conn.transport)
@@ -465,7 +462,7 @@ def test_acknowledgements_waiting_go_with_the_next_fetch(canary_redis: str) -> N
         second.ack()
         channel.basic_consume("canary", False, got.append, "tag")
         _read_brpop(channel, times=1)
-        assert [m.payload["n"] for m in got] == [3]
+        assert [m.payload["n"] for m in got] == [2]
         [tag] = state.hkeys("unacked")  # the two acknowledged are gone with the fetch
         assert tag == got[0].delivery_tag.encode() and state.zcard("unacked_index") == 1
         assert not channel.qos.acknowledged
