@@ -18,8 +18,9 @@ a plain pipeline.
 
 Two more savings take a draining worker's event loop from four round trips a message to about
 one (bench/README.md, "Worker CPU a mail"): a ``BRPOP`` answer is recorded, and the messages
-waiting behind it taken while the worker has room, in one script (``_Fetching``), and the
-acknowledgements the loop makes go with that script, or are written together within
+waiting behind it taken while the worker has room, in one script (``_Fetching``; while a
+backlog waits, that script alone takes them, without a ``BRPOP``), and the acknowledgements the
+loop makes go with that script, or are written together within
 ``ACKS_WAIT`` when no fetch comes first (``_OnTheLoop``). What a crash between an
 acknowledgement and its write leaves is a message kombu brings back after the visibility
 timeout, which its claim then finds done: as for an acknowledgement that failed.
@@ -36,6 +37,7 @@ timeout, which its claim then finds done: as for an acknowledgement that failed.
   exchange, routing key]``, and ``kombu.transport.virtual.base:QoS.append``, which ours calls for
   a message the script recorded), ``QoS.restore_by_tag``, ``QoS.can_consume_max_estimate`` and
   ``Channel.basic_consume`` (its callback appends before it hands out); and
+  ``Channel._brpop_start`` (extended: a take without a ``BRPOP`` while a backlog waits);
   ``Transport.register_with_event_loop`` (extended: the loop's thread, its timer for the
   acknowledgements' write), relying on ``Hub.create_loop`` running the ready callbacks
   (Celery's acknowledgements), its timers and ``on_tick`` on its own thread, and on
@@ -54,7 +56,8 @@ timeout, which its claim then finds done: as for an acknowledgement that failed.
   acknowledge on a full Redis (the suite's, 6.2); ours does none of these. kombu's reads take
   five messages one by one in an order ours takes them in at once, each recorded alike; ours
   takes no more than the consumer has room for; acknowledgements on the loop's thread go with
-  the next fetch or together on one timer, and a close writes those left.
+  the next fetch or together on one timer, and a close writes those left; while a backlog
+  waits, ours takes without a ``BRPOP`` until the lists are empty.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ FETCH = """
 -- KEYS[3..] the lists, as BRPOP names them: each queue's list of the first priority step in
 --   the consuming order, then each queue's of the next step, ARGV[4] queues a step
 -- ARGV[1] now (Unix time)
--- ARGV[2] the delivery tag of the message BRPOP gave
+-- ARGV[2] the delivery tag of the message BRPOP gave ('' for none: only take)
 -- ARGV[3] its record: [message, exchange, routing key] as JSON
 -- ARGV[4] queues a priority step
 -- ARGV[5] how many more to take at most
@@ -99,8 +102,10 @@ if #ARGV > 5 then
   redis.call('ZREM', KEYS[1], unpack(ARGV, 6))
   redis.call('HDEL', KEYS[2], unpack(ARGV, 6))
 end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+if ARGV[2] ~= '' then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+end
 local queues, want = tonumber(ARGV[4]), tonumber(ARGV[5])
 local steps = (#KEYS - 2) / queues
 local order = {}
@@ -179,8 +184,10 @@ class _Fetching:
     messages from the same lists in the order successive ``BRPOP``s would, records each, and
     hands them all out: the same records, the same order, the same round robin of kombu's
     queue cycle. A message the script cannot record (not kombu's JSON) stays in its list for
-    the next ``BRPOP``. With a ``global_keyprefix`` (keys kombu's client rewrites) it is kombu's
-    read.
+    the next ``BRPOP``. And while the last take filled all the room there was (a backlog), the
+    loop's next ``BRPOP`` is not sent: the script takes straight away, and ``BRPOP`` is sent
+    only once it finds the lists empty. With a ``global_keyprefix`` (keys kombu's client
+    rewrites) it is kombu's read.
     """
 
     client: Any
@@ -193,6 +200,18 @@ class _Fetching:
     _in_poll: Any
     _queue_cycle: Any
     _fetch: Any = None
+    _backlog = False  # the last take filled the room there was: more may be waiting
+
+    def _brpop_start(self, timeout: int | None = None) -> None:
+        # On the event loop's thread only: a synchronous drain_events waits on the poll after.
+        on_loop = getattr(self.connection, "loop_thread", None) == threading.get_ident()
+        if self._backlog and on_loop and not self.global_keyprefix:
+            taken = self._taken()
+            if taken:
+                self._hand_out(taken)
+                if not self.qos.can_consume():
+                    return  # no room left: the next turn with room takes (or waits) again
+        super()._brpop_start(timeout)  # type: ignore[misc]
 
     def _brpop_read(self, **options: Any) -> bool:
         if self.global_keyprefix:
@@ -215,15 +234,20 @@ class _Fetching:
             self._in_poll = None
             self._flush_brpop_reauth()  # type: ignore[attr-defined]
 
-    def _taken(self, dest: str, item: str) -> list[tuple[str, dict[str, Any]]]:
-        """The message ``BRPOP`` gave and those taken with it, each recorded, as (queue, payload)."""
-        payload = loads(item)
-        properties = payload["properties"]
-        info = properties["delivery_info"]
-        record = f"[{item},{dumps(info['exchange'])},{dumps(info['routing_key'])}]"
+    def _taken(self, dest: str = "", item: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """The message ``BRPOP`` gave (if any) and those taken with it, each recorded, as
+        (queue, payload)."""
+        taken: list[tuple[str, dict[str, Any]]] = []
+        tag = record = ""
+        if item:
+            payload = loads(item)
+            tag = payload["properties"]["delivery_tag"]
+            info = payload["properties"]["delivery_info"]
+            record = f"[{item},{dumps(info['exchange'])},{dumps(info['routing_key'])}]"
+            taken.append((dest, payload))
         queues = self._queue_cycle.consume(len(self.active_queues))  # type: ignore[attr-defined]
         lists = [self._q_for_pri(q, pri) for pri in self.priority_steps for q in queues]  # type: ignore[attr-defined]
-        room = max(0, (self.qos.can_consume_max_estimate() or 1) - 1)
+        room = max(0, (self.qos.can_consume_max_estimate() or 1) - len(taken))
         # The acknowledgements waiting for a write go with it.
         acknowledged, self.qos.acknowledged = self.qos.acknowledged, []
         try:
@@ -232,15 +256,14 @@ class _Fetching:
                     self._fetch = client.register_script(FETCH)
                 found = self._fetch(
                     keys=[self.qos.unacked_index_key, self.qos.unacked_key, *lists],
-                    args=[time(), properties["delivery_tag"], record, len(queues), room,
-                          *acknowledged],
+                    args=[time(), tag, record, len(queues), room, *acknowledged],
                 )  # fmt: skip
         except BaseException:
             self.qos.acknowledged[:0] = (
                 acknowledged  # for the next write (forgetting is idempotent)
             )
             raise
-        taken = [(dest, payload)]
+        self._backlog = len(found) // 2 == room  # room 0: taken by BRPOP, more likely wait
         for number, message in zip(found[::2], found[1::2], strict=True):
             queue = queues[int(number) - 1]
             self._queue_cycle.rotate(queue)

@@ -468,6 +468,27 @@ def test_acknowledgements_waiting_go_with_the_next_fetch(canary_redis: str) -> N
         assert not channel.qos.acknowledged
 
 
+def test_while_a_backlog_waits_ours_takes_without_a_brpop_until_the_lists_are_empty(
+    canary_redis: str,
+) -> None:
+    got: list[Any] = []
+    with _ours_with(canary_redis, messages=5) as (state, conn, channel):
+        channel.basic_qos(0, 2, False)
+        channel.basic_consume("canary", False, got.append, "tag")
+        _on_a_loop(conn.transport)
+        _read_brpop(channel, times=1)  # two taken: all the room there was
+        for message in got:
+            message.ack()
+        channel._brpop_start()  # room again: taken straight away, no BRPOP sent
+        assert [m.payload["n"] for m in got] == [0, 1, 2, 3] and not channel._in_poll
+        assert state.hlen("unacked") == 2  # the acknowledgements went with the take
+        for message in got[2:]:
+            message.ack()
+        channel._brpop_start()  # the last one, and room left: BRPOP waits for the next
+        assert [m.payload["n"] for m in got] == [0, 1, 2, 3, 4] and channel._in_poll
+        assert state.hlen("unacked") == 1 and state.llen("canary") == 0
+
+
 # kombu_failover
 
 
