@@ -205,7 +205,7 @@ class _Fetching:
     def _brpop_start(self, timeout: int | None = None) -> None:
         # On the event loop's thread only: a synchronous drain_events waits on the poll after.
         on_loop = getattr(self.connection, "loop_thread", None) == threading.get_ident()
-        if self._backlog and on_loop and not self.global_keyprefix:
+        if self._backlog and on_loop and not self.global_keyprefix and self.active_queues:  # type: ignore[attr-defined]
             taken = self._taken()
             if taken:
                 self._hand_out(taken)
