@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -39,6 +40,10 @@ class TwilioSink(JsonPeer[None]):
 
 def main() -> None:
     port, db, latency = int(sys.argv[1]), redis.Redis.from_url(sys.argv[2]), float(sys.argv[3])
+    # A provider takes more than socketserver's 5 connections waiting to be accepted: with 5,
+    # workers that start many sends at once (a backlog of captchas) overflow the queue, and the
+    # kernel resets connections the sink never accepted (bench/README.md, issue #36).
+    ThreadingHTTPServer.request_queue_size = 128
     sink = TwilioSink(port, db, latency / 1000)
     print("twilio ready", flush=True)
     sink.server.serve_forever()

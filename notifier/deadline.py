@@ -16,7 +16,9 @@ The watcher keeps its own duplicate of each socket's descriptor, so a socket tha
 new object on the same connection) is still reached, and a descriptor number the call closed and
 the process reused is never touched. A connection goes back to a pool once its answer is read;
 the next call to take it registers it as its own, and only the deadline that owns a connection
-may shut it down.
+may shut it down. A pool that closes its connections itself (``notifier.providers.smtp``) keeps
+each one's duplicate for as long as the connection (``watch(…, kept=True)``, then
+:func:`let_go` as it closes it): a call on a kept connection then costs no ``dup``.
 
 For ``requests`` (the Twilio SDK, the Aliyun and Tencent adapters, callbacks and anything to
 come, such as SNS certificate fetches): mount a :class:`DeadlineAdapter`, which gives each
@@ -32,10 +34,12 @@ each address a name resolves to.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
@@ -68,8 +72,8 @@ class Deadline:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self._cut = False  # the watcher shut its connections down
-        # (the connection object, our duplicate of its socket)
-        self._sockets: list[tuple[object, socket.socket]] = []
+        # (the connection object, our duplicate of its socket, whether this deadline made it)
+        self._sockets: list[tuple[object, socket.socket, bool]] = []
         self._token: Token[Deadline | None] | None = None
 
     @property
@@ -99,44 +103,59 @@ class Deadline:
         _watcher.discard(self)
         if self._token is not None:
             _current.reset(self._token)
-        for _, duplicate in self._sockets:
-            duplicate.close()
+        for _, duplicate, made in self._sockets:
+            if made:
+                duplicate.close()
         self._sockets.clear()
 
-    def _watch(self, owner: object, sock: socket.socket) -> None:
+    def _watch(self, owner: object, sock: socket.socket, kept: bool) -> None:
         # Called with the watcher's lock held.
         if self.expired:
             raise DeadlineExceeded(f"no complete answer within {self.seconds:g} s")
         try:
-            duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
+            duplicate = _watcher.kept(owner, sock) if kept else _duplicate(sock)
         except OSError:
             return  # closed already: nothing left to cut
-        self._sockets.append((owner, duplicate))
+        self._sockets.append((owner, duplicate, not kept))
 
     def _expire(self, owners: Mapping[object, Deadline]) -> None:
         # Called with the watcher's lock held.
         self._cut = True
-        for owner, duplicate in self._sockets:
+        for owner, duplicate, _ in self._sockets:
             if owners.get(owner) is self:
                 with contextlib.suppress(OSError):  # the peer or the call closed it first
                     duplicate.shutdown(socket.SHUT_RDWR)
 
 
-def watch(owner: object, sock: socket.socket) -> None:
+def _duplicate(sock: socket.socket) -> socket.socket:
+    return socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
+
+
+def watch(owner: object, sock: socket.socket, *, kept: bool = False) -> None:
     """Put ``sock``, the socket of connection ``owner``, under the current deadline, if any.
 
     From now until that deadline ends, ``owner`` is its call's: an earlier deadline that let
     the connection go (back to a pool) no longer shuts it down. If the time is already up (a
     reconnect after it ran out), ``sock`` is closed and DeadlineExceeded raised.
+
+    ``kept``: ``owner`` is a pool's connection that many calls use; the duplicate of its socket
+    is kept for the next call, and closed by :func:`let_go` (which the pool must call as it
+    closes the connection: the duplicate holds the connection open) or once ``owner`` is
+    collected.
     """
     deadline = _current.get()
     if deadline is None:
         return
     try:
-        _watcher.watch(deadline, owner, sock)
+        _watcher.watch(deadline, owner, sock, kept)
     except DeadlineExceeded:
         sock.close()
         raise
+
+
+def let_go(owner: object) -> None:
+    """Close the duplicate kept for connection ``owner`` (see :func:`watch`), as it is closed."""
+    _watcher.let_go(owner)
 
 
 class _Watcher:
@@ -150,8 +169,13 @@ class _Watcher:
         self._wake = threading.Condition(threading.Lock())
         self._live: set[Deadline] = set()
         self._owners: dict[object, Deadline] = {}
+        # A kept connection's socket, our duplicate of it, and what closes the duplicate.
+        self._kept: weakref.WeakKeyDictionary[
+            object, tuple[socket.socket, socket.socket, weakref.finalize[Any, Any]]
+        ] = weakref.WeakKeyDictionary()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._wakes_at = math.inf  # when the thread looks next, unless woken
 
     def add(self, deadline: Deadline) -> None:
         with self._wake:
@@ -159,21 +183,45 @@ class _Watcher:
             # A forked child inherits the object but not the thread.
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
+                self._wakes_at = math.inf
                 self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if deadline.at < self._wakes_at:
+                # Woken only for a deadline earlier than its next look: deadlines of one length
+                # (each mail's) come in order, and each costs the thread nothing.
+                self._wakes_at = deadline.at
+                self._wake.notify()
 
     def discard(self, deadline: Deadline) -> None:
         with self._wake:
             self._live.discard(deadline)
-            for owner, _ in deadline._sockets:
+            for owner, _, _ in deadline._sockets:
                 if self._owners.get(owner) is deadline:
                     del self._owners[owner]
 
-    def watch(self, deadline: Deadline, owner: object, sock: socket.socket) -> None:
+    def watch(self, deadline: Deadline, owner: object, sock: socket.socket, kept: bool) -> None:
         with self._wake:
-            deadline._watch(owner, sock)
+            deadline._watch(owner, sock, kept)
             self._owners[owner] = deadline
+
+    def kept(self, owner: object, sock: socket.socket) -> socket.socket:
+        """The duplicate kept for ``owner``'s ``sock``, made if it has none (or had another
+        socket's: reconnected, or wrapped by TLS). Called with the lock held."""
+        found = self._kept.get(owner)
+        if found is not None:
+            original, duplicate, close = found
+            if original is sock and close.alive:
+                return duplicate
+            close()
+        duplicate = _duplicate(sock)
+        self._kept[owner] = (sock, duplicate, weakref.finalize(owner, duplicate.close))
+        return duplicate
+
+    def let_go(self, owner: object) -> None:
+        with self._wake:
+            found = self._kept.pop(owner, None)
+            if found is not None:
+                found[2]()
 
     def _run(self) -> None:
         with self._wake:
@@ -182,8 +230,8 @@ class _Watcher:
                 for deadline in [d for d in self._live if d.at <= now]:
                     self._live.discard(deadline)
                     deadline._expire(self._owners)
-                nearest = min((d.at for d in self._live), default=None)
-                self._wake.wait(None if nearest is None else nearest - now)
+                self._wakes_at = min((d.at for d in self._live), default=math.inf)
+                self._wake.wait(None if self._wakes_at == math.inf else self._wakes_at - now)
 
 
 _watcher = _Watcher()

@@ -29,7 +29,7 @@ from flask_mail import Mail
 from pydantic import Field, SecretStr, model_validator
 
 from notifier import tracing
-from notifier.deadline import Deadline, watch
+from notifier.deadline import Deadline, let_go, watch
 from notifier.errors import PermanentProviderError, TransientProviderError
 from notifier.patches.flask_mail_timeout import TimedConnection
 from notifier.providers.base import OutgoingMail
@@ -197,7 +197,7 @@ class SmtpMailProvider:
             try:
                 host, reused = self._pool.take()
                 if reused and host.sock is not None:
-                    watch(host, host.sock)
+                    watch(host, host.sock, kept=True)
                 try:
                     refused = _transmit(host, wire, message)
                 except smtplib.SMTPServerDisconnected as e:
@@ -293,6 +293,7 @@ def _still_fit(e: Exception) -> bool:
 
 
 def _drop(host: smtplib.SMTP) -> None:
+    let_go(host)
     with contextlib.suppress(OSError):
         host.close()
 
@@ -302,10 +303,12 @@ def _quit(host: smtplib.SMTP) -> None:
     try:
         with Deadline(host.timeout):
             if host.sock is not None:
-                watch(host, host.sock)
+                watch(host, host.sock, kept=True)
             host.quit()
     except (smtplib.SMTPException, OSError):
         _drop(host)
+    finally:
+        let_go(host)
 
 
 def _classified(

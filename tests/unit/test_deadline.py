@@ -11,11 +11,19 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
-from notifier.deadline import Deadline, DeadlineAdapter, DeadlineExceeded, session, watch
+from notifier.deadline import (
+    Deadline,
+    DeadlineAdapter,
+    DeadlineExceeded,
+    let_go,
+    session,
+    watch,
+)
 from notifier.errors import TransientProviderError
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
 from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
@@ -173,6 +181,71 @@ def test_a_connection_its_deadline_owns_is_cut() -> None:
         watch(object(), ours)
         assert ours.recv(1) == b""  # blocked until the deadline shut the socket down
     assert deadline.expired
+    ours.close()
+    peer.close()
+
+
+def test_a_deadline_shorter_than_those_before_it_still_cuts_in_time() -> None:
+    """The watcher sleeps until the earliest deadline it knows: a later, shorter one wakes it."""
+    ours, peer = socket.socketpair()
+    with Deadline(30), Deadline(30) as long:
+        with Deadline(0.2):  # another thread's, say: ends first
+            watch(object(), ours)
+            assert ours.recv(1) == b""
+        assert not long.expired
+    ours.close()
+    peer.close()
+
+
+class Kept:
+    """A pool's connection object (any object a weak reference can point to)."""
+
+
+def open_descriptors() -> int:
+    return len(list(Path("/proc/self/fd").iterdir()))
+
+
+def test_a_kept_connection_is_watched_on_one_duplicate_until_it_is_let_go() -> None:
+    ours, peer = socket.socketpair()
+    connection = Kept()
+    before = open_descriptors()
+    for _ in range(3):
+        with Deadline(30):
+            watch(connection, ours, kept=True)
+        assert open_descriptors() == before + 1  # one duplicate, kept for the next call
+    ours.close()
+    peer.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        peer.recv(1)  # the duplicate holds the connection open...
+    let_go(connection)
+    assert open_descriptors() == before - 1
+    peer.settimeout(5)
+    assert peer.recv(1) == b""  # ...until it is let go
+    peer.close()
+
+
+def test_a_kept_connection_its_deadline_owns_is_cut() -> None:
+    ours, peer = socket.socketpair()
+    connection = Kept()
+    with Deadline(30):
+        watch(connection, ours, kept=True)
+    with Deadline(0.2) as deadline:
+        watch(connection, ours, kept=True)
+        assert ours.recv(1) == b""
+    assert deadline.expired
+    let_go(connection)
+    ours.close()
+    peer.close()
+
+
+def test_a_kept_connections_duplicate_goes_with_it() -> None:
+    ours, peer = socket.socketpair()
+    connection = Kept()
+    before = open_descriptors()
+    with Deadline(30):
+        watch(connection, ours, kept=True)
+    del connection
+    assert open_descriptors() == before
     ours.close()
     peer.close()
 

@@ -17,11 +17,13 @@ import hashlib
 import importlib
 import importlib.metadata
 import inspect
+import json
 import logging
 import pkgutil
 import socket
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -72,6 +74,19 @@ PATCHES = (
             "kombu.transport.redis:QoS.reject": "747a02434344d1a6",
             "kombu.transport.redis:QoS._remove_from_indices": "980a109d54ad9136",
             "kombu.transport.virtual.base:QoS.ack": "0714292b916fecb2",
+            "kombu.transport.redis:Channel._brpop_read": "c42518699709f2df",
+            "kombu.transport.redis:Channel._brpop_start": "06723d707ddf2240",
+            "kombu.transport.redis:Channel._flush_brpop_reauth": "bb4930b4fd3cf8f3",
+            "kombu.transport.redis:Channel._q_for_pri": "f3997660680dd00f",
+            "kombu.transport.redis:QoS.append": "35c655f6ecc62fe6",
+            "kombu.transport.redis:QoS.restore_by_tag": "58e161d81b6fe18d",
+            "kombu.transport.virtual.base:QoS.append": "b388f0cd6485c28a",
+            "kombu.transport.virtual.base:QoS.can_consume_max_estimate": "936d3958266c68d3",
+            "kombu.transport.virtual.base:Channel.basic_consume": "0fec962694938b61",
+            "kombu.transport.virtual.base:Channel.qos": "44d9d4c8ab982419",
+            "kombu.transport.redis:Transport.register_with_event_loop": "4b835642e4a99425",
+            "kombu.asynchronous.hub:Hub.create_loop": "bc5b3f9d66b99d45",
+            "kombu.utils.scheduling:round_robin_cycle": "99510a5cb38a5090",
         },
     ),
     Patch(
@@ -313,6 +328,165 @@ def test_kombu_still_cannot_acknowledge_on_a_full_redis_and_ours_can(
             )
             if acknowledges:
                 assert state.hlen("unacked") == 0 and state.zcard("unacked_index") == 0
+
+
+def _read_brpop(channel: Any, times: int) -> None:
+    """What the worker's event loop does when BRPOP's answer comes, ``times`` over."""
+    # The loop's poller gives the channel's client its connection first.
+    channel.client.connection = channel.client.connection_pool.get_connection()
+    for _ in range(times):
+        channel._brpop_start()
+        channel._brpop_read()
+
+
+def _fetched(url: str, transport: type, reads: int) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+    """Five messages on two queues (three on ``a``, one of them with a priority, two on ``b``)
+    read through ``transport``'s BRPOP handler ``reads`` times, the consumer having room for
+    ten: (queue, body) in the order handed out, and the unacknowledged records."""
+    state = redis.Redis.from_url(url, decode_responses=True)
+    state.flushdb()
+    got: list[tuple[str, Any]] = []
+    with Connection(url, transport=transport) as conn:
+        channel: Any = conn.channel()
+        queues = [Queue("a", routing_key="a"), Queue("b", routing_key="b")]
+        producer = Producer(channel)
+        for n, (queue, priority) in enumerate([("a", 0), ("a", 0), ("b", 0), ("a", 5), ("b", 0)]):
+            producer.publish({"n": n}, routing_key=queue, declare=queues, priority=priority)
+        channel.basic_qos(0, 10, False)
+        for queue in ("a", "b"):
+            channel.basic_consume(
+                queue, False, lambda m, q=queue: got.append((q, m.payload)), f"tag-{queue}"
+            )
+        _read_brpop(channel, times=reads)
+        records = {tag: json.loads(record) for tag, record in state.hgetall("unacked").items()}
+        unacked = set(state.zrange("unacked_index", 0, -1))
+        assert unacked == set(records)
+        return got, {r[0]["properties"]["delivery_tag"]: r for r in records.values()}
+
+
+def test_ours_takes_in_one_read_what_kombus_reads_take_one_by_one_and_records_each_alike(
+    canary_redis: str,
+) -> None:
+    """kombu's BRPOP handler takes one message a read (a round trip to record it, one for the
+    next BRPOP); ours takes as many as the consumer has room for in one, in the same order
+    (kombu's round robin, priority steps), each recorded as kombu records it."""
+    from kombu.transport import redis as kombu_redis
+
+    from notifier.patches import kombu_redis as ours
+
+    theirs, their_records = _fetched(canary_redis, kombu_redis.Transport, reads=5)
+    mine, my_records = _fetched(canary_redis, ours.Transport, reads=1)
+    assert [(q, body["n"]) for q, body in theirs] == [
+        ("a", 0),
+        ("b", 2),
+        ("a", 1),
+        ("b", 4),
+        ("a", 3),
+    ], f"kombu hands out in another order now: {_re_check('kombu_redis')}"
+    assert mine == theirs
+    assert len(my_records) == len(their_records) == 5
+
+    def comparable(records: dict[str, Any]) -> list[Any]:
+        # The tags are each publish's own; the rest of each record is the same.
+        return sorted(
+            json.dumps([r[0]["body"], r[0]["headers"], r[1], r[2]], sort_keys=True)
+            for r in records.values()
+        )
+
+    assert comparable(my_records) == comparable(their_records)
+
+
+@contextlib.contextmanager
+def _ours_with(url: str, messages: int) -> Iterator[tuple[redis.Redis, Connection, Any]]:
+    """A channel of our transport on an emptied database, with ``messages`` published to
+    ``canary`` (``{"n": 0}``, ``{"n": 1}``…): the database, the connection and the channel."""
+    from notifier.patches import kombu_redis as ours
+
+    state = redis.Redis.from_url(url)
+    state.flushdb()
+    with Connection(url, transport=ours.Transport) as conn:
+        channel: Any = conn.channel()
+        for n in range(messages):
+            Producer(channel).publish(
+                {"n": n}, routing_key="canary", declare=[Queue("canary", routing_key="canary")]
+            )
+        yield state, conn, channel
+
+
+def test_ours_takes_no_more_than_the_consumer_has_room_for(canary_redis: str) -> None:
+    got: list[Any] = []
+    with _ours_with(canary_redis, messages=5) as (state, _, channel):
+        channel.basic_qos(0, 3, False)
+        channel.basic_consume("canary", False, lambda m: got.append(m.payload["n"]), "tag")
+        _read_brpop(channel, times=1)
+        assert got == [0, 1, 2]
+        assert state.llen("canary") == 2 and state.hlen("unacked") == 3
+
+
+def _on_a_loop(transport: Any) -> list[tuple[float, Any]]:
+    """Make ``transport`` think this thread runs its event loop; the timers it asks for."""
+    timers: list[tuple[float, Any]] = []
+    transport.loop = SimpleNamespace(call_later=lambda delay, call: timers.append((delay, call)))
+    transport._on_tick()
+    return timers
+
+
+def test_acknowledgements_on_the_loops_thread_are_written_together_soon_after(
+    canary_redis: str,
+) -> None:
+    from notifier.patches import kombu_redis as ours
+
+    with _ours_with(canary_redis, messages=4) as (state, conn, channel):
+        first, second, third, fourth = (channel.basic_get("canary", no_ack=False) for _ in range(4))
+        first.ack()  # not on the loop's thread (there is no loop): written at once
+        assert state.hlen("unacked") == 3
+        timers = _on_a_loop(conn.transport)
+        second.ack()
+        third.ack()
+        assert state.hlen("unacked") == 3 and state.zcard("unacked_index") == 3
+        [(delay, write)] = timers  # one timer for both
+        assert delay == ours.ACKS_WAIT
+        write()
+        assert state.hlen("unacked") == 1 and state.zcard("unacked_index") == 1
+        fourth.ack()  # left for the close to write
+    assert state.hlen("unacked") == 0 and state.zcard("unacked_index") == 0
+
+
+def test_acknowledgements_waiting_go_with_the_next_fetch(canary_redis: str) -> None:
+    got: list[Any] = []
+    with _ours_with(canary_redis, messages=3) as (state, conn, channel):
+        channel.basic_qos(0, 10, False)
+        first, second = (channel.basic_get("canary", no_ack=False) for _ in range(2))
+        _on_a_loop(conn.transport)
+        first.ack()
+        second.ack()
+        channel.basic_consume("canary", False, got.append, "tag")
+        _read_brpop(channel, times=1)
+        assert [m.payload["n"] for m in got] == [2]
+        [tag] = state.hkeys("unacked")  # the two acknowledged are gone with the fetch
+        assert tag == got[0].delivery_tag.encode() and state.zcard("unacked_index") == 1
+        assert not channel.qos.acknowledged
+
+
+def test_while_a_backlog_waits_ours_takes_without_a_brpop_until_the_lists_are_empty(
+    canary_redis: str,
+) -> None:
+    got: list[Any] = []
+    with _ours_with(canary_redis, messages=5) as (state, conn, channel):
+        channel.basic_qos(0, 2, False)
+        channel.basic_consume("canary", False, got.append, "tag")
+        _on_a_loop(conn.transport)
+        _read_brpop(channel, times=1)  # two taken: all the room there was
+        for message in got:
+            message.ack()
+        channel._brpop_start()  # room again: taken straight away, no BRPOP sent
+        assert [m.payload["n"] for m in got] == [0, 1, 2, 3] and not channel._in_poll
+        assert state.hlen("unacked") == 2  # the acknowledgements went with the take
+        for message in got[2:]:
+            message.ack()
+        channel._brpop_start()  # the last one, and room left: BRPOP waits for the next
+        assert [m.payload["n"] for m in got] == [0, 1, 2, 3, 4] and channel._in_poll
+        assert state.hlen("unacked") == 1 and state.llen("canary") == 0
 
 
 # kombu_failover
