@@ -22,7 +22,7 @@ from notifier.embedded import free_port
 from tests.support.harness import procfile
 from tests.support.harness.batches import post_batch, rows, wait_batch
 from tests.support.harness.clients import api_clients, auth
-from tests.support.harness.processes import Process, notifier_env
+from tests.support.harness.processes import Process, notifier_env, web_up
 from tests.support.harness.wait import wait_for
 from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.smtp import SmtpSink
@@ -112,7 +112,7 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deploy]:
         worker.expect("ready.")
         running.start_beat()
         running.processes["web"] = web = procfile.start("web", folder, env)
-        wait_for(lambda: _answers(running.base, web), what="web to answer /healthz")
+        web_up(web, running.base)
         yield running
     finally:
         running.stop_beats()
@@ -120,14 +120,6 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deploy]:
             process.stop()
         smtp.stop()
         redis.stop()
-
-
-def _answers(base: str, web: Process) -> bool:
-    assert web.alive(), web.output()[-3000:]
-    try:
-        return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 def address(tag: str) -> str:
