@@ -24,7 +24,14 @@ import requests
 from notifier.stores.batches import batch_key
 from tests.support.harness.batches import post_batch, rows, wait_batch
 from tests.support.harness.clients import auth
-from tests.support.harness.processes import BIN, Process, notifier_env, start_web, start_worker
+from tests.support.harness.processes import (
+    BIN,
+    Process,
+    notifier_env,
+    start_web,
+    start_worker,
+    stop_all,
+)
 from tests.support.harness.stack import stack_settings
 from tests.support.harness.wait import wait_for
 from tests.support.peers.redis_server import RedisServer
@@ -126,8 +133,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faulty]:
     web, base = start_web(env)
     stack = Faulty(redis=redis, smtp=smtp, twilio=twilio, env=env, web=web, base=base)
     yield stack
-    for process in [web, beat, *stack.retired, *([stack.worker] if stack.worker else [])]:
-        process.stop()
+    stop_all([web, beat, *stack.retired, *([stack.worker] if stack.worker else [])])
     twilio.stop()
     smtp.stop()
     redis.stop()

@@ -9,7 +9,7 @@ import pytest
 
 from notifier.embedded import free_port
 from tests.support.harness import procfile
-from tests.support.harness.processes import ROOT, Process, notifier_env, web_up
+from tests.support.harness.processes import ROOT, Process, notifier_env, stop_all, web_up
 from tests.support.peers.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -34,8 +34,7 @@ def started() -> Iterator[list[Process]]:
     """The processes a test started, stopped after it."""
     processes: list[Process] = []
     yield processes
-    for process in processes:
-        process.stop()
+    stop_all(processes)
 
 
 @pytest.mark.parametrize("process", ["web", "worker", "beat"])

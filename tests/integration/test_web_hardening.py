@@ -34,6 +34,7 @@ from tests.support.harness.processes import (
     start_run,
     start_web,
     start_worker,
+    stop_all,
     web_up,
 )
 from tests.support.harness.stack import stack_settings
@@ -91,8 +92,7 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
     worker = start_worker(env)
     web, base = start_web(env)
     yield Hardened(redis=redis, twilio=twilio, web=web, base=base)
-    for process in (web, worker):
-        process.stop()
+    stop_all([web, worker])
     twilio.stop()
     smtp.stop()
     redis.stop()
