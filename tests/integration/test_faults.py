@@ -178,12 +178,16 @@ def test_sigterm_mid_drain_finishes_what_runs_and_hands_back_the_rest(faulty: Fa
     try:
         ids = [faulty.post_mail(new_address("term")).json()["id"] for _ in range(80)]
         wait_for(lambda: faulty.arrived(ids) >= 10, what="the first deliveries")
+        # A send from now on takes a second: the drain cannot end before the worker has taken
+        # in its SIGTERM, on however busy a machine (it did, at 0.2 s a send).
+        faulty.smtp.handler.rcpt_delay = 1.0
         assert worker.stop(signal.SIGTERM, timeout=30) == 0
         faulty.worker = None
         at_stop = faulty.arrived(ids)
         assert at_stop < 80, "the drain finished before SIGTERM: the test proves nothing"
         # What was in flight finished and was recorded; nothing is left half-done.
         assert not any(faulty.status(i)["status"] == "sending" for i in ids)
+        faulty.smtp.handler.rcpt_delay = 0.0
         faulty.ensure_worker(concurrency=8)
         faulty.wait_sent(ids)
     finally:
