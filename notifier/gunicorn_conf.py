@@ -53,6 +53,14 @@ def on_starting(server: Any) -> None:
             os.unlink(stale.path)
 
 
+def when_ready(server: Any) -> None:
+    from notifier.schemas import printable_rules
+
+    # The app is loaded (preload_app): worked out once here, the workers inherit it, where each
+    # would work it out on its first request with a reference.
+    printable_rules()
+
+
 def post_fork(server: Any, worker: Any) -> None:
     from notifier import tracing
     from notifier.api.problems import server_refusal

@@ -6,6 +6,7 @@ import ipaddress
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Annotated, Any, Literal
 
 import email_validator
@@ -51,26 +52,44 @@ def _ranges(code_points: list[int]) -> str:
 _NONCHARACTERS = {*range(0xFDD0, 0xFDF0)} | {
     plane + last for plane in range(0, 0x110000, 0x10000) for last in (0xFFFE, 0xFFFF)
 }
-_UNPRINTABLE = _NONCHARACTERS | {
-    cp
-    for cp in range(0x110000)
-    if unicodedata.category(chr(cp)) in {"Cc", "Cf", "Cs", "Co", "Zl", "Zp", "Zs"} and cp != 0x20
-}
-UNPRINTABLE = re.compile(f"[{_ranges(sorted(_UNPRINTABLE))}]")
-# As the document says it, in two parts: none of the characters above, and none of the private
-# use planes 15 and 16 (131,068 characters a generator of values would have to steer around one
-# by one: schemathesis takes 25 times as long). A JSON string cannot hold a lone surrogate (the
-# parser refuses one before any pattern), and a Rust regex cannot name one.
-_PLANES_15_16 = set(range(0xF0000, 0x110000))
-_SAID = _UNPRINTABLE - set(range(0xD800, 0xE000))
-PRINTABLE: JsonDict = {
-    "pattern": f"^[^{_ranges(sorted(_SAID - _PLANES_15_16))}]*$",
-    "not": {"pattern": f"[{_ranges(sorted(_SAID & _PLANES_15_16))}]"},
-}
+
+
+@cache
+def printable_rules() -> tuple[re.Pattern[str], str, str]:
+    """A regex that finds a character that is not printable, and the two patterns the document
+    says it with: what a printable string matches, and what it must not.
+
+    Worked out on first use: a look at each of the 1.1 million code points takes a third of a
+    second, which a process that never reads a reference (beat, most workers, a start that a bad
+    setting stops) need not pay; gunicorn's master works it out before it forks its workers.
+    """
+    unprintable = _NONCHARACTERS | {
+        cp
+        for cp in range(0x110000)
+        if unicodedata.category(chr(cp)) in {"Cc", "Cf", "Cs", "Co", "Zl", "Zp", "Zs"}
+        and cp != 0x20
+    }
+    # The document's, in two parts: none of the characters above, and none of the private use
+    # planes 15 and 16 (131,068 characters a generator of values would have to steer around one
+    # by one: schemathesis takes 25 times as long). A JSON string cannot hold a lone surrogate
+    # (the parser refuses one before any pattern), and a Rust regex cannot name one.
+    said = unprintable - set(range(0xD800, 0xE000))
+    planes_15_16 = set(range(0xF0000, 0x110000))
+    return (
+        re.compile(f"[{_ranges(sorted(unprintable))}]"),
+        f"^[^{_ranges(sorted(said - planes_15_16))}]*$",
+        f"[{_ranges(sorted(said & planes_15_16))}]",
+    )
+
+
+def _printable_schema(schema: JsonDict) -> None:
+    _, pattern, planes = printable_rules()
+    schema["pattern"] = pattern
+    schema["not"] = {"pattern": planes}
 
 
 def _printable(value: str) -> str:
-    if UNPRINTABLE.search(value):
+    if printable_rules()[0].search(value):
         raise ValueError(
             "printable characters only (no control or format characters, line breaks, or"
             " spaces but the space)"
@@ -81,7 +100,7 @@ def _printable(value: str) -> str:
 # The caller's own label, shown in the status record and every callback: never personal data.
 Reference = Annotated[
     str,
-    Field(min_length=1, max_length=255, json_schema_extra=PRINTABLE),
+    Field(min_length=1, max_length=255, json_schema_extra=_printable_schema),
     AfterValidator(_printable),
 ]
 
@@ -524,20 +543,23 @@ def _s3_key(value: str) -> str:
     return _printable(value)
 
 
+def _s3_key_schema(schema: JsonDict) -> None:
+    # In allOf, so that the keys' own pattern (AS_KEY, AS_PREFIX) stands beside it.
+    _, pattern, planes = printable_rules()
+    schema["allOf"] = [
+        {"pattern": pattern},
+        {"not": {"pattern": planes}},
+        {"not": {"pattern": r"\$\{filename\}"}},
+    ]
+
+
 S3Key = Annotated[
     str,
     Field(
         min_length=1,
         max_length=S3_KEY_BYTES,
         description=f"at most {S3_KEY_BYTES} bytes in UTF-8, printable",
-        # In allOf, so that the keys' own pattern (AS_KEY, AS_PREFIX) stands beside it.
-        json_schema_extra={
-            "allOf": [
-                {"pattern": PRINTABLE["pattern"]},
-                {"not": PRINTABLE["not"]},
-                {"not": {"pattern": r"\$\{filename\}"}},
-            ]
-        },
+        json_schema_extra=_s3_key_schema,
     ),
     AfterValidator(_s3_key),
 ]

@@ -22,7 +22,7 @@ from notifier.embedded import free_port
 from tests.support.harness import procfile
 from tests.support.harness.batches import post_batch, rows, wait_batch
 from tests.support.harness.clients import api_clients, auth
-from tests.support.harness.processes import Process, notifier_env
+from tests.support.harness.processes import Process, notifier_env, stop_all, web_up
 from tests.support.harness.wait import wait_for
 from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.smtp import SmtpSink
@@ -50,10 +50,8 @@ class Deploy:
 
     def stop_beats(self) -> list[str]:
         """Stop every beat; what each one printed."""
-        outputs = []
-        for beat in self.beats:
-            beat.stop()
-            outputs.append(beat.output())
+        stop_all(self.beats)
+        outputs = [beat.output() for beat in self.beats]
         self.beats.clear()
         return outputs
 
@@ -108,26 +106,17 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deploy]:
         before=procfile.tree(folder),
     )
     try:
+        # All three at once, as the Procfile starts them.
         running.processes["worker"] = worker = procfile.start("worker", folder, env)
-        worker.expect("ready.")
-        running.start_beat()
         running.processes["web"] = web = procfile.start("web", folder, env)
-        wait_for(lambda: _answers(running.base, web), what="web to answer /healthz")
+        running.start_beat()
+        worker.expect("ready.")
+        web_up(web, running.base)
         yield running
     finally:
-        running.stop_beats()
-        for process in running.processes.values():
-            process.stop()
+        stop_all([*running.beats, *running.processes.values()])
         smtp.stop()
         redis.stop()
-
-
-def _answers(base: str, web: Process) -> bool:
-    assert web.alive(), web.output()[-3000:]
-    try:
-        return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 def address(tag: str) -> str:

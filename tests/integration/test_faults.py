@@ -24,7 +24,14 @@ import requests
 from notifier.stores.batches import batch_key
 from tests.support.harness.batches import post_batch, rows, wait_batch
 from tests.support.harness.clients import auth
-from tests.support.harness.processes import BIN, Process, notifier_env, start_web, start_worker
+from tests.support.harness.processes import (
+    BIN,
+    Process,
+    notifier_env,
+    start_web,
+    start_worker,
+    stop_all,
+)
 from tests.support.harness.stack import stack_settings
 from tests.support.harness.wait import wait_for
 from tests.support.peers.redis_server import RedisServer
@@ -60,6 +67,13 @@ class Faulty:
             self.worker = start_worker(self.env, concurrency=concurrency, queues=queues)
             self.shape = wanted
         return self.worker
+
+    def without_worker(self) -> None:
+        """Stop the worker, if one runs (SIGTERM)."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.retired.append(self.worker)
+            self.worker = None
 
     def kill_worker(self) -> None:
         assert self.worker is not None
@@ -126,8 +140,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faulty]:
     web, base = start_web(env)
     stack = Faulty(redis=redis, smtp=smtp, twilio=twilio, env=env, web=web, base=base)
     yield stack
-    for process in [web, beat, *stack.retired, *([stack.worker] if stack.worker else [])]:
-        process.stop()
+    stop_all([web, beat, *stack.retired, *([stack.worker] if stack.worker else [])])
     twilio.stop()
     smtp.stop()
     redis.stop()
@@ -167,17 +180,24 @@ def test_worker_group_killed_with_tens_of_sends_in_flight_loses_nothing(faulty: 
 
 
 def test_sigterm_mid_drain_finishes_what_runs_and_hands_back_the_rest(faulty: Faulty) -> None:
-    worker = faulty.ensure_worker(concurrency=8)
+    # All 80 are queued before a worker runs: on a busy machine, posting them one by one took
+    # longer than sending them, and the drain was over before the SIGTERM.
+    faulty.without_worker()
     faulty.smtp.handler.rcpt_delay = 0.2
     try:
         ids = [faulty.post_mail(new_address("term")).json()["id"] for _ in range(80)]
+        worker = faulty.ensure_worker(concurrency=8)
         wait_for(lambda: faulty.arrived(ids) >= 10, what="the first deliveries")
+        # A send from now on takes a second: the drain cannot end before the worker has taken
+        # in its SIGTERM, however late the test sees the first ten.
+        faulty.smtp.handler.rcpt_delay = 1.0
         assert worker.stop(signal.SIGTERM, timeout=30) == 0
         faulty.worker = None
         at_stop = faulty.arrived(ids)
         assert at_stop < 80, "the drain finished before SIGTERM: the test proves nothing"
         # What was in flight finished and was recorded; nothing is left half-done.
         assert not any(faulty.status(i)["status"] == "sending" for i in ids)
+        faulty.smtp.handler.rcpt_delay = 0.0
         faulty.ensure_worker(concurrency=8)
         faulty.wait_sent(ids)
     finally:
@@ -264,9 +284,7 @@ def test_ten_concurrent_requests_with_one_key_make_one_notification(faulty: Faul
 
 def test_a_captcha_whose_code_expired_unsent_is_failed_not_sent(faulty: Faulty) -> None:
     """With no worker for longer than the code lives, the message expires: status failed."""
-    worker = faulty.ensure_worker()
-    worker.stop()
-    faulty.worker = None
+    faulty.without_worker()
     phone = f"+86139{uuid.uuid4().int % 10**8:08d}"
     body = {"phone": phone, "purpose": "expiry"}
     url = f"{faulty.base}/v1/sms/captcha"

@@ -17,7 +17,7 @@ import requests
 from config import usable_cores
 from notifier.embedded import free_port
 from notifier.lanes import LANES
-from tests.support.harness.processes import lanes_by_node, start_run
+from tests.support.harness.processes import lanes_by_node, start_run, web_up
 from tests.support.harness.wait import wait_for
 
 pytestmark = pytest.mark.integration
@@ -36,15 +36,7 @@ def test_run_starts_a_worker_a_core_serves_mail_into_the_outbox_and_stops_cleanl
         )
         headers = {"Authorization": f"Bearer {found[1]}"}
         base = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            assert run.alive(), run.output()[-3000:]
-            try:
-                return requests.get(f"{base}/readyz", timeout=1).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_for(ready, timeout=60, what="the web process to be ready")
+        web_up(run, base, "/readyz", timeout=60)
         # One worker a core, each its own Celery node serving every lane.
         cores = usable_cores()
         assert f"worker processes: {cores} (NOTIFIER_WORKER_PROCESSES)" in run.output()

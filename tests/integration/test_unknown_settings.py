@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from notifier.embedded import free_port
 from tests.support.harness import procfile
-from tests.support.harness.processes import ROOT, Process, notifier_env
-from tests.support.harness.wait import wait_for
+from tests.support.harness.processes import ROOT, Process, notifier_env, stop_all, web_up
 from tests.support.peers.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -36,8 +34,7 @@ def started() -> Iterator[list[Process]]:
     """The processes a test started, stopped after it."""
     processes: list[Process] = []
     yield processes
-    for process in processes:
-        process.stop()
+    stop_all(processes)
 
 
 @pytest.mark.parametrize("process", ["web", "worker", "beat"])
@@ -70,13 +67,5 @@ def test_kubernetes_service_variables_leave_production_running(
     }
     web = procfile.start("web", ROOT, {**production, **links, "PORT": str(port)})
     started.append(web)
-
-    def healthy() -> bool:
-        assert web.alive(), web.output()
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
-        except requests.ConnectionError:
-            return False
-
-    wait_for(healthy, timeout=30, what="web to answer /healthz")
+    web_up(web, f"http://127.0.0.1:{port}")
     assert "notifier: configuration" not in web.output()

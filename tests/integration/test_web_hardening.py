@@ -34,6 +34,8 @@ from tests.support.harness.processes import (
     start_run,
     start_web,
     start_worker,
+    stop_all,
+    web_up,
 )
 from tests.support.harness.stack import stack_settings
 from tests.support.harness.wait import wait_for
@@ -90,8 +92,7 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
     worker = start_worker(env)
     web, base = start_web(env)
     yield Hardened(redis=redis, twilio=twilio, web=web, base=base)
-    for process in (web, worker):
-        process.stop()
+    stop_all([web, worker])
     twilio.stop()
     smtp.stop()
     redis.stop()
@@ -298,17 +299,10 @@ def test_notifier_run_binds_loopback_unless_asked(tmp_path: Path) -> None:
     port = free_port()
     run = start_run(tmp_path, port)
     try:
-
-        def answers(host: str) -> bool:
-            assert run.alive(), run.output()[-3000:]
-            try:
-                return requests.get(f"http://{host}:{port}/healthz", timeout=1).ok
-            except requests.ConnectionError:
-                return False
-
-        wait_for(lambda: answers("127.0.0.1"), timeout=60, what="the web process")
+        web_up(run, f"http://127.0.0.1:{port}", timeout=60)
         # 127.0.0.2 is loopback too, but not the address bound: an all-interfaces bind takes it.
-        assert not answers("127.0.0.2")
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.2:{port}/healthz", timeout=1)
         assert re.search(rf"Notifier on http://127\.0\.0\.1:{port}", run.output())
     finally:
         run.stop(signal.SIGINT, timeout=30)

@@ -16,13 +16,15 @@ Twilio for every number, carry every text and every named SMS with one.)
 
 Requests the document allows that break one of these are not sent as valid ones; every other
 request is, so schemathesis' ``positive_data_acceptance`` (ST202) holds the document to the
-server. Named by ``schemathesis.toml`` beside this module, which the fuzz test and the
+server. One bound the document states is read in another form that says the same
+(``before_load_schema``): schemathesis draws it ten times faster. Named by ``schemathesis.toml`` beside this module, which the fuzz test and the
 README's command use.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,33 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case[Any])
     if meta is not None and not meta.generation.mode.is_positive:
         return True
     return within_words(case.operation.label, case.body)
+
+
+# A character class repeated (``^[0-9A-Fa-f:.]+$``, client_ip's beside its formats ipv4 and
+# ipv6) allows the same strings as at least one character and none outside the class. The
+# coverage phase draws a string from the pattern until the formats take one, which hex digits,
+# colons and dots at random almost never make (10 s of CPU an operation); from the formats,
+# then the "not", it draws an address at once.
+_REPEATED_CLASS = re.compile(r"\^\[([^\]^][^\]]*)\]\+\$")
+
+
+def _one_class_as_not(schema: Any) -> None:
+    if isinstance(schema, list):
+        for item in schema:
+            _one_class_as_not(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    repeated = _REPEATED_CLASS.fullmatch(str(schema.get("pattern", "")))
+    if repeated and "anyOf" in schema and "not" not in schema:
+        del schema["pattern"]
+        schema["minLength"] = max(1, schema.get("minLength", 0))
+        schema["not"] = {"pattern": f"[^{repeated[1]}]"}
+    for value in schema.values():
+        _one_class_as_not(value)
+
+
+@schemathesis.hook
+def before_load_schema(context: schemathesis.HookContext, raw_schema: dict[str, Any]) -> None:
+    """Say a repeated character class beside formats in the form drawn from at once."""
+    _one_class_as_not(raw_schema)

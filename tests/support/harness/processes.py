@@ -137,18 +137,19 @@ def start_web(env: dict[str, str], port: int | None = None) -> tuple[Process, st
     return web, base
 
 
-def web_up(web: Process, base: str) -> None:
-    """Wait until the web at ``base`` answers ``/healthz``."""
+def web_up(web: Process, base: str, path: str = "/healthz", timeout: float = 30) -> None:
+    """Wait until the web at ``base`` answers ``path`` with 200 (``web``, a process that serves
+    it, must stay up meanwhile)."""
 
     def up() -> bool:
         if not web.alive():
-            raise AssertionError(f"web exited:\n{web.output()[-3000:]}")
+            raise AssertionError(f"{web.name} exited:\n{web.output()[-3000:]}")
         try:
-            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+            return requests.get(f"{base}{path}", timeout=1).status_code == 200
         except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
             return False
 
-    wait_for(up, timeout=30, what="web to answer /healthz")
+    wait_for(up, timeout=timeout, what=f"{web.name} to answer {path}")
 
 
 def stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:

@@ -3,7 +3,9 @@
 Besides answering (planned statuses, then 200) it can misbehave as other people's servers do:
 hang without a word until released, or trickle its answer (the status line, then a header byte
 every ``trickle`` seconds). Either way a request ends when its client hangs up, and
-``in_flight`` / ``peak_in_flight`` count the requests it holds at once.
+``in_flight`` / ``peak_in_flight`` count the requests it holds at once: the peak as each request
+arrives, of those whose client has not hung up (which a held or trickling answer notices only
+at its next look, a tenth of a second or a trickle's pause later, on a busy machine later yet).
 """
 
 from __future__ import annotations
@@ -41,10 +43,13 @@ class CallbackReceiver:
         self.trickle: float | None = None
         self.in_flight = 0
         self.peak_in_flight = 0
+        self._held: set[socket.socket] = set()  # the connections of the requests it holds
         self._stopping = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     @property
     def url(self) -> str:
@@ -78,7 +83,9 @@ class CallbackReceiver:
                     receiver.received.append(Received(dict(self.headers), body, time.time()))
                     status = receiver.answers.popleft() if receiver.answers else 200
                     receiver.in_flight += 1
-                    receiver.peak_in_flight = max(receiver.peak_in_flight, receiver.in_flight)
+                    receiver._held.add(self.connection)
+                    at_once = sum(not _hung_up(held) for held in receiver._held)
+                    receiver.peak_in_flight = max(receiver.peak_in_flight, at_once)
                 try:
                     self._answer(status)
                 except OSError:
@@ -86,6 +93,7 @@ class CallbackReceiver:
                 finally:
                     with receiver.lock:
                         receiver.in_flight -= 1
+                        receiver._held.discard(self.connection)
 
             def _answer(self, status: int) -> None:
                 every = receiver.trickle
@@ -116,8 +124,15 @@ class CallbackReceiver:
                     self.wfile.flush()
 
             def _client_left(self) -> bool:
-                sock: socket.socket = self.connection
-                readable, _, _ = select.select([sock], [], [], 0)
-                return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+                return _hung_up(self.connection)
 
         return Handler
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Whether the client of ``sock`` has closed its end (it sends nothing after its request)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset, or closed
+        return True

@@ -75,7 +75,9 @@ class FakeS3:
 
     def start(self) -> FakeS3:
         self._server = make_server("127.0.0.1", self.port, self._app, threaded=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
