@@ -144,8 +144,10 @@ class JsonPeer(Generic[A]):
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                # A client that went away meanwhile (a killed worker) is not the peer's error.
+                with contextlib.suppress(ConnectionError):
+                    self.end_headers()
+                    self.wfile.write(data)
 
             do_GET = do_POST = _serve
 
