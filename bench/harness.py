@@ -264,9 +264,11 @@ class Bench:
 
     # -- the pieces ---------------------------------------------------------------------
 
-    def web(self, name: str, argv: list[str], cwd: Path = ROOT) -> tuple[Proc, str]:
+    def web(
+        self, name: str, argv: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None
+    ) -> tuple[Proc, str]:
         port = free_port()
-        proc = Proc(name, [*argv, "--bind", f"127.0.0.1:{port}"], self.env, cwd)
+        proc = Proc(name, [*argv, "--bind", f"127.0.0.1:{port}"], env or self.env, cwd)
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: http_up(f"{base}/healthz"), 30, name)
         return proc, base

@@ -110,6 +110,19 @@ def pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
+def _chain(path: Path, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> Path:
+    """``path`` holding ``key`` and ``certificate`` in PEM, as ``load_cert_chain`` reads them."""
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + pem(certificate)
+    )
+    return path
+
+
 @dataclass
 class Pki:
     """A CA, the server's TLS certificate for :data:`SERVER_NAMES` and an SNS signing key
@@ -120,6 +133,8 @@ class Pki:
     server_context: ssl.SSLContext
     signing_key: rsa.RSAPrivateKey
     signing_pem: bytes
+    ca: x509.Certificate
+    ca_key: ec.EllipticCurvePrivateKey
 
     @classmethod
     def make(cls, folder: Path) -> Pki:
@@ -131,18 +146,17 @@ class Pki:
         signing = _certificate("sns.amazonaws.com", signing_key, ca, ca_key)
         ca_file = folder / "ca.pem"
         ca_file.write_bytes(pem(ca))
-        chain = folder / "server.pem"
-        chain.write_bytes(
-            server_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            + pem(server)
-        )
+        chain = _chain(folder / "server.pem", server_key, server)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(chain)
-        return cls(folder, ca_file, context, signing_key, pem(signing))
+        return cls(folder, ca_file, context, signing_key, pem(signing), ca, ca_key)
+
+    def server_chain(self, names: tuple[str, ...]) -> Path:
+        """A file with a TLS key and certificate for ``names``, issued by this CA (another
+        server the processes that trust :attr:`ca_file` reach: the benchmark's SES)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        certificate = _certificate(names[0], key, self.ca, self.ca_key, names=names)
+        return _chain(self.folder / f"{names[0]}.pem", key, certificate)
 
     def signing_certificate(
         self,
