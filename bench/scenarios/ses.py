@@ -84,8 +84,8 @@ def _events(bench: Bench, base: str, pki: sns.Pki, peer: sns.SnsPeer) -> dict[st
     """EVENTS of the drained mails' deliveries, signed as SNS signs, posted at once on POSTERS
     connections: events a second from the first post to the last answer, the certificate
     fetches that took, and how many records moved to delivered."""
-    taken = [(m.decode(), *json.loads(v))
-             for m, v in sorted(bench.sink_db.hgetall("bench:ses_ids").items())[:EVENTS]]  # fmt: skip
+    ids: dict[bytes, bytes] = bench.sink_db.hgetall("bench:ses_ids")  # type: ignore[assignment]
+    taken = [(m.decode(), *json.loads(v)) for m, v in sorted(ids.items())[:EVENTS]]
     bodies = [
         ses_events.signed(
             ses_events.event("Delivery", m, [to], ses_events.delivery([to]), notification_id=n),
@@ -103,7 +103,8 @@ def _events(bench: Bench, base: str, pki: sns.Pki, peer: sns.SnsPeer) -> dict[st
             headers={"Content-Type": "text/plain; charset=UTF-8",
                      "x-amz-sns-message-type": "Notification"},
         )  # fmt: skip
-        return answer.status_code
+        status: int = answer.status_code
+        return status
 
     started = time.perf_counter()
     with ThreadPoolExecutor(POSTERS) as pool:
