@@ -69,15 +69,16 @@ def operation(
     errors: tuple[int, ...] = (),
     query: tuple[dict[str, Any], ...] = (),
     pages: tuple[int, ...] = (),
+    path: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[V], V]:
     """Declare a view part of the API: its answer (a model, or a media type), body (and what it
     can be refused with), errors and query parameters (OpenAPI parameter objects, less
     ``"in"``). ``pages`` are the errors that answer an HTML page (for a person), not
-    problem+json."""
+    problem+json. ``path`` gives a path parameter a schema of its own (an id's otherwise)."""
 
     def decorate(view: V) -> V:
         tag(view, ok=ok, body=body, errors=errors + (body_errors if body else ()), query=query,
-            pages=pages)  # fmt: skip
+            pages=pages, path=path or {})  # fmt: skip
         return view
 
     return decorate
@@ -128,7 +129,7 @@ def _operation(method: str, path: str, view: Callable[..., Any]) -> dict[str, An
             "name": n,
             "in": "path",
             "required": True,
-            "schema": {"type": "string", "maxLength": MAX_PATH_ID},
+            "schema": facts.get("path", {}).get(n, {"type": "string", "maxLength": MAX_PATH_ID}),
         }
         for n in re.findall(r"{(\w+)}", path)
     ]

@@ -21,11 +21,10 @@ import boto3
 from botocore.config import Config
 from pydantic import Field, SecretStr, model_validator
 
+from notifier.providers.postpolicy import conditions, form_key
 from notifier.schemas import S3UploadForm, S3UploadRequest
-from notifier.settings import ApiClient, Environment, Settings, VendorSettings, text
+from notifier.settings import Environment, Settings, VendorSettings, text
 from notifier.timestamps import rfc3339
-
-FILENAME = "${filename}"  # S3 puts the uploaded file's name here (a key under a prefix)
 
 
 class S3Settings(VendorSettings):
@@ -57,21 +56,6 @@ class S3Settings(VendorSettings):
             raise ValueError("NOTIFIER_S3_ENDPOINT_URL: must be https:// in production")
 
 
-def conditions(request: S3UploadRequest) -> tuple[dict[str, str], list[Any]]:
-    """The form's own fields and the policy's conditions for what the request allows (boto3 adds
-    the bucket, the key, and its signing fields)."""
-    fields: dict[str, str] = {}
-    rules: list[Any] = [["content-length-range", 1, request.max_size]]
-    kind = request.content_type
-    if kind is not None and kind.endswith("/*"):
-        # A whole type: the page sets the file's own type in the Content-Type field.
-        rules.append(["starts-with", "$Content-Type", kind[:-1]])
-    elif kind is not None:
-        fields["Content-Type"] = kind
-        rules.append({"Content-Type": kind})
-    return fields, rules
-
-
 class S3Uploads:
     """S3 as an upload store."""
 
@@ -81,12 +65,6 @@ class S3Uploads:
         self._settings = settings
         self._client: Any = None
         self._lock = threading.Lock()
-
-    def buckets(self, client: ApiClient) -> frozenset[str]:
-        return client.s3_buckets
-
-    def key_prefix(self, client: ApiClient) -> str | None:
-        return client.s3_key_prefix
 
     def check(self, request: S3UploadRequest, *, require_https: bool) -> None:
         pass  # the model holds every rule: nothing depends on another field or the environment
@@ -115,7 +93,7 @@ class S3Uploads:
             return self._client
 
     def mint(self, request: S3UploadRequest) -> S3UploadForm:
-        key = request.key if request.key is not None else (request.key_prefix or "") + FILENAME
+        key = form_key(request)
         fields, rules = conditions(request)
         post = self._boto().generate_presigned_post(
             Bucket=request.bucket,
