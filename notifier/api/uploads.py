@@ -26,7 +26,10 @@ bp = Blueprint("uploads", __name__)
 OWN_ROUTES = ("qiniu", "s3")
 STORE = {
     "type": "string",
-    "description": "The store: qiniu and s3 have paths of their own, with their own bodies",
+    "description": (
+        "The store: qiniu and s3 have paths of their own, with their own bodies. oss: a bucket"
+        " of lower-case letters, digits and hyphens (no dots), a key of at most 1023 bytes"
+    ),
     "enum": [name for name in UPLOAD_STORES if name not in OWN_ROUTES],
 }
 

@@ -9,7 +9,9 @@ generator must be told them, as any JSON Schema tool must be told what a ``forma
 - at most 50 recipients in all of ``to``, ``cc`` and ``bcc`` (the document says 50 in each);
 - a named mail's subject, rendered from the request's data, at most 998 characters; a named
   SMS's text, rendered so, at most 1,600; and an upload key at most its store's limit in UTF-8
-  bytes (the document counts characters).
+  bytes (the document counts characters); in a store of ``/v1/uploads/{store}/token``, its
+  own names (OSS: a bucket without dots, a key of at most 1023 bytes: the ``store``
+  parameter's description).
 
 (That a provider for the number can carry the SMS is said in words too; the stack's providers,
 Twilio for every number, carry every text and every named SMS with one.)
@@ -34,6 +36,7 @@ from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
 from notifier.errors import TemplateError
+from notifier.providers import oss
 from notifier.schemas import MAX_RECIPIENTS, MAX_SMS_TEXT, QINIU_KEY_BYTES, S3_KEY_BYTES
 from notifier.templating import MailTemplates, NamedSms, folders
 
@@ -113,10 +116,26 @@ def _subject_fits(body: dict[str, Any], data: Any) -> bool:
     return subject is None or len(subject) <= MAX_SUBJECT
 
 
-def within_words(label: str, body: Any) -> bool:
-    """Whether a request ``body`` to ``label`` keeps the rules the document states in words."""
+def _store_names(store: Any, body: dict[str, Any]) -> bool:
+    """Whether a form body names a bucket and keys the store of its path can have."""
+    if store != "oss":
+        return True
+    keys = [body.get(f) for f in ("key", "key_prefix")]
+    bucket = body.get("bucket")
+    return all(len(k.encode()) <= oss.KEY_BYTES for k in keys if isinstance(k, str)) and not (
+        isinstance(bucket, str) and re.fullmatch(oss.BUCKET, bucket) is None
+    )
+
+
+def within_words(label: str, body: Any, path: dict[str, Any] | None = None) -> bool:
+    """Whether a request ``body`` to ``label`` (with ``path``'s parameters) keeps the rules the
+    document states in words."""
     if not isinstance(body, dict):
         return True
+    if label == "POST /v1/uploads/{store}/token":
+        return _store_names((path or {}).get("store"), body) and within_words(
+            "POST /v1/uploads/s3/token", body
+        )
     if "phone" in body and not _texted(body["phone"]):
         return False  # the coverage phase draws from the pattern, not from the format
     if label == "POST /v1/sms":
@@ -151,7 +170,7 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case[Any])
     meta = case.meta
     if meta is not None and not meta.generation.mode.is_positive:
         return True
-    return within_words(case.operation.label, case.body)
+    return within_words(case.operation.label, case.body, case.path_parameters)
 
 
 # A character class repeated (``^[0-9A-Fa-f:.]+$``, client_ip's beside its formats ipv4 and
