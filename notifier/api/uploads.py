@@ -1,70 +1,49 @@
 """``POST /v1/uploads/<store>/token``: an upload token or a browser form for one of the client's
-buckets in any registered store; synchronous, since minting one is pure computation. One path
-for every store (``services/uploads.py``).
-
-Qiniu (a token) and S3 keep routes of their own, so that the document states each one's body;
-every other store (Aliyun OSS, and any store registered after it) answers the S3 route's form
-(``{"url", "fields", "bucket", "key", "expires_at"}``) to the S3 route's body at its name.
-"""
+buckets in any registered store; synchronous, since minting one is pure computation. One route
+and one path for every store (``services/uploads.py``); the document lists it once a store, each
+with that store's body and answer (``stores``)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify
+from typing import get_type_hints
+
+from flask import Blueprint, Flask, Response, g, jsonify
+from pydantic import BaseModel
 
 from notifier.api.auth import requires
 from notifier.api.body import parse
-from notifier.api.openapi import operation
+from notifier.api.openapi import Variant, operation
 from notifier.errors import NotFound
-from notifier.providers.registry import UPLOAD_STORES
-from notifier.runtime import runtime
-from notifier.schemas import S3UploadForm, S3UploadRequest, UploadToken, UploadTokenRequest
+from notifier.runtime import Runtime, runtime
+from notifier.schemas import S3UploadForm, S3UploadRequest
 from notifier.services.uploads import mint_upload
 from notifier.settings import Environment
 
 bp = Blueprint("uploads", __name__)
-# The stores with a route of their own (its URL matched before the one for any store).
-OWN_ROUTES = ("qiniu", "s3")
-STORE = {
-    "type": "string",
-    "description": (
-        "The store: qiniu and s3 have paths of their own, with their own bodies. oss: a bucket"
-        " of lower-case letters, digits and hyphens (no dots), a key of at most 1023 bytes"
-    ),
-    "enum": [name for name in UPLOAD_STORES if name not in OWN_ROUTES],
-}
 
 
-@bp.post("/uploads/qiniu/token")
-@operation((200, UploadToken), body=UploadTokenRequest, errors=(503,))
-@requires("upload")
-def qiniu_token() -> Response:
-    """Mint a Qiniu upload token for one of the client's buckets."""
-    return _mint("qiniu")
-
-
-@bp.post("/uploads/s3/token")
-@operation((200, S3UploadForm), body=S3UploadRequest, errors=(503,))
-@requires("upload")
-def s3_token() -> Response:
-    """Make an S3 browser upload form (a presigned POST) for one of the client's buckets."""
-    return _mint("s3")
+def stores(app: Flask) -> dict[str, Variant]:
+    """Each store of ``app`` as the document lists it: its title, its body and its answer (what
+    its ``mint`` returns)."""
+    rt: Runtime = app.extensions["notifier"]
+    found: dict[str, Variant] = {}
+    for name, store in rt.uploads.items():
+        answer: type[BaseModel] = get_type_hints(store.mint)["return"]
+        found[name] = Variant(title=store.title, body=store.request, ok=answer)
+    return found
 
 
 @bp.post("/uploads/<store>/token")
-@operation((200, S3UploadForm), body=S3UploadRequest, errors=(404, 503), path={"store": STORE})
+@operation((200, S3UploadForm), body=S3UploadRequest, errors=(503,), each=("store", stores))
 @requires("upload")
 def store_token(store: str) -> Response:
-    """Make a browser upload form for one of the client's buckets in a store (OSS and others)."""
-    return _mint(store)
-
-
-def _mint(name: str) -> Response:
+    """Mint an upload token or a browser form for one of the client's buckets."""
     rt = runtime()
-    store = rt.uploads.get(name)
-    if store is None:
-        raise NotFound(f"no upload store {name!r} (known: {', '.join(sorted(rt.uploads))})")
+    found = rt.uploads.get(store)
+    if found is None:
+        raise NotFound(f"no upload store {store!r} (known: {', '.join(sorted(rt.uploads))})")
     answer = mint_upload(
-        parse(store.request), client=g.client, store=store,
+        parse(found.request), client=g.client, store=found,
         require_https=rt.settings.env is Environment.PRODUCTION,
     )  # fmt: skip
     return jsonify(answer.model_dump())

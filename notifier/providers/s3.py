@@ -21,10 +21,11 @@ import boto3
 from botocore.config import Config
 from pydantic import Field, SecretStr, model_validator
 
-from notifier.providers.postpolicy import conditions, form_key
 from notifier.schemas import S3UploadForm, S3UploadRequest
 from notifier.settings import Environment, Settings, VendorSettings, text
 from notifier.timestamps import rfc3339
+
+FILENAME = "${filename}"  # S3 puts the uploaded file's name here (a key under a prefix)
 
 
 class S3Settings(VendorSettings):
@@ -54,6 +55,22 @@ class S3Settings(VendorSettings):
         production = settings.env is Environment.PRODUCTION
         if production and self.endpoint_url and not self.endpoint_url.startswith("https://"):
             raise ValueError("NOTIFIER_S3_ENDPOINT_URL: must be https:// in production")
+
+
+def conditions(request: S3UploadRequest) -> tuple[dict[str, str], list[Any]]:
+    """The form's own fields and the policy's conditions for the size and the content type the
+    request allows (boto3 adds the bucket, the key, and its signing fields; OSS's adapter signs
+    the same, which its policies read as S3's do)."""
+    fields: dict[str, str] = {}
+    rules: list[Any] = [["content-length-range", 1, request.max_size]]
+    kind = request.content_type
+    if kind is not None and kind.endswith("/*"):
+        # A whole type: the page sets the file's own type in the Content-Type field.
+        rules.append(["starts-with", "$Content-Type", kind[:-1]])
+    elif kind is not None:
+        fields["Content-Type"] = kind
+        rules.append({"Content-Type": kind})
+    return fields, rules
 
 
 class S3Uploads:
@@ -93,7 +110,7 @@ class S3Uploads:
             return self._client
 
     def mint(self, request: S3UploadRequest) -> S3UploadForm:
-        key = form_key(request)
+        key = request.key if request.key is not None else (request.key_prefix or "") + FILENAME
         fields, rules = conditions(request)
         post = self._boto().generate_presigned_post(
             Bucket=request.bucket,

@@ -151,13 +151,20 @@ def test_an_unknown_store_is_404(client: FlaskClient) -> None:
     assert "'nas'" in body["detail"]
 
 
-def test_the_document_lists_the_route_for_every_store(client: FlaskClient) -> None:
-    spec = client.get("/openapi.json").get_json()
-    operation = spec["paths"]["/v1/uploads/{store}/token"]["post"]
-    (store,) = operation["parameters"]
-    assert (store["name"], store["in"]) == ("store", "path")
-    assert "oss" in store["schema"]["enum"]
-    assert not {"qiniu", "s3"} & set(store["schema"]["enum"])  # their own paths, own bodies
-    body = operation["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/S3UploadRequest"}
-    assert {"200", "403", "404", "422", "503"} <= set(operation["responses"])
+def test_the_document_lists_the_route_for_every_store_with_its_body(client: FlaskClient) -> None:
+    paths = client.get("/openapi.json").get_json()["paths"]
+    assert "/v1/uploads/{store}/token" not in paths
+    for store, body, answer in (
+        ("qiniu", "UploadTokenRequest", "UploadToken"),
+        ("s3", "S3UploadRequest", "S3UploadForm"),
+        ("oss", "OssUploadRequest", "S3UploadForm"),
+    ):
+        operation = paths[f"/v1/uploads/{store}/token"]["post"]
+        asked = operation["requestBody"]["content"]["application/json"]["schema"]
+        ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert (asked, ok) == (
+            {"$ref": f"#/components/schemas/{body}"},
+            {"$ref": f"#/components/schemas/{answer}"},
+        )
+        assert operation["operationId"] == f"post_v1_uploads_{store}_token"
+        assert {"200", "401", "403", "422", "503"} <= set(operation["responses"])
