@@ -13,7 +13,7 @@ from celery import Celery
 
 from notifier.providers.registry import UPLOAD_STORES
 from tests.support.harness.api import FULL, error_locs
-from tests.support.harness.clients import QINIU
+from tests.support.harness.clients import QINIU, bucket
 from tests.support.harness.stack import Stack
 from tests.support.harness.wait import wait_for
 from tests.support.peers.qiniu import check_token
@@ -69,7 +69,7 @@ def task_of(store: str) -> tuple[str, dict[str, str]]:
         ("qiniu", {"callback_url": "https://a/cb;ftp://b/cb", "callback_body": "k=$(key)"}),
         # Keys that are no plain path, for every store, before the bucket (not the client's).
         *(
-            (store, {"key": key, "bucket": "invoices"})
+            (store, {"key": key, "bucket": bucket(store, "invoices")})
             for store in STORES
             for key in ("../x.png", "u/./../x", "/u/1.png", "u\\1.png", "u/1\x00.png")
         ),
@@ -79,7 +79,7 @@ def task_of(store: str) -> tuple[str, dict[str, str]]:
 def test_the_task_refuses_what_the_route_refuses_naming_the_same_field(
     stack: Stack, caller: Celery, store: str, change: dict[str, Any]
 ) -> None:
-    body = {"bucket": "avatars", "key": "u/bad.png", **change}
+    body = {"bucket": bucket(store), "key": "u/bad.png", **change}
     answer = stack.post(f"/v1/uploads/{store}/token", body)
     assert answer.status_code == 422, answer.text
     by_route = {".".join(map(str, loc[1:])) for loc in error_locs(answer.json())}

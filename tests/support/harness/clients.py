@@ -31,8 +31,11 @@ SCOPES = {
     "bank": ["mail", "sms"],
 }
 PREFIXES = {"uploader": "u/uploader/"}
-# Every upload store: each client's buckets and prefix are the same in each.
+# Every upload store: each client's buckets and prefix are the same in each, its buckets named
+# as the store names them (bucket()).
 STORES = tuple(UPLOAD_STORES)
+# How a store names a bucket, where not as "avatars" (COS: "avatars-1250000000", its APPID).
+BUCKET_NAMES: dict[str, str] = {}
 RATES = {"throttled": "3/m"}
 # Every client's uploads go to "avatars" but the shop's, which go to "invoices".
 BUCKETS = {"shop": ["invoices"]}
@@ -62,13 +65,21 @@ def api_clients() -> list[ApiClient]:
                 "client": name,
                 "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
                 "scopes": SCOPES[name],
-                "buckets": {store: BUCKETS.get(name, ["avatars"]) for store in STORES},
+                "buckets": {
+                    store: [bucket(store, b) for b in BUCKETS.get(name, ["avatars"])]
+                    for store in STORES
+                },
                 "key_prefixes": {store: PREFIXES[name] for store in STORES if name in PREFIXES},
                 "rate": RATES.get(name),
             }
         )
         for name, key in KEYS.items()
     ]
+
+
+def bucket(store: str, name: str = "avatars") -> str:
+    """The tests' bucket ``name`` as ``store`` names it."""
+    return BUCKET_NAMES.get(store, "{}").format(name)
 
 
 def auth(client: str = "tester") -> dict[str, str]:

@@ -14,7 +14,7 @@ from config import Settings
 from notifier import create_app
 from notifier.providers.registry import UPLOAD_STORES
 from tests.support.harness.api import assert_problem, error_locs
-from tests.support.harness.clients import QINIU, api_clients, auth
+from tests.support.harness.clients import QINIU, api_clients, auth, bucket
 from tests.support.peers.qiniu import check_token
 
 STORES = list(UPLOAD_STORES)  # every registered store: a new one is held to the same path
@@ -36,7 +36,7 @@ BAD_PREFIXES = ["../", "u/./", "/u/", "u//", "u/../../alpha/", "u\\", "u/\x7f/"]
 
 
 def mint(client: FlaskClient, store: str, body: dict[str, Any], who: str = "tester") -> Any:
-    return client.post(f"/v1/uploads/{store}/token", json={"bucket": "avatars", **body},
+    return client.post(f"/v1/uploads/{store}/token", json={"bucket": bucket(store), **body},
                        headers=auth(who))  # fmt: skip
 
 
@@ -109,7 +109,7 @@ def test_the_escape_the_issue_found_is_refused(client: FlaskClient, store: str) 
 
 @pytest.mark.parametrize("store", STORES)
 def test_refusals_come_body_then_bucket_then_prefix(client: FlaskClient, store: str) -> None:
-    foreign = {"bucket": "invoices"}  # the shop's
+    foreign = {"bucket": bucket(store, "invoices")}  # the shop's
     # A bad key in a foreign bucket: the body first.
     bad = mint(client, store, {**foreign, "key": "../x.png"}, who="uploader")
     assert error_locs(assert_problem(bad, 422)) == [["body", "key"]]

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from notifier.errors import Forbidden, Unprocessable
 from notifier.providers.registry import UPLOAD_STORES
 from notifier.tasks.uploads import upload_form
-from tests.support.harness.clients import auth
+from tests.support.harness.clients import auth, bucket
 
 T = TypeVar("T")
 # A body every store takes (Qiniu's has no content type or size: its own fields instead).
@@ -37,7 +37,7 @@ def in_one_second(make: Callable[[], T]) -> T:
 def test_the_task_answers_what_the_route_answers(
     client: FlaskClient, store: str, shape: str
 ) -> None:
-    body: dict[str, Any] = {"bucket": "avatars", **BODIES.get(store, FORM)}
+    body: dict[str, Any] = {"bucket": bucket(store), **BODIES.get(store, FORM)}
     if shape == "key_prefix":
         body["key_prefix"] = "u/7/"
         del body["key"]
@@ -54,11 +54,11 @@ def test_the_task_answers_what_the_route_answers(
 @pytest.mark.parametrize("store", list(UPLOAD_STORES))
 def test_the_task_refuses_as_the_route_does(client: FlaskClient, store: str) -> None:
     with pytest.raises(Forbidden, match="invoices"):
-        upload_form(store=store, client="tester", bucket="invoices", key="i/1.pdf")
+        upload_form(store=store, client="tester", bucket=bucket(store, "invoices"), key="i/1.pdf")
     with pytest.raises(Forbidden, match="upload scope"):
-        upload_form(store=store, client="mailer", bucket="avatars", key="u/1.png")
+        upload_form(store=store, client="mailer", bucket=bucket(store), key="u/1.png")
     with pytest.raises(Unprocessable, match=r"\(key\): key: must not start with /") as caught:
-        upload_form(store=store, client="tester", bucket="avatars", key="/u/1.png")
+        upload_form(store=store, client="tester", bucket=bucket(store), key="/u/1.png")
     assert [e.loc for e in caught.value.errors] == [("key",)]
 
 
