@@ -17,6 +17,7 @@ class TaskNames:
     SEND_MAIL_CAPTCHA = "send_mail_captcha"
     QINIU_UPTOKEN = "qiniu_uptoken"
     S3_UPLOAD_FORM = "s3_upload_form"
+    UPLOAD_FORM = "upload_form"
     DISPATCH_DUE = "dispatch_due"
     SEND_CALLBACK = "send_callback"
     FAN_OUT_BATCH = "fan_out_batch"
@@ -55,6 +56,7 @@ ROUTES = {
     TaskNames.SEND_MAIL_CAPTCHA: QueueNames.CAPTCHA,
     TaskNames.QINIU_UPTOKEN: QueueNames.UPLOADS,
     TaskNames.S3_UPLOAD_FORM: QueueNames.UPLOADS,
+    TaskNames.UPLOAD_FORM: QueueNames.UPLOADS,
     TaskNames.SEND_MAIL: QueueNames.MAIL,
     TaskNames.SEND_SMS: QueueNames.SMS,
     TaskNames.DISPATCH_DUE: QueueNames.SCHEDULED,

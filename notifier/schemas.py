@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -534,13 +535,21 @@ S3_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 MAX_S3_POST = 5 * 1024**3  # the largest object one POST may upload (5 GiB)
 
 
-def _s3_key(value: str) -> str:
-    if len(value.encode()) > S3_KEY_BYTES:
-        raise ValueError(f"at most {S3_KEY_BYTES} bytes in UTF-8")
-    if "${filename}" in value:
-        # S3 puts the uploaded file's name there: the key would be the browser's to choose.
-        raise ValueError("must not hold ${filename}; give key_prefix for keys the page chooses")
-    return _printable(value)
+OSS_KEY_BYTES = 1023  # Aliyun OSS's limit on an object's name, in UTF-8 bytes
+
+
+def _form_key(limit: int) -> Callable[[str], str]:
+    """The check of a form's key (or prefix) in a store whose keys are at most ``limit`` bytes."""
+
+    def check(value: str) -> str:
+        if len(value.encode()) > limit:
+            raise ValueError(f"at most {limit} bytes in UTF-8")
+        if "${filename}" in value:
+            # The store puts the uploaded file's name there: the key would be the browser's.
+            raise ValueError("must not hold ${filename}; give key_prefix for keys the page chooses")
+        return _printable(value)
+
+    return check
 
 
 def _s3_key_schema(schema: JsonDict) -> None:
@@ -561,7 +570,17 @@ S3Key = Annotated[
         description=f"at most {S3_KEY_BYTES} bytes in UTF-8, printable",
         json_schema_extra=_s3_key_schema,
     ),
-    AfterValidator(_s3_key),
+    AfterValidator(_form_key(S3_KEY_BYTES)),
+]
+OssKey = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=OSS_KEY_BYTES,
+        description=f"at most {OSS_KEY_BYTES} bytes in UTF-8, printable",
+        json_schema_extra=_s3_key_schema,
+    ),
+    AfterValidator(_form_key(OSS_KEY_BYTES)),
 ]
 # A media type ("image/png"), or a whole type ("image/*").
 MEDIA_TYPE = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}|\*)$"
@@ -580,6 +599,15 @@ class S3UploadRequest(Strict):
     expires_in: Integer = Field(3600, ge=60, le=86400)
     content_type: str | None = Field(None, pattern=MEDIA_TYPE)
     max_size: Integer = Field(5 * 1024 * 1024, ge=1, le=MAX_S3_POST)
+
+
+class OssUploadRequest(S3UploadRequest):
+    """``POST /v1/uploads/oss/token``: the S3 route's body, with Aliyun OSS's names."""
+
+    # OSS's bucket names: 3 to 63 lower-case letters, digits and hyphens (no dots, unlike S3's).
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+    key: Annotated[OssKey, AS_KEY] | None = None
+    key_prefix: Annotated[OssKey, AS_PREFIX] | None = None
 
 
 class S3UploadForm(BaseModel):

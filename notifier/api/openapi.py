@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from importlib.metadata import version
@@ -51,6 +52,21 @@ IDEMPOTENCY_KEY = {
 }
 
 
+@dataclass(frozen=True)
+class Variant:
+    """What one value of a path parameter makes of a route: its own body and answer (each upload
+    store's ``/v1/uploads/<store>/token``), under a title added to the summary."""
+
+    title: str
+    body: type[BaseModel]
+    ok: type[BaseModel]
+
+
+# A path parameter whose every value the document lists as a path of its own, and what lists
+# those values for an app: ("store", stores).
+Each = tuple[str, Callable[[Flask], dict[str, Variant]]]
+
+
 def tag(view: Callable[..., Any], *, errors: tuple[int, ...] = (), **facts: Any) -> None:
     """Add facts (and error statuses) to ``view``'s entry in the document.
 
@@ -69,15 +85,17 @@ def operation(
     errors: tuple[int, ...] = (),
     query: tuple[dict[str, Any], ...] = (),
     pages: tuple[int, ...] = (),
+    each: Each | None = None,
 ) -> Callable[[V], V]:
     """Declare a view part of the API: its answer (a model, or a media type), body (and what it
     can be refused with), errors and query parameters (OpenAPI parameter objects, less
     ``"in"``). ``pages`` are the errors that answer an HTML page (for a person), not
-    problem+json."""
+    problem+json. With ``each``, the document lists the route once for each value of that path
+    parameter, with the value's own body and answer (:class:`Variant`)."""
 
     def decorate(view: V) -> V:
         tag(view, ok=ok, body=body, errors=errors + (body_errors if body else ()), query=query,
-            pages=pages)  # fmt: skip
+            pages=pages, each=each)  # fmt: skip
         return view
 
     return decorate
@@ -99,8 +117,9 @@ def _problem(status: int) -> dict[str, Any]:
     return answer
 
 
-def _operation(method: str, path: str, view: Callable[..., Any]) -> dict[str, Any]:
-    facts = view.__dict__["openapi"]
+def _operation(
+    method: str, path: str, view: Callable[..., Any], facts: dict[str, Any]
+) -> dict[str, Any]:
     status, shape = facts["ok"]
     if isinstance(shape, str):
         ok: dict[str, Any] = {"description": "OK", "content": {shape: {"schema": {}}}}
@@ -109,7 +128,7 @@ def _operation(method: str, path: str, view: Callable[..., Any]) -> dict[str, An
     # Word characters only: Swagger UI makes element ids of these.
     name = re.sub(r"\W", "_", re.sub(r"[{}]", "", path.strip("/")))
     result: dict[str, Any] = {
-        "summary": (view.__doc__ or "").strip().splitlines()[0].rstrip("."),
+        "summary": facts.get("summary") or (view.__doc__ or "").strip().splitlines()[0].rstrip("."),
         "operationId": f"{method}_{name}",
         "responses": {str(status): ok}
         | {
@@ -155,6 +174,24 @@ def routes(app: Flask) -> list[tuple[str, str, Callable[..., Any]]]:
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             found.append((method.lower(), path, view))
+    return found
+
+
+def _each_path(app: Flask) -> list[tuple[str, str, Callable[..., Any], dict[str, Any]]]:
+    """(method, OpenAPI path, view, its facts) of every route, a route with ``each`` once for
+    each value of its parameter (``/v1/uploads/qiniu/token``, ``/v1/uploads/s3/token``, …)."""
+    found = []
+    for method, path, view in routes(app):
+        facts: dict[str, Any] = view.__dict__["openapi"]
+        if facts.get("each") is None:
+            found.append((method, path, view, facts))
+            continue
+        parameter, values = facts["each"]
+        summary = (view.__doc__ or "").strip().splitlines()[0].rstrip(".")
+        for value, variant in values(app).items():
+            own = {**facts, "body": variant.body, "ok": (facts["ok"][0], variant.ok),
+                   "summary": f"{summary} ({variant.title})"}  # fmt: skip
+            found.append((method, path.replace(f"{{{parameter}}}", value), view, own))
     return found
 
 
@@ -215,9 +252,9 @@ def document(app: Flask) -> dict[str, Any]:
 def _document(app: Flask, day: date) -> dict[str, Any]:
     """The document as of ``day``, which only keys the cache (the bound is read off the clock)."""
     # The /v1 routes first: they are what a reader came for.
-    listed = sorted(routes(app), key=lambda route: not route[1].startswith("/v1/"))
-    inputs = {f["body"] for _, _, v in listed if (f := v.__dict__["openapi"])["body"]}
-    outputs = {s for _, _, v in listed if isinstance(s := v.__dict__["openapi"]["ok"][1], type)}
+    listed = sorted(_each_path(app), key=lambda route: not route[1].startswith("/v1/"))
+    inputs = {f["body"] for _, _, _, f in listed if f["body"]}
+    outputs = {s for _, _, _, f in listed if isinstance(s := f["ok"][1], type)}
     _, schemas = models_json_schema(
         [(m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)]
         + [(m, "serialization") for m in sorted(outputs | {Problem}, key=lambda m: m.__name__)],
@@ -226,8 +263,8 @@ def _document(app: Flask, day: date) -> dict[str, Any]:
     _named_mails(schemas["$defs"], app.extensions["notifier"].templates)
     _named_sms(schemas["$defs"], app.extensions["notifier"].named_sms)
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, view in listed:
-        paths.setdefault(path, {})[method] = _operation(method, path, view)
+    for method, path, view, facts in listed:
+        paths.setdefault(path, {})[method] = _operation(method, path, view, facts)
     return {
         "openapi": "3.1.0",
         "info": {

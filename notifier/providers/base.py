@@ -8,8 +8,6 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from notifier.settings import ApiClient
-
 
 @dataclass(frozen=True)
 class OutgoingMail:
@@ -147,7 +145,7 @@ class UploadAsk(Protocol):
 
 
 class UploadStore(Protocol):
-    """A cloud store that lets a browser upload with what Notifier mints (Qiniu, S3).
+    """A cloud store that lets a browser upload with what Notifier mints (Qiniu, S3, OSS).
 
     Pure computation: minting signs a policy and calls no one. ``request`` is the body model
     the store's route and task take; ``check`` raises a 422 for what the model alone cannot
@@ -159,7 +157,8 @@ class UploadStore(Protocol):
 
     @property
     def name(self) -> str:
-        """In the route (``/v1/uploads/<name>/...``) and the client's ``<name>_buckets``."""
+        """In the route (``/v1/uploads/<name>/token``), and the client's ``buckets`` and
+        ``key_prefixes`` entries (which the one path reads, not the store)."""
         ...
 
     @property
@@ -171,10 +170,6 @@ class UploadStore(Protocol):
     def request(self) -> type[BaseModel]:
         """The body model: its fields include :class:`UploadAsk`'s."""
         ...
-
-    def buckets(self, client: ApiClient) -> frozenset[str]: ...
-
-    def key_prefix(self, client: ApiClient) -> str | None: ...
 
     def check(self, request: Any, *, require_https: bool) -> None: ...
 

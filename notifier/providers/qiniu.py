@@ -12,7 +12,7 @@ from qiniu import Auth
 
 from notifier.errors import Refused
 from notifier.schemas import UploadToken, UploadTokenRequest
-from notifier.settings import ApiClient, VendorSettings, text
+from notifier.settings import VendorSettings, text
 from notifier.timestamps import rfc3339
 from notifier.webhooks import literal_host_refused
 
@@ -120,12 +120,6 @@ class QiniuUploads:
         keys = settings.access_key and settings.secret_key
         self._tokens = QiniuTokens(settings) if keys else None
         self._upload_url = settings.upload_url
-
-    def buckets(self, client: ApiClient) -> frozenset[str]:
-        return client.qiniu_buckets
-
-    def key_prefix(self, client: ApiClient) -> str | None:
-        return client.qiniu_key_prefix
 
     def check(self, request: UploadTokenRequest, *, require_https: bool) -> None:
         if request.callback_url is not None:

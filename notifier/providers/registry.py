@@ -23,6 +23,7 @@ from notifier.providers.base import MailProvider, SmsProvider, UploadStore
 from notifier.providers.console import ConsoleMailProvider, ConsoleSmsProvider
 from notifier.providers.dkim import DkimSigner, load_keys
 from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
+from notifier.providers.oss import OssSettings, OssUploads
 from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
 from notifier.providers.qiniu import QiniuSettings, QiniuUploads
 from notifier.providers.s3 import S3Settings, S3Uploads
@@ -88,6 +89,7 @@ SMS_PROVIDERS: dict[str, SmsFactory] = {
 UPLOAD_STORES: dict[str, Callable[[Settings], UploadStore]] = {
     "qiniu": Vendor(QiniuSettings, lambda own, s: QiniuUploads(own)),
     "s3": Vendor(S3Settings, lambda own, s: S3Uploads(own)),
+    "oss": Vendor(OssSettings, lambda own, s: OssUploads(own)),
 }
 
 

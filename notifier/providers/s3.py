@@ -22,7 +22,7 @@ from botocore.config import Config
 from pydantic import Field, SecretStr, model_validator
 
 from notifier.schemas import S3UploadForm, S3UploadRequest
-from notifier.settings import ApiClient, Environment, Settings, VendorSettings, text
+from notifier.settings import Environment, Settings, VendorSettings, text
 from notifier.timestamps import rfc3339
 
 FILENAME = "${filename}"  # S3 puts the uploaded file's name here (a key under a prefix)
@@ -58,8 +58,9 @@ class S3Settings(VendorSettings):
 
 
 def conditions(request: S3UploadRequest) -> tuple[dict[str, str], list[Any]]:
-    """The form's own fields and the policy's conditions for what the request allows (boto3 adds
-    the bucket, the key, and its signing fields)."""
+    """The form's own fields and the policy's conditions for the size and the content type the
+    request allows (boto3 adds the bucket, the key, and its signing fields; OSS's adapter signs
+    the same, which its policies read as S3's do)."""
     fields: dict[str, str] = {}
     rules: list[Any] = [["content-length-range", 1, request.max_size]]
     kind = request.content_type
@@ -81,12 +82,6 @@ class S3Uploads:
         self._settings = settings
         self._client: Any = None
         self._lock = threading.Lock()
-
-    def buckets(self, client: ApiClient) -> frozenset[str]:
-        return client.s3_buckets
-
-    def key_prefix(self, client: ApiClient) -> str | None:
-        return client.s3_key_prefix
 
     def check(self, request: S3UploadRequest, *, require_https: bool) -> None:
         pass  # the model holds every rule: nothing depends on another field or the environment

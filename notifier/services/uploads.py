@@ -62,9 +62,9 @@ def mint_upload(
     """
     request = _check_keys(cast(UploadAsk, body))  # a store.request, which has UploadAsk's fields
     store.check(request, require_https=require_https)
-    if request.bucket not in store.buckets(client):
+    if request.bucket not in client.upload_buckets(store.name):
         raise NotAllowed(f"client {client.client!r} may not upload to bucket {request.bucket!r}")
-    request = _confine(request, store.key_prefix(client), client.client)
+    request = _confine(request, client.upload_prefix(store.name), client.client)
     missing = store.missing()
     if missing is not None:
         raise Unavailable(f"{store.title} uploads are not configured: set {missing}")

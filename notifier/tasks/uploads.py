@@ -1,10 +1,11 @@
-"""``qiniu_uptoken`` and ``s3_upload_form``: the upload routes as tasks, for services that call
-tasks directly.
+"""``upload_form`` (any store), ``qiniu_uptoken`` and ``s3_upload_form``: the upload routes as
+tasks, for services that call tasks directly.
 
-``send_task("qiniu_uptoken", kwargs={"client": "billing", "bucket": "avatars", ...})`` returns
-the route's answer; ``client`` names the API client whose buckets and prefix apply. A refusal
-raises the route's error: ``Forbidden``, or ``Unprocessable`` whose message names each argument
-at fault (``the keyword arguments are not valid (expires_in): …``).
+``send_task("upload_form", kwargs={"store": "oss", "client": "billing", "bucket": "avatars",
+...})`` returns what ``POST /v1/uploads/oss/token`` answers; ``client`` names the API client
+whose buckets and prefix apply. A refusal raises the route's error: ``Forbidden``, or
+``Unprocessable`` whose message names each argument at fault (``the keyword arguments are not
+valid (expires_in): …``; an unknown ``store`` too).
 """
 
 from __future__ import annotations
@@ -45,9 +46,18 @@ def s3_upload_form(*, client: str, **request: Any) -> dict[str, Any]:
     return _mint("s3", client, request)
 
 
+@shared_task(name=TaskNames.UPLOAD_FORM, ignore_result=False, throws=REFUSALS)
+def upload_form(*, store: str, client: str, **request: Any) -> dict[str, Any]:
+    """Mint what ``POST /v1/uploads/<store>/token`` does for ``client``."""
+    return _mint(store, client, request)
+
+
 def _mint(name: str, client: str, request: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
-    store = rt.uploads[name]
+    store = rt.uploads.get(name)
+    if store is None:
+        known = ", ".join(sorted(rt.uploads))
+        raise _unprocessable([FieldError(("store",), f"no upload store {name!r} (known: {known})")])
     caller = rt.client_named(client)
     if caller is None or "upload" not in caller.scopes:
         raise Forbidden(f"no client {client!r} with the upload scope")

@@ -10,6 +10,7 @@ from celery import Celery
 
 from tests.support.harness.events import Events, events_stack
 from tests.support.harness.stack import Stack, stack_settings, start_stack
+from tests.support.peers.oss import FakeOss
 from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.s3 import FakeS3
 from tests.support.peers.smtp import SmtpSink
@@ -42,6 +43,15 @@ def s3() -> Iterator[FakeS3]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def oss() -> Iterator[FakeOss]:
+    """A local Aliyun OSS that checks PostObject forms' V4 signatures and policies, for the
+    whole session; its buckets are the test clients'."""
+    server = FakeOss(("avatars", "invoices")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def events(
     request: pytest.FixtureRequest,
@@ -66,12 +76,14 @@ def stack(
     smtp: SmtpSink,
     twilio: FakeTwilio,
     s3: FakeS3,
+    oss: FakeOss,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Web, worker and beat as the Procfile starts them, on the session's Redis and peers."""
     state = tmp_path_factory.mktemp("state")
     settings = stack_settings(redis_server, smtp, twilio, state)
     settings["s3_endpoint_url"] = s3.url
+    settings["oss_endpoint"] = oss.url
     running = start_stack(settings, smtp, twilio)
     yield running
     running.stop()

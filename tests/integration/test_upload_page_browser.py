@@ -1,7 +1,7 @@
 """The README's upload page and its plain form, as they are written there, in a real headless
-Chromium: a file chosen in the page goes to a local S3 that checks the form
-(``tests/support/peers/s3.py``) or to a local Qiniu form upload that checks the token, through a
-backend that asks the stack for them."""
+Chromium: a file chosen in the page goes to a local S3 or a local Aliyun OSS that checks the form
+(``tests/support/peers/s3.py``, ``oss.py``) or to a local Qiniu form upload that checks the
+token, through a backend that asks the stack for them."""
 
 from __future__ import annotations
 
@@ -152,26 +152,44 @@ def choose_a_picture(
     page.choose_file(field, picture)
 
 
-def test_the_readme_page_uploads_to_s3_with_the_form(
-    stack: Stack, s3: FakeS3, backend: Backend, page: Page, tmp_path: Path
+# The stores that answer a form, each with its local server (a fixture of that name).
+FORM_STORES = ["s3", "oss"]
+
+
+@pytest.mark.parametrize("store", FORM_STORES)
+def test_the_readme_page_uploads_with_the_form(
+    stack: Stack,
+    backend: Backend,
+    page: Page,
+    tmp_path: Path,
+    store: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    server: FakeS3 = request.getfixturevalue(store)
     prefix = f"u/{uuid.uuid4().hex}/"
-    backend.ask = ("s3", {"bucket": "avatars", "key_prefix": prefix, "content_type": "image/*"})
+    backend.ask = (store, {"bucket": "avatars", "key_prefix": prefix, "content_type": "image/*"})
     choose_a_picture(page, backend, tmp_path)
-    stored = wait_for(lambda: s3.objects.get(("avatars", f"{prefix}face.png")), what="the upload")
+    found = wait_for(lambda: server.objects.get(("avatars", f"{prefix}face.png")), what="upload")
     # The page gave the file's own type, within the form's image/*.
-    assert (stored.body, stored.content_type) == (PNG, "image/png")
+    assert (found.body, found.content_type) == (PNG, "image/png")
 
 
-def test_the_readme_form_uploads_to_s3_without_script(
-    stack: Stack, s3: FakeS3, backend: Backend, page: Page, tmp_path: Path
+@pytest.mark.parametrize("store", FORM_STORES)
+def test_the_readme_form_uploads_without_script(
+    stack: Stack,
+    backend: Backend,
+    page: Page,
+    tmp_path: Path,
+    store: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    server: FakeS3 = request.getfixturevalue(store)
     prefix = f"u/{uuid.uuid4().hex}/"
-    backend.ask = ("s3", {"bucket": "avatars", "key_prefix": prefix, "content_type": "image/png"})
+    backend.ask = (store, {"bucket": "avatars", "key_prefix": prefix, "content_type": "image/png"})
     choose_a_picture(page, backend, tmp_path, "/form", "input[type=file]")
     page.evaluate("document.querySelector('form button').click()")
-    stored = wait_for(lambda: s3.objects.get(("avatars", f"{prefix}face.png")), what="the upload")
-    assert (stored.body, stored.content_type) == (PNG, "image/png")
+    found = wait_for(lambda: server.objects.get(("avatars", f"{prefix}face.png")), what="upload")
+    assert (found.body, found.content_type) == (PNG, "image/png")
 
 
 @pytest.mark.parametrize("scope", ["key", "key_prefix"])

@@ -1,5 +1,5 @@
-"""The upload tasks (``qiniu_uptoken``, ``s3_upload_form``) through a real worker give what
-their routes give, and refuse what they refuse."""
+"""The upload tasks (``qiniu_uptoken``, ``s3_upload_form``, and ``upload_form`` for every
+store) through a real worker give what their routes give, and refuse what they refuse."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from celery import Celery
 
+from notifier.providers.registry import UPLOAD_STORES
 from tests.support.harness.api import FULL, error_locs
-from tests.support.harness.clients import QINIU
+from tests.support.harness.clients import QINIU, bucket
 from tests.support.harness.stack import Stack
 from tests.support.harness.wait import wait_for
 from tests.support.peers.qiniu import check_token
@@ -47,7 +48,13 @@ def test_task_refuses_a_bucket_the_client_lacks(caller: Celery) -> None:
     assert "invoices" in str(caught.value)
 
 
+STORES = list(UPLOAD_STORES)
 TASKS = {"qiniu": "qiniu_uptoken", "s3": "s3_upload_form"}
+
+
+def task_of(store: str) -> tuple[str, dict[str, str]]:
+    """The task a store's route is, and what names the store to it."""
+    return (TASKS[store], {}) if store in TASKS else ("upload_form", {"store": store})
 
 
 @pytest.mark.parametrize(
@@ -62,21 +69,22 @@ TASKS = {"qiniu": "qiniu_uptoken", "s3": "s3_upload_form"}
         ("qiniu", {"callback_url": "https://a/cb;ftp://b/cb", "callback_body": "k=$(key)"}),
         # Keys that are no plain path, for every store, before the bucket (not the client's).
         *(
-            (store, {"key": key, "bucket": "invoices"})
-            for store in TASKS
+            (store, {"key": key, "bucket": bucket(store, "invoices")})
+            for store in STORES
             for key in ("../x.png", "u/./../x", "/u/1.png", "u\\1.png", "u/1\x00.png")
         ),
-        *((store, {"key": None, "key_prefix": "u/../../alpha/"}) for store in TASKS),
+        *((store, {"key": None, "key_prefix": "u/../../alpha/"}) for store in STORES),
     ],
 )
 def test_the_task_refuses_what_the_route_refuses_naming_the_same_field(
     stack: Stack, caller: Celery, store: str, change: dict[str, Any]
 ) -> None:
-    body = {"bucket": "avatars", "key": "u/bad.png", **change}
+    body = {"bucket": bucket(store), "key": "u/bad.png", **change}
     answer = stack.post(f"/v1/uploads/{store}/token", body)
     assert answer.status_code == 422, answer.text
     by_route = {".".join(map(str, loc[1:])) for loc in error_locs(answer.json())}
-    refused = caller.send_task(TASKS[store], kwargs={"client": "tester", **body})
+    task, naming = task_of(store)
+    refused = caller.send_task(task, kwargs={**naming, "client": "tester", **body})
     with pytest.raises(Exception) as caught:
         refused.get(timeout=30)
     assert type(caught.value).__name__ == "Unprocessable"

@@ -25,7 +25,7 @@ def test_keys_new_prints_the_key_once_and_an_entry_with_only_its_hash() -> None:
     client = ApiClient.model_validate(json.loads(entry[1]))
     assert client.client == "billing"
     assert client.scopes == {"mail", "sms"}
-    assert client.qiniu_buckets == {"avatars"}
+    assert client.upload_buckets("qiniu") == {"avatars"}
     assert client.key_sha256 == hashlib.sha256(key[1].encode()).hexdigest()
     assert key[1] not in entry[1]
 

@@ -12,18 +12,21 @@ import notifier_client as nc
 import pytest
 from flask import Flask, request
 
-from tests.support.harness.clients import KEYS
+from notifier.providers.registry import UPLOAD_STORES
+from tests.support.harness.clients import KEYS, bucket
 
 
 @pytest.fixture
 def called(app: Flask) -> list[tuple[str, str]]:
-    """Each (method, route rule) the app served, as it served them."""
+    """Each (method, route rule) the app served, as it served them; the upload route as the
+    document lists it, once a store (its ``<store>`` filled in)."""
     served: list[tuple[str, str]] = []
 
     @app.after_request
     def note(response: object) -> object:
         if request.url_rule is not None:
-            served.append((request.method, request.url_rule.rule))
+            store = (request.view_args or {}).get("store", "<store>")
+            served.append((request.method, request.url_rule.rule.replace("<store>", store)))
         return response
 
     return served
@@ -90,6 +93,9 @@ def test_every_route_with_a_key_has_a_method_that_reads_its_answer(
     assert token.bucket == "avatars" and token.expires_at > datetime.now(UTC)
     form = api.s3_form("avatars", key="u/42.png", content_type="image/png")
     assert form.fields["key"] == "u/42.png"
+    for store in UPLOAD_STORES.keys() - {"qiniu"}:  # every store that answers a form
+        form = api.upload_form(store, bucket(store), key="u/42.png", content_type="image/png")
+        assert (form.bucket, form.fields["key"]) == (bucket(store), "u/42.png")
 
     assert api.get_suppression("gone@example.com") is None
     assert api.suppress("Gone@Example.com").address == "gone@example.com"

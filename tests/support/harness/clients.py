@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from config import ApiClient
-from tests.support.peers import s3
+from notifier.providers.registry import UPLOAD_STORES
+from tests.support.peers import oss, s3
 
 KEYS = {
     "tester": "ntf_test-key-with-every-scope",
@@ -30,6 +31,11 @@ SCOPES = {
     "bank": ["mail", "sms"],
 }
 PREFIXES = {"uploader": "u/uploader/"}
+# Every upload store: each client's buckets and prefix are the same in each, its buckets named
+# as the store names them (bucket()).
+STORES = tuple(UPLOAD_STORES)
+# How a store names a bucket, where not as "avatars" (COS: "avatars-1250000000", its APPID).
+BUCKET_NAMES: dict[str, str] = {}
 RATES = {"throttled": "3/m"}
 # Every client's uploads go to "avatars" but the shop's, which go to "invoices".
 BUCKETS = {"shop": ["invoices"]}
@@ -42,6 +48,13 @@ S3 = {
     "s3_region": s3.REGION,
     "s3_endpoint_url": "http://127.0.0.1:9",
 }
+# The same for Aliyun OSS (tests/support/peers/oss.py).
+OSS = {
+    "oss_access_key_id": oss.ACCESS_KEY_ID,
+    "oss_access_key_secret": oss.ACCESS_KEY_SECRET,
+    "oss_region": oss.REGION,
+    "oss_endpoint": "http://127.0.0.1:9",
+}
 
 
 def api_clients() -> list[ApiClient]:
@@ -52,15 +65,21 @@ def api_clients() -> list[ApiClient]:
                 "client": name,
                 "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
                 "scopes": SCOPES[name],
-                "qiniu_buckets": BUCKETS.get(name, ["avatars"]),
-                "qiniu_key_prefix": PREFIXES.get(name),
-                "s3_buckets": BUCKETS.get(name, ["avatars"]),
-                "s3_key_prefix": PREFIXES.get(name),
+                "buckets": {
+                    store: [bucket(store, b) for b in BUCKETS.get(name, ["avatars"])]
+                    for store in STORES
+                },
+                "key_prefixes": {store: PREFIXES[name] for store in STORES if name in PREFIXES},
                 "rate": RATES.get(name),
             }
         )
         for name, key in KEYS.items()
     ]
+
+
+def bucket(store: str, name: str = "avatars") -> str:
+    """The tests' bucket ``name`` as ``store`` names it."""
+    return BUCKET_NAMES.get(store, "{}").format(name)
 
 
 def auth(client: str = "tester") -> dict[str, str]:

@@ -34,11 +34,18 @@ from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
 from notifier.errors import TemplateError
-from notifier.schemas import MAX_RECIPIENTS, MAX_SMS_TEXT, QINIU_KEY_BYTES, S3_KEY_BYTES
+from notifier.schemas import (
+    MAX_RECIPIENTS,
+    MAX_SMS_TEXT,
+    OSS_KEY_BYTES,
+    QINIU_KEY_BYTES,
+    S3_KEY_BYTES,
+)
 from notifier.templating import MailTemplates, NamedSms, folders
 
 MAX_SUBJECT = 998
-KEY_BYTES = {"POST /v1/uploads/qiniu/token": QINIU_KEY_BYTES, "POST /v1/uploads/s3/token": S3_KEY_BYTES}  # fmt: skip
+KEY_BYTES = {"POST /v1/uploads/qiniu/token": QINIU_KEY_BYTES, "POST /v1/uploads/s3/token": S3_KEY_BYTES,
+             "POST /v1/uploads/oss/token": OSS_KEY_BYTES}  # fmt: skip
 
 
 def _listed(variable: str) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from tests.support.harness.clients import QINIU, S3, api_clients, auth
+from tests.support.harness.clients import OSS, QINIU, S3, api_clients, auth
 from tests.support.harness.processes import (
     BIN,
     Process,
@@ -111,6 +111,7 @@ def stack_settings(
         "captcha_address_daily_ceiling": 15,
         **QINIU,
         **S3,
+        **OSS,
     }
 
 

@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 from xml.sax.saxutils import escape
 
 import requests
@@ -73,7 +73,7 @@ class FakeS3:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> FakeS3:
+    def start(self) -> Self:
         self._server = make_server("127.0.0.1", self.port, self._app, threaded=True)
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -153,22 +153,8 @@ class FakeS3:
             )
         if not fields["x-amz-date"].startswith(date):
             raise Refused(403, "AccessDenied", "x-amz-date is not the credential's date")
-        expected = hmac.new(
-            signing_key(SECRET_ACCESS_KEY, date, region), fields["policy"].encode(), hashlib.sha256
-        ).hexdigest()
-        if not hmac.compare_digest(expected, fields["x-amz-signature"]):
-            raise Refused(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided.",
-            )
-        try:
-            policy: dict[str, Any] = json.loads(base64.b64decode(fields["policy"], validate=True))
-        except ValueError:
-            raise Refused(
-                400, "InvalidPolicyDocument", "the policy is not base64 of JSON"
-            ) from None
-        return policy
+        key = signing_key(SECRET_ACCESS_KEY, date, region)
+        return signed_policy(fields["policy"], key, fields["x-amz-signature"])
 
     def _check_policy(self, policy: dict[str, Any], fields: dict[str, str], size: int) -> None:
         expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
@@ -219,6 +205,23 @@ class FakeS3:
                 "AccessDenied",
                 f"Invalid according to Policy: Extra input fields: {', '.join(extra)}",
             )
+
+
+def signed_policy(policy: str, key: bytes, signature: str) -> dict[str, Any]:
+    """The policy of a form (base64 of JSON) whose ``signature`` is the hex HMAC-SHA256 of it
+    with ``key`` (as S3's V4 and OSS's V4 sign it); refused otherwise."""
+    expected = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        raise Refused(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        )
+    try:
+        read: dict[str, Any] = json.loads(base64.b64decode(policy, validate=True))
+    except ValueError:
+        raise Refused(400, "InvalidPolicyDocument", "the policy is not base64 of JSON") from None
+    return read
 
 
 def post_form(

@@ -118,6 +118,7 @@ def production(make_settings: Callable[..., Settings], **overrides: Any) -> Flas
         sms_providers=["console"],
         captcha_secret="0" * 32,
         s3_endpoint_url="https://s3.example",
+        oss_endpoint="https://oss.example",
         **overrides,
     )
     return create_app(settings).test_client()

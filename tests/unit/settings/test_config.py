@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -316,6 +317,25 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             },
             "NOTIFIER_S3_ENDPOINT_URL",
         ),
+        ({"NOTIFIER_OSS_ACCESS_KEY_ID": "LTAI1"}, "NOTIFIER_OSS_ACCESS_KEY_ID"),
+        ({"NOTIFIER_OSS_ENDPOINT": "oss.internal:9000"}, "NOTIFIER_OSS_ENDPOINT"),
+        ({"NOTIFIER_OSS_REGION": "oss-cn-hangzhou.aliyuncs.com"}, "NOTIFIER_OSS_REGION"),
+        (
+            {
+                **PROD_READY,
+                "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+                "NOTIFIER_OSS_ENDPOINT": "http://oss.internal:9000",
+            },
+            "NOTIFIER_OSS_ENDPOINT",
+        ),
+        (
+            {
+                "NOTIFIER_API_KEYS": json.dumps(
+                    [{"client": "x", "key_sha256": "0" * 64, "key_prefixes": {"oss": "u//a"}}]
+                )
+            },
+            "NOTIFIER_API_KEYS",
+        ),
         ({"NOTIFIER_TEMPLATES_DIR": "no/such/folder"}, "NOTIFIER_TEMPLATES_DIR"),
         ({"NOTIFIER_SNS_CERT_HOSTS": "SNS.*.amazonaws.com"}, "NOTIFIER_SNS_CERT_HOSTS"),
         ({"NOTIFIER_SNS_CERT_HOSTS": "*"}, "NOTIFIER_SNS_CERT_HOSTS"),
@@ -549,3 +569,37 @@ def test_the_events_and_the_guard_read_their_settings(monkeypatch: pytest.Monkey
         "arn:aws-cn:sns:cn-north-1:123456789012:b",
     )
     assert settings.sns_cert_hosts == ("sns.*.amazonaws.com",)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"qiniu_buckets": ["avatars"], "buckets": {"qiniu": ["avatars"]}},
+        {"s3_buckets": [], "buckets": {"s3": ["avatars"]}},
+        {"s3_key_prefix": "u/", "key_prefixes": {"s3": "u/"}},
+    ],
+)
+def test_a_client_naming_a_store_both_ways_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, entry: dict[str, Any]
+) -> None:
+    client = {"client": "billing", "key_sha256": "0" * 64, **entry}
+    message = refused(monkeypatch, {"NOTIFIER_API_KEYS": json.dumps([client])})
+    assert message.startswith("NOTIFIER_API_KEYS:"), message
+    store = next(iter(entry.get("buckets") or entry["key_prefixes"]))
+    assert f"client 'billing' names the {store} store both in" in message
+
+
+def test_the_older_fields_read_as_their_stores_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = {
+        "client": "billing",
+        "key_sha256": "0" * 64,
+        "qiniu_buckets": ["photos"],
+        "s3_key_prefix": "tenant-7",
+        "buckets": {"oss": ["avatars"], "s3": ["files"]},
+        "key_prefixes": {"oss": "tenant-7/"},
+    }
+    monkeypatch.setenv("NOTIFIER_API_KEYS", json.dumps([client]))
+    (read,) = load_settings().api_keys or []
+    assert read.buckets == {"qiniu": {"photos"}, "oss": {"avatars"}, "s3": {"files"}}
+    assert read.key_prefixes == {"s3": "tenant-7", "oss": "tenant-7/"}
+    assert read.upload_buckets("cos") == frozenset() and read.upload_prefix("qiniu") is None

@@ -216,9 +216,13 @@ def s3_form(bucket: str, options: Mapping[str, Any]) -> Call[S3Form]:
     return _mint("s3", bucket, options, S3Form)
 
 
+def upload_form(store: str, bucket: str, options: Mapping[str, Any]) -> Call[S3Form]:
+    return _mint(store, bucket, options, S3Form)
+
+
 def _mint(store: str, bucket: str, options: Mapping[str, Any], cls: type[R]) -> Call[R]:
     # Minted in the request from nothing stored: asking twice is as good as asking once.
-    path = f"/v1/uploads/{store}/token"
+    path = f"/v1/uploads/{_id(store)}/token"
     return Call("POST", path, _reading(cls), body={"bucket": bucket, **options}, safe=True)
 
 

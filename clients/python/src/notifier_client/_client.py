@@ -222,6 +222,10 @@ class Client(_Configured):
         """An S3 browser upload form (a presigned POST) for one of your buckets."""
         return self._run(calls.s3_form(bucket, options))
 
+    def upload_form(self, store: str, bucket: str, **options: Unpack[S3Upload]) -> S3Form:
+        """A browser upload form for one of your buckets in ``store`` (``oss``, ``s3``, …)."""
+        return self._run(calls.upload_form(store, bucket, options))
+
     def suppressions(self) -> Iterator[Suppression]:
         """Every entry of your suppression list, page after page."""
         return self._pages(calls.suppressions())
@@ -387,6 +391,10 @@ class AsyncClient(_Configured):
     async def s3_form(self, bucket: str, **options: Unpack[S3Upload]) -> S3Form:
         """An S3 browser upload form (a presigned POST) for one of your buckets."""
         return await self._run(calls.s3_form(bucket, options))
+
+    async def upload_form(self, store: str, bucket: str, **options: Unpack[S3Upload]) -> S3Form:
+        """A browser upload form for one of your buckets in ``store`` (``oss``, ``s3``, …)."""
+        return await self._run(calls.upload_form(store, bucket, options))
 
     def suppressions(self) -> AsyncIterator[Suppression]:
         """Every entry of your suppression list, page after page."""
