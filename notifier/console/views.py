@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar, get_args
 from urllib.parse import urlencode
 
@@ -370,7 +371,7 @@ def batch(batch_id: str) -> str:
     rt = runtime()
     found = _found(rt.batches.get, "batch", batch_id)
     start = request.args.get("cursor", "0")
-    if not (start.isdigit() and len(start) <= 5):
+    if not (start.isascii() and start.isdigit() and len(start) <= 5):
         abort(400, "cursor: the next of an earlier page")
     rows, following = rt.batches.page(found, status=None, start=int(start), limit=100, scan=2000)
     done = sum(n for status, n in found.counts.items() if status in DONE)
@@ -410,7 +411,7 @@ def suppressions() -> str:
     names = _client_names()
     client = _choice("client", names) or (names[0] if names else None)
     cursor = request.args.get("cursor", "0")
-    if not (cursor.isdigit() and len(cursor) <= 20):
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 20 and int(cursor) < 2**64):
         abort(400, "cursor: the next of an earlier page")
     searched = _sealed_arg()
     entries, after = [], 0
@@ -419,7 +420,7 @@ def suppressions() -> str:
         entries = [entry] if entry else []
     elif client is not None:
         entries, after = rt.suppressions.page(client, int(cursor), 100)
-    seal: Callable[[str], str] = lambda text: console().sealed.seal(text, _session_now())  # noqa: E731
+    seal = partial(console().sealed.seal, session=_session_now())
     return _page(
         "suppressions.html", client=client, clients=names, entries=entries, after=after,
         searched=None if searched is None else mask_recipient(searched), seal=seal,

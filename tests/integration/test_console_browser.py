@@ -18,7 +18,7 @@ import requests
 from notifier.lanes import LANES
 from tests.support.harness.clients import auth
 from tests.support.harness.console import OPERATOR, PASSWORD, console_users_json
-from tests.support.harness.stack import Stack, address, stack_settings, start_stack
+from tests.support.harness.stack import Stack, address, log_lines, stack_settings, start_stack
 from tests.support.harness.wait import wait_for
 from tests.support.peers.chromium import Page
 from tests.support.peers.redis_server import RedisServer
@@ -141,6 +141,7 @@ def test_a_recipient_search_finds_its_notification_and_not_another_clients(
     html = page.evaluate("document.documentElement.outerHTML")
     masked = f"{person[0]}***@example.com"
     assert masked in html and person not in html and person not in page.evaluate("location.href")
+    assert [line for line in log_lines(console_stack) if person in line] == []
     page.screenshot(ARTIFACTS / "message-log.png")
     # Its timeline, one click on.
     click(page, "table.log tbody tr.row td:nth-child(2) a")
@@ -184,6 +185,10 @@ def test_remove_a_suppression(console_stack: Stack, page: Page) -> None:
     gone = requests.get(f"{console_stack.base}/v1/suppressions/{person}", headers=auth("shop"),
                         timeout=10)  # fmt: skip
     assert gone.status_code == 404
+    # The audit line of the removal names the address masked, as every line does.
+    audit = [line for line in log_lines(console_stack) if "remove_suppression" in line]
+    assert audit and f"{person[0]}***@example.com" in audit[-1]
+    assert [line for line in log_lines(console_stack) if person in line] == []
 
 
 def test_a_2000_row_batch_progress_bar_moves_while_it_drains_and_reaches_100(
