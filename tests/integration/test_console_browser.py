@@ -121,6 +121,12 @@ def test_log_in_and_the_overview_shows_each_lane(console_stack: Stack, page: Pag
     assert page.evaluate("document.querySelectorAll('#lane-mail rect.sent').length") >= 1
     assert texts(page, ".health li")[0].startswith("Redis: up")
     page.screenshot(ARTIFACTS / "overview.png")
+    # Clients: the tester's five mails of this hour, its guard, its key live.
+    click(page, "nav a[href='/console/clients']")
+    heading(page, "Clients")
+    row = texts(page, "#client-tester-mail td")
+    assert row[:5] == ["tester", "live", "mail", "5", "0"], row
+    page.screenshot(ARTIFACTS / "clients.png")
 
 
 def test_a_recipient_search_finds_its_notification_and_not_another_clients(
