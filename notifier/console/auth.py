@@ -9,8 +9,9 @@
   idle :data:`IDLE` seconds, or older than :data:`LONGEST`, is over.
 * CSRF: every POST carries the session's token (the login form: the one its own cookie holds).
 * The login limit: failed logins per name and per address (``notifier:console:login:…``),
-  counted in fixed windows of :data:`WINDOW` seconds; past either, a login is refused before
-  its password is looked at.
+  counted in fixed windows of :data:`WINDOW` seconds (each login counted before its password is
+  checked, and forgiven when it was right); past either, a login is refused before its password
+  is looked at.
 """
 
 from __future__ import annotations
@@ -116,7 +117,11 @@ def same_token(given: str | None, expected: str) -> bool:
 
 
 class LoginLimit:
-    """Failed logins per name and per address, in fixed windows."""
+    """Failed logins per name and per address, in fixed windows.
+
+    A login is counted before its password is checked, and forgiven once it proved right, so
+    that many tried at once cannot all pass the limit before any is counted.
+    """
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -128,21 +133,24 @@ class LoginLimit:
             f"{PREFIX}:login:address:{_digest(address)}:{window}",
         )
 
-    def refused(self, name: str, address: str) -> int | None:
-        """Seconds until a login may be tried again, when a limit is reached; else None."""
+    def take(self, name: str, address: str) -> int | None:
+        """Count a login about to be checked; the seconds until one may be tried again when it
+        is past a limit (then it is not to be checked), else None."""
         by_name, by_address = self._keys(name, address)
-        counts = cast(list[str | None], self.redis.mget(by_name, by_address))
-        failed_name, failed_address = (int(c or 0) for c in counts)
-        if failed_name < NAME_LIMIT and failed_address < ADDRESS_LIMIT:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in (by_name, by_address):
+                pipe.incr(key)
+                pipe.expire(key, WINDOW)
+            named, _, addressed, _ = pipe.execute()
+        if int(named) <= NAME_LIMIT and int(addressed) <= ADDRESS_LIMIT:
             return None
         return WINDOW - int(time.time() % WINDOW)
 
-    def failed(self, name: str, address: str) -> None:
-        """Count a failed login."""
+    def forgive(self, name: str, address: str) -> None:
+        """Take back the count of a login whose password was right."""
         with self.redis.pipeline(transaction=False) as pipe:
             for key in self._keys(name, address):
-                pipe.incr(key)
-                pipe.expire(key, WINDOW)
+                pipe.decr(key)
             pipe.execute()
 
 

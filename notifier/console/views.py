@@ -187,7 +187,7 @@ def login() -> Response:
     name = request.form.get("name", "")[:64]
     password = request.form.get("password", "")[:1024]
     address = _address()
-    wait = c.limit.refused(name, address)
+    wait = c.limit.take(name, address)
     if wait is not None:
         time.sleep(FAILURE_DELAY)
         audit_log.warning(
@@ -195,12 +195,12 @@ def login() -> Response:
         )
         return _login_form(f"Too many failed logins: try again in {wait // 60 + 1} minutes.", 429)
     if not c.operators.check(name, password):
-        c.limit.failed(name, address)
         time.sleep(FAILURE_DELAY)
         audit_log.warning(
             "console: login failed", extra={"operator": name, "action": "login_failed"}
         )
         return _login_form("Wrong name or password.", 401)
+    c.limit.forgive(name, address)
     token = c.sessions.begin(name)
     audit_log.info("console: login by %s", name, extra={"operator": name, "action": "login"})
     wanted = request.args.get("next", "")

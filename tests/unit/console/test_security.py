@@ -114,6 +114,11 @@ def test_logins_are_limited_per_name(app: Flask, monkeypatch: pytest.MonkeyPatch
     assert "Too many failed logins" in refused.get_data(as_text=True)
 
 
+def test_right_passwords_do_not_count_against_the_limit(app: Flask) -> None:
+    for _ in range(NAME_LIMIT + 1):
+        assert log_in(app.test_client()).status_code == 303
+
+
 def test_logins_are_limited_per_address(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("notifier.console.views.FAILURE_DELAY", 0)
     monkeypatch.setattr(auth, "NAME_LIMIT", ADDRESS_LIMIT + 1)
