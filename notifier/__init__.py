@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _build(settings: Settings) -> Flask:
     # Imported here so that `config` errors are reported before anything else is loaded.
-    from notifier import api, logs, tasks  # noqa: F401 (importing tasks registers them)
+    from notifier import api, console, logs, tasks  # noqa: F401 (importing tasks registers them)
     from notifier.celery_ext import celery_config, celery_init_app
     from notifier.embedded import fill_in
     from notifier.providers.registry import mail_factories, sms_factories
@@ -63,4 +63,5 @@ def _build(settings: Settings) -> Flask:
         celery=celery_init_app(app, celery_config(settings, filled.redis_url)),
     )
     api.register(app)
+    console.register(app, filled.console_users, filled.captcha_secret.encode())
     return app

@@ -11,10 +11,10 @@ from pathlib import Path
 import click
 from redis import Redis
 
-from notifier.embedded import fill_in, stop_redis
+from notifier.embedded import CONSOLE_USER, fill_in, stop_redis
 from notifier.keys import new_key
 from notifier.providers.outbox import OutboxSettings
-from notifier.settings import ConfigError, Settings, load_settings
+from notifier.settings import ConfigError, ConsoleUser, Settings, load_settings
 
 
 @click.group()
@@ -113,6 +113,39 @@ def clients_resume(client: str) -> None:
         )
 
 
+@main.group()
+def console() -> None:
+    """The operator console's accounts (NOTIFIER_CONSOLE_USERS)."""
+
+
+@console.command("add-user")
+@click.argument("name")
+@click.password_option(help="The password (asked twice when not given; never echoed).")
+def console_add_user(name: str, password: str) -> None:
+    """Add operator NAME: print NOTIFIER_CONSOLE_USERS with its entry (a slow hash of the
+    password, never the password) beside those the environment lists already."""
+    from werkzeug.security import generate_password_hash
+
+    if len(password) < 12:
+        raise click.BadParameter("at least 12 characters", param_hint="password")
+    try:
+        users = load_settings().console_users or []
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+    entry = ConsoleUser.model_validate(
+        {"name": name, "password_hash": generate_password_hash(password)}
+    )
+    kept = [user for user in users if user.name != name]
+    click.echo(f"NOTIFIER_CONSOLE_USERS='{users_json([*kept, entry])}'")
+
+
+def users_json(users: list[ConsoleUser]) -> str:
+    """``NOTIFIER_CONSOLE_USERS`` as JSON: each name and password hash."""
+    return json.dumps(
+        [{"name": u.name, "password_hash": u.password_hash.get_secret_value()} for u in users]
+    )
+
+
 @main.command()
 @click.option("--port", default=8000, show_default=True, help="The web process's port.")
 @click.option(
@@ -145,6 +178,8 @@ def run(port: int, host: str, procfile: str) -> None:
             env["NOTIFIER_API_KEYS"] = json.dumps(
                 [c.model_dump(mode="json") for c in filled.clients]
             )
+        if filled.console_password is not None:
+            env["NOTIFIER_CONSOLE_USERS"] = users_json(filled.console_users)
     except ConfigError as e:
         raise click.ClickException(f"configuration error: {e}") from None
     processes = parse_procfile(Path(procfile).read_text()).processes
@@ -152,6 +187,7 @@ def run(port: int, host: str, procfile: str) -> None:
         where,
         filled.redis_url if filled.embedded_redis else None,
         filled.development_key,
+        filled.console_password,
         settings.mail_providers,
         settings.vendor(OutboxSettings).dir,
         settings.worker_processes,
@@ -187,6 +223,7 @@ def _banner(
     where: str,
     redis_url: str | None,
     key: str | None,
+    console_password: str | None,
     mail: list[str],
     outbox: Path,
     workers: int,
@@ -194,6 +231,10 @@ def _banner(
     lines = [f"Notifier on http://{where}", f"redis: {redis_url or '(from settings)'}"]
     if key:
         lines.append(f"development API key: {key}")
+    if console_password:
+        lines.append(
+            f"console: http://{where}/console (user {CONSOLE_USER}, password {console_password})"
+        )
     lines.append(
         f"mail provider{'s' if len(mail) > 1 else ''}: {', '.join(mail)}"
         + (f" (files in {outbox.resolve()})" if "outbox" in mail else "")

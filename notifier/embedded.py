@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.util
+import json
 import secrets
 import shutil
 import socket
@@ -25,7 +26,10 @@ from pathlib import Path
 import redis
 
 from notifier.keys import digest, new_key
-from notifier.settings import ApiClient, ConfigError, Environment, Settings
+from notifier.settings import ApiClient, ConfigError, ConsoleUser, Environment, Settings
+
+# The operator console's account in development (its password is made once and kept).
+CONSOLE_USER = "dev"
 
 
 def redis_server_binary() -> str:
@@ -128,6 +132,19 @@ def development_key(state_dir: Path) -> tuple[str, ApiClient]:
     return key, client
 
 
+def console_user(state_dir: Path) -> tuple[str, ConsoleUser]:
+    """The development console account's password and its entry: made once, and kept."""
+    from werkzeug.security import generate_password_hash
+
+    def make() -> str:
+        password = secrets.token_urlsafe(12)
+        return json.dumps({"password": password, "hash": generate_password_hash(password)})
+
+    kept = json.loads(kept_secret(state_dir, "console-user", make))
+    entry = ConsoleUser.model_validate({"name": CONSOLE_USER, "password_hash": kept["hash"]})
+    return kept["password"], entry
+
+
 @dataclass(frozen=True)
 class Filled:
     """The settings' Redis URL, clients and captcha secret, with development's gaps filled."""
@@ -137,6 +154,8 @@ class Filled:
     captcha_secret: str
     embedded_redis: bool  # the Redis URL is the embedded server's
     development_key: str | None  # the key of the development client; printed, never logged
+    console_users: list[ConsoleUser]  # none: the console is off
+    console_password: str | None  # the development console account's; printed, never logged
 
 
 def fill_in(settings: Settings) -> Filled:
@@ -161,4 +180,8 @@ def fill_in(settings: Settings) -> Filled:
         if settings.captcha_secret
         else kept_secret(settings.state_dir, "captcha-secret", lambda: secrets.token_hex(32))
     )
-    return Filled(redis_url, clients, secret, settings.redis_url is None, key)
+    users, password = settings.console_users or [], None
+    if settings.console_users is None and development:
+        password, user = console_user(settings.state_dir)
+        users = [user]
+    return Filled(redis_url, clients, secret, settings.redis_url is None, key, users, password)

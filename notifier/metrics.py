@@ -315,9 +315,8 @@ class GuardCollector(Collector):
             volume.add_metric([client], found.volume)
             paused.add_metric([client], 1.0 if found.pause else 0.0)
             for kind in kinds:
-                share = found.rate(kind)
-                rate.add_metric([client, kind], share)
-                over = found.volume >= t.min_volume and share >= t.warn[kind]
+                rate.add_metric([client, kind], found.rate(kind))
+                over = found.warned(kind, t)
                 warning.add_metric([client, kind], 1.0 if over and not found.pause else 0.0)
         yield from (volume, rate, warning, paused)
 

@@ -47,6 +47,19 @@ def redact_query(query: str) -> str:
     return redact_url(f"?{query}")[1:]
 
 
+def mask_recipient(recipient: str) -> str:
+    """One recipient as a person may see it: ``a***@example.com``; ``+86138****8000`` (the
+    country code and a few digits after it, and the last four, with at least four hidden)."""
+    if "@" in recipient:
+        local, _, domain = recipient.rpartition("@")
+        return f"{local[:1]}***@{domain}"
+    digits = recipient.removeprefix("+")
+    if len(digits) <= 4:
+        return "+" + "*" * len(digits)
+    start = min(5, max(0, len(digits) - 8))
+    return f"+{digits[:start]}{'*' * (len(digits) - start - 4)}{digits[-4:]}"
+
+
 def _mask_email(match: re.Match[str]) -> str:
     local = match["atom"] if match["quoted"] is None else match["quoted"]
     return f"{local[:1]}***@{match['domain']}"

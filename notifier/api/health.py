@@ -27,6 +27,15 @@ def healthz() -> Response:
 @operation((200, Health), errors=(503,))
 def readyz() -> Response:
     """Redis takes a write and the broker answers."""
+    causes = unready()
+    if causes:
+        return problem(503, "Service Unavailable", "; ".join(causes))
+    return jsonify(status="ready")
+
+
+def unready() -> list[str]:
+    """What keeps this process from taking work: none when Redis takes a write and the broker
+    answers."""
     rt = runtime()
     unreachable, causes = [], []
     try:
@@ -50,6 +59,4 @@ def readyz() -> Response:
             unreachable.append("broker")
     if unreachable:
         causes.append(f"not reachable: {', '.join(unreachable)}")
-    if causes:
-        return problem(503, "Service Unavailable", "; ".join(causes))
-    return jsonify(status="ready")
+    return causes

@@ -16,6 +16,7 @@ from notifier.settings.loading import ConfigError, load_settings
 from notifier.settings.model import (
     AMQP_SCHEMES,
     ENV_PREFIX,
+    ConsoleUser,
     DkimEntry,
     Environment,
     Settings,
@@ -32,6 +33,7 @@ __all__ = [
     "RATE_PATTERN",
     "ApiClient",
     "ConfigError",
+    "ConsoleUser",
     "DkimEntry",
     "Environment",
     "Scope",

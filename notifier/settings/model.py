@@ -73,6 +73,24 @@ class DkimEntry(BaseModel):
         return self
 
 
+class ConsoleUser(BaseModel):
+    """One operator of the console in ``NOTIFIER_CONSOLE_USERS``: a name and the hash of a
+    password (``notifier console add-user`` makes the entry; the password is never kept)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    # werkzeug's scrypt (or pbkdf2) hash: method$salt$hash.
+    password_hash: SecretStr
+
+    @field_validator("password_hash")
+    @classmethod
+    def _slow_hash(cls, value: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"(scrypt|pbkdf2):[^$]+\$[^$]+\$[0-9a-f]+", value.get_secret_value()):
+            raise ValueError("not a hash of `notifier console add-user` (scrypt or pbkdf2)")
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting of the contract; see README "Settings" for what each one means."""
 
@@ -113,6 +131,12 @@ class Settings(BaseSettings):
     batch_max_pending: int = Field(100_000, ge=1)
 
     api_keys: list[ApiClient] | None = None
+    # The operator console (/console, docs/console.md): its accounts. Unset: the console is off
+    # (development makes one account of its own, printed by `notifier run`).
+    console_users: list[ConsoleUser] | None = None
+    # Proxies in front of the web that each append the address they saw to X-Forwarded-For: the
+    # console's login limit per address counts the address this many hops back (0: the peer).
+    console_trusted_proxies: int = Field(0, ge=0, le=5)
 
     # The mail providers in failover order: a comma list (NOTIFIER_MAIL_PROVIDERS), or one name
     # (NOTIFIER_MAIL_PROVIDER, as before the list); never both. Unset: outbox outside production,
@@ -248,6 +272,14 @@ class Settings(BaseSettings):
         for vendor in vendors.values():
             vendor.check(settings)
         return settings
+
+    @field_validator("console_users")
+    @classmethod
+    def _names_once(cls, users: list[ConsoleUser] | None) -> list[ConsoleUser] | None:
+        names = [user.name for user in users or ()]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"names {', '.join(twice)} more than once")
+        return users
 
     @field_validator("broker_url")
     @classmethod

@@ -105,6 +105,10 @@ class Figures:
     def rate(self, kind: RateKind) -> float:
         return self.counts[kind] / self.volume if self.volume else 0.0
 
+    def warned(self, kind: RateKind, thresholds: Thresholds) -> bool:
+        """Whether the rate is at its warning threshold, over the minimum volume."""
+        return self.volume >= thresholds.min_volume and self.rate(kind) >= thresholds.warn[kind]
+
 
 class BounceGuard:
     """Count, weigh, pause and resume the clients' mail."""

@@ -42,3 +42,8 @@ def in_shard(identifier: str, name: str) -> str:
 def every_shard(name: str) -> list[str]:
     """Key ``name`` of each shard, in shard order."""
     return [shard_key(which, name) for which in SHARDS]
+
+
+def any_shard(name: str) -> str:
+    """A SCAN pattern of key ``name`` (itself a pattern) in any shard."""
+    return f"notifier:{{?}}:{name}"

@@ -1,7 +1,7 @@
 """Each client's suppression list: the addresses its mail is no longer sent to.
 
 Key: ``notifier:suppressed:{<client>}``, a hash of address (in lower case) to its entry, JSON
-``{"reason", "created_at"}``. One key a client, so a Redis Cluster keeps each list in one slot.
+``{"reason", "created_at"}``, and ``"by"``: the operator who added it in the console. One key a client, so a Redis Cluster keeps each list in one slot.
 
 Reasons, and what each stops:
 
@@ -55,6 +55,7 @@ class Entry:
     address: str
     reason: Reason
     created_at: str
+    by: str | None = None  # the operator who added it in the console
 
 
 class SuppressionList:
@@ -65,13 +66,17 @@ class SuppressionList:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    def add(self, client: str, address: str, reason: Reason) -> tuple[Entry, bool]:
-        """Suppress ``address`` for ``client``; the entry, and whether it is new. An address
-        already there keeps its entry, unless the new reason stops more (``unsubscribed`` ->
-        ``complained`` -> ``bounced``). One step: a remove or another add meanwhile cannot split
-        it."""
+    def add(
+        self, client: str, address: str, reason: Reason, *, by: str | None = None
+    ) -> tuple[Entry, bool]:
+        """Suppress ``address`` for ``client`` (``by`` an operator of the console); the entry,
+        and whether it is new. An address already there keeps its entry, unless the new reason
+        stops more (``unsubscribed`` -> ``complained`` -> ``bounced``). One step: a remove or
+        another add meanwhile cannot split it."""
         address = normal(address)
-        value = json.dumps({"reason": reason, "created_at": rfc3339(time.time())})
+        value = json.dumps(
+            {"reason": reason, "created_at": rfc3339(time.time()), **({"by": by} if by else {})}
+        )
         added, now = self._add(keys=[key(client)], args=[address, value, STOPS[reason]])
         return _entry(address, now), bool(added)
 
@@ -109,7 +114,7 @@ class SuppressionList:
 
 def _entry(address: str, raw: str) -> Entry:
     value = json.loads(raw)
-    return Entry(address, value["reason"], value["created_at"])
+    return Entry(address, value["reason"], value["created_at"], value.get("by"))
 
 
 class UnsubscribeLinks:

@@ -10,6 +10,7 @@ from celery import Celery
 
 from tests.support.harness.events import Events, events_stack
 from tests.support.harness.stack import Stack, stack_settings, start_stack
+from tests.support.peers.chromium import Page
 from tests.support.peers.oss import FakeOss
 from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.s3 import FakeS3
@@ -96,3 +97,12 @@ def caller(stack: Stack) -> Iterator[Celery]:
     app = Celery("caller", broker=url, backend=url)
     yield app
     app.close()
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Page]:
+    """A tab of a headless Chromium of this test's own (the tests that use it are marked
+    ``browser``)."""
+    opened = Page(tmp_path / "profile")
+    yield opened
+    opened.close()

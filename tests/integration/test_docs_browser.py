@@ -4,8 +4,6 @@ and "Try it out" with the key from "Authorize" sends a real request."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -26,14 +24,6 @@ window.typeInto = (field, text) => {
 };
 true
 """
-
-
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[Page]:
-    """A tab of a headless Chromium of this test's own."""
-    opened = Page(tmp_path / "profile")
-    yield opened
-    opened.close()
 
 
 def test_docs_lists_every_route(stack: Stack, page: Page) -> None:

@@ -133,13 +133,6 @@ def backend(stack: Stack) -> Iterator[Backend]:
     running.stop()
 
 
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[Page]:
-    opened = Page(tmp_path / "profile")
-    yield opened
-    opened.close()
-
-
 def choose_a_picture(
     page: Page, backend: Backend, folder: Path, path: str = "/", field: str = "#avatar"
 ) -> None:

@@ -87,3 +87,28 @@ def test_migrate_without_a_redis_url_names_the_setting(monkeypatch: pytest.Monke
     result = CliRunner().invoke(main, ["migrate"])
     assert result.exit_code == 1
     assert "NOTIFIER_REDIS_URL" in result.output
+
+
+def test_console_add_user_prints_the_list_with_a_slow_hash_never_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from werkzeug.security import check_password_hash
+
+    from config import ConsoleUser
+
+    kept = [{"name": "bob", "password_hash": "scrypt:32768:8:1$salt$00ff"}]
+    monkeypatch.setenv("NOTIFIER_CONSOLE_USERS", json.dumps(kept))
+    monkeypatch.setenv("NOTIFIER_ENV", "testing")
+    password = "a long enough passphrase"
+    result = CliRunner().invoke(
+        main, ["console", "add-user", "ada"], input=f"{password}\n{password}\n"
+    )
+    assert result.exit_code == 0, result.output
+    found = re.search(r"NOTIFIER_CONSOLE_USERS='(\[.*\])'", result.output)
+    assert found and password not in result.output
+    users = [ConsoleUser.model_validate(u) for u in json.loads(found[1])]
+    assert [u.name for u in users] == ["bob", "ada"]
+    made = users[1].password_hash.get_secret_value()
+    assert made.startswith("scrypt:") and check_password_hash(made, password)
+    short = CliRunner().invoke(main, ["console", "add-user", "ada"], input="short\nshort\n")
+    assert short.exit_code == 2 and "at least 12 characters" in short.output

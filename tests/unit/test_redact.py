@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from notifier.logs import JsonFormatter, request_id
-from notifier.redact import redact
+from notifier.redact import mask_recipient, redact
 
 
 def test_addresses_and_numbers_are_masked() -> None:
@@ -70,3 +70,19 @@ def test_json_lines_carry_level_message_request_id_and_extras() -> None:
         202,
     )
     assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("recipient", "shown"),
+    [
+        ("ada@example.com", "a***@example.com"),
+        ("用户@例子.中国", "用***@例子.中国"),
+        ("+8613800138000", "+86138****8000"),
+        ("+14155550100", "+141****0100"),
+        ("+447911123456", "+4479****3456"),
+        ("+1234567", "+***4567"),
+        ("+1234", "+****"),
+    ],
+)
+def test_one_recipient_is_masked_as_the_console_shows_it(recipient: str, shown: str) -> None:
+    assert mask_recipient(recipient) == shown

@@ -19,6 +19,7 @@ from notifier.stores.batch_counts import FAN_OUT_MEMBER, scheduled_key
 from notifier.stores.batches.base import StoreBase
 from notifier.stores.batches.fan_out import Row, stored
 from notifier.stores.batches.keys import CHUNK, STATUSES, batch_key, content_key, rows_key
+from notifier.stores.slots import any_shard
 from notifier.timestamps import rfc3339
 
 
@@ -96,6 +97,20 @@ class Records(StoreBase):
         """The batch with its counts, or None when unknown or expired."""
         fields = cast(dict[str, str], self.redis.hgetall(batch_key(batch_id)))
         return shown(fields) if "total" in fields else None
+
+    def recent(self, limit: int, look_at: int = 5000) -> list[Batch]:
+        """Up to ``limit`` batches, newest first, of the first ``look_at`` found (a SCAN of
+        every shard: batches have no index of their own; the console lists them)."""
+        keys: list[str] = []
+        for key in self.redis.scan_iter(match=any_shard("b:*"), count=1000):
+            keys.append(key)
+            if len(keys) >= look_at:
+                break
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            found = [shown(f) for f in cast(list[dict[str, str]], pipe.execute()) if "total" in f]
+        return sorted(found, key=lambda b: b.created_at, reverse=True)[:limit]
 
     def content(self, batch_id: str) -> dict[str, Any] | None:
         """What every row of the batch shares, or None once expired."""

@@ -24,7 +24,13 @@ from notifier.redisconn import refusal
 from notifier.stores.guard import count_sent
 from notifier.stores.notifications.base import list_of
 from notifier.stores.notifications.events import MailEvents
-from notifier.stores.notifications.keys import FINAL, metrics_key, payload_key, record_key
+from notifier.stores.notifications.keys import (
+    FINAL,
+    metrics_key,
+    payload_key,
+    record_key,
+    sends_key,
+)
 from notifier.stores.notifications.receipts import Receipts, early_receipt_key, ref_key
 from notifier.stores.notifications.schedule import Schedule
 from notifier.stores.scripts import Lua, queue, reloading
@@ -125,7 +131,7 @@ class Claims(Receipts, MailEvents, Schedule):
         claim = held[1] if held and held[0] == notification_id else ""
         keys = [
             record_key(notification_id), payload_key(notification_id),
-            metrics_key(notification_id), *list_of(callback),
+            metrics_key(notification_id), sends_key(notification_id, now), *list_of(callback),
         ]  # fmt: skip
         args = [
             # Provider errors can quote an address or a number back: never keep them.

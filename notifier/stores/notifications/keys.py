@@ -13,6 +13,10 @@ Keys (``<id>`` is the notification id, ``{s}`` the hash tag of its shard, one of
 * ``notifier:{s}:metrics`` hash of counters: attempts and final statuses (live or test
   traffic), provider errors, callbacks, receipts, and the latency histograms (see
   :mod:`notifier.stores.latency`); /metrics adds up the shards';
+* ``notifier:{s}:sends:<minute>`` hash of the sends a provider took in that minute (Unix time
+  // 60), and of the final failures, by lane (``lane:<lane>:sent``, ``lane:<lane>:failed``) and
+  by client and kind (``client:<client>:<kind>:sent``, ``…:failed``), kept an hour: the
+  console's chart of sends a minute and its clients' figures;
 * ``notifier:ref:<provider>:<ref>`` the notification a provider's message id belongs to;
 * ``notifier:receipt:<provider>:<ref>`` a receipt that came before its send was recorded.
 """
@@ -56,3 +60,18 @@ def metrics_keys() -> list[str]:
 def dispatched_at_keys() -> list[str]:
     """When each shard's schedule was last looked at."""
     return every_shard(DISPATCHED_AT)
+
+
+SENDS = "sends"
+MINUTE = 60
+SENDS_KEPT = 3660  # an hour of minutes, and the minute under way (settle.lua's EXPIRE)
+
+
+def sends_key(identifier: str, now: float) -> str:
+    """The sends of the minute ``now`` falls in, in the shard of ``identifier``."""
+    return in_shard(identifier, f"{SENDS}:{int(now // MINUTE)}")
+
+
+def sends_keys(minute: int) -> list[str]:
+    """Every shard's sends of ``minute`` (Unix time // 60)."""
+    return every_shard(f"{SENDS}:{minute}")

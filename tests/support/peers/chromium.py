@@ -6,6 +6,7 @@ one JSON message a line ending in NUL.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -118,3 +119,16 @@ class Page:
             # A short pause between looks, inside the page: the page goes on meanwhile.
             self.evaluate("new Promise((done) => setTimeout(() => done(true), 50))")
         return value
+
+    def screenshot(self, path: Path, width: int = 1280, *, whole: bool = True) -> None:
+        """Save the page, ``width`` pixels wide, as a PNG at ``path``: all of it, or
+        (``whole=False``) its first 800 pixels."""
+        for height in (800, None if whole else 800):  # laid out at the width, then its height
+            height = height or int(self.evaluate("document.documentElement.scrollHeight"))
+            self._send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            )
+        shot = self._send("Page.captureScreenshot", {"format": "png"})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))

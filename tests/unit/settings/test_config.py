@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from config import ConfigError, Environment, load_settings
+from config import ConfigError, Environment, Settings, load_settings
 from notifier import create_app
 
 PROD = {"NOTIFIER_ENV": "production", "NOTIFIER_REDIS_URL": "redis://r"}
@@ -603,3 +603,34 @@ def test_the_older_fields_read_as_their_stores_entries(monkeypatch: pytest.Monke
     assert read.buckets == {"qiniu": {"photos"}, "oss": {"avatars"}, "s3": {"files"}}
     assert read.key_prefixes == {"s3": "tenant-7", "oss": "tenant-7/"}
     assert read.upload_buckets("cos") == frozenset() and read.upload_prefix("qiniu") is None
+
+
+def test_development_makes_one_console_operator_and_keeps_it(tmp_path: Path) -> None:
+    from werkzeug.security import check_password_hash
+
+    from notifier.embedded import CONSOLE_USER, fill_in
+
+    settings = Settings(_env_file=None, redis_url="redis://127.0.0.1:9/0", state_dir=tmp_path)  # type: ignore[call-arg]
+    filled = fill_in(settings)
+    assert filled.console_password is not None
+    [user] = filled.console_users
+    assert user.name == CONSOLE_USER
+    assert check_password_hash(user.password_hash.get_secret_value(), filled.console_password)
+    assert fill_in(settings).console_password == filled.console_password  # kept, not made again
+    # Anywhere else an unset list is no operator: the console is off.
+    testing = settings.model_copy(update={"env": Environment.TESTING, "api_keys": []})
+    assert (fill_in(testing).console_users, fill_in(testing).console_password) == ([], None)
+
+
+@pytest.mark.parametrize(
+    ("users", "line"),
+    [
+        ('[{"name": "ada", "password_hash": "plain"}]', "not a hash of `notifier console add-user`"),
+        ('[{"name": "ada", "password_hash": "pbkdf2:sha256:1$s$00"}, {"name": "ada", '
+         '"password_hash": "pbkdf2:sha256:1$s$00"}]', "names ada more than once"),
+    ],
+)  # fmt: skip
+def test_console_users_that_cannot_be_stop_start_up(
+    monkeypatch: pytest.MonkeyPatch, users: str, line: str
+) -> None:
+    assert line in refused(monkeypatch, {"NOTIFIER_CONSOLE_USERS": users})

@@ -25,7 +25,7 @@ from notifier.stores.batches import batch_key, row_id
 from notifier.stores.batches.keys import pending_key
 from notifier.stores.captchas import Sender
 from notifier.stores.notifications import metrics_key, payload_key, record_key
-from notifier.stores.notifications.keys import dispatched_at_keys
+from notifier.stores.notifications.keys import SENDS_KEPT, dispatched_at_keys, sends_key
 from notifier.stores.scripts import LIBRARY, ROOT, by_sha, names, source
 from notifier.stores.slots import SHARDS, in_shard, shard_key
 from tests.support.harness.keyslots import SlotWatch
@@ -202,10 +202,14 @@ def test_settle_records_an_outcome_once_and_moves_its_batch(r: redis.Redis, run:
     r.hset(batch_key(batch), mapping={"total": 1, "final": 0, "c:sending": 1, "ttl": 60,
                                       "callback": "1"})  # fmt: skip
     record(r, nid, status="sending", batch=batch, lane="mail", queued_at=repr(time.time() - 1.5))
-    keys = [record_key(nid), payload_key(nid), metrics_key(nid), CALLBACKS]
+    now = time.time()
+    keys = [record_key(nid), payload_key(nid), metrics_key(nid), sends_key(nid, now), CALLBACKS]
     args = ["sent", "smtp", "", NOW, 60, "1", "0", "ref-1", "callback message", " shop ",
-            "claim-1", time.time(), 3]  # fmt: skip
+            "claim-1", now, 3]  # fmt: skip
     assert run("notifications/settle", keys, args) == [1, 1, 0]
+    # Counted in its minute's sends, under its lane, for an hour (the console's chart).
+    assert r.hgetall(sends_key(nid, now)) == {"lane:mail:sent": "1", "client:shop:mail:sent": "1"}
+    assert 3600 < r.ttl(sends_key(nid, now)) <= SENDS_KEPT
     assert r.hget(record_key(nid), "status") == "sent"
     assert r.hmget(record_key(nid), "provider_ref", "recipients") == ["ref-1", "3"]
     assert r.exists(payload_key(nid)) == 0
@@ -237,7 +241,7 @@ def test_a_full_redis_records_an_outcome_and_its_ref_all_the_same(fillable: Redi
     r = redis.Redis.from_url(fillable.url(), decode_responses=True)
     r.flushdb()
     record(r, status="sending", lane="mail", queued_at=repr(time.time() - 1))
-    keys = [record_key(NID), payload_key(NID), metrics_key(NID), CALLBACKS]
+    keys = [record_key(NID), payload_key(NID), metrics_key(NID), sends_key(NID, 0), CALLBACKS]
     args: list[EncodableT] = ["sent", "smtp", "", NOW, 60, "1", "0", "ref-1",
                               "callback message", " shop ", "claim-1", time.time(), ""]  # fmt: skip
     settle = r.register_script(source("notifications/settle"))

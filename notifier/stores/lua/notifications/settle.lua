@@ -4,7 +4,8 @@
 -- KEYS[1] the record           notifier:{s}:n:<id>
 -- KEYS[2] its payload          notifier:{s}:p:<id>
 -- KEYS[3] the counters         notifier:{s}:metrics
--- KEYS[4] the callback list    (only with a callback message: ARGV[9])
+-- KEYS[4] this minute's sends  notifier:{s}:sends:<Unix minute>
+-- KEYS[5] the callback list    (only with a callback message: ARGV[9])
 -- ARGV[1] the status: sent, failed or retrying
 -- ARGV[2] the provider ('' when none was reached)
 -- ARGV[3] its error ('' on success)
@@ -24,13 +25,16 @@
 -- made again (its answer was lost with a primary), nothing moves. A row of a cancelled batch
 -- that would retry is cancelled instead ('revoked': the caller tells the client). Counts final
 -- statuses and provider errors; a live send a provider took goes in the delivery histogram,
--- under the lane it was claimed from. Without a message (a broker other than this Redis),
+-- under the lane it was claimed from; a send a provider took, or a final failure, is counted in
+-- its minute's sends, by lane (lane:<lane>:<sent or failed>) and by client and kind
+-- (client:<client>:<kind>:<sent or failed>), kept an hour (the console's chart and clients).
+-- Without a message (a broker other than this Redis),
 -- 'callback due' says to publish one. A full Redis records it all the same (lib/past_full.lua).
 --#include lib/batch_counts.lua
 --#include lib/observe.lua
 --#include lib/past_full.lua
 
-local record, payload, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local record, payload, metrics, minute, callbacks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 past_full(record)
 local status = redis.call('HGET', record, 'status')
 if not status then return {0, 0, 0} end
@@ -54,6 +58,13 @@ if final == '1' then
 end
 if ARGV[3] ~= '' and ARGV[2] ~= '' then
   redis.call('HINCRBY', metrics, 'provider_errors:' .. ARGV[2], 1)
+end
+if new == 'sent' or new == 'failed' then
+  local seen = redis.call('HMGET', record, 'lane', 'client', 'kind')
+  redis.call('HINCRBY', minute, 'lane:' .. (seen[1] or '') .. ':' .. new, 1)
+  local by_client = 'client:' .. (seen[2] or '') .. ':' .. (seen[3] or '')
+  redis.call('HINCRBY', minute, by_client .. ':' .. new, 1)
+  redis.call('EXPIRE', minute, 3660)
 end
 if new == 'sent' and ARGV[2] ~= '' then
   local seen = redis.call('HMGET', record, 'lane', 'queued_at', 'kind', 'mode')

@@ -1,0 +1,179 @@
+"""Who may use the console: operators' passwords, their sessions, CSRF tokens, the login limit.
+
+* Passwords: werkzeug's scrypt hashes from ``NOTIFIER_CONSOLE_USERS``. An unknown name is
+  checked against a hash of its own, so it takes as long as a wrong password; every failed
+  login then waits :data:`FAILURE_DELAY` more.
+* Sessions live in Redis (``notifier:console:session:<SHA-256 of the token>``: the operator,
+  the CSRF token, when it began), so a logout ends one at once; the cookie holds only the
+  random token, ``Secure``, ``HttpOnly``, ``SameSite=Strict``, for the console's path. A session
+  idle :data:`IDLE` seconds, or older than :data:`LONGEST`, is over.
+* CSRF: every POST carries the session's token (the login form: the one its own cookie holds).
+* The login limit: failed logins per name and per address (``notifier:console:login:…``),
+  counted in fixed windows of :data:`WINDOW` seconds (each login counted before its password is
+  checked, and forgiven when it was right); past either, a login is refused before its password
+  is looked at.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import cast
+
+from redis import Redis
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from notifier.settings import ConsoleUser
+
+COOKIE = "notifier_console"
+LOGIN_COOKIE = "notifier_console_login"  # the login form's CSRF token, before any session
+IDLE = 30 * 60
+LONGEST = 12 * 3600
+FAILURE_DELAY = 1.0  # seconds a failed login waits, on top of the hash's own time
+WINDOW = 15 * 60
+NAME_LIMIT = 5  # failed logins of one name a window
+ADDRESS_LIMIT = 20  # failed logins from one address a window
+PREFIX = "notifier:console"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Operators:
+    """The console's accounts, by name."""
+
+    def __init__(self, users: list[ConsoleUser]) -> None:
+        self._hashes = {u.name: u.password_hash.get_secret_value() for u in users}
+        # What an unknown name is checked against: the same work as a known one.
+        self._decoy = generate_password_hash(secrets.token_urlsafe(16))
+
+    def __bool__(self) -> bool:
+        return bool(self._hashes)
+
+    def check(self, name: str, password: str) -> bool:
+        """Whether ``password`` is ``name``'s (as slow for an unknown name)."""
+        known = self._hashes.get(name)
+        good = check_password_hash(known or self._decoy, password)
+        return good and known is not None
+
+
+@dataclass(frozen=True)
+class Session:
+    """An operator's session: who, and the token every change carries."""
+
+    operator: str
+    csrf: str
+
+
+class Sessions:
+    """Sessions kept in Redis, found by the SHA-256 of their cookie's token."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def _key(self, token: str) -> str:
+        return f"{PREFIX}:session:{_digest(token)}"
+
+    def begin(self, operator: str) -> str:
+        """A new session for ``operator``; its token, for the cookie."""
+        token = new_token()
+        value = {"operator": operator, "csrf": new_token(), "began": time.time()}
+        self.redis.set(self._key(token), json.dumps(value), ex=IDLE)
+        return token
+
+    def find(self, token: str | None) -> Session | None:
+        """The session of ``token`` if it is live (its idle time starts again)."""
+        if not token or len(token) > 100:
+            return None
+        raw = cast(str | None, self.redis.get(self._key(token)))
+        if raw is None:
+            return None
+        value = json.loads(raw)
+        if time.time() - float(value["began"]) > LONGEST:
+            self.end(token)
+            return None
+        self.redis.expire(self._key(token), IDLE)
+        return Session(operator=value["operator"], csrf=value["csrf"])
+
+    def end(self, token: str | None) -> None:
+        if token:
+            self.redis.delete(self._key(token))
+
+
+def new_token() -> str:
+    """A random token (a session's, a form's)."""
+    return secrets.token_urlsafe(32)
+
+
+def same_token(given: str | None, expected: str) -> bool:
+    """Whether a form's CSRF token is the expected one (compared in constant time)."""
+    return bool(given) and hmac.compare_digest(str(given).encode(), expected.encode())
+
+
+class LoginLimit:
+    """Failed logins per name and per address, in fixed windows.
+
+    A login is counted before its password is checked, and forgiven once it proved right, so
+    that many tried at once cannot all pass the limit before any is counted.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def _keys(self, name: str, address: str) -> tuple[str, str]:
+        window = int(time.time() // WINDOW)
+        return (
+            f"{PREFIX}:login:name:{_digest(name)}:{window}",
+            f"{PREFIX}:login:address:{_digest(address)}:{window}",
+        )
+
+    def take(self, name: str, address: str) -> int | None:
+        """Count a login about to be checked; the seconds until one may be tried again when it
+        is past a limit (then it is not to be checked), else None."""
+        by_name, by_address = self._keys(name, address)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in (by_name, by_address):
+                pipe.incr(key)
+                pipe.expire(key, WINDOW)
+            named, _, addressed, _ = pipe.execute()
+        if int(named) <= NAME_LIMIT and int(addressed) <= ADDRESS_LIMIT:
+            return None
+        return WINDOW - int(time.time() % WINDOW)
+
+    def forgive(self, name: str, address: str) -> None:
+        """Take back the count of a login whose password was right."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in self._keys(name, address):
+                pipe.decr(key)
+            pipe.execute()
+
+
+class Sealed:
+    """A recipient searched for travels in the console's URLs sealed (AES-GCM, bound to the
+    session), so no address or number shows in a URL, a proxy's log or the browser's history."""
+
+    def __init__(self, key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self._aead = AESGCM(hashlib.sha256(key).digest())
+
+    def seal(self, text: str, session: Session) -> str:
+        nonce = secrets.token_bytes(12)
+        sealed = self._aead.encrypt(nonce, text.encode(), session.csrf.encode())
+        return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+    def open(self, token: str, session: Session) -> str | None:
+        """The text sealed in ``token`` for this session; None for anything else."""
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            return self._aead.decrypt(raw[:12], raw[12:], session.csrf.encode()).decode()
+        except (ValueError, InvalidTag):
+            return None

@@ -1,0 +1,176 @@
+"""The console's pages through a logged-in test client: what each shows, masked, and what its
+buttons change (through the services the API uses)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from notifier.lanes import LANES
+from notifier.runtime import Runtime
+from notifier.services.mail import deliver_mail
+from tests.support.harness.clients import auth
+from tests.support.harness.console import BASE, csrf_of, page, scheduled
+
+MAIL = {"subject": "Hi", "text": "Hello"}
+
+
+def _search(operator: FlaskClient, **form: str) -> str:
+    """The message log after the search form is sent with ``form``."""
+    html = page(operator, "/console/messages")
+    answer = operator.post(
+        "/console/messages/search", data={"csrf": csrf_of(html), **form}, base_url=BASE
+    )
+    assert answer.status_code == 303
+    where = urlsplit(answer.headers["Location"])
+    return page(operator, f"{where.path}?{where.query}")
+
+
+def _ids(html: str) -> set[str]:
+    return set(re.findall(r'href="/console/notifications/([0-9a-f-]{36})"', html))
+
+
+def test_a_recipient_search_finds_its_notifications_masked_and_no_other(
+    app: Flask, operator: FlaskClient
+) -> None:
+    api = app.test_client()
+    mine = scheduled(api, "shop", {"to": ["ada@example.com"], **MAIL})
+    other_client = scheduled(api, "bank", {"to": ["ada@example.com"], **MAIL})
+    other_person = scheduled(api, "shop", {"to": ["bob@example.com"], **MAIL})
+    sms = scheduled(api, "shop", {"to": "+8613800138000", "text": "Hi"}, "/v1/sms")
+    found = _search(operator, recipient="ada@example.com", client="shop")
+    assert _ids(found) == {mine}
+    assert "a***@example.com" in found and "ada@example.com" not in found
+    # The URL carries the search sealed, never the address.
+    sealed = re.search(r'name="q" value="([^"]+)"', found)
+    assert sealed is not None and "ada" not in sealed.group(1) and "example" not in sealed.group(1)
+    both = _search(operator, recipient="ada@example.com")
+    assert _ids(both) == {mine, other_client}
+    by_number = _search(operator, recipient="+8613800138000")
+    assert _ids(by_number) == {sms}
+    assert "+86138****8000" in by_number and "+8613800138000" not in by_number
+    assert other_person not in _ids(_search(operator, recipient="nobody@example.com"))
+
+
+def test_the_log_filters_and_pages_by_cursor(app: Flask, operator: FlaskClient) -> None:
+    api = app.test_client()
+    made = [scheduled(api, "shop", {"to": [f"p{n}@example.com"], **MAIL}) for n in range(3)]
+    answer = api.post("/v1/mail", json={"to": ["q@example.com"], **MAIL}, headers=auth("bank"))
+    assert answer.status_code == 202
+    html = page(operator, "/console/messages?client=shop&status=scheduled")
+    assert _ids(html) == set(made)
+    # A page of one row at a time, newest first, to the end.
+    from notifier.services import message_log
+
+    rt: Runtime = app.extensions["notifier"]
+    seen, cursor = [], None
+    while True:
+        found = message_log.page(rt, message_log.LogFilter(client="shop"), cursor=cursor, limit=1)
+        seen += [r.id for r in found.rows]
+        if found.next_cursor is None:
+            break
+        cursor = found.next_cursor
+    assert sorted(seen) == sorted(made) and len(seen) == 3
+    assert operator.get("/console/messages?status=nonsense", base_url=BASE).status_code == 400
+
+
+def test_cancel_from_the_timeline_stops_a_scheduled_mail(app: Flask, operator: FlaskClient) -> None:
+    made = scheduled(app.test_client(), "shop", {"to": ["ada@example.com"], **MAIL})
+    html = page(operator, f"/console/notifications/{made}")
+    assert "Cancel this notification" in html and "accepted" in html
+    answer = operator.post(
+        f"/console/notifications/{made}/cancel", data={"csrf": csrf_of(html)}, base_url=BASE
+    )
+    assert answer.status_code == 303
+    assert app.extensions["notifier"].store.get(made).status == "cancelled"
+    after = page(operator, f"/console/notifications/{made}")
+    assert "Cancel this notification" not in after and "cancelled" in after
+    again = operator.post(
+        f"/console/notifications/{made}/cancel", data={"csrf": csrf_of(after)}, base_url=BASE
+    )
+    assert again.status_code == 409
+
+
+def test_a_batch_shows_its_progress_rows_and_cancels(app: Flask, operator: FlaskClient) -> None:
+    rows = [{"to": f"r{n}@example.com", "data": {}} for n in range(5)]
+    answer = app.test_client().post(
+        "/v1/mail/batch", json={"subject": "Hi", "text": "Hello", "recipients": rows},
+        headers=auth("shop"),
+    )  # fmt: skip
+    batch = answer.get_json()["id"]
+    html = page(operator, f"/console/batches/{batch}")
+    assert '<progress id="progress" max="5" value="0">' in html
+    assert "0 of 5 done" in html and "r0@example.com" not in html
+    assert batch in page(operator, "/console/batches")
+    cancelled = operator.post(
+        f"/console/batches/{batch}/cancel", data={"csrf": csrf_of(html)}, base_url=BASE
+    )
+    assert cancelled.status_code == 303
+    after = page(operator, f"/console/batches/{batch}")
+    assert "5 of 5 done" in after and "data-live-final" in after
+
+
+def test_suppressions_search_add_and_remove_with_who_did_it(
+    app: Flask, operator: FlaskClient
+) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    rt.suppressions.add("shop", "bounced@example.com", "bounced")
+    html = page(operator, "/console/suppressions?client=shop")
+    added = operator.post(
+        "/console/suppressions/add",
+        data={"csrf": csrf_of(html), "client": "shop", "address": "Carol@Example.com"},
+        base_url=BASE,
+    )
+    assert added.status_code == 303
+    listed = page(operator, "/console/suppressions?client=shop")
+    assert "c***@example.com" in listed and "b***@example.com" in listed
+    assert "carol@example.com" not in listed.lower() and "bounced@example.com" not in listed
+    entry = rt.suppressions.get("shop", "carol@example.com")
+    assert entry is not None and (entry.reason, entry.by) == ("manual", "ada")
+    assert re.search(r"c\*\*\*@example.com</td><td>manual</td><td>[^<]+</td><td>ada</td>", listed)
+    # Found by search, and removed from the page (the address travels sealed).
+    found = operator.post(
+        "/console/suppressions/search",
+        data={"csrf": csrf_of(listed), "client": "shop", "address": "carol@example.com"},
+        base_url=BASE,
+    )
+    shown = page(operator, found.headers["Location"])
+    assert shown.count('class="entry"') == 1
+    target = re.search(r'name="target" value="([^"]+)"', shown)
+    assert target is not None
+    removed = operator.post(
+        "/console/suppressions/remove",
+        data={"csrf": csrf_of(shown), "client": "shop", "target": target.group(1)},
+        base_url=BASE,
+    )
+    assert removed.status_code == 303
+    assert rt.suppressions.get("shop", "carol@example.com") is None
+    bad = operator.post(
+        "/console/suppressions/add",
+        data={"csrf": csrf_of(shown), "client": "shop", "address": "not an address"},
+        base_url=BASE,
+    )
+    assert bad.status_code == 400
+
+
+def test_the_overview_shows_each_lane_and_its_sends_a_minute(
+    app: Flask, operator: FlaskClient
+) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    answer = app.test_client().post(
+        "/v1/mail", json={"to": ["ada@example.com"], **MAIL}, headers=auth("shop")
+    )
+    sent = answer.get_json()["id"]
+    html = page(operator, "/console/")
+    assert re.search(r'id="lane-mail">\s*<td>mail</td>\s*<td class="num depth">1</td>', html)
+    deliver_mail(rt.delivery, sent, lane="mail")  # the in-memory provider takes it
+    html = page(operator, "/console/")
+    for lane in LANES:
+        assert f'id="lane-{lane}"' in html
+    assert "<svg" in html and "1 sent, this minute" in html
+    clients = page(operator, "/console/clients")
+    assert re.search(r'id="client-shop-mail">\s*<td rowspan="1">shop</td>\s*<td rowspan="1">live'
+                     r"</td>\s*<td>mail</td><td class=\"num\">1</td>", clients)  # fmt: skip

@@ -1,0 +1,179 @@
+"""The console's gate: sessions, CSRF, the login limit, slow failures, headers, the audit log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config import Settings
+from notifier import create_app
+from notifier.console import auth
+from notifier.console.auth import ADDRESS_LIMIT, COOKIE, FAILURE_DELAY, NAME_LIMIT
+from tests.support.harness.console import (
+    BASE,
+    OPERATOR,
+    PASSWORD,
+    csrf_of,
+    log_in,
+    page,
+    scheduled,
+)
+
+MAIL = {"to": ["ada@example.com"], "subject": "Hi", "text": "Hello"}
+
+PAGES = ["/console/", "/console/clients", "/console/messages", "/console/batches",
+         "/console/suppressions", "/console/notifications/x", "/console/batches/x"]  # fmt: skip
+CHANGES = ["/console/notifications/x/cancel", "/console/batches/x/cancel",
+           "/console/suppressions/add", "/console/suppressions/remove",
+           "/console/messages/search", "/console/logout"]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_page_without_a_session(app: Flask, path: str) -> None:
+    answer = app.test_client().get(path, base_url=BASE)
+    assert answer.status_code == 303
+    assert answer.headers["Location"].startswith("/console/login?next=")
+
+
+@pytest.mark.parametrize("path", CHANGES)
+def test_no_change_without_a_session(app: Flask, path: str) -> None:
+    answer = app.test_client().post(path, data={"csrf": "anything"}, base_url=BASE)
+    assert answer.status_code == 403
+
+
+def test_a_session_cookie_is_secure_httponly_strict_and_ends_at_logout(app: Flask) -> None:
+    client = app.test_client()
+    answer = log_in(client)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/console/"
+    cookie = next(c for c in answer.headers.getlist("Set-Cookie") if c.startswith(f"{COOKIE}="))
+    assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/console"} <= set(cookie.split("; "))
+    html = page(client, "/console/")
+    client.post("/console/logout", data={"csrf": csrf_of(html)}, base_url=BASE)
+    # The session is gone from Redis: the old cookie opens nothing.
+    token = cookie.split(";")[0].split("=", 1)[1]
+    again = app.test_client()
+    again.set_cookie(COOKIE, token, domain="notifier.test", path="/console")
+    assert again.get("/console/", base_url=BASE).status_code == 303
+
+
+@pytest.mark.parametrize("path", CHANGES)
+def test_a_change_without_the_csrf_token_is_403(operator: FlaskClient, path: str) -> None:
+    for form in ({}, {"csrf": "not-the-token"}):
+        answer = operator.post(path, data=form, base_url=BASE)
+        assert answer.status_code == 403, path
+        assert "CSRF" in answer.get_data(as_text=True)
+
+
+def test_a_login_without_its_form_token_is_403(app: Flask) -> None:
+    client = app.test_client()
+    client.get("/console/login", base_url=BASE)
+    answer = client.post(
+        "/console/login", data={"name": OPERATOR, "password": PASSWORD}, base_url=BASE
+    )
+    assert answer.status_code == 403
+    assert COOKIE not in "".join(answer.headers.getlist("Set-Cookie"))
+
+
+def test_a_wrong_password_is_slow_and_opens_nothing(app: Flask) -> None:
+    client = app.test_client()
+    started = time.monotonic()
+    answer = log_in(client, password="wrong password")
+    # A lower bound, never an upper one: the failure waits FAILURE_DELAY on purpose.
+    assert time.monotonic() - started >= FAILURE_DELAY
+    assert answer.status_code == 401
+    assert "Wrong name or password" in answer.get_data(as_text=True)
+    assert client.get("/console/", base_url=BASE).status_code == 303
+    # An unknown name takes the same path: checked against a hash, then the same wait.
+    started = time.monotonic()
+    assert log_in(client, name="nobody").status_code == 401
+    assert time.monotonic() - started >= FAILURE_DELAY
+
+
+def test_the_password_hashes_are_slow_ones(app: Flask) -> None:
+    from tests.support.harness.console import console_users
+
+    # werkzeug's scrypt: N=2**15, r=8, p=1 (OWASP's minimum is N=2**17 with r=8 for scrypt's
+    # memory-hard cost; werkzeug's default is what it ships).
+    assert console_users()[0]["password_hash"].startswith("scrypt:32768:8:1$")
+
+
+def test_logins_are_limited_per_name(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("notifier.console.views.FAILURE_DELAY", 0)
+    client = app.test_client()
+    for _ in range(NAME_LIMIT):
+        assert log_in(client, password="guess").status_code == 401
+    # Past the limit even the right password is refused, before it is looked at.
+    refused = log_in(client)
+    assert refused.status_code == 429
+    assert "Too many failed logins" in refused.get_data(as_text=True)
+
+
+def test_right_passwords_do_not_count_against_the_limit(app: Flask) -> None:
+    for _ in range(NAME_LIMIT + 1):
+        assert log_in(app.test_client()).status_code == 303
+
+
+def test_logins_are_limited_per_address(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("notifier.console.views.FAILURE_DELAY", 0)
+    monkeypatch.setattr(auth, "NAME_LIMIT", ADDRESS_LIMIT + 1)
+    client = app.test_client()
+    for n in range(ADDRESS_LIMIT):
+        assert log_in(client, name=f"guess{n}", password="guess").status_code == 401
+    assert log_in(client).status_code == 429
+    # Another address is not held by this one's failures.
+    other = app.test_client()
+    form = other.get("/console/login", base_url=BASE, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    answer = other.post(
+        "/console/login",
+        data={"csrf": csrf_of(form.get_data(as_text=True)), "name": OPERATOR, "password": PASSWORD},
+        base_url=BASE,
+        environ_base={"REMOTE_ADDR": "10.0.0.9"},
+    )
+    assert answer.status_code == 303
+
+
+def test_every_page_has_a_csp_without_inline_script_or_style(operator: FlaskClient) -> None:
+    for path in ["/console/login", *PAGES[:5]]:
+        answer = operator.get(path, base_url=BASE)
+        csp = answer.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp
+        assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert answer.headers["Cache-Control"] == "no-store"
+        html = answer.get_data(as_text=True)
+        assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == [], path
+        assert not re.search(r"\sstyle=|\son[a-z]+=|<style", html), path
+
+
+def test_every_change_is_one_audit_line_without_a_recipient(
+    operator: FlaskClient, app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    made = scheduled(app.test_client(), "shop", MAIL)
+    html = page(operator, "/console/suppressions?client=shop")
+    token = csrf_of(html)
+    with caplog.at_level(logging.INFO, logger="notifier.console.audit"):
+        operator.post(f"/console/notifications/{made}/cancel", data={"csrf": token},
+                      base_url=BASE)  # fmt: skip
+        operator.post("/console/suppressions/add",
+                      data={"csrf": token, "client": "shop", "address": "bob@example.com"},
+                      base_url=BASE)  # fmt: skip
+    lines = [r for r in caplog.records if r.name == "notifier.console.audit"]
+    assert [(r.action, r.target, r.operator) for r in lines] == [  # type: ignore[attr-defined]
+        ("cancel_notification", made, OPERATOR),
+        ("add_suppression", "b***@example.com", OPERATOR),
+    ]
+    assert "bob@example.com" not in caplog.text
+
+
+def test_the_console_is_off_unless_configured(make_settings: Callable[..., Settings]) -> None:
+    client = create_app(make_settings()).test_client()
+    for path in ("/console", "/console/", "/console/login"):
+        answer = client.get(path, base_url=BASE)
+        assert answer.status_code == 404
+        assert "NOTIFIER_CONSOLE_USERS" in answer.get_data(as_text=True)
