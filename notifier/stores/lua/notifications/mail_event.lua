@@ -29,6 +29,7 @@
 -- again), or the status that leaves nothing to apply ('missing' for no record; an open one's
 -- send is not recorded yet). first: the mail's first permanent bounce, or its first complaint.
 --#include lib/batch_counts.lua
+--#include lib/timeline.lua
 
 local record, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3]
 local kind, token, note, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -46,8 +47,10 @@ local function tell()
   return 1
 end
 
+-- Something new: counted, and on the timeline (what happened, never to whom).
 local function counted()
   redis.call('HINCRBY', metrics, 'mail_events:' .. ARGV[6] .. ':' .. kind, 1)
+  noted(record, 'event', ARGV[6], '', kind)
 end
 
 if kind == 'soft' then
