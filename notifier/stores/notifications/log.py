@@ -22,9 +22,11 @@ indexed: a page filters them while it reads (records hold them), looking at a bo
 entries a call, so a rare status gives shorter pages with a cursor rather than a slow one.
 
 Entries expire with their records: a list drops its entries older than :func:`kept` (the
-retention and a day for retries and receipts) from its tail as new ones come, and the whole
-list expires that long after its newest entry. A notification scheduled further ahead than a
-day leaves the log before its record expires (still shown by its id).
+retention, and an hour for retries and receipts, after which a record's retention starts
+again) from its tail as new ones come, and the whole list expires that long after its newest
+entry; a page skips an entry whose record is gone. A notification scheduled further ahead than
+an hour leaves the log before its record expires (still shown by its id): keeping every entry
+for the longest wait (30 days) would keep five times the entries at the default retention.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from notifier.stores.suppressions import normal
 
 BUCKETS = 1024  # lua/lib/message_log.lua's too
 TAG = 8  # bytes of a tag
-SLACK = 24 * 3600  # an entry outlives the retention by this: retries, receipts, a short wait
+SLACK = 3600  # an entry outlives the retention by this: retries, receipts, a short wait
 # The kinds as the entries spell them, and the kinds the API shows.
 LETTERS = {"mail": "m", "mail_captcha": "c", "sms_captcha": "k", "sms": "s"}
 SHOWN = {"mail": "mc", "mail_captcha": "c", "sms_captcha": "k", "sms": "s"}
