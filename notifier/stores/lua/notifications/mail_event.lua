@@ -47,10 +47,15 @@ local function tell()
   return 1
 end
 
--- Something new: counted, and on the timeline (what happened, never to whom).
-local function counted()
+-- Something new: counted, and on the timeline (what happened, never to whom): a 'receipt' when
+-- it moved the mail's status, else an 'event'.
+local function counted(moved_to)
   redis.call('HINCRBY', metrics, 'mail_events:' .. ARGV[6] .. ':' .. kind, 1)
-  noted(record, 'event', ARGV[6], '', kind)
+  if moved_to then
+    noted(record, 'receipt', ARGV[6], '', moved_to)
+  else
+    noted(record, 'event', ARGV[6], '', kind)
+  end
 end
 
 if kind == 'soft' then
@@ -90,7 +95,7 @@ else  -- bounced, dropped: this recipient failed for good
   local recipients = tonumber(redis.call('HGET', record, 'recipients') or '1')
   if status == 'sent' and failed >= recipients then new = 'undelivered' end
 end
-counted()
+counted(new)
 if not new then return {'noted', 0, first, client} end
 
 redis.call('HSET', record, 'status', new, 'updated_at', now)
