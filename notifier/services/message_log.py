@@ -1,8 +1,9 @@
 """The operator console's message log and a notification's timeline, read from Redis.
 
 :func:`page` reads the message log's indexes (:mod:`notifier.stores.notifications.log`) newest
-first: by recipient or reference through their keyed hashes, else by client, else every
-notification; kind from the entries; status, client and reference from the records. Each round
+first: by recipient or reference through their keyed hashes, else the failures for a status a
+notification ends unsent in, else by client, else every notification; kind from the entries;
+status, client and reference from the records. Each round
 reads every shard in one pipelined round trip and the records it found in one or two more; a
 page that filters on what the indexes do not hold (a status) looks at a bounded number of
 records (:data:`MAX_LOOKED`) and may come back short, with a cursor to go on from.
@@ -25,6 +26,7 @@ from notifier.services.callbacks import GIVEN_UP, RETRY_NOTE
 from notifier.stores.notifications import record_key
 from notifier.stores.notifications.log import (
     SHOWN,
+    UNSENT,
     Cursor,
     Entry,
     bucket_key,
@@ -43,7 +45,8 @@ if TYPE_CHECKING:
 MAX_LIMIT = 500
 KEPT = 20  # events a record keeps (lua/lib/timeline.lua)
 ROUNDS = 4  # reads of every shard a page makes at most
-MAX_LOOKED = 10_000  # records a page looks at, at most, to filter them
+MAX_READ = 200  # entries a shard's read answers, at most, for a filter on the records
+MAX_LOOKED = 4_000  # records a page looks at, at most, to filter them
 BUDGET = 2_000  # entries a shard's read looks at, at most, for a tag or a kind
 _FILTERED = ("status", "client", "reference")
 _RETRY = re.compile(re.escape(RETRY_NOTE) + r"([0-9]+)$")
@@ -112,7 +115,7 @@ def page(rt: Runtime, wanted: LogFilter, *, cursor: str | None = None, limit: in
     frontier = since
     for round_ in range(ROUNDS):
         need = limit - len(rows)
-        want = min(need * 4**round_, MAX_LIMIT) if filtered else need
+        want = min(need * 4**round_, MAX_READ) if filtered else need
         scan = store.scan(
             source.lists, below=below, since=since, want=want, budget=BUDGET,
             tagged=source.tagged, kinds=kinds,
@@ -157,6 +160,8 @@ def _source(rt: Runtime, wanted: LogFilter) -> _Source:
         return _bucket(tag(secret, "to", normal(wanted.recipient)))
     if wanted.reference is not None:
         return _bucket(tag(secret, "ref", wanted.reference))
+    if wanted.status in UNSENT:
+        return _Source(shard_lists("log:f"))
     if wanted.client is not None:
         return _Source(shard_lists(f"log:c:{wanted.client}"))
     return _Source(shard_lists("log"))

@@ -7,6 +7,9 @@ shards in one pipelined round trip):
 
 * ``notifier:{s}:log``  the shard's notifications;
 * ``notifier:{s}:log:c:<client>``  one client's;
+* ``notifier:{s}:log:f``  the shard's notifications that ended unsent (:data:`UNSENT`), by when
+  they did (what a support desk looks for first, and a status too rare among the others to find
+  by reading them: a page of failures that filtered every notification read thousands);
 * ``notifier:{s}:log:h:<n>`` (``n`` < :data:`BUCKETS`)  notifications by a *tag*: the first 8
   bytes of an HMAC-SHA-256 of a recipient (a mail address in lower case, an E.164 number) or of
   a reference, keyed by a secret derived from ``NOTIFIER_CAPTCHA_SECRET``; a tag's bucket is its
@@ -17,9 +20,12 @@ Each is a list, its head the newest (``lua/lib/message_log.lua``): an entry is 2
 time in microseconds, the kind, the id's 16 bytes), 32 in a bucket list (its tag first). A
 sorted set would cost 60-100 bytes a member; a list packs its entries in 8 KiB listpacks, two
 bytes of overhead each, and the log time, strictly rising in each list, stands in for a score:
-a page finds where to start by a binary search, in Redis. Status, kind and reference are not
-indexed: a page filters them while it reads (records hold them), looking at a bounded number of
-entries a call, so a rare status gives shorter pages with a cursor rather than a slow one.
+a page finds where to start by a binary search, in Redis. Status (but the unsent ones), kind
+and reference are not indexed: a page filters them while it reads (the entries hold the kind,
+the records the rest), looking at a bounded number of entries a call, so a rare status (a
+retrying one) gives shorter pages with a cursor rather than a slow one. The failures list is
+written where a record ends unsent (settle, claim, receipt, mail_event) and kept for as long
+as the record then is.
 
 Entries expire with their records: a list drops its entries older than :func:`kept` (the
 retention, and an hour for retries and receipts, after which a record's retention starts
@@ -54,6 +60,8 @@ SLACK = 3600  # an entry outlives the retention by this: retries, receipts, a sh
 # The kinds as the entries spell them, and the kinds the API shows.
 LETTERS = {"mail": "m", "mail_captcha": "c", "sms_captcha": "k", "sms": "s"}
 SHOWN = {"mail": "mc", "mail_captcha": "c", "sms_captcha": "k", "sms": "s"}
+# The statuses of notifications that ended unsent: each also in its shard's failures list.
+UNSENT = frozenset({"failed", "undelivered", "suppressed"})
 _CURSOR = re.compile(r"^([0-9]{1,17})\.([0-9]{1,2})$")
 
 

@@ -217,3 +217,24 @@ def test_a_cancelled_scheduled_one_s_timeline(rt: Runtime) -> None:
     assert steps is not None
     assert [s.what for s in steps] == ["accepted", "scheduled", "cancelled"]
     assert steps[1].detail is not None and steps[1].detail.startswith("due ")
+
+
+def test_notifications_that_end_unsent_are_listed_as_they_do(rt: Runtime) -> None:
+    failed, undelivered, suppressed, spent, sent = (made(rt) for _ in range(5))
+    rt.store.claim(failed, lease=30, max_attempts=3)
+    rt.store.settle(failed, "failed", provider="smtp", error="550")
+    rt.store.claim(suppressed, lease=30, max_attempts=3)
+    rt.store.settle(suppressed, "suppressed", provider=None, error="suppressed")
+    rt.store.claim(spent, lease=0, max_attempts=1)
+    assert rt.store.claim(spent, lease=30, max_attempts=1).status == "failed"  # gave up
+    for one in (undelivered, sent):
+        rt.store.claim(one, lease=30, max_attempts=3)
+        rt.store.settle(one, "sent", provider="smtp", provider_ref=f"<{one}>")
+    rt.store.receipt("smtp", f"<{undelivered}>", "undelivered", error="unreachable")
+    scan = rt.store.scan(shard_lists("log:f"), below=[None] * 16, since=0, want=9, budget=9)
+    listed = [entry.id for entry in scan.entries]
+    assert sorted(listed) == sorted([failed, suppressed, spent, undelivered])
+    assert ids(page(rt, LogFilter(status="failed"))) == [spent, failed]  # as they failed
+    assert ids(page(rt, LogFilter(status="undelivered", client="shop"))) == [undelivered]
+    assert ids(page(rt, LogFilter(status="undelivered", client="blog"))) == []
+    assert ids(page(rt, LogFilter(status="sent"))) == [sent]

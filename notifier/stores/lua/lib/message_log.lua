@@ -11,6 +11,8 @@
 -- log_entry_time(entry, offset)  an entry's log time (offset 8 in a bucket list, else 0).
 -- log_lists(id, client, tags)  those lists of a notification: a bucket list a tag, the tag's
 --   first two bytes modulo 1024 (notifier.stores.notifications.log.BUCKETS).
+-- log_failed(record)  list a record that ended unsent (failed, undelivered, suppressed) in its
+--   shard's failures, notifier:{s}:log:f, by when it did, for as long as the record is kept.
 --#include lib/shard.lua
 
 local LOG_KINDS = {mail = 'm', mail_captcha = 'c', sms_captcha = 'k', sms = 's'}
@@ -77,4 +79,11 @@ local function log_lists(id, client, tags)
     lists[#lists + 1] = in_shard(id, 'log:h:' .. ((a * 256 + b) % 1024))
   end
   return lists
+end
+
+local function log_failed(record)
+  local found = redis.call('HMGET', record, 'id', 'kind')
+  local keep = redis.call('TTL', record)
+  if not found[1] or keep < 1 then return end
+  log_add({in_shard(found[1], 'log:f')}, found[1], found[2], '', keep)
 end

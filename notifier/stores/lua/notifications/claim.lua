@@ -26,6 +26,7 @@
 --#include lib/batch_counts.lua
 --#include lib/observe.lua
 --#include lib/timeline.lua
+--#include lib/message_log.lua
 
 local record, payload, metrics = KEYS[1], KEYS[2], KEYS[3]
 local status = redis.call('HGET', record, 'status')
@@ -60,6 +61,7 @@ if attempts >= tonumber(ARGV[4]) then
   redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':failed' .. mode, 1)
   batch_moved(record, status, 'failed', ARGV[1])
   noted(record, 'attempt', '', 'attempt ' .. attempts, 'failed: gave up, attempts did not finish')
+  log_failed(record)
   return {'failed', attempts, '0'}
 end
 attempts = redis.call('HINCRBY', record, 'attempts', 1)

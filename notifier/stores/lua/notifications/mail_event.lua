@@ -30,6 +30,7 @@
 -- send is not recorded yet). first: the mail's first permanent bounce, or its first complaint.
 --#include lib/batch_counts.lua
 --#include lib/timeline.lua
+--#include lib/message_log.lua
 
 local record, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3]
 local kind, token, note, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -102,6 +103,7 @@ redis.call('HSET', record, 'status', new, 'updated_at', now)
 if new == 'undelivered' then redis.call('HSET', record, 'error', note) end
 batch_moved(record, 'sent', new, now)
 redis.call('EXPIRE', record, ARGV[5])
+if new == 'undelivered' then log_failed(record) end
 redis.call('HINCRBY', metrics, 'receipts:' .. ARGV[6] .. ':' .. new, 1)
 local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
 redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':' .. new .. mode, 1)

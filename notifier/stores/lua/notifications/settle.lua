@@ -30,6 +30,7 @@
 --#include lib/observe.lua
 --#include lib/past_full.lua
 --#include lib/timeline.lua
+--#include lib/message_log.lua
 
 local record, payload, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 past_full(record)
@@ -53,6 +54,7 @@ if revoked == 1 then noted(record, 'cancelled', '', '', 'its batch was cancelled
 redis.call('EXPIRE', record, ARGV[5])
 if final == '1' then
   redis.call('DEL', payload)
+  if new ~= 'sent' and new ~= 'cancelled' then log_failed(record) end
   local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
   redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':' .. new .. mode, 1)
 end
