@@ -4,10 +4,11 @@
 --   the id as it is)
 -- the log time in microseconds, strictly rising in each list (so an entry's time names it there).
 --
--- log_add(lists, id, kind, tags, keep)  index a new notification in `lists`: {the shard's log,
---   its client's, then one bucket list a tag of `tags` (8 bytes each)}; each list drops up to
---   three entries older than `keep` seconds from its tail and expires `keep` seconds after this
---   entry (an index dies with the last records it could name).
+-- log_add(lists, id, kind, tags, keep)  index a new notification in `lists`: {the shard's log
+--   (or its failures), its client's, then one bucket list a tag of `tags` (8 bytes each)}; each
+--   list drops the entries older than `keep` seconds from its tail (up to eight, one push in
+--   four) and expires `keep` seconds after this entry (an index dies with the last records it
+--   could name).
 -- log_entry_time(entry, offset)  an entry's log time (offset 8 in a bucket list, else 0).
 -- log_lists(id, client, tags)  those lists of a notification: a bucket list a tag, the tag's
 --   first two bytes modulo 1024 (notifier.stores.notifications.log.BUCKETS).
@@ -36,36 +37,38 @@ end
 local function log_id(id, kind)
   local code = LOG_KINDS[kind] or 'x'
   local hex = string.gsub(id, '-', '')
-  if #id == 36 and #hex == 32 and not string.find(hex, '[^0-9a-f]') then
-    return code .. string.gsub(hex, '..', function(h) return string.char(tonumber(h, 16)) end)
+  if #id ~= 36 or #hex ~= 32 or string.find(hex, '[^0-9a-f]') then
+    return string.upper(code) .. id
   end
-  return string.upper(code) .. id
+  local bytes = {}
+  for i = 1, 16 do bytes[i] = tonumber(string.sub(hex, 2 * i - 1, 2 * i), 16) end
+  return code .. string.char(unpack(bytes))
 end
 
 local function log_add(lists, id, kind, tags, keep)
   local clock = redis.call('TIME')
   local t = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-  for i, list in ipairs(lists) do
-    local head = redis.call('LINDEX', list, 0)
-    if head then
-      local last = log_entry_time(head, i > 2 and 8 or 0)
-      if last >= t then t = last + 1 end
-    end
-  end
+  -- Every entry of the other lists is in the first (the shard's) with the same time: later than
+  -- its newest is later than theirs.
+  local head = redis.call('LINDEX', lists[1], 0)
+  if head then t = math.max(t, log_entry_time(head, 0) + 1) end
   local entry = log_be7(t) .. log_id(id, kind)
   local oldest = t - tonumber(keep) * 1000000
   for i, list in ipairs(lists) do
-    local offset = 0
+    local offset, size = 0, 0
     if i > 2 then
       offset = 8
-      redis.call('LPUSH', list, string.sub(tags, 8 * (i - 3) + 1, 8 * (i - 2)) .. entry)
+      size = redis.call('LPUSH', list, string.sub(tags, 8 * (i - 3) + 1, 8 * (i - 2)) .. entry)
     else
-      redis.call('LPUSH', list, entry)
+      size = redis.call('LPUSH', list, entry)
     end
-    for _ = 1, 3 do
-      local tail = redis.call('LINDEX', list, -1)
-      if not tail or log_entry_time(tail, offset) >= oldest then break end
-      redis.call('RPOP', list)
+    -- One push in four (by the list's length) drops what is too old from the tail.
+    if size % 4 == 2 then
+      for _ = 1, 8 do
+        local tail = redis.call('LINDEX', list, -1)
+        if not tail or log_entry_time(tail, offset) >= oldest then break end
+        redis.call('RPOP', list)
+      end
     end
     redis.call('EXPIRE', list, keep)
   end
