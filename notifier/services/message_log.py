@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 MAX_LIMIT = 500
 KEPT = 20  # events a record keeps (lua/lib/timeline.lua)
 ROUNDS = 4  # reads of every shard a page makes at most
-MAX_READ = 64  # entries a shard's read answers, at most, for a filter on the records
-MAX_LOOKED = 1_000  # records a page looks at, at most, to filter them (then a cursor)
+MAX_READ = 40  # entries a shard's read answers, at most, for a filter on the records
+MAX_LOOKED = 600  # records a page looks at, at most, to filter them (then a cursor)
 BUDGET = 2_000  # entries a shard's read looks at, at most, for a tag or a kind
 _FILTERED = ("status", "client", "reference")
 _RETRY = re.compile(re.escape(RETRY_NOTE) + r"([0-9]+)$")

@@ -19,7 +19,7 @@ from notifier.providers.memory import MemoryMailProvider
 from notifier.runtime import Runtime
 from notifier.schemas import MailRequest
 from notifier.services.mail import accept_mail, deliver_mail
-from notifier.services.message_log import LogFilter, page, timeline
+from notifier.services.message_log import MAX_LOOKED, LogFilter, page, timeline
 from notifier.stores.notifications import record_key
 from notifier.stores.notifications.log import kept, shard_lists
 from tests.support.delivery import delivery
@@ -238,3 +238,16 @@ def test_notifications_that_end_unsent_are_listed_as_they_do(rt: Runtime) -> Non
     assert ids(page(rt, LogFilter(status="undelivered", client="shop"))) == [undelivered]
     assert ids(page(rt, LogFilter(status="undelivered", client="blog"))) == []
     assert ids(page(rt, LogFilter(status="sent"))) == [sent]
+
+
+def test_a_status_read_from_the_records_is_looked_for_a_bounded_number_at_a_time(
+    rt: Runtime,
+) -> None:
+    sent = made(rt, "shop")
+    rt.store.claim(sent, lease=30, max_attempts=3)
+    rt.store.settle(sent, "sent", provider="smtp")
+    for _ in range(3 * MAX_LOOKED):
+        made(rt, "shop")
+    first = page(rt, LogFilter(status="sent"))
+    assert first.rows == [] and first.next_cursor is not None  # short: looked at its share
+    assert every_page(rt, LogFilter(status="sent"), 50) == [sent]
