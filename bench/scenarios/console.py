@@ -195,10 +195,13 @@ def memory(rt: Runtime) -> dict[str, Any]:
     """MEMORY USAGE of every list of the log, by kind of list, a notification stored; and of the
     timeline fields of settled records (a copy of each without them, the difference)."""
     raw = rt.redis
-    families = {"shard": 0, "client": 0, "bucket": 0}
-    keys = {"shard": 0, "client": 0, "bucket": 0}
+    families = {"shard": 0, "client": 0, "failures": 0, "bucket": 0}
+    keys = dict.fromkeys(families, 0)
     for key in raw.scan_iter(match="notifier:{?}:log*", count=1000):
-        family = "client" if ":log:c:" in key else "bucket" if ":log:h:" in key else "shard"
+        family = (
+            "client" if ":log:c:" in key else "bucket" if ":log:h:" in key
+            else "failures" if key.endswith(":log:f") else "shard"
+        )  # fmt: skip
         families[family] += int(raw.memory_usage(key, samples=0) or 0)
         keys[family] += 1
     total = sum(families.values())
@@ -305,6 +308,11 @@ def timed(call: Callable[[], int]) -> dict[str, float]:
 
 def table(r: dict[str, Any], before: dict[str, Any]) -> str:
     """The console's figures beside the baseline run's."""
+    return beside(rows(r), before)
+
+
+def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The figures as (label, figure, key in bench/baseline.json)."""
     now, then = r["ingress"]["with_log"], r["ingress"]["before_log"]
     m = r["memory"]
 
@@ -312,14 +320,14 @@ def table(r: dict[str, Any], before: dict[str, Any]) -> str:
         runs = "/".join(str(n) for n in x["runs_rps"])
         return f"{x['rps']:.0f} req/s  p99 {x['p99_ms']:.1f} ms  (runs {runs})"
 
-    rows = [
+    found = [
         ("ingress POST /v1/mail, 16 conns, median of 3 x 10 s", ing(now), "ingress_with_log"),
         ("  the code before the log, in turns with it", ing(then), "ingress_before_log"),
         ("  with / before", f"{now['rps'] / then['rps']:.2f}", "ingress_ratio"),
         (f"{STORED:,} notifications stored in", f"{r['fill_s']:.0f} s", "fill_s"),
         ("the log's lists a notification (target < 150 B)",
          f"{m['index_bytes_a_notification']:.1f} B  ({m['index_bytes'] / 2**20:.0f} MiB)", "index_b"),
-        ("  by list: shard / client / keyed hashes",
+        ("  by list: shard / client / failures / keyed hashes",
          " / ".join(f"{v:.1f}" for v in m["by_list_a_notification"].values()), "by_list"),
         ("indexing a notification, Redis CPU (INFO commandstats)",
          f"{r['index_cost']['index_us']:.1f} us  (the record's own commands "
@@ -330,7 +338,7 @@ def table(r: dict[str, Any], before: dict[str, Any]) -> str:
          f"{m['used_memory_a_notification']:.0f} B", "used_b"),
     ]  # fmt: skip
     for name, t in r["calls"].items():
-        rows.append((f"{name} (target p99 < 300 ms)",
+        found.append((f"{name} (target p99 < 300 ms)",
                      f"p50 {t['p50_ms']:.1f}  p99 {t['p99_ms']:.1f}  max {t['max_ms']:.0f} ms"
                      f"  rows {t['rows']:.0f}", name))  # fmt: skip
-    return beside(rows, before)
+    return found
