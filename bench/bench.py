@@ -10,6 +10,7 @@ tutorial recipe (naive_app.py) and the machine's limits, in one run on one machi
     bench/run cpu        # only the workers' CPU a mail (issue #36)
     bench/run sms        # only the SMS notifications' figures (issue #37)
     bench/run ses        # only mail through SES and its events through SNS (issue #38)
+    bench/run console    # only the console's message log and timelines (issue #40)
 
 It starts its own Redis, an SMTP sink (sink.py) and each service the way its Procfile does;
 the load comes from loadgen.py in a process of its own. It prints figures beside those of
@@ -26,7 +27,7 @@ import sys
 import time
 
 from harness import BENCH, LOGS, Bench
-from scenarios import batch, cores, cpu, dkim, lanes, overview, sentinel, ses, sms
+from scenarios import batch, console, cores, cpu, dkim, lanes, overview, sentinel, ses, sms
 
 # In the order a whole run takes them.
 SCENARIOS = {
@@ -39,6 +40,7 @@ SCENARIOS = {
     "cpu": cpu,
     "sms": sms,
     "ses": ses,
+    "console": console,
 }
 
 

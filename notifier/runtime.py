@@ -193,6 +193,9 @@ class Runtime:
             self.celery, TaskNames.SEND_CALLBACK, direct_ok=self.broker_is_state
         )
         self.replication = Replication(s.min_replicas, s.redis_replica_timeout_ms)
+        # Keys the message log's hashes of recipients and references: derived from the captcha
+        # secret, as the recipients' tokens and the bounce addresses are.
+        self.log_secret = hmac.new(self.captcha_secret, b"message-log", "sha256").digest()
         self.store = NotificationStore(
             self.redis,
             ttl=s.status_ttl,
@@ -207,6 +210,7 @@ class Runtime:
             kept_events=lambda provider, ref, lines: self.mail_events.apply_kept(
                 provider, ref, lines
             ),
+            log_secret=self.log_secret,
         )
         self.guard = BounceGuard(self.redis, guard_thresholds(s))
         # Each live client's guard in /metrics (a test key's mail reaches no provider).
@@ -238,7 +242,7 @@ class Runtime:
         self.mail_captcha_queue = TaskQueue(
             self.celery, TaskNames.SEND_MAIL_CAPTCHA, direct_ok=self.broker_is_state
         )
-        self.batches = BatchStore(self.redis, ttl=s.status_ttl)
+        self.batches = BatchStore(self.redis, ttl=s.status_ttl, log_secret=self.log_secret)
         self.fan_out_queue = TaskQueue(
             self.celery, TaskNames.FAN_OUT_BATCH, direct_ok=self.broker_is_state
         )

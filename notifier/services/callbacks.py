@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import requests
+from redis import RedisError
 
 from notifier.deadline import DeadlineAdapter, session
 from notifier.settings import ApiClient
@@ -192,8 +193,10 @@ def attempt_callback(
     client_named: Callable[[str], ApiClient | None],
     sender: CallbackSender,
     gate: CallbackGate,
+    retry_at: float | None = None,
 ) -> Outcome | Held:
-    """Attempt the event's callback through ``gate``: its outcome, or Held."""
+    """Attempt the event's callback through ``gate``: its outcome, or Held (``retry_at``: see
+    :func:`deliver_callback`)."""
     found = subject(event, store=store, batches=batches)
     client = client_named(found[0]) if found else None
     if found is None or client is None or client.callback_url is None:
@@ -202,7 +205,9 @@ def attempt_callback(
     return gate.attempt(
         client.callback_url,
         deferred,
-        lambda: deliver_callback(event, store=store, body=body, client=client, sender=sender),
+        lambda: deliver_callback(
+            event, store=store, body=body, client=client, sender=sender, retry_at=retry_at
+        ),
     )
 
 
@@ -213,8 +218,11 @@ def deliver_callback(
     body: dict[str, Any] | None,
     client: ApiClient | None,
     sender: CallbackSender,
+    retry_at: float | None = None,
 ) -> Outcome:
-    """Make one attempt at a callback: ``sent`` (a 2xx), ``retry``, or ``dropped`` for good."""
+    """Make one attempt at a callback: ``sent`` (a 2xx), ``retry``, or ``dropped`` for good;
+    noted on the notification's timeline with its HTTP status and when a failed one is tried
+    again (``retry_at``, Unix time; None: it is not)."""
     if body is None or client is None or client.callback_url is None:
         return "dropped"  # expired, or the client's callback was removed since
     assert client.callback_secret is not None  # the settings require the pair
@@ -228,15 +236,45 @@ def deliver_callback(
     except DestinationRefused as e:
         log.error("%s: callback to %s refused: %s", event.notification_id, client.client, e)
         store.count("callbacks:failed")
+        _noted(store, event, "refused")
         return "dropped"
     except requests.RequestException as e:
         log.warning("%s: callback failed: %s", event.notification_id, type(e).__name__)
         store.count("callbacks:retrying")
+        _noted(store, event, f"no answer ({type(e).__name__})", retry_at=retry_at)
         return "retry"
     if 200 <= status < 300:
         log.info("%s: callback %s answered %d", event.notification_id, event.status, status)
         store.count("callbacks:sent")
+        _noted(store, event, f"HTTP {status}", failed=False)
         return "sent"
     log.warning("%s: callback answered %d", event.notification_id, status)
     store.count("callbacks:retrying")
+    _noted(store, event, f"HTTP {status}", retry_at=retry_at)
     return "retry"
+
+
+# A failed callback's retry as its timeline keeps it: "; r=<Unix time>", or that it is not.
+RETRY_NOTE = "; r="
+GIVEN_UP = "; given up"
+
+
+def _noted(
+    store: NotificationStore,
+    event: Event,
+    outcome: str,
+    *,
+    failed: bool = True,
+    retry_at: float | None = None,
+) -> None:
+    """Note a callback's attempt on the notification's timeline (a batch's has none), if Redis
+    lets us: a callback made must not be made again because its note was not."""
+    if event.notification_id.startswith(BATCH_EVENT):
+        return
+    detail = event.status
+    if failed:
+        detail += GIVEN_UP if retry_at is None else f"{RETRY_NOTE}{int(retry_at)}"
+    try:
+        store.note(event.notification_id, "callback", outcome=outcome, detail=detail)
+    except RedisError as e:
+        log.warning("%s: the callback's note was lost: %s", event.notification_id, e)

@@ -31,6 +31,11 @@ def send_callback(
     """
     rt = runtime()
     event = Event(notification_id, status, webhook_id, timestamp)
+    # The wait before a retry, drawn now so the timeline can say when it comes.
+    attempts = self.request.retries - deferred + 1
+    delay = backoff(attempts, base=rt.settings.retry_base, cap=rt.settings.retry_cap)
+    now = time.time()
+    retry_at = None if now - timestamp > RETRY_FOR else now + delay
     try:
         outcome = attempt_callback(
             event,
@@ -40,6 +45,7 @@ def send_callback(
             client_named=rt.client_named,
             sender=rt.callback_sender,
             gate=rt.callback_gate,
+            retry_at=retry_at,
         )
     except Exception:
         # Redis went away mid-way: the callback comes back after a backoff all the same.
@@ -54,6 +60,4 @@ def send_callback(
     if isinstance(outcome, Held):
         rt.store.count("callbacks:held")
         raise retry_in(self, outcome.seconds, rt.settings, kwargs={"deferred": deferred + 1})
-    attempts = self.request.retries - deferred + 1
-    delay = backoff(attempts, base=rt.settings.retry_base, cap=rt.settings.retry_cap)
     raise retry_in(self, delay, rt.settings)

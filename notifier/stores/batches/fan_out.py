@@ -19,6 +19,7 @@ from notifier.stores.batch_counts import scheduled_key
 from notifier.stores.batches.base import StoreBase
 from notifier.stores.batches.keys import CHUNK, batch_key, row_id, rows_key
 from notifier.stores.notifications import payload_key, record_fields, record_key
+from notifier.stores.notifications.log import kept, tags_of
 from notifier.stores.scripts import Lua
 from notifier.timestamps import rfc3339
 
@@ -87,16 +88,18 @@ class FanOut(StoreBase):
             queued_at=moment, extra={"batch": batch.id},
         )  # fmt: skip
         keys: list[str] = [batch_key(batch.id), queue]
-        args: list[str | int] = [
+        args: list[str | int | bytes] = [
             chunk.start, chunk.start + len(chunk.rows), self.ttl, now,
-            json.dumps([v for pair in common.items() for v in pair]),
+            json.dumps([v for pair in common.items() for v in pair]), batch.client, batch.kind,
+            kept(self.ttl),
         ]  # fmt: skip
-        for notification_id, (_, _, reference, fields), payload, message in zip(
+        for notification_id, (to, _, reference, fields), payload, message in zip(
             ids, chunk.rows, payloads, messages, strict=True
         ):
             keys += [record_key(notification_id), payload_key(notification_id)]
             own = json.dumps([v for pair in fields.items() for v in pair])
-            args += [notification_id, reference or "", payload, message, own]
+            tags = tags_of(self.log_secret, [to], reference)
+            args += [notification_id, reference or "", payload, message, own, tags]
         return int(self._fan_out(keys=keys, args=args))
 
     def published(self, batch_id: str, rows: int) -> None:

@@ -46,9 +46,12 @@ class StoreBase:
         patience: float = 30.0,
         retry_cap: float = 600.0,
         kept_events: Callable[[str, str, Sequence[str]], object] | None = None,
+        log_secret: bytes = b"",
     ) -> None:
         self.redis = redis
         self.ttl = ttl
+        # Keys the message log's hashes of recipients and references (see notifications/log.py).
+        self.log_secret = log_secret
         # A worker's claim holds before it sends, and its outcome before its message is
         # acknowledged, on enough replicas to outlive a failover (see notifier.redisconn).
         self.replication = replication or Replication(0, 0)

@@ -16,8 +16,8 @@ from redis.typing import EncodableT, FieldT
 from notifier.schemas import Complaint, Notification, SoftBounce
 from notifier.stores.batch_counts import open_key, scheduled_key
 from notifier.stores.latency import QUEUED_AT
-from notifier.stores.notifications.base import StoreBase
 from notifier.stores.notifications.keys import payload_key, record_key
+from notifier.stores.notifications.log import MessageLog, recipients_of
 from notifier.timestamps import rfc3339
 
 
@@ -77,7 +77,7 @@ def shown(fields: dict[str, str]) -> Notification:
     )
 
 
-class Records(StoreBase):
+class Records(MessageLog):
     """Store, read and forget records."""
 
     def create(
@@ -121,6 +121,10 @@ class Records(StoreBase):
         record = shown({str(k): str(v) for k, v in fields.items()})
         # A scheduled record must outlive its wait as well as the usual retention.
         ttl = self.ttl + max(0, int((send_at or now) - now))
+        indexing = self.index(
+            notification_id, client=client, kind=kind, recipients=recipients_of(payload),
+            reference=reference,
+        )  # fmt: skip
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(record_key(notification_id), mapping=fields)
             pipe.expire(record_key(notification_id), ttl)
@@ -131,7 +135,12 @@ class Records(StoreBase):
                 pipe.zadd(open_key(notification_id), {notification_id: int(now)})
             if push is not None:
                 pipe.lpush(*push)
-            pipe.execute()
+            self.queue_index(pipe, indexing)
+            answers = pipe.execute(raise_on_error=False)
+        for answer in answers[:-1]:
+            if isinstance(answer, Exception):
+                raise answer
+        self.indexed(answers[-1], indexing)
         return record
 
     def discard(self, notification_id: str) -> None:

@@ -10,13 +10,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from config import ApiClient, Settings
 from notifier import create_app
+from notifier.runtime import Runtime
 from notifier.services.callbacks import (
     TIMEOUT,
     CallbackGate,
@@ -27,6 +29,7 @@ from notifier.services.callbacks import (
     deliver_callback,
     subject,
 )
+from notifier.services.message_log import timeline
 from notifier.stores.batches import BatchStore
 from notifier.stores.notifications import NotificationStore
 from notifier.stores.receivers import THRESHOLD, Receivers
@@ -113,6 +116,31 @@ def test_a_non_2xx_answer_asks_for_a_retry(
     event = Event("n1", "sent", "msg_3", 1_795_000_000)
     assert attempt(store, event, receiver.url, sender) == "retry"
     assert store.counted("callbacks:retrying") == 1
+
+
+def test_each_attempt_is_on_the_notification_s_timeline_with_its_next_retry(
+    store: NotificationStore, receiver: CallbackReceiver
+) -> None:
+    receiver.answers += [503, 503]
+    sender = CallbackSender(production=False, max_connections=2)
+    event = Event("n1", "sent", "msg_4", 1_795_000_000)
+    for retry_at in (1_795_000_060.0, None):  # the second: too late for another
+        found = subject(event, store=store, batches=BatchStore(store.redis, 60))
+        body = found[1] if found else None
+        deliver_callback(
+            event, store=store, body=body, client=client(receiver.url), sender=sender,
+            retry_at=retry_at,
+        )  # fmt: skip
+    assert attempt(store, event, receiver.url, sender) == "sent"
+    rt = cast(Runtime, SimpleNamespace(redis=store.redis))  # a timeline reads the record only
+    steps = [
+        (s.what, s.outcome, s.detail) for s in timeline(rt, "n1") or [] if s.what == "callback"
+    ]
+    assert steps == [
+        ("callback", "HTTP 503", "sent; next retry at 2026-11-18T11:07:40.000Z"),
+        ("callback", "HTTP 503", "sent; not retried"),
+        ("callback", "HTTP 200", "sent"),
+    ]
 
 
 class Blocked:

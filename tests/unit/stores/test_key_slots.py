@@ -44,6 +44,7 @@ from notifier.services.captcha import (
 from notifier.services.delivery import Attempt, store_and_queue
 from notifier.services.mail import accept_mail, deliver_mail
 from notifier.services.mail_events import MailEvent
+from notifier.services.message_log import LogFilter, page, timeline
 from notifier.services.receipts import twilio_receipt
 from notifier.stores.batches import row_id
 from notifier.stores.captchas import Sender
@@ -132,6 +133,7 @@ RUNS = {
     "notifications": {
         "notifications/claim", "notifications/settle", "notifications/receipt",
         "notifications/cancel", "notifications/soft_bounce", "notifications/index_ref",
+        "notifications/logged", "notifications/log_page", "notifications/note",
     },
     "batches": {"batches/take_pending", "batches/fan_out", "batches/cancel",
                 "batches/published"},
@@ -220,6 +222,11 @@ def test_notifications_move_within_one_slot(rt: Runtime, watch: Callable[[], Slo
         store.show_test_code(due, "123456")
         store.count("callbacks:sent")
         store.discard(due)
+        # The message log: a callback on a timeline, a page, a search, a timeline read.
+        store.note(sent.id, "callback", outcome="HTTP 200", detail="delivered")
+        page(rt, LogFilter(client=CLIENT, status="sent"))
+        page(rt, LogFilter(recipient="a@example.com"))
+        timeline(rt, sent.id)
     assert_single_slot(seen, "notifications")
 
 

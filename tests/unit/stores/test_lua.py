@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import redis
@@ -26,6 +27,7 @@ from notifier.stores.batches.keys import pending_key
 from notifier.stores.captchas import Sender
 from notifier.stores.notifications import metrics_key, payload_key, record_key
 from notifier.stores.notifications.keys import SENDS_KEPT, dispatched_at_keys, sends_key
+from notifier.stores.notifications.log import bucket_key, log_keys, tag, tags_of
 from notifier.stores.scripts import LIBRARY, ROOT, by_sha, names, source
 from notifier.stores.slots import SHARDS, in_shard, shard_key
 from tests.support.harness.keyslots import SlotWatch
@@ -460,12 +462,13 @@ def test_fan_out_makes_a_chunk_once_in_the_batchs_shard(r: redis.Redis, run: Run
     for nid in rows:
         keys += [record_key(nid), payload_key(nid)]
     common = json.dumps(["client", "shop", "status", "queued", "batch", batch])
-    args: list[Any] = [0, 2, 60, NOW, common]
+    args: list[Any] = [0, 2, 60, NOW, common, "shop", "mail", 120]
     # The second row's record has a field of its own (an SMS's segments); the first, none.
     own = [[], ["segments", "2"]]
     for i, nid in enumerate(rows):
         payload = json.dumps({"to": [f"{i}@example.com"]})
-        args += [nid, f"ref-{i}", payload, f"message {i}", json.dumps(own[i])]
+        tags = tags_of(b"k", [f"{i}@example.com"], f"ref-{i}")
+        args += [nid, f"ref-{i}", payload, f"message {i}", json.dumps(own[i]), tags]
     assert run("batches/fan_out", keys, args) == 1
     assert r.hgetall(batch_key(batch)) == {
         "fanned": "2", "state": "queued", "c:scheduled": "0", "c:queued": "2", "updated_at": NOW,
@@ -478,6 +481,12 @@ def test_fan_out_makes_a_chunk_once_in_the_batchs_shard(r: redis.Redis, run: Run
         }  # fmt: skip
         assert r.zscore(open_key(nid), nid) is not None
     assert sorted(r.lrange(CALLBACKS, 0, -1)) == ["message 0", "message 1"]
+    # In the message log of the batch's shard: the shard's, the client's, each tag's bucket.
+    assert ids_in(run, in_shard(batch, "log")) == rows[::-1]
+    assert ids_in(run, in_shard(batch, "log:c:shop")) == rows[::-1]
+    for i, nid in enumerate(rows):
+        for tagged in (tag(b"k", "to", f"{i}@example.com"), tag(b"k", "ref", f"ref-{i}")):
+            assert ids_in(run, bucket_key(batch, tagged), tagged) == [nid]
     assert run("batches/fan_out", keys, args) == 0  # made already: the cursor moved
     r.hset(batch_key(batch), "cancelled", "1")
     assert run("batches/fan_out", keys, [2, 4, *args[2:]]) == -1
@@ -510,6 +519,95 @@ def test_published_marks_a_batch_and_never_makes_one_again(r: redis.Redis, run: 
     run("batches/published", [batch_key(gone)], [500])
     assert r.hget(batch_key(there), "published") == "500"
     assert r.exists(batch_key(gone)) == 0
+
+
+# -- the message log
+
+
+def ids_in(run: Run, key: str, tagged: bytes = b"", kinds: str = "") -> list[str]:
+    """The ids a list of the message log holds, newest first."""
+    _, _, *found = run("notifications/log_page", [key], ["", 0, 100, 1000, tagged, kinds])
+    return [str(i) for i in found[2::3]]
+
+
+def entry(at: int, rest: bytes = b"m" + bytes(16)) -> bytes:
+    return at.to_bytes(7, "big") + rest
+
+
+@of("notifications/logged")
+def test_logged_indexes_a_notification_newest_first_and_drops_the_old(
+    r: redis.Redis, run: Run, redis_server: RedisServer
+) -> None:
+    raw = redis.Redis.from_url(redis_server.url(2))
+    ids = [f"a{n}b2c3d4-0000-4000-8000-00000000000{n}" for n in range(3)]
+    tags = tags_of(b"k", ["Ada@Example.com", "+447700900123"], "order-1")
+    keys = log_keys(ids[0], "shop", tags)
+    assert keys[:2] == [in_shard(ids[0], "log"), in_shard(ids[0], "log:c:shop")]
+    raw.rpush(keys[0], entry(1))  # an entry older than any kept: dropped by the next
+    for nid in ids:
+        assert (
+            run("notifications/logged", log_keys(nid, "shop", tags), [nid, "mail", tags, 600]) == 1
+        )
+    assert ids_in(run, keys[0]) == ids[::-1]
+    assert ids_in(run, keys[1], kinds="mc") == ids[::-1]
+    assert ids_in(run, keys[1], kinds="s") == []
+    for i, key in enumerate(keys[2:]):
+        assert ids_in(run, key, tags[8 * i : 8 * i + 8]) == ids[::-1]
+        assert {len(e) for e in raw.lrange(key, 0, -1)} == {32}  # tag, time, kind, 16 bytes
+    assert {len(e) for e in raw.lrange(keys[0], 0, -1)} == {24}
+    assert 590 <= r.ttl(keys[0]) <= 600
+    # Log times strictly rise in a list, however close together the notifications came.
+    _, _, *found = run("notifications/log_page", [keys[0]], ["", 0, 10, 10, "", ""])
+    times = found[0::3]
+    assert times == sorted(times, reverse=True) and len(set(times)) == 3
+    # An id that is no UUID is kept as it is, its kind's letter in upper case.
+    other = log_keys("n1", "shop", b"")
+    run("notifications/logged", other, ["n1", "sms", b"", 600])
+    assert cast(bytes, raw.lindex(other[0], 0))[7:] == b"Sn1"
+    assert ids_in(run, other[0], kinds="s") == ["n1"]
+
+
+@of("notifications/log_page")
+def test_log_page_reads_below_a_time_matching_a_tag_within_a_budget(
+    r: redis.Redis, run: Run, redis_server: RedisServer
+) -> None:
+    raw = redis.Redis.from_url(redis_server.url(2))
+    mine, other = b"\x00\x01mine--", b"\x00\x01else--"  # 8 bytes each
+    key = bucket_key("a", mine)
+    for at in range(1, 11):  # newest at the head: times 10 down to 1, every third one's 'other'
+        raw.lpush(key, (other if at % 3 == 0 else mine) + entry(at, b"s" + uuid.UUID(int=at).bytes))
+
+    def page(below: Any, since: int, want: int, budget: int, tagged: bytes) -> list[Any]:
+        return list(run("notifications/log_page", [key], [below, since, want, budget, tagged, ""]))
+
+    def found(*ats: int) -> list[Any]:
+        return [v for at in ats for v in (at, "s", str(uuid.UUID(int=at)))]
+
+    assert page("", 0, 3, 100, mine) == [0, 7, *found(10, 8, 7)]  # 9 is the other tag's
+    assert page(7, 0, 2, 100, mine) == [0, 4, *found(5, 4)]  # below 7
+    assert page(7, 3, 10, 100, mine) == [1, 3, *found(5, 4)]  # over at since
+    assert page("", 0, 10, 4, other) == [0, 7, *found(9)]  # its budget: 4 looked at
+    assert page("", 0, 10, 100, other) == [1, 1, *found(9, 6, 3)]  # the list's end
+    assert page(1, 0, 10, 100, mine) == [1, 0]  # nothing below the last
+
+
+@of("notifications/note")
+def test_note_keeps_the_last_twenty_events_of_a_record_that_is_there(
+    r: redis.Redis, run: Run
+) -> None:
+    record(r)
+    for n in range(21):
+        assert (
+            run("notifications/note", [record_key(NID)], ["callback", "", f"d{n}", "x" * 80]) == 1
+        )
+    fields = cast(dict[str, str], r.hgetall(record_key(NID)))
+    assert fields["en"] == "21"
+    events = sorted(v for k, v in fields.items() if re.fullmatch(r"e\d+", k))
+    assert len(events) == 20 and all(len(e) == 64 for e in events)
+    assert fields["e0"].split("|")[1:4] == ["callback", "", "d20"]  # the first, written over
+    gone = "a0000000-0000-4000-8000-0000000000ff"
+    assert run("notifications/note", [record_key(gone)], ["callback", "", "", "HTTP 200"]) == 0
+    assert r.exists(record_key(gone)) == 0
 
 
 # -- captchas, idempotency, rate limits, suppressions

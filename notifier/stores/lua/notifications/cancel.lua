@@ -14,6 +14,7 @@
 -- Returns {the status it had (false for no record), callback due (1/0)}: cancelled when that
 -- status is one of ARGV[5].
 --#include lib/batch_counts.lua
+--#include lib/timeline.lua
 
 local record, payload, schedule, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local status = redis.call('HGET', record, 'status')
@@ -22,6 +23,7 @@ if not status or not string.find(ARGV[5], ' ' .. status .. ' ', 1, true) then
 end
 redis.call('HSET', record, 'status', 'cancelled', 'updated_at', ARGV[2])
 batch_moved(record, status, 'cancelled', ARGV[2])
+noted(record, 'cancelled', '', '', 'was ' .. status)
 redis.call('ZREM', schedule, ARGV[1])
 redis.call('DEL', payload)
 local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'

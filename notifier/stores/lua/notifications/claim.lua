@@ -25,6 +25,8 @@
 -- A first attempt's wait in its lane goes in the queue_wait histogram.
 --#include lib/batch_counts.lua
 --#include lib/observe.lua
+--#include lib/timeline.lua
+--#include lib/message_log.lua
 
 local record, payload, metrics = KEYS[1], KEYS[2], KEYS[3]
 local status = redis.call('HGET', record, 'status')
@@ -48,6 +50,7 @@ if batch_cancelled(record) then
   redis.call('DEL', payload)
   redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':cancelled' .. mode, 1)
   batch_moved(record, status, 'cancelled', ARGV[1])
+  noted(record, 'cancelled', '', '', 'its batch was cancelled')
   return {'cancelled', -1, '0'}
 end
 local attempts = tonumber(redis.call('HGET', record, 'attempts') or '0')
@@ -57,6 +60,8 @@ if attempts >= tonumber(ARGV[4]) then
   redis.call('DEL', payload)
   redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':failed' .. mode, 1)
   batch_moved(record, status, 'failed', ARGV[1])
+  noted(record, 'attempt', '', 'attempt ' .. attempts, 'failed: gave up, attempts did not finish')
+  log_failed(record)
   return {'failed', attempts, '0'}
 end
 attempts = redis.call('HINCRBY', record, 'attempts', 1)

@@ -29,6 +29,8 @@
 -- again), or the status that leaves nothing to apply ('missing' for no record; an open one's
 -- send is not recorded yet). first: the mail's first permanent bounce, or its first complaint.
 --#include lib/batch_counts.lua
+--#include lib/timeline.lua
+--#include lib/message_log.lua
 
 local record, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3]
 local kind, token, note, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -46,8 +48,15 @@ local function tell()
   return 1
 end
 
-local function counted()
+-- Something new: counted, and on the timeline (what happened, never to whom): a 'receipt' when
+-- it moved the mail's status, else an 'event'.
+local function counted(moved_to)
   redis.call('HINCRBY', metrics, 'mail_events:' .. ARGV[6] .. ':' .. kind, 1)
+  if moved_to then
+    noted(record, 'receipt', ARGV[6], '', moved_to)
+  else
+    noted(record, 'event', ARGV[6], '', kind)
+  end
 end
 
 if kind == 'soft' then
@@ -87,13 +96,14 @@ else  -- bounced, dropped: this recipient failed for good
   local recipients = tonumber(redis.call('HGET', record, 'recipients') or '1')
   if status == 'sent' and failed >= recipients then new = 'undelivered' end
 end
-counted()
+counted(new)
 if not new then return {'noted', 0, first, client} end
 
 redis.call('HSET', record, 'status', new, 'updated_at', now)
 if new == 'undelivered' then redis.call('HSET', record, 'error', note) end
 batch_moved(record, 'sent', new, now)
 redis.call('EXPIRE', record, ARGV[5])
+if new == 'undelivered' then log_failed(record) end
 redis.call('HINCRBY', metrics, 'receipts:' .. ARGV[6] .. ':' .. new, 1)
 local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
 redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':' .. new .. mode, 1)

@@ -15,6 +15,8 @@
 -- Returns {'moved', callback due (1/0)}, or {status, 0} with the status that leaves nothing to
 -- move ('missing' for no record; an open one's send is not recorded yet).
 --#include lib/batch_counts.lua
+--#include lib/timeline.lua
+--#include lib/message_log.lua
 
 local record, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3]
 local status = redis.call('HGET', record, 'status')
@@ -22,7 +24,9 @@ if not status then return {'missing', 0} end
 if status ~= 'sent' then return {status, 0} end
 redis.call('HSET', record, 'status', ARGV[1], 'error', ARGV[2], 'updated_at', ARGV[3])
 batch_moved(record, 'sent', ARGV[1], ARGV[3])
+noted(record, 'receipt', ARGV[5], '', ARGV[1])
 redis.call('EXPIRE', record, ARGV[4])
+if ARGV[1] == 'undelivered' then log_failed(record) end
 redis.call('HINCRBY', metrics, 'receipts:' .. ARGV[5] .. ':' .. ARGV[1], 1)
 local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
 redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':' .. ARGV[1] .. mode, 1)

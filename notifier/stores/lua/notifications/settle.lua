@@ -33,6 +33,8 @@
 --#include lib/batch_counts.lua
 --#include lib/observe.lua
 --#include lib/past_full.lua
+--#include lib/timeline.lua
+--#include lib/message_log.lua
 
 local record, payload, metrics, minute, callbacks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 past_full(record)
@@ -50,9 +52,13 @@ if new == 'retrying' and batch_cancelled(record) then new, final, revoked = 'can
 redis.call('HSET', record, 'status', new, 'provider', ARGV[2], 'error', ARGV[3],
            'updated_at', ARGV[4])
 batch_moved(record, status, new, ARGV[4])
+noted(record, 'attempt', ARGV[2], 'attempt ' .. (redis.call('HGET', record, 'attempts') or '0'),
+      ARGV[1] .. (ARGV[3] ~= '' and ': ' .. ARGV[3] or ''))
+if revoked == 1 then noted(record, 'cancelled', '', '', 'its batch was cancelled') end
 redis.call('EXPIRE', record, ARGV[5])
 if final == '1' then
   redis.call('DEL', payload)
+  if new ~= 'sent' and new ~= 'cancelled' then log_failed(record) end
   local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
   redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':' .. new .. mode, 1)
 end

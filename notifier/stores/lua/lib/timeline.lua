@@ -1,0 +1,16 @@
+-- Library: a notification's timeline, kept in its record (so it lives and dies with it): the
+-- last 20 events, each a field 'e0'..'e19' in turn ('en' counts them), one line
+--   <unix seconds, 3 decimals>|<what>|<provider>|<detail>|<outcome>
+-- cut to 64 bytes, so the record stays as compact as Redis keeps a small hash (its
+-- hash-max-listpack-value). Never content, codes or recipients: a status, a provider, an HTTP
+-- status, a count. Read by notifier.services.message_log.timeline.
+--
+-- noted(record, what, provider, detail, outcome)  add an event to a record that exists.
+
+local function noted(record, what, provider, detail, outcome)
+  local clock = redis.call('TIME')
+  local line = clock[1] .. '.' .. string.format('%03d', math.floor(tonumber(clock[2]) / 1000))
+    .. '|' .. what .. '|' .. (provider or '') .. '|' .. (detail or '') .. '|' .. (outcome or '')
+  local n = redis.call('HINCRBY', record, 'en', 1)
+  redis.call('HSET', record, 'e' .. ((n - 1) % 20), string.sub(line, 1, 64))
+end
