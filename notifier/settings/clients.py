@@ -12,6 +12,9 @@ RATE_PATTERN = r"^[1-9][0-9]*/(s|m|h)$"
 # printable text (a Twilio number or service, a Chinese sign name).
 ProviderName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 SenderValue = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# An upload store's name, as its route names it (/v1/uploads/<store>/token).
+StoreName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+KeyPrefix = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class ApiClient(BaseModel):
@@ -28,6 +31,10 @@ class ApiClient(BaseModel):
     # The same for S3 (and S3-compatible) upload forms.
     s3_buckets: frozenset[str] = frozenset()
     s3_key_prefix: str | None = Field(default=None, min_length=1, max_length=200)
+    # The same for the other stores, by the store's name: {"cos": ["avatars-1250000000"]} and
+    # {"cos": "tenant-7/"}.
+    buckets: dict[StoreName, frozenset[str]] = Field(default_factory=dict)
+    key_prefixes: dict[StoreName, KeyPrefix] = Field(default_factory=dict)
     # Requests a client may make to the sending routes, e.g. "100/s", "600/m"; else the default.
     rate: str | None = Field(default=None, pattern=RATE_PATTERN)
     # Where Notifier POSTs each final or receipt status, signed with the secret (Standard
@@ -53,6 +60,17 @@ class ApiClient(BaseModel):
         why = None if value is None else fault(value, prefix=True)
         if why is not None:
             raise ValueError(why)
+        return value
+
+    @field_validator("key_prefixes")
+    @classmethod
+    def _prefixes(cls, value: dict[str, str]) -> dict[str, str]:
+        from notifier.objectkeys import fault
+
+        for store, prefix in value.items():
+            why = fault(prefix, prefix=True)
+            if why is not None:
+                raise ValueError(f"{store}: {why}")
         return value
 
     @model_validator(mode="after")

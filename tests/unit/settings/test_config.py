@@ -288,6 +288,14 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             },
             "NOTIFIER_API_KEYS",
         ),  # a prefix that would confine nothing (an empty, . or .. segment, a leading /)
+        (
+            {
+                "NOTIFIER_API_KEYS": json.dumps(
+                    [{"client": "x", "key_sha256": "0" * 64, "key_prefixes": {"cos": "/u/"}}]
+                )
+            },
+            "NOTIFIER_API_KEYS",
+        ),  # the same for a store of key_prefixes
         ({"NOTIFIER_REDIS_URL": "localhost:6379"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_REDIS_URL": "amqp://mq"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_RETRY_CAP": "4000"}, "NOTIFIER_RETRY_CAP"),
