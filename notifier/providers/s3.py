@@ -72,6 +72,18 @@ def conditions(request: S3UploadRequest) -> tuple[dict[str, str], list[Any]]:
     return fields, rules
 
 
+def signed_expiration(encoded: str, rules: list[Any], *, signer: str) -> str:
+    """The expiration (RFC 3339) of a policy a library signed (``encoded``: base64 of its
+    JSON), once every one of ``rules`` is found among its conditions."""
+    policy = json.loads(base64.b64decode(encoded))
+    # What was asked must be in what was signed, or the form allows more than asked.
+    lost = [rule for rule in rules if rule not in policy["conditions"]]
+    if lost:
+        raise RuntimeError(f"{signer} left conditions out of the policy: {lost}")
+    expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    return rfc3339(expiration.timestamp())
+
+
 class S3Uploads:
     """S3 as an upload store."""
 
@@ -124,16 +136,10 @@ class S3Uploads:
             Conditions=rules,
             ExpiresIn=request.expires_in,
         )
-        policy = json.loads(base64.b64decode(post["fields"]["policy"]))
-        # What was asked must be in what was signed, or the form allows more than asked.
-        lost = [rule for rule in rules if rule not in policy["conditions"]]
-        if lost:
-            raise RuntimeError(f"boto3 left conditions out of the policy: {lost}")
-        expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
         return S3UploadForm(
             url=post["url"],
             fields=post["fields"],
             bucket=request.bucket,
             key=request.key,
-            expires_at=rfc3339(expiration.timestamp()),
+            expires_at=signed_expiration(post["fields"]["policy"], rules, signer="boto3"),
         )
