@@ -582,6 +582,15 @@ class S3UploadRequest(Strict):
     max_size: Integer = Field(5 * 1024 * 1024, ge=1, le=MAX_S3_POST)
 
 
+class CosUploadRequest(S3UploadRequest):
+    """A Tencent COS upload form's body (``POST /v1/uploads/cos/token``): the S3 route's, with
+    COS's bucket names, which end in the account's APPID (``avatars-1250000000``)."""
+
+    # Lower-case letters, digits and hyphens, "-", then the APPID's digits; one DNS label in all
+    # (the bucket is the first label of COS's host name).
+    bucket: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]{5,}$", max_length=63)
+
+
 class S3UploadForm(BaseModel):
     """The answer with an upload form: ``200 OK``. POST ``fields`` and then the file (last) to
     ``url`` as ``multipart/form-data``."""

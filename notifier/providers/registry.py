@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from notifier.providers.aliyun import AliyunSettings, AliyunSmsProvider
 from notifier.providers.base import MailProvider, SmsProvider, UploadStore
 from notifier.providers.console import ConsoleMailProvider, ConsoleSmsProvider
+from notifier.providers.cos import CosSettings, CosUploads
 from notifier.providers.dkim import DkimSigner, load_keys
 from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
@@ -88,6 +89,7 @@ SMS_PROVIDERS: dict[str, SmsFactory] = {
 UPLOAD_STORES: dict[str, Callable[[Settings], UploadStore]] = {
     "qiniu": Vendor(QiniuSettings, lambda own, s: QiniuUploads(own)),
     "s3": Vendor(S3Settings, lambda own, s: S3Uploads(own)),
+    "cos": Vendor(CosSettings, lambda own, s: CosUploads(own)),
 }
 
 

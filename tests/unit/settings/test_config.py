@@ -324,6 +324,16 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             },
             "NOTIFIER_S3_ENDPOINT_URL",
         ),
+        ({"NOTIFIER_COS_REGION": "ap guangzhou"}, "NOTIFIER_COS_REGION"),
+        ({"NOTIFIER_COS_ENDPOINT": "cos.internal:9000"}, "NOTIFIER_COS_ENDPOINT"),
+        (
+            {
+                **PROD_READY,
+                "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+                "NOTIFIER_COS_ENDPOINT": "http://cos.internal:9000",
+            },
+            "NOTIFIER_COS_ENDPOINT",
+        ),
         ({"NOTIFIER_TEMPLATES_DIR": "no/such/folder"}, "NOTIFIER_TEMPLATES_DIR"),
         ({"NOTIFIER_SNS_CERT_HOSTS": "SNS.*.amazonaws.com"}, "NOTIFIER_SNS_CERT_HOSTS"),
         ({"NOTIFIER_SNS_CERT_HOSTS": "*"}, "NOTIFIER_SNS_CERT_HOSTS"),
