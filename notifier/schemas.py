@@ -591,6 +591,14 @@ class CosUploadRequest(S3UploadRequest):
     bucket: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]{5,}$", max_length=63)
 
 
+class GcsUploadRequest(S3UploadRequest):
+    """A Google Cloud Storage upload form's body (``POST /v1/uploads/gcs/token``): the S3
+    route's, with Cloud Storage's bucket names."""
+
+    # 3 to 63 lower-case letters, digits, "-", "_" and ".", a letter or digit at each end.
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+
+
 class S3UploadForm(BaseModel):
     """The answer with an upload form: ``200 OK``. POST ``fields`` and then the file (last) to
     ``url`` as ``multipart/form-data``."""

@@ -23,6 +23,7 @@ from notifier.providers.base import MailProvider, SmsProvider, UploadStore
 from notifier.providers.console import ConsoleMailProvider, ConsoleSmsProvider
 from notifier.providers.cos import CosSettings, CosUploads
 from notifier.providers.dkim import DkimSigner, load_keys
+from notifier.providers.gcs import GcsSettings, GcsUploads
 from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
 from notifier.providers.qiniu import QiniuSettings, QiniuUploads
@@ -90,6 +91,7 @@ UPLOAD_STORES: dict[str, Callable[[Settings], UploadStore]] = {
     "qiniu": Vendor(QiniuSettings, lambda own, s: QiniuUploads(own)),
     "s3": Vendor(S3Settings, lambda own, s: S3Uploads(own)),
     "cos": Vendor(CosSettings, lambda own, s: CosUploads(own)),
+    "gcs": Vendor(GcsSettings, lambda own, s: GcsUploads(own)),
 }
 
 

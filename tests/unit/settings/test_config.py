@@ -334,6 +334,15 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             },
             "NOTIFIER_COS_ENDPOINT",
         ),
+        (
+            {
+                **PROD_READY,
+                "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+                "NOTIFIER_GCS_ENDPOINT": "http://gcs.internal:9000",
+            },
+            "NOTIFIER_GCS_ENDPOINT",
+        ),
+        ({"NOTIFIER_GCS_CREDENTIALS_FILE": "no/such/key.json"}, "NOTIFIER_GCS_CREDENTIALS_FILE"),
         ({"NOTIFIER_TEMPLATES_DIR": "no/such/folder"}, "NOTIFIER_TEMPLATES_DIR"),
         ({"NOTIFIER_SNS_CERT_HOSTS": "SNS.*.amazonaws.com"}, "NOTIFIER_SNS_CERT_HOSTS"),
         ({"NOTIFIER_SNS_CERT_HOSTS": "*"}, "NOTIFIER_SNS_CERT_HOSTS"),
