@@ -12,20 +12,26 @@ Notifier to mint it. The form goes to ``<endpoint>/<bucket>/`` (path-style): the
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from google.cloud.storage import Client
-from google.oauth2.service_account import Credentials
 from pydantic import Field
 
 from notifier.providers.s3 import FILENAME, conditions, signed_expiration
 from notifier.schemas import GcsUploadRequest, S3UploadForm
 from notifier.settings import ApiClient, Environment, Settings, VendorSettings
 
+if TYPE_CHECKING:
+    from google.cloud.storage import Client
+    from google.oauth2.service_account import Credentials
+
 
 def service_account(path: str) -> Credentials:
     """The signing credentials of a service account's JSON key file; a ValueError naming the
     variable when the file cannot be read as one."""
+    # Imported when a key file is set: google-cloud-storage takes most of a second to import,
+    # which no process should pay for a store it does not use.
+    from google.oauth2.service_account import Credentials
+
     try:
         credentials: Credentials = Credentials.from_service_account_file(path)  # type: ignore[no-untyped-call]
     except (OSError, ValueError) as e:
@@ -60,6 +66,8 @@ class GcsUploads:
     def __init__(self, settings: GcsSettings) -> None:
         self._client: Client | None = None
         if settings.credentials_file:
+            from google.cloud.storage import Client
+
             credentials = service_account(settings.credentials_file)
             # Made once; building it reads nothing from the network (a project is given).
             self._client = Client(
