@@ -14,24 +14,9 @@ from typing import Any
 import pytest
 
 from tests.support.peers.cos import FakeCos, cos_signature
+from tests.support.peers.cos_example import KEY_TIME, POLICY, SECRET_ID, SECRET_KEY, SIGNATURE
 from tests.support.peers.s3 import post_form
 
-# "Preparations" and "Signature form fields" of Tencent's page, as printed there.
-SECRET_ID = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"
-SECRET_KEY = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"
-KEY_TIME = "1567150692;1567157892"
-SIGNATURE = "7758dc9a832e9d301dca704cacbf9d9f8172fdef"
-POLICY = (
-    "ewogICAgImV4cGlyYXRpb24iOiAiMjAxOS0wOC0zMFQwOTozODoxMi40MTRaIiwKICAgICJjb25kaXRpb25zIjogWwog"
-    "ICAgICAgIHsgImFjbCI6ICJkZWZhdWx0IiB9LAogICAgICAgIHsgImJ1Y2tldCI6ICJleGFtcGxlYnVja2V0LTEyNTAw"
-    "MDAwMDAiIH0sCiAgICAgICAgWyAic3RhcnRzLXdpdGgiLCAiJGtleSIsICJmb2xkZXIvc3ViZm9sZGVyLyIgXSwKICAg"
-    "ICAgICBbICJzdGFydHMtd2l0aCIsICIkQ29udGVudC1UeXBlIiwgImltYWdlLyIgXSwKICAgICAgICBbICJzdGFydHMt"
-    "d2l0aCIsICIkc3VjY2Vzc19hY3Rpb25fcmVkaXJlY3QiLCAiaHR0cHM6Ly9teS53ZWJzaXRlLyIgXSwKICAgICAgICBb"
-    "ICJlcSIsICIkeC1jb3Mtc2VydmVyLXNpZGUtZW5jcnlwdGlvbiIsICJBRVMyNTYiIF0sCiAgICAgICAgeyAicS1zaWdu"
-    "LWFsZ29yaXRobSI6ICJzaGExIiB9LAogICAgICAgIHsgInEtYWsiOiAiQUtJRFFqejNsdG9tcFZqQm5pNUxpdGtXSEZs"
-    "RnB3a245VTVxIiB9LAogICAgICAgIHsgInEtc2lnbi10aW1lIjogIjE1NjcxNTA2OTI7MTU2NzE1Nzg5MiIgfQogICAg"
-    "XQp9"
-)
 BUCKET = "examplebucket-1250000000"
 WITHIN = 1567151000.0  # 2019-08-30T07:43:20Z: within the key time, before the expiration
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64

@@ -22,8 +22,8 @@ from notifier.settings import ApiClient
 from notifier.timestamps import rfc3339
 from tests.support.peers import cos as peer
 from tests.support.peers.cos import FakeCos
+from tests.support.peers.cos_example import KEY_TIME, POLICY, SECRET_KEY, SIGNATURE
 from tests.support.peers.s3 import post_form
-from tests.unit.test_cos_peer import KEY_TIME, POLICY, SECRET_KEY, SIGNATURE
 
 PNG = b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes * 64
 WEB = ApiClient(
