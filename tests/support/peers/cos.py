@@ -63,7 +63,8 @@ class FakeCos(FakeS3):
     ) -> None:
         super().__init__(buckets)
         self.secret_id, self.secret_key = secret_id, secret_key
-        self.clock: Callable[[], float] = time.time
+        # The local S3's clock_offset (a form seen later) moves it too.
+        self.clock: Callable[[], float] = lambda: time.time() + self.clock_offset
 
     def start(self) -> FakeCos:
         super().start()

@@ -6,17 +6,13 @@ byte does not verify, and the URL is https."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from notifier.errors import Unavailable
@@ -25,8 +21,8 @@ from notifier.schemas import GcsUploadRequest
 from notifier.services.uploads import mint_upload
 from notifier.settings import ApiClient
 from notifier.timestamps import rfc3339
+from tests.support.peers import gcs
 
-EMAIL = "uploads@notifier-test.iam.gserviceaccount.com"
 BUCKET = "avatars"
 WEB = ApiClient(
     client="web", key_sha256="0" * 64, scopes=frozenset({"upload"}),
@@ -38,32 +34,13 @@ TENANT = WEB.model_copy(update={"client": "tenant", "key_prefixes": {"gcs": "ten
 @pytest.fixture(scope="module")
 def key() -> RSAPrivateKey:
     """The service account's private key."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return gcs.account_key()
 
 
 @pytest.fixture(scope="module")
-def key_file(key: RSAPrivateKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A service account's JSON key file, as the Cloud console downloads one."""
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    path = tmp_path_factory.mktemp("gcs") / "service-account.json"
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "notifier-test",
-                "private_key_id": "0123456789abcdef",
-                "private_key": pem,
-                "client_email": EMAIL,
-                "client_id": "1",
-                "token_uri": "https://oauth2.googleapis.com/token",
-            }
-        )
-    )
-    return path
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The service account's JSON key file, as the Cloud console downloads one."""
+    return gcs.key_file(tmp_path_factory.mktemp("gcs"))
 
 
 def mint(key_file: Path, client: ApiClient = WEB, **body: Any) -> dict[str, Any]:
@@ -76,23 +53,11 @@ def mint(key_file: Path, client: ApiClient = WEB, **body: Any) -> dict[str, Any]
 
 
 def verifies(key: RSAPrivateKey, fields: dict[str, str]) -> bool:
-    """Whether ``x-goog-signature`` is the account's signature of ``policy``, as Cloud
-    Storage checks a GOOG4-RSA-SHA256 form."""
-    try:
-        key.public_key().verify(
-            bytes.fromhex(fields["x-goog-signature"]),
-            fields["policy"].encode(),
-            padding.PKCS1v15(),
-            hashes.SHA256(),
-        )
-    except InvalidSignature:
-        return False
-    return True
+    return gcs.verifies(fields, key)
 
 
 def policy_of(form: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads(base64.b64decode(form["fields"]["policy"]))
-    return found
+    return gcs.policy_of(form["fields"])
 
 
 def test_the_form_is_signed_by_the_account_and_holds_what_was_asked(
@@ -104,7 +69,7 @@ def test_the_form_is_signed_by_the_account_and_holds_what_was_asked(
     fields = form["fields"]
     assert verifies(key, fields)
     assert fields["x-goog-algorithm"] == "GOOG4-RSA-SHA256"
-    assert fields["x-goog-credential"].startswith(f"{EMAIL}/")
+    assert fields["x-goog-credential"].startswith(f"{gcs.EMAIL}/")
     assert fields["x-goog-credential"].endswith("/auto/storage/goog4_request")
     assert (fields["key"], fields["Content-Type"], form["key"]) == (
         "u/1.png",
