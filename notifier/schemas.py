@@ -536,6 +536,7 @@ MAX_S3_POST = 5 * 1024**3  # the largest object one POST may upload (5 GiB)
 
 
 OSS_KEY_BYTES = 1023  # Aliyun OSS's limit on an object's name, in UTF-8 bytes
+COS_KEY_BYTES = 850  # Tencent COS's limit on an object key, in UTF-8 bytes ("Object Overview")
 
 
 def _form_key(limit: int) -> Callable[[str], str]:
@@ -562,26 +563,20 @@ def _s3_key_schema(schema: JsonDict) -> None:
     ]
 
 
-S3Key = Annotated[
-    str,
-    Field(
+def _form_key_field(limit: int) -> Any:
+    """What the document says of a form's key in a store whose keys are at most ``limit`` bytes
+    (``_form_key`` checks the bytes, which it cannot count)."""
+    return Field(
         min_length=1,
-        max_length=S3_KEY_BYTES,
-        description=f"at most {S3_KEY_BYTES} bytes in UTF-8, printable",
+        max_length=limit,
+        description=f"at most {limit} bytes in UTF-8, printable",
         json_schema_extra=_s3_key_schema,
-    ),
-    AfterValidator(_form_key(S3_KEY_BYTES)),
-]
-OssKey = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=OSS_KEY_BYTES,
-        description=f"at most {OSS_KEY_BYTES} bytes in UTF-8, printable",
-        json_schema_extra=_s3_key_schema,
-    ),
-    AfterValidator(_form_key(OSS_KEY_BYTES)),
-]
+    )
+
+
+S3Key = Annotated[str, _form_key_field(S3_KEY_BYTES), AfterValidator(_form_key(S3_KEY_BYTES))]
+OssKey = Annotated[str, _form_key_field(OSS_KEY_BYTES), AfterValidator(_form_key(OSS_KEY_BYTES))]
+CosKey = Annotated[str, _form_key_field(COS_KEY_BYTES), AfterValidator(_form_key(COS_KEY_BYTES))]
 # A media type ("image/png"), or a whole type ("image/*").
 MEDIA_TYPE = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}|\*)$"
 
@@ -608,6 +603,25 @@ class OssUploadRequest(S3UploadRequest):
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
     key: Annotated[OssKey, AS_KEY] | None = None
     key_prefix: Annotated[OssKey, AS_PREFIX] | None = None
+
+
+class CosUploadRequest(S3UploadRequest):
+    """``POST /v1/uploads/cos/token``: the S3 route's body, with Tencent COS's names; its bucket
+    names end in the account's APPID (``avatars-1250000000``)."""
+
+    # Lower-case letters, digits and hyphens, "-", then the APPID's digits; one DNS label in all
+    # (the bucket is the first label of COS's host name).
+    bucket: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]{5,}$", max_length=63)
+    key: Annotated[CosKey, AS_KEY] | None = None
+    key_prefix: Annotated[CosKey, AS_PREFIX] | None = None
+
+
+class GcsUploadRequest(S3UploadRequest):
+    """``POST /v1/uploads/gcs/token``: the S3 route's body, with Cloud Storage's bucket names
+    (its object names are S3's 1,024 bytes)."""
+
+    # 3 to 63 lower-case letters, digits, "-", "_" and ".", a letter or digit at each end.
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 
 
 class S3UploadForm(BaseModel):

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from config import Settings
 from notifier import create_app
-from tests.support.harness.clients import OSS, QINIU, S3, api_clients
+from tests.support.harness.clients import COS, OSS, QINIU, S3, api_clients, gcs_settings
 from tests.support.peers import system
 from tests.support.peers.redis_server import RedisServer
 
@@ -61,6 +61,8 @@ def make_settings(redis_server: RedisServer, tmp_path: Any) -> Callable[..., Set
             **QINIU,
             **S3,
             **OSS,
+            **COS,
+            **gcs_settings(tmp_path),
         }
         if "mail_providers" in overrides:
             del values["mail_provider"]  # one or the other

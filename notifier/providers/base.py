@@ -145,7 +145,7 @@ class UploadAsk(Protocol):
 
 
 class UploadStore(Protocol):
-    """A cloud store that lets a browser upload with what Notifier mints (Qiniu, S3, OSS).
+    """A cloud store that lets a browser upload with what Notifier mints (Qiniu, S3, OSS, COS, GCS).
 
     Pure computation: minting signs a policy and calls no one. ``request`` is the body model
     the store's route and task take; ``check`` raises a 422 for what the model alone cannot

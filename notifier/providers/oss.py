@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 
-from notifier.providers.s3 import FILENAME, conditions
+from notifier.providers.forms import conditions, form_key
 from notifier.schemas import OssUploadRequest, S3UploadForm
 from notifier.settings import Environment, Settings, VendorSettings, text
 from notifier.timestamps import rfc3339
@@ -98,7 +98,7 @@ class OssUploads:
             "x-oss-credential": f"{s.access_key_id}/{date}/{region}/{SERVICE}/{TERMINATOR}",
             "x-oss-date": stamp,
         }
-        key = request.key if request.key is not None else (request.key_prefix or "") + FILENAME
+        key = form_key(request)
         own, rules = conditions(request)
         named: list[Any] = (
             ["eq", "$key", key] if request.key is not None

@@ -21,7 +21,9 @@ from typing import Any, TypeVar
 from notifier.providers.aliyun import AliyunSettings, AliyunSmsProvider
 from notifier.providers.base import MailProvider, SmsProvider, UploadStore
 from notifier.providers.console import ConsoleMailProvider, ConsoleSmsProvider
+from notifier.providers.cos import CosSettings, CosUploads
 from notifier.providers.dkim import DkimSigner, load_keys
+from notifier.providers.gcs import GcsSettings, GcsUploads
 from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
 from notifier.providers.oss import OssSettings, OssUploads
 from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
@@ -90,6 +92,8 @@ UPLOAD_STORES: dict[str, Callable[[Settings], UploadStore]] = {
     "qiniu": Vendor(QiniuSettings, lambda own, s: QiniuUploads(own)),
     "s3": Vendor(S3Settings, lambda own, s: S3Uploads(own)),
     "oss": Vendor(OssSettings, lambda own, s: OssUploads(own)),
+    "cos": Vendor(CosSettings, lambda own, s: CosUploads(own)),
+    "gcs": Vendor(GcsSettings, lambda own, s: GcsUploads(own)),
 }
 
 

@@ -11,21 +11,16 @@ MinIO, Ceph, Cloudflare R2, Aliyun OSS or Tencent COS through their S3 endpoints
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import boto3
 from botocore.config import Config
 from pydantic import Field, SecretStr, model_validator
 
+from notifier.providers.forms import conditions, form_key, signed_expiration
 from notifier.schemas import S3UploadForm, S3UploadRequest
 from notifier.settings import Environment, Settings, VendorSettings, text
-from notifier.timestamps import rfc3339
-
-FILENAME = "${filename}"  # S3 puts the uploaded file's name here (a key under a prefix)
 
 
 class S3Settings(VendorSettings):
@@ -55,22 +50,6 @@ class S3Settings(VendorSettings):
         production = settings.env is Environment.PRODUCTION
         if production and self.endpoint_url and not self.endpoint_url.startswith("https://"):
             raise ValueError("NOTIFIER_S3_ENDPOINT_URL: must be https:// in production")
-
-
-def conditions(request: S3UploadRequest) -> tuple[dict[str, str], list[Any]]:
-    """The form's own fields and the policy's conditions for the size and the content type the
-    request allows (boto3 adds the bucket, the key, and its signing fields; OSS's adapter signs
-    the same, which its policies read as S3's do)."""
-    fields: dict[str, str] = {}
-    rules: list[Any] = [["content-length-range", 1, request.max_size]]
-    kind = request.content_type
-    if kind is not None and kind.endswith("/*"):
-        # A whole type: the page sets the file's own type in the Content-Type field.
-        rules.append(["starts-with", "$Content-Type", kind[:-1]])
-    elif kind is not None:
-        fields["Content-Type"] = kind
-        rules.append({"Content-Type": kind})
-    return fields, rules
 
 
 class S3Uploads:
@@ -110,25 +89,18 @@ class S3Uploads:
             return self._client
 
     def mint(self, request: S3UploadRequest) -> S3UploadForm:
-        key = request.key if request.key is not None else (request.key_prefix or "") + FILENAME
         fields, rules = conditions(request)
         post = self._boto().generate_presigned_post(
             Bucket=request.bucket,
-            Key=key,
+            Key=form_key(request),
             Fields=fields,
             Conditions=rules,
             ExpiresIn=request.expires_in,
         )
-        policy = json.loads(base64.b64decode(post["fields"]["policy"]))
-        # What was asked must be in what was signed, or the form allows more than asked.
-        lost = [rule for rule in rules if rule not in policy["conditions"]]
-        if lost:
-            raise RuntimeError(f"boto3 left conditions out of the policy: {lost}")
-        expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
         return S3UploadForm(
             url=post["url"],
             fields=post["fields"],
             bucket=request.bucket,
             key=request.key,
-            expires_at=rfc3339(expiration.timestamp()),
+            expires_at=signed_expiration(post["fields"]["policy"], rules, signer="boto3"),
         )

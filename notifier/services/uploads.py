@@ -1,5 +1,5 @@
 """Upload tokens and forms for browsers: check what a client may upload, then let the store's
-adapter mint it. One path for every store (Qiniu, S3, and any store to come); an adapter
+adapter mint it. One path for every store (Qiniu, S3, OSS, COS, GCS, any store to come); an adapter
 (:class:`~notifier.providers.base.UploadStore`) says what differs.
 
 The order of refusals is the contract's, for every store: the body (422 naming the field: the

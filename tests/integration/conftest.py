@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
+from tests.support.harness.clients import bucket
 from tests.support.harness.events import Events, events_stack
 from tests.support.harness.stack import Stack, stack_settings, start_stack
 from tests.support.peers.chromium import Page
+from tests.support.peers.cos import FakeCos
 from tests.support.peers.oss import FakeOss
 from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.s3 import FakeS3
@@ -53,6 +55,15 @@ def oss() -> Iterator[FakeOss]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def cos() -> Iterator[FakeCos]:
+    """A local Tencent COS that checks POST Object forms' signatures and policies, for the whole
+    session; its buckets are the test clients', named with the APPID as COS names them."""
+    server = FakeCos((bucket("cos"), bucket("cos", "invoices"))).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def events(
     request: pytest.FixtureRequest,
@@ -78,6 +89,7 @@ def stack(
     twilio: FakeTwilio,
     s3: FakeS3,
     oss: FakeOss,
+    cos: FakeCos,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Web, worker and beat as the Procfile starts them, on the session's Redis and peers."""
@@ -85,6 +97,7 @@ def stack(
     settings = stack_settings(redis_server, smtp, twilio, state)
     settings["s3_endpoint_url"] = s3.url
     settings["oss_endpoint"] = oss.url
+    settings["cos_endpoint"] = cos.url
     running = start_stack(settings, smtp, twilio)
     yield running
     running.stop()

@@ -20,7 +20,7 @@ from jinja2 import Environment
 from werkzeug.formparser import parse_form_data
 
 from notifier.embedded import free_port
-from tests.support.harness.clients import QINIU, auth
+from tests.support.harness.clients import QINIU, auth, bucket
 from tests.support.harness.stack import Stack
 from tests.support.harness.wait import wait_for
 from tests.support.peers.chromium import Page
@@ -146,7 +146,7 @@ def choose_a_picture(
 
 
 # The stores that answer a form, each with its local server (a fixture of that name).
-FORM_STORES = ["s3", "oss"]
+FORM_STORES = ["s3", "oss", "cos"]
 
 
 @pytest.mark.parametrize("store", FORM_STORES)
@@ -160,9 +160,14 @@ def test_the_readme_page_uploads_with_the_form(
 ) -> None:
     server: FakeS3 = request.getfixturevalue(store)
     prefix = f"u/{uuid.uuid4().hex}/"
-    backend.ask = (store, {"bucket": "avatars", "key_prefix": prefix, "content_type": "image/*"})
+    backend.ask = (
+        store,
+        {"bucket": bucket(store), "key_prefix": prefix, "content_type": "image/*"},
+    )
     choose_a_picture(page, backend, tmp_path)
-    found = wait_for(lambda: server.objects.get(("avatars", f"{prefix}face.png")), what="upload")
+    found = wait_for(
+        lambda: server.objects.get((bucket(store), f"{prefix}face.png")), what="upload"
+    )
     # The page gave the file's own type, within the form's image/*.
     assert (found.body, found.content_type) == (PNG, "image/png")
 
@@ -178,10 +183,15 @@ def test_the_readme_form_uploads_without_script(
 ) -> None:
     server: FakeS3 = request.getfixturevalue(store)
     prefix = f"u/{uuid.uuid4().hex}/"
-    backend.ask = (store, {"bucket": "avatars", "key_prefix": prefix, "content_type": "image/png"})
+    backend.ask = (
+        store,
+        {"bucket": bucket(store), "key_prefix": prefix, "content_type": "image/png"},
+    )
     choose_a_picture(page, backend, tmp_path, "/form", "input[type=file]")
     page.evaluate("document.querySelector('form button').click()")
-    found = wait_for(lambda: server.objects.get(("avatars", f"{prefix}face.png")), what="upload")
+    found = wait_for(
+        lambda: server.objects.get((bucket(store), f"{prefix}face.png")), what="upload"
+    )
     assert (found.body, found.content_type) == (PNG, "image/png")
 
 

@@ -18,6 +18,7 @@ EVICTS = "NOTIFIER_REDIS_URL: Redis's maxmemory-policy is volatile-lru; it must 
 PRODUCTION = {
     "env": "production", "sms_providers": "console", "captcha_secret": "0" * 20,
     "s3_endpoint_url": "https://s3.example.com", "oss_endpoint": "https://oss.example.com",
+    "cos_endpoint": "https://cos.example.com",
 }  # fmt: skip
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from config import ApiClient
 from notifier.providers.registry import UPLOAD_STORES
-from tests.support.peers import oss, s3
+from tests.support.peers import cos, gcs, oss, s3
 
 KEYS = {
     "tester": "ntf_test-key-with-every-scope",
@@ -35,7 +36,7 @@ PREFIXES = {"uploader": "u/uploader/"}
 # as the store names them (bucket()).
 STORES = tuple(UPLOAD_STORES)
 # How a store names a bucket, where not as "avatars" (COS: "avatars-1250000000", its APPID).
-BUCKET_NAMES: dict[str, str] = {}
+BUCKET_NAMES = {"cos": "{}-1250000000"}
 RATES = {"throttled": "3/m"}
 # Every client's uploads go to "avatars" but the shop's, which go to "invoices".
 BUCKETS = {"shop": ["invoices"]}
@@ -55,6 +56,19 @@ OSS = {
     "oss_region": oss.REGION,
     "oss_endpoint": "http://127.0.0.1:9",
 }
+# The same for Tencent COS (tests/support/peers/cos.py).
+COS = {
+    "cos_secret_id": cos.SECRET_ID,
+    "cos_secret_key": cos.SECRET_KEY,
+    "cos_region": "ap-guangzhou",
+    "cos_endpoint": "http://127.0.0.1:9",
+}
+
+
+def gcs_settings(folder: Path) -> dict[str, str]:
+    """Cloud Storage's settings of the tests: the tests' service account (its key file written
+    into ``folder``; tests/support/peers/gcs.py)."""
+    return {"gcs_credentials_file": str(gcs.key_file(folder))}
 
 
 def api_clients() -> list[ApiClient]:

@@ -35,6 +35,7 @@ from phonenumbers import PhoneNumberType
 
 from notifier.errors import TemplateError
 from notifier.schemas import (
+    COS_KEY_BYTES,
     MAX_RECIPIENTS,
     MAX_SMS_TEXT,
     OSS_KEY_BYTES,
@@ -45,7 +46,8 @@ from notifier.templating import MailTemplates, NamedSms, folders
 
 MAX_SUBJECT = 998
 KEY_BYTES = {"POST /v1/uploads/qiniu/token": QINIU_KEY_BYTES, "POST /v1/uploads/s3/token": S3_KEY_BYTES,
-             "POST /v1/uploads/oss/token": OSS_KEY_BYTES}  # fmt: skip
+             "POST /v1/uploads/oss/token": OSS_KEY_BYTES, "POST /v1/uploads/cos/token": COS_KEY_BYTES,
+             "POST /v1/uploads/gcs/token": S3_KEY_BYTES}  # fmt: skip
 
 
 def _listed(variable: str) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from tests.support.harness.clients import OSS, QINIU, S3, api_clients, auth
+from tests.support.harness.clients import COS, OSS, QINIU, S3, api_clients, auth, gcs_settings
 from tests.support.harness.processes import (
     BIN,
     Process,
@@ -112,6 +112,8 @@ def stack_settings(
         **QINIU,
         **S3,
         **OSS,
+        **COS,
+        **gcs_settings(state),
     }
 
 

@@ -55,11 +55,7 @@ class FakeOss(FakeS3):
     as OSS does."""
 
     def _handle(self, request: Request) -> Response:
-        bucket = request.path.strip("/")
-        if request.method != "POST" or "/" in bucket:
-            raise Refused(405, "MethodNotAllowed", "only PostObject to /<bucket> is served")
-        if bucket not in self.buckets:
-            raise Refused(404, "NoSuchBucket", "The specified bucket does not exist.")
+        bucket = self._bucket(request, "PostObject")
         boundary = request.mimetype_params.get("boundary", "")
         raw = request.get_data()  # kept: the form is parsed from it below
         form = request.form

@@ -103,12 +103,18 @@ class FakeS3:
         response.headers["Access-Control-Allow-Origin"] = "*"
         return response(environ, start_response)
 
-    def _handle(self, request: Request) -> Response:
+    def _bucket(self, request: Request, operation: str = "POST Object") -> str:
+        """The bucket a form is posted to (path-style, ``POST /<bucket>``), refused as the
+        store refuses a request for any other path or an unknown bucket."""
         bucket = request.path.strip("/")
         if request.method != "POST" or "/" in bucket:
-            raise Refused(405, "MethodNotAllowed", "only POST Object to /<bucket> is served")
+            raise Refused(405, "MethodNotAllowed", f"only {operation} to /<bucket> is served")
         if bucket not in self.buckets:
-            raise Refused(404, "NoSuchBucket", "The specified bucket does not exist")
+            raise Refused(404, "NoSuchBucket", "The specified bucket does not exist.")
+        return bucket
+
+    def _handle(self, request: Request) -> Response:
+        bucket = self._bucket(request)
         form = request.form
         upload = request.files.get("file")
         if upload is None:

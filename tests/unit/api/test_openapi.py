@@ -93,6 +93,12 @@ CASES: list[tuple[str, Any, bool]] = [
     ("/v1/uploads/s3/token", S3, True),
     ("/v1/uploads/s3/token", {**S3, "key": "u/${filename}"}, False),
     ("/v1/uploads/s3/token", {**S3, "key": "u/\u00ad1.png"}, False),  # a soft hyphen
+    ("/v1/uploads/cos/token", {**S3, "bucket": "avatars-1250000000"}, True),
+    ("/v1/uploads/cos/token", S3, False),  # a COS bucket carries its APPID
+    ("/v1/uploads/cos/token", {**S3, "bucket": "avatars-1250000000", "key": "a" * 851}, False),
+    ("/v1/uploads/cos/token", {**S3, "bucket": "avatars-1250000000", "key": "a" * 850}, True),
+    ("/v1/uploads/gcs/token", S3, True),
+    ("/v1/uploads/gcs/token", {**S3, "bucket": "Avatars"}, False),
 ]
 
 

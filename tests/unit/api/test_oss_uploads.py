@@ -158,6 +158,8 @@ def test_the_document_lists_the_route_for_every_store_with_its_body(client: Flas
         ("qiniu", "UploadTokenRequest", "UploadToken"),
         ("s3", "S3UploadRequest", "S3UploadForm"),
         ("oss", "OssUploadRequest", "S3UploadForm"),
+        ("cos", "CosUploadRequest", "S3UploadForm"),
+        ("gcs", "GcsUploadRequest", "S3UploadForm"),
     ):
         operation = paths[f"/v1/uploads/{store}/token"]["post"]
         asked = operation["requestBody"]["content"]["application/json"]["schema"]

@@ -119,6 +119,7 @@ def production(make_settings: Callable[..., Settings], **overrides: Any) -> Flas
         captcha_secret="0" * 32,
         s3_endpoint_url="https://s3.example",
         oss_endpoint="https://oss.example",
+        cos_endpoint="https://cos.example",
         **overrides,
     )
     return create_app(settings).test_client()

@@ -289,6 +289,14 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             },
             "NOTIFIER_API_KEYS",
         ),  # a prefix that would confine nothing (an empty, . or .. segment, a leading /)
+        (
+            {
+                "NOTIFIER_API_KEYS": json.dumps(
+                    [{"client": "x", "key_sha256": "0" * 64, "key_prefixes": {"cos": "/u/"}}]
+                )
+            },
+            "NOTIFIER_API_KEYS",
+        ),  # the same for a store of key_prefixes
         ({"NOTIFIER_REDIS_URL": "localhost:6379"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_REDIS_URL": "amqp://mq"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_RETRY_CAP": "4000"}, "NOTIFIER_RETRY_CAP"),
@@ -320,6 +328,8 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"NOTIFIER_OSS_ACCESS_KEY_ID": "LTAI1"}, "NOTIFIER_OSS_ACCESS_KEY_ID"),
         ({"NOTIFIER_OSS_ENDPOINT": "oss.internal:9000"}, "NOTIFIER_OSS_ENDPOINT"),
         ({"NOTIFIER_OSS_REGION": "oss-cn-hangzhou.aliyuncs.com"}, "NOTIFIER_OSS_REGION"),
+        ({"NOTIFIER_COS_REGION": "ap guangzhou"}, "NOTIFIER_COS_REGION"),
+        ({"NOTIFIER_COS_ENDPOINT": "cos.internal:9000"}, "NOTIFIER_COS_ENDPOINT"),
         (
             {
                 **PROD_READY,
@@ -336,6 +346,23 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             },
             "NOTIFIER_API_KEYS",
         ),
+        (
+            {
+                **PROD_READY,
+                "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+                "NOTIFIER_COS_ENDPOINT": "http://cos.internal:9000",
+            },
+            "NOTIFIER_COS_ENDPOINT",
+        ),
+        (
+            {
+                **PROD_READY,
+                "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com",
+                "NOTIFIER_GCS_ENDPOINT": "http://gcs.internal:9000",
+            },
+            "NOTIFIER_GCS_ENDPOINT",
+        ),
+        ({"NOTIFIER_GCS_CREDENTIALS_FILE": "no/such/key.json"}, "NOTIFIER_GCS_CREDENTIALS_FILE"),
         ({"NOTIFIER_TEMPLATES_DIR": "no/such/folder"}, "NOTIFIER_TEMPLATES_DIR"),
         ({"NOTIFIER_SNS_CERT_HOSTS": "SNS.*.amazonaws.com"}, "NOTIFIER_SNS_CERT_HOSTS"),
         ({"NOTIFIER_SNS_CERT_HOSTS": "*"}, "NOTIFIER_SNS_CERT_HOSTS"),

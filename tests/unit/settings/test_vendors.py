@@ -59,7 +59,7 @@ def test_a_bad_vendor_value_is_one_line_naming_its_variable(
     [(MAIL_PROVIDERS, "smtp"), (MAIL_PROVIDERS, "outbox"), (MAIL_PROVIDERS, "ses"),
      (MAIL_PROVIDERS, "sendgrid"), (SMS_PROVIDERS, "twilio"),
      (SMS_PROVIDERS, "aliyun"), (SMS_PROVIDERS, "tencent"), (UPLOAD_STORES, "qiniu"),
-     (UPLOAD_STORES, "s3")],
+     (UPLOAD_STORES, "s3"), (UPLOAD_STORES, "cos"), (UPLOAD_STORES, "gcs")],
 )  # fmt: skip
 def test_each_vendors_adapter_is_made_from_the_settings(
     factories: dict[str, Callable[[Settings], Any]], name: str

@@ -223,7 +223,8 @@ class Client(_Configured):
         return self._run(calls.s3_form(bucket, options))
 
     def upload_form(self, store: str, bucket: str, **options: Unpack[S3Upload]) -> S3Form:
-        """A browser upload form for one of your buckets in ``store`` (``oss``, ``s3``, …)."""
+        """A browser upload form for one of your buckets in ``store`` (``s3``, ``oss``, ``cos``,
+        ``gcs``, or any store the service registers)."""
         return self._run(calls.upload_form(store, bucket, options))
 
     def suppressions(self) -> Iterator[Suppression]:
@@ -393,7 +394,8 @@ class AsyncClient(_Configured):
         return await self._run(calls.s3_form(bucket, options))
 
     async def upload_form(self, store: str, bucket: str, **options: Unpack[S3Upload]) -> S3Form:
-        """A browser upload form for one of your buckets in ``store`` (``oss``, ``s3``, …)."""
+        """A browser upload form for one of your buckets in ``store`` (``s3``, ``oss``, ``cos``,
+        ``gcs``, or any store the service registers)."""
         return await self._run(calls.upload_form(store, bucket, options))
 
     def suppressions(self) -> AsyncIterator[Suppression]:

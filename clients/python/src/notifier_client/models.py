@@ -103,7 +103,8 @@ class QiniuUpload(TypedDict, total=False):
 
 
 class S3Upload(TypedDict, total=False):
-    """``POST /v1/uploads/s3/token``, besides the bucket."""
+    """``POST /v1/uploads/<store>/token`` of every form store (``s3``, ``oss``, ``cos``,
+    ``gcs``), besides the bucket."""
 
     key: str
     key_prefix: str

@@ -1,0 +1,104 @@
+"""Google Cloud Storage browser upload forms, made by ``google-cloud-storage``'s own
+``Client.generate_signed_post_policy_v4`` with a service account's key file.
+
+The answer is a V4 POST policy: its conditions (the bucket, the key, the size range, the content
+type, and the library's ``x-goog-date``, ``x-goog-credential`` and ``x-goog-algorithm``) as JSON,
+base64-encoded, and ``x-goog-signature``, the hex RSA-SHA256 signature of that base64 with the
+service account's private key (``GOOG4-RSA-SHA256``). Signing is local: no request leaves
+Notifier to mint it. The form goes to ``<endpoint>/<bucket>/`` (path-style): the library's
+``scheme`` (``http`` unless told) applies only to a bucket-bound host name, which is not used.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field
+
+from notifier.providers.forms import conditions, form_key, signed_expiration
+from notifier.schemas import GcsUploadRequest, S3UploadForm
+from notifier.settings import Environment, Settings, VendorSettings
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Client
+    from google.oauth2.service_account import Credentials
+
+
+def service_account(path: str) -> Credentials:
+    """The signing credentials of a service account's JSON key file; a ValueError naming the
+    variable when the file cannot be read as one."""
+    # Imported when a key file is set: google-cloud-storage takes most of a second to import,
+    # which no process should pay for a store it does not use.
+    from google.oauth2.service_account import Credentials
+
+    try:
+        credentials: Credentials = Credentials.from_service_account_file(path)  # type: ignore[no-untyped-call]
+    except (OSError, ValueError) as e:
+        raise ValueError(f"NOTIFIER_GCS_CREDENTIALS_FILE: not a service account key ({e})") from e
+    return credentials
+
+
+class GcsSettings(VendorSettings):
+    """``NOTIFIER_GCS_*``: the service account's key file forms are signed with, and the
+    endpoint they are posted to (``<endpoint>/<bucket>/``)."""
+
+    prefix: ClassVar[str] = "gcs"
+
+    credentials_file: str | None = Field(default=None, min_length=1)
+    endpoint: str = Field(default="https://storage.googleapis.com", pattern=r"^https?://[^\s/]+$")
+
+    def check(self, settings: Settings) -> None:
+        """The key file reads as a service account's (every process, at start-up, rather than
+        at a user's upload); in production the endpoint is https."""
+        if self.credentials_file:
+            service_account(self.credentials_file)
+        production = settings.env is Environment.PRODUCTION
+        if production and not self.endpoint.startswith("https://"):
+            raise ValueError("NOTIFIER_GCS_ENDPOINT: must be https:// in production")
+
+
+class GcsUploads:
+    """Google Cloud Storage as an upload store: a V4 POST policy form."""
+
+    name, title, request = "gcs", "Cloud Storage", GcsUploadRequest
+
+    def __init__(self, settings: GcsSettings) -> None:
+        self._client: Client | None = None
+        if settings.credentials_file:
+            from google.cloud.storage import Client
+
+            credentials = service_account(settings.credentials_file)
+            # Made once; building it reads nothing from the network (a project is given).
+            self._client = Client(
+                project=credentials.project_id,
+                credentials=credentials,
+                client_options={"api_endpoint": settings.endpoint},
+            )
+
+    def check(self, request: GcsUploadRequest, *, require_https: bool) -> None:
+        pass  # the model holds every rule: nothing depends on another field or the environment
+
+    def missing(self) -> str | None:
+        return None if self._client else "NOTIFIER_GCS_CREDENTIALS_FILE"
+
+    def mint(self, request: GcsUploadRequest) -> S3UploadForm:
+        assert self._client is not None  # missing() said so
+        fields, rules = conditions(request)
+        post: dict[str, Any] = self._client.generate_signed_post_policy_v4(
+            request.bucket,
+            # The library adds the key as an exact condition: with a prefix, the key field as the
+            # page sends it, ${filename} and all (Cloud Storage puts the file's name in after).
+            form_key(request),
+            expiration=timedelta(seconds=request.expires_in),
+            conditions=list(rules),  # a copy: the library appends its own to the list
+        )
+        return S3UploadForm(
+            url=post["url"],
+            fields={**fields, **post["fields"]},
+            bucket=request.bucket,
+            key=request.key,
+            expires_at=signed_expiration(
+                post["fields"]["policy"], rules, signer="google-cloud-storage"
+            ),
+        )
