@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from celery import Celery, Task, signals
@@ -157,6 +158,15 @@ def _pass_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> No
     current = request_id.get()
     if headers is not None and current and "request_id" not in headers:
         headers["request_id"] = current
+
+
+@signals.worker_ready.connect
+@signals.beat_init.connect
+def _freeze_what_start_up_made(**kwargs: Any) -> None:
+    """Leave what the start made (modules, the app: most of the heap, long-lived) out of every
+    garbage collection from now on, as ``gc.freeze`` is for: each full collection walked all of
+    it, and the last, as the process ends, took a worker or beat 0.2 s of CPU."""
+    gc.freeze()
 
 
 @signals.task_prerun.connect

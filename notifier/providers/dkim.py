@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 
-import dkim
-
 SIGNED = (
     b"from", b"to", b"cc", b"reply-to", b"subject", b"date", b"message-id", b"mime-version",
     b"content-type", b"content-transfer-encoding", b"list-unsubscribe",
@@ -75,6 +73,10 @@ class DkimSigner:
     ) -> bytes:
         present = {line.split(b":", 1)[0].strip().lower() for line in _header_lines(data)}
         include = [name for name in SIGNED if name in present and name not in unsigned]
+        # Imported on first use: dkimpy brings dnspython, 20 ms to import in every process that
+        # loads the providers, where most deployments sign nothing.
+        import dkim
+
         signature: bytes = dkim.sign(
             data,
             key.selector.encode(),

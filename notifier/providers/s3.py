@@ -14,8 +14,6 @@ from __future__ import annotations
 import threading
 from typing import Any, ClassVar, Literal
 
-import boto3
-from botocore.config import Config
 from pydantic import Field, SecretStr, model_validator
 
 from notifier.providers.forms import conditions, form_key, signed_expiration
@@ -75,6 +73,11 @@ class S3Uploads:
         # Made once (a boto3 client takes tens of milliseconds to build); safe across threads.
         with self._lock:
             if self._client is None:
+                # Imported on first use, as the client is made: boto3 and botocore take every
+                # process that loads the providers 50 ms to import, and most never mint a form.
+                import boto3
+                from botocore.config import Config
+
                 s = self._settings
                 self._client = boto3.session.Session().client(
                     "s3",

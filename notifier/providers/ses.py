@@ -21,13 +21,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-import boto3
 import requests
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
@@ -38,6 +34,10 @@ from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import build_wire
 from notifier.providers.signed_http import operator_error, refusal
 from notifier.settings import Environment, Settings, VendorSettings, text
+
+if TYPE_CHECKING:
+    from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+    from botocore.exceptions import ClientError
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,12 @@ class SesMailProvider:
             DeadlineAdapter(total=settings.timeout, max_connections=max_connections)
         )
         # Made once a process (a client takes tens of milliseconds to build, and signs and
-        # parses each call); boto3's clients are safe to share between threads.
+        # parses each call); boto3's clients are safe to share between threads. boto3 and
+        # botocore are imported here, not with the module: they take every process that loads
+        # the providers 50 ms to import, and only a deployment that lists SES needs them.
+        import boto3
+        from botocore.config import Config
+
         self._client: Any = boto3.session.Session().client(
             "sesv2",
             region_name=settings.region,
@@ -192,6 +197,8 @@ class SesMailProvider:
         }
         if self._settings.configuration_set:
             request["ConfigurationSetName"] = self._settings.configuration_set
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
         try:
             answer = self._client.send_email(**request)
         except ClientError as e:
@@ -206,6 +213,8 @@ class SesMailProvider:
 
     def _transmit(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         """Send botocore's signed request through our session; botocore reads the answer."""
+        from botocore.awsrequest import AWSResponse
+
         answer = self._session.request(
             request.method,
             request.url,
