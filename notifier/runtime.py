@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -108,16 +109,23 @@ def guard_thresholds(s: Settings) -> Thresholds:
 
 
 class PerProcess(Generic[T]):
-    """Made on first use in each process, so a forked worker never shares a parent's sockets."""
+    """Made on first use in each process, so a forked worker never shares a parent's sockets;
+    made once, however many of its threads ask first at the same time (a worker's 64 threads
+    each made their own providers, their own connections and boto3 clients, as a drain began)."""
 
     def __init__(self, make: Callable[[], T]) -> None:
         self._make = make
         self._made: tuple[int, T] | None = None
+        self._lock = threading.Lock()
 
     def get(self) -> T:
-        if self._made is None or self._made[0] != os.getpid():
-            self._made = (os.getpid(), self._make())
-        return self._made[1]
+        made = self._made
+        if made is not None and made[0] == os.getpid():
+            return made[1]
+        with self._lock:
+            if self._made is None or self._made[0] != os.getpid():
+                self._made = (os.getpid(), self._make())
+            return self._made[1]
 
     def made_here(self) -> T | None:
         """The object if this process made it, else None."""
