@@ -126,9 +126,11 @@ def test_many_mails_share_few_smtp_connections(stack: Stack) -> None:
         stack.wait_status(notification_id, "sent")
     assert all(len(stack.smtp.received(i)) == 1 for i in ids)
     opened = stack.smtp.connections - before
-    # Two worker processes, each with its kept connection (and one more if a test before this
-    # one left the server restarted): never one per mail.
-    assert opened <= 4, f"{opened} SMTP connections for 40 mails"
+    # Never one per mail. The stack is the test worker's session's: its worker keeps as many
+    # connections as sends earlier tests of the session ran at once, and after a test that
+    # restarted the server (the one above) each of those is stale and opened again once (a
+    # fast run on a loaded machine saw 6 here).
+    assert opened <= 10, f"{opened} SMTP connections for 40 mails"
 
 
 def test_scheduled_mail_goes_out_on_time_and_a_cancelled_one_never(stack: Stack) -> None:
