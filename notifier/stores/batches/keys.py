@@ -8,6 +8,8 @@ Keys (``<id>`` is the batch id, ``{s}`` the hash tag of its shard: see
   (``fanned``; ``published`` with a broker other than this Redis), ``cancelled``, ``done_at``;
 * ``notifier:{s}:bc:<id>`` JSON: what every row shares (sender, template, subject, text, html);
 * ``notifier:{s}:br:<id>`` hash: the rows, ``CHUNK`` to a field, as JSON ``[to, data, reference]``;
+* ``notifier:{s}:batches`` sorted set: the shard's newest batches (at most ``LISTED``, so it
+  has no expiry), by the time each was made: what the console lists, without a SCAN;
 * ``notifier:batch_pending:<client>`` rows of the client's batches that were not done when it
   last asked for an allowance.
 """
@@ -16,9 +18,10 @@ from __future__ import annotations
 
 import uuid
 
-from notifier.stores.slots import in_shard, shard
+from notifier.stores.slots import every_shard, in_shard, shard
 
 CHUNK = 500  # rows fanned out in one Redis step, and kept in one field
+LISTED = 200  # batches a shard's list keeps, its newest
 STATUSES = ("scheduled", "queued", "sending", "retrying", "sent", "delivered", "undelivered",
             "failed", "cancelled", "suppressed")  # fmt: skip
 
@@ -33,6 +36,16 @@ def content_key(batch_id: str) -> str:
 
 def rows_key(batch_id: str) -> str:
     return in_shard(batch_id, f"br:{batch_id}")
+
+
+def listed_key(batch_id: str) -> str:
+    """The list of newest batches of ``batch_id``'s shard."""
+    return in_shard(batch_id, "batches")
+
+
+def listed_keys() -> list[str]:
+    """Every shard's list of newest batches."""
+    return every_shard("batches")
 
 
 def pending_key(client: str) -> str:

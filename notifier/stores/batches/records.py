@@ -18,8 +18,16 @@ from notifier.schemas import Batch
 from notifier.stores.batch_counts import FAN_OUT_MEMBER, scheduled_key
 from notifier.stores.batches.base import StoreBase
 from notifier.stores.batches.fan_out import Row, stored
-from notifier.stores.batches.keys import CHUNK, STATUSES, batch_key, content_key, rows_key
-from notifier.stores.slots import any_shard
+from notifier.stores.batches.keys import (
+    CHUNK,
+    LISTED,
+    STATUSES,
+    batch_key,
+    content_key,
+    listed_key,
+    listed_keys,
+    rows_key,
+)
 from notifier.timestamps import rfc3339
 
 
@@ -79,6 +87,10 @@ class Records(StoreBase):
             pipe.hset(rows_key(batch_id), mapping=chunks)
             for key in (batch_key(batch_id), rows_key(batch_id)):
                 pipe.expire(key, ttl)
+            # The shard's newest batches (the console's list), kept to LISTED: bounded, so it
+            # needs no expiry (a batch that expired since is left out as it is read).
+            pipe.zadd(listed_key(batch_id), {batch_id: now})
+            pipe.zremrangebyrank(listed_key(batch_id), 0, -LISTED - 1)
             if send_at is not None:
                 pipe.zadd(scheduled_key(batch_id), {FAN_OUT_MEMBER + batch_id: send_at})
             if push is not None:
@@ -90,6 +102,7 @@ class Records(StoreBase):
         """Forget a batch that was never accepted (its fan-out could not be queued)."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(batch_key(batch_id), content_key(batch_id), rows_key(batch_id))
+            pipe.zrem(listed_key(batch_id), batch_id)
             pipe.zrem(scheduled_key(batch_id), FAN_OUT_MEMBER + batch_id)
             pipe.execute()
 
@@ -98,19 +111,19 @@ class Records(StoreBase):
         fields = cast(dict[str, str], self.redis.hgetall(batch_key(batch_id)))
         return shown(fields) if "total" in fields else None
 
-    def recent(self, limit: int, look_at: int = 5000) -> list[Batch]:
-        """Up to ``limit`` batches, newest first, of the first ``look_at`` found (a SCAN of
-        every shard: batches have no index of their own; the console lists them)."""
-        keys: list[str] = []
-        for key in self.redis.scan_iter(match=any_shard("b:*"), count=1000):
-            keys.append(key)
-            if len(keys) >= look_at:
-                break
+    def recent(self, limit: int) -> list[Batch]:
+        """Up to ``limit`` batches, newest first, from every shard's list of its newest (one
+        round trip for the lists, one for the batches; those expired since are left out)."""
         with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hgetall(key)
-            found = [shown(f) for f in cast(list[dict[str, str]], pipe.execute()) if "total" in f]
-        return sorted(found, key=lambda b: b.created_at, reverse=True)[:limit]
+            for key in listed_keys():
+                pipe.zrevrange(key, 0, limit - 1, withscores=True)
+            listed = cast(list[list[tuple[str, float]]], pipe.execute())
+        newest = sorted((pair for shard in listed for pair in shard), key=lambda p: -p[1])
+        with self.redis.pipeline(transaction=False) as pipe:
+            for batch_id, _ in newest[:limit]:
+                pipe.hgetall(batch_key(batch_id))
+            found = cast(list[dict[str, str]], pipe.execute())
+        return [shown(fields) for fields in found if "total" in fields]
 
     def content(self, batch_id: str) -> dict[str, Any] | None:
         """What every row of the batch shares, or None once expired."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from flask import Flask
 
 from notifier.runtime import Runtime
 from notifier.schemas import BatchRequest
 from notifier.services.batches import accept_batch, cancel_batch, fan_out
 from notifier.services.delivery import Attempt
-from notifier.stores.batches import batch_key, row_id
+from notifier.stores.batches import batch_key, records, row_id
+from notifier.stores.batches.keys import listed_keys
 from tests.support.harness.batches import rows
 
 
@@ -79,3 +81,20 @@ def test_the_pending_allowance_counts_a_batch_once_and_frees_it_when_done(app: F
         rt.store.claim(row_id(batch_id, index), lease=30, max_attempts=1)
         rt.store.settle(row_id(batch_id, index), "sent", provider="smtp")
     assert rt.batches.take_pending("c", "b-4", 2, 2)
+
+
+def test_the_newest_batches_are_listed_newest_first_and_an_expired_one_left_out(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's list of batches reads each shard's list of its newest, not a SCAN of
+    every key; each list keeps LISTED."""
+    rt: Runtime = app.extensions["notifier"]
+    monkeypatch.setattr(records, "LISTED", 2)
+    ids = [accepted(rt, 1) for _ in range(20)]  # 16 shards: some shard gets three or more
+    assert all(rt.redis.zcard(key) <= 2 for key in listed_keys())
+    kept = {i for key in listed_keys() for i in rt.redis.zrange(key, 0, -1)}
+    assert ids[-1] in kept and len(kept & set(ids)) < len(ids)
+    listed = [b.id for b in rt.batches.recent(50) if b.id in ids]
+    assert listed == [i for i in reversed(ids) if i in kept]  # newest first
+    rt.redis.delete(batch_key(ids[-1]))  # expired meanwhile
+    assert ids[-1] not in [b.id for b in rt.batches.recent(50)]
