@@ -100,7 +100,13 @@ class FanOut(StoreBase):
             own = json.dumps([v for pair in fields.items() for v in pair])
             tags = tags_of(self.log_secret, [to], reference)
             args += [notification_id, reference or "", payload, message, own, tags]
-        return int(self._fan_out(keys=keys, args=args))
+        made = int(self._fan_out(keys=keys, args=args))
+        if made == 1:
+            # Its rows are notifications now, each with the payload its send needs: the chunk's
+            # copy of their recipients goes (pages read a chunk only for rows not made yet). A
+            # run that dies before this leaves it until the batch expires.
+            self.redis.hdel(rows_key(batch.id), str(chunk.start // CHUNK))
+        return made
 
     def published(self, batch_id: str, rows: int) -> None:
         """Rows up to ``rows`` have their messages published (a broker other than this Redis)."""

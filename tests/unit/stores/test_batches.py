@@ -8,11 +8,11 @@ import pytest
 from flask import Flask
 
 from notifier.runtime import Runtime
-from notifier.schemas import BatchRequest
+from notifier.schemas import BatchItem, BatchRequest
 from notifier.services.batches import accept_batch, cancel_batch, fan_out
 from notifier.services.delivery import Attempt
 from notifier.stores.batches import batch_key, records, row_id
-from notifier.stores.batches.keys import listed_keys
+from notifier.stores.batches.keys import listed_keys, rows_key
 from tests.support.harness.batches import rows
 
 
@@ -98,3 +98,31 @@ def test_the_newest_batches_are_listed_newest_first_and_an_expired_one_left_out(
     assert listed == [i for i in reversed(ids) if i in kept]  # newest first
     rt.redis.delete(batch_key(ids[-1]))  # expired meanwhile
     assert ids[-1] not in [b.id for b in rt.batches.recent(50)]
+
+
+def test_a_fanned_out_chunk_keeps_no_copy_of_its_recipients(app: Flask) -> None:
+    """Once a chunk's rows are notifications (each with its own payload until it is final), the
+    batch no longer keeps their recipients: only rows not fanned out yet are in its rows."""
+    rt: Runtime = app.extensions["notifier"]
+    request = BatchRequest.model_validate({"template": "welcome", "recipients": rows(700, "k")})
+    batch = accept_batch(
+        request, client="c", sender="n@example.com", store=rt.batches, templates=rt.templates,
+        queue=rt.fan_out_queue, max_pending=1000, callback=False,
+    )  # fmt: skip
+    assert rt.redis.hkeys(rows_key(batch.id)) == ["0", "1"]
+    fan_out(batch.id, store=rt.batches, queues=rt.row_queue_of, chunks=1)
+    assert rt.redis.hkeys(rows_key(batch.id)) == ["1"]
+    items = page_of(rt, batch.id)
+    assert [i.status for i in items] == ["queued"] * 700  # the unmade ones from the chunk
+    fan_out(batch.id, store=rt.batches, queues=rt.row_queue_of)
+    assert not rt.redis.exists(rows_key(batch.id))
+    items = page_of(rt, batch.id)
+    assert len(items) == 700 and {i.id for i in items} == {row_id(batch.id, n) for n in range(700)}
+
+
+def page_of(rt: Runtime, batch_id: str) -> list[BatchItem]:
+    """Every row of the batch, as its pages show them."""
+    batch = rt.batches.get(batch_id)
+    assert batch is not None
+    items, _ = rt.batches.page(batch, status=None, start=0, limit=1000, scan=1000)
+    return items
