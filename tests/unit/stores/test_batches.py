@@ -109,7 +109,7 @@ def test_a_fanned_out_chunk_keeps_no_copy_of_its_recipients(app: Flask) -> None:
         request, client="c", sender="n@example.com", store=rt.batches, templates=rt.templates,
         queue=rt.fan_out_queue, max_pending=1000, callback=False,
     )  # fmt: skip
-    assert rt.redis.hkeys(rows_key(batch.id)) == ["0", "1"]
+    assert sorted(rt.redis.hkeys(rows_key(batch.id))) == ["0", "1"]
     fan_out(batch.id, store=rt.batches, queues=rt.row_queue_of, chunks=1)
     assert rt.redis.hkeys(rows_key(batch.id)) == ["1"]
     items = page_of(rt, batch.id)
