@@ -50,6 +50,15 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.response import BaseHTTPResponse
+from urllib3.util import Timeout, parse_url
 
 
 class DeadlineExceeded(requests.Timeout):
@@ -109,15 +118,11 @@ class Deadline:
                 duplicate.close()
         self._sockets.clear()
 
-    def _watch(self, owner: object, sock: socket.socket, kept: bool) -> None:
+    def _watch(self, owner: object, duplicate: socket.socket, made: bool) -> None:
         # Called with the watcher's lock held.
         if self.expired:
             raise DeadlineExceeded(f"no complete answer within {self.seconds:g} s")
-        try:
-            duplicate = _watcher.kept(owner, sock) if kept else _duplicate(sock)
-        except OSError:
-            return  # closed already: nothing left to cut
-        self._sockets.append((owner, duplicate, not kept))
+        self._sockets.append((owner, duplicate, made))
 
     def _expire(self, owners: Mapping[object, Deadline]) -> None:
         # Called with the watcher's lock held.
@@ -201,13 +206,25 @@ class _Watcher:
                     del self._owners[owner]
 
     def watch(self, deadline: Deadline, owner: object, sock: socket.socket, kept: bool) -> None:
-        with self._wake:
-            deadline._watch(owner, sock, kept)
-            self._owners[owner] = deadline
+        # The duplicate is made before the lock is taken: dup() lets the GIL go, and a thread
+        # that held the lock meanwhile would stall every other call's start and end behind it.
+        try:
+            duplicate = self.kept(owner, sock) if kept else _duplicate(sock)
+        except OSError:
+            return  # closed already: nothing left to cut
+        try:
+            with self._wake:
+                deadline._watch(owner, duplicate, not kept)
+                self._owners[owner] = deadline
+        except DeadlineExceeded:
+            if not kept:
+                duplicate.close()
+            raise
 
     def kept(self, owner: object, sock: socket.socket) -> socket.socket:
         """The duplicate kept for ``owner``'s ``sock``, made if it has none (or had another
-        socket's: reconnected, or wrapped by TLS). Called with the lock held."""
+        socket's: reconnected, or wrapped by TLS). One call at a time uses a connection, so
+        nothing else changes ``owner``'s entry meanwhile."""
         found = self._kept.get(owner)
         if found is not None:
             original, duplicate, close = found
@@ -219,10 +236,9 @@ class _Watcher:
         return duplicate
 
     def let_go(self, owner: object) -> None:
-        with self._wake:
-            found = self._kept.pop(owner, None)
-            if found is not None:
-                found[2]()
+        found = self._kept.pop(owner, None)
+        if found is not None:
+            found[2]()
 
     def _run(self) -> None:
         with self._wake:
@@ -251,8 +267,14 @@ class _Watched:
     def request(self, *args: Any, **kwargs: Any) -> None:
         sock = getattr(self, "sock", None)
         if sock is not None:
-            watch(self, sock)
+            # Kept: the duplicate serves every call on this connection (a call then costs no
+            # dup and close), and goes as the connection closes.
+            watch(self, sock, kept=True)
         super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def close(self) -> None:
+        let_go(self)
+        super().close()  # type: ignore[misc]
 
 
 def watched_pools(*mixins: type) -> dict[str, type[HTTPConnectionPool]]:
@@ -335,8 +357,50 @@ class DeadlineAdapter(HTTPAdapter):
                 raise self._exceeded(request)
         return response
 
+    def urlopen(
+        self, method: str, url: str, *, headers: Mapping[str, str | bytes], body: bytes | None,
+        verify: bool | str,
+    ) -> BaseHTTPResponse:  # fmt: skip
+        """One request straight on the adapter's pools, its answer read whole within the
+        budget, for a caller that holds a request another library built and checked (botocore's,
+        signed): requests' session and request objects would cost a fifth of the call's CPU over
+        again. ``verify`` as a session's. Not through a proxy (send those through the session).
+        Raises what the session would: ``requests``' errors, :class:`DeadlineExceeded` among
+        them."""
+        target = requests.PreparedRequest()
+        target.url = url  # all that choosing (or making) the pool reads of a request
+        with Deadline(self.total) as deadline:
+            try:
+                pool = self.get_connection_with_tls_context(target, verify)
+                self.cert_verify(pool, url, verify, None)
+                left = deadline.remaining()
+                answer = pool.urlopen(
+                    # http.client sends a bytes value as it is (urllib3's hints say str only)
+                    method, parse_url(url).request_uri, body=body, headers=headers,  # type: ignore[arg-type]
+                    redirect=False, assert_same_host=False, preload_content=True,
+                    decode_content=False, retries=False, timeout=Timeout(connect=left, read=left),
+                )  # fmt: skip
+            except (OSError, HTTPError) as e:
+                if deadline.expired:
+                    raise DeadlineExceeded(f"no complete answer within {self.total:g} s") from e
+                raise _as_requests(e) from e
+            if deadline.expired:  # as in send: an answer cut short reads as a whole one
+                raise DeadlineExceeded(f"no complete answer within {self.total:g} s")
+        return answer
+
     def _exceeded(self, request: requests.PreparedRequest) -> DeadlineExceeded:
         return DeadlineExceeded(f"no complete answer within {self.total:g} s", request=request)
+
+
+def _as_requests(error: OSError | HTTPError) -> requests.RequestException:
+    """urllib3's error as ``requests`` names it (``HTTPAdapter.send``'s mapping, in short)."""
+    if isinstance(error, SSLError):
+        return requests.exceptions.SSLError(error)
+    if isinstance(error, ReadTimeoutError):
+        return requests.ReadTimeout(error)
+    if isinstance(error, ConnectTimeoutError) and not isinstance(error, NewConnectionError):
+        return requests.ConnectTimeout(error)
+    return requests.ConnectionError(error)
 
 
 def session(adapter: HTTPAdapter, into: requests.Session | None = None) -> requests.Session:

@@ -17,9 +17,11 @@ import pytest
 import requests
 
 from notifier.deadline import (
+    WATCHED_POOLS,
     Deadline,
     DeadlineAdapter,
     DeadlineExceeded,
+    _watcher,
     let_go,
     session,
     watch,
@@ -126,6 +128,21 @@ def test_ses_that_trickles_is_given_up_within_the_timeout(trickling: TricklingHt
     provider = ses.provider(trickling.url, timeout=1)
     send = lambda: provider.send_mail(message=mail())  # noqa: E731
     assert took(send, TransientProviderError, "DeadlineExceeded") < BUDGET + SLACK
+    provider.close()
+
+
+def test_ses_through_a_proxy_named_in_the_environment_goes_through_it(
+    trickling: TricklingHttp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Straight to SES unless a proxy is set; with one, through it (here a proxy that trickles:
+    the call reached it, and still ended within its budget)."""
+    monkeypatch.setenv("HTTP_PROXY", trickling.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    provider = ses.provider("http://ses.invalid", timeout=1)
+    send = lambda: provider.send_mail(message=mail())  # noqa: E731
+    assert took(send, TransientProviderError, "DeadlineExceeded") < BUDGET + SLACK
+    assert trickling.connections >= 1
     provider.close()
 
 
@@ -248,6 +265,27 @@ def test_a_kept_connections_duplicate_goes_with_it() -> None:
     assert open_descriptors() == before
     ours.close()
     peer.close()
+
+
+def test_a_pooled_http_connection_keeps_one_duplicate_until_it_closes(twilio: FakeTwilio) -> None:
+    """Calls on a kept-alive HTTP connection share one duplicate of its socket (no dup and close
+    a call), which goes as the connection closes, though its pool keeps the object to connect
+    again: it would hold the closed connection open."""
+    pool = WATCHED_POOLS["http"]("127.0.0.1", int(twilio.base_url.rsplit(":", 1)[1]), maxsize=1)
+    connection = pool._get_conn()
+    connection.connect()
+    duplicates = set()
+    for _ in range(5):
+        with Deadline(30):
+            connection.request("GET", "/")
+            connection.getresponse().read()
+        duplicates.add(_watcher._kept[connection][1])
+    (duplicate,) = duplicates  # one for every call
+    assert duplicate.fileno() != -1
+    connection.close()
+    assert duplicate.fileno() == -1
+    assert connection not in _watcher._kept
+    pool.close()
 
 
 def test_calls_that_answer_in_time_keep_their_connection(twilio: FakeTwilio) -> None:
