@@ -216,8 +216,8 @@ class Runtime:
             patience=min(30.0, s.task_time_limit / 3),
             retry_cap=s.retry_cap,
             # Mail events that came before their send: applied when the send is recorded.
-            kept_events=lambda provider, ref, lines: self.mail_events.apply_kept(
-                provider, ref, lines
+            kept_events=lambda provider, ref, lines, to: self.mail_events.apply_kept(
+                provider, ref, lines, to
             ),
             log_secret=self.log_secret,
         )
