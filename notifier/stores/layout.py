@@ -3,20 +3,24 @@
 Version 2: until the keys carried their shard's hash tag (:mod:`notifier.stores.slots`) a record
 was ``notifier:n:<id>``, the schedule one ``notifier:scheduled``, the counters one
 ``notifier:metrics``. Version 3: until captcha keys named their recipient by a pseudonym
-(:mod:`notifier.stores.captchas`), a code was ``notifier:captcha:code:<client>:<purpose>:<recipient>``,
-a window ``notifier:captcha:phone:{+447700900123}:<client>`` (``notifier:captcha:phone:<phone>``
-and ``notifier:captcha:resend:<client>:<purpose>:<phone>`` before version 2), an end user's
-address's ``notifier:captcha:ip:{198.51.100.7}``: each moves to its name by pseudonym, a window
-merged into what that name holds already, so a recipient's sends before the upgrade still count
-against its limits, and a code sent before it still verifies. After an upgrade every process, as it starts (before it serves or takes a
-task), makes sure every such key is in its shard: the first moves them and marks the layout
-done in ``notifier:layout``, the others wait for that (seconds for a few hundred thousand keys;
-see docs/production.md, "Redis Cluster"). A process that could not reach Redis as it started leaves it to the first
-``dispatch_due``; ``notifier migrate`` does the same by hand.
+(:mod:`notifier.stores.captchas`), a code was
+``notifier:captcha:code:<client>:<purpose>:<recipient>``, a window
+``notifier:captcha:phone:{+447700900123}:<client>`` (``notifier:captcha:phone:<phone>`` and
+``notifier:captcha:resend:<client>:<purpose>:<phone>`` before version 2), an end user's
+address's ``notifier:captcha:ip:{198.51.100.7}``: each moves to its name by pseudonym (from
+version 1 or 2 alike), a window merged into what that name holds already, so a recipient's
+sends before the upgrade still count against its limits, and a code sent before it still
+verifies.
+
+After an upgrade every process, as it starts (before it serves or takes a task), makes sure
+every such key is where it is looked for: the first moves them and marks the layout done in
+``notifier:layout``, the others wait for that (seconds for a few hundred thousand keys; see
+docs/production.md, "Redis Cluster"). A process that could not reach Redis as it started
+leaves it to the first ``dispatch_due``; ``notifier migrate`` does the same by hand.
 
 Each step is safe to repeat and to run beside another process doing the same: keys are renamed
 (an error for a key another process moved first is ignored), sorted sets and counters are moved
-by one script each, which empties the old key in the same step (a captcha key too).
+by one script each, which empties the old key in the same step, and so is each captcha key.
 """
 
 from __future__ import annotations
@@ -61,9 +65,9 @@ def current(redis: Redis) -> bool:
 
 
 def ensure(redis: Redis, secret: bytes, *, patience: float = 300.0) -> bool:
-    """At a process's start: the keys moved (``secret`` keys the pseudonyms) (by this process, or by another that is at it,
-    waited for up to ``patience`` seconds); False when Redis could not be asked (the first
-    ``dispatch_due`` tries again)."""
+    """At a process's start: the keys moved (by this process, or by another that is at it,
+    waited for up to ``patience`` seconds; ``secret`` keys the pseudonyms); False when Redis
+    could not be asked (the first ``dispatch_due`` tries again)."""
     deadline = time.monotonic() + patience
     try:
         while migrate(redis, secret) is None and time.monotonic() < deadline:

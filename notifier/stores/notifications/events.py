@@ -9,8 +9,9 @@ to ``notifier:receipt:<provider>:<ref>`` for
 :data:`~notifier.stores.notifications.receipts.EARLY_RECEIPT_TTL` seconds, and handed back to the
 store's ``kept_events`` by the settle that records the send, with the send's recipients: what
 an event does beside the record (the suppression list, the bounce-rate guard) is its caller's,
-so the caller applies it again then, finding the address by its token among them. Each side writes its key, then reads the other's, so one at least sees the other; an
-event applied twice changes nothing the second time.
+so the caller applies it again then, finding the address by its token among them. Each side
+writes its key, then reads the other's, so one at least sees the other; an event applied twice
+changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -119,8 +120,9 @@ class MailEvents(StoreBase):
 
     def _hand_back(self, provider: str, ref: str, kept: str, recipients: Sequence[str]) -> None:
         """Hand the events kept for a send that is recorded now to ``kept_events``, with the
-        send's ``recipients``, then forget them (one that comes after this read finds the send itself). What goes wrong there is
-        logged, never raised: the send is recorded, and must not pass for a failed attempt."""
+        send's ``recipients``, then forget them (one that comes after this read finds the send
+        itself). What goes wrong there is logged, never raised: the send is recorded, and must
+        not pass for a failed attempt."""
         if self._kept_events is None:
             return
         try:

@@ -3,8 +3,9 @@
 A receipt finds its notification by the provider's message id: ``notifier:ref:<provider>:<ref>``
 holds the notification id, written when the send is recorded. It may come before that (a fast
 provider, a slow settle): it is then kept under ``notifier:receipt:<provider>:<ref>`` (its
-error masked, as the record keeps it) for :data:`EARLY_RECEIPT_TTL` seconds and applied by the settle that records the send. Each side
-writes its key, then reads the other's, so one at least sees the other.
+error masked, as the record keeps it) for :data:`EARLY_RECEIPT_TTL` seconds and applied by the
+settle that records the send. Each side writes its key, then reads the other's, so one at least
+sees the other.
 """
 
 from __future__ import annotations
