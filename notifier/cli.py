@@ -62,10 +62,13 @@ def keys_new(client: str, scopes: str | None, buckets: str, test: bool) -> None:
 def migrate() -> None:
     """Move the keys an earlier release wrote into this release's layout (beat's first run does
     it too): safe to repeat, and beside running processes."""
+    from notifier.embedded import captcha_secret
     from notifier.stores.layout import migrate as move
+    from notifier.stores.notifications.log import log_secret
 
-    _, redis = _settings_and_redis("there is no Redis to move")
-    moved = move(redis)
+    settings, redis = _settings_and_redis("there is no Redis to move")
+    # Recipients in key names move to their pseudonyms, keyed by a secret of the captcha secret.
+    moved = move(redis, log_secret(captcha_secret(settings).encode()))
     if moved is None:
         raise click.ClickException("another process is moving the keys now: try again in a while")
     click.echo(f"keys moved: {moved}")

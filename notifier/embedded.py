@@ -158,6 +158,14 @@ class Filled:
     console_password: str | None  # the development console account's; printed, never logged
 
 
+def captcha_secret(settings: Settings) -> str:
+    """The captcha secret: production must set it (the settings' validator says so); elsewhere
+    one is made once and kept in the state folder, the same for every process."""
+    if settings.captcha_secret:
+        return settings.captcha_secret.get_secret_value()
+    return kept_secret(settings.state_dir, "captcha-secret", lambda: secrets.token_hex(32))
+
+
 def fill_in(settings: Settings) -> Filled:
     """Fill what development leaves unset; a ConfigError where another environment does."""
     development = settings.env is Environment.DEVELOPMENT
@@ -173,13 +181,7 @@ def fill_in(settings: Settings) -> Filled:
             raise ConfigError(f"NOTIFIER_API_KEYS: required in {where}")
         key, client = development_key(settings.state_dir)
         clients = [client]
-    # Production must set the captcha secret (the settings' validator says so); elsewhere one
-    # is made once and kept in the state folder, the same for every process.
-    secret = (
-        settings.captcha_secret.get_secret_value()
-        if settings.captcha_secret
-        else kept_secret(settings.state_dir, "captcha-secret", lambda: secrets.token_hex(32))
-    )
+    secret = captcha_secret(settings)
     users, password = settings.console_users or [], None
     if settings.console_users is None and development:
         password, user = console_user(settings.state_dir)

@@ -45,6 +45,7 @@ from notifier.stores.guard import BounceGuard, Thresholds
 from notifier.stores.idempotency import IdempotencyKeys
 from notifier.stores.layout import ensure as ensure_layout
 from notifier.stores.notifications import NotificationStore
+from notifier.stores.notifications.log import log_secret
 from notifier.stores.rate_limits import RateLimiter
 from notifier.stores.receivers import Receivers
 from notifier.stores.suppressions import SuppressionList, UnsubscribeLinks
@@ -155,10 +156,13 @@ class Runtime:
         check_eviction(self.redis, "NOTIFIER_REDIS_URL", s.env)
         if s.broker_url and not s.broker_is_rabbitmq and s.broker_url != self.redis_url:
             check_eviction(redis_client(s.broker_url), "NOTIFIER_BROKER_URL", s.env)
+        # Keys the message log's hashes of recipients and references, and the pseudonyms of
+        # recipients in key names.
+        self.log_secret = log_secret(self.captcha_secret)
         # The keys an earlier release wrote are moved before this process serves or takes a task
         # (notifier.stores.layout); if Redis could not be asked, dispatch_due tries again.
-        self.layout_current = ensure_layout(self.redis)
-        self.captchas = CaptchaStore(self.redis, self.captcha_secret)
+        self.layout_current = ensure_layout(self.redis, self.log_secret)
+        self.captchas = CaptchaStore(self.redis, self.captcha_secret, self.log_secret)
         self.suppressions = SuppressionList(self.redis)
         self.unsubscribes = UnsubscribeLinks(self.redis, self.captcha_secret)
         # Bounces come back to an envelope sender of each mail's own (off without a domain).
@@ -201,9 +205,6 @@ class Runtime:
             self.celery, TaskNames.SEND_CALLBACK, direct_ok=self.broker_is_state
         )
         self.replication = Replication(s.min_replicas, s.redis_replica_timeout_ms)
-        # Keys the message log's hashes of recipients and references: derived from the captcha
-        # secret, as the recipients' tokens and the bounce addresses are.
-        self.log_secret = hmac.new(self.captcha_secret, b"message-log", "sha256").digest()
         self.store = NotificationStore(
             self.redis,
             ttl=s.status_ttl,
@@ -215,8 +216,8 @@ class Runtime:
             patience=min(30.0, s.task_time_limit / 3),
             retry_cap=s.retry_cap,
             # Mail events that came before their send: applied when the send is recorded.
-            kept_events=lambda provider, ref, lines: self.mail_events.apply_kept(
-                provider, ref, lines
+            kept_events=lambda provider, ref, lines, to: self.mail_events.apply_kept(
+                provider, ref, lines, to
             ),
             log_secret=self.log_secret,
         )

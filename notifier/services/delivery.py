@@ -208,11 +208,11 @@ class Attempt:
         provider: str,
         provider_ref: str | None = None,
         *,
-        recipients: int | None = None,
+        recipients: Sequence[str] = (),
         volume_of: str | None = None,
     ) -> Outcome:
         """Record a delivery, with the provider's id of the message when it gave one (and for
-        a mail, its number of ``recipients`` and the client whose guard counts it)."""
+        a mail, its distinct ``recipients`` and the client whose guard counts it)."""
         self.store.settle(
             self.id, "sent", provider=provider, provider_ref=provider_ref,
             recipients=recipients, volume_of=volume_of,
@@ -270,7 +270,7 @@ class Attempt:
         route: Sequence[P],
         send: Callable[[P], str],
         *,
-        recipients: int | None = None,
+        recipients: Sequence[str] = (),
         volume_of: str | None = None,
     ) -> Outcome:
         """Give the notification to the first provider of ``route`` that takes it (``send``

@@ -215,5 +215,5 @@ def hand_over(claimed: Attempt, message: OutgoingMail, d: Delivery, client: str 
     everyone = {normal(a) for a in (*message.to, *message.cc, *message.bcc)}
     return claimed.hand_over(
         d.mails(), lambda provider: provider.send_mail(message=message),
-        recipients=len(everyone), volume_of=client,
+        recipients=sorted(everyone), volume_of=client,
     )  # fmt: skip

@@ -37,7 +37,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -80,10 +80,16 @@ class MailEvent:
     diagnostic: str = ""
     feedback: str | None = None
     reason: str = ""
+    token: str = ""  # the recipient's token, in place of the address, in an event kept early
 
-    def line(self) -> str:
-        """The event as one line of JSON, as the store keeps it while its send is unrecorded."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+    def line(self, token: str) -> str:
+        """The event as one line of JSON, as the store keeps it while its send is unrecorded:
+        its recipient by ``token`` (no address), the provider's words masked."""
+        kept = replace(
+            self, recipient="", token=token, status=redact(self.status),
+            diagnostic=redact(self.diagnostic), reason=redact(self.reason),
+        )  # fmt: skip
+        return json.dumps(asdict(kept), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_line(cls, line: str) -> MailEvent:
@@ -294,23 +300,28 @@ class EventSink:
         outcomes = [self._one(event) for event in events]
         return min(outcomes, key=_RANK.index, default="ignored")
 
-    def apply_kept(self, provider: str, ref: str, lines: Sequence[str]) -> None:
-        """Apply the events kept for a send recorded now (the store's ``kept_events``)."""
+    def apply_kept(
+        self, provider: str, ref: str, lines: Sequence[str], recipients: Sequence[str]
+    ) -> None:
+        """Apply the events kept for a send recorded now (the store's ``kept_events``): each
+        names its recipient by token, found again among the send's ``recipients`` (for the
+        suppression list, which keeps addresses)."""
+        by_token = {self.token(address): address for address in recipients}
         for line in lines:
             try:
                 event = MailEvent.from_line(line)
             except (ValueError, TypeError):
                 log.warning("a kept %s event of %s is not one: skipped", provider, ref)
                 continue
-            self._one(event)
+            self._one(replace(event, recipient=by_token.get(event.token, event.recipient)))
 
     def _one(self, event: MailEvent) -> str:
-        if event.kind != "failed" and not event.recipient:
+        token = event.token or (self.token(event.recipient) if event.recipient else "")
+        if event.kind != "failed" and not token:
             return "ignored"
-        token = self.token(event.recipient) if event.recipient else ""
         applied = self.store.mail_event(
             event.provider, event.ref, event.kind, token=token, note=event.note(),
-            kept=event.line(),
+            kept=event.line(token),
         )  # fmt: skip
         if applied.outcome == "early":
             # Not ours, or too long ago, or its send not recorded yet: kept for an hour.
@@ -330,8 +341,11 @@ class EventSink:
     def _beside(self, event: MailEvent, applied: Applied, client: str) -> None:
         """What a new event does beside the record: the suppression list, the guard."""
         reason = event.suppress
-        if reason is not None:
+        if reason is not None and event.recipient:
             self.suppressions.add(client, event.recipient, reason)
+        elif reason is not None:  # kept early, its token none of the send's recipients'
+            log.warning("%s: a %s event's recipient is not the mail's", applied.notification_id,
+                        event.kind)  # fmt: skip
         rate = GUARDED.get(event.kind)
         if rate is not None and applied.first:
             note_rate(self.guard, client, rate)

@@ -1,26 +1,41 @@
 """Captcha codes and send limits in Redis.
 
-Keys (``{scope}`` is ``client:purpose:recipient``, the recipient a phone in E.164 or a mail
-address; ``<window>`` is ``phone`` for a phone, ``mail`` for an address; ``{counted}`` is the
-recipient as the limits count it: the phone, or the mailbox an address reaches):
+Keys (``<client>`` and ``<purpose>`` as the client sent them; ``<window>`` is ``phone`` for a
+phone, ``mail`` for an address; ``{h}`` is the :func:`pseudonym` of the recipient in braces, the
+key's hash tag, so a recipient's keys share one Redis Cluster slot):
 
-* ``notifier:captcha:code:{scope}``  hash {digest, attempts}, expiring with the code;
-* ``notifier:captcha:resend:client:purpose:{counted}`` present during the resend interval
-  (``{counted}`` in braces is the key's hash tag);
-* ``notifier:captcha:<window>:{counted}``  sorted set of sends in the last 24 h (all clients:
-  the recipient's daily ceiling);
-* ``notifier:captcha:<window>:{counted}:<client>`` the same, of one client (its daily limit);
-* ``notifier:captcha:ip:{<address>}:<client>`` sorted set of one client's sends in the last
-  hour from an end user's address, by :func:`address_bucket` (an IPv4 address, or an IPv6
-  /64): the client's limit, so one product's users cannot lock another's out behind one NAT;
-* ``notifier:captcha:ip:{<address>}`` the same, of every client (the address's ceiling).
+* ``notifier:captcha:code:<client>:<purpose>:{h}`` hash {digest, attempts}, expiring with the
+  code; ``h`` of the recipient as the code was asked for (a phone in E.164, an address);
+* ``notifier:captcha:resend:<client>:<purpose>:{h}`` present during the resend interval;
+* ``notifier:captcha:<window>:{h}``  sorted set of sends in the last 24 h (all clients: the
+  recipient's daily ceiling);
+* ``notifier:captcha:<window>:{h}:<client>`` the same, of one client (its daily limit);
 
-A phone (``+`` and digits) and an address (which holds an ``@``) never spell the same scope.
+  the last three with ``h`` of the recipient as the limits count it (:class:`Sender`'s
+  ``counted``: the phone, or the mailbox an address reaches), so they count as they did when the
+  key held the recipient itself;
+* ``notifier:captcha:ip:{h}:<client>`` sorted set of one client's sends in the last hour from an
+  end user's address, ``h`` of its :func:`address_bucket` (an IPv4 address, or an IPv6 /64): the
+  client's limit, so one product's users cannot lock another's out behind one NAT;
+* ``notifier:captcha:ip:{h}`` the same, of every client (the address's ceiling).
 
-Only an HMAC of a code is ever stored. A recipient's limits are checked and taken in one Lua
-script, and so are the end user's IP address's, so two concurrent requests cannot both pass a
-limit that has room for one. The two are two steps (their keys hash to two slots on a Redis
-Cluster): a send the IP address refuses gives back what the recipient's step took.
+No recipient and no end user's address is in a key name: a key holds a *pseudonym*, the message
+log's keyed hash (:func:`~notifier.stores.notifications.log.tag`, keyed by the secret derived
+from ``NOTIFIER_CAPTCHA_SECRET`` for it) taken to 16 bytes, in hex. The log's tags are 8 bytes:
+an index, where a shared tag costs a search one more entry to read; a key here is the limit
+itself, and two recipients that shared a pseudonym would share their limits. At 16 bytes that
+takes some 2^64 recipients (the birthday bound); at 8 it would begin to be likely at a few
+billion. Hex rather than base64url (32 characters, not 22): a few bytes more a key, for a name
+that is plainly a hash, and a shape (:func:`named`) that no phone (``+``), address (``@``) or IP
+address (``.``, ``:``) has, by which :mod:`notifier.stores.layout` tells the names of an earlier
+release from these. Without the secret a pseudonym cannot be tried against guessed recipients.
+
+Only an HMAC of a code is ever stored, bound to the client, purpose and recipient (in the
+clear inside the HMAC, as before the pseudonyms: a code sent before an upgrade still verifies).
+A recipient's limits are checked and taken in one Lua script, and so are the end user's IP
+address's, so two concurrent requests cannot both pass a limit that has room for one. The two
+are two steps (their keys hash to two slots on a Redis Cluster): a send the IP address refuses
+gives back what the recipient's step took.
 """
 
 from __future__ import annotations
@@ -28,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -37,10 +53,40 @@ import redis
 from redis import Redis
 from redis.typing import EncodableT
 
+from notifier.stores.notifications.log import tag
 from notifier.stores.scripts import Lua
 
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000
+PSEUDONYM = 16  # bytes of a key's pseudonym (the module's docstring says why)
+_PSEUDONYM = re.compile(r"\{[0-9a-f]{32}\}")  # one as a key holds it: its hash tag
+
+
+def pseudonym(secret: bytes, value: str, *, what: str = "captcha") -> str:
+    """The name a recipient (an end user's address: ``what`` ``ip``) has in a key."""
+    return tag(secret, what, value, PSEUDONYM).hex()
+
+
+def named(key: str) -> bool:
+    """Whether ``key`` names its recipient or address by a pseudonym (not in the clear)."""
+    return _PSEUDONYM.search(key) is not None
+
+
+def code_key(secret: bytes, scope: str) -> str:
+    """The key of the code of ``scope`` (``client:purpose:recipient``)."""
+    client, purpose, recipient = scope.split(":", 2)  # neither a client nor a purpose holds ":"
+    return f"notifier:captcha:code:{client}:{purpose}:{{{pseudonym(secret, recipient)}}}"
+
+
+def resend_key(client: str, purpose: str, name: str) -> str:
+    """The key of a resend interval, for the recipient of pseudonym ``name``."""
+    return f"notifier:captcha:resend:{client}:{purpose}:{{{name}}}"
+
+
+def window_key(window: str, name: str, client: str = "") -> str:
+    """The key of a window of sends (every client's, or ``client``'s), for the recipient (or
+    end user's address: ``window`` ``ip``) of pseudonym ``name``."""
+    return f"notifier:captcha:{window}:{{{name}}}" + (f":{client}" if client else "")
 
 
 def address_bucket(address: str) -> str:
@@ -74,26 +120,23 @@ class Sender:
         """What the recipient is called in a refusal."""
         return "address" if self.window == "mail" else "phone"
 
-    @property
-    def resend_key(self) -> str:
-        return f"notifier:captcha:resend:{self.client}:{self.purpose}:{{{self.counted}}}"
+    def recipient_keys(self, secret: bytes) -> list[str]:
+        """The keys of the recipient's limits: the resend interval, the client's window,
+        every client's (``take_recipient.lua``'s order)."""
+        name = pseudonym(secret, self.counted)
+        return [
+            resend_key(self.client, self.purpose, name),
+            window_key(self.window, name, self.client),
+            window_key(self.window, name),
+        ]
 
-    @property
-    def recipient_key(self) -> str:
-        return f"notifier:captcha:{self.window}:{{{self.counted}}}"
-
-    @property
-    def client_recipient_key(self) -> str:
-        return f"{self.recipient_key}:{self.client}"
-
-    @property
-    def ip_key(self) -> str:
-        bucket = address_bucket(self.client_ip) if self.client_ip else "-"
-        return f"notifier:captcha:ip:{{{bucket}}}"
-
-    @property
-    def client_ip_key(self) -> str:
-        return f"{self.ip_key}:{self.client}"
+    def ip_keys(self, secret: bytes) -> list[str]:
+        """The keys of the end user's address's limits: the client's window, every client's
+        (``take_ip.lua``'s order); none without an address."""
+        if not self.client_ip:
+            return []
+        name = pseudonym(secret, address_bucket(self.client_ip), what="ip")
+        return [window_key("ip", name, self.client), window_key("ip", name)]
 
 
 @dataclass(frozen=True)
@@ -117,9 +160,10 @@ class CaptchaStore:
     _take_recipient = Lua("captchas/take_recipient")
     _take_ip = Lua("captchas/take_ip")
 
-    def __init__(self, redis: Redis, secret: bytes) -> None:
+    def __init__(self, redis: Redis, secret: bytes, names: bytes) -> None:
         self.redis = redis
-        self._secret = secret
+        self._secret = secret  # keys the codes' digests
+        self._names = names  # keys the pseudonyms in key names (the message log's secret)
 
     def take_send(
         self,
@@ -142,12 +186,12 @@ class CaptchaStore:
             now, member, resend_interval * 1000, daily_limit, DAY_MS, ceiling or daily_limit,
             f"{sender.noun}_daily_ceiling",
         ]  # fmt: skip
-        keys = [sender.resend_key, sender.client_recipient_key, sender.recipient_key]
+        keys = sender.recipient_keys(self._names)
         limit, wait_ms = self._take_recipient(keys=keys, args=args)
-        if limit == "ok" and sender.client_ip:
+        ip_keys = sender.ip_keys(self._names)
+        if limit == "ok" and ip_keys:
             limit, wait_ms = self._take_ip(
-                keys=[sender.client_ip_key, sender.ip_key],
-                args=[now, member, ip_limit, ip_ceiling or ip_limit, HOUR_MS],
+                keys=ip_keys, args=[now, member, ip_limit, ip_ceiling or ip_limit, HOUR_MS]
             )
             if limit != "ok":
                 self._give_back_recipient(sender, member)
@@ -156,19 +200,21 @@ class CaptchaStore:
         return Limited(limit=str(limit), retry_after=max(1, -(-int(wait_ms) // 1000)))
 
     def _give_back_recipient(self, sender: Sender, member: str) -> None:
+        resend, *windows = sender.recipient_keys(self._names)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(sender.resend_key)
-            pipe.zrem(sender.client_recipient_key, member)
-            pipe.zrem(sender.recipient_key, member)
+            pipe.delete(resend)
+            for window in windows:
+                pipe.zrem(window, member)
             pipe.execute()
 
     def give_back(self, sender: Sender, *, member: str) -> None:
         """Undo :meth:`take_send` for a send that was not accepted after all."""
         self._give_back_recipient(sender, member)
-        if sender.client_ip:
+        ip_keys = sender.ip_keys(self._names)
+        if ip_keys:
             with self.redis.pipeline(transaction=True) as pipe:
-                pipe.zrem(sender.client_ip_key, member)
-                pipe.zrem(sender.ip_key, member)
+                for window in ip_keys:
+                    pipe.zrem(window, member)
                 pipe.execute()
 
     def digest(self, scope: str, code: str) -> str:
@@ -178,7 +224,7 @@ class CaptchaStore:
     def new_code(self, scope: str, *, length: int, ttl: float) -> str:
         """Make a code, keep its digest for ``ttl`` seconds (replacing any earlier code)."""
         code = "".join(secrets.choice("0123456789") for _ in range(length))
-        key = f"notifier:captcha:code:{scope}"
+        key = code_key(self._names, scope)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping={"digest": self.digest(scope, code), "attempts": 0})
@@ -188,7 +234,7 @@ class CaptchaStore:
 
     def verify(self, scope: str, code: str, *, max_attempts: int) -> Verdict:
         """Check a code: good once; void after ``max_attempts`` wrong tries."""
-        key = f"notifier:captcha:code:{scope}"
+        key = code_key(self._names, scope)
         candidate = self.digest(scope, code)
         while True:
             with self.redis.pipeline(transaction=True) as pipe:

@@ -1,16 +1,26 @@
-"""Moving the keys a release before the hash tags wrote to where they live now, once.
+"""Moving the keys an earlier release wrote to where they live now, once.
 
-Until the keys carried their shard's hash tag (:mod:`notifier.stores.slots`) a record was
-``notifier:n:<id>``, the schedule one ``notifier:scheduled``, the counters one
-``notifier:metrics``. After an upgrade every process, as it starts (before it serves or takes a
-task), makes sure every such key is in its shard: the first moves them and marks the layout
-done in ``notifier:layout``, the others wait for that (seconds for a few hundred thousand keys;
-see docs/production.md, "Redis Cluster"). A process that could not reach Redis as it started leaves it to the first
-``dispatch_due``; ``notifier migrate`` does the same by hand.
+Version 2: until the keys carried their shard's hash tag (:mod:`notifier.stores.slots`) a record
+was ``notifier:n:<id>``, the schedule one ``notifier:scheduled``, the counters one
+``notifier:metrics``. Version 3: until captcha keys named their recipient by a pseudonym
+(:mod:`notifier.stores.captchas`), a code was
+``notifier:captcha:code:<client>:<purpose>:<recipient>``, a window
+``notifier:captcha:phone:{+447700900123}:<client>`` (``notifier:captcha:phone:<phone>`` and
+``notifier:captcha:resend:<client>:<purpose>:<phone>`` before version 2), an end user's
+address's ``notifier:captcha:ip:{198.51.100.7}``: each moves to its name by pseudonym (from
+version 1 or 2 alike), a window merged into what that name holds already, so a recipient's
+sends before the upgrade still count against its limits, and a code sent before it still
+verifies.
+
+After an upgrade every process, as it starts (before it serves or takes a task), makes sure
+every such key is where it is looked for: the first moves them and marks the layout done in
+``notifier:layout``, the others wait for that (seconds for a few hundred thousand keys; see
+docs/production.md, "Redis Cluster"). A process that could not reach Redis as it started
+leaves it to the first ``dispatch_due``; ``notifier migrate`` does the same by hand.
 
 Each step is safe to repeat and to run beside another process doing the same: keys are renamed
 (an error for a key another process moved first is ignored), sorted sets and counters are moved
-by one script each, which empties the old key in the same step.
+by one script each, which empties the old key in the same step, and so is each captcha key.
 """
 
 from __future__ import annotations
@@ -20,27 +30,22 @@ import time
 from collections.abc import Callable
 
 from redis import Redis, RedisError
+from redis.commands.core import Script
 
 from notifier.stores.batch_counts import OPEN, SCHEDULED
 from notifier.stores.batches import batch_key
-from notifier.stores.captchas import Sender
+from notifier.stores.captchas import code_key, named, pseudonym, resend_key, window_key
 from notifier.stores.notifications import METRICS, payload_key, record_key
 from notifier.stores.scripts import source
 from notifier.stores.slots import SHARDS, in_shard, shard_key
 
 log = logging.getLogger(__name__)
 LAYOUT = "notifier:layout"
-VERSION = "2"  # keys carry their shard's hash tag
+VERSION = "3"  # captcha keys name their recipient by a pseudonym
+HASH_TAGS = "2"  # keys carry their shard's hash tag
 _LOCK = "notifier:layout:lock"
-
-
-def _captcha_phone(phone: str) -> str:
-    return Sender("", "", phone).recipient_key
-
-
-def _captcha_resend(scope: str) -> str:
-    client, purpose, phone = scope.split(":", 2)  # neither a client nor a purpose holds ":"
-    return Sender(client, purpose, phone).resend_key
+_CAPTCHA = "notifier:captcha:"
+_WINDOWS = ("phone", "mail", "ip")
 
 
 # Old prefix, and the new key of what follows it. What a record or a batch points to moves
@@ -51,8 +56,6 @@ _RENAMES: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("notifier:bc:", lambda batch_id: in_shard(batch_id, f"bc:{batch_id}")),
     ("notifier:br:", lambda batch_id: in_shard(batch_id, f"br:{batch_id}")),
     ("notifier:b:", batch_key),
-    ("notifier:captcha:phone:", _captcha_phone),
-    ("notifier:captcha:resend:", _captcha_resend),
 )
 
 
@@ -61,13 +64,13 @@ def current(redis: Redis) -> bool:
     return redis.get(LAYOUT) in (VERSION, VERSION.encode())
 
 
-def ensure(redis: Redis, *, patience: float = 300.0) -> bool:
+def ensure(redis: Redis, secret: bytes, *, patience: float = 300.0) -> bool:
     """At a process's start: the keys moved (by this process, or by another that is at it,
-    waited for up to ``patience`` seconds); False when Redis could not be asked (the first
-    ``dispatch_due`` tries again)."""
+    waited for up to ``patience`` seconds; ``secret`` keys the pseudonyms); False when Redis
+    could not be asked (the first ``dispatch_due`` tries again)."""
     deadline = time.monotonic() + patience
     try:
-        while migrate(redis) is None and time.monotonic() < deadline:
+        while migrate(redis, secret) is None and time.monotonic() < deadline:
             time.sleep(0.2)  # another process is moving them: poll for its mark
         return current(redis)
     except RedisError as e:
@@ -75,9 +78,10 @@ def ensure(redis: Redis, *, patience: float = 300.0) -> bool:
         return False
 
 
-def migrate(redis: Redis, *, batch: int = 1000) -> int | None:
-    """Move the old keys into their shards; how many were moved, or None when another process
-    is at it (its lock holds for five minutes, then anyone may start again)."""
+def migrate(redis: Redis, secret: bytes, *, batch: int = 1000) -> int | None:
+    """Move the old keys into their shards, and to their pseudonyms (keyed by ``secret``); how
+    many were moved, or None when another process is at it (its lock holds for five minutes,
+    then anyone may start again)."""
     if current(redis):
         return 0
     if not redis.set(_LOCK, "1", nx=True, ex=300):
@@ -85,26 +89,83 @@ def migrate(redis: Redis, *, batch: int = 1000) -> int | None:
     started = time.monotonic()
     moved = 0
     try:
-        for prefix, new in _RENAMES:
-            moved += _rename_all(redis, prefix, new, batch)
-        # Each only where an old key is (these two span slots: never on a fresh Redis).
-        for name in (SCHEDULED, OPEN):
-            if redis.exists(f"notifier:{name}"):
-                move_set = redis.register_script(source("layout/move_set"))
-                moved += int(move_set(keys=[f"notifier:{name}"], args=[name]))
-        if redis.exists("notifier:metrics"):
-            merge = redis.register_script(source("layout/merge_counters"))
-            merge(keys=["notifier:metrics", shard_key(SHARDS[0], METRICS)])
-        redis.delete("notifier:dispatched_at")  # each shard's is stamped at its next look
+        if redis.get(LAYOUT) not in (HASH_TAGS, HASH_TAGS.encode()):
+            moved += _hash_tags(redis, batch)
+        moved += _name_captchas(redis, secret, batch)
         redis.set(LAYOUT, VERSION)
     finally:
         redis.delete(_LOCK)  # done, or failed half-way: the next run starts again
     if moved:
         log.warning(
-            "moved %d keys of the layout before hash tags into their shards in %.1f s",
+            "moved %d keys of an earlier layout to their names now in %.1f s",
             moved, time.monotonic() - started,
         )  # fmt: skip
     return moved
+
+
+def _hash_tags(redis: Redis, batch: int) -> int:
+    """Version 2: every key into its shard."""
+    moved = 0
+    for prefix, new in _RENAMES:
+        moved += _rename_all(redis, prefix, new, batch)
+    # Each only where an old key is (these two span slots: never on a fresh Redis).
+    for name in (SCHEDULED, OPEN):
+        if redis.exists(f"notifier:{name}"):
+            move_set = redis.register_script(source("layout/move_set"))
+            moved += int(move_set(keys=[f"notifier:{name}"], args=[name]))
+    if redis.exists("notifier:metrics"):
+        merge = redis.register_script(source("layout/merge_counters"))
+        merge(keys=["notifier:metrics", shard_key(SHARDS[0], METRICS)])
+    redis.delete("notifier:dispatched_at")  # each shard's is stamped at its next look
+    return moved
+
+
+def _name_captchas(redis: Redis, secret: bytes, batch: int) -> int:
+    """Version 3: every captcha key that names a recipient (or an address) in the clear, to its
+    name by pseudonym (of version 1's names too)."""
+    move = redis.register_script(source("layout/name_captcha"))
+    moves: list[tuple[str, str]] = []
+    moved = 0
+    for raw in redis.scan_iter(match=f"{_CAPTCHA}*", count=batch):
+        old = raw.decode() if isinstance(raw, bytes) else str(raw)
+        new = None if named(old) else _named(secret, old.removeprefix(_CAPTCHA))
+        if new is not None:
+            moves.append((old, new))
+        if len(moves) >= batch:
+            moved += _run_moves(redis, move, moves)
+            moves = []
+    return moved + _run_moves(redis, move, moves)
+
+
+def _named(secret: bytes, name: str) -> str | None:
+    """The name now of a captcha key named ``notifier:captcha:<name>`` before the pseudonyms
+    (None for a key that is no captcha key of an earlier release)."""
+    kind, _, rest = name.partition(":")
+    if kind == "code" and rest.count(":") >= 2:
+        return code_key(secret, rest)
+    if kind == "resend" and rest.count(":") >= 2:
+        client, purpose, counted = rest.split(":", 2)  # no client or purpose holds ":"
+        return resend_key(client, purpose, pseudonym(secret, _untagged(counted)))
+    if kind not in _WINDOWS or not rest:
+        return None
+    client = ""
+    if rest.startswith("{"):  # version 2: {<counted>}, or {<counted>}:<client>
+        rest, _, client = rest[1:].rpartition("}")
+        client = client.removeprefix(":")
+    what = "ip" if kind == "ip" else "captcha"
+    return window_key(kind, pseudonym(secret, rest, what=what), client)
+
+
+def _untagged(counted: str) -> str:
+    """A recipient without the braces of its hash tag (version 2), or as it was (version 1)."""
+    return counted[1:-1] if counted.startswith("{") and counted.endswith("}") else counted
+
+
+def _run_moves(redis: Redis, move: Script, moves: list[tuple[str, str]]) -> int:
+    with redis.pipeline(transaction=False) as pipe:
+        for old, new in moves:
+            move(keys=[old, new], client=pipe)
+        return sum(int(answer) for answer in pipe.execute())
 
 
 def _rename_all(redis: Redis, prefix: str, new: Callable[[str], str], batch: int) -> int:

@@ -10,7 +10,8 @@ touches carries the same tag:
   evenly), and a batch's rows get ids in their batch's shard, so a row's step moves its batch's
   counts in the same slot. What spans every shard (the schedule's due ids, /metrics, lost
   messages) is read shard by shard;
-* a captcha's send limits carry the phone (``notifier:captcha:phone:{+44…}``);
+* a captcha's send limits carry their recipient's pseudonym (``notifier:captcha:phone:{<h>}``,
+  a keyed hash: :mod:`notifier.stores.captchas`);
 * every other key is the only key of its step (an idempotency slot, a rate bucket).
 
 On one Redis server (or Sentinel) the tags change nothing; they are what lets the state move to

@@ -28,7 +28,7 @@ def dispatch_due() -> int:
     rt = runtime()
     if not rt.layout_current:
         # The first run after an upgrade moves the keys an earlier release wrote (once).
-        rt.layout_current = migrate(rt.redis) is not None
+        rt.layout_current = migrate(rt.redis, rt.log_secret) is not None
     due = rt.store.lease_due(now=time.time(), lease=LEASE)
     kinds = _kinds(rt, [m for m in due if not m.startswith((FAN_OUT_MEMBER, DONE_MEMBER))])
     for member in due:

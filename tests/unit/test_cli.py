@@ -10,7 +10,9 @@ from click.testing import CliRunner
 
 from config import ApiClient
 from notifier.cli import main, procfile_processes
+from notifier.stores.captchas import Sender
 from notifier.stores.notifications import record_key
+from notifier.stores.notifications.log import log_secret
 from tests.support.peers.redis_server import RedisServer
 
 
@@ -73,11 +75,16 @@ def test_migrate_moves_an_earlier_releases_keys_once(
     db = redis.Redis.from_url(redis_server.url(2), decode_responses=True)
     db.flushdb()
     db.hset("notifier:n:7f00", mapping={"id": "7f00", "status": "sent"})
+    db.zadd("notifier:captcha:phone:+447700900123", {"m0": 1})
     monkeypatch.setenv("NOTIFIER_REDIS_URL", redis_server.url(2))
     monkeypatch.setenv("NOTIFIER_ENV", "testing")
+    monkeypatch.setenv("NOTIFIER_CAPTCHA_SECRET", "s" * 32)
     result = CliRunner().invoke(main, ["migrate"])
-    assert (result.exit_code, result.output) == (0, "keys moved: 1\n"), result.output
+    assert (result.exit_code, result.output) == (0, "keys moved: 2\n"), result.output
     assert db.hget(record_key("7f00"), "status") == "sent"
+    # The phone's sends, under the name the service looks for (keyed as its processes are).
+    names = log_secret(b"s" * 32)
+    assert db.zcard(Sender("", "", "+447700900123").recipient_keys(names)[2]) == 1
     assert CliRunner().invoke(main, ["migrate"]).output == "keys moved: 0\n"
 
 

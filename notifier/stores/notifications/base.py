@@ -45,7 +45,7 @@ class StoreBase:
         replication: Replication | None = None,
         patience: float = 30.0,
         retry_cap: float = 600.0,
-        kept_events: Callable[[str, str, Sequence[str]], object] | None = None,
+        kept_events: Callable[[str, str, Sequence[str], Sequence[str]], object] | None = None,
         log_secret: bytes = b"",
     ) -> None:
         self.redis = redis

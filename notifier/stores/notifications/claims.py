@@ -14,6 +14,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -107,7 +108,7 @@ class Claims(Receipts, MailEvents, Schedule):
         error: str | None = None,
         only_if_waiting: bool = False,
         provider_ref: str | None = None,
-        recipients: int | None = None,
+        recipients: Sequence[str] = (),
         volume_of: str | None = None,
     ) -> bool:
         """Record the outcome of an attempt: ``sent``, ``failed`` or ``retrying``; True when a
@@ -118,8 +119,9 @@ class Claims(Receipts, MailEvents, Schedule):
         that came before this, early, is applied now (mail events kept early are handed back to
         ``kept_events``). ``only_if_waiting`` moves only a record that waits for an attempt
         (scheduled, queued, retrying): not one whose attempt is under way, which may have sent
-        it. A mail sent is recorded with its number of ``recipients`` and, with ``volume_of``,
-        counted in that client's bounce-rate guard.
+        it. A mail sent is recorded with its number of ``recipients`` (its distinct addresses,
+        which its events kept early are handed back with) and, with ``volume_of``, counted in
+        that client's bounce-rate guard.
         """
         final = status in FINAL
         now = time.time()
@@ -138,7 +140,7 @@ class Claims(Receipts, MailEvents, Schedule):
             status, provider or "", redact(error or ""), rfc3339(now), self.ttl,
             "1" if final else "0", "1" if only_if_waiting else "0", provider_ref or "",
             callback[1] if callback else "", self._callback_clients, claim, now,
-            recipients or "",
+            len(recipients) or "",
         ]  # fmt: skip
 
         def write() -> tuple[int, int, str | None]:
@@ -175,7 +177,7 @@ class Claims(Receipts, MailEvents, Schedule):
             self._tell(notification_id, "cancelled")  # its batch was cancelled meanwhile
         if early and provider and provider_ref:
             if early.startswith("{"):  # mail events, a line of JSON each
-                self._hand_back(provider, provider_ref, early)
+                self._hand_back(provider, provider_ref, early, recipients)
             else:
                 receipt, _, receipt_error = str(early).partition("|")
                 self.receipt(provider, provider_ref, receipt, error=receipt_error or None)

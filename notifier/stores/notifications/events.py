@@ -4,18 +4,21 @@ bounced, dropped, deferred, complained of), or of the whole mail (refused).
 An event finds its notification by the provider's message id, as a receipt does
 (``notifier:ref:<provider>:<ref>``), and is applied by ``lua/notifications/mail_event.lua``:
 once, never moving a record backwards. One that comes before its send is recorded is kept, a
-line (the caller's JSON) appended to ``notifier:receipt:<provider>:<ref>`` for
+line (the caller's JSON, which names the recipient by its token, never by its address) appended
+to ``notifier:receipt:<provider>:<ref>`` for
 :data:`~notifier.stores.notifications.receipts.EARLY_RECEIPT_TTL` seconds, and handed back to the
-store's ``kept_events`` by the settle that records the send: what an event does beside the
-record (the suppression list, the bounce-rate guard) is its caller's, so the caller applies it
-again then. Each side writes its key, then reads the other's, so one at least sees the other; an
-event applied twice changes nothing the second time.
+store's ``kept_events`` by the settle that records the send, with the send's recipients: what
+an event does beside the record (the suppression list, the bounce-rate guard) is its caller's,
+so the caller applies it again then, finding the address by its token among them. Each side
+writes its key, then reads the other's, so one at least sees the other; an event applied twice
+changes nothing the second time.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -115,14 +118,16 @@ class MailEvents(StoreBase):
                 return Applied(str(outcome), notification_id, str(client) or None, bool(first))
         return Applied("changed", notification_id)
 
-    def _hand_back(self, provider: str, ref: str, kept: str) -> None:
-        """Hand the events kept for a send that is recorded now to ``kept_events``, then forget
-        them (one that comes after this read finds the send itself). What goes wrong there is
-        logged, never raised: the send is recorded, and must not pass for a failed attempt."""
+    def _hand_back(self, provider: str, ref: str, kept: str, recipients: Sequence[str]) -> None:
+        """Hand the events kept for a send that is recorded now to ``kept_events``, with the
+        send's ``recipients``, then forget them (one that comes after this read finds the send
+        itself). What goes wrong there is logged, never raised: the send is recorded, and must
+        not pass for a failed attempt."""
         if self._kept_events is None:
             return
         try:
-            self._kept_events(provider, ref, [line for line in kept.splitlines() if line])
+            lines = [line for line in kept.splitlines() if line]
+            self._kept_events(provider, ref, lines, recipients)
             self.redis.delete(early_receipt_key(provider, ref))
         except Exception:
             log.exception("the %s events kept for message %s were not applied", provider, ref)

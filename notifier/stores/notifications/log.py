@@ -70,9 +70,16 @@ def kept(ttl: int) -> int:
     return ttl + SLACK
 
 
-def tag(secret: bytes, what: str, value: str) -> bytes:
-    """The keyed hash a recipient (``what`` ``to``) or a reference (``ref``) is found by."""
-    return hmac.new(secret, f"{what}\0{value}".encode(), hashlib.sha256).digest()[:TAG]
+def log_secret(captcha_secret: bytes) -> bytes:
+    """The key of the tags (and of the pseudonyms in key names), derived from the captcha
+    secret, as the recipients' tokens and the bounce addresses are."""
+    return hmac.new(captcha_secret, b"message-log", "sha256").digest()
+
+
+def tag(secret: bytes, what: str, value: str, size: int = TAG) -> bytes:
+    """The keyed hash a recipient (``what`` ``to``) or a reference (``ref``) is found by, its
+    first ``size`` bytes (other stores name their keys by it, with a ``what`` of their own)."""
+    return hmac.new(secret, f"{what}\0{value}".encode(), hashlib.sha256).digest()[:size]
 
 
 def tags_of(secret: bytes, recipients: Iterable[str], reference: str | None) -> bytes:

@@ -2,9 +2,10 @@
 
 A receipt finds its notification by the provider's message id: ``notifier:ref:<provider>:<ref>``
 holds the notification id, written when the send is recorded. It may come before that (a fast
-provider, a slow settle): it is then kept under ``notifier:receipt:<provider>:<ref>`` for
-:data:`EARLY_RECEIPT_TTL` seconds and applied by the settle that records the send. Each side
-writes its key, then reads the other's, so one at least sees the other.
+provider, a slow settle): it is then kept under ``notifier:receipt:<provider>:<ref>`` (its
+error masked, as the record keeps it) for :data:`EARLY_RECEIPT_TTL` seconds and applied by the
+settle that records the send. Each side writes its key, then reads the other's, so one at least
+sees the other.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class Receipts(StoreBase):
         found = cast(str | None, self.redis.get(ref_key(provider, provider_ref)))
         if found is None:
             early = early_receipt_key(provider, provider_ref)
-            self.redis.set(early, f"{status}|{error or ''}", ex=EARLY_RECEIPT_TTL)
+            self.redis.set(early, f"{status}|{redact(error or '')}", ex=EARLY_RECEIPT_TTL)
             # The send may have been recorded in between: look once more.
             found = cast(str | None, self.redis.get(ref_key(provider, provider_ref)))
             if found is None:
@@ -84,7 +85,7 @@ class Receipts(StoreBase):
         if outcome in OPEN_STATUSES:
             # Indexed, but its send not recorded yet (the settle is under way): kept for the
             # settle to apply, then tried once more in case it came in between.
-            self.redis.set(early, f"{status}|{error or ''}", ex=EARLY_RECEIPT_TTL)
+            self.redis.set(early, f"{status}|{redact(error or '')}", ex=EARLY_RECEIPT_TTL)
             outcome, due = self._receipt(keys=keys, args=args)
             if outcome in OPEN_STATUSES:
                 return "early"

@@ -275,6 +275,10 @@ def test_an_event_before_its_send_is_recorded_is_kept_and_applied(rt: Runtime) -
     assert rt.mail_events.apply(ses_events_of(bounce)) == "early"
     assert rt.mail_events.apply(ses_events_of(complaint)) == "early"
     assert reason(rt, A) is None
+    # Kept by the recipients' tokens, the provider's words masked: no address in Redis.
+    kept = rt.redis.get(f"notifier:receipt:ses:{ref}")
+    assert isinstance(kept, str) and kept.count("\n") == 3 and A not in kept and B not in kept
+    assert rt.mail_events.token(A) in kept and rt.mail_events.token(B) in kept
     deliver_mail(delivery(rt, mail=MemoryMailProvider(name="ses")), "n1")
     found = record(rt, "n1")
     assert found.status == "undelivered" and found.complaint is not None

@@ -1,4 +1,5 @@
-"""The keys a release before the hash tags wrote, moved by the first dispatch after an upgrade."""
+"""The keys an earlier release wrote (before the hash tags, before captcha keys named their
+recipients by pseudonyms), moved by the first dispatch or process after an upgrade."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from flask import Flask
 from config import Settings
 from notifier import create_app
 from notifier.runtime import Runtime
+from notifier.services.captcha import scope
 from notifier.stores.captchas import Sender
 from notifier.stores.layout import LAYOUT, VERSION, migrate
 from notifier.stores.notifications import record_fields
 from notifier.tasks.schedule import dispatch_due
 from tests.support.harness.captcha import PHONE
+
+ADDRESS = "Ada.Lovelace+login@gmail.com"
+MAILBOX = "adalovelace@gmail.com"  # as the limits count ADDRESS
 
 
 def old_record(rt: Runtime, notification_id: str, status: str, batch: str = "") -> None:
@@ -78,21 +83,23 @@ def test_the_first_dispatch_after_an_upgrade_moves_every_old_key(app: Flask) -> 
         ip_limit=10,
     )  # fmt: skip
     assert refused is not None and refused.limit == "resend_interval"
-    rt.redis.delete(f"notifier:captcha:resend:tester:login:{{{PHONE}}}")
+    rt.redis.delete(Sender("tester", "login", PHONE).recipient_keys(rt.log_secret)[0])
     refused = rt.captchas.take_send(
         Sender("tester", "login", PHONE), member="m1", resend_interval=60, daily_limit=1,
         ip_limit=10,
     )  # fmt: skip
     # The old window held every client's sends: it is the phone's ceiling now.
     assert refused is not None and refused.limit == "phone_daily_ceiling"
-    # Nothing is left where the old release kept it, and the move is done once.
+    # Nothing is left where the old release kept it (nor the phone in any key's name), and the
+    # move is done once.
     left = [
         k for k in rt.redis.scan_iter("notifier:*")
         if "{" not in k and not k.startswith(("notifier:layout", "notifier:batch_pending"))
     ]  # fmt: skip
     assert left == []
+    assert not [k for k in rt.redis.scan_iter("notifier:captcha:*") if PHONE in k]
     assert rt.redis.get(LAYOUT) == VERSION
-    assert migrate(rt.redis) == 0
+    assert migrate(rt.redis, rt.log_secret) == 0
 
 
 def test_a_move_another_process_is_making_is_left_to_it(app: Flask) -> None:
@@ -100,10 +107,10 @@ def test_a_move_another_process_is_making_is_left_to_it(app: Flask) -> None:
     rt.redis.delete(LAYOUT)
     rt.redis.set("notifier:layout:lock", "1", ex=300)
     old_record(rt, "n-old", "queued")
-    assert migrate(rt.redis) is None
+    assert migrate(rt.redis, rt.log_secret) is None
     assert rt.store.get("n-old") is None  # not found until the other process is done
     rt.redis.delete("notifier:layout:lock")
-    assert migrate(rt.redis) == 2  # its record and its payload
+    assert migrate(rt.redis, rt.log_secret) == 2  # its record and its payload
     assert rt.store.get("n-old") is not None
 
 
@@ -116,3 +123,79 @@ def test_a_process_that_starts_on_an_earlier_releases_redis_moves_its_keys_first
     started = create_app(make_settings()).extensions["notifier"]
     assert started.layout_current
     assert started.store.get("5eed") is not None  # found before it serves a request
+
+
+def version_2_captcha_keys(rt: Runtime, now_ms: int, sends: int) -> None:
+    """What the release before the pseudonyms kept of ``sends`` login codes to PHONE (the last
+    still pending) from one end user's address, and of as many to a Gmail mailbox."""
+    members = {f"m{n}": now_ms - 1000 * (sends - n) for n in range(sends)}
+    for window, counted in (("phone", PHONE), ("mail", MAILBOX)):
+        rt.redis.zadd(f"notifier:captcha:{window}:{{{counted}}}", members)
+        rt.redis.zadd(f"notifier:captcha:{window}:{{{counted}}}:tester", members)
+        rt.redis.pexpire(f"notifier:captcha:{window}:{{{counted}}}", 86_400_000)
+        rt.redis.pexpire(f"notifier:captcha:{window}:{{{counted}}}:tester", 86_400_000)
+        rt.redis.set(f"notifier:captcha:resend:tester:login:{{{counted}}}", "m", px=60_000)
+    rt.redis.zadd("notifier:captcha:ip:{198.51.100.7}", members)
+    rt.redis.zadd("notifier:captcha:ip:{198.51.100.7}:tester", members)
+    for recipient in (PHONE, ADDRESS):
+        where = scope("tester", "login", recipient)
+        code = f"notifier:captcha:code:{where}"
+        rt.redis.hset(code, mapping={"digest": rt.captchas.digest(where, "123456"), "attempts": 1})
+        rt.redis.pexpire(code, 300_000)
+
+
+def test_captcha_keys_move_to_their_pseudonyms_and_keep_counting(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    rt.redis.set(LAYOUT, "2")  # a Redis the release before the pseudonyms wrote
+    version_2_captcha_keys(rt, int(time.time() * 1000), sends=4)
+
+    # Phone and mailbox: two windows, a resend interval, a code; the end user's address's two.
+    assert migrate(rt.redis, rt.log_secret) == 10
+    assert migrate(rt.redis, rt.log_secret) == 0  # once
+    names = list(rt.redis.scan_iter("notifier:captcha:*"))
+    assert len(names) == 10
+    assert not [n for n in names if PHONE in n or "@" in n or "198.51" in n]
+    # The codes sent before the upgrade still verify (a wrong try before it still counts).
+    for recipient in (PHONE, ADDRESS):
+        where = scope("tester", "login", recipient)
+        assert rt.captchas.verify(where, "000000", max_attempts=3).attempts_left == 1
+        assert rt.captchas.verify(where, "123456", max_attempts=3).valid
+    # Four sends before the upgrade: a limit of five takes one more, then refuses.
+    for counted, window in ((PHONE, "phone"), (MAILBOX, "mail")):
+        sender = Sender("tester", "login", counted, "198.51.100.7", window)
+        refused = rt.captchas.take_send(
+            sender, member="m4", resend_interval=60, daily_limit=5, ip_limit=50
+        )
+        assert refused is not None and refused.limit == "resend_interval"  # still running
+        rt.redis.delete(sender.recipient_keys(rt.log_secret)[0])
+        assert rt.captchas.take_send(
+            sender, member="m4", resend_interval=0, daily_limit=5, ip_limit=50
+        ) is None  # fmt: skip
+        refused = rt.captchas.take_send(
+            sender, member="m5", resend_interval=0, daily_limit=5, ip_limit=50
+        )
+        assert refused is not None and refused.limit == "daily_limit"
+    # The address's hour, kept under its pseudonym: its four, and the phone's fifth.
+    refused = rt.captchas.take_send(
+        Sender("tester", "login", "+447700900999", "198.51.100.7"), member="m6",
+        resend_interval=0, daily_limit=5, ip_limit=5,
+    )  # fmt: skip
+    assert refused is not None and refused.limit == "ip_limit"
+
+
+def test_a_send_under_the_new_name_before_the_move_is_not_lost(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    now_ms = int(time.time() * 1000)
+    version_2_captcha_keys(rt, now_ms, sends=3)
+    # A process of this release counted a send before the move was made (it could not reach
+    # Redis as it started): both names hold sends, and the move adds them up.
+    sender = Sender("tester", "login", PHONE)
+    for key in sender.recipient_keys(rt.log_secret)[1:]:
+        rt.redis.zadd(key, {"new": now_ms})
+    rt.redis.set(LAYOUT, "2")
+    assert migrate(rt.redis, rt.log_secret) == 10
+    rt.redis.delete(sender.recipient_keys(rt.log_secret)[0])  # its resend interval
+    refused = rt.captchas.take_send(
+        sender, member="m4", resend_interval=0, daily_limit=4, ip_limit=50
+    )
+    assert refused is not None and refused.limit == "daily_limit"

@@ -24,7 +24,7 @@ from notifier.stores import latency
 from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER, OPEN, open_key, scheduled_key
 from notifier.stores.batches import batch_key, row_id
 from notifier.stores.batches.keys import pending_key
-from notifier.stores.captchas import Sender
+from notifier.stores.captchas import Sender, pseudonym
 from notifier.stores.notifications import metrics_key, payload_key, record_key
 from notifier.stores.notifications.keys import SENDS_KEPT, dispatched_at_keys, sends_key
 from notifier.stores.notifications.log import bucket_key, log_keys, tag, tags_of
@@ -36,6 +36,7 @@ from tests.support.peers.redis_server import RedisServer
 NOW = "2026-12-03T12:00:00Z"
 CALLBACKS = "callbacks"  # a lane's list: the broker's, not the state's (see test_key_slots.py)
 NID = "a1b2c3d4-0000-4000-8000-000000000001"  # shard a
+NAMES = b"k" * 32  # keys the pseudonyms in key names
 TESTED: set[str] = set()
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -616,8 +617,7 @@ def test_note_keeps_the_last_twenty_events_of_a_record_that_is_there(
 @of("captchas/take_recipient")
 def test_take_recipient_holds_interval_limit_and_ceiling(r: redis.Redis, run: Run) -> None:
     def take(client: str, member: str, now: int, *, interval: int = 0) -> list[Any]:
-        sender = Sender(client, "login", "+447700900123")
-        keys = [sender.resend_key, sender.client_recipient_key, sender.recipient_key]
+        keys = Sender(client, "login", "+447700900123").recipient_keys(NAMES)
         args = [now, member, interval, 2, 86_400_000, 3, "phone_ceiling"]
         answer: list[Any] = run("captchas/take_recipient", keys, args)
         return answer
@@ -638,13 +638,14 @@ def test_take_ip_holds_a_clients_hourly_limit_and_a_ceiling_for_all(
     r: redis.Redis, run: Run
 ) -> None:
     def keys(client: str) -> list[str]:
-        sender = Sender(client, "login", "+447700900123", client_ip="2001:db8::1")
-        return [sender.client_ip_key, sender.ip_key]
+        return Sender(client, "login", "+447700900123", client_ip="2001:db8::1").ip_keys(NAMES)
 
-    assert keys("a") == [
-        "notifier:captcha:ip:{2001:db8::/64}:a",
-        "notifier:captcha:ip:{2001:db8::/64}",
-    ]
+    # The /64 counts, named by its pseudonym (no end user's address in a key).
+    named = pseudonym(NAMES, "2001:db8::/64", what="ip")
+    assert keys("a") == [f"notifier:captcha:ip:{{{named}}}:a", f"notifier:captcha:ip:{{{named}}}"]
+    assert keys("a") == Sender("a", "login", "+447700900123", client_ip="2001:db8::2").ip_keys(
+        NAMES
+    )
     hour = 3_600_000
     assert run("captchas/take_ip", keys("a"), [1000, "1", 1, 2, hour]) == ["ok", 0]
     assert run("captchas/take_ip", keys("a"), [2000, "2", 1, 2, hour]) == ["ip_limit", 3_599_000]
@@ -746,3 +747,26 @@ def test_merge_counters_adds_the_old_to_shard_zero(r: redis.Redis, run: Run) -> 
     assert run("layout/merge_counters", keys, [], cross_slot=True) == 2
     assert r.hgetall(new) == {"final:mail:sent:live": "6", "attempts:mail:live": "7"}
     assert r.exists("notifier:metrics") == 0
+
+
+@of("layout/name_captcha")
+def test_name_captcha_merges_a_window_and_keeps_a_newer_code(r: redis.Redis, run: Run) -> None:
+    old, new = "notifier:captcha:phone:{+447700900123}", "notifier:captcha:phone:{" + "0" * 32 + "}"
+    r.zadd(old, {"m1": 1000, "m2": 2000})
+    r.pexpire(old, 50_000)
+    r.zadd(new, {"m2": 2000, "m3": 3000})  # sent since the upgrade, under the new name
+    r.pexpire(new, 80_000)
+    assert run("layout/name_captcha", [old, new], [], cross_slot=True) == 1
+    assert r.zrange(new, 0, -1) == ["m1", "m2", "m3"]  # each send counted once
+    assert 50_000 < r.pttl(new) <= 80_000
+    assert r.exists(old) == 0
+    assert run("layout/name_captcha", [old, new], [], cross_slot=True) == 0  # moved already
+    # A code: renamed with its expiry; dropped when the new name holds a newer one.
+    code, named = "notifier:captcha:code:a:login:+447700900123", "notifier:captcha:code:a:login:{0}"
+    r.hset(code, mapping={"digest": "d1", "attempts": 1})
+    r.pexpire(code, 60_000)
+    assert run("layout/name_captcha", [code, named], [], cross_slot=True) == 1
+    assert r.hgetall(named) == {"digest": "d1", "attempts": "1"} and r.pttl(named) > 50_000
+    r.hset(code, mapping={"digest": "d0", "attempts": 0})
+    assert run("layout/name_captcha", [code, named], [], cross_slot=True) == 1
+    assert r.hget(named, "digest") == "d1" and r.exists(code) == 0

@@ -1,8 +1,9 @@
 -- Take a captcha send from the end user's IP address's hourly limits, or refuse it (taking
 -- nothing): the client's own, then every client's together.
 --
--- KEYS[1] the client's window       notifier:captcha:ip:{<address or /64>}:<client>
--- KEYS[2] every client's window     notifier:captcha:ip:{<address or /64>}
+-- KEYS[1] the client's window       notifier:captcha:ip:{<h>}:<client>
+-- KEYS[2] every client's window     notifier:captcha:ip:{<h>}
+-- (<h> the pseudonym of the end user's address, or its /64: notifier/stores/captchas.py)
 -- ARGV[1] now, ms
 -- ARGV[2] this send's member (unique)
 -- ARGV[3] the client's hourly limit for the address

@@ -1,8 +1,9 @@
 -- Take a captcha send from a recipient's limits, or say which refuses it (taking nothing).
 --
--- KEYS[1] the resend interval        notifier:captcha:resend:<client>:<purpose>:{<counted>}
--- KEYS[2] the client's window        notifier:captcha:<window>:{<counted>}:<client>
--- KEYS[3] every client's window      notifier:captcha:<window>:{<counted>}
+-- KEYS[1] the resend interval        notifier:captcha:resend:<client>:<purpose>:{<h>}
+-- KEYS[2] the client's window        notifier:captcha:<window>:{<h>}:<client>
+-- KEYS[3] every client's window      notifier:captcha:<window>:{<h>}
+-- (<h> the pseudonym of the recipient as the limits count it: notifier/stores/captchas.py)
 -- ARGV[1] now, ms
 -- ARGV[2] this send's member (unique)
 -- ARGV[3] the resend interval, ms (0 for none)
