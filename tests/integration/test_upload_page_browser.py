@@ -10,7 +10,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from tests.support.harness.clients import QINIU, auth, bucket
 from tests.support.harness.stack import Stack
 from tests.support.harness.wait import wait_for
 from tests.support.peers.chromium import Page
+from tests.support.peers.http_peer import PeerHandler
 from tests.support.peers.qiniu import check_token
 from tests.support.peers.s3 import FakeS3
 
@@ -64,10 +65,7 @@ class Backend:
         self.port = free_port()
         backend = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(PeerHandler):
             def reply(self, status: int, body: bytes, kind: str) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)

@@ -7,8 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 import pytest
 import requests
@@ -24,6 +23,7 @@ from notifier.webhooks import (
     secret_key,
     signed_headers,
 )
+from tests.support.peers.http_peer import PeerHandler
 
 SECRET = "whsec_" + base64.b64encode(b"a callback secret of 32 bytes...").decode()
 
@@ -124,10 +124,7 @@ def local_receiver() -> Iterator[tuple[str, list[bytes]]]:
     """An HTTP server on 127.0.0.1 that records what it is sent."""
     got: list[bytes] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
+    class Handler(PeerHandler):
         def do_POST(self) -> None:
             got.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(204)

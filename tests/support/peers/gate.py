@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Self
 
 import requests
 
 from notifier.embedded import free_port
+from tests.support.peers.http_peer import PeerHandler
 
 
 class Gate:
@@ -72,11 +73,8 @@ class Gate:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         gate = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(PeerHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))

@@ -48,6 +48,7 @@ from urllib3.util.connection import create_connection
 from notifier.deadline import watch, watched_pools
 from notifier.sns import MAX_RESPONSE_BYTES, CertificateAdapter
 from tests.support.loopback.sns_loopback import SERVER_NAMES
+from tests.support.peers.http_peer import PeerHandler
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"
 HOST = SERVER_NAMES[0]
@@ -317,11 +318,8 @@ class SnsPeer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         peer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(PeerHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
 
             def do_GET(self) -> None:
                 with peer.lock:
