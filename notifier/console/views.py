@@ -247,7 +247,27 @@ def overview() -> str:
 @bp.get("/clients")
 def clients() -> str:
     rt = runtime()
-    return _page("clients.html", clients=figures.clients(rt), thresholds=rt.guard.thresholds)
+    resumed = request.args.get("resumed")
+    return _page(
+        "clients.html", clients=figures.clients(rt), thresholds=rt.guard.thresholds,
+        resumed=resumed if resumed in _client_names() else None,
+    )  # fmt: skip
+
+
+@bp.post("/clients/<client>/resume")
+def resume_client(client: str) -> Response:
+    """Let a client's paused mail go again, as ``notifier clients resume`` does (409 when it is
+    not paused: a resume would start its window again for nothing)."""
+    if client not in _client_names():
+        abort(404, "no such client in NOTIFIER_API_KEYS")
+    guard = runtime().guard
+    # Resuming also empties the window: never for a client the guard has not paused (another
+    # operator's resume between the two steps leaves ``pause`` None: 409 as well).
+    pause = guard.resume(client) if guard.paused(client) else None
+    if pause is None:
+        abort(409, f"the mail of {client} is not paused: nothing to resume")
+    _audit("resume_client", client, client=client, kind=pause.kind)
+    return redirect(url_for("console.clients", resumed=client), 303)
 
 
 # -- the message log and a notification's timeline

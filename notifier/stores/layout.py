@@ -10,7 +10,9 @@ was ``notifier:n:<id>``, the schedule one ``notifier:scheduled``, the counters o
 address's ``notifier:captcha:ip:{198.51.100.7}``: each moves to its name by pseudonym (from
 version 1 or 2 alike), a window merged into what that name holds already, so a recipient's
 sends before the upgrade still count against its limits, and a code sent before it still
-verifies.
+verifies. Also version 3: until the console listed batches (``notifier:{s}:batches``, written
+as a batch is stored), no list held them: every batch stored before is listed in its shard by
+the time it was made, each list kept to its newest as a batch stored now keeps it.
 
 After an upgrade every process, as it starts (before it serves or takes a task), makes sure
 every such key is where it is looked for: the first moves them and marks the layout done in
@@ -20,7 +22,9 @@ leaves it to the first ``dispatch_due``; ``notifier migrate`` does the same by h
 
 Each step is safe to repeat and to run beside another process doing the same: keys are renamed
 (an error for a key another process moved first is ignored), sorted sets and counters are moved
-by one script each, which empties the old key in the same step, and so is each captcha key.
+by one script each, which empties the old key in the same step, and so is each captcha key; a
+batch is listed only when its list does not hold it yet (never moved by a second run), and each
+list is cut to its newest after every round, as a batch stored meanwhile cuts it.
 """
 
 from __future__ import annotations
@@ -28,20 +32,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from redis import Redis, RedisError
 from redis.commands.core import Script
 
 from notifier.stores.batch_counts import OPEN, SCHEDULED
 from notifier.stores.batches import batch_key
+from notifier.stores.batches.keys import LISTED, listed_key
 from notifier.stores.captchas import code_key, named, pseudonym, resend_key, window_key
 from notifier.stores.notifications import METRICS, payload_key, record_key
 from notifier.stores.scripts import source
-from notifier.stores.slots import SHARDS, in_shard, shard_key
+from notifier.stores.slots import SHARDS, any_shard, in_shard, shard_key
 
 log = logging.getLogger(__name__)
 LAYOUT = "notifier:layout"
-VERSION = "3"  # captcha keys name their recipient by a pseudonym
+VERSION = "3"  # captcha keys name their recipient by a pseudonym; batches are listed
 HASH_TAGS = "2"  # keys carry their shard's hash tag
 _LOCK = "notifier:layout:lock"
 _CAPTCHA = "notifier:captcha:"
@@ -79,9 +85,9 @@ def ensure(redis: Redis, secret: bytes, *, patience: float = 300.0) -> bool:
 
 
 def migrate(redis: Redis, secret: bytes, *, batch: int = 1000) -> int | None:
-    """Move the old keys into their shards, and to their pseudonyms (keyed by ``secret``); how
-    many were moved, or None when another process is at it (its lock holds for five minutes,
-    then anyone may start again)."""
+    """Move the old keys into their shards, and to their pseudonyms (keyed by ``secret``), and
+    list the batches no list holds; how many keys were moved or listed, or None when another
+    process is at it (its lock holds for five minutes, then anyone may start again)."""
     if current(redis):
         return 0
     if not redis.set(_LOCK, "1", nx=True, ex=300):
@@ -92,12 +98,13 @@ def migrate(redis: Redis, secret: bytes, *, batch: int = 1000) -> int | None:
         if redis.get(LAYOUT) not in (HASH_TAGS, HASH_TAGS.encode()):
             moved += _hash_tags(redis, batch)
         moved += _name_captchas(redis, secret, batch)
+        moved += _list_batches(redis, batch)
         redis.set(LAYOUT, VERSION)
     finally:
         redis.delete(_LOCK)  # done, or failed half-way: the next run starts again
     if moved:
         log.warning(
-            "moved %d keys of an earlier layout to their names now in %.1f s",
+            "moved (or listed) %d keys of an earlier layout to their names now in %.1f s",
             moved, time.monotonic() - started,
         )  # fmt: skip
     return moved
@@ -135,6 +142,47 @@ def _name_captchas(redis: Redis, secret: bytes, batch: int) -> int:
             moved += _run_moves(redis, move, moves)
             moves = []
     return moved + _run_moves(redis, move, moves)
+
+
+def _list_batches(redis: Redis, batch: int) -> int:
+    """Version 3: every batch into its shard's list of newest, by the time it was made; how
+    many more the lists hold."""
+    keys: list[str] = []
+    listed = 0
+    for raw in redis.scan_iter(match=any_shard("b:*"), count=batch):
+        keys.append(raw.decode() if isinstance(raw, bytes) else str(raw))
+        if len(keys) >= batch:
+            listed += _list(redis, keys)
+            keys = []
+    return listed + _list(redis, keys)
+
+
+def _list(redis: Redis, keys: list[str]) -> int:
+    """List the batches of ``keys`` (their hashes) that their lists do not hold yet; then cut
+    each list touched to its newest, so none grows past it however many batches there are."""
+    with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.hget(key, "created_at")
+        made = pipe.execute()
+    found = {
+        key.partition("}:b:")[2]: _time(at)
+        for key, at in zip(keys, made, strict=True)
+        if at  # None: expired since the SCAN
+    }
+    lists = {listed_key(batch_id) for batch_id in found}
+    with redis.pipeline(transaction=False) as pipe:
+        for batch_id, at in found.items():
+            pipe.zadd(listed_key(batch_id), {batch_id: at}, nx=True)
+        for key in lists:
+            pipe.zremrangebyrank(key, 0, -LISTED - 1)
+        answers = pipe.execute()
+    added, cut = answers[: len(found)], answers[len(found) :]
+    return sum(map(int, added)) - sum(map(int, cut))  # what the lists hold more than before
+
+
+def _time(at: str | bytes) -> float:
+    """The Unix time of a batch's ``created_at`` (RFC 3339, as the list scores it)."""
+    return datetime.fromisoformat(at.decode() if isinstance(at, bytes) else at).timestamp()
 
 
 def _named(secret: bytes, name: str) -> str | None:

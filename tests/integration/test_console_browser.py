@@ -1,6 +1,6 @@
 """The operator console in a real headless Chromium, against the running stack (web, worker,
 beat, Redis, an SMTP server): log in, the overview, a recipient search, a batch's live progress
-bar, cancel, a suppression removed. Each test saves a screenshot under ``test-artifacts/console/``
+bar, cancel, a suppression removed, a paused client resumed. Each test saves a screenshot under ``test-artifacts/console/``
 (the ones in docs/images/ come from here)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import requests
 
 from notifier.lanes import LANES
 from tests.support.harness.clients import auth
-from tests.support.harness.console import OPERATOR, PASSWORD, console_users_json
+from tests.support.harness.console import OPERATOR, PASSWORD, console_users_json, pause_mail
 from tests.support.harness.stack import Stack, address, log_lines, stack_settings, start_stack
 from tests.support.harness.wait import wait_for
 from tests.support.peers.chromium import Page
@@ -230,3 +230,28 @@ def test_a_2000_row_batch_progress_bar_moves_while_it_drains_and_reaches_100(
     # Its rows on the page moved with it.
     assert set(texts(page, "table.rows td.status")) == {"sent"}
     page.screenshot(ARTIFACTS / "batch-done.png", whole=False)
+
+
+def test_resume_a_paused_client_from_the_clients_page(
+    console_stack: Stack, page: Page, redis_server: RedisServer
+) -> None:
+    pause_mail(redis.Redis.from_url(redis_server.url(DB), decode_responses=True), "bank")
+    mail = {"to": [address("paused")], "subject": "Hi", "text": "Hi"}
+    refused = requests.post(f"{console_stack.base}/v1/mail", json=mail, headers=auth("bank"),
+                            timeout=10)  # fmt: skip
+    assert refused.status_code == 403, refused.text
+    log_in(page, console_stack, "/console/clients")
+    assert texts(page, "tr[id^='client-bank'] span.bad")[0].startswith("paused: bounce rate 10.0%")
+    assert len(texts(page, "button.resume")) == 1  # the bank's row only
+    page.screenshot(ARTIFACTS / "clients-paused.png", whole=False)
+    click(page, "form[action='/console/clients/bank/resume'] button.resume")
+    page.wait_for("document.querySelector('#notice')")
+    assert texts(page, "#notice") == [
+        "The mail of bank is resumed: its 24 h window starts again now."
+    ]
+    assert texts(page, "tr[id^='client-bank'] span.ok") == ["ok"]
+    assert texts(page, "button.resume") == []
+    page.screenshot(ARTIFACTS / "clients-resumed.png", whole=False)
+    assert post(console_stack, "/v1/mail", mail, "bank")  # 202 again
+    audit = [line for line in log_lines(console_stack) if "resume_client" in line]
+    assert len(audit) == 1 and f"bank by {OPERATOR}" in audit[0]

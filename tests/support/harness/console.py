@@ -61,3 +61,22 @@ def scheduled(api: FlaskClient, who: str, body: dict[str, Any], path: str = "/v1
     assert answer.status_code == 202, answer.get_data(as_text=True)
     found: str = answer.get_json()["id"]
     return found
+
+
+def pause_mail(redis: Any, client: str) -> None:
+    """Pause ``client``'s mail as the bounce-rate guard does: ten mails a provider took and one
+    permanent bounce, weighed by the guard's own script (10%, the pause rate)."""
+    import time
+
+    from notifier.stores.guard import BounceGuard, Thresholds, count_sent
+
+    rates = Thresholds(
+        min_volume=10,
+        warn={"bounce": 0.05, "complaint": 0.001},
+        pause={"bounce": 0.10, "complaint": 0.005},
+    )
+    with redis.pipeline(transaction=False) as pipe:
+        for _ in range(10):
+            count_sent(pipe, client, time.time())
+        pipe.execute()
+    assert BounceGuard(redis, rates).note(client, "bounce").verdict == "pause"

@@ -3,17 +3,21 @@ buttons change (through the services the API uses)."""
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from urllib.parse import urlsplit
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from notifier.lanes import LANES
 from notifier.runtime import Runtime
 from notifier.services.mail import deliver_mail
+from notifier.stores.guard import count_sent
 from tests.support.harness.clients import auth
-from tests.support.harness.console import BASE, csrf_of, page, scheduled
+from tests.support.harness.console import BASE, OPERATOR, csrf_of, page, pause_mail, scheduled
 
 MAIL = {"subject": "Hi", "text": "Hello"}
 
@@ -174,3 +178,50 @@ def test_the_overview_shows_each_lane_and_its_sends_a_minute(
     clients = page(operator, "/console/clients")
     assert re.search(r'id="client-shop-mail">\s*<td rowspan="1">shop</td>\s*<td rowspan="1">live'
                      r"</td>\s*<td>mail</td><td class=\"num\">1</td>", clients)  # fmt: skip
+
+
+def test_resume_a_paused_client_from_its_row(
+    app: Flask, operator: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    api = app.test_client()
+    pause_mail(rt.redis, "shop")
+    mail = {"to": ["ada@example.com"], **MAIL}
+    assert api.post("/v1/mail", json=mail, headers=auth("shop")).status_code == 403
+    html = page(operator, "/console/clients")
+    assert "paused: bounce rate 10.0% of 10 mails" in html
+    assert html.count('class="resume"') == 1  # the shop's row only: the bank is not paused
+    assert 'action="/console/clients/bank/resume"' not in html
+    # Without the session's token: refused, and still paused.
+    refused = operator.post("/console/clients/shop/resume", data={}, base_url=BASE)
+    assert refused.status_code == 403 and rt.guard.paused("shop") is not None
+    with caplog.at_level(logging.INFO, logger="notifier.console.audit"):
+        answer = operator.post(
+            "/console/clients/shop/resume", data={"csrf": csrf_of(html)}, base_url=BASE
+        )
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/console/clients?resumed=shop"
+    lines = [r for r in caplog.records if r.name == "notifier.console.audit"]
+    assert [(r.action, r.target, r.operator, r.client) for r in lines] == [  # type: ignore[attr-defined]
+        ("resume_client", "shop", OPERATOR, "shop")
+    ]
+    assert rt.guard.paused("shop") is None
+    assert rt.guard.figures(["shop"])["shop"].volume == 0  # its window starts again
+    assert api.post("/v1/mail", json=mail, headers=auth("shop")).status_code == 202
+    after = page(operator, answer.headers["Location"])
+    assert 'id="notice"' in after and "The mail of shop is resumed" in after
+    assert 'class="resume"' not in after
+    # Again, now that it is not paused: a stale page's button changes nothing (its window,
+    # with a mail counted since, is kept).
+    with rt.redis.pipeline() as pipe:
+        count_sent(pipe, "shop", time.time())
+        pipe.execute()
+    again = operator.post(
+        "/console/clients/shop/resume", data={"csrf": csrf_of(after)}, base_url=BASE
+    )
+    assert again.status_code == 409 and "not paused" in again.get_data(as_text=True)
+    assert rt.guard.figures(["shop"])["shop"].volume == 1
+    unknown = operator.post(
+        "/console/clients/nobody/resume", data={"csrf": csrf_of(after)}, base_url=BASE
+    )
+    assert unknown.status_code == 404

@@ -31,7 +31,8 @@ PAGES = ["/console/", "/console/clients", "/console/messages", "/console/batches
          "/console/suppressions", "/console/notifications/x", "/console/batches/x"]  # fmt: skip
 CHANGES = ["/console/notifications/x/cancel", "/console/batches/x/cancel",
            "/console/suppressions/add", "/console/suppressions/remove",
-           "/console/messages/search", "/console/logout"]  # fmt: skip
+           "/console/messages/search", "/console/clients/shop/resume",
+           "/console/logout"]  # fmt: skip
 
 
 @pytest.mark.parametrize("path", PAGES)

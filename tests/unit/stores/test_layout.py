@@ -3,21 +3,29 @@ recipients by pseudonyms), moved by the first dispatch or process after an upgra
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import cast
 
+import pytest
 from flask import Flask
 
 from config import Settings
 from notifier import create_app
 from notifier.runtime import Runtime
 from notifier.services.captcha import scope
+from notifier.stores.batches import batch_key
+from notifier.stores.batches.keys import LISTED, listed_keys
 from notifier.stores.captchas import Sender
 from notifier.stores.layout import LAYOUT, VERSION, migrate
 from notifier.stores.notifications import record_fields
 from notifier.tasks.schedule import dispatch_due
+from notifier.timestamps import rfc3339
 from tests.support.harness.captcha import PHONE
+from tests.support.harness.clients import auth
+from tests.support.harness.console import console_users, log_in, page
 
 ADDRESS = "Ada.Lovelace+login@gmail.com"
 MAILBOX = "adalovelace@gmail.com"  # as the limits count ADDRESS
@@ -199,3 +207,66 @@ def test_a_send_under_the_new_name_before_the_move_is_not_lost(app: Flask) -> No
         sender, member="m4", resend_interval=0, daily_limit=4, ip_limit=50
     )
     assert refused is not None and refused.limit == "daily_limit"
+
+
+def old_batch(rt: Runtime, batch_id: str, made: float) -> None:
+    """A batch as the release before wrote it: in its shard, in no list."""
+    at = rfc3339(made)
+    rt.redis.hset(batch_key(batch_id), mapping={
+        "id": batch_id, "client": "tester", "total": 1, "c:queued": 1, "final": 0, "fanned": 0,
+        "published": 0, "ttl": 3600, "callback": "0", "state": "queued", "mode": "live",
+        "created_at": at, "updated_at": at, "reference": "", "send_at": "",
+    })  # fmt: skip
+    rt.redis.expire(batch_key(batch_id), 3600)
+
+
+def newest(rt: Runtime, key: str) -> list[tuple[str, float]]:
+    """A shard's list of batches, newest first, with their scores."""
+    return cast(list[tuple[str, float]], rt.redis.zrevrange(key, 0, -1, withscores=True))
+
+
+def lists(rt: Runtime) -> dict[str, list[tuple[str, float]]]:
+    return {key: newest(rt, key) for key in listed_keys()}
+
+
+def test_batches_stored_before_the_console_listed_them_are_listed_once(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(console_users=console_users()))
+    rt: Runtime = app.extensions["notifier"]
+    now = time.time()
+    # A batch of this release, listed as it was stored; 201 before it in shard a, one in b.
+    rows = [{"to": "ada@example.com", "data": {}}]
+    answer = app.test_client().post("/v1/mail/batch", headers=auth(), json={
+        "subject": "Hi", "text": "Hello", "recipients": rows})  # fmt: skip
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    new = answer.get_json()["id"]
+    before = dict(newest(rt, f"notifier:{{{new[0]}}}:batches"))
+    in_a = ["a" + str(uuid.uuid4())[1:] for _ in range(LISTED + 1)]  # oldest first
+    for n, batch_id in enumerate(in_a):
+        old_batch(rt, batch_id, now - 7200 + n)
+    in_b = "b" + str(uuid.uuid4())[1:]
+    old_batch(rt, in_b, now - 60)
+    rt.redis.set(LAYOUT, "2")  # the release before
+
+    more = migrate(rt.redis, rt.log_secret, batch=50)
+    assert more == sum(len(batches) for batches in lists(rt).values()) - 1  # all but the new
+
+    shard_a = newest(rt, "notifier:{a}:batches")
+    kept = [b for b in [new, *reversed(in_a)] if b[0] == "a"][:LISTED]  # the newest, by time
+    assert [b for b, _ in shard_a] == kept
+    assert dict(shard_a)[in_a[-1]] == pytest.approx(now - 7200 + LISTED, abs=0.001)
+    assert rt.redis.zscore("notifier:{b}:batches", in_b) == pytest.approx(now - 60, abs=0.001)
+    # The batch already listed keeps its score; a second run changes nothing.
+    assert rt.redis.zscore(f"notifier:{{{new[0]}}}:batches", new) == before[new]
+    listed = lists(rt)
+    rt.redis.set(LAYOUT, "2")
+    assert migrate(rt.redis, rt.log_secret) == 0
+    assert lists(rt) == listed
+    # The console's batch page lists them, newest first.
+    operator = app.test_client()
+    assert log_in(operator).status_code == 303
+    html = page(operator, "/console/batches")
+    shown = re.findall(r'href="/console/batches/([0-9a-f-]{36})"', html)
+    assert shown[:3] == [new, in_b, in_a[-1]] and len(shown) == 50
+    assert in_a[0] not in html
