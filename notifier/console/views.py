@@ -261,9 +261,8 @@ def resume_client(client: str) -> Response:
     if client not in _client_names():
         abort(404, "no such client in NOTIFIER_API_KEYS")
     guard = runtime().guard
-    # Resuming also empties the window: never for a client the guard has not paused (another
-    # operator's resume between the two steps leaves ``pause`` None: 409 as well).
-    pause = guard.resume(client) if guard.paused(client) else None
+    # Resuming also empties the window: never for a client the guard has not paused.
+    pause = guard.resume(client, only_paused=True)
     if pause is None:
         abort(409, f"the mail of {client} is not paused: nothing to resume")
     _audit("resume_client", client, client=client, kind=pause.kind)

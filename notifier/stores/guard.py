@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from redis import Redis
+from redis import Redis, WatchError
 from redis.client import Pipeline
 
 from notifier.stores.scripts import Lua
@@ -136,16 +136,26 @@ class BounceGuard:
         """Why ``client``'s mail is paused; None when it is not."""
         return _pause(cast(str | None, self.redis.hget(guard_key(client), "paused")))
 
-    def resume(self, client: str) -> Pause | None:
+    def resume(self, client: str, *, only_paused: bool = False) -> Pause | None:
         """Let ``client``'s mail go again and start its window afresh; the pause it was under
-        (None if it was not paused)."""
+        (None if it was not paused). ``only_paused``: leave the window of a client that is not
+        paused as it is (checked and done in one step: two operators' resumes at once empty
+        it once)."""
         hour = int(time.time() // HOUR)
         buckets = [bucket_key(client, hour - back) for back in range(WINDOW + 1)]
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hget(guard_key(client), "paused")
-            pipe.delete(guard_key(client), *buckets)
-            was, _ = pipe.execute()
-        return _pause(was)
+            while True:
+                try:
+                    pipe.watch(guard_key(client))  # type: ignore[no-untyped-call]
+                    was = cast(str | None, pipe.hget(guard_key(client), "paused"))
+                    if was is None and only_paused:
+                        return None
+                    pipe.multi()
+                    pipe.delete(guard_key(client), *buckets)
+                    pipe.execute()
+                    return _pause(was)
+                except WatchError:
+                    continue  # paused or resumed meanwhile: look again
 
     def figures(self, clients: Sequence[str]) -> dict[str, Figures]:
         """Each client's window now (one round trip)."""

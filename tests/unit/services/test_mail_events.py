@@ -332,9 +332,14 @@ def test_the_guard_warns_then_pauses_a_client_whose_bounces_cross_the_rates(
     assert pause is not None and (pause.kind, pause.count, pause.volume) == ("bounce", 2, 20)
     assert "client hooked: mail paused, its bounce rate is 10.0%" in caplog.text
     assert rt.guard.paused("tester") is None
-    assert rt.guard.resume(CLIENT) == pause
+    assert rt.guard.resume(CLIENT, only_paused=True) == pause
     assert rt.guard.paused(CLIENT) is None
     assert rt.guard.figures([CLIENT])[CLIENT].volume == 0  # the window starts again
+    bounce(2)  # 1 of 20 in the new window: not paused
+    assert rt.guard.resume(CLIENT, only_paused=True) is None  # (a second operator's resume)
+    assert rt.guard.figures([CLIENT])[CLIENT].counts["bounce"] == 1  # its window kept
+    assert rt.guard.resume(CLIENT) is None  # the CLI's: the window starts again regardless
+    assert rt.guard.figures([CLIENT])[CLIENT].counts["bounce"] == 0
 
 
 def test_kept_events_that_cannot_be_applied_leave_the_send_recorded(
