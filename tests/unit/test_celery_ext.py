@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness.processes import ROOT, notifier_env
+from tests.support.harness.processes import ROOT, python_output
 
 
 @pytest.mark.parametrize("signal", ["worker_ready", "beat_init"])
@@ -49,12 +49,4 @@ def test_the_app_loads_without_garbage_collection_and_collects_once_loaded(
         "api_keys": "[]",
         "state_dir": tmp_path,
     }
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=notifier_env(settings),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.split() == ["False", "True"], done.stderr
+    assert python_output(code, settings).split() == ["False", "True"]
