@@ -6,7 +6,7 @@ import gc
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,18 @@ def _uses_session_stack(item: pytest.Item) -> bool:
         return False
     scope: str = defs[-1].scope
     return scope == "session"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, object, object]:
+    """Collect with the garbage collector off, as the service's processes load (celery_app.py):
+    collection makes most of the heap and frees little, and the collections its allocations
+    set off walked it again and again, 0.35 of a test worker's 1.9 s of CPU to collect."""
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        gc.enable()
 
 
 @pytest.hookimpl(trylast=True)
