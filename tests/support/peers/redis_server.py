@@ -36,7 +36,11 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_for(self.answers, timeout=10, what="redis-server to answer")
+        try:
+            wait_for(self.answers, timeout=10, what="redis-server to answer")
+        except BaseException:
+            self.kill()  # no fixture stops a server that never started
+            raise
 
     def answers(self) -> bool:
         """Whether this server answers on its port: this one, not another that took the port
