@@ -23,6 +23,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from functools import cache
 from typing import cast
 
 from redis import Redis
@@ -45,13 +46,19 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@cache
+def _decoy() -> str:
+    """What an unknown name is checked against: the same work as a known one. Made once a
+    process (a hash of a password no one knows, 0.1 s of CPU), not once an app."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 class Operators:
     """The console's accounts, by name."""
 
     def __init__(self, users: list[ConsoleUser]) -> None:
         self._hashes = {u.name: u.password_hash.get_secret_value() for u in users}
-        # What an unknown name is checked against: the same work as a known one.
-        self._decoy = generate_password_hash(secrets.token_urlsafe(16))
+        self._decoy = _decoy()
 
     def __bool__(self) -> bool:
         return bool(self._hashes)

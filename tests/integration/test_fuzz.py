@@ -5,8 +5,13 @@ would run it (``tests/support/harness/schemathesis.toml``): no answer may be a 5
 answer must be one the document lists, in its media type and shape; every request the
 document forbids must be refused; and every request it allows must be accepted (ST202,
 ``positive_data_acceptance``), so the document states every bound the server enforces.
-Bounded by ``EXAMPLES`` an operation (the run takes 20 to 55 s on two shared cores; 150 an
-operation, 4,032 cases in 5.5 minutes, found nothing more), and cut off past ``BUDGET`` s.
+Two runs: schemathesis' ``examples`` and ``coverage`` phases, the cases it derives from the
+document itself (its examples, each bound's edges and just past them, each wrong type), the
+same every time and fast; then ``fuzzing`` (Hypothesis' cases, bounded by ``EXAMPLES`` an
+operation: 150 an operation, 4,032 cases in 5.5 minutes, found nothing more) and ``stateful``
+(the document's links), which take longer than both of the first together and run with the soak
+tests, in the full suite (``scripts/test``; ``--fast`` leaves them out). Each is cut off past
+``BUDGET`` s.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ SEED = 1
 BUDGET = 180  # seconds: a run this long is stuck (st's own --max-time would fill it instead)
 
 
-def run_schemathesis(stack: Stack, report: Path) -> tuple[dict[str, object], str]:
-    """Run ``st run --checks all`` on the stack; its JSON report and its output."""
+def run_schemathesis(stack: Stack, report: Path, phases: str) -> tuple[dict[str, object], str]:
+    """Run ``st run --checks all`` on the stack, its ``phases`` only; its JSON report and its
+    output."""
     # The stack's settings: the hooks read the fraud guard's and the templates' as it does.
     env = {**os.environ, **{k: v for k, v in stack.env.items() if k.startswith("NOTIFIER_")}}
     command = [
@@ -44,7 +50,7 @@ def run_schemathesis(stack: Stack, report: Path) -> tuple[dict[str, object], str
         # for its caller to read (the contract), where use_after_free takes a removal.
         f"{stack.base}/openapi.json", "--checks", "all", "--exclude-checks", "use_after_free,negative_data_rejection",
         "-H", f"Authorization: {auth()['Authorization']}",
-        "--max-examples", str(EXAMPLES), "--workers", "1", "--seed", str(SEED),
+        "--phases", phases, "--max-examples", str(EXAMPLES), "--workers", "1", "--seed", str(SEED),
         "--report", "json", "--report-json-path", str(report),
     ]  # fmt: skip
     done = subprocess.run(
@@ -54,10 +60,19 @@ def run_schemathesis(stack: Stack, report: Path) -> tuple[dict[str, object], str
 
 
 @pytest.mark.timeout(BUDGET + 60)
+@pytest.mark.parametrize(
+    "phases",
+    [
+        # About 10 s of CPU (st and the stack), on two shared cores.
+        "examples,coverage",
+        # About 16 s of CPU: in the full suite.
+        pytest.param("fuzzing,stateful", marks=pytest.mark.soak),
+    ],
+)
 def test_schemathesis_with_every_check_finds_the_document_true(
-    stack: Stack, tmp_path: Path
+    stack: Stack, tmp_path: Path, phases: str
 ) -> None:
-    found, output = run_schemathesis(stack, tmp_path / "report.json")
+    found, output = run_schemathesis(stack, tmp_path / "report.json", phases)
     operations = found["operations"]
     assert isinstance(operations, dict) and operations["tested"] == operations["total"], output
     assert found["failures"] == [] and found["errors"] == [], output

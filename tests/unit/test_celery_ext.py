@@ -1,13 +1,15 @@
-"""A worker and beat leave what their start made out of garbage collection once they are up."""
+"""A worker and beat load the app without garbage collection, and leave what their start made out
+of it once they are up."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.support.harness.processes import ROOT
+from tests.support.harness.processes import ROOT, python_output
 
 
 @pytest.mark.parametrize("signal", ["worker_ready", "beat_init"])
@@ -26,3 +28,25 @@ def test_what_the_start_made_is_frozen_when_the_process_is_up(signal: str) -> No
     before, after = map(int, done.stdout.split())
     assert before == 0
     assert after > 10_000  # the modules and their objects: most of the heap
+
+
+def test_the_app_loads_without_garbage_collection_and_collects_once_loaded(
+    tmp_path: Path,
+) -> None:
+    """``celery -A celery_app`` imports the package and builds the app with the collector off
+    (it walked a heap that only grew), and turns it back on after."""
+    code = (
+        "import gc\n"
+        "import notifier\n"
+        "build, seen = notifier.create_app, []\n"
+        "notifier.create_app = lambda: seen.append(gc.isenabled()) or build()\n"
+        "import celery_app\n"
+        "print(*seen, gc.isenabled())\n"
+    )
+    settings = {
+        "env": "testing",
+        "redis_url": "redis://127.0.0.1:9/0",
+        "api_keys": "[]",
+        "state_dir": tmp_path,
+    }
+    assert python_output(code, settings).split() == ["False", "True"]

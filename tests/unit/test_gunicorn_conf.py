@@ -1,4 +1,5 @@
-"""The web's master leaves what loading the app made out of garbage collection before it forks."""
+"""The web's master loads the app without garbage collection, and leaves what loading made out of
+it before it forks."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ def test_the_master_freezes_the_loaded_app_before_the_workers_fork() -> None:
         "import gc\n"
         "import notifier.gunicorn_conf as conf\n"
         "import notifier.api\n"
-        "before = gc.get_freeze_count()\n"
+        "before = gc.get_freeze_count(), gc.isenabled()\n"
         "conf.when_ready(None)\n"
-        "print(before, gc.get_freeze_count())\n"
+        "print(*before, gc.get_freeze_count(), gc.isenabled())\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    before, after = map(int, done.stdout.split())
-    assert before == 0
-    assert after > 10_000
+    before, collecting, after, collects = done.stdout.split()
+    assert (before, collecting) == ("0", "False")
+    assert int(after) > 10_000 and collects == "True"

@@ -30,6 +30,20 @@ def notifier_env(settings: Mapping[str, object]) -> dict[str, str]:
     return env
 
 
+def python_output(code: str, settings: Mapping[str, object]) -> str:
+    """What ``python -c code`` prints, run in the repository with ``settings`` as its NOTIFIER_*
+    variables (it must exit 0)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=notifier_env(settings),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
 class Process:
     """A child process in its own process group, its output in a log file."""
 

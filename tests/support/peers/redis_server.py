@@ -36,13 +36,29 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_for(self.answers, timeout=10, what="redis-server to answer")
+        try:
+            wait_for(self.answers, timeout=10, what="redis-server to answer")
+        except BaseException:
+            self.kill()  # no fixture stops a server that never started
+            raise
 
     def answers(self) -> bool:
+        """Whether this server answers on its port: this one, not another that took the port
+        between ``free_port`` and its start (another test worker's, which a test of this one
+        would then fill or empty). It exits, saying so, when it cannot bind the port."""
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"redis-server on port {self.port} exited: the port was taken?")
+        client = redis.Redis.from_url(self.url(), socket_connect_timeout=0.2)
         try:
-            return bool(redis.Redis.from_url(self.url(), socket_connect_timeout=0.2).ping())
+            client.ping()
+            pid = client.info("server")["process_id"]
+        except redis.ResponseError:  # INFO renamed away (a test's locked-down Redis): it is up
+            return True
         except redis.RedisError:
             return False
+        finally:
+            client.close()
+        return self.process is None or pid == self.process.pid
 
     def fill(self) -> None:
         """Make it full: at ``maxmemory`` (a real ``CONFIG SET``, below what it uses) with the

@@ -148,3 +148,16 @@ def test_without_a_key_file_the_store_is_unavailable() -> None:
     request = GcsUploadRequest.model_validate({"bucket": BUCKET, "key": "u/1.png"})
     with pytest.raises(Unavailable, match="NOTIFIER_GCS_CREDENTIALS_FILE"):
         mint_upload(request, client=WEB, store=store, require_https=True)
+
+
+def test_a_key_file_written_again_with_another_key_signs_with_the_new_one(
+    key: RSAPrivateKey, tmp_path: Path
+) -> None:
+    """A process reads a key file's credentials once for its content: the same path holding
+    another account's key is read again, not answered from what the first content gave."""
+    path = gcs.key_file(tmp_path)
+    assert verifies(key, mint(path, key="u/1.png")["fields"])
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    gcs.key_file(tmp_path, other)
+    fields = mint(path, key="u/1.png")["fields"]
+    assert verifies(other, fields) and not verifies(key, fields)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.support.harness.clients import QINIU, S3
-from tests.support.harness.processes import ROOT, notifier_env
+from tests.support.harness.processes import python_output
 from tests.support.peers.redis_server import RedisServer
 
 # Loaded by the S3 store when it mints a form, by the SES provider when it is made, and by a
@@ -33,12 +31,4 @@ def test_an_app_with_s3_configured_but_unused_and_no_dkim_loads_neither_boto3_no
         **QINIU,
         **S3,
     }
-    loaded = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=notifier_env(settings),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert loaded.stdout.split() == []
+    assert python_output(code, settings).split() == []
