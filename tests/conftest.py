@@ -20,17 +20,19 @@ from tests.support.harness.clients import COS, OSS, QINIU, S3, api_clients, gcs_
 from tests.support.peers import system
 from tests.support.peers.redis_server import RedisServer
 
-# How many test workers (pytest-xdist) share the modules that use the session's ``stack``.
-STACK_WORKERS = 2
+# The session's stacks of tests/integration/conftest.py that more than one module uses, and how
+# many test workers (pytest-xdist) share the modules that use each: one start a worker.
+SHARED_STACKS = {"stack": 2, "texting": 1, "callbacks": 1}
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadfile`` (pyproject.toml), but the modules that use the session's ``stack``
-    go to ``STACK_WORKERS`` workers, in turn, where each worker that ran one of them started the
-    stack (all four of scripts/test --fast): 3.5 s of CPU a start, web, worker and beat, and
-    0.3 s each half minute it idles. Only the workers know which modules use it: the first
-    writes it down as it collects (``pytest_collection_modifyitems``), and the scheduler reads
-    it when every worker has collected, as it splits the tests into modules."""
+    """``--dist loadfile`` (pyproject.toml), but the modules that use one of the session's
+    ``SHARED_STACKS`` go to as many workers as it says, in turn, where each worker that ran one
+    of them started that stack (with ``stack``, all four of scripts/test --fast did): 3.5 s of
+    CPU a start, web, worker and beat, and 0.3 s each half minute it idles. Only the workers know
+    which modules use which: the first writes it down as it collects
+    (``pytest_collection_modifyitems``), and the scheduler reads it when every worker has
+    collected, as it splits the tests into modules."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling  # type: ignore[import-untyped]
@@ -51,7 +53,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 def pytest_configure_node(node: Any) -> None:
     """Tell each worker (pytest-xdist) where to write the modules that use the session's
-    ``stack``."""
+    shared stacks."""
     node.workerinput["stack_groups"] = _groups_file(node.config)
 
 
@@ -60,27 +62,31 @@ def _groups_file(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In the first test worker: write down which of ``STACK_WORKERS`` groups each module that
-    uses the session's ``stack`` goes to (``pytest_xdist_make_scheduler``)."""
+    """In the first test worker: write down which group each module that uses one of the
+    session's ``SHARED_STACKS`` goes to (``pytest_xdist_make_scheduler``)."""
     worker = getattr(config, "workerinput", None)
     if not worker or worker["workerid"] != "gw0":
         return
     groups: dict[str, str] = {}
+    users = dict.fromkeys(SHARED_STACKS, 0)
     for item in items:
         module = item.nodeid.split("::", 1)[0]
-        if module not in groups and _uses_session_stack(item):
-            groups[module] = f"session stack {len(groups) % STACK_WORKERS}"
+        if module not in groups and (name := _shared_stack(item)):
+            groups[module] = f"session {name} {users[name] % SHARED_STACKS[name]}"
+            users[name] += 1
     Path(worker["stack_groups"]).write_text(json.dumps(groups))
 
 
-def _uses_session_stack(item: pytest.Item) -> bool:
-    """Whether ``item`` uses the ``stack`` fixture of tests/integration/conftest.py (a module of
-    its own may define another)."""
+def _shared_stack(item: pytest.Item) -> str | None:
+    """Which of the session's ``SHARED_STACKS`` (tests/integration/conftest.py) ``item`` uses, if
+    any (a module of its own may define a fixture of the same name)."""
     info = getattr(item, "_fixtureinfo", None)
-    if info is None or not (defs := info.name2fixturedefs.get("stack")):
-        return False
-    scope: str = defs[-1].scope
-    return scope == "session"
+    if info is None:
+        return None
+    for name in SHARED_STACKS:
+        if (defs := info.name2fixturedefs.get(name)) and defs[-1].scope == "session":
+            return name
+    return None
 
 
 @pytest.hookimpl(wrapper=True)

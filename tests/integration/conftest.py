@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from celery import Celery
 
+from tests.support.harness.callbacks import callbacks_stack
 from tests.support.harness.clients import bucket
 from tests.support.harness.events import Events, events_stack
+from tests.support.harness.sms import texting_stack
 from tests.support.harness.stack import Stack, stack_settings, start_stack
 from tests.support.peers.chromium import Page
 from tests.support.peers.cos import FakeCos
@@ -18,6 +22,9 @@ from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.s3 import FakeS3
 from tests.support.peers.smtp import SmtpSink
 from tests.support.peers.twilio import FakeTwilio
+
+T = TypeVar("T")
+Starter = Callable[[RedisServer, SmtpSink, FakeTwilio, Path], AbstractContextManager[T]]
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +87,33 @@ def events(
     settings = getattr(module, "EVENTS_SETTINGS", {})
     with events_stack(redis_server, smtp, twilio, folder, module.EVENTS_DB, **settings) as started:
         yield started
+
+
+def session_stack(name: str, start: Starter[T]) -> Any:
+    """A fixture ``name`` of the session: the stack ``start`` starts on the session's Redis and
+    peers (and a folder of its own), stopped as the session ends. The modules that use it go to
+    one test worker (tests/conftest.py's ``SHARED_STACKS``), which starts it once."""
+
+    @pytest.fixture(scope="session", name=name)
+    def started(
+        redis_server: RedisServer,
+        smtp: SmtpSink,
+        twilio: FakeTwilio,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> Iterator[T]:
+        with start(redis_server, smtp, twilio, tmp_path_factory.mktemp(name)) as running:
+            yield running
+
+    return started
+
+
+# The stack that texts +86 through Aliyun, then Tencent, the rest through Twilio, with a public
+# URL and named SMS (tests/support/harness/sms.py): test_sms_notifications, test_cn_sms and
+# test_unsubscribe.
+texting = session_stack("texting", texting_stack)
+# The stack with a public URL and two clients whose callbacks go to receivers, one of them a
+# test key's (tests/support/harness/callbacks.py): test_receipts_callbacks and test_test_keys.
+callbacks = session_stack("callbacks", callbacks_stack)
 
 
 @pytest.fixture(scope="session")

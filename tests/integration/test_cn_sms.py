@@ -9,57 +9,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.support.harness.stack import Stack, stack_settings, start_stack
+from tests.support.harness.sms import ALIYUN_TOKEN, TENCENT_TOKEN, Texting
+from tests.support.harness.stack import Stack
 from tests.support.peers import aliyun, tencent
-from tests.support.peers.redis_server import RedisServer
-from tests.support.peers.smtp import SmtpSink
-from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 
-ALIYUN_TOKEN = "aliyun-receipts-0123456789abcdef"
-TENCENT_TOKEN = "tencent_receipts_0123456789abcdef"
 
-
-@pytest.fixture(scope="module")
-def cn_stack(
-    redis_server: RedisServer,
-    smtp: SmtpSink,
-    twilio: FakeTwilio,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Stack, aliyun.FakeAliyun, tencent.FakeTencent]]:
-    """A stack whose +86 captchas go to Aliyun, then Tencent; the rest to Twilio."""
-    ali, ten = aliyun.FakeAliyun().start(), tencent.FakeTencent().start()
-    settings = stack_settings(redis_server, smtp, twilio, Path(tmp_path_factory.mktemp("cn")), 4)
-    settings.update(
-        sms_country_providers=json.dumps({"86": ["aliyun", "tencent"]}),
-        aliyun_access_key_id=aliyun.ACCESS_KEY_ID,
-        aliyun_access_key_secret=aliyun.ACCESS_KEY_SECRET,
-        aliyun_sign_name=aliyun.SIGN_NAME,
-        aliyun_template_code=aliyun.TEMPLATE_CODE,
-        aliyun_endpoint=ali.base_url,
-        tencent_secret_id=tencent.SECRET_ID,
-        tencent_secret_key=tencent.SECRET_KEY,
-        tencent_sdk_app_id=tencent.SDK_APP_ID,
-        tencent_sign_name=tencent.SIGN_NAME,
-        tencent_template_id=tencent.TEMPLATE_ID,
-        tencent_endpoint=ten.base_url,
-        sms_timeout=5,
-        aliyun_receipt_token=ALIYUN_TOKEN,
-        tencent_receipt_token=TENCENT_TOKEN,
-    )
-    stack = start_stack(settings, smtp, twilio)
-    yield stack, ali, ten
-    stack.stop()
-    ali.stop()
-    ten.stop()
+@pytest.fixture
+def cn_stack(texting: Texting) -> tuple[Stack, aliyun.FakeAliyun, tencent.FakeTencent]:
+    """The session's stack that texts +86 through Aliyun, then Tencent, the rest through Twilio
+    (``texting``: test_sms_notifications.py's, whose public URL, named SMS and further clients
+    these captchas of the tests' client leave aside)."""
+    return texting.stack, texting.ali, texting.ten
 
 
 def mainland() -> str:

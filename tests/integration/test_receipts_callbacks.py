@@ -7,33 +7,22 @@ that checks each callback with the ``standardwebhooks`` package.
 
 from __future__ import annotations
 
-import base64
 import signal
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from tests.support.harness.clients import api_keys_with, callback_client
+from tests.support.harness.callbacks import HOOKED_KEY, HOOKED_SECRET, PUBLIC_URL, Callbacks
 from tests.support.harness.processes import start_worker
-from tests.support.harness.stack import Caller, stack_settings, start_stack
+from tests.support.harness.stack import Caller
 from tests.support.harness.wait import wait_for
 from tests.support.peers.receiver import CallbackReceiver
-from tests.support.peers.redis_server import RedisServer
-from tests.support.peers.smtp import SmtpSink
-from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
-
-SECRET = "whsec_" + base64.b64encode(b"the hooked client's callback secret").decode()
-HOOKED_KEY = "ntf_test-key-of-a-client-with-callbacks"
-# Where Twilio is told to post receipts: a proxy's public name, not the web's own address.
-PUBLIC_URL = "https://notifier.example.com"
 
 
 @dataclass
@@ -52,28 +41,11 @@ class Hooked(Caller):
         return notification_id, sid
 
 
-@pytest.fixture(scope="module")
-def hooked(
-    redis_server: RedisServer,
-    smtp: SmtpSink,
-    twilio: FakeTwilio,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Hooked]:
-    """A stack with NOTIFIER_PUBLIC_URL set and a client whose callbacks go to a receiver."""
-    receiver = CallbackReceiver()
-    client = callback_client("hooked", HOOKED_KEY, receiver.url, SECRET)
-    settings = stack_settings(redis_server, smtp, twilio, Path(tmp_path_factory.mktemp("rc")), 5)
-    settings.update(
-        public_url=PUBLIC_URL,
-        api_keys=api_keys_with(client),
-        broker_visibility_timeout=10,
-        retry_base=0.2,
-        retry_cap=1,
-    )
-    stack = start_stack(settings, smtp, twilio)
-    yield Hooked(stack, HOOKED_KEY, receiver)
-    stack.stop()
-    receiver.stop()
+@pytest.fixture
+def hooked(callbacks: Callbacks) -> Hooked:
+    """A stack with NOTIFIER_PUBLIC_URL set and a client whose callbacks go to a receiver: the
+    session's ``callbacks`` (tests/support/harness/callbacks.py), test_test_keys.py's too."""
+    return Hooked(callbacks.stack, HOOKED_KEY, callbacks.live)
 
 
 def test_a_signed_delivered_receipt_moves_the_captcha_to_delivered(hooked: Hooked) -> None:
@@ -127,7 +99,7 @@ def test_an_unknown_message_sid_is_200_and_ignored(hooked: Hooked) -> None:
 def verified(received: Any) -> dict[str, Any]:
     """The callback's JSON, after the standardwebhooks package verified its signature."""
     headers = {k.lower(): v for k, v in received.headers.items()}
-    body: dict[str, Any] = Webhook(SECRET).verify(received.body, headers)
+    body: dict[str, Any] = Webhook(HOOKED_SECRET).verify(received.body, headers)
     return body
 
 

@@ -1,22 +1,18 @@
 """SMS notifications (``POST /v1/sms``, ``POST /v1/sms/batch``) through HTTP, Redis, a real worker
 and the providers' peers, which check each vendor's signature.
 
-The stack routes +86 to Aliyun, then Tencent (template-only: they send the templates their
-console approved) and every other country to Twilio (text). Its operator's folder of named SMS
-gives ``shipped`` a text and both vendors' approved templates, and ``aliyun_only`` Aliyun's
-alone. Beside the tests' clients it has a shop with its own senders and status callbacks, and a
-test key.
+The stack (``texting``, the session's, which test_cn_sms.py shares) routes +86 to Aliyun, then
+Tencent (template-only: they send the templates their console approved) and every other country
+to Twilio (text). Its operator's folder of named SMS gives ``shipped`` a text and both vendors'
+approved templates, and ``aliyun_only`` Aliyun's alone. Beside the tests' clients it has a shop
+with its own senders and status callbacks, and a test key.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,102 +21,21 @@ import requests
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.harness.batches import OPEN, batch
-from tests.support.harness.clients import api_keys_with, auth, callback_client
-from tests.support.harness.sms import DATA, american, americans, cn_providers, templates_dir
-from tests.support.harness.stack import Caller, Stack, stack_settings, start_stack
+from tests.support.harness.sms import (
+    DATA,
+    PUBLIC_URL,
+    SECRET,
+    TENCENT_TOKEN,
+    Texting,
+    american,
+    americans,
+)
 from tests.support.harness.wait import wait_for
 from tests.support.peers import aliyun, tencent
-from tests.support.peers.receiver import CallbackReceiver
-from tests.support.peers.redis_server import RedisServer
-from tests.support.peers.smtp import SmtpSink
-from tests.support.peers.twilio import FROM, FakeTwilio
+from tests.support.peers.twilio import FROM
 
 pytestmark = pytest.mark.integration
-
-SHOP_KEY = "ntf_test-key-of-a-shop-that-texts"
-TEST_KEY = "ntf_test-key-of-a-team-trying-sms"
-SECRET = "whsec_" + base64.b64encode(b"the shop's callback secret").decode()
-PUBLIC_URL = "https://notifier.example.com"  # where Twilio is told to post receipts
-ALIYUN_TOKEN = "aliyun-receipts-0123456789abcdef"
-TENCENT_TOKEN = "tencent_receipts_0123456789abcdef"
-SHOP_SENDERS = {"twilio": "Acme", "aliyun": aliyun.CLIENT_SIGN_NAME}
 SHIPPED_TEXT = "Acme: your parcel 1234 ships today."
-
-
-@dataclass
-class Texting:
-    """The stack, its vendors' peers, and the shop's callbacks."""
-
-    stack: Stack
-    ali: aliyun.FakeAliyun
-    ten: tencent.FakeTencent
-    receiver: CallbackReceiver
-
-    @property
-    def twilio(self) -> FakeTwilio:
-        return self.stack.twilio
-
-    @property
-    def shop(self) -> Caller:
-        return Caller(self.stack, SHOP_KEY)
-
-    @property
-    def sandbox(self) -> Caller:
-        return Caller(self.stack, TEST_KEY)
-
-    def sms(self, body: dict[str, Any], **headers: str) -> requests.Response:
-        """POST /v1/sms as the tester."""
-        return requests.post(
-            f"{self.stack.base}/v1/sms", json=body, headers={**auth(), **headers}, timeout=10
-        )
-
-    def send(self, **body: Any) -> str:
-        """POST an SMS that is accepted; its notification's id."""
-        answer = self.sms(body)
-        assert answer.status_code == 202, answer.text
-        found: str = answer.json()["id"]
-        return found
-
-    def peer_requests(self) -> tuple[int, int, int]:
-        """How many requests each provider's peer has read."""
-        return self.twilio.requests, self.ali.requests, self.ten.requests
-
-    def records(self) -> set[str]:
-        """The keys of every notification record in Redis."""
-        state = redis.Redis.from_url(self.stack.env["NOTIFIER_REDIS_URL"], decode_responses=True)
-        return set(state.scan_iter("notifier:{*}:n:*"))
-
-
-@pytest.fixture(scope="module")
-def texting(
-    redis_server: RedisServer,
-    smtp: SmtpSink,
-    twilio: FakeTwilio,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Texting]:
-    """A stack sending +86 through Aliyun then Tencent, the rest through Twilio."""
-    ali, ten = aliyun.FakeAliyun().start(), tencent.FakeTencent().start()
-    receiver = CallbackReceiver()
-    shop = callback_client("shop-texts", SHOP_KEY, receiver.url, SECRET, sms_sender=SHOP_SENDERS)
-    sandbox = {**callback_client("sandbox", TEST_KEY, receiver.url, SECRET), "mode": "test"}
-    root = Path(tmp_path_factory.mktemp("sms"))
-    settings = stack_settings(redis_server, smtp, twilio, root / "state", 9)
-    settings.update(cn_providers(ali.base_url, ten.base_url))
-    settings.update(
-        sms_country_providers=json.dumps(settings["sms_country_providers"]),
-        templates_dir=templates_dir(root / "templates"),
-        api_keys=api_keys_with(shop, sandbox),
-        public_url=PUBLIC_URL,
-        aliyun_receipt_token=ALIYUN_TOKEN,
-        tencent_receipt_token=TENCENT_TOKEN,
-        sms_timeout=5,
-    )
-    stack = start_stack(settings, smtp, twilio)
-    yield Texting(stack, ali, ten, receiver)
-    stack.stop()
-    receiver.stop()
-    ali.stop()
-    ten.stop()
 
 
 def mainland() -> str:

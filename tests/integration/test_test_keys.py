@@ -6,29 +6,23 @@ client's callbacks go to a local receiver.
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
 from tests.support.harness.batches import batch, post_batch, rows, wait_batch
-from tests.support.harness.clients import api_keys_with, auth, callback_client
-from tests.support.harness.stack import Caller, stack_settings, start_stack
+from tests.support.harness.callbacks import TEST_KEY, Callbacks
+from tests.support.harness.clients import auth
+from tests.support.harness.stack import Caller
 from tests.support.harness.wait import wait_for
 from tests.support.peers.receiver import CallbackReceiver
-from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.smtp import SmtpSink
 from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
-
-TEST_KEY = "ntf_test-key-of-an-integrating-team"
-SECRET = "whsec_" + base64.b64encode(b"an integrator's callback secret").decode()
 
 
 @dataclass
@@ -38,26 +32,11 @@ class Sandbox(Caller):
     twilio: FakeTwilio
 
 
-@pytest.fixture(scope="module")
-def sandbox(
-    redis_server: RedisServer,
-    smtp: SmtpSink,
-    twilio: FakeTwilio,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Sandbox]:
-    """A stack with a test client ("mode": "test") beside the live ones."""
-    receiver = CallbackReceiver()
-    client = callback_client("integrator", TEST_KEY, receiver.url, SECRET, mode="test")
-    settings = stack_settings(redis_server, smtp, twilio, Path(tmp_path_factory.mktemp("tk")), 6)
-    settings.update(
-        api_keys=api_keys_with(client),
-        retry_base=0.1,
-        retry_cap=0.5,
-    )
-    stack = start_stack(settings, smtp, twilio)
-    yield Sandbox(stack, TEST_KEY, receiver, smtp, twilio)
-    stack.stop()
-    receiver.stop()
+@pytest.fixture
+def sandbox(callbacks: Callbacks, smtp: SmtpSink, twilio: FakeTwilio) -> Sandbox:
+    """A stack with a test client ("mode": "test") beside the live ones: the session's
+    ``callbacks`` (tests/support/harness/callbacks.py), test_receipts_callbacks.py's too."""
+    return Sandbox(callbacks.stack, TEST_KEY, callbacks.test, smtp, twilio)
 
 
 def mail(sandbox: Sandbox, local: str) -> str:

@@ -4,9 +4,7 @@ and the SMTP server to the link a mail client posts, and the next batch."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from email.message import EmailMessage
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -14,29 +12,19 @@ import requests
 
 from tests.support.harness.batches import post_batch, rows, wait_batch
 from tests.support.harness.clients import auth
-from tests.support.harness.stack import Stack, send, stack_settings, start_stack
+from tests.support.harness.sms import PUBLIC_URL, Texting
+from tests.support.harness.stack import Stack, send
 from tests.support.harness.wait import wait_for
-from tests.support.peers.redis_server import RedisServer
-from tests.support.peers.smtp import SmtpSink
-from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
-PUBLIC_URL = "https://notifier.example"
 
 
-@pytest.fixture(scope="module")
-def public(
-    redis_server: RedisServer,
-    smtp: SmtpSink,
-    twilio: FakeTwilio,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """A stack that knows its public URL, so its bulk mail carries unsubscribe links."""
-    settings = stack_settings(redis_server, smtp, twilio, Path(tmp_path_factory.mktemp("u")), 6)
-    settings["public_url"] = PUBLIC_URL
-    stack = start_stack(settings, smtp, twilio)
-    yield stack
-    stack.stop()
+@pytest.fixture
+def public(texting: Texting) -> Stack:
+    """A stack that knows its public URL, so its bulk mail carries unsubscribe links: the
+    session's ``texting`` (tests/support/harness/sms.py), whose SMS vendors and further clients
+    the tests' client's mail leaves aside."""
+    return texting.stack
 
 
 def mails_to(stack: Stack, address: str, count: int = 1) -> list[EmailMessage]:
