@@ -15,30 +15,50 @@ instead. After ``AVOID`` seconds a node is tried again in its turn (a node back 
 takes connections again). And a connection leaves a failed node without the polite close that
 a silent node would never answer.
 
+And a connection an operation failed on for good (``Connection.ensure``'s retries spent) is let
+go, not handed back to the pool as it is. With publisher confirms that is the difference between
+a 202 and a lost message: py-amqp takes any ``basic.ack`` on the channel for the confirm it waits
+for (``Channel.basic_publish_confirm``: no delivery tag is compared), and reads one waiting frame
+before a publish (``Channel._basic_publish``). A publish whose confirm did not come in time (a
+frozen node, a quorum queue without its majority) leaves that confirm to come later, on the
+connection; two such, and the next publish on it is "confirmed" by an earlier message's ack
+while the node never took it (a 202 seen in CI with the node SIGSTOPped: the test
+``tests/integration/test_rabbitmq.py::test_a_frozen_node_is_a_503_not_a_request_that_hangs``).
+
 - Touches: ``kombu.Connection._connection_factory`` and ``Connection.maybe_switch_next``
   (overridden); ``Connection.Pool`` and ``kombu.connection.ConnectionPool.new`` (overridden, so a
   pooled connection is one of ours, a ``PooledConnection`` made from ``Connection._info``);
   relying on ``Connection._ensure_connection`` (it calls both on a failed connect),
   ``Connection.switch`` and ``Connection.collect`` as they are; and on Celery making every
   connection through ``app.amqp.Connection`` (``Celery._connection``), which
-  ``notifier.celery_ext`` sets to ours.
-- Checked with: kombu 5.7.0, celery 5.7.0.
+  ``notifier.celery_ext`` sets to ours. ``Connection.ensure`` (overridden: what it returns
+  collects the connection when it raises), relying on ``kombu.Producer.publish`` retrying through
+  it and on py-amqp's ``Channel.basic_publish_confirm``, ``Channel._basic_publish`` and
+  ``AbstractChannel.wait`` as they are.
+- Checked with: kombu 5.7.0, celery 5.7.0, amqp 5.4.2.
 - Upstream: no issue found for passing over a node that just failed, nor for leaving a silent
   one without the close handshake: to be filed. Nearest: https://github.com/celery/kombu/issues/1594
-  (connect timeout and failover together, closed).
+  (connect timeout and failover together, closed). A confirm taken for another publish's: none
+  found, to be filed (py-amqp would compare the delivery tag).
 - Canary: ``tests/unit/test_patches.py``: the source of each symbol as checked; a refused
-  connect goes through ``maybe_switch_next``, and Celery's connections and pool are ours.
+  connect goes through ``maybe_switch_next``, and Celery's connections and pool are ours;
+  ``tests/integration/test_rabbitmq.py``: on kombu's connection a publish that timed out on its
+  confirm still leaves the late confirm on the connection, and ours does not.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from kombu import Connection
 from kombu.connection import ConnectionPool, PooledConnection
 from kombu.utils.url import parse_url
+
+T = TypeVar("T")
 
 # Seconds a node that failed (to connect, or under an operation) is passed over by this
 # process's new connections.
@@ -83,6 +103,25 @@ class FailoverConnection(Connection):
                 _failed[self._current()] = time.monotonic()
             self.collect()
         super().maybe_switch_next()
+
+    def ensure(
+        self, obj: Any, fun: Callable[..., T], *args: Any, **policy: Any
+    ) -> Callable[..., T]:
+        """kombu's ``ensure``, and this connection let go (without a word, as kombu's retries
+        do) when ``fun`` failed for good: what was sent on it may still be answered (a late
+        confirm) and must not be read as the answer to whatever it carries next."""
+        ensured = super().ensure(obj, fun, *args, **policy)
+
+        @functools.wraps(ensured)
+        def ensured_or_let_go(*args: Any, **kwargs: Any) -> T:
+            try:
+                return ensured(*args, **kwargs)
+            except BaseException:
+                if cast(Any, self)._connection is not None:  # (kombu's retries may have let go)
+                    self.collect()
+                raise
+
+        return ensured_or_let_go
 
     def Pool(self, limit: int | None = None, **kwargs: Any) -> ConnectionPool:
         """Celery's producer pool hands out connections of this kind too (kombu's pool makes

@@ -91,7 +91,7 @@ PATCHES = (
     ),
     Patch(
         "kombu_failover",
-        {"kombu": "5.7.0", "celery": "5.7.0"},
+        {"kombu": "5.7.0", "celery": "5.7.0", "amqp": "5.4.2"},
         {
             "kombu.connection:Connection._connection_factory": "b96326e2ccccf0bc",
             "kombu.connection:Connection.maybe_switch_next": "4224624771e9d4cf",
@@ -103,6 +103,11 @@ PATCHES = (
             "kombu.connection:Connection.switch": "2b1f8abee4fecb28",
             "kombu.connection:Connection.collect": "36d622aa0b69908a",
             "celery.app.base:Celery._connection": "8c73001d4137b7e6",
+            "kombu.connection:Connection.ensure": "7623780ddfbcafe7",
+            "kombu.messaging:Producer.publish": "ae38a8777e397995",
+            "amqp.channel:Channel.basic_publish_confirm": "4140656833f67489",
+            "amqp.channel:Channel._basic_publish": "435fd18a6c885ecc",
+            "amqp.abstract_channel:AbstractChannel.wait": "12a080a10e7c6a23",
         },
     ),
     Patch(

@@ -45,6 +45,15 @@ def _new_nodename() -> str:
     return f"notifier-test-{secrets.token_hex(4)}@localhost"
 
 
+def _stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is stopped (state T in /proc)."""
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            states.append(stat.read_text().rpartition(")")[2].split()[0])
+    return bool(states) and all(state == "T" for state in states)
+
+
 def _two_free_ports() -> tuple[int, int]:
     """Two distinct free ports: ``free_port`` may hand out the same one twice in a row."""
     first = free_port()
@@ -117,6 +126,9 @@ class RabbitServer:
         assert pids, f"no process of {self.nodename}"
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
+        # SIGSTOP lands on each thread as it next leaves the kernel: the body starts once every
+        # thread of the VM is stopped, so nothing it does can come from the node.
+        wait_for(lambda: all(_stopped(pid) for pid in pids), timeout=10, what="the node to stop")
         self.is_frozen = True
         try:
             yield
