@@ -10,7 +10,7 @@ gc.disable()
 try:
     from notifier import create_app
 
-    flask_app = create_app()
+    flask_app = create_app(serve=False)  # no HTTP routes: the worker and beat serve none
 finally:
     gc.enable()
 celery = app = flask_app.extensions["celery"]

@@ -13,24 +13,26 @@ from notifier.settings import ConfigError, Settings, load_settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, serve: bool = True) -> Flask:
     """Build the Flask app, its Celery app and its runtime.
 
     Without ``settings`` they are read from the environment, and a bad one ends the process
-    with one line naming the variable.
+    with one line naming the variable. ``serve``: the app answers HTTP (the API's routes and
+    the console); the worker and beat build it without them (``celery_app``), which saves
+    them loading what only the web uses.
     """
     if settings is not None:
-        return _build(settings)
+        return _build(settings, serve)
     try:
-        return _build(load_settings())
+        return _build(load_settings(), serve)
     except ConfigError as e:
         print(f"notifier: configuration error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
 
 
-def _build(settings: Settings) -> Flask:
+def _build(settings: Settings, serve: bool) -> Flask:
     # Imported here so that `config` errors are reported before anything else is loaded.
-    from notifier import api, console, logs, tasks  # noqa: F401 (importing tasks registers them)
+    from notifier import logs, tasks  # noqa: F401 (importing tasks registers them)
     from notifier.celery_ext import celery_config, celery_init_app
     from notifier.embedded import fill_in
     from notifier.providers.registry import mail_factories, sms_factories
@@ -62,6 +64,9 @@ def _build(settings: Settings) -> Flask:
         captcha_secret=filled.captcha_secret.encode(),
         celery=celery_init_app(app, celery_config(settings, filled.redis_url)),
     )
-    api.register(app)
-    console.register(app, filled.console_users, filled.captcha_secret.encode())
+    if serve:
+        from notifier import api, console
+
+        api.register(app)
+        console.register(app, filled.console_users, filled.captcha_secret.encode())
     return app

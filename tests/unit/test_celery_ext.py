@@ -39,7 +39,7 @@ def test_the_app_loads_without_garbage_collection_and_collects_once_loaded(
         "import gc\n"
         "import notifier\n"
         "build, seen = notifier.create_app, []\n"
-        "notifier.create_app = lambda: seen.append(gc.isenabled()) or build()\n"
+        "notifier.create_app = lambda **kw: seen.append(gc.isenabled()) or build(**kw)\n"
         "import celery_app\n"
         "print(*seen, gc.isenabled())\n"
     )
@@ -50,3 +50,24 @@ def test_the_app_loads_without_garbage_collection_and_collects_once_loaded(
         "state_dir": tmp_path,
     }
     assert python_output(code, settings).split() == ["False", "True"]
+
+
+def test_the_worker_and_beat_build_the_app_without_the_api_or_the_console(
+    tmp_path: Path,
+) -> None:
+    """They serve no HTTP: ``celery_app`` leaves out the routes and what only they load (the
+    console's login decoy hash alone was a tenth of a second of CPU a process)."""
+    code = (
+        "import sys\n"
+        "import celery_app\n"
+        "loaded = [m for m in sys.modules if m.startswith(('notifier.api', 'notifier.console'))]\n"
+        "rules = [r.rule for r in celery_app.flask_app.url_map.iter_rules()]\n"
+        "print(len(loaded), *rules)\n"
+    )
+    settings = {
+        "env": "testing",
+        "redis_url": "redis://127.0.0.1:9/0",
+        "api_keys": "[]",
+        "state_dir": tmp_path,
+    }
+    assert python_output(code, settings).split() == ["0", "/static/<path:filename>"]
