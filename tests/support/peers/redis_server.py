@@ -63,13 +63,23 @@ class RedisServer:
     def fill(self) -> None:
         """Make it full: at ``maxmemory`` (a real ``CONFIG SET``, below what it uses) with the
         ``noeviction`` policy, it refuses every write that needs memory (OOM) until :meth:`free`."""
-        client = redis.Redis.from_url(self.url())
+        client = self._own()
         client.config_set("maxmemory-policy", "noeviction")
         client.config_set("maxmemory", 1)
 
     def free(self) -> None:
         """Give it room again: no ``maxmemory``."""
-        redis.Redis.from_url(self.url()).config_set("maxmemory", 0)
+        self._own().config_set("maxmemory", 0)
+
+    def _own(self) -> redis.Redis:
+        """A client of this server, never of another on its port: once this one is stopped, a
+        late call (a thread of a test that ended) must fail, not fill the Redis of another
+        module that took the port."""
+        client = redis.Redis.from_url(self.url())
+        pid = client.info("server")["process_id"]
+        if self.process is None or pid != self.process.pid:
+            raise AssertionError(f"port {self.port} is not this Redis's: stopped, or taken")
+        return client
 
     def kill(self) -> None:
         """SIGKILL it, as a machine that dies: nothing is saved, no client is told."""
