@@ -107,8 +107,10 @@ def vendor_settings() -> tuple[type[VendorSettings], ...]:
 
 @cache
 def _registered_models(path: tuple[str, ...]) -> tuple[type[VendorSettings], ...]:
-    # Found once for a sys.path: every process reads the settings, tests many times.
-    return _models(_load(entry) for group in GROUPS for entry in entry_points(group=group))
+    # Found once for a sys.path: every process reads the settings, tests many times. One scan
+    # of the installed distributions for every group (a scan is about 5 ms of CPU).
+    found = entry_points()
+    return _models(_load(entry) for group in GROUPS for entry in found.select(group=group))
 
 
 def _load(entry: EntryPoint) -> Any:
