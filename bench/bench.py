@@ -27,7 +27,7 @@ import sys
 import time
 
 from harness import BENCH, LOGS, Bench
-from scenarios import batch, console, cores, cpu, dkim, lanes, overview, sentinel, ses, sms
+from scenarios import batch, console, cores, cpu, dkim, lanes, overview, sentinel, ses, sms, start
 
 # In the order a whole run takes them.
 SCENARIOS = {
@@ -41,6 +41,7 @@ SCENARIOS = {
     "sms": sms,
     "ses": ses,
     "console": console,
+    "start": start,
 }
 
 
