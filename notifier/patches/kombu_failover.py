@@ -21,9 +21,11 @@ a 202 and a lost message: py-amqp takes any ``basic.ack`` on the channel for the
 for (``Channel.basic_publish_confirm``: no delivery tag is compared), and reads one waiting frame
 before a publish (``Channel._basic_publish``). A publish whose confirm did not come in time (a
 frozen node, a quorum queue without its majority) leaves that confirm to come later, on the
-connection; two such, and the next publish on it is "confirmed" by an earlier message's ack
-while the node never took it (a 202 seen in CI with the node SIGSTOPped: the test
-``tests/integration/test_rabbitmq.py::test_a_frozen_node_is_a_503_not_a_request_that_hangs``).
+connection; one arriving while the next publish waits, or two waiting, and that publish is
+"confirmed" by an earlier message's ack while the node never took it: the one way found by
+which a publish to a SIGSTOPped node could be answered 202, as one CI run of
+``tests/integration/test_rabbitmq.py::test_a_frozen_node_is_a_503_not_a_request_that_hangs``
+saw (not reproduced since).
 
 - Touches: ``kombu.Connection._connection_factory`` and ``Connection.maybe_switch_next``
   (overridden); ``Connection.Pool`` and ``kombu.connection.ConnectionPool.new`` (overridden, so a
