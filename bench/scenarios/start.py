@@ -62,12 +62,11 @@ def run(bench: Bench) -> dict[str, Any]:
     """Each kind started RUNS times in each tree, in turns (a first start of each, which writes
     the bytecode, left out), on the bench's settings."""
     env = {k: v for k, v in bench.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    runs: dict[str, dict[str, list[float]]] = {}
     with _trees() as trees:
         for tree in trees.values():
             for code in KINDS.values():
                 _cpu(code, tree, env)
-        runs = {name: {kind: [] for kind in KINDS} for name in trees}
+        runs: dict[str, dict[str, list[float]]] = {n: {k: [] for k in KINDS} for n in trees}
         for _ in range(RUNS):
             for name, tree in trees.items():
                 for kind, code in KINDS.items():
