@@ -12,6 +12,7 @@ from notifier.templating import (
     NamedSms,
     RenderedSms,
     SmsShape,
+    SmsTemplates,
     folders,
 )
 
@@ -25,6 +26,24 @@ def test_renders_every_part_and_escapes_only_html() -> None:
     assert rendered.html is not None
     assert "Ada &lt;script&gt;" in rendered.html
     assert "Acme &amp; Co" in rendered.html
+
+
+def test_a_template_file_changed_in_a_running_process_renders_its_new_text(
+    tmp_path: Path,
+) -> None:
+    # Compiled code is kept for the process (CompiledOnce), checked against the file's text.
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "sms").mkdir()
+    mail, sms = tmp_path / "mail" / "news.txt", tmp_path / "sms" / "hi.en.txt"
+    for first, then in (("First", "Second"), ("Second", "Third")):
+        mail.write_text(first + " {{ name }}")
+        sms.write_text(first + " {{ who }}")
+        assert MailTemplates(mail.parent).render("news", DATA).text == f"{first} Ada <script>"
+        assert SmsTemplates(sms.parent).render("hi", "en", who="Ada") == f"{first} Ada"
+        mail.write_text(then + " {{ name }}")
+        sms.write_text(then + " {{ who }}")
+        assert MailTemplates(mail.parent).render("news", DATA).text == f"{then} Ada <script>"
+        assert SmsTemplates(sms.parent).render("hi", "en", who="Ada") == f"{then} Ada"
 
 
 def test_missing_variable_names_the_data_field() -> None:
