@@ -20,14 +20,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
 
 from flask import Response, g, request
+from redis import RedisError
 
 from notifier.api.openapi import tag
 from notifier.errors import Conflict, FieldError, Unprocessable
 from notifier.queueing import Note
+from notifier.redisconn import refusal
 from notifier.runtime import runtime
 from notifier.stores.idempotency import PENDING, Answer, Pending
 
@@ -39,6 +42,8 @@ HEADER = "Idempotency-Key"
 WAIT = 10.0
 # A sending view: given the note to tell the id it stores (None without a key), it answers.
 Sending = Callable[[Note | None], Response]
+
+log = logging.getLogger(__name__)
 
 
 def _valid_key(key: str) -> str:
@@ -118,7 +123,15 @@ def idempotent(replay: Replay) -> Callable[[Sending], Callable[[], Response]]:
                 keys.free(slot)
                 raise
             if 200 <= response.status_code < 300:
-                keys.keep(slot, _answer(response))
+                try:
+                    keys.keep(slot, _answer(response))
+                except RedisError as e:
+                    # Accepted all the same (a 503 now would have the client send it again):
+                    # the key's slot still holds the id the note gave it, so a retry with the
+                    # key answers from the record, as after a request that died here.
+                    log.warning(
+                        "the answer to %s was not kept: %s", HEADER, refusal(e) or type(e).__name__
+                    )
             else:
                 keys.free(slot)
             return response

@@ -39,15 +39,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.client import Pipeline
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 from redis.typing import EncodableT
 
+from notifier.redisconn import refusal
 from notifier.stores.notifications.base import StoreBase
 from notifier.stores.notifications.keys import record_key
 from notifier.stores.scripts import Lua, queue, reloading
@@ -63,6 +65,8 @@ SHOWN = {"mail": "mc", "mail_captcha": "c", "sms_captcha": "k", "sms": "s"}
 # The statuses of notifications that ended unsent: each also in its shard's failures list.
 UNSENT = frozenset({"failed", "undelivered", "suppressed"})
 _CURSOR = re.compile(r"^([0-9]{1,17})\.([0-9]{1,2})$")
+
+log = logging.getLogger(__name__)
 
 
 def kept(ttl: int) -> int:
@@ -195,13 +199,26 @@ class MessageLog(StoreBase):
         queue(pipe, self._logged, *indexing)
 
     def indexed(self, answer: object, indexing: tuple[list[str], list[EncodableT]]) -> None:
-        """After the transaction: a Redis that lost the script (NOSCRIPT: restarted, flushed,
-        a promoted replica) made the rest of it, and the indexing is made again alone."""
+        """After the transaction, which stored the notification (and queued its message): a
+        Redis that lost the script (NOSCRIPT: restarted, flushed, a promoted replica) made the
+        rest of it, and the indexing is made again alone.
+
+        An entry that cannot be made is logged and left out of the log, never raised: the
+        notification is accepted by then, its message may already be sent, and a 503 would
+        have its client send it again. (Seen: a fresh Redis's first mail, its script loaded
+        after the transaction while a worker had sent the mail and Redis had filled up.)"""
+        keys, args = indexing
         if isinstance(answer, NoScriptError):
-            keys, args = indexing
-            self._logged(keys=keys, args=args)
-        elif isinstance(answer, Exception):
-            raise answer
+            try:
+                self._logged(keys=keys, args=args)
+                return
+            except RedisError as e:
+                answer = e
+        if isinstance(answer, Exception):
+            log.warning(
+                "the message log's entry of %s was not made: %s",
+                args[0], refusal(answer) or type(answer).__name__,
+            )  # fmt: skip
 
     def scan(
         self,

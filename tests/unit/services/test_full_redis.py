@@ -9,8 +9,10 @@ SMS captchas went out twice).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+import redis
 
 from config import Settings
 from notifier import create_app
@@ -22,7 +24,10 @@ from notifier.services.captcha import MAIL, accept_captcha, deliver_captcha, del
 from notifier.services.delivery import Outcome
 from notifier.services.mail import deliver_mail
 from tests.support.delivery import delivery
+from tests.support.harness.api import MAIL as A_MAIL
+from tests.support.harness.api import queued_messages
 from tests.support.harness.captcha import NoQueue, accept
+from tests.support.harness.clients import auth
 from tests.support.harness.mail import PAYLOAD
 from tests.support.peers.redis_server import RedisServer
 
@@ -110,3 +115,44 @@ def test_a_code_mailed_as_redis_filled_is_sent_once(rt: Runtime, fillable: Redis
     assert len(provider.sent) == 1
     record = rt.store.get(notification_id)
     assert record is not None and record.status == "sent"
+
+
+class FillingFirst:
+    """The message log's script, run again alone after the record's transaction (Redis had lost
+    it: NOSCRIPT): Redis is full first, as when a worker took the message and its provider
+    filled Redis meanwhile (seen through a real stack on a slow machine)."""
+
+    def __init__(self, script: Any, redis: RedisServer) -> None:
+        self.script, self.redis, self.sha = script, redis, script.sha
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.redis.fill()
+        return self.script(**kwargs)
+
+
+def test_a_mail_stored_as_redis_fills_is_a_202_and_queued_once_never_a_503(
+    make_settings: Callable[..., Settings], fillable: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(make_settings(redis_url=fillable.url()))
+    store = app.extensions["notifier"].store
+    store.__dict__["_script__logged"] = FillingFirst(store._logged, fillable)
+    redis.Redis.from_url(fillable.url()).script_flush()
+    headers = {**auth(), "Idempotency-Key": "order-7"}
+    try:
+        answer = app.test_client().post("/v1/mail", json=A_MAIL, headers=headers)
+    finally:
+        fillable.free()
+    # A 503 ("nothing was accepted, retry later") would have the client send it again.
+    assert answer.status_code == 202, answer.get_json()
+    notification_id = answer.get_json()["id"]
+    record = store.get(notification_id)
+    assert record is not None and record.status == "queued"
+    assert [m["headers"]["argsrepr"] for m in queued_messages(app)] == [repr((notification_id,))]
+    lost = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"the message log's entry of {notification_id} was not made: Redis refuses writes" \
+        f" (OOM): it is full, its used memory over maxmemory" in lost  # fmt: skip
+    assert any(m.startswith("the answer to Idempotency-Key was not kept: ") for m in lost)
+    # Its key's slot still names it: a retry answers from the record, and queues nothing more.
+    again = app.test_client().post("/v1/mail", json=A_MAIL, headers=headers)
+    assert (again.status_code, again.get_json()["id"]) == (202, notification_id)
+    assert len(queued_messages(app)) == 1
