@@ -89,3 +89,15 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    from notifier.patches.logging_teardown import let_handlers_go
+
+    let_handlers_go()  # after the worker's last line ("Worker exiting")
+
+
+def on_exit(server: Any) -> None:
+    from notifier.patches.logging_teardown import let_handlers_go
+
+    let_handlers_go()  # after the master's last line ("Shutting down")

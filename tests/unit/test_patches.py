@@ -154,6 +154,7 @@ PATCHES = (
             "flask_mail:Connection.__init__": "35ed9cb0ab6b0c16",
         },
     ),
+    Patch("logging_teardown", {"gevent": "26.9.0", "gunicorn": "27.0.1"}, {}),
     Patch(
         "kombu_envelope",
         {"kombu": "5.7.0", "celery": "5.7.0"},
