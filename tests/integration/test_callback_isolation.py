@@ -214,6 +214,8 @@ def test_a_receiver_that_never_answers_does_not_hold_up_login_codes(isolated: Is
     """200 callbacks to a receiver that takes them and says nothing: codes of another client,
     posted one after another meanwhile, each reach Twilio within 2 s."""
     receiver = isolated.receivers["silent"]
+    # What a code takes on this stack without the flood (a slow machine's figure is its own).
+    quiet = statistics.median(isolated.code_latency() for _ in range(3))
     receiver.released.clear()
     try:
         before = isolated.callbacks_not_sent()
@@ -226,9 +228,15 @@ def test_a_receiver_that_never_answers_does_not_hold_up_login_codes(isolated: Is
         cpu, started = isolated.worker_cpu(), time.monotonic()
         latencies += [isolated.code_latency() for _ in range(9)]
         busy = (isolated.worker_cpu() - cpu) / (time.monotonic() - started)
-        print(f"codes beside 200 hanging callbacks: {sorted(latencies)}; worker CPU {busy:.0%}")
+        print(f"codes beside 200 hanging callbacks: {sorted(latencies)} (quiet: {quiet:.2f} s);"
+              f" worker CPU {busy:.0%}")  # fmt: skip
         assert max(latencies) < CODE_WITHIN, f"codes took {sorted(latencies)} s"
-        assert statistics.median(latencies) < CODE_WITHIN / 4, f"codes took {latencies} s"
+        # Codes do not wait behind the callbacks: typically no slower than three times their
+        # quiet time (the flood's work shares the cores), or a quarter of the bound; a code
+        # that waited for a callback's timeout, or for a thread the callbacks held, is far past
+        # either.
+        within = max(CODE_WITHIN / 4, 3 * quiet)
+        assert statistics.median(latencies) < within, f"codes took {latencies} s (quiet {quiet})"
     finally:
         receiver.behave()
     wait_for(
