@@ -117,6 +117,14 @@ def test_the_primary_killed_under_steady_mail_loses_nothing(
         arrived = smtp.by_recipient()
         assert [to for _, to in accepted if len(arrived[to]) != 1] == []
         assert all(p.alive() for p in (stack.web, stack.worker, stack.beat))
+        # The worker takes from the new primary within a second or so of the promotion (not
+        # after kombu's 2 s, 4 s…): the first mail accepted after it arrives soon after.
+        clock = time.time() - time.monotonic()
+        after = [found for _, _, _, found, _ in steady.accepted_after(promoted) if found]
+        taking = min(smtp.handler.arrivals[found] for found in after) - (promoted + clock)
+        assert taking < 2.0, (
+            f"the first mail accepted after the promotion arrived {taking:.2f} s on"
+        )
 
         # The captcha's attempts survived: one wrong try is still counted, and the code works.
         assert verify(stack, phone, wrong)["attempts_left"] == 3
@@ -127,9 +135,11 @@ def test_the_primary_killed_under_steady_mail_loses_nothing(
         stack.wait_status(scheduled_id, "sent", timeout=40)
         assert len(smtp.by_recipient()[later]) == 1
         sent_at = datetime.fromisoformat(stack.status(scheduled_id)["updated_at"])
-        # A worker reconnects within a second of the promotion (not after kombu's 2 s, 4 s…).
+        # Due 12 s on, after the failover as a rule: its lateness is beat's dispatch (every second) and
+        # two trips through the worker behind the failover's backlog, on two shared cores (5.06
+        # s seen on a machine that ran at half speed; the reconnection itself is checked above).
         late = sent_at - due
-        assert timedelta(0) <= late < timedelta(seconds=5), (late, promoted - killed)
+        assert timedelta(0) <= late < timedelta(seconds=10), (late, promoted - killed)
     finally:
         stack.stop()
 
