@@ -135,9 +135,10 @@ def test_the_primary_killed_under_steady_mail_loses_nothing(
         stack.wait_status(scheduled_id, "sent", timeout=40)
         assert len(smtp.by_recipient()[later]) == 1
         sent_at = datetime.fromisoformat(stack.status(scheduled_id)["updated_at"])
-        # Due 12 s on, after the failover as a rule: its lateness is beat's dispatch (every second) and
-        # two trips through the worker behind the failover's backlog, on two shared cores (5.06
-        # s seen on a machine that ran at half speed; the reconnection itself is checked above).
+        # Due 12 s on, after the failover as a rule: its lateness is beat's dispatch (every
+        # second) and two trips through the worker behind the failover's backlog, on two shared
+        # cores (5.06 s seen on a machine that ran at half speed; the reconnection itself is
+        # checked above).
         late = sent_at - due
         assert timedelta(0) <= late < timedelta(seconds=10), (late, promoted - killed)
     finally:
