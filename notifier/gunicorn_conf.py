@@ -52,6 +52,10 @@ accesslog = None
 # Load the app once in the master: a bad setting stops start-up with its one line, instead
 # of every worker failing to boot in turn.
 preload_app = True
+# No control socket (gunicorn 25.1+ opens one for its `gunicornc` at a fixed path in $HOME or
+# $XDG_RUNTIME_DIR, by default): every web on a machine took that one path over in turn, and
+# wrote outside the working directory. The Procfile's process is managed by signals.
+control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:

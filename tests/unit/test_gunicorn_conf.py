@@ -43,3 +43,5 @@ def test_a_web_stopped_ends_its_output_without_a_traceback(redis_server: RedisSe
     output = web.output()
     assert output.count("Worker exiting") == 2 and "Shutting down: Master" in output, output
     assert "Traceback" not in output and "Exception ignored" not in output, output
+    # No control socket at gunicorn's one path for every web of the user (gunicornc's).
+    assert "Control socket" not in output, output
