@@ -73,6 +73,11 @@ def refusal(error: BaseException | None) -> Refusal | None:
     return None
 
 
+def described(error: BaseException) -> str:
+    """For a log line: the refusal ``error`` is (``Redis refuses writes (OOM): …``), or its kind."""
+    return str(refusal(error) or type(error).__name__)
+
+
 @dataclass(frozen=True)
 class RedisTarget:
     """Where Redis is: a server's URL, or sentinels and the name of the primary they watch."""

@@ -30,7 +30,7 @@ from redis import RedisError
 from notifier.api.openapi import tag
 from notifier.errors import Conflict, FieldError, Unprocessable
 from notifier.queueing import Note
-from notifier.redisconn import refusal
+from notifier.redisconn import described
 from notifier.runtime import runtime
 from notifier.stores.idempotency import PENDING, Answer, Pending
 
@@ -129,9 +129,7 @@ def idempotent(replay: Replay) -> Callable[[Sending], Callable[[], Response]]:
                     # Accepted all the same (a 503 now would have the client send it again):
                     # the key's slot still holds the id the note gave it, so a retry with the
                     # key answers from the record, as after a request that died here.
-                    log.warning(
-                        "the answer to %s was not kept: %s", HEADER, refusal(e) or type(e).__name__
-                    )
+                    log.warning("the answer to %s was not kept: %s", HEADER, described(e))
             else:
                 keys.free(slot)
             return response

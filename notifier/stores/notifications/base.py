@@ -19,7 +19,7 @@ from typing import TypeVar, cast
 from redis import Redis, RedisError
 
 from notifier.queueing import Enqueuer
-from notifier.redisconn import Replication, refusal
+from notifier.redisconn import Replication, described
 from notifier.stores.notifications.keys import CALLBACK_STATUSES, METRICS, metrics_keys, record_key
 from notifier.stores.slots import SHARDS, shard_key
 
@@ -85,7 +85,7 @@ class StoreBase:
         try:
             self.count(counter)
         except RedisError as e:
-            log.warning("%s was not counted: %s", counter, refusal(e) or type(e).__name__)
+            log.warning("%s was not counted: %s", counter, described(e))
 
     def counted(self, counter: str) -> int:
         """A counter of /metrics: every shard's, added up."""

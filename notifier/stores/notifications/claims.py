@@ -21,7 +21,7 @@ from typing import Any, cast
 from redis import RedisError
 
 from notifier.redact import redact
-from notifier.redisconn import refusal
+from notifier.redisconn import described
 from notifier.stores.guard import count_sent
 from notifier.stores.notifications.base import list_of
 from notifier.stores.notifications.events import MailEvents
@@ -192,4 +192,4 @@ class Claims(Receipts, MailEvents, Schedule):
                 count_sent(pipe, client, now)
                 pipe.execute()
         except RedisError as e:
-            log.warning("the guard's count of a mail was lost: %s", refusal(e) or type(e).__name__)
+            log.warning("the guard's count of a mail was lost: %s", described(e))

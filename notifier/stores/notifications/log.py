@@ -49,7 +49,7 @@ from redis.client import Pipeline
 from redis.exceptions import NoScriptError, RedisError
 from redis.typing import EncodableT
 
-from notifier.redisconn import refusal
+from notifier.redisconn import described
 from notifier.stores.notifications.base import StoreBase
 from notifier.stores.notifications.keys import record_key
 from notifier.stores.scripts import Lua, queue, reloading
@@ -217,7 +217,7 @@ class MessageLog(StoreBase):
         if isinstance(answer, Exception):
             log.warning(
                 "the message log's entry of %s was not made: %s",
-                args[0], refusal(answer) or type(answer).__name__,
+                args[0], described(answer),
             )  # fmt: skip
 
     def scan(
