@@ -27,6 +27,7 @@ from gevent import monkey  # type: ignore[import-untyped]  # noqa: E402
 monkey.patch_all()
 
 import os  # noqa: E402
+import signal  # noqa: E402
 import tempfile  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -78,6 +79,18 @@ def when_ready(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
+    # A stop that reached a worker before gunicorn put its own handlers in (`init_signals`, after
+    # this hook and gevent's set-up) met the handler it inherited from the master, which queues
+    # the signal in the master's queue: the child's copy, read by no one. That worker booted on,
+    # served, and the stop waited `graceful_timeout` for it (seen: a web stopped as its second
+    # worker booted took 21 s). Until gunicorn's handlers replace it, a stop ends the worker's
+    # loop as theirs would: it starts, sees it is no longer to run, and exits.
+    def stop_once_booted(sig: int, frame: object) -> None:
+        worker.alive = False
+
+    for stop in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(stop, stop_once_booted)
+
     from notifier import tracing
     from notifier.api.problems import server_refusal
     from notifier.patches.gunicorn_errors import answer_refusals_with
