@@ -123,40 +123,47 @@ def same_token(given: str | None, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(str(given).encode(), expected.encode())
 
 
+@dataclass(frozen=True)
+class Counted:
+    """A login counted against the limit: the window's keys it was counted in, and the seconds
+    until one may be tried again when it was past a limit (then it is not to be checked)."""
+
+    keys: tuple[str, str]
+    wait: int | None
+
+
 class LoginLimit:
     """Failed logins per name and per address, in fixed windows.
 
-    A login is counted before its password is checked, and forgiven once it proved right, so
-    that many tried at once cannot all pass the limit before any is counted.
+    A login is counted before its password is checked, and forgiven once it proved right (in
+    the window it was counted in, should the check end in the next), so that many tried at once
+    cannot all pass the limit before any is counted.
     """
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    def _keys(self, name: str, address: str) -> tuple[str, str]:
-        window = int(time.time() // WINDOW)
-        return (
+    def take(self, name: str, address: str) -> Counted:
+        """Count a login about to be checked."""
+        now = time.time()
+        window = int(now // WINDOW)
+        keys = (
             f"{PREFIX}:login:name:{_digest(name)}:{window}",
             f"{PREFIX}:login:address:{_digest(address)}:{window}",
         )
-
-    def take(self, name: str, address: str) -> int | None:
-        """Count a login about to be checked; the seconds until one may be tried again when it
-        is past a limit (then it is not to be checked), else None."""
-        by_name, by_address = self._keys(name, address)
         with self.redis.pipeline(transaction=False) as pipe:
-            for key in (by_name, by_address):
+            for key in keys:
                 pipe.incr(key)
                 pipe.expire(key, WINDOW)
             named, _, addressed, _ = pipe.execute()
         if int(named) <= NAME_LIMIT and int(addressed) <= ADDRESS_LIMIT:
-            return None
-        return WINDOW - int(time.time() % WINDOW)
+            return Counted(keys, None)
+        return Counted(keys, WINDOW - int(now % WINDOW))
 
-    def forgive(self, name: str, address: str) -> None:
+    def forgive(self, counted: Counted) -> None:
         """Take back the count of a login whose password was right."""
         with self.redis.pipeline(transaction=False) as pipe:
-            for key in self._keys(name, address):
+            for key in counted.keys:
                 pipe.decr(key)
             pipe.execute()
 

@@ -187,8 +187,8 @@ def login() -> Response:
     name = request.form.get("name", "")[:64]
     password = request.form.get("password", "")[:1024]
     address = _address()
-    wait = c.limit.take(name, address)
-    if wait is not None:
+    counted = c.limit.take(name, address)
+    if (wait := counted.wait) is not None:
         time.sleep(FAILURE_DELAY)
         audit_log.warning(
             "console: login refused, too many failures", extra={"operator": name, "action": "login"}
@@ -200,7 +200,7 @@ def login() -> Response:
             "console: login failed", extra={"operator": name, "action": "login_failed"}
         )
         return _login_form("Wrong name or password.", 401)
-    c.limit.forgive(name, address)
+    c.limit.forgive(counted)
     token = c.sessions.begin(name)
     audit_log.info("console: login by %s", name, extra={"operator": name, "action": "login"})
     wanted = request.args.get("next", "")

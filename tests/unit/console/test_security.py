@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.security import check_password_hash
 
 from config import Settings
 from notifier import create_app
@@ -128,6 +129,26 @@ def test_logins_are_limited_per_name(app: Flask, monkeypatch: pytest.MonkeyPatch
 def test_right_passwords_do_not_count_against_the_limit(app: Flask) -> None:
     for _ in range(NAME_LIMIT + 1):
         assert log_in(app.test_client()).status_code == 303
+
+
+def test_a_right_login_is_forgiven_in_the_window_it_was_counted_in(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Counted 50 ms before a window ends, its password checked into the next: forgiven where
+    # it was counted. (It was forgiven in the next window: the first kept a failure it never
+    # had, the next one failure more than the limit.)
+    clock = [(time.time() // auth.WINDOW + 1) * auth.WINDOW - 0.05]
+    monkeypatch.setattr(auth, "time", type("Clock", (), {"time": staticmethod(lambda: clock[0])}))
+
+    def slow_check(pwhash: str, password: str) -> bool:
+        clock[0] += 0.1
+        return check_password_hash(pwhash, password)
+
+    monkeypatch.setattr("notifier.console.auth.check_password_hash", slow_check)
+    assert log_in(app.test_client()).status_code == 303
+    redis = app.extensions["notifier"].redis
+    counts = [int(redis.get(key)) for key in redis.scan_iter(f"{auth.PREFIX}:login:*")]
+    assert counts == [0, 0]  # the name's and the address's, in the window it was counted in
 
 
 @pytest.mark.usefixtures("one_window")
