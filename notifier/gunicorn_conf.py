@@ -27,7 +27,6 @@ from gevent import monkey  # type: ignore[import-untyped]  # noqa: E402
 monkey.patch_all()
 
 import os  # noqa: E402
-import signal  # noqa: E402
 import tempfile  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -60,6 +59,9 @@ control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:
+    from notifier.patches.gunicorn_boot import in_the_master
+
+    in_the_master()
     for stale in os.scandir(os.environ["PROMETHEUS_MULTIPROC_DIR"]):
         if stale.name.endswith(".db"):
             os.unlink(stale.path)
@@ -78,22 +80,20 @@ def when_ready(server: Any) -> None:
     gc.enable()
 
 
+def pre_fork(server: Any, worker: Any) -> None:
+    from notifier.patches.gunicorn_boot import hold_stops
+
+    hold_stops()  # until the fork returns here, and the worker has its handler (post_fork)
+
+
 def post_fork(server: Any, worker: Any) -> None:
-    # A stop that reached a worker before gunicorn put its own handlers in (`init_signals`, after
-    # this hook and gevent's set-up) met the handler it inherited from the master, which queues
-    # the signal in the master's queue: the child's copy, read by no one. That worker booted on,
-    # served, and the stop waited `graceful_timeout` for it (seen: a web stopped as its second
-    # worker booted took 21 s). Until gunicorn's handlers replace it, a stop ends the worker's
-    # loop as theirs would: it starts, sees it is no longer to run, and exits.
-    def stop_once_booted(sig: int, frame: object) -> None:
-        worker.alive = False
-
-    for stop in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-        signal.signal(stop, stop_once_booted)
-
     from notifier import tracing
     from notifier.api.problems import server_refusal
+    from notifier.patches.gunicorn_boot import stop_once_booted
     from notifier.patches.gunicorn_errors import answer_refusals_with
+
+    # A stop that reaches the worker before gunicorn's own handlers are in ends it.
+    stop_once_booted(worker)
 
     # What gunicorn refuses before the app sees it is answered as problem+json too.
     answer_refusals_with(server_refusal)

@@ -54,18 +54,18 @@ def test_a_web_stopped_ends_its_output_without_a_traceback(redis_server: RedisSe
     assert "Control socket" not in output, output
 
 
-# Our settings, and a first worker that is sent SIGTERM as our post_fork ends: before gunicorn's
-# own handlers are in (a stop that reaches a worker as it boots).
+# Our settings, and a first worker that is sent SIGTERM as post_fork begins: after the fork,
+# before our handler and gunicorn's are in (a stop that reaches a worker as it boots).
 STOPPED_AS_IT_BOOTS = """
 import os, signal
 from notifier.gunicorn_conf import *  # noqa: F403
 from notifier import gunicorn_conf as ours
 
 def post_fork(server, worker):
-    ours.post_fork(server, worker)
     if not os.path.exists({flag!r}):
         open({flag!r}, "w").write(str(os.getpid()))
         os.kill(os.getpid(), signal.SIGTERM)
+    ours.post_fork(server, worker)
 """
 
 

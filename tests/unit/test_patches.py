@@ -147,6 +147,17 @@ PATCHES = (
         {"gunicorn.util:write_error": "bd0143a03c15a2c8"},
     ),
     Patch(
+        "gunicorn_boot",
+        {"gunicorn": "27.0.1"},
+        {
+            "gunicorn.arbiter:Arbiter.spawn_worker": "6abc0d90b0b9f80b",
+            "gunicorn.arbiter:Arbiter.signal": "8b193e95e16aa270",
+            "gunicorn.workers.base:Worker.init_signals": "65442e0602b05f37",
+            "gunicorn.workers.base:Worker.handle_exit": "e2f7159c426d379c",
+            "gunicorn.workers.ggevent:GeventWorker.run": "50119854ef8be38c",
+        },
+    ),
+    Patch(
         "flask_mail_timeout",
         {"flask-mail": "0.10.0"},
         {
