@@ -84,8 +84,10 @@ def test_a_worker_stopped_as_it_boots_exits_and_is_replaced(
         {**web_settings(redis_server), "WEB_CONCURRENCY": "1"},
     )  # fmt: skip
     try:
-        wait_for(flag.exists, what="the first worker to be sent SIGTERM")
-        web.expect(f"Worker exiting (pid: {flag.read_text()})")
+        pid = wait_for(
+            lambda: flag.exists() and flag.read_text(), what="the first worker to be sent SIGTERM"
+        )
+        web.expect(f"Worker exiting (pid: {pid})")
         web_up(web, f"http://127.0.0.1:{port}")  # the worker that replaced it serves
     finally:
         assert web.stop() == 0
