@@ -13,13 +13,5 @@
 -- Returns {'ok', 0}, or {'ip_limit' or 'ip_hourly_ceiling', ms to wait}.
 --#include lib/window.lua
 
-local now = tonumber(ARGV[1])
-local wait = full(KEYS[1], tonumber(ARGV[5]), tonumber(ARGV[3]), now)
-if wait > 0 then return {'ip_limit', wait} end
-wait = full(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[4]), now)
-if wait > 0 then return {'ip_hourly_ceiling', wait} end
-for i = 1, 2 do
-  redis.call('ZADD', KEYS[i], now, ARGV[2])
-  redis.call('PEXPIRE', KEYS[i], ARGV[5])
-end
-return {'ok', 0}
+return take({KEYS[1], KEYS[2]}, {ARGV[3], ARGV[4]}, {'ip_limit', 'ip_hourly_ceiling'},
+  tonumber(ARGV[5]), tonumber(ARGV[1]), ARGV[2]) or {'ok', 0}

@@ -15,16 +15,10 @@
 -- Returns {'ok', 0}, or {limit name, ms to wait}: 'resend_interval', 'daily_limit' or ARGV[7].
 --#include lib/window.lua
 
-local now = tonumber(ARGV[1])
 local wait = redis.call('PTTL', KEYS[1])
 if wait > 0 then return {'resend_interval', wait} end
-wait = full(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[4]), now)
-if wait > 0 then return {'daily_limit', wait} end
-wait = full(KEYS[3], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
-if wait > 0 then return {ARGV[7], wait} end
-for i = 2, 3 do
-  redis.call('ZADD', KEYS[i], now, ARGV[2])
-  redis.call('PEXPIRE', KEYS[i], ARGV[5])
-end
+local refused = take({KEYS[2], KEYS[3]}, {ARGV[4], ARGV[6]}, {'daily_limit', ARGV[7]},
+  tonumber(ARGV[5]), tonumber(ARGV[1]), ARGV[2])
+if refused then return refused end
 if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return {'ok', 0}
