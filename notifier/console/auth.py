@@ -8,8 +8,8 @@
   random token, ``Secure``, ``HttpOnly``, ``SameSite=Strict``, for the console's path. A session
   idle :data:`IDLE` seconds, or older than :data:`LONGEST`, is over.
 * CSRF: every POST carries the session's token (the login form: the one its own cookie holds).
-* The login limit: failed logins per name and per address (``notifier:console:login:…``),
-  counted in fixed windows of :data:`WINDOW` seconds (each login counted before its password is
+* The login limit: failed logins per name and per address (``notifier:console:login:…``)
+  over the last :data:`WINDOW` seconds, sliding (each login counted before its password is
   checked, and forgiven when it was right); past either, a login is refused before its password
   is looked at.
 """
@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from redis import Redis
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from notifier.settings import ConsoleUser
+from notifier.stores.scripts import Lua
 
 COOKIE = "notifier_console"
 LOGIN_COOKIE = "notifier_console_login"  # the login form's CSRF token, before any session
@@ -37,8 +39,8 @@ IDLE = 30 * 60
 LONGEST = 12 * 3600
 FAILURE_DELAY = 1.0  # seconds a failed login waits, on top of the hash's own time
 WINDOW = 15 * 60
-NAME_LIMIT = 5  # failed logins of one name a window
-ADDRESS_LIMIT = 20  # failed logins from one address a window
+NAME_LIMIT = 5  # failed logins of one name in any WINDOW seconds
+ADDRESS_LIMIT = 20  # failed logins from one address in any WINDOW seconds
 PREFIX = "notifier:console"
 
 
@@ -125,46 +127,46 @@ def same_token(given: str | None, expected: str) -> bool:
 
 @dataclass(frozen=True)
 class Counted:
-    """A login counted against the limit: the window's keys it was counted in, and the seconds
-    until one may be tried again when it was past a limit (then it is not to be checked)."""
+    """A login counted against the limit (``member`` in the name's and the address's windows),
+    or refused: then ``wait`` is the seconds until one may be tried again, and nothing counted."""
 
     keys: tuple[str, str]
+    member: str
     wait: int | None
 
 
 class LoginLimit:
-    """Failed logins per name and per address, in fixed windows.
+    """Failed logins per name and per address over the last :data:`WINDOW` seconds.
 
-    A login is counted before its password is checked, and forgiven once it proved right (in
-    the window it was counted in, should the check end in the next), so that many tried at once
-    cannot all pass the limit before any is counted.
+    The windows slide (a failure leaves them :data:`WINDOW` seconds after it was made): fixed
+    windows let as many again through just after a window's turn. A login is counted before its
+    password is checked, and forgiven once it proved right, so that many tried at once cannot
+    all pass the limit before any is counted; a login refused for the limit counts nothing, so
+    guessing on at a locked name does not keep it locked.
     """
+
+    _take = Lua("console/take_login")
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
     def take(self, name: str, address: str) -> Counted:
-        """Count a login about to be checked."""
-        now = time.time()
-        window = int(now // WINDOW)
+        """Count a login about to be checked, or refuse it."""
         keys = (
-            f"{PREFIX}:login:name:{_digest(name)}:{window}",
-            f"{PREFIX}:login:address:{_digest(address)}:{window}",
+            f"{PREFIX}:login:{{console}}:name:{_digest(name)}",
+            f"{PREFIX}:login:{{console}}:address:{_digest(address)}",
         )
-        with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.incr(key)
-                pipe.expire(key, WINDOW)
-            named, _, addressed, _ = pipe.execute()
-        if int(named) <= NAME_LIMIT and int(addressed) <= ADDRESS_LIMIT:
-            return Counted(keys, None)
-        return Counted(keys, WINDOW - int(now % WINDOW))
+        member = new_token()
+        window = WINDOW * 1000
+        limits = [NAME_LIMIT, ADDRESS_LIMIT]
+        _, wait_ms = self._take(keys=keys, args=[int(time.time() * 1000), member, *limits, window])
+        return Counted(keys, member, math.ceil(int(wait_ms) / 1000) if int(wait_ms) else None)
 
     def forgive(self, counted: Counted) -> None:
         """Take back the count of a login whose password was right."""
         with self.redis.pipeline(transaction=False) as pipe:
             for key in counted.keys:
-                pipe.decr(key)
+                pipe.zrem(key, counted.member)
             pipe.execute()
 
 

@@ -5,6 +5,7 @@ which id, never a recipient in the clear."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -193,7 +194,9 @@ def login() -> Response:
         audit_log.warning(
             "console: login refused, too many failures", extra={"operator": name, "action": "login"}
         )
-        return _login_form(f"Too many failed logins: try again in {wait // 60 + 1} minutes.", 429)
+        return _login_form(
+            f"Too many failed logins: try again in {math.ceil(wait / 60)} minutes.", 429
+        )
     if not c.operators.check(name, password):
         time.sleep(FAILURE_DELAY)
         audit_log.warning(

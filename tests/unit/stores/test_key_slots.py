@@ -20,6 +20,7 @@ from flask import Flask
 
 from config import ApiClient, Settings
 from notifier import create_app
+from notifier.console.auth import NAME_LIMIT, LoginLimit, Sessions
 from notifier.errors import Limited
 from notifier.lanes import LANES
 from notifier.providers.memory import MemoryMailProvider, MemorySmsProvider
@@ -140,6 +141,7 @@ RUNS = {
     "captchas": {"captchas/take_recipient", "captchas/take_ip"},
     "keys": {"idempotency/reserve", "idempotency/note", "rate_limits/take"},
     "suppressions": {"suppressions/add"},
+    "console": {"console/take_login"},
     "events": {"notifications/mail_event", "guard/note"},
     "dispatch": {"notifications/lease_due", "notifications/dispatched"},
 }  # fmt: skip
@@ -343,6 +345,21 @@ def test_suppressions_and_unsubscribe_links_stay_within_one_slot(
         rt.suppressions.remove(CLIENT, "ada@example.com")
         assert rt.unsubscribes.find(rt.unsubscribes.token(CLIENT, "ada@example.com"))
     assert_single_slot(seen, "suppressions")
+
+
+def test_the_consoles_login_limit_and_sessions_stay_within_one_slot(
+    rt: Runtime, watch: Callable[[], SlotWatch]
+) -> None:
+    limit, sessions = LoginLimit(rt.redis), Sessions(rt.redis)
+    with watch() as seen:
+        for _ in range(NAME_LIMIT):
+            assert limit.take("ada", "203.0.113.7").wait is None
+        assert limit.take("ada", "203.0.113.7").wait
+        limit.forgive(limit.take("bob", "203.0.113.7"))
+        token = sessions.begin("bob")
+        assert sessions.find(token)
+        sessions.end(token)
+    assert_single_slot(seen, "console")
 
 
 def test_mail_events_and_the_guard_stay_within_one_slot(

@@ -655,6 +655,30 @@ def test_take_ip_holds_a_clients_hourly_limit_and_a_ceiling_for_all(
     assert run("captchas/take_ip", keys("a"), [3_601_000, "5", 1, 2, hour]) == ["ok", 0]
 
 
+# -- the console
+
+
+@of("console/take_login")
+def test_take_login_holds_a_names_and_an_addresss_sliding_windows(r: redis.Redis, run: Run) -> None:
+    login = "notifier:console:login:{console}"
+    name, other, address = f"{login}:name:n", f"{login}:name:m", f"{login}:address:a"
+    window = 900_000
+
+    def take(keys: list[str], now: int, member: str) -> Any:
+        return run("console/take_login", keys, [now, member, 2, 3, window])
+
+    assert take([name, address], 1000, "1") == ["ok", 0]
+    assert take([name, address], 2000, "2") == ["ok", 0]
+    assert take([name, address], 3000, "3") == ["name", window - 2000]  # its oldest: 1000
+    assert take([other, address], 4000, "4") == ["ok", 0]
+    assert take([other, address], 5000, "5") == ["address", window - 4000]
+    assert r.zcard(other) == 1 and r.zcard(address) == 3  # refused: nothing taken
+    # Sliding: a window after the first, one more may be tried, and no more.
+    assert take([name, address], 1001 + window, "6") == ["ok", 0]
+    assert take([name, address], 1002 + window, "7") == ["name", 1000 - 2]
+    assert r.ttl(name) > 0 and r.ttl(address) > 0
+
+
 @of("idempotency/reserve")
 def test_reserve_answers_new_pending_conflict_and_done(r: redis.Redis, run: Run) -> None:
     slot = ["notifier:idem:shop:" + "0" * 64]
