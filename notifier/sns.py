@@ -15,7 +15,11 @@ The key is in the X.509 certificate at ``SigningCertURL``, trusted only because 
 https (the system's trust store; ``SSL_CERT_FILE`` honoured) from an SNS host: the URL must be
 ``https://<host>/SimpleNotificationService-<name>.pem`` exactly, ``<host>`` matching one of the
 host patterns (``*`` one DNS label; by default ``sns.*.amazonaws.com`` and
-``sns.*.amazonaws.com.cn``), with no user, port, query or fragment. It is fetched with no
+``sns.*.amazonaws.com.cn``), with no user, port, query or fragment, and that label the region of
+the message's topic (``arn:aws:sns:us-east-2:…`` signs from ``sns.us-east-2.amazonaws.com``):
+any label would take ``sns.s3.amazonaws.com`` or ``sns.s3-us-west-2.amazonaws.com``, the S3
+bucket ``sns`` whoever holds it serves over https, certificates of its own making included
+(nathforge/validatesns#6; "Exploiting Improper Validation of Amazon SNS SigningCertURL"). It is fetched with no
 redirect, at most :data:`MAX_RESPONSE_BYTES`, within a whole-call deadline
 (:mod:`notifier.deadline`), then kept (a bounded number of URLs; one fetch however many messages
 ask at once) and checked for its validity dates at each use.
@@ -135,10 +139,11 @@ class SnsMessage:
     subscribe_url: str | None = None
 
 
-def host_pattern(patterns: Iterable[str]) -> re.Pattern[str]:
-    """One regex for host ``patterns`` (``*`` one DNS label, the rest literal labels, lower
-    case); ValueError naming a pattern that is not one."""
+def host_pattern(patterns: Iterable[str], star: str | None = None) -> re.Pattern[str]:
+    """One regex for host ``patterns`` (``*`` one DNS label, or the label ``star`` when given;
+    the rest literal labels, lower case); ValueError naming a pattern that is not one."""
     alternatives = []
+    any_label = _LABEL if star is None else re.escape(star)
     for pattern in patterns:
         labels = pattern.strip().split(".")
         if len(labels) < 2 or any(
@@ -148,11 +153,16 @@ def host_pattern(patterns: Iterable[str]) -> re.Pattern[str]:
                 f"{pattern!r} is not a host pattern: lower-case DNS labels and * (one label)"
             )
         alternatives.append(
-            r"\.".join(_LABEL if label == "*" else re.escape(label) for label in labels)
+            r"\.".join(any_label if label == "*" else re.escape(label) for label in labels)
         )
     if not alternatives:
         raise ValueError("no host pattern")
     return re.compile("|".join(f"(?:{a})" for a in alternatives))
+
+
+def region(topic_arn: str) -> str:
+    """The region of an SNS topic's ARN (``arn:<partition>:sns:<region>:<account>:<name>``)."""
+    return topic_arn.split(":")[3] if topic_arn.count(":") >= 5 else ""
 
 
 def string_to_sign(fields: Mapping[str, str]) -> bytes:
@@ -284,7 +294,10 @@ class SnsVerifier:
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._topics = frozenset(topic_arns)
-        self._hosts = host_pattern(cert_hosts)
+        # Each topic's hosts: the patterns with ``*`` its region (see the module's docstring).
+        patterns = tuple(cert_hosts)
+        host_pattern(patterns)  # a pattern that is not one is a ValueError, topics or none
+        self._hosts = {arn: host_pattern(patterns, region(arn)) for arn in self._topics}
         self._session = session(adapter or CertificateAdapter(total=timeout))
         self._cache_size = cache_size
         self._clock = clock
@@ -309,7 +322,7 @@ class SnsVerifier:
         if fields["TopicArn"] not in self._topics:
             raise SnsRefused(f"the SNS topic {fields['TopicArn'][:256]!r} is not one of ours")
         signature = _signature(fields["Signature"])
-        check_cert_url(fields["SigningCertURL"], self._hosts)
+        check_cert_url(fields["SigningCertURL"], self._hosts[fields["TopicArn"]])
         certificate = self._certificate(fields["SigningCertURL"])
         algorithm = HASHES[fields["SignatureVersion"]]()
         try:
@@ -333,7 +346,9 @@ class SnsVerifier:
             raise SnsRefused("not a SubscriptionConfirmation")
         if message.topic_arn not in self._topics:
             raise SnsRefused(f"the SNS topic {message.topic_arn[:256]!r} is not one of ours")
-        check_subscribe_url(message.subscribe_url, self._hosts, message.topic_arn)
+        check_subscribe_url(
+            message.subscribe_url, self._hosts[message.topic_arn], message.topic_arn
+        )
         self._get(message.subscribe_url, "the subscription's confirmation")
         log.info("confirmed the SNS subscription to %s", message.topic_arn)
 

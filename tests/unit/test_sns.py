@@ -312,20 +312,56 @@ def test_a_certificate_url_off_the_host_rule_is_refused_unfetched(
     assert peer.seen == []
 
 
-@pytest.mark.parametrize("host", ["sns.us-east-2.amazonaws.com", "sns.cn-north-1.amazonaws.com.cn"])
+@pytest.mark.parametrize(
+    ("topic", "host"),
+    [
+        ("arn:aws:sns:us-east-2:123456789012:ses", "sns.us-east-2.amazonaws.com"),
+        ("arn:aws-cn:sns:cn-north-1:123456789012:ses", "sns.cn-north-1.amazonaws.com.cn"),
+    ],
+)
 def test_certificates_from_every_region_and_china_are_taken(
-    make: Make, pki: Pki, peer: SnsPeer, host: str
+    make: Make, pki: Pki, peer: SnsPeer, topic: str, host: str
 ) -> None:
-    make().verify(signed(pki, notification(cert_url=f"https://{host}{CERT_PATH}")))
+    fields = notification(cert_url=f"https://{host}{CERT_PATH}", topic=topic)
+    make(topic_arns=[topic]).verify(signed(pki, fields))
     assert [s.host.split(":")[0] for s in peer.seen] == [host]
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "sns.us-east-2.amazonaws.com",  # a region, not the topic's (us-east-1)
+        "sns.s3.amazonaws.com",  # the S3 bucket "sns", whoever holds it
+        "sns.s3-us-west-2.amazonaws.com",
+        "sns.s3-external-1.amazonaws.com",
+    ],
+)
+def test_a_certificate_only_from_the_topics_own_region_is_fetched(
+    make: Make, pki: Pki, peer: SnsPeer, host: str
+) -> None:
+    # The host pattern's * is the region of the message's topic: any one label took the S3
+    # bucket named "sns" (nathforge/validatesns#6), which serves what its owner puts there.
+    with pytest.raises(SnsRefused, match="SigningCertURL is not https://<an SNS host>"):
+        make().verify(signed(pki, notification(cert_url=f"https://{host}{CERT_PATH}")))
+    assert peer.seen == []
+
+
+def test_a_confirmation_only_from_the_topics_own_region_is_followed(
+    make: Make, pki: Pki, peer: SnsPeer
+) -> None:
+    elsewhere = f"https://sns.s3.amazonaws.com/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token=t"
+    with pytest.raises(SnsRefused, match="SubscribeURL is not"):
+        make().receive(signed(pki, confirmation(subscribe_url=elsewhere)))
+    assert [s.target for s in peer.seen] == [CERT_PATH]  # the certificate, and nothing more
+
+
 def test_other_host_patterns_replace_the_default(make: Make, pki: Pki, peer: SnsPeer) -> None:
-    verifier = make(cert_hosts=["sns.cn-north-1.amazonaws.com.cn"])
+    china_topic = "arn:aws-cn:sns:cn-north-1:123456789012:ses"
+    verifier = make(cert_hosts=["sns.*.amazonaws.com.cn"], topic_arns=[TOPIC, china_topic])
     with pytest.raises(SnsRefused, match="SigningCertURL"):
         verifier.verify(signed(pki, notification()))
     china = f"https://sns.cn-north-1.amazonaws.com.cn{CERT_PATH}"
-    verifier.verify(signed(pki, notification(cert_url=china)))
+    verifier.verify(signed(pki, notification(cert_url=china, topic=china_topic)))
 
 
 @pytest.mark.parametrize(
@@ -367,8 +403,9 @@ def test_a_server_whose_certificate_names_another_host_is_not_taken(
     make: Make, pki: Pki, peer: SnsPeer
 ) -> None:
     url = f"https://sns.eu-west-1.amazonaws.com{CERT_PATH}"  # not in the server's certificate
+    topic = "arn:aws:sns:eu-west-1:123456789012:ses"
     with pytest.raises(SnsUnavailable, match="SSLError"):
-        make().verify(signed(pki, notification(cert_url=url)))
+        make(topic_arns=[topic]).verify(signed(pki, notification(cert_url=url, topic=topic)))
 
 
 @pytest.mark.parametrize("chunked", [False, True])
