@@ -12,9 +12,10 @@ delivered      Delivery, each of ``delivery.recipients``   delivered
 bounced        Bounce, ``bounceType`` Permanent             bounce (``type`` bounce)
 soft           Bounce, Transient or Undetermined;           bounce with ``type`` blocked;
                DeliveryDelay                                deferred
-dropped        (none)                                       dropped
+dropped        Bounce or Complaint, its subtype             dropped
+               OnAccountSuppressionList
 failed         Reject (the whole mail)                      (none)
-complained     Complaint                                    spamreport
+complained     Complaint (not ``not-spam`` feedback)        spamreport
 =============  ========================================  =================================
 
 What each does (``lua/notifications/mail_event.lua`` holds the record's part): a mail is
@@ -24,7 +25,8 @@ complaint as ``complained`` and notes the mail's first ``complaint`` on the reco
 callback); a drop suppresses it only when SendGrid drops it as an address that bounced or is
 invalid (``bounced``) or that reported spam (``complained``); a soft one is the record's
 ``soft_bounce``. A mail's first permanent bounce and first complaint count in its client's
-bounce-rate guard. Anything else (SES's Send, Open, Click; SendGrid's processed, open, click...)
+bounce-rate guard (a drop does not: the provider never tried; SES says the same of its own
+list's, "This does not count toward your bounce rate metric"). Anything else (SES's Send, Open, Click; SendGrid's processed, open, click...)
 is ignored. An event applied twice, or after a later one, changes nothing more.
 """
 
@@ -53,11 +55,19 @@ log = logging.getLogger(__name__)
 # SendGrid drops a mail without trying when the address is on one of its own lists: these are
 # the reasons that say the address is bad, or its person reported spam (SendGrid's "Event
 # Webhook Reference", dropped events); other drops (content, our account) suppress nothing.
+# SES never tries an address on the account's suppression list either: it says so as a
+# Permanent bounce, or a complaint, of subtype OnAccountSuppressionList ("Amazon SNS notification
+# contents for Amazon SES"), read here as drops with these reasons.
+SES_LISTED_BOUNCED = "on the SES account's suppression list, as bounced"
+SES_LISTED_COMPLAINED = "on the SES account's suppression list, as complained"
 DROPPED_SUPPRESS: Mapping[str, Reason] = {
     "bounced address": "bounced",
     "invalid": "bounced",
     "spam reporting address": "complained",
+    SES_LISTED_BOUNCED.lower(): "bounced",
+    SES_LISTED_COMPLAINED.lower(): "complained",
 }
+ACCOUNT_LISTED = "OnAccountSuppressionList"
 # The rate of the bounce-rate guard each kind of event counts in.
 GUARDED: Mapping[Kind, RateKind] = {"bounced": "bounce", "complained": "complaint"}
 # The outcome a push of several events answers: the one that did the most.
@@ -177,16 +187,51 @@ def _ses_delivery(ref: str, found: Mapping[str, Any]) -> Iterable[MailEvent]:
 
 def _ses_bounce(ref: str, found: Mapping[str, Any]) -> Iterable[MailEvent]:
     bounce = found.get("bounce") or {}
+    at = _when(bounce.get("timestamp"))
+    if bounce.get("bounceSubType") == ACCOUNT_LISTED:
+        yield from _ses_listed(ref, found, bounce.get("bouncedRecipients"), SES_LISTED_BOUNCED, at)
+        return
     # Permanent: the address will not take mail; Transient and Undetermined may pass (SES's
     # "Amazon SNS notification contents", bounce types).
     kind: Kind = "bounced" if bounce.get("bounceType") == "Permanent" else "soft"
-    at = _when(bounce.get("timestamp"))
     for recipient in _objects(bounce.get("bouncedRecipients")):
+        if (address := _sent_to(_text(recipient, "emailAddress"), found)) is None:
+            continue
         yield MailEvent(
-            "ses", ref, kind, _text(recipient, "emailAddress"), at,
+            "ses", ref, kind, address, at,
             status=_text(recipient, "status") or _text(bounce, "bounceSubType"),
             diagnostic=_text(recipient, "diagnosticCode"),
         )  # fmt: skip
+
+
+def _ses_listed(
+    ref: str, found: Mapping[str, Any], recipients: object, reason: str, at: str
+) -> Iterable[MailEvent]:
+    """The recipients SES did not try, on the account's suppression list: drops."""
+    for recipient in _objects(recipients):
+        if (address := _sent_to(_text(recipient, "emailAddress"), found)) is not None:
+            yield MailEvent("ses", ref, "dropped", address, at, reason=reason)
+
+
+def _sent_to(address: str, found: Mapping[str, Any]) -> str | None:
+    """The recipient of the mail an event's ``address`` is about; None when it is none of them.
+
+    A bounce's ``emailAddress`` is the DSN's Final-Recipient when there is a DSN (SES's
+    "Amazon SNS notification contents"): behind a forward, an address we never sent to. The
+    mail's ``destination`` holds the addresses sent to: when the address is none of them and
+    the mail went to one, it is that one; when it went to several, which one cannot be told, and
+    the event is left out (it would suppress an address the client never gave, and count a
+    failure against the mail's recipients)."""
+    mail = found.get("mail")
+    sent = mail.get("destination") if isinstance(mail, dict) else None
+    if not isinstance(sent, list) or not all(isinstance(a, str) for a in sent):
+        return address
+    if address.lower() in (a.lower() for a in sent):
+        return address
+    if len(sent) == 1:
+        return str(sent[0])
+    log.warning("an SES event about an address none of its mail's %d recipients", len(sent))
+    return None
 
 
 def _ses_delay(ref: str, found: Mapping[str, Any]) -> Iterable[MailEvent]:
@@ -203,8 +248,16 @@ def _ses_delay(ref: str, found: Mapping[str, Any]) -> Iterable[MailEvent]:
 def _ses_complaint(ref: str, found: Mapping[str, Any]) -> Iterable[MailEvent]:
     complaint = found.get("complaint") or {}
     at = _when(complaint.get("arrivalDate") or complaint.get("timestamp"))
+    recipients = complaint.get("complainedRecipients")
+    if complaint.get("complaintSubType") == ACCOUNT_LISTED:
+        yield from _ses_listed(ref, found, recipients, SES_LISTED_COMPLAINED, at)
+        return
     feedback = _text(complaint, "complaintFeedbackType") or None
-    for recipient in _objects(complaint.get("complainedRecipients")):
+    if feedback == "not-spam":
+        # "The entity providing the report does not consider the message to be spam" (SES,
+        # complaint types): a correction, not a complaint.
+        return
+    for recipient in _objects(recipients):
         yield MailEvent(
             "ses", ref, "complained", _text(recipient, "emailAddress"), at, feedback=feedback
         )

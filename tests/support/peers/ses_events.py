@@ -92,9 +92,15 @@ def event(
 
 
 def bounce(
-    recipients: Sequence[str], *, permanent: bool = True, dsn: bool = True
+    recipients: Sequence[str],
+    *,
+    permanent: bool = True,
+    dsn: bool = True,
+    subtype: str | None = None,
 ) -> dict[str, Any]:
-    """A ``bounce`` object: ``bouncedRecipients`` with their DSN fields (``dsn``), or bare."""
+    """A ``bounce`` object: ``bouncedRecipients`` with their DSN fields (``dsn``), or bare; its
+    ``bounceSubType`` (General or MailboxFull) may be given: ``OnAccountSuppressionList``, an
+    address SES did not try, comes bare (SES's "Amazon SNS notification contents")."""
     bounced = [
         {
             "emailAddress": r,
@@ -110,7 +116,7 @@ def bounce(
     ]
     return {
         "bounceType": "Permanent" if permanent else "Transient",
-        "bounceSubType": "General" if permanent else "MailboxFull",
+        "bounceSubType": subtype or ("General" if permanent else "MailboxFull"),
         "bouncedRecipients": bounced,
         "timestamp": LATER,
         "feedbackId": f"0102{uuid.uuid4().hex[:12]}-feedback-000000",
@@ -119,12 +125,16 @@ def bounce(
     }
 
 
-def complaint(recipients: Sequence[str], *, feedback: str | None = "abuse") -> dict[str, Any]:
-    """A ``complaint`` object, with a feedback report (its type) or without one."""
+def complaint(
+    recipients: Sequence[str], *, feedback: str | None = "abuse", subtype: str | None = None
+) -> dict[str, Any]:
+    """A ``complaint`` object, with a feedback report (its type) or without one; its
+    ``complaintSubType`` null, or ``OnAccountSuppressionList`` (SES did not try the address)."""
     found: dict[str, Any] = {
         "complainedRecipients": [{"emailAddress": r} for r in recipients],
         "timestamp": LATER,
         "feedbackId": f"0102{uuid.uuid4().hex[:12]}-feedback-000000",
+        "complaintSubType": subtype,
     }
     if feedback is not None:
         found.update({

@@ -27,6 +27,7 @@ from tests.support.peers.sendgrid_events import DOCUMENTED
 CLIENT = "hooked"
 LATER = documented.LATER
 A, B, C = "ada@example.com", "bob@example.com", "cy@example.com"
+LISTED = "OnAccountSuppressionList"
 
 
 @pytest.fixture
@@ -255,6 +256,50 @@ def test_a_complaint_suppresses_notes_and_tells_the_client_once(rt: Runtime) -> 
     assert record(rt, "n1").public()["complaint"]["type"] == "abuse"  # the first is kept
     assert len(callbacks(rt)) == 3  # sent, delivered, the complaint
     assert rt.guard.figures([CLIENT])[CLIENT].counts["complaint"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "detail", "suppressed"),
+    [
+        ("Bounce", documented.bounce([A], dsn=False, subtype=LISTED), "bounced"),
+        ("Complaint", documented.complaint([A], feedback=None, subtype=LISTED), "complained"),
+    ],
+)
+def test_an_address_on_the_ses_accounts_list_is_a_drop_the_guard_does_not_count(
+    rt: Runtime, kind: str, detail: dict[str, Any], suppressed: str
+) -> None:
+    # SES did not try it: no bounce or complaint of this mail's (the account's list is every
+    # client's, so it may be another client's complainer), and "This does not count toward
+    # your bounce rate metric" (SES). The mail is undelivered; the address stays suppressed.
+    ref = mail(rt, "n1", [A])
+    assert ses(rt, kind, ref, [A], detail) == "moved"
+    found = record(rt, "n1")
+    assert found.status == "undelivered" and "complaint" not in found.public()
+    assert found.error == f"dropped: on the SES account's suppression list, as {suppressed}"
+    assert reason(rt, A) == suppressed
+    assert rt.guard.figures([CLIENT])[CLIENT].counts == {"bounce": 0, "complaint": 0}
+    assert callbacks(rt) == [("n1", "sent"), ("n1", "undelivered")]
+
+
+def test_a_not_spam_report_is_no_complaint(rt: Runtime) -> None:
+    ref = mail(rt, "n1", [A])
+    assert (
+        ses(rt, "Complaint", ref, [A], documented.complaint([A], feedback="not-spam")) == "ignored"
+    )
+    assert "complaint" not in record(rt, "n1").public() and reason(rt, A) is None
+
+
+def test_a_bounce_from_behind_a_forward_is_the_recipient_we_sent_to(rt: Runtime) -> None:
+    # A bounce's emailAddress is the DSN's Final-Recipient (SES): the address the mail was
+    # forwarded to, never ours. The mail went to one address: that one bounced.
+    ref = mail(rt, "n1", [A])
+    assert ses(rt, "Bounce", ref, [A], documented.bounce(["old@forward.example"])) == "moved"
+    assert record(rt, "n1").status == "undelivered"
+    assert (reason(rt, A), reason(rt, "old@forward.example")) == ("bounced", None)
+    # To several, which one bounced cannot be told: nothing is suppressed or counted.
+    ref = mail(rt, "n2", [B, C])
+    assert ses(rt, "Bounce", ref, [B, C], documented.bounce(["old@forward.example"])) == "ignored"
+    assert record(rt, "n2").status == "sent" and reason(rt, "old@forward.example") is None
 
 
 def test_a_reject_refuses_the_whole_mail_and_suppresses_nobody(rt: Runtime) -> None:
