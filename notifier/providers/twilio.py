@@ -13,12 +13,22 @@ from twilio.rest import Client
 
 from notifier.deadline import DeadlineAdapter, session
 from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.providers.signed_http import operator_error
 from notifier.settings import Settings, VendorSettings, text
 
 # A Messaging Service's SID; anything else a client gives as its sender is a From: an E.164
 # number, or an alphanumeric sender id (1 to 11 letters, digits and spaces, a letter among them).
 MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+# Twilio answers 400 for refusals of our account or sender as for the recipient's (its "Error
+# and Warning Dictionary"): 21408 the account may not text the number's region, 21606 and 21659
+# the From is not one of ours or not for this destination, 21612 this To and From cannot go
+# together (the country's sender rules, a network that takes no short code, no connectivity),
+# 21608 a trial account's unverified number, 21660 a From of another account,
+# 21701/21703/21705 the Messaging Service. Another provider may well send it: the operator's to
+# fix, logged at ERROR, and the next provider's turn. 21611, the From's queue is full: load.
+OPERATOR_CODES = frozenset({21408, 21606, 21608, 21612, 21659, 21660, 21701, 21703, 21705})
+QUEUE_FULL = 21611
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
@@ -105,9 +115,11 @@ class TwilioSmsProvider:
             message = self._client.messages.create(to=to, body=body, **sender_field)
         except TwilioRestException as e:
             error = f"Twilio {e.status} (code {e.code}): {e.msg}"
+            if e.code in OPERATOR_CODES:
+                raise operator_error(self.name, str(e.code), f"{e.status}: {e.msg}") from e
             # 401/403 are our credentials, not the message: another provider or a later
             # try (after the operator fixed them) can still deliver it.
-            if e.status in (401, 403, 408, 429) or e.status >= 500:
+            if e.status in (401, 403, 408, 429) or e.status >= 500 or e.code == QUEUE_FULL:
                 raise TransientProviderError(error, provider=self.name) from e
             raise PermanentProviderError(error, provider=self.name) from e
         except (requests.RequestException, TwilioException) as e:

@@ -70,6 +70,33 @@ def test_invalid_number_is_permanent(twilio: FakeTwilio) -> None:
     sms.close()
 
 
+@pytest.mark.parametrize("code", [21408, 21606, 21612, 21659])
+def test_a_refusal_of_our_account_or_sender_is_the_operators_and_hands_over(
+    twilio: FakeTwilio, code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Twilio answers these 400 like an invalid number (21211), but another provider may send
+    # the message: the region not enabled for the account, a From not for this destination,
+    # a To and From that cannot go together.
+    twilio.plan("+8613800138000", (400, code))
+    sms = provider(twilio.base_url)
+    with pytest.raises(TransientProviderError, match=f"twilio {code}") as raised:
+        sms.send_sms(to="+8613800138000", body="x")
+    assert getattr(raised.value, "operator_error", False)
+    assert [r.levelname for r in caplog.records if "refused our configuration" in r.message] == [
+        "ERROR"
+    ]
+    sms.close()
+
+
+def test_a_full_queue_of_the_from_number_is_transient(twilio: FakeTwilio) -> None:
+    twilio.plan("+8613800138000", (400, 21611))
+    sms = provider(twilio.base_url)
+    with pytest.raises(TransientProviderError, match=r"Twilio 400 \(code 21611\)") as raised:
+        sms.send_sms(to="+8613800138000", body="x")
+    assert not getattr(raised.value, "operator_error", False)
+    sms.close()
+
+
 def test_unreachable_is_transient() -> None:
     sms = provider(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(TransientProviderError, match="unreachable"):
