@@ -54,6 +54,11 @@ class PermanentProviderError(ProviderError):
     """Delivery failed for a reason that will not pass; retrying does not help."""
 
 
+class NotForThisProvider(PermanentProviderError):
+    """This provider cannot carry the message (SES and an address that needs SMTPUTF8), which
+    another may: the next provider's turn, and failed for good when none could."""
+
+
 class TemplateError(NotifierError):
     """A template cannot be rendered: ``detail`` says which, ``reason`` what is wrong.
 

@@ -29,7 +29,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from notifier.deadline import DeadlineAdapter, session
-from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
+from notifier.errors import NotForThisProvider, ProviderError, TransientProviderError
 from notifier.providers.base import OutgoingMail
 from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import build_wire
@@ -64,6 +64,7 @@ THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException", "Limit
 # provided is invalid" (BadRequestException: a recipient SES cannot parse, a message over
 # 10 MB). Another provider, or a later try, would be refused the same.
 PERMANENT = frozenset({"MessageRejected", "BadRequestException"})
+ACCOUNT_REJECTED = re.compile(r"not verified|sending paused", re.IGNORECASE)
 # Everything else is our account's or our configuration's: AccountSuspendedException,
 # SendingPausedException (the account's or the configuration set's sending is paused),
 # MailFromDomainNotVerifiedException, NotFoundException (no such configuration set), and the
@@ -179,8 +180,9 @@ class SesMailProvider:
         """Send the raw message; SES's ``MessageId`` is the provider's id of it."""
         wire = build_wire(message, self._dkim, unsigned=SES_REWRITES)
         if wire.smtputf8:
-            # SES v2 "does not support the SMTPUTF8 extension" (API Reference, Destination).
-            raise PermanentProviderError(
+            # SES v2 "does not support the SMTPUTF8 extension" (API Reference, Destination):
+            # the next provider's turn (SMTP takes it, where the relay offers SMTPUTF8).
+            raise NotForThisProvider(
                 "SES does not take SMTPUTF8, which an address needs", provider=self.name
             )
         destination = {
@@ -238,9 +240,13 @@ class SesMailProvider:
         code = str(error.get("Code") or "Unknown")
         message = str(error.get("Message") or "")
         status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        if code == "MessageRejected" and "not verified" in message.lower():
+        if code == "MessageRejected" and ACCOUNT_REJECTED.search(message):
             # "Email address is not verified. The following identities failed the check...":
-            # the sender's identity, or in the sandbox a recipient's: the account's to fix.
+            # the sender's identity, or in the sandbox a recipient's; "Sending paused for this
+            # account" (SES pauses an account whose bounce or complaint rate ran high, and has
+            # said so as MessageRejected as well as SendingPausedException: GoodDollar/
+            # GoodServer#419, SES SMTP's "554 Message rejected: Sending paused"): the account's
+            # to fix, and the next provider's turn meanwhile.
             return operator_error(self.name, code, message)
         transient = code in THROTTLED or status == 429 or status >= 500
         return refusal(

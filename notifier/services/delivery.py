@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from notifier import tracing
-from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
+from notifier.errors import (
+    NotForThisProvider,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
 from notifier.providers.signed_http import RecipientThrottled
 from notifier.providers.simulated import NAME as SIMULATOR
 from notifier.providers.simulated import Outcome as SimulatedOutcome
@@ -277,16 +282,22 @@ class Attempt:
         gives it to one and returns the provider's id of the message) and record what came of
         it (a mail's ``recipients`` and ``volume_of``: see :meth:`sent`).
 
-        A provider that is down or throttling hands over to the next; a permanent refusal (a
-        recipient no provider can reach) or the vendor's per-number limit (its anti-abuse rule:
-        another provider or a retry would only help an abuser) fails it for good. When every
-        provider failed, the attempt failed: the error names each when there were several.
+        A provider that is down or throttling hands over to the next, as does one that cannot
+        carry this message; a permanent refusal (a recipient no provider can reach) or the
+        vendor's per-number limit (its anti-abuse rule: another provider or a retry would only
+        help an abuser) fails it for good. When every provider failed, the attempt failed (the
+        error names each when there were several), and failed for good when none could carry it.
         """
         failures: list[TransientProviderError] = []
+        cannot: list[NotForThisProvider] = []
         for provider in route:
             try:
                 with tracing.provider_call(provider.name, self.id):
                     ref = send(provider)
+            except NotForThisProvider as e:
+                log.info("%s: %s cannot carry it: %s", self.id, e.provider, e)
+                cannot.append(e)
+                continue
             except (PermanentProviderError, RecipientThrottled) as e:
                 return self.failed_for_good(e)
             except TransientProviderError as e:
@@ -295,6 +306,8 @@ class Attempt:
                 failures.append(e)
                 continue
             return self.sent(provider.name, ref, recipients=recipients, volume_of=volume_of)
+        if not failures and cannot:
+            return self.failed_for_good(cannot[0])
         if not failures:
             return self.failed("no provider serves this recipient", provider=None)
         error = (

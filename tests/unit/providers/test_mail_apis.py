@@ -43,6 +43,9 @@ SORTED = [
     (SES, Answer(400, "AccountSuspendedException", "suspended"), OperatorError),
     (SES, Answer(400, "MailFromDomainNotVerifiedException", "not verified"), OperatorError),
     (SES, ses.UNVERIFIED, OperatorError),
+    # A paused account said as MessageRejected (SES SMTP's "554 Message rejected: Sending
+    # paused", GoodDollar/GoodServer#419): the account's, not the message's.
+    (SES, Answer(400, "MessageRejected", "Sending paused for this account."), OperatorError),
     (SES, Answer(400, "SomethingNewException", "a code we do not know"), OperatorError),
     (SES, ses.REJECTED, PermanentProviderError),
     (SES, Answer(400, "BadRequestException", "Missing final '@domain'"), PermanentProviderError),

@@ -8,7 +8,7 @@ import pytest
 
 from config import Settings
 from notifier import create_app
-from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.errors import NotForThisProvider, PermanentProviderError, TransientProviderError
 from notifier.providers.memory import MemoryMailProvider
 from notifier.runtime import Runtime
 from notifier.services.mail import deliver_mail
@@ -116,6 +116,24 @@ def test_a_refused_recipient_is_not_handed_over(rt: Runtime, store: Notification
     assert (record.status, record.provider, record.error) == (
         "failed", "first", "SMTP 550: no such user",
     )  # fmt: skip
+
+
+def test_a_provider_that_cannot_carry_the_mail_hands_it_over_or_fails_it_for_good(
+    rt: Runtime, store: NotificationStore
+) -> None:
+    def ses() -> MemoryMailProvider:
+        cannot = NotForThisProvider("SES does not take SMTPUTF8", provider="ses")
+        return MemoryMailProvider([cannot], name="ses")
+
+    smtp = MemoryMailProvider(name="smtp")
+    outcome = deliver_mail(delivery(rt, mail=[ses(), smtp]), new(store))
+    assert outcome.status == "sent" and [m.notification_id for m in smtp.sent] == ["n1"]
+    # With none that can, it fails for good at once: no retry could carry it either.
+    store.create(notification_id="n2", client="tester", kind="mail", payload=PAYLOAD)
+    outcome = deliver_mail(delivery(rt, mail=[ses()], max_attempts=8), "n2")
+    assert (outcome.status, outcome.attempt) == ("failed", 1)
+    record = store.get("n2")
+    assert record is not None and record.error == "SES does not take SMTPUTF8"
 
 
 def test_every_provider_down_is_retried_naming_each(rt: Runtime, store: NotificationStore) -> None:
