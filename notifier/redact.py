@@ -48,21 +48,29 @@ def redact_query(query: str) -> str:
 
 
 def mask_recipient(recipient: str) -> str:
-    """One recipient as a person may see it: ``a***@example.com``; ``+86138****8000`` (the
-    country code and a few digits after it, and the last four, with at least four hidden)."""
+    """One recipient as a person may see it: ``a***@example.com`` (``***@example.com`` for a
+    local part of one character, which its first would give away); ``+86138****8000``
+    (the country code and a few digits after it, and up to the last four, with at least four
+    hidden: ``+****567`` for a seven-digit number)."""
     if "@" in recipient:
         local, _, domain = recipient.rpartition("@")
-        return f"{local[:1]}***@{domain}"
+        return f"{_local_shown(local)}***@{domain}"
     digits = recipient.removeprefix("+")
     if len(digits) <= 4:
         return "+" + "*" * len(digits)
     start = min(5, max(0, len(digits) - 8))
-    return f"+{digits[:start]}{'*' * (len(digits) - start - 4)}{digits[-4:]}"
+    tail = min(4, len(digits) - 4)
+    return f"+{digits[:start]}{'*' * (len(digits) - start - tail)}{digits[-tail:]}"
+
+
+def _local_shown(local: str) -> str:
+    """What a masked address shows of its local part: its first character, unless that is all."""
+    return local[:1] if len(local) > 1 else ""
 
 
 def _mask_email(match: re.Match[str]) -> str:
     local = match["atom"] if match["quoted"] is None else match["quoted"]
-    return f"{local[:1]}***@{match['domain']}"
+    return f"{_local_shown(local)}***@{match['domain']}"
 
 
 def _mask_phone(match: re.Match[str]) -> str:

@@ -96,8 +96,9 @@ class Sessions:
         self.redis.set(self._key(token), json.dumps(value), ex=IDLE)
         return token
 
-    def find(self, token: str | None) -> Session | None:
-        """The session of ``token`` if it is live (its idle time starts again)."""
+    def find(self, token: str | None, *, touch: bool = True) -> Session | None:
+        """The session of ``token`` if it is live; its idle time starts again when ``touch``
+        (an operator's request, not the page's own live refresh)."""
         if not token or len(token) > 100:
             return None
         raw = cast(str | None, self.redis.get(self._key(token)))
@@ -107,7 +108,8 @@ class Sessions:
         if time.time() - float(value["began"]) > LONGEST:
             self.end(token)
             return None
-        self.redis.expire(self._key(token), IDLE)
+        if touch:
+            self.redis.expire(self._key(token), IDLE)
         return Session(operator=value["operator"], csrf=value["csrf"])
 
     def end(self, token: str | None) -> None:

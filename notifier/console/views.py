@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,10 @@ KINDS = ("mail", "sms", "sms_captcha")
 STATUSES = get_args(Status)
 DONE = frozenset((*FINAL, *RECEIPT_STATUSES))
 OPEN = frozenset({"console.login", "console.static"})  # what a visitor without a session sees
+REFRESH_HEADER = "X-Console-Refresh"  # console.js's live refresh sends it
+# Where a login may go on to: a console page, its path without a control character, a space or
+# a backslash (a CR or LF in a Location header is refused by Werkzeug: a 500 after the login).
+_NEXT = re.compile(r"/console/[^\x00-\x20\x7f-\x9f\\]*")
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -113,7 +118,10 @@ def _session() -> Response | None:
     """A page needs a session; a change, the session's CSRF token too."""
     if request.endpoint in OPEN:
         return None
-    session = console().sessions.find(request.cookies.get(COOKIE))
+    # A page's live refresh (console.js) is no sign of an operator: an open overview would keep
+    # its session from ever idling out.
+    refresh = request.headers.get(REFRESH_HEADER) == "1"
+    session = console().sessions.find(request.cookies.get(COOKIE), touch=not refresh)
     if session is None:
         if request.method == "GET":
             return redirect(url_for("console.login", next=request.full_path.rstrip("?")), 303)
@@ -215,7 +223,7 @@ def login() -> Response:
 
 def _inside(path: str) -> bool:
     """Whether ``path`` is a console page to go on to (never another site)."""
-    return path.startswith("/console/") and not path.startswith(("//", "/console//"))
+    return bool(_NEXT.fullmatch(path)) and not path.startswith("/console//")
 
 
 def _login_form(error: str | None = None, status: int = 200) -> Response:

@@ -22,7 +22,7 @@ def full_width(text: str) -> str:
     ("text", "masked"),
     [
         ("用户@例子.中国", "用***@例子.中国"),
-        ("x@bücher.example", "x***@bücher.example"),
+        ("x@bücher.example", "***@bücher.example"),  # one character: none of it shown
         ("<jürgen@xn--bcher-kva.example> unknown", "<j***@xn--bcher-kva.example> unknown"),
         ("ユーザー@例え。テスト", "ユ***@例え。テスト"),
         ('"ada lovelace"@example.com', "a***@example.com"),
@@ -80,7 +80,10 @@ def test_json_lines_carry_level_message_request_id_and_extras() -> None:
         ("+8613800138000", "+86138****8000"),
         ("+14155550100", "+141****0100"),
         ("+447911123456", "+4479****3456"),
-        ("+1234567", "+***4567"),
+        ("a@example.com", "***@example.com"),  # its first character would be all of it
+        ("bo@example.com", "b***@example.com"),
+        ("+6834002", "+****002"),  # seven digits (Niue): four hidden still
+        ("+12345678", "+****5678"),
         ("+1234", "+****"),
     ],
 )

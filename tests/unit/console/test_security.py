@@ -178,6 +178,35 @@ def test_logins_are_limited_per_address(app: Flask, monkeypatch: pytest.MonkeyPa
     assert answer.status_code == 303
 
 
+@pytest.mark.parametrize(
+    "wanted", ["/console/%0d%0aSet-Cookie:%20x=1", "/console/%0a", "/console/%5cevil", "//evil"]
+)
+def test_a_login_goes_on_only_to_a_console_page_it_can_name(app: Flask, wanted: str) -> None:
+    # A CR or LF in the page to go on to made the redirect a 500 after the password was right
+    # (Werkzeug refuses it in a Location header): the session was made, its cookie never set.
+    client = app.test_client()
+    form = client.get(f"/console/login?next={wanted}", base_url=BASE)
+    answer = client.post(
+        f"/console/login?next={wanted}",
+        data={"csrf": csrf_of(form.get_data(as_text=True)), "name": OPERATOR, "password": PASSWORD},
+        base_url=BASE,
+    )
+    assert answer.status_code == 303 and answer.headers["Location"] == "/console/"
+    assert any(c.startswith(f"{COOKIE}=") for c in answer.headers.getlist("Set-Cookie"))
+
+
+def test_a_pages_live_refresh_does_not_keep_its_session_from_idling_out(
+    app: Flask, operator: FlaskClient
+) -> None:
+    redis = app.extensions["notifier"].redis
+    (key,) = redis.scan_iter(f"{auth.PREFIX}:session:*")
+    redis.expire(key, 60)
+    refreshed = operator.get("/console/", base_url=BASE, headers={"X-Console-Refresh": "1"})
+    assert refreshed.status_code == 200 and redis.ttl(key) <= 60
+    assert operator.get("/console/", base_url=BASE).status_code == 200  # the operator's own
+    assert redis.ttl(key) > auth.IDLE - 60
+
+
 def test_every_page_has_a_csp_without_inline_script_or_style(operator: FlaskClient) -> None:
     for path in ["/console/login", *PAGES[:5]]:
         answer = operator.get(path, base_url=BASE)
