@@ -7,18 +7,25 @@ base64-encoded, and ``x-goog-signature``, the hex RSA-SHA256 signature of that b
 service account's private key (``GOOG4-RSA-SHA256``). Signing is local: no request leaves
 Notifier to mint it. The form goes to ``<endpoint>/<bucket>/`` (path-style): the library's
 ``scheme`` (``http`` unless told) applies only to a bucket-bound host name, which is not used.
+
+A form for a prefix is signed here, in the library's very shape, with one condition changed:
+the library always holds the key to exactly what it is given, and Cloud Storage puts the file's
+name in place of ``${filename}`` before it checks the policy ("Failed condition:
+{"key":"${filename}"}", googleapis/nodejs-storage#2083), so ``{"key": "u/${filename}"}`` refuses
+every upload. Here the key is ``["starts-with", "$key", "<prefix>"]``, as S3's and OSS's are.
 """
 
 from __future__ import annotations
 
+import base64
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from notifier.providers.forms import conditions, form_key, signed_expiration
+from notifier.providers.forms import FILENAME, conditions, form_key, signed_expiration
 from notifier.schemas import GcsUploadRequest, S3UploadForm
 from notifier.settings import Environment, Settings, VendorSettings
 
@@ -76,10 +83,11 @@ class GcsUploads:
 
     def __init__(self, settings: GcsSettings) -> None:
         self._client: Client | None = None
+        self._credentials: Credentials | None = None
         if settings.credentials_file:
             from google.cloud.storage import Client
 
-            credentials = service_account(settings.credentials_file)
+            credentials = self._credentials = service_account(settings.credentials_file)
             # Made once; building it reads nothing from the network (a project is given).
             self._client = Client(
                 project=credentials.project_id,
@@ -96,14 +104,16 @@ class GcsUploads:
     def mint(self, request: GcsUploadRequest) -> S3UploadForm:
         assert self._client is not None  # missing() said so
         fields, rules = conditions(request)
-        post: dict[str, Any] = self._client.generate_signed_post_policy_v4(
-            request.bucket,
-            # The library adds the key as an exact condition: with a prefix, the key field as the
-            # page sends it, ${filename} and all (Cloud Storage puts the file's name in after).
-            form_key(request),
-            expiration=timedelta(seconds=request.expires_in),
-            conditions=list(rules),  # a copy: the library appends its own to the list
-        )
+        post: dict[str, Any]
+        if request.key is not None:
+            post = self._client.generate_signed_post_policy_v4(
+                request.bucket,
+                request.key,  # the library adds it as an exact condition
+                expiration=timedelta(seconds=request.expires_in),
+                conditions=list(rules),  # a copy: the library appends its own to the list
+            )
+        else:
+            post = self._prefix_form(request, rules)
         return S3UploadForm(
             url=post["url"],
             fields={**fields, **post["fields"]},
@@ -113,3 +123,34 @@ class GcsUploads:
                 post["fields"]["policy"], rules, signer="google-cloud-storage"
             ),
         )
+
+    def _prefix_form(self, request: GcsUploadRequest, rules: list[Any]) -> dict[str, Any]:
+        """What ``generate_signed_post_policy_v4`` answers, for a key under a prefix (see the
+        module's docstring): its conditions, in its order, its fields, its URL, its signing."""
+        assert self._client is not None and self._credentials is not None
+        credentials = self._credentials
+        now = datetime.now(UTC).replace(tzinfo=None)
+        credential = f"{credentials.signer_email}/{now:%Y%m%d}/auto/storage/goog4_request"
+        signing = {
+            "x-goog-date": f"{now:%Y%m%dT%H%M%SZ}",
+            "x-goog-credential": credential,
+            "x-goog-algorithm": "GOOG4-RSA-SHA256",
+        }
+        prefix = form_key(request).removesuffix(FILENAME)
+        policy = json.dumps(
+            {
+                "conditions": [
+                    *rules,
+                    {"bucket": request.bucket},
+                    ["starts-with", "$key", prefix],
+                    *({name: value} for name, value in signing.items()),
+                ],
+                "expiration": (now + timedelta(seconds=request.expires_in)).isoformat() + "Z",
+            },
+            separators=(",", ":"),
+        )
+        encoded = base64.b64encode(policy.encode())
+        signature = credentials.sign_bytes(encoded).hex()
+        fields = {"key": form_key(request), **dict(reversed(signing.items())),
+                  "x-goog-signature": signature, "policy": encoded.decode()}  # fmt: skip
+        return {"url": f"{self._client.api_endpoint}/{request.bucket}/", "fields": fields}

@@ -84,18 +84,26 @@ def policy_of(fields: dict[str, str]) -> dict[str, Any]:
     return found
 
 
-def holds(fields: dict[str, str], bucket: str, size: int, now: float | None = None) -> bool:
-    """Whether a form's policy allows posting a file of ``size`` bytes with ``fields`` to
-    ``bucket`` at ``now`` (Unix seconds; unset: now): not expired, and each condition as Cloud
-    Storage reads it (exact ``{name: value}`` or ``eq``, ``starts-with``,
-    ``content-length-range``; names without regard to case) against the fields as posted
-    (``${filename}`` in the key as the page sent it, which the library's exact key condition
-    holds)."""
+def holds(
+    fields: dict[str, str],
+    bucket: str,
+    size: int,
+    now: float | None = None,
+    filename: str = "photo.png",
+) -> bool:
+    """Whether a form's policy allows posting a file ``filename`` of ``size`` bytes with
+    ``fields`` to ``bucket`` at ``now`` (Unix seconds; unset: now): not expired, and each
+    condition as Cloud Storage reads it (exact ``{name: value}`` or ``eq``, ``starts-with``,
+    ``content-length-range``; names without regard to case) against the fields as posted, the
+    key with the file's name in place of ``${filename}``: Cloud Storage puts it in before it
+    checks ("Failed condition: {"key":"${filename}"}", googleapis/nodejs-storage#2083)."""
     policy = policy_of(fields)
     expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
     if (time.time() if now is None else now) > expiration.timestamp():
         return False
     posted = {name.lower(): value for name, value in {**fields, "bucket": bucket}.items()}
+    if "key" in posted:
+        posted["key"] = posted["key"].replace("${filename}", filename)
     for condition in policy["conditions"]:
         if isinstance(condition, dict):
             ((name, value),) = condition.items()

@@ -6,6 +6,8 @@ byte does not verify, and the URL is https."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from datetime import datetime
 from pathlib import Path
@@ -125,13 +127,43 @@ def test_another_accounts_key_does_not_verify(key_file: Path) -> None:
 def test_a_prefix_form_names_the_prefix_and_a_whole_type(
     key: RSAPrivateKey, key_file: Path
 ) -> None:
-    form = mint(key_file, TENANT, content_type="image/*")
+    form = mint(key_file, TENANT, content_type="image/*", max_size=1000)
     assert (form["key"], form["fields"]["key"]) == (None, "tenant-7/${filename}")
     assert verifies(key, form["fields"])
     conditions = policy_of(form)["conditions"]
-    assert {"key": "tenant-7/${filename}"} in conditions
+    # Cloud Storage puts the file's name in before it checks: an exact {"key": ...} with
+    # ${filename} in it (what the library signs) refused every upload (nodejs-storage#2083).
+    assert ["starts-with", "$key", "tenant-7/"] in conditions
+    assert not [c for c in conditions if isinstance(c, dict) and "key" in c]
     assert ["starts-with", "$Content-Type", "image/"] in conditions
     assert "Content-Type" not in form["fields"]  # the page sets the file's own type
+    fields = {**form["fields"], "Content-Type": "image/png"}
+    assert gcs.holds(fields, BUCKET, 1000, filename="photo.png")
+    assert not gcs.holds({**fields, "key": "tenant-8/${filename}"}, BUCKET, 1000)
+
+
+def test_a_prefix_form_is_the_librarys_form_but_for_its_key_condition(key_file: Path) -> None:
+    # Signed here (the library cannot leave out its exact key condition): held to the form
+    # google-cloud-storage makes for a key, field by field and condition by condition.
+    by_library = mint(key_file, key="tenant-7/x.png", max_size=1000, expires_in=600)
+    ours = mint(key_file, TENANT, max_size=1000, expires_in=600)
+    assert ours["url"] == by_library["url"]
+    assert list(ours["fields"]) == list(by_library["fields"])
+    assert [ours["fields"][n] for n in ("x-goog-algorithm", "x-goog-credential")] == [
+        by_library["fields"][n] for n in ("x-goog-algorithm", "x-goog-credential")
+    ]
+    theirs, mine = policy_of(by_library), policy_of(ours)
+    assert list(mine) == list(theirs) == ["conditions", "expiration"]
+    swapped = [
+        ["starts-with", "$key", "tenant-7/"] if c == {"key": "tenant-7/x.png"} else c
+        for c in theirs["conditions"]
+    ]
+    date = {"x-goog-date": by_library["fields"]["x-goog-date"]}
+    assert [date if "x-goog-date" in c else c for c in mine["conditions"]] == swapped
+    assert abs(_seconds(mine["expiration"]) - _seconds(theirs["expiration"])) < 2
+    assert base64.b64decode(ours["fields"]["policy"]).decode() == json.dumps(
+        mine, separators=(",", ":")
+    )
 
 
 def test_the_endpoint_setting_is_where_forms_go(key_file: Path) -> None:
