@@ -71,11 +71,28 @@ def signed_headers(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> 
     }
 
 
+# IPv6 addresses that carry an IPv4 address a gateway reaches for them: NAT64's well-known
+# prefix (RFC 6052) and the IPv4-compatible form, the IPv4 in their last 32 bits; 6to4
+# (2002::/16) in bits 16-48 (ipaddress's ``sixtofour``). Python's ``is_global`` calls
+# ``64:ff9b::a9fe:a9fe`` (169.254.169.254 through a NAT64) global (PrefectHQ/fastmcp#4400,
+# langflow-ai/langflow#14174). NAT64's local-use prefix (RFC 8215) may embed anything.
+_EMBEDS_LAST_32 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 def public(address: str) -> bool:
-    """Whether ``address`` is one a callback may reach (an IPv4-mapped IPv6 as its IPv4)."""
+    """Whether ``address`` is one a callback may reach (an IPv6 that carries an IPv4, mapped,
+    NAT64's or 6to4's, as that IPv4)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif any(ip in net for net in _EMBEDS_LAST_32) and int(ip) > 1:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.is_global and not ip.is_multicast
 
 

@@ -80,7 +80,11 @@ class CallbackSender:
     def post(self, url: str, secret: str, event: Event, body: bytes) -> int:
         """POST once; the HTTP status. DestinationRefused, or a requests error, otherwise."""
         check_url(url, production=self._production)
-        headers = signed_headers(secret_key(secret), event.webhook_id, event.timestamp, body)
+        # The attempt's time, not the event's ("every time an attempt is retried the timestamp
+        # of the attempt is updated", Standard Webhooks): receivers refuse one older than a few
+        # minutes, and a retry after an outage is always older.
+        attempted = int(time.time())
+        headers = signed_headers(secret_key(secret), event.webhook_id, attempted, body)
         response = self._session.post(url, data=body, headers=headers, allow_redirects=False)
         response.close()
         return response.status_code

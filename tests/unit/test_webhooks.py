@@ -70,6 +70,17 @@ def test_a_secret_must_be_whsec_and_base64_of_enough_key(bad: str) -> None:
         ("fc00::1", False),
         ("::ffff:127.0.0.1", False),
         ("::ffff:93.184.216.34", True),
+        # An IPv4 carried in an IPv6 that a gateway reaches for it: NAT64 (RFC 6052), 6to4,
+        # IPv4-compatible. Python calls these global (PrefectHQ/fastmcp#4400).
+        ("64:ff9b::a9fe:a9fe", False),  # 169.254.169.254 through a NAT64
+        ("64:ff9b::7f00:1", False),
+        ("64:ff9b::5db8:d822", True),  # 93.184.216.34
+        ("64:ff9b:1::a00:1", False),  # NAT64's local-use prefix (RFC 8215)
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:a00:1::1", False),
+        ("2002:5db8:d822::1", True),
+        ("::127.0.0.1", False),
+        ("::", False),
     ],
 )
 def test_public_addresses(address: str, allowed: bool) -> None:
