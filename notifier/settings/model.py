@@ -402,6 +402,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _providers_complete(self) -> Settings:
         self._check_sms_providers()
+        self._check_modes()
         return self
 
     @model_validator(mode="after")
@@ -474,6 +475,20 @@ class Settings(BaseSettings):
             if literal_host_refused(client.callback_url):
                 raise ValueError(
                     f"{where}: must not point at a private, loopback or link-local address"
+                )
+
+    def _check_modes(self) -> None:
+        """A client's keys are all live or all test keys: everything is kept by client name
+        (codes, records, idempotency, limits), so a test key named as a live client would read
+        that client's live login codes (a test-mode captcha shows its code) and replace them."""
+        modes: dict[str, str] = {}
+        for index, client in enumerate(self.api_keys or ()):
+            first = modes.setdefault(client.client, client.mode)
+            if first != client.mode:
+                raise ValueError(
+                    f"NOTIFIER_API_KEYS: {client.client!r} (at {index}) has both live and test "
+                    "keys; give the test key a client of its own (e.g. "
+                    f"{client.client + '-test'!r})"
                 )
 
     def _check_sms_providers(self) -> None:

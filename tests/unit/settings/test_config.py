@@ -297,6 +297,15 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             },
             "NOTIFIER_API_KEYS",
         ),  # the same for a store of key_prefixes
+        (
+            {
+                "NOTIFIER_API_KEYS": json.dumps(
+                    [{"client": "shop", "key_sha256": "0" * 64},
+                     {"client": "shop", "key_sha256": "1" * 64, "mode": "test"}]
+                )
+            },
+            "NOTIFIER_API_KEYS",
+        ),  # a test key named as a live client: it would read the live client's codes
         ({"NOTIFIER_REDIS_URL": "localhost:6379"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_REDIS_URL": "amqp://mq"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_RETRY_CAP": "4000"}, "NOTIFIER_RETRY_CAP"),
