@@ -300,8 +300,10 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         (
             {
                 "NOTIFIER_API_KEYS": json.dumps(
-                    [{"client": "shop", "key_sha256": "0" * 64},
-                     {"client": "shop", "key_sha256": "1" * 64, "mode": "test"}]
+                    [
+                        {"client": "shop", "key_sha256": "0" * 64},
+                        {"client": "shop", "key_sha256": "1" * 64, "mode": "test"},
+                    ]
                 )
             },
             "NOTIFIER_API_KEYS",
