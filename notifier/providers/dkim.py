@@ -6,7 +6,10 @@ parent domain that has one (a key for ``example.com`` signs ``news.example.com``
 alignment, as DMARC allows). Canonicalisation is relaxed/relaxed, which survives the header
 refolding and whitespace changes relays make. The headers signed are the ones a forger would
 change (From, To, Cc, Reply-To, Subject, Date, Message-ID, the MIME headers, the unsubscribe
-headers RFC 8058 requires to be signed); From is signed twice, so no second From can be added.
+headers RFC 8058 requires to be signed), each named once more than the mail has it ("oversigned",
+RFC 6376 5.4.2 and 8.15): a second Subject, From or List-Unsubscribe added on the way breaks the
+signature, and so does a Reply-To, Cc or unsubscribe header the mail had none of. (A To the mail
+had none of, as a mail to Bcc only, is left alone: some relays add ``To: undisclosed-recipients:;``.)
 A mail from a domain without a key goes out unsigned.
 """
 
@@ -22,6 +25,11 @@ SIGNED = (
     b"content-type", b"content-transfer-encoding", b"list-unsubscribe",
     b"list-unsubscribe-post", b"auto-submitted",
 )  # fmt: skip
+# Signed even when the mail has none, so that none can be added: what a forger would add to
+# redirect replies or unsubscribes. Relays add none of these.
+OVERSIGNED_ABSENT = frozenset(
+    {b"from", b"cc", b"reply-to", b"subject", b"list-unsubscribe", b"list-unsubscribe-post"}
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +79,13 @@ class DkimSigner:
     def _sign(
         data: bytes, domain: str, key: DkimKey, unsigned: frozenset[bytes] = frozenset()
     ) -> bytes:
-        present = {line.split(b":", 1)[0].strip().lower() for line in _header_lines(data)}
-        include = [name for name in SIGNED if name in present and name not in unsigned]
+        names = [line.split(b":", 1)[0].strip().lower() for line in _header_lines(data)]
+        include = [
+            name
+            for name in SIGNED
+            if name not in unsigned
+            for _ in range(names.count(name) + (name in names or name in OVERSIGNED_ABSENT))
+        ]
         # Imported on first use: dkimpy brings dnspython, 20 ms to import in every process that
         # loads the providers, where most deployments sign nothing.
         import dkim
@@ -83,7 +96,7 @@ class DkimSigner:
             domain.encode(),
             key.private_key,
             canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=[*include, b"from"],
+            include_headers=include,
             linesep=b"\r\n",
         )
         return signature

@@ -71,6 +71,44 @@ def test_a_changed_subject_or_body_no_longer_verifies(
     assert not verified(head + b"\r\n\r\n" + body.replace(b"Plain", b"Pla1n"), dns_server)
 
 
+@pytest.mark.parametrize(
+    "added",
+    [
+        b"Reply-To: attacker@evil.example",  # the mail had none
+        b"Subject: Act now",  # a second one
+        b"From: ceo@example.com",
+        b"List-Unsubscribe: <https://evil.example/u>",
+        b"Cc: more@evil.example",
+    ],
+)
+def test_a_header_added_on_the_way_no_longer_verifies(
+    signer: DkimSigner, dns_server: DnsServer, added: bytes
+) -> None:
+    # Each signed header is named once more than the mail has it (RFC 6376 8.15): signed once,
+    # a second Subject or a Reply-To added by anyone holding the mail kept the signature good.
+    message = mail(
+        sender="noreply@example.com", subject="Hello",
+        headers=(("List-Unsubscribe", "<https://n.example/u/t>"),
+                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")),
+    )  # fmt: skip
+    data = build_wire(message, signer).data
+    assert verified(data, dns_server)
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert not verified(head + b"\r\n" + added + b"\r\n\r\n" + body, dns_server)
+
+
+def test_a_to_that_a_relay_adds_to_a_mail_to_bcc_only_still_verifies(
+    signer: DkimSigner, dns_server: DnsServer
+) -> None:
+    data = build_wire(
+        mail(sender="noreply@example.com", to=(), bcc=("b@example.org",)), signer
+    ).data
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert b"\r\nTo:" not in head
+    added = head + b"\r\nTo: undisclosed-recipients:;\r\n\r\n" + body  # as some relays do
+    assert verified(added, dns_server)
+
+
 def rewritten(data: bytes, name: bytes, value: bytes) -> bytes:
     """``data`` with header ``name``'s value replaced, as a provider that sets its own does."""
     found = re.subn(rb"(?mi)^" + name + rb":[^\r]*\r\n(?:[ \t][^\r]*\r\n)*",
