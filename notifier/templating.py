@@ -59,6 +59,14 @@ def render(template: jinja2.Template, data: Mapping[str, Any], name: str) -> str
         raise TemplateDataError(
             f"template {name!r} could not be rendered", reason=str(e.message)
         ) from None
+    except Exception as e:
+        # What the caller's data does in the template's expressions: '{{ price | round(2) }}'
+        # of the text "2.5" is a TypeError, '{{ 1 / n }}' of 0 a ZeroDivisionError. The data's
+        # fault, to be named as such (a 422), not the service's (a 500).
+        raise TemplateDataError(
+            f"template {name!r} could not be rendered with this data",
+            reason=f"{type(e).__name__}: {e}",
+        ) from None
 
 
 class CompiledOnce(jinja2.BytecodeCache):

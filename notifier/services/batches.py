@@ -34,6 +34,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 # A 422 names this many bad rows, and says how many more there are.
 MAX_ROW_ERRORS = 100
+YIELD_EVERY = 100  # rows checked between two turns for the web's other requests
 # How long a client over its allowance of pending rows is told to wait.
 PENDING_RETRY_AFTER = 60
 # Chunks one fan-out run makes before it queues the next run: a run stays well within the task
@@ -149,7 +150,8 @@ class NewBatch:
 
 
 def _check_rows(request: BatchRequest, templates: MailTemplates) -> None:
-    """Render every row once (one row when every row has the same content)."""
+    """Render every row once (one row when every row has the same content); the rendered
+    mails are not kept (10,000 of a large template took half a gigabyte)."""
     check_rows(
         request.recipients,
         lambda index, row: compose(
@@ -157,20 +159,30 @@ def _check_rows(request: BatchRequest, templates: MailTemplates) -> None:
             text=request.text, html=request.html, templates=templates,
             row=("recipients", index),
         ),
-        alike=request.template is None,
+        alike=request.template is None, keep=False,
     )  # fmt: skip
 
 
-def check_rows(rows: Sequence[R], check: Callable[[int, R], T], *, alike: bool = False) -> list[T]:
+def check_rows(
+    rows: Sequence[R], check: Callable[[int, R], T], *, alike: bool = False, keep: bool = True
+) -> list[T]:
     """``check(index, row)`` of every row (of the first only when ``alike``: every row is the
-    same), its results: a fault of the whole batch at once, each bad row's by index (the first
-    ``MAX_ROW_ERRORS`` named), all in one refusal."""
+    same), its results (none unless ``keep``): a fault of the whole batch at once, each bad
+    row's by index (the first ``MAX_ROW_ERRORS`` named), all in one refusal.
+
+    Rendering is CPU with no I/O: every :data:`YIELD_EVERY` rows the web's other requests
+    (gevent's greenlets on the same worker: a login's code among them) get their turn, which
+    10,000 rows of a large template held up for seconds."""
     faults: list[Fault] = []
     results: list[T] = []
     bad = 0
     for index, row in enumerate(rows[:1] if alike else rows):
+        if index and index % YIELD_EVERY == 0:
+            time.sleep(0)  # gevent's sleep(0) under the web: a turn for the others
         try:
-            results.append(check(index, row))
+            result = check(index, row)
+            if keep:
+                results.append(result)
         except Refused as e:
             if not any(len(f.field) > 1 and f.field[0] == "recipients" for f in e.faults):
                 raise  # the batch's own content is at fault, not this row's

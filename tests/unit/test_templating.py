@@ -53,6 +53,18 @@ def test_missing_variable_names_the_data_field() -> None:
     assert "product" in caught.value.reason
 
 
+def test_data_the_templates_expressions_cannot_compute_with_names_the_data_field(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "invoice.txt").write_text("Total: {{ price | round(2) }}; each {{ 1 / n }}")
+    templates = MailTemplates(tmp_path)
+    assert templates.render("invoice", {"price": 2.5, "n": 2}).text == "Total: 2.5; each 0.5"
+    for data, error in (({"price": "2.5", "n": 2}, "TypeError"), ({"price": 1, "n": 0}, "Zero")):
+        with pytest.raises(TemplateDataError) as caught:
+            templates.render("invoice", data)
+        assert caught.value.field == "data" and error in caught.value.reason
+
+
 def test_unknown_template_names_the_template_field() -> None:
     with pytest.raises(UnknownTemplate) as caught:
         MailTemplates().render("nope", {})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -102,6 +105,25 @@ def test_bad_rows_are_named_by_index_and_10001_rows_are_too_many(client: FlaskCl
     assert error_locs(problem) == [["body", "recipients"]]
 
 
+def test_a_row_whose_data_the_template_cannot_compute_with_is_named_not_a_500(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    # '{{ price | round(2) }}' of the text "2.5" is a TypeError in Jinja: it was a 500 for the
+    # whole batch, no row named.
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "invoice.txt").write_text("Total: {{ price | round(2) }}")
+    (tmp_path / "mail" / "invoice.subject.txt").write_text("Your invoice")
+    client = create_app(make_settings(templates_dir=tmp_path)).test_client()
+    recipients = [
+        {"to": "a@example.com", "data": {"price": 2.5}},
+        {"to": "b@example.com", "data": {"price": "2.5"}},
+    ]
+    body = {"template": "invoice", "recipients": recipients}
+    problem = assert_problem(client.post("/v1/mail/batch", json=body, headers=auth()), 422)
+    assert [loc[:4] for loc in error_locs(problem)] == [["body", "recipients", 1, "data"]]
+    assert "TypeError" in json.dumps(problem)
+
+
 def test_a_batch_body_may_be_larger_than_a_mails(client: FlaskClient) -> None:
     recipients = rows(10_000, "big")
     for row in recipients:
@@ -119,3 +141,17 @@ def test_a_cursor_or_status_that_is_not_one_is_422(client: FlaskClient) -> None:
         answer = client.get(f"/v1/batches/{batch_id}/notifications?{query}", headers=auth())
         assert error_locs(assert_problem(answer, 422)) == [["query", name]]
     assert_problem(client.get("/v1/batches/" + "9" * 65, headers=auth()), 404)
+
+
+def test_checking_rows_gives_the_webs_other_requests_turns_and_keeps_what_it_is_asked_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Under the web's gevent, time.sleep(0) is a turn for the other greenlets (a login's code):
+    # 10,000 rows of a large template held them up for seconds, and kept half a gigabyte.
+    from notifier.services import batches
+
+    turns: list[float] = []
+    monkeypatch.setattr(batches.time, "sleep", turns.append)
+    assert batches.check_rows(list(range(250)), lambda i, row: row * 2, keep=False) == []
+    assert turns == [0, 0]  # after rows 100 and 200
+    assert batches.check_rows([1, 2], lambda i, row: row * 2) == [2, 4]
