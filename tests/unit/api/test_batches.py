@@ -151,7 +151,7 @@ def test_checking_rows_gives_the_webs_other_requests_turns_and_keeps_what_it_is_
     from notifier.services import batches
 
     turns: list[float] = []
-    monkeypatch.setattr(batches.time, "sleep", turns.append)
+    monkeypatch.setattr("notifier.services.batches.time.sleep", turns.append)
     assert batches.check_rows(list(range(250)), lambda i, row: row * 2, keep=False) == []
     assert turns == [0, 0]  # after rows 100 and 200
     assert batches.check_rows([1, 2], lambda i, row: row * 2) == [2, 4]
