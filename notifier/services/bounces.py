@@ -5,11 +5,17 @@ Each mail to one recipient goes out with its own envelope sender (VERP):
 recipient. The MTA that takes mail for the bounce domain pipes each message to
 ``POST /v1/bounces``; a DSN there is matched to its notification by the address it was sent back
 to, and to its recipient by the mac, so a DSN made up for another address (or for a token it
-does not hold) changes nothing. A hard bounce (``Action: failed``, status 5.x.x) moves the
-notification to ``undelivered`` (a receipt: once, never backwards, with its callback) and puts
-the address on its client's suppression list. An expired one (``failed`` with a 4.x.x status:
-the MTA gave up after its queue lifetime) moves it to ``undelivered`` as well, but suppresses
-nothing: the mailbox may be fine. A soft one (``delayed``) is noted on the record as its
+does not hold) changes nothing. The recipient is the block's ``Original-Recipient`` or its
+``Final-Recipient``, whichever the mac is of: behind a forward or an alias the final one is an
+address the mail was never sent to (RFC 3464 2.3.1, 2.3.2). A hard bounce (``Action: failed``,
+status 5.x.x) moves the notification to ``undelivered`` (a receipt: once, never backwards, with
+its callback) and counts in the bounce-rate guard; it puts the address on its client's
+suppression list only when the status says the address is bad (RFC 3463: 5.1.x, the address;
+5.2.1, a disabled mailbox): a 5.7.1 policy block of the sending IP, or a message too large,
+says nothing of the mailbox, and a suppression would stop its login codes too. An expired one
+(``failed`` with a 4.x.x status: the MTA gave up after its queue lifetime) moves it to
+``undelivered`` as well, but suppresses nothing: the mailbox may be fine. The DSNs of mail sent
+with SMTPUTF8 (``message/global-delivery-status``, RFC 6533) are read as the others. A soft one (``delayed``) is noted on the record as its
 ``soft_bounce`` and counted. A DSN for a send not recorded yet is refused as unavailable, so
 the MTA brings it again.
 """
@@ -22,7 +28,7 @@ import hashlib
 import hmac
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 
 from notifier.errors import Unavailable
@@ -34,6 +40,9 @@ from notifier.stores.suppressions import SuppressionList
 
 log = logging.getLogger(__name__)
 LOCAL = re.compile(r"bounces\+([0-9a-f]{32})-([0-9a-f]{16})", re.I)
+# RFC 3463's statuses that say the address is bad: X.1.x (addressing), X.2.1 (mailbox disabled).
+ADDRESS_STATUS = re.compile(r"5\.(1\.\d+|2\.1)")
+DELIVERY_STATUS = ("message/delivery-status", "message/global-delivery-status")
 # A relay can refuse a mail, and its DSN come back, before the worker that sent it records the
 # send: the MTA is told to bring the DSN again after this many seconds (Postfix keeps its own
 # backoff, other MTAs may read it).
@@ -73,10 +82,11 @@ class Bounces:
 class Failure:
     """One recipient's block of a DSN."""
 
-    recipient: str
+    recipient: str  # Final-Recipient, else Original-Recipient
     action: str  # failed, delayed, delivered, relayed, expanded
     status: str  # 5.1.1
     diagnostic: str
+    original: str = ""  # Original-Recipient, when the DSN has it
 
     @property
     def final(self) -> bool:
@@ -85,8 +95,18 @@ class Failure:
 
     @property
     def hard(self) -> bool:
-        """Given up for a reason that will not pass: the address is bad."""
+        """Given up for a reason that will not pass (for this mail)."""
         return self.final and self.status.startswith("5.")
+
+    @property
+    def bad_address(self) -> bool:
+        """Given up because the address is bad: suppress it."""
+        return self.hard and ADDRESS_STATUS.fullmatch(self.status) is not None
+
+    @property
+    def candidates(self) -> list[str]:
+        """The addresses the block may be about: the original, then the final one."""
+        return [a for a in dict.fromkeys((self.original, self.recipient)) if a]
 
 
 def failures(raw: bytes) -> tuple[str | None, list[Failure]]:
@@ -100,10 +120,31 @@ def failures(raw: bytes) -> tuple[str | None, list[Failure]]:
         return to, []
     found: list[Failure] = []
     for part in message.walk():
-        if part.get_content_type() != "message/delivery-status":
+        if part.get_content_type() not in DELIVERY_STATUS:
             continue
         blocks = part.get_payload()
-        for block in blocks[1:] if isinstance(blocks, list) else []:
+        if not isinstance(blocks, list):
+            continue
+        if (
+            part.get_content_type() == DELIVERY_STATUS[1]
+            and len(blocks) == 1
+            and isinstance(blocks[0], Message)
+        ):
+            # email reads message/global-delivery-status as one message: the per-message
+            # block its headers, the recipients' blocks its body (UTF-8 text, one blank line
+            # apart, as message/delivery-status's).
+            first: Message = blocks[0]
+            body = first.get_payload(decode=True)
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
+            blocks = [
+                first,
+                *(
+                    email.message_from_string(chunk, policy=email.policy.compat32)
+                    for chunk in re.split(r"\r?\n\r?\n", text)
+                    if chunk.strip()
+                ),
+            ]
+        for block in blocks[1:]:
             if isinstance(block, Message):
                 found.append(_failure(block))
     return to, [f for f in found if f.recipient]
@@ -113,13 +154,18 @@ def _failure(block: Message) -> Failure:
     def field(name: str) -> str:
         return " ".join(str(block.get(name, "")).split())
 
-    recipient = field("Final-Recipient") or field("Original-Recipient")
+    def address(name: str) -> str:
+        # "rfc822; ada@example.com", or RFC 6533's "utf-8; 用户@例子.广告".
+        typed = field(name)
+        return typed.partition(";")[2].strip() if ";" in typed else typed
+
     status = field("Status")
     return Failure(
-        recipient=recipient.partition(";")[2].strip() if ";" in recipient else recipient,
+        recipient=address("Final-Recipient") or address("Original-Recipient"),
         action=field("Action").lower(),
         status=status.split()[0] if status else "",
         diagnostic=field("Diagnostic-Code").partition(";")[2].strip() or field("Diagnostic-Code"),
+        original=address("Original-Recipient"),
     )
 
 
@@ -155,11 +201,11 @@ def take_bounce(
             # Its notification took a final status before: this DSN (a copy, or one replayed
             # after the client took the address off its list) changes nothing, not even the list.
             continue
-        kind = "hard" if block.hard else "expired"
-        if block.hard:
+        kind = "hard" if block.bad_address else "refused" if block.hard else "expired"
+        if block.bad_address:
             suppressions.add(record.client, block.recipient, "bounced")
-            if guard is not None:
-                note_rate(guard, record.client, "bounce")
+        if block.hard and guard is not None:
+            note_rate(guard, record.client, "bounce")
         store.count(f"bounces:{kind}")
         log.warning("%s: %s bounce %s", notification_id, kind, block.status)
     if outcome == "ignored":
@@ -174,9 +220,14 @@ def _ours(
     to, blocks = failures(raw)
     found = []
     for block in blocks:
-        notification_id = bounces.notification_of(to or "", block.recipient)
+        # The address the mail was sent to: the one of the two whose mac the token holds.
+        sent_to, notification_id = next(
+            ((a, n) for a in block.candidates if (n := bounces.notification_of(to or "", a))),
+            (block.recipient, None),
+        )
         if notification_id is None or block.action not in ("failed", "delayed"):
             continue
+        block = replace(block, recipient=sent_to)
         record = store.get(notification_id)
         if record is None:
             continue

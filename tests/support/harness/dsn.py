@@ -11,8 +11,17 @@ def dsn(
     action: str = "failed",
     diagnostic: str = "smtp; 550 5.1.1 <{r}>: Recipient address rejected: User unknown",
     message_id: str = "<m1@example.com>",
+    final: str | None = None,
+    utf8: bool = False,
 ) -> bytes:
-    """A DSN sent to ``to`` (the envelope sender of the mail) about ``recipient``."""
+    """A DSN sent to ``to`` (the envelope sender of the mail) about ``recipient``; its
+    Final-Recipient ``final`` when the mail was forwarded there; with ``utf8``, as for a mail
+    sent with SMTPUTF8 (RFC 6533: ``message/global-delivery-status``, ``utf-8`` addresses)."""
+    kind, typed = (
+        ("message/global-delivery-status", "utf-8")
+        if utf8
+        else ("message/delivery-status", "rfc822")
+    )
     boundary = "C1A7E3F2B1.1701600000/postfix.notifier.test"
     text = f"""Return-Path: <>
 From: MAILER-DAEMON@postfix.notifier.test (Mail Delivery System)
@@ -35,15 +44,15 @@ be delivered to one or more recipients.
 
 --{boundary}
 Content-Description: Delivery report
-Content-Type: message/delivery-status
+Content-Type: {kind}
 
 Reporting-MTA: dns; postfix.notifier.test
 X-Postfix-Queue-ID: C1A7E3F2B1
 X-Postfix-Sender: rfc822; {to}
 Arrival-Date: Thu,  3 Dec 2026 14:00:00 +0000 (UTC)
 
-Final-Recipient: rfc822; {recipient}
-Original-Recipient: rfc822;{recipient}
+Final-Recipient: {typed}; {final or recipient}
+Original-Recipient: {typed};{recipient}
 Action: {action}
 Status: {status}
 Remote-MTA: dns; 127.0.0.1
@@ -60,4 +69,6 @@ Message-ID: {message_id}
 
 --{boundary}--
 """
+    if utf8:
+        text = text.replace("charset=us-ascii", "charset=utf-8")
     return text.replace("\n", "\r\n").encode()

@@ -129,6 +129,49 @@ def test_a_dsn_given_up_with_a_4xx_status_is_undelivered_and_suppresses_nothing(
     assert rt.store.counted("bounces:hard") == 0
 
 
+@pytest.mark.parametrize(
+    ("status", "diagnostic"),
+    [
+        ("5.7.1", "smtp; 554 5.7.1 Service unavailable; client host blocked using Spamhaus"),
+        ("5.3.4", "smtp; 552 5.3.4 Message size exceeds fixed limit"),
+    ],
+)
+def test_a_hard_bounce_that_says_nothing_of_the_address_suppresses_nothing(
+    app: Flask, status: str, diagnostic: str
+) -> None:
+    # RFC 3463: only X.1.x (and 5.2.1, disabled) says the address is bad. A policy block of the
+    # sending IP suppressed every recipient of it, login codes too (fxa-auth-server#1893).
+    rt: Runtime = app.extensions["notifier"]
+    envelope = sent(rt)
+    raw = dsn(envelope, "gone@example.com", status=status, diagnostic=diagnostic)
+    assert take_bounce(raw, bounces=BOUNCES, store=rt.store, suppressions=rt.suppressions,
+                       guard=rt.guard) == "undelivered"  # fmt: skip
+    record = rt.store.get(ID)
+    assert record is not None and record.status == "undelivered"
+    assert rt.suppressions.get("c", "gone@example.com") is None
+    assert rt.store.counted("bounces:refused") == 1 and rt.store.counted("bounces:hard") == 0
+    assert rt.guard.figures(["c"])["c"].counts["bounce"] == 1  # the sender's standing, still
+
+
+def test_a_bounce_from_behind_a_forward_is_the_original_recipients(app: Flask) -> None:
+    # Final-Recipient is where the forward led (RFC 3464 2.3.2): the token is of the address
+    # the mail was sent to, Original-Recipient. It was ignored: no undelivered, no suppression.
+    rt: Runtime = app.extensions["notifier"]
+    envelope = sent(rt)
+    raw = dsn(envelope, "gone@example.com", final="gone.fwd@mail.example")
+    assert take(rt, raw) == "undelivered"
+    assert rt.suppressions.get("c", "gone@example.com") is not None
+    assert rt.suppressions.get("c", "gone.fwd@mail.example") is None
+
+
+def test_a_dsn_of_a_mail_sent_with_smtputf8_is_read(app: Flask) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    envelope = sent(rt, to="用户@例子.广告")
+    raw = dsn(envelope, "用户@例子.广告", utf8=True)
+    assert take(rt, raw) == "undelivered"
+    assert rt.suppressions.get("c", "用户@例子.广告") is not None
+
+
 def test_a_forged_dsn_changes_nothing(app: Flask) -> None:
     rt: Runtime = app.extensions["notifier"]
     envelope = sent(rt)
