@@ -37,6 +37,7 @@ from notifier.providers.dkim import DkimSigner
 MAX_LINE = 998  # octets a line may hold, CRLF not counted (RFC 5322 2.1.1)
 FOLD_AT = 78  # where header lines are folded when there is a place to fold
 _PRINTABLE = re.compile(r"[\t\x20-\x7e]*")
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')  # RFC 5322 3.2.3
 # What some reader takes for the end of a line: C0 and C1 controls (NEL is one), DEL, U+2028/9.
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ASCII = bytes(range(128))
@@ -193,18 +194,27 @@ def _unstructured(name: str, value: str) -> str:
 
 
 def _mailbox(name: str, value: str) -> str:
-    """``Display Name <address>`` or a bare address, the name encoded when it must be."""
-    if _PRINTABLE.fullmatch(value):
-        return _fold(name, value.split(" "), "")
+    """``Display Name <address>`` or a bare address, the name quoted or encoded when it must
+    be."""
     display = value.rstrip(">").rpartition("<")[0].strip()
     address = _address(value)
     if not display:
         return address  # not ASCII: SMTPUTF8 carries it
     if _PRINTABLE.fullmatch(display):
-        words = display.split(" ")
+        words = _phrase(display).split(" ")
     else:
         words = _encoded_words(name, display.removeprefix('"').removesuffix('"'))
     return _fold(name, [*words, f"<{address}>"], "")
+
+
+def _phrase(display: str) -> str:
+    """A display name as RFC 5322 reads one: quoted when it holds a special (``Acme, Inc.``
+    unquoted is two mailboxes, the first without an address: no From a receiver takes)."""
+    if len(display) > 1 and display.startswith('"') and display.endswith('"'):
+        return display
+    if not _SPECIALS.search(display):
+        return display
+    return '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _encoded_words(name: str, text: str) -> list[str]:

@@ -83,6 +83,23 @@ def test_fifty_recipients_are_folded_within_78_octets() -> None:
     assert [a.addr_spec for a in message["Cc"].addresses] == list(CROWD[25:])
 
 
+@pytest.mark.parametrize(
+    ("sender", "name"),
+    [
+        ("Acme, Inc. <noreply@example.com>", "Acme, Inc."),  # unquoted: two mailboxes
+        ('Dr. Ada "AL" Lovelace <ada@example.com>', 'Dr. Ada "AL" Lovelace'),
+        ('"Acme, Inc." <noreply@example.com>', "Acme, Inc."),  # quoted already
+        ("Acme Shop <noreply@example.com>", "Acme Shop"),
+    ],
+)
+def test_a_display_name_with_a_special_is_quoted_to_stay_one_mailbox(
+    sender: str, name: str
+) -> None:
+    message = parsed(build_wire(mail(sender=sender)).data)
+    (mailbox,) = message["From"].addresses  # one From mailbox: RFC 5322 3.6.2
+    assert (mailbox.display_name, mailbox.addr_spec) == (name, sender.rpartition("<")[2][:-1])
+
+
 @pytest.mark.parametrize("brk", BREAKS, ids=[f"U+{ord(b):04X}" for b in BREAKS])
 def test_no_header_carries_a_raw_line_break_or_control(brk: str) -> None:
     injected = f"Hi{brk}X-Injected: yes"
