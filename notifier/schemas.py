@@ -351,7 +351,15 @@ Purpose = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
 
 
 Locale = Literal["zh-CN", "en"]
-Code = Annotated[str, Field(min_length=1, max_length=32)]
+def _code(value: object) -> object:
+    """A code as the person typed it, as it was sent: full-width digits (a Chinese input
+    method's １２３４５６) as ASCII (NFKC), and no spaces (a pasted " 123 456")."""
+    if not isinstance(value, str):
+        return value
+    return "".join(unicodedata.normalize("NFKC", value).split())
+
+
+Code = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=32)]
 
 
 class _CaptchaAsk(Strict):

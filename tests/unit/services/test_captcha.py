@@ -72,6 +72,16 @@ def test_round_trip_code_is_good_once(rt: Runtime) -> None:
     assert (again.valid, again.reason) == (False, "expired")
 
 
+def test_a_code_typed_in_full_width_digits_or_with_spaces_is_the_code(rt: Runtime) -> None:
+    # A Chinese input method types １２３４５６; a pasted code brings spaces. Each was a
+    # mismatch, and five of them voided the code.
+    sms = MemorySmsProvider()
+    deliver(rt, accept(rt), sms)
+    code = sent_code(sms)
+    typed = " " + "".join(chr(ord(d) + 0xFEE0) for d in code[:3]) + " " + code[3:] + "\t"
+    assert verify(rt, typed).valid is True
+
+
 def test_only_a_digest_of_the_code_is_stored(rt: Runtime) -> None:
     sms = MemorySmsProvider()
     notification_id = accept(rt)
