@@ -351,9 +351,11 @@ Purpose = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
 
 
 Locale = Literal["zh-CN", "en"]
+
+
 def _code(value: object) -> object:
     """A code as the person typed it, as it was sent: full-width digits (a Chinese input
-    method's １２３４５６) as ASCII (NFKC), and no spaces (a pasted " 123 456")."""
+    method's U+FF11 for 1) as ASCII (NFKC), and no spaces (a pasted " 123 456")."""
     if not isinstance(value, str):
         return value
     return "".join(unicodedata.normalize("NFKC", value).split())

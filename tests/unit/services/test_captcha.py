@@ -73,8 +73,8 @@ def test_round_trip_code_is_good_once(rt: Runtime) -> None:
 
 
 def test_a_code_typed_in_full_width_digits_or_with_spaces_is_the_code(rt: Runtime) -> None:
-    # A Chinese input method types １２３４５６; a pasted code brings spaces. Each was a
-    # mismatch, and five of them voided the code.
+    # A Chinese input method types full-width digits (U+FF10-U+FF19); a pasted code brings
+    # spaces. Each was a mismatch, and five of them voided the code.
     sms = MemorySmsProvider()
     deliver(rt, accept(rt), sms)
     code = sent_code(sms)
