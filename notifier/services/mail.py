@@ -172,13 +172,14 @@ def unsubscribe_headers(
     payload: dict[str, Any], client: str | None, unsubscribe: Callable[[str, str], str] | None
 ) -> tuple[tuple[str, str], ...]:
     """``List-Unsubscribe`` (the recipient's own link) and ``List-Unsubscribe-Post`` for bulk
-    mail to one recipient; nothing for other mail, or without a public URL."""
+    mail to one recipient; nothing for other mail, or without a public URL. One-click only
+    over https: RFC 8058 3.1 wants "one HTTPS URI", and receivers drop it otherwise (an http
+    public URL, as in development, keeps RFC 2369's link alone)."""
     if unsubscribe is None or client is None or not payload.get("bulk") or len(payload["to"]) != 1:
         return ()
-    return (
-        ("List-Unsubscribe", f"<{unsubscribe(client, payload['to'][0])}>"),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-    )
+    link = unsubscribe(client, payload["to"][0])
+    one_click = (("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),)
+    return (("List-Unsubscribe", f"<{link}>"), *(one_click if link.startswith("https://") else ()))
 
 
 def unsuppressed(

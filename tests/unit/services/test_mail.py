@@ -181,3 +181,17 @@ def test_due_scheduled_ids_are_leased_once_until_dispatched(store: NotificationS
     record = store.get("n1")
     assert record is not None and record.status == "queued"
     assert store.lease_due(now=99999.0, lease=60) == []
+
+
+@pytest.mark.parametrize(
+    ("base", "one_click"), [("https://n.example", True), ("http://localhost:8000", False)]
+)
+def test_one_click_unsubscribe_is_offered_only_over_https(base: str, one_click: bool) -> None:
+    # RFC 8058 3.1: the List-Unsubscribe of a one-click mail holds "one HTTPS URI"; receivers
+    # ignore one-click beside an http link, and may flag the pair.
+    from notifier.services.mail import unsubscribe_headers
+
+    payload = {"bulk": True, "to": ["ada@example.com"]}
+    headers = dict(unsubscribe_headers(payload, "shop", lambda c, a: f"{base}/v1/unsubscribe/t"))
+    assert headers["List-Unsubscribe"] == f"<{base}/v1/unsubscribe/t>"
+    assert ("List-Unsubscribe-Post" in headers) is one_click
