@@ -49,6 +49,13 @@ class Pages(FanOut):
                 pipe.hmget(record_key(notification_id), "status", "reference", "error")
             made = cast(list[list[str | None]], pipe.execute())
         chunk = self.chunk(batch_id, start) if len(made) < len(ids) else None
+        if chunk is None and len(made) < len(ids):
+            # Fanned out since the cursor was read (the fan-out deletes a chunk as it makes its
+            # rows): the rows have records now. Else every row of it was skipped as expired.
+            with self.redis.pipeline(transaction=False) as pipe:
+                for notification_id in ids[len(made) :]:
+                    pipe.hmget(record_key(notification_id), "status", "reference", "error")
+                made += cast(list[list[str | None]], pipe.execute())
         items: list[tuple[int, BatchItem]] = []
         for offset, notification_id in enumerate(ids):
             index = start + offset

@@ -123,6 +123,25 @@ def test_a_fanned_out_chunk_keeps_no_copy_of_its_recipients(app: Flask) -> None:
     assert len(items) == 700 and {i.id for i in items} == {row_id(batch.id, n) for n in range(700)}
 
 
+def test_a_page_read_while_its_chunk_is_fanned_out_still_has_every_row(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page read the cursor (nothing fanned out), then the fan-out made the chunk's rows and
+    # deleted the chunk before the page read it: its 500 rows were skipped as expired.
+    rt: Runtime = app.extensions["notifier"]
+    request = BatchRequest.model_validate({"template": "welcome", "recipients": rows(700, "p")})
+    batch_id = accept_batch(
+        request, client="c", sender="n@example.com", store=rt.batches, templates=rt.templates,
+        queue=rt.fan_out_queue, max_pending=1000, callback=False,
+    ).id  # fmt: skip
+    stale = rt.batches.cursor(batch_id)
+    assert stale[0] == 0
+    fan_out(batch_id, store=rt.batches, queues=rt.row_queue_of, chunks=1)
+    monkeypatch.setattr(rt.batches, "cursor", lambda _: stale)
+    items = page_of(rt, batch_id)
+    assert [i.id for i in items] == [row_id(batch_id, n) for n in range(700)]
+
+
 def page_of(rt: Runtime, batch_id: str) -> list[BatchItem]:
     """Every row of the batch, as its pages show them."""
     batch = rt.batches.get(batch_id)
