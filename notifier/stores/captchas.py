@@ -40,6 +40,7 @@ gives back what the recipient's step took.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -50,7 +51,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 import redis
-from redis import Redis
+from redis import Redis, RedisError
 from redis.typing import EncodableT
 
 from notifier.stores.notifications.log import tag
@@ -190,9 +191,16 @@ class CaptchaStore:
         limit, wait_ms = self._take_recipient(keys=keys, args=args)
         ip_keys = sender.ip_keys(self._names)
         if limit == "ok" and ip_keys:
-            limit, wait_ms = self._take_ip(
-                keys=ip_keys, args=[now, member, ip_limit, ip_ceiling or ip_limit, HOUR_MS]
-            )
+            try:
+                limit, wait_ms = self._take_ip(
+                    keys=ip_keys, args=[now, member, ip_limit, ip_ceiling or ip_limit, HOUR_MS]
+                )
+            except RedisError:
+                # The recipient's limits are taken and the request ends 503 ("retry later"):
+                # given back, or the retry meets the resend interval (429) for nothing sent.
+                with contextlib.suppress(RedisError):
+                    self._give_back_recipient(sender, member)
+                raise
             if limit != "ok":
                 self._give_back_recipient(sender, member)
         if limit == "ok":

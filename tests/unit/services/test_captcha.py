@@ -268,3 +268,24 @@ def test_an_expired_code_an_unrecorded_attempt_may_have_sent_is_not_said_unsent(
     notification_id = accept(rt, CaptchaPolicy(ttl=30))
     assert rt.store.claim(notification_id, lease=0, max_attempts=5).status == "sending"
     assert expired_and_delivered(rt, notification_id) == (2, EXPIRED_UNRECORDED)
+
+
+def test_a_redis_error_on_the_address_limit_gives_the_recipients_back(rt: Runtime) -> None:
+    # The request ends 503 ("retry later"): its retry met the resend interval (429), and a daily
+    # send was used, for a code never made.
+    from redis import RedisError
+
+    from notifier.stores.captchas import Sender
+
+    def broken(**_: Any) -> Any:
+        raise RedisError("Connection reset by peer")
+
+    sender = Sender("tester", "login", PHONE, client_ip="203.0.113.7")
+    rt.captchas.__dict__["_script__take_ip"] = broken
+    with pytest.raises(RedisError):
+        rt.captchas.take_send(sender, member="m1", resend_interval=60, daily_limit=5, ip_limit=10)
+    del rt.captchas.__dict__["_script__take_ip"]
+    taken = rt.captchas.take_send(
+        sender, member="m2", resend_interval=60, daily_limit=5, ip_limit=10
+    )
+    assert taken is None  # not held by the resend interval of the send that never was
