@@ -531,8 +531,9 @@ class UploadTokenRequest(Strict):
     key_prefix: Annotated[QiniuKey, AS_PREFIX] | None = None
     expires_in: Integer = Field(3600, ge=60, le=86400)
     insert_only: bool = False
-    # The bound before the validator: after it, pydantic can only put "ge" in the document.
-    fsize_limit: Annotated[int, Field(ge=1), BeforeValidator(_integral)] | None = None
+    # The bounds before the validator: after it, pydantic can only put them in the document.
+    # At most an int64, as Qiniu reads the policy (1e300 made a token Qiniu refuses).
+    fsize_limit: Annotated[int, Field(ge=1, le=2**63 - 1), BeforeValidator(_integral)] | None = None
     mime_limit: str | None = Field(None, min_length=1, max_length=512)
     callback_url: str | None = Field(
         None, pattern=CALLBACK_URL, max_length=2048, json_schema_extra=CALLBACK_URLS

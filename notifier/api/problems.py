@@ -26,6 +26,7 @@ from notifier.redisconn import refusal
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+RETRY_AFTER_503 = "5"  # seconds a 503 asks a client to wait when no other wait is known
 
 
 def problem(
@@ -35,9 +36,11 @@ def problem(
     errors: tuple[FieldError, ...] = (),
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """A problem+json response."""
+    """A problem+json response; a 503 always says when to retry (``Retry-After``)."""
     response = Response(document(status, title, detail, errors), status=status, mimetype=PROBLEM)
     response.headers.update(headers or {})
+    if status == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = RETRY_AFTER_503
     return response
 
 
@@ -108,7 +111,6 @@ def _unavailable(e: Exception) -> Response:
         503,
         "Service Unavailable",
         f"{cause}; nothing was accepted, retry later",
-        headers={"Retry-After": "5"},
     )
 
 

@@ -49,6 +49,7 @@ def test_a_slow_redis_fails_open_or_closed_as_set(
     finally:
         db.client_unpause()
     assert response.status_code == status, response.get_data(as_text=True)
+    assert (response.headers.get("Retry-After") == "5") is (status == 503)
 
 
 def test_the_bucket_holds_under_a_race(

@@ -98,6 +98,8 @@ def test_a_confined_client_stays_under_its_prefix(client: FlaskClient) -> None:
         ({"expires_in": "3600"}, ["body", "expires_in"]),
         ({"insert_only": "true"}, ["body", "insert_only"]),
         ({"fsize_limit": 0}, ["body", "fsize_limit"]),
+        ({"fsize_limit": 1e300}, ["body", "fsize_limit"]),  # past an int64: Qiniu refuses it
+        ({"fsize_limit": 2**63}, ["body", "fsize_limit"]),
         ({"callback_url": "ftp://x"}, ["body", "callback_url"]),
         ({"callback_url": None}, ["body", "callback_url"]),
         ({"callback_body": None}, ["body", "callback_body"]),
@@ -181,8 +183,10 @@ def test_without_credentials_the_route_is_503_and_the_rest_runs(
     make_settings: Callable[..., Settings],
 ) -> None:
     client = create_app(make_settings(qiniu_access_key=None, qiniu_secret_key=None)).test_client()
-    body = assert_problem(mint(client, FULL), 503)
+    answer = mint(client, FULL)
+    body = assert_problem(answer, 503)
     assert "NOTIFIER_QINIU_ACCESS_KEY" in body["detail"]
+    assert answer.headers["Retry-After"] == "5"  # every 503 says when to retry
     mail = {"to": ["a@example.com"], "subject": "s", "text": "t"}
     assert client.post("/v1/mail", json=mail, headers=auth()).status_code == 202
 
