@@ -55,8 +55,9 @@ class PermanentProviderError(ProviderError):
 
 
 class NotForThisProvider(PermanentProviderError):
-    """This provider cannot carry the message (SES and an address that needs SMTPUTF8), which
-    another may: the next provider's turn, and failed for good when none could."""
+    """This provider cannot carry the message (SES and an address that needs SMTPUTF8; Twilio's
+    21612, a To and From that cannot go together), which another may: the next provider's
+    turn, and failed for good when none could."""
 
 
 class TemplateError(NotifierError):

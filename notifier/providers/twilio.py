@@ -12,7 +12,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from notifier.deadline import DeadlineAdapter, session
-from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.errors import NotForThisProvider, PermanentProviderError, TransientProviderError
 from notifier.providers.signed_http import operator_error
 from notifier.settings import Settings, VendorSettings, text
 
@@ -22,12 +22,15 @@ MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 # Twilio answers 400 for refusals of our account or sender as for the recipient's (its "Error
 # and Warning Dictionary"): 21408 the account may not text the number's region, 21606 and 21659
-# the From is not one of ours or not for this destination, 21612 this To and From cannot go
-# together (the country's sender rules, a network that takes no short code, no connectivity),
-# 21608 a trial account's unverified number, 21660 a From of another account,
-# 21701/21703/21705 the Messaging Service. Another provider may well send it: the operator's to
-# fix, logged at ERROR, and the next provider's turn. 21611, the From's queue is full: load.
-OPERATOR_CODES = frozenset({21408, 21606, 21608, 21612, 21659, 21660, 21701, 21703, 21705})
+# the From is not one of ours or not for this destination, 21608 a trial account's unverified
+# number, 21660 a From of another account, 21701/21703/21705 the Messaging Service. Another
+# provider may well send it: the operator's to fix, logged at ERROR, and the next provider's
+# turn. 21612, this To and From cannot go together (the country's sender rules, a network that
+# takes no short code, a number no SMS reaches, no connectivity): not for Twilio, perhaps for
+# the next provider, and failed for good when no provider can (no retry would change it).
+# 21611, the From's queue is full: load.
+OPERATOR_CODES = frozenset({21408, 21606, 21608, 21659, 21660, 21701, 21703, 21705})
+NOT_FOR_TWILIO = 21612
 QUEUE_FULL = 21611
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -117,6 +120,8 @@ class TwilioSmsProvider:
             error = f"Twilio {e.status} (code {e.code}): {e.msg}"
             if e.code in OPERATOR_CODES:
                 raise operator_error(self.name, str(e.code), f"{e.status}: {e.msg}") from e
+            if e.code == NOT_FOR_TWILIO:
+                raise NotForThisProvider(error, provider=self.name) from e
             # 401/403 are our credentials, not the message: another provider or a later
             # try (after the operator fixed them) can still deliver it.
             if e.status in (401, 403, 408, 429) or e.status >= 500 or e.code == QUEUE_FULL:

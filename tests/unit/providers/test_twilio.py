@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from notifier.embedded import free_port
-from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.errors import NotForThisProvider, PermanentProviderError, TransientProviderError
 from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
 from tests.support.peers.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 
@@ -70,7 +70,7 @@ def test_invalid_number_is_permanent(twilio: FakeTwilio) -> None:
     sms.close()
 
 
-@pytest.mark.parametrize("code", [21408, 21606, 21612, 21659])
+@pytest.mark.parametrize("code", [21408, 21606, 21659])
 def test_a_refusal_of_our_account_or_sender_is_the_operators_and_hands_over(
     twilio: FakeTwilio, code: int, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -85,6 +85,18 @@ def test_a_refusal_of_our_account_or_sender_is_the_operators_and_hands_over(
     assert [r.levelname for r in caplog.records if "refused our configuration" in r.message] == [
         "ERROR"
     ]
+    sms.close()
+
+
+def test_a_to_and_from_that_cannot_go_together_is_the_next_providers_turn(
+    twilio: FakeTwilio,
+) -> None:
+    # 21612: the country's sender rules, a network without short codes, a number no SMS
+    # reaches. Another provider may carry it; a retry through Twilio would not.
+    twilio.plan("+8613800138000", (400, 21612))
+    sms = provider(twilio.base_url)
+    with pytest.raises(NotForThisProvider, match=r"Twilio 400 \(code 21612\)"):
+        sms.send_sms(to="+8613800138000", body="x")
     sms.close()
 
 
