@@ -38,6 +38,7 @@ MAX_LINE = 998  # octets a line may hold, CRLF not counted (RFC 5322 2.1.1)
 FOLD_AT = 78  # where header lines are folded when there is a place to fold
 _PRINTABLE = re.compile(r"[\t\x20-\x7e]*")
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')  # RFC 5322 3.2.3
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')  # one quoted-string, whole
 # What some reader takes for the end of a line: C0 and C1 controls (NEL is one), DEL, U+2028/9.
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ASCII = bytes(range(128))
@@ -210,7 +211,7 @@ def _mailbox(name: str, value: str) -> str:
 def _phrase(display: str) -> str:
     """A display name as RFC 5322 reads one: quoted when it holds a special (``Acme, Inc.``
     unquoted is two mailboxes, the first without an address: no From a receiver takes)."""
-    if len(display) > 1 and display.startswith('"') and display.endswith('"'):
+    if _QUOTED.fullmatch(display):
         return display
     if not _SPECIALS.search(display):
         return display

@@ -22,11 +22,13 @@ the MTA brings it again.
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import hashlib
 import hmac
 import logging
+import quopri
 import re
 from dataclasses import dataclass, replace
 from email.message import Message
@@ -130,24 +132,38 @@ def failures(raw: bytes) -> tuple[str | None, list[Failure]]:
             and len(blocks) == 1
             and isinstance(blocks[0], Message)
         ):
-            # email reads message/global-delivery-status as one message: the per-message
-            # block its headers, the recipients' blocks its body (UTF-8 text, one blank line
-            # apart, as message/delivery-status's).
-            first: Message = blocks[0]
-            body = first.get_payload(decode=True)
-            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
-            blocks = [
-                first,
-                *(
-                    email.message_from_string(chunk, policy=email.policy.compat32)
-                    for chunk in re.split(r"\r?\n\r?\n", text)
-                    if chunk.strip()
-                ),
-            ]
+            blocks = _global_blocks(blocks[0], str(part.get("Content-Transfer-Encoding", "")))
         for block in blocks[1:]:
             if isinstance(block, Message):
                 found.append(_failure(block))
     return to, [f for f in found if f.recipient]
+
+
+def _global_blocks(first: Message, encoding: str) -> list[Message]:
+    """The blocks of a message/global-delivery-status part (RFC 6533), which email reads as one
+    message: the per-message block its headers, the recipients' blocks its body (UTF-8 text,
+    one blank line apart, as message/delivery-status's). A part in base64 or quoted-printable
+    (RFC 6533 allows both) is read as that text: its headers are none, its body the encoding."""
+    encoding = encoding.strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        encoded = first.as_string().encode("ascii", "replace")
+        decoded = (
+            base64.b64decode(encoded) if encoding == "base64" else quopri.decodestring(encoded)
+        )
+        return _header_blocks(decoded.decode("utf-8", "replace"))
+    body = first.get_payload(decode=True)
+    return [
+        first,
+        *_header_blocks(body.decode("utf-8", "replace") if isinstance(body, bytes) else ""),
+    ]
+
+
+def _header_blocks(text: str) -> list[Message]:
+    return [
+        email.message_from_string(chunk, policy=email.policy.compat32)
+        for chunk in re.split(r"\r?\n\r?\n", text)
+        if chunk.strip()
+    ]
 
 
 def _failure(block: Message) -> Failure:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import quopri
+
 
 def dsn(
     to: str,
@@ -13,10 +16,12 @@ def dsn(
     message_id: str = "<m1@example.com>",
     final: str | None = None,
     utf8: bool = False,
+    encoding: str | None = None,
 ) -> bytes:
     """A DSN sent to ``to`` (the envelope sender of the mail) about ``recipient``; its
     Final-Recipient ``final`` when the mail was forwarded there; with ``utf8``, as for a mail
-    sent with SMTPUTF8 (RFC 6533: ``message/global-delivery-status``, ``utf-8`` addresses)."""
+    sent with SMTPUTF8 (RFC 6533: ``message/global-delivery-status``, ``utf-8`` addresses), its
+    delivery status in ``encoding`` (``base64``, ``quoted-printable``) if given."""
     kind, typed = (
         ("message/global-delivery-status", "utf-8")
         if utf8
@@ -71,4 +76,16 @@ Message-ID: {message_id}
 """
     if utf8:
         text = text.replace("charset=us-ascii", "charset=utf-8")
-    return text.replace("\n", "\r\n").encode()
+    text = text.replace("\n", "\r\n")
+    if encoding is not None:
+        head, _, rest = text.partition(f"Content-Type: {kind}\r\n\r\n")
+        status, separator, tail = rest.partition(f"\r\n--{boundary}")
+        raw = status.replace("\r\n", "\n").encode()  # its line breaks, the wire's CRLF below
+        coded = base64.encodebytes(raw) if encoding == "base64" else quopri.encodestring(raw)
+        text = (
+            f"{head}Content-Type: {kind}\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
+            + coded.decode("ascii").replace("\n", "\r\n")
+            + separator
+            + tail
+        )
+    return text.encode()

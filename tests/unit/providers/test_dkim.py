@@ -93,6 +93,9 @@ def test_a_header_added_on_the_way_no_longer_verifies(
     )  # fmt: skip
     data = build_wire(message, signer).data
     assert verified(data, dns_server)
+    # Added above the headers, where a verifier reading a name's copies from the bottom up
+    # would find the signed one first (an added copy below it was always caught).
+    assert not verified(added + b"\r\n" + data, dns_server)
     head, body = data.split(b"\r\n\r\n", 1)
     assert not verified(head + b"\r\n" + added + b"\r\n\r\n" + body, dns_server)
 

@@ -89,6 +89,7 @@ def test_fifty_recipients_are_folded_within_78_octets() -> None:
         ("Acme, Inc. <noreply@example.com>", "Acme, Inc."),  # unquoted: two mailboxes
         ('Dr. Ada "AL" Lovelace <ada@example.com>', 'Dr. Ada "AL" Lovelace'),
         ('"Acme, Inc." <noreply@example.com>', "Acme, Inc."),  # quoted already
+        ('"Acme", "Billing" <noreply@example.com>', '"Acme", "Billing"'),  # two quoted words
         ("Acme Shop <noreply@example.com>", "Acme Shop"),
     ],
 )

@@ -164,10 +164,12 @@ def test_a_bounce_from_behind_a_forward_is_the_original_recipients(app: Flask) -
     assert rt.suppressions.get("c", "gone.fwd@mail.example") is None
 
 
-def test_a_dsn_of_a_mail_sent_with_smtputf8_is_read(app: Flask) -> None:
+@pytest.mark.parametrize("encoding", [None, "base64", "quoted-printable"])
+def test_a_dsn_of_a_mail_sent_with_smtputf8_is_read(app: Flask, encoding: str | None) -> None:
+    # message/global-delivery-status (RFC 6533), as UTF-8 text or encoded, as RFC 6533 allows.
     rt: Runtime = app.extensions["notifier"]
     envelope = sent(rt, to="用户@例子.广告")
-    raw = dsn(envelope, "用户@例子.广告", utf8=True)
+    raw = dsn(envelope, "用户@例子.广告", utf8=True, encoding=encoding)
     assert take(rt, raw) == "undelivered"
     assert rt.suppressions.get("c", "用户@例子.广告") is not None
 
