@@ -89,7 +89,7 @@ def requeue_lost(rt: Runtime, *, now: float) -> int:
             if left > -LOST_AFTER:
                 # Its attempt may be running yet (the watchdog ends it by the lease): looked
                 # for again once the lease has run out.
-                rt.store.reopened(notification_id, after=max(0.0, left))
+                rt.store.reopened(notification_id, after=max(0.0, left), now=now)
                 continue
         elif status not in ("queued", "retrying"):
             rt.store.forget_open(notification_id)
@@ -98,10 +98,14 @@ def requeue_lost(rt: Runtime, *, now: float) -> int:
         if queue.queue not in backlog:
             backlog[queue.queue] = int(rt.redis.llen(queue.queue))
         if backlog[queue.queue]:
-            continue  # a backlog: it may be on its way yet
+            # A backlog: it may be on its way yet. Looked for again later, so that the oldest
+            # ids (a newsletter's rows behind their backlog) do not fill every sweep's look and
+            # hide a code whose message was lost in an empty lane.
+            rt.store.reopened(notification_id, now=now)
+            continue
         queue.publish(notification_id)
         backlog[queue.queue] += 1  # its lane is not empty now
-        rt.store.reopened(notification_id)
+        rt.store.reopened(notification_id, now=now)
         requeued += 1
     if requeued:
         log.warning("queued again %d notifications whose messages were lost", requeued)

@@ -265,15 +265,41 @@ def test_a_queued_notification_whose_message_was_lost_is_queued_again_once(app: 
                     push=rt.mail_queue.direct("ahead"))  # fmt: skip
     assert requeue_lost(rt, now=later) == 0  # a backlog in its lane: it may be on its way
     lane.delete(rt.mail_queue.queue)
+    assert requeue_lost(rt, now=later) == 0  # looked for again LOST_AFTER after the backlog
     # Neither's message is there now: one is queued again, and then its lane is not empty.
-    assert requeue_lost(rt, now=later) == 1
+    again = later + LOST_AFTER + 1
+    assert requeue_lost(rt, now=again) == 1
     assert lane.llen(rt.mail_queue.queue) == 1
     lane.delete(rt.mail_queue.queue)
-    assert requeue_lost(rt, now=later) == 1  # the other; the first is not looked for again yet
-    assert requeue_lost(rt, now=later) == 0
+    assert requeue_lost(rt, now=again) == 0  # the other waited behind it: looked for later
+    after = again + LOST_AFTER + 1
+    assert requeue_lost(rt, now=after) == 1  # one of the two again, as neither is there
+    assert requeue_lost(rt, now=after) == 0  # and not again at once
     rt.store.claim("lost", lease=30, max_attempts=5)
     rt.store.settle("lost", "sent", provider="memory")
-    assert "lost" not in rt.store.open_since(later + LOST_AFTER)
+    assert "lost" not in rt.store.open_since(after + 2 * LOST_AFTER)
+
+
+def test_a_lost_message_is_found_behind_more_than_a_sweeps_look_of_backlogged_ones(
+    app: Flask,
+) -> None:
+    # The sweep looks at the 100 oldest open ids. A newsletter's rows waiting behind their
+    # backlog were the 100 oldest at every sweep: a mail lost in its empty lane was never seen.
+    from notifier.tasks.schedule import LOST_AFTER, requeue_lost
+
+    rt: Runtime = app.extensions["notifier"]
+    for n in range(150):
+        rt.store.create(notification_id=f"row{n}", client="c", kind="mail", payload={"to": ["a"]})
+        rt.redis.hset(record_key(f"row{n}"), "batch", "b1")  # a batch's row: the bulk lane
+    rt.redis.rpush(rt.queue_of("mail", batch=True).queue, "a backlog")
+    time.sleep(1.01)  # the lost one is newer than every row (scores are whole seconds)
+    rt.store.create(notification_id="lost", client="c", kind="mail", payload={"to": ["b"]})
+    later = time.time() + LOST_AFTER + 1
+    found = [requeue_lost(rt, now=later) for _ in range(3)]
+    assert found == [0, 1, 0]  # the rows' look is put off; then the lost one is seen
+    assert rt.redis.llen(rt.mail_queue.queue) == 1
+    assert "row0" not in rt.store.open_since(later - LOST_AFTER)  # looked for again later
+    assert "row0" in rt.store.open_since(later + 1)
 
 
 def test_a_send_whose_worker_died_and_whose_message_is_gone_is_queued_again(app: Flask) -> None:

@@ -40,12 +40,13 @@ class Schedule(StoreBase):
         oldest = sorted((score, str(i)) for shard_ids in found for i, score in shard_ids)
         return [i for _, i in oldest[:limit]]
 
-    def reopened(self, notification_id: str, after: float = 0.0) -> None:
-        """Its message was put on the queue (again) and is due in ``after`` seconds: looked for
-        as lost only some time after that."""
-        self.redis.zadd(
-            open_key(notification_id), {notification_id: int(time.time() + after)}, xx=True
-        )
+    def reopened(
+        self, notification_id: str, after: float = 0.0, *, now: float | None = None
+    ) -> None:
+        """Its message was put on the queue (again) and is due in ``after`` seconds (from
+        ``now``, the clock's unless given): looked for as lost only some time after that."""
+        at = (time.time() if now is None else now) + after
+        self.redis.zadd(open_key(notification_id), {notification_id: int(at)}, xx=True)
 
     def forget_open(self, notification_id: str) -> None:
         """Not open any more (its record is gone, or moved on without this index knowing)."""
