@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from itertools import chain
 
 from flask import Flask
 
@@ -56,11 +55,7 @@ def _build(settings: Settings, serve: bool) -> Flask:
         redis_url=filled.redis_url,
         clients={c.key_sha256: c for c in filled.clients},
         mail_factories=mail_factories(settings),
-        sms_factories=sms_factories(
-            dict.fromkeys(
-                [*settings.sms_providers, *chain(*settings.sms_country_providers.values())]
-            )
-        ),
+        sms_factories=sms_factories(settings),
         captcha_secret=filled.captcha_secret.encode(),
         celery=celery_init_app(app, celery_config(settings, filled.redis_url)),
     )

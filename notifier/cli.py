@@ -157,7 +157,12 @@ def users_json(users: list[ConsoleUser]) -> str:
     show_default=True,
     help="The address the web process binds; 0.0.0.0 for every interface.",
 )
-@click.option("--procfile", default="Procfile", show_default=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--procfile",
+    default="Procfile",
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False),
+)
 def run(port: int, host: str, procfile: str) -> None:
     """Run web, worker and beat from the Procfile, with an embedded Redis in development."""
     from honcho.environ import parse_procfile

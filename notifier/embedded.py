@@ -167,7 +167,18 @@ def captcha_secret(settings: Settings) -> str:
 
 
 def fill_in(settings: Settings) -> Filled:
-    """Fill what development leaves unset; a ConfigError where another environment does."""
+    """Fill what development leaves unset; a ConfigError where another environment does, or
+    where the state folder cannot be made or written."""
+    try:
+        return _fill_in(settings)
+    except OSError as e:
+        raise ConfigError(
+            f"NOTIFIER_STATE_DIR: {settings.state_dir} cannot be made or written "
+            f"({e.strerror or type(e).__name__})"
+        ) from None
+
+
+def _fill_in(settings: Settings) -> Filled:
     development = settings.env is Environment.DEVELOPMENT
     where = settings.env.value
     redis_url = settings.redis_url

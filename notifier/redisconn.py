@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import redis
 from redis.retry import Retry
@@ -94,7 +94,17 @@ class RedisTarget:
 
 
 def parse(url: str) -> RedisTarget:
-    """Read a Redis URL; a ``ValueError`` says what is wrong with a sentinel one."""
+    """Read a Redis URL; a ``ValueError`` says what is wrong with it (a port or a database
+    that is not a number: redis-py's own parser raises on the one at first use, and takes
+    ``/abc`` for database 0)."""
+    if url.startswith(("redis://", "rediss://")):
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 (urllib checks the port as it reads it)
+        except ValueError:
+            raise ValueError(f"port of {parts.hostname!r} is not a number") from None
+        if (db := parts.path.strip("/")) and not db.isdigit():
+            raise ValueError(f"database {db!r} is not a number")
     if not url.startswith(SENTINEL_SCHEME):
         return RedisTarget(url)
     rest = url.removeprefix(SENTINEL_SCHEME)

@@ -149,6 +149,14 @@ def mail_factories(settings: Settings) -> dict[str, MailFactory]:
     }
 
 
-def sms_factories(names: Iterable[str]) -> dict[str, SmsFactory]:
-    """The SMS providers of ``names`` by name; a ConfigError for an unknown one."""
-    return {name: _find(name, SMS_PROVIDERS, "notifier.sms_providers") for name in names}
+def sms_factories(settings: Settings) -> dict[str, SmsFactory]:
+    """Every SMS provider a route names (``NOTIFIER_SMS_PROVIDERS`` and each country's), by
+    name; a ConfigError naming the variable that names an unknown one."""
+    named = dict.fromkeys(settings.sms_providers, "NOTIFIER_SMS_PROVIDERS")
+    for names in settings.sms_country_providers.values():
+        for name in names:
+            named.setdefault(name, "NOTIFIER_SMS_COUNTRY_PROVIDERS")
+    return {
+        name: _find(name, SMS_PROVIDERS, "notifier.sms_providers", variable)
+        for name, variable in named.items()
+    }

@@ -32,12 +32,16 @@ def _one_line(error: ValidationError) -> str:
     return message
 
 
-# The password in a URL such as redis://:password@host or amqp://user:password@host.
-_URL_PASSWORD = re.compile(r"(?P<start>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s\"]*:)[^/?#\s\"]*@")
+# The password in a URL such as redis://:password@host or amqp://user:password@host: up to the
+# last @ (a password may hold / or ?; masking too much is the safe side).
+_URL_PASSWORD = re.compile(r"(?P<start>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s\"]*:)[^\s\"]*@")
+# Settings whose values hold secrets however they are spelled: the API keys' callback secrets
+# (and any misspelt field beside them), the console's password hashes.
+_SECRET_HOLDERS = ("password", "secret", "token", "dkim", "dsn", "api_keys", "console_users")
 
 
 def _shown(value: Any, field: str) -> str:
-    if "password" in field or "secret" in field or "token" in field or "dkim" in field:
+    if any(word in field for word in _SECRET_HOLDERS):
         return "(hidden)"
     text = _URL_PASSWORD.sub(r"\g<start>***@", json.dumps(value, default=str))
     return text if len(text) <= 80 else text[:77] + "..."

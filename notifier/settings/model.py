@@ -244,6 +244,27 @@ class Settings(BaseSettings):
     # state folder; production must set it (the same on every process).
     captcha_secret: SecretStr | None = Field(None, min_length=16)
 
+    @field_validator("captcha_secret")
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # Sixteen spaces are sixteen characters and no secret.
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters that are not spaces")
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _a_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        # sentry_sdk.init raised BadDsn, a traceback, at the start of every process.
+        if value is not None and value.get_secret_value():
+            from sentry_sdk.utils import BadDsn, Dsn
+
+            try:
+                Dsn(value.get_secret_value())
+            except BadDsn:
+                raise ValueError("not a Sentry DSN (https://<key>@<host>/<project>)") from None
+        return value
+
     retry_max: int = Field(8, ge=1, le=100)
     retry_base: float = Field(2.0, gt=0)
     retry_cap: float = Field(600.0, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +310,11 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             "NOTIFIER_API_KEYS",
         ),  # a test key named as a live client: it would read the live client's codes
         ({"NOTIFIER_REDIS_URL": "localhost:6379"}, "NOTIFIER_REDIS_URL"),
+        # redis-py raised on the port at first use (a traceback), and read /abc as database 0.
+        ({"NOTIFIER_REDIS_URL": "redis://h:notaport/0"}, "NOTIFIER_REDIS_URL"),
+        ({"NOTIFIER_REDIS_URL": "redis://h:6379/abc"}, "NOTIFIER_REDIS_URL"),
+        ({"NOTIFIER_SENTRY_DSN": "notadsn"}, "NOTIFIER_SENTRY_DSN"),  # sentry_sdk's BadDsn
+        ({"NOTIFIER_CAPTCHA_SECRET": " " * 16}, "NOTIFIER_CAPTCHA_SECRET"),
         ({"NOTIFIER_REDIS_URL": "amqp://mq"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_RETRY_CAP": "4000"}, "NOTIFIER_RETRY_CAP"),
         ({"NOTIFIER_BROKER_URL": "amqp://mq1//;redis://r"}, "NOTIFIER_BROKER_URL"),
@@ -401,6 +407,26 @@ def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert str(caught.value).startswith("NOTIFIER_MAIL_TIMEOUT:")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "secret"),
+    [
+        # A misspelt field beside a callback secret: the entry was echoed, the secret in it.
+        ("NOTIFIER_API_KEYS",
+         '[{"client": "x", "key_sha256": "' + "0" * 64 + '", "callback_secrt": "whsec_S3CRET"}]',
+         "S3CRET"),
+        ("NOTIFIER_CONSOLE_USERS", '[{"name": "ada", "password": "hunter2hunter2"}]', "hunter2"),
+        ("NOTIFIER_BROKER_URL", "amqp://u:pa/ss@h1//;redis://x", "pa/ss"),  # a / in it
+    ],
+)  # fmt: skip
+def test_a_bad_setting_that_holds_a_secret_is_named_without_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, secret: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(f"{variable}:") and secret not in str(caught.value)
 
 
 @pytest.mark.parametrize("token", ["a" * 15, "not/url+safe/but/long/enough", "é" * 20])
@@ -672,3 +698,20 @@ def test_console_users_that_cannot_be_stop_start_up(
     monkeypatch: pytest.MonkeyPatch, users: str, line: str
 ) -> None:
     assert line in refused(monkeypatch, {"NOTIFIER_CONSOLE_USERS": users})
+
+
+def test_a_state_folder_that_cannot_be_made_is_one_line_naming_it(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    settings = make_settings(env="development", state_dir=blocked / "state", api_keys=None)
+    with pytest.raises(ConfigError, match=r"^NOTIFIER_STATE_DIR: .* cannot be made or written"):
+        create_app(settings)
+
+
+def test_an_unknown_provider_of_a_country_names_that_variable(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with pytest.raises(ConfigError, match=r"^NOTIFIER_SMS_COUNTRY_PROVIDERS: unknown provider"):
+        create_app(make_settings(sms_country_providers={"86": ["pigeon"]}))
