@@ -7,6 +7,7 @@ refuses ``用户@例子.中国`` quotes it back as it is, or as the escapes of a
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 # What cannot be part of an unquoted local part as it shows in text: space, the delimiters
 # around an address in a header, a reply or a repr (<>, (), [], quotes), and the separators.
@@ -37,9 +38,13 @@ def redact(text: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """A URL (or path, or ``?query``) with its query values and tokens masked, and redacted."""
-    masked = _TOKEN_PATH.sub(r"\1[redacted]", url)
-    return redact(_QUERY_VALUE.sub(r"\1[redacted]", masked))
+    """A URL (or path, or ``?query``) with its query values and tokens masked, and redacted:
+    read as it is meant (percent-decoded), since a raw request target writes an address in a
+    path as ``ada%40example.com`` and a number as ``%2B8613800138000``."""
+    masked = _QUERY_VALUE.sub(r"\1[redacted]", _TOKEN_PATH.sub(r"\1[redacted]", unquote(url)))
+    path, mark, query = masked.partition("?")
+    # Segment by segment: an address's local part may hold a /, and would take the path in.
+    return "/".join(map(redact, path.split("/"))) + mark + redact(query)
 
 
 def redact_query(query: str) -> str:

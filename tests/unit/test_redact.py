@@ -89,3 +89,21 @@ def test_json_lines_carry_level_message_request_id_and_extras() -> None:
 )
 def test_one_recipient_is_masked_as_the_console_shows_it(recipient: str, shown: str) -> None:
     assert mask_recipient(recipient) == shown
+
+
+@pytest.mark.parametrize(
+    ("target", "shown", "hidden"),
+    [
+        # A raw request target (gunicorn's RAW_URI, which traces record) is percent-encoded.
+        ("/v1/suppressions/ada%40example.com", "a***@example.com", "ada"),
+        ("/v1/suppressions/ada@example.com?client=shop", "a***@example.com", "shop"),
+        ("/v1/x/%2B8613800138000", "+86", "13800138000"),
+    ],
+)
+def test_a_url_is_redacted_as_it_reads_percent_encoded_or_not(
+    target: str, shown: str, hidden: str
+) -> None:
+    from notifier.redact import redact_url
+
+    found = redact_url(target)
+    assert shown in found and hidden not in found
