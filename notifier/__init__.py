@@ -7,8 +7,10 @@ import sys
 
 from flask import Flask
 
-from notifier.settings import ConfigError, Settings, load_settings
+from notifier.settings import ConfigError, Environment, Settings, load_settings
 
+# The providers for development: they print messages (codes included) or keep them.
+DEV = frozenset({"console", "outbox", "memory"})
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +45,14 @@ def _build(settings: Settings, serve: bool) -> Flask:
 
         sentry.start(settings)
     filled = fill_in(settings)
+    if settings.env is Environment.PRODUCTION and (listed := settings.providers_listed & DEV):
+        # Allowed (the contract asks only that the SMS providers be set), never quiet: these
+        # print codes and mail to stdout, keep mail on disk, or drop it as sent.
+        log.warning(
+            "production with development providers %s: they print or keep messages, codes "
+            "included, instead of sending them",
+            ", ".join(sorted(listed)),
+        )
     if filled.development_key is not None:
         # The key itself is printed by `notifier run`, never logged.
         log.info("development API key (all scopes) in %s", settings.state_dir / "dev-api-key")

@@ -715,3 +715,21 @@ def test_an_unknown_provider_of_a_country_names_that_variable(
 ) -> None:
     with pytest.raises(ConfigError, match=r"^NOTIFIER_SMS_COUNTRY_PROVIDERS: unknown provider"):
         create_app(make_settings(sms_country_providers={"86": ["pigeon"]}))
+
+
+def test_production_with_development_providers_says_so_at_start(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The console SMS provider prints numbers and codes to stdout: allowed, never quiet.
+    https = {f"{store}": f"https://{store.split('_')[0]}.example"
+             for store in ("s3_endpoint_url", "oss_endpoint", "cos_endpoint")}  # fmt: skip
+    settings = make_settings(env="production", sms_providers=["console"], api_keys=[],
+                             captcha_secret="0123456789abcdef0123", **https)  # fmt: skip
+    with caplog.at_level("WARNING", logger="notifier"):
+        create_app(settings)
+    (line,) = [r.getMessage() for r in caplog.records if "development providers" in r.getMessage()]
+    assert "console" in line and "memory" in line  # the tests' mail provider
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="notifier"):
+        create_app(make_settings())  # testing: nothing to say
+    assert not [r for r in caplog.records if "development providers" in r.getMessage()]
