@@ -12,7 +12,7 @@ from qiniu import Auth
 
 from notifier.errors import Refused
 from notifier.schemas import UploadToken, UploadTokenRequest
-from notifier.settings import VendorSettings, text
+from notifier.settings import Settings, VendorSettings, https_in_production, text
 from notifier.timestamps import rfc3339
 from notifier.webhooks import literal_host_refused
 
@@ -25,6 +25,11 @@ class QiniuSettings(VendorSettings):
     access_key: str | None = None
     secret_key: SecretStr | None = None
     upload_url: str = Field(default="https://upload.qiniup.com", pattern=r"^https?://\S+$")
+
+    def check(self, settings: Settings) -> None:
+        # The browser uploads there: over http, the file and the token cross in cleartext.
+        super().check(settings)
+        https_in_production(settings, self.variable("upload_url"), self.upload_url)
 
 
 class QiniuTokens:

@@ -28,7 +28,7 @@ import requests
 from notifier.deadline import DeadlineAdapter, session
 from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
 from notifier.redact import redact
-from notifier.settings import VendorSettings
+from notifier.settings import Settings, VendorSettings, https_in_production
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ class TemplateSmsSettings(VendorSettings):
     """What every template-only vendor's settings have: where its calls go."""
 
     endpoint: str
+
+    def check(self, settings: Settings) -> None:
+        super().check(settings)
+        https_in_production(settings, self.variable("endpoint"), base_url(self.endpoint))
 
 
 T = TypeVar("T", bound=TemplateSmsSettings)

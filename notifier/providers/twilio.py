@@ -14,7 +14,7 @@ from twilio.rest import Client
 from notifier.deadline import DeadlineAdapter, session
 from notifier.errors import NotForThisProvider, PermanentProviderError, TransientProviderError
 from notifier.providers.signed_http import operator_error
-from notifier.settings import Settings, VendorSettings, text
+from notifier.settings import Settings, VendorSettings, https_in_production, text
 
 # A Messaging Service's SID; anything else a client gives as its sender is a From: an E.164
 # number, or an alphanumeric sender id (1 to 11 letters, digits and spaces, a letter among them).
@@ -61,7 +61,9 @@ class TwilioSettings(VendorSettings):
 
     def check(self, settings: Settings) -> None:
         """A listed Twilio needs its account, its token and a sender (a number or a service);
-        a client's own sender for it must be one Twilio takes."""
+        a client's own sender for it must be one Twilio takes; in production its base URL is
+        https (the token signs every call, and the calls carry numbers and codes)."""
+        https_in_production(settings, self.variable("base_url"), self.base_url)
         for client in settings.api_keys or ():
             given = client.sms_sender.get(self.prefix)
             if given is not None and (fault := sender_fault(given)):

@@ -25,7 +25,7 @@ from notifier.settings.model import (
 )
 from notifier.settings.names import variables
 from notifier.settings.values import UrlSafeToken
-from notifier.settings.vendor import Vendor, VendorSettings, text
+from notifier.settings.vendor import Vendor, VendorSettings, https_in_production, text
 
 __all__ = [
     "AMQP_SCHEMES",
@@ -42,6 +42,7 @@ __all__ = [
     "Vendor",
     "VendorSettings",
     "dkim_entries",
+    "https_in_production",
     "load_settings",
     "text",
     "usable_cores",

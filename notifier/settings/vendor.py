@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
@@ -80,6 +81,16 @@ class VendorSettings(BaseModel):
         ``settings``: here, a field of ``required`` left unset while the vendor is listed."""
         if self.prefix in settings.providers_listed and (missing := self.unset(*self.required)):
             raise ValueError(f"{missing}: required when {self.prefix} is listed")
+
+
+def https_in_production(settings: Settings, variable: str, url: str | None) -> None:
+    """In production a vendor's URL is https, or http to this machine (a local relay or
+    sidecar, a benchmark's stand-in): no key, number or code crosses a network in cleartext.
+    A ValueError naming ``variable`` otherwise."""
+    if settings.env.value != "production" or url is None or url.startswith("https://"):
+        return
+    if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"{variable}: must be https:// in production (http only to this machine)")
 
 
 def text(value: str | SecretStr | None) -> str:

@@ -733,3 +733,35 @@ def test_production_with_development_providers_says_so_at_start(
     with caplog.at_level("WARNING", logger="notifier"):
         create_app(make_settings())  # testing: nothing to say
     assert not [r for r in caplog.records if "development providers" in r.getMessage()]
+
+
+ALIYUN = {
+    "NOTIFIER_ALIYUN_ACCESS_KEY_ID": "LTAI1",
+    "NOTIFIER_ALIYUN_ACCESS_KEY_SECRET": "s",
+    "NOTIFIER_ALIYUN_SIGN_NAME": "Acme",
+    "NOTIFIER_ALIYUN_TEMPLATE_CODE": "SMS_1",
+}
+
+
+@pytest.mark.parametrize(
+    ("given", "variable"),
+    [
+        ({**TWILIO, "NOTIFIER_SMS_PROVIDERS": "twilio",
+          "NOTIFIER_TWILIO_BASE_URL": "http://twilio.internal"}, "NOTIFIER_TWILIO_BASE_URL"),
+        ({**ALIYUN, "NOTIFIER_SMS_PROVIDERS": "aliyun",
+          "NOTIFIER_ALIYUN_ENDPOINT": "http://dysmsapi.internal"}, "NOTIFIER_ALIYUN_ENDPOINT"),
+        ({"NOTIFIER_QINIU_UPLOAD_URL": "http://upload.qiniup.com"}, "NOTIFIER_QINIU_UPLOAD_URL"),
+    ],
+)  # fmt: skip
+def test_production_sends_no_key_number_or_code_over_http_but_to_this_machine(
+    monkeypatch: pytest.MonkeyPatch, given: dict[str, str], variable: str
+) -> None:
+    setenv(monkeypatch, {**PROD_READY, "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com", **given})
+    with pytest.raises(ConfigError, match=f"^{variable}: must be https:// in production"):
+        load_settings()
+    # http to this machine (a local relay or sidecar, a benchmark's stand-in) is taken.
+    monkeypatch.setenv(variable, "http://127.0.0.1:8025")
+    load_settings()
+    monkeypatch.setenv("NOTIFIER_ENV", "testing")
+    monkeypatch.setenv(variable, given[variable])
+    load_settings()  # outside production, anything
