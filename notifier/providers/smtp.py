@@ -35,7 +35,7 @@ from notifier.patches.flask_mail_timeout import TimedConnection
 from notifier.providers.base import OutgoingMail
 from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import Wire, build_wire
-from notifier.settings import VendorSettings, text
+from notifier.settings import Settings, VendorSettings, text
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,18 @@ class SmtpSettings(VendorSettings):
         if self.use_tls and self.use_ssl:
             raise ValueError("NOTIFIER_MAIL_USE_TLS: cannot be combined with NOTIFIER_MAIL_USE_SSL")
         return self
+
+    def check(self, settings: Settings) -> None:
+        """In production a login goes over TLS, unless the relay is on this machine: smtplib
+        sends the password as it is, base64 but no secret, over a plain connection."""
+        super().check(settings)
+        plain = self.username and not (self.use_tls or self.use_ssl)
+        production = settings.env.value == "production"
+        if production and plain and self.server not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(
+                "NOTIFIER_MAIL_USE_TLS: a login (NOTIFIER_MAIL_USERNAME) to a relay off this "
+                "machine goes over TLS in production (NOTIFIER_MAIL_USE_TLS or _USE_SSL)"
+            )
 
 
 class _Pool:

@@ -765,3 +765,20 @@ def test_production_sends_no_key_number_or_code_over_http_but_to_this_machine(
     monkeypatch.setenv("NOTIFIER_ENV", "testing")
     monkeypatch.setenv(variable, given[variable])
     load_settings()  # outside production, anything
+
+
+def test_production_logs_in_to_a_relay_off_this_machine_only_over_tls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # smtplib sends the password as it is (base64) over a plain connection.
+    login = {"NOTIFIER_MAIL_USERNAME": "notifier", "NOTIFIER_MAIL_PASSWORD": "pw",
+             "NOTIFIER_MAIL_SERVER": "smtp.example.com",
+             "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com"}  # fmt: skip
+    setenv(monkeypatch, {**PROD_READY, **login})
+    with pytest.raises(ConfigError, match="^NOTIFIER_MAIL_USE_TLS: a login"):
+        load_settings()
+    monkeypatch.setenv("NOTIFIER_MAIL_USE_TLS", "true")
+    load_settings()
+    monkeypatch.setenv("NOTIFIER_MAIL_USE_TLS", "false")
+    monkeypatch.setenv("NOTIFIER_MAIL_SERVER", "127.0.0.1")  # a relay on this machine
+    load_settings()
