@@ -775,7 +775,7 @@ def test_production_logs_in_to_a_relay_off_this_machine_only_over_tls(
              "NOTIFIER_MAIL_SERVER": "smtp.example.com",
              "NOTIFIER_MAIL_DEFAULT_SENDER": "a@example.com"}  # fmt: skip
     setenv(monkeypatch, {**PROD_READY, **login})
-    with pytest.raises(ConfigError, match="^NOTIFIER_MAIL_USE_TLS: a login"):
+    with pytest.raises(ConfigError, match=r"^NOTIFIER_MAIL_USE_TLS: a login"):
         load_settings()
     monkeypatch.setenv("NOTIFIER_MAIL_USE_TLS", "true")
     load_settings()
