@@ -49,6 +49,7 @@ def dispatch_due() -> int:
         log.info("dispatched %d scheduled notifications", len(due))
     if rt.broker_is_state:
         requeue_lost(rt, now=time.time())
+        requeue_lost_fan_outs(rt, now=time.time())
     return len(due)
 
 
@@ -110,3 +111,60 @@ def requeue_lost(rt: Runtime, *, now: float) -> int:
     if requeued:
         log.warning("queued again %d notifications whose messages were lost", requeued)
     return requeued
+
+
+def requeue_lost_fan_outs(rt: Runtime, *, now: float) -> int:
+    """Put back the fan-out of each batch whose fan-out message a Redis broker lost; how many.
+
+    A batch is its record and its fan-out message until its rows are made: the message lost
+    (a worker killed between BRPOP and its note of the message, a failover, a retry refused by
+    a full Redis) left the batch ``queued`` for ever, as no notification of it was there for
+    :func:`requeue_lost` to find. So every unfinished batch of every client (the allowance's
+    list of them) that is due, was made or due ``LOST_AFTER`` ago, has rows not fanned out and
+    is not cancelled gets its fan-out queued again, at most once each ``LOST_AFTER``, while the
+    batch lane is empty. A copy that was not lost after all is harmless: each chunk is made
+    once, in one step with the cursor.
+    """
+    from notifier.stores.batches.keys import batch_key, pending_key
+
+    lane = rt.fan_out_queue.queue
+    if rt.redis.llen(lane):
+        return 0  # a backlog: they may be on their way yet
+    clients = sorted({c.client for c in rt.clients.values()})
+    with rt.redis.pipeline(transaction=False) as pipe:
+        for client in clients:
+            pipe.hkeys(pending_key(client))
+        batch_ids = [str(b) for held in pipe.execute() for b in held]
+    if not batch_ids:
+        return 0
+    fields = ("total", "fanned", "cancelled", "created_at", "send_at", "done_at")
+    with rt.redis.pipeline(transaction=False) as pipe:
+        for batch_id in batch_ids:
+            pipe.hmget(batch_key(batch_id), fields)
+        found = pipe.execute()
+    requeued = 0
+    for batch_id, (total, fanned, cancelled, created, send_at, done) in zip(
+        batch_ids, found, strict=True
+    ):
+        if total is None or done or cancelled == "1" or int(fanned or 0) >= int(total):
+            continue
+        since = max(_seconds(created), _seconds(send_at))
+        if since > now - LOST_AFTER:
+            continue  # not due, or not long enough ago
+        if not rt.redis.set(f"notifier:fan_out_swept:{batch_id}", "1", nx=True,
+                            ex=int(LOST_AFTER)):  # fmt: skip
+            continue  # queued again within LOST_AFTER: its copy may be on its way
+        rt.fan_out_queue.publish(batch_id)
+        requeued += 1
+    if requeued:
+        log.warning("queued again the fan-out of %d batches whose messages were lost", requeued)
+    return requeued
+
+
+def _seconds(stamp: str | None) -> float:
+    """A stored RFC 3339 time as Unix seconds; 0 for none."""
+    if not stamp:
+        return 0.0
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

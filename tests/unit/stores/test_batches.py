@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from flask import Flask
@@ -148,3 +149,31 @@ def page_of(rt: Runtime, batch_id: str) -> list[BatchItem]:
     assert batch is not None
     items, _ = rt.batches.page(batch, status=None, start=0, limit=1000, scan=1000)
     return items
+
+
+def test_a_batch_whose_fan_out_message_was_lost_is_fanned_out_again(app: Flask) -> None:
+    # Until its rows are made, a batch is its record and its fan-out message: that message
+    # lost (a worker killed between BRPOP and its note of it, a retry a full Redis refused)
+    # left it queued for ever, since the sweep of lost sends looked only at notifications.
+    from notifier.tasks.schedule import LOST_AFTER, requeue_lost_fan_outs
+
+    rt: Runtime = app.extensions["notifier"]
+    request = BatchRequest.model_validate({"template": "welcome", "recipients": rows(700, "l")})
+    batch_id = accept_batch(
+        request, client="tester", sender="n@example.com", store=rt.batches,
+        templates=rt.templates, queue=rt.fan_out_queue, max_pending=1000, callback=False,
+    ).id  # fmt: skip
+    lane = rt.fan_out_queue.queue
+    assert rt.redis.llen(lane) == 1
+    later = time.time() + LOST_AFTER + 1
+    assert requeue_lost_fan_outs(rt, now=later) == 0  # its message is there: on its way
+    rt.redis.delete(lane)  # lost
+    assert requeue_lost_fan_outs(rt, now=time.time()) == 0  # not long enough ago
+    assert requeue_lost_fan_outs(rt, now=later) == 1
+    assert rt.redis.llen(lane) == 1
+    rt.redis.delete(lane)
+    assert requeue_lost_fan_outs(rt, now=later) == 0  # once each LOST_AFTER
+    # Fanned out in full, or cancelled: nothing to put back.
+    fan_out(batch_id, store=rt.batches, queues=rt.row_queue_of)
+    rt.redis.delete(f"notifier:fan_out_swept:{batch_id}")
+    assert requeue_lost_fan_outs(rt, now=later) == 0
