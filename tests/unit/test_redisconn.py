@@ -28,6 +28,7 @@ from notifier.redisconn import (
     refusal,
 )
 from notifier.runtime import Runtime, redis_client
+from notifier.stores.batch_counts import open_key
 from notifier.stores.notifications import metrics_key, payload_key, record_key
 from tests.support.harness.wait import wait_for
 from tests.support.peers.redis_server import RedisServer
@@ -292,9 +293,10 @@ def test_a_lost_message_is_found_behind_more_than_a_sweeps_look_of_backlogged_on
         rt.store.create(notification_id=f"row{n}", client="c", kind="mail", payload={"to": ["a"]})
         rt.redis.hset(record_key(f"row{n}"), "batch", "b1")  # a batch's row: the bulk lane
     rt.redis.rpush(rt.queue_of("mail", batch=True).queue, "a backlog")
-    time.sleep(1.01)  # the lost one is newer than every row (scores are whole seconds)
     rt.store.create(notification_id="lost", client="c", kind="mail", payload={"to": ["b"]})
-    later = time.time() + LOST_AFTER + 1
+    # The lost one newer than every row (a second later: the index keeps whole seconds).
+    rt.redis.zadd(open_key("lost"), {"lost": int(time.time()) + 1}, xx=True)
+    later = time.time() + LOST_AFTER + 2
     found = [requeue_lost(rt, now=later) for _ in range(3)]
     assert found == [0, 1, 0]  # the rows' look is put off; then the lost one is seen
     assert rt.redis.llen(rt.mail_queue.queue) == 1
