@@ -8,7 +8,8 @@ import time
 
 from celery import shared_task
 
-from notifier.lanes import TaskNames
+from notifier.lanes import LANES, TaskNames
+from notifier.metrics import amqp_depths
 from notifier.runtime import Runtime, runtime
 from notifier.services.callbacks import BATCH_EVENT
 from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 LEASE = 60.0
 # A notification queued this long ago and not claimed, while its lane is empty, lost its message.
 LOST_AFTER = 30.0
+# With a broker other than the state Redis (RabbitMQ, a Redis of its own) the lanes' lengths
+# take a connection to it: the sweep runs once in this many seconds, not every second.
+BROKER_SWEEP_EVERY = 10
 
 
 @shared_task(name=TaskNames.DISPATCH_DUE)
@@ -47,10 +51,39 @@ def dispatch_due() -> int:
         rt.store.dispatched(member)
     if due:
         log.info("dispatched %d scheduled notifications", len(due))
-    if rt.broker_is_state:
-        requeue_lost(rt, now=time.time())
-        requeue_lost_fan_outs(rt, now=time.time())
+    if rt.broker_is_state or rt.redis.set(
+        "notifier:lost_sweep", "1", nx=True, ex=BROKER_SWEEP_EVERY
+    ):
+        backlogs = Backlogs(rt)
+        requeue_lost(rt, now=time.time(), backlogs=backlogs)
+        requeue_lost_fan_outs(rt, now=time.time(), backlogs=backlogs)
     return len(due)
+
+
+class Backlogs:
+    """Each lane's length, asked once a sweep: the state Redis's list when it is the broker,
+    else the broker's own count (a passive declare: RabbitMQ's, or kombu's of a Redis broker of
+    its own). A lane whose length cannot be had counts as backed up: nothing is queued again on
+    a guess."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.known: dict[str, int] = {}
+        self._broker: dict[str, int] | None = None
+
+    def __call__(self, lane: str) -> int:
+        if lane not in self.known:
+            if self.rt.broker_is_state:
+                self.known[lane] = int(self.rt.redis.llen(lane))
+            else:
+                if self._broker is None:
+                    self._broker = amqp_depths(self.rt.celery, LANES)()
+                self.known[lane] = self._broker.get(lane, 1)
+        return self.known[lane]
+
+    def queued(self, lane: str) -> None:
+        """A message was put in ``lane``: it is not empty now."""
+        self.known[lane] = self(lane) + 1
 
 
 def _kinds(rt: Runtime, ids: list[str]) -> dict[str, str | None]:
@@ -63,8 +96,8 @@ def _kinds(rt: Runtime, ids: list[str]) -> dict[str, str | None]:
         return dict(zip(ids, pipe.execute(), strict=True))
 
 
-def requeue_lost(rt: Runtime, *, now: float) -> int:
-    """Put back the message of each notification whose message a Redis broker lost; how many.
+def requeue_lost(rt: Runtime, *, now: float, backlogs: Backlogs | None = None) -> int:
+    """Put back the message of each notification whose message the broker lost; how many.
 
     kombu takes a message with BRPOP, which removes it from the list at once: when the worker
     dies before it has written the message down as unacknowledged (the instant between the
@@ -75,15 +108,17 @@ def requeue_lost(rt: Runtime, *, now: float) -> int:
     and so does a worker that dies mid-send. The record still says ``queued`` (or ``retrying``,
     past the longest retry delay), or ``sending`` under a lease long run out. While its lane is
     empty, nothing ahead of it could still be on the way, so its task is queued again; the claim
-    makes a copy that is not lost after all harmless.
+    makes a copy that is not lost after all harmless. With RabbitMQ, or a Redis broker of its
+    own, a message is lost another way: a retry whose publish fails (a memory or disk alarm
+    blocks publishing) is rejected by Celery, and its record stays ``retrying``.
     """
+    backlog = backlogs or Backlogs(rt)
     requeued = 0
     ids = rt.store.open_since(now - LOST_AFTER)
     with rt.redis.pipeline(transaction=False) as pipe:
         for notification_id in ids:
             pipe.hmget(record_key(notification_id), "status", "kind", "batch", "lease_until")
         records = pipe.execute()
-    backlog: dict[str, int] = {}  # each lane's length, asked once a run
     for notification_id, (status, kind, batch, lease_until) in zip(ids, records, strict=True):
         if status == "sending":
             left = float(lease_until or 0) - now
@@ -96,16 +131,14 @@ def requeue_lost(rt: Runtime, *, now: float) -> int:
             rt.store.forget_open(notification_id)
             continue
         queue = rt.queue_of(kind, batch=bool(batch))
-        if queue.queue not in backlog:
-            backlog[queue.queue] = int(rt.redis.llen(queue.queue))
-        if backlog[queue.queue]:
+        if backlog(queue.queue):
             # A backlog: it may be on its way yet. Looked for again later, so that the oldest
             # ids (a newsletter's rows behind their backlog) do not fill every sweep's look and
             # hide a code whose message was lost in an empty lane.
             rt.store.reopened(notification_id, now=now)
             continue
         queue.publish(notification_id)
-        backlog[queue.queue] += 1  # its lane is not empty now
+        backlog.queued(queue.queue)
         rt.store.reopened(notification_id, now=now)
         requeued += 1
     if requeued:
@@ -113,7 +146,7 @@ def requeue_lost(rt: Runtime, *, now: float) -> int:
     return requeued
 
 
-def requeue_lost_fan_outs(rt: Runtime, *, now: float) -> int:
+def requeue_lost_fan_outs(rt: Runtime, *, now: float, backlogs: Backlogs | None = None) -> int:
     """Put back the fan-out of each batch whose fan-out message a Redis broker lost; how many.
 
     A batch is its record and its fan-out message until its rows are made: the message lost
@@ -128,7 +161,7 @@ def requeue_lost_fan_outs(rt: Runtime, *, now: float) -> int:
     from notifier.stores.batches.keys import batch_key, pending_key
 
     lane = rt.fan_out_queue.queue
-    if rt.redis.llen(lane):
+    if (backlogs or Backlogs(rt))(lane):
         return 0  # a backlog: they may be on their way yet
     clients = sorted({c.client for c in rt.clients.values()})
     with rt.redis.pipeline(transaction=False) as pipe:
