@@ -41,8 +41,10 @@ def redact_url(url: str) -> str:
     """A URL (or path, or ``?query``) with its query values and tokens masked, and redacted:
     read as it is meant (percent-decoded), since a raw request target writes an address in a
     path as ``ada%40example.com`` and a number as ``%2B8613800138000``."""
-    masked = _QUERY_VALUE.sub(r"\1[redacted]", _TOKEN_PATH.sub(r"\1[redacted]", unquote(url)))
-    path, mark, query = masked.partition("?")
+    # Values and tokens masked as written (decoded first, an encoded # or & in a value would end
+    # it early); then read decoded, twice for an address encoded twice (%2540).
+    masked = _QUERY_VALUE.sub(r"\1[redacted]", _TOKEN_PATH.sub(r"\1[redacted]", url))
+    path, mark, query = unquote(unquote(masked)).partition("?")
     # Segment by segment: an address's local part may hold a /, and would take the path in.
     return "/".join(map(redact, path.split("/"))) + mark + redact(query)
 

@@ -104,7 +104,8 @@ def parse(url: str) -> RedisTarget:
         except ValueError:
             raise ValueError(f"port of {parts.hostname!r} is not a number") from None
         if (db := parts.path.strip("/")) and not db.isdigit():
-            raise ValueError(f"database {db!r} is not a number")
+            # Not quoted: a password with an unencoded / reads as part of the path here.
+            raise ValueError("the database (the path after the host) is not a number")
     if not url.startswith(SENTINEL_SCHEME):
         return RedisTarget(url)
     rest = url.removeprefix(SENTINEL_SCHEME)

@@ -29,7 +29,8 @@ class QiniuSettings(VendorSettings):
     def check(self, settings: Settings) -> None:
         # The browser uploads there: over http, the file and the token cross in cleartext.
         super().check(settings)
-        https_in_production(settings, self.variable("upload_url"), self.upload_url)
+        if self.access_key:  # the store is in use
+            https_in_production(settings, self.variable("upload_url"), self.upload_url)
 
 
 class QiniuTokens:

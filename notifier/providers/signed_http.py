@@ -72,7 +72,8 @@ class TemplateSmsSettings(VendorSettings):
 
     def check(self, settings: Settings) -> None:
         super().check(settings)
-        https_in_production(settings, self.variable("endpoint"), base_url(self.endpoint))
+        if self.prefix in settings.providers_listed:
+            https_in_production(settings, self.variable("endpoint"), base_url(self.endpoint))
 
 
 T = TypeVar("T", bound=TemplateSmsSettings)

@@ -35,7 +35,7 @@ from notifier.patches.flask_mail_timeout import TimedConnection
 from notifier.providers.base import OutgoingMail
 from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import Wire, build_wire
-from notifier.settings import Settings, VendorSettings, text
+from notifier.settings import Settings, VendorSettings, text, this_machine
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,9 @@ class SmtpSettings(VendorSettings):
         sends the password as it is, base64 but no secret, over a plain connection."""
         super().check(settings)
         plain = self.username and not (self.use_tls or self.use_ssl)
+        used = "smtp" in settings.providers_listed
         production = settings.env.value == "production"
-        if production and plain and self.server not in ("127.0.0.1", "localhost", "::1"):
+        if production and used and plain and not this_machine(self.server):
             raise ValueError(
                 "NOTIFIER_MAIL_USE_TLS: a login (NOTIFIER_MAIL_USERNAME) to a relay off this "
                 "machine goes over TLS in production (NOTIFIER_MAIL_USE_TLS or _USE_SSL)"

@@ -63,7 +63,8 @@ class TwilioSettings(VendorSettings):
         """A listed Twilio needs its account, its token and a sender (a number or a service);
         a client's own sender for it must be one Twilio takes; in production its base URL is
         https (the token signs every call, and the calls carry numbers and codes)."""
-        https_in_production(settings, self.variable("base_url"), self.base_url)
+        if self.prefix in settings.providers_listed:
+            https_in_production(settings, self.variable("base_url"), self.base_url)
         for client in settings.api_keys or ():
             given = client.sms_sender.get(self.prefix)
             if given is not None and (fault := sender_fault(given)):

@@ -25,7 +25,13 @@ from notifier.settings.model import (
 )
 from notifier.settings.names import variables
 from notifier.settings.values import UrlSafeToken
-from notifier.settings.vendor import Vendor, VendorSettings, https_in_production, text
+from notifier.settings.vendor import (
+    Vendor,
+    VendorSettings,
+    https_in_production,
+    text,
+    this_machine,
+)
 
 __all__ = [
     "AMQP_SCHEMES",
@@ -45,6 +51,7 @@ __all__ = [
     "https_in_production",
     "load_settings",
     "text",
+    "this_machine",
     "usable_cores",
     "variables",
 ]

@@ -21,6 +21,7 @@ built-in providers and upload stores, and every adapter registered under the ent
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -89,8 +90,20 @@ def https_in_production(settings: Settings, variable: str, url: str | None) -> N
     A ValueError naming ``variable`` otherwise."""
     if settings.env.value != "production" or url is None or url.startswith("https://"):
         return
-    if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+    if not this_machine(urlsplit(url).hostname or ""):
         raise ValueError(f"{variable}: must be https:// in production (http only to this machine)")
+
+
+def this_machine(host: str) -> bool:
+    """Whether ``host`` is this machine: ``localhost`` (any case, a final dot) or a loopback
+    address (127.0.0.0/8, ::1)."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def text(value: str | SecretStr | None) -> str:

@@ -3,13 +3,15 @@ scheduled batches' fan-outs, and finished batches' callbacks."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Sequence
+from typing import Any
 
-from celery import shared_task
+from celery import Celery, shared_task
 
 from notifier.lanes import LANES, TaskNames
-from notifier.metrics import amqp_depths
 from notifier.runtime import Runtime, runtime
 from notifier.services.callbacks import BATCH_EVENT
 from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER
@@ -60,6 +62,29 @@ def dispatch_due() -> int:
     return len(due)
 
 
+def broker_depths(celery: Celery, lanes: Sequence[str]) -> dict[str, int]:
+    """Each lane's ready messages on the broker (a passive declare, a channel each): 0 for one
+    the broker has no queue of (RabbitMQ's lane no worker declared, a Redis broker's empty
+    list: kombu says NOT_FOUND for both), none for one it could not say."""
+    found: dict[str, int] = {}
+    try:
+        with celery.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+            for lane in lanes:
+                channel: Any = conn.channel()  # RabbitMQ closes one that asked for no queue
+                try:
+                    found[lane] = int(channel.queue_declare(queue=lane, passive=True).message_count)
+                except conn.channel_errors as e:
+                    if getattr(e, "code", None) == 404 or "NOT_FOUND" in str(e):
+                        found[lane] = 0
+                finally:
+                    with contextlib.suppress(Exception):
+                        channel.close()
+    except Exception as e:
+        log.warning("the broker's lanes could not be read: %s", type(e).__name__)
+    return found
+
+
 class Backlogs:
     """Each lane's length, asked once a sweep: the state Redis's list when it is the broker,
     else the broker's own count (a passive declare: RabbitMQ's, or kombu's of a Redis broker of
@@ -77,7 +102,7 @@ class Backlogs:
                 self.known[lane] = int(self.rt.redis.llen(lane))
             else:
                 if self._broker is None:
-                    self._broker = amqp_depths(self.rt.celery, LANES)()
+                    self._broker = broker_depths(self.rt.celery, LANES)
                 self.known[lane] = self._broker.get(lane, 1)
         return self.known[lane]
 
@@ -114,6 +139,7 @@ def requeue_lost(rt: Runtime, *, now: float, backlogs: Backlogs | None = None) -
     """
     backlog = backlogs or Backlogs(rt)
     requeued = 0
+    waiting: list[str] = []
     ids = rt.store.open_since(now - LOST_AFTER)
     with rt.redis.pipeline(transaction=False) as pipe:
         for notification_id in ids:
@@ -135,12 +161,13 @@ def requeue_lost(rt: Runtime, *, now: float, backlogs: Backlogs | None = None) -
             # A backlog: it may be on its way yet. Looked for again later, so that the oldest
             # ids (a newsletter's rows behind their backlog) do not fill every sweep's look and
             # hide a code whose message was lost in an empty lane.
-            rt.store.reopened(notification_id, now=now)
+            waiting.append(notification_id)
             continue
         queue.publish(notification_id)
         backlog.queued(queue.queue)
         rt.store.reopened(notification_id, now=now)
         requeued += 1
+    rt.store.reopened_all(waiting, now=now)
     if requeued:
         log.warning("queued again %d notifications whose messages were lost", requeued)
     return requeued
@@ -154,9 +181,11 @@ def requeue_lost_fan_outs(rt: Runtime, *, now: float, backlogs: Backlogs | None 
     a full Redis) left the batch ``queued`` for ever, as no notification of it was there for
     :func:`requeue_lost` to find. So every unfinished batch of every client (the allowance's
     list of them) that is due, was made or due ``LOST_AFTER`` ago, has rows not fanned out and
-    is not cancelled gets its fan-out queued again, at most once each ``LOST_AFTER``, while the
-    batch lane is empty. A copy that was not lost after all is harmless: each chunk is made
-    once, in one step with the cursor.
+    is not cancelled, and whose fan-out made no row for ``LOST_AFTER`` (two looks that long
+    apart found the same count: a running fan-out makes 500 rows a step), gets its fan-out
+    queued again while the batch lane is empty. A copy that was not lost after all (a fan-out
+    waiting out a retry's backoff) is harmless: each chunk is made once, in one step with the
+    cursor.
     """
     from notifier.stores.batches.keys import batch_key, pending_key
 
@@ -184,9 +213,16 @@ def requeue_lost_fan_outs(rt: Runtime, *, now: float, backlogs: Backlogs | None 
         since = max(_seconds(created), _seconds(send_at))
         if since > now - LOST_AFTER:
             continue  # not due, or not long enough ago
-        if not rt.redis.set(f"notifier:fan_out_swept:{batch_id}", "1", nx=True,
-                            ex=int(LOST_AFTER)):  # fmt: skip
-            continue  # queued again within LOST_AFTER: its copy may be on its way
+        seen = f"notifier:fan_out_seen:{batch_id}"
+        before = rt.redis.get(seen)
+        count, _, at = str(before or "").partition(" ")
+        if before is None or count != str(fanned or 0):
+            # First seen at this count (or moved on since): looked at again LOST_AFTER on.
+            rt.redis.set(seen, f"{fanned or 0} {now}", ex=int(4 * LOST_AFTER))
+            continue
+        if now - float(at) < LOST_AFTER:
+            continue
+        rt.redis.set(seen, f"{fanned or 0} {now}", ex=int(4 * LOST_AFTER))
         rt.fan_out_queue.publish(batch_id)
         requeued += 1
     if requeued:

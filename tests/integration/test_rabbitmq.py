@@ -99,6 +99,22 @@ def test_mail_and_captcha_go_through_rabbitmq(amqp: Amqp) -> None:
         assert f'notifier_queue_depth{{queue="{lane}"}} ' in metrics
 
 
+def test_the_sweep_reads_each_lanes_length_from_rabbitmq(amqp: Amqp) -> None:
+    # The sweep of lost messages asks RabbitMQ how long each lane is: a lane no worker
+    # declared is NOT_FOUND (the channel closed), read as empty, the others still read.
+    from celery import Celery
+
+    from notifier.tasks.schedule import broker_depths
+
+    probe = Celery("probe", broker=amqp.stack.env["NOTIFIER_BROKER_URL"])
+    try:
+        depths = broker_depths(probe, ["no-such-lane", *LANES])
+    finally:
+        probe.close()
+    assert depths["no-such-lane"] == 0
+    assert set(LANES) <= set(depths) and all(n >= 0 for n in depths.values())
+
+
 def test_the_lanes_are_queues_of_the_type_asked_for(amqp: Amqp) -> None:
     rabbit, vhost = amqp.rabbit, amqp.vhost
     types = rabbit.queue_types(vhost)

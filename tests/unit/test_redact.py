@@ -98,6 +98,9 @@ def test_one_recipient_is_masked_as_the_console_shows_it(recipient: str, shown: 
         ("/v1/suppressions/ada%40example.com", "a***@example.com", "ada"),
         ("/v1/suppressions/ada@example.com?client=shop", "a***@example.com", "shop"),
         ("/v1/x/%2B8613800138000", "+86", "13800138000"),
+        ("/v1/suppressions/ada%2540example.com", "a***@example.com", "ada"),  # encoded twice
+        ("/v1/x?token=abc%23secret", "token=[redacted]", "secret"),  # an encoded # in a value
+        ("/v1/x?token=abc%26rest=1", "token=[redacted]", "rest"),
     ],
 )
 def test_a_url_is_redacted_as_it_reads_percent_encoded_or_not(

@@ -48,6 +48,15 @@ class Schedule(StoreBase):
         at = (time.time() if now is None else now) + after
         self.redis.zadd(open_key(notification_id), {notification_id: int(at)}, xx=True)
 
+    def reopened_all(self, ids: list[str], *, now: float) -> None:
+        """:meth:`reopened` for each of ``ids``, as of ``now``, in one round trip."""
+        if not ids:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for notification_id in ids:
+                pipe.zadd(open_key(notification_id), {notification_id: int(now)}, xx=True)
+            pipe.execute()
+
     def forget_open(self, notification_id: str) -> None:
         """Not open any more (its record is gone, or moved on without this index knowing)."""
         self.redis.zrem(open_key(notification_id), notification_id)

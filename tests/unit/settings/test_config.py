@@ -750,7 +750,8 @@ ALIYUN = {
           "NOTIFIER_TWILIO_BASE_URL": "http://twilio.internal"}, "NOTIFIER_TWILIO_BASE_URL"),
         ({**ALIYUN, "NOTIFIER_SMS_PROVIDERS": "aliyun",
           "NOTIFIER_ALIYUN_ENDPOINT": "http://dysmsapi.internal"}, "NOTIFIER_ALIYUN_ENDPOINT"),
-        ({"NOTIFIER_QINIU_UPLOAD_URL": "http://upload.qiniup.com"}, "NOTIFIER_QINIU_UPLOAD_URL"),
+        ({"NOTIFIER_QINIU_ACCESS_KEY": "ak", "NOTIFIER_QINIU_SECRET_KEY": "sk",
+          "NOTIFIER_QINIU_UPLOAD_URL": "http://upload.qiniup.com"}, "NOTIFIER_QINIU_UPLOAD_URL"),
     ],
 )  # fmt: skip
 def test_production_sends_no_key_number_or_code_over_http_but_to_this_machine(
@@ -767,6 +768,15 @@ def test_production_sends_no_key_number_or_code_over_http_but_to_this_machine(
     load_settings()  # outside production, anything
 
 
+def test_a_vendor_not_in_use_is_not_held_to_https(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A variable left behind for a provider no route names stopped production's start.
+    setenv(monkeypatch, {**PROD_READY, "NOTIFIER_TWILIO_BASE_URL": "http://twilio.internal",
+                         "NOTIFIER_ALIYUN_ENDPOINT": "http://dysmsapi.internal",
+                         "NOTIFIER_QINIU_UPLOAD_URL": "http://upload.qiniup.com",
+                         "NOTIFIER_MAIL_PROVIDERS": "outbox"})  # fmt: skip
+    load_settings()
+
+
 def test_production_logs_in_to_a_relay_off_this_machine_only_over_tls(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -780,5 +790,6 @@ def test_production_logs_in_to_a_relay_off_this_machine_only_over_tls(
     monkeypatch.setenv("NOTIFIER_MAIL_USE_TLS", "true")
     load_settings()
     monkeypatch.setenv("NOTIFIER_MAIL_USE_TLS", "false")
-    monkeypatch.setenv("NOTIFIER_MAIL_SERVER", "127.0.0.1")  # a relay on this machine
-    load_settings()
+    for here in ("127.0.0.1", "127.0.0.2", "LOCALHOST", "localhost.", "::1"):
+        monkeypatch.setenv("NOTIFIER_MAIL_SERVER", here)  # a relay on this machine
+        load_settings()

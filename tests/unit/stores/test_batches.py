@@ -169,11 +169,15 @@ def test_a_batch_whose_fan_out_message_was_lost_is_fanned_out_again(app: Flask) 
     assert requeue_lost_fan_outs(rt, now=later) == 0  # its message is there: on its way
     rt.redis.delete(lane)  # lost
     assert requeue_lost_fan_outs(rt, now=time.time()) == 0  # not long enough ago
-    assert requeue_lost_fan_outs(rt, now=later) == 1
+    assert requeue_lost_fan_outs(rt, now=later) == 0  # first seen at this count of rows
+    assert requeue_lost_fan_outs(rt, now=later + LOST_AFTER) == 1  # no row made since
     assert rt.redis.llen(lane) == 1
     rt.redis.delete(lane)
-    assert requeue_lost_fan_outs(rt, now=later) == 0  # once each LOST_AFTER
-    # Fanned out in full, or cancelled: nothing to put back.
+    assert requeue_lost_fan_outs(rt, now=later + LOST_AFTER + 1) == 0  # not again at once
+    # A fan-out that makes rows (a running one: its message taken, the lane empty) is left to
+    # go on; copies of it every LOST_AFTER would each go on copying themselves.
+    fan_out(batch_id, store=rt.batches, queues=rt.row_queue_of, chunks=1)
+    assert requeue_lost_fan_outs(rt, now=later + 3 * LOST_AFTER) == 0
+    # Fanned out in full: nothing to put back, however long it is looked at.
     fan_out(batch_id, store=rt.batches, queues=rt.row_queue_of)
-    rt.redis.delete(f"notifier:fan_out_swept:{batch_id}")
-    assert requeue_lost_fan_outs(rt, now=later) == 0
+    assert requeue_lost_fan_outs(rt, now=later + 5 * LOST_AFTER) == 0
