@@ -4,8 +4,9 @@ client's prefix confines.
 A store keeps a key as a flat string, but what serves it often does not: an S3-compatible
 server, a CDN or an HTTP client on the way resolves ``..`` and ``.`` segments, merges ``//``,
 drops a leading ``/`` or reads ``\\`` as ``/``, so ``u/beta/../../alpha/x`` is fetched as
-``alpha/x``. So a key (or a prefix) with an empty, ``.`` or ``..`` segment, a leading ``/``, a
-backslash or a control character is refused, and a prefix confines keys segment by segment:
+``alpha/x``. So a key (or a prefix) with an empty, ``.`` or ``..`` segment (written plainly or
+percent-encoded, ``%2e%2e``: a URL made by pasting the key in is decoded before it is resolved),
+a leading ``/``, a backslash or a control character is refused, and a prefix confines keys segment by segment:
 ``u/beta`` holds ``u/beta/x``, never ``u/betax/y``. A prefix's one trailing ``/`` is not an
 empty segment: ``u/beta`` and ``u/beta/`` are the same prefix, signed as ``u/beta/``.
 
@@ -16,11 +17,13 @@ OpenAPI document (ECMAScript syntax, as JSON Schema reads it); a test holds them
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Not a key: a leading "/"; "//" (an empty segment); a "." or ".." segment; a backslash or a
 # control character (Unicode's Cc: C0, DEL, C1). A key ends in a segment, a prefix may end in "/".
-_SEGMENTS = r"^(?!/)(?!.*//)(?!(?:.*/)?\.\.?(?:/|$))"
+_DOTS = r"(?:\.|%2[eE]){1,2}"  # a "." or ".." segment, any of its dots percent-encoded
+_SEGMENTS = r"^(?!/)(?!.*//)(?!(?:.*/)?" + _DOTS + r"(?:/|$))"
 _CHARACTERS = r"[^\\\x00-\x1f\x7f-\x9f]+$"
 KEY_PATTERN = _SEGMENTS + r"(?!.*/$)" + _CHARACTERS
 PREFIX_PATTERN = _SEGMENTS + _CHARACTERS
@@ -35,7 +38,7 @@ def fault(value: str, *, prefix: bool = False) -> str | None:
     if any(unicodedata.category(c) == "Cc" for c in value):
         return "must not hold a control character"
     path = value.removesuffix("/") if prefix else value
-    if any(segment in ("", ".", "..") for segment in path.split("/")):
+    if any(not segment or re.fullmatch(_DOTS, segment) for segment in path.split("/")):
         return "must not have an empty, . or .. segment"
     return None
 

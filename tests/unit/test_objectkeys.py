@@ -23,6 +23,12 @@ from notifier.objectkeys import KEY_PATTERN, PREFIX_PATTERN, fault, folder, with
         ("../x", "must not have an empty, . or .. segment", "must not have an empty, . or .. segment"),
         ("u/./x", "must not have an empty, . or .. segment", "must not have an empty, . or .. segment"),
         ("u/..", "must not have an empty, . or .. segment", "must not have an empty, . or .. segment"),
+        # Percent-encoded: a URL made by pasting the key in is decoded, then resolved.
+        ("u/%2e%2e/x", "must not have an empty, . or .. segment", "must not have an empty, . or .. segment"),
+        ("u/.%2E/x", "must not have an empty, . or .. segment", "must not have an empty, . or .. segment"),
+        ("u/%2e", "must not have an empty, . or .. segment", "must not have an empty, . or .. segment"),
+        ("u/%2e%2e%2e", None, None),  # three dots are a name, as "..." is
+        ("u/a%2eb.png", None, None),
         ("/u", "must not start with /", "must not start with /"),
         ("u\\x", "must not hold a backslash", "must not hold a backslash"),
         ("u\tx", "must not hold a control character", "must not hold a control character"),
