@@ -119,3 +119,8 @@ def configure(level: str, fmt: str) -> None:
         "twilio.http_client",
     ):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    # At DEBUG these log whole requests and answers, a message's text with its code among them
+    # (botocore: an SES SendEmail's raw MIME; urllib3 and requests: URLs with their tokens):
+    # never at DEBUG, whatever NOTIFIER_LOG_LEVEL asks.
+    for wire in ("botocore", "boto3", "urllib3", "requests", "s3transfer", "kombu", "amqp"):
+        logging.getLogger(wire).setLevel(max(logging.INFO, root.level))

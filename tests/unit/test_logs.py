@@ -80,3 +80,20 @@ def test_extras_of_any_shape_are_masked() -> None:
     entry = json.loads(JsonFormatter().format(record))
     assert entry["refusals"] == {"j***@bücher.example": [550, "<j***@bücher.example> unknown"]}
     assert (entry["numbers"], entry["count"]) == (["+86*********00"], 2)
+
+
+def test_at_debug_the_libraries_that_log_whole_requests_stay_at_info() -> None:
+    # botocore at DEBUG logs an SES SendEmail whole: its raw MIME, a code by mail in it.
+    import logging
+
+    from notifier import logs
+
+    before = {n: logging.getLogger(n).level for n in ("", "botocore", "urllib3", "notifier")}
+    try:
+        logs.configure("DEBUG", "text")
+        assert logging.getLogger("notifier").getEffectiveLevel() == logging.DEBUG
+        for wire in ("botocore", "urllib3", "requests", "kombu"):
+            assert logging.getLogger(wire).getEffectiveLevel() == logging.INFO, wire
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
