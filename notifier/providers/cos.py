@@ -23,7 +23,7 @@ from pydantic import Field, SecretStr
 
 from notifier.providers.forms import conditions, form_key
 from notifier.schemas import CosUploadRequest, S3UploadForm
-from notifier.settings import Environment, Settings, VendorSettings, text
+from notifier.settings import Settings, VendorSettings, https_in_production, text
 from notifier.timestamps import rfc3339
 
 # The key time starts this much before now: a COS whose clock is a little behind ours still
@@ -45,9 +45,7 @@ class CosSettings(VendorSettings):
 
     def check(self, settings: Settings) -> None:
         """In production the endpoint is https: browsers post the form there from https pages."""
-        production = settings.env is Environment.PRODUCTION
-        if production and self.endpoint and not self.endpoint.startswith("https://"):
-            raise ValueError("NOTIFIER_COS_ENDPOINT: must be https:// in production")
+        https_in_production(settings, self.variable("endpoint"), self.endpoint, here=False)
 
 
 def signature(secret_key: str, key_time: str, policy: str) -> str:

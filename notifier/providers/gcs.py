@@ -27,7 +27,7 @@ from pydantic import Field
 
 from notifier.providers.forms import FILENAME, conditions, form_key, signed_expiration
 from notifier.schemas import GcsUploadRequest, S3UploadForm
-from notifier.settings import Environment, Settings, VendorSettings
+from notifier.settings import Settings, VendorSettings, https_in_production
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -71,9 +71,7 @@ class GcsSettings(VendorSettings):
         at a user's upload); in production the endpoint is https."""
         if self.credentials_file:
             service_account(self.credentials_file)
-        production = settings.env is Environment.PRODUCTION
-        if production and not self.endpoint.startswith("https://"):
-            raise ValueError("NOTIFIER_GCS_ENDPOINT: must be https:// in production")
+        https_in_production(settings, self.variable("endpoint"), self.endpoint, here=False)
 
 
 class GcsUploads:

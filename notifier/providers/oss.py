@@ -31,7 +31,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from notifier.providers.forms import conditions, form_key
 from notifier.schemas import OssUploadRequest, S3UploadForm
-from notifier.settings import Environment, Settings, VendorSettings, text
+from notifier.settings import Settings, VendorSettings, https_in_production, text
 from notifier.timestamps import rfc3339
 
 ALGORITHM = "OSS4-HMAC-SHA256"
@@ -60,9 +60,7 @@ class OssSettings(VendorSettings):
     def check(self, settings: Settings) -> None:
         """In production the endpoint is https: browsers post the form there from https pages,
         with the signature in it."""
-        production = settings.env is Environment.PRODUCTION
-        if production and self.endpoint and not self.endpoint.startswith("https://"):
-            raise ValueError("NOTIFIER_OSS_ENDPOINT: must be https:// in production")
+        https_in_production(settings, self.variable("endpoint"), self.endpoint, here=False)
 
 
 def signing_key(secret: str, date: str, region: str) -> bytes:

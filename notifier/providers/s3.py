@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from notifier.providers.forms import conditions, form_key, signed_expiration
 from notifier.schemas import S3UploadForm, S3UploadRequest
-from notifier.settings import Environment, Settings, VendorSettings, text
+from notifier.settings import Settings, VendorSettings, https_in_production, text
 
 
 class S3Settings(VendorSettings):
@@ -46,9 +46,7 @@ class S3Settings(VendorSettings):
     def check(self, settings: Settings) -> None:
         """In production the endpoint is https: browsers post the form there from https pages,
         with the store's signature in it."""
-        production = settings.env is Environment.PRODUCTION
-        if production and self.endpoint_url and not self.endpoint_url.startswith("https://"):
-            raise ValueError("NOTIFIER_S3_ENDPOINT_URL: must be https:// in production")
+        https_in_production(settings, self.variable("endpoint_url"), self.endpoint_url, here=False)
 
 
 _made = threading.Lock()

@@ -31,7 +31,7 @@ from notifier.errors import PermanentProviderError, ProviderError, TransientProv
 from notifier.providers.base import OutgoingMail
 from notifier.providers.signed_http import operator_error, vendor_message
 from notifier.sendgrid_webhook import load_public_key
-from notifier.settings import Environment, Settings, VendorSettings, text
+from notifier.settings import Settings, VendorSettings, https_in_production, text
 
 log = logging.getLogger(__name__)
 PATH = "/v3/mail/send"
@@ -63,9 +63,7 @@ class SendGridSettings(VendorSettings):
     def check(self, settings: Settings) -> None:
         """A listed SendGrid needs its key; in production its base URL is https."""
         super().check(settings)
-        production = settings.env is Environment.PRODUCTION
-        if production and not self.base_url.startswith("https://"):
-            raise ValueError("NOTIFIER_SENDGRID_BASE_URL: must be https:// in production")
+        https_in_production(settings, self.variable("base_url"), self.base_url, here=False)
 
 
 def mail_send_body(message: OutgoingMail) -> dict[str, Any]:

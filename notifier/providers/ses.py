@@ -34,7 +34,7 @@ from notifier.providers.base import OutgoingMail
 from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import build_wire
 from notifier.providers.signed_http import operator_error, refusal
-from notifier.settings import Environment, Settings, VendorSettings, text
+from notifier.settings import Settings, VendorSettings, https_in_production, text
 
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -121,9 +121,7 @@ class SesSettings(VendorSettings):
     def check(self, settings: Settings) -> None:
         """A listed SES needs its region; in production its endpoint is https."""
         super().check(settings)
-        production = settings.env is Environment.PRODUCTION
-        if production and self.endpoint_url and not self.endpoint_url.startswith("https://"):
-            raise ValueError("NOTIFIER_SES_ENDPOINT_URL: must be https:// in production")
+        https_in_production(settings, self.variable("endpoint_url"), self.endpoint_url, here=False)
 
 
 class _Body:

@@ -84,12 +84,17 @@ class VendorSettings(BaseModel):
             raise ValueError(f"{missing}: required when {self.prefix} is listed")
 
 
-def https_in_production(settings: Settings, variable: str, url: str | None) -> None:
-    """In production a vendor's URL is https, or http to this machine (a local relay or
-    sidecar, a benchmark's stand-in): no key, number or code crosses a network in cleartext.
-    A ValueError naming ``variable`` otherwise."""
-    if settings.env.value != "production" or url is None or url.startswith("https://"):
+def https_in_production(
+    settings: Settings, variable: str, url: str | None, *, here: bool = True
+) -> None:
+    """In production a vendor's URL is https, or (with ``here``) http to this machine (a local
+    relay or sidecar, a benchmark's stand-in): no key, number or code crosses a network in
+    cleartext. A ValueError naming ``variable`` otherwise. Without ``here``, https only: a
+    browser posts a form there from an https page, or a test peer speaks TLS anyway."""
+    if settings.env.value != "production" or not url or url.startswith("https://"):
         return
+    if not here:
+        raise ValueError(f"{variable}: must be https:// in production")
     if not this_machine(urlsplit(url).hostname or ""):
         raise ValueError(f"{variable}: must be https:// in production (http only to this machine)")
 
