@@ -11,6 +11,8 @@ Two sources, merged at scrape time:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +40,8 @@ from notifier.stores.guard import BounceGuard, RateKind
 from notifier.stores.latency import BUCKETS, DELIVERY, PREFIX, QUEUE_WAIT
 from notifier.stores.notifications import dispatched_at_keys, metrics_keys
 from notifier.stores.slots import SHARDS, every_shard
+
+log = logging.getLogger(__name__)
 
 REQUESTS = Counter(
     "notifier_http_requests", "HTTP requests answered", ["route", "method", "status"]
@@ -145,22 +149,32 @@ def _memory(client: redis.Redis) -> Iterator[Metric]:
 
 
 def amqp_depths(celery: Celery, queues: Sequence[str]) -> Callable[[], dict[str, int]]:
-    """Read the lanes' lengths from a RabbitMQ broker (a passive declare each); {} if it fails."""
+    """Read the lanes' lengths from the broker (:func:`broker_depths`) at each scrape."""
+    return lambda: broker_depths(celery, queues)
 
-    def read() -> dict[str, int]:
-        try:
-            with celery.connection_for_read() as conn:
-                conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
-                channel: Any = conn.default_channel  # an AMQP channel (kombu types it vaguely)
-                return {
-                    queue: int(channel.queue_declare(queue=queue, passive=True).message_count)
-                    for queue in queues
-                }
-        except Exception:
-            # Unreachable, or a lane no worker has declared yet: no figure rather than a 500.
-            return {}
 
-    return read
+def broker_depths(celery: Celery, lanes: Sequence[str]) -> dict[str, int]:
+    """Each lane's ready messages on the broker (a passive declare, a channel each): 0 for one
+    the broker has no queue of (RabbitMQ's lane no worker declared, a Redis broker's empty
+    list: kombu says NOT_FOUND for both), none for one it could not say (unreachable: no
+    figure rather than a 500). One undeclared lane used to end the reading of all."""
+    found: dict[str, int] = {}
+    try:
+        with celery.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+            for lane in lanes:
+                channel: Any = conn.channel()  # RabbitMQ closes one that asked for no queue
+                try:
+                    found[lane] = int(channel.queue_declare(queue=lane, passive=True).message_count)
+                except conn.channel_errors as e:
+                    if getattr(e, "code", None) == 404 or "NOT_FOUND" in str(e):
+                        found[lane] = 0
+                finally:
+                    with contextlib.suppress(Exception):
+                        channel.close()
+    except Exception as e:
+        log.warning("the broker's lanes could not be read: %s", type(e).__name__)
+    return found
 
 
 def _dispatch_health(

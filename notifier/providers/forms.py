@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
 from typing import Any
 
 from notifier.schemas import S3UploadRequest
-from notifier.timestamps import rfc3339
+from notifier.timestamps import rfc3339, seconds
 
 FILENAME = "${filename}"  # the store puts the uploaded file's name here (a key under a prefix)
 
@@ -47,5 +46,4 @@ def signed_expiration(encoded: str, rules: list[Any], *, signer: str) -> str:
     lost = [rule for rule in rules if rule not in policy["conditions"]]
     if lost:
         raise RuntimeError(f"{signer} left conditions out of the policy: {lost}")
-    expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
-    return rfc3339(expiration.timestamp())
+    return rfc3339(seconds(policy["expiration"]))

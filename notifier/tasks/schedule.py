@@ -3,20 +3,19 @@ scheduled batches' fan-outs, and finished batches' callbacks."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
 
-from celery import Celery, shared_task
+from celery import shared_task
 
 from notifier.lanes import LANES, TaskNames
+from notifier.metrics import broker_depths
 from notifier.runtime import Runtime, runtime
 from notifier.services.callbacks import BATCH_EVENT
 from notifier.stores.batch_counts import DONE_MEMBER, FAN_OUT_MEMBER
 from notifier.stores.layout import migrate
 from notifier.stores.notifications import record_key
+from notifier.timestamps import seconds
 
 log = logging.getLogger(__name__)
 # A leased id that was not queued within this many seconds (its dispatcher died) comes due again.
@@ -60,29 +59,6 @@ def dispatch_due() -> int:
         requeue_lost(rt, now=time.time(), backlogs=backlogs)
         requeue_lost_fan_outs(rt, now=time.time(), backlogs=backlogs)
     return len(due)
-
-
-def broker_depths(celery: Celery, lanes: Sequence[str]) -> dict[str, int]:
-    """Each lane's ready messages on the broker (a passive declare, a channel each): 0 for one
-    the broker has no queue of (RabbitMQ's lane no worker declared, a Redis broker's empty
-    list: kombu says NOT_FOUND for both), none for one it could not say."""
-    found: dict[str, int] = {}
-    try:
-        with celery.connection_for_read() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
-            for lane in lanes:
-                channel: Any = conn.channel()  # RabbitMQ closes one that asked for no queue
-                try:
-                    found[lane] = int(channel.queue_declare(queue=lane, passive=True).message_count)
-                except conn.channel_errors as e:
-                    if getattr(e, "code", None) == 404 or "NOT_FOUND" in str(e):
-                        found[lane] = 0
-                finally:
-                    with contextlib.suppress(Exception):
-                        channel.close()
-    except Exception as e:
-        log.warning("the broker's lanes could not be read: %s", type(e).__name__)
-    return found
 
 
 class Backlogs:
@@ -210,7 +186,7 @@ def requeue_lost_fan_outs(rt: Runtime, *, now: float, backlogs: Backlogs | None 
     ):
         if total is None or done or cancelled == "1" or int(fanned or 0) >= int(total):
             continue
-        since = max(_seconds(created), _seconds(send_at))
+        since = max(seconds(created), seconds(send_at))
         if since > now - LOST_AFTER:
             continue  # not due, or not long enough ago
         seen = f"notifier:fan_out_seen:{batch_id}"
@@ -228,12 +204,3 @@ def requeue_lost_fan_outs(rt: Runtime, *, now: float, backlogs: Backlogs | None 
     if requeued:
         log.warning("queued again the fan-out of %d batches whose messages were lost", requeued)
     return requeued
-
-
-def _seconds(stamp: str | None) -> float:
-    """A stored RFC 3339 time as Unix seconds; 0 for none."""
-    if not stamp:
-        return 0.0
-    from datetime import datetime
-
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

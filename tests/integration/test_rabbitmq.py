@@ -104,7 +104,7 @@ def test_the_sweep_reads_each_lanes_length_from_rabbitmq(amqp: Amqp) -> None:
     # declared is NOT_FOUND (the channel closed), read as empty, the others still read.
     from celery import Celery
 
-    from notifier.tasks.schedule import broker_depths
+    from notifier.metrics import broker_depths
 
     probe = Celery("probe", broker=amqp.stack.env["NOTIFIER_BROKER_URL"])
     try:

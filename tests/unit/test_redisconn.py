@@ -352,8 +352,9 @@ def test_with_a_broker_of_its_own_the_sweep_reads_the_brokers_lanes(
     # alarm refused was rejected by Celery, and its record stayed retrying for ever. The lanes'
     # lengths come from the broker, kombu's passive declare (here a Redis broker's, through
     # kombu: an empty list is NOT_FOUND, read as 0); unknown, nothing is queued on a guess.
+    from notifier.metrics import broker_depths
     from notifier.tasks import schedule
-    from notifier.tasks.schedule import LOST_AFTER, broker_depths, requeue_lost
+    from notifier.tasks.schedule import LOST_AFTER, requeue_lost
 
     rt: Runtime = app.extensions["notifier"]
     rt.broker_is_state = False
