@@ -195,6 +195,7 @@ def page(deploy: Deploy, batch_id: str) -> list[dict[str, Any]]:
     return items
 
 
+@pytest.mark.soak
 def test_the_staleness_signal_shows_a_stopped_beat_and_its_return(deploy: Deploy) -> None:
     wait_for(lambda: deploy.dispatch_age() < 2, what="dispatch to be fresh")
     assert deploy.gauge("notifier_scheduled_overdue_seconds") == 0

@@ -221,6 +221,7 @@ def test_a_503_after_the_write_is_retried_with_its_key_and_sends_once(
     assert arrivals(stack, to) == 1
 
 
+@pytest.mark.soak
 def test_a_send_whose_web_is_killed_mid_request_is_sent_exactly_once(
     stack: Stack, edge: Edge, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -36,7 +36,8 @@ from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.smtp import RecordingHandler, SmtpSink
 from tests.support.peers.twilio import FakeTwilio
 
-pytestmark = pytest.mark.integration
+# Redis is filled on purpose and each send's recovery waited out (the sweep's 30 s): soak.
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 
 class FillingHandler(RecordingHandler):

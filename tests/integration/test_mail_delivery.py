@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from tests.support.harness.batches import post_batch, wait_batch
+from tests.support.harness.clients import auth
 from tests.support.harness.stack import Stack, address, send
 from tests.support.harness.wait import wait_for
 
@@ -144,3 +147,31 @@ def test_scheduled_mail_goes_out_on_time_and_a_cancelled_one_never(stack: Stack)
     assert 0 <= late < 2.5, f"sent {late:.2f}s after its time"
     assert stack.status(drop)["status"] == "cancelled"
     assert stack.smtp.received(drop) == []
+
+
+def test_ten_concurrent_requests_with_one_key_make_one_notification(stack: Stack) -> None:
+    """Ten requests at once with one Idempotency-Key, through gunicorn's workers: one mail."""
+    to = address("idem")
+    body = {"to": [to], "subject": "Once", "text": "Hello"}
+    headers = {**auth(), "Idempotency-Key": f"k-{to}"}
+    barrier = threading.Barrier(10)
+    answers: list[requests.Response] = []
+
+    def one() -> None:
+        barrier.wait()
+        answers.append(
+            requests.post(f"{stack.base}/v1/mail", json=body, headers=headers, timeout=30)
+        )
+
+    threads = [threading.Thread(target=one) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [a.status_code for a in answers] == [202] * 10
+    ids = {a.json()["id"] for a in answers}
+    assert len(ids) == 1
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 9
+    (notification_id,) = ids
+    stack.wait_status(notification_id, "sent")
+    assert len(stack.smtp.received(notification_id)) == 1

@@ -33,7 +33,8 @@ from tests.support.peers.sentinel import SentinelGroup
 from tests.support.peers.smtp import SmtpSink
 from tests.support.peers.twilio import FakeTwilio
 
-pytestmark = pytest.mark.integration
+# Each test takes a primary or a replica away on purpose and waits out what follows: soak.
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 
 def sentinel_stack(
@@ -64,7 +65,6 @@ def group(request: pytest.FixtureRequest) -> Iterator[SentinelGroup]:
 ONE_REPLICA = pytest.mark.parametrize("group", [1], indirect=True, ids=["one_replica"])
 
 
-@pytest.mark.soak
 def test_the_primary_killed_under_steady_mail_loses_nothing(
     group: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
 ) -> None:
@@ -145,7 +145,6 @@ def test_the_primary_killed_under_steady_mail_loses_nothing(
         stack.stop()
 
 
-@pytest.mark.soak
 def test_a_primary_that_vanishes_without_a_word_and_comes_back_loses_nothing(
     group: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
 ) -> None:
@@ -190,7 +189,6 @@ def test_a_primary_that_vanishes_without_a_word_and_comes_back_loses_nothing(
 
 
 @ONE_REPLICA
-@pytest.mark.soak
 def test_without_min_replicas_what_a_lagging_replica_lacks_is_lost(
     group: SentinelGroup, smtp: SmtpSink, twilio: FakeTwilio, tmp_path: Path
 ) -> None:
