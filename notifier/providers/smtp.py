@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import smtplib
 import threading
 import time
@@ -30,11 +31,12 @@ from pydantic import Field, SecretStr, model_validator
 
 from notifier import tracing
 from notifier.deadline import Deadline, let_go, watch
-from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
 from notifier.patches.flask_mail_timeout import TimedConnection
 from notifier.providers.base import OutgoingMail
 from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import Wire, build_wire
+from notifier.providers.signed_http import operator_error
 from notifier.settings import Settings, VendorSettings, text, this_machine
 
 log = logging.getLogger(__name__)
@@ -268,18 +270,39 @@ class SmtpMailProvider:
         if isinstance(e, smtplib.SMTPRecipientsRefused):
             code, reply = min(e.recipients.values())
             text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-            return _classified(code, f"SMTP {code}: {text} (all recipients refused)", self.name)
+            return self._sorted(code, text, f"SMTP {code}: {text} (all recipients refused)")
         if isinstance(e, smtplib.SMTPResponseException):
             if not _still_fit(e):
                 # The server is closing, or refuses our login: the operator's to fix, and
                 # the mail waits for it rather than failing.
                 return TransientProviderError(_describe(e), provider=self.name)
-            return _classified(e.smtp_code, _describe(e), self.name)
+            text = _reply_text(e)
+            if e.smtp_code >= 500 and isinstance(
+                e, (smtplib.SMTPSenderRefused, smtplib.SMTPHeloError)
+            ):
+                # MAIL FROM or EHLO refused: our sender or our host, not the recipient (553
+                # 5.7.1 "Sender address not verified", 530 5.7.0 "Authentication required"),
+                # but for a message too large for the server (552, 5.3.4, said at MAIL FROM
+                # when the server takes SIZE=), which no retry can send.
+                if e.smtp_code == 552 or "5.3.4" in text:
+                    return PermanentProviderError(_describe(e), provider=self.name)
+                return operator_error(self.name, str(e.smtp_code), text)
+            return self._sorted(e.smtp_code, text, _describe(e))
         if isinstance(e, (smtplib.SMTPException, OSError)):
             return TransientProviderError(
                 f"SMTP connection failed: {type(e).__name__}: {e}", provider=self.name
             )
         return e
+
+    def _sorted(self, code: int, text: str, error: str) -> ProviderError:
+        """A refusal at RCPT or DATA: 4xx transient; 5xx the recipient's or the content's
+        (permanent, no failover), unless it speaks of our account (``ACCOUNT_REFUSED``: the
+        operator's, logged at ERROR, and the next provider's turn)."""
+        if code < 500:
+            return TransientProviderError(error, provider=self.name)
+        if ACCOUNT_REFUSED.search(text):
+            return operator_error(self.name, str(code), text)
+        return PermanentProviderError(error, provider=self.name)
 
     def close(self) -> None:
         """Say QUIT and close the kept connections."""
@@ -324,15 +347,23 @@ def _quit(host: smtplib.SMTP) -> None:
         let_go(host)
 
 
-def _classified(
-    code: int, error: str, provider: str
-) -> TransientProviderError | PermanentProviderError:
-    if code >= 500:
-        return PermanentProviderError(error, provider=provider)
-    return TransientProviderError(error, provider=provider)
+# What a relay says, at RCPT or DATA, of our account or its configuration rather than of the
+# recipient or the content (the contract: "an unverified sender", "sending paused"... fail over):
+# SES's SMTP interface ("554 Message rejected: Email address is not verified", "Sending paused
+# for this account"), SendGrid's ("550 The from address does not match a verified Sender
+# Identity"), Postmark's ("Sender signature not defined"), a relay that will not relay for us
+# (Postfix's "554 5.7.1 <...>: Relay access denied"), a suspended account or a spent quota.
+ACCOUNT_REFUSED = re.compile(
+    r"not verified|verified sender|sender identity|sender signature|sending paused|suspended"
+    r"|quota|not allowed to send|relay(ing)? (access )?(denied|not permitted)",
+    re.IGNORECASE,
+)
+
+
+def _reply_text(e: smtplib.SMTPResponseException) -> str:
+    error = e.smtp_error
+    return error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
 
 
 def _describe(e: smtplib.SMTPResponseException) -> str:
-    error = e.smtp_error
-    text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
-    return f"SMTP {e.smtp_code}: {text}"
+    return f"SMTP {e.smtp_code}: {_reply_text(e)}"

@@ -168,6 +168,26 @@ def test_an_unverified_sender_at_ses_fails_over_and_tells_the_operator(
     )  # fmt: skip
 
 
+def test_an_smtp_relay_that_paused_our_account_leaves_the_mail_to_a_later_attempt(
+    providers: Providers,
+) -> None:
+    """SES down, SendGrid throttling, and the relay, last in the list, refusing the mail at DATA
+    as SES's SMTP interface says a paused account: the operator's (logged at ERROR), so the mail
+    is tried again, not failed, and goes out once a provider takes it."""
+    stack, to = providers.stack, address("paused")
+    providers.ses.plan(to, ses.UNAVAILABLE)
+    providers.sendgrid.plan(to, sendgrid.THROTTLED)
+    stack.smtp.refuse_data(to, "554 Message rejected: Sending paused for this account.")
+    notification_id = send(stack, to=[to])
+    record = stack.wait_status(notification_id, "sent", "failed", timeout=60)
+    assert taken(record) == ("sent", "ses", 2)
+    assert not stack.smtp.received(notification_id)
+    wait_for(
+        lambda: any("smtp refused our configuration: 554" in line for line in log_lines(stack)),
+        what="the worker's ERROR line for the operator",
+    )
+
+
 def test_a_code_by_mail_fails_over_as_mail_does(providers: Providers) -> None:
     stack, to = providers.stack, address("code")
     providers.ses.plan(to, ses.QUOTA)

@@ -63,6 +63,10 @@ class RecordingHandler:
         # Replies to DATA after the message is kept: a relay that took the mail but whose 250
         # never reached the sender (it sends again).
         self.data_plans: dict[str, deque[str]] = defaultdict(deque)
+        # Replies to MAIL FROM, by sender; and to DATA before the message is kept, by recipient:
+        # refusals of the whole mail (a sender not verified, an account's sending paused).
+        self.sender_plans: dict[str, deque[str]] = defaultdict(deque)
+        self.data_refusals: dict[str, deque[str]] = defaultdict(deque)
 
     async def handle_EHLO(
         self,
@@ -81,6 +85,9 @@ class RecordingHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         with self.lock:
+            plan = self.sender_plans.get(address.lower())
+            if plan:
+                return plan.popleft()
             self.transactions[id(session)] = server
             self.peak_in_flight = max(self.peak_in_flight, _open(self.transactions))
         envelope.mail_from = address
@@ -146,6 +153,11 @@ class RecordingHandler:
             with self.lock:
                 self.refused.append((content, faults))
             return f"550 5.6.0 Not RFC 5322 lines: {faults[0]}"
+        with self.lock:
+            for address in envelope.rcpt_tos:
+                refusal = self.data_refusals.get(address.lower())
+                if refusal:
+                    return refusal.popleft()
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         with self.lock:
             notification_id = str(parsed["X-Notification-Id"])
@@ -199,6 +211,17 @@ class SmtpSink:
         then 250: a relay whose yes was lost, so the same mail arrives again."""
         with self.handler.lock:
             self.handler.data_plans[address.lower()].extend(answers)
+
+    def plan_sender(self, sender: str, *answers: str) -> None:
+        """Answer MAIL FROM ``sender`` with these replies, one a transaction, then 250."""
+        with self.handler.lock:
+            self.handler.sender_plans[sender.lower()].extend(answers)
+
+    def refuse_data(self, address: str, *answers: str) -> None:
+        """Answer DATA of a mail to ``address`` with these replies, one an attempt, keeping
+        nothing, then take it."""
+        with self.handler.lock:
+            self.handler.data_refusals[address.lower()].extend(answers)
 
     @property
     def connections(self) -> int:

@@ -11,6 +11,7 @@ import pytest
 
 from notifier.embedded import free_port
 from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.providers.signed_http import OperatorError
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
 from tests.support.harness.mail import mail
 from tests.support.peers.smtp import SmtpSink
@@ -101,6 +102,59 @@ def test_4xx_is_transient_and_5xx_permanent(sink: SmtpSink) -> None:
         provider.send_mail(message=mail(to=("gone@example.com",)))
     provider.send_mail(message=mail("ok"))  # the connection is still good
     assert sink.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("where", "reply"),
+    [
+        # SES's SMTP interface (the sandbox, or the account paused for its bounce rate), and
+        # SendGrid's and Postmark's, about the sender; a relay that will not relay for us.
+        ("sender", "553 5.7.1 <noreply@example.com>: Sender address rejected: not verified"),
+        ("sender", "530 5.7.0 Authentication required"),
+        ("data", "554 Message rejected: Sending paused for this account."),
+        ("data", "550 The from address does not match a verified Sender Identity."),
+        ("data", "554 Message rejected: Email address is not verified."),
+        ("recipient", "554 5.7.1 <ada@example.com>: Relay access denied"),
+    ],
+)
+def test_a_refusal_of_our_account_or_sender_is_the_operators_and_fails_over(
+    sink: SmtpSink, where: str, reply: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The contract: a refusal about the provider's account or configuration (sending paused,
+    an unverified sender) fails over; only the recipient's or the content's is permanent."""
+    provider = provider_for(sink.port)
+    plan = {"sender": sink.plan_sender, "data": sink.refuse_data, "recipient": sink.plan}[where]
+    plan("noreply@example.com" if where == "sender" else "ada@example.com", reply)
+    with pytest.raises(OperatorError) as refused:
+        provider.send_mail(message=mail())
+    assert isinstance(refused.value, TransientProviderError)  # the next provider's turn
+    assert refused.value.code == reply[:3]
+    ours = [r for r in caplog.records if r.name.startswith("notifier")]
+    assert [r.levelname for r in ours if "refused our configuration" in r.message] == ["ERROR"]
+    assert "ada@example.com" not in str(refused.value) + "".join(r.getMessage() for r in ours)
+    assert sink.received("n1") == []
+    provider.send_mail(message=mail())  # the next attempt, on the same connection
+    assert len(sink.received("n1")) == 1 and sink.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("where", "reply"),
+    [
+        ("sender", "552 5.3.4 Message size exceeds fixed maximum message size"),
+        ("data", "550 5.7.1 Message rejected as spam"),
+        ("data", "554 5.6.0 Message content rejected"),
+        ("recipient", "550 5.1.1 <ada@example.com>: Recipient address rejected: unknown"),
+    ],
+)
+def test_a_refusal_of_the_recipient_or_the_content_is_permanent(
+    sink: SmtpSink, where: str, reply: str
+) -> None:
+    provider = provider_for(sink.port)
+    plan = {"sender": sink.plan_sender, "data": sink.refuse_data, "recipient": sink.plan}[where]
+    plan("noreply@example.com" if where == "sender" else "ada@example.com", reply)
+    with pytest.raises(PermanentProviderError, match=reply[:3]):
+        provider.send_mail(message=mail())
+    assert sink.received("n1") == []
 
 
 def test_refused_connection_is_transient() -> None:
