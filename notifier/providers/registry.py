@@ -34,7 +34,14 @@ from notifier.providers.ses import SesMailProvider, SesSettings
 from notifier.providers.smtp import SmtpMailProvider, SmtpSettings
 from notifier.providers.tencent import TencentSettings, TencentSmsProvider
 from notifier.providers.twilio import TwilioSettings, TwilioSmsProvider
-from notifier.settings import ConfigError, Settings, Vendor, VendorSettings, dkim_entries
+from notifier.settings import (
+    ConfigError,
+    Environment,
+    Settings,
+    Vendor,
+    VendorSettings,
+    dkim_entries,
+)
 
 P = TypeVar("P")
 MailFactory = Callable[[Settings], MailProvider]
@@ -129,7 +136,18 @@ def _models(factories: Iterable[object]) -> tuple[type[VendorSettings], ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _find(name: str, built_in: dict[str, P], group: str, variable: str = "") -> P:
+# Providers for the tests alone: they keep what they are given in the worker's memory, where no
+# one reads it, and record it sent. Not a provider production may name (the contract's lists do
+# not have them): it stops start-up there, as an unknown name does.
+TESTS_ONLY = frozenset({"memory"})
+
+
+def _find(name: str, built_in: dict[str, P], group: str, variable: str, production: bool) -> P:
+    if production and name in TESTS_ONLY:
+        raise ConfigError(
+            f"{variable}: {name!r} is for tests (it keeps messages in the worker's memory and"
+            " records them sent), not production"
+        )
     if name in built_in:
         return built_in[name]
     for entry in entry_points(group=group, name=name):
@@ -144,7 +162,13 @@ def mail_factories(settings: Settings) -> dict[str, MailFactory]:
     the variable for an unknown one."""
     variable = settings.mail_providers_variable
     return {
-        name: _find(name, MAIL_PROVIDERS, "notifier.mail_providers", variable)
+        name: _find(
+            name,
+            MAIL_PROVIDERS,
+            "notifier.mail_providers",
+            variable,
+            settings.env is Environment.PRODUCTION,
+        )
         for name in settings.mail_providers
     }
 
@@ -157,6 +181,12 @@ def sms_factories(settings: Settings) -> dict[str, SmsFactory]:
         for name in names:
             named.setdefault(name, "NOTIFIER_SMS_COUNTRY_PROVIDERS")
     return {
-        name: _find(name, SMS_PROVIDERS, "notifier.sms_providers", variable)
+        name: _find(
+            name,
+            SMS_PROVIDERS,
+            "notifier.sms_providers",
+            variable,
+            settings.env is Environment.PRODUCTION,
+        )
         for name, variable in named.items()
     }

@@ -16,7 +16,8 @@ from tests.support.peers.redis_server import RedisServer
 
 EVICTS = "NOTIFIER_REDIS_URL: Redis's maxmemory-policy is volatile-lru; it must be noeviction"
 PRODUCTION = {
-    "env": "production", "sms_providers": "console", "captcha_secret": "0" * 20,
+    "env": "production", "sms_providers": "console", "mail_provider": "outbox",
+    "captcha_secret": "0" * 20,
     "s3_endpoint_url": "https://s3.example.com", "oss_endpoint": "https://oss.example.com",
     "cos_endpoint": "https://cos.example.com",
 }  # fmt: skip

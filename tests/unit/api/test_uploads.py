@@ -118,6 +118,7 @@ def production(make_settings: Callable[..., Settings], **overrides: Any) -> Flas
     settings = make_settings(
         env="production",
         sms_providers=["console"],
+        mail_provider="outbox",  # (the tests' `memory` stops a production start)
         captcha_secret="0" * 32,
         s3_endpoint_url="https://s3.example",
         oss_endpoint="https://oss.example",

@@ -724,15 +724,41 @@ def test_production_with_development_providers_says_so_at_start(
     https = {f"{store}": f"https://{store.split('_')[0]}.example"
              for store in ("s3_endpoint_url", "oss_endpoint", "cos_endpoint")}  # fmt: skip
     settings = make_settings(env="production", sms_providers=["console"], api_keys=[],
-                             captcha_secret="0123456789abcdef0123", **https)  # fmt: skip
+                             mail_provider="outbox", captcha_secret="0123456789abcdef0123",
+                             **https)  # fmt: skip
     with caplog.at_level("WARNING", logger="notifier"):
         create_app(settings)
     (line,) = [r.getMessage() for r in caplog.records if "development providers" in r.getMessage()]
-    assert "console" in line and "memory" in line  # the tests' mail provider
+    assert "console" in line and "outbox" in line
     caplog.clear()
     with caplog.at_level("WARNING", logger="notifier"):
         create_app(make_settings())  # testing: nothing to say
     assert not [r for r in caplog.records if "development providers" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("providers", "variable"),
+    [
+        ({"mail_provider": "memory"}, "NOTIFIER_MAIL_PROVIDER"),
+        ({"mail_providers": ["smtp", "memory"]}, "NOTIFIER_MAIL_PROVIDERS"),
+        ({"sms_providers": ["console", "memory"]}, "NOTIFIER_SMS_PROVIDERS"),
+        ({"sms_country_providers": {"86": ["memory"]}}, "NOTIFIER_SMS_COUNTRY_PROVIDERS"),
+    ],
+)
+def test_the_tests_memory_provider_stops_a_production_start(
+    make_settings: Callable[..., Settings], providers: dict[str, Any], variable: str
+) -> None:
+    # It keeps messages in the worker's memory and records them sent: mail and codes lost.
+    https = {f"{store}": f"https://{store.split('_')[0]}.example"
+             for store in ("s3_endpoint_url", "oss_endpoint", "cos_endpoint")}  # fmt: skip
+    base = {"env": "production", "sms_providers": ["console"], "mail_provider": "outbox",
+            "api_keys": [], "captcha_secret": "0123456789abcdef0123",
+            "mail_server": "smtp.example.com", **https}  # fmt: skip
+    if "mail_providers" in providers:
+        del base["mail_provider"]
+    with pytest.raises(ConfigError, match=rf"^{variable}: 'memory' is for tests"):
+        create_app(make_settings(**{**base, **providers}))
+    create_app(make_settings(**{**base, **providers, "env": "testing"}))  # the tests' own
 
 
 ALIYUN = {
