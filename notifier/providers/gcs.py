@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from notifier.providers.forms import FILENAME, conditions, form_key, signed_expiration
 from notifier.schemas import GcsUploadRequest, S3UploadForm
@@ -64,7 +64,13 @@ class GcsSettings(VendorSettings):
     prefix: ClassVar[str] = "gcs"
 
     credentials_file: str | None = Field(default=None, min_length=1)
-    endpoint: str = Field(default="https://storage.googleapis.com", pattern=r"^https?://[^\s/]+$")
+    # A trailing slash is taken, as OSS's and COS's endpoints take one.
+    endpoint: str = Field(default="https://storage.googleapis.com", pattern=r"^https?://[^\s/]+/?$")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _without_slash(cls, endpoint: str) -> str:
+        return endpoint.rstrip("/")
 
     def check(self, settings: Settings) -> None:
         """The key file reads as a service account's (every process, at start-up, rather than
