@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     # A status record (never the message itself) is kept this long after its last change.
     status_ttl: int = Field(7 * 24 * 3600, ge=60)
     max_body_size: int = Field(1024 * 1024, ge=1024)
-    # POST /v1/mail/batch only: 10,000 rows with their data take more than a mail does.
+    # The batch routes (mail and SMS): 10,000 rows with their data take more than a mail does.
     batch_max_body_size: int = Field(8 * 1024 * 1024, ge=1024)
     # Rows a client may have in batches not done yet; a batch that would pass it is 429.
     batch_max_pending: int = Field(100_000, ge=1)
