@@ -205,6 +205,9 @@ COUNTERS = {
                  "Delivery attempts started; mode: live, or test (simulated for a test key)",
                  ["kind", "mode"]),
     "provider_errors": ("notifier_provider_errors", "Failed provider calls", ["provider"]),
+    "failures": ("notifier_failures",
+                 "Live notifications that ended failed or undelivered, by the provider that last"
+                 " had them (none: no provider did, as a code that expired unsent)", ["provider"]),
     "callbacks": ("notifier_callbacks",
                   "Status callback attempts: sent (a 2xx), retrying (to be tried again), failed"
                   " (given up); held: put back without an attempt (no free slot, or its receiver"

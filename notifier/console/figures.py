@@ -27,7 +27,7 @@ class Lane:
 class Overview:
     lanes: list[Lane]
     provider_errors: dict[str, int]
-    failures: dict[str, int]  # notifications failed for good, by kind
+    failures: dict[str, int]  # live notifications failed or undelivered, by provider
     beat_last_run: float | None
     scheduled: int
     overdue: float
@@ -74,9 +74,8 @@ def overview(rt: Runtime) -> Overview:
     for labels, value in samples.get("notifier_provider_errors_total", []):
         errors[labels["provider"]] = errors.get(labels["provider"], 0) + int(value)
     failures: dict[str, int] = {}
-    for labels, value in samples.get("notifier_notifications_total", []):
-        if labels["status"] in ("failed", "undelivered"):
-            failures[labels["kind"]] = failures.get(labels["kind"], 0) + int(value)
+    for labels, value in samples.get("notifier_failures_total", []):
+        failures[labels["provider"]] = failures.get(labels["provider"], 0) + int(value)
     last = _one(samples, "notifier_scheduled_dispatch_last_run_timestamp_seconds")
     return Overview(
         lanes=lanes,

@@ -180,6 +180,31 @@ def test_the_overview_shows_each_lane_and_its_sends_a_minute(
                      r"</td>\s*<td>mail</td><td class=\"num\">1</td>", clients)  # fmt: skip
 
 
+def test_the_overview_shows_failures_by_provider(app: Flask, operator: FlaskClient) -> None:
+    # The contract: "failures and provider errors by provider" (they were shown by kind).
+    rt: Runtime = app.extensions["notifier"]
+    refused, bounced, expired, sent, tried = (
+        app.test_client()
+        .post("/v1/mail", json={"to": [f"p{n}@example.com"], **MAIL}, headers=auth("shop"))
+        .get_json()["id"]
+        for n in range(5)
+    )
+    rt.store.claim(refused, lease=30, max_attempts=3)
+    rt.store.settle(refused, "failed", provider="ses", error="MessageRejected")
+    for one in (bounced, sent):
+        rt.store.claim(one, lease=30, max_attempts=3)
+        rt.store.settle(one, "sent", provider="smtp", provider_ref=f"<{one}>")
+    rt.store.receipt("smtp", f"<{bounced}>", "undelivered", error="unreachable")
+    rt.store.claim(expired, lease=0, max_attempts=1)
+    assert rt.store.claim(expired, lease=30, max_attempts=1).status == "failed"  # no provider
+    rt.store.claim(tried, lease=30, max_attempts=3)
+    rt.store.settle(tried, "retrying", provider="sendgrid", error="429")  # not final
+    failures = page(operator, "/console/").split("<h2>Failures</h2>", 1)[1].split("</div>", 1)[0]
+    rows = re.findall(r'<tr><td>([^<]+)</td><td class="num">(\d+)</td></tr>', failures)
+    assert "<th>Provider</th>" in failures
+    assert rows == [("none", "1"), ("ses", "1"), ("smtp", "1")]
+
+
 def test_resume_a_paused_client_from_its_row(
     app: Flask, operator: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,6 +14,7 @@
 -- Returns {the status it had (false for no record), callback due (1/0)}: cancelled when that
 -- status is one of ARGV[5].
 --#include lib/batch_counts.lua
+--#include lib/final.lua
 --#include lib/timeline.lua
 
 local record, payload, schedule, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -26,8 +27,7 @@ batch_moved(record, status, 'cancelled', ARGV[2])
 noted(record, 'cancelled', '', '', 'was ' .. status)
 redis.call('ZREM', schedule, ARGV[1])
 redis.call('DEL', payload)
-local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
-redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':cancelled' .. mode, 1)
+count_final(metrics, record, 'cancelled')
 local due = 0
 if string.find(ARGV[4], ' ' .. redis.call('HGET', record, 'client') .. ' ', 1, true) then
   due = 1

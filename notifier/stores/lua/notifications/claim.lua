@@ -24,6 +24,7 @@
 --   {status, 0, '0'}                    final already, or 'missing'.
 -- A first attempt's wait in its lane goes in the queue_wait histogram.
 --#include lib/batch_counts.lua
+--#include lib/final.lua
 --#include lib/observe.lua
 --#include lib/timeline.lua
 --#include lib/message_log.lua
@@ -48,7 +49,7 @@ end
 if batch_cancelled(record) then
   redis.call('HSET', record, 'status', 'cancelled', 'updated_at', ARGV[1])
   redis.call('DEL', payload)
-  redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':cancelled' .. mode, 1)
+  count_final(metrics, record, 'cancelled')
   batch_moved(record, status, 'cancelled', ARGV[1])
   noted(record, 'cancelled', '', '', 'its batch was cancelled')
   return {'cancelled', -1, '0'}
@@ -58,7 +59,7 @@ if attempts >= tonumber(ARGV[4]) then
   redis.call('HSET', record, 'status', 'failed', 'updated_at', ARGV[1],
              'error', 'gave up after ' .. attempts .. ' attempts that did not finish')
   redis.call('DEL', payload)
-  redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':failed' .. mode, 1)
+  count_final(metrics, record, 'failed')
   batch_moved(record, status, 'failed', ARGV[1])
   noted(record, 'attempt', '', 'attempt ' .. attempts, 'failed: gave up, attempts did not finish')
   log_failed(record)

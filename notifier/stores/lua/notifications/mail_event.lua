@@ -29,6 +29,7 @@
 -- again), or the status that leaves nothing to apply ('missing' for no record; an open one's
 -- send is not recorded yet). first: the mail's first permanent bounce, or its first complaint.
 --#include lib/batch_counts.lua
+--#include lib/final.lua
 --#include lib/timeline.lua
 --#include lib/message_log.lua
 
@@ -105,8 +106,7 @@ batch_moved(record, 'sent', new, now)
 redis.call('EXPIRE', record, ARGV[5])
 if new == 'undelivered' then log_failed(record) end
 redis.call('HINCRBY', metrics, 'receipts:' .. ARGV[6] .. ':' .. new, 1)
-local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
-redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':' .. new .. mode, 1)
+count_final(metrics, record, new)
 local due = 0
 if ARGV[9] == new then due = tell() end
 return {'moved', due, first, client}

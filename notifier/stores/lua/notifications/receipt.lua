@@ -15,6 +15,7 @@
 -- Returns {'moved', callback due (1/0)}, or {status, 0} with the status that leaves nothing to
 -- move ('missing' for no record; an open one's send is not recorded yet).
 --#include lib/batch_counts.lua
+--#include lib/final.lua
 --#include lib/timeline.lua
 --#include lib/message_log.lua
 
@@ -28,8 +29,7 @@ noted(record, 'receipt', ARGV[5], '', ARGV[1])
 redis.call('EXPIRE', record, ARGV[4])
 if ARGV[1] == 'undelivered' then log_failed(record) end
 redis.call('HINCRBY', metrics, 'receipts:' .. ARGV[5] .. ':' .. ARGV[1], 1)
-local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
-redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':' .. ARGV[1] .. mode, 1)
+count_final(metrics, record, ARGV[1])
 local due = 0
 if string.find(ARGV[7], ' ' .. redis.call('HGET', record, 'client') .. ' ', 1, true) then
   due = 1

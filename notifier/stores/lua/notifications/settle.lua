@@ -31,6 +31,7 @@
 -- Without a message (a broker other than this Redis),
 -- 'callback due' says to publish one. A full Redis records it all the same (lib/past_full.lua).
 --#include lib/batch_counts.lua
+--#include lib/final.lua
 --#include lib/observe.lua
 --#include lib/past_full.lua
 --#include lib/timeline.lua
@@ -59,8 +60,7 @@ redis.call('EXPIRE', record, ARGV[5])
 if final == '1' then
   redis.call('DEL', payload)
   if new ~= 'sent' and new ~= 'cancelled' then log_failed(record) end
-  local mode = redis.call('HGET', record, 'mode') == 'test' and ':test' or ':live'
-  redis.call('HINCRBY', metrics, 'final:' .. redis.call('HGET', record, 'kind') .. ':' .. new .. mode, 1)
+  count_final(metrics, record, new)
 end
 if ARGV[3] ~= '' and ARGV[2] ~= '' then
   redis.call('HINCRBY', metrics, 'provider_errors:' .. ARGV[2], 1)
