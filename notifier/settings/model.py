@@ -91,6 +91,13 @@ class ConsoleUser(BaseModel):
         return value
 
 
+# ISO 3166-1 alpha-2 codes of places with no telephone numbering plan of their own, which the
+# phone-number library has no region for (Antarctica, Bouvet Island, South Georgia, Heard Island,
+# Pitcairn, the French Southern Territories, the US Minor Outlying Islands): a list of ISO codes
+# may name them, and they match no number.
+ISO_WITHOUT_NUMBERS = frozenset({"AQ", "BV", "GS", "HM", "PN", "TF", "UM"})
+
+
 class Settings(BaseSettings):
     """Every setting of the contract; see README "Settings" for what each one means."""
 
@@ -381,7 +388,7 @@ class Settings(BaseSettings):
             import phonenumbers
 
             codes = {code.strip().upper() for code in value.split(",") if code.strip()}
-            unknown = sorted(codes - phonenumbers.SUPPORTED_REGIONS)
+            unknown = sorted(codes - phonenumbers.SUPPORTED_REGIONS - ISO_WITHOUT_NUMBERS)
             if unknown:
                 raise ValueError(f"not ISO 3166 alpha-2 country codes: {', '.join(unknown)}")
             return frozenset(codes)
