@@ -54,8 +54,15 @@ def _build(settings: Settings, serve: bool) -> Flask:
             ", ".join(sorted(listed)),
         )
     if filled.development_key is not None:
-        # The key itself is printed by `notifier run`, never logged.
-        log.info("development API key (all scopes) in %s", settings.state_dir / "dev-api-key")
+        # Development without NOTIFIER_API_KEYS: one key, printed at start-up (the contract), by
+        # the web (gunicorn's master, once), never logged. `notifier run` prints it itself and
+        # hands its processes the key's client, so none of them comes here.
+        kept = settings.state_dir / "dev-api-key"
+        if serve:
+            print(f"development API key: {filled.development_key} (kept in {kept})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        else:
+            log.info("development API key (all scopes) in %s", kept)
 
     app = Flask("notifier")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_size

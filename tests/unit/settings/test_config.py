@@ -712,6 +712,24 @@ def test_a_state_folder_that_cannot_be_made_is_one_line_naming_it(
         create_app(settings)
 
 
+def test_development_prints_its_one_key_at_the_webs_start_and_never_logs_it(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The contract: "development: one key printed at start-up" (a Procfile web started alone;
+    # `notifier run` prints it in its banner and hands its processes the key's client).
+    settings = make_settings(env="development", state_dir=tmp_path / "state", api_keys=None)
+    with caplog.at_level("INFO", logger="notifier"):
+        create_app(settings)
+        create_app(settings, serve=False)  # a worker or beat: where it is kept, not the key
+    key = (tmp_path / "state" / "dev-api-key").read_text().strip()
+    printed = capsys.readouterr().err
+    assert printed.count(key) == 1 and f"development API key: {key}" in printed
+    assert key not in caplog.text and "dev-api-key" in caplog.text
+
+
 def test_an_unknown_provider_of_a_country_names_that_variable(
     make_settings: Callable[..., Settings],
 ) -> None:
