@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,14 +13,9 @@ from tests.support.harness.stack import (
     Stack,
     code_sent_to,
     new_phone,
-    stack_settings,
-    start_stack,
     verify,
 )
 from tests.support.harness.wait import wait_for
-from tests.support.peers.redis_server import RedisServer
-from tests.support.peers.smtp import SmtpSink
-from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 
@@ -149,32 +143,3 @@ def test_two_concurrent_sends_one_202_one_429(stack: Stack) -> None:
     for t in threads:
         t.join()
     assert sorted(codes) == [202, 429]
-
-
-@pytest.fixture(scope="module")
-def failover_stack(
-    redis_server: RedisServer, smtp: SmtpSink, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """A second stack whose SMS providers are ``twilio,console``, Twilio always failing."""
-    down = FakeTwilio().start()
-    settings = stack_settings(redis_server, smtp, down, tmp_path_factory.mktemp("failover"), db=2)
-    settings["sms_providers"] = "twilio,console"
-    running = start_stack(settings, smtp, down)
-    yield running
-    running.stop()
-    down.stop()
-
-
-def test_failover_to_the_next_provider(failover_stack: Stack) -> None:
-    stack = failover_stack
-    phone = new_phone()
-    stack.twilio.plan(phone, (503, 20503))
-    notification_id = send(stack, phone).json()["id"]
-    status = stack.wait_status(notification_id, "sent")
-    assert (status["provider"], status["attempts"]) == ("console", 1)
-    assert stack.twilio.requests == 1 and stack.twilio.texts_to(phone) == []
-    printed = wait_for(
-        lambda: re.search(rf"SMS to {re.escape(phone)}: .*?(\d{{6}})", stack.worker.output()),
-        what="the console provider's text",
-    )
-    assert verify(stack, phone, printed[1]) == {"valid": True}

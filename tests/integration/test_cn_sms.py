@@ -8,6 +8,7 @@ delivery receipts are posted as each vendor posts them, with the token in the UR
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -15,7 +16,8 @@ import pytest
 import requests
 
 from tests.support.harness.sms import ALIYUN_TOKEN, TENCENT_TOKEN, Texting
-from tests.support.harness.stack import Stack
+from tests.support.harness.stack import Stack, verify
+from tests.support.harness.wait import wait_for
 from tests.support.peers import aliyun, tencent
 
 pytestmark = pytest.mark.integration
@@ -102,6 +104,25 @@ def test_other_countries_keep_the_default_order(
     assert len(stack.twilio.texts_to(phone)) == 1
     assert not [s for s in ali.sent if aliyun.e164(s.phone) == phone]
     assert not [s for s in ten.sent if s.phone == phone]
+
+
+def test_other_countries_fail_over_down_the_default_order(
+    cn_stack: tuple[Stack, aliyun.FakeAliyun, tencent.FakeTencent],
+) -> None:
+    """Twilio down for a US number: the next of NOTIFIER_SMS_PROVIDERS (the console) sends the
+    code, which verifies."""
+    stack, _, _ = cn_stack
+    phone = f"+1202555{uuid.uuid4().int % 10**4:04d}"
+    stack.twilio.plan(phone, (503, 20503))
+    status = stack.wait_status(captcha(stack, phone), "sent", "failed")
+    assert (status["status"], status["provider"], status["attempts"]) == ("sent", "console", 1)
+    # Twilio was asked (its planned 503 taken) and sent nothing.
+    assert stack.twilio.planned(phone) is None and stack.twilio.texts_to(phone) == []
+    printed = wait_for(
+        lambda: re.search(rf"SMS to {re.escape(phone)}: .*?(\d{{6}})", stack.worker.output()),
+        what="the console provider's text",
+    )
+    assert verify(stack, phone, printed[1]) == {"valid": True}
 
 
 def push(stack: Stack, provider: str, token: str, reports: Any) -> requests.Response:

@@ -152,8 +152,8 @@ class Texting:
 def texting_stack(
     redis_server: RedisServer, smtp: SmtpSink, twilio: FakeTwilio, root: Path
 ) -> Iterator[Texting]:
-    """A stack sending +86 through Aliyun then Tencent, the rest through Twilio (its Redis
-    database 9), with the operator's named SMS, a public URL, both vendors' receipt tokens, and a
+    """A stack sending +86 through Aliyun then Tencent, the rest through Twilio then the console
+    (its Redis database 9), with the operator's named SMS, a public URL, both vendors' receipt tokens, and a
     shop and a test key beside the tests' clients; started, and stopped with its peers."""
     with contextlib.ExitStack() as stop:
         ali, ten = aliyun.FakeAliyun().start(), tencent.FakeTencent().start()
@@ -172,6 +172,8 @@ def texting_stack(
             templates_dir=templates_dir(root / "templates"),
             api_keys=api_keys_with(shop, sandbox),
             public_url=PUBLIC_URL,
+            # The rest: Twilio, then the console provider (the quick start's), which prints.
+            sms_providers="twilio,console",
             aliyun_receipt_token=ALIYUN_TOKEN,
             tencent_receipt_token=TENCENT_TOKEN,
             sms_timeout=5,
