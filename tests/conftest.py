@@ -22,7 +22,7 @@ from tests.support.peers.redis_server import RedisServer
 
 # The session's stacks of tests/integration/conftest.py that more than one module uses, and how
 # many test workers (pytest-xdist) share the modules that use each: one start a worker.
-SHARED_STACKS = {"stack": 2, "texting": 1, "callbacks": 1}
+SHARED_STACKS = {"stack": 2, "texting": 1, "callbacks": 1, "events": 1}
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

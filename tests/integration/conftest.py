@@ -12,7 +12,7 @@ from celery import Celery
 
 from tests.support.harness.callbacks import callbacks_stack
 from tests.support.harness.clients import bucket
-from tests.support.harness.events import Events, events_stack
+from tests.support.harness.events import events_stack
 from tests.support.harness.sms import texting_stack
 from tests.support.harness.stack import Stack, stack_settings, start_stack
 from tests.support.peers.chromium import Page
@@ -71,24 +71,6 @@ def cos() -> Iterator[FakeCos]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def events(
-    request: pytest.FixtureRequest,
-    redis_server: RedisServer,
-    smtp: SmtpSink,
-    twilio: FakeTwilio,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Events]:
-    """A stack whose mail goes to the local SES, then SendGrid, then SMTP, both providers'
-    events coming back signed (tests/support/harness/events.py), for the module: on its
-    ``EVENTS_DB`` of the session's Redis, with its ``EVENTS_SETTINGS`` on top."""
-    module = request.module
-    folder = Path(tmp_path_factory.mktemp("events"))
-    settings = getattr(module, "EVENTS_SETTINGS", {})
-    with events_stack(redis_server, smtp, twilio, folder, module.EVENTS_DB, **settings) as started:
-        yield started
-
-
 def session_stack(name: str, start: Starter[T]) -> Any:
     """A fixture ``name`` of the session: the stack ``start`` starts on the session's Redis and
     peers (and a folder of its own), stopped as the session ends. The modules that use it go to
@@ -114,6 +96,13 @@ texting = session_stack("texting", texting_stack)
 # The stack with a public URL and two clients whose callbacks go to receivers, one of them a
 # test key's (tests/support/harness/callbacks.py): test_receipts_callbacks and test_test_keys.
 callbacks = session_stack("callbacks", callbacks_stack)
+# The stack whose mail goes to the local SES, then SendGrid, then SMTP, both providers' events
+# coming back signed (tests/support/harness/events.py), on database 12 of the session's Redis:
+# test_mail_events and test_redis_holds_no_recipient (test_bounce_guard has one of its own).
+events = session_stack(
+    "events",
+    lambda redis_server, smtp, twilio, folder: events_stack(redis_server, smtp, twilio, folder, 12),
+)
 
 
 @pytest.fixture(scope="session")

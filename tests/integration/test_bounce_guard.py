@@ -6,18 +6,35 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.harness.events import Events, recipients
+from tests.support.harness.events import Events, events_stack, recipients
 from tests.support.harness.processes import BIN, ROOT
 from tests.support.peers import ses_events as documented
+from tests.support.peers.redis_server import RedisServer
+from tests.support.peers.smtp import SmtpSink
+from tests.support.peers.twilio import FakeTwilio
 
 pytestmark = pytest.mark.integration
 VOLUME = 10  # the guard's minimum volume here: one bounce in ten is the pause rate
-EVENTS_DB = 13
-EVENTS_SETTINGS = {"bounce_guard_min_volume": VOLUME}
+
+
+@pytest.fixture(scope="module")
+def events(
+    redis_server: RedisServer,
+    smtp: SmtpSink,
+    twilio: FakeTwilio,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Events]:
+    """The session's events stack as tests/integration/conftest.py makes it, but a stack of its
+    own (its Redis database 13) whose guard weighs a client's rates from VOLUME mails."""
+    folder = Path(tmp_path_factory.mktemp("guarded"))
+    with events_stack(redis_server, smtp, twilio, folder, 13, bounce_guard_min_volume=VOLUME) as s:
+        yield s
 
 
 def metric(events: Events, name: str, client: str) -> float:

@@ -21,7 +21,6 @@ from tests.support.peers import ses_events as documented
 from tests.support.peers import sns
 
 pytestmark = pytest.mark.integration
-EVENTS_DB = 12
 
 
 def test_ses_confirms_our_subscription_through_the_web_process(events: Events) -> None:

@@ -28,7 +28,6 @@ from tests.support.harness.wait import wait_for
 from tests.support.peers import ses_events as documented
 
 pytestmark = pytest.mark.integration
-EVENTS_DB = 10
 CLIENT_IP = "203.0.113.77"  # the end user's address the codes are asked from
 
 
