@@ -300,7 +300,7 @@ class SmtpMailProvider:
         operator's, logged at ERROR, and the next provider's turn)."""
         if code < 500:
             return TransientProviderError(error, provider=self.name)
-        if ACCOUNT_REFUSED.search(text):
+        if ACCOUNT_REFUSED.search(text) and not RECIPIENTS_CODE.search(text):
             return operator_error(self.name, str(code), text)
         return PermanentProviderError(error, provider=self.name)
 
@@ -354,10 +354,15 @@ def _quit(host: smtplib.SMTP) -> None:
 # Identity"), Postmark's ("Sender signature not defined"), a relay that will not relay for us
 # (Postfix's "554 5.7.1 <...>: Relay access denied"), a suspended account or a spent quota.
 ACCOUNT_REFUSED = re.compile(
-    r"not verified|verified sender|sender identity|sender signature|sending paused|suspended"
-    r"|quota|not allowed to send|relay(ing)? (access )?(denied|not permitted)",
+    r"not verified|verified sender|sender identity|sender signature|sending paused"
+    r"|account (is )?suspended|sending quota|daily (message |sending )?quota|not allowed to send"
+    r"|relay(ing)? (access )?(denied|not permitted)",
     re.IGNORECASE,
 )
+# An enhanced status code about the address or the mailbox (X.1.x, X.2.x: RFC 3463): the
+# recipient's, whatever else the text says ("552 5.2.2 ... over quota", "550 5.2.1 Mailbox
+# suspended").
+RECIPIENTS_CODE = re.compile(r"\b5\.[12]\.\d{1,3}\b")
 
 
 def _reply_text(e: smtplib.SMTPResponseException) -> str:

@@ -144,6 +144,9 @@ def test_a_refusal_of_our_account_or_sender_is_the_operators_and_fails_over(
         ("data", "550 5.7.1 Message rejected as spam"),
         ("data", "554 5.6.0 Message content rejected"),
         ("recipient", "550 5.1.1 <ada@example.com>: Recipient address rejected: unknown"),
+        # The recipient's mailbox, though the words could be an account's.
+        ("recipient", "552 5.2.2 The email account that you tried to reach is over quota"),
+        ("data", "550 5.2.1 Mailbox suspended: account suspended"),
     ],
 )
 def test_a_refusal_of_the_recipient_or_the_content_is_permanent(
