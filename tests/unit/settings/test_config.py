@@ -737,15 +737,18 @@ def test_an_unknown_provider_of_a_country_names_that_variable(
         create_app(make_settings(sms_country_providers={"86": ["pigeon"]}))
 
 
+# The upload stores' endpoints over https, as production asks of them.
+STORES_HTTPS = {store: f"https://{store.split('_')[0]}.example"
+                for store in ("s3_endpoint_url", "oss_endpoint", "cos_endpoint")}  # fmt: skip
+
+
 def test_production_with_development_providers_says_so_at_start(
     make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
     # The console SMS provider prints numbers and codes to stdout: allowed, never quiet.
-    https = {f"{store}": f"https://{store.split('_')[0]}.example"
-             for store in ("s3_endpoint_url", "oss_endpoint", "cos_endpoint")}  # fmt: skip
     settings = make_settings(env="production", sms_providers=["console"], api_keys=[],
                              mail_provider="outbox", captcha_secret="0123456789abcdef0123",
-                             **https)  # fmt: skip
+                             **STORES_HTTPS)  # fmt: skip
     with caplog.at_level("WARNING", logger="notifier"):
         create_app(settings)
     (line,) = [r.getMessage() for r in caplog.records if "development providers" in r.getMessage()]
@@ -769,11 +772,9 @@ def test_the_tests_memory_provider_stops_a_production_start(
     make_settings: Callable[..., Settings], providers: dict[str, Any], variable: str
 ) -> None:
     # It keeps messages in the worker's memory and records them sent: mail and codes lost.
-    https = {f"{store}": f"https://{store.split('_')[0]}.example"
-             for store in ("s3_endpoint_url", "oss_endpoint", "cos_endpoint")}  # fmt: skip
     base = {"env": "production", "sms_providers": ["console"], "mail_provider": "outbox",
             "api_keys": [], "captcha_secret": "0123456789abcdef0123",
-            "mail_server": "smtp.example.com", **https}  # fmt: skip
+            "mail_server": "smtp.example.com", **STORES_HTTPS}  # fmt: skip
     if "mail_providers" in providers:
         del base["mail_provider"]
     with pytest.raises(ConfigError, match=rf"^{variable}: 'memory' is for tests"):
