@@ -269,14 +269,14 @@ class SmtpMailProvider:
             return TransientProviderError(f"SMTP connection lost: {e}", provider=self.name)
         if isinstance(e, smtplib.SMTPRecipientsRefused):
             code, reply = min(e.recipients.values())
-            text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+            text = _decoded(reply)
             return self._sorted(code, text, f"SMTP {code}: {text} (all recipients refused)")
         if isinstance(e, smtplib.SMTPResponseException):
             if not _still_fit(e):
                 # The server is closing, or refuses our login: the operator's to fix, and
                 # the mail waits for it rather than failing.
                 return TransientProviderError(_describe(e), provider=self.name)
-            text = _reply_text(e)
+            text = _decoded(e.smtp_error)
             if e.smtp_code >= 500 and isinstance(
                 e, (smtplib.SMTPSenderRefused, smtplib.SMTPHeloError)
             ):
@@ -365,10 +365,10 @@ ACCOUNT_REFUSED = re.compile(
 RECIPIENTS_CODE = re.compile(r"\b5\.[12]\.\d{1,3}\b")
 
 
-def _reply_text(e: smtplib.SMTPResponseException) -> str:
-    error = e.smtp_error
-    return error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+def _decoded(reply: bytes | str) -> str:
+    """A server's reply text (smtplib keeps it as the bytes that came)."""
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
 def _describe(e: smtplib.SMTPResponseException) -> str:
-    return f"SMTP {e.smtp_code}: {_reply_text(e)}"
+    return f"SMTP {e.smtp_code}: {_decoded(e.smtp_error)}"
