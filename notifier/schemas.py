@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -34,17 +34,47 @@ Status = Literal[
 ]  # fmt: skip
 
 
-def _ranges(code_points: list[int]) -> str:
-    """A regex character class's body (no brackets) holding exactly ``code_points``, sorted."""
-    spans: list[list[int]] = []
+Spans = tuple[tuple[int, int], ...]  # code points, first to last, each span's both included
+
+
+def _spans(code_points: Iterable[int]) -> Spans:
+    """``code_points`` (sorted) as spans."""
+    spans: list[tuple[int, int]] = []
     for cp in code_points:
         if spans and spans[-1][1] == cp - 1:
-            spans[-1][1] = cp
+            spans[-1] = (spans[-1][0], cp)
         else:
-            spans.append([cp, cp])
+            spans.append((cp, cp))
+    return tuple(spans)
+
+
+def _class(spans: Spans) -> str:
+    """A regex character class's body (no brackets) holding exactly ``spans``."""
     # As the characters themselves: the document's JSON escapes them, and the regex engines
     # that read it (Python's, ECMA 262's, Rust's) take a literal alike, astral ones too.
     return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in spans)
+
+
+def _ranges(code_points: list[int]) -> str:
+    """A regex character class's body (no brackets) holding exactly ``code_points``, sorted."""
+    return _class(_spans(code_points))
+
+
+def _within(spans: Spans, first: int, last: int) -> Spans:
+    return tuple((max(a, first), min(b, last)) for a, b in spans if a <= last and b >= first)
+
+
+def _without(spans: Spans, first: int, last: int) -> Spans:
+    kept: list[tuple[int, int]] = []
+    for a, b in spans:
+        if b < first or a > last:
+            kept.append((a, b))
+            continue
+        if a < first:
+            kept.append((a, first - 1))
+        if b > last:
+            kept.append((last + 1, b))
+    return tuple(kept)
 
 
 # Not printable: controls, format characters (zero-width, bidi overrides), separators but the
@@ -53,6 +83,42 @@ def _ranges(code_points: list[int]) -> str:
 _NONCHARACTERS = {*range(0xFDD0, 0xFDF0)} | {
     plane + last for plane in range(0, 0x110000, 0x10000) for last in (0xFFFE, 0xFFFF)
 }
+_UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp", "Zs"})
+
+
+def unprintable_spans() -> Spans:
+    """What the running Python's Unicode data says is not printable: a look at each of the 1.1
+    million code points, a quarter of a second of CPU."""
+    return _spans(
+        cp
+        for cp in range(0x110000)
+        if cp in _NONCHARACTERS
+        or (unicodedata.category(chr(cp)) in _UNPRINTABLE_CATEGORIES and cp != 0x20)
+    )
+
+
+# unprintable_spans() of the Unicode data of the Pythons the service runs on, worked out once:
+# gunicorn's master would otherwise spend a fifth of its start on it, at every start. 3.11's
+# Unicode 14.0 and 3.12's 15.0 differ in one span (15.0 made U+13439..U+1343F format
+# characters); 3.13's 15.1 is 15.0's. Another version's is worked out at first use; a unit test
+# (tests/unit/api/test_openapi.py) works out the running one's and compares.
+_UNICODE_14 = (
+    (0x0, 0x1F), (0x7F, 0xA0), (0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C),
+    (0x6DD, 0x6DD), (0x70F, 0x70F), (0x890, 0x891), (0x8E2, 0x8E2), (0x1680, 0x1680),
+    (0x180E, 0x180E), (0x2000, 0x200F), (0x2028, 0x202F), (0x205F, 0x2064), (0x2066, 0x206F),
+    (0x3000, 0x3000), (0xD800, 0xF8FF), (0xFDD0, 0xFDEF), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB),
+    (0xFFFE, 0xFFFF), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x13438), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0x1FFFE, 0x1FFFF), (0x2FFFE, 0x2FFFF), (0x3FFFE, 0x3FFFF), (0x4FFFE, 0x4FFFF),
+    (0x5FFFE, 0x5FFFF), (0x6FFFE, 0x6FFFF), (0x7FFFE, 0x7FFFF), (0x8FFFE, 0x8FFFF), (0x9FFFE, 0x9FFFF),
+    (0xAFFFE, 0xAFFFF), (0xBFFFE, 0xBFFFF), (0xCFFFE, 0xCFFFF), (0xDFFFE, 0xDFFFF), (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F), (0xEFFFE, 0x10FFFF),
+)  # fmt: skip
+_UNICODE_15 = tuple((a, 0x1343F if a == 0x13430 else b) for a, b in _UNICODE_14)
+UNPRINTABLE: dict[str, Spans] = {
+    "14.0.0": _UNICODE_14,
+    "15.0.0": _UNICODE_15,
+    "15.1.0": _UNICODE_15,
+}
 
 
 @cache
@@ -60,26 +126,19 @@ def printable_rules() -> tuple[re.Pattern[str], str, str]:
     """A regex that finds a character that is not printable, and the two patterns the document
     says it with: what a printable string matches, and what it must not.
 
-    Worked out on first use: a look at each of the 1.1 million code points takes a third of a
-    second, which a process that never reads a reference (beat, most workers, a start that a bad
-    setting stops) need not pay; gunicorn's master works it out before it forks its workers.
+    Worked out on first use (gunicorn's master works it out before it forks its workers), from
+    the table of the running Python's Unicode version (``UNPRINTABLE``) where there is one.
     """
-    unprintable = _NONCHARACTERS | {
-        cp
-        for cp in range(0x110000)
-        if unicodedata.category(chr(cp)) in {"Cc", "Cf", "Cs", "Co", "Zl", "Zp", "Zs"}
-        and cp != 0x20
-    }
+    unprintable = UNPRINTABLE.get(unicodedata.unidata_version) or unprintable_spans()
     # The document's, in two parts: none of the characters above, and none of the private use
     # planes 15 and 16 (131,068 characters a generator of values would have to steer around one
     # by one: schemathesis takes 25 times as long). A JSON string cannot hold a lone surrogate
     # (the parser refuses one before any pattern), and a Rust regex cannot name one.
-    said = unprintable - set(range(0xD800, 0xE000))
-    planes_15_16 = set(range(0xF0000, 0x110000))
+    said = _without(unprintable, 0xD800, 0xDFFF)
     return (
-        re.compile(f"[{_ranges(sorted(unprintable))}]"),
-        f"^[^{_ranges(sorted(said - planes_15_16))}]*$",
-        f"[{_ranges(sorted(said & planes_15_16))}]",
+        re.compile(f"[{_class(unprintable)}]"),
+        f"^[^{_class(_without(said, 0xF0000, 0x10FFFF))}]*$",
+        f"[{_class(_within(said, 0xF0000, 0x10FFFF))}]",
     )
 
 

@@ -163,6 +163,24 @@ def test_the_document_uses_only_json_schema_keywords_and_portable_patterns(
     assert found == []
 
 
+def test_the_unprintable_table_is_the_running_pythons_unicode_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What is printable comes from a table a Unicode version (gunicorn's master once worked it
+    out at every start): the running Python's row must be what its Unicode data says, and a
+    Python whose version has no row works the same rules out itself."""
+    import unicodedata
+
+    from notifier import schemas
+
+    assert schemas.UNPRINTABLE[unicodedata.unidata_version] == schemas.unprintable_spans()
+    from_the_table = schemas.printable_rules()
+    monkeypatch.setattr(schemas, "UNPRINTABLE", {})
+    worked_out = schemas.printable_rules.__wrapped__()
+    assert worked_out[0].pattern == from_the_table[0].pattern
+    assert worked_out[1:] == from_the_table[1:]
+
+
 def test_the_characters_urlsplit_refuses_in_a_netloc_are_all_named() -> None:
     """A callback URL's netloc may hold none of them (urlsplit's _checknetloc); the document
     names them so, and must name every one the running Python's Unicode data has."""
