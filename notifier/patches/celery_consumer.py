@@ -13,7 +13,9 @@ full).
   ``Consumer.on_connection_error_before_connected`` and
   ``Consumer.on_connection_error_after_connected`` (overridden: ``Consumer.start`` calls one of
   them after each failed start of the consumer, before it restarts it, and takes more than five
-  restarts in a second for a fault it logs at CRITICAL).
+  restarts in a second for a fault it logs at CRITICAL); ``Consumer.__init__`` (extended: the
+  options it hands each step, ``without_mingle`` and ``without_gossip``, which
+  ``Mingle.__init__`` and ``Gossip.__init__`` read, are set).
 - Checked with: celery 5.7.0, kombu 5.7.0.
 - Upstream: no issue found for any (the delay queues set up on each URL of a cluster's list
   in turn; the worker's reconnect pauses fixed at kombu's defaults; a broker that answers and
@@ -74,6 +76,16 @@ class Consumer(CeleryConsumer):
             f"{__name__}:ClusterDelayedDelivery" if step.endswith(":DelayedDelivery") else step
             for step in CeleryConsumer.Blueprint.default_steps
         )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Mingle and Gossip off, as `celery worker --without-mingle --without-gossip` would turn
+        # them off (the Procfile's line is the contract's, without them): Mingle asks the other
+        # workers for the tasks they revoked and waits a second for their answers before the
+        # worker takes anything, at every start (Notifier revokes no task: a cancel is the
+        # record's); Gossip has every worker read every other's heartbeat, every two seconds,
+        # for an election and clock sync nothing here uses. The heartbeats are still sent (for
+        # Flower's list of workers), and remote control (`celery inspect`) still answers.
+        super().__init__(*args, **{**kwargs, "without_mingle": True, "without_gossip": True})
 
     def ensure_connected(self, conn: Any) -> Any:
         ensure = conn.ensure_connection

@@ -127,6 +127,9 @@ PATCHES = (
                 "4f84dbfff329d28f"
             ),
             "celery.worker.consumer.consumer:Consumer.start": "53bd1abe3456722d",
+            "celery.worker.consumer.consumer:Consumer.__init__": "c27ca6ec2d4bbfe4",
+            "celery.worker.consumer.mingle:Mingle.__init__": "1b4339cd4174241e",
+            "celery.worker.consumer.gossip:Gossip.__init__": "a38f7af7bdf4c760",
         },
     ),
     Patch(
@@ -557,6 +560,31 @@ def test_celery_sets_up_delayed_delivery_on_each_url_of_what_ours_returns_once()
     step._setup_delayed_delivery = lambda c, url: set_up.append(url)
     step.start(SimpleNamespace(app=celery))
     assert set_up == [nodes], _re_check("celery_consumer")
+
+
+def test_our_consumer_starts_without_mingle_and_gossip_and_keeps_heartbeat_and_control() -> None:
+    """What `celery worker --without-mingle --without-gossip` turns off, whatever the command
+    line said: Celery's own consumer, given the same options, keeps both on."""
+    from celery.worker.consumer import Consumer as CeleryConsumer
+
+    from notifier.patches.celery_consumer import Consumer
+
+    app = Celery(set_as_current=False, broker="redis://127.0.0.1:1/0")  # never connected
+
+    def steps(consumer_class: type[CeleryConsumer]) -> dict[str, bool | None]:
+        consumer = consumer_class(
+            lambda *args: None,
+            app=app,
+            hostname="worker@test",
+            controller=SimpleNamespace(use_eventloop=True, state=None),
+            worker_options={"without_mingle": False, "without_gossip": False},  # the CLI's
+        )
+        return {type(step).__name__: step.enabled for step in consumer.blueprint.steps.values()}
+
+    celerys, ours = steps(CeleryConsumer), steps(Consumer)
+    assert celerys["Mingle"] and celerys["Gossip"], _re_check("celery_consumer")
+    assert not ours["Mingle"] and not ours["Gossip"], _re_check("celery_consumer")
+    assert ours["Heart"] and ours["Control"] and ours["Tasks"]
 
 
 def test_celery_reconnects_through_ensure_connection_with_the_pauses_ours_gives() -> None:

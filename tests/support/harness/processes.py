@@ -115,12 +115,9 @@ def spawn_worker(
     sized += [] if queues is None else ["-Q", queues]
     return Process(
         "worker",
-        [
-            str(BIN / "celery"), "-A", "celery_app", "worker", "--loglevel", "INFO",
-            *sized, "--without-gossip", "--without-mingle",
-        ],
+        [str(BIN / "celery"), "-A", "celery_app", "worker", "--loglevel", "INFO", *sized],
         env,
-    )  # fmt: skip
+    )
 
 
 def start_worker(
