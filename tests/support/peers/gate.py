@@ -4,13 +4,13 @@ on, or stands for a Notifier that cannot take it (an error answer, or nothing li
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Self
 
 import requests
 
 from notifier.embedded import free_port
-from tests.support.peers.http_peer import PeerHandler
+from tests.support.peers.http_peer import PeerHandler, PeerServer
 
 
 class Gate:
@@ -26,7 +26,7 @@ class Gate:
         self.status: int | None = None
         self.refused = 0
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
+        self.server: PeerServer | None = None
 
     @property
     def url(self) -> str:
@@ -34,8 +34,7 @@ class Gate:
 
     def start(self) -> Self:
         """Listen (again, on the same port) and forward."""
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self.server.daemon_threads = True
+        self.server = PeerServer(("127.0.0.1", self.port), self._handler())
         threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()

@@ -16,9 +16,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from tests.support.peers.http_peer import PeerHandler
+from tests.support.peers.http_peer import PeerHandler, PeerServer
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class CallbackReceiver:
         self.peak_in_flight = 0
         self._held: set[socket.socket] = set()  # the connections of the requests it holds
         self._stopping = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = PeerServer(("127.0.0.1", 0), self._handler())
         threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -48,7 +48,7 @@ from urllib3.util.connection import create_connection
 from notifier.deadline import watch, watched_pools
 from notifier.sns import MAX_RESPONSE_BYTES, CertificateAdapter
 from tests.support.loopback.sns_loopback import SERVER_NAMES
-from tests.support.peers.http_peer import PeerHandler
+from tests.support.peers.http_peer import PeerHandler, PeerServer
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"
 HOST = SERVER_NAMES[0]
@@ -283,8 +283,7 @@ class SnsPeer:
     def __post_init__(self) -> None:
         self.files.setdefault(CERT_PATH, self.pki.signing_pem)
         self.stopping = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = PeerServer(("127.0.0.1", 0), self._handler())
         self.server.socket = self.pki.server_context.wrap_socket(
             self.server.socket, server_side=True
         )
