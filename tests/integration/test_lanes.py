@@ -47,6 +47,7 @@ def test_a_captcha_posted_behind_a_mail_backlog_overtakes_it(stack: Stack) -> No
         wait_for(lambda: all(i in stack.smtp.handler.arrivals for i in mails), timeout=60)
     finally:
         stack.smtp.handler.rcpt_delay = 0.0
+        stack.ensure_worker()  # the session's stack: the modules after need it
     before = sum(stack.smtp.handler.arrivals[i] < arrived for i in mails)
     # In one queue the code would come after all 300 mails; in its own lane it is taken at
     # the worker's first free thread.

@@ -107,6 +107,7 @@ def test_a_mail_captcha_behind_1000_queued_mails_arrives_before_they_drain(stack
         wait_for(lambda: all(i in stack.smtp.handler.arrivals for i in mails), timeout=120)
     finally:
         stack.smtp.handler.rcpt_delay = 0.0
+        stack.ensure_worker()  # the session's stack: the modules after need it
     before = sum(stack.smtp.handler.arrivals[i] < arrived for i in mails)
     # Behind them in one queue it would come last; on the captcha lane it is taken first.
     assert before < 100, f"{before} of 1000 mails reached the relay before the login code"

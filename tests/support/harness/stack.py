@@ -20,6 +20,7 @@ from tests.support.harness.processes import (
     notifier_env,
     spawn_web,
     spawn_worker,
+    start_worker,
     stop_all,
     web_up,
 )
@@ -43,6 +44,12 @@ class Stack:
 
     def stop(self) -> None:
         stop_all([self.web, self.beat, self.worker])
+
+    def ensure_worker(self) -> None:
+        """Start the worker again if a test stopped it and failed before it did: a session's
+        stack serves the modules after it."""
+        if not self.worker.alive():
+            self.worker = start_worker(self.env)
 
     def post(self, path: str, body: Any, who: str = "tester", **kw: Any) -> requests.Response:
         return requests.post(f"{self.base}{path}", json=body, headers=auth(who), timeout=10, **kw)

@@ -10,6 +10,7 @@ at its next look, a tenth of a second or a trickle's pause later, on a busy mach
 
 from __future__ import annotations
 
+import json
 import select
 import socket
 import threading
@@ -37,6 +38,9 @@ class CallbackReceiver:
         self.lock = threading.Lock()
         self.received: list[Received] = []
         self.answers: deque[int] = deque()  # planned statuses, then 200
+        # Planned statuses for the callbacks of one notification (by its ``reference``), which
+        # no other callback in flight can take (``plan``); then ``answers``, then 200.
+        self.planned: dict[str, deque[int]] = {}
         # Cleared, requests wait for it before they are answered (a receiver that hangs).
         self.released = threading.Event()
         self.released.set()
@@ -66,6 +70,22 @@ class CallbackReceiver:
         self.trickle = None
         self.released.set()
 
+    def plan(self, reference: str, statuses: list[int]) -> None:
+        """Answer the callbacks that carry ``reference`` with ``statuses``, one each, first."""
+        with self.lock:
+            self.planned.setdefault(reference, deque()).extend(statuses)
+
+    def _status(self, body: bytes) -> int:
+        """The answer to a callback whose body is ``body`` (with ``lock`` held)."""
+        try:
+            reference = json.loads(body).get("reference")
+        except (ValueError, AttributeError):
+            reference = None
+        planned = self.planned.get(reference) if isinstance(reference, str) else None
+        if planned:
+            return planned.popleft()
+        return self.answers.popleft() if self.answers else 200
+
     def for_notification(self, notification_id: str) -> list[Received]:
         with self.lock:
             return [r for r in self.received if notification_id.encode() in r.body]
@@ -78,7 +98,7 @@ class CallbackReceiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
                     receiver.received.append(Received(dict(self.headers), body, time.time()))
-                    status = receiver.answers.popleft() if receiver.answers else 200
+                    status = receiver._status(body)
                     receiver.in_flight += 1
                     receiver._held.add(self.connection)
                     at_once = sum(not _hung_up(held) for held in receiver._held)
