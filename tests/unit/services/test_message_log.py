@@ -210,6 +210,27 @@ def test_a_timeline_tells_each_step_and_never_the_content(rt: Runtime) -> None:
     assert timeline(rt, str(uuid.uuid4())) is None
 
 
+@pytest.mark.parametrize("pad", ["", "x", "xy"])  # one of the three cuts inside a character
+def test_a_reply_in_another_script_is_cut_between_characters(rt: Runtime, pad: str) -> None:
+    """A timeline line is cut to 64 bytes. A mail server's reply in Chinese (3 bytes a character)
+    cut inside a character left bytes no read could decode: the record (the API's status), the
+    log's pages and the timeline all failed, for as long as the record was kept."""
+    mail = made(rt)
+    rt.store.claim(mail, lease=30, max_attempts=3)
+    error = f"SMTP 550: {pad}用户不存在 mailbox unavailable"
+    rt.store.settle(mail, "failed", provider="smtp", error=error)
+    found = rt.store.get(mail)
+    assert found is not None and found.status == "failed"
+    assert ids(page(rt, LogFilter(status="failed"), limit=10)) == [mail]
+    steps = timeline(rt, mail)
+    assert steps is not None
+    outcome = steps[-1].outcome or ""
+    assert f"failed: {error}".startswith(outcome) and outcome.startswith("failed: SMTP 550: ")
+    last = int(rt.redis.hget(record_key(mail), "en") or 0) - 1  # the attempt's line, as kept
+    raw = cast(str | None, rt.redis.hget(record_key(mail), f"e{last % 20}"))
+    assert raw is not None and raw.endswith(outcome) and len(raw.encode()) <= 64
+
+
 def test_a_cancelled_scheduled_one_s_timeline(rt: Runtime) -> None:
     later = made(rt, send_at=time.time() + 600)
     assert rt.store.cancel(later) == "scheduled"
