@@ -80,15 +80,33 @@ class ConsoleUser(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    # werkzeug's scrypt (or pbkdf2) hash: method$salt$hash.
+    # werkzeug's hash, method$salt$hash: its scrypt (what `notifier console add-user` makes) or
+    # pbkdf2, at no less than their costs today.
     password_hash: SecretStr
 
     @field_validator("password_hash")
     @classmethod
     def _slow_hash(cls, value: SecretStr) -> SecretStr:
-        if not re.fullmatch(r"(scrypt|pbkdf2):[^$]+\$[^$]+\$[0-9a-f]+", value.get_secret_value()):
-            raise ValueError("not a hash of `notifier console add-user` (scrypt or pbkdf2)")
+        found = re.fullmatch(r"([a-z0-9:]+)\$[^$]+\$[0-9a-f]+", value.get_secret_value())
+        if found is None or not slow_enough(found[1]):
+            raise ValueError(
+                "not a hash of `notifier console add-user` (werkzeug's scrypt, N at least 2**15,"
+                " r at least 8; or its pbkdf2 of sha256 or sha512, 600,000 rounds or more)"
+            )
         return value
+
+
+def slow_enough(method: str) -> bool:
+    """Whether werkzeug's hash ``method`` (``scrypt:32768:8:1``, ``pbkdf2:sha256:1000000``) costs
+    at least what a guess should: scrypt's N 2**15 and r 8 (werkzeug's default), or pbkdf2's
+    600,000 rounds of HMAC-SHA-256 (OWASP's), where ``pbkdf2:sha256:1`` is a free guess."""
+    name, *cost = method.split(":")
+    if name == "scrypt" and len(cost) in (0, 3) and all(c.isdigit() for c in cost):
+        n, r, p = (int(c) for c in cost) if cost else (2**15, 8, 1)
+        return n >= 2**15 and r >= 8 and p >= 1
+    if name == "pbkdf2" and len(cost) <= 2 and cost[:1] in ([], ["sha256"], ["sha512"]):
+        return len(cost) < 2 or (cost[1].isdigit() and int(cost[1]) >= 600_000)
+    return False
 
 
 # ISO 3166-1 alpha-2 codes of places with no telephone numbering plan of their own, which the

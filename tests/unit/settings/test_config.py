@@ -692,8 +692,11 @@ def test_development_makes_one_console_operator_and_keeps_it(tmp_path: Path) -> 
     ("users", "line"),
     [
         ('[{"name": "ada", "password_hash": "plain"}]', "not a hash of `notifier console add-user`"),
-        ('[{"name": "ada", "password_hash": "pbkdf2:sha256:1$s$00"}, {"name": "ada", '
-         '"password_hash": "pbkdf2:sha256:1$s$00"}]', "names ada more than once"),
+        # A werkzeug hash a guess costs nothing against: pbkdf2 of one round, scrypt of N 2**14.
+        ('[{"name": "ada", "password_hash": "pbkdf2:sha256:1$s$00"}]', "600,000 rounds or more"),
+        ('[{"name": "ada", "password_hash": "scrypt:16384:8:1$s$00"}]', "N at least 2**15"),
+        ('[{"name": "ada", "password_hash": "scrypt:32768:8:1$s$00"}, {"name": "ada", '
+         '"password_hash": "scrypt:32768:8:1$s$00"}]', "names ada more than once"),
     ],
 )  # fmt: skip
 def test_console_users_that_cannot_be_stop_start_up(
