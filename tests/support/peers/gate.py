@@ -35,9 +35,7 @@ class Gate:
     def start(self) -> Self:
         """Listen (again, on the same port) and forward."""
         self.server = PeerServer(("127.0.0.1", self.port), self._handler())
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self.server.serve()
         return self
 
     def stop(self) -> None:

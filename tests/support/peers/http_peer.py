@@ -30,6 +30,12 @@ class PeerServer(ThreadingHTTPServer):
     request_queue_size = 1024
     daemon_threads = True
 
+    def serve(self) -> None:
+        """Answer from a thread of its own, which looks for a shutdown every 50 ms."""
+        threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
 
 class Reply:
     """What a peer answers: a status, a JSON body (None: no body) and the exact
@@ -95,16 +101,13 @@ class JsonPeer(Generic[A]):
         self.delay = 0.0
         self._plans: dict[str, deque[A]] = {}
         self.server = PeerServer(("127.0.0.1", port), self._handler())
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def start(self) -> Self:
-        self.thread.start()
+        self.server.serve()
         return self
 
     def stop(self) -> None:

@@ -51,9 +51,7 @@ class CallbackReceiver:
         self._held: set[socket.socket] = set()  # the connections of the requests it holds
         self._stopping = threading.Event()
         self.server = PeerServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self.server.serve()
 
     @property
     def url(self) -> str:

@@ -294,9 +294,7 @@ class SnsPeer:
         return port
 
     def start(self) -> Self:
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self.server.serve()
         return self
 
     def stop(self) -> None:
