@@ -23,7 +23,13 @@ from pydantic import Field, SecretStr
 
 from notifier.providers.forms import conditions, form_key
 from notifier.schemas import CosUploadRequest, S3UploadForm
-from notifier.settings import Settings, VendorSettings, https_in_production, text
+from notifier.settings import (
+    Settings,
+    StoreEndpoint,
+    VendorSettings,
+    https_in_production,
+    text,
+)
 from notifier.timestamps import rfc3339
 
 # The key time starts this much before now: a COS whose clock is a little behind ours still
@@ -41,7 +47,7 @@ class CosSettings(VendorSettings):
     secret_id: str | None = None
     secret_key: SecretStr | None = None
     region: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,32}$")
-    endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+/?$")
+    endpoint: StoreEndpoint | None = None
 
     def check(self, settings: Settings) -> None:
         """In production the endpoint is https: browsers post the form there from https pages."""
@@ -76,7 +82,7 @@ class CosUploads:
         """Where the form is posted."""
         s = self._settings
         if s.endpoint:
-            return f"{s.endpoint.rstrip('/')}/{bucket}"
+            return f"{s.endpoint}/{bucket}"
         return f"https://{bucket}.cos.{s.region}.myqcloud.com"
 
     def mint(self, request: CosUploadRequest) -> S3UploadForm:

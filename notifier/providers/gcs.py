@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from notifier.providers.forms import FILENAME, conditions, form_key, signed_expiration
 from notifier.schemas import GcsUploadRequest, S3UploadForm
-from notifier.settings import Settings, VendorSettings, https_in_production
+from notifier.settings import Settings, StoreEndpoint, VendorSettings, https_in_production
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -64,13 +64,7 @@ class GcsSettings(VendorSettings):
     prefix: ClassVar[str] = "gcs"
 
     credentials_file: str | None = Field(default=None, min_length=1)
-    # A trailing slash is taken, as OSS's and COS's endpoints take one.
-    endpoint: str = Field(default="https://storage.googleapis.com", pattern=r"^https?://[^\s/]+/?$")
-
-    @field_validator("endpoint")
-    @classmethod
-    def _without_slash(cls, endpoint: str) -> str:
-        return endpoint.rstrip("/")
+    endpoint: StoreEndpoint = "https://storage.googleapis.com"
 
     def check(self, settings: Settings) -> None:
         """The key file reads as a service account's (every process, at start-up, rather than

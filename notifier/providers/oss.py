@@ -31,7 +31,13 @@ from pydantic import Field, SecretStr, model_validator
 
 from notifier.providers.forms import conditions, form_key
 from notifier.schemas import OssUploadRequest, S3UploadForm
-from notifier.settings import Settings, VendorSettings, https_in_production, text
+from notifier.settings import (
+    Settings,
+    StoreEndpoint,
+    VendorSettings,
+    https_in_production,
+    text,
+)
 from notifier.timestamps import rfc3339
 
 ALGORITHM = "OSS4-HMAC-SHA256"
@@ -47,7 +53,7 @@ class OssSettings(VendorSettings):
     access_key_id: str | None = None
     access_key_secret: SecretStr | None = None
     region: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
-    endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+/?$")
+    endpoint: StoreEndpoint | None = None
 
     @model_validator(mode="after")
     def _key_pair(self) -> OssSettings:
@@ -126,5 +132,5 @@ class OssUploads:
     def _url(self, bucket: str) -> str:
         """Path-style under an endpoint; else the bucket's own host in the region."""
         if self._settings.endpoint:
-            return f"{self._settings.endpoint.rstrip('/')}/{bucket}"
+            return f"{self._settings.endpoint}/{bucket}"
         return f"https://{bucket}.oss-{self._settings.region}.aliyuncs.com"

@@ -142,8 +142,8 @@ def _models(factories: Iterable[object]) -> tuple[type[VendorSettings], ...]:
 TESTS_ONLY = frozenset({"memory"})
 
 
-def _find(name: str, built_in: dict[str, P], group: str, variable: str, production: bool) -> P:
-    if production and name in TESTS_ONLY:
+def _find(name: str, built_in: dict[str, P], group: str, variable: str, settings: Settings) -> P:
+    if settings.env is Environment.PRODUCTION and name in TESTS_ONLY:
         raise ConfigError(
             f"{variable}: {name!r} is for tests (it keeps messages in the worker's memory and"
             " records them sent), not production"
@@ -162,13 +162,7 @@ def mail_factories(settings: Settings) -> dict[str, MailFactory]:
     the variable for an unknown one."""
     variable = settings.mail_providers_variable
     return {
-        name: _find(
-            name,
-            MAIL_PROVIDERS,
-            "notifier.mail_providers",
-            variable,
-            settings.env is Environment.PRODUCTION,
-        )
+        name: _find(name, MAIL_PROVIDERS, "notifier.mail_providers", variable, settings)
         for name in settings.mail_providers
     }
 
@@ -181,12 +175,6 @@ def sms_factories(settings: Settings) -> dict[str, SmsFactory]:
         for name in names:
             named.setdefault(name, "NOTIFIER_SMS_COUNTRY_PROVIDERS")
     return {
-        name: _find(
-            name,
-            SMS_PROVIDERS,
-            "notifier.sms_providers",
-            variable,
-            settings.env is Environment.PRODUCTION,
-        )
+        name: _find(name, SMS_PROVIDERS, "notifier.sms_providers", variable, settings)
         for name, variable in named.items()
     }

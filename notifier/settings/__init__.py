@@ -24,7 +24,7 @@ from notifier.settings.model import (
     usable_cores,
 )
 from notifier.settings.names import variables
-from notifier.settings.values import UrlSafeToken
+from notifier.settings.values import StoreEndpoint, UrlSafeToken
 from notifier.settings.vendor import (
     Vendor,
     VendorSettings,
@@ -44,6 +44,7 @@ __all__ = [
     "Environment",
     "Scope",
     "Settings",
+    "StoreEndpoint",
     "UrlSafeToken",
     "Vendor",
     "VendorSettings",
