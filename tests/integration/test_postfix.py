@@ -359,8 +359,10 @@ def test_while_notifier_cannot_take_a_dsn_postfix_keeps_it_and_brings_it_again(
         notification_id = response.json()["id"]
         plain = notification_id.replace("-", "")
         # The documented pipe's curl fails, and Postfix keeps the DSN: deferred, tried again.
+        # (Seconds apart here; a full run's load once held the second past 20 s.)
         wait_for(
             lambda: len(server.logged(plain, "relay=notifier-bounces", "status=deferred")) >= 2,
+            timeout=60,
             what="Postfix's DSN deferred twice by the pipe",
         )
         assert server.logged(plain, "relay=notifier-bounces", "status=bounced") == []

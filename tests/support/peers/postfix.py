@@ -106,6 +106,9 @@ class PostfixServer:
                 "queue_run_delay = 1s",
                 "minimal_backoff_time = 1s",
                 "maximal_backoff_time = 2s",
+                # A transport Postfix takes for malfunctioning (a pipe that did not finish on a
+                # loaded machine) is tried again after a second, not its default minute.
+                "transport_retry_time = 1s",
                 "delay_warning_time = 1s",
                 "",
             ]
