@@ -93,8 +93,15 @@ class S3Uploads:
 
     def _boto(self) -> Any:
         s = self._settings
-        return _client(s.access_key_id, text(s.secret_access_key), s.region, s.endpoint_url,
-                       s.addressing_style)  # fmt: skip
+        # On AWS, "auto" is the bucket's host in its own region (https://avatars.s3.me-south-1
+        # .amazonaws.com/): boto3's own auto signs a form for the global host, which a bucket in
+        # a region opened since March 2019 answers with 400 IllegalLocationConstraint, and an
+        # older region with a redirect no browser follows across origins (boto3#2187, #1982).
+        # A bucket whose name has dots still gets the path form (no certificate covers it).
+        style = (
+            "virtual" if s.addressing_style == "auto" and not s.endpoint_url else s.addressing_style
+        )
+        return _client(s.access_key_id, text(s.secret_access_key), s.region, s.endpoint_url, style)
 
     def mint(self, request: S3UploadRequest) -> S3UploadForm:
         fields, rules = conditions(request)

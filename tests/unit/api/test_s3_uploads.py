@@ -18,7 +18,8 @@ from flask.testing import FlaskClient
 
 from config import Settings
 from notifier import create_app
-from notifier.providers.s3 import S3Uploads
+from notifier.providers.s3 import S3Settings, S3Uploads
+from notifier.schemas import S3UploadRequest
 from tests.support.harness.api import assert_problem, error_locs
 from tests.support.harness.clients import S3, auth
 from tests.support.peers.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
@@ -143,3 +144,26 @@ def test_without_credentials_the_route_is_503_and_the_rest_runs(
     body = assert_problem(mint(client, FORM), 503)
     assert "NOTIFIER_S3_ACCESS_KEY_ID" in body["detail"]
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("region", "bucket", "url"),
+    [
+        ("me-south-1", "avatars", "https://avatars.s3.me-south-1.amazonaws.com/"),
+        ("eu-west-1", "avatars", "https://avatars.s3.eu-west-1.amazonaws.com/"),
+        ("us-east-1", "avatars", "https://avatars.s3.amazonaws.com/"),
+        ("cn-north-1", "avatars", "https://avatars.s3.cn-north-1.amazonaws.com.cn/"),
+        ("me-south-1", "my.avatars", "https://s3.me-south-1.amazonaws.com/my.avatars"),
+    ],
+)
+def test_on_aws_a_form_goes_to_the_buckets_own_region(
+    make_settings: Callable[..., Settings], region: str, bucket: str, url: str
+) -> None:
+    """Not the global host boto3 signs for by itself, which a bucket of a region opened since
+    2019 refuses (400 IllegalLocationConstraint) and an older one redirects (boto3#2187)."""
+    settings = make_settings(s3_endpoint_url=None, s3_region=region)
+    form = S3Uploads(settings.vendor(S3Settings)).mint(
+        S3UploadRequest.model_validate({"bucket": bucket, "key": "u/42.png"})
+    )
+    assert form.url == url
+    assert f"/{region}/s3/aws4_request" in form.fields["x-amz-credential"]
