@@ -44,14 +44,16 @@ def sending(
     The view, given the Idempotency-Key's note (None without a key), parses the body, stores
     and queues what it asks for in one step, telling the note, and answers
     :func:`accepted`; these guards run first, in this order. ``replay`` gives that answer again
-    for what an earlier request with the key stored (by default: a stored notification's).
+    for what an earlier request with the key stored (by default: a stored notification's),
+    before the guard: a mail accepted before its client's pause is still sent, so a retry of
+    its request answers that 202 again, not a 403 saying it was not taken.
     """
 
     def decorate(view: Sending) -> View:
-        kept = rate_limited(idempotent(replay or stored_notification())(view))
-        return operation((202, answer), body=body)(
-            requires(scope)(unpaused(kept) if guarded else kept)
-        )
+        kept = rate_limited(idempotent(replay or stored_notification())(
+            unpaused(view) if guarded else view
+        ))  # fmt: skip
+        return operation((202, answer), body=body)(requires(scope)(kept))
 
     return decorate
 

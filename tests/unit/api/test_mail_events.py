@@ -280,3 +280,26 @@ def test_a_paused_clients_mail_is_403_until_resumed(
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'notifier_mail_guard_paused{client="tester"} 0.0' in metrics
     assert 'notifier_mail_guard_volume{client="tester"} 0.0' in metrics
+
+
+def test_a_mail_accepted_before_the_pause_is_replayed_by_its_key_after_it(
+    client: FlaskClient, rt: Runtime, pki: Pki
+) -> None:
+    """The mail is kept and will be sent (docs/deliverability.md): a retry of its request
+    answers the first 202 again, not a 403 that says it was not taken."""
+    headers = {**auth(), "Idempotency-Key": "order-1"}
+    first = client.post("/v1/mail", json=MAIL, headers=headers)
+    assert first.status_code == 202, first.get_json()
+    refs = [mail(rt, f"n{i}", [f"u{i}@example.com"]) for i in range(10)]
+    bounce = documented.event("Bounce", refs[0], ["u0@example.com"],
+                              documented.bounce(["u0@example.com"]))  # fmt: skip
+    assert post_sns(client, documented.signed(bounce, pki.signing_key)).status_code == 200
+    again = client.post("/v1/mail", json=MAIL, headers=headers)
+    assert again.status_code == 202, again.get_json()
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # A new request with a new key is refused, and its key stays free for after the resume.
+    fresh = {**auth(), "Idempotency-Key": "order-2"}
+    assert_problem(client.post("/v1/mail", json=MAIL, headers=fresh), 403)
+    assert rt.guard.resume("tester") is not None
+    assert client.post("/v1/mail", json=MAIL, headers=fresh).status_code == 202
