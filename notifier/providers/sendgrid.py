@@ -27,7 +27,12 @@ import requests
 from pydantic import Field, SecretStr, field_validator
 
 from notifier.deadline import DeadlineAdapter, session
-from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
+from notifier.errors import (
+    NotForThisProvider,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
 from notifier.providers.base import OutgoingMail
 from notifier.providers.signed_http import operator_error, vendor_message
 from notifier.sendgrid_webhook import load_public_key
@@ -69,18 +74,24 @@ class SendGridSettings(VendorSettings):
 def mail_send_body(message: OutgoingMail) -> dict[str, Any]:
     """The v3 Mail Send body of ``message``."""
     if not message.to:
-        # "The to parameter is required for all personalization objects."
-        raise PermanentProviderError(
+        # "The to parameter is required for all personalization objects": SendGrid's limit,
+        # not the recipients' (SES and SMTP carry a mail to Cc or Bcc only), so the next
+        # provider's turn.
+        raise NotForThisProvider(
             "SendGrid sends no mail without a To recipient", provider=SendGridMailProvider.name
         )
     seen: set[str] = set()
 
     def once(addresses: tuple[str, ...]) -> list[dict[str, str]]:
         # "Each email address in the personalization block should be unique between to, cc,
-        # and bcc": a second one is left out, as one SMTP transaction delivers it once.
-        kept = [a for a in dict.fromkeys(addresses) if a.lower() not in seen]
-        seen.update(a.lower() for a in kept)
-        return [{"email": a} for a in kept]
+        # and bcc", told apart without regard to case, within one list too (sendgrid-ruby#461):
+        # a second one is left out, as one SMTP transaction delivers it once.
+        kept = []
+        for address in addresses:
+            if address.lower() not in seen:
+                seen.add(address.lower())
+                kept.append({"email": address})
+        return kept
 
     personalization = {"to": once(message.to)}
     for part, addresses in (("cc", message.cc), ("bcc", message.bcc)):

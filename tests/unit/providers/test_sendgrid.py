@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sendgrid.helpers.mail import Bcc, Cc, CustomArg, From, Header, Mail, ReplyTo, To
 
-from notifier.errors import PermanentProviderError
+from notifier.errors import NotForThisProvider
 from notifier.providers.sendgrid import mail_send_body
 from notifier.providers.signed_http import OperatorError
 from tests.support.harness.mail import mail
@@ -52,8 +52,10 @@ def test_the_body_is_the_official_helpers_for_the_same_mail(fake: sendgrid.FakeS
 def test_an_address_named_twice_goes_once_and_a_text_only_mail_has_one_part(
     fake: sendgrid.FakeSendGrid,
 ) -> None:
-    message = mail(to=("ada@example.com", "ada@example.com"), cc=("Ada@Example.com",),
-                   bcc=("audit@example.com",))  # fmt: skip
+    # SendGrid tells addresses apart without regard to case, within one list too, and refuses
+    # the whole mail for a second one (sendgrid-ruby#461).
+    message = mail(to=("ada@example.com", "Ada@example.com", "ada@example.com"),
+                   cc=("Ada@Example.com",), bcc=("audit@example.com",))  # fmt: skip
     sendgrid.provider(fake.base_url).send_mail(message=message)
     (sent,) = fake.sent
     assert sent.recipients == ["ada@example.com", "audit@example.com"]
@@ -61,8 +63,12 @@ def test_an_address_named_twice_goes_once_and_a_text_only_mail_has_one_part(
     assert "reply_to" not in sent.body
 
 
-def test_a_mail_without_to_fails_without_a_call(fake: sendgrid.FakeSendGrid) -> None:
-    with pytest.raises(PermanentProviderError, match="without a To recipient"):
+def test_a_mail_without_to_is_the_next_providers_without_a_call(
+    fake: sendgrid.FakeSendGrid,
+) -> None:
+    """SendGrid's own limit, not the recipients': SES or SMTP after it carry a mail to Bcc only
+    (with SendGrid alone it fails for good, as any mail no provider can carry)."""
+    with pytest.raises(NotForThisProvider, match="without a To recipient"):
         sendgrid.provider(fake.base_url).send_mail(message=mail(to=(), bcc=("a@example.com",)))
     assert fake.requests == 0
 
