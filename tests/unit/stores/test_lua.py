@@ -394,6 +394,20 @@ def test_note_warns_once_then_pauses_over_the_minimum_volume(r: redis.Redis, run
     assert note() == ["ok", 0, 1, 0]  # nothing sent in the window: no verdict
 
 
+@of("guard/note")
+def test_note_warns_and_pauses_at_exactly_their_rates(r: redis.Redis, run: Run) -> None:
+    """42 of 600 is 7%, where 0.07 * 600 is a hair over 42 in floating point: each rate at 0.07
+    once went unmet there."""
+    guard = "notifier:guard:{shop}"
+    for rates, verdict in (("0.07 0.5", "warn"), ("0.05 0.07", "pause")):
+        r.delete(guard)
+        r.hset(f"{guard}:10", mapping={"sent": 600, "bounced": 41})
+        warn, pause = rates.split()
+        answer = run("guard/note", [guard, f"{guard}:10"],
+                     ["bounced", 90000, 20, warn, pause, NOW, "bounce"])  # fmt: skip
+        assert answer == [verdict, 1, 42, 600]
+
+
 @of("notifications/cancel")
 def test_cancel_takes_only_the_statuses_it_is_given(r: redis.Redis, run: Run) -> None:
     record(r, status="scheduled")

@@ -28,11 +28,13 @@ for i = 2, #KEYS do
 end
 if redis.call('HEXISTS', guard, 'paused') == 1 then return {'paused', 0, count, volume} end
 local warned = 'warned:' .. ARGV[7]
-if volume < tonumber(ARGV[3]) or count < tonumber(ARGV[4]) * volume then
+-- The rate as a quotient, as the rates are written: 42 of 600 is 0.07 exactly so, where 0.07 *
+-- 600 comes to a hair over 42 in floating point and a rate at the threshold went unmet.
+if volume < tonumber(ARGV[3]) or count / volume < tonumber(ARGV[4]) then
   redis.call('HDEL', guard, warned)
   return {'ok', 0, count, volume}
 end
-if count >= tonumber(ARGV[5]) * volume then
+if count / volume >= tonumber(ARGV[5]) then
   local pause = cjson.encode({kind = ARGV[7], count = count, volume = volume, at = ARGV[6]})
   redis.call('HSET', guard, 'paused', pause)
   return {'pause', 1, count, volume}
