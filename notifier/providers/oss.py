@@ -27,7 +27,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from notifier.providers.forms import conditions, form_key
 from notifier.schemas import OssUploadRequest, S3UploadForm
@@ -54,6 +54,16 @@ class OssSettings(VendorSettings):
     access_key_secret: SecretStr | None = None
     region: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
     endpoint: StoreEndpoint | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _region_id(cls, value: str | None) -> str | None:
+        # The V4 credential and the bucket host (<bucket>.oss-<region>.aliyuncs.com) take the
+        # region's ID, cn-hangzhou; the endpoint's name for it, oss-cn-hangzhou, signed forms
+        # for a host that does not exist.
+        if value is not None and value.startswith("oss-"):
+            raise ValueError(f"the region's ID, {value.removeprefix('oss-')!r}, without 'oss-'")
+        return value
 
     @model_validator(mode="after")
     def _key_pair(self) -> OssSettings:

@@ -345,6 +345,7 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"NOTIFIER_OSS_ACCESS_KEY_ID": "LTAI1"}, "NOTIFIER_OSS_ACCESS_KEY_ID"),
         ({"NOTIFIER_OSS_ENDPOINT": "oss.internal:9000"}, "NOTIFIER_OSS_ENDPOINT"),
         ({"NOTIFIER_OSS_REGION": "oss-cn-hangzhou.aliyuncs.com"}, "NOTIFIER_OSS_REGION"),
+        ({"NOTIFIER_OSS_REGION": "oss-cn-hangzhou"}, "NOTIFIER_OSS_REGION"),
         ({"NOTIFIER_COS_REGION": "ap guangzhou"}, "NOTIFIER_COS_REGION"),
         ({"NOTIFIER_COS_ENDPOINT": "cos.internal:9000"}, "NOTIFIER_COS_ENDPOINT"),
         (
