@@ -204,7 +204,8 @@ def test_settle_records_an_outcome_once_and_moves_its_batch(r: redis.Redis, run:
     nid = row_id(batch, 0)
     r.hset(batch_key(batch), mapping={"total": 1, "final": 0, "c:sending": 1, "ttl": 60,
                                       "callback": "1"})  # fmt: skip
-    record(r, nid, status="sending", batch=batch, lane="mail", queued_at=repr(time.time() - 1.5))
+    record(r, nid, status="sending", batch=batch, lane="mail", queued_at=repr(time.time() - 1.5),
+           claim="claim-1")  # fmt: skip
     now = time.time()
     keys = [record_key(nid), payload_key(nid), metrics_key(nid), sends_key(nid, now), CALLBACKS]
     args = ["sent", "smtp", "", NOW, 60, "1", "0", "ref-1", "callback message", " shop ",
@@ -230,6 +231,38 @@ def test_settle_records_an_outcome_once_and_moves_its_batch(r: redis.Redis, run:
     assert r.hget(metrics_key(nid), "final:mail:sent:live") == "1"
 
 
+@of("notifications/settle")
+def test_settle_leaves_alone_the_outcome_of_an_attempt_that_outlived_its_lease(
+    r: redis.Redis, run: Run
+) -> None:
+    """A worker that stalled past its lease (claim-1) while another took the row over (claim-2)
+    and sent it: claim-1's late outcome neither moves the record back nor counts the row
+    final again, which ended its batch while the other row still waited."""
+    batch = "a0000000-0000-8000-8000-00000000000c"
+    first, second = row_id(batch, 0), row_id(batch, 1)
+    r.hset(batch_key(batch), mapping={"total": 2, "final": 0, "c:sending": 1, "c:queued": 1,
+                                      "ttl": 60})  # fmt: skip
+    record(r, first, status="sending", batch=batch, lane="mail", claim="claim-2")
+    record(r, second, status="queued", batch=batch, lane="mail")
+    now = time.time()
+    keys = [record_key(first), payload_key(first), metrics_key(first), sends_key(first, now)]
+
+    def settle(status: str, final: str, claim: str) -> list[int]:
+        args = [status, "smtp", "" if status == "sent" else "timed out", NOW, 60, final, "0",
+                "", "", " ", claim, now, ""]  # fmt: skip
+        answer: list[int] = run("notifications/settle", keys, args)
+        return answer
+
+    assert settle("retrying", "0", "claim-1") == [0, 0, 0]  # taken over: claim-2's to settle
+    assert r.hget(record_key(first), "status") == "sending"
+    assert settle("sent", "1", "claim-2") == [1, 0, 0]
+    assert settle("retrying", "0", "claim-1") == [0, 0, 0]  # final already
+    assert settle("failed", "1", "claim-1") == [0, 0, 0]
+    assert r.hget(record_key(first), "status") == "sent"
+    assert r.hmget(batch_key(batch), "final", "done_at") == ["1", None]
+    assert r.hget(metrics_key(first), "final:mail:sent:live") == "1"
+
+
 @of("notifications/index_ref")
 def test_index_ref_names_the_notification_for_the_refs_retention(r: redis.Redis, run: Run) -> None:
     key = "notifier:ref:twilio:SM1"
@@ -243,7 +276,7 @@ def test_a_full_redis_records_an_outcome_and_its_ref_all_the_same(fillable: Redi
     the provider took: refused, it would be sent again (issue 35)."""
     r = redis.Redis.from_url(fillable.url(), decode_responses=True)
     r.flushdb()
-    record(r, status="sending", lane="mail", queued_at=repr(time.time() - 1))
+    record(r, status="sending", lane="mail", queued_at=repr(time.time() - 1), claim="claim-1")
     keys = [record_key(NID), payload_key(NID), metrics_key(NID), sends_key(NID, 0), CALLBACKS]
     args: list[EncodableT] = ["sent", "smtp", "", NOW, 60, "1", "0", "ref-1",
                               "callback message", " shop ", "claim-1", time.time(), ""]  # fmt: skip

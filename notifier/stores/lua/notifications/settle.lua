@@ -22,7 +22,8 @@
 --          provider's events make it undelivered once each of them failed for good
 --
 -- Returns {moved, callback due, revoked} (each 1/0). An attempt's outcome is recorded once:
--- made again (its answer was lost with a primary), nothing moves. A row of a cancelled batch
+-- made again (its answer was lost with a primary), nothing moves; nor does the outcome of a
+-- claim that is no longer the record's (taken over past its lease), or of one on a final record. A row of a cancelled batch
 -- that would retry is cancelled instead ('revoked': the caller tells the client). Counts final
 -- statuses and provider errors; a live send a provider took goes in the delivery histogram,
 -- under the lane it was claimed from; a send a provider took, or a final failure, is counted in
@@ -42,6 +43,13 @@ past_full(record)
 local status = redis.call('HGET', record, 'status')
 if not status then return {0, 0, 0} end
 if ARGV[11] ~= '' and redis.call('HGET', record, 'settled') == ARGV[11] then
+  return {0, 0, 0}
+end
+if ARGV[11] ~= '' and (redis.call('HGET', record, 'claim') ~= ARGV[11] or (status ~= 'sending'
+    and status ~= 'queued' and status ~= 'retrying' and status ~= 'scheduled')) then
+  -- An attempt that outlived its lease: a later claim took the notification over, or it is
+  -- final already (that claim sent it, or the most attempts were spent). Its outcome moved a
+  -- sent record back to retrying, and counted a batch's row final twice (done too early).
   return {0, 0, 0}
 end
 if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'retrying' then
