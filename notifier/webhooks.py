@@ -25,6 +25,7 @@ import uuid
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+import requests
 from urllib3.connectionpool import HTTPConnectionPool
 
 from notifier.deadline import DeadlineAdapter, watched_pools
@@ -124,7 +125,9 @@ def literal_host_refused(url: str) -> bool:
 
 
 def check_url(url: str, *, production: bool) -> None:
-    """Refuse a callback URL that may not be called: DestinationRefused saying why."""
+    """Refuse a callback URL that may not be called: DestinationRefused saying why (a host
+    that does not resolve now is a requests.ConnectionError: tried again like any receiver that
+    does not answer)."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise DestinationRefused("not an http(s) URL with a host")
@@ -135,7 +138,9 @@ def check_url(url: str, *, production: bool) -> None:
     try:
         found = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
     except OSError as e:
-        raise DestinationRefused(f"{parts.hostname} does not resolve: {e}") from None
+        # A resolver that fails (EAI_AGAIN) or a name not there yet passes like a receiver that
+        # is down: tried again, for as long as a callback is (not dropped at the first).
+        raise requests.ConnectionError(f"{parts.hostname} does not resolve: {e}") from None
     for *_, address in found:
         if not public(str(address[0])):
             raise DestinationRefused(f"{parts.hostname} resolves to a non-public address")

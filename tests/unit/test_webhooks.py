@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -124,6 +125,20 @@ def test_a_literal_host_is_read_as_the_resolver_reads_it(url: str, refused: bool
 
 def test_production_takes_an_https_url_of_a_public_address() -> None:
     check_url("https://93.184.216.34/hook", production=True)
+
+
+def test_a_name_that_does_not_resolve_now_is_tried_again_not_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A resolver's passing failure (EAI_AGAIN) dropped the callback for good."""
+
+    def failing(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", failing)
+    with pytest.raises(requests.ConnectionError, match="does not resolve") as raised:
+        check_url("https://hooks.example.com/cb", production=True)
+    assert not isinstance(raised.value, DestinationRefused)
 
 
 def test_outside_production_local_receivers_are_allowed() -> None:
