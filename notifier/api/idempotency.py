@@ -111,8 +111,11 @@ def idempotent(replay: Replay) -> Callable[[Sending], Callable[[], Response]]:
                         dead = state.id
                         continue
                 if time.monotonic() > deadline:
+                    # Retry-After tells it from a key reused with another body: asking again
+                    # with the same key is the thing to do (the client library does).
                     raise Conflict(
-                        f"a request with this {HEADER} is still being handled; retry later"
+                        f"a request with this {HEADER} is still being handled; retry later",
+                        headers={"Retry-After": "1"},
                     )
                 time.sleep(0.02)  # the first request with this key is running: wait for it
             try:

@@ -65,6 +65,23 @@ def test_a_send_retried_after_503_429_and_a_reset_carries_one_key_throughout() -
     assert {r.headers["Authorization"] for r in script.requests} == {"Bearer ntf_k"}
 
 
+def test_a_send_whose_first_try_is_still_being_handled_asks_again_with_its_key() -> None:
+    """A retry after a timeout found the first request still running (409 with Retry-After):
+    asked again with the same key, it gets that request's answer; a 409 without Retry-After (the
+    key reused with another body) is raised at once."""
+    script = Script(
+        httpx.ReadTimeout("slow"),
+        problem(409, "0", detail="a request with this Idempotency-Key is still being handled"),
+        httpx.Response(202, json=ACCEPTED, headers={"Idempotent-Replayed": "true"}),
+    )
+    accepted = client(script).send_mail(to=["a@example.com"], text="x")
+    assert accepted.replayed and len(set(script.keys)) == 1 and len(script.requests) == 3
+    reused = Script(problem(409))
+    with pytest.raises(nc.Conflict):
+        client(reused).send_mail(to=["a@example.com"], text="x", idempotency_key="order-1")
+    assert len(reused.requests) == 1
+
+
 def test_each_send_has_a_key_of_its_own_and_the_callers_key_is_used_as_given() -> None:
     script = Script(*[httpx.Response(202, json=ACCEPTED)] * 3)
     sender = client(script)

@@ -41,8 +41,9 @@ def test_same_key_and_body_replay_the_first_answer(app: Flask, client: FlaskClie
 
 def test_same_key_with_another_body_is_409(client: FlaskClient) -> None:
     post(client, MAIL, "order-43")
-    body = assert_problem(post(client, {**MAIL, "subject": "Other"}, "order-43"), 409)
-    assert "Idempotency-Key" in body["detail"]
+    reused = post(client, {**MAIL, "subject": "Other"}, "order-43")
+    assert "Idempotency-Key" in assert_problem(reused, 409)["detail"]
+    assert "Retry-After" not in reused.headers  # asking again cannot help
     assert_problem(
         post(
             client, {"phone": "+8613800138000", "purpose": "x"}, "order-43", path="/v1/sms/captcha"
@@ -137,7 +138,9 @@ def test_a_first_request_that_died_before_storing_frees_its_key_once_it_is_old(
     slot = keys.slot("tester", "died-early")
     dead = keys.redis.hget(slot, "id")
     assert dead  # noted before the store it never made
-    assert_problem(post(client, MAIL, "died-early"), 409)
+    waited = post(client, MAIL, "died-early")
+    assert_problem(waited, 409)
+    assert waited.headers["Retry-After"] == "1"  # ask again: not a key reused with another body
     assert queued_messages(app) == []
     keys.redis.hset(slot, "noted_at", int((time.time() - PENDING - 1) * 1000))
     retried = post(client, MAIL, "died-early")

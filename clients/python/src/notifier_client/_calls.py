@@ -87,7 +87,10 @@ class Retries:
             retryable = call.safe or isinstance(outcome, UNSENT)
             return self.backoff(attempt) if retryable else None
         status = outcome.status_code
-        if status not in RETRY_STATUSES or not (call.safe or status == 429):
+        # A 409 with Retry-After: the first request with this key is still being handled (a
+        # key reused with another body has none), so the same key asked again gets its answer.
+        in_progress = status == 409 and call.key is not None and retry_after(outcome) is not None
+        if not in_progress and (status not in RETRY_STATUSES or not (call.safe or status == 429)):
             return None
         asked = retry_after(outcome)
         if asked is not None and asked > self.max_retry_after:

@@ -85,7 +85,8 @@ class NotFound(APIError):
 
 
 class Conflict(APIError):
-    """409: an Idempotency-Key reused with a different body, or a cancel that came too late."""
+    """409: an Idempotency-Key reused with a different body, or a cancel that came too late (a
+    send whose first try is still being handled is asked again, not raised, while retries last)."""
 
 
 class PayloadTooLarge(APIError):
