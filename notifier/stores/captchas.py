@@ -4,8 +4,11 @@ Keys (``<client>`` and ``<purpose>`` as the client sent them; ``<window>`` is ``
 phone, ``mail`` for an address; ``{h}`` is the :func:`pseudonym` of the recipient in braces, the
 key's hash tag, so a recipient's keys share one Redis Cluster slot):
 
-* ``notifier:captcha:code:<client>:<purpose>:{h}`` hash {digest, attempts}, expiring with the
-  code; ``h`` of the recipient as the code was asked for (a phone in E.164, an address);
+* ``notifier:captcha:code:<client>:<purpose>:{h}`` hash {digest, attempts, until, delivered,
+  previous, previous_until}, expiring with the codes it holds; ``h`` of the recipient as the
+  code was asked for (a phone in E.164, an address). ``previous``: the last code a provider
+  took, while a newer one (a resend) is not yet taken: a resend that fails leaves the person
+  the code they have;
 * ``notifier:captcha:resend:<client>:<purpose>:{h}`` present during the resend interval;
 * ``notifier:captcha:<window>:{h}``  sorted set of sends in the last 24 h (all clients: the
   recipient's daily ceiling);
@@ -44,6 +47,7 @@ import contextlib
 import hashlib
 import hmac
 import ipaddress
+import logging
 import re
 import secrets
 import time
@@ -54,8 +58,11 @@ import redis
 from redis import Redis, RedisError
 from redis.typing import EncodableT
 
+from notifier.redisconn import described
 from notifier.stores.notifications.log import tag
 from notifier.stores.scripts import Lua
+
+log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000
@@ -230,15 +237,51 @@ class CaptchaStore:
         return hmac.new(self._secret, f"{scope}\x00{code}".encode(), hashlib.sha256).hexdigest()
 
     def new_code(self, scope: str, *, length: int, ttl: float) -> str:
-        """Make a code, keep its digest for ``ttl`` seconds (replacing any earlier code)."""
+        """Make a code, keep its digest for ``ttl`` seconds, in place of any earlier code; but
+        the last one a provider took (:meth:`delivered`) stays good, until it expires, while
+        this one is not taken: a resend that fails (a provider's per-number limit, a
+        suppressed address, every provider down) must not void the code the person has."""
         code = "".join(secrets.choice("0123456789") for _ in range(length))
         key = code_key(self._names, scope)
+        now = int(time.time() * 1000)
+        until = now + max(1, int(ttl * 1000))
+        while True:
+            with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    held = _held_code(cast(dict[str, str], pipe.hgetall(key)), now)
+                    fields: dict[EncodableT, EncodableT] = {
+                        "digest": self.digest(scope, code), "attempts": 0, "until": until,
+                    }  # fmt: skip
+                    fields.update(held.items())
+                    pipe.multi()
+                    pipe.delete(key)
+                    pipe.hset(key, mapping=fields)
+                    pipe.pexpireat(key, max(until, int(held.get("previous_until", 0))))
+                    pipe.execute()
+                    return code
+                except redis.WatchError:
+                    continue  # a verify or another send came between: look again
+
+    def delivered(self, scope: str, code: str) -> None:
+        """A provider took ``code``: it is the one the person has now (if still the newest).
+        Not marked (Redis full, or down: the send is recorded already), a resend that fails
+        later voids it as before."""
+        key = code_key(self._names, scope)
+        digest = self.digest(scope, code)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.hset(key, mapping={"digest": self.digest(scope, code), "attempts": 0})
-            pipe.pexpire(key, max(1, int(ttl * 1000)))
-            pipe.execute()
-        return code
+            try:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                if pipe.hget(key, "digest") != digest:
+                    return  # verified already, or a newer code took its place
+                pipe.multi()
+                pipe.hset(key, "delivered", 1)
+                pipe.hdel(key, "previous", "previous_until")
+                pipe.execute()
+            except redis.WatchError:
+                pass  # verified or replaced meanwhile: nothing of this code to mark
+            except RedisError as e:
+                log.warning("a delivered code was not marked: %s", described(e))
 
     def verify(self, scope: str, code: str, *, max_attempts: int) -> Verdict:
         """Check a code: good once; void after ``max_attempts`` wrong tries."""
@@ -255,6 +298,9 @@ class CaptchaStore:
                     if attempts >= max_attempts:
                         return Verdict(False, "too_many_attempts", 0)
                     good = hmac.compare_digest(candidate, stored["digest"])
+                    held = _held_code(stored, int(time.time() * 1000), newest=False)
+                    if "previous" in held:  # the code the person has, while a resend is not
+                        good |= hmac.compare_digest(candidate, held["previous"])
                     pipe.multi()
                     if good:
                         pipe.delete(key)
@@ -266,3 +312,14 @@ class CaptchaStore:
             if good:
                 return Verdict(True)
             return Verdict(False, "mismatch", max_attempts - attempts - 1)
+
+
+def _held_code(stored: dict[str, str], now: int, *, newest: bool = True) -> dict[str, str]:
+    """Of a code key's fields, the code a provider last took that is still good, as
+    ``previous`` and ``previous_until`` (none: empty): with ``newest``, the stored code itself
+    when it was taken, else (and when it was not) the one it kept."""
+    if newest and stored.get("delivered") and int(stored.get("until", 0)) > now:
+        return {"previous": stored["digest"], "previous_until": stored["until"]}
+    if stored.get("previous") and int(stored.get("previous_until", 0)) > now:
+        return {"previous": stored["previous"], "previous_until": stored["previous_until"]}
+    return {}

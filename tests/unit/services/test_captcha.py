@@ -131,6 +131,28 @@ def test_a_new_send_replaces_the_code(rt: Runtime) -> None:
     assert verify(rt, second).valid
 
 
+def test_a_resend_that_fails_leaves_the_code_the_person_has(rt: Runtime) -> None:
+    """A resend refused for good (a provider's per-number limit: Aliyun's is 5 an hour) voided
+    the code delivered before it, and the person had none that worked."""
+    policy = CaptchaPolicy(resend_interval=0)
+    sms = MemorySmsProvider()
+    deliver(rt, accept(rt, policy), sms, policy=policy)
+    first = sent_code(sms)
+    limited = PermanentProviderError("isv.BUSINESS_LIMIT_CONTROL", provider="a")
+    refused = MemorySmsProvider([limited, limited])
+    for _ in range(2):
+        assert deliver(rt, accept(rt, policy), refused, policy=policy).status == "failed"
+    assert verify(rt, first).valid
+    # Once a resend is taken, its code is the one: the one before it no longer verifies.
+    deliver(rt, accept(rt, policy), sms, policy=policy)
+    second = sent_code(sms)
+    deliver(rt, accept(rt, policy), sms, policy=policy)
+    third = sent_code(sms)
+    if len({first, second, third}) == 3:
+        assert verify(rt, second).reason == "mismatch"
+    assert verify(rt, third).valid
+
+
 def test_resend_interval_then_daily_limit(rt: Runtime) -> None:
     accept(rt)
     with pytest.raises(Limited) as caught:
