@@ -356,7 +356,9 @@ class BatchRequest(Strict):
     recipients: list[BatchRow] = Field(min_length=1, max_length=MAX_BATCH_ROWS)
 
 
-def _e164(value: str) -> str:
+def e164(value: str) -> str:
+    """A phone number as Notifier keeps it: E.164 (``+86 138 0013 8000`` is ``+8613800138000``);
+    ValueError saying why when it is none."""
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
@@ -393,7 +395,7 @@ Phone = Annotated[
             "allOf": [{"pattern": PHONE_PATTERN}],
         },
     ),
-    AfterValidator(_e164),
+    AfterValidator(e164),
 ]
 # The formats say it exactly; the pattern says what it can for a validator that takes formats
 # for annotations (JSON Schema 2020-12's default): hex digits, colons and dots, no zone.

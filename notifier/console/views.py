@@ -45,6 +45,7 @@ from notifier.console.auth import (
     new_token,
     same_token,
 )
+from notifier.errors import Refused
 from notifier.redact import mask_recipient
 from notifier.runtime import runtime
 from notifier.schemas import Status, SuppressionRequest
@@ -294,14 +295,19 @@ def _choice(name: str, allowed: tuple[str, ...] | list[str]) -> str | None:
     return value
 
 
-def _time(name: str) -> float | None:
+def _time(name: str, *, to: bool = False) -> float | None:
+    """A filter's time: UTC unless it names its offset; ``to``, a time to the minute (as the
+    form sends it) takes in the whole of that minute."""
     value = request.args.get(name) or None
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
+        when = datetime.fromisoformat(value)
     except ValueError:
         abort(400, f"{name}: a date and time, YYYY-MM-DDTHH:MM (UTC)")
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    minute = re.fullmatch(r"[^T ]+[T ]\d\d:\d\d(Z|[+-]\d\d:\d\d)?", value) is not None
+    return when.timestamp() + (60 - 1e-6 if to and minute else 0)
 
 
 def _sealed_arg(name: str = "q") -> str | None:
@@ -324,10 +330,14 @@ def messages() -> str:
         status=_choice("status", STATUSES),
         reference=reference,
         since=_time("since"),
-        until=_time("until"),
+        until=_time("until", to=True),
         recipient=_sealed_arg(),
     )
-    found = message_log.page(runtime(), wanted, cursor=request.args.get("cursor") or None)
+    try:
+        found = message_log.page(runtime(), wanted, cursor=request.args.get("cursor") or None)
+    except Refused as e:  # a cursor this log never gave (the rest is checked above)
+        fault = e.faults[0]
+        abort(400, f"{'.'.join(map(str, fault.field))}: {fault.message}")
     following = {**request.args.to_dict(), "cursor": found.next_cursor}
     later = (
         None
@@ -338,7 +348,9 @@ def messages() -> str:
     return _page(
         "messages.html", rows=found.rows, next_page=later, wanted=wanted, args=request.args,
         clients=clients_known, kinds=KINDS, statuses=STATUSES,
-        searched=None if wanted.recipient is None else mask_recipient(wanted.recipient),
+        searched=None if wanted.recipient is None else mask_recipient(
+            message_log.searched(wanted.recipient)
+        ),
     )  # fmt: skip
 
 
@@ -407,7 +419,7 @@ def batch(batch_id: str) -> str:
     done = sum(n for status, n in found.counts.items() if status in DONE)
     return _page(
         "batch.html", batch=found, rows=rows, following=following, done=done,
-        statuses=BATCH_STATUSES, finished=found.status in ("done", "cancelled"),
+        statuses=BATCH_STATUSES, finished=done >= found.total,  # a cancel's rows in flight too
     )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ then the events the status scripts noted in it (``lua/lib/timeline.lua``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
 from notifier.errors import Refused
-from notifier.schemas import Notification
+from notifier.schemas import Notification, e164
 from notifier.services.callbacks import GIVEN_UP, RETRY_NOTE
 from notifier.stores.notifications import record_key
 from notifier.stores.notifications.log import (
@@ -157,7 +158,7 @@ def _source(rt: Runtime, wanted: LogFilter) -> _Source:
     every notification's."""
     secret = rt.store.log_secret
     if wanted.recipient is not None:
-        return _bucket(tag(secret, "to", normal(wanted.recipient)))
+        return _bucket(tag(secret, "to", searched(wanted.recipient)))
     if wanted.reference is not None:
         return _bucket(tag(secret, "ref", wanted.reference))
     if wanted.status in UNSENT:
@@ -165,6 +166,16 @@ def _source(rt: Runtime, wanted: LogFilter) -> _Source:
     if wanted.client is not None:
         return _Source(shard_lists(f"log:c:{wanted.client}"))
     return _Source(shard_lists("log"))
+
+
+def searched(recipient: str) -> str:
+    """A recipient searched for, as the log indexed it: a phone in E.164, as the API keeps one
+    (``+86 138 0013 8000`` finds ``+8613800138000``), an address in lower case."""
+    text = recipient.strip()
+    if text[:1] in ("+", "\uff0b"):
+        with contextlib.suppress(ValueError):
+            return e164(text)
+    return normal(text)
 
 
 def _bucket(tagged: bytes) -> _Source:

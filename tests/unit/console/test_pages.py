@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,7 +15,9 @@ from flask.testing import FlaskClient
 
 from notifier.lanes import LANES
 from notifier.runtime import Runtime
+from notifier.services.batches import cancel_batch, fan_out
 from notifier.services.mail import deliver_mail
+from notifier.stores.batches import new_batch_id, row_id
 from notifier.stores.guard import count_sent
 from tests.support.harness.clients import auth
 from tests.support.harness.console import BASE, OPERATOR, csrf_of, page, pause_mail, scheduled
@@ -57,6 +60,34 @@ def test_a_recipient_search_finds_its_notifications_masked_and_no_other(
     assert _ids(by_number) == {sms}
     assert "+86138****8000" in by_number and "+8613800138000" not in by_number
     assert other_person not in _ids(_search(operator, recipient="nobody@example.com"))
+    # As the API takes a number or an address, so the search: spaced, dashed, in capitals.
+    for typed in ("+86 138 0013 8000", "+86-138-0013-8000"):
+        spaced = _search(operator, recipient=typed)
+        assert _ids(spaced) == {sms} and "+86138****8000" in spaced
+    assert "a***@example.com" in _search(operator, recipient="Ada@Example.COM")
+
+
+def test_the_log_takes_in_the_whole_minute_it_is_filtered_to_and_an_offset(
+    app: Flask, operator: FlaskClient
+) -> None:
+    made = scheduled(app.test_client(), "shop", {"to": ["ada@example.com"], **MAIL})
+    created = app.extensions["notifier"].store.get(made).created_at  # ...T20:02:10.123Z
+    minute = created[:16]
+    assert _ids(page(operator, f"/console/messages?since={minute}&until={minute}")) == {made}
+    hour = int(minute[11:13])
+    # The same minute an hour later at +01:00 is this one; an hour earlier at +01:00 is before.
+    later = f"{minute[:11]}{(hour + 1) % 24:02d}{minute[13:]}%2B01:00"
+    if (hour + 1) % 24 > hour:  # not across midnight, where the date would change too
+        assert _ids(page(operator, f"/console/messages?until={later}")) == {made}
+        assert _ids(page(operator, f"/console/messages?since={later}")) == {made}
+    earlier = f"{minute[:11]}{hour:02d}{minute[13:]}%2B01:00"
+    assert _ids(page(operator, f"/console/messages?until={earlier}")) == set()
+
+
+def test_a_cursor_the_log_never_gave_is_a_400_page(operator: FlaskClient) -> None:
+    answer = operator.get("/console/messages?cursor=abc", base_url=BASE)
+    assert answer.status_code == 400
+    assert answer.mimetype == "text/html" and "cursor" in answer.get_data(as_text=True)
 
 
 def test_the_log_filters_and_pages_by_cursor(app: Flask, operator: FlaskClient) -> None:
@@ -115,6 +146,28 @@ def test_a_batch_shows_its_progress_rows_and_cancels(app: Flask, operator: Flask
     assert cancelled.status_code == 303
     after = page(operator, f"/console/batches/{batch}")
     assert "5 of 5 done" in after and "data-live-final" in after
+
+
+def test_a_batch_cancelled_with_a_row_under_way_goes_on_refreshing_until_it_is_done(
+    app: Flask, operator: FlaskClient
+) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    batch = new_batch_id()
+    rows: list[tuple[str, dict[str, Any], str | None, dict[str, str]]] = [
+        (f"u{n}@example.com", {}, None, {}) for n in range(4)
+    ]
+    with app.app_context():
+        rt.batches.create(batch_id=batch, client="shop", content={"subject": "s", "text": "t"},
+                          rows=rows, send_at=None, reference=None, test=False, callback=False)  # fmt: skip
+        fan_out(batch, store=rt.batches, queues=rt.row_queue_of)
+        rt.store.claim(row_id(batch, 0), lease=60, max_attempts=3)
+        cancel_batch(batch, store=rt.batches, notifications=rt.store)
+    html = page(operator, f"/console/batches/{batch}")
+    assert "3 of 4 done" in html and "data-live-final" not in html  # the live page goes on
+    with app.app_context():
+        rt.store.settle(row_id(batch, 0), "sent", provider="memory")
+    after = page(operator, f"/console/batches/{batch}")
+    assert "4 of 4 done" in after and "data-live-final" in after
 
 
 def test_suppressions_search_add_and_remove_with_who_did_it(
