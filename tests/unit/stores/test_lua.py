@@ -724,6 +724,12 @@ def test_take_login_holds_a_names_and_an_addresss_sliding_windows(r: redis.Redis
     assert take([name, address], 1001 + window, "6") == ["ok", 0]
     assert take([name, address], 1002 + window, "7") == ["name", 1000 - 2]
     assert r.ttl(name) > 0 and r.ttl(address) > 0
+    # A window that holds more than the limit (the limit lowered since): the wait is until
+    # enough have left for one more, not until the oldest has.
+    r.delete(name)
+    r.zadd(name, {str(n): n * 1000 for n in range(1, 6)})  # 5 in it, the limit 2
+    fresh = f"{login}:address:b"
+    assert take([name, fresh], 6000, "8") == ["name", window + 4000 - 6000]  # the 4th: one left
 
 
 @of("idempotency/reserve")

@@ -1,7 +1,9 @@
 -- Library: a sliding window of sends, a sorted set scored by the time of each (ms).
 --
 -- full(key, window, limit, now)  drops the sends older than `window` ms; 0 when there is room
---   for one more than `limit` allows, else the ms until the oldest send leaves the window.
+--   for one more than `limit` allows, else the ms until there is: until the send leaves whose
+--   going leaves `limit` - 1 (the oldest, unless the window holds more than the limit, as after
+--   the limit was lowered).
 -- take(keys, limits, names, window, now, member)  takes one send (`member`, unique) into each
 --   window of `keys` when every one has room under its limit (`limits`, in the same order);
 --   else takes nothing and returns {the name (`names`) of the first full one, ms to wait}.
@@ -9,9 +11,10 @@
 
 local function full(key, window, limit, now)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) < limit then return 0 end
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  return tonumber(oldest[2]) + window - now
+  local count = redis.call('ZCARD', key)
+  if count < limit then return 0 end
+  local freeing = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+  return tonumber(freeing[2]) + window - now
 end
 
 local function take(keys, limits, names, window, now, member)
