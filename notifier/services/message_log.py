@@ -15,6 +15,7 @@ then the events the status scripts noted in it (``lua/lib/timeline.lua``).
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -108,9 +109,14 @@ def page(rt: Runtime, wanted: LogFilter, *, cursor: str | None = None, limit: in
     store = rt.store
     oldest = time.time() - kept(store.ttl)
     since = int(max(wanted.since or 0.0, oldest) * 1e6)
-    top = None if wanted.until is None else int(wanted.until * 1e6) + 1
+    # The unsent statuses' lists go by the time each ended, the others' by the time each was
+    # accepted, which the range is of: there, a record's own acceptance is checked instead of
+    # an upper bound (one accepted in the range may have failed after it), and the lower bound
+    # holds as it is (nothing failed before it was accepted).
+    accepted = wanted.status in UNSENT and (wanted.since, wanted.until) != (None, None)
+    top = None if wanted.until is None or accepted else int(wanted.until * 1e6) + 1
     below = [_lower(top, None if start is None else start.below(i)) for i in range(len(SHARDS))]
-    filtered = any(getattr(wanted, name) is not None for name in _FILTERED)
+    filtered = accepted or any(getattr(wanted, name) is not None for name in _FILTERED)
     rows: list[Notification] = []
     looked = 0
     frontier = since
@@ -121,7 +127,7 @@ def page(rt: Runtime, wanted: LogFilter, *, cursor: str | None = None, limit: in
             source.lists, below=below, since=since, want=want, budget=BUDGET,
             tagged=source.tagged, kinds=kinds,
         )  # fmt: skip
-        entries = _matching(rt, wanted, scan.entries) if filtered else scan.entries
+        entries = _matching(rt, wanted, scan.entries, accepted) if filtered else scan.entries
         looked += len(scan.entries)
         while entries:
             taken, entries = entries[: limit - len(rows)], entries[limit - len(rows) :]
@@ -183,20 +189,25 @@ def _bucket(tagged: bytes) -> _Source:
     return _Source([bucket_key(which, tagged) for which in SHARDS], tagged)
 
 
-def _matching(rt: Runtime, wanted: LogFilter, entries: list[Entry]) -> list[Entry]:
-    """The entries whose record has the status, client and reference ``wanted`` names."""
+def _matching(
+    rt: Runtime, wanted: LogFilter, entries: list[Entry], accepted: bool = False
+) -> list[Entry]:
+    """The entries whose record has the status, client and reference ``wanted`` names (and,
+    ``accepted``, was accepted in its time range)."""
     with rt.redis.pipeline(transaction=False) as pipe:
         for entry in entries:
-            pipe.hmget(record_key(entry.id), *_FILTERED)
+            pipe.hmget(record_key(entry.id), *_FILTERED, "created_at")
         found = cast(list[list[str | None]], pipe.execute())
     expected = [getattr(wanted, name) for name in _FILTERED]
+    low, high = wanted.since or 0.0, wanted.until if wanted.until is not None else math.inf
     return [
         entry
-        for entry, values in zip(entries, found, strict=True)
+        for entry, (*values, created) in zip(entries, found, strict=True)
         if all(
             want is None or want == (value or None)
             for want, value in zip(expected, values, strict=True)
         )
+        and (not accepted or low <= datetime.fromisoformat(created or "").timestamp() <= high)
     ]
 
 

@@ -22,6 +22,7 @@ from notifier.services.mail import accept_mail, deliver_mail
 from notifier.services.message_log import MAX_LOOKED, LogFilter, page, timeline
 from notifier.stores.notifications import record_key
 from notifier.stores.notifications.log import kept, shard_lists
+from notifier.timestamps import rfc3339
 from tests.support.delivery import delivery
 
 
@@ -260,6 +261,22 @@ def test_notifications_that_end_unsent_are_listed_as_they_do(rt: Runtime) -> Non
     assert ids(page(rt, LogFilter(status="undelivered", client="shop"))) == [undelivered]
     assert ids(page(rt, LogFilter(status="undelivered", client="blog"))) == []
     assert ids(page(rt, LogFilter(status="sent"))) == [sent]
+
+
+def test_a_failed_one_is_in_the_time_range_it_was_accepted_in_not_the_one_it_failed_in(
+    rt: Runtime,
+) -> None:
+    """The unsent statuses' lists go by the time each failed: the range was applied to that,
+    where the log's range is of acceptance, as it is without a status."""
+    failed = made(rt)
+    accepted = time.time() - 600  # accepted ten minutes before it failed, after its retries
+    rt.redis.hset(record_key(failed), "created_at", rfc3339(accepted))
+    rt.store.claim(failed, lease=30, max_attempts=3)
+    rt.store.settle(failed, "failed", provider="smtp", error="550")
+    assert ids(page(rt, LogFilter(status="failed", until=accepted + 60))) == [failed]
+    within = LogFilter(status="failed", since=accepted - 60, until=accepted + 60)
+    assert ids(page(rt, within)) == [failed]
+    assert ids(page(rt, LogFilter(status="failed", since=accepted + 60))) == []
 
 
 def test_a_status_read_from_the_records_is_looked_for_a_bounded_number_at_a_time(
