@@ -76,6 +76,7 @@ class Claims(Receipts, MailEvents, Schedule):
             record_key(notification_id),
             payload_key(notification_id),
             metrics_key(notification_id),
+            sends_key(notification_id, now),
         ]
         status, attempt, wait, *sending = self._durably(
             lambda: self._claim(

@@ -189,11 +189,12 @@ def test_claim_takes_a_queued_record_once_and_counts_its_wait(r: redis.Redis, ru
     taken = run("notifications/claim", keys, [NOW, now + 31, 30, 5, "claim-3", "mail"])
     assert (taken[:3], taken[4]) == (["sending", 2, "0"], 1)
     assert run("notifications/claim", keys, [NOW, now + 31, 30, 5, "claim-3", "mail"])[4] == 1
-    # Past that lease and past the most attempts: failed, not looped on.
-    assert run("notifications/claim", keys, [NOW, now + 62, 30, 2, "claim-4", ""])[:2] == [
-        "failed",
-        2,
-    ]
+    # Past that lease and past the most attempts: failed, not looped on, and counted in its
+    # minute's failures as a provider's final failure is (the console's lanes and clients).
+    minute = sends_key(NID, now + 62)
+    gave_up = run("notifications/claim", [*keys, minute], [NOW, now + 62, 30, 2, "claim-4", ""])
+    assert gave_up[:2] == ["failed", 2]
+    assert r.hgetall(minute) == {"lane:mail:failed": "1", "client:shop:mail:failed": "1"}
     assert r.exists(payload_key(NID)) == 0
     assert r.zscore(open_key(NID), NID) is None
 

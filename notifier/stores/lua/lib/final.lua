@@ -5,6 +5,10 @@
 --   live one that ended failed or undelivered, to failures:<provider> (notifier_failures_total:
 --   the provider that last had it, or none when no provider did, as a code that expired unsent;
 --   the console's failures by provider).
+-- count_minute(minute key, record key, status)
+--   adds a send a provider took (sent) or a final failure (failed) to its minute's sends, by
+--   lane (lane:<lane>:<status>) and by client and kind (client:<client>:<kind>:<status>), kept
+--   an hour: the console's chart and its clients' failures.
 
 local function count_final(metrics, record, status)
   local seen = redis.call('HMGET', record, 'kind', 'mode', 'provider')
@@ -15,4 +19,12 @@ local function count_final(metrics, record, status)
     if not provider or provider == '' then provider = 'none' end
     redis.call('HINCRBY', metrics, 'failures:' .. provider, 1)
   end
+end
+
+local function count_minute(minute, record, status)
+  local seen = redis.call('HMGET', record, 'lane', 'client', 'kind')
+  redis.call('HINCRBY', minute, 'lane:' .. (seen[1] or '') .. ':' .. status, 1)
+  local by_client = 'client:' .. (seen[2] or '') .. ':' .. (seen[3] or '')
+  redis.call('HINCRBY', minute, by_client .. ':' .. status, 1)
+  redis.call('EXPIRE', minute, 3660)
 end

@@ -4,6 +4,7 @@
 -- KEYS[1] the record      notifier:{s}:n:<id>
 -- KEYS[2] its payload     notifier:{s}:p:<id>
 -- KEYS[3] the counters    notifier:{s}:metrics
+-- KEYS[4] this minute's sends  notifier:{s}:sends:<Unix minute> (one given up counts there)
 -- ARGV[1] now, RFC 3339
 -- ARGV[2] now, Unix seconds
 -- ARGV[3] the lease, seconds
@@ -29,7 +30,7 @@
 --#include lib/timeline.lua
 --#include lib/message_log.lua
 
-local record, payload, metrics = KEYS[1], KEYS[2], KEYS[3]
+local record, payload, metrics, minute = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local status = redis.call('HGET', record, 'status')
 if not status then return {'missing', 0, '0'} end
 if status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending' and status ~= 'retrying' then
@@ -60,6 +61,7 @@ if attempts >= tonumber(ARGV[4]) then
              'error', 'gave up after ' .. attempts .. ' attempts that did not finish')
   redis.call('DEL', payload)
   count_final(metrics, record, 'failed')
+  if minute then count_minute(minute, record, 'failed') end
   batch_moved(record, status, 'failed', ARGV[1])
   noted(record, 'attempt', '', 'attempt ' .. attempts, 'failed: gave up, attempts did not finish')
   log_failed(record)

@@ -73,13 +73,7 @@ end
 if ARGV[3] ~= '' and ARGV[2] ~= '' then
   redis.call('HINCRBY', metrics, 'provider_errors:' .. ARGV[2], 1)
 end
-if new == 'sent' or new == 'failed' then
-  local seen = redis.call('HMGET', record, 'lane', 'client', 'kind')
-  redis.call('HINCRBY', minute, 'lane:' .. (seen[1] or '') .. ':' .. new, 1)
-  local by_client = 'client:' .. (seen[2] or '') .. ':' .. (seen[3] or '')
-  redis.call('HINCRBY', minute, by_client .. ':' .. new, 1)
-  redis.call('EXPIRE', minute, 3660)
-end
+if new == 'sent' or new == 'failed' then count_minute(minute, record, new) end
 if new == 'sent' and ARGV[2] ~= '' then
   local seen = redis.call('HMGET', record, 'lane', 'queued_at', 'kind', 'mode')
   local queued_at = tonumber(seen[2] or '')
