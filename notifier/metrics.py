@@ -106,7 +106,11 @@ class StateCollector(Collector):
         queued = answers[4 * n :]
         yield from _counters(counters)
         yield from _histograms(histograms)
-        waiting = GaugeMetricFamily("notifier_scheduled", "Notifications scheduled for later")
+        waiting = GaugeMetricFamily(
+            "notifier_scheduled",
+            "Entries due later: scheduled notifications, a scheduled batch (one, whatever its"
+            " rows), a finished batch's callback",
+        )
         waiting.add_metric([], scheduled)
         yield waiting
         yield from _dispatch_health(oldest, dispatched_at)
