@@ -262,6 +262,16 @@ def test_settle_leaves_alone_the_outcome_of_an_attempt_that_outlived_its_lease(
     assert r.hget(record_key(first), "status") == "sent"
     assert r.hmget(batch_key(batch), "final", "done_at") == ["1", None]
     assert r.hget(metrics_key(first), "final:mail:sent:live") == "1"
+    # The other row's last attempt stalled and a claim gave up on it (failed, its claim still
+    # claim-3): the provider took it after all, and its 'sent' is recorded, counted once.
+    r.hset(record_key(second), mapping={"status": "failed", "claim": "claim-3"})
+    r.hset(batch_key(batch), mapping={"c:failed": 1, "final": 2})
+    keys[:] = [record_key(second), payload_key(second), metrics_key(second), sends_key(second, now)]
+    assert settle("retrying", "0", "claim-3") == [0, 0, 0]  # never back
+    assert settle("sent", "1", "claim-3")[0] == 1
+    assert r.hget(record_key(second), "status") == "sent"
+    assert r.hmget(batch_key(batch), "final", "c:failed", "c:sent") == ["2", "0", "2"]
+    assert r.hget(metrics_key(second), "final:mail:sent:live") == "1"  # the first row's
 
 
 @of("notifications/index_ref")

@@ -45,11 +45,15 @@ if not status then return {0, 0, 0} end
 if ARGV[11] ~= '' and redis.call('HGET', record, 'settled') == ARGV[11] then
   return {0, 0, 0}
 end
-if ARGV[11] ~= '' and (redis.call('HGET', record, 'claim') ~= ARGV[11] or (status ~= 'sending'
-    and status ~= 'queued' and status ~= 'retrying' and status ~= 'scheduled')) then
-  -- An attempt that outlived its lease: a later claim took the notification over, or it is
-  -- final already (that claim sent it, or the most attempts were spent). Its outcome moved a
-  -- sent record back to retrying, and counted a batch's row final twice (done too early).
+local was_final = status ~= 'sending' and status ~= 'queued' and status ~= 'retrying'
+  and status ~= 'scheduled'
+if ARGV[11] ~= '' and (redis.call('HGET', record, 'claim') ~= ARGV[11]
+    or (was_final and not (status == 'failed' and ARGV[1] == 'sent'))) then
+  -- An attempt that outlived its lease: a later claim took the notification over (its outcome
+  -- stands), or it is final already. Such an outcome moved a sent record back to retrying, and
+  -- counted a batch's row final twice (done too early). But a 'sent' after a claim gave up on
+  -- this attempt (the most attempts spent: the record failed, its claim still this one's) is
+  -- recorded: the provider took it.
   return {0, 0, 0}
 end
 if ARGV[7] == '1' and status ~= 'scheduled' and status ~= 'queued' and status ~= 'retrying' then
@@ -68,7 +72,7 @@ redis.call('EXPIRE', record, ARGV[5])
 if final == '1' then
   redis.call('DEL', payload)
   if new ~= 'sent' and new ~= 'cancelled' then log_failed(record) end
-  count_final(metrics, record, new)
+  if not was_final then count_final(metrics, record, new) end  -- a final status counts once
 end
 if ARGV[3] ~= '' and ARGV[2] ~= '' then
   redis.call('HINCRBY', metrics, 'provider_errors:' .. ARGV[2], 1)
