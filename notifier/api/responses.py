@@ -38,21 +38,24 @@ def sending(
     guarded: bool = False,
 ) -> Callable[[Sending], View]:
     """The shape of every route that accepts something to send: a 202 of ``answer`` to a
-    ``body``, for a client with ``scope`` (and, ``guarded``, whose mail the bounce-rate guard
-    has not paused), through its rate limit, with ``Idempotency-Key``.
+    ``body``, for a client with ``scope``, with ``Idempotency-Key`` (and, ``guarded``, whose
+    mail the bounce-rate guard has not paused), through its rate limit.
 
     The view, given the Idempotency-Key's note (None without a key), parses the body, stores
     and queues what it asks for in one step, telling the note, and answers
-    :func:`accepted`; these guards run first, in this order. ``replay`` gives that answer again
-    for what an earlier request with the key stored (by default: a stored notification's),
-    before the guard: a mail accepted before its client's pause is still sent, so a retry of
-    its request answers that 202 again, not a 403 saying it was not taken.
+    :func:`accepted`. The guards run first, in this order: the scope; the key, whose
+    ``replay`` gives the answer again for what an earlier request with it stored (by default:
+    a stored notification's), before the pause: a mail accepted before its client's pause is
+    still sent, so a retry of its request answers that 202 again, not a 403 saying it was not
+    taken; the pause; the rate limit, last, so that neither a replay nor a paused client's
+    refused mail spends what the client's other sends (its codes) need.
     """
 
     def decorate(view: Sending) -> View:
-        kept = rate_limited(idempotent(replay or stored_notification())(
-            unpaused(view) if guarded else view
-        ))  # fmt: skip
+        limited = rate_limited(view)
+        kept = idempotent(replay or stored_notification())(
+            unpaused(limited) if guarded else limited
+        )
         return operation((202, answer), body=body)(requires(scope)(kept))
 
     return decorate

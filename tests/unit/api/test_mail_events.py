@@ -23,6 +23,7 @@ from notifier.services.mail import deliver_mail
 from tests.support.delivery import delivery
 from tests.support.harness.api import MAIL, assert_problem, post
 from tests.support.harness.clients import auth
+from tests.support.harness.console import pause_mail
 from tests.support.harness.mail import PAYLOAD
 from tests.support.loopback.sns_loopback import resolving
 from tests.support.peers import sendgrid_events as sg
@@ -280,6 +281,20 @@ def test_a_paused_clients_mail_is_403_until_resumed(
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'notifier_mail_guard_paused{client="tester"} 0.0' in metrics
     assert 'notifier_mail_guard_volume{client="tester"} 0.0' in metrics
+
+
+def test_a_paused_clients_refused_mail_spends_none_of_its_rate(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Its codes share the client's rate: 403s for its mail must not leave them 429."""
+    app = create_app(make_settings(rate_limit="3/m"))
+    client = app.test_client()
+    pause_mail(app.extensions["notifier"].redis, "tester")
+    for _ in range(5):
+        assert_problem(client.post("/v1/mail", json=MAIL, headers=auth()), 403)
+    code = client.post("/v1/sms/captcha", json={"phone": "+8613800138000", "purpose": "login"},
+                       headers=auth())  # fmt: skip
+    assert code.status_code == 202, code.get_json()
 
 
 def test_a_mail_accepted_before_the_pause_is_replayed_by_its_key_after_it(
