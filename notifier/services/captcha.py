@@ -268,7 +268,9 @@ def deliver_code(
         where = scope(payload["client"], payload["purpose"], recipient)
         # A new code on each attempt: the code of an attempt that failed reached no one (the
         # code a provider took before it stays good meanwhile: CaptchaStore.new_code).
-        code = d.captchas.new_code(where, length=policy.length, ttl=left)
+        code = d.captchas.new_code(
+            where, length=policy.length, ttl=left, max_attempts=policy.max_attempts
+        )
         if payload.get("test"):
             # A test key's integration test reads the code from the status record.
             d.store.show_test_code(notification_id, code)
@@ -286,7 +288,7 @@ def deliver_code(
                 # What a falling verify ratio is read against (see verify_captcha).
                 d.store.tally(f"captchas_sent:{channel.name}:{payload['purpose']}")
         if outcome.status == "sent":
-            d.captchas.delivered(where, code)
+            d.captchas.delivered(where, code, until=payload["deadline"])
         return outcome
 
     return d.attempt(notification_id, send, lane=lane)

@@ -236,11 +236,13 @@ class CaptchaStore:
         """The keyed hash of a code, bound to its client, purpose and recipient."""
         return hmac.new(self._secret, f"{scope}\x00{code}".encode(), hashlib.sha256).hexdigest()
 
-    def new_code(self, scope: str, *, length: int, ttl: float) -> str:
+    def new_code(self, scope: str, *, length: int, ttl: float, max_attempts: int) -> str:
         """Make a code, keep its digest for ``ttl`` seconds, in place of any earlier code; but
         the last one a provider took (:meth:`delivered`) stays good, until it expires, while
         this one is not taken: a resend that fails (a provider's per-number limit, a
-        suppressed address, every provider down) must not void the code the person has."""
+        suppressed address, every provider down) must not void the code the person has. That
+        code keeps its wrong tries (one void after ``max_attempts`` stays void): a resend that
+        fails gives no more tries at it."""
         code = "".join(secrets.choice("0123456789") for _ in range(length))
         key = code_key(self._names, scope)
         now = int(time.time() * 1000)
@@ -249,39 +251,52 @@ class CaptchaStore:
             with self.redis.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
-                    held = _held_code(cast(dict[str, str], pipe.hgetall(key)), now)
+                    stored = cast(dict[str, str], pipe.hgetall(key))
+                    tried = int(stored.get("attempts", 0))
+                    held = _held_code(stored, now) if tried < max_attempts else {}
                     fields: dict[EncodableT, EncodableT] = {
-                        "digest": self.digest(scope, code), "attempts": 0, "until": until,
+                        "digest": self.digest(scope, code), "until": until,
+                        "attempts": tried if held else 0,
                     }  # fmt: skip
                     fields.update(held.items())
                     pipe.multi()
                     pipe.delete(key)
                     pipe.hset(key, mapping=fields)
-                    pipe.pexpireat(key, max(until, int(held.get("previous_until", 0))))
+                    pipe.pexpire(key, max(until, int(held.get("previous_until", 0))) - now)
                     pipe.execute()
                     return code
                 except redis.WatchError:
                     continue  # a verify or another send came between: look again
 
-    def delivered(self, scope: str, code: str) -> None:
-        """A provider took ``code``: it is the one the person has now (if still the newest).
-        Not marked (Redis full, or down: the send is recorded already), a resend that fails
-        later voids it as before."""
+    def delivered(self, scope: str, code: str, *, until: float) -> None:
+        """A provider took ``code`` (good until ``until``, Unix seconds): the person has it.
+        The newest, it is the one that verifies from now on, with its own tries; a newer one
+        not taken yet (two sends crossed) keeps it as the code the person has. Not marked
+        (Redis full, or down: the send is recorded already), a resend that fails later voids
+        it as before."""
         key = code_key(self._names, scope)
         digest = self.digest(scope, code)
-        with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(key)  # type: ignore[no-untyped-call]
-                if pipe.hget(key, "digest") != digest:
-                    return  # verified already, or a newer code took its place
-                pipe.multi()
-                pipe.hset(key, "delivered", 1)
-                pipe.hdel(key, "previous", "previous_until")
-                pipe.execute()
-            except redis.WatchError:
-                pass  # verified or replaced meanwhile: nothing of this code to mark
-            except RedisError as e:
-                log.warning("a delivered code was not marked: %s", described(e))
+        while True:
+            with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    stored = cast(dict[str, str], pipe.hgetall(key))
+                    if not stored or (stored["digest"] != digest and stored.get("delivered")):
+                        return  # verified already, expired, or a newer one was taken
+                    pipe.multi()
+                    if stored["digest"] == digest:
+                        pipe.hset(key, mapping={"delivered": 1, "attempts": 0})
+                        pipe.hdel(key, "previous", "previous_until")
+                    else:
+                        pipe.hset(key, mapping={"previous": digest,
+                                                "previous_until": int(until * 1000)})  # fmt: skip
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue  # a verify or another send came between: look again
+                except RedisError as e:
+                    log.warning("a delivered code was not marked: %s", described(e))
+                    return
 
     def verify(self, scope: str, code: str, *, max_attempts: int) -> Verdict:
         """Check a code: good once; void after ``max_attempts`` wrong tries."""
@@ -297,8 +312,10 @@ class CaptchaStore:
                     attempts = int(stored["attempts"])
                     if attempts >= max_attempts:
                         return Verdict(False, "too_many_attempts", 0)
+                    now = int(time.time() * 1000)
                     good = hmac.compare_digest(candidate, stored["digest"])
-                    held = _held_code(stored, int(time.time() * 1000), newest=False)
+                    good &= int(stored.get("until", now + 1)) > now  # (none: an earlier release's)
+                    held = _held_code(stored, now, newest=False)
                     if "previous" in held:  # the code the person has, while a resend is not
                         good |= hmac.compare_digest(candidate, held["previous"])
                     pipe.multi()

@@ -23,6 +23,7 @@ from notifier.services.captcha import (
     EXPIRED_UNRECORDED,
     CaptchaPolicy,
     deliver_captcha,
+    scope,
     verify_captcha,
 )
 from notifier.stores.notifications import payload_key
@@ -151,6 +152,38 @@ def test_a_resend_that_fails_leaves_the_code_the_person_has(rt: Runtime) -> None
     if len({first, second, third}) == 3:
         assert verify(rt, second).reason == "mismatch"
     assert verify(rt, third).valid
+
+
+def test_a_code_void_after_its_tries_stays_void_through_a_resend_that_fails(rt: Runtime) -> None:
+    policy = CaptchaPolicy(resend_interval=0)
+    sms = MemorySmsProvider()
+    deliver(rt, accept(rt, policy), sms, policy=policy)
+    first = sent_code(sms)
+    wrong = "000000" if first != "000000" else "111111"
+    for _ in range(policy.max_attempts):
+        assert verify(rt, wrong).reason == "mismatch"
+    assert verify(rt, first).reason == "too_many_attempts"
+    limited = PermanentProviderError("isv.BUSINESS_LIMIT_CONTROL", provider="a")
+    deliver(rt, accept(rt, policy), MemorySmsProvider([limited]), policy=policy)
+    assert verify(rt, first).valid is False
+
+
+def test_two_resends_that_cross_leave_the_one_taken_good(rt: Runtime) -> None:
+    """Both made before either was sent: the first is taken, the second refused for good."""
+    where = scope("tester", "login", PHONE)
+    kept = rt.captchas
+    taken = kept.new_code(where, length=6, ttl=300, max_attempts=5)
+    kept.new_code(where, length=6, ttl=300, max_attempts=5)  # refused for good, later
+    kept.delivered(where, taken, until=time.time() + 300)
+    assert verify(rt, taken).valid  # (the refused one's would too: it reached no one)
+    # Taken in the other order, the newer is the one: the older no longer verifies.
+    older = kept.new_code(where, length=6, ttl=300, max_attempts=5)
+    newer = kept.new_code(where, length=6, ttl=300, max_attempts=5)
+    kept.delivered(where, newer, until=time.time() + 300)
+    kept.delivered(where, older, until=time.time() + 300)
+    if older != newer:
+        assert verify(rt, older).reason == "mismatch"
+    assert verify(rt, newer).valid
 
 
 def test_resend_interval_then_daily_limit(rt: Runtime) -> None:
