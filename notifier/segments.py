@@ -44,6 +44,12 @@ class Segments:
     parts: int
 
 
+def characters(text: str) -> int:
+    """A body's length as Twilio counts it against its 1,600 characters: a character outside
+    the Basic Multilingual Plane (an emoji) counts two, as in UTF-16."""
+    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
+
+
 def encoding_of(text: str) -> Encoding:
     """GSM-7 when every character is in the GSM alphabet or its extension, else UCS-2."""
     gsm = GSM_BASIC | GSM_EXTENSION

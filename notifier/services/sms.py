@@ -131,10 +131,11 @@ def compose(
     except TemplateError as e:
         at = (e.field,) if e.field == "template" else (*row, e.field)
         raise Refused(at, e.reason, detail=e.detail) from None
-    if rendered.text is not None and not 1 <= len(rendered.text) <= MAX_SMS_TEXT:
+    if rendered.text is not None and not 1 <= segments.characters(rendered.text) <= MAX_SMS_TEXT:
         raise Refused(
             (*row, "data"),
-            f"the text rendered is {len(rendered.text)} characters; 1 to {MAX_SMS_TEXT}",
+            f"the text rendered is {segments.characters(rendered.text)} characters as Twilio counts"
+            f" them (an emoji counts two); 1 to {MAX_SMS_TEXT}",
             detail=f"template {template!r} renders no text an SMS can carry from this data",
         )
     return OutgoingSms(to, rendered.text, rendered.approved, senders, template)

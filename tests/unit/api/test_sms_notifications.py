@@ -87,6 +87,10 @@ def test_a_named_sms_is_rendered_at_the_door(app: Flask, client: FlaskClient) ->
         ({"template": "shipped"}, ["body", "text"]),  # both
         ({"text": None}, ["body", "text"]),  # neither
         ({"text": "x" * 1601}, ["body", "text"]),
+        # Twilio counts an emoji two (code 21617 past 1,600): 801 are 1,602.
+        ({"text": "\U0001f600" * 801}, ["body", "text"]),
+        ({"text": None, "template": "shipped", "data": {**DATA, "shop": "\U0001f600" * 800}},
+         ["body", "data"]),  # fmt: skip
         ({"text": ""}, ["body", "text"]),
         ({"to": "13800138000"}, ["body", "to"]),
         ({"text": None, "template": "nope"}, ["body", "template"]),
@@ -105,6 +109,11 @@ def test_a_bad_request_is_422_naming_the_field_and_nothing_is_queued(
     body = assert_problem(post(client, {"to": CN, "text": "hi", **change}), 422)
     assert loc in error_locs(body)
     assert queued_messages(app) == []
+
+
+def test_800_emoji_are_1600_characters_as_twilio_counts_and_go(client: FlaskClient) -> None:
+    answer = post(client, {"to": CN, "text": "\U0001f600" * 800})
+    assert answer.status_code == 202, answer.get_json()
 
 
 def test_an_unknown_template_lists_the_known_ones(client: FlaskClient) -> None:
