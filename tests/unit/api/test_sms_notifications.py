@@ -89,8 +89,10 @@ def test_a_named_sms_is_rendered_at_the_door(app: Flask, client: FlaskClient) ->
         ({"text": "x" * 1601}, ["body", "text"]),
         # Twilio counts an emoji two (code 21617 past 1,600): 801 are 1,602.
         ({"text": "\U0001f600" * 801}, ["body", "text"]),
-        ({"text": None, "template": "shipped", "data": {**DATA, "shop": "\U0001f600" * 800}},
-         ["body", "data"]),  # fmt: skip
+        (
+            {"text": None, "template": "shipped", "data": {**DATA, "shop": "\U0001f600" * 800}},
+            ["body", "data"],
+        ),
         ({"text": ""}, ["body", "text"]),
         ({"to": "13800138000"}, ["body", "to"]),
         ({"text": None, "template": "nope"}, ["body", "template"]),
