@@ -23,13 +23,15 @@ SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 # Twilio answers 400 for refusals of our account or sender as for the recipient's (its "Error
 # and Warning Dictionary"): 21408 the account may not text the number's region, 21606 and 21659
 # the From is not one of ours or not for this destination, 21608 a trial account's unverified
-# number, 21660 a From of another account, 21701/21703/21705 the Messaging Service. Another
+# number, 21660 a From of another account, 21701/21703/21705 the Messaging Service, 21212 a From
+# it does not take (a generic sender id), 21609 a StatusCallback it cannot reach or parse
+# (NOTIFIER_PUBLIC_URL's host with an underscore, or not public). Another
 # provider may well send it: the operator's to fix, logged at ERROR, and the next provider's
 # turn. 21612, this To and From cannot go together (the country's sender rules, a network that
 # takes no short code, a number no SMS reaches, no connectivity): not for Twilio, perhaps for
 # the next provider, and failed for good when no provider can (no retry would change it).
 # 21611, the From's queue is full: load.
-OPERATOR_CODES = frozenset({21408, 21606, 21608, 21659, 21660, 21701, 21703, 21705})
+OPERATOR_CODES = frozenset({21212, 21408, 21606, 21608, 21609, 21659, 21660, 21701, 21703, 21705})
 NOT_FOR_TWILIO = 21612
 QUEUE_FULL = 21611
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")

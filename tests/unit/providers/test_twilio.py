@@ -74,7 +74,7 @@ def test_each_refusal_is_sorted_as_twilios_dictionary_reads_it(
     sms.close()
 
 
-@pytest.mark.parametrize("code", [21408, 21606, 21659])
+@pytest.mark.parametrize("code", [21212, 21408, 21606, 21609, 21659])
 def test_a_refusal_of_our_account_or_sender_is_the_operators_and_hands_over(
     twilio: FakeTwilio, code: int, caplog: pytest.LogCaptureFixture
 ) -> None:
