@@ -18,6 +18,9 @@ codes                                  raised
 ``isv.MOBILE_NUMBER_ILLEGAL``,         :class:`PermanentProviderError`: no provider
 ``isv.MOBILE_COUNT_OVER_LIMIT``        can deliver it
 ``isv.BUSINESS_LIMIT_CONTROL``         :class:`RecipientThrottled` (per-number limit)
+``isv.PARAM_LENGTH_LIMIT``,            :class:`NotForThisProvider`: the message's own
+``isv.TEMPLATE_PARAMS_ILLEGAL``,       values; the next vendor may take them
+``isv.SMS_CONTENT_ILLEGAL``
 ``Throttling*``, ``isp.SYSTEM_ERROR``, :class:`TransientProviderError`
 ``InternalError``,
 ``ServiceUnavailable``,
@@ -69,6 +72,10 @@ DEFAULT_ENDPOINT = "dysmsapi.aliyuncs.com"
 
 _PERMANENT = frozenset({"isv.MOBILE_NUMBER_ILLEGAL", "isv.MOBILE_COUNT_OVER_LIMIT"})
 _RECIPIENT_THROTTLED = frozenset({"isv.BUSINESS_LIMIT_CONTROL"})
+# The message's own values: one too long for the template's variable, one it bans, content it
+# bans (Aliyun's error code list): the next vendor's turn, failed for good when none takes it.
+_NOT_OURS = frozenset({"isv.PARAM_LENGTH_LIMIT", "isv.TEMPLATE_PARAMS_ILLEGAL",
+                       "isv.SMS_CONTENT_ILLEGAL"})  # fmt: skip
 _TRANSIENT = frozenset({"isp.SYSTEM_ERROR", "InternalError", "ServiceUnavailable"})
 # We never reuse a nonce, so a "used" one is the gateway's hiccup; the next try signs anew.
 _TRANSIENT_PREFIXES = ("Throttling", "SignatureNonceUsed")
@@ -195,5 +202,6 @@ class AliyunSmsProvider(TemplateSmsProvider[AliyunSettings]):
             str(answer.get("Message", "")),
             permanent=_PERMANENT,
             throttled=_RECIPIENT_THROTTLED,
+            not_ours=_NOT_OURS,
             transient=code in _TRANSIENT or code.startswith(_TRANSIENT_PREFIXES) or status >= 500,
         )

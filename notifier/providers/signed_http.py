@@ -26,7 +26,12 @@ from typing import Generic, TypeVar
 import requests
 
 from notifier.deadline import DeadlineAdapter, session
-from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
+from notifier.errors import (
+    NotForThisProvider,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
 from notifier.redact import redact
 from notifier.settings import Settings, VendorSettings, https_in_production
 
@@ -158,11 +163,16 @@ def refusal(
     permanent: frozenset[str],
     throttled: frozenset[str],
     transient: bool,
+    not_ours: frozenset[str] = frozenset(),
 ) -> ProviderError:
-    """The error for a vendor's refusal ``code``: a code not known to pass is the operator's."""
+    """The error for a vendor's refusal ``code``: a code not known to pass is the operator's;
+    one in ``not_ours`` refuses what this message's own data makes of the template (a value
+    too long for it, a word it bans): no retry changes that, another vendor may take it."""
     error = f"{provider} {code}: {vendor_message(message)}"
     if code in permanent:
         return PermanentProviderError(error, provider=provider)
+    if code in not_ours:
+        return NotForThisProvider(error, provider=provider)
     if code in throttled:
         return RecipientThrottled(error, provider=provider, code=code)
     if transient:

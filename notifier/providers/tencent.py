@@ -24,6 +24,10 @@ codes                                           raised
 ``FailedOperation.PhoneNumberInBlacklist``
 ``LimitExceeded.PhoneNumber*Limit``,            :class:`RecipientThrottled`
 ``LimitExceeded.DeliveryFrequencyLimit``
+``InvalidParameterValue.TemplateParameter``     :class:`NotForThisProvider`: the message's
+``FormatError``, ``InvalidParameterValue.``     own values; the next vendor may take them
+``ContentLengthLimit``, ``FailedOperation.``
+``ContainSensitiveWord``
 ``InternalError*``, ``RequestLimitExceeded*``,  :class:`TransientProviderError`
 HTTP 429 and 5xx
 anything else: ``AuthFailure.*``, sign name,    :class:`OperatorError`, logged at ERROR
@@ -87,6 +91,15 @@ _RECIPIENT_THROTTLED = frozenset(
     }
 )
 _TRANSIENT_PREFIXES = ("InternalError", "RequestLimitExceeded")
+# The message's own values: a verification template's variable that is not 0-6 digits, content
+# too long, a word Tencent bans (its SMS error codes): the next vendor's turn.
+_NOT_OURS = frozenset(
+    {
+        "InvalidParameterValue.TemplateParameterFormatError",
+        "InvalidParameterValue.ContentLengthLimit",
+        "FailedOperation.ContainSensitiveWord",
+    }
+)
 
 
 class TencentSettings(TemplateSmsSettings):
@@ -232,5 +245,6 @@ class TencentSmsProvider(TemplateSmsProvider[TencentSettings]):
             str(outcome.get("Message", "")),
             permanent=_PERMANENT,
             throttled=_RECIPIENT_THROTTLED,
+            not_ours=_NOT_OURS,
             transient=code.startswith(_TRANSIENT_PREFIXES),
         )

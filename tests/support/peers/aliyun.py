@@ -54,6 +54,7 @@ SERVER_ERROR = Answer(
 )
 SYSTEM_ERROR = Answer(200, "isp.SYSTEM_ERROR", "isp.SYSTEM_ERROR")
 NO_BALANCE = Answer(200, "isv.AMOUNT_NOT_ENOUGH", "账户余额不足")
+VALUES_REFUSED = Answer(200, "isv.PARAM_LENGTH_LIMIT", "参数超出长度限制")
 
 
 @dataclass(frozen=True)

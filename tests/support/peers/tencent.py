@@ -66,6 +66,7 @@ RECIPIENT_LIMIT = Answer(
 INVALID_NUMBER = Answer("InvalidParameterValue.IncorrectPhoneNumber", "手机号格式错误")
 SERVER_ERROR = Answer("InternalError.OtherError", "其他错误", whole_request=True)
 GATEWAY_ERROR = Answer("", "bad gateway", status=502)
+VALUES_REFUSED = Answer("FailedOperation.ContainSensitiveWord", "短信内容中含有敏感词")
 NO_BALANCE = Answer(
     "FailedOperation.InsufficientBalanceInSmsPackage", "套餐包余量不足", whole_request=True
 )

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from notifier.embedded import free_port
-from notifier.errors import PermanentProviderError, TransientProviderError
+from notifier.errors import NotForThisProvider, PermanentProviderError, TransientProviderError
 from notifier.providers.base import CaptchaSender, SmsProvider, TemplateSender
 from notifier.providers.signed_http import (
     OperatorError,
@@ -119,6 +119,7 @@ PLANNED = [
     ("SERVER_ERROR", TransientProviderError),
     ("RECIPIENT_LIMIT", RecipientThrottled),
     ("INVALID_NUMBER", PermanentProviderError),
+    ("VALUES_REFUSED", NotForThisProvider),
     ("NO_BALANCE", OperatorError),
 ]
 
