@@ -28,6 +28,18 @@ _SERVICE_LINKS = [
 ]
 
 
+# What other tools call some settings (an SMTP library's SMTP_HOST is Flask-Mail's MAIL_SERVER):
+# the nearest name by spelling would point elsewhere (SMTP_HOST looks most like SNS_CERT_HOSTS).
+OTHER_NAMES = {
+    "SMTP_HOST": "MAIL_SERVER", "SMTP_SERVER": "MAIL_SERVER", "MAIL_HOST": "MAIL_SERVER",
+    "SMTP_PORT": "MAIL_PORT", "SMTP_USER": "MAIL_USERNAME", "SMTP_USERNAME": "MAIL_USERNAME",
+    "SMTP_PASSWORD": "MAIL_PASSWORD", "SMTP_TLS": "MAIL_USE_TLS", "SMTP_SSL": "MAIL_USE_SSL",
+    "MAIL_FROM": "MAIL_DEFAULT_SENDER", "FROM_EMAIL": "MAIL_DEFAULT_SENDER",
+    "REDIS": "REDIS_URL", "REDIS_HOST": "REDIS_URL", "CELERY_BROKER_URL": "BROKER_URL",
+    "TWILIO_PHONE_NUMBER": "TWILIO_FROM", "TWILIO_NUMBER": "TWILIO_FROM",
+}  # fmt: skip
+
+
 def variables() -> frozenset[str]:
     """Every ``NOTIFIER_*`` variable the settings read: their own and each vendor's."""
     keys = [*Settings.model_fields, *(key for m in vendor_settings() for key in m.flat_keys())]
@@ -43,7 +55,8 @@ def unknown(given: Mapping[str, str | None]) -> list[str]:
         rest = name.removeprefix(ENV_PREFIX)
         if rest == name or rest in known or _service_link(name, value):
             continue
-        nearest = difflib.get_close_matches(rest, known, n=1)
+        other = OTHER_NAMES.get(rest)
+        nearest = [other] if other in known else difflib.get_close_matches(rest, known, n=1)
         lines.append(
             f"{name}: unknown setting"
             + (f" (did you mean {known[nearest[0]]}?)" if nearest else "")

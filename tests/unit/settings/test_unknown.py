@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from notifier.settings import ConfigError, load_settings
+from notifier.settings.names import OTHER_NAMES, variables
 
 PRODUCTION = {
     "NOTIFIER_ENV": "production",
@@ -52,6 +53,11 @@ Setenv = Callable[[Mapping[str, str]], None]
         ("notifier_twilio_form",
          "NOTIFIER_TWILIO_FORM: unknown setting (did you mean NOTIFIER_TWILIO_FROM?)"),
         ("NOTIFIER_XYZZY", "NOTIFIER_XYZZY: unknown setting"),
+        # Another tool's name for a setting: the setting, not the nearest spelling.
+        ("NOTIFIER_SMTP_HOST",
+         "NOTIFIER_SMTP_HOST: unknown setting (did you mean NOTIFIER_MAIL_SERVER?)"),
+        ("NOTIFIER_TWILIO_PHONE_NUMBER",
+         "NOTIFIER_TWILIO_PHONE_NUMBER: unknown setting (did you mean NOTIFIER_TWILIO_FROM?)"),
     ],
 )  # fmt: skip
 def test_an_unknown_variable_stops_production_with_one_line(
@@ -122,3 +128,7 @@ def test_a_name_of_their_form_with_a_value_of_another_is_unknown(
     setenv({**PRODUCTION, name: value})
     with pytest.raises(ConfigError, match=f"^{name}: unknown setting"):
         load_settings()
+
+
+def test_each_other_tools_name_points_at_a_setting_that_is_read() -> None:
+    assert {f"NOTIFIER_{target}" for target in OTHER_NAMES.values()} <= variables()
