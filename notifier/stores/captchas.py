@@ -5,7 +5,7 @@ phone, ``mail`` for an address; ``{h}`` is the :func:`pseudonym` of the recipien
 key's hash tag, so a recipient's keys share one Redis Cluster slot):
 
 * ``notifier:captcha:code:<client>:<purpose>:{h}`` hash {digest, attempts, until, delivered,
-  previous, previous_until}, expiring with the codes it holds; ``h`` of the recipient as the
+  previous, previous_until, carried}, expiring with the codes it holds; ``h`` of the recipient as the
   code was asked for (a phone in E.164, an address). ``previous``: the last code a provider
   took, while a newer one (a resend) is not yet taken: a resend that fails leaves the person
   the code they have;
@@ -259,6 +259,8 @@ class CaptchaStore:
                         "attempts": tried if held else 0,
                     }  # fmt: skip
                     fields.update(held.items())
+                    if held and tried:
+                        fields["carried"] = tried  # the kept code's, not this one's (delivered)
                     pipe.multi()
                     pipe.delete(key)
                     pipe.hset(key, mapping=fields)
@@ -285,8 +287,12 @@ class CaptchaStore:
                         return  # verified already, expired, or a newer one was taken
                     pipe.multi()
                     if stored["digest"] == digest:
-                        pipe.hset(key, mapping={"delivered": 1, "attempts": 0})
-                        pipe.hdel(key, "previous", "previous_until")
+                        # Its own tries from now on: the kept code's go with it (only those: a
+                        # wrong try at this code, made before this mark, still counts).
+                        pipe.hset(key, "delivered", 1)
+                        if carried := int(stored.get("carried", 0)):
+                            pipe.hincrby(key, "attempts", -carried)
+                        pipe.hdel(key, "previous", "previous_until", "carried")
                     else:
                         pipe.hset(key, mapping={"previous": digest,
                                                 "previous_until": int(until * 1000)})  # fmt: skip

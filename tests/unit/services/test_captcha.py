@@ -186,6 +186,21 @@ def test_two_resends_that_cross_leave_the_one_taken_good(rt: Runtime) -> None:
     assert verify(rt, newer).valid
 
 
+def test_wrong_tries_made_before_a_send_is_marked_taken_still_count(rt: Runtime) -> None:
+    """A person may type before the worker marks the send taken (the full suite's load showed
+    it): the mark takes back only the tries a kept code brought, never this code's own."""
+    where, kept = scope("tester", "login", PHONE), rt.captchas
+    first = kept.new_code(where, length=6, ttl=300, max_attempts=5)
+    wrong = "000000" if first != "000000" else "111111"
+    assert verify(rt, wrong).attempts_left == 4
+    kept.delivered(where, first, until=time.time() + 300)
+    assert verify(rt, wrong).attempts_left == 3  # two wrong tries at the first code
+    second = kept.new_code(where, length=6, ttl=300, max_attempts=5)  # the first kept, with its 2
+    assert verify(rt, wrong if wrong != second else "222222").attempts_left == 2
+    kept.delivered(where, second, until=time.time() + 300)  # the first's two go with it
+    assert verify(rt, "333333" if second != "333333" else "444444").attempts_left == 3
+
+
 def test_resend_interval_then_daily_limit(rt: Runtime) -> None:
     accept(rt)
     with pytest.raises(Limited) as caught:
