@@ -51,11 +51,13 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal, TypeVar, cast
 
 import redis
 from redis import Redis, RedisError
+from redis.client import Pipeline
 from redis.typing import EncodableT
 
 from notifier.redisconn import described
@@ -63,6 +65,7 @@ from notifier.stores.notifications.log import tag
 from notifier.stores.scripts import Lua
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000
@@ -247,28 +250,25 @@ class CaptchaStore:
         key = code_key(self._names, scope)
         now = int(time.time() * 1000)
         until = now + max(1, int(ttl * 1000))
-        while True:
-            with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    stored = cast(dict[str, str], pipe.hgetall(key))
-                    tried = int(stored.get("attempts", 0))
-                    held = _held_code(stored, now) if tried < max_attempts else {}
-                    fields: dict[EncodableT, EncodableT] = {
-                        "digest": self.digest(scope, code), "until": until,
-                        "attempts": tried if held else 0,
-                    }  # fmt: skip
-                    fields.update(held.items())
-                    if held and tried:
-                        fields["carried"] = tried  # the kept code's, not this one's (delivered)
-                    pipe.multi()
-                    pipe.delete(key)
-                    pipe.hset(key, mapping=fields)
-                    pipe.pexpire(key, max(until, int(held.get("previous_until", 0))) - now)
-                    pipe.execute()
-                    return code
-                except redis.WatchError:
-                    continue  # a verify or another send came between: look again
+
+        def replace(pipe: Pipeline, stored: dict[str, str]) -> None:
+            tried = int(stored.get("attempts", 0))
+            held = _held_code(stored, now) if tried < max_attempts else {}
+            fields: dict[EncodableT, EncodableT] = {
+                "digest": self.digest(scope, code), "until": until,
+                "attempts": tried if held else 0,
+            }  # fmt: skip
+            fields.update(held.items())
+            if held and tried:
+                fields["carried"] = tried  # the kept code's, not this one's (delivered)
+            pipe.multi()
+            pipe.delete(key)
+            pipe.hset(key, mapping=fields)
+            pipe.pexpire(key, max(until, int(held.get("previous_until", 0))) - now)
+            pipe.execute()
+
+        self._watched(key, replace)
+        return code
 
     def delivered(self, scope: str, code: str, *, until: float) -> None:
         """A provider took ``code`` (good until ``until``, Unix seconds): the person has it.
@@ -278,63 +278,67 @@ class CaptchaStore:
         it as before."""
         key = code_key(self._names, scope)
         digest = self.digest(scope, code)
-        while True:
-            with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    stored = cast(dict[str, str], pipe.hgetall(key))
-                    if not stored or (stored["digest"] != digest and stored.get("delivered")):
-                        return  # verified already, expired, or a newer one was taken
-                    pipe.multi()
-                    if stored["digest"] == digest:
-                        # Its own tries from now on: the kept code's go with it (only those: a
-                        # wrong try at this code, made before this mark, still counts).
-                        pipe.hset(key, "delivered", 1)
-                        if carried := int(stored.get("carried", 0)):
-                            pipe.hincrby(key, "attempts", -carried)
-                        pipe.hdel(key, "previous", "previous_until", "carried")
-                    else:
-                        pipe.hset(key, mapping={"previous": digest,
-                                                "previous_until": int(until * 1000)})  # fmt: skip
-                    pipe.execute()
-                    return
-                except redis.WatchError:
-                    continue  # a verify or another send came between: look again
-                except RedisError as e:
-                    log.warning("a delivered code was not marked: %s", described(e))
-                    return
+
+        def mark(pipe: Pipeline, stored: dict[str, str]) -> None:
+            if not stored or (stored["digest"] != digest and stored.get("delivered")):
+                return  # verified already, expired, or a newer one was taken
+            pipe.multi()
+            if stored["digest"] == digest:
+                # Its own tries from now on: the kept code's go with it (only those: a wrong
+                # try at this code, made before this mark, still counts).
+                pipe.hset(key, "delivered", 1)
+                if carried := int(stored.get("carried", 0)):
+                    pipe.hincrby(key, "attempts", -carried)
+                pipe.hdel(key, "previous", "previous_until", "carried")
+            else:
+                pipe.hset(key, mapping={"previous": digest, "previous_until": int(until * 1000)})
+            pipe.execute()
+
+        try:
+            self._watched(key, mark)
+        except RedisError as e:
+            log.warning("a delivered code was not marked: %s", described(e))
 
     def verify(self, scope: str, code: str, *, max_attempts: int) -> Verdict:
         """Check a code: good once; void after ``max_attempts`` wrong tries."""
         key = code_key(self._names, scope)
         candidate = self.digest(scope, code)
+
+        def check(pipe: Pipeline, stored: dict[str, str]) -> Verdict:
+            if not stored:
+                return Verdict(False, "expired", 0)
+            attempts = int(stored["attempts"])
+            if attempts >= max_attempts:
+                return Verdict(False, "too_many_attempts", 0)
+            now = int(time.time() * 1000)
+            good = hmac.compare_digest(candidate, stored["digest"])
+            good &= int(stored.get("until", now + 1)) > now  # (none: an earlier release's)
+            held = _held_code(stored, now, newest=False)
+            if "previous" in held:  # the code the person has, while a resend is not
+                good |= hmac.compare_digest(candidate, held["previous"])
+            pipe.multi()
+            if good:
+                pipe.delete(key)
+            else:
+                pipe.hincrby(key, "attempts", 1)
+            pipe.execute()
+            if good:
+                return Verdict(True)
+            return Verdict(False, "mismatch", max_attempts - attempts - 1)
+
+        return self._watched(key, check)
+
+    def _watched(self, key: str, step: Callable[[Pipeline, dict[str, str]], T]) -> T:
+        """What ``step`` answers, given a pipeline watching the code's ``key`` and its fields as
+        read then (it queues its writes after ``multi`` and executes them): again from the
+        read when another verify or send changed the key in between."""
         while True:
             with self.redis.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
-                    stored = cast(dict[str, str], pipe.hgetall(key))
-                    if not stored:
-                        return Verdict(False, "expired", 0)
-                    attempts = int(stored["attempts"])
-                    if attempts >= max_attempts:
-                        return Verdict(False, "too_many_attempts", 0)
-                    now = int(time.time() * 1000)
-                    good = hmac.compare_digest(candidate, stored["digest"])
-                    good &= int(stored.get("until", now + 1)) > now  # (none: an earlier release's)
-                    held = _held_code(stored, now, newest=False)
-                    if "previous" in held:  # the code the person has, while a resend is not
-                        good |= hmac.compare_digest(candidate, held["previous"])
-                    pipe.multi()
-                    if good:
-                        pipe.delete(key)
-                    else:
-                        pipe.hincrby(key, "attempts", 1)
-                    pipe.execute()
+                    return step(pipe, cast(dict[str, str], pipe.hgetall(key)))
                 except redis.WatchError:
-                    continue  # another verify of the same code came first: look again
-            if good:
-                return Verdict(True)
-            return Verdict(False, "mismatch", max_attempts - attempts - 1)
+                    continue
 
 
 def _held_code(stored: dict[str, str], now: int, *, newest: bool = True) -> dict[str, str]:
