@@ -10,6 +10,13 @@
 --   lane (lane:<lane>:<status>) and by client and kind (client:<client>:<kind>:<status>), kept
 --   an hour: the console's chart and its clients' failures.
 
+-- unsettled(status)
+--   whether a record still waits for an attempt or is under one (scheduled, queued, sending,
+--   retrying): any other status is final.
+local function unsettled(status)
+  return status == 'scheduled' or status == 'queued' or status == 'sending' or status == 'retrying'
+end
+
 local function count_final(metrics, record, status)
   local seen = redis.call('HMGET', record, 'kind', 'mode', 'provider')
   local mode = seen[2] == 'test' and ':test' or ':live'

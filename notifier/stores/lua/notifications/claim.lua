@@ -33,7 +33,7 @@
 local record, payload, metrics, minute = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local status = redis.call('HGET', record, 'status')
 if not status then return {'missing', 0, '0'} end
-if status ~= 'scheduled' and status ~= 'queued' and status ~= 'sending' and status ~= 'retrying' then
+if not unsettled(status) then
   return {status, 0, '0'}
 end
 local now = tonumber(ARGV[2])

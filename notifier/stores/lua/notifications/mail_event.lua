@@ -37,7 +37,7 @@ local record, metrics, callbacks = KEYS[1], KEYS[2], KEYS[3]
 local kind, token, note, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local status = redis.call('HGET', record, 'status')
 if not status then return {'missing', 0, 0, ''} end
-if status == 'scheduled' or status == 'queued' or status == 'sending' or status == 'retrying' then
+if unsettled(status) then
   return {status, 0, 0, ''}
 end
 local client = redis.call('HGET', record, 'client')

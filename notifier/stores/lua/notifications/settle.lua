@@ -45,8 +45,7 @@ if not status then return {0, 0, 0} end
 if ARGV[11] ~= '' and redis.call('HGET', record, 'settled') == ARGV[11] then
   return {0, 0, 0}
 end
-local was_final = status ~= 'sending' and status ~= 'queued' and status ~= 'retrying'
-  and status ~= 'scheduled'
+local was_final = not unsettled(status)
 if ARGV[11] ~= '' and (redis.call('HGET', record, 'claim') ~= ARGV[11]
     or (was_final and not (status == 'failed' and ARGV[1] == 'sent'))) then
   -- An attempt that outlived its lease: a later claim took the notification over (its outcome
