@@ -4,8 +4,10 @@ which key, after how long, and what is raised when it is not."""
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,9 +20,12 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def problem(status: int, retry_after: str | None = None, **fields: Any) -> httpx.Response:
+    """The service's error answer: problem+json (RFC 9457)."""
     body = {"type": "about:blank", "title": "T", "status": status, "detail": "d", "errors": []}
-    headers = {"Retry-After": retry_after} if retry_after is not None else {}
-    return httpx.Response(status, json={**body, **fields}, headers=headers)
+    headers = {"Content-Type": "application/problem+json"}
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    return httpx.Response(status, content=json.dumps({**body, **fields}), headers=headers)
 
 
 class Script:
@@ -169,6 +174,65 @@ def test_a_missing_suppression_is_none_and_a_missing_notification_is_not_found()
     assert client(Script(problem(404))).get_suppression("a@example.com") is None
     with pytest.raises(nc.NotFound):
         client(Script(problem(404))).get_notification("n1")
+
+
+def test_a_404_that_is_not_the_services_is_not_found_even_for_a_suppression() -> None:
+    """A wrong base URL (a proxy's HTML 404) must not answer "not on the list": the caller
+    would mail an address that is."""
+    page = httpx.Response(404, text="<html>Not Found</html>", headers={"Content-Type": "text/html"})
+    with pytest.raises(nc.NotFound) as raised:
+        client(Script(page)).get_suppression("a@example.com")
+    assert raised.value.detail == "<html>Not Found</html>"
+
+
+def test_an_http_date_retry_after_is_counted_from_now() -> None:
+    """A proxy's 503 may say when as a date (RFC 9110): an hour ahead is raised at once with
+    its seconds, not retried as if it had said nothing."""
+    in_an_hour = email.utils.format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    script = Script(problem(503, in_an_hour))
+    with pytest.raises(nc.Unavailable) as raised:
+        client(script).get_notification("n1")
+    assert len(script.requests) == 1
+    assert raised.value.retry_after is not None and 3590 < raised.value.retry_after <= 3600
+    past = email.utils.format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
+    assert nc.errors.retry_after(problem(503, past)) == 0.0
+    assert nc.errors.retry_after(problem(503, "soon")) is None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="<html>Sign in to the Wi-Fi</html>"),
+        httpx.Response(200, json={"id": "n1"}),  # a field the record must have is missing
+        httpx.Response(200, json=["n1"]),
+    ],
+)
+def test_a_success_that_is_not_the_routes_answer_is_unexpected_response(
+    answer: httpx.Response,
+) -> None:
+    with pytest.raises(nc.UnexpectedResponse) as raised:
+        client(Script(answer)).get_notification("n1")
+    assert isinstance(raised.value, nc.NotifierError) and raised.value.status == 200
+
+
+@pytest.mark.parametrize("key", ["clé", "a" * 256, "line\nbreak"])
+def test_an_idempotency_key_the_service_would_refuse_is_a_value_error_before_any_request(
+    key: str,
+) -> None:
+    script = Script()
+    with pytest.raises(ValueError, match="idempotency_key"):
+        client(script).send_mail(to=["a@example.com"], text="x", idempotency_key=key)
+    assert script.requests == []
+
+
+def test_a_retry_of_a_suppression_logs_the_route_not_the_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    script = Script(problem(503, "0"), problem(404))
+    with caplog.at_level("INFO", logger="notifier_client"):
+        assert client(script).get_suppression("ada.lovelace+bank@example.com") is None
+    (logged,) = caplog.messages
+    assert "/v1/suppressions/{address}" in logged and "ada" not in logged, logged
 
 
 def test_rows_are_paged_to_the_end_with_the_cursor_each_page_gives() -> None:

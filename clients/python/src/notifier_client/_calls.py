@@ -14,7 +14,13 @@ from urllib.parse import quote
 
 import httpx
 
-from notifier_client.errors import NotifierError, api_error, retry_after, transport_error
+from notifier_client.errors import (
+    NotifierError,
+    api_error,
+    retry_after,
+    transport_error,
+    unexpected,
+)
 from notifier_client.models import (
     Accepted,
     BatchAccepted,
@@ -38,6 +44,7 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Failures that leave no doubt the request never reached the service.
 UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 CHANNELS = {"phone": "sms", "to": "mail"}  # a captcha's recipient field: its routes' channel
+KEY_CHARACTERS = frozenset(map(chr, range(0x20, 0x7F)))  # an Idempotency-Key's: printable ASCII
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +54,9 @@ class Call(Generic[R]):
     ``safe``: sending it again cannot do more than sending it once (a GET, a send with an
     Idempotency-Key, a token minted from nothing), so every failure in RETRY_STATUSES or of the
     connection is retried. Otherwise (a verify, a cancel) only a 429 or a request that surely
-    never left is. ``missing``: a 404 is an answer (``read`` is given it), not an error.
+    never left is. ``missing``: the service's 404 (problem+json) is an answer (``read`` is
+    given it), not an error; another's (a proxy's page for a wrong base URL) is NotFound.
+    ``route``: the path as logs show it, where the path holds personal data (an address).
     """
 
     method: str
@@ -58,10 +67,19 @@ class Call(Generic[R]):
     key: str | None = None
     safe: bool = False
     missing: bool = False
+    route: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Idempotency-Key": self.key} if self.key else {}
+
+    def answered(self, response: httpx.Response) -> bool:
+        """Whether ``response`` is the route's answer, to ``read``."""
+        return response.is_success or (
+            self.missing
+            and response.status_code == 404
+            and response.headers.get("Content-Type", "").startswith("application/problem+json")
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,16 +122,17 @@ def attempts(call: Call[R], retries: Retries) -> Generator[float, Outcome, R]:
     wait, attempt = 0.0, 0
     while True:
         outcome = yield wait
-        if isinstance(outcome, httpx.Response) and (
-            outcome.is_success or (call.missing and outcome.status_code == 404)
-        ):
-            return call.read(outcome)
+        if isinstance(outcome, httpx.Response) and call.answered(outcome):
+            try:
+                return call.read(outcome)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise unexpected(outcome, e) from e
         delay = retries.wait(call, attempt, outcome)
         if delay is None:
             raise _failure(outcome)
         log.info(
             "retrying %s %s in %.2f s (attempt %s failed: %s)",
-            call.method, call.path, delay, attempt + 1, _said(outcome),
+            call.method, call.route or call.path, delay, attempt + 1, _said(outcome),
         )  # fmt: skip
         wait, attempt = delay, attempt + 1
 
@@ -168,6 +187,8 @@ def _paging(cls: type[R]) -> Callable[[httpx.Response], Page[R]]:
 def _send(path: str, body: Mapping[str, Any], key: str | None, cls: type[A]) -> Call[A]:
     # One key for the logical send, made here once, so that every retry carries the same.
     key = key or str(uuid.uuid4())
+    if len(key) > 255 or not KEY_CHARACTERS.issuperset(key):
+        raise ValueError("idempotency_key: 1 to 255 printable ASCII characters")
 
     def read(response: httpx.Response) -> A:
         replayed = response.headers.get("Idempotent-Replayed") == "true"
@@ -258,12 +279,15 @@ def suppressions() -> Call[Page[Suppression]]:
     return Call("GET", "/v1/suppressions", _paging(Suppression), safe=True)
 
 
+SUPPRESSION = "/v1/suppressions/{address}"  # as logs show it: never the address
+
+
 def suppression(address: str) -> Call[Suppression | None]:
     def read(response: httpx.Response) -> Suppression | None:
         return None if response.status_code == 404 else decode(Suppression, response.json())
 
     path = f"/v1/suppressions/{quote(address, safe='@')}"
-    return Call("GET", path, read, safe=True, missing=True)
+    return Call("GET", path, read, safe=True, missing=True, route=SUPPRESSION)
 
 
 def suppress(address: str) -> Call[Suppression]:
@@ -274,4 +298,4 @@ def suppress(address: str) -> Call[Suppression]:
 
 def unsuppress(address: str) -> Call[Suppression]:
     path = f"/v1/suppressions/{quote(address, safe='@')}"
-    return Call("DELETE", path, _reading(Suppression))
+    return Call("DELETE", path, _reading(Suppression), route=SUPPRESSION)

@@ -13,9 +13,11 @@
     │   ├── PayloadTooLarge (413)  the body is over the size limit
     │   ├── ValidationFailed (422) the body or query fails validation; ``errors`` names each field
     │   ├── RateLimited (429)      a limit; ``retry_after`` says when to try again
-    │   └── ServerError (5xx)      the service failed
-    │       └── Unavailable (502, 503, 504)  nothing was promised: safe to send again with
-    │                                         the same Idempotency-Key
+    │   ├── ServerError (5xx)      the service failed
+    │   │   └── Unavailable (502, 503, 504)  nothing was promised: safe to send again with
+    │   │                                     the same Idempotency-Key
+    │   └── UnexpectedResponse     a success whose body is not what the route answers (a proxy's
+    │                              page, say): whether the request did anything is unknown
     ├── ConnectionFailed           no answer came: refused, reset, or cut off mid-way
     │   └── TimedOut               no answer within the timeout
     └── WebhookVerificationError   a status callback's signature or timestamp does not verify
@@ -26,6 +28,8 @@ of them raised means the retries ran out (or the wait asked for was longer than 
 
 from __future__ import annotations
 
+import email.utils
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +113,11 @@ class Unavailable(ServerError):
     """502, 503, 504: nothing was promised; sending again with the same key is safe."""
 
 
+class UnexpectedResponse(APIError):
+    """A success whose body this client cannot read as the route's answer: something in front
+    of the service (a captive portal, a proxy) may have answered instead."""
+
+
 class ConnectionFailed(NotifierError):
     """No answer came: the connection was refused, reset, or cut off mid-way."""
 
@@ -137,13 +146,29 @@ _BY_STATUS: dict[int, type[APIError]] = {
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """The seconds ``Retry-After`` asks for (the service sends whole seconds), or None."""
+    """The seconds ``Retry-After`` asks for, or None: the service sends whole seconds, a proxy
+    in front of it may send an HTTP date (RFC 9110, 10.2.3), counted from now."""
     value = response.headers.get("Retry-After", "").strip()
     try:
         seconds = float(value)
     except ValueError:
-        return None
-    return max(0.0, seconds)
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return max(0.0, seconds) if seconds == seconds else None  # NaN: none
+
+
+def unexpected(response: httpx.Response, error: Exception) -> UnexpectedResponse:
+    """The exception for a success whose body is not the route's answer."""
+    return UnexpectedResponse(
+        status=response.status_code,
+        type="about:blank",
+        title=response.reason_phrase,
+        detail=f"an answer this client cannot read ({type(error).__name__}: {error}): "
+        + response.text[:200],
+        response=response,
+    )
 
 
 def api_error(response: httpx.Response) -> APIError:

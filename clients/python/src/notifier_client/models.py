@@ -150,6 +150,24 @@ class Verdict:
 
 
 @dataclasses.dataclass(frozen=True)
+class SoftBounce:
+    """The last deferral a mail got: the recipient's server (or the mail provider) says it is
+    still trying. Its status does not move for one."""
+
+    status: str  # a DSN's, 4.2.2; a provider's event: its status, or the kind of delay
+    diagnostic: str  # the remote server's reply, addresses masked
+    at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Complaint:
+    """The first time a recipient marked the mail as spam, as the mail provider reported it."""
+
+    type: str | None  # the feedback type (RFC 5965: abuse, fraud, virus, other...), if known
+    at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
 class Notification:
     """The status record of one notification (never its recipient or content)."""
 
@@ -166,6 +184,8 @@ class Notification:
     provider_ref: str | None
     test_code: str | None = None  # a test key's captcha only
     segments: int | None = None  # an SMS's parts (kind sms), as Twilio counts them
+    soft_bounce: SoftBounce | None = None  # a mail's last deferral, if it had one
+    complaint: Complaint | None = None  # a mail's first complaint, if it had one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,7 +239,7 @@ class Suppression:
     """An address the client's mail is not sent to, and why."""
 
     address: str
-    reason: Literal["bounced", "manual", "unsubscribed"]
+    reason: Literal["bounced", "complained", "manual", "unsubscribed"]
     created_at: datetime
 
 
@@ -227,24 +247,35 @@ R = TypeVar("R")
 
 
 def decode(cls: type[R], data: dict[str, Any], **extra: Any) -> R:
-    """``cls`` from a JSON object: the fields it knows, timestamps parsed, the rest ignored."""
+    """``cls`` from a JSON object: the fields it knows, timestamps and records within parsed,
+    the rest ignored."""
     values: dict[str, Any] = {}
-    for name, is_time in _fields(cls):
+    for name, kind in _fields(cls):
         if name in data:
             value = data[name]
-            values[name] = datetime.fromisoformat(value) if is_time and value else value
+            if value is None or kind is None:
+                values[name] = value
+            elif kind is datetime:
+                values[name] = datetime.fromisoformat(value)
+            else:
+                values[name] = decode(kind, value)
     return cls(**values, **extra)
 
 
-_FIELDS: dict[type[Any], tuple[tuple[str, bool], ...]] = {}
+_FIELDS: dict[type[Any], tuple[tuple[str, type[Any] | None], ...]] = {}
 
 
-def _fields(cls: type[Any]) -> tuple[tuple[str, bool], ...]:
-    """Each field's name, and whether it holds a timestamp (read once a class)."""
+def _fields(cls: type[Any]) -> tuple[tuple[str, type[Any] | None], ...]:
+    """Each field's name, and what it holds if it needs parsing: a timestamp (``datetime``) or
+    a record (its dataclass); read once a class."""
     if cls not in _FIELDS:
         hints = typing.get_type_hints(cls)
-        _FIELDS[cls] = tuple(
-            (f.name, datetime in (hints[f.name], *typing.get_args(hints[f.name])))
-            for f in dataclasses.fields(cls)
-        )
+        _FIELDS[cls] = tuple((f.name, _parsed(hints[f.name])) for f in dataclasses.fields(cls))
     return _FIELDS[cls]
+
+
+def _parsed(hint: Any) -> type[Any] | None:
+    for kind in (hint, *typing.get_args(hint)):
+        if kind is datetime or (isinstance(kind, type) and dataclasses.is_dataclass(kind)):
+            return kind
+    return None

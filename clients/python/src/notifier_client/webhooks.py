@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 
@@ -21,6 +22,10 @@ from notifier_client.errors import WebhookVerificationError
 from notifier_client.models import BatchProgress, Notification, decode
 
 TOLERANCE = 300  # seconds, either way
+# What the service takes as a callback secret: a shorter key would be one anybody could guess
+# (an empty one is what a secret read from an unset variable gives).
+MIN_KEY_BYTES = 16
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # Unix seconds, ASCII digits (int() takes more)
 
 
 def verify_webhook(
@@ -41,29 +46,35 @@ def verify_webhook(
         signatures = found["webhook-signature"]
     except KeyError as e:
         raise WebhookVerificationError(f"no {e.args[0]} header") from None
-    try:
-        timestamp = int(stamp)
-    except ValueError:
-        raise WebhookVerificationError("webhook-timestamp is not a number") from None
+    if not TIMESTAMP.fullmatch(stamp):
+        raise WebhookVerificationError("webhook-timestamp is not a number of seconds")
+    timestamp = int(stamp)
     if abs((time.time() if now is None else now) - timestamp) > tolerance:
         raise WebhookVerificationError("webhook-timestamp is too far from now")
     expected = _signature(_key(secret), webhook_id, timestamp, raw)
     offered = (s.partition(",") for s in signatures.split())
-    if not any(v == "v1" and hmac.compare_digest(sig, expected) for v, _, sig in offered):
+    # As bytes: compare_digest refuses a str with characters beyond ASCII (a TypeError).
+    if not any(v == "v1" and hmac.compare_digest(sig.encode(), expected) for v, _, sig in offered):
         raise WebhookVerificationError("no signature matches")
     return _record(raw)
 
 
 def _key(secret: str) -> bytes:
     try:
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
     except binascii.Error:
         raise WebhookVerificationError("the secret is not whsec_ and base64") from None
+    if len(key) < MIN_KEY_BYTES:
+        # Anyone can sign with an empty key: refuse every callback rather than take forged ones.
+        raise WebhookVerificationError(
+            f"the secret holds {len(key)} bytes of key, fewer than {MIN_KEY_BYTES}: is it set?"
+        )
+    return key
 
 
-def _signature(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
+def _signature(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> bytes:
     signed = b"%s.%d.%s" % (webhook_id.encode(), timestamp, body)
-    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
 
 
 def _record(raw: bytes) -> Notification | BatchProgress:
