@@ -13,8 +13,9 @@ The mail APIs (SES, SendGrid) sort their answers into the same errors (:func:`re
     ├── OperatorError       credentials, signature, template, quota: the operator must fix it;
     │                       transient for the message (another provider may deliver it), and
     │                       logged at ERROR when raised
-    └── RecipientThrottled  the vendor's per-number limit (its anti-abuse rule): retrying now or
-                            on another provider only helps an abuser
+    └── RecipientThrottled  the vendor's per-number limit (its anti-abuse rule): a code fails for
+                            good (another provider would only help an abuser); an SMS
+                            notification goes on to the next provider
 """
 
 from __future__ import annotations

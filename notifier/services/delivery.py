@@ -277,16 +277,20 @@ class Attempt:
         *,
         recipients: Sequence[str] = (),
         volume_of: str | None = None,
+        limits_hand_over: bool = False,
     ) -> Outcome:
         """Give the notification to the first provider of ``route`` that takes it (``send``
         gives it to one and returns the provider's id of the message) and record what came of
         it (a mail's ``recipients`` and ``volume_of``: see :meth:`sent`).
 
         A provider that is down or throttling hands over to the next, as does one that cannot
-        carry this message; a permanent refusal (a recipient no provider can reach) or the
-        vendor's per-number limit (its anti-abuse rule: another provider or a retry would only
-        help an abuser) fails it for good. When every provider failed, the attempt failed (the
-        error names each when there were several), and failed for good when none could carry it.
+        carry this message; a permanent refusal (a recipient no provider can reach) fails it for
+        good. So does a vendor's per-number limit (its anti-abuse rule), unless
+        ``limits_hand_over``: for a code, another provider or a retry would only help whoever
+        asks for code after code; a client's own notification (a third order update of the day
+        past Tencent's default of a few a number) is taken by the next provider, or retried as
+        a provider that is down is. When every provider failed, the attempt failed (the error
+        names each when there were several), and failed for good when none could carry it.
         """
         failures: list[TransientProviderError] = []
         cannot: list[NotForThisProvider] = []
@@ -298,9 +302,11 @@ class Attempt:
                 log.info("%s: %s cannot carry it: %s", self.id, e.provider, e)
                 cannot.append(e)
                 continue
-            except (PermanentProviderError, RecipientThrottled) as e:
+            except PermanentProviderError as e:
                 return self.failed_for_good(e)
             except TransientProviderError as e:
+                if isinstance(e, RecipientThrottled) and not limits_hand_over:
+                    return self.failed_for_good(e)
                 if len(route) > 1:
                     log.warning("%s: %s failed, handing over: %s", self.id, e.provider, e)
                 failures.append(e)

@@ -296,7 +296,8 @@ def deliver_sms(d: Delivery, notification_id: str, *, lane: str = "") -> Outcome
             return claimed.unsendable(
                 f"no provider for this number can carry this SMS now (its providers: {names})"
             )
-        return claimed.hand_over(route, partial(transmit, sms))
+        # A vendor's per-number limit is its own: the next provider takes the client's SMS.
+        return claimed.hand_over(route, partial(transmit, sms), limits_hand_over=True)
 
     return d.attempt(notification_id, send, lane=lane)
 

@@ -16,6 +16,7 @@ from config import Settings
 from notifier import create_app
 from notifier.errors import Limited, PermanentProviderError, TransientProviderError
 from notifier.providers.memory import MemorySmsProvider
+from notifier.providers.signed_http import RecipientThrottled
 from notifier.runtime import Runtime
 from notifier.schemas import VerifyRequest
 from notifier.services.captcha import (
@@ -152,6 +153,17 @@ def test_a_resend_that_fails_leaves_the_code_the_person_has(rt: Runtime) -> None
     if len({first, second, third}) == 3:
         assert verify(rt, second).reason == "mismatch"
     assert verify(rt, third).valid
+
+
+def test_a_code_past_a_vendors_per_number_limit_fails_for_good_without_failover(
+    rt: Runtime,
+) -> None:
+    """The limit is the vendor's anti-abuse rule: another provider would only help whoever asks
+    for code after code (an SMS notification goes on to the next: test_sms)."""
+    limited = RecipientThrottled("isv.BUSINESS_LIMIT_CONTROL", provider="a", code="hour")
+    other = MemorySmsProvider()
+    outcome = deliver(rt, accept(rt), MemorySmsProvider([limited]), other)
+    assert outcome.status == "failed" and other.sent == []
 
 
 def test_a_code_void_after_its_tries_stays_void_through_a_resend_that_fails(rt: Runtime) -> None:

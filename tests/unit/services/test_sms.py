@@ -16,6 +16,7 @@ from notifier import create_app
 from notifier.errors import PermanentProviderError, Refused, TransientProviderError
 from notifier.providers.base import SmsProvider
 from notifier.providers.memory import MemorySmsProvider, MemoryTemplateProvider
+from notifier.providers.signed_http import RecipientThrottled
 from notifier.runtime import Runtime
 from notifier.services.batches import fan_out
 from notifier.services.sms import OutgoingSms, check_templates, deliver_sms, refuse_uncarried
@@ -198,6 +199,31 @@ def test_a_permanent_refusal_fails_at_once_without_failover(cn_app: Flask) -> No
     assert deliver_sms(delivery(rt, sms=[ali, ten]), notification_id).status == "failed"
     assert ten.sent == []
     assert record(rt, notification_id) == ("failed", "aliyun", "isv.MOBILE_NUMBER_ILLEGAL")
+
+
+def test_a_vendors_per_number_limit_hands_a_notification_to_the_next_provider(
+    cn_app: Flask,
+) -> None:
+    """Tencent's default is a few SMS a number a day: a third order update is a client's own
+    send, which Aliyun carries (a code past the limit fails for good instead: test_captcha);
+    past every provider's limit it is retried as when they are down."""
+    rt: Runtime = cn_app.extensions["notifier"]
+    daily = RecipientThrottled(
+        "tencent LimitExceeded.PhoneNumberDailyLimit", provider="tencent", code="daily"
+    )
+    ten = MemoryTemplateProvider("tencent", "ordered", [daily])
+    ali = MemoryTemplateProvider("aliyun", "named")
+    notification_id = accepted(cn_app, {"to": CN, "template": "shipped", "data": DATA})
+    assert deliver_sms(delivery(rt, sms=[ten, ali]), notification_id).status == "sent"
+    assert record(rt, notification_id) == ("sent", "aliyun", None)
+    hourly = RecipientThrottled("isv.BUSINESS_LIMIT_CONTROL", provider="aliyun", code="hour")
+    limited = [
+        MemoryTemplateProvider("tencent", "ordered", [daily]),
+        MemoryTemplateProvider("aliyun", "named", [hourly]),
+    ]
+    again = accepted(cn_app, {"to": CN, "template": "shipped", "data": DATA})
+    assert deliver_sms(delivery(rt, sms=limited), again).status == "retry"
+    assert record(rt, again)[0] == "retrying"
 
 
 def test_an_sms_no_provider_can_carry_any_more_fails_at_once(app: Flask) -> None:
