@@ -17,9 +17,11 @@ from notifier.providers.signed_http import operator_error
 from notifier.settings import Settings, VendorSettings, https_in_production, text
 
 # A Messaging Service's SID; anything else a client gives as its sender is a From: an E.164
-# number, or an alphanumeric sender id (1 to 11 letters, digits and spaces, a letter among them).
+# number, a short code (3 to 8 digits: Twilio's From takes one), or an alphanumeric sender id (1
+# to 11 letters, digits and spaces, a letter among them).
 MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
 # Twilio answers 400 for refusals of our account or sender as for the recipient's (its "Error
 # and Warning Dictionary"): 21408 the account may not text the number's region, 21606 and 21659
 # the From is not one of ours or not for this destination, 21608 a trial account's unverified
@@ -39,11 +41,11 @@ E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 def sender_fault(sender: str) -> str | None:
     """Why ``sender`` cannot be a Twilio sender (a client's ``sms_sender``), or None."""
-    if MESSAGING_SERVICE.match(sender) or SENDER_ID.match(sender) or E164.match(sender):
+    if any(form.match(sender) for form in (MESSAGING_SERVICE, SENDER_ID, E164, SHORT_CODE)):
         return None
     return (
-        "a Twilio sender is an E.164 number, an alphanumeric sender id (1 to 11 letters, digits"
-        " and spaces) or a Messaging Service SID (MG and 32 hex digits)"
+        "a Twilio sender is an E.164 number, a short code (3 to 8 digits), an alphanumeric sender"
+        " id (1 to 11 letters, digits and spaces) or a Messaging Service SID (MG and 32 hex digits)"
     )
 
 

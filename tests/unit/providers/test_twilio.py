@@ -104,6 +104,7 @@ def test_unreachable_is_transient() -> None:
     [
         ("+15005550001", "From"),
         ("Acme", "From"),
+        ("12345", "From"),  # a short code
         ("MG" + "0123456789abcdef" * 2, "MessagingServiceSid"),
     ],
 )

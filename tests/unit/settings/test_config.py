@@ -584,8 +584,12 @@ TWILIO = {
 }
 
 
-def test_a_clients_sms_senders_are_read_by_provider(monkeypatch: pytest.MonkeyPatch) -> None:
-    senders = {"twilio": "MG" + "a" * 32, "console": "Acme"}
+@pytest.mark.parametrize("twilio", ["MG" + "a" * 32, "+15005550006", "Acme", "12345"])
+def test_a_clients_sms_senders_are_read_by_provider(
+    monkeypatch: pytest.MonkeyPatch, twilio: str
+) -> None:
+    """A Messaging Service, a number, an alphanumeric sender id, a short code."""
+    senders = {"twilio": twilio, "console": "Acme"}
     setenv(monkeypatch, {
         **TWILIO, "NOTIFIER_SMS_PROVIDERS": "twilio,console",
         "NOTIFIER_API_KEYS": sms_client(senders),
