@@ -627,8 +627,9 @@ OSS_KEY_BYTES = 1023  # Aliyun OSS's limit on an object's name, in UTF-8 bytes
 COS_KEY_BYTES = 850  # Tencent COS's limit on an object key, in UTF-8 bytes ("Object Overview")
 
 
-def _form_key(limit: int) -> Callable[[str], str]:
-    """The check of a form's key (or prefix) in a store whose keys are at most ``limit`` bytes."""
+def _form_key(limit: int, *, dollar: bool = True) -> Callable[[str], str]:
+    """The check of a form's key (or prefix) in a store whose keys are at most ``limit`` bytes;
+    without ``dollar``, one whose policy cannot hold a ``$`` in a key (S3's)."""
 
     def check(value: str) -> str:
         if len(value.encode()) > limit:
@@ -636,33 +637,46 @@ def _form_key(limit: int) -> Callable[[str], str]:
         if "${filename}" in value:
             # The store puts the uploaded file's name there: the key would be the browser's.
             raise ValueError("must not hold ${filename}; give key_prefix for keys the page chooses")
+        if not dollar and "$" in value:
+            # S3 reads a policy condition's $ as its own (AWS: "\$" escapes it, which boto3 and
+            # the other SDKs do not write): a key with $$ is refused at the upload (boto3#4514).
+            raise ValueError("must not hold $ (S3's POST policy cannot match it)")
         return _printable(value)
 
     return check
 
 
-def _s3_key_schema(schema: JsonDict) -> None:
-    # In allOf, so that the keys' own pattern (AS_KEY, AS_PREFIX) stands beside it.
-    _, pattern, planes = printable_rules()
-    schema["allOf"] = [
-        {"pattern": pattern},
-        {"not": {"pattern": planes}},
-        {"not": {"pattern": r"\$\{filename\}"}},
-    ]
+def _key_schema(*, dollar: bool) -> Callable[[JsonDict], None]:
+    def document(schema: JsonDict) -> None:
+        # In allOf, so that the keys' own pattern (AS_KEY, AS_PREFIX) stands beside it.
+        _, pattern, planes = printable_rules()
+        schema["allOf"] = [
+            {"pattern": pattern},
+            {"not": {"pattern": planes}},
+            {"not": {"pattern": r"\$\{filename\}" if dollar else r"\$"}},
+        ]
+
+    return document
 
 
-def _form_key_field(limit: int) -> Any:
+def _form_key_field(limit: int, *, dollar: bool = True) -> Any:
     """What the document says of a form's key in a store whose keys are at most ``limit`` bytes
     (``_form_key`` checks the bytes, which it cannot count)."""
     return Field(
         min_length=1,
         max_length=limit,
-        description=f"at most {limit} bytes in UTF-8, printable",
-        json_schema_extra=_s3_key_schema,
+        description=f"at most {limit} bytes in UTF-8, printable" + ("" if dollar else ", no $"),
+        json_schema_extra=_key_schema(dollar=dollar),
     )
 
 
-S3Key = Annotated[str, _form_key_field(S3_KEY_BYTES), AfterValidator(_form_key(S3_KEY_BYTES))]
+S3Key = Annotated[
+    str,
+    _form_key_field(S3_KEY_BYTES, dollar=False),
+    AfterValidator(_form_key(S3_KEY_BYTES, dollar=False)),
+]
+# Cloud Storage's object names are S3's 1,024 bytes, and its policy takes a $ as written.
+GcsKey = Annotated[str, _form_key_field(S3_KEY_BYTES), AfterValidator(_form_key(S3_KEY_BYTES))]
 OssKey = Annotated[str, _form_key_field(OSS_KEY_BYTES), AfterValidator(_form_key(OSS_KEY_BYTES))]
 CosKey = Annotated[str, _form_key_field(COS_KEY_BYTES), AfterValidator(_form_key(COS_KEY_BYTES))]
 # A media type ("image/png"), or a whole type ("image/*").
@@ -710,6 +724,8 @@ class GcsUploadRequest(S3UploadRequest):
 
     # 3 to 63 lower-case letters, digits, "-", "_" and ".", a letter or digit at each end.
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+    key: Annotated[GcsKey, AS_KEY] | None = None
+    key_prefix: Annotated[GcsKey, AS_PREFIX] | None = None
 
 
 class S3UploadForm(BaseModel):

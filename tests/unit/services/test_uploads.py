@@ -98,6 +98,21 @@ def test_a_clients_prefix_confines_segment_by_segment(
         assert "'u/uploader/'" in assert_problem(answer, 403)["detail"]
 
 
+@pytest.mark.parametrize(("store", "refused"), [("s3", True), ("oss", False), ("gcs", False)])
+def test_a_dollar_in_a_key_is_refused_where_the_stores_policy_cannot_match_it(
+    client: FlaskClient, store: str, refused: bool
+) -> None:
+    """S3 reads a policy's $ as its own: a form for u/a$$b.png is refused at the upload
+    (boto3#4514), so it is 422 at the door; Cloud Storage takes it as written (its conformance
+    tests sign $test-object-é), and the other stores are not known to refuse it."""
+    for field, value in (("key", "u/a$$b.png"), ("key_prefix", "u/$reports/")):
+        answer = mint(client, store, {field: value})
+        if refused:
+            assert error_locs(assert_problem(answer, 422)) == [["body", field]]
+        else:
+            assert answer.status_code == 200, answer.get_json()
+
+
 @pytest.mark.parametrize("store", STORES)
 def test_the_escape_the_issue_found_is_refused(client: FlaskClient, store: str) -> None:
     # A string check let this through: it starts with the client's prefix.
