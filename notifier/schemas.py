@@ -694,7 +694,9 @@ class S3UploadRequest(Strict):
     key: Annotated[S3Key, AS_KEY] | None = None
     key_prefix: Annotated[S3Key, AS_PREFIX] | None = None
     expires_in: Integer = Field(3600, ge=60, le=86400)
-    content_type: str | None = Field(None, pattern=MEDIA_TYPE)
+    # Media types are case-insensitive (RFC 6838) and browsers give a file's in lower case: a
+    # policy's starts-with "Image/" would refuse every upload.
+    content_type: Annotated[str, AfterValidator(str.lower)] | None = Field(None, pattern=MEDIA_TYPE)
     max_size: Integer = Field(5 * 1024 * 1024, ge=1, le=MAX_S3_POST)
 
 

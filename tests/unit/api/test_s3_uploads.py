@@ -88,6 +88,22 @@ def test_a_prefix_leaves_the_files_name_to_the_page(client: FlaskClient) -> None
     assert ["content-length-range", 1, 5 * 1024 * 1024] in conditions  # the default size
 
 
+@pytest.mark.parametrize(
+    ("asked", "condition"),
+    [
+        ("Image/*", ["starts-with", "$Content-Type", "image/"]),
+        ("Image/PNG", {"Content-Type": "image/png"}),
+    ],
+)
+def test_a_content_type_is_signed_in_lower_case(
+    client: FlaskClient, asked: str, condition: Any
+) -> None:
+    """Media types are case-insensitive and a browser gives a file's in lower case: a policy
+    that starts-with "Image/" would refuse every upload."""
+    form = mint(client, {"bucket": "avatars", "key": "u/42.png", "content_type": asked}).get_json()
+    assert condition in signed_policy(form["fields"])["conditions"]
+
+
 def test_a_bucket_of_another_client_is_403_before_anything_is_signed(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
