@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from tests.support.peers.cos import FakeCos, cos_signature
 from tests.support.peers.cos_example import KEY_TIME, POLICY, SECRET_ID, SECRET_KEY, SIGNATURE
@@ -104,3 +105,11 @@ def test_the_example_outside_its_key_time_is_refused(cos: FakeCos, now: float) -
     answer = post_form(example(cos), JPEG, filename="photo.jpg")
     assert (answer.status_code, "<Code>AccessDenied</Code>" in answer.text) == (403, True)
     assert cos.objects == {}
+
+
+def test_the_file_must_be_the_last_field(cos: FakeCos) -> None:
+    """Tencent: the file field "must be the last field of the form"."""
+    post = example(cos)
+    parts = [(name, (None, value)) for name, value in post["fields"].items()]
+    answer = requests.post(post["url"], files=[("file", ("photo.jpg", JPEG)), *parts], timeout=10)
+    assert answer.status_code == 400 and "<Code>InvalidArgument</Code>" in answer.text

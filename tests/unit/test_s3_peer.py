@@ -98,3 +98,13 @@ def test_an_expired_form_is_refused(s3: FakeS3) -> None:
         s3.clock_offset = 0
     assert "Policy expired" in text
     assert upload(post).status_code == 204  # the same form, in time
+
+
+def test_the_file_must_be_the_last_field(s3: FakeS3) -> None:
+    """AWS: "The file or text content must be the last field in the form"; S3 reads nothing
+    after it, so a Content-Type sent later would not be in the upload."""
+    post = form(s3)
+    parts = [(name, (None, value)) for name, value in post["fields"].items()]
+    answer = requests.post(post["url"], files=[("file", ("me.png", PNG)), *parts], timeout=10)
+    refused(answer, 400, "InvalidArgument")
+    assert upload(post).status_code == 204  # the same form, the file last

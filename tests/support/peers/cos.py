@@ -72,6 +72,7 @@ class FakeCos(FakeS3):
 
     def _handle(self, request: Request) -> Response:
         bucket = self._bucket(request)
+        self._file_last(request)
         upload = request.files.get("file")
         if upload is None:
             raise Refused(400, "InvalidArgument", "the form has no file")

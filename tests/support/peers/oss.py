@@ -56,11 +56,10 @@ class FakeOss(FakeS3):
 
     def _handle(self, request: Request) -> Response:
         bucket = self._bucket(request, "PostObject")
-        boundary = request.mimetype_params.get("boundary", "")
-        raw = request.get_data()  # kept: the form is parsed from it below
+        self._file_last(request)
         form = request.form
         upload = request.files.get("file")
-        if (upload is None and "file" not in form) or not _file_is_last(raw, boundary):
+        if upload is None and "file" not in form:
             raise Refused(400, "InvalidArgument", "The file must be the last form field.")
         for name in REQUIRED:
             if name not in form:
@@ -162,10 +161,3 @@ def _hold(condition: list[Any], fields: dict[str, str], size: int) -> None:
             "AccessDenied",
             f"Invalid according to Policy: Policy Condition failed: {json.dumps(condition)}",
         )
-
-
-def _file_is_last(raw: bytes, boundary: str) -> bool:
-    """Whether the form's last part is its ``file`` field (OSS reads nothing after it)."""
-    parts = raw.split(f"--{boundary}".encode())
-    # [preamble, part, ..., part, "--" epilogue]
-    return len(parts) >= 3 and b'name="file"' in parts[-2].split(b"\r\n\r\n", 1)[0]

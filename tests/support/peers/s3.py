@@ -115,6 +115,7 @@ class FakeS3:
 
     def _handle(self, request: Request) -> Response:
         bucket = self._bucket(request)
+        self._file_last(request)
         form = request.form
         upload = request.files.get("file")
         if upload is None:
@@ -137,6 +138,16 @@ class FakeS3:
             )
         status = int(fields.get("success_action_status", "204"))
         return Response(status=status if status in (200, 201, 204) else 204)
+
+    def _file_last(self, request: Request) -> None:
+        """Refuse a form whose last part is not its file (S3, COS and OSS read nothing after
+        it: a field sent later, the page's Content-Type say, is not in the upload)."""
+        boundary = request.mimetype_params.get("boundary", "")
+        raw = request.get_data()  # kept: the form is parsed from it after
+        parts = raw.split(f"--{boundary}".encode())
+        # [preamble, part, ..., part, "--" epilogue]
+        if len(parts) < 3 or b'name="file"' not in parts[-2].split(b"\r\n\r\n", 1)[0]:
+            raise Refused(400, "InvalidArgument", "The file must be the last form field.")
 
     def _authenticate(self, fields: dict[str, str]) -> dict[str, Any]:
         if fields["x-amz-algorithm"] != "AWS4-HMAC-SHA256":
