@@ -104,6 +104,11 @@ def test_body_over_the_limit_is_413(client: FlaskClient) -> None:
         ({"template": "welcome", "data": {"name": "Ada"}}, ["body", "data"]),
         ({"send_at": "2030-01-01T10:00:00"}, ["body", "send_at"]),
         ({"send_at": "tomorrow"}, ["body", "send_at"]),
+        # Not RFC 3339, though a date-time parser may read them: no seconds, no colon in the
+        # offset, an underscore for the T.
+        ({"send_at": "2030-01-01T10:00Z"}, ["body", "send_at"]),
+        ({"send_at": "2030-01-01T10:00:00+0800"}, ["body", "send_at"]),
+        ({"send_at": "2030-01-01_10:00:00Z"}, ["body", "send_at"]),
         ({"send_at": 1893456000}, ["body", "send_at"]),
         ({"send_at": (datetime.now(UTC) + timedelta(days=31)).isoformat()}, ["body", "send_at"]),
         ({"priority": "high"}, ["body", "priority"]),
@@ -156,6 +161,15 @@ def test_cancel_of_a_queued_mail_is_409(client: FlaskClient) -> None:
     link = post(client, MAIL).get_json()["links"]["self"]
     body = assert_problem(client.delete(link, headers=auth()), 409)
     assert "queued" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "form", ["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S.5+08:00", "%Y-%m-%dt%H:%M:%Sz"]
+)
+def test_send_at_takes_each_form_rfc_3339_allows(client: FlaskClient, form: str) -> None:
+    """A space for the T (RFC 3339's note), a fraction, lower-case t and z."""
+    send_at = (datetime.now(UTC) + timedelta(days=1)).strftime(form)
+    assert post(client, {**MAIL, "send_at": send_at}).get_json()["status"] == "scheduled"
 
 
 def test_send_at_in_the_past_sends_now(app: Flask, client: FlaskClient) -> None:
