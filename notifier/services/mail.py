@@ -98,10 +98,11 @@ def compose(
         text = text if text is not None else rendered.text
         html = html if html is not None else rendered.html
         if not subject:
-            # A template without a subject is the request's fault; one that renders an empty or
-            # broken subject from this row's data is the row's.
-            at = (*row, "data") if row and rendered.subject is not None else ()
-            _check_subject(rendered.subject, at or ("subject",))
+            # A template without a subject is the request's fault (its subject is missing); one
+            # that renders an empty or broken subject from the data is the data's (a batch's:
+            # the row's).
+            at = (*row, "data") if rendered.subject is not None else ("subject",)
+            _check_subject(rendered.subject, at)
             return cast(str, rendered.subject), text, html
     elif text is None and html is None:
         raise Refused(
@@ -112,12 +113,15 @@ def compose(
 
 
 def _check_subject(subject: str | None, loc: tuple[str | int, ...]) -> None:
+    # At "data": the template's subject, rendered from data the schema never saw.
+    rendered = "the subject it renders: " if loc[-1] == "data" else ""
     if not subject:
-        raise Refused(loc, "field required", detail="a mail needs a subject")
-    # Checked again here: a template's subject is rendered from data the schema never saw.
+        raise Refused(loc, f"{rendered}field required", detail="a mail needs a subject")
     if HEADER_BREAKS.search(subject) or len(subject) > 998:
         raise Refused(
-            loc, f"1 to 998 characters on {ONE_LINE}", detail="the subject is not one header line"
+            loc,
+            f"{rendered}1 to 998 characters on {ONE_LINE}",
+            detail="the subject is not one header line",
         )
 
 

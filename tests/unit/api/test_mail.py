@@ -134,11 +134,13 @@ def test_template_fills_subject_and_escaped_html(app: Flask, client: FlaskClient
 
 
 def test_template_data_cannot_inject_headers(client: FlaskClient) -> None:
+    """The subject the data broke is the data's fault, named as a batch names its row's: the
+    request has no subject to name."""
     data = {"name": "x\r\nBcc: victim@example.com", "product": "Acme", "login_url": "u"}
     body = assert_problem(
         post(client, {"to": ["a@example.com"], "template": "welcome", "data": data}), 422
     )
-    assert ["body", "subject"] in error_locs(body)
+    assert error_locs(body) == [["body", "data"]]
 
 
 def test_scheduled_mail_waits_and_can_be_cancelled(app: Flask, client: FlaskClient) -> None:

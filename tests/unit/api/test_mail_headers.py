@@ -32,13 +32,15 @@ def test_a_form_feed_cannot_smuggle_a_bcc(app: Flask, client: FlaskClient) -> No
 
 
 @pytest.mark.parametrize("brk", BREAKS, ids=BREAK_IDS)
-def test_a_rendered_subject_with_a_line_break_is_422_naming_subject(
+def test_a_rendered_subject_with_a_line_break_is_422_naming_data(
     app: Flask, client: FlaskClient, brk: str
 ) -> None:
+    """The data broke it (the request has no subject to name), as a batch names its row's."""
     data = {"name": f"x{brk}Bcc: victim@example.com", "product": "Acme", "login_url": "u"}
     response = post(client, {"to": ["a@example.com"], "template": "welcome", "data": data})
     body = assert_problem(response, 422)
-    assert error_locs(body) == [["body", "subject"]]
+    assert error_locs(body) == [["body", "data"]]
+    assert body["errors"][0]["msg"].startswith("the subject it renders: ")
     assert queued_messages(app) == []
 
 
