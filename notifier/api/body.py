@@ -75,7 +75,11 @@ def signed(proof: str) -> bytes:
 
 
 def _document(raw: bytes) -> Any:
-    """``raw`` read as strict JSON; 400 saying why it is not."""
+    """``raw`` read as strict JSON; 400 saying why it is not (a body sent in a content coding,
+    gzip say, is not: the service decodes none, and would otherwise read the coded bytes)."""
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding not in ("", "identity"):
+        raise BadRequest(f"the body is not JSON: Content-Encoding {coding} is not taken; send it as is")
     try:
         return _load(raw)
     except UnicodeDecodeError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Callable
@@ -72,6 +73,18 @@ def test_body_that_is_not_a_json_object_is_400(client: FlaskClient, raw: bytes) 
         "/v1/mail", data=raw, headers={**auth(), "Content-Type": "application/json"}
     )
     assert_problem(response, 400)
+
+
+@pytest.mark.parametrize("coded", [True, False])
+def test_a_body_in_a_content_coding_is_400_naming_it(client: FlaskClient, coded: bool) -> None:
+    """The service decodes no content coding: a gzipped body is refused saying so (not "not
+    UTF-8"), and a plain one labelled gzip too, as its label says it is not JSON."""
+    raw = json.dumps(MAIL).encode()
+    headers = {**auth(), "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    answer = client.post("/v1/mail", data=gzip.compress(raw) if coded else raw, headers=headers)
+    assert "Content-Encoding gzip" in assert_problem(answer, 400)["detail"]
+    plain = {**headers, "Content-Encoding": "identity"}
+    assert client.post("/v1/mail", data=raw, headers=plain).status_code == 202
 
 
 def test_body_over_the_limit_is_413(client: FlaskClient) -> None:
