@@ -79,7 +79,9 @@ def _document(raw: bytes) -> Any:
     gzip say, is not: the service decodes none, and would otherwise read the coded bytes)."""
     coding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if coding not in ("", "identity"):
-        raise BadRequest(f"the body is not JSON: Content-Encoding {coding} is not taken; send it as is")
+        raise BadRequest(
+            f"the body is not JSON: Content-Encoding {coding} is not taken; send it as is"
+        )
     try:
         return _load(raw)
     except UnicodeDecodeError:
