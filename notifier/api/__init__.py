@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from notifier.api import (
     batches,
@@ -28,6 +28,7 @@ def register(app: Flask) -> None:
     observe.register(app)
     # After observe: its after_request runs last, so it logs and counts the answer sent.
     replicated.register(app)
+    app.after_request(_bare_options)
     app.register_blueprint(health.bp)
     app.register_blueprint(meta.bp)
     app.register_blueprint(mail.bp, url_prefix="/v1")
@@ -39,3 +40,12 @@ def register(app: Flask) -> None:
     app.register_blueprint(receipts.bp, url_prefix="/v1")
     app.register_blueprint(suppressions.bp, url_prefix="/v1")
     app.register_blueprint(unsubscribe.bp, url_prefix="/v1")
+
+
+def _bare_options(response: Response) -> Response:
+    """Flask answers OPTIONS itself (the route's methods in ``Allow``) with an empty 200 that
+    says it is HTML: a 204 says the same with no body and claims nothing."""
+    if request.method == "OPTIONS" and response.status_code == 200 and not response.get_data():
+        response.status_code = 204
+        del response.headers["Content-Type"]
+    return response

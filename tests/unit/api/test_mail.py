@@ -193,6 +193,13 @@ def test_send_at_in_the_past_sends_now(app: Flask, client: FlaskClient) -> None:
     assert len(queued_messages(app)) == 1
 
 
+def test_options_is_204_with_the_routes_methods(client: FlaskClient) -> None:
+    """No empty page that says it is HTML: JSON in and out, and nothing here."""
+    answer = client.options("/v1/mail")
+    assert (answer.status_code, answer.get_data(), answer.content_type) == (204, b"", None)
+    assert set(answer.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
+
+
 def test_unknown_route_and_method_are_problems(client: FlaskClient) -> None:
     assert_problem(client.get("/v2/nothing"), 404)
     response = client.get("/v1/mail", headers=auth())
