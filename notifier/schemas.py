@@ -718,7 +718,7 @@ class S3UploadRequest(Strict):
     expires_in: Integer = Field(3600, ge=60, le=86400)
     # Media types are case-insensitive (RFC 6838) and browsers give a file's in lower case: a
     # policy's starts-with "Image/" would refuse every upload.
-    content_type: Annotated[str, AfterValidator(str.lower)] | None = Field(None, pattern=MEDIA_TYPE)
+    content_type: Annotated[str, Field(pattern=MEDIA_TYPE), AfterValidator(str.lower)] | None = None
     max_size: Integer = Field(5 * 1024 * 1024, ge=1, le=MAX_S3_POST)
 
 

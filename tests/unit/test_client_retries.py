@@ -231,7 +231,7 @@ def test_a_retry_of_a_suppression_logs_the_route_not_the_address(
     script = Script(problem(503, "0"), problem(404))
     with caplog.at_level("INFO", logger="notifier_client"):
         assert client(script).get_suppression("ada.lovelace+bank@example.com") is None
-    (logged,) = caplog.messages
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "notifier_client"]
     assert "/v1/suppressions/{address}" in logged and "ada" not in logged, logged
 
 
