@@ -229,7 +229,7 @@ COUNTERS = {
                           " captchas_sent, the verify ratio, which falls under SMS pumping",
                           ["channel", "purpose"]),
     "bounces": ("notifier_bounces",
-                "Messages the bounce route took: hard (failed, 5.1.x or 5.2.1: undelivered,"
+                "Messages the bounce route took: hard (failed, 5.1.x but 5.1.7/8, or 5.2.1: undelivered,"
                 " suppressed), refused (failed, another 5.x.x: undelivered),"
                 " expired (failed, 4.x.x: undelivered), soft (delayed: noted on the record),"
                 " ignored (not a DSN of ours)", ["kind"]),

@@ -10,8 +10,8 @@ does not hold) changes nothing. The recipient is the block's ``Original-Recipien
 address the mail was never sent to (RFC 3464 2.3.1, 2.3.2). A hard bounce (``Action: failed``,
 status 5.x.x) moves the notification to ``undelivered`` (a receipt: once, never backwards, with
 its callback) and counts in the bounce-rate guard; it puts the address on its client's
-suppression list only when the status says the address is bad (RFC 3463: 5.1.x, the address;
-5.2.1, a disabled mailbox): a 5.7.1 policy block of the sending IP, or a message too large,
+suppression list only when the status says the address is bad (RFC 3463: 5.1.x, the address,
+but 5.1.7 and 5.1.8, the sender's; 5.2.1, a disabled mailbox): a 5.7.1 policy block of the sending IP, or a message too large,
 says nothing of the mailbox, and a suppression would stop its login codes too. An expired one
 (``failed`` with a 4.x.x status: the MTA gave up after its queue lifetime) moves it to
 ``undelivered`` as well, but suppresses nothing: the mailbox may be fine. The DSNs of mail sent
@@ -42,8 +42,10 @@ from notifier.stores.suppressions import SuppressionList
 
 log = logging.getLogger(__name__)
 LOCAL = re.compile(r"bounces\+([0-9a-f]{32})-([0-9a-f]{16})", re.I)
-# RFC 3463's statuses that say the address is bad: X.1.x (addressing), X.2.1 (mailbox disabled).
-ADDRESS_STATUS = re.compile(r"5\.(1\.\d+|2\.1)")
+# RFC 3463's statuses that say the recipient's address is bad: X.1.x (addressing) but for X.1.7
+# and X.1.8, which are about the sender's (our bounce domain missing from DNS: "553 5.1.8 Domain
+# of sender address does not exist"), and X.2.1 (mailbox disabled).
+ADDRESS_STATUS = re.compile(r"5\.(1\.([0-69]|\d{2,})|2\.1)")
 DELIVERY_STATUS = ("message/delivery-status", "message/global-delivery-status")
 # A relay can refuse a mail, and its DSN come back, before the worker that sent it records the
 # send: the MTA is told to bring the DSN again after this many seconds (Postfix keeps its own

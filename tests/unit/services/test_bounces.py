@@ -134,12 +134,16 @@ def test_a_dsn_given_up_with_a_4xx_status_is_undelivered_and_suppresses_nothing(
     [
         ("5.7.1", "smtp; 554 5.7.1 Service unavailable; client host blocked using Spamhaus"),
         ("5.3.4", "smtp; 552 5.3.4 Message size exceeds fixed limit"),
+        # About our sender, not the recipient (RFC 3463: bad sender's mailbox syntax, system).
+        ("5.1.7", "smtp; 553 5.1.7 The sender address <bounces+x@b.example> is not valid"),
+        ("5.1.8", "smtp; 553 5.1.8 Domain of sender address bounces+x@b.example does not exist"),
     ],
 )
 def test_a_hard_bounce_that_says_nothing_of_the_address_suppresses_nothing(
     app: Flask, status: str, diagnostic: str
 ) -> None:
-    # RFC 3463: only X.1.x (and 5.2.1, disabled) says the address is bad. A policy block of the
+    # RFC 3463: only X.1.x but X.1.7 and X.1.8 (and 5.2.1, disabled) says the recipient's
+    # address is bad. A policy block of the
     # sending IP suppressed every recipient of it, login codes too (fxa-auth-server#1893).
     rt: Runtime = app.extensions["notifier"]
     envelope = sent(rt)
