@@ -40,6 +40,18 @@ class DkimKey:
     private_key: bytes
 
 
+MIN_RSA_BITS = 1024  # RFC 8301 3.2: "Signers MUST use RSA keys of at least 1024 bits"
+
+
+def _rsa_bits(pem: bytes) -> int | None:
+    """An RSA key's size in bits; None for a key of another kind (Ed25519, RFC 8463)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    key = load_pem_private_key(pem, password=None)
+    return key.key_size if isinstance(key, rsa.RSAPrivateKey) else None
+
+
 class DkimError(ValueError):
     """A key that cannot sign; the message names the domain."""
 
@@ -56,6 +68,13 @@ class DkimSigner:
             except Exception as e:
                 reason = " ".join(str(e).split())  # dkimpy's messages run over lines
                 raise DkimError(f"{domain}: the private key cannot sign ({reason})") from None
+            if (bits := _rsa_bits(key.private_key)) is not None and bits < MIN_RSA_BITS:
+                # dkimpy signs with it, but RFC 8301 3.2 has verifiers refuse such a signature:
+                # every mail would go out as if unsigned, which bulk senders may not do.
+                raise DkimError(
+                    f"{domain}: the private key has {bits} bits; RFC 8301 wants at least"
+                    f" {MIN_RSA_BITS} (2048 advised), and verifiers refuse signatures of fewer"
+                )
 
     def domain_for(self, sender: str) -> str | None:
         """The domain whose key signs mail from ``sender`` (an address or a mailbox), or None."""

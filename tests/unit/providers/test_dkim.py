@@ -14,7 +14,7 @@ from config import ConfigError, load_settings
 from notifier.providers.dkim import DkimSigner, load_keys
 from notifier.providers.mime import build_wire
 from notifier.providers.outbox import OutboxMailProvider, OutboxSettings
-from tests.support.harness.dkim_keys import KeyPair
+from tests.support.harness.dkim_keys import KeyPair, key_pair
 from tests.support.harness.mail import mail
 from tests.support.peers.dns_server import DnsServer
 
@@ -185,6 +185,22 @@ def test_a_key_that_cannot_sign_stops_the_start_with_one_line(
     message = str(caught.value)
     assert message.startswith("NOTIFIER_DKIM_KEYS: ") and says in message, message
     assert "\n" not in message and "AAAA" not in message  # the key is never echoed
+
+
+def test_a_key_of_fewer_than_1024_bits_stops_the_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dns_server: DnsServer
+) -> None:
+    """dkimpy signs with a 512-bit key, but verifiers refuse what it signs (RFC 8301 3.2):
+    every mail would go out as if unsigned."""
+    small = key_pair(tmp_path, bits=512)
+    mail_bytes = b"From: a@example.com\r\nSubject: s\r\n\r\nx\r\n"
+    signed = dkim.sign(mail_bytes, b"s9", b"example.com", small.pem_file.read_bytes())
+    dns_server.records["s9._domainkey.example.com"] = small.record
+    assert not verified(signed + mail_bytes, dns_server)  # what the check spares the operator
+    entry = {"selector": "s9", "private_key_file": str(small.pem_file)}
+    monkeypatch.setenv("NOTIFIER_DKIM_KEYS", json.dumps({"example.com": entry}))
+    with pytest.raises(ConfigError, match="example.com: the private key has 512 bits"):
+        load_settings()
 
 
 def test_a_key_in_the_setting_itself_signs(
