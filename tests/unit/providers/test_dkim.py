@@ -199,7 +199,7 @@ def test_a_key_of_fewer_than_1024_bits_stops_the_start(
     assert not verified(signed + mail_bytes, dns_server)  # what the check spares the operator
     entry = {"selector": "s9", "private_key_file": str(small.pem_file)}
     monkeypatch.setenv("NOTIFIER_DKIM_KEYS", json.dumps({"example.com": entry}))
-    with pytest.raises(ConfigError, match="example.com: the private key has 512 bits"):
+    with pytest.raises(ConfigError, match=r"example\.com: the private key has 512 bits"):
         load_settings()
 
 
