@@ -26,6 +26,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
@@ -154,7 +155,9 @@ def _headers(message: OutgoingMail) -> list[tuple[str, str]]:
     if message.reply_to:
         headers.append(("Reply-To", _mailbox("Reply-To", message.reply_to)))
     headers += [
-        ("Date", email.utils.formatdate(localtime=False, usegmt=True)),
+        # A numeric zone (RFC 5322 3.3): "GMT" is an obsolete form a generator must not write,
+        # and "-0000" says the zone is unknown.
+        ("Date", email.utils.format_datetime(datetime.now(UTC))),
         ("Message-ID", message_id(message)),
         ("X-Notification-Id", _unstructured("X-Notification-Id", message.notification_id)),
         ("Subject", _unstructured("Subject", message.subject)),
@@ -204,7 +207,8 @@ def _mailbox(name: str, value: str) -> str:
     if _PRINTABLE.fullmatch(display):
         words = _phrase(display).split(" ")
     else:
-        words = _encoded_words(name, display.removeprefix('"').removesuffix('"'))
+        # The name itself, not its quoting: a quoted-pair (\") stands for its character.
+        words = _encoded_words(name, email.utils.unquote(display))
     return _fold(name, [*words, f"<{address}>"], "")
 
 

@@ -134,6 +134,22 @@ def test_non_ascii_display_name_is_encoded_not_the_address() -> None:
     assert parsed(wire.data)["From"] == "Grüße GmbH <noreply@example.com>"
 
 
+def test_a_quoted_non_ascii_display_name_keeps_its_quotes_not_their_backslashes() -> None:
+    """A quoted-pair stands for its character (RFC 5322 3.2.4): the name reads Zoë, Ltd. "Q"."""
+    wire = build_wire(mail(sender='"Zoë, Ltd. \\"Q\\"" <noreply@example.com>'))
+    (mailbox,) = parsed(wire.data)["From"].addresses
+    assert (mailbox.display_name, mailbox.addr_spec) == ('Zoë, Ltd. "Q"', "noreply@example.com")
+
+
+def test_the_date_has_a_numeric_zone() -> None:
+    """RFC 5322 3.3: "GMT" is an obsolete zone a generator must not write; -0000 is unknown."""
+    head = header_block(build_wire(mail()).data).decode()  # as written: a parser normalises it
+    date = re.search(r"^Date: (.*)$", head, re.M)
+    assert date and re.fullmatch(r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000", date[1]), (
+        head
+    )
+
+
 def test_punycode_stays_ascii_and_needs_no_smtputf8() -> None:
     wire = build_wire(mail(to=("ada@xn--bcher-kva.example",)))
     assert not wire.smtputf8
