@@ -96,7 +96,7 @@ def build_wire(
     return Wire(
         data=dkim.sign(data, message.sender, unsigned=unsigned) if dkim is not None else data,
         message_id=str(mime["Message-ID"]),
-        smtputf8=not all(a.isascii() for a in _addresses(message)),
+        smtputf8=needs_smtputf8(message),
     )
 
 
@@ -178,6 +178,12 @@ def message_id(message: OutgoingMail) -> str:
     if not domain.isascii():
         domain = domain.encode("idna").decode("ascii")
     return f"<{message.notification_id}.{digest}@{domain or 'localhost'}>"
+
+
+def needs_smtputf8(message: OutgoingMail) -> bool:
+    """Whether an address the mail names is not ASCII (a local part: domains are punycode by
+    now), which only a server that takes SMTPUTF8 carries."""
+    return not all(a.isascii() for a in _addresses(message))
 
 
 def _addresses(message: OutgoingMail) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from notifier.errors import (
     TransientProviderError,
 )
 from notifier.providers.base import OutgoingMail
+from notifier.providers.mime import needs_smtputf8
 from notifier.providers.signed_http import operator_error, vendor_message
 from notifier.sendgrid_webhook import load_public_key
 from notifier.settings import Settings, VendorSettings, https_in_production, text
@@ -79,6 +80,13 @@ def mail_send_body(message: OutgoingMail) -> dict[str, Any]:
         # provider's turn.
         raise NotForThisProvider(
             "SendGrid sends no mail without a To recipient", provider=SendGridMailProvider.name
+        )
+    if needs_smtputf8(message):
+        # SendGrid answers 202 and then drops the mail ("Invalid": sendgrid-csharp#656,
+        # sendgrid-python#119), and its dropped event would suppress a good address: SMTP's
+        # turn, where the relay offers SMTPUTF8 (SES steps aside the same way).
+        raise NotForThisProvider(
+            "SendGrid takes no address that is not ASCII", provider=SendGridMailProvider.name
         )
     seen: set[str] = set()
 

@@ -58,13 +58,22 @@ SES_REWRITES = frozenset({b"message-id", b"date"})
 #
 # Load: SES will take the mail later, or the next provider now. LimitExceededException is the
 # account's sending rate or its 24-hour quota ("Sending quotas in Amazon SES").
-THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException", "LimitExceededException"})
+# ("Throttling" is how AWS's query APIs, SES v1's among them, spell the common error.)
+THROTTLED = frozenset(
+    {"TooManyRequestsException", "ThrottlingException", "Throttling", "LimitExceededException"}
+)
 # The message itself: "The message can't be sent because it contains invalid content"
 # (MessageRejected, but see _sorted for the one that is about our account), "The input you
 # provided is invalid" (BadRequestException: a recipient SES cannot parse, a message over
 # 10 MB). Another provider, or a later try, would be refused the same.
 PERMANENT = frozenset({"MessageRejected", "BadRequestException"})
 ACCOUNT_REJECTED = re.compile(r"not verified|sending paused", re.IGNORECASE)
+# A BadRequestException about our configuration, not the message: the sender identity's default
+# configuration set deleted ("your call to Amazon SES fails with a 'bad request' error": the
+# Developer Guide, "Managing default configuration sets"), a tenant or an IP pool gone.
+CONFIGURATION_REFUSED = re.compile(
+    r"configuration set|identity|dedicated ip pool|tenant", re.IGNORECASE
+)
 # Everything else is our account's or our configuration's: AccountSuspendedException,
 # SendingPausedException (the account's or the configuration set's sending is paused),
 # MailFromDomainNotVerifiedException, NotFoundException (no such configuration set), and the
@@ -238,6 +247,8 @@ class SesMailProvider:
         code = str(error.get("Code") or "Unknown")
         message = str(error.get("Message") or "")
         status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code == "BadRequestException" and CONFIGURATION_REFUSED.search(message):
+            return operator_error(self.name, code, message)
         if code == "MessageRejected" and ACCOUNT_REJECTED.search(message):
             # "Email address is not verified. The following identities failed the check...":
             # the sender's identity, or in the sandbox a recipient's; "Sending paused for this

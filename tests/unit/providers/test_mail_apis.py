@@ -49,6 +49,13 @@ SORTED = [
     (SES, Answer(400, "SomethingNewException", "a code we do not know"), OperatorError),
     (SES, ses.REJECTED, PermanentProviderError),
     (SES, Answer(400, "BadRequestException", "Missing final '@domain'"), PermanentProviderError),
+    # Our configuration, said as a bad request (the identity's default configuration set deleted).
+    (
+        SES,
+        Answer(400, "BadRequestException", "Configuration set c1 does not exist."),
+        OperatorError,
+    ),
+    (SES, Answer(400, "Throttling", "Rate exceeded"), TransientProviderError),
     # SendGrid: its status codes (notifier/providers/sendgrid.py).
     (SENDGRID, sendgrid.THROTTLED, TransientProviderError),
     (SENDGRID, sendgrid.UNAVAILABLE, TransientProviderError),

@@ -5,6 +5,7 @@ failover or a failure."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sendgrid.helpers.mail import Bcc, Cc, CustomArg, From, Header, Mail, ReplyTo, To
@@ -70,6 +71,20 @@ def test_a_mail_without_to_is_the_next_providers_without_a_call(
     (with SendGrid alone it fails for good, as any mail no provider can carry)."""
     with pytest.raises(NotForThisProvider, match="without a To recipient"):
         sendgrid.provider(fake.base_url).send_mail(message=mail(to=(), bcc=("a@example.com",)))
+    assert fake.requests == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"to": ("pepé@example.com",)}, {"bcc": ("josé@example.com",)}, {"sender": "ñu@example.com"}],
+)
+def test_an_address_that_is_not_ascii_is_the_next_providers_without_a_call(
+    fake: sendgrid.FakeSendGrid, change: dict[str, Any]
+) -> None:
+    """SendGrid takes such a mail (202) and then drops it as invalid, and that event would
+    suppress a good address: SMTP (SMTPUTF8) carries it, as when SES steps aside."""
+    with pytest.raises(NotForThisProvider, match="not ASCII"):
+        sendgrid.provider(fake.base_url).send_mail(message=mail(**change))
     assert fake.requests == 0
 
 
