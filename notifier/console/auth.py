@@ -4,9 +4,12 @@
   checked against a hash of its own, so it takes as long as a wrong password; every failed
   login then waits :data:`FAILURE_DELAY` more.
 * Sessions live in Redis (``notifier:console:session:<SHA-256 of the token>``: the operator,
-  the CSRF token, when it began), so a logout ends one at once; the cookie holds only the
-  random token, ``Secure``, ``HttpOnly``, ``SameSite=Strict``, for the console's path. A session
-  idle :data:`IDLE` seconds, or older than :data:`LONGEST`, is over.
+  the CSRF token, when it began, and a digest of the password hash it began with), so a logout
+  ends one at once, and so does taking the operator out of ``NOTIFIER_CONSOLE_USERS`` or giving
+  her a new password (the digest no longer matches). The cookie holds only the random token:
+  ``__Host-`` (``Secure``, ``Path=/``, no ``Domain``: a sibling subdomain cannot plant one),
+  ``HttpOnly``, ``SameSite=Strict``, and no expiry of its own (the browser's session; Redis
+  keeps the time). A session idle :data:`IDLE` seconds, or older than :data:`LONGEST`, is over.
 * CSRF: every POST carries the session's token (the login form: the one its own cookie holds).
 * The login limit: failed logins per name and per address (``notifier:console:login:…``)
   over the last :data:`WINDOW` seconds, sliding (each login counted before its password is
@@ -33,8 +36,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from notifier.settings import ConsoleUser
 from notifier.stores.scripts import Lua
 
-COOKIE = "notifier_console"
-LOGIN_COOKIE = "notifier_console_login"  # the login form's CSRF token, before any session
+COOKIE = "__Host-notifier_console"
+LOGIN_COOKIE = "__Host-notifier_console_login"  # the login form's CSRF token, before any session
 IDLE = 30 * 60
 LONGEST = 12 * 3600
 FAILURE_DELAY = 1.0  # seconds a failed login waits, on top of the hash's own time
@@ -69,6 +72,12 @@ class Operators:
     def __bool__(self) -> bool:
         return bool(self._hashes)
 
+    def key(self, name: str) -> str | None:
+        """A digest of ``name``'s password hash (None: no such operator): what her sessions
+        began with, so that a new password or her removal ends them."""
+        known = self._hashes.get(name)
+        return None if known is None else _digest(known)[:32]
+
     def check(self, name: str, password: str) -> bool:
         """Whether ``password`` is ``name``'s (as slow for an unknown name)."""
         known = self._hashes.get(name)
@@ -82,6 +91,7 @@ class Session:
 
     operator: str
     csrf: str
+    key: str | None  # Operators.key of the operator when it began
 
 
 class Sessions:
@@ -93,10 +103,11 @@ class Sessions:
     def _key(self, token: str) -> str:
         return f"{PREFIX}:session:{_digest(token)}"
 
-    def begin(self, operator: str) -> str:
-        """A new session for ``operator``; its token, for the cookie."""
+    def begin(self, operator: str, key: str | None) -> str:
+        """A new session for ``operator`` (``key``: her Operators.key); its token, for the
+        cookie."""
         token = new_token()
-        value = {"operator": operator, "csrf": new_token(), "began": time.time()}
+        value = {"operator": operator, "csrf": new_token(), "began": time.time(), "key": key}
         self.redis.set(self._key(token), json.dumps(value), ex=IDLE)
         return token
 
@@ -114,7 +125,7 @@ class Sessions:
             return None
         if touch:
             self.redis.expire(self._key(token), IDLE)
-        return Session(operator=value["operator"], csrf=value["csrf"])
+        return Session(operator=value["operator"], csrf=value["csrf"], key=value.get("key"))
 
     def end(self, token: str | None) -> None:
         if token:

@@ -35,7 +35,6 @@ from notifier.console import charts, figures
 from notifier.console.auth import (
     COOKIE,
     FAILURE_DELAY,
-    IDLE,
     LOGIN_COOKIE,
     LoginLimit,
     Operators,
@@ -107,11 +106,11 @@ def off(rest: str = "") -> Response:
     return _secured(Response(OFF, 404, mimetype="text/html"))
 
 
-def _cookie(response: Response, name: str, value: str, max_age: int) -> None:
+def _cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
+    # __Host-: Secure, Path=/ and no Domain, or the browser refuses it.
     response.set_cookie(
-        name, value, max_age=max_age, path="/console", secure=True, httponly=True,
-        samesite="Strict",
-    )  # fmt: skip
+        name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="Strict"
+    )
 
 
 @bp.before_request
@@ -122,7 +121,12 @@ def _session() -> Response | None:
     # A page's live refresh (console.js) is no sign of an operator: an open overview would keep
     # its session from ever idling out.
     refresh = request.headers.get(REFRESH_HEADER) == "1"
-    session = console().sessions.find(request.cookies.get(COOKIE), touch=not refresh)
+    c = console()
+    session = c.sessions.find(_one_cookie(COOKIE), touch=not refresh)
+    if session is not None and c.operators.key(session.operator) != session.key:
+        # Taken out of NOTIFIER_CONSOLE_USERS, or given a new password, since it began.
+        c.sessions.end(_one_cookie(COOKIE))
+        session = None
     if session is None:
         if request.method == "GET":
             return redirect(url_for("console.login", next=request.full_path.rstrip("?")), 303)
@@ -131,6 +135,21 @@ def _session() -> Response | None:
     if request.method == "POST" and not same_token(request.form.get("csrf"), session.csrf):
         abort(403, "the form's CSRF token is missing or wrong: reload the page")
     return None
+
+
+def _one_cookie(name: str) -> str | None:
+    """The cookie's value, or None when the request carries more than one of that name (one
+    planted beside the real one, which a browser may send first)."""
+    found = request.cookies.getlist(name)
+    return found[0] if len(found) == 1 else None
+
+
+@bp.before_request
+def _same_site() -> None:
+    """No change comes from another site's page (Fetch Metadata; SameSite=Strict already keeps
+    the cookies from such a request): a login form posted from elsewhere included."""
+    if request.method == "POST" and request.headers.get("Sec-Fetch-Site") == "cross-site":
+        abort(403, "a change from another site's page")
 
 
 @bp.after_request
@@ -192,7 +211,7 @@ def login() -> Response:
     if request.method == "GET":
         return _login_form()
     c = console()
-    if not same_token(request.form.get("csrf"), request.cookies.get(LOGIN_COOKIE) or ""):
+    if not same_token(request.form.get("csrf"), _one_cookie(LOGIN_COOKIE) or ""):
         abort(403, "the login form's token is missing or wrong: reload the page")
     name = request.form.get("name", "")[:64]
     password = request.form.get("password", "")[:1024]
@@ -213,12 +232,12 @@ def login() -> Response:
         )
         return _login_form("Wrong name or password.", 401)
     c.limit.forgive(counted)
-    token = c.sessions.begin(name)
+    token = c.sessions.begin(name, c.operators.key(name))
     audit_log.info("console: login by %s", name, extra={"operator": name, "action": "login"})
     wanted = request.args.get("next", "")
     response = redirect(wanted if _inside(wanted) else url_for("console.overview"), 303)
-    _cookie(response, COOKIE, token, IDLE)
-    response.delete_cookie(LOGIN_COOKIE, path="/console")
+    _cookie(response, COOKIE, token)  # the browser's session: Redis keeps the idle time
+    response.delete_cookie(LOGIN_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
     return response
 
 
@@ -228,7 +247,7 @@ def _inside(path: str) -> bool:
 
 
 def _login_form(error: str | None = None, status: int = 200) -> Response:
-    token = request.cookies.get(LOGIN_COOKIE) or new_token()
+    token = _one_cookie(LOGIN_COOKIE) or new_token()
     response = make_response(_page("login.html", error=error, login_token=token), status)
     _cookie(response, LOGIN_COOKIE, token, 3600)
     return response
@@ -238,9 +257,9 @@ def _login_form(error: str | None = None, status: int = 200) -> Response:
 def logout() -> Response:
     c = console()
     _audit("logout", _session_now().operator)
-    c.sessions.end(request.cookies.get(COOKIE))
+    c.sessions.end(_one_cookie(COOKIE))
     response = redirect(url_for("console.login"), 303)
-    response.delete_cookie(COOKIE, path="/console")
+    response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
     return response
 
 
@@ -303,11 +322,12 @@ def _time(name: str, *, to: bool = False) -> float | None:
         return None
     try:
         when = datetime.fromisoformat(value)
-    except ValueError:
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        at = when.timestamp()
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:59-05:00, past year 9999
         abort(400, f"{name}: a date and time, YYYY-MM-DDTHH:MM (UTC)")
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     minute = re.fullmatch(r"[^T ]+[T ]\d\d:\d\d(Z|[+-]\d\d:\d\d)?", value) is not None
-    return when.timestamp() + (60 - 1e-6 if to and minute else 0)
+    return at + (60 - 1e-6 if to and minute else 0)
 
 
 def _sealed_arg(name: str = "q") -> str | None:

@@ -90,6 +90,16 @@ def test_a_cursor_the_log_never_gave_is_a_400_page(operator: FlaskClient) -> Non
     assert answer.mimetype == "text/html" and "cursor" in answer.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    "query", ["since=9999-12-31T23:59-05:00", "until=0001-01-01T00:00%2B05:00", "since=soon"]
+)
+def test_a_time_it_cannot_place_is_a_400_page(operator: FlaskClient, query: str) -> None:
+    """Past year 9999 in UTC (or before year 1) is a 400 naming the filter, not a 500."""
+    answer = operator.get(f"/console/messages?{query}", base_url=BASE)
+    assert answer.status_code == 400
+    assert query.split("=")[0] in answer.get_data(as_text=True)
+
+
 def test_the_log_filters_and_pages_by_cursor(app: Flask, operator: FlaskClient) -> None:
     api = app.test_client()
     made = [scheduled(api, "shop", {"to": [f"p{n}@example.com"], **MAIL}) for n in range(3)]

@@ -11,7 +11,7 @@ from functools import cache
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from config import Settings
 from notifier import create_app
@@ -55,14 +55,62 @@ def test_a_session_cookie_is_secure_httponly_strict_and_ends_at_logout(app: Flas
     answer = log_in(client)
     assert answer.status_code == 303 and answer.headers["Location"] == "/console/"
     cookie = next(c for c in answer.headers.getlist("Set-Cookie") if c.startswith(f"{COOKIE}="))
-    assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/console"} <= set(cookie.split("; "))
+    assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/"} <= set(cookie.split("; "))
+    assert cookie.startswith("__Host-") and "Domain=" not in cookie  # none planted beside it
+    assert "Max-Age" not in cookie and "Expires" not in cookie  # Redis keeps the idle time
     html = page(client, "/console/")
     client.post("/console/logout", data={"csrf": csrf_of(html)}, base_url=BASE)
     # The session is gone from Redis: the old cookie opens nothing.
     token = cookie.split(";")[0].split("=", 1)[1]
     again = app.test_client()
-    again.set_cookie(COOKIE, token, domain="notifier.test", path="/console")
+    again.set_cookie(COOKIE, token, domain="notifier.test", path="/")
     assert again.get("/console/", base_url=BASE).status_code == 303
+
+
+@pytest.mark.parametrize("change", ["removed", "new password"])
+def test_taking_an_operator_out_or_a_new_password_ends_her_sessions(
+    app: Flask, make_settings: Callable[..., Settings], change: str
+) -> None:
+    """ASVS V3.3: her sessions end with her account or her password, not 12 hours later."""
+    operator = app.test_client()
+    assert log_in(operator).status_code == 303
+    html = page(operator, "/console/")
+    others = [{"name": "bob", "password_hash": generate_password_hash("bob's own password")}]
+    users = others if change == "removed" else [
+        {"name": OPERATOR, "password_hash": generate_password_hash("a new one")}, *others
+    ]  # fmt: skip
+    restarted = create_app(make_settings(console_users=users))  # the same Redis
+    cookie = operator.get_cookie(COOKIE, domain="notifier.test")
+    assert cookie is not None
+    client = restarted.test_client()
+    client.set_cookie(COOKIE, cookie.value, domain="notifier.test", path="/")
+    assert client.get("/console/clients", base_url=BASE).status_code == 303
+    add = {"csrf": csrf_of(html), "address": "x@example.com"}
+    assert client.post("/console/suppressions/add", data=add, base_url=BASE).status_code == 403
+    # Ended, not only refused: the first app's settings no longer open it either.
+    assert operator.get("/console/", base_url=BASE).status_code == 303
+
+
+def test_a_second_session_cookie_planted_beside_the_first_opens_nothing(
+    operator: FlaskClient,
+) -> None:
+    """Two cookies of one name (a planted one a browser may send first): neither is taken."""
+    assert operator.get("/console/", base_url=BASE).status_code == 200
+    mine = operator.get_cookie(COOKIE, domain="notifier.test")
+    assert mine is not None
+    both = {"Cookie": f"{COOKIE}=planted-by-mallory; {COOKIE}={mine.value}"}
+    fresh = operator.application.test_client(use_cookies=False)
+    assert fresh.get("/console/", headers=both, base_url=BASE).status_code == 303
+
+
+def test_a_post_from_another_sites_page_is_403_the_login_too(app: Flask) -> None:
+    client = app.test_client()
+    form = client.get("/console/login", base_url=BASE).get_data(as_text=True)
+    data = {"csrf": csrf_of(form), "name": OPERATOR, "password": PASSWORD}
+    away = {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+    assert client.post("/console/login", data=data, headers=away, base_url=BASE).status_code == 403
+    here = {"Sec-Fetch-Site": "same-origin"}
+    assert client.post("/console/login", data=data, headers=here, base_url=BASE).status_code == 303
 
 
 @pytest.mark.parametrize("path", CHANGES)

@@ -356,7 +356,7 @@ def test_the_consoles_login_limit_and_sessions_stay_within_one_slot(
             assert limit.take("ada", "203.0.113.7").wait is None
         assert limit.take("ada", "203.0.113.7").wait
         limit.forgive(limit.take("bob", "203.0.113.7"))
-        token = sessions.begin("bob")
+        token = sessions.begin("bob", None)
         assert sessions.find(token)
         sessions.end(token)
     assert_single_slot(seen, "console")
