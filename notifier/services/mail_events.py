@@ -48,7 +48,7 @@ from notifier.stores.guard import BounceGuard, RateKind
 from notifier.stores.notifications import NotificationStore
 from notifier.stores.notifications.events import Applied, Kind
 from notifier.stores.suppressions import Reason, SuppressionList, normal
-from notifier.timestamps import rfc3339
+from notifier.timestamps import rfc3339, seconds
 
 log = logging.getLogger(__name__)
 
@@ -400,14 +400,18 @@ class EventSink:
             log.warning("%s: a %s event's recipient is not the mail's", applied.notification_id,
                         event.kind)  # fmt: skip
         rate = GUARDED.get(event.kind)
-        if rate is not None and applied.first:
-            note_rate(self.guard, client, rate)
+        if rate is not None and applied.first and applied.notification_id is not None:
+            record = self.store.get(applied.notification_id)
+            accepted = seconds(record.created_at) if record is not None else None
+            note_rate(self.guard, client, rate, accepted)
 
 
-def note_rate(guard: BounceGuard, client: str, rate: RateKind) -> None:
-    """Count a mail's first permanent bounce or complaint in ``client``'s guard; say so when it
-    warns or pauses."""
-    verdict = guard.note(client, rate)
+def note_rate(
+    guard: BounceGuard, client: str, rate: RateKind, accepted: float | None = None
+) -> None:
+    """Count a mail's first permanent bounce or complaint in ``client``'s guard (not for a mail
+    ``accepted`` before its last resume); say so when it warns or pauses."""
+    verdict = guard.note(client, rate, accepted)
     if not verdict.new:
         return
     figures = f"{verdict.rate:.1%} ({verdict.count} of {verdict.volume} mails over 24 h)"

@@ -281,6 +281,20 @@ def test_a_paused_clients_mail_is_403_until_resumed(
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'notifier_mail_guard_paused{client="tester"} 0.0' in metrics
     assert 'notifier_mail_guard_volume{client="tester"} 0.0' in metrics
+    # A bounce of a mail accepted before the resume arrives late: the old window's, not counted
+    # (else a batch's bounces trickling in for hours paused the client again at once).
+    late = documented.event("Bounce", refs[1], ["u1@example.com"],
+                            documented.bounce(["u1@example.com"]))  # fmt: skip
+    assert post_sns(client, documented.signed(late, pki.signing_key)).status_code == 200
+    record = rt.store.get("n1")
+    assert record is not None and record.status == "undelivered"  # the record moves all the same
+    assert rt.guard.figures(["tester"])["tester"].counts["bounce"] == 0
+    # One accepted after it counts.
+    after = mail(rt, "n-after", ["late@example.com"])
+    bounced = documented.event("Bounce", after, ["late@example.com"],
+                               documented.bounce(["late@example.com"]))  # fmt: skip
+    assert post_sns(client, documented.signed(bounced, pki.signing_key)).status_code == 200
+    assert rt.guard.figures(["tester"])["tester"].counts["bounce"] == 1
 
 
 def test_a_paused_clients_refused_mail_spends_none_of_its_rate(

@@ -380,7 +380,10 @@ def test_the_guard_warns_then_pauses_a_client_whose_bounces_cross_the_rates(
     assert rt.guard.resume(CLIENT, only_paused=True) == pause
     assert rt.guard.paused(CLIENT) is None
     assert rt.guard.figures([CLIENT])[CLIENT].volume == 0  # the window starts again
-    bounce(2)  # 1 of 20 in the new window: not paused
+    bounce(2)  # a mail accepted before the resume: the old window's, not counted
+    assert rt.guard.figures([CLIENT])[CLIENT].counts["bounce"] == 0
+    refs.append(mail(rt, "n20", ["u20@example.com"]))  # one accepted after it
+    bounce(20)  # counted in the new window
     assert rt.guard.resume(CLIENT, only_paused=True) is None  # (a second operator's resume)
     assert rt.guard.figures([CLIENT])[CLIENT].counts["bounce"] == 1  # its window kept
     assert rt.guard.resume(CLIENT) is None  # the CLI's: the window starts again regardless

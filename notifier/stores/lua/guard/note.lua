@@ -12,12 +12,18 @@
 -- ARGV[5] the pause rate
 -- ARGV[6] now, RFC 3339
 -- ARGV[7] the kind of rate: bounce or complaint
+-- ARGV[8] when the mail was accepted, Unix seconds ('' if not known)
 --
 -- Returns {verdict, new (1/0), count, volume}: verdict 'ok', 'warn', 'pause', or 'paused' (the
--- client was paused before, for either rate); new: the verdict was reached now (a pause made,
--- a warning not given before), for the caller to log once.
+-- client was paused before, for either rate), or 'before' (a mail accepted before the client's
+-- last resume: not counted, the window started again after it); new: the verdict was reached
+-- now (a pause made, a warning not given before), for the caller to log once.
 
 local guard, what = KEYS[1], ARGV[1]
+local resumed = redis.call('HGET', guard, 'resumed')
+if resumed and ARGV[8] ~= '' and tonumber(ARGV[8]) < tonumber(resumed) then
+  return {'before', 0, 0, 0}
+end
 redis.call('HINCRBY', KEYS[2], what, 1)
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 local count, volume = 0, 0
