@@ -21,7 +21,7 @@
 
 local guard, what = KEYS[1], ARGV[1]
 local resumed = redis.call('HGET', guard, 'resumed')
-if resumed and ARGV[8] ~= '' and tonumber(ARGV[8]) < tonumber(resumed) then
+if resumed and (ARGV[8] or '') ~= '' and tonumber(ARGV[8]) < tonumber(resumed) then
   return {'before', 0, 0, 0}
 end
 redis.call('HINCRBY', KEYS[2], what, 1)
