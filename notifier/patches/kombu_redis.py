@@ -98,6 +98,10 @@ FETCH = """
 -- ARGV[5] how many more to take at most
 -- ARGV[6..] the delivery tags of messages acknowledged, if any
 -- Returns {queue number (1-based, in the order given), message, ...} for each one taken.
+-- First a write that needs no memory (notifier/stores/lua/lib/past_full.lua): a full Redis lets
+-- the script run to its end, where it would refuse it at its first ZADD, after BRPOP had taken
+-- the message off its list: lost (a status callback for good, with no sweep to find it).
+redis.call('HDEL', KEYS[2], 'past-full')
 if #ARGV > 5 then
   redis.call('ZREM', KEYS[1], unpack(ARGV, 6))
   redis.call('HDEL', KEYS[2], unpack(ARGV, 6))

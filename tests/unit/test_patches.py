@@ -359,6 +359,36 @@ def _read_brpop(channel: Any, times: int) -> None:
         channel._brpop_read()
 
 
+def test_a_message_brpop_took_is_recorded_and_handed_out_on_a_full_redis(
+    fillable: RedisServer,
+) -> None:
+    """BRPOP takes the message off its list (a read: a full Redis allows it); the script that
+    records it must run too, or the message is gone (FETCH opens with a write needing no
+    memory, as settle.lua does)."""
+    from notifier.patches import kombu_redis as ours
+
+    state = redis.Redis.from_url(fillable.url(), decode_responses=True)
+    state.flushdb()
+    got: list[Any] = []
+    with Connection(fillable.url(), transport=ours.Transport) as conn:
+        channel: Any = conn.channel()
+        queue = Queue("callbacks", routing_key="callbacks")
+        for n in (1, 2):
+            Producer(channel).publish({"n": n}, routing_key="callbacks", declare=[queue])
+        channel.basic_qos(0, 10, False)
+        channel.basic_consume("callbacks", False, lambda m: got.append(m.payload), "tag")
+        fillable.fill()
+        try:
+            with pytest.raises(redis.OutOfMemoryError):
+                state.set("anything", "new")  # full indeed
+            _read_brpop(channel, times=1)
+        finally:
+            fillable.free()
+        assert sorted(body["n"] for body in got) == [1, 2]
+        # Recorded as unacknowledged (the channel's close puts them back on their list).
+        assert state.hlen("unacked") == 2 and state.llen("callbacks") == 0
+
+
 def _fetched(url: str, transport: type, reads: int) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
     """Five messages on two queues (three on ``a``, one of them with a priority, two on ``b``)
     read through ``transport``'s BRPOP handler ``reads`` times, the consumer having room for
