@@ -144,11 +144,16 @@ class Records(MessageLog):
         return record
 
     def discard(self, notification_id: str) -> None:
-        """Forget a notification that was never accepted (its message could not be queued)."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(record_key(notification_id), payload_key(notification_id))
+        """Forget a notification that was never accepted (its message could not be queued).
+
+        Not one transaction: Redis before 7.4 refuses a whole MULTI while full, though each of
+        these commands frees memory, and a full Redis is one reason a publish fails (the record
+        left behind, the sweep would send what the caller was told was not accepted). Out of the
+        sweeps' sets first, then gone."""
+        with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrem(scheduled_key(notification_id), notification_id)
             pipe.zrem(open_key(notification_id), notification_id)
+            pipe.delete(record_key(notification_id), payload_key(notification_id))
             pipe.execute()
 
     def get(self, notification_id: str) -> Notification | None:

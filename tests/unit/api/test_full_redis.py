@@ -85,3 +85,21 @@ def test_metrics_serve_how_near_redis_is_to_full(
     assert served["notifier_redis_memory_max_bytes"] == 0
     assert 0 < served["notifier_redis_memory_headroom_ratio"] < 1
     assert served["notifier_redis_memory_used_bytes"] > 0
+
+
+def test_a_record_whose_message_could_not_be_queued_is_taken_back_on_a_full_redis(
+    make_settings: Callable[..., Settings], fillable: RedisServer
+) -> None:
+    """With another broker the record is stored, then the message published; a Redis that
+    fills in between refuses the publish, and the 503 must leave nothing for a sweep to send
+    (Redis up to 7.2 refuses a whole MULTI while full, deletes and all)."""
+    rt = create_app(make_settings(redis_url=fillable.url())).extensions["notifier"]
+    rt.store.create(notification_id="n1", client="tester", kind="mail", payload={"to": ["a@x"]})
+    fillable.fill()
+    try:
+        rt.store.discard("n1")
+    finally:
+        fillable.free()
+    assert rt.store.get("n1") is None and rt.store.payload("n1") is None
+    state = redis.Redis.from_url(fillable.url())
+    assert not any(state.zscore(key, "n1") for key in state.keys("*open*") + state.keys("*sched*"))
