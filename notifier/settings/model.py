@@ -4,6 +4,7 @@ environment."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from enum import StrEnum
@@ -38,6 +39,10 @@ AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 # The mail providers that send to the world, from NOTIFIER_MAIL_DEFAULT_SENDER's address.
 SENDING_PROVIDERS = ("smtp", "ses", "sendgrid")
 V = TypeVar("V", bound=VendorSettings)
+
+
+# The least NOTIFIER_STATUS_TTL: a day, for a backlog's wait (and more with long retries).
+MIN_STATUS_TTL = 24 * 3600
 
 
 class Environment(StrEnum):
@@ -148,7 +153,7 @@ class Settings(BaseSettings):
     # silent is noticed after about twice this (RabbitMQ advises 5 to 20 s; Celery's is 120).
     broker_heartbeat: int = Field(10, ge=2, le=600)
     # A status record (never the message itself) is kept this long after its last change.
-    status_ttl: int = Field(7 * 24 * 3600, ge=60)
+    status_ttl: int = Field(7 * 24 * 3600, ge=60)  # and see MIN_STATUS_TTL
     max_body_size: int = Field(1024 * 1024, ge=1024)
     # The batch routes (mail and SMS): 10,000 rows with their data take more than a mail does.
     batch_max_body_size: int = Field(8 * 1024 * 1024, ge=1024)
@@ -502,6 +507,15 @@ class Settings(BaseSettings):
         if self.retry_cap >= self.broker_visibility_timeout:
             # A retry parked longer than the visibility timeout would be handed out twice.
             raise ValueError("NOTIFIER_RETRY_CAP: must be below NOTIFIER_BROKER_VISIBILITY_TIMEOUT")
+        # A record and its content are kept STATUS_TTL from their last write: they must outlive
+        # a wait in a backlog and every retry, or a notification still to be sent is lost.
+        open_for = self.retry_max * self.retry_cap + self.broker_visibility_timeout
+        if self.status_ttl < (least := max(MIN_STATUS_TTL, math.ceil(open_for))):
+            raise ValueError(
+                f"NOTIFIER_STATUS_TTL: at least {least} s (a day, and more than every retry"
+                " takes: NOTIFIER_RETRY_MAX times NOTIFIER_RETRY_CAP, and the visibility"
+                " timeout), or a notification still waiting or retrying expires unsent"
+            )
         return self
 
     def _check_callbacks(self) -> None:

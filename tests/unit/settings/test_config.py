@@ -317,6 +317,16 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"NOTIFIER_CAPTCHA_SECRET": " " * 16}, "NOTIFIER_CAPTCHA_SECRET"),
         ({"NOTIFIER_REDIS_URL": "amqp://mq"}, "NOTIFIER_REDIS_URL"),
         ({"NOTIFIER_RETRY_CAP": "4000"}, "NOTIFIER_RETRY_CAP"),
+        # A record kept less than a backlog's wait or its retries: lost unsent.
+        ({"NOTIFIER_STATUS_TTL": "60"}, "NOTIFIER_STATUS_TTL"),
+        (
+            {
+                "NOTIFIER_RETRY_MAX": "100",
+                "NOTIFIER_RETRY_CAP": "10000",
+                "NOTIFIER_BROKER_VISIBILITY_TIMEOUT": "20000",
+            },
+            "NOTIFIER_STATUS_TTL",
+        ),
         ({"NOTIFIER_BROKER_URL": "amqp://mq1//;redis://r"}, "NOTIFIER_BROKER_URL"),
         ({"NOTIFIER_BROKER_URL": "amqp://mq1//;"}, "NOTIFIER_BROKER_URL"),
         ({"NOTIFIER_BROKER_QUEUE_TYPE": "quorum"}, "NOTIFIER_BROKER_QUEUE_TYPE"),
