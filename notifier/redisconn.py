@@ -247,15 +247,23 @@ class Replication:
                 f"{self.timeout_ms} ms"
             )
 
-    def durably(self, redis_client: redis.Redis, write: Callable[[], T], patience: float) -> T:
+    def durably(
+        self,
+        redis_client: redis.Redis,
+        write: Callable[[], T],
+        patience: float,
+        *,
+        reconnect: bool = False,
+    ) -> T:
         """Make ``write`` (safe to repeat) and confirm it, again on a new primary, for a while.
 
         For workers: the write is made again when the primary changed under it, when it could
         not be made (with replicas asked for, a primary that died or went silent is promoted
-        away within a failover's time), or when Redis refused it (:func:`refusal`: full, a
-        replica, a disk it cannot save to: each may pass), and the confirmation waited for again
-        while replicas catch up, until ``patience`` seconds pass; then :class:`NotReplicated`
-        (or the error) is raised.
+        away within a failover's time; with ``reconnect``, without replicas too: a Redis
+        restarting comes back), or when Redis refused it (:func:`refusal`: full, a replica, a
+        disk it cannot save to: each may pass), and the confirmation waited for again while
+        replicas catch up, until ``patience`` seconds pass; then :class:`NotReplicated` (or the
+        error) is raised.
         """
         deadline = time.monotonic() + patience
         while True:
@@ -263,7 +271,7 @@ class Replication:
             try:
                 result = write()
             except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as e:
-                self._wait_out(redis_client, e, deadline)
+                self._wait_out(redis_client, e, deadline, reconnect=reconnect)
                 continue
             while True:
                 try:
@@ -273,19 +281,25 @@ class Replication:
                     if time.monotonic() > deadline:
                         raise
                 except redis.ResponseError as e:
-                    self._wait_out(redis_client, e, deadline)
+                    self._wait_out(redis_client, e, deadline, reconnect=reconnect)
                     break  # refused (a replica now, a disk that failed): make the write again
                 if primary_moves(redis_client) != moves:
                     break  # the write may be lost with the old primary: make it again
 
     def _wait_out(
-        self, redis_client: redis.Redis, error: redis.RedisError, deadline: float
+        self,
+        redis_client: redis.Redis,
+        error: redis.RedisError,
+        deadline: float,
+        *,
+        reconnect: bool = False,
     ) -> None:
         """Return when ``error`` may pass and there is time to try again; else raise it."""
         refused = refusal(error)
         if isinstance(error, redis.ResponseError) and refused is None:
             raise error  # a bug of ours, not a state of Redis
-        if time.monotonic() > deadline or (refused is None and self.replicas <= 0):
+        unreachable = refused is None and self.replicas <= 0 and not reconnect
+        if time.monotonic() > deadline or unreachable:
             raise error
         if refused is not None and refused.code == "READONLY":
             # A plain URL whose name now leads to the new primary (a managed Redis's failover):

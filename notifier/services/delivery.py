@@ -122,6 +122,10 @@ class Outcome:
     wait: float = 0.0
 
 
+class Unrecorded(Exception):
+    """A provider took the message, and its send could not be recorded."""
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What a delivery attempt needs besides its notification's id: built once by the
@@ -164,6 +168,8 @@ class Delivery:
             return claimed
         try:
             return send(claimed)
+        except Unrecorded:
+            raise  # no failed attempt: the provider took it (run_attempt retries, see sent)
         except Exception as e:
             return claimed.failed(f"internal error ({type(e).__name__})", provider=None, exc=e)
 
@@ -217,11 +223,19 @@ class Attempt:
         volume_of: str | None = None,
     ) -> Outcome:
         """Record a delivery, with the provider's id of the message when it gave one (and for
-        a mail, its distinct ``recipients`` and the client whose guard counts it)."""
-        self.store.settle(
-            self.id, "sent", provider=provider, provider_ref=provider_ref,
-            recipients=recipients, volume_of=volume_of,
-        )  # fmt: skip
+        a mail, its distinct ``recipients`` and the client whose guard counts it).
+
+        When even the store's patience cannot record it, :class:`Unrecorded`: never a failed
+        attempt, whose ``retrying`` a Redis back a moment later would take, and whose retry
+        would send it again within seconds. The claim stays, the message comes back after its
+        lease, and that attempt knows an earlier one's outcome never came."""
+        try:
+            self.store.settle(
+                self.id, "sent", provider=provider, provider_ref=provider_ref,
+                recipients=recipients, volume_of=volume_of,
+            )  # fmt: skip
+        except Exception as e:
+            raise Unrecorded(f"{self.id}: sent by {provider}, but not recorded: {e}") from e
         log.info("%s sent by %s on attempt %d", self.id, provider, self.attempt)
         return Outcome("sent", self.attempt)
 

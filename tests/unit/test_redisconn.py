@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 
 import kombu.exceptions
 import pytest
@@ -118,6 +119,20 @@ def test_a_write_refused_on_a_primary_the_sentinels_no_longer_name_moves_the_poo
         other.stop()
 
 
+def _outcome_write(
+    client: redis.Redis, failures: list[type[redis.RedisError]]
+) -> Callable[[], str]:
+    """A write of an outcome that first fails with each of ``failures`` in turn."""
+
+    def write() -> str:
+        if failures:
+            raise failures.pop(0)("the primary is gone")
+        client.set("outcome", "sent")
+        return "made"
+
+    return write
+
+
 def test_a_write_that_could_not_be_made_is_made_again_while_a_failover_may_be_on(
     redis_server: RedisServer,
 ) -> None:
@@ -130,12 +145,7 @@ def test_a_write_that_could_not_be_made_is_made_again_while_a_failover_may_be_on
         client = redis_client(redis_server.url(1))
         wait_for(lambda: client.info("replication")["connected_slaves"] == 1, what="the replica")
         failures: list[type[redis.RedisError]] = [redis.TimeoutError, redis.ConnectionError]
-
-        def write() -> str:
-            if failures:
-                raise failures.pop(0)("the primary is gone")
-            client.set("outcome", "sent")
-            return "made"
+        write = _outcome_write(client, failures)
 
         assert Replication(1, 1000).durably(client, write, patience=5) == "made"
         assert failures == []
@@ -149,6 +159,25 @@ def test_a_write_that_could_not_be_made_is_made_again_while_a_failover_may_be_on
         assert time.monotonic() - started < 2.0
     finally:
         replica.stop()
+
+
+def test_a_sends_outcome_is_made_again_after_a_lost_connection_without_replicas_too(
+    redis_server: RedisServer,
+) -> None:
+    """``reconnect`` (the outcome of a send a provider took): a single Redis that went away (a
+    restart) is waited for within the patience, where any other write's error is the caller's
+    at once; past the patience, the error."""
+    client = redis_client(redis_server.url(1))
+    failures: list[type[redis.RedisError]] = [redis.ConnectionError, redis.TimeoutError]
+    write = _outcome_write(client, failures)
+
+    assert Replication(0, 1000).durably(client, write, patience=5, reconnect=True) == "made"
+    assert failures == [] and client.get("outcome") == "sent"
+    failures[:] = [redis.ConnectionError] * 1000
+    started = time.monotonic()
+    with pytest.raises(redis.ConnectionError):
+        Replication(0, 1000).durably(client, write, patience=0.5, reconnect=True)
+    assert 0.5 <= time.monotonic() - started < 2.0
 
 
 def test_a_refusal_is_told_by_its_words_however_it_came() -> None:

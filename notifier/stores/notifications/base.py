@@ -67,12 +67,18 @@ class StoreBase:
         # (provider, ref, the lines kept): see notifications/events.py.
         self._kept_events = kept_events
 
-    def _durably(self, write: Callable[[], T], patience: float | None = None) -> T:
+    def _durably(
+        self, write: Callable[[], T], patience: float | None = None, *, reconnect: bool = False
+    ) -> T:
         """A worker's write that must outlive the primary: confirmed by its replicas, or made
         again on the one promoted after it (the write is safe to repeat), for ``patience``
-        seconds (the store's, unless given)."""
+        seconds (the store's, unless given); with ``reconnect``, made again after a lost
+        connection without replicas too (see RedisReplication.durably)."""
         return self.replication.durably(
-            self.redis, write, patience=self.patience if patience is None else patience
+            self.redis,
+            write,
+            patience=self.patience if patience is None else patience,
+            reconnect=reconnect,
         )
 
     def count(self, counter: str) -> None:

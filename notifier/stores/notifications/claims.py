@@ -162,11 +162,14 @@ class Claims(Receipts, MailEvents, Schedule):
             early = answers[-1] if indexed else None
             return int(due), int(revoked), cast(str | None, early)
 
-        # A send the provider took waits twice as long for a primary to record it: given up,
-        # the attempt would count as failed, and its retry would send it a second time.
-        patience = 2 * self.patience if status == "sent" else None
+        # A send the provider took waits twice as long for a primary to record it, a single
+        # Redis that went away included (one restarting comes back): given up, the message is
+        # sent again once its claim runs out (see Attempt.sent).
+        taken = status == "sent"
         due, revoked, early = self._durably(
-            lambda: reloading(write, self._index_ref, self._settle), patience
+            lambda: reloading(write, self._index_ref, self._settle),
+            2 * self.patience if taken else None,
+            reconnect=taken,
         )
         if status == "retrying" and not revoked:
             # Looked for as lost only once its longest delay is over (see reopened).

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
+import redis
 
 from config import Settings
 from notifier import create_app
@@ -13,6 +14,7 @@ from notifier.providers.base import OutgoingMail
 from notifier.providers.memory import MemorySmsProvider
 from notifier.runtime import Runtime
 from notifier.services.captcha import deliver_captcha
+from notifier.services.delivery import Unrecorded
 from notifier.services.mail import deliver_mail
 from tests.support.delivery import delivery
 from tests.support.harness.captcha import accept
@@ -104,3 +106,28 @@ def test_a_bug_in_a_captcha_send_retries_before_the_code_expires(rt: Runtime) ->
     record = rt.store.get(notification_id)
     assert record is not None
     assert (record.status, record.error) == ("retrying", "internal error (ValueError)")
+
+
+def test_a_send_the_provider_took_but_redis_could_not_record_is_no_failed_attempt(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis away past the store's patience as the relay takes the mail: recorded as a failed
+    attempt, the retrying a Redis back a moment later takes would send it again in seconds.
+    Raised instead (run_attempt retries), the claim kept: its next run waits out the lease."""
+    provider = Buggy(bugs=0)
+    settle = rt.store.settle
+
+    def away(notification_id: str, status: str, **kw: object) -> object:
+        if status == "sent":
+            raise redis.ConnectionError("Connection refused")
+        return settle(notification_id, status, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rt.store, "settle", away)
+    with pytest.raises(Unrecorded, match="sent by buggy, but not recorded"):
+        mail(rt, provider)
+    monkeypatch.undo()
+    record = rt.store.get("n1")
+    assert record is not None and (record.status, record.attempts) == ("sending", 1)
+    assert provider.sent == ["Hi"]
+    again = deliver_mail(delivery(rt, mail=provider, max_attempts=3), "n1")
+    assert again.status == "busy"  # under the first attempt's claim until its lease runs out
