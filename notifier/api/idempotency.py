@@ -32,7 +32,7 @@ from notifier.errors import Conflict, FieldError, Unprocessable
 from notifier.queueing import Note
 from notifier.redisconn import described
 from notifier.runtime import runtime
-from notifier.stores.idempotency import PENDING, Answer, Pending
+from notifier.stores.idempotency import PENDING, Answer, IdempotencyKeys, Pending
 
 # What a route answers for an id it stored (with the status its answer gave), or None when no
 # such record is stored.
@@ -80,6 +80,28 @@ def _replayed(answer: Answer) -> Response:
     return response
 
 
+def _stored_anyway(
+    keys: IdempotencyKeys, slot: str, fingerprint: str, replay: Replay
+) -> Response | None:
+    """After the view failed: its answer when what it noted was stored after all (a write that
+    timed out here, a stalled Redis, and was made there: the 503 would have the client send it
+    again, and the key freed, a second time), kept for the key. None when nothing was (the key
+    freed), or when Redis cannot tell now: then the slot stays pending, and a retry with the key
+    answers from the record once it can (or, the record never coming, anew after PENDING)."""
+    try:
+        state = keys.reserve(slot, fingerprint)
+        if isinstance(state, Pending) and state.id:
+            stored = replay(state.id, state.status)
+            if stored is not None:
+                keys.keep(slot, _answer(stored))
+                log.warning("%s: stored after all, though its write failed here", state.id)
+                return stored
+        keys.free(slot)
+    except RedisError as e:
+        log.warning("whether a request with %s was stored cannot be told: %s", HEADER, described(e))
+    return None
+
+
 def idempotent(replay: Replay) -> Callable[[Sending], Callable[[], Response]]:
     """Honour ``Idempotency-Key`` on a view that runs after authentication (``g.client``) and
     stores what it sends through ``queueing.Intake``, with the note it is given; ``replay``
@@ -122,6 +144,11 @@ def idempotent(replay: Replay) -> Callable[[Sending], Callable[[], Response]]:
                 response = view(
                     lambda found_id, status: keys.note(slot, fingerprint, found_id, status)
                 )
+            except Exception:
+                stored = _stored_anyway(keys, slot, fingerprint, replay)
+                if stored is None:
+                    raise
+                return stored
             except BaseException:
                 keys.free(slot)
                 raise

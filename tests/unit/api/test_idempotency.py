@@ -6,10 +6,12 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 from notifier.api import idempotency
+from notifier.stores.batches import BatchStore
 from notifier.stores.idempotency import PENDING, IdempotencyKeys
 from notifier.stores.notifications import NotificationStore
 from tests.support.harness.api import MAIL, assert_problem, error_locs, queued_messages
@@ -117,6 +119,44 @@ def test_a_retry_after_the_first_died_before_its_answer_is_answered_from_the_rec
     assert len(queued_messages(app)) == 1
     # The answer is kept now, as a live first request's would be.
     assert post(client, SENDS[path], f"died-{path}", path=path).get_json() == first.get_json()
+
+
+@pytest.mark.parametrize("path", list(SENDS))
+def test_a_write_that_timed_out_here_and_was_made_in_redis_is_accepted_once(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """A stalled Redis runs the store after the web gave up on its answer: the request is the
+    202 it was (not a 503 with its key freed, whose retry sent it a second time), and a retry
+    with the key replays it."""
+    store = BatchStore if path == "/v1/mail/batch" else NotificationStore
+    create = store.create
+
+    def stalled(*args: Any, **kw: Any) -> Any:
+        create(*args, **kw)  # made in Redis...
+        raise redis.TimeoutError("Timeout reading from socket")  # ...its answer never came
+
+    with monkeypatch.context() as stalling:
+        stalling.setattr(store, "create", stalled)
+        first = post(client, SENDS[path], f"stalled-{path}", path=path)
+    assert first.status_code == 202, first.get_json()
+    again = post(client, SENDS[path], f"stalled-{path}", path=path)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert len(queued_messages(app)) == 1
+
+
+def test_a_write_that_failed_and_was_not_made_is_a_503_that_frees_the_key(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*_: Any, **__: Any) -> None:
+        raise redis.ConnectionError("Connection refused")
+
+    with monkeypatch.context() as down:
+        down.setattr(NotificationStore, "create", refused)
+        assert_problem(post(client, MAIL, "refused"), 503)
+    retried = post(client, MAIL, "refused")
+    assert retried.status_code == 202 and "Idempotent-Replayed" not in retried.headers
+    assert len(queued_messages(app)) == 1
 
 
 def test_a_first_request_that_died_before_storing_frees_its_key_once_it_is_old(
