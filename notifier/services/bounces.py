@@ -39,7 +39,6 @@ from notifier.services.mail_events import note_rate
 from notifier.stores.guard import BounceGuard
 from notifier.stores.notifications import OPEN_STATUSES, NotificationStore
 from notifier.stores.suppressions import SuppressionList
-from notifier.timestamps import seconds
 
 log = logging.getLogger(__name__)
 LOCAL = re.compile(r"bounces\+([0-9a-f]{32})-([0-9a-f]{16})", re.I)
@@ -224,7 +223,7 @@ def take_bounce(
         if block.bad_address:
             suppressions.add(record.client, block.recipient, "bounced")
         if block.hard and guard is not None:
-            note_rate(guard, record.client, "bounce", seconds(record.created_at))
+            note_rate(guard, record.client, "bounce", store.sent_at(record.id))
         store.count(f"bounces:{kind}")
         log.warning("%s: %s bounce %s", notification_id, kind, block.status)
     if outcome == "ignored":

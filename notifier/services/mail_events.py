@@ -48,7 +48,7 @@ from notifier.stores.guard import BounceGuard, RateKind
 from notifier.stores.notifications import NotificationStore
 from notifier.stores.notifications.events import Applied, Kind
 from notifier.stores.suppressions import Reason, SuppressionList, normal
-from notifier.timestamps import rfc3339, seconds
+from notifier.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -401,17 +401,14 @@ class EventSink:
                         event.kind)  # fmt: skip
         rate = GUARDED.get(event.kind)
         if rate is not None and applied.first and applied.notification_id is not None:
-            record = self.store.get(applied.notification_id)
-            accepted = seconds(record.created_at) if record is not None else None
-            note_rate(self.guard, client, rate, accepted)
+            note_rate(self.guard, client, rate, self.store.sent_at(applied.notification_id))
 
 
-def note_rate(
-    guard: BounceGuard, client: str, rate: RateKind, accepted: float | None = None
-) -> None:
+def note_rate(guard: BounceGuard, client: str, rate: RateKind, sent: float | None = None) -> None:
     """Count a mail's first permanent bounce or complaint in ``client``'s guard (not for a mail
-    ``accepted`` before its last resume); say so when it warns or pauses."""
-    verdict = guard.note(client, rate, accepted)
+    ``sent`` before its last resume: the old window counted it); say so when it warns or
+    pauses."""
+    verdict = guard.note(client, rate, sent)
     if not verdict.new:
         return
     figures = f"{verdict.rate:.1%} ({verdict.count} of {verdict.volume} mails over 24 h)"

@@ -89,7 +89,7 @@ class Pause(Share):
 @dataclass(frozen=True)
 class Verdict(Share):
     """What a bounce or complaint came to: ``ok``, ``warn``, ``pause``, ``paused`` (before), or
-    ``before`` (a mail accepted before the last resume: not counted);
+    ``before`` (a mail sent before the last resume: not counted);
     ``new`` when reached now (a pause made, a warning first given)."""
 
     verdict: Literal["ok", "warn", "pause", "paused", "before"]
@@ -121,16 +121,17 @@ class BounceGuard:
         self.redis = redis
         self.thresholds = thresholds
 
-    def note(self, client: str, kind: RateKind, accepted: float | None = None) -> Verdict:
+    def note(self, client: str, kind: RateKind, sent: float | None = None) -> Verdict:
         """Count a mail's first permanent bounce (``bounce``) or complaint for ``client`` and
-        weigh the window's rate; nothing for a mail ``accepted`` (Unix seconds) before the
-        client's last resume, whose window starts again with the mail sent after it."""
+        weigh the window's rate; nothing for a mail ``sent`` (Unix seconds) before the client's
+        last resume: the window it was counted in is gone, and the new one counts the mail sent
+        after it, a batch's rows queued before the resume included."""
         t = self.thresholds
         now = time.time()
         found = self._note(
             keys=[guard_key(client), *window(client, now)],
             args=[COUNTED[kind], BUCKET_TTL, t.min_volume, t.warn[kind], t.pause[kind],
-                  rfc3339(now), kind, "" if accepted is None else accepted],
+                  rfc3339(now), kind, "" if sent is None else sent],
         )  # fmt: skip
         verdict, new, count, volume = found
         return Verdict(count=int(count), volume=int(volume), verdict=verdict, new=bool(new))
@@ -155,9 +156,8 @@ class BounceGuard:
                         return None
                     pipe.multi()
                     pipe.delete(guard_key(client), *buckets)
-                    # The bounces of mail accepted before now are the old window's (to the
-                    # millisecond, as a record's created_at is kept: one accepted in the same
-                    # millisecond is the new window's).
+                    # The bounces of mail sent before now are the old window's (to the
+                    # millisecond: one sent in the same millisecond is the new window's).
                     pipe.hset(guard_key(client), "resumed", math.floor(time.time() * 1000) / 1000)
                     pipe.execute()
                     return _pause(was)

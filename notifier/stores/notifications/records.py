@@ -161,6 +161,12 @@ class Records(MessageLog):
         fields = cast(dict[str, str], self.redis.hgetall(record_key(notification_id)))
         return shown(fields) if fields else None
 
+    def sent_at(self, notification_id: str) -> float | None:
+        """When a provider took it (Unix seconds), as its outcome was recorded; None if not
+        sent, or recorded before this was kept."""
+        found = cast(str | None, self.redis.hget(record_key(notification_id), "sent_at"))
+        return float(found) if found else None
+
     def client_of(self, notification_id: str) -> str | None:
         """Whose the notification is (for a payload from before payloads named it)."""
         return cast(str | None, self.redis.hget(record_key(notification_id), "client"))

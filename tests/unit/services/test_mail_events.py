@@ -380,14 +380,28 @@ def test_the_guard_warns_then_pauses_a_client_whose_bounces_cross_the_rates(
     assert rt.guard.resume(CLIENT, only_paused=True) == pause
     assert rt.guard.paused(CLIENT) is None
     assert rt.guard.figures([CLIENT])[CLIENT].volume == 0  # the window starts again
-    bounce(2)  # a mail accepted before the resume: the old window's, not counted
+    bounce(2)  # a mail sent before the resume: the old window's, not counted
     assert rt.guard.figures([CLIENT])[CLIENT].counts["bounce"] == 0
-    refs.append(mail(rt, "n20", ["u20@example.com"]))  # one accepted after it
+    refs.append(mail(rt, "n20", ["u20@example.com"]))  # one sent after it
     bounce(20)  # counted in the new window
     assert rt.guard.resume(CLIENT, only_paused=True) is None  # (a second operator's resume)
     assert rt.guard.figures([CLIENT])[CLIENT].counts["bounce"] == 1  # its window kept
     assert rt.guard.resume(CLIENT) is None  # the CLI's: the window starts again regardless
     assert rt.guard.figures([CLIENT])[CLIENT].counts["bounce"] == 0
+
+
+def test_a_batch_row_queued_before_a_resume_and_sent_after_it_counts_in_the_new_window(
+    rt: Runtime,
+) -> None:
+    """The window counts a mail when a provider takes it: a row accepted before the pause and
+    sent after the resume is the new window's, volume and bounce alike."""
+    payload = {**PAYLOAD, "client": CLIENT, "to": ["late@example.com"], "cc": [], "bcc": []}
+    rt.store.create(notification_id="row", client=CLIENT, kind="mail", payload=payload)
+    rt.guard.resume(CLIENT)  # the row waits in its lane meanwhile
+    assert deliver_mail(delivery(rt, mail=MemoryMailProvider(name="ses")), "row").status == "sent"
+    to = ["late@example.com"]
+    assert ses(rt, "Bounce", "<row@ses>", to, documented.bounce(to)) == "moved"
+    assert rt.guard.figures([CLIENT])[CLIENT].counts["bounce"] == 1
 
 
 def test_kept_events_that_cannot_be_applied_leave_the_send_recorded(

@@ -12,10 +12,10 @@
 -- ARGV[5] the pause rate
 -- ARGV[6] now, RFC 3339
 -- ARGV[7] the kind of rate: bounce or complaint
--- ARGV[8] when the mail was accepted, Unix seconds ('' if not known)
+-- ARGV[8] when a provider took the mail, Unix seconds ('' if not known)
 --
 -- Returns {verdict, new (1/0), count, volume}: verdict 'ok', 'warn', 'pause', or 'paused' (the
--- client was paused before, for either rate), or 'before' (a mail accepted before the client's
+-- client was paused before, for either rate), or 'before' (a mail sent before the client's
 -- last resume: not counted, the window started again after it); new: the verdict was reached
 -- now (a pause made, a warning not given before), for the caller to log once.
 

@@ -63,6 +63,8 @@ local new, final, revoked = ARGV[1], ARGV[6], 0
 if new == 'retrying' and batch_cancelled(record) then new, final, revoked = 'cancelled', '1', 1 end
 redis.call('HSET', record, 'status', new, 'provider', ARGV[2], 'error', ARGV[3],
            'updated_at', ARGV[4])
+-- When a provider took it (Unix seconds): the bounce-rate guard's window counted it then.
+if new == 'sent' then redis.call('HSET', record, 'sent_at', ARGV[12]) end
 batch_moved(record, status, new, ARGV[4])
 noted(record, 'attempt', ARGV[2], 'attempt ' .. (redis.call('HGET', record, 'attempts') or '0'),
       ARGV[1] .. (ARGV[3] ~= '' and ': ' .. ARGV[3] or ''))
