@@ -11,6 +11,8 @@ that fails takes the record back. :class:`Intake` does either, in that order.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import uuid
 from collections.abc import Callable
@@ -19,11 +21,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from celery import Celery
+from redis import RedisError
 
 from notifier import tracing
 from notifier.logs import request_id
 from notifier.patches.kombu_envelope import redis_envelope
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
@@ -66,6 +70,10 @@ class Record(Protocol[T_co]):
         """Remove what :meth:`write` stored."""
         ...
 
+    def stored(self) -> T_co | None:
+        """What :meth:`write` stored, if it is there."""
+        ...
+
 
 @dataclass(frozen=True)
 class Intake:
@@ -80,7 +88,23 @@ class Intake:
     ) -> T:
         """Store ``record`` and queue the task for ``task_id`` (unless not ``now``: it waits
         for the schedule), in the order the broker allows; a task that cannot be queued takes
-        its record with it, so the caller's 503 is true."""
+        its record with it, so the caller's 503 is true.
+
+        A write whose answer never came may have been made all the same (a Redis stalled past
+        the client's timeout runs it once it can): what it stored is looked for before the
+        failure is raised, and when it is there the request was accepted (its caller keeps the
+        limits it took; its Idempotency-Key keeps its answer), not a 503 whose retry would send
+        it a second time."""
+        try:
+            return self._take(task_id, record, now=now, expires=expires)
+        except Exception:
+            with contextlib.suppress(RedisError):  # cannot tell: the failure stands
+                if (kept := record.stored()) is not None:
+                    log.warning("%s: stored after all, though its write failed here", task_id)
+                    return kept
+            raise
+
+    def _take(self, task_id: str, record: Record[T], *, now: bool, expires: float | None) -> T:
         if not now:  # nothing to queue yet: the record alone is the acceptance
             self._tell(task_id, "scheduled")
             return record.write(None)

@@ -83,20 +83,23 @@ def _replayed(answer: Answer) -> Response:
 def _stored_anyway(
     keys: IdempotencyKeys, slot: str, fingerprint: str, replay: Replay
 ) -> Response | None:
-    """After the view failed: its answer when what it noted was stored after all (a write that
-    timed out here, a stalled Redis, and was made there: the 503 would have the client send it
-    again, and the key freed, a second time), kept for the key. None when nothing was (the key
-    freed), or when Redis cannot tell now: then the slot stays pending, and a retry with the key
-    answers from the record once it can (or, the record never coming, anew after PENDING)."""
+    """After the view failed: its answer when what it noted was stored after all (the intake
+    looks too, but may not have been able to tell), kept for the key. None when nothing was
+    (the key freed, unless another request holds it now), or when Redis cannot tell: then the
+    slot stays pending, and a retry with the key answers from the record once it can (or, the
+    record never coming, anew after PENDING)."""
     try:
         state = keys.reserve(slot, fingerprint)
         if isinstance(state, Pending) and state.id:
             stored = replay(state.id, state.status)
             if stored is not None:
-                keys.keep(slot, _answer(stored))
-                log.warning("%s: stored after all, though its write failed here", state.id)
+                try:
+                    keys.keep(slot, _answer(stored))
+                except RedisError as e:  # accepted all the same, as below
+                    log.warning("the answer to %s was not kept: %s", HEADER, described(e))
                 return stored
-        keys.free(slot)
+        if isinstance(state, Pending) or state == "new":
+            keys.free(slot)  # ours, and nothing stored
     except RedisError as e:
         log.warning("whether a request with %s was stored cannot be told: %s", HEADER, described(e))
     return None

@@ -148,6 +148,10 @@ class NewBatch:
         """Remove the batch."""
         self.store.discard(self.id)
 
+    def stored(self) -> Batch | None:
+        """The batch, if it is there."""
+        return self.store.get(self.id)
+
 
 def _check_rows(request: BatchRequest, templates: MailTemplates) -> None:
     """Render every row once (one row when every row has the same content); the rendered

@@ -103,6 +103,10 @@ class NewNotification:
             extra=self.extra,
         )
 
+    def stored(self) -> Notification | None:
+        """Its record, if it is there."""
+        return self.store.get(self.id)
+
     def take_back(self) -> None:
         """Remove its record."""
         self.store.discard(self.id)

@@ -110,3 +110,6 @@ class _Record:
 
     def take_back(self) -> None:
         self.events.append("discarded")
+
+    def stored(self) -> None:
+        """Nothing is kept here: a failure stands."""

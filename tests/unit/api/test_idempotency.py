@@ -145,6 +145,24 @@ def test_a_write_that_timed_out_here_and_was_made_in_redis_is_accepted_once(
     assert len(queued_messages(app)) == 1
 
 
+def test_a_captcha_stored_after_all_keeps_the_limits_it_took(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepted after all, its resend interval holds: a second code to the number at once is
+    429, as after any accepted one (the service gave its limits back for a 503 it never was)."""
+    create = NotificationStore.create
+
+    def stalled(*args: Any, **kw: Any) -> Any:
+        create(*args, **kw)
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    body = SENDS["/v1/sms/captcha"]
+    with monkeypatch.context() as stalling:
+        stalling.setattr(NotificationStore, "create", stalled)
+        assert post(client, body, "code-1", path="/v1/sms/captcha").status_code == 202
+    assert_problem(post(client, body, "code-2", path="/v1/sms/captcha"), 429)
+
+
 def test_a_write_that_failed_and_was_not_made_is_a_503_that_frees_the_key(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
