@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -171,7 +172,8 @@ def test_a_problem_is_raised_with_its_fields_and_an_html_answer_with_what_it_sai
 
 
 def test_a_missing_suppression_is_none_and_a_missing_notification_is_not_found() -> None:
-    assert client(Script(problem(404))).get_suppression("a@example.com") is None
+    missing = problem(404, detail="'a@example.com' is not on the suppression list")
+    assert client(Script(missing)).get_suppression("a@example.com") is None
     with pytest.raises(nc.NotFound):
         client(Script(problem(404))).get_notification("n1")
 
@@ -183,6 +185,10 @@ def test_a_404_that_is_not_the_services_is_not_found_even_for_a_suppression() ->
     with pytest.raises(nc.NotFound) as raised:
         client(Script(page)).get_suppression("a@example.com")
     assert raised.value.detail == "<html>Not Found</html>"
+    # The service's own 404 for a path it does not serve (a base URL ending in /v1): NotFound.
+    unknown = problem(404, detail="The requested URL was not found on the server.")
+    with pytest.raises(nc.NotFound):
+        client(Script(unknown)).get_suppression("a@example.com")
 
 
 def test_an_http_date_retry_after_is_counted_from_now() -> None:
@@ -197,6 +203,21 @@ def test_an_http_date_retry_after_is_counted_from_now() -> None:
     past = email.utils.format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
     assert nc.errors.retry_after(problem(503, past)) == 0.0
     assert nc.errors.retry_after(problem(503, "soon")) is None
+
+
+def test_an_http_date_without_a_zone_is_gmt_wherever_the_client_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """asctime's form (and -0000) names no zone: an HTTP date is GMT all the same."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        soon = (datetime.now(UTC) + timedelta(seconds=120)).strftime("%a %b %d %H:%M:%S %Y")
+        asked = nc.errors.retry_after(problem(503, soon))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert asked is not None and 100 < asked <= 120
 
 
 @pytest.mark.parametrize(
@@ -228,7 +249,8 @@ def test_an_idempotency_key_the_service_would_refuse_is_a_value_error_before_any
 def test_a_retry_of_a_suppression_logs_the_route_not_the_address(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    script = Script(problem(503, "0"), problem(404))
+    missing = problem(404, detail="'ada.lovelace+bank@example.com' is not on the suppression list")
+    script = Script(problem(503, "0"), missing)
     with caplog.at_level("INFO", logger="notifier_client"):
         assert client(script).get_suppression("ada.lovelace+bank@example.com") is None
     (logged,) = [r.getMessage() for r in caplog.records if r.name == "notifier_client"]

@@ -40,6 +40,14 @@ def api(app: Flask, called: list[tuple[str, str]]) -> Iterator[nc.Client]:
         yield client
 
 
+def test_a_base_url_ending_in_v1_is_not_found_not_an_empty_suppression_list(app: Flask) -> None:
+    """The service's 404 for /v1/v1/suppressions/... is not the route's "not on the list"."""
+    transport = httpx.WSGITransport(app=app)
+    wrong = nc.Client("http://notifier.test/v1", KEYS["tester"], transport=transport)
+    with wrong, pytest.raises(nc.NotFound):
+        wrong.get_suppression("gone@example.com")
+
+
 def test_every_route_with_a_key_has_a_method_that_reads_its_answer(
     app: Flask, api: nc.Client, called: list[tuple[str, str]]
 ) -> None:

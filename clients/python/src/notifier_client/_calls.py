@@ -3,6 +3,7 @@ and the retry loop as a generator free of I/O, so the sync and async clients sha
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -54,8 +55,9 @@ class Call(Generic[R]):
     ``safe``: sending it again cannot do more than sending it once (a GET, a send with an
     Idempotency-Key, a token minted from nothing), so every failure in RETRY_STATUSES or of the
     connection is retried. Otherwise (a verify, a cancel) only a 429 or a request that surely
-    never left is. ``missing``: the service's 404 (problem+json) is an answer (``read`` is
-    given it), not an error; another's (a proxy's page for a wrong base URL) is NotFound.
+    never left is. ``missing``: how the route's own 404 ends its detail (problem+json), which
+    is an answer (``read`` is given it), not an error; any other 404 (a proxy's page, or the
+    service's for a path it does not serve: a base URL ending in /v1) is NotFound.
     ``route``: the path as logs show it, where the path holds personal data (an address).
     """
 
@@ -66,7 +68,7 @@ class Call(Generic[R]):
     params: Mapping[str, str] | None = None
     key: str | None = None
     safe: bool = False
-    missing: bool = False
+    missing: str | None = None
     route: str | None = None
 
     @property
@@ -75,11 +77,15 @@ class Call(Generic[R]):
 
     def answered(self, response: httpx.Response) -> bool:
         """Whether ``response`` is the route's answer, to ``read``."""
-        return response.is_success or (
-            self.missing
-            and response.status_code == 404
-            and response.headers.get("Content-Type", "").startswith("application/problem+json")
-        )
+        if response.is_success:
+            return True
+        if self.missing is None or response.status_code != 404:
+            return False
+        if not response.headers.get("Content-Type", "").startswith("application/problem+json"):
+            return False
+        with contextlib.suppress(ValueError, AttributeError):
+            return str(response.json().get("detail", "")).endswith(self.missing)
+        return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,7 +293,8 @@ def suppression(address: str) -> Call[Suppression | None]:
         return None if response.status_code == 404 else decode(Suppression, response.json())
 
     path = f"/v1/suppressions/{quote(address, safe='@')}"
-    return Call("GET", path, read, safe=True, missing=True, route=SUPPRESSION)
+    missing = "is not on the suppression list"  # the route's 404 (api/suppressions.py)
+    return Call("GET", path, read, safe=True, missing=missing, route=SUPPRESSION)
 
 
 def suppress(address: str) -> Call[Suppression]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import email.utils
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -153,9 +154,11 @@ def retry_after(response: httpx.Response) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
+        # An HTTP date is GMT, whatever form it takes (asctime's, or -0000, name none).
+        seconds = when.replace(tzinfo=when.tzinfo or UTC).timestamp() - time.time()
     return max(0.0, seconds) if seconds == seconds else None  # NaN: none
 
 
