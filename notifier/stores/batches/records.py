@@ -99,11 +99,13 @@ class Records(StoreBase):
         return shown({str(k): str(v) for k, v in fields.items()})
 
     def discard(self, batch_id: str) -> None:
-        """Forget a batch that was never accepted (its fan-out could not be queued)."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(batch_key(batch_id), content_key(batch_id), rows_key(batch_id))
-            pipe.zrem(listed_key(batch_id), batch_id)
+        """Forget a batch that was never accepted (its fan-out could not be queued): not one
+        transaction, which Redis before 7.4 refuses whole while full (as a notification's
+        discard); out of the lists first, then gone."""
+        with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrem(scheduled_key(batch_id), FAN_OUT_MEMBER + batch_id)
+            pipe.zrem(listed_key(batch_id), batch_id)
+            pipe.delete(batch_key(batch_id), content_key(batch_id), rows_key(batch_id))
             pipe.execute()
 
     def get(self, batch_id: str) -> Batch | None:

@@ -4,6 +4,7 @@ a read-only replica, and how near to full it is. Each is a real server of the te
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import redis
 from flask.testing import FlaskClient
@@ -11,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config import Settings
 from notifier import create_app
+from notifier.stores.batches.keys import new_batch_id
 from tests.support.harness.api import MAIL, assert_problem, post
 from tests.support.peers.redis_server import RedisServer
 
@@ -103,3 +105,21 @@ def test_a_record_whose_message_could_not_be_queued_is_taken_back_on_a_full_redi
     assert rt.store.get("n1") is None and rt.store.payload("n1") is None
     state = redis.Redis.from_url(fillable.url())
     assert not any(state.zscore(key, "n1") for key in state.keys("*open*") + state.keys("*sched*"))
+
+
+def test_a_batch_whose_fan_out_could_not_be_queued_is_taken_back_on_a_full_redis(
+    make_settings: Callable[..., Settings], fillable: RedisServer
+) -> None:
+    rt = create_app(make_settings(redis_url=fillable.url())).extensions["notifier"]
+    batch = new_batch_id()
+    rows: list[tuple[str, dict[str, Any], str | None, dict[str, str]]] = [
+        ("a@example.com", {}, None, {})
+    ]
+    rt.batches.create(batch_id=batch, client="tester", content={"subject": "S", "text": "x"},
+                      rows=rows, send_at=None, reference=None, test=False, callback=False)  # fmt: skip
+    fillable.fill()
+    try:
+        rt.batches.discard(batch)
+    finally:
+        fillable.free()
+    assert rt.batches.get(batch) is None
