@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,10 @@ from notifier.patches.kombu_envelope import redis_envelope
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+# A failure quicker than this is looked behind (was it stored after all?); a slower one, a
+# timeout, is not: the look would wait as long again on a Redis that hangs.
+LOOK_WITHIN = 1.0
 
 # Seconds a publish waits for RabbitMQ's confirm (celery_ext turns confirms on). One that never
 # comes (a frozen node, a quorum queue without its majority) must not hold a request for ever:
@@ -90,18 +95,22 @@ class Intake:
         for the schedule), in the order the broker allows; a task that cannot be queued takes
         its record with it, so the caller's 503 is true.
 
-        A write whose answer never came may have been made all the same (a Redis stalled past
-        the client's timeout runs it once it can): what it stored is looked for before the
-        failure is raised, and when it is there the request was accepted (its caller keeps the
-        limits it took; its Idempotency-Key keeps its answer), not a 503 whose retry would send
-        it a second time."""
+        A write whose answer never came may have been made all the same (the connection lost
+        after the command went): what it stored is looked for before a quick failure is raised,
+        and when it is there the request was accepted (its caller keeps the limits it took;
+        its Idempotency-Key keeps its answer), not a 503 whose retry would send it a second
+        time. Not after a slow one (a timeout: a Redis that hangs would answer the look no
+        sooner, and the 503 must come within 2 s): its Idempotency-Key stays pending instead
+        (api/idempotency.py), so a retry with the key answers from the record once it can."""
+        started = time.monotonic()
         try:
             return self._take(task_id, record, now=now, expires=expires)
         except Exception:
-            with contextlib.suppress(RedisError):  # cannot tell: the failure stands
-                if (kept := record.stored()) is not None:
-                    log.warning("%s: stored after all, though its write failed here", task_id)
-                    return kept
+            if time.monotonic() - started < LOOK_WITHIN:
+                with contextlib.suppress(RedisError):  # cannot tell: the failure stands
+                    if (kept := record.stored()) is not None:
+                        log.warning("%s: stored after all, though its write failed", task_id)
+                        return kept
             raise
 
     def _take(self, task_id: str, record: Record[T], *, now: bool, expires: float | None) -> T:

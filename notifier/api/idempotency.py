@@ -29,7 +29,7 @@ from redis import RedisError
 
 from notifier.api.openapi import tag
 from notifier.errors import Conflict, FieldError, Unprocessable
-from notifier.queueing import Note
+from notifier.queueing import LOOK_WITHIN, Note
 from notifier.redisconn import described
 from notifier.runtime import runtime
 from notifier.stores.idempotency import PENDING, Answer, IdempotencyKeys, Pending
@@ -143,11 +143,16 @@ def idempotent(replay: Replay) -> Callable[[Sending], Callable[[], Response]]:
                         headers={"Retry-After": "1"},
                     )
                 time.sleep(0.02)  # the first request with this key is running: wait for it
+            started = time.monotonic()
             try:
                 response = view(
                     lambda found_id, status: keys.note(slot, fingerprint, found_id, status)
                 )
             except Exception:
+                if time.monotonic() - started >= LOOK_WITHIN:
+                    # Slow (a Redis that hangs): the key stays pending, a retry with it answers
+                    # from the record if there is one, or anew after PENDING.
+                    raise
                 stored = _stored_anyway(keys, slot, fingerprint, replay)
                 if stored is None:
                     raise

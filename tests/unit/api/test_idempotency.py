@@ -10,6 +10,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from notifier import queueing
 from notifier.api import idempotency
 from notifier.stores.batches import BatchStore
 from notifier.stores.idempotency import PENDING, IdempotencyKeys
@@ -161,6 +162,28 @@ def test_a_captcha_stored_after_all_keeps_the_limits_it_took(
         stalling.setattr(NotificationStore, "create", stalled)
         assert post(client, body, "code-1", path="/v1/sms/captcha").status_code == 202
     assert_problem(post(client, body, "code-2", path="/v1/sms/captcha"), 429)
+
+
+def test_a_write_that_timed_out_is_a_503_at_once_and_its_key_stays_pending(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow failure (a Redis that hangs) is not looked behind, which would wait as long
+    again: the 503 comes, and the key stays pending, so a retry with it is 409 "still being
+    handled" until the record shows or the slot is old, never a second send now."""
+    monkeypatch.setattr(idempotency, "WAIT", 0.1)
+    monkeypatch.setattr(idempotency, "LOOK_WITHIN", 0.05)
+    monkeypatch.setattr(queueing, "LOOK_WITHIN", 0.05)
+
+    def hung(*_: Any, **__: Any) -> None:
+        time.sleep(0.1)
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    with monkeypatch.context() as hanging:
+        hanging.setattr(NotificationStore, "create", hung)
+        assert_problem(post(client, MAIL, "hung"), 503)
+    waited = post(client, MAIL, "hung")
+    assert_problem(waited, 409)
+    assert waited.headers["Retry-After"] == "1"
 
 
 def test_a_write_that_failed_and_was_not_made_is_a_503_that_frees_the_key(
