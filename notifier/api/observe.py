@@ -13,6 +13,9 @@ from notifier.metrics import LATENCY, REQUESTS
 log = logging.getLogger("notifier.access")
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _start() -> None:
     g.started = time.perf_counter()
     g.request_id_token = request_id.set(new_request_id(request.headers.get("X-Request-Id")))
@@ -21,8 +24,11 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule else "unmatched"
     took = time.perf_counter() - g.get("started", time.perf_counter())
-    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-    LATENCY.labels(route, request.method).observe(took)
+    # Any caller may send any method: one outside HTTP's own is "other", or each made-up
+    # one (XYZZY, PURGE) would be a series of its own, in every web process.
+    method = request.method if request.method in METHODS else "other"
+    REQUESTS.labels(route, method, str(response.status_code)).inc()
+    LATENCY.labels(route, method).observe(took)
     response.headers["X-Request-Id"] = request_id.get() or ""
     log.info(
         "%s %s %s",

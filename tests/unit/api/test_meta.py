@@ -70,6 +70,18 @@ def test_docs_page_and_its_script_are_served_here(client: FlaskClient) -> None:
     assert "/openapi.json" in script.get_data(as_text=True)
 
 
+def test_a_made_up_method_is_counted_as_other_not_as_a_series_of_its_own(
+    client: FlaskClient,
+) -> None:
+    for method in ("XYZZY", "PURGE", "FOOBAR"):
+        assert client.open("/v1/mail", method=method).status_code == 405
+    text = client.get("/metrics").get_data(as_text=True)
+    assert not re.search(r'method="(XYZZY|PURGE|FOOBAR)"', text)
+    assert re.search(
+        r'notifier_http_requests_total\{method="other",route="unmatched",status="405"\} [3-9]', text
+    ), [line for line in text.splitlines() if "requests_total" in line]
+
+
 def test_metrics_count_requests_and_notifications(client: FlaskClient) -> None:
     client.post("/v1/mail", json=MAIL, headers=auth())
     client.post("/v1/mail", json={}, headers=auth())
