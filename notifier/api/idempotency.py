@@ -148,10 +148,11 @@ def idempotent(replay: Replay) -> Callable[[Sending], Callable[[], Response]]:
                 response = view(
                     lambda found_id, status: keys.note(slot, fingerprint, found_id, status)
                 )
-            except Exception:
-                if time.monotonic() - started >= LOOK_WITHIN:
+            except Exception as e:
+                if isinstance(e, RedisError) and time.monotonic() - started >= LOOK_WITHIN:
                     # Slow (a Redis that hangs): the key stays pending, a retry with it answers
-                    # from the record if there is one, or anew after PENDING.
+                    # from the record if there is one, or anew after PENDING. (Another slow
+                    # failure, a broker's, leaves Redis to answer the look.)
                     raise
                 stored = _stored_anyway(keys, slot, fingerprint, replay)
                 if stored is None:
