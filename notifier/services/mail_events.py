@@ -91,6 +91,10 @@ class MailEvent:
     feedback: str | None = None
     reason: str = ""
     token: str = ""  # the recipient's token, in place of the address, in an event kept early
+    # Whether the mail is ours by the id we send with it (SES's notification_id tag, SendGrid's
+    # custom_args): False when the event carries the provider's tags or arguments and not ours
+    # (an identity shared with another application); None when it carries none to tell by.
+    ours: bool | None = None
 
     def line(self, token: str) -> str:
         """The event as one line of JSON, as the store keeps it while its send is unrecorded:
@@ -174,7 +178,11 @@ def ses_events(message: str) -> list[MailEvent]:
     reader = _SES.get(kind) if isinstance(kind, str) else None
     if not ref or reader is None:
         return []
-    return list(reader(ref, found))
+    # A configuration set's events carry the mail's tags (ours: notification_id); an
+    # identity's notifications carry none.
+    tags = mail.get("tags") if isinstance(mail, dict) else None
+    ours = "notification_id" in tags if isinstance(tags, dict) else None
+    return [replace(event, ours=ours) for event in reader(ref, found)]
 
 
 def _ses_delivery(ref: str, found: Mapping[str, Any]) -> Iterable[MailEvent]:
@@ -289,6 +297,7 @@ def sendgrid_events(items: Iterable[Mapping[str, Any]]) -> list[MailEvent]:
     the send with) and a suffix of SendGrid's own, ``.filter…`` or ``.recvd…``."""
     found: list[MailEvent] = []
     for item in items:
+        before = len(found)
         ref = _message_id(_text(item, "sg_message_id"))
         recipient, event = _text(item, "email"), _text(item, "event")
         if not ref or not recipient:
@@ -316,6 +325,10 @@ def sendgrid_events(items: Iterable[Mapping[str, Any]]) -> list[MailEvent]:
         elif event == "spamreport":
             # A spam report is the feedback type "abuse" (RFC 5965).
             found.append(MailEvent("sendgrid", ref, "complained", recipient, at, feedback="abuse"))
+        # Every mail we send carries its notification_id in custom_args, which SendGrid puts
+        # in each of its events.
+        ours = bool(_text(item, "notification_id"))
+        found[before:] = [replace(event, ours=ours) for event in found[before:]]
     return found
 
 
@@ -374,8 +387,11 @@ class EventSink:
             return "ignored"
         applied = self.store.mail_event(
             event.provider, event.ref, event.kind, token=token, note=event.note(),
-            kept=event.line(token),
+            kept=event.line(token) if event.ours is not False else None,
         )  # fmt: skip
+        if applied.outcome == "unknown":
+            # A mail not ours (another application's, on a shared identity): not kept.
+            return "ignored"
         if applied.outcome == "early":
             # Not ours, or too long ago, or its send not recorded yet: kept for an hour.
             log.info("%s %s event for message %s kept", event.provider, event.kind, event.ref)

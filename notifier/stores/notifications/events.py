@@ -68,21 +68,24 @@ class MailEvents(StoreBase):
     _mail_event = Lua("notifications/mail_event")
 
     def mail_event(
-        self, provider: str, ref: str, kind: Kind, *, token: str, note: str, kept: str
+        self, provider: str, ref: str, kind: Kind, *, token: str, note: str, kept: str | None
     ) -> Applied:
         """Apply one event of the mail ``provider`` knows as ``ref``: ``kind`` for the recipient
         of ``token`` (a keyed hash of the address; ``""`` for the whole mail), with its
         ``note`` (see mail_event.lua). ``kept`` is the line to keep should the send not be
-        recorded yet (one line of JSON)."""
+        recorded yet (one line of JSON); None for a mail known not to be ours, which is then
+        ``unknown`` and kept nowhere."""
         found = cast(str | None, self.redis.get(ref_key(provider, ref)))
         if found is None:
+            if kept is None:
+                return Applied("unknown")
             self._keep(provider, ref, kept)
             # The send may have been recorded in between: look once more.
             found = cast(str | None, self.redis.get(ref_key(provider, ref)))
             if found is None:
                 return Applied("early")
         applied = self._apply(found, provider, kind, token, note)
-        if applied.outcome in OPEN_STATUSES:
+        if applied.outcome in OPEN_STATUSES and kept is not None:
             # Indexed, but its send not recorded yet (the settle is under way): kept for the
             # settle to hand back, then tried once more in case it came in between.
             self._keep(provider, ref, kept)

@@ -161,9 +161,15 @@ def test_an_unsubscribe_confirmation_is_logged(
 
 
 def test_an_unknown_message_or_another_message_is_200(client: FlaskClient, pki: Pki) -> None:
-    unknown = documented.event("Delivery", "0102-unknown", [A], documented.delivery([A]))
+    unknown = documented.event(
+        "Delivery", "0102-unknown", [A], documented.delivery([A]), notification_id="n9"
+    )
     assert post_sns(client, documented.signed(unknown, pki.signing_key)).get_json() == {
         "outcome": "early"
+    }
+    theirs = documented.event("Delivery", "0102-theirs", [A], documented.delivery([A]))
+    assert post_sns(client, documented.signed(theirs, pki.signing_key)).get_json() == {
+        "outcome": "ignored"
     }
     hello = json.dumps(sns.sign(sns.notification("Hello world"), pki.signing_key)).encode()
     assert post_sns(client, hello).get_json() == {"outcome": "ignored"}

@@ -315,8 +315,12 @@ def test_an_event_before_its_send_is_recorded_is_kept_and_applied(rt: Runtime) -
     payload = {**PAYLOAD, "client": CLIENT, "to": [A, B], "cc": [], "bcc": []}
     rt.store.create(notification_id="n1", client=CLIENT, kind="mail", payload=payload)
     ref = "<n1@ses>"
-    bounce = documented.event("Bounce", ref, [A, B], documented.bounce([A, B]))
-    complaint = documented.event("Complaint", ref, [A, B], documented.complaint([A]))
+    bounce = documented.event(
+        "Bounce", ref, [A, B], documented.bounce([A, B]), notification_id="n1"
+    )
+    complaint = documented.event(
+        "Complaint", ref, [A, B], documented.complaint([A]), notification_id="n1"
+    )
     assert rt.mail_events.apply(ses_events_of(bounce)) == "early"
     assert rt.mail_events.apply(ses_events_of(complaint)) == "early"
     assert reason(rt, A) is None
@@ -329,8 +333,16 @@ def test_an_event_before_its_send_is_recorded_is_kept_and_applied(rt: Runtime) -
     assert found.status == "undelivered" and found.complaint is not None
     assert (reason(rt, A), reason(rt, B)) == ("bounced", "bounced")  # a bounce stops more
     assert rt.redis.exists(f"notifier:receipt:ses:{ref}") == 0
-    # A message unknown here is answered all the same, and kept an hour in case it comes.
-    assert ses(rt, "Delivery", "<elsewhere@ses>", [A], documented.delivery([A])) == "early"
+    # A message unknown here is answered all the same, and kept an hour in case it comes,
+    # unless its tags say it is not ours (another application's on a shared identity).
+    unknown = documented.event("Delivery", "<later@ses>", [A], documented.delivery([A]),
+                               notification_id="n9")  # fmt: skip
+    assert rt.mail_events.apply(ses_events_of(unknown)) == "early"
+    assert ses(rt, "Delivery", "<elsewhere@ses>", [A], documented.delivery([A])) == "ignored"
+    assert rt.redis.exists("notifier:receipt:ses:<elsewhere@ses>") == 0
+    bare = documented.event("Delivery", "<bare@ses>", [A], documented.delivery([A]),
+                            form="notificationType")  # fmt: skip
+    assert rt.mail_events.apply(ses_events_of(bare)) == "early"  # no tags to tell by
 
 
 def test_sendgrid_drops_and_spam_reports(rt: Runtime) -> None:
@@ -358,6 +370,13 @@ def test_sendgrid_drops_and_spam_reports(rt: Runtime) -> None:
     assert (found.status, found.error) == ("undelivered", "dropped: Spam Reporting Address")
     # Drops are no bounces: the guard counted none.
     assert rt.guard.figures([CLIENT])[CLIENT].counts == {"bounce": 0, "complaint": 1}
+    # A message unknown here: kept an hour when it carries our custom argument (its send may
+    # not be recorded yet), not at all when it does not (another application's, on our key).
+    later = {"email": A, "event": "delivered", "timestamp": 1700000000, "sg_message_id": "later.1"}
+    assert rt.mail_events.apply(sendgrid_events([{**later, "notification_id": "n9"}])) == "early"
+    theirs = {**later, "sg_message_id": "theirs.filterdrecv-1.0"}
+    assert rt.mail_events.apply(sendgrid_events([theirs])) == "ignored"
+    assert rt.redis.exists("notifier:receipt:sendgrid:theirs") == 0
 
 
 def test_the_guard_warns_then_pauses_a_client_whose_bounces_cross_the_rates(
@@ -409,7 +428,9 @@ def test_kept_events_that_cannot_be_applied_leave_the_send_recorded(
 ) -> None:
     payload = {**PAYLOAD, "client": CLIENT, "to": [A], "cc": [], "bcc": []}
     rt.store.create(notification_id="n1", client=CLIENT, kind="mail", payload=payload)
-    bounce = documented.event("Bounce", "<n1@ses>", [A], documented.bounce([A]))
+    bounce = documented.event(
+        "Bounce", "<n1@ses>", [A], documented.bounce([A]), notification_id="n1"
+    )
     assert rt.mail_events.apply(ses_events_of(bounce)) == "early"
 
     class Broken:
