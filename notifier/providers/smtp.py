@@ -300,7 +300,9 @@ class SmtpMailProvider:
         operator's, logged at ERROR, and the next provider's turn)."""
         if code < 500:
             return TransientProviderError(error, provider=self.name)
-        if ACCOUNT_REFUSED.search(text) and not RECIPIENTS_CODE.search(text):
+        if SENDER_STATUS.search(text) or (
+            ACCOUNT_REFUSED.search(text) and not RECIPIENTS_CODE.search(text)
+        ):
             return operator_error(self.name, str(code), text)
         return PermanentProviderError(error, provider=self.name)
 
@@ -363,6 +365,12 @@ ACCOUNT_REFUSED = re.compile(
 # recipient's, whatever else the text says ("552 5.2.2 ... over quota", "550 5.2.1 Mailbox
 # suspended").
 RECIPIENTS_CODE = re.compile(r"\b5\.[12]\.\d{1,3}\b")
+# RFC 3463's statuses about the sender, not the recipient, though they are X.1.x: X.1.7 (bad
+# sender's mailbox address syntax) and X.1.8 (bad sender's system address): "550 5.1.8 Access
+# denied, bad outbound sender" (Microsoft 365), "553 5.1.8 Domain of sender address does not
+# exist" (our bounce domain missing from DNS). The operator's, never the recipient's: said at
+# RCPT or DATA it fails over, in a DSN it suppresses nobody (services/bounces.py).
+SENDER_STATUS = re.compile(r"\b5\.1\.[78]\b")
 
 
 def _decoded(reply: bytes | str) -> str:

@@ -11,8 +11,8 @@ address the mail was never sent to (RFC 3464 2.3.1, 2.3.2). A hard bounce (``Act
 status 5.x.x) moves the notification to ``undelivered`` (a receipt: once, never backwards, with
 its callback) and counts in the bounce-rate guard; it puts the address on its client's
 suppression list only when the status says the address is bad (RFC 3463: 5.1.x, the address,
-but 5.1.7 and 5.1.8, the sender's; 5.2.1, a disabled mailbox): a 5.7.1 policy block of the sending IP, or a message too large,
-says nothing of the mailbox, and a suppression would stop its login codes too. An expired one
+but 5.1.7 and 5.1.8, the sender's; 5.2.1, a disabled mailbox): a 5.7.1 policy block of the
+sending IP, or a message too large, says nothing of the mailbox, and a suppression would stop its login codes too. An expired one
 (``failed`` with a 4.x.x status: the MTA gave up after its queue lifetime) moves it to
 ``undelivered`` as well, but suppresses nothing: the mailbox may be fine. The DSNs of mail sent
 with SMTPUTF8 (``message/global-delivery-status``, RFC 6533) are read as the others. A soft one (``delayed``) is noted on the record as its
@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from email.message import Message
 
 from notifier.errors import Unavailable
+from notifier.providers.smtp import SENDER_STATUS
 from notifier.schemas import Notification
 from notifier.services.mail_events import note_rate
 from notifier.stores.guard import BounceGuard
@@ -42,10 +43,9 @@ from notifier.stores.suppressions import SuppressionList
 
 log = logging.getLogger(__name__)
 LOCAL = re.compile(r"bounces\+([0-9a-f]{32})-([0-9a-f]{16})", re.I)
-# RFC 3463's statuses that say the recipient's address is bad: X.1.x (addressing) but for X.1.7
-# and X.1.8, which are about the sender's (our bounce domain missing from DNS: "553 5.1.8 Domain
-# of sender address does not exist"), and X.2.1 (mailbox disabled).
-ADDRESS_STATUS = re.compile(r"5\.(1\.([0-69]|\d{2,})|2\.1)")
+# RFC 3463's statuses that say the address is bad: X.1.x (addressing), X.2.1 (mailbox
+# disabled); but X.1.7 and X.1.8 are about our sender (providers/smtp.py's SENDER_STATUS).
+ADDRESS_STATUS = re.compile(r"5\.(1\.\d+|2\.1)")
 DELIVERY_STATUS = ("message/delivery-status", "message/global-delivery-status")
 # A relay can refuse a mail, and its DSN come back, before the worker that sent it records the
 # send: the MTA is told to bring the DSN again after this many seconds (Postfix keeps its own
@@ -105,7 +105,12 @@ class Failure:
     @property
     def bad_address(self) -> bool:
         """Given up because the address is bad: suppress it."""
-        return self.hard and ADDRESS_STATUS.fullmatch(self.status) is not None
+        status = self.status
+        return (
+            self.hard
+            and bool(ADDRESS_STATUS.fullmatch(status))
+            and not SENDER_STATUS.search(status)
+        )
 
     @property
     def candidates(self) -> list[str]:

@@ -115,6 +115,9 @@ def test_4xx_is_transient_and_5xx_permanent(sink: SmtpSink) -> None:
         ("data", "550 The from address does not match a verified Sender Identity."),
         ("data", "554 Message rejected: Email address is not verified."),
         ("recipient", "554 5.7.1 <ada@example.com>: Relay access denied"),
+        # X.1.8 is the sender's system address (RFC 3463), whatever the words.
+        ("recipient", "550 5.1.8 Access denied, bad outbound sender"),
+        ("data", "553 5.1.8 Domain of sender address bounces@b.example does not exist"),
     ],
 )
 def test_a_refusal_of_our_account_or_sender_is_the_operators_and_fails_over(
