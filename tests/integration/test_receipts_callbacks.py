@@ -61,7 +61,18 @@ def test_a_signed_delivered_receipt_moves_the_captcha_to_delivered(hooked: Hooke
     assert hooked.status(notification_id)["status"] == "delivered"
     metrics = hooked.stack.get("/metrics").text
     assert 'notifier_receipts_total{provider="twilio",status="delivered"} ' in metrics
-    assert 'notifier_callbacks_total{outcome="sent"} ' in metrics
+    # The client hears of it: its callbacks go out from a worker after the receipt's answer,
+    # and each is counted once its receiver has answered.
+    wait_for(
+        lambda: any(
+            b'"delivered"' in r.body for r in hooked.receiver.for_notification(notification_id)
+        ),
+        what="the delivered callback",
+    )
+    wait_for(
+        lambda: 'notifier_callbacks_total{outcome="sent"} ' in hooked.stack.get("/metrics").text,
+        what="the callback counted",
+    )
 
 
 def test_a_tampered_receipt_is_403_and_changes_nothing(hooked: Hooked) -> None:
