@@ -147,7 +147,7 @@ def test_a_batch_shows_its_progress_rows_and_cancels(app: Flask, operator: Flask
     )  # fmt: skip
     batch = answer.get_json()["id"]
     html = page(operator, f"/console/batches/{batch}")
-    assert '<progress id="progress" max="5" value="0">' in html
+    assert '<progress id="progress" aria-labelledby="progress-text" max="5" value="0">' in html
     assert "0 of 5 done" in html and "r0@example.com" not in html
     assert batch in page(operator, "/console/batches")
     cancelled = operator.post(
@@ -180,6 +180,35 @@ def test_a_batch_cancelled_with_a_row_under_way_goes_on_refreshing_until_it_is_d
     assert "4 of 4 done" in after and "data-live-final" in after
 
 
+def test_a_batch_reads_100_percent_only_when_done_and_links_only_rows_made(
+    app: Flask, operator: FlaskClient
+) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    batch = new_batch_id()
+    rows: list[tuple[str, dict[str, Any], str | None, dict[str, str]]] = [
+        (f"u{n}@example.com", {}, None, {}) for n in range(1000)
+    ]
+    with app.app_context():
+        rt.batches.create(batch_id=batch, client="shop", content={"subject": "s", "text": "t"},
+                          rows=rows, send_at=None, reference=None, test=False, callback=False)  # fmt: skip
+    # Not fanned out yet: its rows have no notification page, so no link to a 404.
+    html = page(operator, f"/console/batches/{batch}")
+    assert row_id(batch, 0) in html and "/console/notifications/" not in html
+    with app.app_context():
+        fan_out(batch, store=rt.batches, queues=rt.row_queue_of)
+        for n in range(999):
+            rt.store.settle(row_id(batch, n), "sent", provider="memory")
+    html = page(operator, f"/console/batches/{batch}")
+    assert "999 of 1000 done (99%)" in html and "data-live-final" not in html
+    assert f'href="/console/notifications/{row_id(batch, 0)}"' in html
+    assert (
+        operator.get(f"/console/notifications/{row_id(batch, 0)}", base_url=BASE).status_code == 200
+    )
+    with app.app_context():
+        rt.store.settle(row_id(batch, 999), "sent", provider="memory")
+    assert "1000 of 1000 done (100%)" in page(operator, f"/console/batches/{batch}")
+
+
 def test_suppressions_search_add_and_remove_with_who_did_it(
     app: Flask, operator: FlaskClient
 ) -> None:
@@ -194,6 +223,7 @@ def test_suppressions_search_add_and_remove_with_who_did_it(
     assert added.status_code == 303
     listed = page(operator, "/console/suppressions?client=shop")
     assert "c***@example.com" in listed and "b***@example.com" in listed
+    assert 'aria-label="Remove c***@example.com"' in listed  # which address each button removes
     assert "carol@example.com" not in listed.lower() and "bounced@example.com" not in listed
     entry = rt.suppressions.get("shop", "carol@example.com")
     assert entry is not None and (entry.reason, entry.by) == ("manual", "ada")
