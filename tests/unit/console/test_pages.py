@@ -158,17 +158,26 @@ def test_a_batch_shows_its_progress_rows_and_cancels(app: Flask, operator: Flask
     assert "5 of 5 done" in after and "data-live-final" in after
 
 
+def made_batch(app: Flask, size: int) -> str:
+    """A mail batch of ``size`` rows for "shop", stored and not fanned out yet; its id."""
+    batch = new_batch_id()
+    rows: list[tuple[str, dict[str, Any], str | None, dict[str, str]]] = [
+        (f"u{n}@example.com", {}, None, {}) for n in range(size)
+    ]
+    with app.app_context():
+        app.extensions["notifier"].batches.create(
+            batch_id=batch, client="shop", content={"subject": "s", "text": "t"}, rows=rows,
+            send_at=None, reference=None, test=False, callback=False,
+        )  # fmt: skip
+    return batch
+
+
 def test_a_batch_cancelled_with_a_row_under_way_goes_on_refreshing_until_it_is_done(
     app: Flask, operator: FlaskClient
 ) -> None:
     rt: Runtime = app.extensions["notifier"]
-    batch = new_batch_id()
-    rows: list[tuple[str, dict[str, Any], str | None, dict[str, str]]] = [
-        (f"u{n}@example.com", {}, None, {}) for n in range(4)
-    ]
+    batch = made_batch(app, 4)
     with app.app_context():
-        rt.batches.create(batch_id=batch, client="shop", content={"subject": "s", "text": "t"},
-                          rows=rows, send_at=None, reference=None, test=False, callback=False)  # fmt: skip
         fan_out(batch, store=rt.batches, queues=rt.row_queue_of)
         rt.store.claim(row_id(batch, 0), lease=60, max_attempts=3)
         cancel_batch(batch, store=rt.batches, notifications=rt.store)
@@ -184,13 +193,7 @@ def test_a_batch_reads_100_percent_only_when_done_and_links_only_rows_made(
     app: Flask, operator: FlaskClient
 ) -> None:
     rt: Runtime = app.extensions["notifier"]
-    batch = new_batch_id()
-    rows: list[tuple[str, dict[str, Any], str | None, dict[str, str]]] = [
-        (f"u{n}@example.com", {}, None, {}) for n in range(1000)
-    ]
-    with app.app_context():
-        rt.batches.create(batch_id=batch, client="shop", content={"subject": "s", "text": "t"},
-                          rows=rows, send_at=None, reference=None, test=False, callback=False)  # fmt: skip
+    batch = made_batch(app, 1000)
     # Not fanned out yet: its rows have no notification page, so no link to a 404.
     html = page(operator, f"/console/batches/{batch}")
     assert row_id(batch, 0) in html and "/console/notifications/" not in html
