@@ -68,6 +68,15 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         # The attempt's claim lasts this long; the watchdog ends the attempt before that.
         "task_time_limit": settings.task_time_limit,
         "task_soft_time_limit": max(1, settings.task_time_limit * 4 // 5),
+        # A code's attempt has its own, shorter limit: its claim runs out while the code is
+        # still worth sending (Settings.captcha_time_limit).
+        "task_annotations": {
+            task: {
+                "time_limit": settings.captcha_time_limit,
+                "soft_time_limit": max(1, settings.captcha_time_limit * 4 // 5),
+            }
+            for task in (TaskNames.SEND_SMS_CAPTCHA, TaskNames.SEND_MAIL_CAPTCHA)
+        },
         "broker_transport_options": {
             **visibility,
             **broker_sentinels,
@@ -191,7 +200,7 @@ def celery_init_app(app: Flask, config: dict[str, Any]) -> Celery:
         flask_app = app
 
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            with app.app_context(), watchdog.limit(limit):
+            with app.app_context(), watchdog.limit(self.soft_time_limit or limit):
                 return self.run(*args, **kwargs)
 
     def close_providers(**kwargs: Any) -> None:

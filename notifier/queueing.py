@@ -164,7 +164,7 @@ class TaskQueue:
         """
         if not self.direct_ok:
             return None
-        conf = self.celery.conf
+        task = self.celery.tasks[self.task]
         task_id = str(uuid.uuid4())
         headers, properties, body, _ = self.celery.amqp.as_task_v2(
             task_id,
@@ -172,8 +172,9 @@ class TaskQueue:
             args=(notification_id, *rest),
             kwargs={},
             expires=_when(expires),
-            time_limit=conf.task_time_limit,
-            soft_time_limit=conf.task_soft_time_limit,
+            # The task's own limits, as Celery's publish gives them (a code's are shorter).
+            time_limit=task.time_limit,
+            soft_time_limit=task.soft_time_limit,
             origin=self.origin,
             ignore_result=True,
             argsrepr=repr((notification_id, *rest)),

@@ -283,6 +283,7 @@ class Runtime:
             store=self.store,
             max_attempts=s.retry_max,
             lease=s.task_time_limit,
+            code_lease=s.captcha_time_limit,
             mails=self._mails.get,
             sms=self.sms_providers_for,
             captchas=self.captchas,

@@ -291,7 +291,7 @@ def deliver_code(
             d.captchas.delivered(where, code, until=payload["deadline"])
         return outcome
 
-    return d.attempt(notification_id, send, lane=lane)
+    return d.attempt(notification_id, send, lane=lane, lease=d.code_lease)
 
 
 def deliver_captcha(d: Delivery, notification_id: str, *, lane: str = "") -> Outcome:

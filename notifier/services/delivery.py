@@ -143,6 +143,7 @@ class Delivery:
     store: NotificationStore
     max_attempts: int
     lease: float  # how long a claim holds before another message's copy may take it over
+    code_lease: float  # ... a code's claim: shorter, so a second copy comes while it is of use
     mails: Callable[[], Sequence[MailProvider]]  # this process's mail providers, failover order
     sms: Callable[[str], Sequence[SmsProvider]]  # a number's SMS providers, in failover order
     captchas: CaptchaStore
@@ -157,17 +158,23 @@ class Delivery:
     bounces: Bounces | None  # envelope senders of each mail's own; None: no bounce domain
 
     def attempt(
-        self, notification_id: str, send: Callable[[Attempt], Outcome], *, lane: str = ""
+        self,
+        notification_id: str,
+        send: Callable[[Attempt], Outcome],
+        *,
+        lane: str = "",
+        lease: float | None = None,
     ) -> Outcome:
-        """Claim the notification and make one attempt with ``send``; ``lane``, the queue its
-        message came on, labels its latency in /metrics.
+        """Claim the notification (for ``lease`` seconds; None: ``self.lease``) and make one
+        attempt with ``send``; ``lane``, the queue its message came on, labels its latency in
+        /metrics.
 
         An exception ``send`` does not handle is a bug (ours or a provider's), not the
         message's: the attempt counts as failed with a generic error, since the exception's
         text can quote the message, and is retried with backoff, so a fix that is deployed
         meanwhile still delivers.
         """
-        claimed = self.claim(notification_id, lane=lane)
+        claimed = self.claim(notification_id, lane=lane, lease=lease)
         if isinstance(claimed, Outcome):
             return claimed
         try:
@@ -177,12 +184,17 @@ class Delivery:
         except Exception as e:
             return claimed.failed(f"internal error ({type(e).__name__})", provider=None, exc=e)
 
-    def claim(self, notification_id: str, *, lane: str = "") -> Attempt | Outcome:
+    def claim(
+        self, notification_id: str, *, lane: str = "", lease: float | None = None
+    ) -> Attempt | Outcome:
         """Claim the notification and load its payload; an Outcome when there is nothing to
         send."""
         store = self.store
         claim = store.claim(
-            notification_id, lease=self.lease, max_attempts=self.max_attempts, lane=lane
+            notification_id,
+            lease=self.lease if lease is None else lease,
+            max_attempts=self.max_attempts,
+            lane=lane,
         )
         if claim.status == "busy":
             # A copy of this message is being handled (or its worker died holding the claim).

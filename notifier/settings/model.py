@@ -601,6 +601,14 @@ class Settings(BaseSettings):
         """Seconds a task may run: five minutes, but always well inside the visibility timeout."""
         return max(2, min(300, self.broker_visibility_timeout // 2))
 
+    @property
+    def captcha_time_limit(self) -> int:
+        """Seconds a code's attempt may run (its claim's lease): a third of the code's life, at
+        least 30 s, never past the task time limit. A worker that dies mid-code leaves its claim
+        to run out while the code is still worth sending: with the task time limit's 300 s, a
+        5-minute code's second copy could only claim it as it expired."""
+        return min(self.task_time_limit, max(30, self.captcha_ttl // 3))
+
 
 def dkim_entries(keys: dict[str, DkimEntry]) -> dict[str, dict[str, str]]:
     """``NOTIFIER_DKIM_KEYS`` as :func:`notifier.providers.dkim.load_keys` takes it."""

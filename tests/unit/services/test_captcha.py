@@ -27,7 +27,7 @@ from notifier.services.captcha import (
     scope,
     verify_captcha,
 )
-from notifier.stores.notifications import payload_key
+from notifier.stores.notifications import payload_key, record_key
 from tests.support.delivery import delivery
 from tests.support.harness.captcha import PHONE, accept
 
@@ -297,6 +297,37 @@ def test_all_failing_retries_before_the_code_expires(rt: Runtime) -> None:
     assert record is not None
     assert (record.status, record.provider, record.error) == ("retrying", "only", "HTTP 500")
     assert deliver(rt, notification_id, sms).status == "sent"
+
+
+class DiesMidSend(MemorySmsProvider):
+    """A provider call during which the worker dies: nothing after it runs, nothing is
+    recorded (KeyboardInterrupt: no ``except Exception`` on the way out takes it)."""
+
+    def send_sms(self, *, to: str, body: str, sender: str | None = None) -> str:
+        raise KeyboardInterrupt
+
+
+def test_a_code_whose_worker_died_mid_send_comes_back_while_it_is_still_good(rt: Runtime) -> None:
+    notification_id = accept(rt)
+    with pytest.raises(KeyboardInterrupt):
+        deliver(rt, notification_id, DiesMidSend())
+    # Its claim holds a third of the code's five minutes, not the task time limit's five:
+    # a copy of its message (the sweep's, 30 s after the claim ran out) finds it still good.
+    assert rt.delivery.code_lease == 100 and rt.delivery.lease == 300
+    busy = deliver(rt, notification_id, MemorySmsProvider())
+    payload = rt.store.payload(notification_id)
+    assert payload is not None
+    deadline = payload["deadline"]
+    assert busy.status == "busy" and 99 < busy.wait <= 100
+    assert deadline - time.time() - busy.wait > 180
+    rt.redis.hset(record_key(notification_id), "lease_until", time.time() - 1)  # 100 s on
+    sms = MemorySmsProvider()
+    assert deliver(rt, notification_id, sms).status == "sent"
+    assert verify(rt, sent_code(sms)).valid
+    # The worker's watchdog cuts a code's attempt before its claim runs out, at four fifths.
+    task = rt.celery.tasks["send_sms_captcha"]
+    assert (task.time_limit, task.soft_time_limit) == (100, 80)
+    assert rt.celery.tasks["send_mail"].soft_time_limit == 240  # the task time limit's 4/5
 
 
 def test_when_every_provider_fails_the_error_names_each(rt: Runtime) -> None:
