@@ -58,6 +58,7 @@ def dispatch_due() -> int:
         backlogs = Backlogs(rt)
         requeue_lost(rt, now=time.time(), backlogs=backlogs)
         requeue_lost_fan_outs(rt, now=time.time(), backlogs=backlogs)
+        rt.store.publish_owed(time.time())
     return len(due)
 
 

@@ -21,10 +21,20 @@ from config import Settings
 from notifier.lanes import LANES
 from notifier.patches.kombu_failover import FailoverConnection
 from tests.support.harness.batches import post_batch, rows, wait_batch
+from tests.support.harness.callbacks import HOOKED_KEY, HOOKED_SECRET
+from tests.support.harness.clients import api_keys_with, callback_client
 from tests.support.harness.processes import start_worker
-from tests.support.harness.stack import Stack, address, send, stack_settings, start_stack
+from tests.support.harness.stack import (
+    Caller,
+    Stack,
+    address,
+    send,
+    stack_settings,
+    start_stack,
+)
 from tests.support.harness.wait import wait_for
 from tests.support.peers.rabbitmq import RabbitServer
+from tests.support.peers.receiver import CallbackReceiver
 from tests.support.peers.redis_server import RedisServer
 from tests.support.peers.smtp import SmtpSink
 from tests.support.peers.twilio import FakeTwilio
@@ -34,12 +44,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
 @dataclass
 class Amqp:
-    """A stack on RabbitMQ: the node, the virtual host and the lanes' queue type."""
+    """A stack on RabbitMQ: the node, the virtual host and the lanes' queue type; the client
+    ``hooked``'s status callbacks go to ``receiver``."""
 
     stack: Stack
     rabbit: RabbitServer
     vhost: str
     queue_type: str
+    receiver: CallbackReceiver
 
     @property
     def quorum(self) -> bool:
@@ -67,16 +79,19 @@ def amqp(
     """Web, worker and beat on the node with lanes of one type, with state in the session's Redis."""
     queue_type: str = request.param
     state = Path(tmp_path_factory.mktemp(f"amqp-{queue_type}"))
+    receiver = CallbackReceiver()
     settings = stack_settings(redis_server, smtp, twilio, state, db=3)
     settings.update(
         broker_url=rabbit.add_vhost(queue_type),
         broker_queue_type=queue_type,
         # A killed worker's claims last the task time limit (half of this): 15 s, not minutes.
         broker_visibility_timeout=30,
+        api_keys=api_keys_with(callback_client("hooked", HOOKED_KEY, receiver.url, HOOKED_SECRET)),
     )
     stack = start_stack(settings, smtp, twilio)
-    yield Amqp(stack=stack, rabbit=rabbit, vhost=queue_type, queue_type=queue_type)
+    yield Amqp(stack, rabbit, vhost=queue_type, queue_type=queue_type, receiver=receiver)
     stack.stop()
+    receiver.stop()
 
 
 def test_mail_and_captcha_go_through_rabbitmq(amqp: Amqp) -> None:
@@ -235,6 +250,34 @@ def test_a_mail_the_broker_refuses_is_a_503_and_every_202_is_sent(amqp: Amqp) ->
     assert accepted, "the lane was full before any mail went in"
     for notification_id in accepted:
         assert stack.wait_status(notification_id, "sent")["attempts"] == 1
+
+
+def test_a_callback_the_broker_refuses_is_published_once_it_takes_it_again(amqp: Amqp) -> None:
+    stack, rabbit = amqp.stack, amqp.rabbit
+    hooked = Caller(stack, HOOKED_KEY)
+    # The callbacks lane refuses every message: the send is recorded, its callback is not
+    # published (with Redis as the broker the two go in one step; here one after the other).
+    refuse = '{"max-length": 0, "overflow": "reject-publish"}'
+    rabbit.ctl(
+        "set_policy", "-p", amqp.vhost, "--apply-to", "queues", "refuse", "^callbacks$", refuse
+    )
+    try:
+        wait_for(
+            lambda: "refuse" in rabbit.ctl("list_queues", "-p", amqp.vhost, "name", "policy"),
+            what="the policy on the callbacks lane",
+        )
+        to = address("amqp-callback")
+        notification_id = hooked.post("/v1/mail", {"to": [to], "subject": "S", "text": "T"})
+        record = hooked.wait_status(notification_id, "sent")
+        assert record["attempts"] == 1  # recorded once: the refusal failed no attempt
+        assert not amqp.receiver.for_notification(notification_id)
+    finally:
+        rabbit.ctl("clear_policy", "-p", amqp.vhost, "refuse")
+    # Owed, and published by beat's sweep once the broker takes it.
+    (callback,) = wait_for(
+        lambda: amqp.receiver.for_notification(notification_id), what="the owed callback"
+    )
+    assert b'"sent"' in callback.body
 
 
 def test_a_frozen_node_is_a_503_not_a_request_that_hangs(amqp: Amqp) -> None:

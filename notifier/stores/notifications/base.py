@@ -4,11 +4,13 @@ write, and the status callbacks a status change queues.
 Every status change is one Lua script on one slot (``notifier/stores/lua/notifications/``), so
 two workers cannot both move a record. A script that reaches a final status pushes the client's
 callback message in the same step when the broker is this Redis; with another broker it answers
-"due" and the callback is published after (:meth:`StoreBase._publish_if_due`).
+"due" and the callback is published after (:meth:`StoreBase._publish_if_due`); one whose publish
+fails is owed, and published again by the sweep (:meth:`StoreBase.publish_owed`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,6 +27,10 @@ from notifier.stores.slots import SHARDS, shard_key
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+# Callbacks whose publish failed (another broker than this Redis, refusing or away), by when to
+# publish them again: the status they tell of has moved, and nothing else would tell it.
+OWED = "notifier:callbacks_owed"
+OWED_AGAIN = 10.0  # seconds between tries of an owed callback
 
 
 def list_of(callback: tuple[str, str] | None) -> list[str]:
@@ -124,6 +130,33 @@ class StoreBase:
     ) -> None:
         # Another broker than this Redis: the callback is published after the status changed.
         if due and callback == ("", "") and self._callbacks is not None:
-            self._callbacks.publish(
-                notification_id, status, f"msg_{uuid.uuid4().hex}", int(time.time())
-            )
+            webhook_id, at = f"msg_{uuid.uuid4().hex}", int(time.time())
+            try:
+                self._callbacks.publish(notification_id, status, webhook_id, at)
+            except Exception as e:  # the broker's: a memory alarm, a confirm that never came
+                # A receipt's retry, or the claim of a send already recorded, finds nothing left
+                # to move: owed, or the client would never hear of it.
+                event = json.dumps([notification_id, status, webhook_id, at])
+                self.redis.zadd(OWED, {event: time.time() + OWED_AGAIN})
+                log.warning("%s: its %s callback is owed: %s", notification_id, status, e)
+
+    def publish_owed(self, now: float, most: int = 100) -> int:
+        """Publish again the owed callbacks that are due (up to ``most``), oldest first, each
+        with the webhook id it was first given, so a receiver can tell a repeat; how many went.
+        The first that fails again puts off the rest to the next sweep (the broker is away
+        still)."""
+        published = 0
+        due = cast(list[str], self.redis.zrangebyscore(OWED, "-inf", now, start=0, num=most))
+        for member in due:
+            if self._callbacks is None:  # no client wants callbacks now
+                self.redis.zrem(OWED, member)
+                continue
+            try:
+                self._callbacks.publish(*json.loads(member))
+            except Exception as e:
+                # Left as it is, in its order: the next sweep tries it first again.
+                log.warning("owed callbacks wait for the broker: %s", e)
+                break
+            self.redis.zrem(OWED, member)
+            published += 1
+        return published

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -133,3 +134,42 @@ def test_a_receipt_that_comes_while_its_send_is_being_recorded_is_applied_by_it(
     store.settle(record.id, "sent", provider="twilio", provider_ref="SM1")
     assert store.get(record.id).status == "delivered"  # type: ignore[union-attr]
     assert rt.redis.get("notifier:receipt:twilio:SM1") is None
+
+
+class AwayBroker:
+    """Another broker than the state Redis (a callback is published after its status moved),
+    which refuses every publish while ``away``."""
+
+    def __init__(self) -> None:
+        self.away = True
+        self.published: list[tuple[object, ...]] = []
+
+    def direct(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
+        return None
+
+    def publish(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
+        if self.away:
+            raise ConnectionError("the broker blocks publishing (a memory alarm)")
+        self.published.append((notification_id, *rest))
+
+
+def test_a_callback_the_broker_refused_is_owed_and_published_by_the_sweep(rt: Runtime) -> None:
+    broker = AwayBroker()
+    store = NotificationStore(
+        rt.redis, ttl=3600, callbacks=broker, callback_clients=frozenset({"hooked"})
+    )
+    store.create(notification_id="n-1", client="hooked", kind="sms_captcha", payload={})
+    store.claim("n-1", lease=30, max_attempts=5)
+    # Neither the send's record nor the receipt fails on it: their statuses moved, and a
+    # vendor's retry of the receipt would find nothing left to move, so no callback ever.
+    store.settle("n-1", "sent", provider="twilio", provider_ref="SM1")
+    assert store.receipt("twilio", "SM1", "delivered") == "moved"
+    assert store.receipt("twilio", "SM1", "delivered") == "delivered"
+    assert store.publish_owed(time.time()) == 0  # not due yet
+    assert store.publish_owed(time.time() + 60) == 0 and not broker.published  # away still
+    broker.away = False
+    assert store.publish_owed(time.time() + 120) == 2
+    assert [p[:2] for p in broker.published] == [("n-1", "sent"), ("n-1", "delivered")]
+    first = broker.published[0]
+    assert str(first[2]).startswith("msg_") and isinstance(first[3], int)
+    assert store.publish_owed(time.time() + 180) == 0 and len(broker.published) == 2
