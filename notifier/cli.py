@@ -7,14 +7,16 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 
 import click
-from redis import Redis
+from pydantic import TypeAdapter, ValidationError
+from redis import Redis, RedisError
 
 from notifier.embedded import CONSOLE_USER, fill_in, stop_redis
 from notifier.keys import new_key
 from notifier.providers.outbox import OutboxSettings
-from notifier.settings import ConfigError, ConsoleUser, Settings, load_settings
+from notifier.settings import ApiClient, ConfigError, ConsoleUser, Settings, load_settings
 
 
 @click.group()
@@ -47,13 +49,21 @@ def keys_new(client: str, scopes: str | None, buckets: str, test: bool) -> None:
     if unknown:
         raise click.BadParameter(f"unknown scope(s): {', '.join(unknown)}", param_hint="--scopes")
     key, digest = new_key()
+    named = [b.strip() for b in buckets.split(",") if b.strip()]
     entry = {
         "client": client,
         "key_sha256": digest,
         "scopes": wanted,
-        "qiniu_buckets": [b.strip() for b in buckets.split(",") if b.strip()],
+        **({"buckets": {"qiniu": named}} if named else {}),
         **({"mode": "test"} if test else {}),
     }
+    try:
+        # As the service will read it: an entry it refuses would stop every process at start.
+        ApiClient.model_validate(entry)
+    except ValidationError as e:
+        fault = e.errors()[0]
+        hint = {"client": "--client", "buckets": "--buckets"}.get(str(fault["loc"][0]), "--scopes")
+        raise click.BadParameter(fault["msg"], param_hint=hint) from None
     click.echo(f"key (shown once; give it to {client}): {key}")
     click.echo(f"entry for NOTIFIER_API_KEYS: {json.dumps(entry)}")
 
@@ -85,7 +95,12 @@ def _settings_and_redis(without: str) -> tuple[Settings, Redis]:
         raise click.ClickException(str(e)) from e
     if settings.redis_url is None:
         raise click.ClickException(f"NOTIFIER_REDIS_URL is not set: {without}")
-    return settings, redis_client(settings.redis_url, timeout=30.0)
+    redis = redis_client(settings.redis_url, timeout=30.0)
+    try:
+        redis.ping()
+    except RedisError as e:
+        raise click.ClickException(f"NOTIFIER_REDIS_URL: Redis did not answer: {e}") from None
+    return settings, redis
 
 
 @main.group()
@@ -121,8 +136,17 @@ def console() -> None:
     """The operator console's accounts (NOTIFIER_CONSOLE_USERS)."""
 
 
+def _operator_name(ctx: click.Context, param: click.Parameter, name: str) -> str:
+    """NAME as NOTIFIER_CONSOLE_USERS takes it, checked before the password is asked for."""
+    try:
+        TypeAdapter(Annotated[str, ConsoleUser.model_fields["name"]]).validate_python(name)
+    except ValidationError as e:
+        raise click.BadParameter(e.errors()[0]["msg"]) from None
+    return name
+
+
 @console.command("add-user")
-@click.argument("name")
+@click.argument("name", callback=_operator_name)
 @click.password_option(help="The password (asked twice when not given; never echoed).")
 def console_add_user(name: str, password: str) -> None:
     """Add operator NAME: print NOTIFIER_CONSOLE_USERS with its entry (a slow hash of the

@@ -117,6 +117,9 @@ def parse(url: str) -> RedisTarget:
         name, _, port = host.rpartition(":")
         if not name or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"sentinel {host!r} is not host:port")
+        if any(c.isspace() for c in host):
+            # ' h2' resolves to nothing: redis-py and kombu would skip that sentinel unsaid.
+            raise ValueError(f"sentinel {host!r} has a space: list them as h1:26379,h2:26379")
         sentinels.append((name.strip("[]"), int(port)))
     master, _, db = path.partition("/")
     if not master:

@@ -38,6 +38,14 @@ def test_keys_new_rejects_an_unknown_scope() -> None:
     assert "unknown scope(s): admin" in result.output
 
 
+@pytest.mark.parametrize("name", ["bad name", "", "x" * 65])
+def test_keys_new_refuses_a_client_name_the_service_would_refuse(name: str) -> None:
+    # Its entry would stop every process at start, every other client's web included.
+    result = CliRunner().invoke(main, ["keys", "new", "--client", name])
+    assert result.exit_code == 2 and "Invalid value for --client" in result.output
+    assert "ntf_" not in result.output and "Traceback" not in result.output
+
+
 def test_keys_new_test_mints_a_test_key() -> None:
     result = CliRunner().invoke(main, ["keys", "new", "--client", "shop-ci", "--test"])
     assert result.exit_code == 0, result.output
@@ -119,3 +127,19 @@ def test_console_add_user_prints_the_list_with_a_slow_hash_never_the_password(
     assert made.startswith("scrypt:") and check_password_hash(made, password)
     short = CliRunner().invoke(main, ["console", "add-user", "ada"], input="short\nshort\n")
     assert short.exit_code == 2 and "at least 12 characters" in short.output
+    # A name the setting would refuse is said before the password is asked for.
+    bad = CliRunner().invoke(main, ["console", "add-user", "ada lovelace"], input="")
+    assert bad.exit_code == 2 and "Invalid value for 'NAME'" in bad.output
+    assert "Password" not in bad.output and "Traceback" not in bad.output
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["clients", "resume", "shop"]])
+def test_a_redis_that_does_not_answer_is_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("NOTIFIER_ENV", "testing")
+    monkeypatch.setenv("NOTIFIER_REDIS_URL", "redis://127.0.0.1:1/0")
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: NOTIFIER_REDIS_URL: Redis did not answer")
+    assert len(result.output.splitlines()) == 1

@@ -52,6 +52,7 @@ def test_a_sentinel_url_names_its_sentinels_primary_database_and_password() -> N
         ("redis+sentinel://s1/main", "is not host:port"),
         ("redis+sentinel://s1:99999/main", "is not host:port"),
         ("redis+sentinel://s1:26379/main/x", "is not a number"),
+        ("redis+sentinel://:pw@s1:26379, s2:26379/main", "' s2:26379' has a space"),
     ],
 )
 def test_a_bad_sentinel_url_is_one_line_naming_the_setting(
