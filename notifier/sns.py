@@ -415,7 +415,7 @@ def _envelope(body: bytes) -> dict[str, str]:
     """The signed envelope's fields, each a string; SnsRefused (RawDelivery) otherwise."""
     try:
         document = json.loads(body, object_pairs_hook=_no_repeats)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise SnsRefused(
             "the body is not an SNS message (a JSON envelope); if raw message delivery is on "
             "for the subscription, turn it off"

@@ -27,8 +27,9 @@ from collections.abc import Callable
 from flask import Response, g, request
 from redis import RedisError
 
+from notifier.api.body import strict_json
 from notifier.api.openapi import tag
-from notifier.errors import Conflict, FieldError, Unprocessable
+from notifier.errors import BadRequest, Conflict, FieldError, Unprocessable
 from notifier.queueing import LOOK_WITHIN, Note
 from notifier.redisconn import described
 from notifier.runtime import runtime
@@ -58,9 +59,10 @@ def _valid_key(key: str) -> str:
 def _fingerprint() -> str:
     raw = request.get_data()
     try:
-        # The same JSON however it is spaced or ordered is the same body.
-        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, RecursionError):  # parse() says why it is not JSON
+        # The same JSON however it is spaced or ordered is the same body: read as parse() reads
+        # it (a repeated key is no body of ours, not one whose last value counts).
+        canonical = json.dumps(strict_json(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError, BadRequest):  # parse() says why it is not JSON
         canonical = raw
     return hashlib.sha256(
         b"%s %s\n%s" % (request.method.encode(), request.path.encode(), canonical)

@@ -22,7 +22,7 @@ from flask import Blueprint, Response, jsonify, request
 from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from notifier.api.body import objects, signed
+from notifier.api.body import objects, signed, whole_body
 from notifier.api.openapi import operation
 from notifier.errors import Forbidden
 from notifier.providers.twilio import TwilioSettings
@@ -122,7 +122,7 @@ def bounce() -> Response:
         outcome = "ignored"  # NOTIFIER_BOUNCE_DOMAIN unset: no mail was sent for bounces here
     else:
         outcome = take_bounce(
-            request.get_data(), bounces=rt.bounces, store=store, suppressions=rt.suppressions,
+            whole_body(), bounces=rt.bounces, store=store, suppressions=rt.suppressions,
             guard=rt.guard,
         )  # fmt: skip
     return jsonify(ReceiptAck(outcome=outcome).model_dump())

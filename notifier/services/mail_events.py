@@ -168,7 +168,7 @@ def ses_events(message: str) -> list[MailEvent]:
     (a configuration set's event destination). None for anything else."""
     try:
         found = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     if not isinstance(found, dict):
         return []

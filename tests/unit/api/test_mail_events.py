@@ -130,6 +130,14 @@ def test_a_changed_byte_another_topic_or_no_signature_is_403_and_changes_nothing
     assert len(peer.seen) <= 1
 
 
+@pytest.mark.parametrize(
+    "body", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000]
+)
+def test_a_body_nested_too_deeply_is_403_not_a_500(client: FlaskClient, body: bytes) -> None:
+    # No key is needed to post here: a 500 and its logged traceback for anyone who asks.
+    assert "not an SNS message" in assert_problem(post_sns(client, body), 403)["detail"]
+
+
 def test_a_certificate_off_the_sns_hosts_is_403(client: FlaskClient, rt: Runtime, pki: Pki) -> None:
     ref = mail(rt, "n1", [A])
     message = documented.event("Bounce", ref, [A], documented.bounce([A]))

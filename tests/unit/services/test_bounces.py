@@ -3,6 +3,7 @@ Redis, the in-memory provider)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import pytest
@@ -229,3 +230,21 @@ def test_the_route_answers_a_dsn_before_its_send_503_with_retry_after(
     # A message that is not a DSN of ours is still answered 200: the MTA would bring it forever.
     other = app.test_client().post(f"/v1/bounces?token={'t' * 24}", data=b"Subject: hi\r\n\r\nhi")
     assert other.status_code == 200 and other.get_json() == {"outcome": "ignored"}
+
+
+def test_a_message_past_the_size_limit_is_413_sent_whole_or_chunked(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # An MTA's pipe may send a large DSN (the whole original mail back) chunked: it is refused
+    # as one with a Content-Length is, not read cut short at the limit and acted on.
+    settings = make_settings(bounce_domain="bounces.example.com", bounce_token="t" * 24)
+    client = create_app(settings).test_client()
+    raw = b"Subject: hi\r\n\r\n" + b"x" * settings.max_body_size
+    whole = client.post(f"/v1/bounces?token={'t' * 24}", data=raw)
+    assert whole.status_code == 413 and whole.mimetype == "application/problem+json"
+    chunked = client.post(
+        f"/v1/bounces?token={'t' * 24}",
+        input_stream=io.BytesIO(raw),
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert chunked.status_code == 413 and chunked.mimetype == "application/problem+json"
