@@ -21,7 +21,14 @@ class ConfigError(Exception):
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
     message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] in ("list_type", "dict_type") and isinstance(first.get("input"), str):
+    # The whole setting a string where JSON was wanted (a value inside the JSON is named by
+    # its place instead: "at 86").
+    whole = len(first["loc"]) == 1
+    if (
+        first["type"] in ("list_type", "dict_type")
+        and isinstance(first.get("input"), str)
+        and whole
+    ):
         message = "must be JSON: " + message
     if first["loc"]:
         field = str(first["loc"][0])

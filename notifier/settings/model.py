@@ -272,7 +272,7 @@ class Settings(BaseSettings):
     sms_blocked_prefixes: Annotated[tuple[str, ...], NoDecode] = ()
     # The key of the keyed hash of captcha codes. Development and testing keep one in the
     # state folder; production must set it (the same on every process).
-    captcha_secret: SecretStr | None = Field(None, min_length=16)
+    captcha_secret: SecretStr | None = None  # at least 16 characters, not spaces (below)
 
     @field_validator("captcha_secret")
     @classmethod
@@ -280,6 +280,14 @@ class Settings(BaseSettings):
         # Sixteen spaces are sixteen characters and no secret.
         if value is not None and len(value.get_secret_value().strip()) < 16:
             raise ValueError("must be at least 16 characters that are not spaces")
+        return value
+
+    @field_validator("state_dir", "templates_dir", mode="before")
+    @classmethod
+    def _a_folder(cls, value: object) -> object:
+        # Path("") is the working directory: a folder no one meant (its templates, its state).
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: name a folder, or leave it unset")
         return value
 
     @field_validator("sentry_dsn")

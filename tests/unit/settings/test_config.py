@@ -412,6 +412,27 @@ def test_bad_setting_is_one_line_naming_it(
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        # The working directory is no folder anyone meant.
+        ({"NOTIFIER_STATE_DIR": ""}, "NOTIFIER_STATE_DIR: is empty: name a folder"),
+        ({"NOTIFIER_TEMPLATES_DIR": " "}, "NOTIFIER_TEMPLATES_DIR: is empty: name a folder"),
+        # Valid JSON: what is wrong is inside it, said without "must be JSON".
+        (
+            {"NOTIFIER_SMS_COUNTRY_PROVIDERS": '{"86": "console"}'},
+            "NOTIFIER_SMS_COUNTRY_PROVIDERS: Input should be a valid list (at 86)",
+        ),
+        ({"NOTIFIER_API_KEYS": "shop"}, "NOTIFIER_API_KEYS: must be JSON: "),
+        ({"NOTIFIER_CAPTCHA_SECRET": "short"}, "NOTIFIER_CAPTCHA_SECRET: must be at least 16"),
+    ],
+)
+def test_a_bad_setting_says_what_is_wrong_in_its_own_words(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], says: str
+) -> None:
+    assert refused(monkeypatch, env).startswith(says)
+
+
 def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFIER_MAIL_PASSWORD", "")
     monkeypatch.setenv("NOTIFIER_MAIL_TIMEOUT", "-1")
