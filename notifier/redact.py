@@ -30,10 +30,18 @@ _DIGIT = re.compile(r"\d")
 # one-click unsubscribe link's path segment.
 _QUERY_VALUE = re.compile(r"([?&][^=&#]*=)[^&#]*")
 _TOKEN_PATH = re.compile(r"(/unsubscribe/)[^/?#]+")
+# The same in free text, where a URL ends at a space: an error that quotes the URL it failed
+# on ("Max retries exceeded with url: /cb?key=…", an SNS SubscribeURL's Token).
+_TEXT_QUERY_VALUE = re.compile(r"([?&][\w.~%-]+=)[^&#\s]+")
+# A + or @ percent-encoded, as a URL in an error writes a number or an address.
+_ENCODED_MARK = re.compile(r"%(?:2[bB]|40)")
 
 
 def redact(text: str) -> str:
-    """``ada@example.com`` → ``a***@example.com``; ``+8613800138000`` → ``+86*********00``."""
+    """``ada@example.com`` → ``a***@example.com``; ``+8613800138000`` → ``+86*********00``;
+    a URL's query values → ``[redacted]``; ``%2B8613800138000`` read as the number it is."""
+    text = _TEXT_QUERY_VALUE.sub(r"\1[redacted]", text)
+    text = _ENCODED_MARK.sub(lambda m: unquote(m[0]), _TOKEN_PATH.sub(r"\1[redacted]", text))
     return _PHONE.sub(_mask_phone, _EMAIL.sub(_mask_email, text))
 
 

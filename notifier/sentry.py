@@ -24,7 +24,7 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _URL_KEYS = frozenset({"url", "http.url"})
-_QUERY_KEYS = frozenset({"query_string", "http.query"})
+_QUERY_KEYS = frozenset({"query_string", "http.query", "http.fragment"})
 
 
 def start(settings: Settings) -> None:

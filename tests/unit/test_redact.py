@@ -45,6 +45,21 @@ def test_addresses_and_numbers_are_masked_by_their_shape(text: str, masked: str)
     assert redact(text) == masked
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # An SNS confirmation that failed quotes its SubscribeURL, Token and all.
+        ("fetch of https://sns.example/?Action=Confirm&Token=abc123 failed",
+         "fetch of https://sns.example/?Action=[redacted]&Token=[redacted] failed"),
+        ("to %2B8613800138000 and ada%40example.com", "to +86*********00 and a***@example.com"),
+        ("GET /v1/unsubscribe/AbCd?x=1 done", "GET /v1/unsubscribe/[redacted]?x=[redacted] done"),
+        ("50% done; is a?b c=d a question", "50% done; is a?b c=d a question"),
+    ],
+)  # fmt: skip
+def test_urls_in_free_text_have_their_tokens_masked(text: str, masked: str) -> None:
+    assert redact(text) == masked
+
+
 def test_json_lines_carry_level_message_request_id_and_extras() -> None:
     record = logging.makeLogRecord(
         {

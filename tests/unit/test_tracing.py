@@ -78,6 +78,21 @@ def test_a_sentry_event_is_masked_throughout() -> None:
     }
 
 
+def test_a_url_an_error_quotes_has_its_query_values_masked_in_spans_and_sentry() -> None:
+    # A client's callback URL with a token in its query, its receiver down: requests' error
+    # quotes the URL, and the requests instrumentation records that text on its span.
+    error = "Max retries exceeded with url: /cb?key=SECRETKEY&to=%2B8613800138000 (refused)"
+    clean = scrubbed({"exception.message": error})["exception.message"]
+    assert clean == "Max retries exceeded with url: /cb?key=[redacted]&to=[redacted] (refused)"
+    event = {
+        "exception": {"values": [{"type": "ConnectionError", "value": error}]},
+        "breadcrumbs": {"values": [{"data": {"http.fragment": "tok=FRAGSECRET"}}]},
+    }
+    shown = str(masked(event))
+    assert "SECRETKEY" not in shown and "8613800138000" not in shown
+    assert "FRAGSECRET" not in shown
+
+
 def test_nothing_of_either_sdk_is_imported_when_off() -> None:
     # (redis-py 8 loads opentelemetry's API and SDK itself when they are installed.)
     ours = ("opentelemetry.instrumentation", "opentelemetry.exporter", "sentry_sdk")
