@@ -74,9 +74,7 @@ class CosUploads:
 
     def missing(self) -> str | None:
         s = self._settings
-        if not (s.secret_id and s.secret_key):
-            return "NOTIFIER_COS_SECRET_ID and NOTIFIER_COS_SECRET_KEY"
-        return None if s.region or s.endpoint else "NOTIFIER_COS_REGION"
+        return s.unset("secret_id", "secret_key") or (None if s.endpoint else s.unset("region"))
 
     def url(self, bucket: str) -> str:
         """Where the form is posted."""

@@ -67,10 +67,7 @@ class OssSettings(VendorSettings):
 
     @model_validator(mode="after")
     def _key_pair(self) -> OssSettings:
-        if bool(self.access_key_id) != bool(self.access_key_secret):
-            raise ValueError(
-                "NOTIFIER_OSS_ACCESS_KEY_ID: set it and NOTIFIER_OSS_ACCESS_KEY_SECRET together"
-            )
+        self.paired("access_key_id", "access_key_secret")
         return self
 
     def check(self, settings: Settings) -> None:

@@ -37,10 +37,7 @@ class S3Settings(VendorSettings):
 
     @model_validator(mode="after")
     def _key_pair(self) -> S3Settings:
-        if bool(self.access_key_id) != bool(self.secret_access_key):
-            raise ValueError(
-                "NOTIFIER_S3_ACCESS_KEY_ID: set it and NOTIFIER_S3_SECRET_ACCESS_KEY together"
-            )
+        self.paired("access_key_id", "secret_access_key")
         return self
 
     def check(self, settings: Settings) -> None:
@@ -86,10 +83,7 @@ class S3Uploads:
         pass  # the model holds every rule: nothing depends on another field or the environment
 
     def missing(self) -> str | None:
-        s = self._settings
-        if s.access_key_id and s.secret_access_key:
-            return None
-        return "NOTIFIER_S3_ACCESS_KEY_ID and NOTIFIER_S3_SECRET_ACCESS_KEY"
+        return self._settings.unset("access_key_id", "secret_access_key")
 
     def _boto(self) -> Any:
         s = self._settings

@@ -120,11 +120,9 @@ class SesSettings(VendorSettings):
 
     @model_validator(mode="after")
     def _key_pair(self) -> SesSettings:
-        if bool(self.access_key_id) != bool(self.secret_access_key):
-            raise ValueError(
-                "NOTIFIER_SES_ACCESS_KEY_ID: set it and NOTIFIER_SES_SECRET_ACCESS_KEY together "
-                "(or neither, for boto3's credential chain)"
-            )
+        self.paired(
+            "access_key_id", "secret_access_key", "or neither, for boto3's credential chain"
+        )
         return self
 
     def check(self, settings: Settings) -> None:

@@ -77,6 +77,13 @@ class VendorSettings(BaseModel):
         """The variable of the first of ``fields`` that is unset or empty, or None."""
         return next((self.variable(f) for f in fields if not text(getattr(self, f))), None)
 
+    def paired(self, first: str, second: str, otherwise: str = "") -> None:
+        """Refuse ``first`` set without ``second``, or the other way round (a key's id and its
+        secret): one line naming both, and what ``otherwise`` happens with neither."""
+        if bool(text(getattr(self, first))) != bool(text(getattr(self, second))):
+            both = f"{self.variable(first)}: set it and {self.variable(second)} together"
+            raise ValueError(both + (f" ({otherwise})" if otherwise else ""))
+
     def check(self, settings: Settings) -> None:
         """Refuse, with one line naming the variable, what cannot be given the rest of
         ``settings``: here, a field of ``required`` left unset while the vendor is listed."""

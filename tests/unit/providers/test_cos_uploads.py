@@ -132,7 +132,7 @@ def test_without_an_endpoint_the_form_goes_to_the_regions_host(cos: FakeCos) -> 
 @pytest.mark.parametrize(
     ("settings", "missing"),
     [
-        ({"secret_key": None}, "NOTIFIER_COS_SECRET_ID and NOTIFIER_COS_SECRET_KEY"),
+        ({"secret_key": None}, "NOTIFIER_COS_SECRET_KEY"),
         ({"endpoint": None}, "NOTIFIER_COS_REGION"),
     ],
 )
