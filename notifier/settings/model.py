@@ -282,6 +282,32 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters that are not spaces")
         return value
 
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _ascii_url(cls, value: object) -> object:
+        # It goes into List-Unsubscribe and Twilio's StatusCallback as it is: a URL there is
+        # ASCII (RFC 3986), and a header would carry it as encoded words no receiver reads.
+        if isinstance(value, str) and not value.isascii():
+            raise ValueError(
+                "must be ASCII: write a host's non-ASCII name in its xn-- form, and percent-encode"
+                " a path"
+            )
+        return value
+
+    @field_validator("mail_default_sender")
+    @classmethod
+    def _one_mailbox(cls, value: str | None) -> str | None:
+        # Written into From as given: one mailbox, "Name <address>" or the address alone, on a
+        # header line a relay takes (RFC 5322: 998 octets).
+        if value is None:
+            return value
+        name, _, address = value.strip().removesuffix(">").rpartition("<")
+        if "<" in name or ">" in name or ">" in address or "@" not in address:
+            raise ValueError('must be one mailbox: "Name <address>" or the address alone')
+        if len(name.encode()) > 900:
+            raise ValueError("its display name is too long for a header line (900 octets at most)")
+        return value
+
     @field_validator("state_dir", "templates_dir", mode="before")
     @classmethod
     def _a_folder(cls, value: object) -> object:

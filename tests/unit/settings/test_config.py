@@ -425,6 +425,20 @@ def test_bad_setting_is_one_line_naming_it(
         ),
         ({"NOTIFIER_API_KEYS": "shop"}, "NOTIFIER_API_KEYS: must be JSON: "),
         ({"NOTIFIER_CAPTCHA_SECRET": "short"}, "NOTIFIER_CAPTCHA_SECRET: must be at least 16"),
+        # Into List-Unsubscribe as it is: a non-ASCII URL went as encoded words no one reads.
+        (
+            {"NOTIFIER_PUBLIC_URL": "https://notify.bücher.example"},
+            "NOTIFIER_PUBLIC_URL: must be ASCII",
+        ),
+        # Into From as it is: one mailbox, on a line a relay takes.
+        (
+            {"NOTIFIER_MAIL_DEFAULT_SENDER": "Acme <a@example.com> <c@evil.example>"},
+            "NOTIFIER_MAIL_DEFAULT_SENDER: must be one mailbox",
+        ),
+        (
+            {"NOTIFIER_MAIL_DEFAULT_SENDER": "x" * 1000 + " <a@example.com>"},
+            "NOTIFIER_MAIL_DEFAULT_SENDER: its display name is too long",
+        ),
     ],
 )
 def test_a_bad_setting_says_what_is_wrong_in_its_own_words(
