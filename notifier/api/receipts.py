@@ -25,6 +25,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from notifier.api.body import objects, signed, whole_body
 from notifier.api.openapi import operation
 from notifier.errors import Forbidden
+from notifier.providers.aliyun import AliyunSettings
+from notifier.providers.tencent import TencentSettings
 from notifier.providers.twilio import TwilioSettings
 from notifier.runtime import runtime
 from notifier.schemas import AliyunReceiptAck, ReceiptAck, ReceiptPush, TencentReceiptAck
@@ -67,8 +69,8 @@ def _store(provider: str) -> NotificationStore:
     rt = runtime()
     settings = rt.settings
     configured = {
-        "aliyun": settings.aliyun_receipt_token,
-        "tencent": settings.tencent_receipt_token,
+        "aliyun": settings.vendor(AliyunSettings).receipt_token,
+        "tencent": settings.vendor(TencentSettings).receipt_token,
         "bounce": settings.bounce_token,
     }[provider]
     given = request.args.get("token", "").encode()

@@ -35,6 +35,7 @@ from notifier.errors import (
 )
 from notifier.redact import redact
 from notifier.settings import Settings, VendorSettings, https_in_production
+from notifier.settings.values import UrlSafeToken
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,11 @@ ENDPOINT = r"^(https?://)?[^\s/]+(:\d+)?/?$"
 
 
 class TemplateSmsSettings(VendorSettings):
-    """What every template-only vendor's settings have: where its calls go."""
+    """What every template-only vendor's settings have: where its calls go, and the token its
+    delivery reports' URL carries (neither vendor signs them; unset, their route refuses all)."""
 
     endpoint: str
+    receipt_token: UrlSafeToken | None = None
 
     def check(self, settings: Settings) -> None:
         super().check(settings)

@@ -211,10 +211,6 @@ class Settings(BaseSettings):
     # <this>/v1/receipts/<provider>, and Twilio's signatures are checked against it.
     public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(:\d+)?(/\S*)?$")
 
-    # Neither Aliyun nor Tencent signs its delivery receipts: the URL set in its console carries
-    # this token (<public url>/v1/receipts/aliyun?token=…). Unset: that route refuses everything.
-    aliyun_receipt_token: UrlSafeToken | None = None
-    tencent_receipt_token: UrlSafeToken | None = None
     # Each call to Aliyun or Tencent gives up after this many seconds.
     sms_timeout: float = Field(10.0, gt=0)
     # Failover order by country calling code, e.g. {"86": ["aliyun", "tencent"]}; numbers of

@@ -13,6 +13,7 @@ import pytest
 
 from config import ConfigError, Environment, Settings, load_settings
 from notifier import create_app
+from notifier.providers.tencent import TencentSettings
 
 PROD = {"NOTIFIER_ENV": "production", "NOTIFIER_REDIS_URL": "redis://r"}
 PROD_READY = {
@@ -490,7 +491,7 @@ def test_a_bad_receipt_token_is_named_not_shown(
 def test_a_url_safe_receipt_token_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     token = secrets.token_urlsafe(32)
     monkeypatch.setenv("NOTIFIER_TENCENT_RECEIPT_TOKEN", token)
-    found = load_settings().tencent_receipt_token
+    found = load_settings().vendor(TencentSettings).receipt_token
     assert found is not None and found.get_secret_value() == token
 
 
