@@ -17,6 +17,15 @@ from tests.support.harness.wait import wait_for
 from tests.support.peers.prometheus import PrometheusServer, promtool
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
+OPS = Path(__file__).resolve().parents[2] / "ops"
+RULES = OPS / "prometheus"
+
+
+def test_the_alert_rules_are_valid_and_their_unit_cases_pass() -> None:
+    checked = promtool("check", "rules", str(RULES / "alerts.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = promtool("test", "rules", str(RULES / "alerts_test.yml"))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +85,6 @@ def test_a_send_shows_in_the_latency_histograms_of_its_lane_and_kind(stack: Stac
     text = requests.get(f"{stack.base}/metrics", timeout=10).text
     checked = promtool("check", "metrics", stdin=text)  # histograms as Prometheus lints them
     assert checked.returncode == 0, checked.stdout + checked.stderr
-
-
-OPS = Path(__file__).resolve().parents[2] / "ops"
 
 
 def exprs_of_the_dashboard_and_rules() -> list[str]:
