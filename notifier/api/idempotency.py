@@ -161,7 +161,9 @@ def idempotent(replay: Replay) -> Callable[[Sending], Callable[[], Response]]:
                     raise
                 return stored
             except BaseException:
-                keys.free(slot)
+                # Cut off (a worker's graceful timeout throws GreenletExit into the handler): the
+                # record may be stored already, so the key stays pending, as after a SIGKILL; a
+                # retry with it answers from the record, or anew once PENDING has passed.
                 raise
             if 200 <= response.status_code < 300:
                 try:
