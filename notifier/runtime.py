@@ -73,6 +73,22 @@ def patient_retry() -> Retry:
     )
 
 
+def check_persistence(client: redis.Redis, setting: str) -> None:
+    """A production Redis that keeps nothing on disk (no AOF, no RDB snapshot rule) loses every
+    notification it holds when it restarts: a warning (a managed Redis or replicas may keep
+    them otherwise, so not a refusal). Said only when Redis tells both."""
+    try:
+        aof = client.info("persistence").get("aof_enabled")
+        saves = client.config_get("save").get("save")
+    except redis.RedisError:
+        return  # CONFIG renamed or refused (managed Redis), or not answering yet: nothing known
+    if str(aof) == "0" and saves == "":
+        log.warning(
+            "%s: Redis keeps nothing on disk (appendonly no, no save rule): a restart loses every"
+            " notification it holds; set appendonly yes (docs/production.md)", setting,
+        )  # fmt: skip
+
+
 def check_eviction(client: redis.Redis, setting: str, env: Environment) -> None:
     """A Redis that evicts keys when full loses accepted notifications without a word: its
     ``maxmemory-policy`` must be ``noeviction`` (then a full Redis refuses new work, 503). Not
@@ -154,6 +170,8 @@ class Runtime:
         self.mail_captcha_templates = MailTemplates(folders("mail_captcha", s.templates_dir))
         self.redis = redis_client(self.redis_url)
         check_eviction(self.redis, "NOTIFIER_REDIS_URL", s.env)
+        if s.env is Environment.PRODUCTION:
+            check_persistence(self.redis, "NOTIFIER_REDIS_URL")
         if s.broker_url and not s.broker_is_rabbitmq and s.broker_url != self.redis_url:
             check_eviction(redis_client(s.broker_url), "NOTIFIER_BROKER_URL", s.env)
         # Keys the message log's hashes of recipients and references, and the pseudonyms of

@@ -23,8 +23,8 @@ PRODUCTION = {
 }  # fmt: skip
 
 
-def started(*args: str) -> Iterator[RedisServer]:
-    server = RedisServer(args=args)
+def started(*args: str, persistent: bool = False) -> Iterator[RedisServer]:
+    server = RedisServer(persistent=persistent, args=args)
     server.start()
     yield server
     server.stop()
@@ -85,3 +85,17 @@ def test_a_policy_no_one_tells_is_a_warning_even_in_production(
         "down": "could not check maxmemory-policy, Redis did not answer",
     }
     assert said[where] in caplog.text
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_a_production_redis_that_keeps_nothing_on_disk_is_a_warning(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture, persistent: bool
+) -> None:
+    """No AOF and no save rule: a restart loses every notification it holds (not refused: a
+    managed Redis or replicas may keep them another way)."""
+    for server in started(persistent=persistent):
+        with caplog.at_level(logging.WARNING, logger="notifier.runtime"):
+            create_app(make_settings(redis_url=server.url(), **PRODUCTION))
+            create_app(make_settings(redis_url=server.url()))  # development: not said
+    said = caplog.text.count("NOTIFIER_REDIS_URL: Redis keeps nothing on disk")
+    assert said == (0 if persistent else 1)
