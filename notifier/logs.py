@@ -14,7 +14,7 @@ from typing import Any
 
 from celery.app.trace import log_policy_expected as EXPECTED
 
-from notifier.redact import redact
+from notifier.redact import scrub
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -59,7 +59,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": redact(record.getMessage()),
+            "msg": scrub(record.getMessage()),
         }
         # Extras are masked as well: Celery's failure lines carry the exception text and the
         # task's arguments in a ``data`` dict.
@@ -67,21 +67,21 @@ class JsonFormatter(logging.Formatter):
             {k: _masked(v) for k, v in vars(record).items() if k not in _STANDARD and v is not None}
         )
         if record.exc_info:
-            entry["exc"] = redact(self.formatException(record.exc_info))
+            entry["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def _masked(value: Any) -> Any:
     """``value`` with every string in it redacted; what JSON cannot hold becomes a string."""
     if isinstance(value, str):
-        return redact(value)
+        return scrub(value)
     if isinstance(value, bool | int | float) or value is None:
         return value
     if isinstance(value, dict):
         return {_masked(str(k)): _masked(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_masked(v) for v in value]
-    return redact(str(value))
+    return scrub(str(value))
 
 
 class TextFormatter(logging.Formatter):
@@ -91,7 +91,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return scrub(super().format(record))
 
 
 def configure(level: str, fmt: str) -> None:

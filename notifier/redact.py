@@ -38,11 +38,19 @@ _ENCODED_MARK = re.compile(r"%(?:2[bB]|40)")
 
 
 def redact(text: str) -> str:
-    """``ada@example.com`` → ``a***@example.com``; ``+8613800138000`` → ``+86*********00``;
-    a URL's query values → ``[redacted]``; ``%2B8613800138000`` read as the number it is."""
+    """``ada@example.com`` → ``a***@example.com``; ``+8613800138000`` → ``+86*********00``.
+    What a client may read (a stored error, a bounce's diagnostic) keeps the rest as it is:
+    ``https://support.google.com/mail/?p=NoSuchUser`` says why a mail was refused."""
+    return _PHONE.sub(_mask_phone, _EMAIL.sub(_mask_email, text))
+
+
+def scrub(text: str) -> str:
+    """Free text bound for logs, traces and Sentry: :func:`redact`, and a URL's query values and
+    unsubscribe token masked, ``%2B8613800138000`` read as the number it is (an error that quotes
+    the URL it failed on: "Max retries exceeded with url: /cb?key=…")."""
     text = _TEXT_QUERY_VALUE.sub(r"\1[redacted]", text)
     text = _ENCODED_MARK.sub(lambda m: unquote(m[0]), _TOKEN_PATH.sub(r"\1[redacted]", text))
-    return _PHONE.sub(_mask_phone, _EMAIL.sub(_mask_email, text))
+    return redact(text)
 
 
 def redact_url(url: str) -> str:

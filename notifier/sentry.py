@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, cast
 
-from notifier.redact import redact, redact_query, redact_url
+from notifier.redact import redact_query, redact_url, scrub
 from notifier.settings import Settings
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def masked(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         if key in _QUERY_KEYS:
             return redact_query(value)
-        return redact_url(value) if key in _URL_KEYS else redact(value)
+        return redact_url(value) if key in _URL_KEYS else scrub(value)
     if isinstance(value, dict):
         return {
             k: "[Filtered]" if _SECRET_KEY.match(str(k)) else masked(v, str(k))

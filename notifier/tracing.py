@@ -6,9 +6,9 @@ thread and connections belong to the process that sends. Off, nothing of OpenTel
 imported, and :func:`span` and :func:`carry` cost a check of one flag.
 
 What leaves the process is masked on the way out (:func:`scrubbing`): every string in every
-attribute and event through :func:`notifier.redact.redact` (addresses, phone numbers), and the
-query strings and token path segments of URLs (the receipt routes' ``?token=``, unsubscribe
-links). Redis commands are recorded without their arguments (the instrumentation's default).
+attribute and event through :func:`notifier.redact.scrub` (addresses, phone numbers, and the
+query values of a URL an error quotes), and the query strings and token path segments of URL
+attributes (the receipt routes' ``?token=``, unsubscribe links). Redis commands are recorded without their arguments (the instrumentation's default).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from notifier.redact import redact, redact_query, redact_url
+from notifier.redact import redact_query, redact_url, scrub
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -223,7 +223,7 @@ def scrubbing(inner: SpanExporter) -> SpanExporter:
 
     def _clean(s: ReadableSpan) -> ReadableSpan:
         return ReadableSpan(
-            name=redact(s.name),
+            name=scrub(s.name),
             context=s.context,
             parent=s.parent,
             resource=s.resource,
@@ -232,7 +232,7 @@ def scrubbing(inner: SpanExporter) -> SpanExporter:
             links=s.links,
             kind=s.kind,
             status=Status(
-                s.status.status_code, s.status.description and redact(s.status.description)
+                s.status.status_code, s.status.description and scrub(s.status.description)
             ),
             start_time=s.start_time,
             end_time=s.end_time,
@@ -251,7 +251,7 @@ def scrubbed(attributes: Attributes) -> dict[str, Any]:
         elif isinstance(value, str):
             clean[key] = _masked(key, value)
         elif isinstance(value, tuple | list):
-            clean[key] = tuple(redact(v) if isinstance(v, str) else v for v in value)
+            clean[key] = tuple(scrub(v) if isinstance(v, str) else v for v in value)
         else:
             clean[key] = value
     return clean
@@ -260,4 +260,4 @@ def scrubbed(attributes: Attributes) -> dict[str, Any]:
 def _masked(key: str, value: str) -> str:
     if key == "url.query":  # the query alone, without its "?"
         return redact_query(value)
-    return redact_url(value) if key in _URL_KEYS else redact(value)
+    return redact_url(value) if key in _URL_KEYS else scrub(value)

@@ -297,9 +297,18 @@ class Settings(BaseSettings):
         # header line a relay takes (RFC 5322: 998 octets).
         if value is None:
             return value
-        name, _, address = value.strip().removesuffix(">").rpartition("<")
-        if "<" in name or ">" in name or ">" in address or "@" not in address:
-            raise ValueError('must be one mailbox: "Name <address>" or the address alone')
+        value = value.strip()
+        one = 'must be one mailbox: "Name <address>" or the address alone'
+        if not value.endswith(">"):
+            if "@" not in value or any(c.isspace() or c in '<>"' for c in value):
+                raise ValueError(one)
+            return value
+        name, _, address = value.removesuffix(">").rpartition("<")
+        # A quoted name may hold brackets ("Sales > Support" <a@example.com>): what is outside
+        # its quotes may not.
+        bare = re.sub(r'"(?:[^"\\]|\\.)*"', "", name)
+        if "<" in bare or ">" in bare or '"' in bare or "@" not in address or " " in address:
+            raise ValueError(one)
         if len(name.encode()) > 900:
             raise ValueError("its display name is too long for a header line (900 octets at most)")
         return value

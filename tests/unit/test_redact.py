@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from notifier.logs import JsonFormatter, request_id
-from notifier.redact import mask_recipient, redact
+from notifier.redact import mask_recipient, redact, scrub
 
 
 def test_addresses_and_numbers_are_masked() -> None:
@@ -56,8 +56,16 @@ def test_addresses_and_numbers_are_masked_by_their_shape(text: str, masked: str)
         ("50% done; is a?b c=d a question", "50% done; is a?b c=d a question"),
     ],
 )  # fmt: skip
-def test_urls_in_free_text_have_their_tokens_masked(text: str, masked: str) -> None:
-    assert redact(text) == masked
+def test_urls_in_free_text_have_their_tokens_masked_for_telemetry(text: str, masked: str) -> None:
+    assert scrub(text) == masked
+
+
+def test_what_a_client_reads_keeps_its_help_links() -> None:
+    # A stored error or a bounce's diagnostic: why the mail was refused, addresses masked.
+    said = "550 5.1.1 ada@example.com unknown https://support.google.com/mail/?p=NoSuchUser"
+    assert redact(said) == (
+        "550 5.1.1 a***@example.com unknown https://support.google.com/mail/?p=NoSuchUser"
+    )
 
 
 def test_json_lines_carry_level_message_request_id_and_extras() -> None:

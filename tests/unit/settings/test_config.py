@@ -448,6 +448,25 @@ def test_a_bad_setting_says_what_is_wrong_in_its_own_words(
     assert refused(monkeypatch, env).startswith(says)
 
 
+@pytest.mark.parametrize(
+    ("given", "taken"),
+    [
+        ('"Sales > Support" <a@example.com>', '"Sales > Support" <a@example.com>'),
+        ("Acme, Inc. <noreply@example.com>", "Acme, Inc. <noreply@example.com>"),
+        ("Acme <a@example.com> ", "Acme <a@example.com>"),  # not "a@example.com>" in From
+        ("noreply@example.com", "noreply@example.com"),
+    ],
+)
+def test_a_default_sender_is_taken_as_one_mailbox(
+    monkeypatch: pytest.MonkeyPatch, given: str, taken: str
+) -> None:
+    monkeypatch.setenv("NOTIFIER_MAIL_DEFAULT_SENDER", given)
+    assert load_settings().mail_default_sender == taken
+    monkeypatch.setenv("NOTIFIER_MAIL_DEFAULT_SENDER", "Acme a@example.com")  # no brackets
+    with pytest.raises(ConfigError, match=r"^NOTIFIER_MAIL_DEFAULT_SENDER: must be one mailbox"):
+        load_settings()
+
+
 def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFIER_MAIL_PASSWORD", "")
     monkeypatch.setenv("NOTIFIER_MAIL_TIMEOUT", "-1")
