@@ -14,7 +14,7 @@ from flask.blueprints import BlueprintSetupState
 from pydantic import TypeAdapter, ValidationError
 from werkzeug.routing import BaseConverter
 
-from notifier.api.auth import requires
+from notifier.api.auth import rate_limited, requires
 from notifier.api.body import parse
 from notifier.api.openapi import operation
 from notifier.errors import FieldError, NotFound, Unprocessable
@@ -82,8 +82,11 @@ def list_suppressions() -> Response:
 @bp.post("/suppressions")
 @operation((200, Suppression), body=SuppressionRequest, errors=(503,))
 @requires("mail")
+@rate_limited
 def add_suppression() -> Response:
-    """Stop mail to an address; the entry as it is now (adding one twice is harmless)."""
+    """Stop mail to an address; the entry as it is now (adding one twice is harmless). Through
+    the client's rate, as a send is: each entry is kept until it is removed, and a client
+    adding them without end would fill the Redis every client shares."""
     body = parse(SuppressionRequest)
     entry, _ = runtime().suppressions.add(g.client.client, body.address, body.reason)
     return jsonify(_shown(entry))

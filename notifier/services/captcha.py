@@ -286,7 +286,8 @@ def deliver_code(
             outcome = transmit(claimed, recipient, parts)
             if outcome.status == "sent":
                 # What a falling verify ratio is read against (see verify_captcha).
-                d.store.tally(f"captchas_sent:{channel.name}:{payload['purpose']}")
+                label = d.captchas.purpose_label(payload["purpose"])
+                d.store.tally(f"captchas_sent:{channel.name}:{label}")
         if outcome.status == "sent":
             d.captchas.delivered(where, code, until=payload["deadline"])
         return outcome
@@ -360,5 +361,6 @@ def verify_captcha(
     where = scope(client, request.purpose, channel.identity(request.recipient))
     verdict = captchas.verify(where, request.code, max_attempts=policy.max_attempts)
     if verdict.valid and store is not None and not test:  # as sends are: live traffic only
-        store.count(f"captchas_verified:{channel.name}:{request.purpose}")
+        # Told after the code was used up: a count that fails must not make the answer a 503.
+        store.tally(f"captchas_verified:{channel.name}:{captchas.purpose_label(request.purpose)}")
     return verdict

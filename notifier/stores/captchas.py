@@ -65,6 +65,10 @@ from notifier.stores.notifications.log import tag
 from notifier.stores.scripts import Lua
 
 log = logging.getLogger(__name__)
+# How many captcha purposes are counted under their own label in /metrics; any past them, as
+# ``other`` (a purpose is whatever a client sends).
+LABELLED_PURPOSES = 20
+PURPOSES_KEY = "notifier:captcha_purposes"
 T = TypeVar("T")
 
 DAY_MS = 24 * 3600 * 1000
@@ -170,11 +174,22 @@ class CaptchaStore:
 
     _take_recipient = Lua("captchas/take_recipient")
     _take_ip = Lua("captchas/take_ip")
+    _purpose_label = Lua("captchas/purpose_label")
 
     def __init__(self, redis: Redis, secret: bytes, names: bytes) -> None:
         self.redis = redis
         self._secret = secret  # keys the codes' digests
         self._names = names  # keys the pseudonyms in key names (the message log's secret)
+
+    def purpose_label(self, purpose: str) -> str:
+        """The label ``purpose`` is counted under in /metrics: itself, if it is one of the first
+        :data:`LABELLED_PURPOSES` purposes seen; ``other`` past them, and when Redis cannot say
+        (a count must never fail the send or verify it follows)."""
+        try:
+            return str(self._purpose_label(keys=[PURPOSES_KEY], args=[purpose, LABELLED_PURPOSES]))
+        except RedisError as e:
+            log.warning("a captcha purpose was counted as 'other': %s", described(e))
+            return "other"
 
     def take_send(
         self,

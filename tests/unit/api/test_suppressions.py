@@ -92,3 +92,19 @@ def test_an_address_with_a_slash_may_be_sent_unencoded(client: FlaskClient) -> N
     assert (shown.status_code, shown.get_json()["address"]) == (200, "/a//b@example.com")
     # What is no address is on no list, whatever it holds.
     assert_problem(client.get("/v1/suppressions/not an address", headers=auth()), 404)
+
+
+def test_adding_goes_through_the_clients_rate(client: FlaskClient) -> None:
+    # Each entry is kept until removed: a client adding them without end filled the Redis
+    # every client shares, its rate never asked.
+    answers = [
+        client.post(
+            "/v1/suppressions",
+            json={"address": f"a{n}@x.example", "reason": "manual"},
+            headers=auth("throttled"),
+        )
+        for n in range(4)
+    ]
+    assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+    assert assert_problem(answers[3], 429) and answers[3].headers["Retry-After"]
+    assert client.get("/v1/suppressions", headers=auth("throttled")).status_code == 200

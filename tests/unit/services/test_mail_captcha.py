@@ -25,7 +25,7 @@ from notifier.services.captcha import (
     deliver_mail_captcha,
     verify_captcha,
 )
-from notifier.stores.captchas import Verdict
+from notifier.stores.captchas import LABELLED_PURPOSES, Verdict
 from tests.support.delivery import delivery
 from tests.support.harness.captcha import NoQueue, gmail_spellings
 
@@ -294,3 +294,16 @@ def test_a_bounced_address_gets_no_code_and_an_unsubscribed_or_complaining_one_s
     rt.suppressions.add("tester", "cross@example.com", "complained")
     assert send(accept(rt, to="cross@example.com"), mail) == "sent"
     assert mail.sent[-1].to == ("cross@example.com",)
+
+
+def test_a_client_that_makes_up_purposes_adds_no_series_past_twenty(rt: Runtime) -> None:
+    # A purpose is whatever a client sends: counted as it is, each made-up one was a series on
+    # every client's /metrics, for good.
+    mail = MemoryMailProvider()
+    for n in range(LABELLED_PURPOSES + 5):
+        deliver(rt, accept(rt, purpose=f"junk{n}", to=f"x{n}@example.com"), mail)
+    assert rt.store.counted("captchas_sent:mail:junk0") == 1
+    assert rt.store.counted(f"captchas_sent:mail:junk{LABELLED_PURPOSES - 1}") == 1
+    assert rt.store.counted(f"captchas_sent:mail:junk{LABELLED_PURPOSES}") == 0
+    assert rt.store.counted("captchas_sent:mail:other") == 5
+    assert rt.captchas.purpose_label("junk3") == "junk3"  # a labelled one keeps its label
