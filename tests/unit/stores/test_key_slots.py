@@ -138,7 +138,7 @@ RUNS = {
     },
     "batches": {"batches/take_pending", "batches/fan_out", "batches/cancel",
                 "batches/published"},
-    "captchas": {"captchas/take_recipient", "captchas/take_ip"},
+    "captchas": {"captchas/take_recipient", "captchas/take_ip", "captchas/purpose_label"},
     "keys": {"idempotency/reserve", "idempotency/note", "rate_limits/take"},
     "suppressions": {"suppressions/add"},
     "console": {"console/take_login"},

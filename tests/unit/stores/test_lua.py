@@ -713,6 +713,18 @@ def test_take_ip_holds_a_clients_hourly_limit_and_a_ceiling_for_all(
     assert run("captchas/take_ip", keys("a"), [3_601_000, "5", 1, 2, hour]) == ["ok", 0]
 
 
+@of("captchas/purpose_label")
+def test_purpose_label_labels_the_first_purposes_and_counts_the_rest_as_other(
+    r: redis.Redis, run: Run
+) -> None:
+    key = ["notifier:captcha_purposes"]
+    assert run("captchas/purpose_label", key, ["login", 2]) == "login"
+    assert run("captchas/purpose_label", key, ["signup", 2]) == "signup"
+    assert run("captchas/purpose_label", key, ["junk", 2]) == "other"
+    assert run("captchas/purpose_label", key, ["login", 2]) == "login"  # labelled: kept
+    assert r.smembers(key[0]) == {"login", "signup"}
+
+
 # -- the console
 
 
