@@ -32,11 +32,25 @@ class OutgoingMail:
         return self.to + self.cc + self.bcc
 
 
+class MessageRef(str):
+    """The provider's id of a mail it took, with the recipients it refused while it took the
+    mail for the others (an SMTP relay's RCPT refusals of some of several): address → its
+    reply (``550 5.1.1 …``). A plain ``str`` is a ref with none refused."""
+
+    refused: Mapping[str, str]
+
+    def __new__(cls, ref: str, refused: Mapping[str, str]) -> MessageRef:
+        made = super().__new__(cls, ref)
+        made.refused = dict(refused)
+        return made
+
+
 @runtime_checkable
 class MailProvider(Protocol):
     """Delivers one mail.
 
-    ``send_mail`` returns the provider's id of the message (for SMTP, the Message-ID).
+    ``send_mail`` returns the provider's id of the message (for SMTP, the Message-ID; a
+    :class:`MessageRef` when it refused some of the recipients).
     It raises :class:`~notifier.errors.TransientProviderError` when retrying later may help
     and :class:`~notifier.errors.PermanentProviderError` when it cannot; never anything else
     for a delivery failure. Implementations keep their connections open between calls and

@@ -33,7 +33,7 @@ from notifier import tracing
 from notifier.deadline import Deadline, let_go, watch
 from notifier.errors import PermanentProviderError, ProviderError, TransientProviderError
 from notifier.patches.flask_mail_timeout import TimedConnection
-from notifier.providers.base import OutgoingMail
+from notifier.providers.base import MessageRef, OutgoingMail
 from notifier.providers.dkim import DkimSigner
 from notifier.providers.mime import Wire, build_wire
 from notifier.providers.signed_http import operator_error
@@ -254,6 +254,8 @@ class SmtpMailProvider:
                 self._pool.release()
         if refused:
             log.warning("smtp refused %d of %d recipients", len(refused), len(message.recipients))
+            replies = {a: f"{code} {_decoded(text)}" for a, (code, text) in refused.items()}
+            return MessageRef(wire.message_id, replies)
         return wire.message_id
 
     def _translated(self, e: Exception) -> Exception:
@@ -371,6 +373,17 @@ RECIPIENTS_CODE = re.compile(r"\b5\.[12]\.\d{1,3}\b")
 # exist" (our bounce domain missing from DNS). The operator's, never the recipient's: said at
 # RCPT or DATA it fails over, in a DSN it suppresses nobody (services/bounces.py).
 SENDER_STATUS = re.compile(r"\b5\.1\.[78]\b")
+# RFC 3463's statuses that say the address is bad: X.1.x (addressing), X.2.1 (mailbox
+# disabled); but X.1.7 and X.1.8 are about our sender (SENDER_STATUS).
+ADDRESS_STATUS = re.compile(r"5\.(1\.\d+|2\.1)")
+# An enhanced status code in a reply's text ("550 5.1.1 <ada@…>: user unknown").
+ENHANCED_STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
+
+
+def bad_address(status: str) -> bool:
+    """Whether an enhanced status (``5.1.1``) says the recipient's address is bad: suppress it
+    (a DSN's hard bounce, a relay's refusal at RCPT)."""
+    return bool(ADDRESS_STATUS.fullmatch(status)) and not SENDER_STATUS.search(status)
 
 
 def _decoded(reply: bytes | str) -> str:

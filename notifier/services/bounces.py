@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from email.message import Message
 
 from notifier.errors import Unavailable
-from notifier.providers.smtp import SENDER_STATUS
+from notifier.providers.smtp import bad_address
 from notifier.schemas import Notification
 from notifier.services.mail_events import note_rate
 from notifier.stores.guard import BounceGuard
@@ -43,9 +43,6 @@ from notifier.stores.suppressions import SuppressionList
 
 log = logging.getLogger(__name__)
 LOCAL = re.compile(r"bounces\+([0-9a-f]{32})-([0-9a-f]{16})", re.I)
-# RFC 3463's statuses that say the address is bad: X.1.x (addressing), X.2.1 (mailbox
-# disabled); but X.1.7 and X.1.8 are about our sender (providers/smtp.py's SENDER_STATUS).
-ADDRESS_STATUS = re.compile(r"5\.(1\.\d+|2\.1)")
 DELIVERY_STATUS = ("message/delivery-status", "message/global-delivery-status")
 # A relay can refuse a mail, and its DSN come back, before the worker that sent it records the
 # send: the MTA is told to bring the DSN again after this many seconds (Postfix keeps its own
@@ -105,12 +102,7 @@ class Failure:
     @property
     def bad_address(self) -> bool:
         """Given up because the address is bad: suppress it."""
-        status = self.status
-        return (
-            self.hard
-            and bool(ADDRESS_STATUS.fullmatch(status))
-            and not SENDER_STATUS.search(status)
-        )
+        return self.hard and bad_address(self.status)
 
     @property
     def candidates(self) -> list[str]:

@@ -12,8 +12,9 @@ from notifier.errors import (
     Refused,
     TemplateError,
 )
-from notifier.providers.base import OutgoingMail
+from notifier.providers.base import MailProvider, OutgoingMail
 from notifier.providers.simulated import mail_outcome
+from notifier.providers.smtp import ENHANCED_STATUS, bad_address
 from notifier.queueing import Enqueuer, Note
 from notifier.schemas import HEADER_BREAKS, MAX_RECIPIENTS, ONE_LINE, MailRequest, Notification
 from notifier.services.delivery import Attempt, Delivery, Outcome, store_and_queue
@@ -215,10 +216,36 @@ def hand_over(claimed: Attempt, message: OutgoingMail, d: Delivery, client: str 
     """Give ``message`` to the first mail provider that takes it and record what came of it:
     one down, throttling or refusing our account hands it to the next; a refusal of the
     recipient or the content fails it for good (see :meth:`Attempt.hand_over`). A mail sent
-    counts in ``client``'s bounce-rate guard, and its recipients are recorded: a provider's
-    events make it undelivered once each of them failed."""
-    everyone = {normal(a) for a in (*message.to, *message.cc, *message.bcc)}
-    return claimed.hand_over(
-        d.mails(), lambda provider: provider.send_mail(message=message),
-        recipients=sorted(everyone), volume_of=client,
-    )  # fmt: skip
+    counts in ``client``'s bounce-rate guard, and the recipients it went to are recorded: a
+    provider's events make it undelivered once each of them failed. Those the provider
+    refused while it took the mail for the others are left out (see :func:`refused_recipient`)."""
+    taken = sorted({normal(a) for a in (*message.to, *message.cc, *message.bcc)})
+
+    def send(provider: MailProvider) -> str:
+        ref = provider.send_mail(message=message)
+        for address, reply in getattr(ref, "refused", {}).items():
+            if normal(address) in taken:  # read by hand_over once this returns
+                taken.remove(normal(address))
+            refused_recipient(claimed, d, client, address, reply)
+        return ref
+
+    return claimed.hand_over(d.mails(), send, recipients=taken, volume_of=client)
+
+
+def refused_recipient(
+    claimed: Attempt, d: Delivery, client: str | None, address: str, reply: str
+) -> None:
+    """A recipient a provider refused while it took the mail for the others (an SMTP relay's
+    ``550 5.1.1`` at RCPT): no bounce will come for it, so what a bounce would do is done now.
+    A bad address (RFC 3463's 5.1.x, 5.2.1; not 5.1.7/5.1.8, our sender's) is suppressed for the
+    ``client``, as a DSN's hard bounce is; a refusal for now (4.x.x) is noted on the record as its
+    ``soft_bounce``: that recipient does not get this mail."""
+    status = ENHANCED_STATUS.search(reply)
+    code = reply[:1]
+    if code == "5" and status and bad_address(status[0]) and client is not None:
+        d.suppressions.add(client, address, "bounced")
+        log.warning("%s: a recipient refused as a bad address, suppressed: %s", claimed.id, reply)
+        return
+    log.warning("%s: a recipient refused, not sent to: %s", claimed.id, reply)
+    if code == "4":
+        claimed.store.soft_bounce(claimed.id, status[0] if status else reply[:3], reply)

@@ -105,6 +105,24 @@ def test_550_fails_after_one_attempt(stack: Stack) -> None:
     assert stack.smtp.received(notification_id) == []
 
 
+def test_recipients_a_relay_refuses_among_several_are_suppressed_or_noted(stack: Stack) -> None:
+    # A relay refuses some recipients at RCPT and takes the mail for the rest: no bounce will
+    # come for those, so the refusal does what a bounce would.
+    good, bad, busy = address("partial-good"), address("partial-bad"), address("partial-busy")
+    stack.smtp.plan(bad, "550 5.1.1 <x>: Recipient address rejected: User unknown")
+    stack.smtp.plan(busy, "450 4.2.1 Mailbox busy, try again later")
+    notification_id = send(stack, to=[good, bad, busy])
+    record = stack.wait_status(notification_id, "sent")
+    ((envelope, _),) = stack.smtp.received(notification_id)
+    assert envelope.rcpt_tos == [good]
+    assert record["soft_bounce"]["status"] == "4.2.1"  # the client sees one did not get it
+    listed = stack.get_as(f"/v1/suppressions/{bad}")
+    assert listed.status_code == 200 and listed.json()["reason"] == "bounced"
+    assert stack.get_as(f"/v1/suppressions/{busy}").status_code == 404
+    again = send(stack, to=[bad])  # suppressed from now on
+    assert stack.wait_status(again, "suppressed")["status"] == "suppressed"
+
+
 def test_smtp_down_for_a_while_then_delivered(stack: Stack) -> None:
     stack.smtp.stop()
     try:

@@ -9,6 +9,7 @@ import pytest
 from config import Settings
 from notifier import create_app
 from notifier.errors import NotForThisProvider, PermanentProviderError, TransientProviderError
+from notifier.providers.base import MessageRef, OutgoingMail
 from notifier.providers.memory import MemoryMailProvider
 from notifier.runtime import Runtime
 from notifier.services.mail import deliver_mail
@@ -195,3 +196,36 @@ def test_one_click_unsubscribe_is_offered_only_over_https(base: str, one_click: 
     headers = dict(unsubscribe_headers(payload, "shop", lambda c, a: f"{base}/v1/unsubscribe/t"))
     assert headers["List-Unsubscribe"] == f"<{base}/v1/unsubscribe/t>"
     assert ("List-Unsubscribe-Post" in headers) is one_click
+
+
+class RefusesSome(MemoryMailProvider):
+    """A relay that takes the mail but refuses ``audit@example.com`` at RCPT with ``reply``."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__()
+        self.reply = reply
+
+    def send_mail(self, *, message: OutgoingMail) -> str:
+        return MessageRef(super().send_mail(message=message), {"Audit@example.com": self.reply})
+
+
+@pytest.mark.parametrize(
+    ("reply", "suppressed", "soft"),
+    [
+        ("550 5.1.1 <Audit@example.com>: user unknown", True, None),
+        ("550 5.2.1 mailbox disabled", True, None),
+        ("553 5.1.8 bad outbound sender", False, None),  # our sender's, not the address's
+        ("554 5.7.1 rejected by policy", False, None),  # the content or the policy's
+        ("450 4.2.1 mailbox busy", False, "4.2.1"),
+        ("451 try again later", False, "451"),
+    ],
+)
+def test_a_recipient_refused_among_several_is_treated_as_its_bounce(
+    rt: Runtime, store: NotificationStore, reply: str, suppressed: bool, soft: str | None
+) -> None:
+    assert deliver_mail(delivery(rt, mail=RefusesSome(reply)), new(store)).status == "sent"
+    entry = rt.suppressions.get("tester", "audit@example.com")
+    assert (entry is not None and entry.reason == "bounced") is suppressed
+    record = store.get("n1")
+    assert record is not None
+    assert (record.soft_bounce.status if record.soft_bounce else None) == soft
