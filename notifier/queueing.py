@@ -71,8 +71,9 @@ class Record(Protocol[T_co]):
         """Store it, and push ``push`` (a Redis list and message) in the same transaction."""
         ...
 
-    def take_back(self) -> None:
-        """Remove what :meth:`write` stored."""
+    def take_back(self) -> bool:
+        """Remove what :meth:`write` stored; False, and kept, when its task has run already (the
+        broker took the message, though its publish failed)."""
         ...
 
     def stored(self) -> T_co | None:
@@ -127,8 +128,10 @@ class Intake:
         try:
             self.queue.publish(task_id, expires=expires)
         except Exception:
-            record.take_back()
-            raise
+            if record.take_back():
+                raise
+            # The broker took it, though its confirm never came: a worker has it already.
+            log.warning("%s: its publish failed, but its task runs: accepted", task_id)
         self._tell(task_id, "queued")
         return stored
 

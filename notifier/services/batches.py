@@ -144,9 +144,9 @@ class NewBatch:
             push=push,
         )
 
-    def take_back(self) -> None:
-        """Remove the batch."""
-        self.store.discard(self.id)
+    def take_back(self) -> bool:
+        """Remove the batch; False when its fan-out has begun (kept)."""
+        return self.store.discard(self.id)
 
     def stored(self) -> Batch | None:
         """The batch, if it is there."""

@@ -107,9 +107,9 @@ class NewNotification:
         """Its record, if it is there."""
         return self.store.get(self.id)
 
-    def take_back(self) -> None:
-        """Remove its record."""
-        self.store.discard(self.id)
+    def take_back(self) -> bool:
+        """Remove its record; False when a worker has it already (kept)."""
+        return self.store.discard(self.id)
 
 
 @dataclass(frozen=True)

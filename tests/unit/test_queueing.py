@@ -13,6 +13,9 @@ from flask import Flask
 
 from notifier.queueing import Intake, TaskQueue
 from notifier.runtime import Runtime
+from notifier.schemas import Notification
+from notifier.services.delivery import store_and_queue
+from notifier.stores.notifications import NotificationStore
 
 VARYING = {"id", "root_id", "origin"}  # differ between any two messages
 VARYING_PROPERTIES = {"correlation_id", "reply_to", "delivery_tag", "expiration"}
@@ -108,8 +111,51 @@ class _Record:
     def write(self, push: tuple[str, str] | None) -> None:
         self.events.append("stored")
 
-    def take_back(self) -> None:
+    def take_back(self) -> bool:
         self.events.append("discarded")
+        return True
 
     def stored(self) -> None:
         """Nothing is kept here: a failure stands."""
+
+
+class _LateConfirm:
+    """Another broker that took the message and ran its task (a worker claimed and sent it)
+    while its confirm never came: the publish fails all the same."""
+
+    def __init__(self, store: NotificationStore, runs: bool) -> None:
+        self.store, self.runs = store, runs
+
+    def direct(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
+        return None
+
+    def publish(self, notification_id: str, *rest: str | int, expires: float | None = None) -> None:
+        if self.runs:
+            self.store.claim(notification_id, lease=30, max_attempts=3)
+            self.store.settle(notification_id, "sent", provider="smtp", provider_ref="<m@x>")
+        raise TimeoutError("no confirm within a second")
+
+
+@pytest.mark.parametrize("runs", [True, False])
+def test_a_publish_that_failed_after_its_task_ran_is_accepted_not_taken_back(
+    app: Flask, runs: bool
+) -> None:
+    rt: Runtime = app.extensions["notifier"]
+    told: list[str] = []
+    queue = _LateConfirm(rt.store, runs)
+
+    def take() -> Notification:
+        return store_and_queue(
+            rt.store, queue, client="tester", kind="mail", payload={},
+            note=lambda found, status: told.append(status),
+        )  # fmt: skip
+
+    if runs:
+        # Taken back, its send would be recorded nowhere and the 503's retry send it again.
+        record = take()
+        assert rt.store.get(record.id).status == "sent"  # type: ignore[union-attr]
+        assert told == ["queued"]
+    else:
+        with pytest.raises(TimeoutError):
+            take()
+        assert told == []

@@ -28,11 +28,14 @@ from notifier.stores.batches.keys import (
     listed_keys,
     rows_key,
 )
+from notifier.stores.scripts import Lua
 from notifier.timestamps import rfc3339
 
 
 class Records(StoreBase):
     """Store, read and forget batches."""
+
+    _discard = Lua("batches/discard")
 
     def create(
         self,
@@ -98,15 +101,16 @@ class Records(StoreBase):
             pipe.execute()
         return shown({str(k): str(v) for k, v in fields.items()})
 
-    def discard(self, batch_id: str) -> None:
-        """Forget a batch that was never accepted (its fan-out could not be queued): not one
-        transaction, which Redis before 7.4 refuses whole while full (as a notification's
-        discard); out of the lists first, then gone."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(scheduled_key(batch_id), FAN_OUT_MEMBER + batch_id)
-            pipe.zrem(listed_key(batch_id), batch_id)
-            pipe.delete(batch_key(batch_id), content_key(batch_id), rows_key(batch_id))
-            pipe.execute()
+    def discard(self, batch_id: str) -> bool:
+        """Forget a batch that was never accepted (its fan-out could not be queued); False, and
+        kept, when its fan-out has made rows already (the broker took the message though its
+        publish failed: batches/discard.lua, which runs past maxmemory as a notification's
+        does)."""
+        keys = [
+            batch_key(batch_id), content_key(batch_id), rows_key(batch_id),
+            scheduled_key(batch_id), listed_key(batch_id),
+        ]  # fmt: skip
+        return bool(self._discard(keys=keys, args=[batch_id, FAN_OUT_MEMBER + batch_id]))
 
     def get(self, batch_id: str) -> Batch | None:
         """The batch with its counts, or None when unknown or expired."""

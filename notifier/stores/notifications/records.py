@@ -18,6 +18,7 @@ from notifier.stores.batch_counts import open_key, scheduled_key
 from notifier.stores.latency import QUEUED_AT
 from notifier.stores.notifications.keys import payload_key, record_key
 from notifier.stores.notifications.log import MessageLog, recipients_of
+from notifier.stores.scripts import Lua
 from notifier.timestamps import rfc3339
 
 
@@ -79,6 +80,8 @@ def shown(fields: dict[str, str]) -> Notification:
 
 class Records(MessageLog):
     """Store, read and forget records."""
+
+    _discard = Lua("notifications/discard")
 
     def create(
         self,
@@ -143,18 +146,17 @@ class Records(MessageLog):
         self.indexed(answers[-1], indexing)
         return record
 
-    def discard(self, notification_id: str) -> None:
-        """Forget a notification that was never accepted (its message could not be queued).
-
-        Not one transaction: Redis before 7.4 refuses a whole MULTI while full, though each of
-        these commands frees memory, and a full Redis is one reason a publish fails (the record
-        left behind, the sweep would send what the caller was told was not accepted). Out of the
-        sweeps' sets first, then gone."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(scheduled_key(notification_id), notification_id)
-            pipe.zrem(open_key(notification_id), notification_id)
-            pipe.delete(record_key(notification_id), payload_key(notification_id))
-            pipe.execute()
+    def discard(self, notification_id: str) -> bool:
+        """Forget a notification that was never accepted (its message could not be queued);
+        False, and kept, when a worker has it already (the broker took the message though its
+        publish failed: notifications/discard.lua). One script that runs past maxmemory: Redis
+        before 7.4 refuses a whole MULTI while full, and a full Redis is one reason a publish
+        fails."""
+        keys = [
+            record_key(notification_id), payload_key(notification_id),
+            scheduled_key(notification_id), open_key(notification_id),
+        ]  # fmt: skip
+        return bool(self._discard(keys=keys, args=[notification_id]))
 
     def get(self, notification_id: str) -> Notification | None:
         """The record, or None when unknown or expired."""

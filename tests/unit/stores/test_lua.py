@@ -337,6 +337,37 @@ def test_a_soft_bounce_is_noted_on_a_record_that_is_there(r: redis.Redis, run: R
     assert not r.exists(record_key(NID))  # an expired record is not made again
 
 
+@of("notifications/discard")
+def test_discard_forgets_a_queued_record_and_keeps_one_a_worker_has(
+    r: redis.Redis, run: Run
+) -> None:
+    keys = [record_key(NID), payload_key(NID), scheduled_key(NID), open_key(NID)]
+    record(r, status="sending", claim="c1")  # its publish failed late: a worker claimed it
+    r.zadd(open_key(NID), {NID: 1})
+    assert run("notifications/discard", keys, [NID]) == 0
+    assert r.hget(record_key(NID), "status") == "sending" and r.exists(payload_key(NID))
+    record(r, status="queued")
+    assert run("notifications/discard", keys, [NID]) == 1
+    assert not r.exists(record_key(NID), payload_key(NID)) and r.zscore(open_key(NID), NID) is None
+    assert run("notifications/discard", keys, [NID]) == 1  # gone already: nothing to keep
+
+
+@of("batches/discard")
+def test_discard_forgets_a_batch_not_fanned_out_and_keeps_one_that_is(
+    r: redis.Redis, run: Run
+) -> None:
+    batch = "b1b2c3d4-0000-8000-8000-000000000001"
+    keys = [batch_key(batch), in_shard(batch, f"bc:{batch}"), in_shard(batch, f"br:{batch}"),
+            scheduled_key(batch), in_shard(batch, "batches")]  # fmt: skip
+    args = [batch, FAN_OUT_MEMBER + batch]
+    r.hset(batch_key(batch), mapping={"total": 3, "fanned": 2})
+    assert run("batches/discard", keys, args) == 0 and r.exists(batch_key(batch))
+    r.hset(batch_key(batch), "fanned", 0)
+    r.zadd(keys[4], {batch: 1})
+    assert run("batches/discard", keys, args) == 1
+    assert not r.exists(batch_key(batch)) and r.zscore(keys[4], batch) is None
+
+
 @of("notifications/mail_event")
 def test_a_mail_event_moves_a_sent_mail_once_a_recipient_at_a_time(
     r: redis.Redis, run: Run
