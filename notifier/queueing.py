@@ -128,10 +128,19 @@ class Intake:
         try:
             self.queue.publish(task_id, expires=expires)
         except Exception:
-            if record.take_back():
+            try:
+                taken_back = record.take_back()
+            except RedisError as e:
+                # Neither queued nor taken back: the record stays, and the sweep queues it
+                # (tasks/schedule.py's requeue_lost, 30 s on). Accepted, late: a 503 here would
+                # have its retry send it a second time.
+                log.warning(
+                    "%s: not published, not taken back (%s): the sweep queues it", task_id, e
+                )
+                taken_back = False
+            if taken_back:
                 raise
-            # The broker took it, though its confirm never came: a worker has it already.
-            log.warning("%s: its publish failed, but its task runs: accepted", task_id)
+            log.warning("%s: its publish failed, but it is kept: accepted", task_id)
         self._tell(task_id, "queued")
         return stored
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 
 from notifier.queueing import Intake, TaskQueue
@@ -159,3 +160,19 @@ def test_a_publish_that_failed_after_its_task_ran_is_accepted_not_taken_back(
         with pytest.raises(TimeoutError):
             take()
         assert told == []
+
+
+class _Stays(_Record):
+    """A record whose take-back fails: Redis went away between the publish and it."""
+
+    def take_back(self) -> bool:
+        raise redis.ConnectionError("Redis went away")
+
+
+def test_a_record_neither_published_nor_taken_back_is_accepted_for_the_sweep() -> None:
+    # It stays, queued, and the sweep publishes it 30 s on: a 503 would have the client's retry
+    # send it a second time.
+    queue = _Queue(direct=False, fails=True)
+    intake = Intake(queue, lambda found, status: queue.events.append(f"told {status}"))
+    intake.take("n-1", _Stays(queue.events), now=True)
+    assert queue.events == ["stored", "told queued"]
