@@ -71,10 +71,15 @@ class FakeOss(FakeS3):
         self._check_conditions(policy, form, {**fields, "bucket": bucket}, len(body))
         filename = upload.filename if upload is not None else None
         key = form["key"].replace("${filename}", filename or "")
+        # The PostObject page: x-oss-content-type, then the file part's own Content-Type, then
+        # the Content-Type field.
+        stored_type = (
+            fields.get("x-oss-content-type")
+            or (upload.content_type if upload is not None else None)
+            or fields.get("content-type", "application/octet-stream")
+        )
         with self.lock:
-            self.objects[(bucket, key)] = Stored(
-                body, fields.get("content-type", "application/octet-stream")
-            )
+            self.objects[(bucket, key)] = Stored(body, stored_type)
         status = int(fields.get("success_action_status", "204"))
         return Response(status=status if status in (200, 201, 204) else 204)
 

@@ -246,9 +246,12 @@ def post_form(
     body: bytes,
     filename: str = "me.png",
     change: dict[str, str] | None = None,
+    file_type: str | None = None,
     **plain: str,
 ) -> requests.Response:
     """POST a form (``{"url", "fields"}``, boto3's or Notifier's) as a browser's would: its
-    fields, with ``change`` and ``plain`` over them, then the file."""
+    fields, with ``change`` and ``plain`` over them, then the file (its part's own Content-Type
+    ``file_type``, as a browser gives the file's)."""
     fields = {**form["fields"], **(change or {}), **plain}
-    return requests.post(form["url"], data=fields, files={"file": (filename, body)}, timeout=10)
+    part = (filename, body) if file_type is None else (filename, body, file_type)
+    return requests.post(form["url"], data=fields, files={"file": part}, timeout=10)

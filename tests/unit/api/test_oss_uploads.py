@@ -63,18 +63,20 @@ def test_a_form_for_one_key_signs_what_was_asked(client: FlaskClient) -> None:
     )
     fields = form["fields"]
     assert (fields["key"], fields["Content-Type"]) == ("u/42.png", "image/png")
+    assert fields["x-oss-content-type"] == "image/png"  # what OSS stores before any other
     policy = signed_policy(fields)
     conditions = policy["conditions"]
     for condition in (
         {"bucket": "avatars"},
         ["eq", "$key", "u/42.png"],
         {"Content-Type": "image/png"},
+        {"x-oss-content-type": "image/png"},
         ["content-length-range", 1, 5242880],
         *({name: fields[name]} for name in ("x-oss-signature-version", "x-oss-credential")),
         {"x-oss-date": fields["x-oss-date"]},
     ):
         assert condition in conditions
-    assert len(conditions) == 7  # nothing more is allowed than was asked
+    assert len(conditions) == 8  # nothing more is allowed than was asked
     expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00")).timestamp()
     assert before + 599 <= expiration <= time.time() + 601
     assert datetime.fromisoformat(form["expires_at"]).timestamp() == expiration
@@ -88,6 +90,7 @@ def test_a_prefix_leaves_the_files_name_to_the_page(client: FlaskClient) -> None
     conditions = signed_policy(form["fields"])["conditions"]
     assert ["starts-with", "$key", "u/42/"] in conditions
     assert ["starts-with", "$Content-Type", "image/"] in conditions
+    assert ["starts-with", "$x-oss-content-type", "image/"] in conditions
     assert ["content-length-range", 1, 5 * 1024 * 1024] in conditions  # the default size
 
 
