@@ -23,18 +23,24 @@ def form_key(request: S3UploadRequest) -> str:
     return request.key if request.key is not None else (request.key_prefix or "") + FILENAME
 
 
-def conditions(request: S3UploadRequest) -> tuple[dict[str, str], list[Any]]:
+def conditions(
+    request: S3UploadRequest, type_fields: tuple[str, ...] = ("Content-Type",)
+) -> tuple[dict[str, str], list[Any]]:
     """The form's own fields and the policy's conditions for the size and the content type the
-    request allows (the signer adds the bucket, the key, and its signing fields)."""
+    request allows, in each of ``type_fields`` (the signer adds the bucket, the key, and its
+    signing fields)."""
     fields: dict[str, str] = {}
     rules: list[Any] = [["content-length-range", 1, request.max_size]]
     kind = request.content_type
-    if kind is not None and kind.endswith("/*"):
-        # A whole type: the page sets the file's own type in the Content-Type field.
-        rules.append(["starts-with", "$Content-Type", kind[:-1]])
-    elif kind is not None:
-        fields["Content-Type"] = kind
-        rules.append({"Content-Type": kind})
+    if kind is None:
+        return fields, rules
+    for name in type_fields:
+        if kind.endswith("/*"):
+            # A whole type: the page sets the file's own type in the field.
+            rules.append(["starts-with", f"${name}", kind[:-1]])
+        else:
+            fields[name] = kind
+            rules.append({name: kind})
     return fields, rules
 
 

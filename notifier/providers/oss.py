@@ -110,16 +110,10 @@ class OssUploads:
             "x-oss-date": stamp,
         }
         key = form_key(request)
-        own, rules = conditions(request)
         # OSS stores the type x-oss-content-type names before the file part's own header and the
         # Content-Type field (PostObject): with the Content-Type field alone in the policy, a
         # page could have the file stored as text/html past a form for image/png.
-        kind = request.content_type
-        if kind is not None and kind.endswith("/*"):
-            rules.append(["starts-with", "$x-oss-content-type", kind[:-1]])
-        elif kind is not None:
-            own["x-oss-content-type"] = kind
-            rules.append({"x-oss-content-type": kind})
+        own, rules = conditions(request, ("Content-Type", "x-oss-content-type"))
         named: list[Any] = (
             ["eq", "$key", key] if request.key is not None
             else ["starts-with", "$key", request.key_prefix or ""]
