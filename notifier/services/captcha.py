@@ -104,13 +104,17 @@ def guard(
     store: NotificationStore,
     loc: tuple[str | int, ...],
     check: Callable[[str, CaptchaPolicy], str | None] = refusal,
+    counted: set[str] | None = None,
 ) -> None:
     """Refuse (naming ``loc``) a number the fraud guard (``check``) refuses, counted in /metrics
-    by reason."""
+    by reason: once a request (``counted``: the reasons a batch's rows counted already)."""
     refused = check(phone, policy)
     if refused is None:
         return
-    store.count(f"sms_refused:{refused}")
+    if counted is None or refused not in counted:
+        store.count(f"sms_refused:{refused}")
+        if counted is not None:
+            counted.add(refused)
     why = "is in a range" if refused == "blocked_prefix" else "is in a country"
     raise Refused(
         loc,

@@ -38,7 +38,7 @@ from notifier.schemas import (
     SmsBatchRow,
     SmsRequest,
 )
-from notifier.services.batches import BatchContents, Rows, check_rows, store_batch
+from notifier.services.batches import YIELD_EVERY, BatchContents, Rows, check_rows, store_batch
 from notifier.services.captcha import CaptchaPolicy, guard
 from notifier.services.delivery import Attempt, Delivery, Outcome, store_and_queue
 from notifier.settings import ConfigError
@@ -213,8 +213,10 @@ def accept_sms_batch(
     provider for each number that can send the template: 422 naming ``template``), then store
     the batch with each row's segments and queue its fan-out, or schedule it."""
 
+    counted: set[str] = set()  # a refused batch counts once in /metrics, not once a row
+
     def check(index: int, row: SmsBatchRow) -> OutgoingSms:
-        guard(row.to, policy, notifications, ("recipients", index, "to"))
+        guard(row.to, policy, notifications, ("recipients", index, "to"), counted=counted)
         return compose(
             to=row.to, text=None, template=request.template, data=row.data,
             templates=templates, senders=senders, row=("recipients", index),
@@ -239,6 +241,8 @@ def _refuse_uncarried_rows(sent: Sequence[OutgoingSms], route: Route) -> None:
     carried: dict[tuple[str, ...], bool] = {}  # by route: a few countries, many rows
     uncarried = []
     for index, sms in enumerate(sent):
+        if index and index % YIELD_EVERY == 0:
+            time.sleep(0)  # each number is parsed again: the web's other requests get a turn
         providers = route(sms.to)
         names = tuple(p.name for p in providers)
         if names not in carried:

@@ -12,6 +12,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+import phonenumbers
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -593,6 +594,16 @@ class Settings(BaseSettings):
     def _check_sms_providers(self) -> None:
         if any(not names for names in self.sms_country_providers.values()):
             raise ValueError("NOTIFIER_SMS_COUNTRY_PROVIDERS: each country needs a provider")
+        unknown = sorted(
+            code
+            for code in self.sms_country_providers
+            if int(code) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+        )
+        if unknown:
+            # A typo ("85" for "852") would route no number, unsaid.
+            raise ValueError(
+                f"NOTIFIER_SMS_COUNTRY_PROVIDERS: {unknown[0]!r} is no country calling code"
+            )
         listed = {*self.sms_providers, *chain.from_iterable(self.sms_country_providers.values())}
         for client in self.api_keys or ():
             # A sender for a provider that sends nothing here is a typo more often than not.

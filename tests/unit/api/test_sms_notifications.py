@@ -308,6 +308,14 @@ def test_an_sms_batchs_bad_rows_are_named_by_index(guarded: Flask) -> None:
     assert ["body", "template"] in error_locs(assert_problem(no_template, 422))
 
 
+def test_a_batch_the_fraud_guard_refuses_counts_once_not_once_a_row(guarded: Flask) -> None:
+    # 300 rows refused made 300 Redis calls and moved the counter by 300 for one request.
+    client = guarded.test_client()
+    assert_problem(post_batch(client, [{"to": US, "data": DATA}] * 300), 422)
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'notifier_sms_refused_total{reason="country"} 1.0' in metrics
+
+
 def test_an_sms_batch_none_of_whose_providers_can_send_it_is_422_naming_template(
     cn_app: Flask,
 ) -> None:

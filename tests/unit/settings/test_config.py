@@ -426,6 +426,11 @@ def test_bad_setting_is_one_line_naming_it(
         ),
         ({"NOTIFIER_API_KEYS": "shop"}, "NOTIFIER_API_KEYS: must be JSON: "),
         ({"NOTIFIER_CAPTCHA_SECRET": "short"}, "NOTIFIER_CAPTCHA_SECRET: must be at least 16"),
+        # A typo ("85" for "852") routed no number, unsaid.
+        (
+            {"NOTIFIER_SMS_COUNTRY_PROVIDERS": '{"85": ["console"]}'},
+            "NOTIFIER_SMS_COUNTRY_PROVIDERS: '85' is no country calling code",
+        ),
         # Into List-Unsubscribe as it is: a non-ASCII URL went as encoded words no one reads.
         (
             {"NOTIFIER_PUBLIC_URL": "https://notify.bücher.example"},
