@@ -127,22 +127,32 @@ class Intake:
         stored = record.write(None)
         try:
             self.queue.publish(task_id, expires=expires)
-        except Exception:
+        except Exception as failed:
+            if self._kept(task_id, record):
+                log.warning("%s: its publish failed, but it is kept: accepted", task_id)
+            else:
+                raise failed from None
+        self._tell(task_id, "queued")
+        return stored
+
+    def _kept(self, task_id: str, record: Record[T]) -> bool:
+        """After a failed publish: take ``record`` back, or say it is kept. Kept when a worker
+        has it already (the broker took the message, though its confirm never came), and when
+        the take-back's answer was lost and the record is still there (or cannot be looked for):
+        the sweep queues it (tasks/schedule.py's requeue_lost, 30 s on), the request accepted,
+        late, where a 503's retry would send it a second time."""
+        try:
+            return not record.take_back()
+        except RedisError as e:
             try:
-                taken_back = record.take_back()
-            except RedisError as e:
-                # Neither queued nor taken back: the record stays, and the sweep queues it
-                # (tasks/schedule.py's requeue_lost, 30 s on). Accepted, late: a 503 here would
-                # have its retry send it a second time.
+                there = record.stored() is not None
+            except RedisError:
+                there = True  # cannot tell: it was written, and nothing said it went
+            if there:
                 log.warning(
                     "%s: not published, not taken back (%s): the sweep queues it", task_id, e
                 )
-                taken_back = False
-            if taken_back:
-                raise
-            log.warning("%s: its publish failed, but it is kept: accepted", task_id)
-        self._tell(task_id, "queued")
-        return stored
+            return there
 
     def _tell(self, task_id: str, status: str) -> None:
         if self.note is not None:

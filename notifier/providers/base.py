@@ -44,6 +44,10 @@ class MessageRef(str):
         made.refused = dict(refused)
         return made
 
+    def __getnewargs__(self) -> tuple[str, Mapping[str, str]]:  # type: ignore[override]
+        # copy and pickle make it again with both (str's own gives the id alone).
+        return str(self), self.refused
+
 
 @runtime_checkable
 class MailProvider(Protocol):

@@ -290,7 +290,7 @@ def deliver_code(
             outcome = transmit(claimed, recipient, parts)
             if outcome.status == "sent":
                 # What a falling verify ratio is read against (see verify_captcha).
-                label = d.captchas.purpose_label(payload["purpose"])
+                label = d.captchas.purpose_label(payload["client"], payload["purpose"])
                 d.store.tally(f"captchas_sent:{channel.name}:{label}")
         if outcome.status == "sent":
             d.captchas.delivered(where, code, until=payload["deadline"])
@@ -366,5 +366,6 @@ def verify_captcha(
     verdict = captchas.verify(where, request.code, max_attempts=policy.max_attempts)
     if verdict.valid and store is not None and not test:  # as sends are: live traffic only
         # Told after the code was used up: a count that fails must not make the answer a 503.
-        store.tally(f"captchas_verified:{channel.name}:{captchas.purpose_label(request.purpose)}")
+        label = captchas.purpose_label(client, request.purpose)
+        store.tally(f"captchas_verified:{channel.name}:{label}")
     return verdict

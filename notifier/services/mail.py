@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from redis import RedisError
+
 from notifier.errors import (
     PermanentProviderError,
     Refused,
@@ -226,7 +228,12 @@ def hand_over(claimed: Attempt, message: OutgoingMail, d: Delivery, client: str 
         for address, reply in getattr(ref, "refused", {}).items():
             if normal(address) in taken:  # read by hand_over once this returns
                 taken.remove(normal(address))
-            refused_recipient(claimed, d, client, address, reply)
+            try:
+                refused_recipient(claimed, d, client, address, reply)
+            except RedisError as e:
+                # The provider took the mail: a note that fails must not make it a failed attempt
+                # (its retry would send it again to everyone the relay took).
+                log.warning("%s: a refused recipient was not noted: %s", claimed.id, e)
         return ref
 
     return claimed.hand_over(d.mails(), send, recipients=taken, volume_of=client)

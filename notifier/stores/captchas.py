@@ -65,10 +65,10 @@ from notifier.stores.notifications.log import tag
 from notifier.stores.scripts import Lua
 
 log = logging.getLogger(__name__)
-# How many captcha purposes are counted under their own label in /metrics; any past them, as
-# ``other`` (a purpose is whatever a client sends).
-LABELLED_PURPOSES = 20
-PURPOSES_KEY = "notifier:captcha_purposes"
+# How many captcha purposes of each client are counted under their own label in /metrics; any
+# past them, as ``other`` (a purpose is whatever a client sends).
+LABELLED_PURPOSES = 10
+PURPOSES_KEY = "notifier:captcha_purposes"  # :<client>
 T = TypeVar("T")
 
 DAY_MS = 24 * 3600 * 1000
@@ -181,12 +181,14 @@ class CaptchaStore:
         self._secret = secret  # keys the codes' digests
         self._names = names  # keys the pseudonyms in key names (the message log's secret)
 
-    def purpose_label(self, purpose: str) -> str:
+    def purpose_label(self, client: str, purpose: str) -> str:
         """The label ``purpose`` is counted under in /metrics: itself, if it is one of the first
-        :data:`LABELLED_PURPOSES` purposes seen; ``other`` past them, and when Redis cannot say
-        (a count must never fail the send or verify it follows)."""
+        :data:`LABELLED_PURPOSES` purposes ``client`` used (each client its own, so that one
+        making purposes up takes no label from another); ``other`` past them, and when Redis
+        cannot say (a count must never fail the send or verify it follows)."""
+        key = f"{PURPOSES_KEY}:{client}"
         try:
-            return str(self._purpose_label(keys=[PURPOSES_KEY], args=[purpose, LABELLED_PURPOSES]))
+            return str(self._purpose_label(keys=[key], args=[purpose, LABELLED_PURPOSES]))
         except RedisError as e:
             log.warning("a captcha purpose was counted as 'other': %s", described(e))
             return "other"

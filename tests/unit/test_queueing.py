@@ -168,6 +168,9 @@ class _Stays(_Record):
     def take_back(self) -> bool:
         raise redis.ConnectionError("Redis went away")
 
+    def stored(self) -> None:
+        raise redis.ConnectionError("Redis went away")  # cannot tell: it was written
+
 
 def test_a_record_neither_published_nor_taken_back_is_accepted_for_the_sweep() -> None:
     # It stays, queued, and the sweep publishes it 30 s on: a 503 would have the client's retry
@@ -176,3 +179,21 @@ def test_a_record_neither_published_nor_taken_back_is_accepted_for_the_sweep() -
     intake = Intake(queue, lambda found, status: queue.events.append(f"told {status}"))
     intake.take("n-1", _Stays(queue.events), now=True)
     assert queue.events == ["stored", "told queued"]
+
+
+class _GoneAnyway(_Record):
+    """A record whose take-back was made, its answer lost: it is gone."""
+
+    def take_back(self) -> bool:
+        raise redis.ConnectionError("the answer was lost")
+
+    def stored(self) -> None:
+        return None
+
+
+def test_a_record_taken_back_though_its_answer_was_lost_is_the_503_it_is() -> None:
+    queue = _Queue(direct=False, fails=True)
+    intake = Intake(queue, lambda found, status: queue.events.append(f"told {status}"))
+    with pytest.raises(ConnectionError, match="the broker refused it"):
+        intake.take("n-1", _GoneAnyway(queue.events), now=True)
+    assert queue.events == ["stored"]  # never told: nothing was accepted

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import redis
 
 from config import Settings
 from notifier import create_app
@@ -229,3 +230,18 @@ def test_a_recipient_refused_among_several_is_treated_as_its_bounce(
     record = store.get("n1")
     assert record is not None
     assert (record.soft_bounce.status if record.soft_bounce else None) == soft
+
+
+def test_a_refused_recipient_that_cannot_be_noted_leaves_the_mail_sent(
+    rt: Runtime, store: NotificationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The relay took the mail for the others: a full Redis refusing the suppression must not make
+    # it a failed attempt, whose retry would send it again to everyone.
+    def full(*_: object, **__: object) -> None:
+        raise redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    monkeypatch.setattr(rt.suppressions, "add", full)
+    provider = RefusesSome("550 5.1.1 <Audit@example.com>: user unknown")
+    assert deliver_mail(delivery(rt, mail=provider), new(store)).status == "sent"
+    record = store.get("n1")
+    assert record is not None and record.status == "sent" and len(provider.sent) == 1

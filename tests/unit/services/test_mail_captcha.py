@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 
 from config import ConfigError, Settings, load_settings
@@ -306,4 +307,16 @@ def test_a_client_that_makes_up_purposes_adds_no_series_past_twenty(rt: Runtime)
     assert rt.store.counted(f"captchas_sent:mail:junk{LABELLED_PURPOSES - 1}") == 1
     assert rt.store.counted(f"captchas_sent:mail:junk{LABELLED_PURPOSES}") == 0
     assert rt.store.counted("captchas_sent:mail:other") == 5
-    assert rt.captchas.purpose_label("junk3") == "junk3"  # a labelled one keeps its label
+    assert rt.captchas.purpose_label("tester", "junk3") == "junk3"  # labelled: kept
+    # Its made-up purposes took no label from another client's.
+    assert rt.captchas.purpose_label("shop", "login") == "login"
+
+
+def test_a_purpose_redis_cannot_label_is_counted_as_other(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(**_: object) -> str:
+        raise redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    monkeypatch.setattr(rt.captchas, "_purpose_label", refused)
+    assert rt.captchas.purpose_label("tester", "login") == "other"

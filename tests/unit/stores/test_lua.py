@@ -748,7 +748,7 @@ def test_take_ip_holds_a_clients_hourly_limit_and_a_ceiling_for_all(
 def test_purpose_label_labels_the_first_purposes_and_counts_the_rest_as_other(
     r: redis.Redis, run: Run
 ) -> None:
-    key = ["notifier:captcha_purposes"]
+    key = ["notifier:captcha_purposes:shop"]
     assert run("captchas/purpose_label", key, ["login", 2]) == "login"
     assert run("captchas/purpose_label", key, ["signup", 2]) == "signup"
     assert run("captchas/purpose_label", key, ["junk", 2]) == "other"
