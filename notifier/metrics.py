@@ -223,7 +223,7 @@ COUNTERS = {
                     " blocked_prefix", ["reason"]),
     "captchas_sent": ("notifier_captchas_sent",
                       "Captcha codes a provider took (test keys' aside), by channel and purpose (the"
-                      " first 10 purposes of each client; any other as other)",
+                      " first 32 purposes of each client; any other as other)",
                       ["channel", "purpose"]),
     "captchas_verified": ("notifier_captchas_verified",
                           "Captcha codes verified good, by channel and purpose: against"

@@ -67,7 +67,7 @@ from notifier.stores.scripts import Lua
 log = logging.getLogger(__name__)
 # How many captcha purposes of each client are counted under their own label in /metrics; any
 # past them, as ``other`` (a purpose is whatever a client sends).
-LABELLED_PURPOSES = 10
+LABELLED_PURPOSES = 32
 PURPOSES_KEY = "notifier:captcha_purposes"  # :<client>
 T = TypeVar("T")
 
