@@ -51,7 +51,7 @@ from notifier.schemas import Status, SuppressionRequest
 from notifier.services import message_log
 from notifier.services.batches import cancel_batch
 from notifier.stores.batches.keys import STATUSES as BATCH_STATUSES
-from notifier.stores.notifications import FINAL, RECEIPT_STATUSES, record_key
+from notifier.stores.notifications import FINAL, RECEIPT_STATUSES
 
 bp = Blueprint(
     "console",
@@ -435,13 +435,12 @@ def batch(batch_id: str) -> str:
     start = request.args.get("cursor", "0")
     if not (start.isascii() and start.isdigit() and len(start) <= 5):
         abort(400, "cursor: the next of an earlier page")
-    rows, following = rt.batches.page(found, status=None, start=int(start), limit=100, scan=2000)
-    done = sum(n for status, n in found.counts.items() if status in DONE)
     # A row not fanned out yet has no notification page (404, as on the API): no link to one.
-    with rt.batches.redis.pipeline(transaction=False) as pipe:
-        for row in rows:
-            pipe.exists(record_key(row.id))
-        made = {row.id for row, there in zip(rows, pipe.execute(), strict=True) if there}
+    made: set[str] = set()
+    rows, following = rt.batches.page(
+        found, status=None, start=int(start), limit=100, scan=2000, made=made
+    )
+    done = sum(n for status, n in found.counts.items() if status in DONE)
     return _page(
         "batch.html", batch=found, rows=rows, following=following, done=done, made=made,
         # Rounded down: 999 of 1,000 is 99%, not the 100% of a finished batch.

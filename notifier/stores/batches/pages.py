@@ -18,10 +18,18 @@ class Pages(FanOut):
     """Read a page of rows (a row not fanned out is read from its chunk)."""
 
     def page(
-        self, batch: Batch, *, status: str | None, start: int, limit: int, scan: int
+        self,
+        batch: Batch,
+        *,
+        status: str | None,
+        start: int,
+        limit: int,
+        scan: int,
+        made: set[str] | None = None,
     ) -> tuple[list[BatchItem], int | None]:
         """Up to ``limit`` rows from row ``start`` on, of ``status`` if given, looking at no more
-        than ``scan`` rows; the items and where the next page starts (None at the end)."""
+        than ``scan`` rows; the items and where the next page starts (None at the end). The ids
+        of the rows read from their own records (made into notifications) go in ``made``."""
         fanned, _, cancelled = self.cursor(batch.id)
         # A row not fanned out yet has no record: its status is the batch's.
         unmade = (
@@ -32,7 +40,7 @@ class Pages(FanOut):
         end = min(batch.total, start + scan)
         while index < end and len(found) <= limit:
             upto = min(end, (index // CHUNK + 1) * CHUNK)
-            found += self._rows(batch.id, index, upto, fanned, unmade, status)
+            found += self._rows(batch.id, index, upto, fanned, unmade, status, made)
             index = upto
         if len(found) > limit:
             index = found[limit][0]  # the next page starts at the first row past this one
@@ -40,7 +48,14 @@ class Pages(FanOut):
         return items, (index if index < batch.total else None)
 
     def _rows(
-        self, batch_id: str, start: int, end: int, fanned: int, unmade: str, status: str | None
+        self,
+        batch_id: str,
+        start: int,
+        end: int,
+        fanned: int,
+        unmade: str,
+        status: str | None,
+        made_ids: set[str] | None,
     ) -> list[tuple[int, BatchItem]]:
         """Rows ``start`` to ``end`` (within one chunk) of ``status``, with their indexes."""
         ids = [row_id(batch_id, i) for i in range(start, end)]
@@ -63,6 +78,8 @@ class Pages(FanOut):
                 row_status, reference, error = made[offset]
                 if row_status is None:
                     continue  # expired
+                if made_ids is not None:
+                    made_ids.add(notification_id)
             elif chunk is None:
                 continue  # the batch expired while this page was read
             else:
