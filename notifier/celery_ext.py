@@ -26,6 +26,12 @@ DISPATCH_EVERY = 1.0
 PATIENT_PUBLISH = {"max_retries": 25, "interval_start": 0, "interval_step": 0.2, "interval_max": 1}
 
 
+def time_limits(prefix: str, seconds: int) -> dict[str, int]:
+    """A task's limits as Celery names them (``prefix`` ``task_`` for the app's): ``seconds``, its
+    claim's lease, and the watchdog's four fifths of it, which ends the attempt before that."""
+    return {f"{prefix}time_limit": seconds, f"{prefix}soft_time_limit": max(1, seconds * 4 // 5)}
+
+
 def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
     """Celery's settings, derived from ours."""
     visibility = {"visibility_timeout": settings.broker_visibility_timeout}
@@ -66,15 +72,11 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         # The threads pool cannot cancel a running task; it finishes (its sockets time out).
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         # The attempt's claim lasts this long; the watchdog ends the attempt before that.
-        "task_time_limit": settings.task_time_limit,
-        "task_soft_time_limit": max(1, settings.task_time_limit * 4 // 5),
+        **time_limits("task_", settings.task_time_limit),
         # A code's attempt has its own, shorter limit: its claim runs out while the code is
         # still worth sending (Settings.captcha_time_limit).
         "task_annotations": {
-            task: {
-                "time_limit": settings.captcha_time_limit,
-                "soft_time_limit": max(1, settings.captcha_time_limit * 4 // 5),
-            }
+            task: time_limits("", settings.captcha_time_limit)
             for task in (TaskNames.SEND_SMS_CAPTCHA, TaskNames.SEND_MAIL_CAPTCHA)
         },
         "broker_transport_options": {
