@@ -180,18 +180,26 @@ class CaptchaStore:
         self.redis = redis
         self._secret = secret  # keys the codes' digests
         self._names = names  # keys the pseudonyms in key names (the message log's secret)
+        # (client, purpose) pairs known to have their label: a label once given stays, so each
+        # code's count asks Redis only for a purpose this process has not seen labelled.
+        self._labelled: set[tuple[str, str]] = set()
 
     def purpose_label(self, client: str, purpose: str) -> str:
         """The label ``purpose`` is counted under in /metrics: itself, if it is one of the first
         :data:`LABELLED_PURPOSES` purposes ``client`` used (each client its own, so that one
         making purposes up takes no label from another); ``other`` past them, and when Redis
         cannot say (a count must never fail the send or verify it follows)."""
+        if (client, purpose) in self._labelled:
+            return purpose
         key = f"{PURPOSES_KEY}:{client}"
         try:
-            return str(self._purpose_label(keys=[key], args=[purpose, LABELLED_PURPOSES]))
+            label = str(self._purpose_label(keys=[key], args=[purpose, LABELLED_PURPOSES]))
         except RedisError as e:
             log.warning("a captcha purpose was counted as 'other': %s", described(e))
             return "other"
+        if label == purpose:
+            self._labelled.add((client, purpose))
+        return label
 
     def take_send(
         self,
